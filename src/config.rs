@@ -1,0 +1,276 @@
+//! One `Config` struct for every knob. Sources, weakest first: the built-in defaults
+//! (documented in `default-config.toml`, which `muninn config` prints), a TOML file,
+//! `MUNINN_*` environment variables, then command-line flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::{StoreOptions, Synchronous, path_from_url};
+
+/// The commented default configuration, the documentation of every key.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {reason}")]
+    Read { path: String, reason: String },
+    #[error("config file {path} is invalid: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("{key} = {value:?} is invalid: {reason}")]
+    Value {
+        key: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub agents: AgentsConfig,
+    pub log: LogConfig,
+    /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub public_url: String,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: "127.0.0.1:3000".into(),
+            public_url: String::new(),
+            max_body_bytes: 1024 * 1024,
+            workers: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub synchronous: Synchronous,
+    pub busy_timeout_ms: u64,
+    pub reader_threads: usize,
+    pub writer_batch_max: usize,
+    pub writer_queue_max: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./muninn-data"),
+            database_url: String::new(),
+            synchronous: Synchronous::Full,
+            busy_timeout_ms: 5000,
+            reader_threads: 2,
+            writer_batch_max: 1024,
+            writer_queue_max: 20_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    pub max_propagation_depth: u32,
+    pub log_length: i64,
+    pub mailbox_capacity: usize,
+    pub propagation_interval_seconds: u64,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            max_propagation_depth: 32,
+            log_length: 200,
+            mailbox_capacity: 256,
+            propagation_interval_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Values that override the file: from flags, or from the environment through clap.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub synchronous: Option<String>,
+    pub log_format: Option<String>,
+    pub admin_token: Option<String>,
+}
+
+impl Config {
+    /// Parses a TOML document; unknown keys are errors that name the key.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Loads `file` if given (defaults otherwise) and applies the overrides.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                Config::from_toml(&text, &path.display().to_string())?
+            }
+            None => Config::default(),
+        };
+        config.apply(overrides)?;
+        Ok(config)
+    }
+
+    pub fn apply(&mut self, o: Overrides) -> Result<(), ConfigError> {
+        if let Some(v) = o.bind {
+            self.server.bind = v;
+        }
+        if let Some(v) = o.data_dir {
+            self.storage.data_dir = v;
+        }
+        if let Some(v) = o.database_url {
+            self.storage.database_url = v;
+        }
+        if let Some(v) = o.synchronous {
+            self.storage.synchronous = match v.to_ascii_lowercase().as_str() {
+                "full" => Synchronous::Full,
+                "normal" => Synchronous::Normal,
+                _ => {
+                    return Err(ConfigError::Value {
+                        key: "storage.synchronous",
+                        value: v,
+                        reason: "use \"full\" or \"normal\"".into(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = o.log_format {
+            self.log.format = match v.to_ascii_lowercase().as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Value {
+                        key: "log.format",
+                        value: v,
+                        reason: "use \"text\" or \"json\"".into(),
+                    });
+                }
+            };
+        }
+        if let Some(v) = o.admin_token.filter(|t| !t.trim().is_empty()) {
+            self.admin_token = Some(v);
+        }
+        Ok(())
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        if self.storage.database_url.trim().is_empty() {
+            self.storage.data_dir.join("muninn.db")
+        } else {
+            path_from_url(self.storage.database_url.trim())
+        }
+    }
+
+    pub fn admin_token_path(&self) -> PathBuf {
+        self.storage.data_dir.join("admin.token")
+    }
+
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            path: self.database_path(),
+            synchronous: self.storage.synchronous,
+            busy_timeout: Duration::from_millis(self.storage.busy_timeout_ms),
+            reader_threads: self.storage.reader_threads,
+            writer_batch_max: self.storage.writer_batch_max,
+            writer_queue_max: self.storage.writer_queue_max,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let parsed = Config::from_toml(DEFAULT_CONFIG, "default-config.toml").unwrap();
+        let defaults = Config::default();
+        assert_eq!(
+            toml::to_string(&parsed).unwrap(),
+            toml::to_string(&defaults).unwrap()
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml("[server]\nbnid = \"x\"\n", "f.toml").unwrap_err();
+        assert!(err.to_string().contains("bnid"), "{err}");
+    }
+
+    #[test]
+    fn flags_beat_the_file() {
+        let mut c = Config::from_toml("[server]\nbind = \"0.0.0.0:1\"\n", "f").unwrap();
+        c.apply(Overrides {
+            bind: Some("127.0.0.1:9".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9");
+        assert_eq!(c.database_path(), PathBuf::from("./muninn-data/muninn.db"));
+    }
+
+    #[test]
+    fn bad_values_say_what_to_use() {
+        let mut c = Config::default();
+        let err = c
+            .apply(Overrides {
+                synchronous: Some("sometimes".into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("\"full\" or \"normal\""));
+    }
+}

@@ -1,0 +1,61 @@
+//! Inbound endpoints: the HTTP faces that turn requests into events. Each endpoint is
+//! an `EndpointActor`; this module owns the request model, body parsing and the
+//! response type they share.
+
+pub mod actor;
+pub mod request;
+
+pub use actor::{EndpointActor, HandleWebRequest, Reconfigure};
+pub use request::{InboundRequest, params};
+
+/// What an endpoint answers: a success or a rejection, ready to become an HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebResponse {
+    pub status: u16,
+    pub body: String,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    /// Set for redirects.
+    pub location: Option<String>,
+}
+
+/// A refused request; the same shape as any other answer.
+pub type Rejection = WebResponse;
+
+impl WebResponse {
+    pub fn text(status: u16, body: impl Into<String>) -> WebResponse {
+        WebResponse {
+            status,
+            body: body.into(),
+            content_type: "text/plain; charset=utf-8".into(),
+            headers: Vec::new(),
+            location: None,
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> WebResponse {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// Compares secrets without an early exit, so the time taken does not reveal how much
+/// of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

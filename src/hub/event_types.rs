@@ -1,0 +1,69 @@
+//! The catalog of event types the hub emits. The one place they are listed: the API
+//! serves it and subscriptions match against it.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EventType {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+pub const EVENT_CREATED: &str = "event.created";
+pub const AGENT_CREATED: &str = "agent.created";
+pub const AGENT_UPDATED: &str = "agent.updated";
+pub const AGENT_DELETED: &str = "agent.deleted";
+pub const AGENT_ENABLED: &str = "agent.enabled";
+pub const AGENT_DISABLED: &str = "agent.disabled";
+
+pub const CATALOG: &[EventType] = &[
+    EventType {
+        name: EVENT_CREATED,
+        description: "An agent emitted an event (an agent's `event_type` option can name another type).",
+    },
+    EventType {
+        name: AGENT_CREATED,
+        description: "An agent was created.",
+    },
+    EventType {
+        name: AGENT_UPDATED,
+        description: "An agent's name, options, schedule or links changed.",
+    },
+    EventType {
+        name: AGENT_DELETED,
+        description: "An agent was deleted, with its events.",
+    },
+    EventType {
+        name: AGENT_ENABLED,
+        description: "A disabled agent was enabled.",
+    },
+    EventType {
+        name: AGENT_DISABLED,
+        description: "An agent was disabled.",
+    },
+];
+
+/// Writes a system event (no agent) inside a Writer job, so it commits with the change
+/// it reports and reaches the Router like any other event.
+pub fn record(
+    conn: &mut crate::store::Conn,
+    out: &mut crate::store::Emitted<'_>,
+    user_id: i64,
+    event_type: &str,
+    payload: serde_json::Value,
+) -> Result<(), crate::store::StoreError> {
+    let rows = crate::store::events::insert_all(
+        conn,
+        &[crate::store::events::NewEvent {
+            user_id,
+            agent_id: None,
+            event_type: event_type.to_string(),
+            payload,
+            keep_for_seconds: 0,
+        }],
+    )?;
+    for row in rows {
+        out.push(row, 0);
+    }
+    Ok(())
+}

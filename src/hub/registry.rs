@@ -1,0 +1,80 @@
+//! The live objects of the hub, by id: which users exist and, per agent, its actor
+//! addresses. The Hub writes it; HTTP handlers and the Router read it, so the ingest
+//! path needs no database read to find its endpoint.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use actix::Addr;
+
+use crate::agents::actor::{AgentActor, AgentShared};
+use crate::endpoints::EndpointActor;
+
+#[derive(Clone)]
+pub struct AgentEntry {
+    pub user_id: i64,
+    pub agent_type: &'static str,
+    pub disabled: bool,
+    pub propagate_immediately: bool,
+    pub receives_events: bool,
+    pub addr: Addr<AgentActor>,
+    pub endpoint: Option<Addr<EndpointActor>>,
+    pub shared: Arc<AgentShared>,
+}
+
+#[derive(Default)]
+pub struct Registry {
+    agents: RwLock<HashMap<i64, AgentEntry>>,
+    users: RwLock<HashSet<i64>>,
+}
+
+// A panic while holding the lock cannot leave these maps half-updated (every write is
+// a single insert or remove), so a poisoned lock is still safe to use.
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Registry {
+    pub fn agent(&self, id: i64) -> Option<AgentEntry> {
+        read(&self.agents).get(&id).cloned()
+    }
+
+    pub fn insert_agent(&self, id: i64, entry: AgentEntry) {
+        write(&self.agents).insert(id, entry);
+    }
+
+    pub fn remove_agent(&self, id: i64) -> Option<AgentEntry> {
+        write(&self.agents).remove(&id)
+    }
+
+    pub fn agent_count(&self) -> usize {
+        read(&self.agents).len()
+    }
+
+    /// Calls `f` on every agent entry (under the read lock: keep `f` short).
+    pub fn for_each_agent(&self, mut f: impl FnMut(i64, &AgentEntry)) {
+        for (id, e) in read(&self.agents).iter() {
+            f(*id, e);
+        }
+    }
+
+    pub fn has_user(&self, id: i64) -> bool {
+        read(&self.users).contains(&id)
+    }
+
+    pub fn add_user(&self, id: i64) {
+        write(&self.users).insert(id);
+    }
+
+    /// Events pushed to agents and not handled yet, across all agents.
+    pub fn backlog(&self) -> usize {
+        read(&self.agents)
+            .values()
+            .map(|e| e.shared.backlog.load(std::sync::atomic::Ordering::Relaxed))
+            .sum()
+    }
+}

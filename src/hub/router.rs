@@ -1,0 +1,95 @@
+//! The Router: fans committed events out along links to the receiving agents.
+//! It keeps the link graph in memory (reloaded when links change) and only ever
+//! pushes; when a receiver's mailbox is full it flags the receiver, which then reads
+//! the events back from the database, so a slow agent costs no memory here.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use actix::prelude::*;
+
+use super::registry::Registry;
+use crate::agents::actor::ReceiveEvents;
+use crate::store::{Committed, Store, StoreError, links};
+
+pub struct Router {
+    store: Store,
+    registry: Arc<Registry>,
+    /// source agent id -> receiver agent ids
+    graph: HashMap<i64, Vec<i64>>,
+}
+
+impl Router {
+    pub fn new(store: Store, registry: Arc<Registry>) -> Self {
+        Router {
+            store,
+            registry,
+            graph: HashMap::new(),
+        }
+    }
+}
+
+impl Actor for Router {
+    type Context = Context<Self>;
+}
+
+/// Events of one committed batch, in id order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Route(pub Vec<Committed>);
+
+impl Handler<Route> for Router {
+    type Result = ();
+
+    fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
+        let mut per_receiver: BTreeMap<i64, Vec<Committed>> = BTreeMap::new();
+        for c in msg.0 {
+            let Some(source) = c.event.agent_id else {
+                continue;
+            };
+            if let Some(receivers) = self.graph.get(&source) {
+                for r in receivers {
+                    per_receiver.entry(*r).or_default().push(c.clone());
+                }
+            }
+        }
+        for (receiver, events) in per_receiver {
+            let Some(entry) = self.registry.agent(receiver) else {
+                continue;
+            };
+            if entry.disabled || !entry.propagate_immediately {
+                // Picked up later: on enable, or by the periodic propagation.
+                continue;
+            }
+            let n = events.len();
+            entry.shared.backlog.fetch_add(n, Ordering::Relaxed);
+            if entry.addr.try_send(ReceiveEvents(events)).is_err() {
+                entry.shared.backlog.fetch_sub(n, Ordering::Relaxed);
+                entry.shared.lagging.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Reload the link graph from the database; answers once the new graph is in use.
+#[derive(Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct ReloadLinks;
+
+impl Handler<ReloadLinks> for Router {
+    type Result = ResponseActFuture<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, _: ReloadLinks, _: &mut Context<Self>) -> Self::Result {
+        let read = self.store.read(|c| links::list(c, None));
+        Box::pin(read.into_actor(self).map(|res, act, _| {
+            let rows = res?;
+            let mut graph: HashMap<i64, Vec<i64>> = HashMap::new();
+            for l in rows {
+                graph.entry(l.source_id).or_default().push(l.receiver_id);
+            }
+            act.graph = graph;
+            Ok(())
+        }))
+    }
+}

@@ -1,0 +1,17 @@
+//! muninn: a self-hosted automation hub. Webhooks come in and become durable events,
+//! events pass through a graph of agents, and leave as signed webhooks and feeds.
+//!
+//! The crate is laid out by subsystem; see DESIGN.md for the map.
+
+pub mod agents;
+pub mod config;
+pub mod endpoints;
+pub mod http;
+pub mod hub;
+pub mod ops;
+mod server;
+pub mod store;
+pub mod template;
+
+pub use config::Config;
+pub use server::{RunError, run};

@@ -1,0 +1,3 @@
+//! Operating the process: logging now; systemd, signals and metrics build on it.
+
+pub mod logging;

@@ -1,0 +1,182 @@
+//! The `agents` table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{agent_logs, agents, events, links};
+use super::{Conn, StoreError, from_json_text, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = agents)]
+pub struct AgentRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub agent_type: String,
+    pub name: String,
+    pub options: String,
+    pub memory: String,
+    pub schedule: Option<String>,
+    pub disabled: bool,
+    pub keep_events_for: i64,
+    pub propagate_immediately: bool,
+    pub guid: String,
+    pub events_count: i64,
+    pub last_checked_event_id: i64,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub last_check_at: Option<NaiveDateTime>,
+    pub last_receive_at: Option<NaiveDateTime>,
+    pub last_event_at: Option<NaiveDateTime>,
+    pub last_error_at: Option<NaiveDateTime>,
+    pub last_web_request_at: Option<NaiveDateTime>,
+}
+
+impl AgentRow {
+    pub fn options_json(&self) -> Result<serde_json::Value, StoreError> {
+        from_json_text(&self.options, "agents.options")
+    }
+
+    pub fn memory_json(&self) -> Result<serde_json::Value, StoreError> {
+        from_json_text(&self.memory, "agents.memory")
+    }
+}
+
+/// The columns a caller chooses when creating an agent.
+#[derive(Debug, Clone)]
+pub struct NewAgent {
+    pub user_id: i64,
+    pub agent_type: String,
+    pub name: String,
+    pub options: String,
+    pub schedule: Option<String>,
+    pub disabled: bool,
+    pub keep_events_for: i64,
+    pub propagate_immediately: bool,
+}
+
+/// The columns a caller may change; `None` leaves a column as it is.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = agents)]
+pub struct AgentChanges {
+    pub name: Option<String>,
+    pub options: Option<String>,
+    pub schedule: Option<Option<String>>,
+    pub disabled: Option<bool>,
+    pub keep_events_for: Option<i64>,
+    pub propagate_immediately: Option<bool>,
+}
+
+pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
+    let at = now();
+    let newest_event = super::events::max_id(conn)?;
+    Ok(diesel::insert_into(agents::table)
+        .values((
+            agents::user_id.eq(new.user_id),
+            agents::agent_type.eq(&new.agent_type),
+            agents::name.eq(&new.name),
+            agents::options.eq(&new.options),
+            agents::memory.eq("{}"),
+            agents::schedule.eq(&new.schedule),
+            agents::disabled.eq(new.disabled),
+            agents::keep_events_for.eq(new.keep_events_for),
+            agents::propagate_immediately.eq(new.propagate_immediately),
+            agents::guid.eq(uuid::Uuid::new_v4().simple().to_string()),
+            // A new agent does not receive events older than itself (Huginn).
+            agents::last_checked_event_id.eq(newest_event),
+            agents::created_at.eq(at),
+            agents::updated_at.eq(at),
+        ))
+        .returning(AgentRow::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {
+    Ok(diesel::update(agents::table.find(id))
+        .set((changes, agents::updated_at.eq(now())))
+        .returning(AgentRow::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<AgentRow>, StoreError> {
+    Ok(agents::table
+        .find(id)
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// All agents of `user_id`, or of everyone when `None`.
+pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<AgentRow>, StoreError> {
+    let mut q = agents::table.select(AgentRow::as_select()).into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(agents::user_id.eq(uid));
+    }
+    Ok(q.order(agents::id.asc()).load(conn)?)
+}
+
+/// Deletes the agent with its links, logs and events; returns the deleted row.
+pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
+    let row = find(conn, id)?.ok_or(StoreError::NotFound("agent"))?;
+    diesel::delete(events::table.filter(events::agent_id.eq(id))).execute(conn)?;
+    diesel::delete(agent_logs::table.filter(agent_logs::agent_id.eq(id))).execute(conn)?;
+    diesel::delete(links::table.filter(links::source_id.eq(id).or(links::receiver_id.eq(id))))
+        .execute(conn)?;
+    diesel::delete(agents::table.find(id)).execute(conn)?;
+    Ok(row)
+}
+
+/// Records that the agent emitted `count` events just now.
+pub fn note_emitted(conn: &mut Conn, id: i64, count: i64) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set((
+            agents::events_count.eq(agents::events_count + count),
+            agents::last_event_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Records that the agent has handled every event up to `event_id` it was sent.
+pub fn note_received(conn: &mut Conn, id: i64, event_id: i64) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set((
+            agents::last_checked_event_id.eq(event_id),
+            agents::last_receive_at.eq(now()),
+        ))
+        .filter(agents::last_checked_event_id.lt(event_id))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn note_web_request(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set(agents::last_web_request_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn note_error(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set(agents::last_error_at.eq(at))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set(agents::memory.eq(memory))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Recounts `events_count` after events were deleted in bulk.
+pub fn recount_events(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    let n: i64 = events::table
+        .filter(events::agent_id.eq(id))
+        .count()
+        .get_result(conn)?;
+    diesel::update(agents::table.find(id))
+        .set(agents::events_count.eq(n))
+        .execute(conn)?;
+    Ok(())
+}

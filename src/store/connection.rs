@@ -1,0 +1,134 @@
+//! Opening SQLite: the path, the pragmas, the migrations. Every SQLite-specific
+//! setting lives here, so a PostgreSQL backend later is a new file, not a rewrite.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::StoreError;
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type Conn = SqliteConnection;
+pub type ReadPool = Pool<ConnectionManager<SqliteConnection>>;
+
+/// How hard SQLite works to make a commit survive a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync on every commit: a 2xx survives power loss (the default).
+    Full,
+    /// fsync at checkpoints only: a 2xx survives a crash of muninn, not of the machine.
+    Normal,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Where and how to open the database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub busy_timeout: Duration,
+    pub reader_threads: usize,
+    pub writer_batch_max: usize,
+    pub writer_queue_max: usize,
+}
+
+/// Accepts `sqlite://path`, `sqlite:path` or a plain path.
+pub fn path_from_url(url: &str) -> PathBuf {
+    let stripped = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(stripped)
+}
+
+fn pragmas(sync: Synchronous, busy: Duration) -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; \
+         PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+        busy.as_millis(),
+        sync.pragma()
+    )
+}
+
+/// Opens one connection with the hub's pragmas.
+pub fn establish(opts: &StoreOptions) -> Result<Conn, StoreError> {
+    let path = path_string(&opts.path)?;
+    if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+            path: dir.display().to_string(),
+            reason: format!("cannot create the directory: {e}"),
+        })?;
+    }
+    let mut conn = SqliteConnection::establish(&path).map_err(|e| StoreError::Open {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    conn.batch_execute(&pragmas(opts.synchronous, opts.busy_timeout))
+        .map_err(|e| StoreError::Open {
+            path,
+            reason: format!("setting pragmas failed: {e}"),
+        })?;
+    Ok(conn)
+}
+
+fn path_string(path: &Path) -> Result<String, StoreError> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| StoreError::Open {
+            path: path.display().to_string(),
+            reason: "the path is not valid UTF-8".into(),
+        })
+}
+
+/// Runs pending migrations; returns how many ran.
+pub fn migrate(conn: &mut Conn) -> Result<usize, StoreError> {
+    conn.run_pending_migrations(MIGRATIONS)
+        .map(|v| v.len())
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+#[derive(Debug)]
+struct ReaderPragmas {
+    busy: Duration,
+}
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReaderPragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;",
+            self.busy.as_millis()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The pool the readers draw from. Read-only connections: every write goes through the
+/// Writer so there is exactly one writer and group commit sees all of them.
+pub fn read_pool(opts: &StoreOptions) -> Result<ReadPool, StoreError> {
+    let manager = ConnectionManager::<SqliteConnection>::new(path_string(&opts.path)?);
+    Pool::builder()
+        .max_size(opts.reader_threads.max(1) as u32 + 1)
+        .connection_customizer(Box::new(ReaderPragmas {
+            busy: opts.busy_timeout,
+        }))
+        .build(manager)
+        .map_err(|e| StoreError::Open {
+            path: opts.path.display().to_string(),
+            reason: e.to_string(),
+        })
+}

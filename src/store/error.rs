@@ -1,0 +1,48 @@
+//! Errors of the storage layer.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("could not open the database at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("could not get a database connection: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("running the database migrations failed: {0}")]
+    Migration(String),
+    #[error("the database writer is not running (the hub is shutting down)")]
+    WriterGone,
+    #[error("the write queue is full ({0} writes waiting); retry shortly")]
+    Overloaded(usize),
+    #[error("stored JSON in {what} is invalid: {reason}")]
+    CorruptJson { what: &'static str, reason: String },
+    /// A constraint violation that the caller can explain to a user (unique, foreign key).
+    #[error("{0}")]
+    Conflict(String),
+    /// A lookup inside a write found nothing to act on.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+impl StoreError {
+    /// True when the row the statement needed was absent.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(diesel::result::Error::NotFound) | StoreError::NotFound(_)
+        )
+    }
+
+    /// True when a UNIQUE constraint rejected the write.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}

@@ -1,0 +1,172 @@
+//! The `events` table: immutable, id-ordered, the cursor of every poller.
+
+use chrono::NaiveDateTime;
+use diesel::dsl::max;
+use diesel::prelude::*;
+
+use super::schema::{events, links};
+use super::{Conn, StoreError, from_json_text, now};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub agent_id: Option<i64>,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+impl EventRow {
+    pub fn payload_json(&self) -> Result<serde_json::Value, StoreError> {
+        from_json_text(&self.payload, "events.payload")
+    }
+}
+
+/// One event to insert.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub user_id: i64,
+    pub agent_id: Option<i64>,
+    pub event_type: String,
+    pub payload: serde_json::Value,
+    /// Seconds to keep the event; 0 keeps it forever.
+    pub keep_for_seconds: i64,
+}
+
+/// Inserts the events in order and returns their rows (ids ascending).
+pub fn insert_all(conn: &mut Conn, new: &[NewEvent]) -> Result<Vec<EventRow>, StoreError> {
+    let at = now();
+    let mut rows = Vec::with_capacity(new.len());
+    // One statement per event keeps ids in the order given; SQLite's bulk insert with
+    // RETURNING does not promise the order of the returned rows.
+    for e in new {
+        let expires =
+            (e.keep_for_seconds > 0).then(|| at + chrono::Duration::seconds(e.keep_for_seconds));
+        let row = diesel::insert_into(events::table)
+            .values((
+                events::user_id.eq(e.user_id),
+                events::agent_id.eq(e.agent_id),
+                events::event_type.eq(&e.event_type),
+                events::payload.eq(e.payload.to_string()),
+                events::created_at.eq(at),
+                events::expires_at.eq(expires),
+            ))
+            .returning(EventRow::as_returning())
+            .get_result(conn)?;
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+pub fn max_id(conn: &mut Conn) -> Result<i64, StoreError> {
+    Ok(events::table
+        .select(max(events::id))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<EventRow>, StoreError> {
+    Ok(events::table
+        .find(id)
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Filters of `GET /api/events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub user_id: Option<i64>,
+    pub agent_id: Option<i64>,
+    pub event_type: Option<String>,
+    pub after: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: i64,
+    pub newest_first: bool,
+}
+
+pub fn list(conn: &mut Conn, q: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
+    let mut query = events::table.select(EventRow::as_select()).into_boxed();
+    if let Some(uid) = q.user_id {
+        query = query.filter(events::user_id.eq(uid));
+    }
+    if let Some(aid) = q.agent_id {
+        query = query.filter(events::agent_id.eq(aid));
+    }
+    if let Some(t) = &q.event_type {
+        query = query.filter(events::event_type.eq(t.clone()));
+    }
+    if let Some(after) = q.after {
+        query = query.filter(events::id.gt(after));
+    }
+    if let Some(before) = q.before {
+        query = query.filter(events::id.lt(before));
+    }
+    query = if q.newest_first {
+        query.order(events::id.desc())
+    } else {
+        query.order(events::id.asc())
+    };
+    Ok(query.limit(q.limit).load(conn)?)
+}
+
+/// Count and newest id of a user's events (or everyone's), optionally only above `since_id`.
+pub fn count_and_bounds(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    since_id: Option<i64>,
+) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
+    let mut q = events::table
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(events::id),
+            max(events::id),
+        ))
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(events::user_id.eq(uid));
+    }
+    if let Some(s) = since_id {
+        q = q.filter(events::id.gt(s));
+    }
+    Ok(q.first(conn)?)
+}
+
+pub fn delete_for_agent(conn: &mut Conn, agent_id: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(events::table.filter(events::agent_id.eq(agent_id))).execute(conn)?)
+}
+
+/// Events an agent has not handled yet: from its current sources, newer than the link
+/// (links never replay older events), newer than `after`, oldest first.
+pub fn pending_for_receiver(
+    conn: &mut Conn,
+    receiver_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    Ok(events::table
+        .inner_join(links::table.on(links::source_id.nullable().eq(events::agent_id)))
+        .filter(links::receiver_id.eq(receiver_id))
+        .filter(events::id.gt(links::event_id_at_creation))
+        .filter(events::id.gt(after))
+        .order(events::id.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)?)
+}
+
+/// Deletes up to `batch` expired events; returns how many went.
+pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> {
+    let ids: Vec<i64> = events::table
+        .filter(events::expires_at.lt(now()))
+        .select(events::id)
+        .limit(batch)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
+}

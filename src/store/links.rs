@@ -1,0 +1,136 @@
+//! The `links` table: directed edges source agent -> receiver agent.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{agents, links};
+use super::{Conn, StoreError, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = links)]
+pub struct LinkRow {
+    pub id: i64,
+    pub source_id: i64,
+    pub receiver_id: i64,
+    pub event_id_at_creation: i64,
+    pub created_at: NaiveDateTime,
+}
+
+/// Creates the link; it remembers the newest event id so older events are not replayed
+/// into the receiver (Huginn). An existing link is a conflict.
+pub fn insert(conn: &mut Conn, source_id: i64, receiver_id: i64) -> Result<LinkRow, StoreError> {
+    let newest = super::events::max_id(conn)?;
+    diesel::insert_into(links::table)
+        .values((
+            links::source_id.eq(source_id),
+            links::receiver_id.eq(receiver_id),
+            links::event_id_at_creation.eq(newest),
+            links::created_at.eq(now()),
+        ))
+        .returning(LinkRow::as_returning())
+        .get_result(conn)
+        .map_err(|e| {
+            let e = StoreError::from(e);
+            if e.is_unique_violation() {
+                StoreError::Conflict(format!(
+                    "agent {source_id} is already linked to agent {receiver_id}"
+                ))
+            } else {
+                e
+            }
+        })
+}
+
+/// Makes the links into `receiver_id` exactly `sources` (keeping existing ones as they are).
+pub fn replace_sources(
+    conn: &mut Conn,
+    receiver_id: i64,
+    sources: &[i64],
+) -> Result<(), StoreError> {
+    diesel::delete(
+        links::table
+            .filter(links::receiver_id.eq(receiver_id))
+            .filter(links::source_id.ne_all(sources)),
+    )
+    .execute(conn)?;
+    for &s in sources {
+        if find_pair(conn, s, receiver_id)?.is_none() {
+            insert(conn, s, receiver_id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Makes the links out of `source_id` exactly `receivers`.
+pub fn replace_receivers(
+    conn: &mut Conn,
+    source_id: i64,
+    receivers: &[i64],
+) -> Result<(), StoreError> {
+    diesel::delete(
+        links::table
+            .filter(links::source_id.eq(source_id))
+            .filter(links::receiver_id.ne_all(receivers)),
+    )
+    .execute(conn)?;
+    for &r in receivers {
+        if find_pair(conn, source_id, r)?.is_none() {
+            insert(conn, source_id, r)?;
+        }
+    }
+    Ok(())
+}
+
+fn find_pair(
+    conn: &mut Conn,
+    source_id: i64,
+    receiver_id: i64,
+) -> Result<Option<LinkRow>, StoreError> {
+    Ok(links::table
+        .filter(links::source_id.eq(source_id))
+        .filter(links::receiver_id.eq(receiver_id))
+        .select(LinkRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<LinkRow>, StoreError> {
+    Ok(links::table
+        .find(id)
+        .select(LinkRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    diesel::delete(links::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Every link, or only those whose source belongs to `user_id`.
+pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<LinkRow>, StoreError> {
+    let mut q = links::table
+        .inner_join(agents::table.on(agents::id.eq(links::source_id)))
+        .select(LinkRow::as_select())
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(agents::user_id.eq(uid));
+    }
+    Ok(q.order(links::id.asc()).load(conn)?)
+}
+
+pub fn sources_of(conn: &mut Conn, receiver_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(links::table
+        .filter(links::receiver_id.eq(receiver_id))
+        .order(links::source_id.asc())
+        .select(links::source_id)
+        .load(conn)?)
+}
+
+pub fn receivers_of(conn: &mut Conn, source_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(links::table
+        .filter(links::source_id.eq(source_id))
+        .order(links::receiver_id.asc())
+        .select(links::receiver_id)
+        .load(conn)?)
+}

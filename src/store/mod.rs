@@ -1,0 +1,94 @@
+//! Storage: SQLite through diesel. Owns the schema, one module of queries per table,
+//! the read pool (a `SyncArbiter` of readers) and the single group-commit writer.
+
+pub mod agent_logs;
+pub mod agents;
+pub mod api_tokens;
+mod connection;
+mod error;
+pub mod events;
+pub mod links;
+mod reader;
+pub mod schema;
+pub mod users;
+mod writer;
+
+use actix::{Addr, SyncArbiter};
+
+pub use connection::{
+    Conn, ReadPool, StoreOptions, Synchronous, establish, migrate, path_from_url,
+};
+pub use error::StoreError;
+pub use reader::{Read, Reader};
+pub use writer::{CommitSink, Committed, Emitted, Writer, WriterStats};
+
+/// The handle every other part of the hub uses to reach the database.
+#[derive(Clone)]
+pub struct Store {
+    reader: Addr<Reader>,
+    writer: Writer,
+}
+
+impl Store {
+    /// Opens the database, runs migrations, starts the readers and the writer.
+    /// Must run inside an actix System (the readers are actors).
+    pub fn open(opts: &StoreOptions, sink: CommitSink) -> Result<Store, StoreError> {
+        let mut write_conn = establish(opts)?;
+        let ran = migrate(&mut write_conn)?;
+        if ran > 0 {
+            tracing::info!(migrations = ran, "database migrated");
+        }
+        let pool = connection::read_pool(opts)?;
+        let reader = SyncArbiter::start(opts.reader_threads.max(1), move || {
+            Reader::new(pool.clone())
+        });
+        let writer = Writer::start(
+            write_conn,
+            opts.writer_batch_max,
+            opts.writer_queue_max,
+            sink,
+        )?;
+        Ok(Store { reader, writer })
+    }
+
+    /// Runs `f` on a read connection in the reader pool. The future owns what it
+    /// needs, so actors can hold it across their own state changes.
+    pub fn read<R, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<R, StoreError>> + use<R, F>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Conn) -> Result<R, StoreError> + Send + 'static,
+    {
+        let reader = self.reader.clone();
+        async move {
+            reader
+                .send(Read(Box::new(f)))
+                .await
+                .map_err(|_| StoreError::WriterGone)?
+        }
+    }
+
+    pub fn writer(&self) -> &Writer {
+        &self.writer
+    }
+}
+
+/// Serialises a JSON value for a TEXT column.
+pub fn to_json_text(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+/// Parses a TEXT column that holds JSON; `what` names the column in the error.
+pub fn from_json_text(text: &str, what: &'static str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::CorruptJson {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// The current time as stored: UTC, naive (diesel's `Timestamp`).
+pub fn now() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

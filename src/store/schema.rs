@@ -1,0 +1,102 @@
+//! Diesel table definitions, matching `migrations/`. Maintained by hand (see diesel.toml).
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        name -> Text,
+        is_admin -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        agent_type -> Text,
+        name -> Text,
+        options -> Text,
+        memory -> Text,
+        schedule -> Nullable<Text>,
+        disabled -> Bool,
+        keep_events_for -> BigInt,
+        propagate_immediately -> Bool,
+        guid -> Text,
+        events_count -> BigInt,
+        last_checked_event_id -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        last_check_at -> Nullable<Timestamp>,
+        last_receive_at -> Nullable<Timestamp>,
+        last_event_at -> Nullable<Timestamp>,
+        last_error_at -> Nullable<Timestamp>,
+        last_web_request_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    links (id) {
+        id -> BigInt,
+        source_id -> BigInt,
+        receiver_id -> BigInt,
+        event_id_at_creation -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    control_links (id) {
+        id -> BigInt,
+        controller_id -> BigInt,
+        target_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        agent_id -> Nullable<BigInt>,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    agent_logs (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        level -> Integer,
+        message -> Text,
+        inbound_event_id -> Nullable<BigInt>,
+        outbound_event_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(agents -> users (user_id));
+diesel::joinable!(agent_logs -> agents (agent_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    api_tokens,
+    agents,
+    links,
+    control_links,
+    events,
+    agent_logs
+);

@@ -1,0 +1,213 @@
+//! The single writer and its group commit.
+//!
+//! One thread owns the only write connection. It blocks for the first job, then takes
+//! every job already queued (up to a cap) and runs them all in one transaction, each in
+//! its own savepoint so one failing job does not undo the others; then it commits once
+//! and answers every waiter. There are no timers: under load batches grow by themselves,
+//! when idle a batch is a single job and pays no added latency.
+//!
+//! This is a thread with a channel rather than an actix `SyncArbiter` actor because an
+//! actor's mailbox hands over one message at a time; group commit needs to see the whole
+//! queue at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use diesel::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Conn, StoreError};
+use crate::store::events::EventRow;
+
+/// What a job leaves behind for the Router: events it inserted, with their propagation depth.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub event: Arc<EventRow>,
+    pub depth: u32,
+}
+
+/// Receives the events of every committed batch, in commit order.
+pub type CommitSink = Box<dyn Fn(Vec<Committed>) + Send>;
+
+/// The outcome of a job inside the batch, waiting for the commit to be answered.
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>) -> Completion + Send>;
+
+/// Running totals, read by /worker_status and the metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub queued: AtomicUsize,
+    pub batches: AtomicUsize,
+    pub jobs: AtomicUsize,
+    pub last_batch_size: AtomicUsize,
+    pub last_commit_micros: AtomicUsize,
+}
+
+/// A cheap, cloneable handle for submitting writes.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::UnboundedSender<Job>,
+    stats: Arc<WriterStats>,
+    queue_max: usize,
+}
+
+/// Collects events a job inserts so they reach the Router after commit.
+pub struct Emitted<'a> {
+    out: &'a mut Vec<Committed>,
+}
+
+impl Emitted<'_> {
+    pub fn push(&mut self, event: EventRow, depth: u32) -> Arc<EventRow> {
+        let event = Arc::new(event);
+        self.out.push(Committed {
+            event: event.clone(),
+            depth,
+        });
+        event
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`. `sink` is called after each commit.
+    pub fn start(
+        mut conn: Conn,
+        batch_max: usize,
+        queue_max: usize,
+        sink: CommitSink,
+    ) -> Result<Writer, StoreError> {
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        let stats = Arc::new(WriterStats::default());
+        let thread_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("muninn-writer".into())
+            .spawn(move || run(&mut conn, rx, batch_max.max(1), &thread_stats, &sink))
+            .map_err(|e| StoreError::Open {
+                path: "writer thread".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Writer {
+            tx,
+            stats,
+            queue_max,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
+    }
+
+    /// Jobs waiting for the writer right now.
+    pub fn queue_depth(&self) -> usize {
+        self.stats.queued.load(Ordering::Relaxed)
+    }
+
+    /// True when load-facing callers should shed (answer 503) instead of queueing more.
+    pub fn is_overloaded(&self) -> bool {
+        self.queue_depth() >= self.queue_max
+    }
+
+    /// Like [`Writer::write`], but refuses with `Overloaded` when the queue is full.
+    /// Ingest uses this so overload shows as 503 instead of growing memory.
+    pub fn try_write<T, F>(
+        &self,
+        f: F,
+    ) -> Result<impl Future<Output = Result<T, StoreError>> + use<T, F>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let depth = self.queue_depth();
+        if depth >= self.queue_max {
+            return Err(StoreError::Overloaded(depth));
+        }
+        Ok(self.write(f))
+    }
+
+    /// Queues `f` now (so writes keep the order in which they were submitted) and
+    /// returns a future that resolves once the batch holding it has committed.
+    pub fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |conn, out| {
+            let mut mine = Vec::new();
+            let result =
+                conn.transaction::<T, StoreError, _>(|c| f(c, &mut Emitted { out: &mut mine }));
+            if result.is_ok() {
+                out.append(&mut mine);
+            }
+            Box::new(move |commit: Result<(), String>| {
+                let answer = match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) => Err(e),
+                    (Ok(_), Err(reason)) => Err(StoreError::Database(
+                        diesel::result::Error::QueryBuilderError(reason.into()),
+                    )),
+                };
+                let _ = reply.send(answer);
+            })
+        });
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.send(job).is_ok();
+        if !sent {
+            self.stats.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        async move {
+            if !sent {
+                return Err(StoreError::WriterGone);
+            }
+            answer.await.unwrap_or(Err(StoreError::WriterGone))
+        }
+    }
+}
+
+fn run(
+    conn: &mut Conn,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    batch_max: usize,
+    stats: &WriterStats,
+    sink: &CommitSink,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < batch_max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        let started = Instant::now();
+        let size = jobs.len();
+        let mut completions: Vec<Completion> = Vec::with_capacity(size);
+        let mut committed = Vec::new();
+        let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
+            for job in jobs.drain(..) {
+                completions.push(job(c, &mut committed));
+            }
+            Ok(())
+        });
+        let outcome = outcome.map_err(|e| {
+            tracing::error!(error = %e, batch = size, "commit failed; every write in the batch is answered with an error");
+            e.to_string()
+        });
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(size, Ordering::Relaxed);
+        stats.last_batch_size.store(size, Ordering::Relaxed);
+        stats
+            .last_commit_micros
+            .store(started.elapsed().as_micros() as usize, Ordering::Relaxed);
+        let ok = outcome.is_ok();
+        for done in completions {
+            done(outcome.clone());
+        }
+        if ok && !committed.is_empty() {
+            sink(committed);
+        }
+    }
+    tracing::info!("writer stopped: every queued write was committed");
+}

@@ -1,0 +1,190 @@
+//! Templates: tera, compiled once when an agent or endpoint is loaded and rendered per
+//! event. Option values are JSON trees whose strings may be templates; a
+//! [`TemplateTree`] keeps the tree's shape and compiles only the strings that contain
+//! template syntax, so plain strings cost nothing at render time.
+
+use serde_json::{Map, Value};
+use tera::{Context, Tera};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
+/// Flattens tera's error chain into one line a person can act on.
+fn describe(e: &tera::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+fn has_syntax(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// A set of compiled templates owned by one agent or endpoint.
+pub struct Templates {
+    tera: Tera,
+    next: usize,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Templates {
+    pub fn new() -> Self {
+        let mut tera = Tera::default();
+        // Outputs are JSON values, plain text and URLs, never HTML pages.
+        tera.autoescape_on(vec![]);
+        Templates { tera, next: 0 }
+    }
+
+    /// Compiles `source`; `label` names it in errors (e.g. `instructions.message`).
+    pub fn add(&mut self, label: &str, source: &str) -> Result<TemplateId, TemplateError> {
+        let name = format!("{}#{}", self.next, label);
+        self.next += 1;
+        self.tera
+            .add_raw_template(&name, source)
+            .map_err(|e| TemplateError(format!("{label}: {}", describe(&e))))?;
+        Ok(TemplateId(name))
+    }
+
+    pub fn render(&self, id: &TemplateId, context: &Context) -> Result<String, TemplateError> {
+        self.tera.render(&id.0, context).map_err(|e| {
+            let label = id.0.split_once('#').map(|(_, l)| l).unwrap_or(&id.0);
+            TemplateError(format!("{label}: {}", describe(&e)))
+        })
+    }
+
+    /// Compiles every template string inside `value`.
+    pub fn add_tree(&mut self, label: &str, value: &Value) -> Result<TemplateTree, TemplateError> {
+        Ok(match value {
+            Value::String(s) if has_syntax(s) => TemplateTree::Template(self.add(label, s)?),
+            Value::Object(map) => {
+                let mut out = Vec::with_capacity(map.len());
+                for (k, v) in map {
+                    out.push((k.clone(), self.add_tree(&format!("{label}.{k}"), v)?));
+                }
+                TemplateTree::Object(out)
+            }
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for (i, v) in items.iter().enumerate() {
+                    out.push(self.add_tree(&format!("{label}[{i}]"), v)?);
+                }
+                TemplateTree::Array(out)
+            }
+            other => TemplateTree::Literal(other.clone()),
+        })
+    }
+
+    pub fn render_tree(
+        &self,
+        tree: &TemplateTree,
+        context: &Context,
+    ) -> Result<Value, TemplateError> {
+        Ok(match tree {
+            TemplateTree::Literal(v) => v.clone(),
+            TemplateTree::Template(id) => Value::String(self.render(id, context)?),
+            TemplateTree::Object(fields) => {
+                let mut map = Map::with_capacity(fields.len());
+                for (k, t) in fields {
+                    map.insert(k.clone(), self.render_tree(t, context)?);
+                }
+                Value::Object(map)
+            }
+            TemplateTree::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| self.render_tree(t, context))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateId(String);
+
+/// A JSON value whose template strings are compiled.
+#[derive(Debug, Clone)]
+pub enum TemplateTree {
+    Literal(Value),
+    Template(TemplateId),
+    Object(Vec<(String, TemplateTree)>),
+    Array(Vec<TemplateTree>),
+}
+
+/// A render context from a JSON value: an object's keys become variables; any other
+/// value is available as `value`.
+pub fn context_of(value: &Value) -> Context {
+    match value {
+        Value::Object(map) => {
+            let mut ctx = Context::new();
+            for (k, v) in map {
+                ctx.insert(k.as_str(), v);
+            }
+            ctx
+        }
+        other => {
+            let mut ctx = Context::new();
+            ctx.insert("value", other);
+            ctx
+        }
+    }
+}
+
+/// Checks that `value`'s template strings compile; the error names the option.
+pub fn validate_tree(label: &str, value: &Value) -> Result<(), TemplateError> {
+    Templates::new().add_tree(label, value).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renders_nested_trees_and_leaves_plain_values_alone() {
+        let mut t = Templates::new();
+        let tree = t
+            .add_tree(
+                "instructions",
+                &json!({"msg": "Hi {{ name | upper }}", "n": 3, "list": ["{{ name }}", "x"]}),
+            )
+            .unwrap();
+        let out = t
+            .render_tree(&tree, &context_of(&json!({"name": "ada"})))
+            .unwrap();
+        assert_eq!(out, json!({"msg": "Hi ADA", "n": 3, "list": ["ada", "x"]}));
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let err = validate_tree("instructions", &json!({"msg": "{{ oops"})).unwrap_err();
+        assert!(err.0.starts_with("instructions.msg:"), "{}", err.0);
+        let mut t = Templates::new();
+        let id = t.add("response", "{{ missing }}").unwrap();
+        let err = t.render(&id, &Context::new()).unwrap_err();
+        assert!(err.0.contains("missing"), "{}", err.0);
+    }
+
+    #[test]
+    fn html_is_not_escaped() {
+        let mut t = Templates::new();
+        let id = t.add("x", "{{ v }}").unwrap();
+        let out = t
+            .render(&id, &context_of(&json!({"v": "<b>&</b>"})))
+            .unwrap();
+        assert_eq!(out, "<b>&</b>");
+    }
+}
