@@ -1,0 +1,108 @@
+//! The command line as an operator uses it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::process::{HubProcess, client};
+
+fn muninn(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_muninn"))
+        .args(args)
+        .env_remove("MUNINN_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn help_names_every_command() {
+    let (ok, text) = muninn(&["--help"]);
+    assert!(ok);
+    for cmd in ["serve", "user", "migrate", "config"] {
+        assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
+    }
+}
+
+#[test]
+fn config_prints_the_documented_defaults() {
+    let (ok, text) = muninn(&["config"]);
+    assert!(ok);
+    assert!(text.contains("bind = \"127.0.0.1:3000\""));
+    assert!(text.contains("synchronous = \"full\""));
+}
+
+#[test]
+fn a_bad_config_file_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("muninn.toml");
+    std::fs::write(&file, "[server]\nbindd = \"x\"\n").unwrap();
+    let (ok, text) = muninn(&["--config", file.to_str().unwrap(), "migrate"]);
+    assert!(!ok);
+    assert!(text.contains("bindd"), "{text}");
+}
+
+#[actix_rt::test]
+async fn first_start_writes_a_private_admin_token_and_user_add_works_alongside() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path(), &[]);
+    let token_file = dir.path().join("admin.token");
+    let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let admin_token = std::fs::read_to_string(&token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let c = client();
+    let r = c
+        .get(format!("{}/api/me", hub.base))
+        .insert_header(("Authorization", format!("Bearer {admin_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // `user add` on the same database while the hub runs.
+    let (ok, text) = muninn(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "user",
+        "add",
+        "carol",
+    ]);
+    assert!(ok, "{text}");
+    let token = text.lines().last().unwrap().trim().to_string();
+    let mut r = c
+        .get(format!("{}/api/me", hub.base))
+        .insert_header(("Authorization", format!("Bearer {token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let me: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(me["name"], "carol");
+    assert_eq!(me["is_admin"], false);
+
+    let (ok, text) = muninn(&["--data-dir", dir.path().to_str().unwrap(), "user", "list"]);
+    assert!(ok);
+    assert!(text.contains("admin") && text.contains("carol"), "{text}");
+    let (ok, text) = muninn(&[
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+        "user",
+        "add",
+        "carol",
+    ]);
+    assert!(!ok, "a duplicate name is refused");
+    assert!(text.contains("already exists"), "{text}");
+}

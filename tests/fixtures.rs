@@ -1,0 +1,216 @@
+//! Replays every case in fixtures/cases/: each file sets up users and agents through
+//! the API, sends requests, and checks the responses and the events agents emitted.
+//! The format is described in fixtures/README.md.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{ADMIN_TOKEN, TestHub, json_contains};
+use serde_json::Value;
+
+/// Names a case can refer to as `${name}`: user ids and agent ids.
+#[derive(Default)]
+struct Refs {
+    ids: BTreeMap<String, i64>,
+    tokens: BTreeMap<String, String>,
+}
+
+impl Refs {
+    /// Replaces `${name}` everywhere in the value's text.
+    fn fill(&self, v: &Value) -> Value {
+        let mut text = v.to_string();
+        for (name, id) in &self.ids {
+            // A whole string "${name}" becomes the number; inside text, the digits.
+            text = text.replace(&format!("\"${{{name}}}\""), &id.to_string());
+            text = text.replace(&format!("${{{name}}}"), &id.to_string());
+        }
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn token(&self, user: Option<&str>) -> Option<String> {
+        match user {
+            None => None,
+            Some("admin") => Some(ADMIN_TOKEN.to_string()),
+            Some(name) => Some(
+                self.tokens
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| name.to_string()),
+            ),
+        }
+    }
+}
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cases");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixture cases in {}", dir.display());
+    files
+}
+
+async fn run_case(path: &Path) -> Result<(), String> {
+    let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .map_err(|e| format!("not valid JSON: {e}"))?;
+    let hub = TestHub::start().await;
+    let mut refs = Refs::default();
+    refs.ids.insert("admin".into(), 1);
+    for user in case["users"].as_array().into_iter().flatten() {
+        let name = user.as_str().unwrap();
+        let (id, token) = hub.add_user(name).await;
+        refs.ids.insert(name.to_string(), id);
+        refs.tokens.insert(name.to_string(), token);
+    }
+    for agent in case["agents"].as_array().into_iter().flatten() {
+        let agent = refs.fill(agent);
+        let owner = agent["user"].as_str().unwrap_or("admin");
+        let mut body = agent.clone();
+        let obj = body.as_object_mut().unwrap();
+        let name = obj
+            .remove("ref")
+            .and_then(|r| r.as_str().map(str::to_string));
+        obj.remove("user");
+        let created = hub.add_agent(&refs.token(Some(owner)).unwrap(), body).await;
+        if let Some(name) = name {
+            refs.ids.insert(name, created["id"].as_i64().unwrap());
+        }
+    }
+    for (i, step) in case["steps"].as_array().into_iter().flatten().enumerate() {
+        let step = refs.fill(step);
+        let at = format!(
+            "step {i} ({})",
+            step.get("note").and_then(Value::as_str).unwrap_or("")
+        );
+        if let Some(req) = step.get("request") {
+            check_request(&hub, &refs, req, &step["expect"])
+                .await
+                .map_err(|e| format!("{at}: {e}"))?;
+        }
+        if let Some(ev) = step.get("events") {
+            let token = refs.token(ev["as"].as_str().or(Some("admin"))).unwrap();
+            let agent = ev["agent"]
+                .as_i64()
+                .ok_or(format!("{at}: events.agent must be an agent ref"))?;
+            let want: Vec<Value> = ev["payloads"].as_array().cloned().unwrap_or_default();
+            let got = hub.wait_payloads(&token, agent, &want).await;
+            if got != want {
+                return Err(format!(
+                    "{at}: agent {agent} emitted\n  {}\nexpected\n  {}",
+                    Value::Array(got),
+                    Value::Array(want)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn check_request(
+    hub: &TestHub,
+    refs: &Refs,
+    req: &Value,
+    expect: &Value,
+) -> Result<(), String> {
+    let method = req["method"].as_str().unwrap_or("GET");
+    let mut path = req["path"]
+        .as_str()
+        .ok_or("request.path is required")?
+        .to_string();
+    if let Some(q) = req.get("query").and_then(Value::as_str) {
+        path = format!("{path}?{q}");
+    }
+    let token = refs.token(req["as"].as_str());
+    let mut headers: Vec<(String, String)> = req["headers"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = if let Some(j) = req.get("json") {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("content-type".into(), "application/json".into()));
+        }
+        Some(j.to_string().into_bytes())
+    } else if let Some(form) = req.get("form").and_then(Value::as_str) {
+        headers.push((
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into(),
+        ));
+        Some(form.as_bytes().to_vec())
+    } else {
+        req.get("body")
+            .and_then(Value::as_str)
+            .map(|b| b.as_bytes().to_vec())
+    };
+    let header_refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let resp = hub
+        .request(method, &path, token.as_deref(), &header_refs, body)
+        .await;
+    let seen = format!("{method} {path} answered {} {}", resp.status, resp.text());
+    if let Some(status) = expect.get("status").and_then(Value::as_u64)
+        && resp.status as u64 != status
+    {
+        return Err(format!("expected status {status}; {seen}"));
+    }
+    if let Some(body) = expect.get("body").and_then(Value::as_str)
+        && resp.text() != body
+    {
+        return Err(format!("expected body {body:?}; {seen}"));
+    }
+    if let Some(part) = expect.get("body_contains").and_then(Value::as_str)
+        && !resp.text().contains(part)
+    {
+        return Err(format!("expected the body to contain {part:?}; {seen}"));
+    }
+    if let Some(json) = expect.get("json")
+        && !json_contains(&resp.json(), json)
+    {
+        return Err(format!("expected JSON containing {json}; {seen}"));
+    }
+    for (name, value) in expect["headers"].as_object().into_iter().flatten() {
+        let want = value.as_str().unwrap_or("");
+        if resp.header(name) != Some(want) {
+            return Err(format!(
+                "expected header {name}: {want}, got {:?}; {seen}",
+                resp.header(name)
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[actix_rt::test]
+async fn every_fixture_case_passes() {
+    let mut failures = Vec::new();
+    let files = cases();
+    for path in &files {
+        if let Err(e) = run_case(path).await {
+            failures.push(format!(
+                "{}: {e}",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixture cases failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
+}
