@@ -72,6 +72,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                     .get(api::events::for_agent)
                     .delete(api::agents::delete_events),
             )
+            .route("/agents/{id}/logs", web::get().to(api::agents::logs))
             .service(
                 web::resource("/links")
                     .get(api::links::list)

@@ -461,3 +461,46 @@ pub async fn delete_events(
         .await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted })))
 }
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogOut {
+    pub id: i64,
+    pub level: i32,
+    pub message: String,
+    pub inbound_event_id: Option<i64>,
+    pub outbound_event_id: Option<i64>,
+    pub created_at: String,
+}
+
+/// `GET /api/agents/{id}/logs`: newest first.
+pub async fn logs(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    query: web::Query<LogsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = visible_agent(&state, &user, path.into_inner()).await?.id;
+    let limit = super::clamp_limit(query.limit, 100, 1000);
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| crate::store::agent_logs::recent(c, id, limit))
+        .await?;
+    let out: Vec<LogOut> = rows
+        .into_iter()
+        .map(|l| LogOut {
+            id: l.id,
+            level: l.level,
+            message: l.message,
+            inbound_event_id: l.inbound_event_id,
+            outbound_event_id: l.outbound_event_id,
+            created_at: ts(l.created_at),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}

@@ -1,0 +1,127 @@
+//! Event flow along links beyond what the fixture cases show.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_TOKEN, TestHub};
+use serde_json::json;
+
+#[actix_rt::test]
+async fn a_link_cycle_stops_at_the_depth_limit_and_says_so() {
+    let hub = TestHub::start_with(|c| c.agents.max_propagation_depth = 6).await;
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let a = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "a", "source_ids": [hook],
+                   "options": {"mode": "merge", "instructions": {"via": "a"}}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let b = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "b", "source_ids": [a], "receiver_ids": [a],
+                   "options": {"mode": "merge", "instructions": {"via": "b"}}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/s"),
+            ADMIN_TOKEN,
+            &json!({"n": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+
+    // Depths 0..5 are handled (a: 0,2,4; b: 1,3,5); the event at depth 6 is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut logs = json!([]);
+    while Instant::now() < deadline {
+        logs = hub
+            .get(&format!("/api/agents/{a}/logs"), ADMIN_TOKEN)
+            .await
+            .json();
+        if !logs.as_array().unwrap().is_empty() {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    let message = logs[0]["message"].as_str().unwrap_or_default().to_string();
+    assert!(message.contains("max_propagation_depth"), "{logs}");
+    assert_eq!(logs[0]["level"], 4);
+    // Nothing more arrives after the refusal.
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hub.payloads(ADMIN_TOKEN, a).await.len(), 3);
+    assert_eq!(hub.payloads(ADMIN_TOKEN, b).await.len(), 3);
+    let agent = hub
+        .get(&format!("/api/agents/{a}"), ADMIN_TOKEN)
+        .await
+        .json();
+    assert!(agent["last_error_at"].is_string(), "{agent}");
+}
+
+#[actix_rt::test]
+async fn system_events_record_agent_changes() {
+    let hub = TestHub::start().await;
+    let id = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "w", "options": {"secret": "s"}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .send_json(
+            "PUT",
+            &format!("/api/agents/{id}"),
+            ADMIN_TOKEN,
+            &json!({"disabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["disabled"], true);
+    assert_eq!(
+        hub.delete(&format!("/api/agents/{id}"), ADMIN_TOKEN)
+            .await
+            .status,
+        204
+    );
+    let events = hub.get("/api/events", ADMIN_TOKEN).await.json();
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "agent.created",
+            "agent.updated",
+            "agent.disabled",
+            "agent.deleted"
+        ]
+    );
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["agent_id"].is_null())
+    );
+    assert_eq!(events[3]["payload"]["agent"]["id"], id);
+}
