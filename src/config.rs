@@ -32,6 +32,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub storage: StorageConfig,
     pub agents: AgentsConfig,
+    pub delivery: DeliveryConfig,
     pub log: LogConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
@@ -100,6 +101,26 @@ impl Default for AgentsConfig {
             log_length: 200,
             mailbox_capacity: 256,
             propagation_interval_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeliveryConfig {
+    pub allow_private_targets: bool,
+    pub poll_interval_ms: u64,
+    pub window: usize,
+    pub secret_rotation_grace_seconds: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            allow_private_targets: false,
+            poll_interval_ms: 1000,
+            window: 256,
+            secret_rotation_grace_seconds: 86_400,
         }
     }
 }

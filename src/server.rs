@@ -9,6 +9,7 @@ use actix::prelude::*;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
+use crate::delivery::SubscriptionIndex;
 use crate::http::{AppState, routes};
 use crate::hub::{self, Registry, Route, Router};
 use crate::store::{Store, StoreError, api_tokens, users};
@@ -39,15 +40,18 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     let registry = Arc::new(Registry::default());
     let router_ctx = Context::<Router>::new();
     let sink = router_ctx.address();
+    // The subscription index writes each event's deliveries inside its transaction.
+    let subscriptions = Arc::new(SubscriptionIndex::default());
     let store = Store::open(
         &config.store_options(),
+        subscriptions.clone(),
         Box::new(move |committed| sink.do_send(Route(committed))),
     )?;
     let router = router_ctx.run(Router::new(store.clone(), registry.clone()));
     tracing::info!(database = %config.database_path().display(), synchronous = ?config.storage.synchronous, "database open");
 
     bootstrap_admin(&config, &store).await?;
-    let addrs = hub::start(&config, store, registry, router).await?;
+    let addrs = hub::start(&config, store, registry, router, subscriptions).await?;
 
     let state = web::Data::new(AppState {
         addrs,

@@ -105,7 +105,11 @@ impl AgentActor {
                 let full = rows.len() as i64 == CATCH_UP_BATCH;
                 let batch = rows
                     .into_iter()
-                    .map(|r| Committed { event: Arc::new(r), depth: 0 })
+                    .map(|r| Committed {
+                        event: Arc::new(r),
+                        depth: 0,
+                        deliveries: Arc::default(),
+                    })
                     .collect();
                 act.process(batch, ctx);
                 if full {
@@ -191,9 +195,12 @@ impl AgentActor {
         let memory = memory_changed.then(|| self.memory.to_string());
         let log_length = self.settings.log_length;
         let write = self.store.writer().write(move |conn, out| {
-            let rows = events::insert_all(conn, &new)?;
-            if !rows.is_empty() {
-                agents_table::note_emitted(conn, id, rows.len() as i64)?;
+            let mut inserted = 0;
+            for (event, depth) in new.iter().zip(depths) {
+                inserted += out.insert(conn, std::slice::from_ref(event), depth)?.len();
+            }
+            if inserted > 0 {
+                agents_table::note_emitted(conn, id, inserted as i64)?;
             }
             if let Some(up_to) = handled_up_to {
                 agents_table::note_received(conn, id, up_to)?;
@@ -201,9 +208,6 @@ impl AgentActor {
             agent_logs::append(conn, id, &logs, log_length)?;
             if let Some(m) = memory {
                 agents_table::set_memory(conn, id, &m)?;
-            }
-            for (row, depth) in rows.into_iter().zip(depths) {
-                out.push(row, depth);
             }
             Ok(())
         });

@@ -14,7 +14,7 @@ use crate::agents::webhook::Webhook;
 use crate::agents::{OptionError, emitted_event_type};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
-use crate::store::events::{self, NewEvent};
+use crate::store::events::NewEvent;
 use crate::store::{Store, StoreError};
 
 /// How often the time of the last web request is written back (not once per request).
@@ -192,11 +192,8 @@ impl EndpointActor {
             .store
             .writer()
             .try_write(move |conn, out| {
-                let rows = events::insert_all(conn, &new)?;
+                let rows = out.insert(conn, &new, 0)?;
                 agents_table::note_emitted(conn, agent_id, rows.len() as i64)?;
-                for row in rows {
-                    out.push(row, 0);
-                }
                 if let Some(message) = render_error {
                     agent_logs::append(
                         conn,

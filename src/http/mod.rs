@@ -81,7 +81,72 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             .route("/links/{id}", web::delete().to(api::links::delete))
             .route("/events", web::get().to(api::events::list))
             .route("/events/{id}", web::get().to(api::events::get))
+            // Outgoing webhooks (subscriptions) and their deliveries.
+            .route(
+                "/webhooks/event-types",
+                web::get().to(api::subscriptions::event_types),
+            )
+            .service(
+                web::resource("/webhooks/outgoing")
+                    .get(api::subscriptions::list)
+                    .post(api::subscriptions::create),
+            )
+            .service(
+                web::resource("/webhooks/outgoing/{id}")
+                    .get(api::subscriptions::get)
+                    .put(api::subscriptions::update)
+                    .patch(api::subscriptions::update)
+                    .delete(api::subscriptions::delete),
+            )
+            .route(
+                "/webhooks/outgoing/{id}/pause",
+                web::post().to(api::subscriptions::pause),
+            )
+            .route(
+                "/webhooks/outgoing/{id}/resume",
+                web::post().to(api::subscriptions::resume),
+            )
+            .route(
+                "/webhooks/outgoing/{id}/rotate-secret",
+                web::post().to(api::subscriptions::rotate_secret),
+            )
+            .route(
+                "/webhooks/outgoing/{id}/test",
+                web::post().to(api::subscriptions::test),
+            )
+            .route(
+                "/webhooks/outgoing/{id}/replay",
+                web::post().to(api::subscriptions::replay),
+            )
+            .route(
+                "/webhooks/{id}/logs",
+                web::get().to(api::webhook_logs::logs),
+            )
+            .route(
+                "/webhooks/{id}/statistics",
+                web::get().to(api::webhook_logs::statistics),
+            )
+            .route("/deliveries", web::get().to(api::deliveries::list))
+            .route("/deliveries/{id}", web::get().to(api::deliveries::get))
+            .route(
+                "/deliveries/{id}/retry",
+                web::post().to(api::deliveries::retry),
+            )
             .default_service(web::to(api_not_found)),
+    )
+    // The simple registration API: the same subscriptions, a smaller shape.
+    .route(
+        "/webhooks/register",
+        web::post().to(api::register::register),
+    )
+    .route("/webhooks", web::get().to(api::register::list))
+    .route(
+        "/webhooks/{id}",
+        web::delete().to(api::subscriptions::delete),
+    )
+    .route(
+        "/webhooks/{id}/events",
+        web::post().to(api::register::set_events),
     );
 }
 

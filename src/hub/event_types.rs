@@ -15,6 +15,11 @@ pub const AGENT_UPDATED: &str = "agent.updated";
 pub const AGENT_DELETED: &str = "agent.deleted";
 pub const AGENT_ENABLED: &str = "agent.enabled";
 pub const AGENT_DISABLED: &str = "agent.disabled";
+pub const DELIVERY_DEAD: &str = "delivery.dead";
+pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
+pub const CIRCUIT_OPENED: &str = "subscription.circuit_opened";
+pub const CIRCUIT_CLOSED: &str = "subscription.circuit_closed";
+pub const TEST_WEBHOOK: &str = "test.webhook";
 
 pub const CATALOG: &[EventType] = &[
     EventType {
@@ -41,6 +46,26 @@ pub const CATALOG: &[EventType] = &[
         name: AGENT_DISABLED,
         description: "An agent was disabled.",
     },
+    EventType {
+        name: DELIVERY_DEAD,
+        description: "A delivery used up its retries (or was refused for good) and is in the dead-letter queue, replayable.",
+    },
+    EventType {
+        name: SUBSCRIPTION_DISABLED,
+        description: "An outgoing webhook was disabled, e.g. because its target answered 410 Gone.",
+    },
+    EventType {
+        name: CIRCUIT_OPENED,
+        description: "An outgoing webhook's circuit breaker opened after consecutive failures; its deliveries wait.",
+    },
+    EventType {
+        name: CIRCUIT_CLOSED,
+        description: "An outgoing webhook's circuit breaker closed again after a successful probe.",
+    },
+    EventType {
+        name: TEST_WEBHOOK,
+        description: "Sent by POST /api/webhooks/outgoing/{id}/test to check a target; not stored.",
+    },
 ];
 
 /// Writes a system event (no agent) inside a Writer job, so it commits with the change
@@ -52,7 +77,7 @@ pub fn record(
     event_type: &str,
     payload: serde_json::Value,
 ) -> Result<(), crate::store::StoreError> {
-    let rows = crate::store::events::insert_all(
+    out.insert(
         conn,
         &[crate::store::events::NewEvent {
             user_id,
@@ -61,9 +86,7 @@ pub fn record(
             payload,
             keep_for_seconds: 0,
         }],
+        0,
     )?;
-    for row in rows {
-        out.push(row, 0);
-    }
     Ok(())
 }

@@ -16,11 +16,16 @@ use actix::prelude::*;
 use crate::agents::actor::{AgentActor, AgentSettings, AgentShared, Reload, Shutdown};
 use crate::agents::kind;
 use crate::config::Config;
+use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as StopSubscription};
+use crate::delivery::{
+    DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
+};
 use crate::endpoints::{EndpointActor, Reconfigure};
 use crate::store::agents::AgentRow;
+use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, StoreError, agents, users};
 pub use clock::Clock;
-pub use registry::{AgentEntry, Registry};
+pub use registry::{AgentEntry, Registry, SubscriptionEntry};
 pub use router::{ReloadLinks, Route, Router};
 
 /// The addresses of the tree, built once at start and handed to whoever needs them.
@@ -31,6 +36,7 @@ pub struct Addrs {
     pub clock: Addr<Clock>,
     pub store: Store,
     pub registry: Arc<Registry>,
+    pub subscriptions: Arc<SubscriptionIndex>,
 }
 
 pub struct Hub {
@@ -39,6 +45,8 @@ pub struct Hub {
     router: Addr<Router>,
     arbiters: Vec<Arbiter>,
     settings: AgentSettings,
+    subscriptions: Arc<SubscriptionIndex>,
+    delivery: DeliverySettings,
 }
 
 impl Actor for Hub {
@@ -89,6 +97,78 @@ impl Hub {
                 shared,
             },
         );
+    }
+}
+
+impl Hub {
+    fn spawn_subscription(&self, row: &SubscriptionRow) {
+        let spec = match Spec::from_row(row) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid; it will not send until fixed");
+                return;
+            }
+        };
+        self.subscriptions.upsert(spec.clone());
+        let arbiter = self.arbiter_for(row.id);
+        let shared = Arc::new(SubscriptionShared::default());
+        let addr = {
+            let (row, store, index, settings, shared) = (
+                row.clone(),
+                self.store.clone(),
+                self.subscriptions.clone(),
+                self.delivery.clone(),
+                shared.clone(),
+            );
+            Supervisor::start_in_arbiter(&arbiter, move |_| {
+                SubscriptionActor::new(&row, spec, store, index, settings, shared)
+            })
+        };
+        self.registry.insert_subscription(
+            row.id,
+            SubscriptionEntry {
+                user_id: row.user_id,
+                addr,
+                shared,
+            },
+        );
+    }
+}
+
+/// A subscription was created or changed (or its deliveries re-queued).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscriptionSaved(pub SubscriptionRow);
+
+impl Handler<SubscriptionSaved> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscriptionSaved, _: &mut Context<Self>) {
+        let row = msg.0;
+        match self.registry.subscription(row.id) {
+            Some(entry) => {
+                if let Ok(spec) = Spec::from_row(&row) {
+                    self.subscriptions.upsert(Arc::new(spec));
+                }
+                entry.addr.do_send(ReconfigureSubscription(row));
+            }
+            None => self.spawn_subscription(&row),
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscriptionRemoved(pub i64);
+
+impl Handler<SubscriptionRemoved> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscriptionRemoved, _: &mut Context<Self>) {
+        self.subscriptions.remove(msg.0);
+        if let Some(entry) = self.registry.remove_subscription(msg.0) {
+            entry.addr.do_send(StopSubscription);
+        }
     }
 }
 
@@ -185,6 +265,7 @@ pub async fn start(
     store: Store,
     registry: Arc<Registry>,
     router: Addr<Router>,
+    subscriptions: Arc<SubscriptionIndex>,
 ) -> Result<Addrs, StoreError> {
     for id in store.read(users::all_ids).await? {
         registry.add_user(id);
@@ -204,13 +285,30 @@ pub async fn start(
             log_length: config.agents.log_length,
             mailbox_capacity: config.agents.mailbox_capacity,
         },
+        subscriptions: subscriptions.clone(),
+        delivery: DeliverySettings {
+            allow_private_targets: config.delivery.allow_private_targets,
+            poll_interval: Duration::from_millis(config.delivery.poll_interval_ms.max(10)),
+            window: config.delivery.window.max(1),
+        },
     };
+    // Subscriptions first: agents may emit events as soon as they start, and those
+    // events must find every subscription they owe deliveries to.
+    let subs = store.read(|c| subscriptions::list(c, None)).await?;
+    for row in &subs {
+        hub.spawn_subscription(row);
+    }
     let rows = store.read(|c| agents::list(c, None)).await?;
     let count = rows.len();
     for row in rows {
         hub.spawn_agent(row);
     }
-    tracing::info!(agents = count, arbiters = threads, "agents started");
+    tracing::info!(
+        agents = count,
+        subscriptions = subs.len(),
+        arbiters = threads,
+        "agents and subscriptions started"
+    );
     let clock = Clock::new(
         store.clone(),
         registry.clone(),
@@ -223,5 +321,6 @@ pub async fn start(
         clock,
         store,
         registry,
+        subscriptions,
     })
 }

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
+use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::EndpointActor;
 
 #[derive(Clone)]
@@ -22,10 +23,18 @@ pub struct AgentEntry {
     pub shared: Arc<AgentShared>,
 }
 
+#[derive(Clone)]
+pub struct SubscriptionEntry {
+    pub user_id: i64,
+    pub addr: Addr<SubscriptionActor>,
+    pub shared: Arc<SubscriptionShared>,
+}
+
 #[derive(Default)]
 pub struct Registry {
     agents: RwLock<HashMap<i64, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
+    subscriptions: RwLock<HashMap<i64, SubscriptionEntry>>,
 }
 
 // A panic while holding the lock cannot leave these maps half-updated (every write is
@@ -60,6 +69,18 @@ impl Registry {
         for (id, e) in read(&self.agents).iter() {
             f(*id, e);
         }
+    }
+
+    pub fn subscription(&self, id: i64) -> Option<SubscriptionEntry> {
+        read(&self.subscriptions).get(&id).cloned()
+    }
+
+    pub fn insert_subscription(&self, id: i64, entry: SubscriptionEntry) {
+        write(&self.subscriptions).insert(id, entry);
+    }
+
+    pub fn remove_subscription(&self, id: i64) -> Option<SubscriptionEntry> {
+        write(&self.subscriptions).remove(&id)
     }
 
     pub fn has_user(&self, id: i64) -> bool {

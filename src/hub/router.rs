@@ -1,4 +1,5 @@
-//! The Router: fans committed events out along links to the receiving agents.
+//! The Router: fans committed events out along links to the receiving agents, and
+//! hands each event's deliveries to their subscriptions' actors.
 //! It keeps the link graph in memory (reloaded when links change) and only ever
 //! pushes; when a receiver's mailbox is full it flags the receiver, which then reads
 //! the events back from the database, so a slow agent costs no memory here.
@@ -11,6 +12,7 @@ use actix::prelude::*;
 
 use super::registry::Registry;
 use crate::agents::actor::ReceiveEvents;
+use crate::delivery::{Enqueue, Item};
 use crate::store::{Committed, Store, StoreError, links};
 
 pub struct Router {
@@ -43,6 +45,27 @@ impl Handler<Route> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
+        let mut per_subscription: BTreeMap<i64, Vec<Item>> = BTreeMap::new();
+        for c in &msg.0 {
+            for d in c.deliveries.iter() {
+                per_subscription
+                    .entry(d.subscription_id)
+                    .or_default()
+                    .push(Item {
+                        delivery: d.clone(),
+                        event: c.event.clone(),
+                    });
+            }
+        }
+        for (id, items) in per_subscription {
+            let Some(entry) = self.registry.subscription(id) else {
+                continue;
+            };
+            if entry.addr.try_send(Enqueue(items)).is_err() {
+                // Full: the actor reads them from the database instead.
+                entry.shared.lagging.store(true, Ordering::Release);
+            }
+        }
         let mut per_receiver: BTreeMap<i64, Vec<Committed>> = BTreeMap::new();
         for c in msg.0 {
             let Some(source) = c.event.agent_id else {

@@ -37,7 +37,7 @@ pub struct NewEvent {
 }
 
 /// Inserts the events in order and returns their rows (ids ascending).
-pub fn insert_all(conn: &mut Conn, new: &[NewEvent]) -> Result<Vec<EventRow>, StoreError> {
+pub(super) fn insert_all(conn: &mut Conn, new: &[NewEvent]) -> Result<Vec<EventRow>, StoreError> {
     let at = now();
     let mut rows = Vec::with_capacity(new.len());
     // One statement per event keeps ids in the order given; SQLite's bulk insert with

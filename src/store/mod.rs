@@ -5,11 +5,14 @@ pub mod agent_logs;
 pub mod agents;
 pub mod api_tokens;
 mod connection;
+pub mod deliveries;
+pub mod delivery_attempts;
 mod error;
 pub mod events;
 pub mod links;
 mod reader;
 pub mod schema;
+pub mod subscriptions;
 pub mod users;
 mod writer;
 
@@ -20,7 +23,7 @@ pub use connection::{
 };
 pub use error::StoreError;
 pub use reader::{Read, Reader};
-pub use writer::{CommitSink, Committed, Emitted, Writer, WriterStats};
+pub use writer::{CommitSink, Committed, Emitted, EventHook, NoHook, Writer, WriterStats};
 
 /// The handle every other part of the hub uses to reach the database.
 #[derive(Clone)]
@@ -32,7 +35,11 @@ pub struct Store {
 impl Store {
     /// Opens the database, runs migrations, starts the readers and the writer.
     /// Must run inside an actix System (the readers are actors).
-    pub fn open(opts: &StoreOptions, sink: CommitSink) -> Result<Store, StoreError> {
+    pub fn open(
+        opts: &StoreOptions,
+        hook: std::sync::Arc<dyn EventHook>,
+        sink: CommitSink,
+    ) -> Result<Store, StoreError> {
         let mut write_conn = establish(opts)?;
         let ran = migrate(&mut write_conn)?;
         if ran > 0 {
@@ -46,6 +53,7 @@ impl Store {
             write_conn,
             opts.writer_batch_max,
             opts.writer_queue_max,
+            hook,
             sink,
         )?;
         Ok(Store { reader, writer })

@@ -91,6 +91,79 @@ diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(agents -> users (user_id));
 diesel::joinable!(agent_logs -> agents (agent_id));
 
+diesel::table! {
+    subscriptions (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        url -> Text,
+        event_types -> Text,
+        agent_id -> Nullable<BigInt>,
+        filters -> Nullable<Text>,
+        headers -> Text,
+        payload_template -> Nullable<Text>,
+        signature_scheme -> Text,
+        signature_header -> Nullable<Text>,
+        secrets -> Text,
+        retry_count -> Integer,
+        retry_delay_ms -> BigInt,
+        max_retry_delay_ms -> BigInt,
+        retry_schedule -> Nullable<Text>,
+        timeout_ms -> BigInt,
+        rate_limit -> Nullable<Integer>,
+        rate_limit_period_ms -> BigInt,
+        max_in_flight -> Integer,
+        ordered -> Bool,
+        is_active -> Bool,
+        paused -> Bool,
+        disabled_reason -> Nullable<Text>,
+        failure_threshold -> Integer,
+        circuit_cooldown_ms -> BigInt,
+        circuit_state -> Text,
+        circuit_opened_at -> Nullable<Timestamp>,
+        consecutive_failures -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        subscription_id -> BigInt,
+        event_id -> BigInt,
+        message_id -> Text,
+        status -> Text,
+        attempts -> Integer,
+        failures -> Integer,
+        next_attempt_at -> Timestamp,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    delivery_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        subscription_id -> BigInt,
+        attempt_number -> Integer,
+        started_at -> Timestamp,
+        duration_ms -> BigInt,
+        request_headers -> Text,
+        request_body -> Text,
+        response_status -> Nullable<Integer>,
+        response_excerpt -> Nullable<Text>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(deliveries -> subscriptions (subscription_id));
+diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     api_tokens,
@@ -98,5 +171,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     links,
     control_links,
     events,
-    agent_logs
+    agent_logs,
+    subscriptions,
+    deliveries,
+    delivery_attempts
 );

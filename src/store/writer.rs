@@ -19,13 +19,31 @@ use diesel::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Conn, StoreError};
-use crate::store::events::EventRow;
+use crate::store::deliveries::DeliveryRow;
+use crate::store::events::{self, EventRow, NewEvent};
 
-/// What a job leaves behind for the Router: events it inserted, with their propagation depth.
+/// What a job leaves behind for the Router: an event it inserted, its propagation
+/// depth, and the deliveries (outbox rows) written with it.
 #[derive(Debug, Clone)]
 pub struct Committed {
     pub event: Arc<EventRow>,
     pub depth: u32,
+    pub deliveries: Arc<Vec<DeliveryRow>>,
+}
+
+/// Runs inside the transaction that inserts each event, so the event and what it owes
+/// (its deliveries) commit together or not at all. The delivery subsystem implements it.
+pub trait EventHook: Send + Sync {
+    fn on_insert(&self, conn: &mut Conn, event: &EventRow) -> Result<Vec<DeliveryRow>, StoreError>;
+}
+
+/// A hook that owes nothing (tools and tests that have no delivery engine).
+pub struct NoHook;
+
+impl EventHook for NoHook {
+    fn on_insert(&self, _: &mut Conn, _: &EventRow) -> Result<Vec<DeliveryRow>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Receives the events of every committed batch, in commit order.
@@ -33,7 +51,7 @@ pub type CommitSink = Box<dyn Fn(Vec<Committed>) + Send>;
 
 /// The outcome of a job inside the batch, waiting for the commit to be answered.
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>) -> Completion + Send>;
+type Job = Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>, &dyn EventHook) -> Completion + Send>;
 
 /// Running totals, read by /worker_status and the metrics.
 #[derive(Debug, Default)]
@@ -53,28 +71,45 @@ pub struct Writer {
     queue_max: usize,
 }
 
-/// Collects events a job inserts so they reach the Router after commit.
+/// The only way a job inserts events: each event is written with its outbox rows and
+/// collected so it reaches the Router after commit.
 pub struct Emitted<'a> {
     out: &'a mut Vec<Committed>,
+    hook: &'a dyn EventHook,
 }
 
 impl Emitted<'_> {
-    pub fn push(&mut self, event: EventRow, depth: u32) -> Arc<EventRow> {
-        let event = Arc::new(event);
-        self.out.push(Committed {
-            event: event.clone(),
-            depth,
-        });
-        event
+    /// Inserts the events in order, each with the deliveries it owes.
+    pub fn insert(
+        &mut self,
+        conn: &mut Conn,
+        new: &[NewEvent],
+        depth: u32,
+    ) -> Result<Vec<Arc<EventRow>>, StoreError> {
+        let rows = events::insert_all(conn, new)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let deliveries = self.hook.on_insert(conn, &row)?;
+            let event = Arc::new(row);
+            self.out.push(Committed {
+                event: event.clone(),
+                depth,
+                deliveries: Arc::new(deliveries),
+            });
+            out.push(event);
+        }
+        Ok(out)
     }
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. `sink` is called after each commit.
+    /// Starts the writer thread on `conn`. `hook` runs for every inserted event inside
+    /// its transaction; `sink` is called after each commit.
     pub fn start(
         mut conn: Conn,
         batch_max: usize,
         queue_max: usize,
+        hook: Arc<dyn EventHook>,
         sink: CommitSink,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
@@ -82,7 +117,16 @@ impl Writer {
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("muninn-writer".into())
-            .spawn(move || run(&mut conn, rx, batch_max.max(1), &thread_stats, &sink))
+            .spawn(move || {
+                run(
+                    &mut conn,
+                    rx,
+                    batch_max.max(1),
+                    &thread_stats,
+                    &*hook,
+                    &sink,
+                )
+            })
             .map_err(|e| StoreError::Open {
                 path: "writer thread".into(),
                 reason: e.to_string(),
@@ -133,10 +177,17 @@ impl Writer {
         F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, out| {
+        let job: Job = Box::new(move |conn, out, hook| {
             let mut mine = Vec::new();
-            let result =
-                conn.transaction::<T, StoreError, _>(|c| f(c, &mut Emitted { out: &mut mine }));
+            let result = conn.transaction::<T, StoreError, _>(|c| {
+                f(
+                    c,
+                    &mut Emitted {
+                        out: &mut mine,
+                        hook,
+                    },
+                )
+            });
             if result.is_ok() {
                 out.append(&mut mine);
             }
@@ -170,6 +221,7 @@ fn run(
     mut rx: mpsc::UnboundedReceiver<Job>,
     batch_max: usize,
     stats: &WriterStats,
+    hook: &dyn EventHook,
     sink: &CommitSink,
 ) {
     while let Some(first) = rx.blocking_recv() {
@@ -187,7 +239,7 @@ fn run(
         let mut committed = Vec::new();
         let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
             for job in jobs.drain(..) {
-                completions.push(job(c, &mut committed));
+                completions.push(job(c, &mut committed, hook));
             }
             Ok(())
         });

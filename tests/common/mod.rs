@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod process;
+pub mod sink;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

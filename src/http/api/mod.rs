@@ -1,10 +1,14 @@
 //! The management API under `/api`: one module per resource.
 
 pub mod agents;
+pub mod deliveries;
 pub mod events;
 pub mod links;
+pub mod register;
 pub mod status;
+pub mod subscriptions;
 pub mod users;
+pub mod webhook_logs;
 
 use chrono::NaiveDateTime;
 

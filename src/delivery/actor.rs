@@ -1,0 +1,804 @@
+//! `SubscriptionActor`: one per outgoing webhook. It keeps a bounded window of due
+//! deliveries in memory (two lanes, first attempts and retries, so retries never starve
+//! new work), sends them with at most `max_in_flight` at once through the rate limiter
+//! and the circuit breaker, and commits each attempt's outcome through the Writer.
+//!
+//! The database is the truth: deliveries are read back from it after a restart, when
+//! the window overflowed, and when retries fall due. A delivery stays "known" to the
+//! actor until its outcome is committed, so a read racing a send never sends it twice.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use chrono::NaiveDateTime;
+use serde_json::json;
+
+use super::breaker::{Breaker, Transition};
+use super::client::{Sent, post};
+use super::envelope::envelope;
+use super::index::SubscriptionIndex;
+use super::policy::{Verdict, classify};
+use super::signer;
+use super::spec::Spec;
+use crate::hub::event_types::{
+    self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
+};
+use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
+use crate::store::delivery_attempts::{self, NewAttempt, cut};
+use crate::store::events::EventRow;
+use crate::store::subscriptions::{self, SubscriptionRow};
+use crate::store::{Store, now};
+
+#[derive(Debug, Clone)]
+pub struct DeliverySettings {
+    pub allow_private_targets: bool,
+    pub poll_interval: Duration,
+    pub window: usize,
+}
+
+/// Live numbers the rest of the hub reads without a message round trip.
+#[derive(Debug, Default)]
+pub struct SubscriptionShared {
+    /// Set by the Router when new deliveries did not fit in the mailbox.
+    pub lagging: AtomicBool,
+    pub in_flight: AtomicUsize,
+    pub queued: AtomicUsize,
+    pub circuit_open: AtomicBool,
+}
+
+/// A delivery with the event it carries.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub delivery: DeliveryRow,
+    pub event: Arc<EventRow>,
+}
+
+struct TokenBucket {
+    capacity: f64,
+    tokens: f64,
+    per_ms: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(n: u32, period: Duration) -> TokenBucket {
+        let capacity = f64::from(n.max(1));
+        TokenBucket {
+            capacity,
+            tokens: capacity,
+            per_ms: capacity / (period.as_millis().max(1) as f64),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_millis() as f64;
+        self.tokens = (self.tokens + elapsed * self.per_ms).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_millis(
+                ((1.0 - self.tokens) / self.per_ms).ceil() as u64 + 1,
+            ))
+        }
+    }
+}
+
+pub struct SubscriptionActor {
+    spec: Arc<Spec>,
+    store: Store,
+    index: Arc<SubscriptionIndex>,
+    settings: DeliverySettings,
+    shared: Arc<SubscriptionShared>,
+    fresh: VecDeque<Item>,
+    retries: VecDeque<Item>,
+    /// Ids in the window or being sent (until their outcome is committed).
+    known: HashSet<i64>,
+    /// Ids being sent or whose outcome is being committed.
+    sending: HashSet<i64>,
+    /// Ids whose outcome committed since the last refill began: a refill that read them
+    /// before that commit must not bring them back.
+    done_since_refill: HashSet<i64>,
+    /// Set when the target answered 410: nothing more is sent until reconfigured.
+    gone: bool,
+    in_flight: usize,
+    retries_in_flight: usize,
+    breaker: Breaker,
+    bucket: Option<TokenBucket>,
+    backlog: bool,
+    next_wake: Option<NaiveDateTime>,
+    refilling: bool,
+    /// A refill was asked for while one was running: what it read may predate the
+    /// reason for asking, so another runs when it ends.
+    refill_again: bool,
+    wake_scheduled: bool,
+    reload_on_start: bool,
+}
+
+impl SubscriptionActor {
+    pub fn new(
+        row: &SubscriptionRow,
+        spec: Arc<Spec>,
+        store: Store,
+        index: Arc<SubscriptionIndex>,
+        settings: DeliverySettings,
+        shared: Arc<SubscriptionShared>,
+    ) -> Self {
+        let opened_ago = row
+            .circuit_opened_at
+            .map(|t| (now() - t).to_std().unwrap_or_default());
+        let breaker = Breaker::new(spec.failure_threshold, spec.cooldown).restore(
+            &row.circuit_state,
+            opened_ago,
+            row.consecutive_failures.max(0) as u32,
+            Instant::now(),
+        );
+        shared
+            .circuit_open
+            .store(breaker.name() != "closed", Ordering::Relaxed);
+        SubscriptionActor {
+            bucket: spec.rate.map(|(n, p)| TokenBucket::new(n, p)),
+            spec,
+            store,
+            index,
+            settings,
+            shared,
+            fresh: VecDeque::new(),
+            retries: VecDeque::new(),
+            known: HashSet::new(),
+            sending: HashSet::new(),
+            done_since_refill: HashSet::new(),
+            gone: false,
+            in_flight: 0,
+            retries_in_flight: 0,
+            breaker,
+            backlog: true,
+            next_wake: None,
+            refilling: false,
+            refill_again: false,
+            wake_scheduled: false,
+            reload_on_start: false,
+        }
+    }
+
+    fn window_len(&self) -> usize {
+        self.fresh.len() + self.retries.len()
+    }
+
+    fn publish(&self) {
+        self.shared
+            .in_flight
+            .store(self.in_flight, Ordering::Relaxed);
+        self.shared
+            .queued
+            .store(self.window_len(), Ordering::Relaxed);
+        self.shared
+            .circuit_open
+            .store(self.breaker.name() != "closed", Ordering::Relaxed);
+    }
+
+    fn admit(&mut self, item: Item) -> bool {
+        if self.known.contains(&item.delivery.id)
+            || self.done_since_refill.contains(&item.delivery.id)
+        {
+            return true;
+        }
+        if self.window_len() >= self.settings.window {
+            return false;
+        }
+        self.known.insert(item.delivery.id);
+        if item.delivery.attempts > 0 && !self.spec.ordered {
+            self.retries.push_back(item);
+        } else {
+            self.fresh.push_back(item);
+        }
+        true
+    }
+
+    fn refill(&mut self, ctx: &mut Context<Self>) {
+        if self.refilling {
+            self.refill_again = true;
+            return;
+        }
+        if self.window_len() >= self.settings.window {
+            return;
+        }
+        self.refilling = true;
+        // This read covers everything committed so far; what arrives during it sets
+        // the flag again.
+        self.backlog = false;
+        self.done_since_refill.clear();
+        let (id, ordered) = (self.spec.id, self.spec.ordered);
+        let limit = self.settings.window as i64;
+        let at = now();
+        let read = self.store.read(move |c| {
+            let rows = deliveries::due(c, id, at, ordered, limit)?;
+            let next = deliveries::next_due_after(c, id, at)?;
+            Ok((rows, next))
+        });
+        ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
+            act.refilling = false;
+            if std::mem::take(&mut act.refill_again) {
+                act.backlog = true;
+                ctx.run_later(Duration::ZERO, |act, ctx| act.refill(ctx));
+            }
+            match res {
+                Ok((rows, next)) => {
+                    act.backlog |= rows.len() as i64 >= limit;
+                    act.next_wake = next;
+                    if act.spec.ordered {
+                        // The order comes from the database: rebuild the queue from it,
+                        // keeping only what is being sent.
+                        act.fresh.clear();
+                        act.known = act.sending.clone();
+                    }
+                    for (d, e) in rows {
+                        let item = Item { delivery: d, event: Arc::new(e) };
+                        if !act.admit(item) {
+                            act.backlog = true;
+                            break;
+                        }
+                    }
+                    act.pump(ctx);
+                }
+                Err(e) => {
+                    act.backlog = true;
+                    tracing::error!(subscription_id = act.spec.id, error = %e, "reading due deliveries failed; retrying");
+                }
+            }
+        }));
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.shared.lagging.swap(false, Ordering::AcqRel) {
+            self.backlog = true;
+        }
+        let due = self.next_wake.is_some_and(|t| t <= now());
+        if self.backlog || due {
+            self.refill(ctx);
+        }
+        self.pump(ctx);
+    }
+
+    fn wake_in(&mut self, d: Duration, ctx: &mut Context<Self>) {
+        if self.wake_scheduled {
+            return;
+        }
+        self.wake_scheduled = true;
+        ctx.run_later(d, |act, ctx| {
+            act.wake_scheduled = false;
+            act.pump(ctx);
+        });
+    }
+
+    /// Sends what may be sent now.
+    fn pump(&mut self, ctx: &mut Context<Self>) {
+        loop {
+            if !self.spec.active || self.spec.paused || self.gone {
+                break;
+            }
+            let limit = if self.spec.ordered {
+                1
+            } else {
+                self.spec.max_in_flight
+            };
+            if self.in_flight >= limit {
+                break;
+            }
+            // Retries get at most half the slots while first attempts wait.
+            let retry_cap = (limit / 2).max(1);
+            let take_retry = !self.retries.is_empty()
+                && (self.fresh.is_empty() || self.retries_in_flight < retry_cap);
+            let head_due = if take_retry {
+                true
+            } else {
+                match self.fresh.front() {
+                    None => break,
+                    Some(i) => i.delivery.next_attempt_at <= now(),
+                }
+            };
+            if !head_due {
+                // Only an ordered queue holds a not-yet-due head.
+                if let Some(i) = self.fresh.front() {
+                    let wait = (i.delivery.next_attempt_at - now())
+                        .to_std()
+                        .unwrap_or_default();
+                    self.wake_in(wait, ctx);
+                }
+                break;
+            }
+            let t = Instant::now();
+            if let Some(bucket) = self.bucket.as_mut()
+                && let Err(wait) = bucket.take(t)
+            {
+                self.wake_in(wait, ctx);
+                break;
+            }
+            if !self.breaker.try_acquire(t) {
+                if let Some(at) = self.breaker.opens_at() {
+                    self.wake_in(at.saturating_duration_since(t), ctx);
+                }
+                break;
+            }
+            let item = if take_retry {
+                self.retries.pop_front()
+            } else {
+                self.fresh.pop_front()
+            };
+            let Some(item) = item else { break };
+            self.sending.insert(item.delivery.id);
+            self.in_flight += 1;
+            if take_retry {
+                self.retries_in_flight += 1;
+            }
+            self.send(item, take_retry, ctx);
+        }
+        self.publish();
+    }
+
+    fn send(&mut self, item: Item, is_retry: bool, ctx: &mut Context<Self>) {
+        let spec = self.spec.clone();
+        let allow_private = self.settings.allow_private_targets;
+        let env = envelope(&item.event, spec.id, &item.delivery.message_id);
+        let body = spec.body(&env);
+        let attempt_at = chrono::Utc::now();
+        let mut headers = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("X-Webhook-Event".to_string(), item.event.event_type.clone()),
+            ("X-Webhook-ID".to_string(), spec.id.to_string()),
+            (
+                "X-Webhook-Message-ID".to_string(),
+                item.delivery.message_id.clone(),
+            ),
+            (
+                "X-Webhook-Timestamp".to_string(),
+                attempt_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+        ];
+        headers.extend(spec.headers.iter().cloned());
+        let message_id = item.delivery.message_id.clone();
+        let fut = async move {
+            let body = match body {
+                Ok(b) => b,
+                Err(e) => {
+                    return (
+                        Vec::new(),
+                        headers,
+                        Sent {
+                            status: None,
+                            retry_after: None,
+                            excerpt: None,
+                            error: Some(format!("payload_template failed: {e}")),
+                            duration: Duration::ZERO,
+                        },
+                        true,
+                    );
+                }
+            };
+            headers.extend(signer::headers(
+                spec.scheme,
+                spec.signature_header.as_deref(),
+                &spec.valid_secrets(attempt_at.naive_utc()),
+                &message_id,
+                attempt_at.timestamp(),
+                &body,
+            ));
+            let sent = post(
+                &spec.url,
+                &headers,
+                body.clone(),
+                spec.timeout,
+                allow_private,
+            )
+            .await;
+            (body, headers, sent, false)
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |(body, headers, sent, broken), act, ctx| {
+                    act.settle(item, is_retry, body, headers, sent, broken, ctx);
+                }),
+        );
+    }
+
+    /// Decides what an attempt means and commits it.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        item: Item,
+        is_retry: bool,
+        body: Vec<u8>,
+        headers: Vec<(String, String)>,
+        sent: Sent,
+        broken: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let at = now();
+        let t = Instant::now();
+        let verdict = if broken
+            || sent
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("refused:"))
+        {
+            // Our side is wrong (template, blocked target): retrying cannot help.
+            Verdict::Final
+        } else {
+            classify(sent.status, sent.retry_after)
+        };
+        let d = &item.delivery;
+        let delivery_id = d.id;
+        let (status, next_at, counted) = match &verdict {
+            Verdict::Delivered => (DELIVERED, at, false),
+            Verdict::Final | Verdict::Gone => (DEAD, at, true),
+            Verdict::Retry {
+                retry_after: Some(wait),
+            } => {
+                let wait = self.spec.policy.cap_retry_after(*wait);
+                (
+                    RETRYING,
+                    at + chrono::Duration::from_std(wait).unwrap_or_default(),
+                    false,
+                )
+            }
+            Verdict::Retry { retry_after: None } => {
+                match self.spec.policy.delay(d.failures.max(0) as u32 + 1) {
+                    Some(wait) => (
+                        RETRYING,
+                        at + chrono::Duration::from_std(wait).unwrap_or_default(),
+                        true,
+                    ),
+                    None => (DEAD, at, true),
+                }
+            }
+        };
+        let transition = if broken {
+            None
+        } else if verdict == Verdict::Delivered {
+            self.breaker.on_success()
+        } else {
+            self.breaker.on_failure(t)
+        };
+        let error = sent
+            .error
+            .clone()
+            .or_else(|| match (&verdict, sent.status) {
+                (Verdict::Delivered, _) => None,
+                (_, Some(s)) => Some(format!("target answered {s}")),
+                _ => None,
+            });
+        let result = AttemptResult {
+            status,
+            counted_failure: counted,
+            next_attempt_at: next_at,
+            response_status: sent.status.map(i32::from),
+            error: error.clone(),
+        };
+        let attempt = NewAttempt {
+            delivery_id: d.id,
+            subscription_id: self.spec.id,
+            attempt_number: d.attempts + 1,
+            started_at: at - chrono::Duration::from_std(sent.duration).unwrap_or_default(),
+            duration_ms: sent.duration.as_millis() as i64,
+            request_headers: masked(&headers, self.spec.signature_header.as_deref()),
+            request_body: cut(&String::from_utf8_lossy(&body)),
+            response_status: sent.status.map(i32::from),
+            response_excerpt: sent.excerpt.clone(),
+            error: error.clone(),
+        };
+        let spec = self.spec.clone();
+        let index = self.index.clone();
+        let gone = verdict == Verdict::Gone;
+        let circuit = (
+            self.breaker.name(),
+            self.breaker.consecutive_failures as i32,
+        );
+        let event_type = item.event.event_type.clone();
+        let write = self.store.writer().write(move |c, out| {
+            let row = deliveries::record_result(c, delivery_id, &result)?;
+            delivery_attempts::insert(c, &attempt)?;
+            let opened_at = (circuit.0 != "closed").then(now);
+            subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
+            if row.status == DEAD {
+                event_types::record(
+                    c,
+                    out,
+                    spec.user_id,
+                    DELIVERY_DEAD,
+                    json!({"webhook_id": spec.id, "delivery_id": row.id, "message_id": row.message_id,
+                           "event_id": row.event_id, "event_type": event_type, "attempts": row.attempts,
+                           "last_status": row.last_status, "error": row.last_error}),
+                )?;
+            }
+            if gone {
+                subscriptions::disable(c, spec.id, "the target answered 410 Gone")?;
+                if let Some(updated) = subscriptions::find(c, spec.id)?
+                    && let Ok(s) = Spec::from_row(&updated)
+                {
+                    index.upsert(Arc::new(s));
+                }
+                event_types::record(
+                    c,
+                    out,
+                    spec.user_id,
+                    SUBSCRIPTION_DISABLED,
+                    json!({"webhook_id": spec.id, "url": spec.url, "reason": "the target answered 410 Gone"}),
+                )?;
+            }
+            match transition {
+                Some(Transition::Opened) => event_types::record(
+                    c,
+                    out,
+                    spec.user_id,
+                    CIRCUIT_OPENED,
+                    json!({"webhook_id": spec.id, "url": spec.url, "consecutive_failures": circuit.1}),
+                )?,
+                Some(Transition::Closed) => {
+                    event_types::record(c, out, spec.user_id, CIRCUIT_CLOSED, json!({"webhook_id": spec.id, "url": spec.url}))?
+                }
+                None => {}
+            }
+            Ok(row)
+        });
+        if gone {
+            self.gone = true;
+        }
+        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| {
+            act.in_flight = act.in_flight.saturating_sub(1);
+            if is_retry {
+                act.retries_in_flight = act.retries_in_flight.saturating_sub(1);
+            }
+            let id = item.delivery.id;
+            act.sending.remove(&id);
+            match res {
+                Ok(row) => {
+                    if row.status == RETRYING {
+                        if act.spec.ordered {
+                            // The head stays the head; it waits for its time.
+                            act.fresh.push_front(Item { delivery: row, event: item.event });
+                        } else {
+                            act.known.remove(&id);
+                            act.done_since_refill.insert(id);
+                            act.next_wake = Some(act.next_wake.map_or(row.next_attempt_at, |w| w.min(row.next_attempt_at)));
+                        }
+                    } else {
+                        act.known.remove(&id);
+                        act.done_since_refill.insert(id);
+                    }
+                }
+                Err(e) => {
+                    // Not recorded: the delivery is still due in the database and will be
+                    // read back (at-least-once, same message id).
+                    tracing::error!(subscription_id = act.spec.id, delivery_id = id, error = %e, "recording a delivery attempt failed");
+                    act.known.remove(&id);
+                    act.backlog = true;
+                }
+            }
+            act.pump(ctx);
+        }));
+        self.publish();
+    }
+}
+
+/// Request headers as logged: signatures and anything that looks like a credential
+/// are masked.
+pub fn masked(headers: &[(String, String)], signature_header: Option<&str>) -> String {
+    let secretish = |n: &str| {
+        let n = n.to_ascii_lowercase();
+        n == "authorization"
+            || n == "cookie"
+            || n == "webhook-signature"
+            || n == signer::DEFAULT_SIGNATURE_HEADER.to_ascii_lowercase()
+            || signature_header.is_some_and(|h| h.eq_ignore_ascii_case(&n))
+            || n.contains("token")
+            || n.contains("secret")
+            || n.contains("api-key")
+            || n.contains("apikey")
+            || n.contains("signature")
+    };
+    let map: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .map(|(k, v)| {
+            let v = if secretish(k) {
+                "[masked]".to_string()
+            } else {
+                v.clone()
+            };
+            (k.clone(), serde_json::Value::String(v))
+        })
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+impl Actor for SubscriptionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(256);
+        if self.reload_on_start {
+            self.reload_on_start = false;
+            let id = self.spec.id;
+            let read = self.store.read(move |c| subscriptions::find(c, id));
+            ctx.wait(read.into_actor(self).map(|res, act, ctx| match res {
+                Ok(Some(row)) => match Spec::from_row(&row) {
+                    Ok(s) => act.spec = Arc::new(s),
+                    Err(e) => tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid"),
+                },
+                Ok(None) => ctx.stop(),
+                Err(e) => tracing::error!(error = %e, "reloading a subscription failed"),
+            }));
+        }
+        self.backlog = true;
+        let every = self.settings.poll_interval;
+        ctx.run_interval(every, |act, ctx| act.tick(ctx));
+        self.refill(ctx);
+    }
+}
+
+impl Supervised for SubscriptionActor {
+    fn restarting(&mut self, _: &mut Context<Self>) {
+        self.fresh.clear();
+        self.retries.clear();
+        self.known.clear();
+        self.sending.clear();
+        self.in_flight = 0;
+        self.retries_in_flight = 0;
+        self.reload_on_start = true;
+    }
+}
+
+/// New deliveries, committed, due now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Enqueue(pub Vec<Item>);
+
+impl Handler<Enqueue> for SubscriptionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
+        for item in msg.0 {
+            // With a backlog in the database, newer items must not jump ahead of it.
+            if self.backlog || !self.admit(item) {
+                self.backlog = true;
+            }
+        }
+        if self.backlog {
+            self.refill(ctx);
+        }
+        self.pump(ctx);
+    }
+}
+
+/// The subscription changed (options, pause, resume) or deliveries were re-queued.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Reconfigure(pub SubscriptionRow);
+
+impl Handler<Reconfigure> for SubscriptionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
+        match Spec::from_row(&msg.0) {
+            Ok(s) => {
+                self.bucket = s.rate.map(|(n, p)| TokenBucket::new(n, p));
+                self.gone = !s.active;
+                self.spec = Arc::new(s);
+            }
+            Err(e) => {
+                tracing::error!(subscription_id = msg.0.id, error = %e, "subscription is invalid")
+            }
+        }
+        self.backlog = true;
+        self.refill(ctx);
+        self.pump(ctx);
+    }
+}
+
+/// Look in the database again now (after a manual retry or a replay).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Wake;
+
+impl Handler<Wake> for SubscriptionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.backlog = true;
+        self.refill(ctx);
+    }
+}
+
+/// The subscription was deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Stop;
+
+impl Handler<Stop> for SubscriptionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
+/// What `POST /api/webhooks/outgoing/{id}/test` answers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestOutcome {
+    pub success: bool,
+    pub status: Option<u16>,
+    pub body: Option<String>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub message_id: String,
+}
+
+/// Sends a `test.webhook` event now, outside the queue, breaker and rate limit.
+#[derive(Message)]
+#[rtype(result = "TestOutcome")]
+pub struct SendTest;
+
+impl Handler<SendTest> for SubscriptionActor {
+    type Result = ResponseFuture<TestOutcome>;
+
+    fn handle(&mut self, _: SendTest, _: &mut Context<Self>) -> Self::Result {
+        let spec = self.spec.clone();
+        let allow_private = self.settings.allow_private_targets;
+        Box::pin(async move {
+            let message_id = deliveries::new_message_id();
+            let at = chrono::Utc::now();
+            let env = json!({
+                "id": message_id, "event_id": null, "event_type": TEST_WEBHOOK,
+                "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "webhook_id": spec.id, "user_id": spec.user_id, "agent_id": null,
+                "data": {"message": "This is a test webhook from muninn."},
+            });
+            let body = match spec.body(&env) {
+                Ok(b) => b,
+                Err(e) => {
+                    return TestOutcome {
+                        success: false,
+                        status: None,
+                        body: None,
+                        error: Some(e),
+                        latency_ms: 0,
+                        message_id,
+                    };
+                }
+            };
+            let mut headers = vec![
+                ("Content-Type".to_string(), "application/json".to_string()),
+                ("X-Webhook-Event".to_string(), TEST_WEBHOOK.to_string()),
+                ("X-Webhook-ID".to_string(), spec.id.to_string()),
+                ("X-Webhook-Message-ID".to_string(), message_id.clone()),
+                (
+                    "X-Webhook-Timestamp".to_string(),
+                    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+            ];
+            headers.extend(spec.headers.iter().cloned());
+            headers.extend(signer::headers(
+                spec.scheme,
+                spec.signature_header.as_deref(),
+                &spec.valid_secrets(at.naive_utc()),
+                &message_id,
+                at.timestamp(),
+                &body,
+            ));
+            let sent = post(&spec.url, &headers, body, spec.timeout, allow_private).await;
+            TestOutcome {
+                success: sent.status.is_some_and(|s| (200..300).contains(&s)),
+                status: sent.status,
+                body: sent.excerpt,
+                error: sent.error,
+                latency_ms: sent.duration.as_millis() as u64,
+                message_id,
+            }
+        })
+    }
+}

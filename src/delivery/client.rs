@@ -1,0 +1,139 @@
+//! The HTTP client of the delivery engine: one pooled, keep-alive awc client per
+//! arbiter thread, connecting only through the target guard, never following
+//! redirects, and reading at most 64 KiB of any response.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use actix_web::HttpMessage;
+use futures_util::StreamExt;
+
+use super::guard::{GuardedResolver, blocked_reason};
+use super::policy::parse_retry_after;
+use crate::store::delivery_attempts::MAX_BODY_CHARS;
+
+thread_local! {
+    static CLIENT: RefCell<Option<(bool, awc::Client)>> = const { RefCell::new(None) };
+}
+
+/// Installs rustls' crypto provider once per process (awc's TLS needs one).
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn client(allow_private: bool) -> awc::Client {
+    CLIENT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if let Some((flag, c)) = slot.as_ref()
+            && *flag == allow_private
+        {
+            return c.clone();
+        }
+        install_crypto();
+        let connector = awc::Connector::new()
+            .connector(
+                actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
+                    GuardedResolver { allow_private },
+                ))
+                .service(),
+            )
+            .timeout(Duration::from_secs(10))
+            .limit(256);
+        let c = awc::Client::builder()
+            .connector(connector)
+            .disable_redirects()
+            .add_default_header(("User-Agent", concat!("muninn/", env!("CARGO_PKG_VERSION"))))
+            .finish();
+        *slot = Some((allow_private, c.clone()));
+        c
+    })
+}
+
+/// What one HTTP attempt saw.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+    pub excerpt: Option<String>,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+/// POSTs `body` to `url` with `headers`, bounded by `timeout`.
+pub async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+    allow_private: bool,
+) -> Sent {
+    let started = Instant::now();
+    let failed = |error: String| Sent {
+        status: None,
+        retry_after: None,
+        excerpt: None,
+        error: Some(error),
+        duration: started.elapsed(),
+    };
+    // IP literals skip the resolver, so they are checked here.
+    if !allow_private
+        && let Ok(u) = url::Url::parse(url)
+        && let Some(host) = u.host()
+    {
+        let ip = match host {
+            url::Host::Ipv4(v4) => Some(std::net::IpAddr::V4(v4)),
+            url::Host::Ipv6(v6) => Some(std::net::IpAddr::V6(v6)),
+            url::Host::Domain(_) => None,
+        };
+        if let Some(ip) = ip
+            && let Some(reason) = blocked_reason(ip)
+        {
+            return failed(format!(
+                "refused: target address {ip} is {reason}; set delivery.allow_private_targets = true to allow private targets"
+            ));
+        }
+    }
+    let mut req = client(allow_private).post(url).timeout(timeout);
+    for (name, value) in headers {
+        req = req.insert_header((name.as_str(), value.as_str()));
+    }
+    let mut resp = match req.send_body(body).await {
+        Ok(r) => r,
+        Err(e) => {
+            let msg = match e {
+                awc::error::SendRequestError::Timeout => {
+                    format!("timed out after {} ms", timeout.as_millis())
+                }
+                other => other.to_string(),
+            };
+            return failed(msg);
+        }
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let mut excerpt = Vec::new();
+    let mut payload = resp.take_payload();
+    let read = actix_rt::time::timeout(timeout, async {
+        while let Some(chunk) = payload.next().await {
+            let Ok(chunk) = chunk else { break };
+            let room = MAX_BODY_CHARS.saturating_sub(excerpt.len());
+            excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if excerpt.len() >= MAX_BODY_CHARS {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = read;
+    Sent {
+        status: Some(status),
+        retry_after,
+        excerpt: Some(String::from_utf8_lossy(&excerpt).into_owned()),
+        error: None,
+        duration: started.elapsed(),
+    }
+}

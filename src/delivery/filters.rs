@@ -1,0 +1,301 @@
+//! Which events a subscription wants: event-type patterns (`agent.*`, `*`) and field
+//! filters over the delivery envelope, in the AGiXT form (`{"data.level": "high"}`,
+//! equality) or the operator form (`[{"field", "operator", "value"}]`).
+
+use serde_json::Value;
+
+/// An event-type pattern: exact, or with `*` matching any run of characters.
+#[derive(Debug, Clone)]
+pub struct TypePattern(String);
+
+impl TypePattern {
+    pub fn parse(p: &str) -> Result<TypePattern, String> {
+        let p = p.trim();
+        if p.is_empty() {
+            return Err("an event type pattern must not be empty".into());
+        }
+        if let Some(bad) = p
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '*')))
+        {
+            return Err(format!(
+                "event type pattern {p:?} has {bad:?}: use letters, digits, '.', '_', '-' and '*'"
+            ));
+        }
+        Ok(TypePattern(p.to_string()))
+    }
+
+    pub fn matches(&self, t: &str) -> bool {
+        glob(self.0.as_bytes(), t.as_bytes())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn glob(p: &[u8], s: &[u8]) -> bool {
+    // Iterative wildcard match with backtracking to the last '*': linear in practice.
+    let (mut pi, mut si) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while si < s.len() {
+        if pi < p.len() && p[pi] == b'*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if pi < p.len() && p[pi] == s[si] {
+            pi += 1;
+            si += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == b'*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Equals(Value),
+    NotEquals(Value),
+    In(Vec<Value>),
+    NotIn(Vec<Value>),
+    GreaterThan(f64),
+    LessThan(f64),
+    Contains(Value),
+    Exists(bool),
+    Regex(regex::Regex),
+}
+
+#[derive(Debug, Clone)]
+struct Condition {
+    path: Vec<String>,
+    op: Op,
+}
+
+/// All conditions must hold.
+#[derive(Debug, Clone, Default)]
+pub struct Filters(Vec<Condition>);
+
+/// The most a filter regex may compile to, so a saved filter cannot cost unbounded time.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl Filters {
+    /// Parses either form; errors name the filter and what is wrong.
+    pub fn parse(v: &Value) -> Result<Filters, String> {
+        let mut out = Vec::new();
+        match v {
+            Value::Null => {}
+            Value::Object(map) => {
+                for (field, value) in map {
+                    out.push(Condition {
+                        path: split(field)?,
+                        op: Op::Equals(value.clone()),
+                    });
+                }
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let field = item.get("field").and_then(Value::as_str).ok_or(format!(
+                        "filters[{i}].field is required (a dotted path such as data.level)"
+                    ))?;
+                    let operator = item
+                        .get("operator")
+                        .and_then(Value::as_str)
+                        .unwrap_or("equals");
+                    let value = item.get("value").cloned().unwrap_or(Value::Null);
+                    out.push(Condition {
+                        path: split(field)?,
+                        op: op(operator, value).map_err(|e| format!("filters[{i}]: {e}"))?,
+                    });
+                }
+            }
+            _ => return Err(
+                "filters must be an object of field -> value or a list of {field, operator, value}"
+                    .into(),
+            ),
+        }
+        Ok(Filters(out))
+    }
+
+    pub fn matches(&self, envelope: &Value) -> bool {
+        self.0.iter().all(|c| {
+            let mut cur = Some(envelope);
+            for key in &c.path {
+                cur = cur.and_then(|v| match v {
+                    Value::Object(m) => m.get(key),
+                    Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+                    _ => None,
+                });
+            }
+            eval(&c.op, cur)
+        })
+    }
+}
+
+fn split(field: &str) -> Result<Vec<String>, String> {
+    let parts: Vec<String> = field.split('.').map(str::to_string).collect();
+    if parts.iter().any(String::is_empty) {
+        return Err(format!(
+            "filter field {field:?} is not a dotted path such as data.level"
+        ));
+    }
+    Ok(parts)
+}
+
+fn op(name: &str, value: Value) -> Result<Op, String> {
+    let list = |v: Value| match v {
+        Value::Array(a) => Ok(a),
+        _ => Err(format!("operator {name} needs a list value")),
+    };
+    let num = |v: &Value| number(v).ok_or(format!("operator {name} needs a number value"));
+    Ok(match name {
+        "equals" | "eq" => Op::Equals(value),
+        "not_equals" | "neq" => Op::NotEquals(value),
+        "in" => Op::In(list(value)?),
+        "not_in" => Op::NotIn(list(value)?),
+        "greater_than" | "gt" => Op::GreaterThan(num(&value)?),
+        "less_than" | "lt" => Op::LessThan(num(&value)?),
+        "contains" => Op::Contains(value),
+        "exists" => Op::Exists(value.as_bool().unwrap_or(true)),
+        "regex" => {
+            let pattern = value
+                .as_str()
+                .ok_or("operator regex needs a string value")?;
+            Op::Regex(
+                regex::RegexBuilder::new(pattern)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| format!("regex {pattern:?} is invalid: {e}"))?,
+            )
+        }
+        other => {
+            return Err(format!(
+                "unknown operator {other:?}; use equals, not_equals, in, not_in, greater_than, less_than, contains, exists or regex"
+            ));
+        }
+    })
+}
+
+/// Equality that lets "5" equal 5, as values from forms and query strings are strings.
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    a == b
+        || match (a, b) {
+            (Value::String(s), other) | (other, Value::String(s)) if !other.is_string() => {
+                let rendered = other.to_string();
+                *s == rendered
+            }
+            _ => false,
+        }
+}
+
+fn eval(op: &Op, v: Option<&Value>) -> bool {
+    match op {
+        Op::Exists(want) => v.is_some_and(|v| !v.is_null()) == *want,
+        Op::NotEquals(x) => !v.is_some_and(|v| loose_eq(v, x)),
+        Op::NotIn(xs) => !v.is_some_and(|v| xs.iter().any(|x| loose_eq(v, x))),
+        _ => {
+            let Some(v) = v else { return false };
+            match op {
+                Op::Equals(x) => loose_eq(v, x),
+                Op::In(xs) => xs.iter().any(|x| loose_eq(v, x)),
+                Op::GreaterThan(n) => number(v).is_some_and(|x| x > *n),
+                Op::LessThan(n) => number(v).is_some_and(|x| x < *n),
+                Op::Contains(x) => match (v, x) {
+                    (Value::String(s), Value::String(sub)) => s.contains(sub.as_str()),
+                    (Value::Array(a), x) => a.iter().any(|e| loose_eq(e, x)),
+                    (Value::Object(m), Value::String(k)) => m.contains_key(k),
+                    _ => false,
+                },
+                Op::Regex(re) => match v {
+                    Value::String(s) => re.is_match(s),
+                    other => re.is_match(&other.to_string()),
+                },
+                Op::Exists(_) | Op::NotEquals(_) | Op::NotIn(_) => false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn patterns() {
+        let p = TypePattern::parse("agent.*").unwrap();
+        assert!(p.matches("agent.created") && !p.matches("event.created"));
+        assert!(TypePattern::parse("*").unwrap().matches("anything.at.all"));
+        assert!(
+            TypePattern::parse("*.dead")
+                .unwrap()
+                .matches("delivery.dead")
+        );
+        assert!(
+            TypePattern::parse("event.created")
+                .unwrap()
+                .matches("event.created")
+        );
+        assert!(TypePattern::parse("a b").is_err());
+    }
+
+    #[test]
+    fn both_filter_forms() {
+        let env = json!({"event_type": "x", "data": {"level": "high", "n": 7, "tags": ["a", "b"], "msg": "disk full"}});
+        assert!(
+            Filters::parse(&json!({"data.level": "high"}))
+                .unwrap()
+                .matches(&env)
+        );
+        assert!(
+            !Filters::parse(&json!({"data.level": "low"}))
+                .unwrap()
+                .matches(&env)
+        );
+        let f = Filters::parse(&json!([
+            {"field": "data.n", "operator": "greater_than", "value": 5},
+            {"field": "data.n", "operator": "less_than", "value": "10"},
+            {"field": "data.tags", "operator": "contains", "value": "b"},
+            {"field": "data.level", "operator": "in", "value": ["high", "critical"]},
+            {"field": "data.msg", "operator": "regex", "value": "^disk"},
+            {"field": "data.missing", "operator": "exists", "value": false},
+            {"field": "data.level", "operator": "not_equals", "value": "low"}
+        ]))
+        .unwrap();
+        assert!(f.matches(&env));
+    }
+
+    #[test]
+    fn bad_filters_are_explained() {
+        assert!(
+            Filters::parse(&json!([{"field": "a", "operator": "like"}]))
+                .unwrap_err()
+                .contains("unknown operator")
+        );
+        assert!(
+            Filters::parse(&json!([{"field": "a", "operator": "regex", "value": "("}]))
+                .unwrap_err()
+                .contains("invalid")
+        );
+        assert!(
+            Filters::parse(&json!([{"operator": "equals"}]))
+                .unwrap_err()
+                .contains("field is required")
+        );
+    }
+}

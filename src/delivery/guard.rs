@@ -1,0 +1,170 @@
+//! The target guard: outgoing requests must not reach the hub's own network
+//! (loopback, private, link-local, cloud metadata, ...), including the IPv4 addresses
+//! hidden in IPv4-mapped, NAT64 and 6to4 IPv6 forms. Names are resolved here and the
+//! connection goes to the very addresses that were checked (no second lookup a DNS
+//! rebinding could change). `delivery.allow_private_targets = true` lifts it.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use actix_tls::connect::Resolve;
+use futures_util::future::LocalBoxFuture;
+
+/// Why an address may not be a delivery target, or `None` when it may.
+pub fn blocked_reason(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => v4_reason(v4),
+        IpAddr::V6(v6) => v6_reason(v6),
+    }
+}
+
+fn v4_reason(ip: Ipv4Addr) -> Option<&'static str> {
+    let o = ip.octets();
+    if ip.is_unspecified() || o[0] == 0 {
+        Some("unspecified")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200) {
+        Some("cloud metadata")
+    } else if ip.is_link_local() {
+        Some("link-local")
+    } else if ip.is_private() {
+        Some("private")
+    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        Some("shared (carrier-grade NAT)")
+    } else if ip.is_broadcast() || ip.is_multicast() {
+        Some("broadcast or multicast")
+    } else if o[0] >= 240
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 198 && (o[1] & 0xfe) == 18)
+        || ip.is_documentation()
+    {
+        Some("reserved")
+    } else {
+        None
+    }
+}
+
+fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
+    let s = ip.segments();
+    if ip.is_unspecified() {
+        return Some("unspecified");
+    }
+    if ip.is_loopback() {
+        return Some("loopback");
+    }
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return v4_reason(v4);
+    }
+    // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
+        return v4_reason(Ipv4Addr::new(
+            (s[6] >> 8) as u8,
+            s[6] as u8,
+            (s[7] >> 8) as u8,
+            s[7] as u8,
+        ));
+    }
+    // 6to4 (2002::/16) carries one in bits 16..48.
+    if s[0] == 0x2002 {
+        return v4_reason(Ipv4Addr::new(
+            (s[1] >> 8) as u8,
+            s[1] as u8,
+            (s[2] >> 8) as u8,
+            s[2] as u8,
+        ));
+    }
+    if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
+        return Some("cloud metadata");
+    }
+    if (s[0] & 0xfe00) == 0xfc00 {
+        return Some("private (unique local)");
+    }
+    if (s[0] & 0xffc0) == 0xfe80 {
+        return Some("link-local");
+    }
+    if (s[0] & 0xff00) == 0xff00 {
+        return Some("multicast");
+    }
+    if s[0] == 0x2001 && s[1] == 0x0db8 {
+        return Some("reserved (documentation)");
+    }
+    None
+}
+
+/// Checks every address a name resolved to: one bad address refuses the target.
+pub fn check_addrs(host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
+    for a in addrs {
+        if let Some(reason) = blocked_reason(a.ip()) {
+            return Err(format!(
+                "refused: target {host} resolves to {} ({reason}); set delivery.allow_private_targets = true to allow private targets",
+                a.ip()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The resolver awc uses: resolves, checks, and hands back only checked addresses.
+pub struct GuardedResolver {
+    pub allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn lookup<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
+        Box::pin(async move {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let addrs: Vec<SocketAddr> = if let Ok(ip) = bare.parse::<IpAddr>() {
+                vec![SocketAddr::new(ip, port)]
+            } else {
+                tokio::net::lookup_host((bare, port)).await?.collect()
+            };
+            if addrs.is_empty() {
+                return Err(format!("{host} has no addresses").into());
+            }
+            if !self.allow_private {
+                check_addrs(host, &addrs)?;
+            }
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> Option<&'static str> {
+        blocked_reason(s.parse().unwrap())
+    }
+
+    #[test]
+    fn blocks_internal_addresses_in_every_form() {
+        assert_eq!(r("127.0.0.1"), Some("loopback"));
+        assert_eq!(r("10.1.2.3"), Some("private"));
+        assert_eq!(r("192.168.0.1"), Some("private"));
+        assert_eq!(r("172.16.5.4"), Some("private"));
+        assert_eq!(r("169.254.169.254"), Some("cloud metadata"));
+        assert_eq!(r("169.254.1.1"), Some("link-local"));
+        assert_eq!(r("0.0.0.0"), Some("unspecified"));
+        assert_eq!(r("100.64.0.1"), Some("shared (carrier-grade NAT)"));
+        assert_eq!(r("::1"), Some("loopback"));
+        assert_eq!(r("::ffff:127.0.0.1"), Some("loopback"));
+        assert_eq!(r("::ffff:10.0.0.1"), Some("private"));
+        assert_eq!(r("64:ff9b::a9fe:a9fe"), Some("cloud metadata"));
+        assert_eq!(r("2002:7f00:0001::"), Some("loopback"));
+        assert_eq!(r("fd00:ec2::254"), Some("cloud metadata"));
+        assert_eq!(r("fe80::1"), Some("link-local"));
+        assert_eq!(r("fc00::1"), Some("private (unique local)"));
+    }
+
+    #[test]
+    fn allows_public_addresses() {
+        assert_eq!(r("93.184.216.34"), None);
+        assert_eq!(r("2606:4700::1111"), None);
+        assert_eq!(r("64:ff9b::5db8:d822"), None);
+    }
+}

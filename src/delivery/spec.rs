@@ -1,0 +1,156 @@
+//! A subscription as the engine uses it: the stored row, checked and compiled once.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::filters::{Filters, TypePattern};
+use super::policy::{RetryPolicy, Schedule};
+use super::signer::Scheme;
+use crate::store::subscriptions::SubscriptionRow;
+use crate::template::{TemplateId, Templates, context_of};
+
+/// One signing secret; an old one keeps signing until it expires (rotation grace).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretEntry {
+    pub secret: String,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+pub fn parse_secrets(text: &str) -> Vec<SecretEntry> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+pub struct Spec {
+    pub id: i64,
+    pub user_id: i64,
+    pub url: String,
+    pub event_types: Vec<TypePattern>,
+    pub agent_id: Option<i64>,
+    pub filters: Filters,
+    pub headers: Vec<(String, String)>,
+    pub template: Option<(Templates, TemplateId)>,
+    pub scheme: Scheme,
+    pub signature_header: Option<String>,
+    pub secrets: Vec<SecretEntry>,
+    pub policy: RetryPolicy,
+    pub timeout: Duration,
+    pub rate: Option<(u32, Duration)>,
+    pub max_in_flight: usize,
+    pub ordered: bool,
+    /// Accepts new deliveries (not disabled).
+    pub active: bool,
+    /// Holds its deliveries without sending them.
+    pub paused: bool,
+    pub failure_threshold: u32,
+    pub cooldown: Duration,
+}
+
+impl Spec {
+    /// Compiles a stored row. Rows are validated when saved, so an error here means the
+    /// row was changed behind the API's back; it is reported and the subscription idles.
+    pub fn from_row(row: &SubscriptionRow) -> Result<Spec, String> {
+        let types: Vec<String> =
+            serde_json::from_str(&row.event_types).map_err(|e| format!("event_types: {e}"))?;
+        let event_types = types
+            .iter()
+            .map(|t| TypePattern::parse(t))
+            .collect::<Result<_, _>>()?;
+        let filters = match &row.filters {
+            Some(f) => {
+                Filters::parse(&serde_json::from_str(f).map_err(|e| format!("filters: {e}"))?)?
+            }
+            None => Filters::default(),
+        };
+        let headers: serde_json::Map<String, Value> =
+            serde_json::from_str(&row.headers).map_err(|e| format!("headers: {e}"))?;
+        let headers = headers
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k,
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )
+            })
+            .collect();
+        let template = match &row.payload_template {
+            Some(t) => {
+                let mut ts = Templates::new();
+                let id = ts.add("payload_template", t).map_err(|e| e.0)?;
+                Some((ts, id))
+            }
+            None => None,
+        };
+        let schedule = match &row.retry_schedule {
+            Some(s) => Schedule::Fixed(
+                serde_json::from_str(s).map_err(|e| format!("retry_schedule: {e}"))?,
+            ),
+            None => Schedule::Exponential {
+                base_ms: row.retry_delay_ms.max(0) as u64,
+                max_ms: row.max_retry_delay_ms.max(0) as u64,
+                retries: row.retry_count.max(0) as u32,
+            },
+        };
+        Ok(Spec {
+            id: row.id,
+            user_id: row.user_id,
+            url: row.url.clone(),
+            event_types,
+            agent_id: row.agent_id,
+            filters,
+            headers,
+            template,
+            scheme: Scheme::parse(&row.signature_scheme)?,
+            signature_header: row.signature_header.clone(),
+            secrets: parse_secrets(&row.secrets),
+            policy: RetryPolicy { schedule },
+            timeout: Duration::from_millis(row.timeout_ms.max(1) as u64),
+            rate: row.rate_limit.filter(|r| *r > 0).map(|r| {
+                (
+                    r as u32,
+                    Duration::from_millis(row.rate_limit_period_ms.max(1) as u64),
+                )
+            }),
+            max_in_flight: row.max_in_flight.max(1) as usize,
+            ordered: row.ordered,
+            active: row.is_active,
+            paused: row.paused,
+            failure_threshold: row.failure_threshold.max(1) as u32,
+            cooldown: Duration::from_millis(row.circuit_cooldown_ms.max(0) as u64),
+        })
+    }
+
+    pub fn wants_type(&self, event_type: &str) -> bool {
+        self.event_types.iter().any(|p| p.matches(event_type))
+    }
+
+    /// The secrets that sign now, newest first.
+    pub fn valid_secrets(&self, now: NaiveDateTime) -> Vec<String> {
+        self.secrets
+            .iter()
+            .filter(|s| s.expires_at.is_none_or(|e| e > now))
+            .map(|s| s.secret.clone())
+            .collect()
+    }
+
+    /// The body sent: the envelope as JSON, or the payload template's JSON output.
+    pub fn body(&self, envelope: &Value) -> Result<Vec<u8>, String> {
+        match &self.template {
+            None => Ok(envelope.to_string().into_bytes()),
+            Some((ts, id)) => {
+                let text = ts.render(id, &context_of(envelope)).map_err(|e| e.0)?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| {
+                    format!(
+                        "payload_template did not produce JSON ({e}): {}",
+                        text.chars().take(200).collect::<String>()
+                    )
+                })?;
+                Ok(v.to_string().into_bytes())
+            }
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The simple registration API: `POST /webhooks/register {url, events}`,
+//! `GET /webhooks`, `DELETE /webhooks/{id}`, `POST /webhooks/{id}/events {events}`.
+//! The same subscriptions as `/api/webhooks/outgoing`, in a smaller shape.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut};
+use crate::http::{ApiError, AppState, AuthUser};
+
+#[derive(Debug, Deserialize)]
+pub struct RegisterIn {
+    pub url: String,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsIn {
+    pub events: Vec<String>,
+}
+
+fn short(s: &SubscriptionOut) -> serde_json::Value {
+    json!({"id": s.id, "url": s.url, "events": s.event_types, "is_active": s.is_active, "created_at": s.created_at})
+}
+
+pub async fn register(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<RegisterIn>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    let out = subscriptions::create_from(
+        &state,
+        &user,
+        SubscriptionIn {
+            url: Some(b.url),
+            event_types: Some(b.events.unwrap_or_else(|| vec!["*".into()])),
+            secret: b.secret,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut v = short(&out);
+    if let Some(secret) = out.secret {
+        v["secret"] = json!(secret);
+    }
+    Ok(HttpResponse::Created().json(v))
+}
+
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let scope = user.scope();
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| crate::store::subscriptions::list(c, scope))
+        .await?;
+    let out: Vec<_> = rows
+        .into_iter()
+        .map(|r| short(&subscriptions::to_out(r, None)))
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub async fn set_events(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<EventsIn>,
+) -> Result<HttpResponse, ApiError> {
+    let out = subscriptions::update_from(
+        &state,
+        &user,
+        path.into_inner(),
+        SubscriptionIn {
+            event_types: Some(body.into_inner().events),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(short(&out)))
+}

@@ -1,0 +1,265 @@
+//! The `deliveries` table: the outbox. One row per event owed to a subscription,
+//! created in the same transaction as the event; its message id never changes, so
+//! retries and replays carry the same id.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use rand::RngCore;
+
+use super::schema::{deliveries, events};
+use super::{Conn, StoreError, now};
+
+pub const PENDING: &str = "pending";
+pub const RETRYING: &str = "retrying";
+pub const DELIVERED: &str = "delivered";
+pub const DEAD: &str = "dead";
+pub const STATUSES: &[&str] = &[PENDING, RETRYING, DELIVERED, DEAD];
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = deliveries)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub event_id: i64,
+    pub message_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub failures: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+/// `msg_` + milliseconds since the epoch + 80 random bits, hex: sortable by creation
+/// time, unique, and free of '.' (Standard Webhooks signs `id.timestamp.body`).
+pub fn new_message_id() -> String {
+    let ms = chrono::Utc::now().timestamp_millis().max(0) as u64;
+    let mut r = [0u8; 10];
+    rand::rng().fill_bytes(&mut r);
+    format!("msg_{ms:012x}{}", hex::encode(r))
+}
+
+/// Creates the deliveries one event owes, due now.
+pub fn insert_for_event(
+    conn: &mut Conn,
+    subscription_ids: &[i64],
+    event_id: i64,
+) -> Result<Vec<DeliveryRow>, StoreError> {
+    let at = now();
+    let mut out = Vec::with_capacity(subscription_ids.len());
+    for &sid in subscription_ids {
+        out.push(
+            diesel::insert_into(deliveries::table)
+                .values((
+                    deliveries::subscription_id.eq(sid),
+                    deliveries::event_id.eq(event_id),
+                    deliveries::message_id.eq(new_message_id()),
+                    deliveries::status.eq(PENDING),
+                    deliveries::next_attempt_at.eq(at),
+                    deliveries::created_at.eq(at),
+                    deliveries::updated_at.eq(at),
+                ))
+                .returning(DeliveryRow::as_returning())
+                .get_result(conn)?,
+        );
+    }
+    Ok(out)
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
+    Ok(deliveries::table
+        .find(id)
+        .select(DeliveryRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Deliveries of a subscription that are due at `at`, with their events: oldest event
+/// first when the subscription is ordered (the head decides, due or not: a failing head
+/// holds the rest), earliest due otherwise.
+pub fn due(
+    conn: &mut Conn,
+    subscription_id: i64,
+    at: NaiveDateTime,
+    ordered: bool,
+    limit: i64,
+) -> Result<Vec<(DeliveryRow, super::events::EventRow)>, StoreError> {
+    let base = deliveries::table
+        .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
+        .filter(deliveries::subscription_id.eq(subscription_id))
+        .filter(deliveries::status.eq_any([PENDING, RETRYING]))
+        .select((
+            DeliveryRow::as_select(),
+            super::events::EventRow::as_select(),
+        ));
+    if ordered {
+        return Ok(base.order(deliveries::id.asc()).limit(limit).load(conn)?);
+    }
+    Ok(base
+        .filter(deliveries::next_attempt_at.le(at))
+        .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// When the next delivery of the subscription that is not due at `at` falls due.
+pub fn next_due_after(
+    conn: &mut Conn,
+    subscription_id: i64,
+    at: NaiveDateTime,
+) -> Result<Option<NaiveDateTime>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::subscription_id.eq(subscription_id))
+        .filter(deliveries::status.eq_any([PENDING, RETRYING]))
+        .filter(deliveries::next_attempt_at.gt(at))
+        .select(diesel::dsl::min(deliveries::next_attempt_at))
+        .first(conn)?)
+}
+
+/// The new state of a delivery after an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub status: &'static str,
+    pub counted_failure: bool,
+    pub next_attempt_at: NaiveDateTime,
+    pub response_status: Option<i32>,
+    pub error: Option<String>,
+}
+
+pub fn record_result(
+    conn: &mut Conn,
+    id: i64,
+    r: &AttemptResult,
+) -> Result<DeliveryRow, StoreError> {
+    let at = now();
+    Ok(diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::status.eq(r.status),
+            deliveries::attempts.eq(deliveries::attempts + 1),
+            deliveries::failures.eq(deliveries::failures + i32::from(r.counted_failure)),
+            deliveries::next_attempt_at.eq(r.next_attempt_at),
+            deliveries::last_status.eq(r.response_status),
+            deliveries::last_error.eq(&r.error),
+            deliveries::updated_at.eq(at),
+            deliveries::delivered_at.eq((r.status == DELIVERED).then_some(at)),
+        ))
+        .returning(DeliveryRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Puts a delivery back in the queue with a fresh retry budget (manual retry, replay).
+pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
+    let at = now();
+    Ok(diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::status.eq(PENDING),
+            deliveries::failures.eq(0),
+            deliveries::next_attempt_at.eq(at),
+            deliveries::updated_at.eq(at),
+        ))
+        .returning(DeliveryRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Which deliveries a replay takes.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayFilter {
+    pub subscription_id: i64,
+    pub statuses: Vec<String>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub event_type: Option<String>,
+}
+
+fn replay_query(f: &ReplayFilter) -> deliveries::BoxedQuery<'static, diesel::sqlite::Sqlite> {
+    let mut q = deliveries::table
+        .filter(deliveries::subscription_id.eq(f.subscription_id))
+        .filter(deliveries::status.eq_any(f.statuses.clone()))
+        .into_boxed();
+    if let Some(s) = f.since {
+        q = q.filter(deliveries::created_at.ge(s));
+    }
+    if let Some(u) = f.until {
+        q = q.filter(deliveries::created_at.le(u));
+    }
+    if let Some(t) = &f.event_type {
+        let ids = events::table
+            .filter(events::event_type.eq(t.clone()))
+            .select(events::id);
+        q = q.filter(deliveries::event_id.eq_any(ids));
+    }
+    q
+}
+
+pub fn count_for_replay(conn: &mut Conn, f: &ReplayFilter) -> Result<i64, StoreError> {
+    Ok(replay_query(f).count().get_result(conn)?)
+}
+
+/// Re-queues up to `batch` matching deliveries with an id above `after`; returns their
+/// ids so the caller can go on from the last one.
+pub fn requeue_batch(
+    conn: &mut Conn,
+    f: &ReplayFilter,
+    after: i64,
+    batch: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let ids: Vec<i64> = replay_query(f)
+        .filter(deliveries::id.gt(after))
+        .order(deliveries::id.asc())
+        .limit(batch)
+        .select(deliveries::id)
+        .load(conn)?;
+    if !ids.is_empty() {
+        let at = now();
+        diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+            .set((
+                deliveries::status.eq(PENDING),
+                deliveries::failures.eq(0),
+                deliveries::next_attempt_at.eq(at),
+                deliveries::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(ids)
+}
+
+/// Filters of `GET /api/deliveries`.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub subscription_ids: Option<Vec<i64>>,
+    pub status: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub fn list(conn: &mut Conn, q: &DeliveryQuery) -> Result<Vec<DeliveryRow>, StoreError> {
+    let mut query = deliveries::table
+        .select(DeliveryRow::as_select())
+        .into_boxed();
+    if let Some(ids) = &q.subscription_ids {
+        query = query.filter(deliveries::subscription_id.eq_any(ids.clone()));
+    }
+    if let Some(s) = &q.status {
+        query = query.filter(deliveries::status.eq(s.clone()));
+    }
+    Ok(query
+        .order(deliveries::id.desc())
+        .limit(q.limit)
+        .offset(q.offset)
+        .load(conn)?)
+}
+
+/// How many deliveries of the subscription are in each status.
+pub fn count_by_status(
+    conn: &mut Conn,
+    subscription_id: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::subscription_id.eq(subscription_id))
+        .group_by(deliveries::status)
+        .select((deliveries::status, diesel::dsl::count_star()))
+        .load(conn)?)
+}

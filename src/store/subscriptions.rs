@@ -1,0 +1,174 @@
+//! The `subscriptions` table: outgoing webhooks.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::subscriptions;
+use super::{Conn, StoreError, now};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub event_types: String,
+    pub agent_id: Option<i64>,
+    pub filters: Option<String>,
+    pub headers: String,
+    pub payload_template: Option<String>,
+    pub signature_scheme: String,
+    pub signature_header: Option<String>,
+    pub secrets: String,
+    pub retry_count: i32,
+    pub retry_delay_ms: i64,
+    pub max_retry_delay_ms: i64,
+    pub retry_schedule: Option<String>,
+    pub timeout_ms: i64,
+    pub rate_limit: Option<i32>,
+    pub rate_limit_period_ms: i64,
+    pub max_in_flight: i32,
+    pub ordered: bool,
+    pub is_active: bool,
+    pub paused: bool,
+    pub disabled_reason: Option<String>,
+    pub failure_threshold: i32,
+    pub circuit_cooldown_ms: i64,
+    pub circuit_state: String,
+    pub circuit_opened_at: Option<NaiveDateTime>,
+    pub consecutive_failures: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Every column a caller sets; used for both insert and full update.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = subscriptions, treat_none_as_null = true)]
+pub struct SubscriptionFields {
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub event_types: String,
+    pub agent_id: Option<i64>,
+    pub filters: Option<String>,
+    pub headers: String,
+    pub payload_template: Option<String>,
+    pub signature_scheme: String,
+    pub signature_header: Option<String>,
+    pub secrets: String,
+    pub retry_count: i32,
+    pub retry_delay_ms: i64,
+    pub max_retry_delay_ms: i64,
+    pub retry_schedule: Option<String>,
+    pub timeout_ms: i64,
+    pub rate_limit: Option<i32>,
+    pub rate_limit_period_ms: i64,
+    pub max_in_flight: i32,
+    pub ordered: bool,
+    pub is_active: bool,
+    pub failure_threshold: i32,
+    pub circuit_cooldown_ms: i64,
+}
+
+pub fn insert(
+    conn: &mut Conn,
+    user_id: i64,
+    f: &SubscriptionFields,
+) -> Result<SubscriptionRow, StoreError> {
+    let at = now();
+    Ok(diesel::insert_into(subscriptions::table)
+        .values((
+            f,
+            subscriptions::user_id.eq(user_id),
+            subscriptions::created_at.eq(at),
+            subscriptions::updated_at.eq(at),
+        ))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn update(
+    conn: &mut Conn,
+    id: i64,
+    f: &SubscriptionFields,
+) -> Result<SubscriptionRow, StoreError> {
+    Ok(diesel::update(subscriptions::table.find(id))
+        .set((f, subscriptions::updated_at.eq(now())))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<SubscriptionRow>, StoreError> {
+    Ok(subscriptions::table
+        .find(id)
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<SubscriptionRow>, StoreError> {
+    let mut q = subscriptions::table
+        .select(SubscriptionRow::as_select())
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(subscriptions::user_id.eq(uid));
+    }
+    Ok(q.order(subscriptions::id.asc()).load(conn)?)
+}
+
+pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    diesel::delete(subscriptions::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+pub fn set_paused(conn: &mut Conn, id: i64, paused: bool) -> Result<SubscriptionRow, StoreError> {
+    Ok(diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::paused.eq(paused),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Turns the subscription off for a reason the operator can read (e.g. 410 Gone).
+pub fn disable(conn: &mut Conn, id: i64, reason: &str) -> Result<(), StoreError> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::is_active.eq(false),
+            subscriptions::disabled_reason.eq(reason),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_secrets(conn: &mut Conn, id: i64, secrets: &str) -> Result<SubscriptionRow, StoreError> {
+    Ok(diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::secrets.eq(secrets),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?)
+}
+
+/// Persists the circuit breaker so a restarted actor resumes in the same state.
+pub fn save_circuit(
+    conn: &mut Conn,
+    id: i64,
+    state: &str,
+    opened_at: Option<NaiveDateTime>,
+    consecutive_failures: i32,
+) -> Result<(), StoreError> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::circuit_state.eq(state),
+            subscriptions::circuit_opened_at.eq(opened_at),
+            subscriptions::consecutive_failures.eq(consecutive_failures),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
