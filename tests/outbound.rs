@@ -726,3 +726,61 @@ async fn the_simple_registration_api_manages_the_same_subscriptions() {
         404
     );
 }
+
+#[actix_rt::test]
+async fn a_hanging_target_delays_no_one_else_and_times_out_into_a_retry() {
+    let hub = hub().await;
+    let slow = Sink::start();
+    let fast = Sink::start();
+    slow.script([Reply::hang(Duration::from_secs(3))]);
+    let agent = webhook_agent(&hub).await;
+    let s = subscribe(&hub, json!({"url": slow.url, "event_types": ["event.created"], "timeout": 0.3, "retry_delay": 0.05})).await;
+    subscribe(
+        &hub,
+        json!({"url": fast.url, "event_types": ["event.created"]}),
+    )
+    .await;
+    post_event(&hub, agent, json!({"n": 1})).await;
+    fast.wait_for(1).await;
+    assert!(
+        slow.received().is_empty(),
+        "the fast target got its delivery while the slow one still hangs"
+    );
+    let d = wait_delivery_status(&hub, s["id"].as_i64().unwrap(), "delivered").await;
+    assert_eq!(d["attempts"], 2);
+    let detail = hub
+        .get(&format!("/api/deliveries/{}", d["id"]), ADMIN_TOKEN)
+        .await
+        .json();
+    assert!(
+        detail["attempt_log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out"),
+        "{detail}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_rate_limit_spaces_deliveries_and_drops_none() {
+    let hub = hub().await;
+    let sink = Sink::start();
+    let agent = webhook_agent(&hub).await;
+    subscribe(
+        &hub,
+        json!({"url": sink.url, "event_types": ["event.created"], "rate_limit": "2/s"}),
+    )
+    .await;
+    for n in 0..6 {
+        post_event(&hub, agent, json!({"n": n})).await;
+    }
+    let got = sink.wait_for(6).await;
+    // A burst of 2, then 2 per second: the sixth cannot come before ~2 s.
+    assert!(got[5].at.duration_since(got[0].at) >= Duration::from_millis(1800));
+    let mut ns: Vec<i64> = got
+        .iter()
+        .map(|r| r.json()["data"]["n"].as_i64().unwrap())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, [0, 1, 2, 3, 4, 5]);
+}

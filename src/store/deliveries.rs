@@ -263,3 +263,29 @@ pub fn count_by_status(
         .select((deliveries::status, diesel::dsl::count_star()))
         .load(conn)?)
 }
+
+/// (pending, retrying, dead since `dead_since`) over a user's subscriptions, or all.
+pub fn totals(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    dead_since: NaiveDateTime,
+) -> Result<(i64, i64, i64), StoreError> {
+    use super::schema::subscriptions;
+    let scoped = |status: &'static str| {
+        let mut q = deliveries::table
+            .inner_join(subscriptions::table)
+            .filter(deliveries::status.eq(status))
+            .into_boxed();
+        if let Some(uid) = user_id {
+            q = q.filter(subscriptions::user_id.eq(uid));
+        }
+        q
+    };
+    let pending = scoped(PENDING).count().get_result(conn)?;
+    let retrying = scoped(RETRYING).count().get_result(conn)?;
+    let dead = scoped(DEAD)
+        .filter(deliveries::updated_at.gt(dead_since))
+        .count()
+        .get_result(conn)?;
+    Ok((pending, retrying, dead))
+}

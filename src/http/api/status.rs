@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::{agent_logs, events};
+use crate::store::{agent_logs, deliveries, events};
 
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let probe = state
@@ -30,8 +30,9 @@ pub struct StatusQuery {
 }
 
 /// Huginn's `/worker_status`. `pending` counts work accepted and not finished yet (writes
-/// waiting to commit, events waiting for their agents); `awaiting_retry` and
-/// `recent_failures` count what is being retried and what failed in the last 5 days.
+/// waiting to commit, events waiting for their agents, deliveries not yet sent);
+/// `awaiting_retry` the deliveries waiting for a retry; `recent_failures` agent errors
+/// and dead deliveries of the last 5 days.
 pub async fn worker_status(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -41,22 +42,25 @@ pub async fn worker_status(
     let scope = user.scope();
     let since = query.since_id;
     let five_days_ago = crate::store::now() - chrono::Duration::days(5);
-    let (count, min_id, max_id, failures) = state
+    let (count, min_id, max_id, failures, (pending_deliveries, retrying, dead)) = state
         .addrs
         .store
         .read(move |c| {
             let (count, min, max) = events::count_and_bounds(c, scope, since)?;
             let failures = agent_logs::count_errors_since(c, five_days_ago)?;
-            Ok((count, min, max, failures))
+            let outbox = deliveries::totals(c, scope, five_days_ago)?;
+            Ok((count, min, max, failures, outbox))
         })
         .await?;
-    let pending = state.addrs.store.writer().queue_depth() + state.addrs.registry.backlog();
+    let pending = (state.addrs.store.writer().queue_depth() + state.addrs.registry.backlog())
+        as i64
+        + pending_deliveries;
     // Where a client reads these events: the cursor just before the first of them.
     let events_url = min_id.map(|first| format!("/api/events?after={}", first - 1));
     Ok(HttpResponse::Ok().json(json!({
         "pending": pending,
-        "awaiting_retry": 0,
-        "recent_failures": failures,
+        "awaiting_retry": retrying,
+        "recent_failures": failures + dead,
         "event_count": count,
         "max_id": max_id.unwrap_or(0),
         "events_url": events_url,
