@@ -206,6 +206,52 @@ impl Behavior for EventFormatting {
     }
 }
 
+/// Rows for the unit tests of agent behaviours.
+#[cfg(test)]
+pub mod tests_support {
+    use serde_json::Value;
+
+    use crate::store::agents::AgentRow;
+    use crate::store::events::EventRow;
+
+    pub fn row() -> AgentRow {
+        AgentRow {
+            id: 1,
+            user_id: 1,
+            agent_type: "test".into(),
+            name: "a".into(),
+            options: "{}".into(),
+            memory: "{}".into(),
+            schedule: None,
+            disabled: false,
+            keep_events_for: 0,
+            propagate_immediately: true,
+            guid: "g".into(),
+            events_count: 0,
+            last_checked_event_id: 0,
+            created_at: crate::store::now(),
+            updated_at: crate::store::now(),
+            last_check_at: None,
+            last_receive_at: None,
+            last_event_at: None,
+            last_error_at: None,
+            last_web_request_at: None,
+        }
+    }
+
+    pub fn event(payload: &Value) -> EventRow {
+        EventRow {
+            id: 7,
+            user_id: 1,
+            agent_id: Some(2),
+            event_type: "event.created".into(),
+            payload: payload.to_string(),
+            created_at: crate::store::now(),
+            expires_at: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

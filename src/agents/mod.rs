@@ -2,8 +2,17 @@
 //! gives an `AgentActor`. One file per type; this module holds what they share.
 
 pub mod actor;
+pub mod de_duplication;
+pub mod delay;
 pub mod event_formatting;
+pub mod health;
+pub mod manual_event;
+pub mod schedule;
+pub mod scheduler;
+pub mod trigger;
 pub mod webhook;
+
+pub use health::Health;
 
 use serde_json::Value;
 
@@ -40,6 +49,12 @@ pub struct KindInfo {
     pub can_create_events: bool,
     pub can_be_scheduled: bool,
     pub takes_web_requests: bool,
+    /// Controls other agents through control links (Huginn's SchedulerAgent).
+    pub can_control_other_agents: bool,
+    /// The schedule a schedulable agent gets when none is given.
+    pub default_schedule: Option<&'static str>,
+    /// How `working` is decided for this type.
+    pub health: Health,
     validate: fn(&Value) -> Result<(), OptionError>,
     build: fn(&Value) -> Result<Box<dyn Behavior>, OptionError>,
 }
@@ -66,6 +81,12 @@ pub static KINDS: &[KindInfo] = &[
         can_create_events: true,
         can_be_scheduled: false,
         takes_web_requests: true,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Created {
+            option: "expected_receive_period_in_days",
+            default_days: 1.0,
+        },
         validate: webhook::validate,
         build: webhook::build,
     },
@@ -77,8 +98,90 @@ pub static KINDS: &[KindInfo] = &[
         can_create_events: true,
         can_be_scheduled: false,
         takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
         validate: event_formatting::validate,
         build: event_formatting::build,
+    },
+    KindInfo {
+        name: "trigger",
+        huginn: "Agents::TriggerAgent",
+        description: "Emits an event when received events match its rules.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: trigger::validate,
+        build: trigger::build,
+    },
+    KindInfo {
+        name: "de_duplication",
+        huginn: "Agents::DeDuplicationAgent",
+        description: "Passes on events it has not seen before (by a property), drops repeats.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 1.0,
+        },
+        validate: de_duplication::validate,
+        build: de_duplication::build,
+    },
+    KindInfo {
+        name: "delay",
+        huginn: "Agents::DelayAgent",
+        description: "Holds received events and releases them on its schedule or when run.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 10.0,
+        },
+        validate: delay::validate,
+        build: delay::build,
+    },
+    KindInfo {
+        name: "manual_event",
+        huginn: "Agents::ManualEventAgent",
+        description: "Emits the payload posted to POST /api/agents/{id}/events.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Always,
+        validate: manual_event::validate,
+        build: manual_event::build,
+    },
+    KindInfo {
+        name: "scheduler",
+        huginn: "Agents::SchedulerAgent",
+        description: "Runs, enables or disables its control targets on a cron schedule.",
+        can_receive_events: false,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: true,
+        default_schedule: None,
+        health: Health::Always,
+        validate: scheduler::validate,
+        build: scheduler::build,
     },
 ];
 
@@ -104,6 +207,14 @@ pub fn emitted_event_type(options: &Value) -> String {
         .to_string()
 }
 
+/// What a controlling agent asks the hub to do to its control targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlAction {
+    Run,
+    Enable { drop_pending_events: bool },
+    Disable,
+}
+
 /// Everything an agent's behaviour may touch while it handles one event or one check.
 pub struct AgentCtx<'a> {
     pub agent: &'a AgentRow,
@@ -112,6 +223,8 @@ pub struct AgentCtx<'a> {
     pub(crate) logs: Vec<NewLog>,
     pub(crate) inbound: Option<i64>,
     pub(crate) memory_changed: bool,
+    pub(crate) controls: Vec<ControlAction>,
+    pub(crate) check_again_in: Option<std::time::Duration>,
 }
 
 impl<'a> AgentCtx<'a> {
@@ -123,7 +236,19 @@ impl<'a> AgentCtx<'a> {
             logs: Vec::new(),
             inbound: None,
             memory_changed: false,
+            controls: Vec::new(),
+            check_again_in: None,
         }
+    }
+
+    /// Asks the hub to act on this agent's control targets.
+    pub fn control(&mut self, action: ControlAction) {
+        self.controls.push(action);
+    }
+
+    /// Asks for another `check` after `d` (e.g. the next of a spaced-out release).
+    pub fn check_again_in(&mut self, d: std::time::Duration) {
+        self.check_again_in = Some(d);
     }
 
     pub fn emit(&mut self, payload: Value) {
@@ -172,6 +297,37 @@ pub fn opt_str<'v>(options: &'v Value, key: &str) -> Result<Option<&'v str>, Opt
             key,
             format!("must be a string (got {})", type_name(other)),
         )),
+    }
+}
+
+/// Reads an optional boolean option (Huginn's "boolify": true/"true", false/"false").
+pub fn opt_bool(options: &Value, key: &str) -> Result<Option<bool>, OptionError> {
+    match options.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
+        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(other) => Err(OptionError::new(
+            key,
+            format!("must be true or false (got {})", type_name(other)),
+        )),
+    }
+}
+
+/// Reads an optional non-negative number option, given as a number or a numeric string.
+pub fn opt_number(options: &Value, key: &str) -> Result<Option<f64>, OptionError> {
+    match options.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
+            .map(Some)
+            .ok_or_else(|| {
+                OptionError::new(key, format!("must be a number of 0 or more (got {v})"))
+            }),
     }
 }
 

@@ -1,0 +1,81 @@
+//! `working`: whether an agent looks healthy, computed as Huginn does — disabled agents
+//! are not working; recent error logs mean not working; many types also expect to have
+//! received or created an event within a number of days.
+//!
+//! One deviation: Huginn only counts errors when the agent has created an event
+//! (`last_event_at`), so an agent that fails before ever emitting looks fine. Here an
+//! error with no event after it counts, so failures always show.
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::Value;
+
+use crate::store::agents::AgentRow;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Health {
+    /// Always working (controllers, manual agents).
+    Always,
+    /// Working unless it logged an error recently.
+    NoRecentErrors,
+    /// Received an event within the option's days, and no recent errors.
+    Received {
+        option: &'static str,
+        default_days: f64,
+    },
+    /// Created an event within the option's days, and no recent errors.
+    Created {
+        option: &'static str,
+        default_days: f64,
+    },
+}
+
+fn days(options: &Value, option: &str, default: f64) -> f64 {
+    options
+        .get(option)
+        .and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .unwrap_or(default)
+}
+
+fn within(t: Option<NaiveDateTime>, days: f64, now: NaiveDateTime) -> bool {
+    t.is_some_and(|t| t > now - Duration::milliseconds((days * 86_400_000.0) as i64))
+}
+
+/// Errors logged after (or within 2 minutes before) the last event.
+fn recent_errors(row: &AgentRow) -> bool {
+    match (row.last_error_at, row.last_event_at) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(err), Some(ev)) => err > ev - Duration::minutes(2),
+    }
+}
+
+pub fn working(health: Health, row: &AgentRow, options: &Value, now: NaiveDateTime) -> bool {
+    if row.disabled {
+        return false;
+    }
+    match health {
+        Health::Always => true,
+        Health::NoRecentErrors => !recent_errors(row),
+        Health::Received {
+            option,
+            default_days,
+        } => {
+            within(
+                row.last_receive_at,
+                days(options, option, default_days),
+                now,
+            ) && !recent_errors(row)
+        }
+        Health::Created {
+            option,
+            default_days,
+        } => {
+            within(row.last_event_at, days(options, option, default_days), now)
+                && !recent_errors(row)
+        }
+    }
+}

@@ -1,0 +1,504 @@
+//! `trigger` — Huginn's TriggerAgent: emits an event when a received event matches its
+//! `rules`. A rule is a template that must render `true`, or `{type, path, value}` where
+//! `path` is a JSONPath into the payload and `value` one value or a list (any matches).
+//! Regexes are case-insensitive unless they say `(?-i)`; the comparisons `<`, `>` ...
+//! read both sides as numbers the way Ruby's `to_f` does (a leading number, else 0).
+
+use serde_json::{Map, Value};
+use serde_json_path::JsonPath;
+
+use super::{AgentCtx, Behavior, OptionError, opt_bool, type_name};
+use crate::store::events::EventRow;
+use crate::template::{TemplateId, TemplateTree, Templates, context_of};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Regex,
+    NotRegex,
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Ge,
+    Gt,
+    In,
+    NotIn,
+}
+
+fn kind_of(t: &str) -> Option<Kind> {
+    Some(match t.trim() {
+        "regex" => Kind::Regex,
+        "!regex" => Kind::NotRegex,
+        "field<value" => Kind::Lt,
+        "field<=value" => Kind::Le,
+        "field==value" => Kind::Eq,
+        "field!=value" => Kind::Ne,
+        "field>=value" => Kind::Ge,
+        "field>value" => Kind::Gt,
+        "in" | "field in value" => Kind::In,
+        "not in" | "field not in value" => Kind::NotIn,
+        _ => return None,
+    })
+}
+
+enum Operand {
+    /// A literal, with its regex compiled when the rule is a regex rule.
+    Literal(String, Option<regex::Regex>),
+    Template(TemplateId),
+}
+
+enum Rule {
+    Template(TemplateId),
+    Field {
+        kind: Kind,
+        path: JsonPath,
+        values: Vec<Operand>,
+    },
+}
+
+enum MustMatch {
+    All,
+    Any,
+    AtLeast(usize),
+}
+
+pub struct Trigger {
+    templates: Templates,
+    rules: Vec<Rule>,
+    must_match: MustMatch,
+    message: Option<TemplateTree>,
+    keep_event: bool,
+}
+
+pub fn validate(options: &Value) -> Result<(), OptionError> {
+    Trigger::new(options).map(|_| ())
+}
+
+pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
+    Ok(Box::new(Trigger::new(options)?))
+}
+
+fn regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+}
+
+fn json_path(p: &str) -> Result<JsonPath, String> {
+    let p = p.trim();
+    let full = if p.starts_with('$') {
+        p.to_string()
+    } else if p.starts_with('.') || p.starts_with('[') {
+        format!("${p}")
+    } else {
+        format!("$.{p}")
+    };
+    JsonPath::parse(&full).map_err(|e| e.to_string())
+}
+
+fn has_syntax(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+impl Trigger {
+    pub fn new(options: &Value) -> Result<Trigger, OptionError> {
+        let mut templates = Templates::new();
+        let rules_v = match options.get("rules") {
+            Some(Value::Array(r)) if !r.is_empty() => r,
+            Some(Value::Array(_)) | None | Some(Value::Null) => {
+                return Err(OptionError::new(
+                    "rules",
+                    "is required: a list of rules such as {\"type\": \"regex\", \"path\": \"title\", \"value\": \"alert\"}",
+                ));
+            }
+            Some(other) => {
+                return Err(OptionError::new(
+                    "rules",
+                    format!("must be a list (got {})", type_name(other)),
+                ));
+            }
+        };
+        let mut rules = Vec::with_capacity(rules_v.len());
+        for (i, r) in rules_v.iter().enumerate() {
+            let label = format!("rules[{i}]");
+            rules.push(match r {
+                Value::String(t) => Rule::Template(
+                    templates
+                        .add(&label, t)
+                        .map_err(|e| OptionError::new(&label, format!("has a template error: {e}")))?,
+                ),
+                Value::Object(m) => {
+                    let t = m.get("type").and_then(Value::as_str).unwrap_or_default();
+                    let kind = kind_of(t).ok_or_else(|| {
+                        OptionError::new(
+                            format!("{label}.type"),
+                            format!("{t:?} is not a rule type: use regex, !regex, field<value, field<=value, field==value, field!=value, field>=value, field>value, in, not in"),
+                        )
+                    })?;
+                    let path = m.get("path").and_then(Value::as_str).ok_or_else(|| {
+                        OptionError::new(format!("{label}.path"), "is required: a JSONPath into the event, e.g. title or data.level")
+                    })?;
+                    let path = json_path(path)
+                        .map_err(|e| OptionError::new(format!("{label}.path"), format!("is not a valid JSONPath: {e}")))?;
+                    let raw: Vec<String> = match m.get("value") {
+                        Some(Value::Array(items)) => items.iter().map(scalar).collect(),
+                        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => vec![scalar(v)],
+                        _ => {
+                            return Err(OptionError::new(format!("{label}.value"), "is required: a value or a list of values"));
+                        }
+                    };
+                    let mut values = Vec::with_capacity(raw.len());
+                    for (j, v) in raw.into_iter().enumerate() {
+                        values.push(if has_syntax(&v) {
+                            Operand::Template(
+                                templates
+                                    .add(&format!("{label}.value[{j}]"), &v)
+                                    .map_err(|e| OptionError::new(format!("{label}.value"), format!("has a template error: {e}")))?,
+                            )
+                        } else {
+                            let re = if matches!(kind, Kind::Regex | Kind::NotRegex) {
+                                Some(regex(&v).map_err(|e| {
+                                    OptionError::new(format!("{label}.value"), format!("is not a valid regular expression: {e}"))
+                                })?)
+                            } else {
+                                None
+                            };
+                            Operand::Literal(v, re)
+                        });
+                    }
+                    Rule::Field { kind, path, values }
+                }
+                other => {
+                    return Err(OptionError::new(&label, format!("must be an object {{type, path, value}} or a template (got {})", type_name(other))));
+                }
+            });
+        }
+        let must_match = match options.get("must_match") {
+            None | Some(Value::Null) => MustMatch::All,
+            Some(Value::String(s)) if s == "all" || s.is_empty() => MustMatch::All,
+            Some(Value::String(s)) if s == "any" => MustMatch::Any,
+            Some(v) => {
+                let n = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+                match n {
+                    Some(n) if n >= 1 && (n as usize) <= rules.len() => {
+                        MustMatch::AtLeast(n as usize)
+                    }
+                    _ => {
+                        return Err(OptionError::new(
+                            "must_match",
+                            format!(
+                                "must be \"all\", \"any\" or a number from 1 to {} (the number of rules)",
+                                rules.len()
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let keep_event = opt_bool(options, "keep_event")?.unwrap_or(false);
+        let message = match options.get("message") {
+            None | Some(Value::Null) => None,
+            Some(v @ Value::String(_)) => {
+                Some(templates.add_tree("message", v).map_err(|e| {
+                    OptionError::new("message", format!("has a template error: {e}"))
+                })?)
+            }
+            Some(other) => {
+                return Err(OptionError::new(
+                    "message",
+                    format!("must be a string (got {})", type_name(other)),
+                ));
+            }
+        };
+        if message.is_none() && !keep_event {
+            return Err(OptionError::new(
+                "message",
+                "is required unless keep_event is true",
+            ));
+        }
+        Ok(Trigger {
+            templates,
+            rules,
+            must_match,
+            message,
+            keep_event,
+        })
+    }
+
+    fn rule_matches(
+        &self,
+        rule: &Rule,
+        payload: &Value,
+        ctx: &tera::Context,
+    ) -> Result<bool, String> {
+        match rule {
+            Rule::Template(id) => {
+                Ok(self.templates.render(id, ctx).map_err(|e| e.0)?.trim() == "true")
+            }
+            Rule::Field { kind, path, values } => {
+                let field = path
+                    .query(payload)
+                    .first()
+                    .map(scalar)
+                    .unwrap_or_default();
+                let mut operands = Vec::with_capacity(values.len());
+                for v in values {
+                    operands.push(match v {
+                        Operand::Literal(s, re) => (s.clone(), re.clone()),
+                        Operand::Template(id) => {
+                            (self.templates.render(id, ctx).map_err(|e| e.0)?, None)
+                        }
+                    });
+                }
+                let compiled =
+                    |(s, re): &(String, Option<regex::Regex>)| -> Result<regex::Regex, String> {
+                        match re {
+                            Some(r) => Ok(r.clone()),
+                            None => regex(s).map_err(|e| {
+                                format!("{s:?} is not a valid regular expression: {e}")
+                            }),
+                        }
+                    };
+                let num = |s: &str| ruby_to_f(s);
+                Ok(match kind {
+                    Kind::Regex => {
+                        let mut any = false;
+                        for o in &operands {
+                            any |= compiled(o)?.is_match(&field);
+                        }
+                        any
+                    }
+                    Kind::NotRegex => {
+                        let mut any = false;
+                        for o in &operands {
+                            any |= !compiled(o)?.is_match(&field);
+                        }
+                        any
+                    }
+                    Kind::Lt => operands.iter().any(|(s, _)| num(&field) < num(s)),
+                    Kind::Le => operands.iter().any(|(s, _)| num(&field) <= num(s)),
+                    Kind::Gt => operands.iter().any(|(s, _)| num(&field) > num(s)),
+                    Kind::Ge => operands.iter().any(|(s, _)| num(&field) >= num(s)),
+                    Kind::Eq | Kind::In => operands.iter().any(|(s, _)| *s == field),
+                    Kind::Ne => operands.iter().any(|(s, _)| *s != field),
+                    Kind::NotIn => !operands.iter().any(|(s, _)| *s == field),
+                })
+            }
+        }
+    }
+}
+
+/// A JSON value as Ruby's `to_s` shows it: strings as they are, null as "".
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Ruby's `String#to_f`: the longest leading number, else 0.
+pub fn ruby_to_f(s: &str) -> f64 {
+    let t = s.trim_start();
+    let b = t.as_bytes();
+    let mut end = 0;
+    if end < b.len() && (b[end] == b'+' || b[end] == b'-') {
+        end += 1;
+    }
+    let digits_start = end;
+    while end < b.len() && (b[end].is_ascii_digit() || b[end] == b'_') {
+        end += 1;
+    }
+    if end < b.len() && b[end] == b'.' && end + 1 < b.len() && b[end + 1].is_ascii_digit() {
+        end += 1;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+    }
+    if end == digits_start {
+        return 0.0;
+    }
+    if end < b.len() && (b[end] == b'e' || b[end] == b'E') {
+        let mut e = end + 1;
+        if e < b.len() && (b[e] == b'+' || b[e] == b'-') {
+            e += 1;
+        }
+        if e < b.len() && b[e].is_ascii_digit() {
+            while e < b.len() && b[e].is_ascii_digit() {
+                e += 1;
+            }
+            end = e;
+        }
+    }
+    t[..end].replace('_', "").parse().unwrap_or(0.0)
+}
+
+impl Behavior for Trigger {
+    fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
+        let tctx = context_of(payload);
+        let mut matched = 0;
+        for (i, rule) in self.rules.iter().enumerate() {
+            match self.rule_matches(rule, payload, &tctx) {
+                Ok(true) => matched += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    ctx.error(format!(
+                        "rules[{i}] could not be checked against event {}: {e}",
+                        event.id
+                    ));
+                    return;
+                }
+            }
+        }
+        let fire = match self.must_match {
+            MustMatch::All => matched == self.rules.len(),
+            MustMatch::Any => matched > 0,
+            MustMatch::AtLeast(n) => matched >= n,
+        };
+        if !fire {
+            return;
+        }
+        let message = match &self.message {
+            None => None,
+            Some(t) => match self.templates.render_tree(t, &tctx) {
+                Ok(Value::String(s)) => Some(s),
+                Ok(other) => Some(other.to_string()),
+                Err(e) => {
+                    ctx.error(format!(
+                        "option \"message\" could not be rendered for event {}: {e}",
+                        event.id
+                    ));
+                    return;
+                }
+            },
+        };
+        let out = if self.keep_event {
+            let mut p = payload.as_object().cloned().unwrap_or_default();
+            if let Some(m) = message.filter(|m| !m.trim().is_empty()) {
+                p.insert("message".into(), Value::String(m));
+            }
+            Value::Object(p)
+        } else {
+            let mut p = Map::new();
+            p.insert("message".into(), Value::String(message.unwrap_or_default()));
+            Value::Object(p)
+        };
+        ctx.emit(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fire(options: Value, payload: Value) -> Vec<Value> {
+        let mut t = Trigger::new(&options).unwrap();
+        let row = crate::agents::event_formatting::tests_support::row();
+        let event = crate::agents::event_formatting::tests_support::event(&payload);
+        let mut memory = json!({});
+        let mut ctx = AgentCtx::new(&row, &mut memory);
+        t.receive(&mut ctx, &event, &payload);
+        ctx.emitted
+    }
+
+    #[test]
+    fn rule_types() {
+        let rule = |t: &str, v: Value| json!({"rules": [{"type": t, "path": "x", "value": v}], "message": "hit"});
+        assert_eq!(
+            fire(rule("regex", json!("^AL")), json!({"x": "alert"})).len(),
+            1,
+            "case-insensitive"
+        );
+        assert_eq!(
+            fire(rule("regex", json!("(?-i)^AL")), json!({"x": "alert"})).len(),
+            0
+        );
+        assert_eq!(
+            fire(rule("!regex", json!("foo")), json!({"x": "bar"})).len(),
+            1
+        );
+        assert_eq!(
+            fire(rule("field>value", json!("10")), json!({"x": "10.5kg"})).len(),
+            1
+        );
+        assert_eq!(
+            fire(rule("field<=value", json!(3)), json!({"x": 3})).len(),
+            1
+        );
+        assert_eq!(
+            fire(rule("field==value", json!(["a", "b"])), json!({"x": "b"})).len(),
+            1
+        );
+        assert_eq!(
+            fire(rule("not in", json!(["a", "b"])), json!({"x": "c"})).len(),
+            1
+        );
+        assert_eq!(
+            fire(rule("not in", json!(["a", "b"])), json!({"x": "a"})).len(),
+            0
+        );
+        assert_eq!(
+            fire(
+                rule("field==value", json!("{{ want }}")),
+                json!({"x": "y", "want": "y"})
+            )
+            .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn must_match_message_and_keep_event() {
+        let o = json!({"rules": [{"type": "regex", "path": "a", "value": "x"}, {"type": "regex", "path": "b", "value": "x"}],
+                       "must_match": 1, "message": "got {{ a }}"});
+        assert_eq!(
+            fire(o, json!({"a": "x", "b": "no"})),
+            vec![json!({"message": "got x"})]
+        );
+        let o =
+            json!({"rules": [{"type": "regex", "path": "a", "value": "x"}], "keep_event": true});
+        assert_eq!(
+            fire(o, json!({"a": "x", "n": 1})),
+            vec![json!({"a": "x", "n": 1})]
+        );
+    }
+
+    #[test]
+    fn bad_options_name_the_rule() {
+        let err = Trigger::new(
+            &json!({"rules": [{"type": "regex", "path": "a", "value": "("}], "message": "m"}),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.option, "rules[0].value");
+        let err = Trigger::new(
+            &json!({"rules": [{"type": "like", "path": "a", "value": "x"}], "message": "m"}),
+        )
+        .err()
+        .unwrap();
+        assert_eq!(err.option, "rules[0].type");
+        assert_eq!(
+            Trigger::new(&json!({"rules": [{"type": "regex", "path": "a", "value": "x"}]}))
+                .err()
+                .unwrap()
+                .option,
+            "message"
+        );
+        assert_eq!(
+            Trigger::new(&json!({"rules": []})).err().unwrap().option,
+            "rules"
+        );
+    }
+
+    #[test]
+    fn to_f_like_ruby() {
+        assert_eq!(ruby_to_f("12.5abc"), 12.5);
+        assert_eq!(ruby_to_f("abc"), 0.0);
+        assert_eq!(ruby_to_f(" -3e2"), -300.0);
+        assert_eq!(ruby_to_f("1_000"), 1000.0);
+    }
+}
