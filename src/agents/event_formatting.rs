@@ -243,6 +243,7 @@ mod tests {
             payload: payload.to_string(),
             created_at: crate::store::now(),
             expires_at: None,
+            target_agent_id: None,
         };
         let mut memory = json!({});
         let mut ctx = AgentCtx::new(&row, &mut memory);

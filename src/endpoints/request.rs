@@ -18,6 +18,10 @@ pub struct InboundRequest {
     /// Header names lower-case, in the order received.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The client address (socket peer, or X-Forwarded-For from a trusted proxy).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// When the request arrived, for the log's processing time.
+    pub received: std::time::Instant,
 }
 
 impl InboundRequest {
@@ -82,6 +86,36 @@ pub fn params(req: &InboundRequest) -> Result<Value, Rejection> {
         }
     }
     Ok(Value::Object(params))
+}
+
+/// The body of an incoming webhook as data: JSON as sent, a form as an object, text as
+/// `{"body": text}`, nothing as `{}`. Other content types are refused with 415.
+pub fn body_value(req: &InboundRequest) -> Result<Value, Rejection> {
+    if req.body.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let media = req.media_type().unwrap_or_default();
+    if media == "application/json" || media.ends_with("+json") {
+        return serde_json::from_slice(&req.body).map_err(|e| {
+            WebResponse::text(400, format!("The request body is not valid JSON: {e}"))
+        });
+    }
+    if media == "application/x-www-form-urlencoded" {
+        let mut map = Map::new();
+        parse_form_into(&mut map, &req.body);
+        return Ok(Value::Object(map));
+    }
+    if media.is_empty() || media.starts_with("text/") {
+        let text = std::str::from_utf8(&req.body)
+            .map_err(|_| WebResponse::text(415, "The request body is not UTF-8 text"))?;
+        return Ok(serde_json::json!({ "body": text }));
+    }
+    Err(WebResponse::text(
+        415,
+        format!(
+            "Content-Type {media} is not supported: send JSON (application/json), a form (application/x-www-form-urlencoded) or text (text/plain)"
+        ),
+    ))
 }
 
 fn parse_form_into(params: &mut Map<String, Value>, input: &[u8]) {
@@ -157,6 +191,8 @@ mod tests {
                 .map(|c| vec![("content-type".to_string(), c.to_string())])
                 .unwrap_or_default(),
             body: Bytes::copy_from_slice(body.as_bytes()),
+            client_ip: None,
+            received: std::time::Instant::now(),
         }
     }
 

@@ -15,6 +15,7 @@ pub const AGENT_UPDATED: &str = "agent.updated";
 pub const AGENT_DELETED: &str = "agent.deleted";
 pub const AGENT_ENABLED: &str = "agent.enabled";
 pub const AGENT_DISABLED: &str = "agent.disabled";
+pub const WEBHOOK_RECEIVED: &str = "webhook.received";
 
 pub const CATALOG: &[EventType] = &[
     EventType {
@@ -40,6 +41,10 @@ pub const CATALOG: &[EventType] = &[
     EventType {
         name: AGENT_DISABLED,
         description: "An agent was disabled.",
+    },
+    EventType {
+        name: WEBHOOK_RECEIVED,
+        description: "An incoming webhook (POST /webhook/{token}) accepted a request; the event goes to the webhook's agent.",
     },
 ];
 

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod event_types;
+pub mod incoming;
 pub mod registry;
 pub mod router;
 
@@ -16,10 +17,11 @@ use actix::prelude::*;
 use crate::agents::actor::{AgentActor, AgentSettings, AgentShared, Reload, Shutdown};
 use crate::agents::kind;
 use crate::config::Config;
-use crate::endpoints::{EndpointActor, Reconfigure};
+use crate::endpoints::{EndpointActor, InboundSettings, Reconfigure};
 use crate::store::agents::AgentRow;
-use crate::store::{Store, StoreError, agents, users};
+use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
 pub use clock::Clock;
+pub use incoming::{IncomingRemoved, IncomingSaved};
 pub use registry::{AgentEntry, Registry};
 pub use router::{ReloadLinks, Route, Router};
 
@@ -39,6 +41,7 @@ pub struct Hub {
     router: Addr<Router>,
     arbiters: Vec<Arbiter>,
     settings: AgentSettings,
+    inbound: Arc<InboundSettings>,
 }
 
 impl Actor for Hub {
@@ -70,10 +73,14 @@ impl Hub {
             })
         };
         let endpoint = k.filter(|k| k.takes_web_requests).map(|_| {
-            let (row, store, log_length) =
-                (row.clone(), self.store.clone(), self.settings.log_length);
+            let (row, store, log_length, inbound) = (
+                row.clone(),
+                self.store.clone(),
+                self.settings.log_length,
+                self.inbound.clone(),
+            );
             Supervisor::start_in_arbiter(&arbiter, move |_| {
-                EndpointActor::new(&row, store, log_length)
+                EndpointActor::new(&row, store, log_length, inbound)
             })
         });
         self.registry.insert_agent(
@@ -204,6 +211,7 @@ pub async fn start(
             log_length: config.agents.log_length,
             mailbox_capacity: config.agents.mailbox_capacity,
         },
+        inbound: Arc::new(config.inbound_settings()),
     };
     let rows = store.read(|c| agents::list(c, None)).await?;
     let count = rows.len();
@@ -211,6 +219,9 @@ pub async fn start(
         hub.spawn_agent(row);
     }
     tracing::info!(agents = count, arbiters = threads, "agents started");
+    for row in store.read(|c| incoming_webhooks::list(c, None)).await? {
+        hub.spawn_incoming(row);
+    }
     let clock = Clock::new(
         store.clone(),
         registry.clone(),

@@ -8,7 +8,16 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
-use crate::endpoints::EndpointActor;
+use crate::endpoints::{EndpointActor, IncomingEndpoint};
+
+/// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
+/// the end of its grace period.
+#[derive(Clone)]
+pub struct TokenEntry {
+    pub webhook_id: i64,
+    pub expires_at: Option<chrono::NaiveDateTime>,
+    pub addr: Addr<IncomingEndpoint>,
+}
 
 #[derive(Clone)]
 pub struct AgentEntry {
@@ -26,6 +35,7 @@ pub struct AgentEntry {
 pub struct Registry {
     agents: RwLock<HashMap<i64, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
+    tokens: RwLock<HashMap<String, TokenEntry>>,
 }
 
 // A panic while holding the lock cannot leave these maps half-updated (every write is
@@ -60,6 +70,32 @@ impl Registry {
         for (id, e) in read(&self.agents).iter() {
             f(*id, e);
         }
+    }
+
+    /// The endpoint of an incoming-webhook token, unless its grace period is over.
+    pub fn token(&self, token: &str) -> Option<TokenEntry> {
+        read(&self.tokens)
+            .get(token)
+            .filter(|e| e.expires_at.is_none_or(|t| t > crate::store::now()))
+            .cloned()
+    }
+
+    /// Points exactly `tokens` at incoming webhook `webhook_id` (replacing its old ones).
+    pub fn set_tokens(&self, webhook_id: i64, tokens: Vec<(String, TokenEntry)>) {
+        let mut map = write(&self.tokens);
+        map.retain(|_, e| e.webhook_id != webhook_id);
+        map.extend(tokens);
+    }
+
+    /// Forgets the tokens of incoming webhook `webhook_id`; returns its endpoint.
+    pub fn remove_tokens(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
+        let mut map = write(&self.tokens);
+        let addr = map
+            .values()
+            .find(|e| e.webhook_id == webhook_id)
+            .map(|e| e.addr.clone());
+        map.retain(|_, e| e.webhook_id != webhook_id);
+        addr
     }
 
     pub fn has_user(&self, id: i64) -> bool {

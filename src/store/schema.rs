@@ -72,6 +72,7 @@ diesel::table! {
         payload -> Text,
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        target_agent_id -> Nullable<BigInt>,
     }
 }
 
@@ -87,6 +88,63 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    incoming_webhooks (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        agent_id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        token -> Text,
+        previous_token -> Nullable<Text>,
+        previous_expires_at -> Nullable<Timestamp>,
+        is_active -> Bool,
+        transform_template -> Nullable<Text>,
+        rate_limit -> Nullable<BigInt>,
+        allowed_ips -> Nullable<Text>,
+        signature -> Nullable<Text>,
+        max_body_bytes -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbound_log (id) {
+        id -> BigInt,
+        endpoint -> Text,
+        received_at -> Timestamp,
+        source_ip -> Nullable<Text>,
+        method -> Text,
+        status -> Integer,
+        reason -> Nullable<Text>,
+        processing_ms -> BigInt,
+        event_ids -> Text,
+    }
+}
+
+diesel::table! {
+    inbound_stats (endpoint, outcome) {
+        endpoint -> Text,
+        outcome -> Text,
+        requests -> BigInt,
+        total_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> BigInt,
+        endpoint -> Text,
+        idem_key -> Text,
+        status -> Integer,
+        body -> Text,
+        content_type -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(agents -> users (user_id));
 diesel::joinable!(agent_logs -> agents (agent_id));
@@ -98,5 +156,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     links,
     control_links,
     events,
-    agent_logs
+    agent_logs,
+    incoming_webhooks,
+    inbound_log,
+    inbound_stats,
+    idempotency_keys
 );

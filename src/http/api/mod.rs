@@ -2,9 +2,11 @@
 
 pub mod agents;
 pub mod events;
+pub mod incoming_webhooks;
 pub mod links;
 pub mod status;
 pub mod users;
+pub mod webhook_logs;
 
 use chrono::NaiveDateTime;
 

@@ -1,0 +1,128 @@
+//! `GET /api/webhooks/{id}/logs` and `/statistics`: what an inbound endpoint received.
+//! `webhook_type=incoming` (the default) reads an incoming webhook's request log;
+//! `outgoing` belongs to subscriptions and is answered elsewhere once wired in.
+//! Log lines never hold the signature secret or the token: only the time, source
+//! address, status, rejection reason, processing time and event ids.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{clamp_limit, ts};
+use crate::endpoints::incoming::endpoint_key;
+use crate::http::{ApiError, AppState, AuthUser};
+use crate::store::{inbound_log, incoming_webhooks};
+
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    pub webhook_type: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// The endpoint key of the incoming webhook `id` the caller may see.
+async fn incoming_key(
+    state: &AppState,
+    user: &AuthUser,
+    webhook_type: Option<&str>,
+    id: i64,
+) -> Result<String, ApiError> {
+    match webhook_type.unwrap_or("incoming") {
+        "incoming" => {}
+        "outgoing" => {
+            return Err(ApiError::Unprocessable(
+                "webhook_type=outgoing is not available in this build yet; use webhook_type=incoming".into(),
+            ));
+        }
+        other => {
+            return Err(ApiError::Unprocessable(format!(
+                "webhook_type must be \"incoming\" or \"outgoing\" (got {other:?})"
+            )));
+        }
+    }
+    state
+        .addrs
+        .store
+        .read(move |c| incoming_webhooks::find(c, id))
+        .await?
+        .filter(|r| user.can_see(r.user_id))
+        .ok_or_else(|| ApiError::not_found("incoming webhook", id))?;
+    Ok(endpoint_key(id))
+}
+
+pub async fn logs(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
+    let limit = clamp_limit(q.limit, 50, 1000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| inbound_log::list(c, &key, limit, offset))
+        .await?;
+    let out: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "received_at": ts(r.received_at),
+                "source_ip": r.source_ip,
+                "method": r.method,
+                "status": r.status,
+                "accepted": (200..300).contains(&r.status),
+                "reason": r.reason,
+                "processing_ms": r.processing_ms,
+                "event_ids": serde_json::from_str::<Value>(&r.event_ids).unwrap_or(json!([])),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub async fn statistics(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<i64>,
+    q: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| inbound_log::stats(c, &key))
+        .await?;
+    let (mut received, mut accepted, mut total_ms) = (0i64, 0i64, 0i64);
+    let mut rejected = serde_json::Map::new();
+    let mut rejected_total = 0i64;
+    for (outcome, n, ms) in rows {
+        received += n;
+        total_ms += ms;
+        if outcome == "accepted" {
+            accepted += n;
+        } else if outcome == "duplicate" {
+            accepted += n;
+            rejected.insert("duplicate".into(), json!(n));
+        } else {
+            rejected_total += n;
+            rejected.insert(outcome, json!(n));
+        }
+    }
+    let avg = if received > 0 {
+        total_ms as f64 / received as f64
+    } else {
+        0.0
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "webhook_id": *id,
+        "webhook_type": "incoming",
+        "received": received,
+        "accepted": accepted,
+        "rejected": rejected_total,
+        "rejected_by_reason": rejected,
+        "average_processing_ms": avg,
+    })))
+}
