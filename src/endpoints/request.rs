@@ -134,6 +134,9 @@ fn insert_param(params: &mut Map<String, Value>, key: &str, value: String) {
     put(slot, &path, value);
 }
 
+/// Deepest `a[b][c]...` nesting a form key may have; deeper keys are kept as plain keys.
+const MAX_NESTING: usize = 32;
+
 /// `a[b][]` -> ("a", ["b", ""]); `None` for plain or malformed keys.
 fn split_key(key: &str) -> Option<(String, Vec<String>)> {
     let open = key.find('[')?;
@@ -143,7 +146,8 @@ fn split_key(key: &str) -> Option<(String, Vec<String>)> {
     let head = key[..open].to_string();
     let inner = &key[open + 1..key.len() - 1];
     let parts: Vec<String> = inner.split("][").map(str::to_string).collect();
-    if parts.iter().any(|p| p.contains('[') || p.contains(']')) {
+    // Nesting is bounded so a crafted key cannot recurse deep enough to overflow the stack.
+    if parts.len() > MAX_NESTING || parts.iter().any(|p| p.contains('[') || p.contains(']')) {
         return None;
     }
     Some((head, parts))
@@ -219,6 +223,14 @@ mod tests {
         assert_eq!(p, json!({"_json": [1, 2]}));
         let p = params(&req("", Some("text/plain"), "hello")).unwrap();
         assert_eq!(p, json!({"body": "hello"}));
+    }
+
+    #[test]
+    fn deep_form_keys_stay_flat() {
+        let key = format!("a{}", "[x]".repeat(10_000));
+        let body = format!("{key}=1");
+        let p = params(&req("", Some("application/x-www-form-urlencoded"), &body)).unwrap();
+        assert_eq!(p[&key], json!("1"));
     }
 
     #[test]
