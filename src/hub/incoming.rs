@@ -13,7 +13,7 @@ use crate::store::incoming_webhooks::IncomingRow;
 
 impl Hub {
     pub(super) fn spawn_incoming(&self, row: IncomingRow) {
-        let addr = match self.registry.remove_tokens(row.id) {
+        let addr = match self.registry.incoming_endpoint(row.id) {
             Some(addr) => {
                 addr.do_send(ReconfigureIncoming(row.clone()));
                 addr

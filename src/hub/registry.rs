@@ -87,6 +87,14 @@ impl Registry {
         map.extend(tokens);
     }
 
+    /// The endpoint of incoming webhook `webhook_id`, if it is running.
+    pub fn incoming_endpoint(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
+        read(&self.tokens)
+            .values()
+            .find(|e| e.webhook_id == webhook_id)
+            .map(|e| e.addr.clone())
+    }
+
     /// Forgets the tokens of incoming webhook `webhook_id`; returns its endpoint.
     pub fn remove_tokens(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
         let mut map = write(&self.tokens);

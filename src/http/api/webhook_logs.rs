@@ -1,6 +1,7 @@
 //! `GET /api/webhooks/{id}/logs` and `/statistics`: what an inbound endpoint received.
 //! `webhook_type=incoming` (the default) reads an incoming webhook's request log;
-//! `outgoing` belongs to subscriptions and is answered elsewhere once wired in.
+//! `webhook_type=agent` the log of webhook agent `{id}`'s Huginn URL; `outgoing`
+//! belongs to subscriptions and is answered elsewhere once wired in.
 //! Log lines never hold the signature secret or the token: only the time, source
 //! address, status, rejection reason, processing time and event ids.
 
@@ -11,7 +12,7 @@ use serde_json::{Value, json};
 use super::{clamp_limit, ts};
 use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::{inbound_log, incoming_webhooks};
+use crate::store::{agents, inbound_log, incoming_webhooks};
 
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
@@ -29,6 +30,16 @@ async fn incoming_key(
 ) -> Result<String, ApiError> {
     match webhook_type.unwrap_or("incoming") {
         "incoming" => {}
+        "agent" => {
+            state
+                .addrs
+                .store
+                .read(move |c| agents::find(c, id))
+                .await?
+                .filter(|r| user.can_see(r.user_id) && r.agent_type == "webhook")
+                .ok_or_else(|| ApiError::not_found("webhook agent", id))?;
+            return Ok(crate::endpoints::actor::endpoint_key(id));
+        }
         "outgoing" => {
             return Err(ApiError::Unprocessable(
                 "webhook_type=outgoing is not available in this build yet; use webhook_type=incoming".into(),
@@ -36,7 +47,7 @@ async fn incoming_key(
         }
         other => {
             return Err(ApiError::Unprocessable(format!(
-                "webhook_type must be \"incoming\" or \"outgoing\" (got {other:?})"
+                "webhook_type must be \"incoming\", \"agent\" or \"outgoing\" (got {other:?})"
             )));
         }
     }
@@ -95,20 +106,20 @@ pub async fn statistics(
         .store
         .read(move |c| inbound_log::stats(c, &key))
         .await?;
-    let (mut received, mut accepted, mut total_ms) = (0i64, 0i64, 0i64);
+    let (mut received, mut accepted, mut duplicates, mut total_ms) = (0i64, 0i64, 0i64, 0i64);
     let mut rejected = serde_json::Map::new();
     let mut rejected_total = 0i64;
     for (outcome, n, ms) in rows {
         received += n;
         total_ms += ms;
-        if outcome == "accepted" {
-            accepted += n;
-        } else if outcome == "duplicate" {
-            accepted += n;
-            rejected.insert("duplicate".into(), json!(n));
-        } else {
-            rejected_total += n;
-            rejected.insert(outcome, json!(n));
+        match outcome.as_str() {
+            "accepted" => accepted += n,
+            // Answered with the first response; no new event.
+            "duplicate" => duplicates += n,
+            _ => {
+                rejected_total += n;
+                rejected.insert(outcome, json!(n));
+            }
         }
     }
     let avg = if received > 0 {
@@ -118,9 +129,10 @@ pub async fn statistics(
     };
     Ok(HttpResponse::Ok().json(json!({
         "webhook_id": *id,
-        "webhook_type": "incoming",
+        "webhook_type": q.webhook_type.as_deref().unwrap_or("incoming"),
         "received": received,
         "accepted": accepted,
+        "duplicates": duplicates,
         "rejected": rejected_total,
         "rejected_by_reason": rejected,
         "average_processing_ms": avg,
