@@ -948,3 +948,86 @@ async fn preflight_on_the_token_url() {
     assert_eq!(r.status, 204);
     assert!(r.header("allow").unwrap().contains("POST"));
 }
+
+/// A 2xx from `/webhook/{token}` means the event is committed and addressed to the
+/// agent: after SIGKILL and a restart the token still works (the registry is rebuilt
+/// from the table) and the (disabled, then enabled) agent handles every event once.
+#[actix_rt::test]
+async fn acknowledged_incoming_events_survive_sigkill_and_reach_the_agent() {
+    use common::process::{HubProcess, client};
+    const TOKEN: &str = "inbound-durability-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("MUNINN_ADMIN_TOKEN", TOKEN)];
+    let hub = HubProcess::start(dir.path(), &env);
+    let c = client();
+    let api = |method: &str, path: &str| {
+        c.request(method.parse().unwrap(), format!("{}{path}", hub.base))
+            .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+    };
+    let mut r = api("POST", "/api/agents")
+        .send_json(
+            &json!({"type": "event_formatting", "name": "rcv", "disabled": true,
+                           "options": {"mode": "merge", "instructions": {"seen": "yes"}}}),
+        )
+        .await
+        .unwrap();
+    let agent: Value = r.json().await.unwrap();
+    let agent = agent["id"].as_i64().unwrap();
+    let mut r = api("POST", "/api/webhooks/incoming")
+        .send_json(&json!({"name": "d", "agent_id": agent}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let w: Value = r.json().await.unwrap();
+    let token = w["token"].as_str().unwrap().to_string();
+    for n in 0..5 {
+        let r = c
+            .post(format!("{}/webhook/{token}", hub.base))
+            .send_json(&json!({"n": n}))
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    hub.kill();
+
+    let hub = HubProcess::start(dir.path(), &env);
+    let r = c
+        .post(format!("{}/webhook/{token}", hub.base))
+        .send_json(&json!({"n": 5}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the token works after a restart");
+    let r = c
+        .put(format!("{}/api/agents/{agent}", hub.base))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send_json(&json!({"disabled": false}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let want: Vec<Value> = (0..6).map(|n| json!({"n": n, "seen": "yes"})).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut got = Vec::new();
+    while Instant::now() < deadline {
+        let mut r = c
+            .get(format!("{}/api/agents/{agent}/events?limit=100", hub.base))
+            .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = r.json().await.unwrap();
+        got = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["payload"].clone())
+            .collect();
+        if got.len() >= want.len() {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        got, want,
+        "each acknowledged event handled exactly once, in order"
+    );
+}
