@@ -524,15 +524,15 @@ async fn every_signature_scheme_accepts_good_and_refuses_bad_requests() {
             false,
         ),
         (
-            json!({"scheme": "hmac-sha256", "secret": "agixt"}),
-            "agixt".into(),
+            json!({"scheme": "hmac-sha256", "secret": "agixt-secret-value"}),
+            "agixt-secret-value".into(),
             "wrong".into(),
             Box::new(|s, b, _| github(s, b, "X-Webhook-Signature", false)),
             false,
         ),
         (
-            json!({"scheme": "hmac-sha256", "secret": "af", "header": "X-AgentFactory-Signature"}),
-            "af".into(),
+            json!({"scheme": "hmac-sha256", "secret": "agent-factory-secret", "header": "X-AgentFactory-Signature"}),
+            "agent-factory-secret".into(),
             "wrong".into(),
             Box::new(|s, b, _| github(s, b, "X-AgentFactory-Signature", true)),
             false,
@@ -559,8 +559,8 @@ async fn every_signature_scheme_accepts_good_and_refuses_bad_requests() {
             true,
         ),
         (
-            json!({"scheme": "shopify", "secret": "shpss"}),
-            "shpss".into(),
+            json!({"scheme": "shopify", "secret": "shopify-app-secret"}),
+            "shopify-app-secret".into(),
             "wrong".into(),
             Box::new(|s, b, _| shopify(s, b)),
             false,
@@ -1030,4 +1030,20 @@ async fn acknowledged_incoming_events_survive_sigkill_and_reach_the_agent() {
         got, want,
         "each acknowledged event handled exactly once, in order"
     );
+}
+
+#[actix_rt::test]
+async fn deleting_the_agent_retires_its_incoming_webhooks() {
+    let hub = TestHub::start().await;
+    let agent = receiver(&hub).await;
+    let w = create(&hub, json!({"name": "gone", "agent_id": agent})).await;
+    let token = w["token"].as_str().unwrap();
+    assert_eq!(post_json(&hub, token, &[], "{}").await.status, 200);
+    assert_eq!(
+        hub.delete(&format!("/api/agents/{agent}"), T).await.status,
+        204
+    );
+    assert_eq!(post_json(&hub, token, &[], "{}").await.status, 404);
+    let r = hub.get("/api/webhooks/incoming", T).await;
+    assert_eq!(r.json(), json!([]));
 }

@@ -35,6 +35,7 @@ impl Hub {
             row.token.clone(),
             TokenEntry {
                 webhook_id: row.id,
+                agent_id: row.agent_id,
                 expires_at: None,
                 addr: addr.clone(),
             },
@@ -46,6 +47,7 @@ impl Hub {
                 prev,
                 TokenEntry {
                     webhook_id: row.id,
+                    agent_id: row.agent_id,
                     expires_at: Some(until),
                     addr,
                 },
@@ -78,6 +80,16 @@ impl Handler<IncomingRemoved> for Hub {
 
     fn handle(&mut self, msg: IncomingRemoved, _: &mut Context<Self>) {
         if let Some(addr) = self.registry.remove_tokens(msg.0) {
+            addr.do_send(StopIncoming);
+        }
+    }
+}
+
+impl Hub {
+    /// The agent `agent_id` was deleted: its incoming webhooks went with it (the rows
+    /// cascade), so stop their endpoints.
+    pub(super) fn agent_gone(&self, agent_id: i64) {
+        for addr in self.registry.remove_tokens_for_agent(agent_id) {
             addr.do_send(StopIncoming);
         }
     }

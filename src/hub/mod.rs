@@ -144,6 +144,7 @@ impl Handler<AgentRemoved> for Hub {
         if let Some(entry) = self.registry.remove_agent(msg.0) {
             entry.addr.do_send(Shutdown);
         }
+        self.agent_gone(msg.0);
         let router = self.router.clone();
         Box::pin(async move {
             router

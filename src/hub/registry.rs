@@ -15,6 +15,8 @@ use crate::endpoints::{EndpointActor, IncomingEndpoint};
 #[derive(Clone)]
 pub struct TokenEntry {
     pub webhook_id: i64,
+    /// The agent that receives the webhook's events.
+    pub agent_id: i64,
     pub expires_at: Option<chrono::NaiveDateTime>,
     pub addr: Addr<IncomingEndpoint>,
 }
@@ -93,6 +95,23 @@ impl Registry {
             .values()
             .find(|e| e.webhook_id == webhook_id)
             .map(|e| e.addr.clone())
+    }
+
+    /// Forgets the tokens of every incoming webhook that feeds `agent_id` (the agent
+    /// was deleted, and its webhooks with it); returns their endpoints.
+    pub fn remove_tokens_for_agent(&self, agent_id: i64) -> Vec<Addr<IncomingEndpoint>> {
+        let mut map = write(&self.tokens);
+        let mut gone: Vec<(i64, Addr<IncomingEndpoint>)> = Vec::new();
+        map.retain(|_, e| {
+            if e.agent_id != agent_id {
+                return true;
+            }
+            if !gone.iter().any(|(id, _)| *id == e.webhook_id) {
+                gone.push((e.webhook_id, e.addr.clone()));
+            }
+            false
+        });
+        gone.into_iter().map(|(_, a)| a).collect()
     }
 
     /// Forgets the tokens of incoming webhook `webhook_id`; returns its endpoint.
