@@ -935,18 +935,40 @@ async fn recaptcha_is_verified_against_the_configured_url() {
 async fn preflight_on_the_token_url() {
     let hub = TestHub::start().await;
     let agent = receiver(&hub).await;
-    let w = create(&hub, json!({"name": "cors", "agent_id": agent})).await;
+    let w = create(
+        &hub,
+        json!({"name": "cors", "agent_id": agent,
+               "response_headers": {"Access-Control-Allow-Origin": "https://app.example", "Access-Control-Allow-Headers": "content-type"}}),
+    )
+    .await;
+    let token = w["token"].as_str().unwrap();
     let r = hub
-        .request(
-            "OPTIONS",
-            &format!("/webhook/{}", w["token"].as_str().unwrap()),
-            None,
-            &[],
-            None,
-        )
+        .request("OPTIONS", &format!("/webhook/{token}"), None, &[], None)
         .await;
     assert_eq!(r.status, 204);
     assert!(r.header("allow").unwrap().contains("POST"));
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("content-type")
+    );
+    let r = post_json(&hub, token, &[], "{}").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let r = hub
+        .post_json(
+            "/api/webhooks/incoming",
+            T,
+            &json!({"name": "bad", "agent_id": agent, "response_headers": {"X-A": "line\nbreak"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
 }
 
 /// A 2xx from `/webhook/{token}` means the event is committed and addressed to the

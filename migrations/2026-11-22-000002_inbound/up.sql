@@ -29,6 +29,8 @@ CREATE TABLE incoming_webhooks (
     -- JSON {scheme, secret, header?, tolerance_seconds?}; never shown in logs.
     signature TEXT,
     max_body_bytes BIGINT,
+    -- JSON object of headers added to every answer and to the CORS preflight.
+    response_headers TEXT,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL
 );

@@ -32,6 +32,31 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 pub struct Compiled {
     pub protections: ProtectionOptions,
     pub transform: Option<Transform>,
+    pub response_headers: Vec<(String, String)>,
+}
+
+/// Checks a `response_headers` object: names and values must be valid HTTP headers.
+pub fn parse_response_headers(v: &Value) -> Result<Vec<(String, String)>, String> {
+    let map = match v {
+        Value::Null => return Ok(Vec::new()),
+        Value::Object(m) => m,
+        _ => return Err("response_headers must be an object of header names to values".into()),
+    };
+    map.iter()
+        .map(|(k, v)| {
+            let value = v
+                .as_str()
+                .ok_or_else(|| format!("response_headers: the value of {k:?} must be a string"))?;
+            if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || actix_web::http::header::HeaderValue::from_str(value).is_err()
+            {
+                return Err(format!(
+                    "response_headers: {k:?}: {value:?} is not a valid HTTP header"
+                ));
+            }
+            Ok((k.clone(), value.to_string()))
+        })
+        .collect()
 }
 
 /// Compiles a row's options; the error says which option is wrong and why.
@@ -56,6 +81,12 @@ pub fn compile(row: &IncomingRow) -> Result<Compiled, String> {
         );
     }
     let protections = ProtectionOptions::from_json(&Value::Object(obj), None)?;
+    let response_headers = match &row.response_headers {
+        Some(h) => parse_response_headers(
+            &from_json_text(h, "incoming_webhooks.response_headers").map_err(|e| e.to_string())?,
+        )?,
+        None => Vec::new(),
+    };
     let transform = match row.transform_template.as_deref() {
         Some(t) if !t.trim().is_empty() => Some(Transform::new(t)?),
         _ => None,
@@ -63,6 +94,7 @@ pub fn compile(row: &IncomingRow) -> Result<Compiled, String> {
     Ok(Compiled {
         protections,
         transform,
+        response_headers,
     })
 }
 
@@ -76,6 +108,7 @@ pub struct IncomingEndpoint {
     agent_id: i64,
     active: bool,
     compiled: Result<(Guard, Option<Arc<Transform>>), String>,
+    response_headers: Vec<(String, String)>,
     settings: Arc<InboundSettings>,
     store: Store,
     registry: Arc<Registry>,
@@ -95,6 +128,7 @@ impl IncomingEndpoint {
             agent_id: row.agent_id,
             active: row.is_active,
             compiled: Err("not loaded".into()),
+            response_headers: Vec::new(),
             log: LogBuffer::new(endpoint_key(row.id), store.clone(), settings.log_retention),
             settings,
             store,
@@ -108,6 +142,7 @@ impl IncomingEndpoint {
         self.agent_id = row.agent_id;
         self.active = row.is_active;
         self.compiled = compile(row).map(|c| {
+            self.response_headers = c.response_headers;
             (
                 Guard::new(c.protections, &self.settings),
                 c.transform.map(Arc::new),
@@ -135,6 +170,12 @@ impl IncomingEndpoint {
             started: received,
             event_ids: Vec::new(),
         });
+        self.decorate(r)
+    }
+
+    /// Adds the endpoint's `response_headers` to an answer.
+    fn decorate(&self, mut r: WebResponse) -> WebResponse {
+        r.headers.extend(self.response_headers.iter().cloned());
         r
     }
 }
@@ -192,9 +233,12 @@ impl Handler<Admit> for IncomingEndpoint {
             return Err(not_found());
         }
         if msg.method == "OPTIONS" {
-            return Err(WebResponse::text(204, "")
-                .with_header("Allow", "POST, OPTIONS")
-                .with_header("Access-Control-Allow-Methods", "POST, OPTIONS"));
+            // CORS preflight: answered from the endpoint's response_headers.
+            return Err(self.decorate(
+                WebResponse::text(204, "")
+                    .with_header("Allow", "POST, OPTIONS")
+                    .with_header("Access-Control-Allow-Methods", "POST, OPTIONS"),
+            ));
         }
         if msg.method != "POST" {
             let r = WebResponse::text(
@@ -326,7 +370,7 @@ impl Handler<HandleIncoming> for IncomingEndpoint {
                     started: received,
                     event_ids: stored.event_ids,
                 });
-                stored.response
+                act.decorate(stored.response)
             }
             Err(e) => {
                 let r = store_failure(&e);

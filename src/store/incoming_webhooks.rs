@@ -23,6 +23,7 @@ pub struct IncomingRow {
     pub allowed_ips: Option<String>,
     pub signature: Option<String>,
     pub max_body_bytes: Option<i64>,
+    pub response_headers: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -40,6 +41,7 @@ pub struct IncomingChanges {
     pub allowed_ips: Option<Option<String>>,
     pub signature: Option<Option<String>>,
     pub max_body_bytes: Option<Option<i64>>,
+    pub response_headers: Option<Option<String>>,
 }
 
 pub fn insert(

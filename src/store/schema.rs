@@ -104,6 +104,7 @@ diesel::table! {
         allowed_ips -> Nullable<Text>,
         signature -> Nullable<Text>,
         max_body_bytes -> Nullable<BigInt>,
+        response_headers -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

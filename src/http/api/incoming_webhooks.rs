@@ -54,6 +54,8 @@ pub struct IncomingIn {
     pub signature: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     pub max_body_bytes: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    pub response_headers: Option<Value>,
 }
 
 fn text_field(v: &Option<Value>, field: &str) -> Result<Option<Option<String>>, ApiError> {
@@ -82,6 +84,7 @@ fn to_out(row: &IncomingRow, base: &str) -> Value {
         "allowed_ips": protections.and_then(ProtectionOptions::allowed_ips_json),
         "signature": protections.and_then(|p| p.signature.as_ref()).map(|s| s.public_json()),
         "max_body_bytes": row.max_body_bytes,
+        "response_headers": row.response_headers.as_deref().and_then(|h| serde_json::from_str::<Value>(h).ok()),
         "previous_token_expires_at": ts_opt(row.previous_expires_at),
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
@@ -136,6 +139,10 @@ async fn changes(
         .map(|t| t.filter(|t| !t.trim().is_empty()));
     if let Some(Some(t)) = &c.transform_template {
         Transform::new(t).map_err(|e| ApiError::Unprocessable(format!("invalid {e}")))?;
+    }
+    if let Some(h) = &input.response_headers {
+        crate::endpoints::incoming::parse_response_headers(h).map_err(ApiError::Unprocessable)?;
+        c.response_headers = Some((!h.is_null()).then(|| h.to_string()));
     }
     // The protection options, merged over the current ones, are checked together.
     let previous = current.and_then(|r| compile(r).ok()).map(|c| c.protections);
