@@ -49,6 +49,10 @@ pub fn insert(
     window_seconds: i64,
 ) -> Result<(), StoreError> {
     let at = now();
+    // A window too large to represent keeps the key as long as a date can say.
+    let expires = chrono::TimeDelta::try_seconds(window_seconds.max(1))
+        .and_then(|d| at.checked_add_signed(d))
+        .unwrap_or(chrono::NaiveDateTime::MAX);
     let expired: Vec<i64> = idempotency_keys::table
         .filter(idempotency_keys::expires_at.le(at))
         .select(idempotency_keys::id)
@@ -72,7 +76,7 @@ pub fn insert(
             idempotency_keys::body.eq(body),
             idempotency_keys::content_type.eq(content_type),
             idempotency_keys::created_at.eq(at),
-            idempotency_keys::expires_at.eq(at + chrono::Duration::seconds(window_seconds.max(1))),
+            idempotency_keys::expires_at.eq(expires),
         ))
         .execute(conn)?;
     Ok(())

@@ -303,7 +303,11 @@ pub async fn rotate(
     let current = visible(&state, &user, *id).await?;
     let id = current.id;
     let grace = state.config.inbound.token_rotation_grace_seconds;
-    let until = (grace > 0).then(|| crate::store::now() + chrono::Duration::seconds(grace));
+    let until = (grace > 0).then(|| {
+        chrono::TimeDelta::try_seconds(grace)
+            .and_then(|d| crate::store::now().checked_add_signed(d))
+            .unwrap_or(chrono::NaiveDateTime::MAX)
+    });
     let token = generate_token();
     let row = state
         .addrs

@@ -85,7 +85,9 @@ pub async fn logs(
                 "method": r.method,
                 "status": r.status,
                 "accepted": (200..300).contains(&r.status),
-                "reason": r.reason,
+                // Stored as "<reason>: <detail>"; shown apart.
+                "reason": r.reason.as_deref().map(|x| x.split_once(": ").map_or(x, |(k, _)| k)),
+                "detail": r.reason.as_deref().and_then(|x| x.split_once(": ")).map(|(_, d)| d),
                 "processing_ms": r.processing_ms,
                 "event_ids": serde_json::from_str::<Value>(&r.event_ids).unwrap_or(json!([])),
             })
