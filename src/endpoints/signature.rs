@@ -412,6 +412,57 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_are_bounded_both_ways_with_the_configured_tolerance() {
+        let c = check(json!({"scheme": "slack", "secret": "k", "tolerance_seconds": 10}));
+        let sign = |ts: i64| {
+            let mut m = HmacSha256::new_from_slice(b"k").unwrap();
+            m.update(format!("v0:{ts}:body").as_bytes());
+            format!("v0={}", hex::encode(m.finalize().into_bytes()))
+        };
+        let now = 1_700_000_000;
+        for (ts, ok) in [
+            (now, true),
+            (now - 10, true),
+            (now - 11, false),
+            (now + 11, false),
+        ] {
+            let sig = sign(ts);
+            let t = ts.to_string();
+            let h = [
+                ("x-slack-signature", sig.as_str()),
+                ("x-slack-request-timestamp", t.as_str()),
+            ];
+            let res = c.verify(headers(&h), b"body", now);
+            assert_eq!(res.is_ok(), ok, "{ts}: {res:?}");
+            if !ok {
+                assert!(res.unwrap_err().stale);
+            }
+        }
+    }
+
+    #[test]
+    fn stripe_accepts_any_v1_and_ignores_v0() {
+        let c = check(json!({"scheme": "stripe", "secret": "whsec_abc"}));
+        let mut m = HmacSha256::new_from_slice(b"whsec_abc").unwrap();
+        m.update(b"100.{}");
+        let good = hex::encode(m.finalize().into_bytes());
+        let v = format!("t=100,v1={},v1={good},v0={good}", "00".repeat(32));
+        assert_eq!(
+            c.verify(headers(&[("Stripe-Signature", v.as_str())]), b"{}", 100),
+            Ok(())
+        );
+        let only_v0 = format!("t=100,v0={good}");
+        assert!(
+            c.verify(
+                headers(&[("Stripe-Signature", only_v0.as_str())]),
+                b"{}",
+                100
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn secrets_are_hidden() {
         let c = check(json!({"scheme": "slack", "secret": "topsecret"}));
         assert!(!format!("{c:?}").contains("topsecret"));
