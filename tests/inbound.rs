@@ -824,6 +824,48 @@ async fn huginn_urls_take_the_same_protections() {
     assert_eq!(r.status, 200);
     assert_eq!(r.header("access-control-allow-origin"), Some("*"));
     assert_eq!(hub.payloads(T, hook).await, vec![json!({"a": 1})]);
+    // The Huginn URL's own request log and totals.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stats = loop {
+        let s = hub
+            .get(
+                &format!("/api/webhooks/{hook}/statistics?webhook_type=agent"),
+                T,
+            )
+            .await
+            .json();
+        if s["received"].as_i64() >= Some(5) || Instant::now() > deadline {
+            break s;
+        }
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(stats["accepted"], json!(1), "{stats}");
+    assert_eq!(stats["duplicates"], json!(1), "{stats}");
+    assert_eq!(
+        stats["rejected_by_reason"]["bad_signature"],
+        json!(1),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["rejected_by_reason"]["body_too_large"],
+        json!(1),
+        "{stats}"
+    );
+    assert_eq!(
+        stats["rejected_by_reason"]["rate_limited"],
+        json!(1),
+        "{stats}"
+    );
+    let logs = hub
+        .get(
+            &format!("/api/webhooks/{hook}/logs?webhook_type=agent&limit=2"),
+            T,
+        )
+        .await
+        .json();
+    assert_eq!(logs.as_array().unwrap().len(), 2);
+    assert_eq!(logs[0]["status"], json!(429));
+    assert!(!logs.to_string().contains("\"gh\""));
 
     // Blocked address.
     let other = hub

@@ -422,7 +422,10 @@ impl IncomingEndpoint {
         let payload = match transform {
             Some(t) => t
                 .apply(&data, &req.headers, &req.query)
-                .map_err(|e| ("transform_failed", WebResponse::text(422, e)))?,
+                .map_err(|e| {
+                    tracing::warn!(incoming_webhook = self.id, error = %e, "transform_template failed; answered 422 and stored nothing");
+                    ("transform_failed", WebResponse::text(422, e))
+                })?,
             None => data,
         };
         let new = NewEvent {
