@@ -34,6 +34,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
+    pub inbound: InboundConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -149,6 +150,31 @@ impl Default for LogConfig {
     }
 }
 
+/// Inbound endpoints: both the Huginn web-request URLs and `/webhook/{token}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboundConfig {
+    pub default_rate_limit_per_minute: u32,
+    pub idempotency_window_seconds: i64,
+    pub token_rotation_grace_seconds: i64,
+    pub log_retention: i64,
+    pub trusted_proxies: Vec<String>,
+    pub recaptcha_verify_url: String,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            default_rate_limit_per_minute: 100,
+            idempotency_window_seconds: 86_400,
+            token_rotation_grace_seconds: 86_400,
+            log_retention: 1000,
+            trusted_proxies: Vec::new(),
+            recaptcha_verify_url: "https://www.google.com/recaptcha/api/siteverify".into(),
+        }
+    }
+}
+
 /// Values that override the file: from flags, or from the environment through clap.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -221,6 +247,13 @@ impl Config {
                 }
             };
         }
+        for p in &self.inbound.trusted_proxies {
+            crate::endpoints::guard::parse_net(p).map_err(|reason| ConfigError::Value {
+                key: "inbound.trusted_proxies",
+                value: p.clone(),
+                reason,
+            })?;
+        }
         if let Some(v) = o.admin_token.filter(|t| !t.trim().is_empty()) {
             self.admin_token = Some(v);
         }
@@ -237,6 +270,25 @@ impl Config {
 
     pub fn admin_token_path(&self) -> PathBuf {
         self.storage.data_dir.join("admin.token")
+    }
+
+    pub fn inbound_settings(&self) -> crate::endpoints::InboundSettings {
+        crate::endpoints::InboundSettings {
+            default_rate_limit_per_minute: self.inbound.default_rate_limit_per_minute,
+            max_body_bytes: self.server.max_body_bytes,
+            idempotency_window_seconds: self.inbound.idempotency_window_seconds,
+            log_retention: self.inbound.log_retention,
+            recaptcha_verify_url: self.inbound.recaptcha_verify_url.clone(),
+        }
+    }
+
+    /// `inbound.trusted_proxies`, parsed; invalid entries were refused at load.
+    pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
+        self.inbound
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::endpoints::guard::parse_net(p).ok())
+            .collect()
     }
 
     pub fn store_options(&self) -> StoreOptions {

@@ -16,6 +16,8 @@ use serde_json::Value;
 struct Refs {
     ids: BTreeMap<String, i64>,
     tokens: BTreeMap<String, String>,
+    /// Values a step saved from a response (`"save": {"name": "json_key"}`).
+    saved: BTreeMap<String, String>,
 }
 
 impl Refs {
@@ -26,6 +28,10 @@ impl Refs {
             // A whole string "${name}" becomes the number; inside text, the digits.
             text = text.replace(&format!("\"${{{name}}}\""), &id.to_string());
             text = text.replace(&format!("${{{name}}}"), &id.to_string());
+        }
+        for (name, value) in &self.saved {
+            let escaped = serde_json::to_string(value).unwrap();
+            text = text.replace(&format!("${{{name}}}"), &escaped[1..escaped.len() - 1]);
         }
         serde_json::from_str(&text).unwrap()
     }
@@ -89,9 +95,21 @@ async fn run_case(path: &Path) -> Result<(), String> {
             step.get("note").and_then(Value::as_str).unwrap_or("")
         );
         if let Some(req) = step.get("request") {
-            check_request(&hub, &refs, req, &step["expect"])
+            let answer = check_request(&hub, &refs, req, &step["expect"])
                 .await
                 .map_err(|e| format!("{at}: {e}"))?;
+            for (name, key) in step["save"].as_object().into_iter().flatten() {
+                let key = key.as_str().unwrap_or_default();
+                // Numbers behave like ids (a whole "${name}" becomes the number).
+                match answer.as_ref().and_then(|a| a.get(key)) {
+                    Some(Value::String(s)) => refs.saved.insert(name.clone(), s.clone()),
+                    Some(Value::Number(n)) if n.is_i64() => {
+                        refs.ids.insert(name.clone(), n.as_i64().unwrap());
+                        None
+                    }
+                    _ => return Err(format!("{at}: the response has no {key:?} to save")),
+                };
+            }
         }
         if let Some(ev) = step.get("events") {
             let token = refs.token(ev["as"].as_str().or(Some("admin"))).unwrap();
@@ -117,7 +135,7 @@ async fn check_request(
     refs: &Refs,
     req: &Value,
     expect: &Value,
-) -> Result<(), String> {
+) -> Result<Option<Value>, String> {
     let method = req["method"].as_str().unwrap_or("GET");
     let mut path = req["path"]
         .as_str()
@@ -191,7 +209,7 @@ async fn check_request(
             ));
         }
     }
-    Ok(())
+    Ok(serde_json::from_slice(&resp.body).ok())
 }
 
 #[actix_rt::test]

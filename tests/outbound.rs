@@ -307,7 +307,10 @@ async fn a_final_4xx_is_not_retried_and_lands_in_the_dead_letters() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["payload"]["delivery_id"], d["id"]);
     let logs = hub
-        .get(&format!("/api/webhooks/{id}/logs"), ADMIN_TOKEN)
+        .get(
+            &format!("/api/webhooks/{id}/logs?webhook_type=outgoing"),
+            ADMIN_TOKEN,
+        )
         .await
         .json();
     assert_eq!(
@@ -468,7 +471,10 @@ async fn the_circuit_opens_holds_deliveries_then_closes_after_a_probe() {
     }
     let opened_at = Instant::now();
     let stats = hub
-        .get(&format!("/api/webhooks/{id}/statistics"), ADMIN_TOKEN)
+        .get(
+            &format!("/api/webhooks/{id}/statistics?webhook_type=outgoing"),
+            ADMIN_TOKEN,
+        )
         .await
         .json();
     assert_eq!(stats["circuit_state"], "open");

@@ -248,6 +248,7 @@ pub mod tests_support {
             payload: payload.to_string(),
             created_at: crate::store::now(),
             expires_at: None,
+            target_agent_id: None,
         }
     }
 }
@@ -289,6 +290,7 @@ mod tests {
             payload: payload.to_string(),
             created_at: crate::store::now(),
             expires_at: None,
+            target_agent_id: None,
         };
         let mut memory = json!({});
         let mut ctx = AgentCtx::new(&row, &mut memory);

@@ -239,11 +239,7 @@ impl Trigger {
                 Ok(self.templates.render(id, ctx).map_err(|e| e.0)?.trim() == "true")
             }
             Rule::Field { kind, path, values } => {
-                let field = path
-                    .query(payload)
-                    .first()
-                    .map(scalar)
-                    .unwrap_or_default();
+                let field = path.query(payload).first().map(scalar).unwrap_or_default();
                 let mut operands = Vec::with_capacity(values.len());
                 for v in values {
                     operands.push(match v {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use serde_json_path::JsonPath;
 
 use super::{Behavior, OptionError, opt_str, type_name};
+use crate::endpoints::guard::ProtectionOptions;
 use crate::endpoints::{Rejection, WebResponse};
 use crate::template::{TemplateId, Templates, context_of};
 
@@ -57,6 +58,44 @@ pub struct Webhook {
     event_headers: Option<Vec<String>>,
     event_headers_key: Option<String>,
     header_style: HeaderStyle,
+    /// `rate_limit`, `allowed_ips`, `signature`, `max_body_bytes`: the inbound protections.
+    pub protections: ProtectionOptions,
+    /// `recaptcha_secret`, `recaptcha_send_remote_addr`, `score_threshold`.
+    pub recaptcha: Option<Recaptcha>,
+}
+
+/// Huginn's reCAPTCHA options.
+#[derive(Clone)]
+pub struct Recaptcha {
+    pub secret: String,
+    pub send_remote_addr: bool,
+    pub score_threshold: Option<f64>,
+}
+
+fn boolify(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Bool(true))) || matches!(v, Some(Value::String(s)) if s == "true")
+}
+
+fn parse_recaptcha(options: &Value) -> Result<Option<Recaptcha>, OptionError> {
+    let Some(secret) = opt_str(options, "recaptcha_secret")?.filter(|s| !s.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let score_threshold = match options.get("score_threshold") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| {
+                    OptionError::new("score_threshold", "must be a number such as 0.5")
+                })?,
+        ),
+    };
+    Ok(Some(Recaptcha {
+        secret: secret.to_string(),
+        send_remote_addr: boolify(options.get("recaptcha_send_remote_addr")),
+        score_threshold,
+    }))
 }
 
 pub fn validate(options: &Value) -> Result<(), OptionError> {
@@ -258,7 +297,17 @@ impl Webhook {
                 "must be a number of days",
             ));
         }
+        let protections = ProtectionOptions::from_json(options, None).map_err(|e| {
+            let option = ["rate_limit", "allowed_ips", "signature", "max_body_bytes"]
+                .into_iter()
+                .find(|o| e.starts_with(o))
+                .unwrap_or("options");
+            OptionError::new(option, e)
+        })?;
+        let recaptcha = parse_recaptcha(options)?;
         Ok(Webhook {
+            protections,
+            recaptcha,
             secret,
             verbs,
             payload_path,
@@ -271,6 +320,11 @@ impl Webhook {
             event_headers_key,
             header_style,
         })
+    }
+
+    /// The extra headers every answer carries (also the CORS preflight's answer).
+    pub fn response_headers(&self) -> &[(String, String)] {
+        &self.response_headers
     }
 
     /// Huginn's order: the secret first, then the verb; both failures are 401.

@@ -3,10 +3,41 @@
 //! response type they share.
 
 pub mod actor;
+pub mod guard;
+pub mod incoming;
+pub mod log;
+pub mod recaptcha;
 pub mod request;
+pub mod signature;
+pub mod transform;
+
+use std::net::IpAddr;
+use std::time::Instant;
 
 pub use actor::{EndpointActor, HandleWebRequest, Reconfigure};
+pub use guard::InboundSettings;
+pub use incoming::{HandleIncoming, IncomingEndpoint, ReconfigureIncoming};
 pub use request::{InboundRequest, params};
+
+/// The checks made before the body is read (verb, IP allowlist, rate limit, declared
+/// size). Answers the body limit to read with, or the rejection to send.
+#[derive(actix::Message)]
+#[rtype(result = "Result<usize, WebResponse>")]
+pub struct Admit {
+    pub method: String,
+    pub ip: Option<IpAddr>,
+    pub content_length: Option<u64>,
+    pub received: Instant,
+}
+
+/// The body turned out larger than the limit while it was read; log it.
+#[derive(actix::Message)]
+#[rtype(result = "()")]
+pub struct NoteTooLarge {
+    pub method: String,
+    pub ip: Option<IpAddr>,
+    pub received: Instant,
+}
 
 /// What an endpoint answers: a success or a rejection, ready to become an HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +59,16 @@ impl WebResponse {
             status,
             body: body.into(),
             content_type: "text/plain; charset=utf-8".into(),
+            headers: Vec::new(),
+            location: None,
+        }
+    }
+
+    pub fn json(status: u16, body: &serde_json::Value) -> WebResponse {
+        WebResponse {
+            status,
+            body: body.to_string(),
+            content_type: "application/json".into(),
             headers: Vec::new(),
             location: None,
         }

@@ -18,6 +18,10 @@ pub struct InboundRequest {
     /// Header names lower-case, in the order received.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// The client address (socket peer, or X-Forwarded-For from a trusted proxy).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// When the request arrived, for the log's processing time.
+    pub received: std::time::Instant,
 }
 
 impl InboundRequest {
@@ -84,6 +88,36 @@ pub fn params(req: &InboundRequest) -> Result<Value, Rejection> {
     Ok(Value::Object(params))
 }
 
+/// The body of an incoming webhook as data: JSON as sent, a form as an object, text as
+/// `{"body": text}`, nothing as `{}`. Other content types are refused with 415.
+pub fn body_value(req: &InboundRequest) -> Result<Value, Rejection> {
+    if req.body.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let media = req.media_type().unwrap_or_default();
+    if media == "application/json" || media.ends_with("+json") {
+        return serde_json::from_slice(&req.body).map_err(|e| {
+            WebResponse::text(400, format!("The request body is not valid JSON: {e}"))
+        });
+    }
+    if media == "application/x-www-form-urlencoded" {
+        let mut map = Map::new();
+        parse_form_into(&mut map, &req.body);
+        return Ok(Value::Object(map));
+    }
+    if media.is_empty() || media.starts_with("text/") {
+        let text = std::str::from_utf8(&req.body)
+            .map_err(|_| WebResponse::text(415, "The request body is not UTF-8 text"))?;
+        return Ok(serde_json::json!({ "body": text }));
+    }
+    Err(WebResponse::text(
+        415,
+        format!(
+            "Content-Type {media} is not supported: send JSON (application/json), a form (application/x-www-form-urlencoded) or text (text/plain)"
+        ),
+    ))
+}
+
 fn parse_form_into(params: &mut Map<String, Value>, input: &[u8]) {
     for (key, value) in url::form_urlencoded::parse(input) {
         insert_param(params, &key, value.into_owned());
@@ -100,6 +134,9 @@ fn insert_param(params: &mut Map<String, Value>, key: &str, value: String) {
     put(slot, &path, value);
 }
 
+/// Deepest `a[b][c]...` nesting a form key may have; deeper keys are kept as plain keys.
+const MAX_NESTING: usize = 32;
+
 /// `a[b][]` -> ("a", ["b", ""]); `None` for plain or malformed keys.
 fn split_key(key: &str) -> Option<(String, Vec<String>)> {
     let open = key.find('[')?;
@@ -109,7 +146,8 @@ fn split_key(key: &str) -> Option<(String, Vec<String>)> {
     let head = key[..open].to_string();
     let inner = &key[open + 1..key.len() - 1];
     let parts: Vec<String> = inner.split("][").map(str::to_string).collect();
-    if parts.iter().any(|p| p.contains('[') || p.contains(']')) {
+    // Nesting is bounded so a crafted key cannot recurse deep enough to overflow the stack.
+    if parts.len() > MAX_NESTING || parts.iter().any(|p| p.contains('[') || p.contains(']')) {
         return None;
     }
     Some((head, parts))
@@ -157,6 +195,8 @@ mod tests {
                 .map(|c| vec![("content-type".to_string(), c.to_string())])
                 .unwrap_or_default(),
             body: Bytes::copy_from_slice(body.as_bytes()),
+            client_ip: None,
+            received: std::time::Instant::now(),
         }
     }
 
@@ -183,6 +223,14 @@ mod tests {
         assert_eq!(p, json!({"_json": [1, 2]}));
         let p = params(&req("", Some("text/plain"), "hello")).unwrap();
         assert_eq!(p, json!({"body": "hello"}));
+    }
+
+    #[test]
+    fn deep_form_keys_stay_flat() {
+        let key = format!("a{}", "[x]".repeat(10_000));
+        let body = format!("{key}=1");
+        let p = params(&req("", Some("application/x-www-form-urlencoded"), &body)).unwrap();
+        assert_eq!(p[&key], json!("1"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod api;
 mod auth;
 mod error;
+mod inbound;
 mod web_requests;
 
 use std::sync::Arc;
@@ -47,8 +48,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
         .app_data(web::PayloadConfig::default().limit(config.server.max_body_bytes))
         .route(web::route().to(web_requests::handle)),
     )
+    .configure(inbound_routes)
     .service(
         web::scope("/api")
+            .configure(inbound_api_routes)
             .route("/me", web::get().to(api::users::me))
             .service(
                 web::resource("/users")
@@ -118,14 +121,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 "/webhooks/outgoing/{id}/replay",
                 web::post().to(api::subscriptions::replay),
             )
-            .route(
-                "/webhooks/{id}/logs",
-                web::get().to(api::webhook_logs::logs),
-            )
-            .route(
-                "/webhooks/{id}/statistics",
-                web::get().to(api::webhook_logs::statistics),
-            )
             .route("/deliveries", web::get().to(api::deliveries::list))
             .route("/deliveries/{id}", web::get().to(api::deliveries::get))
             .route(
@@ -147,6 +142,38 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .route(
         "/webhooks/{id}/events",
         web::post().to(api::register::set_events),
+    );
+}
+
+/// Public inbound route: `/webhook/{token}` (every verb reaches the endpoint, which
+/// answers 405 with `Allow` for all but POST and the OPTIONS preflight).
+fn inbound_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/webhook/{token}", web::route().to(inbound::webhook));
+}
+
+/// `/api/webhooks/incoming...` and the inbound logs and statistics.
+fn inbound_api_routes(cfg: &mut web::ServiceConfig) {
+    use api::{incoming_webhooks as incoming, webhook_logs};
+    cfg.service(
+        web::resource("/webhooks/incoming")
+            .get(incoming::list)
+            .post(incoming::create),
+    )
+    .service(
+        web::resource("/webhooks/incoming/{id}")
+            .get(incoming::get)
+            .put(incoming::update)
+            .patch(incoming::update)
+            .delete(incoming::delete),
+    )
+    .route(
+        "/webhooks/incoming/{id}/rotate",
+        web::post().to(incoming::rotate),
+    )
+    .route("/webhooks/{id}/logs", web::get().to(webhook_logs::logs))
+    .route(
+        "/webhooks/{id}/statistics",
+        web::get().to(webhook_logs::statistics),
     );
 }
 

@@ -2,37 +2,21 @@
 //! Finds the agent in the registry (no database read) and hands the request to its
 //! endpoint actor. Answers are text, as Huginn's are.
 
-use actix_web::http::StatusCode;
+use std::time::Instant;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use crate::endpoints::{HandleWebRequest, InboundRequest, WebResponse};
-
-fn respond(r: WebResponse) -> HttpResponse {
-    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = HttpResponse::build(status);
-    resp.content_type(r.content_type.as_str());
-    for (name, value) in &r.headers {
-        resp.append_header((name.as_str(), value.as_str()));
-    }
-    if let Some(location) = &r.location {
-        resp.insert_header((actix_web::http::header::LOCATION, location.as_str()));
-    }
-    resp.body(r.body)
-}
-
-/// The full URL the client called, for resolving relative redirect targets.
-fn full_url(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}{}", info.scheme(), info.host(), req.uri())
-}
+use super::inbound::{admit_and_read, inbound_request, request_ip, respond};
+use crate::endpoints::{HandleWebRequest, WebResponse};
 
 pub async fn handle(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> HttpResponse {
+    let received = Instant::now();
     let (user_id, agent_id, last) = path.into_inner();
     let registry = &state.addrs.registry;
     let user_id = user_id.parse::<i64>().ok();
@@ -52,21 +36,12 @@ pub async fn handle(
     let Some(endpoint) = entry.endpoint else {
         return respond(WebResponse::text(401, "Not Authorized"));
     };
-    let request = InboundRequest {
-        method: req.method().as_str().to_string(),
-        url: full_url(&req),
-        query: req.query_string().to_string(),
-        headers: req
-            .headers()
-            .iter()
-            .filter_map(|(n, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (n.as_str().to_string(), v.to_string()))
-            })
-            .collect(),
-        body,
+    let ip = request_ip(&state, &req);
+    let body = match admit_and_read(&endpoint, &req, payload, ip, received).await {
+        Ok(b) => b,
+        Err(r) => return respond(r),
     };
+    let request = inbound_request(&req, body, ip, received);
     match endpoint.send(HandleWebRequest { secret, request }).await {
         Ok(r) => respond(r),
         Err(_) => respond(

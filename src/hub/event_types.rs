@@ -20,6 +20,7 @@ pub const SUBSCRIPTION_DISABLED: &str = "subscription.disabled";
 pub const CIRCUIT_OPENED: &str = "subscription.circuit_opened";
 pub const CIRCUIT_CLOSED: &str = "subscription.circuit_closed";
 pub const TEST_WEBHOOK: &str = "test.webhook";
+pub const WEBHOOK_RECEIVED: &str = "webhook.received";
 
 pub const CATALOG: &[EventType] = &[
     EventType {
@@ -65,6 +66,10 @@ pub const CATALOG: &[EventType] = &[
     EventType {
         name: TEST_WEBHOOK,
         description: "Sent by POST /api/webhooks/outgoing/{id}/test to check a target; not stored.",
+    },
+    EventType {
+        name: WEBHOOK_RECEIVED,
+        description: "An incoming webhook (POST /webhook/{token}) accepted a request; the event goes to the webhook's agent.",
     },
 ];
 

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod event_types;
+pub mod incoming;
 pub mod registry;
 pub mod router;
 
@@ -20,11 +21,12 @@ use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as Sto
 use crate::delivery::{
     DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
 };
-use crate::endpoints::{EndpointActor, Reconfigure};
+use crate::endpoints::{EndpointActor, InboundSettings, Reconfigure};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
-use crate::store::{Store, StoreError, agents, users};
+use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
 pub use clock::Clock;
+pub use incoming::{IncomingRemoved, IncomingSaved};
 pub use registry::{AgentEntry, Registry, SubscriptionEntry};
 pub use router::{ReloadLinks, Route, Router};
 
@@ -47,6 +49,7 @@ pub struct Hub {
     settings: AgentSettings,
     subscriptions: Arc<SubscriptionIndex>,
     delivery: DeliverySettings,
+    inbound: Arc<InboundSettings>,
 }
 
 impl Actor for Hub {
@@ -78,10 +81,14 @@ impl Hub {
             })
         };
         let endpoint = k.filter(|k| k.takes_web_requests).map(|_| {
-            let (row, store, log_length) =
-                (row.clone(), self.store.clone(), self.settings.log_length);
+            let (row, store, log_length, inbound) = (
+                row.clone(),
+                self.store.clone(),
+                self.settings.log_length,
+                self.inbound.clone(),
+            );
             Supervisor::start_in_arbiter(&arbiter, move |_| {
-                EndpointActor::new(&row, store, log_length)
+                EndpointActor::new(&row, store, log_length, inbound)
             })
         });
         self.registry.insert_agent(
@@ -217,6 +224,7 @@ impl Handler<AgentRemoved> for Hub {
         if let Some(entry) = self.registry.remove_agent(msg.0) {
             entry.addr.do_send(Shutdown);
         }
+        self.agent_gone(msg.0);
         let router = self.router.clone();
         Box::pin(async move {
             router
@@ -291,6 +299,7 @@ pub async fn start(
             poll_interval: Duration::from_millis(config.delivery.poll_interval_ms.max(10)),
             window: config.delivery.window.max(1),
         },
+        inbound: Arc::new(config.inbound_settings()),
     };
     // Subscriptions first: agents may emit events as soon as they start, and those
     // events must find every subscription they owe deliveries to.
@@ -309,6 +318,9 @@ pub async fn start(
         arbiters = threads,
         "agents and subscriptions started"
     );
+    for row in store.read(|c| incoming_webhooks::list(c, None)).await? {
+        hub.spawn_incoming(row);
+    }
     let clock = Clock::new(
         store.clone(),
         registry.clone(),

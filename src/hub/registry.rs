@@ -9,7 +9,18 @@ use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
-use crate::endpoints::EndpointActor;
+use crate::endpoints::{EndpointActor, IncomingEndpoint};
+
+/// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
+/// the end of its grace period.
+#[derive(Clone)]
+pub struct TokenEntry {
+    pub webhook_id: i64,
+    /// The agent that receives the webhook's events.
+    pub agent_id: i64,
+    pub expires_at: Option<chrono::NaiveDateTime>,
+    pub addr: Addr<IncomingEndpoint>,
+}
 
 #[derive(Clone)]
 pub struct AgentEntry {
@@ -35,6 +46,7 @@ pub struct Registry {
     agents: RwLock<HashMap<i64, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
     subscriptions: RwLock<HashMap<i64, SubscriptionEntry>>,
+    tokens: RwLock<HashMap<String, TokenEntry>>,
 }
 
 // A panic while holding the lock cannot leave these maps half-updated (every write is
@@ -81,6 +93,57 @@ impl Registry {
 
     pub fn remove_subscription(&self, id: i64) -> Option<SubscriptionEntry> {
         write(&self.subscriptions).remove(&id)
+    }
+
+    /// The endpoint of an incoming-webhook token, unless its grace period is over.
+    pub fn token(&self, token: &str) -> Option<TokenEntry> {
+        read(&self.tokens)
+            .get(token)
+            .filter(|e| e.expires_at.is_none_or(|t| t > crate::store::now()))
+            .cloned()
+    }
+
+    /// Points exactly `tokens` at incoming webhook `webhook_id` (replacing its old ones).
+    pub fn set_tokens(&self, webhook_id: i64, tokens: Vec<(String, TokenEntry)>) {
+        let mut map = write(&self.tokens);
+        map.retain(|_, e| e.webhook_id != webhook_id);
+        map.extend(tokens);
+    }
+
+    /// The endpoint of incoming webhook `webhook_id`, if it is running.
+    pub fn incoming_endpoint(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
+        read(&self.tokens)
+            .values()
+            .find(|e| e.webhook_id == webhook_id)
+            .map(|e| e.addr.clone())
+    }
+
+    /// Forgets the tokens of every incoming webhook that feeds `agent_id` (the agent
+    /// was deleted, and its webhooks with it); returns their endpoints.
+    pub fn remove_tokens_for_agent(&self, agent_id: i64) -> Vec<Addr<IncomingEndpoint>> {
+        let mut map = write(&self.tokens);
+        let mut gone: Vec<(i64, Addr<IncomingEndpoint>)> = Vec::new();
+        map.retain(|_, e| {
+            if e.agent_id != agent_id {
+                return true;
+            }
+            if !gone.iter().any(|(id, _)| *id == e.webhook_id) {
+                gone.push((e.webhook_id, e.addr.clone()));
+            }
+            false
+        });
+        gone.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// Forgets the tokens of incoming webhook `webhook_id`; returns its endpoint.
+    pub fn remove_tokens(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
+        let mut map = write(&self.tokens);
+        let addr = map
+            .values()
+            .find(|e| e.webhook_id == webhook_id)
+            .map(|e| e.addr.clone());
+        map.retain(|_, e| e.webhook_id != webhook_id);
+        addr
     }
 
     pub fn has_user(&self, id: i64) -> bool {

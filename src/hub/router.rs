@@ -68,6 +68,10 @@ impl Handler<Route> for Router {
         }
         let mut per_receiver: BTreeMap<i64, Vec<Committed>> = BTreeMap::new();
         for c in msg.0 {
+            if let Some(target) = c.event.target_agent_id {
+                per_receiver.entry(target).or_default().push(c);
+                continue;
+            }
             let Some(source) = c.event.agent_id else {
                 continue;
             };

@@ -17,6 +17,8 @@ pub struct EventRow {
     pub payload: String,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
+    /// Set for an event addressed to one agent (an incoming webhook's), not sent along links.
+    pub target_agent_id: Option<i64>,
 }
 
 impl EventRow {
@@ -37,7 +39,15 @@ pub struct NewEvent {
 }
 
 /// Inserts the events in order and returns their rows (ids ascending).
-pub(super) fn insert_all(conn: &mut Conn, new: &[NewEvent]) -> Result<Vec<EventRow>, StoreError> {
+/// Inserts the events in order, each addressed to `target` when given (delivered to
+/// that agent directly, as if over a link, and read back by its catch-up), and returns
+/// their rows (ids ascending). Only the Writer's `Emitted` calls it, so every event is
+/// written with its outbox rows.
+pub(super) fn insert_all(
+    conn: &mut Conn,
+    new: &[NewEvent],
+    target: Option<i64>,
+) -> Result<Vec<EventRow>, StoreError> {
     let at = now();
     let mut rows = Vec::with_capacity(new.len());
     // One statement per event keeps ids in the order given; SQLite's bulk insert with
@@ -53,6 +63,7 @@ pub(super) fn insert_all(conn: &mut Conn, new: &[NewEvent]) -> Result<Vec<EventR
                 events::payload.eq(e.payload.to_string()),
                 events::created_at.eq(at),
                 events::expires_at.eq(expires),
+                events::target_agent_id.eq(target),
             ))
             .returning(EventRow::as_returning())
             .get_result(conn)?;
@@ -139,9 +150,36 @@ pub fn delete_for_agent(conn: &mut Conn, agent_id: i64) -> Result<usize, StoreEr
     Ok(diesel::delete(events::table.filter(events::agent_id.eq(agent_id))).execute(conn)?)
 }
 
-/// Events an agent has not handled yet: from its current sources, newer than the link
-/// (links never replay older events), newer than `after`, oldest first.
+/// Events an agent has not handled yet, oldest first: from its current sources, newer
+/// than the link (links never replay older events), and those addressed to it
+/// (`target_agent_id`); all newer than `after`.
 pub fn pending_for_receiver(
+    conn: &mut Conn,
+    receiver_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    let linked = linked_pending(conn, receiver_id, after, limit)?;
+    let targeted: Vec<EventRow> = events::table
+        .filter(events::target_agent_id.eq(receiver_id))
+        .filter(events::id.gt(after))
+        .order(events::id.asc())
+        .limit(limit)
+        .select(EventRow::as_select())
+        .load(conn)?;
+    if targeted.is_empty() {
+        return Ok(linked);
+    }
+    // Each list holds the oldest `limit` of its kind, so the oldest `limit` of the
+    // merge are exact.
+    let mut all: Vec<EventRow> = linked.into_iter().chain(targeted).collect();
+    all.sort_by_key(|e| e.id);
+    all.dedup_by_key(|e| e.id);
+    all.truncate(limit.max(0) as usize);
+    Ok(all)
+}
+
+fn linked_pending(
     conn: &mut Conn,
     receiver_id: i64,
     after: i64,

@@ -72,6 +72,7 @@ diesel::table! {
         payload -> Text,
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
+        target_agent_id -> Nullable<BigInt>,
     }
 }
 
@@ -84,6 +85,64 @@ diesel::table! {
         inbound_event_id -> Nullable<BigInt>,
         outbound_event_id -> Nullable<BigInt>,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incoming_webhooks (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        agent_id -> BigInt,
+        name -> Text,
+        description -> Nullable<Text>,
+        token -> Text,
+        previous_token -> Nullable<Text>,
+        previous_expires_at -> Nullable<Timestamp>,
+        is_active -> Bool,
+        transform_template -> Nullable<Text>,
+        rate_limit -> Nullable<BigInt>,
+        allowed_ips -> Nullable<Text>,
+        signature -> Nullable<Text>,
+        max_body_bytes -> Nullable<BigInt>,
+        response_headers -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    inbound_log (id) {
+        id -> BigInt,
+        endpoint -> Text,
+        received_at -> Timestamp,
+        source_ip -> Nullable<Text>,
+        method -> Text,
+        status -> Integer,
+        reason -> Nullable<Text>,
+        processing_ms -> BigInt,
+        event_ids -> Text,
+    }
+}
+
+diesel::table! {
+    inbound_stats (endpoint, outcome) {
+        endpoint -> Text,
+        outcome -> Text,
+        requests -> BigInt,
+        total_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (id) {
+        id -> BigInt,
+        endpoint -> Text,
+        idem_key -> Text,
+        status -> Integer,
+        body -> Text,
+        content_type -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
     }
 }
 
@@ -174,5 +233,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     agent_logs,
     subscriptions,
     deliveries,
-    delivery_attempts
+    delivery_attempts,
+    incoming_webhooks,
+    inbound_log,
+    inbound_stats,
+    idempotency_keys
 );

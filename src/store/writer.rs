@@ -86,7 +86,18 @@ impl Emitted<'_> {
         new: &[NewEvent],
         depth: u32,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
-        let rows = events::insert_all(conn, new)?;
+        self.insert_targeted(conn, new, depth, None)
+    }
+
+    /// Like [`Emitted::insert`], with every event addressed to the agent `target`.
+    pub fn insert_targeted(
+        &mut self,
+        conn: &mut Conn,
+        new: &[NewEvent],
+        depth: u32,
+        target: Option<i64>,
+    ) -> Result<Vec<Arc<EventRow>>, StoreError> {
+        let rows = events::insert_all(conn, new, target)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let deliveries = self.hook.on_insert(conn, &row)?;

@@ -3,7 +3,9 @@
 pub mod agents;
 pub mod deliveries;
 pub mod events;
+pub mod incoming_webhooks;
 pub mod links;
+pub mod outgoing_logs;
 pub mod register;
 pub mod status;
 pub mod subscriptions;

@@ -1,15 +1,18 @@
-//! `/api/webhooks/{id}/logs` and `/statistics`, for `webhook_type=outgoing`
-//! (subscriptions) and `incoming`.
+//! `GET /api/webhooks/{id}/logs` and `/statistics`: what an inbound endpoint received.
+//! `webhook_type=incoming` (the default) reads an incoming webhook's request log;
+//! `webhook_type=agent` the log of webhook agent `{id}`'s Huginn URL; `outgoing` a
+//! subscription's delivery attempts (answered by `outgoing_logs`).
+//! Log lines never hold the signature secret or the token: only the time, source
+//! address, status, rejection reason, processing time and event ids.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{clamp_limit, ts};
-use crate::http::api::subscriptions::visible;
+use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::deliveries;
-use crate::store::delivery_attempts;
+use crate::store::{agents, inbound_log, incoming_webhooks};
 
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
@@ -18,48 +21,73 @@ pub struct LogQuery {
     pub offset: Option<i64>,
 }
 
-fn check_type(t: Option<&str>) -> Result<(), ApiError> {
-    match t {
-        None | Some("outgoing") => Ok(()),
-        Some(other) => Err(ApiError::Unprocessable(format!(
-            "webhook_type {other:?} is not known here; use outgoing"
-        ))),
+/// The endpoint key of the incoming webhook `id` the caller may see.
+async fn incoming_key(
+    state: &AppState,
+    user: &AuthUser,
+    webhook_type: Option<&str>,
+    id: i64,
+) -> Result<String, ApiError> {
+    match webhook_type.unwrap_or("incoming") {
+        "incoming" => {}
+        "agent" => {
+            state
+                .addrs
+                .store
+                .read(move |c| agents::find(c, id))
+                .await?
+                .filter(|r| user.can_see(r.user_id) && r.agent_type == "webhook")
+                .ok_or_else(|| ApiError::not_found("webhook agent", id))?;
+            return Ok(crate::endpoints::actor::endpoint_key(id));
+        }
+        other => {
+            return Err(ApiError::Unprocessable(format!(
+                "webhook_type must be \"incoming\", \"agent\" or \"outgoing\" (got {other:?})"
+            )));
+        }
     }
+    state
+        .addrs
+        .store
+        .read(move |c| incoming_webhooks::find(c, id))
+        .await?
+        .filter(|r| user.can_see(r.user_id))
+        .ok_or_else(|| ApiError::not_found("incoming webhook", id))?;
+    Ok(endpoint_key(id))
 }
 
 pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
-    query: web::Query<LogQuery>,
+    id: web::Path<i64>,
+    q: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check_type(query.webhook_type.as_deref())?;
-    let id = visible(&state, &user, path.into_inner()).await?.id;
-    let limit = clamp_limit(query.limit, 100, 1000);
-    let offset = query.offset.unwrap_or(0).max(0);
+    if q.webhook_type.as_deref() == Some("outgoing") {
+        return super::outgoing_logs::logs(&state, &user, *id, q.limit, q.offset).await;
+    }
+    let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
+    let limit = clamp_limit(q.limit, 50, 1000);
+    let offset = q.offset.unwrap_or(0).max(0);
     let rows = state
         .addrs
         .store
-        .read(move |c| delivery_attempts::for_subscription(c, id, limit, offset))
+        .read(move |c| inbound_log::list(c, &key, limit, offset))
         .await?;
     let out: Vec<Value> = rows
         .into_iter()
-        .map(|(a, message_id, event_type)| {
+        .map(|r| {
             json!({
-                "id": a.id,
-                "webhook_id": a.subscription_id,
-                "webhook_type": "outgoing",
-                "delivery_id": a.delivery_id,
-                "message_id": message_id,
-                "event_type": event_type,
-                "request_payload": a.request_body,
-                "request_headers": serde_json::from_str::<Value>(&a.request_headers).unwrap_or(Value::Null),
-                "response_status": a.response_status,
-                "response_body": a.response_excerpt,
-                "error_message": a.error,
-                "retry_count": a.attempt_number - 1,
-                "processing_time_ms": a.duration_ms,
-                "created_at": ts(a.started_at),
+                "id": r.id,
+                "received_at": ts(r.received_at),
+                "source_ip": r.source_ip,
+                "method": r.method,
+                "status": r.status,
+                "accepted": (200..300).contains(&r.status),
+                // Stored as "<reason>: <detail>"; shown apart.
+                "reason": r.reason.as_deref().map(|x| x.split_once(": ").map_or(x, |(k, _)| k)),
+                "detail": r.reason.as_deref().and_then(|x| x.split_once(": ")).map(|(_, d)| d),
+                "processing_ms": r.processing_ms,
+                "event_ids": serde_json::from_str::<Value>(&r.event_ids).unwrap_or(json!([])),
             })
         })
         .collect();
@@ -69,48 +97,47 @@ pub async fn logs(
 pub async fn statistics(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
-    query: web::Query<LogQuery>,
+    id: web::Path<i64>,
+    q: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    check_type(query.webhook_type.as_deref())?;
-    let sub = visible(&state, &user, path.into_inner()).await?;
-    let id = sub.id;
-    let ((total, ok, avg), by_status) = state
+    if q.webhook_type.as_deref() == Some("outgoing") {
+        return super::outgoing_logs::statistics(&state, &user, *id).await;
+    }
+    let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
+    let rows = state
         .addrs
         .store
-        .read(move |c| {
-            Ok((
-                delivery_attempts::totals(c, id)?,
-                deliveries::count_by_status(c, id)?,
-            ))
-        })
+        .read(move |c| inbound_log::stats(c, &key))
         .await?;
-    let count = |s: &str| {
-        by_status
-            .iter()
-            .find(|(k, _)| k == s)
-            .map_or(0, |(_, n)| *n)
+    let (mut received, mut accepted, mut duplicates, mut total_ms) = (0i64, 0i64, 0i64, 0i64);
+    let mut rejected = serde_json::Map::new();
+    let mut rejected_total = 0i64;
+    for (outcome, n, ms) in rows {
+        received += n;
+        total_ms += ms;
+        match outcome.as_str() {
+            "accepted" => accepted += n,
+            // Answered with the first response; no new event.
+            "duplicate" => duplicates += n,
+            _ => {
+                rejected_total += n;
+                rejected.insert(outcome, json!(n));
+            }
+        }
+    }
+    let avg = if received > 0 {
+        total_ms as f64 / received as f64
+    } else {
+        0.0
     };
-    let live = state.addrs.registry.subscription(id);
-    let in_flight = live.as_ref().map_or(0, |e| {
-        e.shared
-            .in_flight
-            .load(std::sync::atomic::Ordering::Relaxed)
-    });
     Ok(HttpResponse::Ok().json(json!({
-        "webhook_id": id,
-        "webhook_type": "outgoing",
-        "total_requests": total,
-        "successful_requests": ok,
-        "failed_requests": total - ok,
-        "average_processing_time_ms": avg,
-        "pending": count(deliveries::PENDING),
-        "retrying": count(deliveries::RETRYING),
-        "delivered": count(deliveries::DELIVERED),
-        "dead": count(deliveries::DEAD),
-        "in_flight": in_flight,
-        "circuit_state": sub.circuit_state,
-        "paused": sub.paused,
-        "is_active": sub.is_active,
+        "webhook_id": *id,
+        "webhook_type": q.webhook_type.as_deref().unwrap_or("incoming"),
+        "received": received,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected_total,
+        "rejected_by_reason": rejected,
+        "average_processing_ms": avg,
     })))
 }

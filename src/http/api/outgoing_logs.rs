@@ -1,0 +1,97 @@
+//! The outgoing side of `/api/webhooks/{id}/logs` and `/statistics`
+//! (`webhook_type=outgoing`): a subscription's attempts and delivery counts.
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+use super::{clamp_limit, ts};
+use crate::http::api::subscriptions::visible;
+use crate::http::{ApiError, AppState, AuthUser};
+use crate::store::deliveries;
+use crate::store::delivery_attempts;
+
+pub async fn logs(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = visible(state, user, id).await?.id;
+    let limit = clamp_limit(limit, 100, 1000);
+    let offset = offset.unwrap_or(0).max(0);
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| delivery_attempts::for_subscription(c, id, limit, offset))
+        .await?;
+    let out: Vec<Value> = rows
+        .into_iter()
+        .map(|(a, message_id, event_type)| {
+            json!({
+                "id": a.id,
+                "webhook_id": a.subscription_id,
+                "webhook_type": "outgoing",
+                "delivery_id": a.delivery_id,
+                "message_id": message_id,
+                "event_type": event_type,
+                "request_payload": a.request_body,
+                "request_headers": serde_json::from_str::<Value>(&a.request_headers).unwrap_or(Value::Null),
+                "response_status": a.response_status,
+                "response_body": a.response_excerpt,
+                "error_message": a.error,
+                "retry_count": a.attempt_number - 1,
+                "processing_time_ms": a.duration_ms,
+                "created_at": ts(a.started_at),
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub async fn statistics(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+) -> Result<HttpResponse, ApiError> {
+    let sub = visible(state, user, id).await?;
+    let id = sub.id;
+    let ((total, ok, avg), by_status) = state
+        .addrs
+        .store
+        .read(move |c| {
+            Ok((
+                delivery_attempts::totals(c, id)?,
+                deliveries::count_by_status(c, id)?,
+            ))
+        })
+        .await?;
+    let count = |s: &str| {
+        by_status
+            .iter()
+            .find(|(k, _)| k == s)
+            .map_or(0, |(_, n)| *n)
+    };
+    let live = state.addrs.registry.subscription(id);
+    let in_flight = live.as_ref().map_or(0, |e| {
+        e.shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    Ok(HttpResponse::Ok().json(json!({
+        "webhook_id": id,
+        "webhook_type": "outgoing",
+        "total_requests": total,
+        "successful_requests": ok,
+        "failed_requests": total - ok,
+        "average_processing_time_ms": avg,
+        "pending": count(deliveries::PENDING),
+        "retrying": count(deliveries::RETRYING),
+        "delivered": count(deliveries::DELIVERED),
+        "dead": count(deliveries::DEAD),
+        "in_flight": in_flight,
+        "circuit_state": sub.circuit_state,
+        "paused": sub.paused,
+        "is_active": sub.is_active,
+    })))
+}

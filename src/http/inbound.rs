@@ -1,0 +1,159 @@
+//! `/webhook/{token}` (incoming webhooks) and the pieces both inbound URL forms share:
+//! the client address (the socket peer; `X-Forwarded-For` only from
+//! `[inbound] trusted_proxies`), admission before the body is read, and reading the
+//! body as a stream that stops at the endpoint's limit (413 without buffering it all).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use actix::dev::ToEnvelope;
+use actix::{Actor, Addr, Handler};
+use actix_web::http::StatusCode;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+
+use super::AppState;
+use crate::endpoints::guard::{client_ip, too_large};
+use crate::endpoints::{Admit, HandleIncoming, InboundRequest, NoteTooLarge, WebResponse};
+
+pub fn respond(r: WebResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = HttpResponse::build(status);
+    resp.content_type(r.content_type.as_str());
+    for (name, value) in &r.headers {
+        resp.append_header((name.as_str(), value.as_str()));
+    }
+    if let Some(location) = &r.location {
+        resp.insert_header((actix_web::http::header::LOCATION, location.as_str()));
+    }
+    resp.body(r.body)
+}
+
+/// The address the request came from, per `[inbound] trusted_proxies`.
+pub fn request_ip(state: &AppState, req: &HttpRequest) -> Option<IpAddr> {
+    let xff = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        xff,
+        &state.config.trusted_proxies(),
+    )
+}
+
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+fn restarting() -> WebResponse {
+    WebResponse::text(503, "The endpoint is restarting; retry shortly")
+        .with_header("Retry-After", "1")
+}
+
+/// Runs the endpoint's pre-body checks, then reads the body up to the limit they give.
+/// `Err` is the answer to send.
+pub async fn admit_and_read<A>(
+    endpoint: &Addr<A>,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    ip: Option<IpAddr>,
+    received: Instant,
+) -> Result<Bytes, WebResponse>
+where
+    A: Actor + Handler<Admit> + Handler<NoteTooLarge>,
+    A::Context: ToEnvelope<A, Admit> + ToEnvelope<A, NoteTooLarge>,
+{
+    let method = req.method().as_str().to_string();
+    let limit = endpoint
+        .send(Admit {
+            method: method.clone(),
+            ip,
+            content_length: content_length(req),
+            received,
+        })
+        .await
+        .map_err(|_| restarting())??;
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            WebResponse::text(400, format!("the request body could not be read: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            endpoint.do_send(NoteTooLarge {
+                method,
+                ip,
+                received,
+            });
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+pub fn inbound_request(
+    req: &HttpRequest,
+    body: Bytes,
+    ip: Option<IpAddr>,
+    received: Instant,
+) -> InboundRequest {
+    let info = req.connection_info();
+    InboundRequest {
+        method: req.method().as_str().to_string(),
+        url: format!("{}://{}{}", info.scheme(), info.host(), req.uri()),
+        query: req.query_string().to_string(),
+        headers: req
+            .headers()
+            .iter()
+            .filter_map(|(n, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (n.as_str().to_string(), v.to_string()))
+            })
+            .collect(),
+        body,
+        client_ip: ip,
+        received,
+    }
+}
+
+/// Rejections of `/webhook/{token}` are JSON `{"error": ...}` like the rest of the API.
+fn json_errors(r: WebResponse) -> WebResponse {
+    if r.status < 400 || r.content_type.starts_with("application/json") {
+        return r;
+    }
+    let mut out = WebResponse::json(r.status, &serde_json::json!({ "error": r.body }));
+    out.headers = r.headers;
+    out
+}
+
+/// `ANY /webhook/{token}`.
+pub async fn webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let received = Instant::now();
+    let Some(entry) = state.addrs.registry.token(&token) else {
+        return respond(json_errors(WebResponse::text(
+            404,
+            "unknown or inactive webhook token",
+        )));
+    };
+    let ip = request_ip(&state, &req);
+    let body = match admit_and_read(&entry.addr, &req, payload, ip, received).await {
+        Ok(b) => b,
+        Err(r) => return respond(json_errors(r)),
+    };
+    let request = inbound_request(&req, body, ip, received);
+    match entry.addr.send(HandleIncoming(request)).await {
+        Ok(r) => respond(json_errors(r)),
+        Err(_) => respond(json_errors(restarting())),
+    }
+}

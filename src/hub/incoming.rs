@@ -1,0 +1,96 @@
+//! The Hub's part in incoming webhooks: it starts an `IncomingEndpoint` per row and
+//! keeps the registry's token map (current token, plus the previous one during its
+//! rotation grace period) in step with the table, so `/webhook/{token}` needs no
+//! database read.
+
+use actix::prelude::*;
+
+use super::Hub;
+use super::registry::TokenEntry;
+use crate::endpoints::incoming::StopIncoming;
+use crate::endpoints::{IncomingEndpoint, ReconfigureIncoming};
+use crate::store::incoming_webhooks::IncomingRow;
+
+impl Hub {
+    pub(super) fn spawn_incoming(&self, row: IncomingRow) {
+        let addr = match self.registry.incoming_endpoint(row.id) {
+            Some(addr) => {
+                addr.do_send(ReconfigureIncoming(row.clone()));
+                addr
+            }
+            None => {
+                let arbiter = self.arbiter_for(row.id);
+                let (r, store, registry, settings) = (
+                    row.clone(),
+                    self.store.clone(),
+                    self.registry.clone(),
+                    self.inbound.clone(),
+                );
+                Supervisor::start_in_arbiter(&arbiter, move |_| {
+                    IncomingEndpoint::new(&r, store, registry, settings)
+                })
+            }
+        };
+        let mut tokens = vec![(
+            row.token.clone(),
+            TokenEntry {
+                webhook_id: row.id,
+                agent_id: row.agent_id,
+                expires_at: None,
+                addr: addr.clone(),
+            },
+        )];
+        if let (Some(prev), Some(until)) = (row.previous_token, row.previous_expires_at)
+            && until > crate::store::now()
+        {
+            tokens.push((
+                prev,
+                TokenEntry {
+                    webhook_id: row.id,
+                    agent_id: row.agent_id,
+                    expires_at: Some(until),
+                    addr,
+                },
+            ));
+        }
+        self.registry.set_tokens(row.id, tokens);
+    }
+}
+
+/// An incoming webhook was created, changed or rotated.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingSaved(pub IncomingRow);
+
+impl Handler<IncomingSaved> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: IncomingSaved, _: &mut Context<Self>) {
+        self.spawn_incoming(msg.0);
+    }
+}
+
+/// An incoming webhook was deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct IncomingRemoved(pub i64);
+
+impl Handler<IncomingRemoved> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: IncomingRemoved, _: &mut Context<Self>) {
+        if let Some(addr) = self.registry.remove_tokens(msg.0) {
+            addr.do_send(StopIncoming);
+        }
+    }
+}
+
+impl Hub {
+    /// The agent `agent_id` was deleted: its incoming webhooks went with it (the rows
+    /// cascade), so stop their endpoints.
+    pub(super) fn agent_gone(&self, agent_id: i64) {
+        for addr in self.registry.remove_tokens_for_agent(agent_id) {
+            addr.do_send(StopIncoming);
+        }
+    }
+}

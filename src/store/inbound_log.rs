@@ -1,0 +1,135 @@
+//! The `inbound_log` and `inbound_stats` tables: one line per request to an endpoint
+//! (bounded per endpoint) and running totals per outcome. Written in batches.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{inbound_log, inbound_stats};
+use super::{Conn, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = inbound_log)]
+pub struct InboundLogRow {
+    pub id: i64,
+    pub endpoint: String,
+    pub received_at: NaiveDateTime,
+    pub source_ip: Option<String>,
+    pub method: String,
+    pub status: i32,
+    pub reason: Option<String>,
+    pub processing_ms: i64,
+    pub event_ids: String,
+}
+
+/// A log line waiting for the next batch.
+#[derive(Debug, Clone)]
+pub struct NewInboundLog {
+    pub endpoint: String,
+    pub received_at: NaiveDateTime,
+    pub source_ip: Option<String>,
+    pub method: String,
+    pub status: u16,
+    /// `None` when accepted; else a short reason key (`bad_signature`, `rate_limited`, ...).
+    pub reason: Option<String>,
+    /// The human-readable detail, kept with the reason.
+    pub detail: Option<String>,
+    pub processing_ms: i64,
+    pub event_ids: Vec<i64>,
+}
+
+/// Writes a batch, updates the totals and trims each touched endpoint to `keep` lines.
+pub fn append(conn: &mut Conn, lines: &[NewInboundLog], keep: i64) -> Result<(), StoreError> {
+    let mut touched: Vec<&str> = Vec::new();
+    for l in lines {
+        let reason = match (&l.reason, &l.detail) {
+            (Some(r), Some(d)) => Some(format!("{r}: {}", d.chars().take(500).collect::<String>())),
+            (Some(r), None) => Some(r.clone()),
+            _ => None,
+        };
+        diesel::insert_into(inbound_log::table)
+            .values((
+                inbound_log::endpoint.eq(&l.endpoint),
+                inbound_log::received_at.eq(l.received_at),
+                inbound_log::source_ip.eq(&l.source_ip),
+                inbound_log::method.eq(&l.method),
+                inbound_log::status.eq(i32::from(l.status)),
+                inbound_log::reason.eq(reason),
+                inbound_log::processing_ms.eq(l.processing_ms),
+                inbound_log::event_ids.eq(serde_json::json!(l.event_ids).to_string()),
+            ))
+            .execute(conn)?;
+        let outcome = l.reason.clone().unwrap_or_else(|| "accepted".into());
+        diesel::insert_into(inbound_stats::table)
+            .values((
+                inbound_stats::endpoint.eq(&l.endpoint),
+                inbound_stats::outcome.eq(&outcome),
+                inbound_stats::requests.eq(1i64),
+                inbound_stats::total_ms.eq(l.processing_ms),
+            ))
+            .on_conflict((inbound_stats::endpoint, inbound_stats::outcome))
+            .do_update()
+            .set((
+                inbound_stats::requests.eq(inbound_stats::requests + 1i64),
+                inbound_stats::total_ms.eq(inbound_stats::total_ms + l.processing_ms),
+            ))
+            .execute(conn)?;
+        if !touched.contains(&l.endpoint.as_str()) {
+            touched.push(&l.endpoint);
+        }
+    }
+    for endpoint in touched {
+        let cutoff: Option<i64> = inbound_log::table
+            .filter(inbound_log::endpoint.eq(endpoint))
+            .order(inbound_log::id.desc())
+            .offset(keep.max(1))
+            .select(inbound_log::id)
+            .first(conn)
+            .optional()?;
+        if let Some(cutoff) = cutoff {
+            diesel::delete(
+                inbound_log::table
+                    .filter(inbound_log::endpoint.eq(endpoint))
+                    .filter(inbound_log::id.le(cutoff)),
+            )
+            .execute(conn)?;
+        }
+    }
+    Ok(())
+}
+
+/// Newest first.
+pub fn list(
+    conn: &mut Conn,
+    endpoint: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<InboundLogRow>, StoreError> {
+    Ok(inbound_log::table
+        .filter(inbound_log::endpoint.eq(endpoint))
+        .order(inbound_log::id.desc())
+        .limit(limit)
+        .offset(offset)
+        .select(InboundLogRow::as_select())
+        .load(conn)?)
+}
+
+/// (outcome, requests, total_ms) per outcome.
+pub fn stats(conn: &mut Conn, endpoint: &str) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    Ok(inbound_stats::table
+        .filter(inbound_stats::endpoint.eq(endpoint))
+        .select((
+            inbound_stats::outcome,
+            inbound_stats::requests,
+            inbound_stats::total_ms,
+        ))
+        .order(inbound_stats::outcome.asc())
+        .load(conn)?)
+}
+
+/// Removes an endpoint's log and totals (when the endpoint is deleted).
+pub fn delete_endpoint(conn: &mut Conn, endpoint: &str) -> Result<(), StoreError> {
+    diesel::delete(inbound_log::table.filter(inbound_log::endpoint.eq(endpoint))).execute(conn)?;
+    diesel::delete(inbound_stats::table.filter(inbound_stats::endpoint.eq(endpoint)))
+        .execute(conn)?;
+    Ok(())
+}
