@@ -2,6 +2,7 @@
 //! gives an `AgentActor`. One file per type; this module holds what they share.
 
 pub mod actor;
+pub mod data_output;
 pub mod event_formatting;
 pub mod webhook;
 
@@ -55,6 +56,11 @@ impl KindInfo {
     pub fn build(&self, options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
         (self.build)(options)
     }
+
+    /// Serves a feed (RSS/JSON) at its web-request URL: gets a `FeedActor`.
+    pub fn serves_feed(&self) -> bool {
+        self.name == data_output::NAME
+    }
 }
 
 pub static KINDS: &[KindInfo] = &[
@@ -79,6 +85,17 @@ pub static KINDS: &[KindInfo] = &[
         takes_web_requests: false,
         validate: event_formatting::validate,
         build: event_formatting::build,
+    },
+    KindInfo {
+        name: data_output::NAME,
+        huginn: "Agents::DataOutputAgent",
+        description: "Publishes the events it receives as an RSS 2.0 and a JSON feed.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        validate: data_output::validate,
+        build: data_output::build,
     },
 ];
 
