@@ -9,6 +9,7 @@ use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::endpoints::EndpointActor;
+use crate::feeds::FeedActor;
 
 #[derive(Clone)]
 pub struct AgentEntry {
@@ -19,6 +20,8 @@ pub struct AgentEntry {
     pub receives_events: bool,
     pub addr: Addr<AgentActor>,
     pub endpoint: Option<Addr<EndpointActor>>,
+    /// Set for agents that serve a feed (`data_output`).
+    pub feed: Option<Addr<FeedActor>>,
     pub shared: Arc<AgentShared>,
 }
 
