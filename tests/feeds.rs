@@ -532,3 +532,27 @@ async fn an_empty_feed_and_unlinked_feed_still_answer() {
     let j = f.get("s1.json", &[]).await.json();
     assert_eq!(j["items"], json!([]));
 }
+
+#[actix_rt::test]
+async fn the_api_shows_the_feed_url_and_deleting_source_events_empties_the_feed() {
+    let f = Feed::start(basic()).await;
+    let r = f
+        .hub
+        .get(&format!("/api/agents/{}", f.feed), ADMIN_TOKEN)
+        .await;
+    let url = r.json()["web_request_url"].as_str().unwrap().to_string();
+    assert!(
+        url.ends_with(&format!("/users/1/web_requests/{}/s1.xml", f.feed)),
+        "{url}"
+    );
+    f.post(json!([{"title": "a", "body": "b", "url": "u"}]))
+        .await;
+    f.channel(1).await;
+    let r = f
+        .hub
+        .delete(&format!("/api/agents/{}/events", f.hook), ADMIN_TOKEN)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (_, c) = f.channel(0).await;
+    assert!(c.items.is_empty());
+}

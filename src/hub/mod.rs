@@ -100,7 +100,7 @@ impl Hub {
 
 /// Tells the feeds of `user_id` (or all feeds) that what they show may have changed:
 /// links, a source deleted or reconfigured. Each re-renders on its next request.
-fn feeds_changed(registry: &Registry, user_id: Option<i64>) {
+pub fn feeds_changed(registry: &Registry, user_id: Option<i64>) {
     registry.for_each_agent(|_, e| {
         if let Some(feed) = &e.feed
             && user_id.is_none_or(|u| u == e.user_id)
