@@ -338,6 +338,12 @@ async fn etag_304_and_a_new_event_changes_the_etag() {
     // Each format (and secret) has its own body and ETag.
     let j = f.get("s1.json", &[]).await;
     assert_ne!(j.header("etag"), Some(etag.as_str()));
+    // No render while nothing changed: the JSON's pubDate (the render time, to the
+    // millisecond) is the same later on.
+    actix_rt::time::sleep(Duration::from_millis(30)).await;
+    let j2 = f.get("s1.json", &[]).await;
+    assert_eq!(j2.json()["pubDate"], j.json()["pubDate"]);
+    assert_eq!(j2.body, j.body);
 
     f.post(json!([{"title": "new", "body": "b", "url": "u"}]))
         .await;
