@@ -227,6 +227,8 @@ async fn json_has_huginns_shape_field_by_field() {
 async fn hostile_payloads_still_parse() {
     let mut o = basic();
     o["ns_media"] = json!(true);
+    o["template"]["title"] = json!("{{ events.2.title }} & {{ events.4.title }}");
+    o["template"]["self"] = json!("https://x/?a={{ events.2.title }}");
     o["template"]["item"] = json!({
         "title": "{{ title }}",
         "description": "{{ body }}",
@@ -273,6 +275,13 @@ async fn hostile_payloads_still_parse() {
             .collect();
         assert_eq!(item.enclosure.as_ref().unwrap().url, attr);
     }
+    // Channel parts rendered from payloads are cleaned as well.
+    assert_eq!(
+        c.title,
+        cleaned(&format!("{} & {}", hostile[2], hostile[0]))
+    );
+    let href = &c.extensions["atom"]["link"][0].attrs["href"];
+    assert!(href.starts_with("https://x/?a=bell nul esc tab"), "{href}");
     let text = r.text();
     assert!(
         text.contains("bell nul esc tab\t nl\n</title>"),
