@@ -232,3 +232,113 @@ impl Handler<StopFeed> for FeedActor {
         ctx.stop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::agents::{self as agents_table, NewAgent};
+    use crate::store::events::NewEvent;
+    use crate::store::{links, users};
+    use serde_json::json;
+
+    async fn setup(dir: &std::path::Path) -> (Store, AgentRow, i64) {
+        let mut config = crate::Config::default();
+        config.storage.data_dir = dir.to_path_buf();
+        let store = Store::open(&config.store_options(), Box::new(|_| {})).unwrap();
+        let agent = |t: &str, options: serde_json::Value| NewAgent {
+            user_id: 1,
+            agent_type: t.into(),
+            name: t.into(),
+            options: options.to_string(),
+            schedule: None,
+            disabled: false,
+            keep_events_for: 0,
+            propagate_immediately: true,
+        };
+        let (source, feed) = (
+            agent("webhook", json!({"secret": "in"})),
+            agent(
+                "data_output",
+                json!({"secrets": ["s"], "template": {"item": {"title": "{{ t }}"}}}),
+            ),
+        );
+        store
+            .writer()
+            .write(move |c, _| {
+                users::insert(c, "u", true)?;
+                let source = agents_table::insert(c, &source)?;
+                let feed = agents_table::insert(c, &feed)?;
+                links::insert(c, source.id, feed.id)?;
+                Ok((feed, source.id))
+            })
+            .await
+            .map(|(feed, source)| (store.clone(), feed, source))
+            .unwrap()
+    }
+
+    async fn add_event(store: &Store, source: i64, t: &str) {
+        let e = NewEvent {
+            user_id: 1,
+            agent_id: Some(source),
+            event_type: "event.created".into(),
+            payload: json!({ "t": t }),
+            keep_for_seconds: 0,
+        };
+        store
+            .writer()
+            .write(move |c, _| events::insert_all(c, &[e]))
+            .await
+            .unwrap();
+    }
+
+    fn ask(format: FeedFormat, secret: &str) -> ServeFeed {
+        ServeFeed {
+            secret: secret.into(),
+            format,
+            base: "http://h".into(),
+        }
+    }
+
+    #[actix_rt::test]
+    async fn hits_share_one_render_until_something_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, row, source) = setup(dir.path()).await;
+        add_event(&store, source, "one").await;
+        let feed = FeedActor::new(&row, store.clone()).start();
+
+        assert_eq!(
+            feed.send(ask(FeedFormat::Rss, "nope")).await.unwrap().err(),
+            Some(FeedError::NotAuthorized)
+        );
+        let first = feed
+            .send(ask(FeedFormat::Json, "s"))
+            .await
+            .unwrap()
+            .unwrap();
+        let again = feed
+            .send(ask(FeedFormat::Json, "s"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a hit is the cached render itself"
+        );
+        let rss = feed.send(ask(FeedFormat::Rss, "s")).await.unwrap().unwrap();
+        assert_ne!(rss.etag, first.etag);
+
+        // Concurrent misses after a change share one render that shows the change.
+        add_event(&store, source, "two").await;
+        feed.send(FeedChanged).await.unwrap();
+        let answers =
+            futures_util::future::join_all((0..8).map(|_| feed.send(ask(FeedFormat::Json, "s"))))
+                .await;
+        let answers: Vec<Arc<Rendered>> =
+            answers.into_iter().map(|a| a.unwrap().unwrap()).collect();
+        assert!(answers.iter().all(|a| Arc::ptr_eq(a, &answers[0])));
+        assert!(!Arc::ptr_eq(&answers[0], &first));
+        let body: serde_json::Value = serde_json::from_slice(&answers[0].body).unwrap();
+        assert_eq!(body["items"][0]["title"], "two");
+        assert_eq!(body["items"][1]["title"], "one");
+    }
+}
