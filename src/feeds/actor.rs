@@ -114,6 +114,9 @@ impl FeedActor {
                     "the feed's events could not be read: {e}"
                 ))),
             };
+            if let Ok(r) = &res {
+                tracing::debug!(agent_id = act.agent.id, format = ?key.format, bytes = r.body.len(), etag = %r.etag, "feed rendered");
+            }
             match &res {
                 Ok(r) if act.generation == generation => {
                     if act.cache.len() >= MAX_ENTRIES {
