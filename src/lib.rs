@@ -7,6 +7,7 @@ pub mod agents;
 pub mod config;
 pub mod delivery;
 pub mod endpoints;
+pub mod feeds;
 pub mod http;
 pub mod hub;
 pub mod ops;

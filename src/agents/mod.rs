@@ -2,6 +2,7 @@
 //! gives an `AgentActor`. One file per type; this module holds what they share.
 
 pub mod actor;
+pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
 pub mod event_formatting;
@@ -69,6 +70,11 @@ impl KindInfo {
 
     pub fn build(&self, options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
         (self.build)(options)
+    }
+
+    /// Serves a feed (RSS/JSON) at its web-request URL: gets a `FeedActor`.
+    pub fn serves_feed(&self) -> bool {
+        self.name == data_output::NAME
     }
 }
 
@@ -182,6 +188,23 @@ pub static KINDS: &[KindInfo] = &[
         health: Health::Always,
         validate: scheduler::validate,
         build: scheduler::build,
+    },
+    KindInfo {
+        name: data_output::NAME,
+        huginn: "Agents::DataOutputAgent",
+        description: "Publishes the events it receives as an RSS 2.0 and a JSON feed.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: data_output::validate,
+        build: data_output::build,
     },
 ];
 

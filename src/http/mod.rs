@@ -5,6 +5,7 @@
 pub mod api;
 mod auth;
 mod error;
+mod feed_requests;
 mod inbound;
 mod web_requests;
 

@@ -1,6 +1,7 @@
 //! `ANY /users/{user_id}/web_requests/{agent_id}/{secret}` — Huginn's web-request URL.
 //! Finds the agent in the registry (no database read) and hands the request to its
-//! endpoint actor. Answers are text, as Huginn's are.
+//! endpoint actor (or, for a `data_output` agent, serves its feed). Answers are text,
+//! as Huginn's are.
 
 use std::time::Instant;
 
@@ -33,8 +34,13 @@ pub async fn handle(
     };
     // Rails treats everything after the first '.' of the last segment as the format.
     let secret = last.split('.').next().unwrap_or_default().to_string();
+    if let Some(feed) = entry.feed {
+        let ext = last.split_once('.').map(|(_, ext)| ext);
+        return super::feed_requests::serve(&state, &req, feed, secret, ext).await;
+    }
     let Some(endpoint) = entry.endpoint else {
-        return respond(WebResponse::text(401, "Not Authorized"));
+        // Huginn's answer for agent types that take no web requests.
+        return respond(WebResponse::text(404, "not implemented"));
     };
     let ip = request_ip(&state, &req);
     let body = match admit_and_read(&endpoint, &req, payload, ip, received).await {

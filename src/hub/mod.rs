@@ -22,6 +22,7 @@ use crate::delivery::{
     DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
 };
 use crate::endpoints::{EndpointActor, InboundSettings, Reconfigure};
+use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
@@ -91,6 +92,10 @@ impl Hub {
                 EndpointActor::new(&row, store, log_length, inbound)
             })
         });
+        let feed = k.filter(|k| k.serves_feed()).map(|_| {
+            let (row, store) = (row.clone(), self.store.clone());
+            Supervisor::start_in_arbiter(&arbiter, move |_| FeedActor::new(&row, store))
+        });
         self.registry.insert_agent(
             row.id,
             AgentEntry {
@@ -101,6 +106,7 @@ impl Hub {
                 receives_events: k.is_some_and(|k| k.can_receive_events),
                 addr,
                 endpoint,
+                feed,
                 shared,
             },
         );
@@ -179,6 +185,18 @@ impl Handler<SubscriptionRemoved> for Hub {
     }
 }
 
+/// Tells the feeds of `user_id` (or all feeds) that what they show may have changed:
+/// links, a source deleted or reconfigured. Each re-renders on its next request.
+pub fn feeds_changed(registry: &Registry, user_id: Option<i64>) {
+    registry.for_each_agent(|_, e| {
+        if let Some(feed) = &e.feed
+            && user_id.is_none_or(|u| u == e.user_id)
+        {
+            feed.do_send(FeedChanged);
+        }
+    });
+}
+
 /// An agent was created or changed: start or reconfigure its actors, then reload links.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
@@ -197,17 +215,23 @@ impl Handler<AgentSaved> for Hub {
                 if let Some(ep) = &entry.endpoint {
                     ep.do_send(Reconfigure(row.clone()));
                 }
+                if let Some(feed) = &entry.feed {
+                    feed.do_send(ReloadFeed(row.clone()));
+                }
                 entry.addr.do_send(Reload(row.clone()));
                 self.registry.insert_agent(row.id, entry);
             }
-            None => self.spawn_agent(row),
+            None => self.spawn_agent(row.clone()),
         }
         let router = self.router.clone();
+        let (registry, user_id) = (self.registry.clone(), row.user_id);
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
-                .map_err(|_| StoreError::WriterGone)?
+                .map_err(|_| StoreError::WriterGone)??;
+            feeds_changed(&registry, Some(user_id));
+            Ok(())
         })
     }
 }
@@ -221,16 +245,23 @@ impl Handler<AgentRemoved> for Hub {
     type Result = ResponseFuture<Result<(), StoreError>>;
 
     fn handle(&mut self, msg: AgentRemoved, _: &mut Context<Self>) -> Self::Result {
-        if let Some(entry) = self.registry.remove_agent(msg.0) {
+        let removed = self.registry.remove_agent(msg.0);
+        if let Some(entry) = &removed {
             entry.addr.do_send(Shutdown);
+            if let Some(feed) = &entry.feed {
+                feed.do_send(StopFeed);
+            }
         }
         self.agent_gone(msg.0);
         let router = self.router.clone();
+        let (registry, user_id) = (self.registry.clone(), removed.map(|e| e.user_id));
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
-                .map_err(|_| StoreError::WriterGone)?
+                .map_err(|_| StoreError::WriterGone)??;
+            feeds_changed(&registry, user_id);
+            Ok(())
         })
     }
 }
@@ -245,11 +276,14 @@ impl Handler<LinksChanged> for Hub {
 
     fn handle(&mut self, _: LinksChanged, _: &mut Context<Self>) -> Self::Result {
         let router = self.router.clone();
+        let registry = self.registry.clone();
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
-                .map_err(|_| StoreError::WriterGone)?
+                .map_err(|_| StoreError::WriterGone)??;
+            feeds_changed(&registry, None);
+            Ok(())
         })
     }
 }

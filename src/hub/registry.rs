@@ -10,6 +10,7 @@ use actix::Addr;
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{EndpointActor, IncomingEndpoint};
+use crate::feeds::FeedActor;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
 /// the end of its grace period.
@@ -31,6 +32,8 @@ pub struct AgentEntry {
     pub receives_events: bool,
     pub addr: Addr<AgentActor>,
     pub endpoint: Option<Addr<EndpointActor>>,
+    /// Set for agents that serve a feed (`data_output`).
+    pub feed: Option<Addr<FeedActor>>,
     pub shared: Arc<AgentShared>,
 }
 

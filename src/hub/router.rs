@@ -13,6 +13,7 @@ use actix::prelude::*;
 use super::registry::Registry;
 use crate::agents::actor::ReceiveEvents;
 use crate::delivery::{Enqueue, Item};
+use crate::feeds::FeedChanged;
 use crate::store::{Committed, Store, StoreError, links};
 
 pub struct Router {
@@ -85,6 +86,10 @@ impl Handler<Route> for Router {
             let Some(entry) = self.registry.agent(receiver) else {
                 continue;
             };
+            // A feed reads its sources' events itself: it only needs to know they changed.
+            if let Some(feed) = &entry.feed {
+                feed.do_send(FeedChanged);
+            }
             if entry.disabled || !entry.propagate_immediately {
                 // Picked up later: on enable, or by the periodic propagation.
                 continue;

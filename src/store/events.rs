@@ -208,3 +208,31 @@ pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> 
     }
     Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
 }
+
+/// What a feed shows: the newest `per_source` unexpired events of each current source
+/// of `receiver_id` (whenever the link was made, as Huginn's feeds do), oldest first.
+/// One indexed query per source, on (agent_id, id).
+pub fn latest_of_sources(
+    conn: &mut Conn,
+    receiver_id: i64,
+    per_source: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    let sources: Vec<i64> = links::table
+        .filter(links::receiver_id.eq(receiver_id))
+        .select(links::source_id)
+        .load(conn)?;
+    let at = now();
+    let mut rows = Vec::new();
+    for source in sources {
+        let mut newest: Vec<EventRow> = events::table
+            .filter(events::agent_id.eq(source))
+            .filter(events::expires_at.is_null().or(events::expires_at.gt(at)))
+            .order(events::id.desc())
+            .limit(per_source)
+            .select(EventRow::as_select())
+            .load(conn)?;
+        rows.append(&mut newest);
+    }
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}

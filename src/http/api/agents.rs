@@ -83,7 +83,8 @@ fn to_out(
     base: &str,
 ) -> Result<AgentOut, StoreError> {
     let options = row.options_json()?;
-    let web_request_url = kind(&row.agent_type)
+    let k = kind(&row.agent_type);
+    let web_request_url = k
         .filter(|k| k.takes_web_requests)
         .and_then(|_| options.get("secret").and_then(Value::as_str))
         .map(|secret| {
@@ -91,6 +92,17 @@ fn to_out(
                 "{base}/users/{}/web_requests/{}/{secret}",
                 row.user_id, row.id
             )
+        })
+        .or_else(|| {
+            // A feed's URL, with its first secret, as RSS (`.json` for JSON).
+            k.filter(|k| k.serves_feed())
+                .and_then(|_| options.pointer("/secrets/0").and_then(Value::as_str))
+                .map(|secret| {
+                    format!(
+                        "{base}/users/{}/web_requests/{}/{secret}.xml",
+                        row.user_id, row.id
+                    )
+                })
         });
     Ok(AgentOut {
         memory: row.memory_json()?,
@@ -448,7 +460,7 @@ pub async fn delete_events(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    visible_agent(&state, &user, id).await?;
+    let row = visible_agent(&state, &user, id).await?;
     let deleted = state
         .addrs
         .store
@@ -459,6 +471,8 @@ pub async fn delete_events(
             Ok(n)
         })
         .await?;
+    // Feeds reading this agent's events show them no more.
+    crate::hub::feeds_changed(&state.addrs.registry, Some(row.user_id));
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted })))
 }
 

@@ -1,0 +1,104 @@
+//! `GET|HEAD /users/{user_id}/web_requests/{agent_id}/{secret}.xml|.json` for a
+//! `data_output` agent: asks the agent's `FeedActor` for the rendered feed and answers
+//! it, or 304 when the client's copy is current. No database access here.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+
+use super::AppState;
+use super::api::agents::base_url;
+use crate::feeds::{FeedActor, FeedError, FeedFormat, ServeFeed};
+
+fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body.into())
+}
+
+fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+pub async fn serve(
+    state: &AppState,
+    req: &HttpRequest,
+    feed: actix::Addr<FeedActor>,
+    secret: String,
+    ext: Option<&str>,
+) -> HttpResponse {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return HttpResponse::MethodNotAllowed()
+            .insert_header((header::ALLOW, "GET, HEAD"))
+            .content_type("text/plain; charset=utf-8")
+            .body("A feed is read with GET (or HEAD)");
+    }
+    let format = match FeedFormat::from_request(ext, header_str(req, header::ACCEPT)) {
+        Ok(f) => f,
+        Err(message) => return text(StatusCode::NOT_FOUND, message),
+    };
+    let asked = ServeFeed {
+        secret,
+        format,
+        base: base_url(state, req),
+    };
+    let rendered = match feed.send(asked).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(FeedError::NotAuthorized)) => {
+            return match format {
+                FeedFormat::Json => HttpResponse::Unauthorized()
+                    .json(serde_json::json!({"error": "Not Authorized"})),
+                FeedFormat::Rss => text(StatusCode::UNAUTHORIZED, "Not Authorized"),
+            };
+        }
+        Ok(Err(FeedError::BadOptions(e))) => {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("This feed's options are invalid ({e}); fix the agent's options"),
+            );
+        }
+        Ok(Err(FeedError::Failed(e))) => {
+            return text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("The feed could not be rendered: {e}"),
+            );
+        }
+        Err(_) => {
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "1"))
+                .content_type("text/plain; charset=utf-8")
+                .body("The feed is restarting; retry shortly");
+        }
+    };
+    let fresh = rendered.not_modified(
+        header_str(req, header::IF_NONE_MATCH),
+        header_str(req, header::IF_MODIFIED_SINCE),
+    );
+    let mut resp = HttpResponse::build(if fresh {
+        StatusCode::NOT_MODIFIED
+    } else {
+        StatusCode::OK
+    });
+    resp.insert_header((header::ETAG, rendered.etag.as_str()))
+        .insert_header((header::LAST_MODIFIED, rendered.last_modified_http()))
+        .insert_header((
+            header::CACHE_CONTROL,
+            format!("max-age={}", rendered.max_age_seconds),
+        ));
+    if ext.is_none() {
+        resp.insert_header((header::VARY, "Accept"));
+    }
+    if !fresh {
+        resp.insert_header((header::CONTENT_TYPE, rendered.content_type.as_str()));
+    }
+    for (name, value) in &rendered.extra_headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.insert_header((name.as_str(), v));
+        }
+    }
+    if fresh {
+        resp.finish()
+    } else {
+        resp.body(rendered.body.clone())
+    }
+}
