@@ -93,6 +93,7 @@ pub struct AgentsConfig {
     pub log_length: i64,
     pub mailbox_capacity: usize,
     pub propagation_interval_seconds: u64,
+    pub timezone: String,
 }
 
 impl Default for AgentsConfig {
@@ -102,6 +103,7 @@ impl Default for AgentsConfig {
             log_length: 200,
             mailbox_capacity: 256,
             propagation_interval_seconds: 60,
+            timezone: "UTC".into(),
         }
     }
 }
@@ -208,6 +210,7 @@ impl Config {
             None => Config::default(),
         };
         config.apply(overrides)?;
+        config.timezone()?;
         Ok(config)
     }
 
@@ -258,6 +261,18 @@ impl Config {
             self.admin_token = Some(v);
         }
         Ok(())
+    }
+
+    /// The time zone schedules are read in.
+    pub fn timezone(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.agents
+            .timezone
+            .parse()
+            .map_err(|_| ConfigError::Value {
+                key: "agents.timezone",
+                value: self.agents.timezone.clone(),
+                reason: "use an IANA time zone name such as UTC or Europe/Paris".into(),
+            })
     }
 
     pub fn database_path(&self) -> PathBuf {

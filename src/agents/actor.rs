@@ -14,7 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::Value;
 
-use super::{AgentCtx, Behavior, OptionError, emitted_event_type, kind};
+use super::{AgentCtx, Behavior, ControlAction, OptionError, emitted_event_type, kind};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
 use crate::store::events::{self, NewEvent};
@@ -48,6 +48,8 @@ pub struct AgentActor {
     shared: Arc<AgentShared>,
     last_processed: i64,
     reload_on_start: bool,
+    /// Where control actions (a scheduler's run/enable/disable) are carried out.
+    controller: Option<Recipient<ControlTargets>>,
 }
 
 fn build_behavior(row: &AgentRow) -> Result<Box<dyn Behavior>, OptionError> {
@@ -83,7 +85,14 @@ impl AgentActor {
             settings,
             shared,
             reload_on_start: false,
+            controller: None,
         }
+    }
+
+    /// Sets where this agent's control actions go (the Hub).
+    pub fn with_controller(mut self, hub: Recipient<ControlTargets>) -> Self {
+        self.controller = Some(hub);
+        self
     }
 
     fn receives_events(&self) -> bool {
@@ -174,6 +183,25 @@ impl AgentActor {
         handled_up_to: Option<i64>,
         ctx: &mut Context<Self>,
     ) {
+        let write = self.write_outcome(emitted, logs, memory_changed, handled_up_to, false);
+        ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
+            if let Err(e) = res {
+                // The state in the database is the truth: restart from it.
+                tracing::error!(agent_id = act.row.id, error = %e, "agent write failed; restarting the agent from its stored state");
+                ctx.stop();
+            }
+        }));
+    }
+
+    /// Queues the write of what the behaviour produced; resolves to the new event ids.
+    fn write_outcome(
+        &self,
+        emitted: Vec<(Value, u32)>,
+        logs: Vec<NewLog>,
+        memory_changed: bool,
+        handled_up_to: Option<i64>,
+        checked: bool,
+    ) -> impl std::future::Future<Output = Result<Vec<i64>, crate::store::StoreError>> + use<> {
         let options = self.row.options_json().unwrap_or(Value::Null);
         let event_type = emitted_event_type(&options);
         let (id, user_id, keep) = (self.row.id, self.row.user_id, self.row.keep_events_for);
@@ -194,30 +222,70 @@ impl AgentActor {
             .unzip();
         let memory = memory_changed.then(|| self.memory.to_string());
         let log_length = self.settings.log_length;
-        let write = self.store.writer().write(move |conn, out| {
-            let mut inserted = 0;
+        self.store.writer().write(move |conn, out| {
+            let mut ids = Vec::with_capacity(new.len());
             for (event, depth) in new.iter().zip(depths) {
-                inserted += out.insert(conn, std::slice::from_ref(event), depth)?.len();
+                ids.extend(
+                    out.insert(conn, std::slice::from_ref(event), depth)?
+                        .iter()
+                        .map(|e| e.id),
+                );
             }
-            if inserted > 0 {
-                agents_table::note_emitted(conn, id, inserted as i64)?;
+            if !ids.is_empty() {
+                agents_table::note_emitted(conn, id, ids.len() as i64)?;
             }
             if let Some(up_to) = handled_up_to {
                 agents_table::note_received(conn, id, up_to)?;
+            }
+            if checked {
+                agents_table::note_checked(conn, id)?;
             }
             agent_logs::append(conn, id, &logs, log_length)?;
             if let Some(m) = memory {
                 agents_table::set_memory(conn, id, &m)?;
             }
-            Ok(())
-        });
+            Ok(ids)
+        })
+    }
+
+    /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
+    fn check(&mut self, ctx: &mut Context<Self>) {
+        let mut actx = AgentCtx::new(&self.row, &mut self.memory);
+        match &mut self.behavior {
+            Ok(b) => b.check(&mut actx),
+            Err(e) => actx.error(format!("Cannot run: {e}")),
+        }
+        let AgentCtx {
+            emitted,
+            logs,
+            memory_changed,
+            controls,
+            check_again_in,
+            ..
+        } = actx;
+        let emitted = emitted.into_iter().map(|p| (p, 0)).collect();
+        let write = self.write_outcome(emitted, logs, memory_changed, None, true);
         ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
-                // The state in the database is the truth: restart from it.
                 tracing::error!(agent_id = act.row.id, error = %e, "agent write failed; restarting the agent from its stored state");
                 ctx.stop();
             }
         }));
+        if !controls.is_empty()
+            && let Some(hub) = &self.controller
+        {
+            hub.do_send(ControlTargets {
+                controller_id: self.row.id,
+                actions: controls,
+            });
+        }
+        if let Some(d) = check_again_in {
+            ctx.run_later(d, |act, ctx| {
+                if !act.row.disabled {
+                    act.check(ctx);
+                }
+            });
+        }
     }
 }
 
@@ -320,5 +388,58 @@ impl Handler<Shutdown> for AgentActor {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+/// A controlling agent asks for actions on its control targets (handled by the Hub).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ControlTargets {
+    pub controller_id: i64,
+    pub actions: Vec<ControlAction>,
+}
+
+/// Run the agent's `check` now (its schedule fired, or someone asked).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunCheck;
+
+impl Handler<RunCheck> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, _: RunCheck, ctx: &mut Context<Self>) {
+        if self.row.disabled {
+            return;
+        }
+        self.check(ctx);
+    }
+}
+
+/// Emit these payloads as the agent's events (a manual_event agent's posted payloads).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<i64>, crate::store::StoreError>")]
+pub struct EmitPayloads(pub Vec<Value>);
+
+impl Handler<EmitPayloads> for AgentActor {
+    type Result = ResponseFuture<Result<Vec<i64>, crate::store::StoreError>>;
+
+    fn handle(&mut self, msg: EmitPayloads, _: &mut Context<Self>) -> Self::Result {
+        let emitted = msg.0.into_iter().map(|p| (p, 0)).collect();
+        Box::pin(self.write_outcome(emitted, Vec::new(), false, None, false))
+    }
+}
+
+/// Forget everything in memory (`DELETE /api/agents/{id}/memory`).
+#[derive(Message)]
+#[rtype(result = "Result<(), crate::store::StoreError>")]
+pub struct ClearMemory;
+
+impl Handler<ClearMemory> for AgentActor {
+    type Result = ResponseFuture<Result<(), crate::store::StoreError>>;
+
+    fn handle(&mut self, _: ClearMemory, _: &mut Context<Self>) -> Self::Result {
+        self.memory = Value::Object(Default::default());
+        let write = self.write_outcome(Vec::new(), Vec::new(), true, None, false);
+        Box::pin(async move { write.await.map(|_| ()) })
     }
 }

@@ -208,6 +208,22 @@ pub static KINDS: &[KindInfo] = &[
     },
 ];
 
+/// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
+/// agent's `schedule` (or its type's default), else none.
+pub fn schedule_of(row: &AgentRow) -> Option<String> {
+    let k = kind(&row.agent_type)?;
+    if k.name == "scheduler" {
+        return Some(scheduler::schedule_text(&row.options_json().ok()?));
+    }
+    if !k.can_be_scheduled {
+        return None;
+    }
+    row.schedule
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or_else(|| k.default_schedule.map(str::to_string))
+}
+
 /// Finds a type by muninn's name or Huginn's (`Agents::WebhookAgent`, `WebhookAgent`).
 pub fn kind(name: &str) -> Option<&'static KindInfo> {
     let short = name.rsplit("::").next().unwrap_or(name);

@@ -64,6 +64,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                     .get(api::agents::list)
                     .post(api::agents::create),
             )
+            // Before /agents/{id}, which would take "dry_run" as an id.
+            .route("/agents/dry_run", web::post().to(api::agents::dry_run))
             .service(
                 web::resource("/agents/{id}")
                     .get(api::agents::get)
@@ -74,9 +76,19 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             .service(
                 web::resource("/agents/{id}/events")
                     .get(api::events::for_agent)
+                    .post(api::agents::post_events)
                     .delete(api::agents::delete_events),
             )
             .route("/agents/{id}/logs", web::get().to(api::agents::logs))
+            .route("/agents/{id}/run", web::post().to(api::agents::run))
+            .route(
+                "/agents/{id}/memory",
+                web::delete().to(api::agents::clear_memory),
+            )
+            .route(
+                "/agents/{id}/reemit_events",
+                web::post().to(api::agents::reemit_events),
+            )
             .service(
                 web::resource("/links")
                     .get(api::links::list)

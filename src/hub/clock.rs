@@ -1,14 +1,21 @@
-//! The Clock: the hub's periodic work. Deletes expired events in bounded batches and
-//! runs the periodic propagation for agents with `propagate_immediately: false`.
+//! The Clock: the hub's periodic work. Runs agents on their schedules, deletes expired
+//! events in bounded batches and runs the periodic propagation for agents with
+//! `propagate_immediately: false`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use chrono::{DateTime, Utc};
 
 use super::registry::Registry;
-use crate::agents::actor::CatchUp;
+use crate::agents::actor::{CatchUp, RunCheck};
+use crate::agents::schedule::Schedule;
 use crate::store::{Store, events};
+
+/// How often the Clock looks for schedules that fell due (the finest schedule is 10 s).
+const SCHEDULE_TICK: Duration = Duration::from_millis(500);
 
 const EXPIRY_EVERY: Duration = Duration::from_secs(60);
 const EXPIRY_BATCH: i64 = 1000;
@@ -17,6 +24,8 @@ pub struct Clock {
     store: Store,
     registry: Arc<Registry>,
     propagation_every: Duration,
+    /// agent id -> its schedule and next firing.
+    schedules: HashMap<i64, (Schedule, DateTime<Utc>)>,
 }
 
 impl Clock {
@@ -25,6 +34,24 @@ impl Clock {
             store,
             registry,
             propagation_every,
+            schedules: HashMap::new(),
+        }
+    }
+
+    fn fire_due(&mut self) {
+        let now = Utc::now();
+        for (id, (schedule, next)) in self.schedules.iter_mut() {
+            if *next > now {
+                continue;
+            }
+            if let Some(entry) = self.registry.agent(*id) {
+                entry.addr.do_send(RunCheck);
+            }
+            match schedule.next_after(now) {
+                Some(n) => *next = n,
+                // A schedule with no future firing: park it far away.
+                None => *next = now + chrono::Duration::days(365 * 100),
+            }
         }
     }
 
@@ -57,7 +84,36 @@ impl Actor for Clock {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SCHEDULE_TICK, |act, _| act.fire_due());
         ctx.run_interval(EXPIRY_EVERY, |act, ctx| act.expire(ctx));
         ctx.run_interval(self.propagation_every, |act, _| act.propagate());
+    }
+}
+
+/// Sets (or with `None` removes) the schedule an agent runs on.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetSchedule {
+    pub agent_id: i64,
+    pub schedule: Option<Schedule>,
+}
+
+impl Handler<SetSchedule> for Clock {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetSchedule, _: &mut Context<Self>) {
+        match msg.schedule {
+            Some(s) => match s.next_after(Utc::now()) {
+                Some(next) => {
+                    self.schedules.insert(msg.agent_id, (s, next));
+                }
+                None => {
+                    self.schedules.remove(&msg.agent_id);
+                }
+            },
+            None => {
+                self.schedules.remove(&msg.agent_id);
+            }
+        }
     }
 }

@@ -95,3 +95,8 @@ pub fn record(
     )?;
     Ok(())
 }
+
+/// The payload of the `agent.*` events: which agent.
+pub fn agent_summary(row: &crate::store::agents::AgentRow) -> serde_json::Value {
+    serde_json::json!({"agent": {"id": row.id, "name": row.name, "type": row.agent_type}})
+}

@@ -14,8 +14,12 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::agents::actor::{AgentActor, AgentSettings, AgentShared, Reload, Shutdown};
+use crate::agents::ControlAction;
+use crate::agents::actor::{
+    AgentActor, AgentSettings, AgentShared, ControlTargets, Reload, RunCheck, Shutdown,
+};
 use crate::agents::kind;
+use crate::agents::schedule::Schedule;
 use crate::config::Config;
 use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as StopSubscription};
 use crate::delivery::{
@@ -26,7 +30,8 @@ use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
-pub use clock::Clock;
+use crate::store::{agent_logs, control_links};
+pub use clock::{Clock, SetSchedule};
 pub use incoming::{IncomingRemoved, IncomingSaved};
 pub use registry::{AgentEntry, Registry, SubscriptionEntry};
 pub use router::{ReloadLinks, Route, Router};
@@ -43,6 +48,10 @@ pub struct Addrs {
 }
 
 pub struct Hub {
+    me: Addr<Hub>,
+    clock: Addr<Clock>,
+    /// The time zone schedules are read in.
+    tz: chrono_tz::Tz,
     store: Store,
     registry: Arc<Registry>,
     router: Addr<Router>,
@@ -58,6 +67,22 @@ impl Actor for Hub {
 }
 
 impl Hub {
+    /// Tells the Clock when this agent runs (or that it does not).
+    fn set_schedule(&self, row: &AgentRow) {
+        let schedule = crate::agents::schedule_of(row).and_then(|text| match Schedule::parse(&text, self.tz) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(agent_id = row.id, error = %e, "agent schedule is invalid; it will not run on a schedule");
+                None
+            }
+        });
+        let schedule = schedule.filter(|_| !row.disabled);
+        self.clock.do_send(SetSchedule {
+            agent_id: row.id,
+            schedule,
+        });
+    }
+
     fn arbiter_for(&self, id: i64) -> ArbiterHandle {
         let n = self.arbiters.len().max(1);
         match self.arbiters.get(id.unsigned_abs() as usize % n) {
@@ -77,10 +102,12 @@ impl Hub {
                 self.settings.clone(),
                 shared.clone(),
             );
+            let controller = self.me.clone().recipient();
             Supervisor::start_in_arbiter(&arbiter, move |_| {
-                AgentActor::new(row, store, settings, shared)
+                AgentActor::new(row, store, settings, shared).with_controller(controller)
             })
         };
+        self.set_schedule(&row);
         let endpoint = k.filter(|k| k.takes_web_requests).map(|_| {
             let (row, store, log_length, inbound) = (
                 row.clone(),
@@ -219,6 +246,7 @@ impl Handler<AgentSaved> for Hub {
                     feed.do_send(ReloadFeed(row.clone()));
                 }
                 entry.addr.do_send(Reload(row.clone()));
+                self.set_schedule(&row);
                 self.registry.insert_agent(row.id, entry);
             }
             None => self.spawn_agent(row.clone()),
@@ -248,6 +276,10 @@ impl Handler<AgentRemoved> for Hub {
         let removed = self.registry.remove_agent(msg.0);
         if let Some(entry) = &removed {
             entry.addr.do_send(Shutdown);
+            self.clock.do_send(SetSchedule {
+                agent_id: msg.0,
+                schedule: None,
+            });
             if let Some(feed) = &entry.feed {
                 feed.do_send(StopFeed);
             }
@@ -317,7 +349,18 @@ pub async fn start(
         .await
         .map_err(|_| StoreError::WriterGone)??;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let clock = Clock::new(
+        store.clone(),
+        registry.clone(),
+        Duration::from_secs(config.agents.propagation_interval_seconds.max(1)),
+    )
+    .start();
+    // The Hub's address exists before it runs: its agents send it their control actions.
+    let hub_ctx = Context::<Hub>::new();
     let hub = Hub {
+        me: hub_ctx.address(),
+        clock: clock.clone(),
+        tz: config.timezone().unwrap_or(chrono_tz::Tz::UTC),
         store: store.clone(),
         registry: registry.clone(),
         router: router.clone(),
@@ -355,18 +398,109 @@ pub async fn start(
     for row in store.read(|c| incoming_webhooks::list(c, None)).await? {
         hub.spawn_incoming(row);
     }
-    let clock = Clock::new(
-        store.clone(),
-        registry.clone(),
-        Duration::from_secs(config.agents.propagation_interval_seconds.max(1)),
-    )
-    .start();
     Ok(Addrs {
-        hub: hub.start(),
+        hub: hub_ctx.run(hub),
         router,
         clock,
         store,
         registry,
         subscriptions,
     })
+}
+
+impl Handler<ControlTargets> for Hub {
+    type Result = ();
+
+    /// Carries out a controller's actions on its control targets (Huginn's `control!`).
+    fn handle(&mut self, msg: ControlTargets, ctx: &mut Context<Self>) {
+        let (store, registry, me) = (self.store.clone(), self.registry.clone(), self.me.clone());
+        let controller = msg.controller_id;
+        let work = async move {
+            let targets = store
+                .read(move |c| {
+                    let mut rows = Vec::new();
+                    for id in control_links::targets_of(c, controller)? {
+                        rows.extend(agents::find(c, id)?);
+                    }
+                    Ok(rows)
+                })
+                .await?;
+            let mut notes = Vec::new();
+            for action in msg.actions {
+                for t in &targets {
+                    match action {
+                        ControlAction::Run if t.disabled => {
+                            notes
+                                .push(format!("Agent run ignored for disabled Agent '{}'", t.name));
+                        }
+                        ControlAction::Run => {
+                            if let Some(e) = registry.agent(t.id) {
+                                e.addr.do_send(RunCheck);
+                            }
+                        }
+                        ControlAction::Enable {
+                            drop_pending_events,
+                        } if t.disabled => {
+                            let id = t.id;
+                            let row = store
+                                .writer()
+                                .write(move |c, out| {
+                                    let r =
+                                        agents::set_disabled(c, id, false, drop_pending_events)?;
+                                    event_types::record(
+                                        c,
+                                        out,
+                                        r.user_id,
+                                        event_types::AGENT_ENABLED,
+                                        event_types::agent_summary(&r),
+                                    )?;
+                                    Ok(r)
+                                })
+                                .await?;
+                            me.do_send(AgentSaved(row));
+                        }
+                        ControlAction::Disable if !t.disabled => {
+                            let id = t.id;
+                            let row = store
+                                .writer()
+                                .write(move |c, out| {
+                                    let r = agents::set_disabled(c, id, true, false)?;
+                                    event_types::record(
+                                        c,
+                                        out,
+                                        r.user_id,
+                                        event_types::AGENT_DISABLED,
+                                        event_types::agent_summary(&r),
+                                    )?;
+                                    Ok(r)
+                                })
+                                .await?;
+                            me.do_send(AgentSaved(row));
+                        }
+                        ControlAction::Enable { .. } | ControlAction::Disable => {}
+                    }
+                }
+            }
+            if !notes.is_empty() {
+                let lines: Vec<agent_logs::NewLog> = notes
+                    .into_iter()
+                    .map(|message| agent_logs::NewLog {
+                        level: agent_logs::LEVEL_INFO,
+                        message,
+                        inbound_event_id: None,
+                    })
+                    .collect();
+                store
+                    .writer()
+                    .write(move |c, _| agent_logs::append(c, controller, &lines, 200))
+                    .await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        ctx.spawn(work.into_actor(self).map(move |res, _, _| {
+            if let Err(e) = res {
+                tracing::error!(agent_id = controller, error = %e, "carrying out control actions failed");
+            }
+        }));
+    }
 }

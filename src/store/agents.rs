@@ -121,6 +121,7 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
     diesel::delete(agent_logs::table.filter(agent_logs::agent_id.eq(id))).execute(conn)?;
     diesel::delete(links::table.filter(links::source_id.eq(id).or(links::receiver_id.eq(id))))
         .execute(conn)?;
+    super::control_links::delete_for_agent(conn, id)?;
     diesel::delete(agents::table.find(id)).execute(conn)?;
     Ok(row)
 }
@@ -148,6 +149,13 @@ pub fn note_received(conn: &mut Conn, id: i64, event_id: i64) -> Result<(), Stor
     Ok(())
 }
 
+pub fn note_checked(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set(agents::last_check_at.eq(now()))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn note_web_request(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
     diesel::update(agents::table.find(id))
         .set(agents::last_web_request_at.eq(at))
@@ -160,6 +168,25 @@ pub fn note_error(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), Sto
         .set(agents::last_error_at.eq(at))
         .execute(conn)?;
     Ok(())
+}
+
+/// Enables or disables; enabling with `drop_pending` skips what arrived meanwhile.
+pub fn set_disabled(
+    conn: &mut Conn,
+    id: i64,
+    disabled: bool,
+    drop_pending: bool,
+) -> Result<AgentRow, StoreError> {
+    if drop_pending {
+        let newest = super::events::max_id(conn)?;
+        diesel::update(agents::table.find(id))
+            .set(agents::last_checked_event_id.eq(newest))
+            .execute(conn)?;
+    }
+    Ok(diesel::update(agents::table.find(id))
+        .set((agents::disabled.eq(disabled), agents::updated_at.eq(now())))
+        .returning(AgentRow::as_returning())
+        .get_result(conn)?)
 }
 
 pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreError> {

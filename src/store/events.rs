@@ -146,6 +146,11 @@ pub fn count_and_bounds(
     Ok(q.first(conn)?)
 }
 
+pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    diesel::delete(events::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
 pub fn delete_for_agent(conn: &mut Conn, agent_id: i64) -> Result<usize, StoreError> {
     Ok(diesel::delete(events::table.filter(events::agent_id.eq(agent_id))).execute(conn)?)
 }

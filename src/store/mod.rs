@@ -5,6 +5,7 @@ pub mod agent_logs;
 pub mod agents;
 pub mod api_tokens;
 mod connection;
+pub mod control_links;
 pub mod deliveries;
 pub mod delivery_attempts;
 mod error;

@@ -5,14 +5,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ts, ts_opt};
-use crate::agents::{KindInfo, kind, kind_names};
+use crate::agents::actor::{ClearMemory, EmitPayloads, RunCheck};
+use crate::agents::schedule::Schedule;
+use crate::agents::{AgentCtx, KindInfo, health, kind, kind_names, manual_event};
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::hub::event_types::agent_summary;
 use crate::hub::event_types::{
     self, AGENT_CREATED, AGENT_DELETED, AGENT_DISABLED, AGENT_ENABLED, AGENT_UPDATED,
 };
 use crate::hub::{AgentRemoved, AgentSaved};
 use crate::store::agents::{self, AgentChanges, AgentRow, NewAgent};
-use crate::store::{StoreError, events, links};
+use crate::store::{StoreError, control_links, events, links};
 
 /// The body of POST and PUT. On PUT every field is optional and omitted ones keep
 /// their value.
@@ -29,6 +32,7 @@ pub struct AgentIn {
     pub propagate_immediately: Option<bool>,
     pub source_ids: Option<Vec<i64>>,
     pub receiver_ids: Option<Vec<i64>>,
+    pub control_target_ids: Option<Vec<i64>>,
 }
 
 /// Tells "absent" (keep) from `null` (clear).
@@ -55,6 +59,10 @@ pub struct AgentOut {
     pub events_count: i64,
     pub source_ids: Vec<i64>,
     pub receiver_ids: Vec<i64>,
+    pub control_target_ids: Vec<i64>,
+    pub controller_ids: Vec<i64>,
+    /// Huginn's health: recent errors, expected receive/update periods, disabled.
+    pub working: bool,
     pub created_at: String,
     pub updated_at: String,
     pub last_check_at: Option<String>,
@@ -76,14 +84,30 @@ pub fn base_url(state: &AppState, req: &HttpRequest) -> String {
     format!("{}://{}", info.scheme(), info.host())
 }
 
-fn to_out(
-    row: AgentRow,
-    sources: Vec<i64>,
-    receivers: Vec<i64>,
-    base: &str,
-) -> Result<AgentOut, StoreError> {
+/// The agents an agent is linked to, both ways, and controls or is controlled by.
+#[derive(Debug, Default)]
+pub struct AgentLinks {
+    pub sources: Vec<i64>,
+    pub receivers: Vec<i64>,
+    pub targets: Vec<i64>,
+    pub controllers: Vec<i64>,
+}
+
+impl AgentLinks {
+    pub fn load(c: &mut crate::store::Conn, id: i64) -> Result<AgentLinks, StoreError> {
+        Ok(AgentLinks {
+            sources: links::sources_of(c, id)?,
+            receivers: links::receivers_of(c, id)?,
+            targets: control_links::targets_of(c, id)?,
+            controllers: control_links::controllers_of(c, id)?,
+        })
+    }
+}
+
+fn to_out(row: AgentRow, l: AgentLinks, base: &str) -> Result<AgentOut, StoreError> {
     let options = row.options_json()?;
     let k = kind(&row.agent_type);
+    let working = k.is_some_and(|k| health::working(k.health, &row, &options, crate::store::now()));
     let web_request_url = k
         .filter(|k| k.takes_web_requests)
         .and_then(|_| options.get("secret").and_then(Value::as_str))
@@ -117,8 +141,11 @@ fn to_out(
         propagate_immediately: row.propagate_immediately,
         guid: row.guid,
         events_count: row.events_count,
-        source_ids: sources,
-        receiver_ids: receivers,
+        source_ids: l.sources,
+        receiver_ids: l.receivers,
+        control_target_ids: l.targets,
+        controller_ids: l.controllers,
+        working,
         created_at: ts(row.created_at),
         updated_at: ts(row.updated_at),
         last_check_at: ts_opt(row.last_check_at),
@@ -137,20 +164,15 @@ async fn load_out(
     id: i64,
     base: &str,
 ) -> Result<AgentOut, ApiError> {
-    let (row, sources, receivers) = state
+    let (row, links) = state
         .addrs
         .store
-        .read(move |c| {
-            let row = agents::find(c, id)?;
-            let sources = links::sources_of(c, id)?;
-            let receivers = links::receivers_of(c, id)?;
-            Ok((row, sources, receivers))
-        })
+        .read(move |c| Ok((agents::find(c, id)?, AgentLinks::load(c, id)?)))
         .await?;
     let row = row
         .filter(|r| user.can_see(r.user_id))
         .ok_or_else(|| ApiError::not_found("agent", id))?;
-    Ok(to_out(row, sources, receivers, base)?)
+    Ok(to_out(row, links, base)?)
 }
 
 /// Loads an agent row the caller may see.
@@ -214,6 +236,12 @@ fn check_common(input: &AgentIn, options: Option<&Value>, k: &KindInfo) -> Resul
         k.validate(options)
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     }
+    if let Some(Some(schedule)) = &input.schedule
+        && k.can_be_scheduled
+    {
+        Schedule::parse(schedule, chrono_tz::Tz::UTC)
+            .map_err(|e| ApiError::Unprocessable(format!("field \"schedule\": {e}")))?;
+    }
     Ok(())
 }
 
@@ -257,11 +285,16 @@ async fn check_links(
         )
         .await?;
     }
+    if let Some(targets) = &input.control_target_ids {
+        if !targets.is_empty() && !k.can_control_other_agents {
+            return Err(ApiError::Unprocessable(format!(
+                "control_target_ids: a {} agent cannot control other agents",
+                k.name
+            )));
+        }
+        check_link_ends(state, owner, "control_target_ids", targets, |_| true, "").await?;
+    }
     Ok(())
-}
-
-fn summary(row: &AgentRow) -> Value {
-    json!({"agent": {"id": row.id, "name": row.name, "type": row.agent_type}})
 }
 
 pub async fn create(
@@ -295,7 +328,11 @@ pub async fn create(
         name: input.name.clone().unwrap_or_default().trim().to_string(),
         options: options.to_string(),
         schedule: if k.can_be_scheduled {
-            input.schedule.clone().flatten()
+            input
+                .schedule
+                .clone()
+                .flatten()
+                .or_else(|| k.default_schedule.map(str::to_string))
         } else {
             None
         },
@@ -303,9 +340,10 @@ pub async fn create(
         keep_events_for: input.keep_events_for.unwrap_or(0),
         propagate_immediately: input.propagate_immediately.unwrap_or(true),
     };
-    let (sources, receivers) = (
+    let (sources, receivers, targets) = (
         input.source_ids.unwrap_or_default(),
         input.receiver_ids.unwrap_or_default(),
+        input.control_target_ids.unwrap_or_default(),
     );
     let row = state
         .addrs
@@ -315,7 +353,8 @@ pub async fn create(
             let row = agents::insert(c, &new)?;
             links::replace_sources(c, row.id, &sources)?;
             links::replace_receivers(c, row.id, &receivers)?;
-            event_types::record(c, out, row.user_id, AGENT_CREATED, summary(&row))?;
+            control_links::replace_targets(c, row.id, &targets)?;
+            event_types::record(c, out, row.user_id, AGENT_CREATED, agent_summary(&row))?;
             Ok(row)
         })
         .await?;
@@ -364,7 +403,11 @@ pub async fn update(
         propagate_immediately: input.propagate_immediately,
     };
     let was_disabled = current.disabled;
-    let (sources, receivers) = (input.source_ids, input.receiver_ids);
+    let (sources, receivers, targets) = (
+        input.source_ids,
+        input.receiver_ids,
+        input.control_target_ids,
+    );
     let row = state
         .addrs
         .store
@@ -377,14 +420,17 @@ pub async fn update(
             if let Some(r) = &receivers {
                 links::replace_receivers(c, id, r)?;
             }
-            event_types::record(c, out, row.user_id, AGENT_UPDATED, summary(&row))?;
+            if let Some(t) = &targets {
+                control_links::replace_targets(c, id, t)?;
+            }
+            event_types::record(c, out, row.user_id, AGENT_UPDATED, agent_summary(&row))?;
             if row.disabled != was_disabled {
                 let t = if row.disabled {
                     AGENT_DISABLED
                 } else {
                     AGENT_ENABLED
                 };
-                event_types::record(c, out, row.user_id, t, summary(&row))?;
+                event_types::record(c, out, row.user_id, t, agent_summary(&row))?;
             }
             Ok(row)
         })
@@ -409,10 +455,16 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let scope = user.scope();
-    let (rows, all_links) = state
+    let (rows, all_links, all_controls) = state
         .addrs
         .store
-        .read(move |c| Ok((agents::list(c, scope)?, links::list(c, scope)?)))
+        .read(move |c| {
+            Ok((
+                agents::list(c, scope)?,
+                links::list(c, scope)?,
+                control_links::list(c, scope)?,
+            ))
+        })
         .await?;
     let base = base_url(&state, &req);
     let mut out = Vec::with_capacity(rows.len());
@@ -428,7 +480,23 @@ pub async fn list(
             .filter(|l| l.source_id == id)
             .map(|l| l.receiver_id)
             .collect();
-        out.push(to_out(row, sources, receivers, &base)?);
+        let targets = all_controls
+            .iter()
+            .filter(|(c, _)| *c == id)
+            .map(|(_, t)| *t)
+            .collect();
+        let controllers = all_controls
+            .iter()
+            .filter(|(_, t)| *t == id)
+            .map(|(c, _)| *c)
+            .collect();
+        let l = AgentLinks {
+            sources,
+            receivers,
+            targets,
+            controllers,
+        };
+        out.push(to_out(row, l, &base)?);
     }
     Ok(HttpResponse::Ok().json(out))
 }
@@ -446,7 +514,7 @@ pub async fn delete(
         .writer()
         .write(move |c, out| {
             let row = agents::delete(c, id)?;
-            event_types::record(c, out, row.user_id, AGENT_DELETED, summary(&row))?;
+            event_types::record(c, out, row.user_id, AGENT_DELETED, agent_summary(&row))?;
             Ok(())
         })
         .await?;
@@ -517,4 +585,228 @@ pub async fn logs(
         })
         .collect();
     Ok(HttpResponse::Ok().json(out))
+}
+
+fn live_agent(state: &AppState, id: i64) -> Result<crate::hub::AgentEntry, ApiError> {
+    state
+        .addrs
+        .registry
+        .agent(id)
+        .ok_or_else(|| ApiError::Unavailable {
+            message: format!("agent {id} is restarting; retry shortly"),
+            retry_after: 1,
+        })
+}
+
+/// `POST /api/agents/{id}/run`: runs the agent's check now.
+pub async fn run(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let row = visible_agent(&state, &user, path.into_inner()).await?;
+    if row.disabled {
+        return Err(ApiError::Conflict(format!(
+            "agent {} is disabled; enable it to run it",
+            row.id
+        )));
+    }
+    live_agent(&state, row.id)?.addr.send(RunCheck).await?;
+    Ok(HttpResponse::Accepted().json(
+        json!({"agent_id": row.id, "message": format!("Agent run queued for '{}'", row.name)}),
+    ))
+}
+
+/// `DELETE /api/agents/{id}/memory`.
+pub async fn clear_memory(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let row = visible_agent(&state, &user, path.into_inner()).await?;
+    live_agent(&state, row.id)?.addr.send(ClearMemory).await??;
+    Ok(HttpResponse::Ok().json(json!({"agent_id": row.id, "memory": {}})))
+}
+
+/// `POST /api/agents/{id}/events`: a manual_event agent emits the posted payload.
+pub async fn post_events(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let row = visible_agent(&state, &user, path.into_inner()).await?;
+    if row.agent_type != "manual_event" {
+        return Err(ApiError::Unprocessable(format!(
+            "agent {} is a {} agent; only manual_event agents take posted events",
+            row.id, row.agent_type
+        )));
+    }
+    let payloads = manual_event::payloads(body.into_inner()).map_err(ApiError::Unprocessable)?;
+    let ids = live_agent(&state, row.id)?
+        .addr
+        .send(EmitPayloads(payloads))
+        .await??;
+    Ok(HttpResponse::Created().json(json!({"success": true, "event_ids": ids})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReemitQuery {
+    #[serde(default)]
+    pub delete_old_events: Option<String>,
+}
+
+/// Events copied per transaction when re-emitting.
+const REEMIT_BATCH: i64 = 500;
+
+/// `POST /api/agents/{id}/reemit_events`: re-creates every event of the agent as a new
+/// event (new ids, passed on again), optionally deleting the originals.
+pub async fn reemit_events(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    query: web::Query<ReemitQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let row = visible_agent(&state, &user, path.into_inner()).await?;
+    let delete_old = matches!(query.delete_old_events.as_deref(), Some("1" | "true"));
+    let id = row.id;
+    let up_to = state.addrs.store.read(events::max_id).await?;
+    let mut after = 0;
+    let mut count = 0usize;
+    loop {
+        let batch = state
+            .addrs
+            .store
+            .writer()
+            .write(move |c, out| {
+                let old = events::list(
+                    c,
+                    &events::EventQuery {
+                        agent_id: Some(id),
+                        after: Some(after),
+                        before: Some(up_to + 1),
+                        limit: REEMIT_BATCH,
+                        ..Default::default()
+                    },
+                )?;
+                let last = old.last().map(|e| e.id);
+                let new: Vec<events::NewEvent> = old
+                    .iter()
+                    .map(|e| {
+                        Ok(events::NewEvent {
+                            user_id: e.user_id,
+                            agent_id: e.agent_id,
+                            event_type: e.event_type.clone(),
+                            payload: e.payload_json()?,
+                            keep_for_seconds: e
+                                .expires_at
+                                .map_or(0, |x| (x - e.created_at).num_seconds().max(1)),
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                out.insert(c, &new, 0)?;
+                if delete_old {
+                    for e in &old {
+                        events::delete(c, e.id)?;
+                    }
+                }
+                Ok((last, new.len()))
+            })
+            .await?;
+        count += batch.1;
+        match batch.0 {
+            Some(last) => after = last,
+            None => break,
+        }
+    }
+    if delete_old {
+        state
+            .addrs
+            .store
+            .writer()
+            .write(move |c, _| agents::recount_events(c, id))
+            .await?;
+    }
+    Ok(HttpResponse::Ok()
+        .json(json!({"agent_id": id, "reemitted": count, "deleted_old_events": delete_old})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DryRunIn {
+    #[serde(rename = "type")]
+    pub agent_type: String,
+    #[serde(default)]
+    pub options: Option<Value>,
+    pub event: Option<Value>,
+    pub memory: Option<Value>,
+}
+
+/// `POST /api/agents/dry_run`: what an agent with these options would emit and log for
+/// `event` (or on a run, without one). Nothing is stored.
+pub async fn dry_run(user: AuthUser, body: web::Json<DryRunIn>) -> Result<HttpResponse, ApiError> {
+    let input = body.into_inner();
+    let k = kind(&input.agent_type).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "unknown agent type \"{}\"; agent types: {}",
+            input.agent_type,
+            kind_names()
+        ))
+    })?;
+    let options = input.options.unwrap_or_else(|| json!({}));
+    k.validate(&options)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let mut behavior = k
+        .build(&options)
+        .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let now = crate::store::now();
+    let row = AgentRow {
+        id: 0,
+        user_id: user.id,
+        agent_type: k.name.to_string(),
+        name: "dry run".into(),
+        options: options.to_string(),
+        memory: "{}".into(),
+        schedule: None,
+        disabled: false,
+        keep_events_for: 0,
+        propagate_immediately: true,
+        guid: String::new(),
+        events_count: 0,
+        last_checked_event_id: 0,
+        created_at: now,
+        updated_at: now,
+        last_check_at: None,
+        last_receive_at: None,
+        last_event_at: None,
+        last_error_at: None,
+        last_web_request_at: None,
+    };
+    let mut memory = input.memory.unwrap_or_else(|| json!({}));
+    let mut ctx = AgentCtx::new(&row, &mut memory);
+    match input.event {
+        Some(payload) => {
+            let event = events::EventRow {
+                id: 0,
+                user_id: user.id,
+                agent_id: None,
+                event_type: "event.created".into(),
+                payload: payload.to_string(),
+                created_at: now,
+                expires_at: None,
+                target_agent_id: None,
+            };
+            behavior.receive(&mut ctx, &event, &payload);
+        }
+        None => behavior.check(&mut ctx),
+    }
+    let log: Vec<Value> = ctx
+        .logs
+        .iter()
+        .map(
+            |l| json!({"level": if l.level >= 4 { "ERROR" } else { "INFO" }, "message": l.message}),
+        )
+        .collect();
+    let emitted = std::mem::take(&mut ctx.emitted);
+    drop(ctx);
+    Ok(HttpResponse::Ok().json(json!({"events": emitted, "log": log, "memory": memory})))
 }
