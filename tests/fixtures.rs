@@ -95,9 +95,19 @@ async fn run_case(path: &Path) -> Result<(), String> {
             step.get("note").and_then(Value::as_str).unwrap_or("")
         );
         if let Some(req) = step.get("request") {
-            let answer = check_request(&hub, &refs, req, &step["expect"])
-                .await
-                .map_err(|e| format!("{at}: {e}"))?;
+            // `"wait": true` repeats the request (bounded) until the expectation holds,
+            // for effects that arrive after the answer (propagation, schedules).
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let answer = loop {
+                match check_request(&hub, &refs, req, &step["expect"]).await {
+                    Ok(a) => break a,
+                    Err(e) if step["wait"] == true && std::time::Instant::now() < deadline => {
+                        let _ = e;
+                        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(format!("{at}: {e}")),
+                }
+            };
             for (name, key) in step["save"].as_object().into_iter().flatten() {
                 let key = key.as_str().unwrap_or_default();
                 // Numbers behave like ids (a whole "${name}" becomes the number).
