@@ -3,6 +3,8 @@
 //! [`TemplateTree`] keeps the tree's shape and compiles only the strings that contain
 //! template syntax, so plain strings cost nothing at render time.
 
+pub mod liquid;
+
 use serde_json::{Map, Value};
 use tera::{Context, Tera};
 
