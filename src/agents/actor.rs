@@ -322,3 +322,38 @@ impl Handler<Shutdown> for AgentActor {
         ctx.stop();
     }
 }
+
+/// Run the behaviour's `check` now (`POST /api/agents/{id}/run`), committing what it
+/// emits and logs like a scheduled run.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunNow;
+
+impl Handler<RunNow> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, _: RunNow, ctx: &mut Context<Self>) {
+        let mut actx = AgentCtx::new(&self.row, &mut self.memory);
+        match &mut self.behavior {
+            Ok(b) => b.check(&mut actx),
+            Err(e) => actx.error(format!("Cannot run: {e}")),
+        }
+        let memory_changed = actx.memory_changed;
+        let emitted = actx.emitted.into_iter().map(|p| (p, 0)).collect();
+        let logs = actx.logs;
+        self.persist(emitted, logs, memory_changed, None, ctx);
+    }
+}
+
+/// The stored memory was cleared (`DELETE /api/agents/{id}/memory`): forget ours too.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ClearMemory;
+
+impl Handler<ClearMemory> for AgentActor {
+    type Result = ();
+
+    fn handle(&mut self, _: ClearMemory, _: &mut Context<Self>) {
+        self.memory = Value::Object(Default::default());
+    }
+}

@@ -132,6 +132,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 "/deliveries/{id}/retry",
                 web::post().to(api::deliveries::retry),
             )
+            // The operator console: overview, live stream, agent actions.
+            .route("/summary", web::get().to(api::summary::summary))
+            .route("/stream", web::get().to(api::stream::stream))
+            .route("/agents/{id}/run", web::post().to(api::agent_actions::run))
+            .route(
+                "/agents/{id}/memory",
+                web::delete().to(api::agent_actions::clear_memory),
+            )
             .default_service(web::to(api_not_found)),
     )
     // The simple registration API: the same subscriptions, a smaller shape.

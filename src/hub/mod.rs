@@ -7,6 +7,7 @@ pub mod clock;
 pub mod event_types;
 pub mod registry;
 pub mod router;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -290,6 +291,7 @@ pub async fn start(
             allow_private_targets: config.delivery.allow_private_targets,
             poll_interval: Duration::from_millis(config.delivery.poll_interval_ms.max(10)),
             window: config.delivery.window.max(1),
+            stats: registry.stats.clone(),
         },
     };
     // Subscriptions first: agents may emit events as soon as they start, and those

@@ -10,6 +10,7 @@ use actix::Addr;
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::EndpointActor;
+use crate::hub::stats::Stats;
 
 #[derive(Clone)]
 pub struct AgentEntry {
@@ -35,6 +36,8 @@ pub struct Registry {
     agents: RwLock<HashMap<i64, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
     subscriptions: RwLock<HashMap<i64, SubscriptionEntry>>,
+    /// Live counters and the event stream (see `stats`).
+    pub stats: Arc<Stats>,
 }
 
 // A panic while holding the lock cannot leave these maps half-updated (every write is

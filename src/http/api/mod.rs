@@ -1,12 +1,15 @@
 //! The management API under `/api`: one module per resource.
 
+pub mod agent_actions;
 pub mod agents;
 pub mod deliveries;
 pub mod events;
 pub mod links;
 pub mod register;
 pub mod status;
+pub mod stream;
 pub mod subscriptions;
+pub mod summary;
 pub mod users;
 pub mod webhook_logs;
 
