@@ -1,0 +1,96 @@
+//! Keys to actions. The same key can mean different things: while the filter is
+//! being typed every printable key is text; in a confirmation only y/n/Enter/Esc count.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::app::{Action, App, Overlay, Screen};
+
+/// Every key, as the help overlay and the README list them: (keys, what they do).
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "1-6, Tab, S-Tab",
+        "switch screen (Overview Queues Failures Agents Endpoints Events)",
+    ),
+    ("↑↓, j k", "move the selection"),
+    ("PgUp PgDn, g G", "page up/down, first/last row"),
+    (
+        "Enter",
+        "open detail (Failures: attempt; Agents/Endpoints: agent)",
+    ),
+    ("/", "filter the list (Enter keeps it, Esc clears it)"),
+    ("r", "Failures: retry the selected dead delivery"),
+    (
+        "R",
+        "Queues/Failures: replay all dead deliveries of the subscription",
+    ),
+    ("p", "Queues: pause or resume the subscription"),
+    ("e", "Agents: enable or disable the agent"),
+    ("x", "Agents: run the agent now"),
+    ("M", "Agents: clear the agent's memory"),
+    ("c", "Events: clear the live tail"),
+    ("F5, Ctrl-R", "refresh now"),
+    ("y / n", "confirm / cancel an action"),
+    ("?", "this help"),
+    (
+        "q, Esc",
+        "back: close, clear filter, go to Overview, then quit",
+    ),
+    ("Ctrl-C", "quit"),
+];
+
+pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if ctrl && key.code == KeyCode::Char('r') {
+        return Some(Action::Refresh);
+    }
+    if app.filtering && matches!(app.overlay, Overlay::None) {
+        return match key.code {
+            KeyCode::Char(c) => Some(Action::FilterChar(c)),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Enter => Some(Action::FilterDone),
+            KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        };
+    }
+    if let Overlay::Confirm(_) = app.overlay {
+        return match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Some(Action::Yes),
+            KeyCode::Enter => Some(Action::Open),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                Some(Action::No)
+            }
+            _ => None,
+        };
+    }
+    let a = match key.code {
+        KeyCode::Char('q') | KeyCode::Esc => Action::Back,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Char(c @ '1'..='6') => Action::Goto(Screen::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Tab => Action::NextScreen,
+        KeyCode::BackTab => Action::PrevScreen,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Top,
+        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+        KeyCode::Enter => Action::Open,
+        KeyCode::Char('/') => Action::StartFilter,
+        KeyCode::Char('r') => Action::Retry,
+        KeyCode::Char('R') => Action::ReplayDead,
+        KeyCode::Char('p') => Action::TogglePause,
+        KeyCode::Char('e') => Action::ToggleAgent,
+        KeyCode::Char('x') => Action::RunAgent,
+        KeyCode::Char('M') => Action::ClearMemory,
+        KeyCode::Char('c') => Action::ClearEvents,
+        KeyCode::F(5) => Action::Refresh,
+        _ => return None,
+    };
+    Some(a)
+}
