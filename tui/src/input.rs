@@ -7,22 +7,13 @@ use crate::app::{Action, App, Overlay, Screen};
 
 /// Every key, as the help overlay and the README list them: (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
-    (
-        "1-6, Tab, S-Tab",
-        "switch screen (Overview Queues Failures Agents Endpoints Events)",
-    ),
+    ("1-6, Tab, S-Tab", "switch screen"),
     ("↑↓, j k", "move the selection"),
     ("PgUp PgDn, g G", "page up/down, first/last row"),
-    (
-        "Enter",
-        "open detail (Failures: attempt; Agents/Endpoints: agent)",
-    ),
-    ("/", "filter the list (Enter keeps it, Esc clears it)"),
+    ("Enter", "open the detail (attempt, agent)"),
+    ("/", "filter (Enter keeps it, Esc clears it)"),
     ("r", "Failures: retry the selected dead delivery"),
-    (
-        "R",
-        "Queues/Failures: replay all dead deliveries of the subscription",
-    ),
+    ("R", "Queues/Failures: replay all dead of the webhook"),
     ("p", "Queues: pause or resume the subscription"),
     ("e", "Agents: enable or disable the agent"),
     ("x", "Agents: run the agent now"),
@@ -31,10 +22,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("F5, Ctrl-R", "refresh now"),
     ("y / n", "confirm / cancel an action"),
     ("?", "this help"),
-    (
-        "q, Esc",
-        "back: close, clear filter, go to Overview, then quit",
-    ),
+    ("q, Esc", "back: close, clear filter, Overview, quit"),
     ("Ctrl-C", "quit"),
 ];
 

@@ -282,7 +282,10 @@ async fn run(
 ) {
     let timeout = interval.max(Duration::from_secs(5));
     let client = Rc::new(Client::new(&base, &token, timeout));
-    let stream_task = actix_rt::spawn(follow_stream(client.clone(), out.clone()));
+    let mut stream_task = actix_rt::spawn(follow_stream(client.clone(), out.clone()));
+    // After an outage the old stream may still hang on a hub that is shutting down:
+    // the refresher asks for a new one when the hub answers again.
+    let (reconnected_tx, mut reconnected) = unbounded_channel::<()>();
     let event_types = Rc::new(RefCell::new(HashMap::new()));
     let (kick_tx, mut kick_rx) = unbounded_channel::<()>();
     let refresher = {
@@ -299,6 +302,14 @@ async fn run(
                     Err(e) => connection_of(&e),
                 };
                 if next != state {
+                    if next == Connection::Connected
+                        && matches!(
+                            state,
+                            Connection::Disconnected(_) | Connection::Unauthorized(_)
+                        )
+                    {
+                        let _ = reconnected_tx.send(());
+                    }
                     state = next.clone();
                     if out.send(Update::Connection(next)).is_err() {
                         return;
@@ -317,7 +328,16 @@ async fn run(
             }
         })
     };
-    while let Some(c) = commands.recv().await {
+    loop {
+        let c = tokio::select! {
+            c = commands.recv() => c,
+            Some(()) = reconnected.recv() => {
+                stream_task.abort();
+                stream_task = actix_rt::spawn(follow_stream(client.clone(), out.clone()));
+                continue;
+            }
+        };
+        let Some(c) = c else { break };
         match c {
             Command::Quit => break,
             Command::Refresh => {

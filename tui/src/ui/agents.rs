@@ -5,20 +5,21 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::theme::Theme;
-use super::util::ago;
+use super::util::{ago, cut};
 use crate::app::App;
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let list = app.visible_agents();
     let wide = area.width >= 110;
+    let name_w: u16 = if wide { 36 } else { 18 };
     let widths = [
-        Constraint::Length(5),
-        Constraint::Length(if wide { 30 } else { 20 }),
-        Constraint::Length(if wide { 18 } else { 16 }),
+        Constraint::Length(4),
+        Constraint::Length(name_w),
+        Constraint::Length(16),
         Constraint::Length(8),
         Constraint::Length(10),
         Constraint::Length(7),
-        Constraint::Min(10),
+        Constraint::Min(8),
     ];
     let rows: Vec<Row> = list
         .iter()
@@ -32,8 +33,8 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             };
             Row::new(vec![
                 Cell::from(a.id.to_string()),
-                Cell::from(a.name.clone()),
-                Cell::from(a.agent_type.clone()),
+                Cell::from(cut(&a.name, name_w as usize)),
+                Cell::from(cut(&a.agent_type, 16)),
                 Cell::from(working).style(style),
                 Cell::from(ago(app.now, a.last_event_at.as_deref())),
                 Cell::from(a.events_count.to_string()),

@@ -6,15 +6,23 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Wrap};
 use serde_json::Value;
 
+use super::popup;
 use super::theme::Theme;
 use super::util::{ago, is_secret_header};
-use super::{centered, popup};
 use crate::api::{Agent, AgentLog, Delivery};
 use crate::app::App;
 use crate::input::KEYS;
 
 pub fn help(f: &mut Frame, t: &Theme) {
-    let area = centered(f.area(), 90, 90);
+    let full = f.area();
+    let w = full.width.min(72);
+    let h = (KEYS.len() as u16 + 2).min(full.height);
+    let area = Rect {
+        x: full.x + (full.width - w) / 2,
+        y: full.y + (full.height - h) / 2,
+        width: w,
+        height: h,
+    };
     popup(f, area);
     let rows: Vec<Row> = KEYS
         .iter()
@@ -77,7 +85,14 @@ fn text_block(s: &str) -> Vec<Line<'static>> {
 }
 
 fn show(f: &mut Frame, app: &App, title: String, lines: Vec<Line<'static>>) {
-    let area = centered(f.area(), 94, 90);
+    // Between the tab bar and the status line: the screen below is not half-visible.
+    let full = f.area();
+    let area = Rect {
+        x: full.x,
+        y: full.y + 1.min(full.height),
+        width: full.width,
+        height: full.height.saturating_sub(2),
+    };
     popup(f, area);
     let p = Paragraph::new(lines)
         .wrap(Wrap { trim: false })
@@ -100,6 +115,11 @@ pub fn delivery(f: &mut Frame, app: &App, t: &Theme, id: i64, d: Option<&Deliver
             || format!("#{}", d.webhook_id),
             |q| format!("{} (#{})", q.name, q.id),
         );
+    let event_type = app
+        .failures
+        .iter()
+        .find(|f| f.delivery.id == d.id)
+        .map_or("", |f| f.event_type.as_str());
     let label = |s: &str| Span::styled(format!("{s:<14}"), t.dim());
     let mut lines = vec![
         Line::from(vec![
@@ -114,7 +134,10 @@ pub fn delivery(f: &mut Frame, app: &App, t: &Theme, id: i64, d: Option<&Deliver
             ),
         ]),
         Line::from(vec![label("subscription"), Span::raw(sub)]),
-        Line::from(vec![label("event"), Span::raw(format!("#{}", d.event_id))]),
+        Line::from(vec![
+            label("event"),
+            Span::raw(format!("#{} {}", d.event_id, event_type)),
+        ]),
         Line::from(vec![label("message id"), Span::raw(d.message_id.clone())]),
         Line::from(vec![label("attempts"), Span::raw(d.attempts.to_string())]),
         Line::from(vec![

@@ -10,7 +10,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
 
 use super::theme::Theme;
-use super::util::ago;
+use super::util::{ago, cut};
 use crate::app::App;
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
@@ -18,8 +18,9 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let wide = area.width >= 110;
     let [table_area, note] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(area);
+    let name_w: u16 = if wide { 24 } else { 16 };
     let mut widths = vec![
-        Constraint::Length(if wide { 24 } else { 16 }),
+        Constraint::Length(name_w),
         Constraint::Length(8),
         Constraint::Length(8),
         Constraint::Length(6),
@@ -34,7 +35,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         "Req/m",
         "Accepted",
         "Events",
-        "Rejected 401/403/413/422/429",
+        "Rej 401/403/413/422/429",
     ];
     if wide {
         widths.push(Constraint::Length(30));
@@ -44,13 +45,13 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .iter()
         .map(|a| {
             let mut cells = vec![
-                Cell::from(a.name.clone()),
+                Cell::from(cut(&a.name, name_w as usize)),
                 Cell::from("webhook"),
                 Cell::from(ago(app.now, a.last_web_request_at.as_deref())),
                 Cell::from("-"),
                 Cell::from("-"),
                 Cell::from(a.events_count.to_string()),
-                Cell::from("- / - / - / - / -").style(t.dim()),
+                Cell::from("-/-/-/-/-").style(t.dim()),
             ];
             if wide {
                 // The secret is the last path segment: never show it.

@@ -5,18 +5,19 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::theme::Theme;
-use super::util::{clock, one_line};
+use super::util::{clock, cut, one_line};
 use crate::api::StreamItem;
 use crate::app::App;
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let list = app.visible_events();
     let wide = area.width >= 110;
+    let (type_w, who_w): (u16, u16) = if wide { (32, 22) } else { (20, 14) };
     let widths = [
         Constraint::Length(8),
         Constraint::Length(8),
-        Constraint::Length(if wide { 28 } else { 20 }),
-        Constraint::Length(if wide { 20 } else { 14 }),
+        Constraint::Length(type_w),
+        Constraint::Length(who_w),
         Constraint::Min(10),
     ];
     let rows: Vec<Row> = list
@@ -33,8 +34,8 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             } => Row::new(vec![
                 Cell::from(clock(created_at)),
                 Cell::from("event").style(t.accent()),
-                Cell::from(event_type.clone()),
-                Cell::from(app.agent_name(*agent_id)),
+                Cell::from(cut(event_type, type_w as usize)),
+                Cell::from(cut(&app.agent_name(*agent_id), who_w as usize)),
                 Cell::from(one_line(&format!("#{id} {payload}"))),
             ]),
             StreamItem::Delivery {
@@ -70,8 +71,8 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 Row::new(vec![
                     Cell::from(clock(at)),
                     Cell::from("delivery").style(style),
-                    Cell::from(event_type.clone()),
-                    Cell::from(sub),
+                    Cell::from(cut(event_type, type_w as usize)),
+                    Cell::from(cut(&sub, who_w as usize)),
                     Cell::from(one_line(&detail)),
                 ])
             }

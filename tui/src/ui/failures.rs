@@ -5,16 +5,18 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
 
 use super::theme::Theme;
-use super::util::{ago, one_line};
+use super::util::{ago, cut, one_line};
 use crate::app::App;
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let list = app.visible_failures();
     let wide = area.width >= 110;
+    let sub_w: u16 = if wide { 24 } else { 16 };
+    let type_w: u16 = if wide { 28 } else { 14 };
     let widths = [
         Constraint::Length(5),
-        Constraint::Length(if wide { 24 } else { 16 }),
-        Constraint::Length(if wide { 22 } else { 14 }),
+        Constraint::Length(sub_w),
+        Constraint::Length(type_w),
         Constraint::Length(8),
         Constraint::Length(3),
         Constraint::Min(10),
@@ -31,8 +33,8 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             };
             Row::new(vec![
                 Cell::from(ago(app.now, Some(&d.updated_at))),
-                Cell::from(fl.subscription.clone()),
-                Cell::from(fl.event_type.clone()),
+                Cell::from(cut(&fl.subscription, sub_w as usize)),
+                Cell::from(cut(&fl.event_type, type_w as usize)),
                 Cell::from(d.status.clone()).style(if d.status == "dead" {
                     t.bad()
                 } else {

@@ -137,18 +137,6 @@ fn draw_status(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     f.render_widget(Paragraph::new(Span::styled(help, t.dim())), right);
 }
 
-/// A centered rectangle of the given percentages of `r`.
-pub fn centered(r: Rect, w_pct: u16, h_pct: u16) -> Rect {
-    let w = (r.width * w_pct / 100).max(20).min(r.width);
-    let h = (r.height * h_pct / 100).max(5).min(r.height);
-    Rect {
-        x: r.x + (r.width - w) / 2,
-        y: r.y + (r.height - h) / 2,
-        width: w,
-        height: h,
-    }
-}
-
 pub fn popup(f: &mut Frame, area: Rect) {
     f.render_widget(Clear, area);
 }

@@ -2,6 +2,7 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
@@ -16,20 +17,28 @@ fn per_minute(series: &[u64], bucket_seconds: u64) -> u64 {
     series.iter().rev().take(n).sum()
 }
 
-fn spark(
-    f: &mut Frame,
-    t: &Theme,
-    area: Rect,
-    title: String,
-    data: &[u64],
-    style: ratatui::style::Style,
-) {
-    let s = Sparkline::default()
-        .block(Block::default().borders(Borders::ALL).title(title))
-        .data(data)
-        .style(style);
+/// The last buckets that fit, each drawn `k` columns wide so the series fills the
+/// box and always ends with "now" at the right edge.
+fn fit(data: &[u64], width: u16) -> Vec<u64> {
+    let width = width as usize;
+    if width == 0 {
+        return Vec::new();
+    }
+    let k = (width / data.len().max(1)).max(1);
+    let shown = data.len().min(width / k);
+    let mut out = vec![0; width.saturating_sub(shown * k)];
+    for v in &data[data.len() - shown..] {
+        out.extend(std::iter::repeat_n(*v, k));
+    }
+    out
+}
+
+fn spark(f: &mut Frame, area: Rect, title: String, data: &[u64], style: Style) {
+    let block = Block::default().borders(Borders::ALL).title(title);
+    let inner = block.inner(area);
+    let data = fit(data, inner.width);
+    let s = Sparkline::default().block(block).data(&data).style(style);
     f.render_widget(s, area);
-    let _ = t;
 }
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
@@ -37,7 +46,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let s = app.summary.as_ref().unwrap_or(&empty);
     let r = &s.rates;
     let b = r.bucket_seconds.max(1);
-    let window = duration(b * r.events.len() as u64);
+    let window = format!("{}m", (b * r.events.len() as u64).div_ceil(60));
     let spark_h = if area.height >= 30 { 8 } else { 5 };
     let [ingest, delivery, numbers] = Layout::vertical([
         Constraint::Length(spark_h),
@@ -47,10 +56,9 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     .areas(area);
     spark(
         f,
-        t,
         ingest,
         format!(
-            " Ingest: {}/min · events per {b}s over the last {window} · total {} ",
+            " Ingest: {}/min · events per {b}s, last {window} · total {} ",
             per_minute(&r.events, b),
             r.events_total
         ),
@@ -61,7 +69,6 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .areas(delivery);
     spark(
         f,
-        t,
         ok,
         format!(
             " Delivered: {}/min · total {} ",
@@ -73,10 +80,9 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     );
     spark(
         f,
-        t,
         failed,
         format!(
-            " Failed: {}/min · {} ",
+            " Failed: {}/min · total {} ",
             per_minute(&r.failed, b),
             r.failed_total
         ),
@@ -87,7 +93,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let warn_if = |n: i64, style| if n > 0 { style } else { t.normal() };
     let row = |label: &str, value: String, style| {
         Line::from(vec![
-            Span::styled(format!("{label:<18}"), t.dim()),
+            Span::styled(format!("{label:<20}"), t.dim()),
             Span::styled(value, style),
         ])
     };

@@ -23,13 +23,14 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         "Paused",
         "Last error",
     ];
+    let name_w: u16 = if wide { 24 } else { 16 };
     let mut widths = vec![
-        Constraint::Length(if wide { 20 } else { 16 }),
+        Constraint::Length(name_w),
+        Constraint::Length(4),
+        Constraint::Length(3),
         Constraint::Length(5),
         Constraint::Length(4),
-        Constraint::Length(5),
-        Constraint::Length(5),
-        Constraint::Length(5),
+        Constraint::Length(4),
         Constraint::Length(4),
         Constraint::Length(7),
         Constraint::Length(6),
@@ -37,13 +38,13 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     ];
     if wide {
         header.insert(1, "URL");
-        widths.insert(1, Constraint::Length(28));
+        widths.insert(1, Constraint::Length(30));
     }
     let rows: Vec<Row> = queues
         .iter()
         .map(|q| {
             let mut cells = vec![
-                Cell::from(q.name.clone()),
+                Cell::from(cut(&q.name, name_w as usize)),
                 Cell::from(q.pending.to_string()),
                 Cell::from(q.in_flight.to_string()),
                 Cell::from(q.retrying.to_string()).style(if q.retrying > 0 {
@@ -75,7 +76,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                 Cell::from(one_line(q.last_error.as_deref().unwrap_or("-"))),
             ];
             if wide {
-                cells.insert(1, Cell::from(cut(&q.url, 28)));
+                cells.insert(1, Cell::from(cut(&q.url, 30)));
             }
             Row::new(cells)
         })
