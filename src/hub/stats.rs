@@ -389,4 +389,36 @@ mod tests {
         assert_eq!(per_minute, 1);
         assert_eq!(sub.last_error.as_deref(), Some("target answered 500"));
     }
+
+    #[test]
+    fn a_slow_stream_client_skips_with_a_count_instead_of_growing() {
+        let s = Stats::default();
+        let mut rx = s.subscribe();
+        let batch: Vec<Committed> = (0..STREAM_BUFFER as i64 + 10)
+            .map(|id| Committed {
+                event: Arc::new(crate::store::events::EventRow {
+                    id,
+                    user_id: 1,
+                    agent_id: None,
+                    event_type: "t".into(),
+                    payload: "{}".into(),
+                    created_at: chrono::Utc::now().naive_utc(),
+                    expires_at: None,
+                }),
+                depth: 0,
+                deliveries: Arc::default(),
+            })
+            .collect();
+        s.record_events(&batch);
+        assert_eq!(
+            rx.try_recv().err(),
+            Some(broadcast::error::TryRecvError::Lagged(10))
+        );
+        // Then it goes on with what is still buffered, oldest first.
+        let Ok(item) = rx.try_recv() else {
+            panic!("nothing buffered")
+        };
+        assert!(matches!(*item, StreamItem::Event { id: 10, .. }));
+        assert_eq!(s.rates().events_total, STREAM_BUFFER as u64 + 10);
+    }
 }
