@@ -120,8 +120,18 @@ fn run(term: &mut Term, app: &mut App, w: &worker::Handle) -> io::Result<()> {
     Ok(())
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match console(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One plain line, never a backtrace.
+            eprintln!("muninn-console: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn console(args: Args) -> anyhow::Result<()> {
     let token = token(&args)?;
     let base = url(&args.url);
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());

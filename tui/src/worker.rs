@@ -118,6 +118,10 @@ pub async fn load_failures(
     names: &HashMap<i64, String>,
     event_types: &RefCell<HashMap<i64, String>>,
 ) -> Result<Vec<Failure>, ClientError> {
+    // Event types never change, but the cache must not grow for ever.
+    if event_types.borrow().len() > 10 * FAILURES_LIMIT as usize {
+        event_types.borrow_mut().clear();
+    }
     let mut all = client.deliveries("dead", FAILURES_LIMIT).await?;
     all.extend(client.deliveries("retrying", FAILURES_LIMIT).await?);
     all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(b.id.cmp(&a.id)));
