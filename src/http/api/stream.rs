@@ -3,9 +3,13 @@
 //! admin sees all. Each client reads from a bounded broadcast buffer: a client that
 //! falls `STREAM_BUFFER` items behind skips them and gets `event: lagged` with the
 //! number skipped, so a slow client never grows the hub's memory.
+//!
+//! A stream ends when the process is told to stop (SIGTERM, SIGINT): otherwise the
+//! graceful shutdown would wait for every open stream until its timeout.
 
 use std::time::Duration;
 
+use actix_rt::signal::unix::{Signal, SignalKind, signal};
 use actix_web::{HttpResponse, web};
 use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -19,24 +23,56 @@ fn frame(event: &str, data: &str) -> web::Bytes {
     web::Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
 }
 
+/// SIGTERM and SIGINT, as seen by one stream (tokio delivers a signal to every listener).
+struct Stop(Option<Signal>, Option<Signal>);
+
+impl Stop {
+    fn new() -> Stop {
+        Stop(
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    }
+
+    async fn wait(&mut self) {
+        async fn one(s: &mut Option<Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.0) => {}
+            _ = one(&mut self.1) => {}
+        }
+    }
+}
+
 pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rx = state.addrs.registry.stats.subscribe();
+    let stop = Stop::new();
     let hello = frame(
         "hello",
         &serde_json::json!({"user_id": user.id, "is_admin": user.is_admin}).to_string(),
     );
     let body = stream::unfold(
-        (rx, user, Some(hello)),
-        |(mut rx, user, first)| async move {
+        (rx, user, stop, Some(hello)),
+        |(mut rx, user, mut stop, first)| async move {
             if let Some(f) = first {
-                return Some((Ok::<_, actix_web::Error>(f), (rx, user, None)));
+                return Some((Ok::<_, actix_web::Error>(f), (rx, user, stop, None)));
             }
             loop {
-                match tokio::time::timeout(KEEP_ALIVE, rx.recv()).await {
+                let next = tokio::select! {
+                    n = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => n,
+                    _ = stop.wait() => return None,
+                };
+                match next {
                     Err(_) => {
                         return Some((
                             Ok(web::Bytes::from_static(b": keep-alive\n\n")),
-                            (rx, user, None),
+                            (rx, user, stop, None),
                         ));
                     }
                     Ok(Ok(item)) => {
@@ -48,11 +84,11 @@ pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRe
                             crate::hub::stats::StreamItem::Delivery { .. } => "delivery",
                         };
                         let data = serde_json::to_string(&*item).unwrap_or_default();
-                        return Some((Ok(frame(kind, &data)), (rx, user, None)));
+                        return Some((Ok(frame(kind, &data)), (rx, user, stop, None)));
                     }
                     Ok(Err(RecvError::Lagged(n))) => {
                         let data = serde_json::json!({"skipped": n}).to_string();
-                        return Some((Ok(frame("lagged", &data)), (rx, user, None)));
+                        return Some((Ok(frame("lagged", &data)), (rx, user, stop, None)));
                     }
                     // The hub is shutting down.
                     Ok(Err(RecvError::Closed)) => return None,
