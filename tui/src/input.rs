@@ -82,3 +82,89 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     };
     Some(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    fn press(app: &mut App, c: KeyCode) {
+        if let Some(a) = action_for(app, key(c)) {
+            app.apply(a);
+        }
+    }
+
+    fn app() -> App {
+        App::new("http://x", true, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn numbers_and_tab_switch_screens_and_q_goes_back_then_quits() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('3'));
+        assert_eq!(a.screen, Screen::Failures);
+        press(&mut a, KeyCode::Tab);
+        assert_eq!(a.screen, Screen::Agents);
+        press(&mut a, KeyCode::BackTab);
+        press(&mut a, KeyCode::BackTab);
+        assert_eq!(a.screen, Screen::Queues);
+        press(&mut a, KeyCode::Char('q'));
+        assert_eq!((a.screen, a.quit), (Screen::Overview, false));
+        press(&mut a, KeyCode::Esc);
+        assert!(a.quit);
+        let mut a = app();
+        a.apply(action_for(&a, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)).unwrap());
+        assert!(a.quit);
+    }
+
+    #[test]
+    fn while_filtering_keys_are_text() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('6'));
+        press(&mut a, KeyCode::Char('/'));
+        for c in "q1j?".chars() {
+            press(&mut a, KeyCode::Char(c));
+        }
+        assert_eq!(
+            (a.filter.as_str(), a.screen, a.quit),
+            ("q1j?", Screen::Events, false)
+        );
+        press(&mut a, KeyCode::Backspace);
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.filter, "q1j");
+        assert!(!a.filtering);
+        // Esc first clears the kept filter, then goes back.
+        press(&mut a, KeyCode::Esc);
+        assert_eq!((a.filter.as_str(), a.screen), ("", Screen::Events));
+    }
+
+    #[test]
+    fn help_lists_every_key_and_closes() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('?'));
+        assert_eq!(a.overlay, Overlay::Help);
+        press(&mut a, KeyCode::Char('2'));
+        assert_eq!(
+            a.screen,
+            Screen::Overview,
+            "keys do not leak through the help"
+        );
+        press(&mut a, KeyCode::Esc);
+        assert_eq!(a.overlay, Overlay::None);
+        assert!(!a.quit);
+        for k in ["/", "r", "R", "p", "e", "x", "M", "?", "Enter"] {
+            assert!(
+                KEYS.iter()
+                    .any(|(keys, _)| keys.split([',', ' ']).any(|x| x == k)),
+                "{k}"
+            );
+        }
+    }
+}
