@@ -135,6 +135,23 @@ async fn summary_and_stream_need_a_token_and_show_each_user_its_own() {
     let bobs = hub.get("/api/summary", &bob).await.json();
     assert_eq!(bobs["subscriptions"], json!([]));
     assert_eq!(bobs["agents"]["total"], 1);
+
+    // Endpoint counters: accepted and rejected by status, each user its own.
+    let r = hub
+        .post_json(
+            &format!("/users/{bob_id}/web_requests/{}/wrong", bob_agent["id"]),
+            &bob,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let bobs = hub.get("/api/summary", &bob).await.json();
+    assert_eq!(
+        bobs["endpoints"],
+        json!([{"agent_id": bob_agent["id"], "per_minute": 2, "accepted": 1, "rejected": {"401": 1}}])
+    );
+    let admin = hub.get("/api/summary", ADMIN_TOKEN).await.json();
+    assert_eq!(admin["endpoints"].as_array().unwrap().len(), 2);
 }
 
 #[actix_rt::test]

@@ -89,6 +89,16 @@ pub struct SubscriptionStats {
     pub last_error_at: Option<String>,
 }
 
+/// Requests to one inbound endpoint since the hub started, by answer.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointStats {
+    pub user_id: i64,
+    pub accepted: u64,
+    /// Answer status -> count, for every answer that was not a success.
+    pub rejected: std::collections::BTreeMap<u16, u64>,
+    pub ring: Ring,
+}
+
 #[derive(Debug, Default)]
 struct Rings {
     events: Ring,
@@ -153,6 +163,8 @@ pub struct Stats {
     dead: AtomicU64,
     rings: Mutex<Rings>,
     subscriptions: Mutex<HashMap<i64, SubscriptionStats>>,
+    /// Keyed by the agent id of a webhook agent.
+    endpoints: Mutex<HashMap<i64, EndpointStats>>,
     stream: broadcast::Sender<Arc<StreamItem>>,
     stored: Mutex<Option<(Instant, Arc<StoredCounts>)>>,
 }
@@ -178,6 +190,7 @@ impl Default for Stats {
             dead: AtomicU64::new(0),
             rings: Mutex::default(),
             subscriptions: Mutex::default(),
+            endpoints: Mutex::default(),
             stream,
             stored: Mutex::default(),
         }
@@ -315,6 +328,35 @@ impl Stats {
                 at: now_text(),
             }));
         }
+    }
+
+    /// One answered web request to an agent's endpoint.
+    pub fn record_inbound(&self, agent_id: i64, user_id: i64, status: u16) {
+        let b = self.bucket();
+        let mut eps = lock(&self.endpoints);
+        let e = eps.entry(agent_id).or_default();
+        e.user_id = user_id;
+        e.ring.add(b, 1);
+        if status < 400 {
+            e.accepted += 1;
+        } else {
+            *e.rejected.entry(status).or_default() += 1;
+        }
+    }
+
+    /// Every endpoint's counters with its requests of the last minute.
+    pub fn endpoints(&self) -> Vec<(i64, EndpointStats, u64)> {
+        let b = self.bucket();
+        let mut eps = lock(&self.endpoints);
+        let mut out: Vec<_> = eps
+            .iter_mut()
+            .map(|(id, e)| {
+                let per_minute = e.ring.recent(b, (60 / BUCKET_SECONDS) as usize - 1);
+                (*id, e.clone(), per_minute)
+            })
+            .collect();
+        out.sort_by_key(|(id, ..)| *id);
+        out
     }
 
     pub fn rates(&self) -> Rates {

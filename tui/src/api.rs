@@ -72,6 +72,23 @@ impl Queue {
     }
 }
 
+/// Requests to one webhook agent's URL since the hub started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointCounts {
+    pub agent_id: i64,
+    pub per_minute: u64,
+    pub accepted: u64,
+    /// Answer status (as text) -> count.
+    #[serde(default)]
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
+impl EndpointCounts {
+    pub fn rejected(&self, status: &str) -> u64 {
+        self.rejected.get(status).copied().unwrap_or(0)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     pub version: String,
@@ -81,6 +98,9 @@ pub struct Summary {
     pub queue: QueueTotals,
     pub agents: AgentTotals,
     pub subscriptions: Vec<Queue>,
+    /// Absent from hubs without endpoint counters.
+    #[serde(default)]
+    pub endpoints: Vec<EndpointCounts>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -61,6 +61,16 @@ pub struct QueueOut {
     pub last_error_at: Option<String>,
 }
 
+/// Requests to one webhook agent's URL since the hub started.
+#[derive(Debug, Serialize)]
+pub struct EndpointOut {
+    pub agent_id: i64,
+    pub per_minute: u64,
+    pub accepted: u64,
+    /// Answer status (as text) -> count.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct SummaryOut {
     pub version: &'static str,
@@ -70,6 +80,7 @@ pub struct SummaryOut {
     pub queue: QueueTotals,
     pub agents: AgentTotals,
     pub subscriptions: Vec<QueueOut>,
+    pub endpoints: Vec<EndpointOut>,
 }
 
 /// An agent works when it is enabled and has not failed since it last did its job
@@ -207,5 +218,20 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         queue,
         agents,
         subscriptions: subs,
+        endpoints: stats
+            .endpoints()
+            .into_iter()
+            .filter(|(_, e, _)| user.can_see(e.user_id))
+            .map(|(agent_id, e, per_minute)| EndpointOut {
+                agent_id,
+                per_minute,
+                accepted: e.accepted,
+                rejected: e
+                    .rejected
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+            })
+            .collect(),
     }))
 }

@@ -1,8 +1,7 @@
-//! Endpoints: the hub's inbound faces. Today these are webhook agents (Huginn
-//! URLs); incoming webhooks (`/webhook/{token}`) are one more `kind` of row here when
-//! the hub serves them, and the request counters (per minute, accepted, rejected by
-//! reason) fill in from the hub's inbound statistics. Until then those columns show
-//! "-" rather than a guess.
+//! Endpoints: the hub's inbound faces. Today these are webhook agents (Huginn URLs),
+//! with request counters from `/api/summary` (since the hub started; a hub without
+//! them shows "-"). Incoming webhooks (`/webhook/{token}`) become one more `kind` of
+//! row here when the hub serves them.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -21,12 +20,12 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let name_w: u16 = if wide { 24 } else { 16 };
     let mut widths = vec![
         Constraint::Length(name_w),
+        Constraint::Length(7),
         Constraint::Length(8),
-        Constraint::Length(8),
-        Constraint::Length(6),
+        Constraint::Length(5),
         Constraint::Length(8),
         Constraint::Length(7),
-        Constraint::Min(19),
+        Constraint::Length(19),
     ];
     let mut header = vec![
         "Name",
@@ -35,30 +34,55 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         "Req/m",
         "Accepted",
         "Events",
-        "Rej 401/403/413/422/429",
+        "401/403/413/422/429",
     ];
     if wide {
-        widths.push(Constraint::Length(30));
+        widths.push(Constraint::Min(30));
         header.push("URL");
     }
     let rows: Vec<Row> = list
         .iter()
         .map(|a| {
+            let counts = app
+                .summary
+                .as_ref()
+                .and_then(|s| s.endpoints.iter().find(|e| e.agent_id == a.id));
+            let (per_minute, accepted, rejected) = match counts {
+                Some(c) => {
+                    let by: Vec<String> = ["401", "403", "413", "422", "429"]
+                        .iter()
+                        .map(|s| c.rejected(s).to_string())
+                        .collect();
+                    let any = c.rejected.values().any(|n| *n > 0);
+                    (
+                        c.per_minute.to_string(),
+                        c.accepted.to_string(),
+                        Cell::from(by.join("/")).style(if any { t.warn() } else { t.normal() }),
+                    )
+                }
+                None => (
+                    "-".into(),
+                    "-".into(),
+                    Cell::from("-/-/-/-/-").style(t.dim()),
+                ),
+            };
             let mut cells = vec![
                 Cell::from(cut(&a.name, name_w as usize)),
                 Cell::from("webhook"),
                 Cell::from(ago(app.now, a.last_web_request_at.as_deref())),
-                Cell::from("-"),
-                Cell::from("-"),
+                Cell::from(per_minute),
+                Cell::from(accepted),
                 Cell::from(a.events_count.to_string()),
-                Cell::from("-/-/-/-/-").style(t.dim()),
+                rejected,
             ];
             if wide {
                 // The secret is the last path segment: never show it.
                 let url = a.web_request_url.as_deref().unwrap_or("-");
-                let shown = match url.rsplit_once('/') {
-                    Some((head, _)) => format!("{head}/•••"),
-                    None => url.to_string(),
+                // The path is what tells endpoints apart; the host is the hub's.
+                let path = url.splitn(4, '/').nth(3).map_or(url, |p| p);
+                let shown = match path.rsplit_once('/') {
+                    Some((head, _)) => format!("/{head}/•••"),
+                    None => path.to_string(),
                 };
                 cells.push(Cell::from(shown));
             }
@@ -79,7 +103,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     f.render_stateful_widget(table, table_area, &mut state);
     f.render_widget(
         Paragraph::new(Line::styled(
-            "Request counters appear when the hub serves inbound statistics.",
+            "Counts since the hub started; rejected requests by answer status.",
             t.dim(),
         )),
         note,
