@@ -26,6 +26,7 @@ use super::spec::Spec;
 use crate::hub::event_types::{
     self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
 };
+use crate::hub::stats::{DeliveryOutcome, Stats};
 use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
 use crate::store::events::EventRow;
@@ -37,6 +38,8 @@ pub struct DeliverySettings {
     pub allow_private_targets: bool,
     pub poll_interval: Duration,
     pub window: usize,
+    /// Where committed outcomes are counted and streamed.
+    pub stats: Arc<Stats>,
 }
 
 /// Live numbers the rest of the hub reads without a message round trip.
@@ -558,6 +561,17 @@ impl SubscriptionActor {
             act.sending.remove(&id);
             match res {
                 Ok(row) => {
+                    act.settings.stats.record_delivery(DeliveryOutcome {
+                        delivery_id: row.id,
+                        webhook_id: act.spec.id,
+                        user_id: act.spec.user_id,
+                        event_id: row.event_id,
+                        event_type: item.event.event_type.clone(),
+                        status: row.status.clone(),
+                        attempts: row.attempts,
+                        response_status: row.last_status,
+                        error: row.last_error.clone(),
+                    });
                     if row.status == RETRYING {
                         if act.spec.ordered {
                             // The head stays the head; it waits for its time.

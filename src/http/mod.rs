@@ -140,6 +140,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 "/deliveries/{id}/retry",
                 web::post().to(api::deliveries::retry),
             )
+            // The operator console: overview and live stream.
+            .route("/summary", web::get().to(api::summary::summary))
+            .route("/stream", web::get().to(api::stream::stream))
             .default_service(web::to(api_not_found)),
     )
     // The simple registration API: the same subscriptions, a smaller shape.

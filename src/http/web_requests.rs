@@ -26,7 +26,7 @@ pub async fn handle(
         .ok()
         .and_then(|id| registry.agent(id))
         .filter(|e| Some(e.user_id) == user_id);
-    let Some(entry) = entry else {
+    let Some((entry_id, entry)) = agent_id.parse::<i64>().ok().zip(entry) else {
         return respond(match user_id.filter(|id| registry.has_user(*id)) {
             Some(_) => WebResponse::text(404, "agent not found"),
             None => WebResponse::text(404, "user not found"),
@@ -49,7 +49,12 @@ pub async fn handle(
     };
     let request = inbound_request(&req, body, ip, received);
     match endpoint.send(HandleWebRequest { secret, request }).await {
-        Ok(r) => respond(r),
+        Ok(r) => {
+            registry
+                .stats
+                .record_inbound(entry_id, entry.user_id, r.status);
+            respond(r)
+        }
         Err(_) => respond(
             WebResponse::text(503, "The endpoint is restarting; retry shortly")
                 .with_header("Retry-After", "1"),

@@ -8,6 +8,7 @@ pub mod event_types;
 pub mod incoming;
 pub mod registry;
 pub mod router;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -375,6 +376,7 @@ pub async fn start(
             allow_private_targets: config.delivery.allow_private_targets,
             poll_interval: Duration::from_millis(config.delivery.poll_interval_ms.max(10)),
             window: config.delivery.window.max(1),
+            stats: registry.stats.clone(),
         },
         inbound: Arc::new(config.inbound_settings()),
     };

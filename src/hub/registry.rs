@@ -11,6 +11,7 @@ use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{EndpointActor, IncomingEndpoint};
 use crate::feeds::FeedActor;
+use crate::hub::stats::Stats;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
 /// the end of its grace period.
@@ -50,6 +51,8 @@ pub struct Registry {
     users: RwLock<HashSet<i64>>,
     subscriptions: RwLock<HashMap<i64, SubscriptionEntry>>,
     tokens: RwLock<HashMap<String, TokenEntry>>,
+    /// Live counters and the event stream (see `stats`).
+    pub stats: Arc<Stats>,
 }
 
 // A panic while holding the lock cannot leave these maps half-updated (every write is

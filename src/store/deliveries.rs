@@ -289,3 +289,18 @@ pub fn totals(
         .get_result(conn)?;
     Ok((pending, retrying, dead))
 }
+
+/// (subscription id, status, count) for every status but delivered, over all
+/// subscriptions: what the console's queue view needs, read through the
+/// `deliveries_status` index without touching delivered rows.
+pub fn open_counts(conn: &mut Conn) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    Ok(deliveries::table
+        .filter(deliveries::status.eq_any([PENDING, RETRYING, DEAD]))
+        .group_by((deliveries::subscription_id, deliveries::status))
+        .select((
+            deliveries::subscription_id,
+            deliveries::status,
+            diesel::dsl::count_star(),
+        ))
+        .load(conn)?)
+}

@@ -8,7 +8,9 @@ pub mod links;
 pub mod outgoing_logs;
 pub mod register;
 pub mod status;
+pub mod stream;
 pub mod subscriptions;
+pub mod summary;
 pub mod users;
 pub mod webhook_logs;
 

@@ -1,0 +1,104 @@
+//! `GET /api/stream`: Server-Sent Events of committed events (`event: event`) and
+//! delivery outcomes (`event: delivery`), as they happen. A user sees its own; an
+//! admin sees all. Each client reads from a bounded broadcast buffer: a client that
+//! falls `STREAM_BUFFER` items behind skips them and gets `event: lagged` with the
+//! number skipped, so a slow client never grows the hub's memory.
+//!
+//! A stream ends when the process is told to stop (SIGTERM, SIGINT): otherwise the
+//! graceful shutdown would wait for every open stream until its timeout.
+
+use std::time::Duration;
+
+use actix_rt::signal::unix::{Signal, SignalKind, signal};
+use actix_web::{HttpResponse, web};
+use futures_util::stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::http::{ApiError, AppState, AuthUser};
+
+/// A comment line this often keeps proxies and clients from timing the stream out.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+fn frame(event: &str, data: &str) -> web::Bytes {
+    web::Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+}
+
+/// SIGTERM and SIGINT, as seen by one stream (tokio delivers a signal to every listener).
+struct Stop(Option<Signal>, Option<Signal>);
+
+impl Stop {
+    fn new() -> Stop {
+        Stop(
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
+    }
+
+    async fn wait(&mut self) {
+        async fn one(s: &mut Option<Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(&mut self.0) => {}
+            _ = one(&mut self.1) => {}
+        }
+    }
+}
+
+pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let rx = state.addrs.registry.stats.subscribe();
+    let stop = Stop::new();
+    let hello = frame(
+        "hello",
+        &serde_json::json!({"user_id": user.id, "is_admin": user.is_admin}).to_string(),
+    );
+    let body = stream::unfold(
+        (rx, user, stop, Some(hello)),
+        |(mut rx, user, mut stop, first)| async move {
+            if let Some(f) = first {
+                return Some((Ok::<_, actix_web::Error>(f), (rx, user, stop, None)));
+            }
+            loop {
+                let next = tokio::select! {
+                    n = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => n,
+                    _ = stop.wait() => return None,
+                };
+                match next {
+                    Err(_) => {
+                        return Some((
+                            Ok(web::Bytes::from_static(b": keep-alive\n\n")),
+                            (rx, user, stop, None),
+                        ));
+                    }
+                    Ok(Ok(item)) => {
+                        if !user.can_see(item.user_id()) {
+                            continue;
+                        }
+                        let kind = match *item {
+                            crate::hub::stats::StreamItem::Event { .. } => "event",
+                            crate::hub::stats::StreamItem::Delivery { .. } => "delivery",
+                        };
+                        let data = serde_json::to_string(&*item).unwrap_or_default();
+                        return Some((Ok(frame(kind, &data)), (rx, user, stop, None)));
+                    }
+                    Ok(Err(RecvError::Lagged(n))) => {
+                        let data = serde_json::json!({"skipped": n}).to_string();
+                        return Some((Ok(frame("lagged", &data)), (rx, user, stop, None)));
+                    }
+                    // The hub is shutting down.
+                    Ok(Err(RecvError::Closed)) => return None,
+                }
+            }
+        },
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header(("Content-Type", "text/event-stream"))
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

@@ -1,0 +1,467 @@
+//! Live numbers of the hub, kept in memory so the console's overview costs no table
+//! scan: totals of committed events and of delivery outcomes, per-bucket rates for
+//! sparklines, per-subscription counters, and the broadcast channel behind
+//! `GET /api/stream`. The Router feeds it committed events; `SubscriptionActor::settle`
+//! feeds it delivery outcomes once they are committed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::store::Committed;
+use crate::store::agents::AgentRow;
+use crate::store::deliveries::{DEAD, DELIVERED};
+use crate::store::subscriptions::SubscriptionRow;
+
+/// Width of one rate bucket.
+pub const BUCKET_SECONDS: u64 = 10;
+/// Buckets kept: 60 x 10 s = the last 10 minutes.
+pub const BUCKETS: usize = 60;
+/// Items buffered per stream client; a client further behind skips with a notice.
+pub const STREAM_BUFFER: usize = 1024;
+/// Payloads larger than this are not inlined in the stream.
+const STREAM_PAYLOAD_MAX: usize = 4096;
+
+/// Counts per time bucket over the last `BUCKETS` buckets.
+#[derive(Debug, Clone)]
+pub struct Ring {
+    slots: [u64; BUCKETS],
+    /// The bucket number (since start) `slots` ends at.
+    head: u64,
+}
+
+impl Default for Ring {
+    fn default() -> Self {
+        Ring {
+            slots: [0; BUCKETS],
+            head: 0,
+        }
+    }
+}
+
+impl Ring {
+    fn advance(&mut self, bucket: u64) {
+        if bucket <= self.head {
+            return;
+        }
+        let steps = (bucket - self.head).min(BUCKETS as u64);
+        for i in 1..=steps {
+            self.slots[((self.head + i) % BUCKETS as u64) as usize] = 0;
+        }
+        self.head = bucket;
+    }
+
+    pub fn add(&mut self, bucket: u64, n: u64) {
+        self.advance(bucket);
+        if bucket + (BUCKETS as u64) > self.head {
+            self.slots[(bucket % BUCKETS as u64) as usize] += n;
+        }
+    }
+
+    /// Oldest first, ending with the current (partial) bucket.
+    pub fn series(&mut self, bucket: u64) -> Vec<u64> {
+        self.advance(bucket);
+        (1..=BUCKETS as u64)
+            .map(|k| self.slots[((self.head + k) % BUCKETS as u64) as usize])
+            .collect()
+    }
+
+    /// Sum of the last `n` complete buckets plus the current one.
+    pub fn recent(&mut self, bucket: u64, n: usize) -> u64 {
+        let s = self.series(bucket);
+        s.iter().rev().take(n + 1).sum()
+    }
+}
+
+/// Counters of one subscription since the hub started.
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionStats {
+    pub delivered: u64,
+    pub failed: u64,
+    pub dead: u64,
+    pub ring: Ring,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<String>,
+}
+
+/// Requests to one inbound endpoint since the hub started, by answer.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointStats {
+    pub user_id: i64,
+    pub accepted: u64,
+    /// Answer status -> count, for every answer that was not a success.
+    pub rejected: std::collections::BTreeMap<u16, u64>,
+    pub ring: Ring,
+}
+
+#[derive(Debug, Default)]
+struct Rings {
+    events: Ring,
+    delivered: Ring,
+    failed: Ring,
+}
+
+/// One item of `GET /api/stream`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StreamItem {
+    Event {
+        id: i64,
+        user_id: i64,
+        agent_id: Option<i64>,
+        event_type: String,
+        created_at: String,
+        payload: Value,
+    },
+    Delivery {
+        delivery_id: i64,
+        webhook_id: i64,
+        user_id: i64,
+        event_id: i64,
+        event_type: String,
+        status: String,
+        attempts: i32,
+        response_status: Option<i32>,
+        error: Option<String>,
+        at: String,
+    },
+}
+
+impl StreamItem {
+    pub fn user_id(&self) -> i64 {
+        match self {
+            StreamItem::Event { user_id, .. } | StreamItem::Delivery { user_id, .. } => *user_id,
+        }
+    }
+}
+
+/// A committed delivery outcome, as `settle` reports it.
+#[derive(Debug, Clone)]
+pub struct DeliveryOutcome {
+    pub delivery_id: i64,
+    pub webhook_id: i64,
+    pub user_id: i64,
+    pub event_id: i64,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub response_status: Option<i32>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Stats {
+    started: Instant,
+    events: AtomicU64,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    dead: AtomicU64,
+    rings: Mutex<Rings>,
+    subscriptions: Mutex<HashMap<i64, SubscriptionStats>>,
+    /// Keyed by the agent id of a webhook agent.
+    endpoints: Mutex<HashMap<i64, EndpointStats>>,
+    stream: broadcast::Sender<Arc<StreamItem>>,
+    stored: Mutex<Option<(Instant, Arc<StoredCounts>)>>,
+}
+
+/// What the summary reads from the database, shared by every caller for a short while
+/// so that many consoles refreshing every second cost one read.
+#[derive(Debug, Default)]
+pub struct StoredCounts {
+    pub subscriptions: Vec<SubscriptionRow>,
+    /// (subscription id, status, count), delivered rows excluded.
+    pub open: Vec<(i64, String, i64)>,
+    pub agents: Vec<AgentRow>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        let (stream, _) = broadcast::channel(STREAM_BUFFER);
+        Stats {
+            started: Instant::now(),
+            events: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            dead: AtomicU64::new(0),
+            rings: Mutex::default(),
+            subscriptions: Mutex::default(),
+            endpoints: Mutex::default(),
+            stream,
+            stored: Mutex::default(),
+        }
+    }
+}
+
+// Counters only: a panic while holding a lock leaves them usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Totals and rate series, as the summary endpoint shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rates {
+    pub events_total: u64,
+    pub delivered_total: u64,
+    pub failed_total: u64,
+    pub dead_total: u64,
+    pub bucket_seconds: u64,
+    pub events: Vec<u64>,
+    pub delivered: Vec<u64>,
+    pub failed: Vec<u64>,
+}
+
+impl Stats {
+    fn bucket(&self) -> u64 {
+        self.started.elapsed().as_secs() / BUCKET_SECONDS
+    }
+
+    pub fn uptime_seconds(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// The stored counts if read less than `max_age` ago.
+    pub fn stored_counts(&self, max_age: std::time::Duration) -> Option<Arc<StoredCounts>> {
+        lock(&self.stored)
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < max_age)
+            .map(|(_, c)| c.clone())
+    }
+
+    pub fn keep_stored_counts(&self, counts: Arc<StoredCounts>) {
+        *lock(&self.stored) = Some((Instant::now(), counts));
+    }
+
+    /// A new stream client.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamItem>> {
+        self.stream.subscribe()
+    }
+
+    /// Events of one committed batch (called by the Router).
+    pub fn record_events(&self, batch: &[Committed]) {
+        let n = batch.len() as u64;
+        if n == 0 {
+            return;
+        }
+        self.events.fetch_add(n, Ordering::Relaxed);
+        let b = self.bucket();
+        lock(&self.rings).events.add(b, n);
+        if self.stream.receiver_count() == 0 {
+            return;
+        }
+        for c in batch {
+            let e = &c.event;
+            let payload = if e.payload.len() <= STREAM_PAYLOAD_MAX {
+                e.payload_json().unwrap_or(Value::Null)
+            } else {
+                Value::String(format!("({} bytes, not inlined)", e.payload.len()))
+            };
+            // No receiver left is not an error: nobody is watching.
+            let _ = self.stream.send(Arc::new(StreamItem::Event {
+                id: e.id,
+                user_id: e.user_id,
+                agent_id: e.agent_id,
+                event_type: e.event_type.clone(),
+                created_at: crate::http::api::ts(e.created_at),
+                payload,
+            }));
+        }
+    }
+
+    /// One committed attempt outcome (called by `SubscriptionActor::settle`).
+    pub fn record_delivery(&self, o: DeliveryOutcome) {
+        let b = self.bucket();
+        let ok = o.status == DELIVERED;
+        if ok {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+            if o.status == DEAD {
+                self.dead.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        {
+            let mut r = lock(&self.rings);
+            if ok {
+                r.delivered.add(b, 1);
+            } else {
+                r.failed.add(b, 1);
+            }
+        }
+        {
+            let mut subs = lock(&self.subscriptions);
+            let s = subs.entry(o.webhook_id).or_default();
+            if ok {
+                s.delivered += 1;
+                s.ring.add(b, 1);
+            } else {
+                s.failed += 1;
+                if o.status == DEAD {
+                    s.dead += 1;
+                }
+                s.last_error = o
+                    .error
+                    .clone()
+                    .or_else(|| o.response_status.map(|st| format!("target answered {st}")));
+                s.last_error_at = Some(now_text());
+            }
+        }
+        if self.stream.receiver_count() > 0 {
+            let _ = self.stream.send(Arc::new(StreamItem::Delivery {
+                delivery_id: o.delivery_id,
+                webhook_id: o.webhook_id,
+                user_id: o.user_id,
+                event_id: o.event_id,
+                event_type: o.event_type,
+                status: o.status,
+                attempts: o.attempts,
+                response_status: o.response_status,
+                error: o.error,
+                at: now_text(),
+            }));
+        }
+    }
+
+    /// One answered web request to an agent's endpoint.
+    pub fn record_inbound(&self, agent_id: i64, user_id: i64, status: u16) {
+        let b = self.bucket();
+        let mut eps = lock(&self.endpoints);
+        let e = eps.entry(agent_id).or_default();
+        e.user_id = user_id;
+        e.ring.add(b, 1);
+        if status < 400 {
+            e.accepted += 1;
+        } else {
+            *e.rejected.entry(status).or_default() += 1;
+        }
+    }
+
+    /// Every endpoint's counters with its requests of the last minute.
+    pub fn endpoints(&self) -> Vec<(i64, EndpointStats, u64)> {
+        let b = self.bucket();
+        let mut eps = lock(&self.endpoints);
+        let mut out: Vec<_> = eps
+            .iter_mut()
+            .map(|(id, e)| {
+                let per_minute = e.ring.recent(b, (60 / BUCKET_SECONDS) as usize - 1);
+                (*id, e.clone(), per_minute)
+            })
+            .collect();
+        out.sort_by_key(|(id, ..)| *id);
+        out
+    }
+
+    pub fn rates(&self) -> Rates {
+        let b = self.bucket();
+        let mut r = lock(&self.rings);
+        Rates {
+            events_total: self.events.load(Ordering::Relaxed),
+            delivered_total: self.delivered.load(Ordering::Relaxed),
+            failed_total: self.failed.load(Ordering::Relaxed),
+            dead_total: self.dead.load(Ordering::Relaxed),
+            bucket_seconds: BUCKET_SECONDS,
+            events: r.events.series(b),
+            delivered: r.delivered.series(b),
+            failed: r.failed.series(b),
+        }
+    }
+
+    /// Counters of one subscription, with its deliveries of the last minute.
+    pub fn subscription(&self, id: i64) -> (SubscriptionStats, u64) {
+        let b = self.bucket();
+        let mut subs = lock(&self.subscriptions);
+        match subs.get_mut(&id) {
+            Some(s) => {
+                let per_minute = s.ring.recent(b, (60 / BUCKET_SECONDS) as usize - 1);
+                (s.clone(), per_minute)
+            }
+            None => (SubscriptionStats::default(), 0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_keeps_the_last_buckets_and_forgets_older_ones() {
+        let mut r = Ring::default();
+        r.add(0, 2);
+        r.add(1, 3);
+        let s = r.series(1);
+        assert_eq!(s.len(), BUCKETS);
+        assert_eq!(&s[BUCKETS - 2..], &[2, 3]);
+        // Far in the future: everything old is gone.
+        let s = r.series(1 + BUCKETS as u64 * 2);
+        assert!(s.iter().all(|n| *n == 0));
+        r.add(500, 1);
+        assert_eq!(r.recent(500, 0), 1);
+    }
+
+    #[test]
+    fn outcomes_count_per_subscription() {
+        let s = Stats::default();
+        let o = |status: &str| DeliveryOutcome {
+            delivery_id: 1,
+            webhook_id: 7,
+            user_id: 1,
+            event_id: 1,
+            event_type: "x".into(),
+            status: status.into(),
+            attempts: 1,
+            response_status: Some(500),
+            error: None,
+        };
+        s.record_delivery(o("retrying"));
+        s.record_delivery(o("dead"));
+        s.record_delivery(o("delivered"));
+        let r = s.rates();
+        assert_eq!((r.delivered_total, r.failed_total, r.dead_total), (1, 2, 1));
+        let (sub, per_minute) = s.subscription(7);
+        assert_eq!((sub.delivered, sub.failed, sub.dead), (1, 2, 1));
+        assert_eq!(per_minute, 1);
+        assert_eq!(sub.last_error.as_deref(), Some("target answered 500"));
+    }
+
+    #[test]
+    fn a_slow_stream_client_skips_with_a_count_instead_of_growing() {
+        let s = Stats::default();
+        let mut rx = s.subscribe();
+        let batch: Vec<Committed> = (0..STREAM_BUFFER as i64 + 10)
+            .map(|id| Committed {
+                event: Arc::new(crate::store::events::EventRow {
+                    id,
+                    user_id: 1,
+                    agent_id: None,
+                    event_type: "t".into(),
+                    payload: "{}".into(),
+                    created_at: chrono::Utc::now().naive_utc(),
+                    expires_at: None,
+                    target_agent_id: None,
+                }),
+                depth: 0,
+                deliveries: Arc::default(),
+            })
+            .collect();
+        s.record_events(&batch);
+        assert_eq!(
+            rx.try_recv().err(),
+            Some(broadcast::error::TryRecvError::Lagged(10))
+        );
+        // Then it goes on with what is still buffered, oldest first.
+        let Ok(item) = rx.try_recv() else {
+            panic!("nothing buffered")
+        };
+        assert!(matches!(*item, StreamItem::Event { id: 10, .. }));
+        assert_eq!(s.rates().events_total, STREAM_BUFFER as u64 + 10);
+    }
+}

@@ -1,0 +1,170 @@
+//! Keys to actions. The same key can mean different things: while the filter is
+//! being typed every printable key is text; in a confirmation only y/n/Enter/Esc count.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::app::{Action, App, Overlay, Screen};
+
+/// Every key, as the help overlay and the README list them: (keys, what they do).
+pub const KEYS: &[(&str, &str)] = &[
+    ("1-6, Tab, S-Tab", "switch screen"),
+    ("↑↓, j k", "move the selection"),
+    ("PgUp PgDn, g G", "page up/down, first/last row"),
+    ("Enter", "open the detail (attempt, agent)"),
+    ("/", "filter (Enter keeps it, Esc clears it)"),
+    ("r", "Failures: retry the selected dead delivery"),
+    ("R", "Queues/Failures: replay all dead of the webhook"),
+    ("p", "Queues: pause or resume the subscription"),
+    ("e", "Agents: enable or disable the agent"),
+    ("x", "Agents: run the agent now"),
+    ("M", "Agents: clear the agent's memory"),
+    ("c", "Events: clear the live tail"),
+    ("F5, Ctrl-R", "refresh now"),
+    ("y / n", "confirm / cancel an action"),
+    ("?", "this help"),
+    ("q, Esc", "back: close, clear filter, Overview, quit"),
+    ("Ctrl-C", "quit"),
+];
+
+pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if ctrl && key.code == KeyCode::Char('r') {
+        return Some(Action::Refresh);
+    }
+    if app.filtering && matches!(app.overlay, Overlay::None) {
+        return match key.code {
+            KeyCode::Char(c) => Some(Action::FilterChar(c)),
+            KeyCode::Backspace => Some(Action::FilterBackspace),
+            KeyCode::Enter => Some(Action::FilterDone),
+            KeyCode::Esc => Some(Action::Back),
+            _ => None,
+        };
+    }
+    if let Overlay::Confirm(_) = app.overlay {
+        return match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') => Some(Action::Yes),
+            KeyCode::Enter => Some(Action::Open),
+            KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+                Some(Action::No)
+            }
+            _ => None,
+        };
+    }
+    let a = match key.code {
+        KeyCode::Char('q') | KeyCode::Esc => Action::Back,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Char(c @ '1'..='6') => Action::Goto(Screen::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Tab => Action::NextScreen,
+        KeyCode::BackTab => Action::PrevScreen,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Top,
+        KeyCode::End | KeyCode::Char('G') => Action::Bottom,
+        KeyCode::Enter => Action::Open,
+        KeyCode::Char('/') => Action::StartFilter,
+        KeyCode::Char('r') => Action::Retry,
+        KeyCode::Char('R') => Action::ReplayDead,
+        KeyCode::Char('p') => Action::TogglePause,
+        KeyCode::Char('e') => Action::ToggleAgent,
+        KeyCode::Char('x') => Action::RunAgent,
+        KeyCode::Char('M') => Action::ClearMemory,
+        KeyCode::Char('c') => Action::ClearEvents,
+        KeyCode::F(5) => Action::Refresh,
+        _ => return None,
+    };
+    Some(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    fn press(app: &mut App, c: KeyCode) {
+        if let Some(a) = action_for(app, key(c)) {
+            app.apply(a);
+        }
+    }
+
+    fn app() -> App {
+        App::new("http://x", true, Duration::from_secs(1))
+    }
+
+    #[test]
+    fn numbers_and_tab_switch_screens_and_q_goes_back_then_quits() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('3'));
+        assert_eq!(a.screen, Screen::Failures);
+        press(&mut a, KeyCode::Tab);
+        assert_eq!(a.screen, Screen::Agents);
+        press(&mut a, KeyCode::BackTab);
+        press(&mut a, KeyCode::BackTab);
+        assert_eq!(a.screen, Screen::Queues);
+        press(&mut a, KeyCode::Char('q'));
+        assert_eq!((a.screen, a.quit), (Screen::Overview, false));
+        press(&mut a, KeyCode::Esc);
+        assert!(a.quit);
+        let mut a = app();
+        a.apply(action_for(&a, KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)).unwrap());
+        assert!(a.quit);
+    }
+
+    #[test]
+    fn while_filtering_keys_are_text() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('6'));
+        press(&mut a, KeyCode::Char('/'));
+        for c in "q1j?".chars() {
+            press(&mut a, KeyCode::Char(c));
+        }
+        assert_eq!(
+            (a.filter.as_str(), a.screen, a.quit),
+            ("q1j?", Screen::Events, false)
+        );
+        press(&mut a, KeyCode::Backspace);
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.filter, "q1j");
+        assert!(!a.filtering);
+        // Esc first clears the kept filter, then goes back.
+        press(&mut a, KeyCode::Esc);
+        assert_eq!((a.filter.as_str(), a.screen), ("", Screen::Events));
+    }
+
+    #[test]
+    fn help_lists_every_key_and_closes() {
+        let mut a = app();
+        press(&mut a, KeyCode::Char('?'));
+        assert_eq!(a.overlay, Overlay::Help);
+        press(&mut a, KeyCode::Char('2'));
+        assert_eq!(
+            a.screen,
+            Screen::Overview,
+            "keys do not leak through the help"
+        );
+        press(&mut a, KeyCode::Esc);
+        assert_eq!(a.overlay, Overlay::None);
+        assert!(!a.quit);
+        for k in ["/", "r", "R", "p", "e", "x", "M", "?", "Enter"] {
+            assert!(
+                KEYS.iter()
+                    .any(|(keys, _)| keys.split([',', ' ']).any(|x| x == k)),
+                "{k}"
+            );
+        }
+    }
+}

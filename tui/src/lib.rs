@@ -1,0 +1,11 @@
+//! muninn-console: the operator console. It talks to a running hub over its HTTP API
+//! only. Split as gitui/bottom are: `app` holds the state, `input` maps keys to
+//! actions, `ui` draws from the state (one file per screen), `client` is the data
+//! layer, and `worker` runs it off the draw loop.
+
+pub mod api;
+pub mod app;
+pub mod client;
+pub mod input;
+pub mod ui;
+pub mod worker;

@@ -1,0 +1,313 @@
+//! The console's data layer against a real hub: a subscription whose target fails
+//! ends with a dead delivery; the console sees it (summary, failures, detail, live
+//! stream), retries it once the target is healthy, and sees it delivered. Also: the
+//! actions of the Queues and Agents screens, and what a wrong token and an
+//! unreachable hub look like.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../tests/common/sink.rs"]
+mod sink;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use muninn_console::api::{StreamItem, Summary};
+use muninn_console::client::{Client, ClientError};
+use muninn_console::worker::load_failures;
+use serde_json::{Value, json};
+use sink::{Reply, Sink};
+
+const TOKEN: &str = "console-test-admin-token-0123456789";
+
+struct Hub {
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start_hub() -> Hub {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = muninn::Config::default();
+    config.storage.data_dir = dir.path().to_path_buf();
+    config.admin_token = Some(TOKEN.to_string());
+    config.server.workers = 2;
+    config.delivery.allow_private_targets = true;
+    config.delivery.poll_interval_ms = 50;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let system = actix_rt::System::new();
+        if let Err(e) = system.block_on(muninn::run(config, listener)) {
+            eprintln!("test hub stopped: {e}");
+        }
+    });
+    Hub { base, _dir: dir }
+}
+
+/// Setup calls the console has no screen for (creating things).
+async fn post(base: &str, path: &str, body: Value) -> Value {
+    let mut r = awc::Client::default()
+        .post(format!("{base}{path}"))
+        .insert_header(("Authorization", format!("Bearer {TOKEN}")))
+        .send_json(&body)
+        .await
+        .unwrap();
+    let bytes = r.body().await.unwrap();
+    assert!(
+        r.status().is_success(),
+        "{path}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+async fn wait_for<T>(what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn queue(s: &Summary, id: i64) -> Option<&muninn_console::api::Queue> {
+    s.subscriptions.iter().find(|q| q.id == id)
+}
+
+#[actix_rt::test]
+async fn sees_a_dead_delivery_retries_it_and_sees_it_delivered() {
+    let hub = start_hub();
+    let client = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || client.summary().await.ok()).await;
+
+    // Live stream, collected in the background.
+    let seen: Arc<Mutex<Vec<StreamItem>>> = Arc::default();
+    let stream = client.stream().await.unwrap();
+    {
+        let seen = seen.clone();
+        actix_rt::spawn(async move {
+            let mut stream = Box::pin(stream);
+            while let Some(Ok(item)) = stream.next().await {
+                seen.lock().unwrap().push(item);
+            }
+        });
+    }
+
+    let sink = Sink::start();
+    sink.set_default(Reply::status(500));
+    let agent = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "webhook", "name": "orders in", "options": {"secret": "s"}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let sub = post(
+        &hub.base,
+        "/api/webhooks/outgoing",
+        json!({"url": sink.url, "name": "billing", "event_types": ["event.created"], "retry_count": 0}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    post(
+        &hub.base,
+        &format!("/users/1/web_requests/{agent}/s"),
+        json!({"order": 42}),
+    )
+    .await;
+
+    // Dead: in the summary, in the failures list, with the attempt's detail.
+    let s = wait_for("the dead delivery in the summary", async || {
+        client
+            .summary()
+            .await
+            .ok()
+            .filter(|s| queue(s, sub).is_some_and(|q| q.dead == 1))
+    })
+    .await;
+    assert_eq!(s.queue.dead, 1);
+    assert_eq!(queue(&s, sub).unwrap().name, "billing");
+    assert!(s.rates.events_total >= 1);
+    assert!(s.rates.dead_total >= 1);
+    assert_eq!(
+        queue(&s, sub).unwrap().last_error.as_deref(),
+        Some("target answered 500")
+    );
+    let names = HashMap::from([(sub, "billing".to_string())]);
+    let failures = load_failures(&client, &names, &RefCell::new(HashMap::new()))
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let f = &failures[0];
+    assert_eq!(
+        (f.subscription.as_str(), f.delivery.status.as_str()),
+        ("billing", "dead")
+    );
+    assert_eq!(f.event_type, "event.created");
+    assert_eq!(f.delivery.last_status, Some(500));
+    let detail = client.delivery(f.delivery.id).await.unwrap();
+    let attempts = detail.attempt_log.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].response_status, Some(500));
+    assert!(attempts[0].request_body.contains("42"));
+
+    // The target recovers; the console retries; the delivery arrives.
+    sink.set_default(Reply::status(200));
+    client.retry_delivery(f.delivery.id).await.unwrap();
+    let d = wait_for("the delivery to be delivered", async || {
+        client
+            .delivery(f.delivery.id)
+            .await
+            .ok()
+            .filter(|d| d.status == "delivered")
+    })
+    .await;
+    assert_eq!(d.attempts, 2);
+    let s = wait_for("the summary to drop the dead count", async || {
+        client
+            .summary()
+            .await
+            .ok()
+            .filter(|s| queue(s, sub).is_some_and(|q| q.dead == 0))
+    })
+    .await;
+    assert_eq!(queue(&s, sub).unwrap().delivered_total, 1);
+    assert_eq!(
+        sink.received().iter().filter(|r| r.answered == 200).count(),
+        1
+    );
+    let failures = load_failures(&client, &names, &RefCell::new(HashMap::new()))
+        .await
+        .unwrap();
+    assert!(failures.is_empty(), "{failures:?}");
+
+    // The stream told the same story, as it happened.
+    let seen = wait_for("the stream", async || {
+        let s = seen.lock().unwrap().clone();
+        s.iter()
+            .any(|i| matches!(i, StreamItem::Delivery { status, .. } if status == "delivered"))
+            .then_some(s)
+    })
+    .await;
+    assert!(seen.iter().any(|i| matches!(i,
+        StreamItem::Event { event_type, agent_id: Some(a), .. } if event_type == "event.created" && *a == agent)));
+    let outcomes: Vec<&str> = seen
+        .iter()
+        .filter_map(|i| match i {
+            StreamItem::Delivery {
+                status, webhook_id, ..
+            } if *webhook_id == sub => Some(status.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outcomes, ["dead", "delivered"]);
+}
+
+#[actix_rt::test]
+async fn queue_and_agent_actions_go_through_the_api() {
+    let hub = start_hub();
+    let client = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || client.summary().await.ok()).await;
+    let sink = Sink::start();
+    let sub = post(
+        &hub.base,
+        "/api/webhooks/outgoing",
+        json!({"url": sink.url, "name": "crm", "event_types": ["event.created"]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let agent = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+
+    client.set_paused(sub, true).await.unwrap();
+    let s = wait_for("paused", async || {
+        client
+            .summary()
+            .await
+            .ok()
+            .filter(|s| queue(s, sub).is_some_and(|q| q.paused))
+    })
+    .await;
+    assert_eq!(s.queue.paused, 1);
+    client.set_paused(sub, false).await.unwrap();
+    wait_for("resumed", async || {
+        client
+            .summary()
+            .await
+            .ok()
+            .filter(|s| queue(s, sub).is_some_and(|q| !q.paused))
+    })
+    .await;
+    let replay = client.replay_dead(sub).await.unwrap();
+    assert!(replay.is_object(), "{replay}");
+
+    client.set_agent_disabled(agent, true).await.unwrap();
+    assert!(client.agent(agent).await.unwrap().disabled);
+    let s = wait_for("the disabled agent", async || {
+        client
+            .summary()
+            .await
+            .ok()
+            .filter(|s| s.agents.disabled == 1)
+    })
+    .await;
+    assert_eq!(s.agents.not_working, 1);
+    match client.run_agent(agent).await {
+        Err(ClientError::Api { status: 409, .. }) => {}
+        other => panic!("running a disabled agent: {other:?}"),
+    }
+    client.set_agent_disabled(agent, false).await.unwrap();
+    client.run_agent(agent).await.unwrap();
+    client.clear_agent_memory(agent).await.unwrap();
+    assert_eq!(client.agent(agent).await.unwrap().memory, json!({}));
+    let logs = client.agent_logs(agent, 10).await.unwrap();
+    assert!(logs.len() <= 10);
+}
+
+#[actix_rt::test]
+async fn a_wrong_token_and_a_missing_hub_are_told_apart() {
+    let hub = start_hub();
+    let good = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || good.summary().await.ok()).await;
+    let bad = Client::new(&hub.base, "not-the-token", Duration::from_secs(10));
+    match bad.summary().await {
+        Err(ClientError::Unauthorized {
+            status: 401,
+            message,
+        }) => {
+            assert_eq!(message, "invalid API token");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        bad.stream().await.err(),
+        Some(ClientError::Unauthorized { .. })
+    ));
+    // Nothing listens on a port we just freed.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let gone = Client::new(
+        &format!("http://127.0.0.1:{port}"),
+        TOKEN,
+        Duration::from_secs(2),
+    );
+    let e = gone.summary().await.unwrap_err();
+    assert!(e.is_connection(), "{e:?}");
+}

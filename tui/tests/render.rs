@@ -1,0 +1,237 @@
+//! Render tests: every screen and overlay drawn from fixture data on ratatui's
+//! TestBackend at 80x24 and 120x40, compared with snapshots (insta). Fixtures are in
+//! `tests/fixtures/`; they include very long names. Empty states and connection
+//! problems are drawn too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use muninn_console::api::{Agent, AgentLog, Delivery, Failure, StreamItem, Summary};
+use muninn_console::app::{Action, App, Overlay, Screen};
+use muninn_console::ui;
+use muninn_console::worker::{Command, Connection, Update};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
+
+fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn empty_app() -> App {
+    let mut app = App::new("http://127.0.0.1:3000", true, Duration::from_secs(1));
+    app.now = now();
+    app.apply_update(Update::Connection(Connection::Connected));
+    app
+}
+
+fn empty_hub_app() -> App {
+    let mut app = empty_app();
+    app.apply_update(Update::Summary(Summary {
+        version: "0.1.0".into(),
+        uptime_seconds: 5,
+        database_bytes: 4096,
+        rates: muninn_console::api::Rates {
+            bucket_seconds: 10,
+            events: vec![0; 60],
+            delivered: vec![0; 60],
+            failed: vec![0; 60],
+            ..Default::default()
+        },
+        ..Default::default()
+    }));
+    app
+}
+
+fn full_app() -> App {
+    let mut app = empty_app();
+    app.apply_update(Update::Summary(fixture::<Summary>("summary")));
+    app.apply_update(Update::Failures(fixture::<Vec<Failure>>("failures")));
+    app.apply_update(Update::Agents(fixture::<Vec<Agent>>("agents")));
+    for e in fixture::<Vec<StreamItem>>("events") {
+        app.apply_update(Update::Stream(e));
+    }
+    app
+}
+
+fn text(buf: &Buffer) -> String {
+    let area = buf.area;
+    let mut out = String::new();
+    for y in 0..area.height {
+        let mut line = String::new();
+        for x in 0..area.width {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| ui::draw(f, app)).unwrap();
+    term.backend().buffer().clone()
+}
+
+fn snap(name: &str, app: &mut App) {
+    for (w, h) in SIZES {
+        let buf = render(app, w, h);
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&buf));
+    }
+}
+
+#[test]
+fn every_screen_with_data() {
+    for s in Screen::ALL {
+        let mut app = full_app();
+        app.apply(Action::Goto(s));
+        app.apply(Action::Down);
+        snap(&s.title().to_lowercase(), &mut app);
+    }
+}
+
+#[test]
+fn every_screen_empty() {
+    for s in Screen::ALL {
+        let mut app = empty_hub_app();
+        app.apply(Action::Goto(s));
+        snap(&format!("{}_empty", s.title().to_lowercase()), &mut app);
+    }
+}
+
+#[test]
+fn queues_are_sorted_worst_first() {
+    let app = full_app();
+    let ids: Vec<i64> = app.queues().iter().map(|q| q.id).collect();
+    // Open circuit with dead deliveries, then retrying, then the healthy ones.
+    assert_eq!(ids, [2, 3, 1, 4]);
+}
+
+#[test]
+fn delivery_detail_masks_secrets() {
+    let mut app = full_app();
+    app.apply(Action::Goto(Screen::Failures));
+    let cmd = app.apply(Action::Open);
+    assert_eq!(cmd, Some(Command::DeliveryDetail(9001)));
+    snap("delivery_loading", &mut app);
+    app.apply_update(Update::DeliveryDetail(fixture::<Delivery>("delivery")));
+    snap("delivery_detail", &mut app);
+    for (w, h) in SIZES {
+        let all = (0..20)
+            .map(|s| {
+                app.detail_scroll = s * 5;
+                text(&render(&mut app, w, h))
+            })
+            .collect::<String>();
+        assert!(!all.contains("sk_live_should_never_show"));
+        assert!(all.contains("Authorization: [masked]"));
+    }
+}
+
+#[test]
+fn agent_detail_shows_options_memory_and_logs() {
+    let mut app = full_app();
+    app.apply(Action::Goto(Screen::Agents));
+    app.apply(Action::Down);
+    app.apply(Action::Down);
+    assert_eq!(app.apply(Action::Open), Some(Command::AgentDetail(3)));
+    let agents = fixture::<Vec<Agent>>("agents");
+    app.apply_update(Update::AgentDetail {
+        agent: agents[2].clone(),
+        logs: fixture::<Vec<AgentLog>>("agent_logs"),
+    });
+    snap("agent_detail", &mut app);
+}
+
+#[test]
+fn help_and_confirm_overlays() {
+    let mut app = full_app();
+    app.apply(Action::Help);
+    snap("help", &mut app);
+    app.apply(Action::Back);
+    assert_eq!(app.overlay, Overlay::None);
+    app.apply(Action::Goto(Screen::Queues));
+    assert_eq!(app.apply(Action::ReplayDead), None);
+    snap("confirm_replay", &mut app);
+    assert_eq!(
+        app.apply(Action::Yes),
+        Some(Command::ReplayDead { webhook_id: 2 })
+    );
+    // Destructive agent actions ask first; harmless ones do not.
+    app.apply(Action::Goto(Screen::Agents));
+    assert_eq!(app.apply(Action::ClearMemory), None);
+    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    assert_eq!(app.apply(Action::No), None);
+    assert_eq!(app.apply(Action::RunAgent), Some(Command::RunAgent(1)));
+}
+
+#[test]
+fn filter_narrows_the_list() {
+    let mut app = full_app();
+    app.apply(Action::Goto(Screen::Events));
+    app.apply(Action::StartFilter);
+    for c in "circuit".chars() {
+        app.apply(Action::FilterChar(c));
+    }
+    snap("events_filtered", &mut app);
+    app.apply(Action::FilterDone);
+    assert_eq!(app.visible_events().len(), 2); // the event and the lag notice
+}
+
+#[test]
+fn connection_problems_are_plain_messages() {
+    let mut app = empty_app();
+    app.apply_update(Update::Connection(Connection::Disconnected(
+        "cannot reach the hub: Failed to connect to host: Connection refused (os error 111)".into(),
+    )));
+    snap("disconnected", &mut app);
+    app.apply_update(Update::Connection(Connection::Unauthorized(
+        "the hub refused the API token (401): invalid API token".into(),
+    )));
+    snap("unauthorized", &mut app);
+    // With data already on screen, a dropped connection keeps it and says so below.
+    let mut app = full_app();
+    app.apply_update(Update::Connection(Connection::Disconnected("gone".into())));
+    let t = text(&render(&mut app, 80, 24));
+    assert!(t.contains("disconnected — retrying"), "{t}");
+    assert!(t.contains("Ingest"));
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let mut app = full_app();
+    app.color = false;
+    for s in Screen::ALL {
+        app.apply(Action::Goto(s));
+        let buf = render(&mut app, 120, 40);
+        for cell in buf.content() {
+            assert_eq!(cell.fg, Color::Reset, "{s:?}: {cell:?}");
+            assert_eq!(cell.bg, Color::Reset, "{s:?}: {cell:?}");
+        }
+    }
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = full_app();
+    for s in Screen::ALL {
+        app.apply(Action::Goto(s));
+        for (w, h) in [(1, 1), (10, 3), (40, 10), (79, 23)] {
+            render(&mut app, w, h);
+        }
+    }
+    app.apply(Action::Help);
+    render(&mut app, 20, 5);
+}
