@@ -57,8 +57,32 @@ enum Command {
     },
     /// Apply pending database migrations and exit (`serve` also does this at start).
     Migrate,
+    /// Import a Huginn scenario file into the running hub (creates or updates by guid).
+    Import {
+        /// The scenario JSON file (Huginn's export format, schema_version 1).
+        file: PathBuf,
+        #[command(flatten)]
+        hub: HubArgs,
+    },
+    /// Print a scenario of the running hub in Huginn's export format.
+    Export {
+        scenario_id: i64,
+        #[command(flatten)]
+        hub: HubArgs,
+    },
     /// Print the default configuration file, every key documented.
     Config,
+}
+
+/// How the CLI reaches a running hub.
+#[derive(clap::Args)]
+struct HubArgs {
+    /// The hub's base URL.
+    #[arg(long, env = "MUNINN_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// API token [default: the contents of <data dir>/admin.token]
+    #[arg(long, env = "MUNINN_TOKEN")]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -151,9 +175,118 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Command::Import { file, hub } => {
+            let config = load_config(&cli, None, None)?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let body: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", file.display()))?;
+            let token = hub_token(&config, hub)?;
+            let answer = actix::System::new().block_on(call_hub(
+                &hub.url,
+                &token,
+                "POST",
+                "/api/scenarios/import",
+                Some(body),
+            ))?;
+            let scenario = &answer["scenario"];
+            println!(
+                "scenario {} ({}) {}",
+                scenario["id"],
+                scenario["name"].as_str().unwrap_or_default(),
+                if answer["created"] == true {
+                    "created"
+                } else {
+                    "updated"
+                }
+            );
+            for a in answer["agents"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:<8} {} {}{}",
+                    a["action"].as_str().unwrap_or_default(),
+                    a["id"],
+                    a["name"].as_str().unwrap_or_default(),
+                    if a["disabled"] == true {
+                        " (disabled)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            for p in answer["problems"].as_array().into_iter().flatten() {
+                let option = p["option"]
+                    .as_str()
+                    .map(|o| format!(" option {o}:"))
+                    .unwrap_or_default();
+                println!(
+                    "  problem: {}{option} {}",
+                    p["agent"].as_str().unwrap_or_default(),
+                    p["problem"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Export { scenario_id, hub } => {
+            let config = load_config(&cli, None, None)?;
+            let token = hub_token(&config, hub)?;
+            let path = format!("/api/scenarios/{scenario_id}/export");
+            let answer =
+                actix::System::new().block_on(call_hub(&hub.url, &token, "GET", &path, None))?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(())
+        }
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
         }
     }
+}
+
+fn hub_token(config: &Config, hub: &HubArgs) -> Result<String> {
+    if let Some(t) = &hub.token {
+        return Ok(t.clone());
+    }
+    let path = config.admin_token_path();
+    Ok(std::fs::read_to_string(&path)
+        .with_context(|| format!("no --token given and {} cannot be read", path.display()))?
+        .trim()
+        .to_string())
+}
+
+/// One API call to a running hub; a non-2xx answer becomes an error with its message.
+async fn call_hub(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    muninn::delivery::client::install_crypto();
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .finish();
+    let req = client
+        .request(
+            method.parse()?,
+            format!("{}{path}", base.trim_end_matches('/')),
+        )
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .map_err(|e| anyhow::anyhow!("cannot reach the hub at {base}: {e}"))?;
+    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    if !resp.status().is_success() {
+        anyhow::bail!(
+            "the hub answered {}: {}",
+            resp.status(),
+            value["error"]
+                .as_str()
+                .unwrap_or(&String::from_utf8_lossy(&bytes))
+        );
+    }
+    Ok(value)
 }

@@ -106,3 +106,32 @@ async fn first_start_writes_a_private_admin_token_and_user_add_works_alongside()
     assert!(!ok, "a duplicate name is refused");
     assert!(text.contains("already exists"), "{text}");
 }
+
+#[actix_rt::test]
+async fn import_and_export_talk_to_the_running_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path(), &[]);
+    let data_dir = dir.path().to_str().unwrap();
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scenarios/alerting_chain.json"
+    );
+    let (ok, text) = muninn(&["--data-dir", data_dir, "import", file, "--url", &hub.base]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("scenario 1 (Server alerts) created"),
+        "{text}"
+    );
+    assert!(text.contains("problem: Page the on-call"), "{text}");
+    let (ok, text) = muninn(&["--data-dir", data_dir, "export", "1", "--url", &hub.base]);
+    assert!(ok, "{text}");
+    let exported: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(exported["guid"], "8a3e29b1c7d04f6a9b2e5d1c0f7a6b31");
+    assert_eq!(exported["agents"].as_array().unwrap().len(), 3);
+    let (ok, text) = muninn(&["--data-dir", data_dir, "export", "99", "--url", &hub.base]);
+    assert!(!ok);
+    assert!(
+        text.contains("404") && text.contains("scenario 99 not found"),
+        "{text}"
+    );
+}

@@ -8,6 +8,7 @@ pub mod delay;
 pub mod event_formatting;
 pub mod health;
 pub mod manual_event;
+pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
 pub mod trigger;

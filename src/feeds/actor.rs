@@ -262,6 +262,7 @@ mod tests {
             disabled: false,
             keep_events_for: 0,
             propagate_immediately: true,
+            guid: None,
         };
         let (source, feed) = (
             agent("webhook", json!({"secret": "in"})),

@@ -140,6 +140,22 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 "/deliveries/{id}/retry",
                 web::post().to(api::deliveries::retry),
             )
+            // Scenarios: Huginn's import/export format.
+            .service(
+                web::resource("/scenarios")
+                    .get(api::scenarios::list)
+                    .post(api::scenarios::create),
+            )
+            .route("/scenarios/import", web::post().to(api::scenarios::import))
+            .service(
+                web::resource("/scenarios/{id}")
+                    .get(api::scenarios::get)
+                    .delete(api::scenarios::delete),
+            )
+            .route(
+                "/scenarios/{id}/export",
+                web::get().to(api::scenarios::export),
+            )
             // The operator console: overview and live stream.
             .route("/summary", web::get().to(api::summary::summary))
             .route("/stream", web::get().to(api::stream::stream))

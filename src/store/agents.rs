@@ -52,6 +52,8 @@ pub struct NewAgent {
     pub disabled: bool,
     pub keep_events_for: i64,
     pub propagate_immediately: bool,
+    /// Kept when given (scenario imports); a new one otherwise.
+    pub guid: Option<String>,
 }
 
 /// The columns a caller may change; `None` leaves a column as it is.
@@ -80,7 +82,10 @@ pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
             agents::disabled.eq(new.disabled),
             agents::keep_events_for.eq(new.keep_events_for),
             agents::propagate_immediately.eq(new.propagate_immediately),
-            agents::guid.eq(uuid::Uuid::new_v4().simple().to_string()),
+            agents::guid.eq(new
+                .guid
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())),
             // A new agent does not receive events older than itself (Huginn).
             agents::last_checked_event_id.eq(newest_event),
             agents::created_at.eq(at),
@@ -88,6 +93,14 @@ pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
         ))
         .returning(AgentRow::as_returning())
         .get_result(conn)?)
+}
+
+pub fn find_by_guid(conn: &mut Conn, guid: &str) -> Result<Option<AgentRow>, StoreError> {
+    Ok(agents::table
+        .filter(agents::guid.eq(guid))
+        .select(AgentRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {

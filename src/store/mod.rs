@@ -15,6 +15,7 @@ pub mod inbound_log;
 pub mod incoming_webhooks;
 pub mod links;
 mod reader;
+pub mod scenarios;
 pub mod schema;
 pub mod subscriptions;
 pub mod users;

@@ -223,7 +223,31 @@ diesel::table! {
 
 diesel::joinable!(deliveries -> subscriptions (subscription_id));
 diesel::joinable!(delivery_attempts -> deliveries (delivery_id));
+diesel::table! {
+    scenarios (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        guid -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        tag_fg_color -> Nullable<Text>,
+        tag_bg_color -> Nullable<Text>,
+        icon -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    scenario_agents (scenario_id, agent_id) {
+        scenario_id -> BigInt,
+        agent_id -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    scenarios,
+    scenario_agents,
     users,
     api_tokens,
     agents,

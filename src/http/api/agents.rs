@@ -339,6 +339,7 @@ pub async fn create(
         disabled: input.disabled.unwrap_or(false),
         keep_events_for: input.keep_events_for.unwrap_or(0),
         propagate_immediately: input.propagate_immediately.unwrap_or(true),
+        guid: None,
     };
     let (sources, receivers, targets) = (
         input.source_ids.unwrap_or_default(),

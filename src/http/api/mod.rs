@@ -7,6 +7,7 @@ pub mod incoming_webhooks;
 pub mod links;
 pub mod outgoing_logs;
 pub mod register;
+pub mod scenarios;
 pub mod status;
 pub mod stream;
 pub mod subscriptions;

@@ -1,0 +1,2 @@
+DROP TABLE scenario_agents;
+DROP TABLE scenarios;

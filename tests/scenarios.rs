@@ -1,0 +1,255 @@
+//! Huginn scenario files from fixtures/scenarios/: imported, run end to end, exported
+//! and re-imported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_TOKEN, TestHub};
+use serde_json::{Value, json};
+
+fn scenario(name: &str) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/scenarios")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+async fn import(hub: &TestHub, file: &Value) -> Value {
+    let r = hub
+        .post_json("/api/scenarios/import", ADMIN_TOKEN, file)
+        .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    r.json()
+}
+
+fn agent_id(result: &Value, name: &str) -> i64 {
+    result["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .and_then(|a| a["id"].as_i64())
+        .unwrap_or_else(|| panic!("no imported agent {name}: {result}"))
+}
+
+#[actix_rt::test]
+async fn the_alerting_chain_imports_reports_what_it_lacks_and_runs() {
+    let hub = TestHub::start().await;
+    let result = import(&hub, &scenario("alerting_chain.json")).await;
+    assert_eq!(result["created"], true);
+    let problems = result["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{result}");
+    assert_eq!(problems[0]["agent"], "Page the on-call");
+    assert!(
+        problems[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("Agents::PostAgent")
+    );
+    let hook = agent_id(&result, "Monitoring webhook");
+    let pager = agent_id(&result, "Pager text");
+    let trigger = hub
+        .get(
+            &format!("/api/agents/{}", agent_id(&result, "Critical only")),
+            ADMIN_TOKEN,
+        )
+        .await
+        .json();
+    assert_eq!(
+        trigger["options"]["message"],
+        "{{ host | default(value=\"\") | upper }}: {{ summary | default(value='no summary') }}"
+    );
+    assert_eq!(trigger["source_ids"], json!([hook]));
+
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/mon-secret"),
+            ADMIN_TOKEN,
+            &json!({"alerts": [{"host": "db1", "level": "critical", "summary": "disk full"}, {"host": "web1", "level": "info"}, {"host": "lb", "level": "fatal"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let want = vec![
+        json!({"text": "ALERT DB1: disk full", "sent_at": year}),
+        json!({"text": "ALERT LB: no summary", "sent_at": year}),
+    ];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, pager, &want).await, want);
+}
+
+#[actix_rt::test]
+async fn the_scheduled_digest_releases_on_its_scheduler() {
+    let hub = TestHub::start().await;
+    let result = import(&hub, &scenario("scheduled_digest.json")).await;
+    assert_eq!(result["problems"], json!([]), "{result}");
+    let hook = agent_id(&result, "Link inbox");
+    let delay = agent_id(&result, "Hold links");
+    let digest = agent_id(&result, "Digest line");
+    let scheduler = hub
+        .get(
+            &format!("/api/agents/{}", agent_id(&result, "Release every second")),
+            ADMIN_TOKEN,
+        )
+        .await
+        .json();
+    assert_eq!(scheduler["control_target_ids"], json!([delay]));
+    for (t, u) in [
+        ("Rust", "https://rust-lang.org"),
+        ("Huginn", "https://github.com/huginn/huginn"),
+    ] {
+        let r = hub
+            .post_json(
+                &format!("/users/1/web_requests/{hook}/links"),
+                ADMIN_TOKEN,
+                &json!({"title": t, "url": u}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let want = vec![
+        json!({"line": "Rust <https://rust-lang.org>"}),
+        json!({"line": "Huginn <https://github.com/huginn/huginn>"}),
+    ];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, digest, &want).await, want);
+}
+
+#[actix_rt::test]
+async fn the_dedup_feed_publishes_unique_items() {
+    let hub = TestHub::start().await;
+    let result = import(&hub, &scenario("dedup_feed.json")).await;
+    let problems = result["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{result}");
+    assert!(
+        problems[0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("Agents::RssAgent")
+    );
+    let hook = agent_id(&result, "Item inbox");
+    let feed = agent_id(&result, "Digest feed");
+    for (t, u) in [
+        ("A", "https://a.example"),
+        ("A again", "https://a.example"),
+        ("B", "https://b.example"),
+    ] {
+        let r = hub
+            .post_json(
+                &format!("/users/1/web_requests/{hook}/items"),
+                ADMIN_TOKEN,
+                &json!({"title": t, "url": u}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = hub
+            .request(
+                "GET",
+                &format!("/users/1/web_requests/{feed}/digest.json"),
+                None,
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let items = r.json()["items"].as_array().unwrap().clone();
+        if items.len() == 2 {
+            let titles: Vec<&str> = items.iter().map(|i| i["title"].as_str().unwrap()).collect();
+            assert_eq!(titles, ["B", "A"], "newest first");
+            break;
+        }
+        assert!(Instant::now() < deadline, "feed did not fill: {items:?}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn export_then_import_round_trips_and_reimport_updates() {
+    let hub = TestHub::start().await;
+    let first = import(&hub, &scenario("scheduled_digest.json")).await;
+    let id = first["scenario"]["id"].as_i64().unwrap();
+    let r = hub
+        .get(&format!("/api/scenarios/{id}/export"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition"),
+        Some("attachment; filename=\"scheduled-digest.json\"")
+    );
+    let exported = r.json();
+    assert_eq!(exported["schema_version"], 1);
+    assert_eq!(exported["guid"], "5a1b2c3d4e5f40718293a4b5c6d7e8f9");
+    assert_eq!(
+        exported["agents"][0]["type"]
+            .as_str()
+            .unwrap()
+            .split("::")
+            .next(),
+        Some("Agents")
+    );
+
+    // Re-importing the export updates the same scenario and agents.
+    let again = import(&hub, &exported).await;
+    assert_eq!(again["created"], false);
+    assert_eq!(again["scenario"]["id"], id);
+    assert!(
+        again["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["action"] == "updated")
+    );
+    assert_eq!(
+        hub.get("/api/agents", ADMIN_TOKEN)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let mut second = hub
+        .get(&format!("/api/scenarios/{id}/export"), ADMIN_TOKEN)
+        .await
+        .json();
+    let mut first_export = exported.clone();
+    first_export["exported_at"] = Value::Null;
+    second["exported_at"] = Value::Null;
+    assert_eq!(
+        second, first_export,
+        "export -> import -> export is identical"
+    );
+}
+
+#[actix_rt::test]
+async fn liquid_that_cannot_convert_is_reported_and_the_agent_disabled() {
+    let hub = TestHub::start().await;
+    let file = json!({
+        "schema_version": 1, "name": "odd", "guid": "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0",
+        "agents": [{"type": "Agents::EventFormattingAgent", "name": "Extractor", "guid": "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1",
+                    "options": {"instructions": {"id": "{{ url | regex_extract: '[0-9]+' }}"}, "mode": "clean"}, "propagate_immediately": true}],
+        "links": [], "control_links": []
+    });
+    let result = import(&hub, &file).await;
+    let p = &result["problems"][0];
+    assert_eq!(p["option"], "instructions.id");
+    assert!(p["problem"].as_str().unwrap().contains("regex_extract"));
+    assert_eq!(result["agents"][0]["disabled"], true);
+    let r = hub
+        .post_json(
+            "/api/scenarios/import",
+            ADMIN_TOKEN,
+            &json!({"name": "no agents"}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not appear to be a valid Scenario")
+    );
+}
