@@ -14,10 +14,13 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::Value;
 
+use super::post::PreparedRequest;
 use super::{AgentCtx, Behavior, ControlAction, OptionError, emitted_event_type, kind};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
+use crate::store::deliveries;
 use crate::store::events::{self, NewEvent};
+use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Committed, Store};
 
 /// Events read per catch-up query.
@@ -50,6 +53,8 @@ pub struct AgentActor {
     reload_on_start: bool,
     /// Where control actions (a scheduler's run/enable/disable) are carried out.
     controller: Option<Recipient<ControlTargets>>,
+    /// Who starts or wakes the subscription a post agent sends through.
+    deliveries: Option<Recipient<SubscriptionTouched>>,
 }
 
 fn build_behavior(row: &AgentRow) -> Result<Box<dyn Behavior>, OptionError> {
@@ -86,12 +91,18 @@ impl AgentActor {
             shared,
             reload_on_start: false,
             controller: None,
+            deliveries: None,
         }
     }
 
-    /// Sets where this agent's control actions go (the Hub).
-    pub fn with_controller(mut self, hub: Recipient<ControlTargets>) -> Self {
-        self.controller = Some(hub);
+    /// Sets where this agent's control actions and queued requests are announced (the Hub).
+    pub fn with_hub(
+        mut self,
+        controls: Recipient<ControlTargets>,
+        deliveries: Recipient<SubscriptionTouched>,
+    ) -> Self {
+        self.controller = Some(controls);
+        self.deliveries = Some(deliveries);
         self
     }
 
@@ -144,6 +155,7 @@ impl AgentActor {
         };
         let mut emitted: Vec<(Value, u32)> = Vec::new();
         let mut logs: Vec<NewLog> = Vec::new();
+        let mut requests = Vec::new();
         let mut memory_changed = false;
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
@@ -170,9 +182,10 @@ impl AgentActor {
             memory_changed |= actx.memory_changed;
             emitted.extend(actx.emitted.into_iter().map(|p| (p, c.depth + 1)));
             logs.extend(actx.logs);
+            requests.extend(actx.requests);
         }
         self.last_processed = last;
-        self.persist(emitted, logs, memory_changed, Some(last), ctx);
+        self.persist(emitted, logs, memory_changed, Some(last), requests, ctx);
     }
 
     fn persist(
@@ -181,9 +194,12 @@ impl AgentActor {
         logs: Vec<NewLog>,
         memory_changed: bool,
         handled_up_to: Option<i64>,
+        requests: Vec<(i64, PreparedRequest)>,
         ctx: &mut Context<Self>,
     ) {
+        let sends = !requests.is_empty();
         let write = self.write_outcome(emitted, logs, memory_changed, handled_up_to, false);
+        let queue = sends.then(|| self.queue_requests(requests));
         ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
                 // The state in the database is the truth: restart from it.
@@ -191,6 +207,70 @@ impl AgentActor {
                 ctx.stop();
             }
         }));
+        if let Some(queue) = queue {
+            ctx.spawn(queue.into_actor(self).map(|res, act, _| match res {
+                Ok(touched) => {
+                    if let Some(hub) = &act.deliveries {
+                        hub.do_send(touched);
+                    }
+                }
+                Err(e) => tracing::error!(agent_id = act.row.id, error = %e, "queueing the agent's requests failed"),
+            }));
+        }
+    }
+
+    /// Writes prepared requests as deliveries on the agent's own subscription, which is
+    /// created the first time. Queued right after the outcome write, so it commits in
+    /// the same batch or the next.
+    fn queue_requests(
+        &self,
+        requests: Vec<(i64, PreparedRequest)>,
+    ) -> impl std::future::Future<Output = Result<SubscriptionTouched, crate::store::StoreError>> + use<>
+    {
+        let (id, user_id, name) = (self.row.id, self.row.user_id, self.row.name.clone());
+        let first_url = requests
+            .first()
+            .map(|(_, r)| r.url.clone())
+            .unwrap_or_default();
+        let policy = self
+            .row
+            .options_json()
+            .ok()
+            .and_then(|o| super::post::Post::new(&o).ok())
+            .map_or(
+                subscriptions::OwnedPolicy {
+                    retry_count: 4,
+                    retry_delay_ms: 30_000,
+                    timeout_ms: 30_000,
+                },
+                |p| p.policy,
+            );
+        self.store.writer().write(move |c, _| {
+            let (sub, created) = match subscriptions::owned_by(c, id)? {
+                Some(s) => (s, false),
+                None => (
+                    subscriptions::create_owned(
+                        c,
+                        user_id,
+                        id,
+                        &format!("post agent: {name}"),
+                        &first_url,
+                        policy,
+                    )?,
+                    true,
+                ),
+            };
+            for (event_id, req) in &requests {
+                let text = serde_json::to_string(req).map_err(|e| {
+                    crate::store::StoreError::CorruptJson {
+                        what: "deliveries.request",
+                        reason: e.to_string(),
+                    }
+                })?;
+                deliveries::insert_request(c, sub.id, *event_id, &text)?;
+            }
+            Ok(SubscriptionTouched { row: sub, created })
+        })
     }
 
     /// Queues the write of what the behaviour produced; resolves to the new event ids.
@@ -442,4 +522,13 @@ impl Handler<ClearMemory> for AgentActor {
         let write = self.write_outcome(Vec::new(), Vec::new(), true, None, false);
         Box::pin(async move { write.await.map(|_| ()) })
     }
+}
+
+/// A post agent queued requests on its subscription: start its actor if it is new,
+/// otherwise wake it to read them.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SubscriptionTouched {
+    pub row: SubscriptionRow,
+    pub created: bool,
 }

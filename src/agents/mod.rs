@@ -8,6 +8,7 @@ pub mod delay;
 pub mod event_formatting;
 pub mod health;
 pub mod manual_event;
+pub mod post;
 pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
@@ -191,6 +192,20 @@ pub static KINDS: &[KindInfo] = &[
         build: scheduler::build,
     },
     KindInfo {
+        name: "post",
+        huginn: "Agents::PostAgent",
+        description: "Sends each received event to a URL, through the delivery engine (retries, logs).",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: post::validate,
+        build: post::build,
+    },
+    KindInfo {
         name: data_output::NAME,
         huginn: "Agents::DataOutputAgent",
         description: "Publishes the events it receives as an RSS 2.0 and a JSON feed.",
@@ -265,6 +280,8 @@ pub struct AgentCtx<'a> {
     pub(crate) memory_changed: bool,
     pub(crate) controls: Vec<ControlAction>,
     pub(crate) check_again_in: Option<std::time::Duration>,
+    /// Requests to send through the delivery engine, with the event that caused each.
+    pub(crate) requests: Vec<(i64, post::PreparedRequest)>,
 }
 
 impl<'a> AgentCtx<'a> {
@@ -278,7 +295,13 @@ impl<'a> AgentCtx<'a> {
             memory_changed: false,
             controls: Vec::new(),
             check_again_in: None,
+            requests: Vec::new(),
         }
+    }
+
+    /// Asks the delivery engine to send `req`, on behalf of event `event_id`.
+    pub fn request(&mut self, event_id: i64, req: post::PreparedRequest) {
+        self.requests.push((event_id, req));
     }
 
     /// Asks the hub to act on this agent's control targets.

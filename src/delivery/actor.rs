@@ -17,19 +17,20 @@ use chrono::NaiveDateTime;
 use serde_json::json;
 
 use super::breaker::{Breaker, Transition};
-use super::client::{Sent, post};
+use super::client::{Sent, post, send};
 use super::envelope::envelope;
 use super::index::SubscriptionIndex;
 use super::policy::{Verdict, classify};
 use super::signer;
 use super::spec::Spec;
+use crate::agents::post::{EmitResponse, PreparedRequest};
 use crate::hub::event_types::{
     self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
 };
 use crate::hub::stats::{DeliveryOutcome, Stats};
 use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
-use crate::store::events::EventRow;
+use crate::store::events::{EventRow, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, now};
 
@@ -346,6 +347,9 @@ impl SubscriptionActor {
     }
 
     fn send(&mut self, item: Item, is_retry: bool, ctx: &mut Context<Self>) {
+        if let Some(text) = item.delivery.request.clone() {
+            return self.send_prepared(item, &text, is_retry, ctx);
+        }
         let spec = self.spec.clone();
         let allow_private = self.settings.allow_private_targets;
         let env = envelope(&item.event, spec.id, &item.delivery.message_id);
@@ -375,6 +379,7 @@ impl SubscriptionActor {
                         headers,
                         Sent {
                             status: None,
+                            headers: Vec::new(),
                             retry_after: None,
                             excerpt: None,
                             error: Some(format!("payload_template failed: {e}")),
@@ -401,6 +406,50 @@ impl SubscriptionActor {
             )
             .await;
             (body, headers, sent, false)
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |(body, headers, sent, broken), act, ctx| {
+                    act.settle(item, is_retry, body, headers, sent, broken, ctx);
+                }),
+        );
+    }
+
+    /// Sends a request an agent prepared (a post agent's): its own method, URL, headers
+    /// and body; no envelope, no signature.
+    fn send_prepared(&mut self, item: Item, text: &str, is_retry: bool, ctx: &mut Context<Self>) {
+        let prepared: Result<PreparedRequest, _> = serde_json::from_str(text);
+        let timeout = self.spec.timeout;
+        let allow_private = self.settings.allow_private_targets;
+        let fut = async move {
+            match prepared {
+                Ok(req) => {
+                    let body = req.body.clone().into_bytes();
+                    let sent = send(
+                        &req.method,
+                        &req.url,
+                        &req.headers,
+                        body.clone(),
+                        timeout,
+                        allow_private,
+                    )
+                    .await;
+                    (body, req.headers, sent, false)
+                }
+                Err(e) => (
+                    Vec::new(),
+                    Vec::new(),
+                    Sent {
+                        status: None,
+                        headers: Vec::new(),
+                        retry_after: None,
+                        excerpt: None,
+                        error: Some(format!("the stored request is unreadable: {e}")),
+                        duration: Duration::ZERO,
+                    },
+                    true,
+                ),
+            }
         };
         ctx.spawn(
             fut.into_actor(self)
@@ -503,8 +552,21 @@ impl SubscriptionActor {
             self.breaker.consecutive_failures as i32,
         );
         let event_type = item.event.event_type.clone();
+        // A post agent with emit_events emits the response once the request is final.
+        let emit = item
+            .delivery
+            .request
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<PreparedRequest>(t).ok())
+            .and_then(|r| r.emit)
+            .filter(|_| sent.status.is_some() && (status == DELIVERED || status == DEAD))
+            .map(|e| response_event(&e, &sent));
         let write = self.store.writer().write(move |c, out| {
             let row = deliveries::record_result(c, delivery_id, &result)?;
+            if let Some((agent_id, new)) = &emit {
+                let n = out.insert(c, std::slice::from_ref(new), 0)?.len();
+                crate::store::agents::note_emitted(c, *agent_id, n as i64)?;
+            }
             delivery_attempts::insert(c, &attempt)?;
             let opened_at = (circuit.0 != "closed").then(now);
             subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
@@ -815,4 +877,47 @@ impl Handler<SendTest> for SubscriptionActor {
             }
         })
     }
+}
+
+/// The event a post agent emits for a response: `{status, headers, body}`, the body
+/// parsed when it is JSON and `parse_body` is on; merged into the incoming payload with
+/// `output_mode: merge`.
+fn response_event(e: &EmitResponse, sent: &Sent) -> (i64, NewEvent) {
+    let body_text = sent.excerpt.clone().unwrap_or_default();
+    let is_json = sent
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("json"));
+    let body = if e.parse_body && is_json {
+        serde_json::from_str(&body_text).unwrap_or(serde_json::Value::String(body_text))
+    } else {
+        serde_json::Value::String(body_text)
+    };
+    let headers: serde_json::Map<String, serde_json::Value> = sent
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                crate::agents::webhook::HeaderStyle::Capitalized.apply(n),
+                serde_json::Value::String(v.clone()),
+            )
+        })
+        .collect();
+    let mut payload = match &e.merge_into {
+        Some(serde_json::Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    payload.insert("status".into(), json!(sent.status));
+    payload.insert("headers".into(), serde_json::Value::Object(headers));
+    payload.insert("body".into(), body);
+    (
+        e.agent_id,
+        NewEvent {
+            user_id: e.user_id,
+            agent_id: Some(e.agent_id),
+            event_type: e.event_type.clone(),
+            payload: serde_json::Value::Object(payload),
+            keep_for_seconds: e.keep_events_for,
+        },
+    )
 }

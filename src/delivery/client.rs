@@ -53,6 +53,8 @@ fn client(allow_private: bool) -> awc::Client {
 #[derive(Debug, Clone)]
 pub struct Sent {
     pub status: Option<u16>,
+    /// Response headers, names lower-case.
+    pub headers: Vec<(String, String)>,
     pub retry_after: Option<Duration>,
     pub excerpt: Option<String>,
     pub error: Option<String>,
@@ -67,9 +69,22 @@ pub async fn post(
     timeout: Duration,
     allow_private: bool,
 ) -> Sent {
+    send("POST", url, headers, body, timeout, allow_private).await
+}
+
+/// Sends one request, with any method a post agent may use.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+    allow_private: bool,
+) -> Sent {
     let started = Instant::now();
     let failed = |error: String| Sent {
         status: None,
+        headers: Vec::new(),
         retry_after: None,
         excerpt: None,
         error: Some(error),
@@ -93,7 +108,9 @@ pub async fn post(
             ));
         }
     }
-    let mut req = client(allow_private).post(url).timeout(timeout);
+    let method =
+        awc::http::Method::from_bytes(method.as_bytes()).unwrap_or(awc::http::Method::POST);
+    let mut req = client(allow_private).request(method, url).timeout(timeout);
     for (name, value) in headers {
         req = req.insert_header((name.as_str(), value.as_str()));
     }
@@ -110,6 +127,15 @@ pub async fn post(
         }
     };
     let status = resp.status().as_u16();
+    let response_headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter_map(|(n, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (n.as_str().to_string(), v.to_string()))
+        })
+        .collect();
     let retry_after = resp
         .headers()
         .get("retry-after")
@@ -131,6 +157,7 @@ pub async fn post(
     let _ = read;
     Sent {
         status: Some(status),
+        headers: response_headers,
         retry_after,
         excerpt: Some(String::from_utf8_lossy(&excerpt).into_owned()),
         error: None,

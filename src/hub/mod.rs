@@ -18,6 +18,7 @@ use actix::prelude::*;
 use crate::agents::ControlAction;
 use crate::agents::actor::{
     AgentActor, AgentSettings, AgentShared, ControlTargets, Reload, RunCheck, Shutdown,
+    SubscriptionTouched,
 };
 use crate::agents::kind;
 use crate::agents::schedule::Schedule;
@@ -103,9 +104,9 @@ impl Hub {
                 self.settings.clone(),
                 shared.clone(),
             );
-            let controller = self.me.clone().recipient();
+            let (controls, touched) = (self.me.clone().recipient(), self.me.clone().recipient());
             Supervisor::start_in_arbiter(&arbiter, move |_| {
-                AgentActor::new(row, store, settings, shared).with_controller(controller)
+                AgentActor::new(row, store, settings, shared).with_hub(controls, touched)
             })
         };
         self.set_schedule(&row);
@@ -382,7 +383,7 @@ pub async fn start(
     };
     // Subscriptions first: agents may emit events as soon as they start, and those
     // events must find every subscription they owe deliveries to.
-    let subs = store.read(|c| subscriptions::list(c, None)).await?;
+    let subs = store.read(subscriptions::list_all).await?;
     for row in &subs {
         hub.spawn_subscription(row);
     }
@@ -504,5 +505,16 @@ impl Handler<ControlTargets> for Hub {
                 tracing::error!(agent_id = controller, error = %e, "carrying out control actions failed");
             }
         }));
+    }
+}
+
+impl Handler<SubscriptionTouched> for Hub {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubscriptionTouched, _: &mut Context<Self>) {
+        match self.registry.subscription(msg.row.id) {
+            Some(entry) => entry.addr.do_send(crate::delivery::actor::Wake),
+            None => self.spawn_subscription(&msg.row),
+        }
     }
 }

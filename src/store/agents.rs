@@ -135,6 +135,9 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
     diesel::delete(links::table.filter(links::source_id.eq(id).or(links::receiver_id.eq(id))))
         .execute(conn)?;
     super::control_links::delete_for_agent(conn, id)?;
+    if let Some(sub) = super::subscriptions::owned_by(conn, id)? {
+        super::subscriptions::delete(conn, sub.id)?;
+    }
     diesel::delete(agents::table.find(id)).execute(conn)?;
     Ok(row)
 }

@@ -31,6 +31,8 @@ pub struct DeliveryRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
+    /// The request to make, when an agent prepared it (post agents); else the envelope.
+    pub request: Option<String>,
 }
 
 /// `msg_` + milliseconds since the epoch + 80 random bits, hex: sortable by creation
@@ -303,4 +305,27 @@ pub fn open_counts(conn: &mut Conn) -> Result<Vec<(i64, String, i64)>, StoreErro
             diesel::dsl::count_star(),
         ))
         .load(conn)?)
+}
+
+/// Queues one prepared request (a post agent's) for `event_id`, due now.
+pub fn insert_request(
+    conn: &mut Conn,
+    subscription_id: i64,
+    event_id: i64,
+    request: &str,
+) -> Result<DeliveryRow, StoreError> {
+    let at = now();
+    Ok(diesel::insert_into(deliveries::table)
+        .values((
+            deliveries::subscription_id.eq(subscription_id),
+            deliveries::event_id.eq(event_id),
+            deliveries::message_id.eq(new_message_id()),
+            deliveries::status.eq(PENDING),
+            deliveries::next_attempt_at.eq(at),
+            deliveries::created_at.eq(at),
+            deliveries::updated_at.eq(at),
+            deliveries::request.eq(request),
+        ))
+        .returning(DeliveryRow::as_returning())
+        .get_result(conn)?)
 }

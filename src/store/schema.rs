@@ -188,6 +188,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    agent_subscriptions (agent_id) {
+        agent_id -> BigInt,
+        subscription_id -> BigInt,
+    }
+}
+
+diesel::table! {
     deliveries (id) {
         id -> BigInt,
         subscription_id -> BigInt,
@@ -202,6 +209,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        request -> Nullable<Text>,
     }
 }
 
@@ -246,6 +254,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    agent_subscriptions,
     scenarios,
     scenario_agents,
     users,

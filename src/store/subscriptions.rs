@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::subscriptions;
+use super::schema::{agent_subscriptions, subscriptions};
 use super::{Conn, StoreError, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -108,8 +108,14 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<SubscriptionRow>, StoreEr
         .optional()?)
 }
 
+/// The subscriptions users made (not those agents send through).
 pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<SubscriptionRow>, StoreError> {
     let mut q = subscriptions::table
+        .left_join(
+            agent_subscriptions::table
+                .on(agent_subscriptions::subscription_id.eq(subscriptions::id)),
+        )
+        .filter(agent_subscriptions::agent_id.is_null())
         .select(SubscriptionRow::as_select())
         .into_boxed();
     if let Some(uid) = user_id {
@@ -171,4 +177,75 @@ pub fn save_circuit(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Every subscription, including those agents own (for starting their actors).
+pub fn list_all(conn: &mut Conn) -> Result<Vec<SubscriptionRow>, StoreError> {
+    Ok(subscriptions::table
+        .order(subscriptions::id.asc())
+        .select(SubscriptionRow::as_select())
+        .load(conn)?)
+}
+
+/// The subscription agent `agent_id` sends through, if it has one.
+pub fn owned_by(conn: &mut Conn, agent_id: i64) -> Result<Option<SubscriptionRow>, StoreError> {
+    Ok(agent_subscriptions::table
+        .inner_join(
+            subscriptions::table.on(subscriptions::id.eq(agent_subscriptions::subscription_id)),
+        )
+        .filter(agent_subscriptions::agent_id.eq(agent_id))
+        .select(SubscriptionRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The agent that owns subscription `id`, if an agent does.
+pub fn owner_of(conn: &mut Conn, id: i64) -> Result<Option<i64>, StoreError> {
+    Ok(agent_subscriptions::table
+        .filter(agent_subscriptions::subscription_id.eq(id))
+        .select(agent_subscriptions::agent_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// How an owned subscription retries and times out.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnedPolicy {
+    pub retry_count: i32,
+    pub retry_delay_ms: i64,
+    pub timeout_ms: i64,
+}
+
+/// Creates the subscription an agent sends through: it matches no event type (its
+/// deliveries are made by the agent).
+pub fn create_owned(
+    conn: &mut Conn,
+    user_id: i64,
+    agent_id: i64,
+    name: &str,
+    url: &str,
+    policy: OwnedPolicy,
+) -> Result<SubscriptionRow, StoreError> {
+    let at = now();
+    let row: SubscriptionRow = diesel::insert_into(subscriptions::table)
+        .values((
+            subscriptions::user_id.eq(user_id),
+            subscriptions::name.eq(name),
+            subscriptions::url.eq(url),
+            subscriptions::event_types.eq("[]"),
+            subscriptions::retry_count.eq(policy.retry_count),
+            subscriptions::retry_delay_ms.eq(policy.retry_delay_ms),
+            subscriptions::timeout_ms.eq(policy.timeout_ms),
+            subscriptions::created_at.eq(at),
+            subscriptions::updated_at.eq(at),
+        ))
+        .returning(SubscriptionRow::as_returning())
+        .get_result(conn)?;
+    diesel::insert_into(agent_subscriptions::table)
+        .values((
+            agent_subscriptions::agent_id.eq(agent_id),
+            agent_subscriptions::subscription_id.eq(row.id),
+        ))
+        .execute(conn)?;
+    Ok(row)
 }

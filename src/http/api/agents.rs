@@ -509,6 +509,11 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     visible_agent(&state, &user, id).await?;
+    let owned = state
+        .addrs
+        .store
+        .read(move |c| crate::store::subscriptions::owned_by(c, id))
+        .await?;
     state
         .addrs
         .store
@@ -520,6 +525,13 @@ pub async fn delete(
         })
         .await?;
     state.addrs.hub.send(AgentRemoved(id)).await??;
+    if let Some(sub) = owned {
+        state
+            .addrs
+            .hub
+            .send(crate::hub::SubscriptionRemoved(sub.id))
+            .await?;
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

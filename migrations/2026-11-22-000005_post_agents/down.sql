@@ -1,0 +1,2 @@
+ALTER TABLE deliveries DROP COLUMN request;
+DROP TABLE agent_subscriptions;

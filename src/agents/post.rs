@@ -1,0 +1,508 @@
+//! `post` — Huginn's PostAgent: sends each received event to `post_url`. The request
+//! is prepared here and sent by the delivery engine (the agent owns a subscription), so
+//! posts get the engine's retries, circuit breaker, target guard and attempt logs. With
+//! `emit_events` the agent emits `{status, headers, body}` once the request is final.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{
+    AgentCtx, Behavior, OptionError, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
+};
+use crate::store::events::EventRow;
+use crate::template::{TemplateTree, Templates, context_of};
+
+/// What a post agent wants sent, stored with its delivery.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PreparedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// Set when the agent emits the response as an event.
+    pub emit: Option<EmitResponse>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmitResponse {
+    pub agent_id: i64,
+    pub user_id: i64,
+    pub event_type: String,
+    pub keep_events_for: i64,
+    pub parse_body: bool,
+    /// With `output_mode: merge`, the incoming payload the response is merged into.
+    pub merge_into: Option<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ContentType<'a> {
+    Form,
+    Json,
+    Xml,
+    Mime(&'a str),
+}
+
+pub struct Post {
+    /// How the delivery engine retries this agent's requests.
+    pub policy: crate::store::subscriptions::OwnedPolicy,
+    templates: Templates,
+    url: TemplateTree,
+    method: String,
+    content_type: String,
+    payload: TemplateTree,
+    headers: TemplateTree,
+    no_merge: bool,
+    emit_events: bool,
+    parse_body: bool,
+    merge_output: bool,
+    basic_auth: Option<String>,
+    event_type: String,
+}
+
+pub fn validate(options: &Value) -> Result<(), OptionError> {
+    Post::new(options).map(|_| ())
+}
+
+pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
+    Ok(Box::new(Post::new(options)?))
+}
+
+impl Post {
+    pub fn new(options: &Value) -> Result<Self, OptionError> {
+        let mut templates = Templates::new();
+        let url = match opt_str(options, "post_url")? {
+            Some(u) if !u.trim().is_empty() => templates
+                .add_tree("post_url", &Value::String(u.to_string()))
+                .map_err(|e| OptionError::new("post_url", format!("has a template error: {e}")))?,
+            _ => {
+                return Err(OptionError::new(
+                    "post_url",
+                    "is required: the URL to send each event to",
+                ));
+            }
+        };
+        if let Some(u) = opt_str(options, "post_url")?
+            && !u.contains("{{")
+        {
+            check_url(u).map_err(|e| OptionError::new("post_url", e))?;
+        }
+        let method = opt_str(options, "method")?
+            .unwrap_or("post")
+            .trim()
+            .to_lowercase();
+        if !["post", "get", "put", "delete", "patch"].contains(&method.as_str()) {
+            return Err(OptionError::new(
+                "method",
+                "must be 'post', 'get', 'put', 'delete', or 'patch'",
+            ));
+        }
+        let content_type = opt_str(options, "content_type")?
+            .unwrap_or("form")
+            .trim()
+            .to_string();
+        if !matches!(content_type.as_str(), "form" | "json" | "xml") && !content_type.contains('/')
+        {
+            return Err(OptionError::new(
+                "content_type",
+                "must be form, json, xml or a MIME type such as text/plain",
+            ));
+        }
+        let no_merge = opt_bool(options, "no_merge")?.unwrap_or(false);
+        let payload_v = options
+            .get("payload")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        match &payload_v {
+            Value::Object(_) | Value::Array(_) => {}
+            Value::String(_) if no_merge && content_type.contains('/') => {}
+            Value::String(_) => {
+                return Err(OptionError::new(
+                    "payload",
+                    "when the payload is a string, `no_merge` has to be set to `true` and content_type a MIME type",
+                ));
+            }
+            other => {
+                return Err(OptionError::new(
+                    "payload",
+                    format!(
+                        "if provided, payload must be a hash or an array (got {})",
+                        type_name(other)
+                    ),
+                ));
+            }
+        }
+        let payload = templates
+            .add_tree("payload", &payload_v)
+            .map_err(|e| OptionError::new("payload", format!("has a template error: {e}")))?;
+        let headers_v = options
+            .get("headers")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        if !headers_v.is_object() {
+            return Err(OptionError::new(
+                "headers",
+                "must be an object of header names to values",
+            ));
+        }
+        let headers = templates
+            .add_tree("headers", &headers_v)
+            .map_err(|e| OptionError::new("headers", format!("has a template error: {e}")))?;
+        let merge_output = match opt_str(options, "output_mode")?.map(str::trim) {
+            None | Some("") | Some("clean") => false,
+            Some("merge") => true,
+            Some(_) => {
+                return Err(OptionError::new(
+                    "output_mode",
+                    "if provided, output_mode must be 'clean' or 'merge'",
+                ));
+            }
+        };
+        let basic_auth = match options.get("basic_auth") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
+            Some(Value::String(s)) if s.contains(':') => Some(s.clone()),
+            Some(Value::Array(a)) if a.len() == 2 && a.iter().all(Value::is_string) => {
+                Some(format!(
+                    "{}:{}",
+                    a[0].as_str().unwrap_or_default(),
+                    a[1].as_str().unwrap_or_default()
+                ))
+            }
+            Some(_) => {
+                return Err(OptionError::new(
+                    "basic_auth",
+                    "must be \"user:password\" or [\"user\", \"password\"]",
+                ));
+            }
+        };
+        let retry_count = opt_number(options, "retry_count")?.unwrap_or(4.0);
+        if retry_count > 100.0 {
+            return Err(OptionError::new("retry_count", "must be from 0 to 100"));
+        }
+        let seconds = |key: &str, default: f64, max: f64| -> Result<i64, OptionError> {
+            let v = opt_number(options, key)?.unwrap_or(default);
+            if v > max {
+                return Err(OptionError::new(
+                    key,
+                    format!("must be at most {max} seconds"),
+                ));
+            }
+            Ok((v * 1000.0).round() as i64)
+        };
+        let policy = crate::store::subscriptions::OwnedPolicy {
+            retry_count: retry_count as i32,
+            retry_delay_ms: seconds("retry_delay", 30.0, 86_400.0)?,
+            timeout_ms: seconds("timeout", 30.0, 300.0)?.max(1),
+        };
+        Ok(Post {
+            policy,
+            templates,
+            url,
+            method,
+            content_type,
+            payload,
+            headers,
+            no_merge,
+            emit_events: opt_bool(options, "emit_events")?.unwrap_or(false),
+            parse_body: opt_bool(options, "parse_body")?.unwrap_or(true),
+            merge_output,
+            basic_auth,
+            event_type: emitted_event_type(options),
+        })
+    }
+
+    fn content_type(&self) -> ContentType<'_> {
+        match self.content_type.as_str() {
+            "json" => ContentType::Json,
+            "xml" => ContentType::Xml,
+            "form" => ContentType::Form,
+            mime => ContentType::Mime(mime),
+        }
+    }
+
+    /// The request for one event.
+    pub fn prepare(
+        &self,
+        agent_id: i64,
+        user_id: i64,
+        keep: i64,
+        payload: &Value,
+    ) -> Result<PreparedRequest, String> {
+        let ctx = context_of(payload);
+        let url = match self
+            .templates
+            .render_tree(&self.url, &ctx)
+            .map_err(|e| e.0)?
+        {
+            Value::String(s) => s.trim().to_string(),
+            other => other.to_string(),
+        };
+        check_url(&url)?;
+        let data = self
+            .templates
+            .render_tree(&self.payload, &ctx)
+            .map_err(|e| e.0)?;
+        let data = match (&data, payload, self.no_merge) {
+            (Value::Object(d), Value::Object(p), false) => {
+                // The incoming event's keys win, as in Huginn.
+                let mut merged = d.clone();
+                merged.extend(p.clone());
+                Value::Object(merged)
+            }
+            _ => data,
+        };
+        let mut headers: Vec<(String, String)> = match self
+            .templates
+            .render_tree(&self.headers, &ctx)
+            .map_err(|e| e.0)?
+        {
+            Value::Object(m) => m
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (k, v) in &headers {
+            if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || actix_web::http::header::HeaderValue::from_str(v).is_err()
+            {
+                return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
+            }
+        }
+        if let Some(auth) = &self.basic_auth {
+            headers.push((
+                "Authorization".into(),
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(auth)
+                ),
+            ));
+        }
+        let (url, body) = if self.method == "get" || self.method == "delete" {
+            let query = form_encode(&data);
+            let url = if query.is_empty() {
+                url
+            } else if url.contains('?') {
+                format!("{url}&{query}")
+            } else {
+                format!("{url}?{query}")
+            };
+            (url, String::new())
+        } else {
+            let (ct, body) = match self.content_type() {
+                ContentType::Json => (
+                    "application/json; charset=utf-8".to_string(),
+                    data.to_string(),
+                ),
+                ContentType::Xml => ("text/xml; charset=utf-8".to_string(), xml("post", &data)),
+                ContentType::Form => (
+                    "application/x-www-form-urlencoded".to_string(),
+                    form_encode(&data),
+                ),
+                ContentType::Mime(m) => (
+                    m.to_string(),
+                    data.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| data.to_string()),
+                ),
+            };
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("Content-Type".into(), ct));
+            }
+            (url, body)
+        };
+        Ok(PreparedRequest {
+            method: self.method.to_uppercase(),
+            url,
+            headers,
+            body,
+            emit: self.emit_events.then(|| EmitResponse {
+                agent_id,
+                user_id,
+                event_type: self.event_type.clone(),
+                keep_events_for: keep,
+                parse_body: self.parse_body,
+                merge_into: self.merge_output.then(|| payload.clone()),
+            }),
+        })
+    }
+}
+
+fn check_url(u: &str) -> Result<(), String> {
+    match url::Url::parse(u) {
+        Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(()),
+        _ => Err(format!("{u:?} is not an http or https URL")),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `application/x-www-form-urlencoded` of an object's top-level keys.
+fn form_encode(data: &Value) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    if let Value::Object(m) = data {
+        for (k, v) in m {
+            ser.append_pair(k, &scalar(v));
+        }
+    }
+    ser.finish()
+}
+
+fn escape_xml(s: &str) -> String {
+    s.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control())
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// The data as XML under `root` (Huginn's `xml_root`, default `post`).
+fn xml(root: &str, data: &Value) -> String {
+    fn node(tag: &str, v: &Value, out: &mut String) {
+        let tag: String = tag
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        match v {
+            Value::Object(m) => {
+                out.push_str(&format!("<{tag}>"));
+                for (k, x) in m {
+                    node(k, x, out);
+                }
+                out.push_str(&format!("</{tag}>"));
+            }
+            Value::Array(a) => a.iter().for_each(|x| node(&tag, x, out)),
+            other => out.push_str(&format!("<{tag}>{}</{tag}>", escape_xml(&scalar(other)))),
+        }
+    }
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
+    node(root, data, &mut out);
+    out
+}
+
+impl Behavior for Post {
+    fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
+        let (id, user, keep) = (ctx.agent.id, ctx.agent.user_id, ctx.agent.keep_events_for);
+        match self.prepare(id, user, keep, payload) {
+            Ok(req) => ctx.request(event.id, req),
+            Err(e) => ctx.error(format!(
+                "could not prepare the request for event {}: {e}",
+                event.id
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn prep(options: Value, payload: Value) -> PreparedRequest {
+        Post::new(&options)
+            .unwrap()
+            .prepare(1, 1, 0, &payload)
+            .unwrap()
+    }
+
+    #[test]
+    fn json_form_get_and_merge() {
+        let r = prep(
+            json!({"post_url": "http://h/x", "content_type": "json", "payload": {"a": "{{ n }}"}, "no_merge": true}),
+            json!({"n": 5}),
+        );
+        assert_eq!(
+            (r.method.as_str(), r.body.as_str()),
+            ("POST", "{\"a\":\"5\"}")
+        );
+        assert!(r.headers.contains(&(
+            "Content-Type".into(),
+            "application/json; charset=utf-8".into()
+        )));
+        let r = prep(
+            json!({"post_url": "http://h/x", "payload": {"a": "1"}}),
+            json!({"b": "2"}),
+        );
+        assert_eq!(r.body, "a=1&b=2", "form by default, merged with the event");
+        let r = prep(
+            json!({"post_url": "http://h/x?z=1", "method": "get", "payload": {"q": "{{ n }}"}, "no_merge": true}),
+            json!({"n": "a b"}),
+        );
+        assert_eq!(r.url, "http://h/x?z=1&q=a+b");
+        assert_eq!(r.body, "");
+    }
+
+    #[test]
+    fn xml_auth_and_emit() {
+        let r = prep(
+            json!({"post_url": "https://h/{{ p }}", "content_type": "xml", "payload": {"t": "<b>"}, "no_merge": true,
+                            "basic_auth": "u:p", "emit_events": true, "output_mode": "merge"}),
+            json!({"p": "path"}),
+        );
+        assert_eq!(r.url, "https://h/path");
+        assert_eq!(
+            r.body,
+            r#"<?xml version="1.0" encoding="UTF-8"?><post><t>&lt;b&gt;</t></post>"#
+        );
+        assert!(
+            r.headers
+                .contains(&("Authorization".into(), "Basic dTpw".into()))
+        );
+        assert_eq!(r.emit.unwrap().merge_into, Some(json!({"p": "path"})));
+    }
+
+    #[test]
+    fn bad_options() {
+        assert_eq!(Post::new(&json!({})).err().unwrap().option, "post_url");
+        assert_eq!(
+            Post::new(&json!({"post_url": "ftp://x"}))
+                .err()
+                .unwrap()
+                .option,
+            "post_url"
+        );
+        assert_eq!(
+            Post::new(&json!({"post_url": "http://x", "method": "fetch"}))
+                .err()
+                .unwrap()
+                .option,
+            "method"
+        );
+        assert_eq!(
+            Post::new(&json!({"post_url": "http://x", "payload": "s"}))
+                .err()
+                .unwrap()
+                .option,
+            "payload"
+        );
+    }
+}
