@@ -26,6 +26,7 @@ use super::spec::Spec;
 use crate::hub::event_types::{
     self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
 };
+use crate::ops::metrics::{self, DeliveryOutcome};
 use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
 use crate::store::events::EventRow;
@@ -119,6 +120,10 @@ pub struct SubscriptionActor {
     refill_again: bool,
     wake_scheduled: bool,
     reload_on_start: bool,
+    /// Set on shutdown: no new attempt starts; `drained` is answered once the
+    /// attempts in flight have their outcome committed.
+    draining: bool,
+    drained: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl SubscriptionActor {
@@ -164,11 +169,21 @@ impl SubscriptionActor {
             refill_again: false,
             wake_scheduled: false,
             reload_on_start: false,
+            draining: false,
+            drained: Vec::new(),
         }
     }
 
     fn window_len(&self) -> usize {
         self.fresh.len() + self.retries.len()
+    }
+
+    fn answer_drained(&mut self) {
+        if self.draining && self.in_flight == 0 {
+            for done in self.drained.drain(..) {
+                let _ = done.send(());
+            }
+        }
     }
 
     fn publish(&self) {
@@ -280,7 +295,7 @@ impl SubscriptionActor {
     /// Sends what may be sent now.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
-            if !self.spec.active || self.spec.paused || self.gone {
+            if !self.spec.active || self.spec.paused || self.gone || self.draining {
                 break;
             }
             let limit = if self.spec.ordered {
@@ -556,6 +571,12 @@ impl SubscriptionActor {
             }
             let id = item.delivery.id;
             act.sending.remove(&id);
+            metrics::delivery(match &res {
+                Ok(row) if row.status == DELIVERED => DeliveryOutcome::Delivered,
+                Ok(row) if row.status == DEAD => DeliveryOutcome::Dead,
+                Ok(_) => DeliveryOutcome::Retrying,
+                Err(_) => DeliveryOutcome::Unrecorded,
+            });
             match res {
                 Ok(row) => {
                     if row.status == RETRYING {
@@ -581,6 +602,7 @@ impl SubscriptionActor {
                 }
             }
             act.pump(ctx);
+            act.answer_drained();
         }));
         self.publish();
     }
@@ -650,6 +672,7 @@ impl Supervised for SubscriptionActor {
         self.in_flight = 0;
         self.retries_in_flight = 0;
         self.reload_on_start = true;
+        self.answer_drained();
     }
 }
 
@@ -711,6 +734,27 @@ impl Handler<Wake> for SubscriptionActor {
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.backlog = true;
         self.refill(ctx);
+    }
+}
+
+/// The hub is shutting down: start no new attempt and answer once every attempt in
+/// flight has its outcome committed. What is not sent stays due in the database and
+/// is sent after the restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for SubscriptionActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        let (done, drained) = tokio::sync::oneshot::channel();
+        self.drained.push(done);
+        self.answer_drained();
+        Box::pin(async move {
+            let _ = drained.await;
+        })
     }
 }
 

@@ -7,8 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use crate::endpoints::{HandleWebRequest, InboundRequest, WebResponse};
+use crate::ops::metrics::{self, IngestKind};
 
 fn respond(r: WebResponse) -> HttpResponse {
+    metrics::ingest(IngestKind::Huginn, r.status);
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = HttpResponse::build(status);
     resp.content_type(r.content_type.as_str());
