@@ -36,8 +36,13 @@ impl HubProcess {
         let mut child = cmd.spawn().expect("start muninn");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
+        // MUNINN_TEST_ECHO=1 copies the hub's log to the test's stderr (for debugging).
+        let echo = std::env::var_os("MUNINN_TEST_ECHO").is_some();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("{line}");
+                }
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["fields"]["message"] == "muninn is listening"
                     && let Some(addr) = v["fields"]["address"].as_str()
