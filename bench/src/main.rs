@@ -42,6 +42,9 @@ struct Cli {
     /// The muninn binary [default: target/release/muninn next to this binary]
     #[arg(long)]
     bin: Option<PathBuf>,
+    /// Rounds of the four ingest runs (interleaved); rows show the median round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
@@ -484,45 +487,71 @@ async fn bench(cli: Cli) -> Result<()> {
     );
     let mut rows = Vec::new();
 
-    let mut results = HashMap::new();
-    for sync in ["full", "normal"] {
-        let dir = tempfile::tempdir()?;
-        let hub = start_hub(&bin, dir.path(), sync)?;
-        let path = webhook_agent(hub.addr).await?;
-        let s = ingest_load(hub.addr, path, &cli).await;
-        let label = if sync == "full" {
-            "webhook ingest, durable (synchronous=FULL)"
-        } else {
-            "webhook ingest, synchronous=NORMAL"
-        };
-        ingest_row(&mut rows, label, &s);
-        row(
-            &mut rows,
-            &format!("  peak RSS of the hub ({sync})"),
-            format!("{:.1} MiB", hub.rss_mib().0),
-            String::new(),
-        );
-        results.insert(sync, s.rps());
+    // The four ingest measurements run in rounds, interleaved, and each row shows the
+    // round with the median throughput: on a shared machine one run can land in a
+    // burst of someone else's load, and the ratios need both sides measured alike.
+    let mut runs: HashMap<&str, Vec<Stats>> = HashMap::new();
+    let mut peak_rss: HashMap<&str, f64> = HashMap::new();
+    for round in 0..cli.rounds.max(1) {
+        println!("round {}", round + 1);
+        for sync in ["full", "normal"] {
+            let dir = tempfile::tempdir()?;
+            let hub = start_hub(&bin, dir.path(), sync)?;
+            let path = webhook_agent(hub.addr).await?;
+            let s = ingest_load(hub.addr, path, &cli).await;
+            println!("  hub {sync}: {:.0} req/s", s.rps());
+            runs.entry(sync).or_default().push(s);
+            let rss = peak_rss.entry(sync).or_insert(0.0);
+            *rss = rss.max(hub.rss_mib().0);
+        }
+        for kind in ["framework", "durable"] {
+            let dir = tempfile::tempdir()?;
+            let r = start_reference(kind, "full", dir.path())?;
+            let s = ingest_load(r.addr, "/ingest".into(), &cli).await;
+            println!("  {kind}: {:.0} req/s", s.rps());
+            runs.entry(kind).or_default().push(s);
+        }
     }
-    let dir = tempfile::tempdir()?;
-    let fw = start_reference("framework", "full", dir.path())?;
-    let s = ingest_load(fw.addr, "/ingest".into(), &cli).await;
+    let median = |k: &str| -> Stats {
+        let mut v = runs.get(k).cloned().unwrap_or_default();
+        v.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+        v.get(v.len() / 2).cloned().unwrap_or_default()
+    };
+    let (full, normal, fw, dur) = (
+        median("full"),
+        median("normal"),
+        median("framework"),
+        median("durable"),
+    );
+    ingest_row(
+        &mut rows,
+        "webhook ingest, durable (synchronous=FULL)",
+        &full,
+    );
+    row(
+        &mut rows,
+        "  peak RSS of the hub (FULL run)",
+        format!(
+            "{:.1} MiB",
+            peak_rss.get("full").copied().unwrap_or(f64::NAN)
+        ),
+        String::new(),
+    );
+    ingest_row(&mut rows, "webhook ingest, synchronous=NORMAL", &normal);
     ingest_row(
         &mut rows,
         "framework ceiling (actix-web, parse JSON, 201)",
-        &s,
+        &fw,
     );
-    let framework = s.rps();
-    drop(fw);
-    let dur = start_reference("durable", "full", dir.path())?;
-    let s = ingest_load(dur.addr, "/ingest".into(), &cli).await;
     ingest_row(
         &mut rows,
         "durable ceiling (same + group-commit SQLite, FULL)",
-        &s,
+        &dur,
     );
-    let durable = s.rps();
-    drop(dur);
+    let mut results = HashMap::new();
+    results.insert("full", full.rps());
+    results.insert("normal", normal.rps());
+    let (framework, durable) = (fw.rps(), dur.rps());
     row(
         &mut rows,
         "ratio ingest FULL / durable ceiling",

@@ -124,6 +124,10 @@ pub struct SubscriptionActor {
     /// attempts in flight have their outcome committed.
     draining: bool,
     drained: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The circuit as last committed (state, consecutive failures). An attempt that
+    /// leaves it unchanged (the common case: closed, 0 failures) skips that UPDATE,
+    /// which matters because diesel re-prepares every UPDATE statement.
+    saved_circuit: Option<(&'static str, i32)>,
 }
 
 impl SubscriptionActor {
@@ -147,7 +151,12 @@ impl SubscriptionActor {
         shared
             .circuit_open
             .store(breaker.name() != "closed", Ordering::Relaxed);
+        let restored = (breaker.name(), breaker.consecutive_failures as i32);
+        let saved_circuit = (row.circuit_state == restored.0
+            && row.consecutive_failures == restored.1)
+            .then_some(restored);
         SubscriptionActor {
+            saved_circuit,
             bucket: spec.rate.map(|(n, p)| TokenBucket::new(n, p)),
             spec,
             store,
@@ -514,12 +523,17 @@ impl SubscriptionActor {
             self.breaker.name(),
             self.breaker.consecutive_failures as i32,
         );
+        let circuit_changed = self.saved_circuit != Some(circuit);
+        // Assumed saved from here; a failed commit forgets it (below).
+        self.saved_circuit = Some(circuit);
         let event_type = item.event.event_type.clone();
         let write = self.store.writer().write(move |c, out| {
             let row = deliveries::record_result(c, delivery_id, &result)?;
             delivery_attempts::insert(c, &attempt)?;
-            let opened_at = (circuit.0 != "closed").then(now);
-            subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
+            if circuit_changed {
+                let opened_at = (circuit.0 != "closed").then(now);
+                subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
+            }
             if row.status == DEAD {
                 event_types::record(
                     c,
@@ -597,11 +611,18 @@ impl SubscriptionActor {
                     // Not recorded: the delivery is still due in the database and will be
                     // read back (at-least-once, same message id).
                     tracing::error!(subscription_id = act.spec.id, delivery_id = id, error = %e, "recording a delivery attempt failed");
+                    act.saved_circuit = None;
                     act.known.remove(&id);
                     act.backlog = true;
                 }
             }
             act.pump(ctx);
+            // A backlog waits in the database: top the window up now rather than at the
+            // next poll tick, or one subscription is capped at window / poll_interval
+            // deliveries per second (measured: 256 per 100 ms).
+            if act.backlog && !act.refilling && act.window_len() <= act.settings.window / 2 {
+                act.refill(ctx);
+            }
             act.answer_drained();
         }));
         self.publish();
@@ -707,6 +728,8 @@ impl Handler<Reconfigure> for SubscriptionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
+        // The row may carry circuit columns written elsewhere: save ours again.
+        self.saved_circuit = None;
         match Spec::from_row(&msg.0) {
             Ok(s) => {
                 self.bucket = s.rate.map(|(n, p)| TokenBucket::new(n, p));
