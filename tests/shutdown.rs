@@ -206,3 +206,77 @@ async fn sigint_on_an_idle_hub_exits_0_at_once() {
         "an idle hub stops without waiting for a timeout"
     );
 }
+
+#[actix_rt::test]
+async fn a_second_signal_exits_at_once_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("muninn.toml");
+    std::fs::write(
+        &config,
+        "[server]\nworkers = 2\nshutdown_timeout_seconds = 60\n\
+         [delivery]\nallow_private_targets = true\npoll_interval_ms = 50\n",
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let envs = [
+        ("MUNINN_ADMIN_TOKEN", TOKEN),
+        ("MUNINN_CONFIG", config.as_str()),
+    ];
+    // The receiver hangs, so the graceful stop would wait out its whole deadline.
+    let sink = Sink::start();
+    sink.set_default(Reply::hang(Duration::from_secs(30)));
+    let mut hub = HubProcess::start(dir.path(), &envs);
+    let (_, agent) = call(
+        &hub.base,
+        "POST",
+        "/api/agents",
+        Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
+    )
+    .await;
+    let agent = agent["id"].as_i64().unwrap();
+    let (status, _) = call(
+        &hub.base,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(json!({"url": sink.url, "event_types": ["event.created"], "timeout": 60})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let load = Load::default();
+    let url = format!("{}/users/1/web_requests/{agent}/s", hub.base);
+    for t in load.start(&url, 50, 4) {
+        t.await.unwrap();
+    }
+    assert_eq!(load.acked_count(), 50);
+    // Deliveries are hanging in the sink when the first signal comes (the sink
+    // records a request only once it answers, so this waits instead of looking).
+    actix_rt::time::sleep(Duration::from_millis(300)).await;
+    hub.signal("TERM");
+    actix_rt::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        hub.child.try_wait().unwrap().is_none(),
+        "the graceful stop waits for the deliveries in flight"
+    );
+    let started = Instant::now();
+    hub.signal("INT");
+    let status = hub.wait_exit(Duration::from_secs(10));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the second signal exits at once"
+    );
+    assert_eq!(status.code(), Some(0));
+
+    sink.set_default(Reply::status(200));
+    let hub = HubProcess::start(dir.path(), &envs);
+    let stored = ns(&all_events(&hub.base, TOKEN).await);
+    assert!(load.acked().iter().all(|n| stored.contains(n)));
+    sink.wait_until("all 50 delivered after the restart", |r| {
+        let got: HashSet<u64> = r
+            .iter()
+            .filter(|x| x.answered == 200)
+            .filter_map(|x| x.json()["data"]["n"].as_u64())
+            .collect();
+        (0..50).all(|n| got.contains(&n))
+    })
+    .await;
+}
