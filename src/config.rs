@@ -33,6 +33,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub agents: AgentsConfig,
     pub delivery: DeliveryConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub inbound: InboundConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
@@ -47,6 +48,7 @@ pub struct ServerConfig {
     pub public_url: String,
     pub max_body_bytes: usize,
     pub workers: usize,
+    pub shutdown_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +58,7 @@ impl Default for ServerConfig {
             public_url: String::new(),
             max_body_bytes: 1024 * 1024,
             workers: 0,
+            shutdown_timeout_seconds: 30,
         }
     }
 }
@@ -124,6 +127,22 @@ impl Default for DeliveryConfig {
             poll_interval_ms: 1000,
             window: 256,
             secret_rotation_grace_seconds: 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    pub token: String,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            enabled: true,
+            token: String::new(),
         }
     }
 }

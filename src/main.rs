@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use diesel::Connection;
 
 use muninn::config::{Config, DEFAULT_CONFIG, Overrides};
+use muninn::ops::systemd::{self, UnitOptions};
 use muninn::store::{self, api_tokens, users};
 
 #[derive(Parser)]
@@ -72,6 +73,22 @@ enum Command {
     },
     /// Print the default configuration file, every key documented.
     Config,
+    /// Print a systemd unit (Type=notify, watchdog, hardening) for running the hub as a
+    /// service. The global --data-dir and --config go into it.
+    ///
+    /// Example: muninn systemd-unit --user muninn --data-dir /var/lib/muninn
+    ///   > /etc/systemd/system/muninn.service
+    SystemdUnit {
+        /// System user the service runs as [default: muninn]
+        #[arg(long, default_value = "muninn")]
+        user: String,
+        /// Path of the muninn binary [default: this binary's path]
+        #[arg(long)]
+        bin: Option<PathBuf>,
+        /// Seconds without a WATCHDOG=1 after which systemd restarts the hub.
+        #[arg(long, default_value_t = 30)]
+        watchdog_sec: u64,
+    },
 }
 
 /// How the CLI reaches a running hub.
@@ -237,6 +254,35 @@ fn main() -> Result<()> {
         }
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+        Command::SystemdUnit {
+            user,
+            bin,
+            watchdog_sec,
+        } => {
+            let cwd = std::env::current_dir().context("cannot read the current directory")?;
+            // systemd wants absolute paths; relative ones are taken from here.
+            let absolute = |p: PathBuf| if p.is_absolute() { p } else { cwd.join(p) };
+            let bin = match bin {
+                Some(b) => absolute(b.clone()),
+                None => {
+                    std::env::current_exe().context("cannot find this binary's path; pass --bin")?
+                }
+            };
+            let defaults = UnitOptions::default();
+            let unit = systemd::unit(&UnitOptions {
+                user: user.clone(),
+                data_dir: cli
+                    .data_dir
+                    .clone()
+                    .map_or(defaults.data_dir.clone(), absolute),
+                bin,
+                config: cli.config.clone().map(absolute),
+                watchdog_sec: *watchdog_sec,
+                ..defaults
+            });
+            print!("{unit}");
             Ok(())
         }
     }

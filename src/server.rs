@@ -3,15 +3,20 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix_web::dev::Service;
+use actix_web::http::ConnectionType;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::delivery::SubscriptionIndex;
 use crate::http::{AppState, routes};
 use crate::hub::{self, Registry, Route, Router};
+use crate::ops::shutdown::{self, Signals};
+use crate::ops::systemd::{self, Notifier};
 use crate::store::{Store, StoreError, api_tokens, users};
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +35,8 @@ pub enum RunError {
 /// `System` (the binary's `main` and the test helper both do).
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> {
     let config = Arc::new(config);
+    let notifier = Notifier::from_env();
+    notifier.status("opening the database");
     let data_dir = &config.storage.data_dir;
     std::fs::create_dir_all(data_dir).map_err(|e| RunError::DataDir {
         path: data_dir.display().to_string(),
@@ -51,6 +58,7 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     tracing::info!(database = %config.database_path().display(), synchronous = ?config.storage.synchronous, "database open");
 
     bootstrap_admin(&config, &store).await?;
+    notifier.status("starting agents and subscriptions");
     let addrs = hub::start(&config, store, registry, router, subscriptions).await?;
 
     let state = web::Data::new(AppState {
@@ -60,19 +68,110 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     });
     let local = listener.local_addr()?;
     let routes_config = config.clone();
+    let http_state = state.clone();
+    // Set on the first signal: answers then carry `Connection: close`, so clients on
+    // keep-alive connections reconnect (and find the listener closed) instead of
+    // holding the graceful stop open until the shutdown timeout.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let closing = stopping.clone();
     let mut server = HttpServer::new(move || {
         let cfg = routes_config.clone();
+        let closing = closing.clone();
         App::new()
-            .app_data(state.clone())
+            .app_data(http_state.clone())
+            .wrap_fn(move |req, srv| {
+                let answer = srv.call(req);
+                let closing = closing.clone();
+                async move {
+                    let mut res = answer.await?;
+                    if closing.load(Ordering::Relaxed) {
+                        res.response_mut()
+                            .head_mut()
+                            .set_connection_type(ConnectionType::Close);
+                    }
+                    Ok(res)
+                }
+            })
             .configure(move |c| routes(c, &cfg))
     })
+    // Signals are ours (below): the first starts the whole graceful sequence, not just
+    // the HTTP part, and a second one exits at once.
+    .disable_signals()
+    .shutdown_timeout(config.server.shutdown_timeout_seconds)
     .listen(listener)?;
     if config.server.workers > 0 {
         server = server.workers(config.server.workers);
     }
+    let mut signals = Signals::install()?;
+    let server = server.run();
     tracing::info!(address = %local, "muninn is listening");
-    server.run().await?;
+    let summary = format!(
+        "listening on {local}; {} agents, {} subscriptions",
+        state.addrs.registry.agent_count(),
+        state.addrs.registry.subscription_count()
+    );
+    notifier.ready(&summary);
+    if let Some(every) = systemd::watchdog_interval() {
+        actix_rt::spawn(watchdog(state.addrs.store.clone(), notifier.clone(), every));
+    }
+
+    let handle = server.handle();
+    let on_signal = notifier.clone();
+    actix_rt::spawn(async move {
+        let name = signals.next().await;
+        tracing::info!(
+            signal = name,
+            "shutting down: no new connections; finishing requests in flight (a second signal exits at once)"
+        );
+        on_signal.stopping("shutting down: finishing requests in flight");
+        stopping.store(true, Ordering::Relaxed);
+        actix_rt::spawn(handle.stop(true));
+        let name = signals.next().await;
+        // Everything acknowledged is already committed (SQLite rolls back what was not),
+        // so exiting here loses nothing a client was told was stored.
+        tracing::warn!(
+            signal = name,
+            "second signal: exiting now; unsettled deliveries are sent after the restart"
+        );
+        std::process::exit(0);
+    });
+    server.await?;
+
+    let deadline = Duration::from_secs(config.server.shutdown_timeout_seconds);
+    notifier.status("shutting down: settling deliveries in flight");
+    let unsettled = shutdown::drain_deliveries(&state.addrs.registry, deadline).await;
+    if unsettled > 0 {
+        tracing::warn!(
+            subscriptions = unsettled,
+            "deliveries still in flight at the shutdown deadline; they stay due and are sent after the restart"
+        );
+    }
+    notifier.status("shutting down: flushing the writer");
+    state.addrs.store.writer().close().await;
+    tracing::info!("muninn stopped cleanly");
     Ok(())
+}
+
+/// Sends `WATCHDOG=1` every `every` while the writer and the readers answer within it.
+async fn watchdog(store: Store, notifier: Notifier, every: Duration) {
+    loop {
+        actix_rt::time::sleep(every).await;
+        let write = store.writer().write(|_, _| Ok(()));
+        let read = store.read(|c| {
+            use diesel::RunQueryDsl;
+            Ok(diesel::sql_query("SELECT 1").execute(c)?)
+        });
+        let probe = actix_rt::time::timeout(every, async { (write.await, read.await) }).await;
+        match probe {
+            Ok((Ok(()), Ok(_))) => notifier.watchdog(),
+            Ok((Err(e), _)) | Ok((_, Err(e))) => {
+                tracing::warn!(error = %e, "health probe failed; not petting the systemd watchdog")
+            }
+            Err(_) => tracing::warn!(
+                "health probe took longer than the watchdog interval; not petting the systemd watchdog"
+            ),
+        }
+    }
 }
 
 /// On an empty database, creates the admin user. Its token is `MUNINN_ADMIN_TOKEN` when

@@ -28,7 +28,7 @@ fn muninn(args: &[&str]) -> (bool, String) {
 fn help_names_every_command() {
     let (ok, text) = muninn(&["--help"]);
     assert!(ok);
-    for cmd in ["serve", "user", "migrate", "config"] {
+    for cmd in ["serve", "user", "migrate", "config", "systemd-unit"] {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }
@@ -135,4 +135,51 @@ async fn import_and_export_talk_to_the_running_hub() {
         text.contains("404") && text.contains("scenario 99 not found"),
         "{text}"
     );
+}
+
+#[test]
+fn systemd_unit_prints_a_verifiable_notify_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ok, text) = muninn(&[
+        "systemd-unit",
+        "--user",
+        "muninn",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--bin",
+        env!("CARGO_BIN_EXE_muninn"),
+    ]);
+    assert!(ok, "{text}");
+    for want in [
+        "Type=notify\n".to_string(),
+        format!(
+            "ExecStart={} serve --data-dir {}\n",
+            env!("CARGO_BIN_EXE_muninn"),
+            data.display()
+        ),
+        format!("ReadWritePaths={}\n", data.display()),
+        "User=muninn\n".into(),
+        "WatchdogSec=30\n".into(),
+        "Restart=on-failure\n".into(),
+        "SystemCallFilter=@system-service\n".into(),
+    ] {
+        assert!(text.contains(&want), "unit lacks {want:?}:\n{text}");
+    }
+    // systemd's own checker, where the machine has it.
+    let unit = dir.path().join("muninn.service");
+    std::fs::write(&unit, &text).unwrap();
+    match Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit)
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "systemd-analyze verify failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("systemd-analyze not available ({e}); checked the text only"),
+    }
 }

@@ -28,6 +28,7 @@ use crate::hub::event_types::{
     self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
 };
 use crate::hub::stats::{DeliveryOutcome, Stats};
+use crate::ops::metrics::{self, DeliveryOutcome as Outcome};
 use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
 use crate::store::events::{EventRow, NewEvent};
@@ -123,6 +124,14 @@ pub struct SubscriptionActor {
     refill_again: bool,
     wake_scheduled: bool,
     reload_on_start: bool,
+    /// Set on shutdown: no new attempt starts; `drained` is answered once the
+    /// attempts in flight have their outcome committed.
+    draining: bool,
+    drained: Vec<tokio::sync::oneshot::Sender<()>>,
+    /// The circuit as last committed (state, consecutive failures). An attempt that
+    /// leaves it unchanged (the common case: closed, 0 failures) skips that UPDATE,
+    /// which matters because diesel re-prepares every UPDATE statement.
+    saved_circuit: Option<(&'static str, i32)>,
 }
 
 impl SubscriptionActor {
@@ -146,7 +155,12 @@ impl SubscriptionActor {
         shared
             .circuit_open
             .store(breaker.name() != "closed", Ordering::Relaxed);
+        let restored = (breaker.name(), breaker.consecutive_failures as i32);
+        let saved_circuit = (row.circuit_state == restored.0
+            && row.consecutive_failures == restored.1)
+            .then_some(restored);
         SubscriptionActor {
+            saved_circuit,
             bucket: spec.rate.map(|(n, p)| TokenBucket::new(n, p)),
             spec,
             store,
@@ -168,11 +182,21 @@ impl SubscriptionActor {
             refill_again: false,
             wake_scheduled: false,
             reload_on_start: false,
+            draining: false,
+            drained: Vec::new(),
         }
     }
 
     fn window_len(&self) -> usize {
         self.fresh.len() + self.retries.len()
+    }
+
+    fn answer_drained(&mut self) {
+        if self.draining && self.in_flight == 0 {
+            for done in self.drained.drain(..) {
+                let _ = done.send(());
+            }
+        }
     }
 
     fn publish(&self) {
@@ -284,7 +308,7 @@ impl SubscriptionActor {
     /// Sends what may be sent now.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
-            if !self.spec.active || self.spec.paused || self.gone {
+            if !self.spec.active || self.spec.paused || self.gone || self.draining {
                 break;
             }
             let limit = if self.spec.ordered {
@@ -551,6 +575,9 @@ impl SubscriptionActor {
             self.breaker.name(),
             self.breaker.consecutive_failures as i32,
         );
+        let circuit_changed = self.saved_circuit != Some(circuit);
+        // Assumed saved from here; a failed commit forgets it (below).
+        self.saved_circuit = Some(circuit);
         let event_type = item.event.event_type.clone();
         // A post agent with emit_events emits the response once the request is final.
         let emit = item
@@ -568,8 +595,10 @@ impl SubscriptionActor {
                 crate::store::agents::note_emitted(c, *agent_id, n as i64)?;
             }
             delivery_attempts::insert(c, &attempt)?;
-            let opened_at = (circuit.0 != "closed").then(now);
-            subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
+            if circuit_changed {
+                let opened_at = (circuit.0 != "closed").then(now);
+                subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
+            }
             if row.status == DEAD {
                 event_types::record(
                     c,
@@ -621,6 +650,12 @@ impl SubscriptionActor {
             }
             let id = item.delivery.id;
             act.sending.remove(&id);
+            metrics::delivery(match &res {
+                Ok(row) if row.status == DELIVERED => Outcome::Delivered,
+                Ok(row) if row.status == DEAD => Outcome::Dead,
+                Ok(_) => Outcome::Retrying,
+                Err(_) => Outcome::Unrecorded,
+            });
             match res {
                 Ok(row) => {
                     act.settings.stats.record_delivery(DeliveryOutcome {
@@ -652,11 +687,19 @@ impl SubscriptionActor {
                     // Not recorded: the delivery is still due in the database and will be
                     // read back (at-least-once, same message id).
                     tracing::error!(subscription_id = act.spec.id, delivery_id = id, error = %e, "recording a delivery attempt failed");
+                    act.saved_circuit = None;
                     act.known.remove(&id);
                     act.backlog = true;
                 }
             }
             act.pump(ctx);
+            // A backlog waits in the database: top the window up now rather than at the
+            // next poll tick, or one subscription is capped at window / poll_interval
+            // deliveries per second (measured: 256 per 100 ms).
+            if act.backlog && !act.refilling && act.window_len() <= act.settings.window / 2 {
+                act.refill(ctx);
+            }
+            act.answer_drained();
         }));
         self.publish();
     }
@@ -726,6 +769,7 @@ impl Supervised for SubscriptionActor {
         self.in_flight = 0;
         self.retries_in_flight = 0;
         self.reload_on_start = true;
+        self.answer_drained();
     }
 }
 
@@ -760,6 +804,8 @@ impl Handler<Reconfigure> for SubscriptionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
+        // The row may carry circuit columns written elsewhere: save ours again.
+        self.saved_circuit = None;
         match Spec::from_row(&msg.0) {
             Ok(s) => {
                 self.bucket = s.rate.map(|(n, p)| TokenBucket::new(n, p));
@@ -787,6 +833,27 @@ impl Handler<Wake> for SubscriptionActor {
     fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
         self.backlog = true;
         self.refill(ctx);
+    }
+}
+
+/// The hub is shutting down: start no new attempt and answer once every attempt in
+/// flight has its outcome committed. What is not sent stays due in the database and
+/// is sent after the restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+impl Handler<Drain> for SubscriptionActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Drain, _: &mut Context<Self>) -> Self::Result {
+        self.draining = true;
+        let (done, drained) = tokio::sync::oneshot::channel();
+        self.drained.push(done);
+        self.answer_drained();
+        Box::pin(async move {
+            let _ = drained.await;
+        })
     }
 }
 

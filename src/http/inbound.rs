@@ -139,6 +139,20 @@ pub async fn webhook(
     token: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
+    let resp = answer_webhook(state, req, token, payload).await;
+    crate::ops::metrics::ingest(
+        crate::ops::metrics::IngestKind::Incoming,
+        resp.status().as_u16(),
+    );
+    resp
+}
+
+async fn answer_webhook(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    token: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
     let received = Instant::now();
     let Some(entry) = state.addrs.registry.token(&token) else {
         return respond(json_errors(WebResponse::text(

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod feed_requests;
 mod inbound;
+mod metrics;
 mod web_requests;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .route("/healthz", web::get().to(api::status::healthz))
     .route("/worker_status", web::get().to(api::status::worker_status))
+    .route("/metrics", web::get().to(metrics::metrics))
     .service(
         web::resource([
             "/users/{user_id}/web_requests/{agent_id}/{secret}",

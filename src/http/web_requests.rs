@@ -10,8 +10,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::inbound::{admit_and_read, inbound_request, request_ip, respond};
 use crate::endpoints::{HandleWebRequest, WebResponse};
+use crate::ops::metrics::{self, IngestKind};
 
 pub async fn handle(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let resp = answer(state, req, path, payload).await;
+    metrics::ingest(IngestKind::Huginn, resp.status().as_u16());
+    resp
+}
+
+async fn answer(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,

@@ -152,6 +152,15 @@ impl Registry {
         addr
     }
 
+    /// A snapshot of every subscription entry (clones, so no lock is held after).
+    pub fn subscriptions(&self) -> Vec<SubscriptionEntry> {
+        read(&self.subscriptions).values().cloned().collect()
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        read(&self.subscriptions).len()
+    }
+
     pub fn has_user(&self, id: i64) -> bool {
         read(&self.users).contains(&id)
     }

@@ -1,3 +1,7 @@
-//! Operating the process: logging now; systemd, signals and metrics build on it.
+//! Operating the process: logging, the systemd notify protocol and unit file, graceful
+//! shutdown, and the metrics `GET /metrics` renders.
 
 pub mod logging;
+pub mod metrics;
+pub mod shutdown;
+pub mod systemd;

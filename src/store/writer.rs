@@ -53,6 +53,14 @@ pub type CommitSink = Box<dyn Fn(Vec<Committed>) + Send>;
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>, &dyn EventHook) -> Completion + Send>;
 
+/// What the writer thread receives: a job, or the request to finish and close.
+enum Cmd {
+    Job(Job),
+    /// Commit everything queued before this, close the connection (which checkpoints
+    /// the WAL), then answer. Writes sent afterwards fail with `WriterGone`.
+    Close(oneshot::Sender<()>),
+}
+
 /// Running totals, read by /worker_status and the metrics.
 #[derive(Debug, Default)]
 pub struct WriterStats {
@@ -66,7 +74,7 @@ pub struct WriterStats {
 /// A cheap, cloneable handle for submitting writes.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::UnboundedSender<Job>,
+    tx: mpsc::UnboundedSender<Cmd>,
     stats: Arc<WriterStats>,
     queue_max: usize,
 }
@@ -123,20 +131,26 @@ impl Writer {
         hook: Arc<dyn EventHook>,
         sink: CommitSink,
     ) -> Result<Writer, StoreError> {
-        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        let (tx, rx) = mpsc::unbounded_channel::<Cmd>();
         let stats = Arc::new(WriterStats::default());
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("muninn-writer".into())
             .spawn(move || {
-                run(
+                let closed = run(
                     &mut conn,
                     rx,
                     batch_max.max(1),
                     &thread_stats,
                     &*hook,
                     &sink,
-                )
+                );
+                // Closing the last connection checkpoints the WAL into the database.
+                drop(conn);
+                tracing::info!("writer stopped: every queued write was committed");
+                if let Some(done) = closed {
+                    let _ = done.send(());
+                }
             })
             .map_err(|e| StoreError::Open {
                 path: "writer thread".into(),
@@ -147,6 +161,19 @@ impl Writer {
             stats,
             queue_max,
         })
+    }
+
+    /// Commits every write queued so far, stops the writer thread and closes the
+    /// database; resolves when that is done (at once if it already stopped). Later
+    /// writes fail with `WriterGone`, so nothing is acknowledged that is not committed.
+    pub fn close(&self) -> impl Future<Output = ()> + use<> {
+        let (done, closed) = oneshot::channel();
+        let sent = self.tx.send(Cmd::Close(done)).is_ok();
+        async move {
+            if sent {
+                let _ = closed.await;
+            }
+        }
     }
 
     pub fn stats(&self) -> &Arc<WriterStats> {
@@ -214,7 +241,7 @@ impl Writer {
             })
         });
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = self.tx.send(job).is_ok();
+        let sent = self.tx.send(Cmd::Job(job)).is_ok();
         if !sent {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
         }
@@ -229,48 +256,77 @@ impl Writer {
 
 fn run(
     conn: &mut Conn,
-    mut rx: mpsc::UnboundedReceiver<Job>,
+    mut rx: mpsc::UnboundedReceiver<Cmd>,
     batch_max: usize,
     stats: &WriterStats,
     hook: &dyn EventHook,
     sink: &CommitSink,
-) {
-    while let Some(first) = rx.blocking_recv() {
+) -> Option<oneshot::Sender<()>> {
+    let mut closing: Option<oneshot::Sender<()>> = None;
+    loop {
+        // After a close request the channel is closed, so this drains what was queued
+        // before it and then ends.
+        let first = match rx.blocking_recv() {
+            Some(Cmd::Job(job)) => job,
+            Some(Cmd::Close(done)) => {
+                rx.close();
+                closing.get_or_insert(done);
+                continue;
+            }
+            None => break,
+        };
         let mut jobs = vec![first];
         while jobs.len() < batch_max {
             match rx.try_recv() {
-                Ok(job) => jobs.push(job),
+                Ok(Cmd::Job(job)) => jobs.push(job),
+                Ok(Cmd::Close(done)) => {
+                    rx.close();
+                    closing.get_or_insert(done);
+                }
                 Err(_) => break,
             }
         }
-        stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
-        let started = Instant::now();
-        let size = jobs.len();
-        let mut completions: Vec<Completion> = Vec::with_capacity(size);
-        let mut committed = Vec::new();
-        let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
-            for job in jobs.drain(..) {
-                completions.push(job(c, &mut committed, hook));
-            }
-            Ok(())
-        });
-        let outcome = outcome.map_err(|e| {
-            tracing::error!(error = %e, batch = size, "commit failed; every write in the batch is answered with an error");
-            e.to_string()
-        });
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.jobs.fetch_add(size, Ordering::Relaxed);
-        stats.last_batch_size.store(size, Ordering::Relaxed);
-        stats
-            .last_commit_micros
-            .store(started.elapsed().as_micros() as usize, Ordering::Relaxed);
-        let ok = outcome.is_ok();
-        for done in completions {
-            done(outcome.clone());
-        }
-        if ok && !committed.is_empty() {
-            sink(committed);
-        }
+        commit_batch(conn, jobs, stats, hook, sink);
     }
-    tracing::info!("writer stopped: every queued write was committed");
+    closing
+}
+
+/// Runs `jobs` in one transaction, commits, answers every waiter, reports the events.
+fn commit_batch(
+    conn: &mut Conn,
+    mut jobs: Vec<Job>,
+    stats: &WriterStats,
+    hook: &dyn EventHook,
+    sink: &CommitSink,
+) {
+    stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+    let started = Instant::now();
+    let size = jobs.len();
+    let mut completions: Vec<Completion> = Vec::with_capacity(size);
+    let mut committed = Vec::new();
+    let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
+        for job in jobs.drain(..) {
+            completions.push(job(c, &mut committed, hook));
+        }
+        Ok(())
+    });
+    let outcome = outcome.map_err(|e| {
+        tracing::error!(error = %e, batch = size, "commit failed; every write in the batch is answered with an error");
+        e.to_string()
+    });
+    let took = started.elapsed();
+    stats.batches.fetch_add(1, Ordering::Relaxed);
+    stats.jobs.fetch_add(size, Ordering::Relaxed);
+    stats.last_batch_size.store(size, Ordering::Relaxed);
+    stats
+        .last_commit_micros
+        .store(took.as_micros() as usize, Ordering::Relaxed);
+    let ok = outcome.is_ok();
+    crate::ops::metrics::writer_batch(size, took, if ok { committed.len() } else { 0 });
+    for done in completions {
+        done(outcome.clone());
+    }
+    if ok && !committed.is_empty() {
+        sink(committed);
+    }
 }

@@ -36,8 +36,13 @@ impl HubProcess {
         let mut child = cmd.spawn().expect("start muninn");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel::<String>();
+        // MUNINN_TEST_ECHO=1 copies the hub's log to the test's stderr (for debugging).
+        let echo = std::env::var_os("MUNINN_TEST_ECHO").is_some();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("{line}");
+                }
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["fields"]["message"] == "muninn is listening"
                     && let Some(addr) = v["fields"]["address"].as_str()
@@ -52,6 +57,31 @@ impl HubProcess {
         HubProcess {
             child,
             base: format!("http://{addr}"),
+        }
+    }
+
+    /// Sends a signal by name ("TERM", "INT", "KILL") with kill(1), so the tests need
+    /// no unsafe code.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args(["-s", name, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -s {name} failed");
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "muninn did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

@@ -1,0 +1,628 @@
+//! `muninn-bench`: starts the release `muninn` binary on loopback with a fresh data dir,
+//! drives it with its own HTTP load generator next to two reference servers built from
+//! the same crates, and prints one table. Every run is bounded in time and sends
+//! traffic only to 127.0.0.1.
+//!
+//! Usage: `cargo build --release --workspace && target/release/muninn-bench`
+//! (see README, "Benchmark").
+
+mod load;
+mod reference;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+use load::{Conn, Stats, request};
+
+const TOKEN: &str = "bench-admin-token-0123456789abcdef";
+
+#[derive(Parser)]
+#[command(
+    name = "muninn-bench",
+    about = "Benchmark the muninn binary against reference servers on loopback."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    /// Seconds per load run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Concurrent connections for the ingest runs.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// The muninn binary [default: target/release/muninn next to this binary]
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Rounds of the four ingest runs (interleaved); rows show the median round.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Skip the outbound runs and the idle-RSS run (ingest only).
+    #[arg(long)]
+    ingest_only: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve a reference (used by the harness itself): framework, durable or sink.
+    Reference {
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value = "full")]
+        synchronous: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+}
+
+/// A child process serving HTTP on loopback; killed when dropped.
+struct Proc {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    /// Peak and current resident memory of the process, in MiB (VmHWM, VmRSS).
+    fn rss_mib(&self) -> (f64, f64) {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+                .map_or(f64::NAN, |kb| kb / 1024.0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn start_reference(kind: &str, sync: &str, dir: &Path) -> Result<Proc> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "reference",
+            "--kind",
+            kind,
+            "--synchronous",
+            sync,
+            "--workers",
+        ])
+        .arg(workers().to_string())
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdout = child.stdout.take().context("reference stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .context("reference did not print its address")?
+        .parse()?;
+    Ok(Proc { child, addr })
+}
+
+fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
+    let config = dir.join("muninn.toml");
+    std::fs::write(
+        &config,
+        "[delivery]\nallow_private_targets = true\npoll_interval_ms = 100\n[inbound]\ndefault_rate_limit_per_minute = 0\n[log]\nlevel = \"warn,muninn=info\"\n",
+    )?;
+    let mut child = Command::new(bin)
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--synchronous",
+            sync,
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("MUNINN_CONFIG", &config)
+        .env("MUNINN_ADMIN_TOKEN", TOKEN)
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let stdout = child.stdout.take().context("hub stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["fields"]["message"] == "muninn is listening"
+                && let Some(a) = v["fields"]["address"].as_str()
+            {
+                let _ = tx.send(a.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .context("muninn did not report its address")?
+        .parse()?;
+    Ok(Proc { child, addr })
+}
+
+/// One API call on its own connection.
+async fn api(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let mut c = Conn::open(addr).await?;
+    let bytes = body.map(|b| b.to_string().into_bytes());
+    let (status, body, _) = c
+        .roundtrip(&request(method, path, Some(TOKEN), bytes.as_deref()))
+        .await?;
+    if !(200..300).contains(&status) {
+        bail!(
+            "{method} {path} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn webhook_agent(addr: SocketAddr) -> Result<String> {
+    let a = api(
+        addr,
+        "POST",
+        "/api/agents",
+        Some(json!({"type": "webhook", "name": "bench", "options": {"secret": "s"}})),
+    )
+    .await?;
+    let id = a["id"].as_i64().context("agent id")?;
+    Ok(format!("/users/1/web_requests/{id}/s"))
+}
+
+fn post_maker(path: String) -> Rc<dyn Fn(u64) -> Vec<u8>> {
+    Rc::new(move |n| {
+        let body = format!("{{\"n\":{n},\"source\":\"bench\",\"items\":[1,2,3]}}");
+        request("POST", &path, None, Some(body.as_bytes()))
+    })
+}
+
+fn no_op() -> Rc<dyn Fn(u64)> {
+    Rc::new(|_| {})
+}
+
+async fn ingest_load(addr: SocketAddr, path: String, cli: &Cli) -> Stats {
+    // A short warm-up so connection setup and first allocations are not measured.
+    load::run(
+        addr,
+        cli.connections,
+        Duration::from_secs(1),
+        None,
+        post_maker(path.clone()),
+        no_op(),
+        Duration::ZERO,
+    )
+    .await;
+    load::run(
+        addr,
+        cli.connections,
+        Duration::from_secs(cli.duration),
+        None,
+        post_maker(path),
+        no_op(),
+        Duration::ZERO,
+    )
+    .await
+}
+
+struct Row {
+    what: String,
+    value: String,
+    note: String,
+}
+
+fn row(rows: &mut Vec<Row>, what: &str, value: String, note: String) {
+    println!("  {what}: {value} {note}");
+    rows.push(Row {
+        what: what.into(),
+        value,
+        note,
+    });
+}
+
+fn ingest_row(rows: &mut Vec<Row>, what: &str, s: &Stats) {
+    row(
+        rows,
+        what,
+        format!("{:.0} req/s", s.rps()),
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, {} failed",
+            s.quantile_ms(0.5),
+            s.quantile_ms(0.99),
+            s.failed
+        ),
+    );
+}
+
+async fn sink_count(sink: SocketAddr) -> Result<u64> {
+    let mut c = Conn::open(sink).await?;
+    let (_, body, _) = c.roundtrip(&request("GET", "/count", None, None)).await?;
+    Ok(String::from_utf8_lossy(&body).trim().parse()?)
+}
+
+/// Creates `subs` paused subscriptions to the sink, ingests `events`, resumes them and
+/// times the deliveries. Returns deliveries/s.
+async fn outbound(bin: &Path, subs: usize, events: u64, cli: &Cli) -> Result<(f64, u64)> {
+    let dir = tempfile::tempdir()?;
+    let sink = start_reference("sink", "full", dir.path())?;
+    let hub = start_hub(bin, dir.path(), "full")?;
+    let path = webhook_agent(hub.addr).await?;
+    let mut ids = Vec::new();
+    for _ in 0..subs {
+        let s = api(
+            hub.addr,
+            "POST",
+            "/api/webhooks/outgoing",
+            Some(json!({"url": format!("http://{}/hook", sink.addr), "event_types": ["event.created"], "max_in_flight": 64})),
+        )
+        .await?;
+        let id = s["id"].as_i64().context("subscription id")?;
+        api(
+            hub.addr,
+            "POST",
+            &format!("/api/webhooks/outgoing/{id}/pause"),
+            None,
+        )
+        .await?;
+        ids.push(id);
+    }
+    let s = load::run(
+        hub.addr,
+        8,
+        Duration::from_secs(120),
+        Some(events),
+        post_maker(path),
+        no_op(),
+        Duration::ZERO,
+    )
+    .await;
+    if s.ok != events {
+        bail!("only {} of {events} events were accepted", s.ok);
+    }
+    let want = events * subs as u64;
+    let started = Instant::now();
+    for id in &ids {
+        api(
+            hub.addr,
+            "POST",
+            &format!("/api/webhooks/outgoing/{id}/resume"),
+            None,
+        )
+        .await?;
+    }
+    let cap = Duration::from_secs((cli.duration * 6).max(60));
+    let mut got = 0;
+    while started.elapsed() < cap {
+        got = sink_count(sink.addr).await?;
+        if got >= want {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((got as f64 / started.elapsed().as_secs_f64(), got))
+}
+
+/// Moderate load (4 connections, 10 ms between requests) with one live subscription:
+/// time from sending each webhook (so it includes the ingest and its commit) to the
+/// sink's receipt of its delivery. Measured from the send rather than from the 2xx
+/// because the delivery starts at the commit, in parallel with the 2xx, and often
+/// arrives before the client has read its answer.
+async fn end_to_end(bin: &Path, cli: &Cli) -> Result<(f64, f64, usize)> {
+    let dir = tempfile::tempdir()?;
+    let sink = start_reference("sink", "full", dir.path())?;
+    let hub = start_hub(bin, dir.path(), "full")?;
+    let path = webhook_agent(hub.addr).await?;
+    api(
+        hub.addr,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(
+            json!({"url": format!("http://{}/hook", sink.addr), "event_types": ["event.created"]}),
+        ),
+    )
+    .await?;
+    let sent: Rc<std::cell::RefCell<HashMap<u64, u64>>> = Rc::default();
+    let acked: Rc<std::cell::RefCell<std::collections::HashSet<u64>>> = Rc::default();
+    let (s, a) = (sent.clone(), acked.clone());
+    let make: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |n| {
+        s.borrow_mut().insert(n, reference::now_us());
+        request(
+            "POST",
+            &path,
+            None,
+            Some(format!("{{\"e2e\":{n}}}").as_bytes()),
+        )
+    });
+    let on_ok: Rc<dyn Fn(u64)> = Rc::new(move |n| {
+        a.borrow_mut().insert(n);
+    });
+    load::run(
+        hub.addr,
+        4,
+        Duration::from_secs(cli.duration.min(5)),
+        None,
+        make,
+        on_ok,
+        Duration::from_millis(10),
+    )
+    .await;
+    actix_rt::time::sleep(Duration::from_secs(1)).await;
+    let mut c = Conn::open(sink.addr).await?;
+    let (_, body, _) = c
+        .roundtrip(&request("GET", "/receipts", None, None))
+        .await?;
+    let receipts: Vec<(u64, u64)> = serde_json::from_slice(&body)?;
+    let (sent, acked) = (sent.borrow(), acked.borrow());
+    let lat: Vec<u32> = receipts
+        .iter()
+        .filter(|(n, _)| acked.contains(n))
+        .filter_map(|(n, at)| {
+            sent.get(n)
+                .map(|t| at.saturating_sub(*t).min(u64::from(u32::MAX)) as u32)
+        })
+        .collect();
+    Ok((
+        load::quantile_ms(&lat, 0.5),
+        load::quantile_ms(&lat, 0.99),
+        lat.len(),
+    ))
+}
+
+/// RSS of an idle hub holding `agents` webhook agents and `subs` subscriptions.
+async fn idle_rss(bin: &Path, agents: u64, subs: u64) -> Result<f64> {
+    let dir = tempfile::tempdir()?;
+    let hub = start_hub(bin, dir.path(), "normal")?;
+    let mk_agent: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(|n| {
+        let b = json!({"type": "webhook", "name": format!("a{n}"), "options": {"secret": format!("s{n}")}}).to_string();
+        request("POST", "/api/agents", Some(TOKEN), Some(b.as_bytes()))
+    });
+    let s = load::run(
+        hub.addr,
+        8,
+        Duration::from_secs(600),
+        Some(agents),
+        mk_agent,
+        no_op(),
+        Duration::ZERO,
+    )
+    .await;
+    let mk_sub: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(|_| {
+        let b =
+            json!({"url": "http://127.0.0.1:9/none", "event_types": ["never.sent"]}).to_string();
+        request(
+            "POST",
+            "/api/webhooks/outgoing",
+            Some(TOKEN),
+            Some(b.as_bytes()),
+        )
+    });
+    let t = load::run(
+        hub.addr,
+        8,
+        Duration::from_secs(600),
+        Some(subs),
+        mk_sub,
+        no_op(),
+        Duration::ZERO,
+    )
+    .await;
+    if s.ok != agents || t.ok != subs {
+        bail!("created {} agents and {} subscriptions", s.ok, t.ok);
+    }
+    // Restart so the figure is what a hub loading them from the database holds.
+    drop(hub);
+    let hub = start_hub(bin, dir.path(), "normal")?;
+    actix_rt::time::sleep(Duration::from_secs(3)).await;
+    Ok(hub.rss_mib().1)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")?
+                    .split(':')
+                    .nth(1)
+                    .map(|s| s.trim().to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(String::new(), |kb| {
+            format!(", {:.1} GiB RAM", kb / 1024.0 / 1024.0)
+        });
+    format!("{} x {cpu}{mem}", workers())
+}
+
+async fn bench(cli: Cli) -> Result<()> {
+    let bin = match &cli.bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("muninn"),
+    };
+    if !bin.exists() {
+        bail!(
+            "{} does not exist; run `cargo build --release --workspace` first or pass --bin",
+            bin.display()
+        );
+    }
+    println!(
+        "machine: {}; {} s per run, {} connections",
+        machine(),
+        cli.duration,
+        cli.connections
+    );
+    let mut rows = Vec::new();
+
+    // The four ingest measurements run in rounds, interleaved, and each row shows the
+    // round with the median throughput: on a shared machine one run can land in a
+    // burst of someone else's load, and the ratios need both sides measured alike.
+    let mut runs: HashMap<&str, Vec<Stats>> = HashMap::new();
+    let mut peak_rss: HashMap<&str, f64> = HashMap::new();
+    for round in 0..cli.rounds.max(1) {
+        println!("round {}", round + 1);
+        for sync in ["full", "normal"] {
+            let dir = tempfile::tempdir()?;
+            let hub = start_hub(&bin, dir.path(), sync)?;
+            let path = webhook_agent(hub.addr).await?;
+            let s = ingest_load(hub.addr, path, &cli).await;
+            println!("  hub {sync}: {:.0} req/s", s.rps());
+            runs.entry(sync).or_default().push(s);
+            let rss = peak_rss.entry(sync).or_insert(0.0);
+            *rss = rss.max(hub.rss_mib().0);
+        }
+        for kind in ["framework", "durable"] {
+            let dir = tempfile::tempdir()?;
+            let r = start_reference(kind, "full", dir.path())?;
+            let s = ingest_load(r.addr, "/ingest".into(), &cli).await;
+            println!("  {kind}: {:.0} req/s", s.rps());
+            runs.entry(kind).or_default().push(s);
+        }
+    }
+    let median = |k: &str| -> Stats {
+        let mut v = runs.get(k).cloned().unwrap_or_default();
+        v.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+        v.get(v.len() / 2).cloned().unwrap_or_default()
+    };
+    let (full, normal, fw, dur) = (
+        median("full"),
+        median("normal"),
+        median("framework"),
+        median("durable"),
+    );
+    ingest_row(
+        &mut rows,
+        "webhook ingest, durable (synchronous=FULL)",
+        &full,
+    );
+    row(
+        &mut rows,
+        "  peak RSS of the hub (FULL run)",
+        format!(
+            "{:.1} MiB",
+            peak_rss.get("full").copied().unwrap_or(f64::NAN)
+        ),
+        String::new(),
+    );
+    ingest_row(&mut rows, "webhook ingest, synchronous=NORMAL", &normal);
+    ingest_row(
+        &mut rows,
+        "framework ceiling (actix-web, parse JSON, 201)",
+        &fw,
+    );
+    ingest_row(
+        &mut rows,
+        "durable ceiling (same + group-commit SQLite, FULL)",
+        &dur,
+    );
+    let mut results = HashMap::new();
+    results.insert("full", full.rps());
+    results.insert("normal", normal.rps());
+    let (framework, durable) = (fw.rps(), dur.rps());
+    row(
+        &mut rows,
+        "ratio ingest FULL / durable ceiling",
+        format!("{:.0} %", 100.0 * results["full"] / durable),
+        "(target >= 80 %)".into(),
+    );
+    row(
+        &mut rows,
+        "ratio ingest NORMAL / framework ceiling",
+        format!("{:.0} %", 100.0 * results["normal"] / framework),
+        "(target >= 50 %)".into(),
+    );
+
+    if !cli.ingest_only {
+        let (rate, n) = outbound(&bin, 10, 1000, &cli).await?;
+        row(
+            &mut rows,
+            "outbound: 1 000 events x 10 subscriptions",
+            format!("{rate:.0} deliveries/s"),
+            format!("({n} delivered)"),
+        );
+        let (rate, n) = outbound(&bin, 1, 10_000, &cli).await?;
+        row(
+            &mut rows,
+            "outbound: 10 000 queued events -> 1 subscription",
+            format!("{rate:.0} deliveries/s"),
+            format!("({n} delivered)"),
+        );
+        let (p50, p99, n) = end_to_end(&bin, &cli).await?;
+        row(
+            &mut rows,
+            "end-to-end, webhook sent -> sink receipt (~400 req/s)",
+            format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
+            format!("({n} events)"),
+        );
+        row(
+            &mut rows,
+            "cached feed GETs",
+            "n/a".into(),
+            "(feeds are not in this build)".into(),
+        );
+        let rss = idle_rss(&bin, 10_000, 1_000).await?;
+        row(
+            &mut rows,
+            "idle RSS, 10 000 agents + 1 000 subscriptions",
+            format!("{rss:.1} MiB"),
+            String::new(),
+        );
+    }
+
+    println!("\n| measurement | result | notes |\n| --- | --- | --- |");
+    for r in rows {
+        println!("| {} | {} | {} |", r.what.trim(), r.value, r.note);
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match &cli.command {
+        Some(Cmd::Reference {
+            kind,
+            synchronous,
+            data_dir,
+            workers: w,
+        }) => reference::serve(
+            kind,
+            synchronous,
+            data_dir,
+            if *w == 0 { workers() } else { *w },
+        ),
+        None => actix_rt::System::new().block_on(bench(cli)),
+    }
+}

@@ -1,0 +1,317 @@
+//! systemd integration without libsystemd: the notify protocol (one datagram per
+//! message to `$NOTIFY_SOCKET`) and the unit file `muninn systemd-unit` prints.
+//!
+//! The protocol is tiny, so speaking it directly keeps the binary free of a C
+//! dependency: `READY=1` when the hub serves, `STATUS=...` as it goes, `WATCHDOG=1`
+//! while it is healthy, `STOPPING=1` when it shuts down. Without `NOTIFY_SOCKET` (not
+//! under systemd) every call is a no-op.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where notifications go; `None` when not started by systemd with `Type=notify`.
+#[derive(Debug, Clone, Default)]
+pub struct Notifier {
+    socket: Option<String>,
+}
+
+impl Notifier {
+    /// Reads `NOTIFY_SOCKET`. A value starting with `@` names an abstract socket.
+    pub fn from_env() -> Notifier {
+        Notifier {
+            socket: std::env::var("NOTIFY_SOCKET")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// Sends one message (e.g. "READY=1\nSTATUS=serving"). A failure is logged and
+    /// otherwise ignored: the hub keeps working when systemd cannot be told.
+    pub fn notify(&self, message: &str) {
+        let Some(target) = &self.socket else {
+            return;
+        };
+        if let Err(e) = send(target, message) {
+            tracing::warn!(socket = %target, error = %e, "could not notify systemd");
+        }
+    }
+
+    pub fn ready(&self, status: &str) {
+        self.notify(&format!("READY=1\nSTATUS={status}"));
+    }
+
+    pub fn status(&self, status: &str) {
+        self.notify(&format!("STATUS={status}"));
+    }
+
+    pub fn stopping(&self, status: &str) {
+        self.notify(&format!("STOPPING=1\nSTATUS={status}"));
+    }
+
+    pub fn watchdog(&self) {
+        self.notify("WATCHDOG=1");
+    }
+}
+
+fn send(target: &str, message: &str) -> std::io::Result<usize> {
+    let sock = UnixDatagram::unbound()?;
+    // Never wait for the receiver: a datagram queue that is full (nobody reading, at
+    // most ~10 queued on Linux) must cost a dropped notification, not a stalled hub.
+    sock.set_nonblocking(true)?;
+    match target.strip_prefix('@') {
+        Some(name) => send_abstract(&sock, name, message),
+        None => sock.send_to(message.as_bytes(), target),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn send_abstract(sock: &UnixDatagram, name: &str, message: &str) -> std::io::Result<usize> {
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())?;
+    sock.send_to_addr(message.as_bytes(), &addr)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn send_abstract(_: &UnixDatagram, _: &str, _: &str) -> std::io::Result<usize> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "abstract sockets exist only on Linux",
+    ))
+}
+
+/// How often to send `WATCHDOG=1`: half of `WATCHDOG_USEC`, when that is set and (if
+/// `WATCHDOG_PID` is set) meant for this process.
+pub fn watchdog_interval() -> Option<Duration> {
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.trim() != std::process::id().to_string()
+    {
+        return None;
+    }
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+/// What `muninn systemd-unit` fills in.
+#[derive(Debug, Clone)]
+pub struct UnitOptions {
+    pub user: String,
+    pub data_dir: PathBuf,
+    pub bin: PathBuf,
+    /// Optional config file passed with --config.
+    pub config: Option<PathBuf>,
+    pub watchdog_sec: u64,
+    /// How long systemd waits for a clean stop before SIGKILL; must exceed the
+    /// configured graceful shutdown (HTTP, then deliveries).
+    pub timeout_stop_sec: u64,
+}
+
+impl Default for UnitOptions {
+    fn default() -> Self {
+        UnitOptions {
+            user: "muninn".into(),
+            data_dir: PathBuf::from("/var/lib/muninn"),
+            bin: PathBuf::from("/usr/local/bin/muninn"),
+            config: None,
+            watchdog_sec: 30,
+            timeout_stop_sec: 90,
+        }
+    }
+}
+
+/// Quotes a path for a unit file line when it holds spaces or quotes.
+fn quoted(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        s
+    }
+}
+
+/// The unit file text.
+pub fn unit(o: &UnitOptions) -> String {
+    let data = quoted(&o.data_dir);
+    let mut exec = format!("{} serve --data-dir {data}", quoted(&o.bin));
+    if let Some(c) = &o.config {
+        exec.push_str(&format!(" --config {}", quoted(c)));
+    }
+    format!(
+        "\
+# muninn: webhooks in, durable events, agents, signed webhooks and feeds out.
+# Generated by `muninn systemd-unit`. Install as /etc/systemd/system/muninn.service,
+# then: systemctl daemon-reload && systemctl enable --now muninn
+[Unit]
+Description=muninn automation hub
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+# muninn sends READY=1 once migrations ran and the listener is bound, WATCHDOG=1 while
+# healthy, and STOPPING=1 when it shuts down; only the main process may notify.
+NotifyAccess=main
+ExecStart={exec}
+User={user}
+Group={user}
+Restart=on-failure
+RestartSec=2
+WatchdogSec={watchdog}
+# SIGTERM starts a graceful stop (finish requests, settle deliveries, flush the
+# writer); systemd waits this long before SIGKILL, which still loses nothing committed.
+KillMode=mixed
+TimeoutStopSec={timeout_stop}
+Environment=MUNINN_LOG_FORMAT=text
+LimitNOFILE=65536
+
+# Hardening: muninn needs its data directory, the network and nothing else.
+NoNewPrivileges=yes
+ProtectSystem=strict
+ReadWritePaths={data}
+PrivateTmp=yes
+ProtectHome=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+MemoryDenyWriteExecute=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+SystemCallErrorNumber=EPERM
+UMask=0077
+
+[Install]
+WantedBy=multi-user.target
+",
+        user = o.user,
+        watchdog = o.watchdog_sec,
+        timeout_stop = o.timeout_stop_sec,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn the_unit_has_what_an_operator_expects() {
+        let text = unit(&UnitOptions {
+            user: "hub".into(),
+            data_dir: "/srv/muninn".into(),
+            bin: "/opt/muninn/bin/muninn".into(),
+            ..UnitOptions::default()
+        });
+        let l = lines(&text);
+        for want in [
+            "[Unit]",
+            "[Service]",
+            "[Install]",
+            "Type=notify",
+            "ExecStart=/opt/muninn/bin/muninn serve --data-dir /srv/muninn",
+            "User=hub",
+            "Restart=on-failure",
+            "WatchdogSec=30",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ReadWritePaths=/srv/muninn",
+            "PrivateTmp=yes",
+            "ProtectHome=yes",
+            "CapabilityBoundingSet=",
+            "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+            "SystemCallFilter=@system-service",
+            "WantedBy=multi-user.target",
+        ] {
+            assert!(l.contains(&want), "missing {want:?} in\n{text}");
+        }
+        // Every non-comment line is a section, a key=value, or blank.
+        for line in l {
+            assert!(
+                line.is_empty() || line.starts_with('[') || line.contains('='),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paths_with_spaces_are_quoted() {
+        let text = unit(&UnitOptions {
+            data_dir: "/srv/my data".into(),
+            config: Some("/etc/muninn/muninn.toml".into()),
+            ..UnitOptions::default()
+        });
+        assert!(text.contains(
+            "ExecStart=/usr/local/bin/muninn serve --data-dir \"/srv/my data\" --config /etc/muninn/muninn.toml\n"
+        ));
+        assert!(text.contains("ReadWritePaths=\"/srv/my data\"\n"));
+    }
+
+    #[test]
+    fn notifications_reach_a_path_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let server = UnixDatagram::bind(&path).unwrap();
+        let n = Notifier {
+            socket: Some(path.display().to_string()),
+        };
+        n.ready("serving");
+        let mut buf = [0u8; 256];
+        let len = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"READY=1\nSTATUS=serving");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn notifications_reach_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("muninn-test-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = UnixDatagram::bind_addr(&addr).unwrap();
+        let n = Notifier {
+            socket: Some(format!("@{name}")),
+        };
+        n.stopping("bye");
+        let mut buf = [0u8; 256];
+        let len = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..len], b"STOPPING=1\nSTATUS=bye");
+    }
+
+    #[test]
+    fn a_full_receiver_queue_does_not_block_the_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let _server = UnixDatagram::bind(&path).unwrap();
+        let n = Notifier {
+            socket: Some(path.display().to_string()),
+        };
+        // Nobody reads: far more than the queue holds, and this returns.
+        for _ in 0..1000 {
+            n.watchdog();
+        }
+    }
+
+    #[test]
+    fn without_a_socket_nothing_happens() {
+        Notifier::default().ready("x");
+        assert!(!Notifier::default().is_active());
+    }
+}
