@@ -15,7 +15,9 @@ use actix::prelude::*;
 use serde_json::Value;
 
 use super::post::PreparedRequest;
+use super::rss::{Fetch, Fetched};
 use super::{AgentCtx, Behavior, ControlAction, OptionError, emitted_event_type, kind};
+use crate::delivery::client;
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
 use crate::store::deliveries;
@@ -31,7 +33,14 @@ pub struct AgentSettings {
     pub max_depth: u32,
     pub log_length: i64,
     pub mailbox_capacity: usize,
+    /// Whether agents may fetch from internal addresses (the delivery engine's guard).
+    pub allow_private_targets: bool,
 }
+
+/// How long one fetch (an rss agent's) may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest response body a fetch keeps.
+const FETCH_MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// State the Router and the Hub share with the actor.
 #[derive(Debug, Default)]
@@ -328,6 +337,51 @@ impl AgentActor {
         })
     }
 
+    /// Makes the fetches a behaviour asked for, off the mailbox, then hands each
+    /// response back to it and commits what it made of them.
+    fn fetch_all(&mut self, fetches: Vec<Fetch>, ctx: &mut Context<Self>) {
+        let allow = self.settings.allow_private_targets;
+        let work = async move {
+            let mut out = Vec::with_capacity(fetches.len());
+            for f in fetches {
+                let sent = client::send_reading(
+                    "GET",
+                    &f.url,
+                    &f.headers,
+                    Vec::new(),
+                    FETCH_TIMEOUT,
+                    allow,
+                    FETCH_MAX_BODY,
+                )
+                .await;
+                let got = Fetched {
+                    status: sent.status,
+                    headers: sent.headers,
+                    body: sent.excerpt.unwrap_or_default().into_bytes(),
+                    error: sent.error,
+                };
+                out.push((f, got));
+            }
+            out
+        };
+        ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
+            let mut actx = AgentCtx::new(&act.row, &mut act.memory);
+            if let Ok(b) = &mut act.behavior {
+                for (f, got) in &results {
+                    b.fetched(&mut actx, f, got);
+                }
+            }
+            let AgentCtx {
+                emitted,
+                logs,
+                memory_changed,
+                ..
+            } = actx;
+            let emitted = emitted.into_iter().map(|p| (p, 0)).collect();
+            act.persist(emitted, logs, memory_changed, None, Vec::new(), ctx);
+        }));
+    }
+
     /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
     fn check(&mut self, ctx: &mut Context<Self>) {
         let mut actx = AgentCtx::new(&self.row, &mut self.memory);
@@ -341,8 +395,12 @@ impl AgentActor {
             memory_changed,
             controls,
             check_again_in,
+            fetches,
             ..
         } = actx;
+        if !fetches.is_empty() {
+            self.fetch_all(fetches, ctx);
+        }
         let emitted = emitted.into_iter().map(|p| (p, 0)).collect();
         let write = self.write_outcome(emitted, logs, memory_changed, None, true);
         ctx.spawn(write.into_actor(self).map(|res, act, ctx| {

@@ -26,6 +26,8 @@ pub struct EventFormatting {
     instructions: TemplateTree,
     mode: Mode,
     matchers: Vec<Matcher>,
+    /// Leave `created_at` out of the template variables.
+    skip_created_at: bool,
 }
 
 pub fn validate(options: &Value) -> Result<(), OptionError> {
@@ -91,6 +93,7 @@ impl EventFormatting {
             instructions,
             mode,
             matchers,
+            skip_created_at: super::opt_bool(options, "skip_created_at")?.unwrap_or(false),
         })
     }
 }
@@ -136,10 +139,12 @@ fn parse_matcher(templates: &mut Templates, i: usize, m: &Value) -> Result<Match
 impl Behavior for EventFormatting {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
         let mut vars = Map::new();
-        vars.insert(
-            "created_at".into(),
-            Value::String(event.created_at.and_utc().to_rfc3339()),
-        );
+        if !self.skip_created_at {
+            vars.insert(
+                "created_at".into(),
+                Value::String(event.created_at.and_utc().to_rfc3339()),
+            );
+        }
         vars.insert(
             "agent".into(),
             serde_json::json!({"id": ctx.agent.id, "name": ctx.agent.name, "type": ctx.agent.agent_type}),
@@ -322,6 +327,20 @@ mod tests {
             json!({"date": "11/2026"}),
         );
         assert_eq!(out, vec![json!({"d": "11-2026"})]);
+    }
+
+    #[test]
+    fn created_at_is_a_variable_unless_skipped() {
+        let (out, _) = run(
+            json!({"instructions": {"t": "{{ created_at | default(value='none') }}"}}),
+            json!({}),
+        );
+        assert_ne!(out[0]["t"], "none");
+        let (out, _) = run(
+            json!({"instructions": {"t": "{{ created_at | default(value='none') }}"}, "skip_created_at": true}),
+            json!({}),
+        );
+        assert_eq!(out[0]["t"], "none");
     }
 
     #[test]

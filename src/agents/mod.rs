@@ -9,6 +9,7 @@ pub mod event_formatting;
 pub mod health;
 pub mod manual_event;
 pub mod post;
+pub mod rss;
 pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
@@ -192,6 +193,23 @@ pub static KINDS: &[KindInfo] = &[
         build: scheduler::build,
     },
     KindInfo {
+        name: "rss",
+        huginn: "Agents::RssAgent",
+        description: "Polls RSS and Atom feeds and emits each new entry.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_1d"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 10.0,
+        },
+        validate: rss::validate,
+        build: rss::build,
+    },
+    KindInfo {
         name: "post",
         huginn: "Agents::PostAgent",
         description: "Sends each received event to a URL, through the delivery engine (retries, logs).",
@@ -282,6 +300,8 @@ pub struct AgentCtx<'a> {
     pub(crate) check_again_in: Option<std::time::Duration>,
     /// Requests to send through the delivery engine, with the event that caused each.
     pub(crate) requests: Vec<(i64, post::PreparedRequest)>,
+    /// URLs to fetch; the responses come back to `Behavior::fetched`.
+    pub(crate) fetches: Vec<rss::Fetch>,
 }
 
 impl<'a> AgentCtx<'a> {
@@ -296,7 +316,13 @@ impl<'a> AgentCtx<'a> {
             controls: Vec::new(),
             check_again_in: None,
             requests: Vec::new(),
+            fetches: Vec::new(),
         }
+    }
+
+    /// Asks for `fetch` to be made (asynchronously, with a timeout).
+    pub fn fetch(&mut self, fetch: rss::Fetch) {
+        self.fetches.push(fetch);
     }
 
     /// Asks the delivery engine to send `req`, on behalf of event `event_id`.
@@ -349,6 +375,9 @@ pub trait Behavior: Send {
 
     /// Runs on the agent's schedule or when asked to run now.
     fn check(&mut self, _ctx: &mut AgentCtx<'_>) {}
+
+    /// A fetch this agent asked for came back.
+    fn fetched(&mut self, _ctx: &mut AgentCtx<'_>, _fetch: &rss::Fetch, _got: &rss::Fetched) {}
 }
 
 /// Reads an optional string option.

@@ -81,6 +81,29 @@ pub async fn send(
     timeout: Duration,
     allow_private: bool,
 ) -> Sent {
+    send_reading(
+        method,
+        url,
+        headers,
+        body,
+        timeout,
+        allow_private,
+        MAX_BODY_CHARS,
+    )
+    .await
+}
+
+/// Like [`send`], keeping up to `max_body` bytes of the response (a fetched feed needs
+/// all of it; an attempt log only an excerpt).
+pub async fn send_reading(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+    timeout: Duration,
+    allow_private: bool,
+    max_body: usize,
+) -> Sent {
     let started = Instant::now();
     let failed = |error: String| Sent {
         status: None,
@@ -146,9 +169,9 @@ pub async fn send(
     let read = actix_rt::time::timeout(timeout, async {
         while let Some(chunk) = payload.next().await {
             let Ok(chunk) = chunk else { break };
-            let room = MAX_BODY_CHARS.saturating_sub(excerpt.len());
+            let room = max_body.saturating_sub(excerpt.len());
             excerpt.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if excerpt.len() >= MAX_BODY_CHARS {
+            if excerpt.len() >= max_body {
                 break;
             }
         }

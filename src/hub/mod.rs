@@ -371,6 +371,7 @@ pub async fn start(
             max_depth: config.agents.max_propagation_depth,
             log_length: config.agents.log_length,
             mailbox_capacity: config.agents.mailbox_capacity,
+            allow_private_targets: config.delivery.allow_private_targets,
         },
         subscriptions: subscriptions.clone(),
         delivery: DeliverySettings {
