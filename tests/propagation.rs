@@ -125,3 +125,37 @@ async fn system_events_record_agent_changes() {
     );
     assert_eq!(events[3]["payload"]["agent"]["id"], id);
 }
+
+#[actix_rt::test]
+async fn agents_that_do_not_propagate_immediately_get_events_in_the_sweep() {
+    let hub = TestHub::start_with(|c| c.agents.propagation_interval_seconds = 1).await;
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let lazy = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "lazy", "source_ids": [hook], "propagate_immediately": false,
+                   "options": {"instructions": {"got": "{{ n }}"}}}),
+        )
+        .await;
+    assert_eq!(lazy["propagate_immediately"], false);
+    let lazy = lazy["id"].as_i64().unwrap();
+    for n in 0..3 {
+        let r = hub
+            .post_json(
+                &format!("/users/1/web_requests/{hook}/s"),
+                ADMIN_TOKEN,
+                &json!({"n": n}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let want: Vec<serde_json::Value> = (0..3).map(|n| json!({"got": n.to_string()})).collect();
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, lazy, &want).await, want);
+}

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::sink::{Reply, Sink};
 use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
 
@@ -37,6 +38,7 @@ fn agent_id(result: &Value, name: &str) -> i64 {
 #[actix_rt::test]
 async fn the_alerting_chain_imports_and_runs_up_to_the_target_guard() {
     let hub = TestHub::start().await;
+    // With the default target guard the local pager URL is refused (checked below).
     let result = import(&hub, &scenario("alerting_chain.json")).await;
     assert_eq!(result["created"], true);
     assert_eq!(result["problems"], json!([]), "{result}");
@@ -258,4 +260,116 @@ async fn liquid_that_cannot_convert_is_reported_and_the_agent_disabled() {
             .unwrap()
             .contains("does not appear to be a valid Scenario")
     );
+}
+
+#[actix_rt::test]
+async fn the_alerting_chain_pages_a_local_sink() {
+    let hub = TestHub::start_with(|c| {
+        c.delivery.allow_private_targets = true;
+        c.delivery.poll_interval_ms = 50;
+    })
+    .await;
+    let sink = Sink::start();
+    let result = import(&hub, &scenario("alerting_chain.json")).await;
+    let hook = agent_id(&result, "Monitoring webhook");
+    let post = agent_id(&result, "Page the on-call");
+    let mut options = hub
+        .get(&format!("/api/agents/{post}"), ADMIN_TOKEN)
+        .await
+        .json()["options"]
+        .clone();
+    options["post_url"] = json!(format!("{}/page", sink.url));
+    let r = hub
+        .send_json(
+            "PUT",
+            &format!("/api/agents/{post}"),
+            ADMIN_TOKEN,
+            &json!({"options": options}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/mon-secret"),
+            ADMIN_TOKEN,
+            &json!({"alerts": [{"host": "db1", "level": "critical", "summary": "disk full"}, {"host": "web1", "level": "info"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].path, "/hook/page");
+    assert_eq!(got[0].json()["text"], "ALERT DB1: disk full");
+    actix_rt::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(sink.received().len(), 1, "only the critical alert pages");
+}
+
+#[actix_rt::test]
+async fn the_dedup_feed_reads_a_local_blog_feed() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = Sink::start();
+    sink.set_default(Reply {
+        status: 200,
+        headers: vec![("Content-Type".into(), "application/rss+xml".into())],
+        delay: Duration::ZERO,
+        body: r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Blog</title><link>http://127.0.0.1/</link><description>d</description>
+<item><title>From the blog</title><link>https://a.example</link><guid>b1</guid></item></channel></rss>"#
+            .into(),
+    });
+    let result = import(&hub, &scenario("dedup_feed.json")).await;
+    let rss = agent_id(&result, "Blog feed");
+    let hook = agent_id(&result, "Item inbox");
+    let feed = agent_id(&result, "Digest feed");
+    let r = hub
+        .send_json("PUT", &format!("/api/agents/{rss}"), ADMIN_TOKEN, &json!({"options": {"url": format!("{}/feed.xml", sink.url), "expected_update_period_in_days": "5"}}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        hub.post_json(&format!("/api/agents/{rss}/run"), ADMIN_TOKEN, &json!({}))
+            .await
+            .status,
+        202
+    );
+    // The same URL from the webhook is a duplicate; a new one passes.
+    for (t, u) in [
+        ("Same link", "https://a.example"),
+        ("Other", "https://c.example"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while hub.payloads(ADMIN_TOKEN, rss).await.is_empty() {
+            assert!(Instant::now() < deadline, "the rss agent emitted nothing");
+            actix_rt::time::sleep(Duration::from_millis(30)).await;
+        }
+        let r = hub
+            .post_json(
+                &format!("/users/1/web_requests/{hook}/items"),
+                ADMIN_TOKEN,
+                &json!({"title": t, "url": u}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = hub
+            .request(
+                "GET",
+                &format!("/users/1/web_requests/{feed}/digest.json"),
+                None,
+                &[],
+                None,
+            )
+            .await;
+        let titles: Vec<String> = r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["title"].as_str().unwrap().to_string())
+            .collect();
+        if titles.len() == 2 {
+            assert_eq!(titles, ["Other", "From the blog"]);
+            break;
+        }
+        assert!(Instant::now() < deadline, "feed: {titles:?}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
 }
