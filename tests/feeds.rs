@@ -571,3 +571,37 @@ async fn the_api_shows_the_feed_url_and_deleting_source_events_empties_the_feed(
     let (_, c) = f.channel(0).await;
     assert!(c.items.is_empty());
 }
+
+#[actix_rt::test]
+async fn metrics_count_feed_requests_and_cache_hits() {
+    let f =
+        Feed::start(json!({"secrets": ["s"], "template": {"item": {"title": "{{ t }}"}}})).await;
+    f.post(json!([{"t": "a"}])).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = f.get("s.json", &[]).await;
+        if r.json()["items"].as_array().is_some_and(|i| i.len() == 1) {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(f.get("s.json", &[]).await.status, 200);
+    let text = f
+        .hub
+        .request("GET", "/metrics", None, &[], None)
+        .await
+        .text();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        value("muninn_feed_requests_total{status=\"200\"}") >= 2.0,
+        "{text}"
+    );
+    assert!(value("muninn_feed_cache_hits_total") >= 1.0, "{text}");
+}

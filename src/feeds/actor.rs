@@ -173,6 +173,7 @@ impl Handler<ServeFeed> for FeedActor {
         };
         if let Some(hit) = self.cache.get(&key) {
             if hit.is_fresh(Utc::now().naive_utc()) {
+                crate::ops::metrics::feed_cache_hit();
                 let hit = hit.clone();
                 return Box::pin(async move { Ok(hit) });
             }

@@ -27,6 +27,19 @@ pub async fn serve(
     secret: String,
     ext: Option<&str>,
 ) -> HttpResponse {
+    let resp = answer(state, req, feed, secret, ext).await;
+    // Cache hits are counted by the FeedActor, which knows.
+    crate::ops::metrics::feed_request(resp.status().as_u16(), false);
+    resp
+}
+
+async fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    feed: actix::Addr<FeedActor>,
+    secret: String,
+    ext: Option<&str>,
+) -> HttpResponse {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return HttpResponse::MethodNotAllowed()
             .insert_header((header::ALLOW, "GET, HEAD"))
