@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::load::{Load, all_events, ns};
-use common::process::{HubProcess, client};
+use common::process::{HubProcess, api};
 use common::sink::Sink;
 use serde_json::{Value, json};
 
@@ -19,20 +19,7 @@ const REQUESTS: u64 = 2000;
 const CONCURRENCY: usize = 32;
 
 async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let c = client();
-    let req = c
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .insert_header(("Authorization", format!("Bearer {TOKEN}")));
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .unwrap();
-    let bytes = resp.body().await.unwrap();
-    (
-        resp.status().as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    api(base, TOKEN, method, path, body).await
 }
 
 /// Every delivery row, through the API: message id -> event id.

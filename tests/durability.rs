@@ -6,26 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{HubProcess, client};
+use common::process::{HubProcess, api, client};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "durability-admin-token-0123456789";
 
 async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let c = client();
-    let req = c
-        .request(method.parse().unwrap(), format!("{base}{path}"))
-        .insert_header(("Authorization", format!("Bearer {TOKEN}")));
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .unwrap();
-    let bytes = resp.body().await.unwrap();
-    (
-        resp.status().as_u16(),
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    api(base, TOKEN, method, path, body).await
 }
 
 async fn payloads(base: &str, agent: i64) -> Vec<Value> {

@@ -106,3 +106,28 @@ pub fn client() -> awc::Client {
         .disable_redirects()
         .finish()
 }
+
+/// One API call to a hub started by [`HubProcess`], as `token`; the body as JSON
+/// (`Null` when it is not JSON).
+pub async fn api(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let c = client();
+    let req = c
+        .request(method.parse().unwrap(), format!("{base}{path}"))
+        .insert_header(("Authorization", format!("Bearer {token}")));
+    let mut resp = match body {
+        Some(b) => req.send_json(&b).await,
+        None => req.send().await,
+    }
+    .unwrap();
+    let bytes = resp.body().await.unwrap();
+    (
+        resp.status().as_u16(),
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
