@@ -159,3 +159,58 @@ async fn agents_that_do_not_propagate_immediately_get_events_in_the_sweep() {
     let want: Vec<serde_json::Value> = (0..3).map(|n| json!({"got": n.to_string()})).collect();
     assert_eq!(hub.wait_payloads(ADMIN_TOKEN, lazy, &want).await, want);
 }
+
+#[actix_rt::test]
+async fn changing_keep_events_for_rewrites_the_expiry_of_existing_events() {
+    let hub = TestHub::start().await;
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/s"),
+            ADMIN_TOKEN,
+            &json!({"n": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let before = first_event(&hub, hook).await;
+    assert!(before["expires_at"].is_null());
+    let r = hub
+        .send_json(
+            "PUT",
+            &format!("/api/agents/{hook}"),
+            ADMIN_TOKEN,
+            &json!({"keep_events_for": 86400}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let after = first_event(&hub, hook).await;
+    let created =
+        chrono::DateTime::parse_from_rfc3339(after["created_at"].as_str().unwrap()).unwrap();
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(after["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - created).num_seconds(), 86400);
+    let r = hub
+        .send_json(
+            "PUT",
+            &format!("/api/agents/{hook}"),
+            ADMIN_TOKEN,
+            &json!({"keep_events_for": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(first_event(&hub, hook).await["expires_at"].is_null());
+}
+
+async fn first_event(hub: &TestHub, agent: i64) -> serde_json::Value {
+    hub.get(&format!("/api/agents/{agent}/events"), ADMIN_TOKEN)
+        .await
+        .json()[0]
+        .clone()
+}

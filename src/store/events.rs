@@ -241,3 +241,27 @@ pub fn latest_of_sources(
     rows.sort_by_key(|r| r.id);
     Ok(rows)
 }
+
+/// Gives an agent's existing events the expiry `keep_for_seconds` implies
+/// (`created_at` + it, or none for 0), as Huginn does when the setting changes.
+pub fn set_expiry_for_agent(
+    conn: &mut Conn,
+    agent_id: i64,
+    keep_for_seconds: i64,
+) -> Result<usize, StoreError> {
+    use diesel::sql_types::{BigInt, Text};
+    if keep_for_seconds <= 0 {
+        return Ok(
+            diesel::update(events::table.filter(events::agent_id.eq(agent_id)))
+                .set(events::expires_at.eq(None::<NaiveDateTime>))
+                .execute(conn)?,
+        );
+    }
+    // SQLite's date arithmetic; a PostgreSQL backend would use `created_at + interval`.
+    Ok(diesel::sql_query(
+        "UPDATE events SET expires_at = strftime('%Y-%m-%d %H:%M:%f', created_at, ?) WHERE agent_id = ?",
+    )
+    .bind::<Text, _>(format!("+{keep_for_seconds} seconds"))
+    .bind::<BigInt, _>(agent_id)
+    .execute(conn)?)
+}

@@ -404,6 +404,9 @@ pub async fn update(
         propagate_immediately: input.propagate_immediately,
     };
     let was_disabled = current.disabled;
+    let keep_changed = input
+        .keep_events_for
+        .is_some_and(|k| k != current.keep_events_for);
     let (sources, receivers, targets) = (
         input.source_ids,
         input.receiver_ids,
@@ -423,6 +426,9 @@ pub async fn update(
             }
             if let Some(t) = &targets {
                 control_links::replace_targets(c, id, t)?;
+            }
+            if keep_changed {
+                events::set_expiry_for_agent(c, id, row.keep_events_for)?;
             }
             event_types::record(c, out, row.user_id, AGENT_UPDATED, agent_summary(&row))?;
             if row.disabled != was_disabled {
