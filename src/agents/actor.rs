@@ -206,43 +206,33 @@ impl AgentActor {
         requests: Vec<(i64, PreparedRequest)>,
         ctx: &mut Context<Self>,
     ) {
-        let sends = !requests.is_empty();
-        let write = self.write_outcome(emitted, logs, memory_changed, handled_up_to, false);
-        let queue = sends.then(|| self.queue_requests(requests));
-        ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
-            if let Err(e) = res {
+        let outcome = Outcome {
+            emitted,
+            logs,
+            memory_changed,
+            handled_up_to,
+            checked: false,
+            requests,
+        };
+        let write = self.write_outcome(outcome);
+        ctx.spawn(write.into_actor(self).map(|res, act, ctx| match res {
+            Ok((_, Some(touched))) => {
+                if let Some(hub) = &act.deliveries {
+                    hub.do_send(touched);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
                 // The state in the database is the truth: restart from it.
                 tracing::error!(agent_id = act.row.id, error = %e, "agent write failed; restarting the agent from its stored state");
                 ctx.stop();
             }
         }));
-        if let Some(queue) = queue {
-            ctx.spawn(queue.into_actor(self).map(|res, act, _| match res {
-                Ok(touched) => {
-                    if let Some(hub) = &act.deliveries {
-                        hub.do_send(touched);
-                    }
-                }
-                Err(e) => tracing::error!(agent_id = act.row.id, error = %e, "queueing the agent's requests failed"),
-            }));
-        }
     }
 
-    /// Writes prepared requests as deliveries on the agent's own subscription, which is
-    /// created the first time. Queued right after the outcome write, so it commits in
-    /// the same batch or the next.
-    fn queue_requests(
-        &self,
-        requests: Vec<(i64, PreparedRequest)>,
-    ) -> impl std::future::Future<Output = Result<SubscriptionTouched, crate::store::StoreError>> + use<>
-    {
-        let (id, user_id, name) = (self.row.id, self.row.user_id, self.row.name.clone());
-        let first_url = requests
-            .first()
-            .map(|(_, r)| r.url.clone())
-            .unwrap_or_default();
-        let policy = self
-            .row
+    /// How a post agent's own subscription retries (from its options).
+    fn owned_policy(&self) -> subscriptions::OwnedPolicy {
+        self.row
             .options_json()
             .ok()
             .and_then(|o| super::post::Post::new(&o).ok())
@@ -253,47 +243,32 @@ impl AgentActor {
                     timeout_ms: 30_000,
                 },
                 |p| p.policy,
-            );
-        self.store.writer().write(move |c, _| {
-            let (sub, created) = match subscriptions::owned_by(c, id)? {
-                Some(s) => (s, false),
-                None => (
-                    subscriptions::create_owned(
-                        c,
-                        user_id,
-                        id,
-                        &format!("post agent: {name}"),
-                        &first_url,
-                        policy,
-                    )?,
-                    true,
-                ),
-            };
-            for (event_id, req) in &requests {
-                let text = serde_json::to_string(req).map_err(|e| {
-                    crate::store::StoreError::CorruptJson {
-                        what: "deliveries.request",
-                        reason: e.to_string(),
-                    }
-                })?;
-                deliveries::insert_request(c, sub.id, *event_id, &text)?;
-            }
-            Ok(SubscriptionTouched { row: sub, created })
-        })
+            )
     }
 
-    /// Queues the write of what the behaviour produced; resolves to the new event ids.
+    /// Queues the write of what the behaviour produced, in one transaction: emitted
+    /// events, the handled-up-to mark, logs, memory, and prepared requests (so a request
+    /// is never lost between the event being marked handled and its delivery existing).
+    /// Resolves to the new event ids and, when requests were queued, their subscription.
     fn write_outcome(
         &self,
-        emitted: Vec<(Value, u32)>,
-        logs: Vec<NewLog>,
-        memory_changed: bool,
-        handled_up_to: Option<i64>,
-        checked: bool,
-    ) -> impl std::future::Future<Output = Result<Vec<i64>, crate::store::StoreError>> + use<> {
+        o: Outcome,
+    ) -> impl std::future::Future<
+        Output = Result<(Vec<i64>, Option<SubscriptionTouched>), crate::store::StoreError>,
+    > + use<> {
+        let Outcome {
+            emitted,
+            logs,
+            memory_changed,
+            handled_up_to,
+            checked,
+            requests,
+        } = o;
         let options = self.row.options_json().unwrap_or(Value::Null);
         let event_type = emitted_event_type(&options);
         let (id, user_id, keep) = (self.row.id, self.row.user_id, self.row.keep_events_for);
+        let name = self.row.name.clone();
+        let policy = (!requests.is_empty()).then(|| self.owned_policy());
         let (new, depths): (Vec<NewEvent>, Vec<u32>) = emitted
             .into_iter()
             .map(|(payload, depth)| {
@@ -333,7 +308,11 @@ impl AgentActor {
             if let Some(m) = memory {
                 agents_table::set_memory(conn, id, &m)?;
             }
-            Ok(ids)
+            let touched = match policy {
+                Some(policy) => Some(queue_requests(conn, id, user_id, &name, policy, &requests)?),
+                None => None,
+            };
+            Ok((ids, touched))
         })
     }
 
@@ -402,7 +381,14 @@ impl AgentActor {
             self.fetch_all(fetches, ctx);
         }
         let emitted = emitted.into_iter().map(|p| (p, 0)).collect();
-        let write = self.write_outcome(emitted, logs, memory_changed, None, true);
+        let write = self.write_outcome(Outcome {
+            emitted,
+            logs,
+            memory_changed,
+            handled_up_to: None,
+            checked: true,
+            requests: Vec::new(),
+        });
         ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
             if let Err(e) = res {
                 tracing::error!(agent_id = act.row.id, error = %e, "agent write failed; restarting the agent from its stored state");
@@ -425,6 +411,56 @@ impl AgentActor {
             });
         }
     }
+}
+
+/// What one handling of events (or one check) produced, to be committed together.
+#[derive(Default)]
+struct Outcome {
+    emitted: Vec<(Value, u32)>,
+    logs: Vec<NewLog>,
+    memory_changed: bool,
+    handled_up_to: Option<i64>,
+    checked: bool,
+    requests: Vec<(i64, PreparedRequest)>,
+}
+
+/// Writes prepared requests as deliveries on the agent's own subscription, which is
+/// created the first time (inside the caller's transaction).
+fn queue_requests(
+    c: &mut crate::store::Conn,
+    agent_id: i64,
+    user_id: i64,
+    name: &str,
+    policy: subscriptions::OwnedPolicy,
+    requests: &[(i64, PreparedRequest)],
+) -> Result<SubscriptionTouched, crate::store::StoreError> {
+    let first_url = requests
+        .first()
+        .map(|(_, r)| r.url.clone())
+        .unwrap_or_default();
+    let (sub, created) = match subscriptions::owned_by(c, agent_id)? {
+        Some(s) => (s, false),
+        None => (
+            subscriptions::create_owned(
+                c,
+                user_id,
+                agent_id,
+                &format!("post agent: {name}"),
+                &first_url,
+                policy,
+            )?,
+            true,
+        ),
+    };
+    for (event_id, req) in requests {
+        let text =
+            serde_json::to_string(req).map_err(|e| crate::store::StoreError::CorruptJson {
+                what: "deliveries.request",
+                reason: e.to_string(),
+            })?;
+        deliveries::insert_request(c, sub.id, *event_id, &text)?;
+    }
+    Ok(SubscriptionTouched { row: sub, created })
 }
 
 impl Actor for AgentActor {
@@ -563,7 +599,11 @@ impl Handler<EmitPayloads> for AgentActor {
 
     fn handle(&mut self, msg: EmitPayloads, _: &mut Context<Self>) -> Self::Result {
         let emitted = msg.0.into_iter().map(|p| (p, 0)).collect();
-        Box::pin(self.write_outcome(emitted, Vec::new(), false, None, false))
+        let write = self.write_outcome(Outcome {
+            emitted,
+            ..Outcome::default()
+        });
+        Box::pin(async move { write.await.map(|(ids, _)| ids) })
     }
 }
 
@@ -577,7 +617,10 @@ impl Handler<ClearMemory> for AgentActor {
 
     fn handle(&mut self, _: ClearMemory, _: &mut Context<Self>) -> Self::Result {
         self.memory = Value::Object(Default::default());
-        let write = self.write_outcome(Vec::new(), Vec::new(), true, None, false);
+        let write = self.write_outcome(Outcome {
+            memory_changed: true,
+            ..Outcome::default()
+        });
         Box::pin(async move { write.await.map(|_| ()) })
     }
 }
