@@ -208,6 +208,37 @@ async fn changing_keep_events_for_rewrites_the_expiry_of_existing_events() {
     assert!(first_event(&hub, hook).await["expires_at"].is_null());
 }
 
+#[actix_rt::test]
+async fn an_absurd_keep_events_for_is_refused_and_writes_carry_on() {
+    let hub = TestHub::start().await;
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &json!({"type": "manual_event", "name": "m", "keep_events_for": 9_000_000_000_000_000i64}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("keep_events_for"), "{}", r.text());
+    let m = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "manual_event", "name": "m", "keep_events_for": 3_153_600_000i64}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/api/agents/{m}/events"),
+            ADMIN_TOKEN,
+            &json!({"a": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert!(first_event(&hub, m).await["expires_at"].is_string());
+}
+
 async fn first_event(hub: &TestHub, agent: i64) -> serde_json::Value {
     hub.get(&format!("/api/agents/{agent}/events"), ADMIN_TOKEN)
         .await

@@ -189,7 +189,12 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             guid: a.guid.clone().filter(|g| !g.trim().is_empty()),
             options,
             schedule,
-            keep_events_for: if days { keep * 86_400 } else { keep },
+            keep_events_for: if days {
+                keep.saturating_mul(86_400)
+            } else {
+                keep
+            }
+            .min(crate::store::events::MAX_KEEP_EVENTS_FOR),
             propagate_immediately: a.propagate_immediately.unwrap_or(false),
             disabled,
         }));

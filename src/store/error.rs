@@ -24,6 +24,10 @@ pub enum StoreError {
     /// A lookup inside a write found nothing to act on.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The write's own code panicked; its transaction was rolled back and the writer
+    /// carried on with the next write.
+    #[error("the write failed unexpectedly and was rolled back: {0}")]
+    Panicked(String),
 }
 
 impl StoreError {

@@ -38,6 +38,19 @@ pub struct NewEvent {
     pub keep_for_seconds: i64,
 }
 
+/// The longest `keep_events_for` accepted: a hundred years. Longer is "forever" in
+/// practice and would overflow date arithmetic.
+pub const MAX_KEEP_EVENTS_FOR: i64 = 100 * 365 * 86_400;
+
+/// When an event created `at` and kept `keep_for_seconds` expires (never for 0).
+fn expiry(at: NaiveDateTime, keep_for_seconds: i64) -> Option<NaiveDateTime> {
+    if keep_for_seconds <= 0 {
+        return None;
+    }
+    let keep = chrono::TimeDelta::try_seconds(keep_for_seconds.min(MAX_KEEP_EVENTS_FOR))?;
+    at.checked_add_signed(keep)
+}
+
 /// Inserts the events in order and returns their rows (ids ascending).
 /// Inserts the events in order, each addressed to `target` when given (delivered to
 /// that agent directly, as if over a link, and read back by its catch-up), and returns
@@ -53,8 +66,7 @@ pub(super) fn insert_all(
     // One statement per event keeps ids in the order given; SQLite's bulk insert with
     // RETURNING does not promise the order of the returned rows.
     for e in new {
-        let expires =
-            (e.keep_for_seconds > 0).then(|| at + chrono::Duration::seconds(e.keep_for_seconds));
+        let expires = expiry(at, e.keep_for_seconds);
         let row = diesel::insert_into(events::table)
             .values((
                 events::user_id.eq(e.user_id),
@@ -261,7 +273,7 @@ pub fn set_expiry_for_agent(
     Ok(diesel::sql_query(
         "UPDATE events SET expires_at = strftime('%Y-%m-%d %H:%M:%f', created_at, ?) WHERE agent_id = ?",
     )
-    .bind::<Text, _>(format!("+{keep_for_seconds} seconds"))
+    .bind::<Text, _>(format!("+{} seconds", keep_for_seconds.min(MAX_KEEP_EVENTS_FOR)))
     .bind::<BigInt, _>(agent_id)
     .execute(conn)?)
 }

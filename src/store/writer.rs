@@ -218,13 +218,18 @@ impl Writer {
         let job: Job = Box::new(move |conn, out, hook| {
             let mut mine = Vec::new();
             let result = conn.transaction::<T, StoreError, _>(|c| {
-                f(
-                    c,
-                    &mut Emitted {
-                        out: &mut mine,
-                        hook,
-                    },
-                )
+                // A panic must not kill the one thread every write goes through: it
+                // becomes this write's error, and its savepoint is rolled back.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    f(
+                        c,
+                        &mut Emitted {
+                            out: &mut mine,
+                            hook,
+                        },
+                    )
+                }))
+                .unwrap_or_else(|p| Err(StoreError::Panicked(panic_message(&*p))))
             });
             if result.is_ok() {
                 out.append(&mut mine);
@@ -252,6 +257,14 @@ impl Writer {
             answer.await.unwrap_or(Err(StoreError::WriterGone))
         }
     }
+}
+
+/// The text a panic carried, when it was a string (as `panic!`/`expect` make).
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".into())
 }
 
 fn run(
@@ -328,5 +341,46 @@ fn commit_batch(
     }
     if ok && !committed.is_empty() {
         sink(committed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{NoHook, Store, users};
+
+    #[actix_rt::test]
+    async fn a_panicking_write_is_rolled_back_and_the_writer_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.storage.data_dir = dir.path().to_path_buf();
+        let store = Store::open(
+            &config.store_options(),
+            std::sync::Arc::new(NoHook),
+            Box::new(|_| {}),
+        )
+        .unwrap();
+        let failed = store
+            .writer()
+            .write(|c, _| {
+                users::insert(c, "ghost", false)?;
+                panic!("bug in a write");
+                #[allow(unreachable_code)]
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(&failed, Err(super::StoreError::Panicked(m)) if m == "bug in a write"),
+            "{failed:?}"
+        );
+        let later = store.writer().write(|_, _| Ok(7)).await;
+        assert_eq!(later.unwrap(), 7);
+        let names: Vec<String> = store
+            .read(|c| Ok(users::list(c)?.into_iter().map(|u| u.name).collect()))
+            .await
+            .unwrap();
+        assert!(
+            !names.contains(&"ghost".to_string()),
+            "rolled back: {names:?}"
+        );
     }
 }

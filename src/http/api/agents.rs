@@ -226,11 +226,12 @@ fn check_common(input: &AgentIn, options: Option<&Value>, k: &KindInfo) -> Resul
         ));
     }
     if let Some(keep) = input.keep_events_for
-        && keep < 0
+        && !(0..=events::MAX_KEEP_EVENTS_FOR).contains(&keep)
     {
-        return Err(ApiError::Unprocessable(
-            "field \"keep_events_for\" is a number of seconds: 0 keeps events forever, more expires them".into(),
-        ));
+        return Err(ApiError::Unprocessable(format!(
+            "field \"keep_events_for\" is a number of seconds from 0 (keep events forever) to {} (a hundred years)",
+            events::MAX_KEEP_EVENTS_FOR
+        )));
     }
     if let Some(options) = options {
         k.validate(options)
