@@ -40,16 +40,16 @@ fn named(name: &str) -> Option<String> {
         return Some((*c).to_string());
     }
     // 1am .. 11am, 1pm .. 11pm
-    let (num, half) = name.split_at(name.len().checked_sub(2)?);
+    let (num, pm) = match (name.strip_suffix("am"), name.strip_suffix("pm")) {
+        (Some(n), _) => (n, false),
+        (_, Some(n)) => (n, true),
+        _ => return None,
+    };
     let h: u32 = num.parse().ok()?;
     if !(1..=11).contains(&h) {
         return None;
     }
-    match half {
-        "am" => Some(format!("0 0 {h} * * *")),
-        "pm" => Some(format!("0 0 {} * * *", h + 12)),
-        _ => None,
-    }
+    Some(format!("0 0 {} * * *", if pm { h + 12 } else { h }))
 }
 
 fn day_name(n: &str) -> Option<&'static str> {
@@ -193,6 +193,12 @@ mod tests {
             Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
         );
         assert!(Schedule::parse("never", Tz::UTC).unwrap().is_none());
+        for odd in ["€", "1€", "pm", "12pm", "0am"] {
+            assert!(
+                Schedule::parse(odd, Tz::UTC).is_err(),
+                "{odd} is not a schedule"
+            );
+        }
         assert!(
             Schedule::parse("every_3m", Tz::UTC)
                 .unwrap_err()
