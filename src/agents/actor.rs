@@ -511,12 +511,16 @@ impl Handler<ReceiveEvents> for AgentActor {
         self.shared
             .backlog
             .fetch_sub(msg.0.len(), Ordering::Relaxed);
+        // An earlier push was dropped (mailbox full). Its events precede these, so
+        // handling these first would move the mark past them: read everything unhandled
+        // from the database instead, which covers this batch too (it is committed).
+        if self.shared.lagging.swap(false, Ordering::AcqRel) {
+            self.catch_up(ctx);
+            return;
+        }
         // A disabled agent keeps its backlog: it is read back when it is enabled.
         if !self.row.disabled {
             self.process(msg.0, ctx);
-        }
-        if self.shared.lagging.swap(false, Ordering::AcqRel) {
-            self.catch_up(ctx);
         }
     }
 }
