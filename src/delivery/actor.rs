@@ -68,6 +68,10 @@ struct TokenBucket {
     last: Instant,
 }
 
+/// Throttled answers (429/5xx with `Retry-After`) a delivery may get without spending a
+/// retry; past this they count like any failure.
+pub const MAX_FREE_THROTTLED_ATTEMPTS: i32 = 20;
+
 impl TokenBucket {
     fn new(n: u32, period: Duration) -> TokenBucket {
         let capacity = f64::from(n.max(1));
@@ -110,6 +114,9 @@ pub struct SubscriptionActor {
     /// Ids whose outcome committed since the last refill began: a refill that read them
     /// before that commit must not bring them back.
     done_since_refill: HashSet<i64>,
+    /// Outcomes committed so far. An ordered refill rebuilds the queue from what it
+    /// read, so it is discarded if an outcome (a new retry time, say) landed meanwhile.
+    settled: u64,
     /// Set when the target answered 410: nothing more is sent until reconfigured.
     gone: bool,
     in_flight: usize,
@@ -172,6 +179,7 @@ impl SubscriptionActor {
             known: HashSet::new(),
             sending: HashSet::new(),
             done_since_refill: HashSet::new(),
+            settled: 0,
             gone: false,
             in_flight: 0,
             retries_in_flight: 0,
@@ -245,6 +253,7 @@ impl SubscriptionActor {
         let (id, ordered) = (self.spec.id, self.spec.ordered);
         let limit = self.settings.window as i64;
         let at = now();
+        let settled = self.settled;
         let read = self.store.read(move |c| {
             let rows = deliveries::due(c, id, at, ordered, limit)?;
             let next = deliveries::next_due_after(c, id, at)?;
@@ -257,6 +266,11 @@ impl SubscriptionActor {
                 ctx.run_later(Duration::ZERO, |act, ctx| act.refill(ctx));
             }
             match res {
+                Ok(_) if act.spec.ordered && act.settled != settled => {
+                    // Stale: read again (the queue kept what it had, in order).
+                    act.backlog = true;
+                    ctx.run_later(Duration::ZERO, |act, ctx| act.refill(ctx));
+                }
                 Ok((rows, next)) => {
                     act.backlog |= rows.len() as i64 >= limit;
                     act.next_wake = next;
@@ -513,9 +527,12 @@ impl SubscriptionActor {
         let (status, next_at, counted) = match &verdict {
             Verdict::Delivered => (DELIVERED, at, false),
             Verdict::Final | Verdict::Gone => (DEAD, at, true),
+            // A throttled answer (with Retry-After) waits as asked without spending a
+            // retry, but only so many times: a target that always throttles must still
+            // end in the dead-letter queue.
             Verdict::Retry {
                 retry_after: Some(wait),
-            } => {
+            } if d.attempts - d.failures < MAX_FREE_THROTTLED_ATTEMPTS => {
                 let wait = self.spec.policy.cap_retry_after(*wait);
                 (
                     RETRYING,
@@ -523,18 +540,23 @@ impl SubscriptionActor {
                     false,
                 )
             }
-            Verdict::Retry { retry_after: None } => {
+            Verdict::Retry { retry_after } => {
                 match self.spec.policy.delay(d.failures.max(0) as u32 + 1) {
-                    Some(wait) => (
-                        RETRYING,
-                        at + chrono::Duration::from_std(wait).unwrap_or_default(),
-                        true,
-                    ),
+                    Some(backoff) => {
+                        let wait =
+                            retry_after.map_or(backoff, |w| self.spec.policy.cap_retry_after(w));
+                        (
+                            RETRYING,
+                            at + chrono::Duration::from_std(wait).unwrap_or_default(),
+                            true,
+                        )
+                    }
                     None => (DEAD, at, true),
                 }
             }
         };
         let transition = if broken {
+            self.breaker.release_probe();
             None
         } else if verdict == Verdict::Delivered {
             self.breaker.on_success()
@@ -650,6 +672,7 @@ impl SubscriptionActor {
             }
             let id = item.delivery.id;
             act.sending.remove(&id);
+            act.settled += 1;
             metrics::delivery(match &res {
                 Ok(row) if row.status == DELIVERED => Outcome::Delivered,
                 Ok(row) if row.status == DEAD => Outcome::Dead,
@@ -782,6 +805,10 @@ impl Handler<Enqueue> for SubscriptionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Enqueue, ctx: &mut Context<Self>) {
+        // An earlier push was dropped: its deliveries wait in the database, ahead of these.
+        if self.shared.lagging.swap(false, Ordering::AcqRel) {
+            self.backlog = true;
+        }
         for item in msg.0 {
             // With a backlog in the database, newer items must not jump ahead of it.
             if self.backlog || !self.admit(item) {

@@ -89,6 +89,14 @@ impl Breaker {
         }
     }
 
+    /// The probe never reached the target (its payload could not be built): it tells
+    /// nothing about the target, so the next request may probe instead.
+    pub fn release_probe(&mut self) {
+        if self.state == (State::HalfOpen { probing: true }) {
+            self.state = State::HalfOpen { probing: false };
+        }
+    }
+
     pub fn on_success(&mut self) -> Option<Transition> {
         self.consecutive_failures = 0;
         let was_closed = self.state == State::Closed;
@@ -119,6 +127,19 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_probe_that_was_never_sent_lets_another_probe() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(1, Duration::from_secs(10));
+        assert_eq!(b.on_failure(t0), Some(Transition::Opened));
+        let later = t0 + Duration::from_secs(11);
+        assert!(b.try_acquire(later));
+        assert!(!b.try_acquire(later), "one probe at a time");
+        b.release_probe();
+        assert!(b.try_acquire(later));
+        assert_eq!(b.on_success(), Some(Transition::Closed));
+    }
 
     #[test]
     fn opens_probes_and_closes() {
