@@ -73,6 +73,21 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
             s[2] as u8,
         ));
     }
+    // IPv4-compatible (::/96, deprecated) still routes to its IPv4 address on some hosts.
+    if s[..6] == [0, 0, 0, 0, 0, 0] {
+        return Some("reserved (IPv4-compatible)");
+    }
+    // NAT64 local use (64:ff9b:1::/48) and Teredo (2001::/32) reach IPv4 networks this
+    // host's operator chose; site-local (fec0::/10) is deprecated but still private.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("reserved (local NAT64)");
+    }
+    if s[0] == 0x2001 && s[1] == 0 {
+        return Some("reserved (Teredo)");
+    }
+    if (s[0] & 0xffc0) == 0xfec0 {
+        return Some("private (site-local)");
+    }
     if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
         return Some("cloud metadata");
     }
@@ -154,6 +169,10 @@ mod tests {
         assert_eq!(r("::1"), Some("loopback"));
         assert_eq!(r("::ffff:127.0.0.1"), Some("loopback"));
         assert_eq!(r("::ffff:10.0.0.1"), Some("private"));
+        assert_eq!(r("::127.0.0.1"), Some("reserved (IPv4-compatible)"));
+        assert_eq!(r("64:ff9b:1::a00:1"), Some("reserved (local NAT64)"));
+        assert_eq!(r("2001:0:4136:e378::1"), Some("reserved (Teredo)"));
+        assert_eq!(r("fec0::1"), Some("private (site-local)"));
         assert_eq!(r("64:ff9b::a9fe:a9fe"), Some("cloud metadata"));
         assert_eq!(r("2002:7f00:0001::"), Some("loopback"));
         assert_eq!(r("fd00:ec2::254"), Some("cloud metadata"));
