@@ -163,6 +163,19 @@ impl Handler<Admit> for EndpointActor {
             r.headers = webhook.response_headers().to_vec();
             return Err(r);
         }
+        if let Some(secret) = &msg.secret
+            && let Err(r) = webhook.authorize(secret, &msg.method)
+        {
+            self.note(
+                &msg.method,
+                msg.ip,
+                msg.received,
+                Some("unauthorized"),
+                &r,
+                Vec::new(),
+            );
+            return Err(r);
+        }
         let Some(guard) = &mut self.guard else {
             return Ok(self.inbound.max_body_bytes);
         };

@@ -25,6 +25,9 @@ pub use request::{InboundRequest, params};
 #[rtype(result = "Result<usize, WebResponse>")]
 pub struct Admit {
     pub method: String,
+    /// The secret the URL carried, for endpoints addressed by agent id (checked before
+    /// a rate-limit token is spent, so strangers cannot use up a sender's limit).
+    pub secret: Option<String>,
     pub ip: Option<IpAddr>,
     pub content_length: Option<u64>,
     pub received: Instant,

@@ -61,6 +61,7 @@ pub async fn admit_and_read<A>(
     endpoint: &Addr<A>,
     req: &HttpRequest,
     mut payload: web::Payload,
+    secret: Option<String>,
     ip: Option<IpAddr>,
     received: Instant,
 ) -> Result<Bytes, WebResponse>
@@ -72,6 +73,7 @@ where
     let limit = endpoint
         .send(Admit {
             method: method.clone(),
+            secret,
             ip,
             content_length: content_length(req),
             received,
@@ -161,7 +163,7 @@ async fn answer_webhook(
         )));
     };
     let ip = request_ip(&state, &req);
-    let body = match admit_and_read(&entry.addr, &req, payload, ip, received).await {
+    let body = match admit_and_read(&entry.addr, &req, payload, None, ip, received).await {
         Ok(b) => b,
         Err(r) => return respond(json_errors(r)),
     };

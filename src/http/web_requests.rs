@@ -55,10 +55,11 @@ async fn answer(
         return respond(WebResponse::text(404, "not implemented"));
     };
     let ip = request_ip(&state, &req);
-    let body = match admit_and_read(&endpoint, &req, payload, ip, received).await {
-        Ok(b) => b,
-        Err(r) => return respond(r),
-    };
+    let body =
+        match admit_and_read(&endpoint, &req, payload, Some(secret.clone()), ip, received).await {
+            Ok(b) => b,
+            Err(r) => return respond(r),
+        };
     let request = inbound_request(&req, body, ip, received);
     match endpoint.send(HandleWebRequest { secret, request }).await {
         Ok(r) => {
