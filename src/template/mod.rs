@@ -3,6 +3,7 @@
 //! [`TemplateTree`] keeps the tree's shape and compiles only the strings that contain
 //! template syntax, so plain strings cost nothing at render time.
 
+pub mod limits;
 pub mod liquid;
 
 use serde_json::{Map, Value};
@@ -47,6 +48,7 @@ impl Templates {
         let mut tera = Tera::default();
         // Outputs are JSON values, plain text and URLs, never HTML pages.
         tera.autoescape_on(vec![]);
+        tera.register_function("range", limits::range);
         Templates { tera, next: 0 }
     }
 
@@ -61,10 +63,13 @@ impl Templates {
     }
 
     pub fn render(&self, id: &TemplateId, context: &Context) -> Result<String, TemplateError> {
-        self.tera.render(&id.0, context).map_err(|e| {
-            let label = id.0.split_once('#').map(|(_, l)| l).unwrap_or(&id.0);
-            TemplateError(format!("{label}: {}", describe(&e)))
-        })
+        let label = || id.0.split_once('#').map(|(_, l)| l).unwrap_or(&id.0);
+        let mut out = limits::CappedOutput::default();
+        self.tera
+            .render_to(&id.0, context, &mut out)
+            .map_err(|e| TemplateError(format!("{}: {}", label(), describe(&e))))?;
+        String::from_utf8(out.0)
+            .map_err(|_| TemplateError(format!("{}: the output is not UTF-8", label())))
     }
 
     /// Compiles every template string inside `value`.
@@ -178,6 +183,43 @@ mod tests {
         let id = t.add("response", "{{ missing }}").unwrap();
         let err = t.render(&id, &Context::new()).unwrap_err();
         assert!(err.0.contains("missing"), "{}", err.0);
+    }
+
+    #[test]
+    fn runaway_templates_fail_with_a_reason_instead_of_eating_memory() {
+        let mut t = Templates::new();
+        let ctx = Context::new();
+        let fine = t
+            .add(
+                "ok",
+                "{% for i in range(start=1, end=10, step_by=3) %}{{ i }}{% endfor %}",
+            )
+            .unwrap();
+        assert_eq!(t.render(&fine, &ctx).unwrap(), "147");
+        let huge = t
+            .add("huge", "{% for i in range(end=100000000) %}x{% endfor %}")
+            .unwrap();
+        assert!(
+            t.render(&huge, &ctx)
+                .unwrap_err()
+                .0
+                .contains("the limit is 10000")
+        );
+        let stuck = t
+            .add(
+                "stuck",
+                "{% for i in range(end=5, step_by=0) %}x{% endfor %}",
+            )
+            .unwrap();
+        assert!(t.render(&stuck, &ctx).unwrap_err().0.contains("step_by"));
+        let wide = t
+            .add(
+                "wide",
+                "{% for i in range(end=10000) %}{% for j in range(end=10000) %}xxxxxxxx{% endfor %}{% endfor %}",
+            )
+            .unwrap();
+        let err = t.render(&wide, &ctx).unwrap_err().0;
+        assert!(err.contains("larger than 4 MiB"), "{err}");
     }
 
     #[test]
