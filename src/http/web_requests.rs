@@ -55,11 +55,20 @@ async fn answer(
         return respond(WebResponse::text(404, "not implemented"));
     };
     let ip = request_ip(&state, &req);
-    let body =
-        match admit_and_read(&endpoint, &req, payload, Some(secret.clone()), ip, received).await {
-            Ok(b) => b,
-            Err(r) => return respond(r),
-        };
+    let admitted = admit_and_read(&endpoint, &req, payload, Some(secret.clone()), ip, received);
+    let body = match admitted.await {
+        Ok(b) => b,
+        Err(r) => {
+            // Refused before the body was read (secret, rate, size, address): the
+            // console counts these with the rest. A CORS preflight is not a request.
+            if req.method() != actix_web::http::Method::OPTIONS {
+                registry
+                    .stats
+                    .record_inbound(entry_id, entry.user_id, r.status);
+            }
+            return respond(r);
+        }
+    };
     let request = inbound_request(&req, body, ip, received);
     match endpoint.send(HandleWebRequest { secret, request }).await {
         Ok(r) => {
