@@ -135,6 +135,19 @@ async fn summary_and_stream_need_a_token_and_show_each_user_its_own() {
     let bobs = hub.get("/api/summary", &bob).await.json();
     assert_eq!(bobs["subscriptions"], json!([]));
     assert_eq!(bobs["agents"]["total"], 1);
+    // Rates too: bob's own traffic, not the hub's.
+    let all = admin["rates"]["events_total"].as_u64().unwrap();
+    let his = bobs["rates"]["events_total"].as_u64().unwrap();
+    assert!(his >= 1 && his < all, "bob {his}, hub {all}");
+    assert_eq!(
+        bobs["rates"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>(),
+        his
+    );
 
     // Endpoint counters: accepted and rejected by status, each user its own.
     let r = hub

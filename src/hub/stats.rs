@@ -106,6 +106,17 @@ struct Rings {
     failed: Ring,
 }
 
+/// One user's share of the hub-wide counters, so a user's console shows only its own
+/// traffic. One per user who had any, and users are few (the admin creates them).
+#[derive(Debug, Default)]
+struct UserTally {
+    events: u64,
+    delivered: u64,
+    failed: u64,
+    dead: u64,
+    rings: Rings,
+}
+
 /// One item of `GET /api/stream`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -162,6 +173,7 @@ pub struct Stats {
     failed: AtomicU64,
     dead: AtomicU64,
     rings: Mutex<Rings>,
+    per_user: Mutex<HashMap<i64, UserTally>>,
     subscriptions: Mutex<HashMap<i64, SubscriptionStats>>,
     /// Keyed by the agent id of a webhook agent.
     endpoints: Mutex<HashMap<i64, EndpointStats>>,
@@ -189,6 +201,7 @@ impl Default for Stats {
             failed: AtomicU64::new(0),
             dead: AtomicU64::new(0),
             rings: Mutex::default(),
+            per_user: Mutex::default(),
             subscriptions: Mutex::default(),
             endpoints: Mutex::default(),
             stream,
@@ -254,6 +267,14 @@ impl Stats {
         self.events.fetch_add(n, Ordering::Relaxed);
         let b = self.bucket();
         lock(&self.rings).events.add(b, n);
+        {
+            let mut users = lock(&self.per_user);
+            for c in batch {
+                let t = users.entry(c.event.user_id).or_default();
+                t.events += 1;
+                t.rings.events.add(b, 1);
+            }
+        }
         if self.stream.receiver_count() == 0 {
             return;
         }
@@ -294,6 +315,18 @@ impl Stats {
                 r.delivered.add(b, 1);
             } else {
                 r.failed.add(b, 1);
+            }
+        }
+        {
+            let mut users = lock(&self.per_user);
+            let t = users.entry(o.user_id).or_default();
+            if ok {
+                t.delivered += 1;
+                t.rings.delivered.add(b, 1);
+            } else {
+                t.failed += 1;
+                t.dead += u64::from(o.status == DEAD);
+                t.rings.failed.add(b, 1);
             }
         }
         {
@@ -359,6 +392,24 @@ impl Stats {
         out
     }
 
+    /// One user's rates: what its own agents emitted and its own subscriptions sent.
+    pub fn user_rates(&self, user_id: i64) -> Rates {
+        let b = self.bucket();
+        let mut users = lock(&self.per_user);
+        let t = users.entry(user_id).or_default();
+        Rates {
+            events_total: t.events,
+            delivered_total: t.delivered,
+            failed_total: t.failed,
+            dead_total: t.dead,
+            bucket_seconds: BUCKET_SECONDS,
+            events: t.rings.events.series(b),
+            delivered: t.rings.delivered.series(b),
+            failed: t.rings.failed.series(b),
+        }
+    }
+
+    /// The whole hub's rates.
     pub fn rates(&self) -> Rates {
         let b = self.bucket();
         let mut r = lock(&self.rings);

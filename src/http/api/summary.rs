@@ -214,7 +214,11 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: stats.uptime_seconds(),
         database_bytes: database_bytes(&state),
-        rates: stats.rates(),
+        rates: if user.is_admin {
+            stats.rates()
+        } else {
+            stats.user_rates(user.id)
+        },
         queue,
         agents,
         subscriptions: subs,
