@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use common::load::{Load, all_events, ns};
-use common::process::{HubProcess, api};
+use common::process::{HubProcess, api, webhook_to_sink};
 use common::sink::Sink;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const TOKEN: &str = "crash-admin-token-0123456789";
 const REQUESTS: u64 = 2000;
@@ -64,26 +64,9 @@ async fn sigkill_mid_load_loses_no_acknowledged_event_or_delivery() {
     let sink = Sink::start();
 
     let hub = HubProcess::start(dir.path(), &envs);
-    let (status, agent) = call(
-        &hub.base,
-        "POST",
-        "/api/agents",
-        Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let agent = agent["id"].as_i64().unwrap();
-    let (status, _) = call(
-        &hub.base,
-        "POST",
-        "/api/webhooks/outgoing",
-        Some(json!({"url": sink.url, "event_types": ["event.created"]})),
-    )
-    .await;
-    assert_eq!(status, 201);
+    let url = webhook_to_sink(&hub.base, TOKEN, &sink.url).await;
 
     let load = Load::default();
-    let url = format!("{}/users/1/web_requests/{agent}/s", hub.base);
     let tasks = load.start(&url, REQUESTS, CONCURRENCY);
     // Partway: some requests answered, many in flight, deliveries under way.
     load.wait_acked(REQUESTS as usize / 3, Duration::from_secs(40))

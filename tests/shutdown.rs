@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::load::{Load, all_events, ns};
-use common::process::{HubProcess, api};
+use common::process::{HubProcess, api, webhook_to_sink};
 use common::sink::{Received, Reply, Sink};
 use serde_json::{Value, json};
 
@@ -104,26 +104,9 @@ async fn sigterm_during_load_exits_0_and_loses_nothing() {
     );
     read_until(&notify, "WATCHDOG=1", Duration::from_secs(5));
 
-    let (status, agent) = call(
-        &hub.base,
-        "POST",
-        "/api/agents",
-        Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let agent = agent["id"].as_i64().unwrap();
-    let (status, _) = call(
-        &hub.base,
-        "POST",
-        "/api/webhooks/outgoing",
-        Some(json!({"url": sink.url, "event_types": ["event.created"]})),
-    )
-    .await;
-    assert_eq!(status, 201);
+    let url = webhook_to_sink(&hub.base, TOKEN, &sink.url).await;
 
     let load = Load::default();
-    let url = format!("{}/users/1/web_requests/{agent}/s", hub.base);
     let tasks = load.start(&url, 3000, 16);
     load.wait_acked(300, Duration::from_secs(30)).await;
     hub.signal("TERM");

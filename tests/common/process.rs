@@ -107,6 +107,31 @@ pub fn client() -> awc::Client {
         .finish()
 }
 
+/// Sets up the load tests' pipeline on a hub started by [`HubProcess`]: a webhook agent
+/// (secret `s`) whose events a subscription sends to `sink_url`. Answers the agent's
+/// Huginn URL.
+pub async fn webhook_to_sink(base: &str, token: &str, sink_url: &str) -> String {
+    let (status, agent) = api(
+        base,
+        token,
+        "POST",
+        "/api/agents",
+        Some(serde_json::json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{agent}");
+    let (status, sub) = api(
+        base,
+        token,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(serde_json::json!({"url": sink_url, "event_types": ["event.created"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+    format!("{base}/users/1/web_requests/{}/s", agent["id"])
+}
+
 /// One API call to a hub started by [`HubProcess`], as `token`; the body as JSON
 /// (`Null` when it is not JSON).
 pub async fn api(
