@@ -19,14 +19,7 @@ async fn posts_are_retried_and_their_responses_emitted() {
     .await;
     let sink = Sink::start();
     sink.script([Reply::status(503)]);
-    let hook = hub
-        .add_agent(
-            ADMIN_TOKEN,
-            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
     let post = hub
         .add_agent(
             ADMIN_TOKEN,

@@ -11,14 +11,7 @@ use serde_json::json;
 #[actix_rt::test]
 async fn a_link_cycle_stops_at_the_depth_limit_and_says_so() {
     let hub = TestHub::start_with(|c| c.agents.max_propagation_depth = 6).await;
-    let hook = hub
-        .add_agent(
-            ADMIN_TOKEN,
-            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
     let a = hub
         .add_agent(
             ADMIN_TOKEN,
@@ -129,14 +122,7 @@ async fn system_events_record_agent_changes() {
 #[actix_rt::test]
 async fn agents_that_do_not_propagate_immediately_get_events_in_the_sweep() {
     let hub = TestHub::start_with(|c| c.agents.propagation_interval_seconds = 1).await;
-    let hook = hub
-        .add_agent(
-            ADMIN_TOKEN,
-            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
     let lazy = hub
         .add_agent(
             ADMIN_TOKEN,
@@ -163,14 +149,7 @@ async fn agents_that_do_not_propagate_immediately_get_events_in_the_sweep() {
 #[actix_rt::test]
 async fn changing_keep_events_for_rewrites_the_expiry_of_existing_events() {
     let hub = TestHub::start().await;
-    let hook = hub
-        .add_agent(
-            ADMIN_TOKEN,
-            json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
-        )
-        .await["id"]
-        .as_i64()
-        .unwrap();
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
     let r = hub
         .post_json(
             &format!("/users/1/web_requests/{hook}/s"),

@@ -179,6 +179,18 @@ impl TestHub {
         r.json()
     }
 
+    /// Creates the usual entry point: a webhook agent named `in` with secret `s`;
+    /// returns its id.
+    pub async fn add_webhook_agent(&self, token: &str) -> i64 {
+        self.add_agent(
+            token,
+            serde_json::json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap()
+    }
+
     /// Payloads of an agent's events, oldest first.
     pub async fn payloads(&self, token: &str, agent_id: i64) -> Vec<Value> {
         let r = self
