@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{agent_logs, agents, events, links};
-use super::{Conn, StoreError, from_json_text, now};
+use super::{Cached, Conn, StoreError, Value, from_json_text, now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = agents)]
@@ -143,25 +143,30 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
 }
 
 /// Records that the agent emitted `count` events just now.
+/// Runs for every webhook, so it is a cached statement.
 pub fn note_emitted(conn: &mut Conn, id: i64, count: i64) -> Result<(), StoreError> {
-    diesel::update(agents::table.find(id))
-        .set((
-            agents::events_count.eq(agents::events_count + count),
-            agents::last_event_at.eq(now()),
-        ))
-        .execute(conn)?;
+    Cached::new(
+        "UPDATE agents SET events_count = events_count + ?, last_event_at = ? WHERE id = ?",
+        vec![Value::Int(count), Value::Time(now()), Value::Int(id)],
+    )
+    .execute(conn)?;
     Ok(())
 }
 
 /// Records that the agent has handled every event up to `event_id` it was sent.
+/// Runs for every batch an agent handles, so it is a cached statement.
 pub fn note_received(conn: &mut Conn, id: i64, event_id: i64) -> Result<(), StoreError> {
-    diesel::update(agents::table.find(id))
-        .set((
-            agents::last_checked_event_id.eq(event_id),
-            agents::last_receive_at.eq(now()),
-        ))
-        .filter(agents::last_checked_event_id.lt(event_id))
-        .execute(conn)?;
+    Cached::new(
+        "UPDATE agents SET last_checked_event_id = ?, last_receive_at = ? \
+         WHERE id = ? AND last_checked_event_id < ?",
+        vec![
+            Value::Int(event_id),
+            Value::Time(now()),
+            Value::Int(id),
+            Value::Int(event_id),
+        ],
+    )
+    .execute(conn)?;
     Ok(())
 }
 

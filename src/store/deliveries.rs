@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use rand::RngCore;
 
 use super::schema::{deliveries, events};
-use super::{Conn, StoreError, now};
+use super::{Cached, Conn, StoreError, Value, now};
 
 pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
@@ -131,25 +131,35 @@ pub struct AttemptResult {
     pub error: Option<String>,
 }
 
+/// Runs for every delivery attempt, so the update is a cached statement; the row is
+/// read back by its key (also cached) rather than with a `RETURNING` diesel would
+/// prepare again each time.
 pub fn record_result(
     conn: &mut Conn,
     id: i64,
     r: &AttemptResult,
 ) -> Result<DeliveryRow, StoreError> {
     let at = now();
-    Ok(diesel::update(deliveries::table.find(id))
-        .set((
-            deliveries::status.eq(r.status),
-            deliveries::attempts.eq(deliveries::attempts + 1),
-            deliveries::failures.eq(deliveries::failures + i32::from(r.counted_failure)),
-            deliveries::next_attempt_at.eq(r.next_attempt_at),
-            deliveries::last_status.eq(r.response_status),
-            deliveries::last_error.eq(&r.error),
-            deliveries::updated_at.eq(at),
-            deliveries::delivered_at.eq((r.status == DELIVERED).then_some(at)),
-        ))
-        .returning(DeliveryRow::as_returning())
-        .get_result(conn)?)
+    let changed = Cached::new(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, failures = failures + ?, \
+         next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?, delivered_at = ? \
+         WHERE id = ?",
+        vec![
+            Value::Text(r.status),
+            Value::Int(i64::from(r.counted_failure)),
+            Value::Time(r.next_attempt_at),
+            Value::OptInt(r.response_status.map(i64::from)),
+            Value::OptText(r.error.as_deref()),
+            Value::Time(at),
+            Value::OptTime((r.status == DELIVERED).then_some(at)),
+            Value::Int(id),
+        ],
+    )
+    .execute(conn)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound("delivery"));
+    }
+    find(conn, id)?.ok_or(StoreError::NotFound("delivery"))
 }
 
 /// Puts a delivery back in the queue with a fresh retry budget (manual retry, replay).

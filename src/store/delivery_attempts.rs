@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::delivery_attempts;
-use super::{Conn, StoreError};
+use super::{Cached, Conn, StoreError, Value};
 
 /// Longest request or response body kept in an attempt row.
 pub const MAX_BODY_CHARS: usize = 64 * 1024;
@@ -52,10 +52,27 @@ pub fn cut(s: &str) -> String {
     s[..end].to_string()
 }
 
+/// Runs for every delivery attempt, so it is a cached statement (diesel re-prepares
+/// inserts whose `Option` fields may be left out).
 pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
-    diesel::insert_into(delivery_attempts::table)
-        .values(a)
-        .execute(conn)?;
+    Cached::new(
+        "INSERT INTO delivery_attempts (delivery_id, subscription_id, attempt_number, \
+         started_at, duration_ms, request_headers, request_body, response_status, \
+         response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            Value::Int(a.delivery_id),
+            Value::Int(a.subscription_id),
+            Value::Int(i64::from(a.attempt_number)),
+            Value::Time(a.started_at),
+            Value::Int(a.duration_ms),
+            Value::Text(&a.request_headers),
+            Value::Text(&a.request_body),
+            Value::OptInt(a.response_status.map(i64::from)),
+            Value::OptText(a.response_excerpt.as_deref()),
+            Value::OptText(a.error.as_deref()),
+        ],
+    )
+    .execute(conn)?;
     Ok(())
 }
 

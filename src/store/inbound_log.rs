@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{inbound_log, inbound_stats};
-use super::{Conn, StoreError};
+use super::{Cached, Conn, StoreError, Value};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = inbound_log)]
@@ -38,8 +38,11 @@ pub struct NewInboundLog {
 }
 
 /// Writes a batch, updates the totals and trims each touched endpoint to `keep` lines.
+/// The totals are summed per (endpoint, outcome) first: one upsert per outcome, not one
+/// per line.
 pub fn append(conn: &mut Conn, lines: &[NewInboundLog], keep: i64) -> Result<(), StoreError> {
     let mut touched: Vec<&str> = Vec::new();
+    let mut totals: Vec<(&str, &str, i64, i64)> = Vec::new();
     for l in lines {
         let reason = match (&l.reason, &l.detail) {
             (Some(r), Some(d)) => Some(format!("{r}: {}", d.chars().take(500).collect::<String>())),
@@ -58,24 +61,34 @@ pub fn append(conn: &mut Conn, lines: &[NewInboundLog], keep: i64) -> Result<(),
                 inbound_log::event_ids.eq(serde_json::json!(l.event_ids).to_string()),
             ))
             .execute(conn)?;
-        let outcome = l.reason.clone().unwrap_or_else(|| "accepted".into());
-        diesel::insert_into(inbound_stats::table)
-            .values((
-                inbound_stats::endpoint.eq(&l.endpoint),
-                inbound_stats::outcome.eq(&outcome),
-                inbound_stats::requests.eq(1i64),
-                inbound_stats::total_ms.eq(l.processing_ms),
-            ))
-            .on_conflict((inbound_stats::endpoint, inbound_stats::outcome))
-            .do_update()
-            .set((
-                inbound_stats::requests.eq(inbound_stats::requests + 1i64),
-                inbound_stats::total_ms.eq(inbound_stats::total_ms + l.processing_ms),
-            ))
-            .execute(conn)?;
+        let outcome = l.reason.as_deref().unwrap_or("accepted");
+        match totals
+            .iter_mut()
+            .find(|t| t.0 == l.endpoint && t.1 == outcome)
+        {
+            Some(t) => {
+                t.2 += 1;
+                t.3 += l.processing_ms;
+            }
+            None => totals.push((&l.endpoint, outcome, 1, l.processing_ms)),
+        }
         if !touched.contains(&l.endpoint.as_str()) {
             touched.push(&l.endpoint);
         }
+    }
+    for (endpoint, outcome, requests, total_ms) in totals {
+        Cached::new(
+            "INSERT INTO inbound_stats (endpoint, outcome, requests, total_ms) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (endpoint, outcome) DO UPDATE SET \
+             requests = requests + excluded.requests, total_ms = total_ms + excluded.total_ms",
+            vec![
+                Value::Text(endpoint),
+                Value::Text(outcome),
+                Value::Int(requests),
+                Value::Int(total_ms),
+            ],
+        )
+        .execute(conn)?;
     }
     for endpoint in touched {
         let cutoff: Option<i64> = inbound_log::table

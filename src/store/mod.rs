@@ -4,6 +4,7 @@
 pub mod agent_logs;
 pub mod agents;
 pub mod api_tokens;
+mod cached;
 mod connection;
 pub mod control_links;
 pub mod deliveries;
@@ -23,6 +24,7 @@ mod writer;
 
 use actix::{Addr, SyncArbiter};
 
+pub use cached::{Cached, Value};
 pub use connection::{
     Conn, ReadPool, StoreOptions, Synchronous, establish, migrate, path_from_url,
 };
