@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use diesel::Connection;
+use diesel::{Connection, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Conn, StoreError};
+use super::{Cached, Conn, StoreError};
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, EventRow, NewEvent};
 
@@ -51,7 +51,10 @@ pub type CommitSink = Box<dyn Fn(Vec<Committed>) + Send>;
 
 /// The outcome of a job inside the batch, waiting for the commit to be answered.
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>, &dyn EventHook) -> Completion + Send>;
+/// A job runs inside the batch's transaction. It sets `broken` when its savepoint could
+/// not be released or rolled back: the batch's state is then unknown and must not commit.
+type Job =
+    Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>, &dyn EventHook, &mut bool) -> Completion + Send>;
 
 /// What the writer thread receives: a job, or the request to finish and close.
 enum Cmd {
@@ -215,9 +218,9 @@ impl Writer {
         F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, out, hook| {
+        let job: Job = Box::new(move |conn, out, hook, broken| {
             let mut mine = Vec::new();
-            let result = conn.transaction::<T, StoreError, _>(|c| {
+            let result = in_savepoint(conn, broken, |c| {
                 // A panic must not kill the one thread every write goes through: it
                 // becomes this write's error, and its savepoint is rolled back.
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -257,6 +260,34 @@ impl Writer {
             answer.await.unwrap_or(Err(StoreError::WriterGone))
         }
     }
+}
+
+/// Runs `f` in its own savepoint inside the batch's transaction: kept when it succeeds,
+/// undone when it fails, so one failing write does not undo the others.
+///
+/// These are cached statements rather than diesel's nested `transaction`, which sends
+/// each `SAVEPOINT` through `sqlite3_exec` and so parses it again for every write.
+/// `broken` is set when the savepoint cannot be closed: the batch must then roll back.
+fn in_savepoint<T>(
+    conn: &mut Conn,
+    broken: &mut bool,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let run = |conn: &mut Conn, sql: &'static str| Cached::new(sql, Vec::new()).execute(conn);
+    if let Err(e) = run(conn, "SAVEPOINT job") {
+        *broken = true;
+        return Err(e.into());
+    }
+    let result = f(conn);
+    let closed = match &result {
+        Ok(_) => run(conn, "RELEASE job"),
+        Err(_) => run(conn, "ROLLBACK TO job").and_then(|_| run(conn, "RELEASE job")),
+    };
+    if let Err(e) = closed {
+        *broken = true;
+        return Err(e.into());
+    }
+    result
 }
 
 /// The text a panic carried, when it was a string (as `panic!`/`expect` make).
@@ -317,9 +348,15 @@ fn commit_batch(
     let size = jobs.len();
     let mut completions: Vec<Completion> = Vec::with_capacity(size);
     let mut committed = Vec::new();
+    let mut broken = false;
     let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
         for job in jobs.drain(..) {
-            completions.push(job(c, &mut committed, hook));
+            completions.push(job(c, &mut committed, hook, &mut broken));
+            if broken {
+                return Err(diesel::result::Error::QueryBuilderError(
+                    "a write's savepoint could not be closed; the batch is rolled back".into(),
+                ));
+            }
         }
         Ok(())
     });
