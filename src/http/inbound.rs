@@ -60,7 +60,7 @@ fn restarting() -> WebResponse {
 pub async fn admit_and_read<A>(
     endpoint: &Addr<A>,
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     secret: Option<String>,
     ip: Option<IpAddr>,
     received: Instant,
@@ -69,28 +69,49 @@ where
     A: Actor + Handler<Admit> + Handler<NoteTooLarge>,
     A::Context: ToEnvelope<A, Admit> + ToEnvelope<A, NoteTooLarge>,
 {
-    let method = req.method().as_str().to_string();
-    let limit = endpoint
-        .send(Admit {
-            method: method.clone(),
-            secret,
+    let admit = admission(req, secret, ip, received);
+    let method = admit.method.clone();
+    let limit = endpoint.send(admit).await.map_err(|_| restarting())??;
+    read_body(payload, limit, || {
+        endpoint.do_send(NoteTooLarge {
+            method,
             ip,
-            content_length: content_length(req),
             received,
         })
-        .await
-        .map_err(|_| restarting())??;
+    })
+    .await
+}
+
+/// The pre-body checks' question for this request.
+pub fn admission(
+    req: &HttpRequest,
+    secret: Option<String>,
+    ip: Option<IpAddr>,
+    received: Instant,
+) -> Admit {
+    Admit {
+        method: req.method().as_str().to_string(),
+        secret,
+        ip,
+        content_length: content_length(req),
+        received,
+    }
+}
+
+/// Reads the body up to `limit` bytes; past it, calls `on_too_large` (to log the
+/// request) and answers 413.
+pub async fn read_body(
+    mut payload: web::Payload,
+    limit: usize,
+    on_too_large: impl FnOnce(),
+) -> Result<Bytes, WebResponse> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             WebResponse::text(400, format!("the request body could not be read: {e}"))
         })?;
         if body.len() + chunk.len() > limit {
-            endpoint.do_send(NoteTooLarge {
-                method,
-                ip,
-                received,
-            });
+            on_too_large();
             return Err(too_large(limit));
         }
         body.extend_from_slice(&chunk);

@@ -8,8 +8,8 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::inbound::{admit_and_read, inbound_request, request_ip, respond};
-use crate::endpoints::{HandleWebRequest, WebResponse};
+use super::inbound::{admission, inbound_request, read_body, request_ip, respond};
+use crate::endpoints::{HandleWebRequest, NoteTooLarge, WebResponse};
 use crate::ops::metrics::{self, IngestKind};
 
 pub async fn handle(
@@ -54,9 +54,26 @@ async fn answer(
         // Huginn's answer for agent types that take no web requests.
         return respond(WebResponse::text(404, "not implemented"));
     };
+    // The endpoint's checks run here, on this worker, not in its actor (see
+    // `endpoints::actor`).
+    let core = endpoint.core;
     let ip = request_ip(&state, &req);
-    let admitted = admit_and_read(&endpoint, &req, payload, Some(secret.clone()), ip, received);
-    let body = match admitted.await {
+    let admit = admission(&req, Some(secret.clone()), ip, received);
+    let method = admit.method.clone();
+    let admitted = match core.admit(admit) {
+        Ok(limit) => {
+            read_body(payload, limit, || {
+                core.note_too_large(NoteTooLarge {
+                    method,
+                    ip,
+                    received,
+                })
+            })
+            .await
+        }
+        Err(r) => Err(r),
+    };
+    let body = match admitted {
         Ok(b) => b,
         Err(r) => {
             // Refused before the body was read (secret, rate, size, address): the
@@ -70,16 +87,9 @@ async fn answer(
         }
     };
     let request = inbound_request(&req, body, ip, received);
-    match endpoint.send(HandleWebRequest { secret, request }).await {
-        Ok(r) => {
-            registry
-                .stats
-                .record_inbound(entry_id, entry.user_id, r.status);
-            respond(r)
-        }
-        Err(_) => respond(
-            WebResponse::text(503, "The endpoint is restarting; retry shortly")
-                .with_header("Retry-After", "1"),
-        ),
-    }
+    let r = core.handle(HandleWebRequest { secret, request }).await;
+    registry
+        .stats
+        .record_inbound(entry_id, entry.user_id, r.status);
+    respond(r)
 }

@@ -27,7 +27,7 @@ use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as Sto
 use crate::delivery::{
     DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
 };
-use crate::endpoints::{EndpointActor, InboundSettings, Reconfigure};
+use crate::endpoints::{Endpoint, EndpointActor, EndpointCore, InboundSettings, Reconfigure};
 use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
@@ -111,15 +111,16 @@ impl Hub {
         };
         self.set_schedule(&row);
         let endpoint = k.filter(|k| k.takes_web_requests).map(|_| {
-            let (row, store, log_length, inbound) = (
-                row.clone(),
+            let core = Arc::new(EndpointCore::new(
+                &row,
                 self.store.clone(),
                 self.settings.log_length,
                 self.inbound.clone(),
-            );
-            Supervisor::start_in_arbiter(&arbiter, move |_| {
-                EndpointActor::new(&row, store, log_length, inbound)
-            })
+            ));
+            let actor_core = core.clone();
+            let addr =
+                Supervisor::start_in_arbiter(&arbiter, move |_| EndpointActor::new(actor_core));
+            Endpoint { core, addr }
         });
         let feed = k.filter(|k| k.serves_feed()).map(|_| {
             let (row, store) = (row.clone(), self.store.clone());
@@ -242,7 +243,7 @@ impl Handler<AgentSaved> for Hub {
                 entry.disabled = row.disabled;
                 entry.propagate_immediately = row.propagate_immediately;
                 if let Some(ep) = &entry.endpoint {
-                    ep.do_send(Reconfigure(row.clone()));
+                    ep.addr.do_send(Reconfigure(row.clone()));
                 }
                 if let Some(feed) = &entry.feed {
                     feed.do_send(ReloadFeed(row.clone()));

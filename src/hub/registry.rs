@@ -9,7 +9,7 @@ use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
-use crate::endpoints::{EndpointActor, IncomingEndpoint};
+use crate::endpoints::{Endpoint, IncomingEndpoint};
 use crate::feeds::FeedActor;
 use crate::hub::stats::Stats;
 
@@ -32,7 +32,7 @@ pub struct AgentEntry {
     pub propagate_immediately: bool,
     pub receives_events: bool,
     pub addr: Addr<AgentActor>,
-    pub endpoint: Option<Addr<EndpointActor>>,
+    pub endpoint: Option<Endpoint>,
     /// Set for agents that serve a feed (`data_output`).
     pub feed: Option<Addr<FeedActor>>,
     pub shared: Arc<AgentShared>,
