@@ -395,6 +395,73 @@ async fn end_to_end(bin: &Path, cli: &Cli) -> Result<(f64, f64, usize)> {
     ))
 }
 
+/// GETs of a `data_output` feed of 40 events at 32 connections. The first GET renders
+/// the feed; the rest are answered from its cache until a source emits again. Returns
+/// the load's stats and the hub's own count of cache hits.
+async fn feed_gets(bin: &Path, cli: &Cli) -> Result<(Stats, u64, usize)> {
+    let dir = tempfile::tempdir()?;
+    let hub = start_hub(bin, dir.path(), "normal")?;
+    let path = webhook_agent(hub.addr).await?;
+    let source: i64 = path
+        .split('/')
+        .nth(4)
+        .and_then(|id| id.parse().ok())
+        .context("webhook agent id")?;
+    let sent = load::run(
+        hub.addr,
+        4,
+        Duration::from_secs(60),
+        Some(40),
+        post_maker(path),
+        no_op(),
+        Duration::ZERO,
+    )
+    .await;
+    if sent.ok != 40 {
+        bail!("only {} of 40 feed events were accepted", sent.ok);
+    }
+    let feed = api(
+        hub.addr,
+        "POST",
+        "/api/agents",
+        Some(
+            json!({"type": "data_output", "name": "bench feed", "source_ids": [source],
+            "options": {"secrets": ["feed-key"], "events_to_show": 40,
+                "template": {"title": "bench", "description": "bench feed",
+                    "item": {"title": "event {{ n }}", "description": "{{ n }}"}}}}),
+        ),
+    )
+    .await?;
+    let id = feed["id"].as_i64().context("feed agent id")?;
+    let url = format!("/users/1/web_requests/{id}/feed-key.xml");
+    let mut c = Conn::open(hub.addr).await?;
+    let (status, body, _) = c.roundtrip(&request("GET", &url, None, None)).await?;
+    if status != 200 {
+        bail!(
+            "the feed answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let make: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |_| request("GET", &url, None, None));
+    let stats = load::run(
+        hub.addr,
+        cli.connections,
+        Duration::from_secs(cli.duration),
+        None,
+        make,
+        no_op(),
+        Duration::ZERO,
+    )
+    .await;
+    let (_, metrics, _) = c.roundtrip(&request("GET", "/metrics", None, None)).await?;
+    let hits = String::from_utf8_lossy(&metrics)
+        .lines()
+        .find_map(|l| l.strip_prefix("muninn_feed_cache_hits_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64;
+    Ok((stats, hits, body.len()))
+}
+
 /// RSS of an idle hub holding `agents` webhook agents and `subs` subscriptions.
 async fn idle_rss(bin: &Path, agents: u64, subs: u64) -> Result<f64> {
     let dir = tempfile::tempdir()?;
@@ -587,11 +654,18 @@ async fn bench(cli: Cli) -> Result<()> {
             format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
             format!("({n} events)"),
         );
+        let (feed, hits, bytes) = feed_gets(&bin, &cli).await?;
         row(
             &mut rows,
-            "cached feed GETs",
-            "n/a".into(),
-            "(feeds are not in this build)".into(),
+            &format!("cached feed GETs (RSS, 40 items, {bytes} bytes)"),
+            format!("{:.0} req/s", feed.rps()),
+            format!(
+                "p50 {:.2} ms, p99 {:.2} ms, {} failed, {hits} of {} answered from the cache",
+                feed.quantile_ms(0.5),
+                feed.quantile_ms(0.99),
+                feed.failed,
+                feed.ok + feed.failed
+            ),
         );
         let rss = idle_rss(&bin, 10_000, 1_000).await?;
         row(
