@@ -121,6 +121,8 @@ pub struct SubscriptionActor {
     gone: bool,
     in_flight: usize,
     retries_in_flight: usize,
+    /// Outcomes answered by the target and not yet committed.
+    recording: usize,
     breaker: Breaker,
     bucket: Option<TokenBucket>,
     backlog: bool,
@@ -183,6 +185,7 @@ impl SubscriptionActor {
             gone: false,
             in_flight: 0,
             retries_in_flight: 0,
+            recording: 0,
             breaker,
             backlog: true,
             next_wake: None,
@@ -200,7 +203,7 @@ impl SubscriptionActor {
     }
 
     fn answer_drained(&mut self) {
-        if self.draining && self.in_flight == 0 {
+        if self.draining && self.in_flight == 0 && self.recording == 0 {
             for done in self.drained.drain(..) {
                 let _ = done.send(());
             }
@@ -610,6 +613,15 @@ impl SubscriptionActor {
             .and_then(|r| r.emit)
             .filter(|_| sent.status.is_some() && (status == DELIVERED || status == DEAD))
             .map(|e| response_event(&e, &sent));
+        // The target has answered, so its request slot is free while the outcome
+        // commits: holding the slot through the commit capped one subscription at
+        // max_in_flight per commit round trip. An ordered subscription keeps it until
+        // the outcome is known, because its next delivery depends on that outcome.
+        let slot_freed = !self.spec.ordered;
+        if slot_freed {
+            self.free_slot(is_retry);
+        }
+        self.recording += 1;
         let write = self.store.writer().write(move |c, out| {
             let row = deliveries::record_result(c, delivery_id, &result)?;
             if let Some((agent_id, new)) = &emit {
@@ -666,10 +678,10 @@ impl SubscriptionActor {
             self.gone = true;
         }
         ctx.spawn(write.into_actor(self).map(move |res, act, ctx| {
-            act.in_flight = act.in_flight.saturating_sub(1);
-            if is_retry {
-                act.retries_in_flight = act.retries_in_flight.saturating_sub(1);
+            if !slot_freed {
+                act.free_slot(is_retry);
             }
+            act.recording = act.recording.saturating_sub(1);
             let id = item.delivery.id;
             act.sending.remove(&id);
             act.settled += 1;
@@ -724,7 +736,17 @@ impl SubscriptionActor {
             }
             act.answer_drained();
         }));
+        if slot_freed {
+            self.pump(ctx);
+        }
         self.publish();
+    }
+
+    fn free_slot(&mut self, is_retry: bool) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if is_retry {
+            self.retries_in_flight = self.retries_in_flight.saturating_sub(1);
+        }
     }
 }
 
@@ -791,6 +813,7 @@ impl Supervised for SubscriptionActor {
         self.sending.clear();
         self.in_flight = 0;
         self.retries_in_flight = 0;
+        self.recording = 0;
         self.reload_on_start = true;
         self.answer_drained();
     }
