@@ -295,9 +295,6 @@ impl AgentActor {
                         .map(|e| e.id),
                 );
             }
-            if !ids.is_empty() {
-                agents_table::note_emitted(conn, id, ids.len() as i64)?;
-            }
             if let Some(up_to) = handled_up_to {
                 agents_table::note_received(conn, id, up_to)?;
             }

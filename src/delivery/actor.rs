@@ -624,9 +624,8 @@ impl SubscriptionActor {
         self.recording += 1;
         let write = self.store.writer().write(move |c, out| {
             let row = deliveries::record_result(c, delivery_id, &result)?;
-            if let Some((agent_id, new)) = &emit {
-                let n = out.insert(c, std::slice::from_ref(new), 0)?.len();
-                crate::store::agents::note_emitted(c, *agent_id, n as i64)?;
+            if let Some(new) = &emit {
+                out.insert(c, std::slice::from_ref(new), 0)?;
             }
             delivery_attempts::insert(c, &attempt)?;
             if circuit_changed {
@@ -999,7 +998,7 @@ impl Handler<SendTest> for SubscriptionActor {
 /// The event a post agent emits for a response: `{status, headers, body}`, the body
 /// parsed when it is JSON and `parse_body` is on; merged into the incoming payload with
 /// `output_mode: merge`.
-fn response_event(e: &EmitResponse, sent: &Sent) -> (i64, NewEvent) {
+fn response_event(e: &EmitResponse, sent: &Sent) -> NewEvent {
     let body_text = sent.excerpt.clone().unwrap_or_default();
     let is_json = sent
         .headers
@@ -1027,14 +1026,11 @@ fn response_event(e: &EmitResponse, sent: &Sent) -> (i64, NewEvent) {
     payload.insert("status".into(), json!(sent.status));
     payload.insert("headers".into(), serde_json::Value::Object(headers));
     payload.insert("body".into(), body);
-    (
-        e.agent_id,
-        NewEvent {
-            user_id: e.user_id,
-            agent_id: Some(e.agent_id),
-            event_type: e.event_type.clone(),
-            payload: serde_json::Value::Object(payload),
-            keep_for_seconds: e.keep_events_for,
-        },
-    )
+    NewEvent {
+        user_id: e.user_id,
+        agent_id: Some(e.agent_id),
+        event_type: e.event_type.clone(),
+        payload: serde_json::Value::Object(payload),
+        keep_for_seconds: e.keep_events_for,
+    }
 }

@@ -339,7 +339,6 @@ impl EndpointCore {
                     return Ok(Written::Replayed(replay(row)));
                 }
                 let rows = out.insert(conn, &new, 0)?;
-                agents_table::note_emitted(conn, agent_id, rows.len() as i64)?;
                 let ids = rows.iter().map(|r| r.id).collect();
                 if let Some(message) = render_error {
                     agent_logs::append(

@@ -142,8 +142,8 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
     Ok(row)
 }
 
-/// Records that the agent emitted `count` events just now.
-/// Runs for every webhook, so it is a cached statement.
+/// Records that the agent emitted `count` events just now. The Writer calls it once
+/// per agent per batch; it is a cached statement.
 pub fn note_emitted(conn: &mut Conn, id: i64, count: i64) -> Result<(), StoreError> {
     Cached::new(
         "UPDATE agents SET events_count = events_count + ?, last_event_at = ? WHERE id = ?",
