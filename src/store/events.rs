@@ -5,7 +5,12 @@ use diesel::dsl::max;
 use diesel::prelude::*;
 
 use super::schema::{events, links};
-use super::{Conn, StoreError, from_json_text, now};
+use super::{Cached, Conn, StoreError, Value, from_json_text, now};
+
+diesel::define_sql_function! {
+    /// The rowid of the last row this connection inserted.
+    fn last_insert_rowid() -> diesel::sql_types::BigInt;
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
@@ -63,23 +68,37 @@ pub(super) fn insert_all(
 ) -> Result<Vec<EventRow>, StoreError> {
     let at = now();
     let mut rows = Vec::with_capacity(new.len());
-    // One statement per event keeps ids in the order given; SQLite's bulk insert with
-    // RETURNING does not promise the order of the returned rows.
+    // One statement per event keeps ids in the order given. Every webhook comes through
+    // here, so it is a cached statement, and the row is built from the values written
+    // and the id SQLite assigned rather than parsed back from a `RETURNING`.
     for e in new {
         let expires = expiry(at, e.keep_for_seconds);
-        let row = diesel::insert_into(events::table)
-            .values((
-                events::user_id.eq(e.user_id),
-                events::agent_id.eq(e.agent_id),
-                events::event_type.eq(&e.event_type),
-                events::payload.eq(e.payload.to_string()),
-                events::created_at.eq(at),
-                events::expires_at.eq(expires),
-                events::target_agent_id.eq(target),
-            ))
-            .returning(EventRow::as_returning())
-            .get_result(conn)?;
-        rows.push(row);
+        let payload = e.payload.to_string();
+        Cached::new(
+            "INSERT INTO events (user_id, agent_id, event_type, payload, created_at, \
+             expires_at, target_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                Value::Int(e.user_id),
+                Value::OptInt(e.agent_id),
+                Value::Text(&e.event_type),
+                Value::Text(&payload),
+                Value::Time(at),
+                Value::OptTime(expires),
+                Value::OptInt(target),
+            ],
+        )
+        .execute(conn)?;
+        let id = diesel::select(last_insert_rowid()).get_result::<i64>(conn)?;
+        rows.push(EventRow {
+            id,
+            user_id: e.user_id,
+            agent_id: e.agent_id,
+            event_type: e.event_type.clone(),
+            payload,
+            created_at: at,
+            expires_at: expires,
+            target_agent_id: target,
+        });
     }
     Ok(rows)
 }

@@ -49,18 +49,22 @@ pub fn append(conn: &mut Conn, lines: &[NewInboundLog], keep: i64) -> Result<(),
             (Some(r), None) => Some(r.clone()),
             _ => None,
         };
-        diesel::insert_into(inbound_log::table)
-            .values((
-                inbound_log::endpoint.eq(&l.endpoint),
-                inbound_log::received_at.eq(l.received_at),
-                inbound_log::source_ip.eq(&l.source_ip),
-                inbound_log::method.eq(&l.method),
-                inbound_log::status.eq(i32::from(l.status)),
-                inbound_log::reason.eq(reason),
-                inbound_log::processing_ms.eq(l.processing_ms),
-                inbound_log::event_ids.eq(serde_json::json!(l.event_ids).to_string()),
-            ))
-            .execute(conn)?;
+        let event_ids = serde_json::json!(l.event_ids).to_string();
+        Cached::new(
+            "INSERT INTO inbound_log (endpoint, received_at, source_ip, method, status, reason, \
+             processing_ms, event_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            vec![
+                Value::Text(&l.endpoint),
+                Value::Time(l.received_at),
+                Value::OptText(l.source_ip.as_deref()),
+                Value::Text(&l.method),
+                Value::Int(i64::from(l.status)),
+                Value::OptText(reason.as_deref()),
+                Value::Int(l.processing_ms),
+                Value::Text(&event_ids),
+            ],
+        )
+        .execute(conn)?;
         let outcome = l.reason.as_deref().unwrap_or("accepted");
         match totals
             .iter_mut()
