@@ -453,6 +453,8 @@ async fn feed_gets(bin: &Path, cli: &Cli) -> Result<(Stats, u64, usize)> {
         Duration::ZERO,
     )
     .await;
+    // A new connection: the first one has been idle past the keep-alive timeout.
+    let mut c = Conn::open(hub.addr).await?;
     let (_, metrics, _) = c.roundtrip(&request("GET", "/metrics", None, None)).await?;
     let hits = String::from_utf8_lossy(&metrics)
         .lines()
