@@ -468,6 +468,19 @@ impl Actor for EndpointActor {
 
 impl Supervised for EndpointActor {}
 
+/// The agent was deleted: flush the log and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopEndpoint;
+
+impl Handler<StopEndpoint> for EndpointActor {
+    type Result = ();
+
+    fn handle(&mut self, _: StopEndpoint, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}
+
 /// The agent behind the endpoint changed; take its new options.
 #[derive(Message)]
 #[rtype(result = "()")]

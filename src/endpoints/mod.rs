@@ -14,7 +14,9 @@ pub mod transform;
 use std::net::IpAddr;
 use std::time::Instant;
 
-pub use actor::{Endpoint, EndpointActor, EndpointCore, HandleWebRequest, Reconfigure};
+pub use actor::{
+    Endpoint, EndpointActor, EndpointCore, HandleWebRequest, Reconfigure, StopEndpoint,
+};
 pub use guard::InboundSettings;
 pub use incoming::{HandleIncoming, IncomingEndpoint, ReconfigureIncoming};
 pub use request::{InboundRequest, params};

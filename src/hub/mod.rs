@@ -27,7 +27,9 @@ use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as Sto
 use crate::delivery::{
     DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
 };
-use crate::endpoints::{Endpoint, EndpointActor, EndpointCore, InboundSettings, Reconfigure};
+use crate::endpoints::{
+    Endpoint, EndpointActor, EndpointCore, InboundSettings, Reconfigure, StopEndpoint,
+};
 use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
@@ -285,6 +287,10 @@ impl Handler<AgentRemoved> for Hub {
             });
             if let Some(feed) = &entry.feed {
                 feed.do_send(StopFeed);
+            }
+            // Its timers would otherwise keep it (and its log buffer) alive forever.
+            if let Some(ep) = &entry.endpoint {
+                ep.addr.do_send(StopEndpoint);
             }
         }
         self.agent_gone(msg.0);
