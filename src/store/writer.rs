@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{Connection, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
 
@@ -298,7 +299,28 @@ fn in_savepoint<T>(
         *broken = true;
         return Err(e.into());
     }
-    let result = f(conn);
+    let depth = diesel_depth(conn);
+    let mut result = f(conn);
+    // A diesel transaction inside the write can be left open (a panic inside it, caught
+    // above). Roll it back, so that diesel and SQLite agree again on what is open, and
+    // fail the write.
+    while diesel_depth(conn) > depth {
+        if let Err(e) = AnsiTransactionManager::rollback_transaction(conn) {
+            *broken = true;
+            return Err(e.into());
+        }
+        if result.is_ok() {
+            result = Err(StoreError::Panicked(
+                "the write left a transaction open".into(),
+            ));
+        }
+    }
+    if diesel_depth(conn) != depth {
+        *broken = true;
+        return Err(StoreError::Panicked(
+            "the write closed a transaction it did not open".into(),
+        ));
+    }
     let closed = match &result {
         Ok(_) => run(conn, "RELEASE job"),
         Err(_) => run(conn, "ROLLBACK TO job").and_then(|_| run(conn, "RELEASE job")),
@@ -308,6 +330,14 @@ fn in_savepoint<T>(
         return Err(e.into());
     }
     result
+}
+
+/// How many transactions diesel believes are open on `conn`.
+fn diesel_depth(conn: &mut Conn) -> Option<std::num::NonZeroU32> {
+    AnsiTransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .ok()
+        .flatten()
 }
 
 /// The text a panic carried, when it was a string (as `panic!`/`expect` make).
@@ -350,27 +380,31 @@ fn run(
                 Err(_) => break,
             }
         }
-        commit_batch(conn, jobs, stats, hook, sink);
+        stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        // Writes left unrun by a broken batch go into a batch of their own.
+        while !jobs.is_empty() {
+            jobs = commit_batch(conn, jobs, stats, hook, sink);
+        }
     }
     closing
 }
 
 /// Runs `jobs` in one transaction, commits, answers every waiter, reports the events.
+/// Returns the jobs it did not run: those after a write that broke the batch.
 fn commit_batch(
     conn: &mut Conn,
-    mut jobs: Vec<Job>,
+    jobs: Vec<Job>,
     stats: &WriterStats,
     hook: &dyn EventHook,
     sink: &CommitSink,
-) {
-    stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+) -> Vec<Job> {
     let started = Instant::now();
-    let size = jobs.len();
-    let mut completions: Vec<Completion> = Vec::with_capacity(size);
+    let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
     let mut committed = Vec::new();
     let mut broken = false;
+    let mut jobs = jobs.into_iter();
     let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
-        for job in jobs.drain(..) {
+        for job in jobs.by_ref() {
             completions.push(job(c, &mut committed, hook, &mut broken));
             if broken {
                 return Err(diesel::result::Error::QueryBuilderError(
@@ -381,6 +415,8 @@ fn commit_batch(
         count_emitted(c, &committed)
             .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
     });
+    let rest: Vec<Job> = jobs.collect();
+    let size = completions.len();
     let outcome = outcome.map_err(|e| {
         tracing::error!(error = %e, batch = size, "commit failed; every write in the batch is answered with an error");
         e.to_string()
@@ -400,10 +436,13 @@ fn commit_batch(
     if ok && !committed.is_empty() {
         sink(committed);
     }
+    rest
 }
 
 #[cfg(test)]
 mod tests {
+    use diesel::Connection;
+
     use super::super::{NoHook, Store, users};
 
     #[actix_rt::test]
@@ -432,13 +471,35 @@ mod tests {
         );
         let later = store.writer().write(|_, _| Ok(7)).await;
         assert_eq!(later.unwrap(), 7);
+        // A panic inside a diesel transaction opened by the write: that transaction
+        // is rolled back with the write, and later batches still commit.
+        let failed = store
+            .writer()
+            .write(|c, _| {
+                c.transaction::<(), super::StoreError, _>(|c| {
+                    users::insert(c, "phantom", false)?;
+                    panic!("bug inside a nested transaction");
+                })?;
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(failed, Err(super::StoreError::Panicked(_))),
+            "{failed:?}"
+        );
+        store
+            .writer()
+            .write(|c, _| users::insert(c, "real", false).map(|_| ()))
+            .await
+            .unwrap();
         let names: Vec<String> = store
             .read(|c| Ok(users::list(c)?.into_iter().map(|u| u.name).collect()))
             .await
             .unwrap();
         assert!(
-            !names.contains(&"ghost".to_string()),
+            !names.contains(&"ghost".to_string()) && !names.contains(&"phantom".to_string()),
             "rolled back: {names:?}"
         );
+        assert!(names.contains(&"real".to_string()), "committed: {names:?}");
     }
 }
