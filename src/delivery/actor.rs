@@ -813,6 +813,10 @@ impl Supervised for SubscriptionActor {
         self.in_flight = 0;
         self.retries_in_flight = 0;
         self.recording = 0;
+        // The futures that would have cleared these died with the old context.
+        self.refilling = false;
+        self.refill_again = false;
+        self.wake_scheduled = false;
         self.reload_on_start = true;
         self.answer_drained();
     }
