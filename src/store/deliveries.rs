@@ -71,11 +71,14 @@ pub fn insert_for_event(
     Ok(out)
 }
 
+/// Without `LIMIT`: SQLite re-prepares a statement whose `LIMIT ?` is re-bound (the
+/// bound value may change the plan), and this runs for every delivery attempt. The
+/// primary key already yields at most one row.
 pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
     Ok(deliveries::table
         .find(id)
         .select(DeliveryRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?)
 }
 
