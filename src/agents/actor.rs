@@ -286,9 +286,9 @@ impl AgentActor {
             .unzip();
         let memory = memory_changed.then(|| self.memory.to_string());
         let log_length = self.settings.log_length;
-        self.store.writer().write(move |conn, out| {
+        self.store.writer().write_repeatable(move |conn, out| {
             let mut ids = Vec::with_capacity(new.len());
-            for (event, depth) in new.iter().zip(depths) {
+            for (event, &depth) in new.iter().zip(&depths) {
                 ids.extend(
                     out.insert(conn, std::slice::from_ref(event), depth)?
                         .iter()
@@ -302,8 +302,8 @@ impl AgentActor {
                 agents_table::note_checked(conn, id)?;
             }
             agent_logs::append(conn, id, &logs, log_length)?;
-            if let Some(m) = memory {
-                agents_table::set_memory(conn, id, &m)?;
+            if let Some(m) = &memory {
+                agents_table::set_memory(conn, id, m)?;
             }
             let touched = match policy {
                 Some(policy) => Some(queue_requests(conn, id, user_id, &name, policy, &requests)?),

@@ -622,7 +622,7 @@ impl SubscriptionActor {
             self.free_slot(is_retry);
         }
         self.recording += 1;
-        let write = self.store.writer().write(move |c, out| {
+        let write = self.store.writer().write_repeatable(move |c, out| {
             let row = deliveries::record_result(c, delivery_id, &result)?;
             if let Some(new) = &emit {
                 out.insert(c, std::slice::from_ref(new), 0)?;

@@ -332,7 +332,7 @@ impl EndpointCore {
         let stored = response.clone();
         let start: StartWrite = Box::new(move || {
             let endpoint = endpoint_key(agent_id);
-            let write = writer.try_write(move |conn, out| {
+            let write = writer.try_write_repeatable(move |conn, out| {
                 if let Some(k) = &key
                     && let Some(row) = idempotency_keys::find(conn, &endpoint, k)?
                 {
@@ -340,13 +340,13 @@ impl EndpointCore {
                 }
                 let rows = out.insert(conn, &new, 0)?;
                 let ids = rows.iter().map(|r| r.id).collect();
-                if let Some(message) = render_error {
+                if let Some(message) = &render_error {
                     agent_logs::append(
                         conn,
                         agent_id,
                         &[NewLog {
                             level: LEVEL_ERROR,
-                            message,
+                            message: message.clone(),
                             inbound_event_id: None,
                         }],
                         log_length,

@@ -444,7 +444,7 @@ impl IncomingEndpoint {
         let write = self
             .store
             .writer()
-            .try_write(move |conn, out| {
+            .try_write_repeatable(move |conn, out| {
                 if let Some(k) = &key
                     && let Some(row) = idempotency_keys::find(conn, &endpoint, k)?
                 {

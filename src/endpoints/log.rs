@@ -79,7 +79,7 @@ impl LogBuffer {
         let write = self
             .store
             .writer()
-            .write(move |c, _| inbound_log::append(c, &lines, keep));
+            .write_repeatable(move |c, _| inbound_log::append(c, &lines, keep));
         actix::spawn(async move {
             if let Err(e) = write.await {
                 tracing::warn!(endpoint = %endpoint, error = %e, "could not write inbound log lines");

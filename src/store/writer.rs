@@ -1,10 +1,16 @@
 //! The single writer and its group commit.
 //!
 //! One thread owns the only write connection. It blocks for the first job, then takes
-//! every job already queued (up to a cap) and runs them all in one transaction, each in
-//! its own savepoint so one failing job does not undo the others; then it commits once
-//! and answers every waiter. There are no timers: under load batches grow by themselves,
-//! when idle a batch is a single job and pays no added latency.
+//! every job already queued (up to a cap) and runs them all in one transaction; then it
+//! commits once and answers every waiter. There are no timers: under load batches grow
+//! by themselves, when idle a batch is a single job and pays no added latency.
+//!
+//! One failing job must not undo the others. A job that may only run once runs in its
+//! own savepoint. A *repeatable* job (one that only touches the database, see
+//! [`Writer::write_repeatable`]) runs without one, as long as its whole batch is
+//! repeatable: if one of them fails, the batch is rolled back and run again with a
+//! savepoint per job. Savepoints cost SQLite a copy of every page a job touches, and
+//! under webhook load that copying was a tenth of the writer's time; failures are rare.
 //!
 //! This is a thread with a channel rather than an actix `SyncArbiter` actor because an
 //! actor's mailbox hands over one message at a time; group commit needs to see the whole
@@ -50,12 +56,120 @@ impl EventHook for NoHook {
 /// Receives the events of every committed batch, in commit order.
 pub type CommitSink = Box<dyn Fn(Vec<Committed>) + Send>;
 
-/// The outcome of a job inside the batch, waiting for the commit to be answered.
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A job runs inside the batch's transaction. It sets `broken` when its savepoint could
-/// not be released or rolled back: the batch's state is then unknown and must not commit.
-type Job =
-    Box<dyn FnOnce(&mut Conn, &mut Vec<Committed>, &dyn EventHook, &mut bool) -> Completion + Send>;
+/// One queued write, as the batch sees it.
+trait BatchJob: Send {
+    /// Runs the write inside the batch's transaction, in a savepoint of its own when
+    /// `isolated`; returns whether it succeeded. Sets `broken` when the transaction's
+    /// state is no longer known (a savepoint that could not be closed, a diesel
+    /// transaction that could not be rolled back): the batch must not commit.
+    fn run(
+        &mut self,
+        conn: &mut Conn,
+        out: &mut Vec<Committed>,
+        hook: &dyn EventHook,
+        isolated: bool,
+        broken: &mut bool,
+    ) -> bool;
+    /// Whether the write may run again after its batch was rolled back.
+    fn repeatable(&self) -> bool;
+    /// Answers the waiter, once the batch's commit is known.
+    fn answer(self: Box<Self>, commit: Result<(), String>);
+}
+
+type Job = Box<dyn BatchJob>;
+
+/// The closure of a write: run at most once, or as often as its batch is retried.
+trait Body<T>: Send {
+    const REPEATABLE: bool;
+    fn call(&mut self, conn: &mut Conn, emitted: &mut Emitted<'_>) -> Result<T, StoreError>;
+}
+
+struct Once<F>(Option<F>);
+
+impl<T, F> Body<T> for Once<F>
+where
+    F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send,
+{
+    const REPEATABLE: bool = false;
+    fn call(&mut self, conn: &mut Conn, emitted: &mut Emitted<'_>) -> Result<T, StoreError> {
+        match self.0.take() {
+            Some(f) => f(conn, emitted),
+            // Batches holding a run-once write never retry; this is a writer bug.
+            None => Err(StoreError::Panicked(
+                "a run-once write was run twice".into(),
+            )),
+        }
+    }
+}
+
+struct Repeat<F>(F);
+
+impl<T, F> Body<T> for Repeat<F>
+where
+    F: Fn(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send,
+{
+    const REPEATABLE: bool = true;
+    fn call(&mut self, conn: &mut Conn, emitted: &mut Emitted<'_>) -> Result<T, StoreError> {
+        (self.0)(conn, emitted)
+    }
+}
+
+/// A write, its latest outcome and its waiter.
+struct Write<T, B> {
+    body: B,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T: Send, B: Body<T>> BatchJob for Write<T, B> {
+    fn run(
+        &mut self,
+        conn: &mut Conn,
+        out: &mut Vec<Committed>,
+        hook: &dyn EventHook,
+        isolated: bool,
+        broken: &mut bool,
+    ) -> bool {
+        let mut mine = Vec::new();
+        let body = &mut self.body;
+        let result = guarded(conn, isolated, broken, |c| {
+            // A panic must not kill the one thread every write goes through: it becomes
+            // this write's error, and what it wrote is rolled back.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                body.call(
+                    c,
+                    &mut Emitted {
+                        out: &mut mine,
+                        hook,
+                    },
+                )
+            }))
+            .unwrap_or_else(|p| Err(StoreError::Panicked(panic_message(&*p))))
+        });
+        let ok = result.is_ok();
+        if ok {
+            out.append(&mut mine);
+        }
+        self.result = Some(result);
+        ok
+    }
+
+    fn repeatable(&self) -> bool {
+        B::REPEATABLE
+    }
+
+    fn answer(self: Box<Self>, commit: Result<(), String>) {
+        let answer = match (self.result, commit) {
+            (Some(Ok(v)), Ok(())) => Ok(v),
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(_)), Err(reason)) => Err(StoreError::Database(
+                diesel::result::Error::QueryBuilderError(reason.into()),
+            )),
+            (None, _) => Err(StoreError::WriterGone),
+        };
+        let _ = self.reply.send(answer);
+    }
+}
 
 /// What the writer thread receives: a job, or the request to finish and close.
 enum Cmd {
@@ -220,36 +334,52 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.submit(Once(Some(f)))
+    }
+
+    /// Like [`Writer::write`], for a write that only touches the database through
+    /// `conn` and `emitted`: it may run more than once, and only its last run counts.
+    /// Such writes skip the per-write savepoint (see the module's comment), so the
+    /// frequent writes (webhooks, inbound logs) use this.
+    pub fn write_repeatable<T, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(Repeat(f))
+    }
+
+    /// [`Writer::write_repeatable`], refusing with `Overloaded` like [`Writer::try_write`].
+    pub fn try_write_repeatable<T, F>(
+        &self,
+        f: F,
+    ) -> Result<impl Future<Output = Result<T, StoreError>> + use<T, F>, StoreError>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let depth = self.queue_depth();
+        if depth >= self.queue_max {
+            return Err(StoreError::Overloaded(depth));
+        }
+        Ok(self.write_repeatable(f))
+    }
+
+    /// Queues the write now (so writes keep the order in which they were submitted)
+    /// and returns a future that resolves once the batch holding it has committed.
+    fn submit<T, B>(&self, body: B) -> impl Future<Output = Result<T, StoreError>> + use<T, B>
+    where
+        T: Send + 'static,
+        B: Body<T> + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Job = Box::new(move |conn, out, hook, broken| {
-            let mut mine = Vec::new();
-            let result = in_savepoint(conn, broken, |c| {
-                // A panic must not kill the one thread every write goes through: it
-                // becomes this write's error, and its savepoint is rolled back.
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    f(
-                        c,
-                        &mut Emitted {
-                            out: &mut mine,
-                            hook,
-                        },
-                    )
-                }))
-                .unwrap_or_else(|p| Err(StoreError::Panicked(panic_message(&*p))))
-            });
-            if result.is_ok() {
-                out.append(&mut mine);
-            }
-            Box::new(move |commit: Result<(), String>| {
-                let answer = match (result, commit) {
-                    (Ok(v), Ok(())) => Ok(v),
-                    (Err(e), _) => Err(e),
-                    (Ok(_), Err(reason)) => Err(StoreError::Database(
-                        diesel::result::Error::QueryBuilderError(reason.into()),
-                    )),
-                };
-                let _ = reply.send(answer);
-            })
+        let job: Job = Box::new(Write {
+            body,
+            result: None,
+            reply,
         });
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         let sent = self.tx.send(Cmd::Job(job)).is_ok();
@@ -283,19 +413,21 @@ fn count_emitted(conn: &mut Conn, committed: &[Committed]) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Runs `f` in its own savepoint inside the batch's transaction: kept when it succeeds,
-/// undone when it fails, so one failing write does not undo the others.
+/// Runs `f` inside the batch's transaction; when `isolated`, in its own savepoint: kept
+/// when it succeeds, undone when it fails, so one failing write does not undo the others.
 ///
 /// These are cached statements rather than diesel's nested `transaction`, which sends
 /// each `SAVEPOINT` through `sqlite3_exec` and so parses it again for every write.
-/// `broken` is set when the savepoint cannot be closed: the batch must then roll back.
-fn in_savepoint<T>(
+/// `broken` is set when the savepoint cannot be closed, or a transaction `f` leaked
+/// cannot be rolled back: the batch must then roll back.
+fn guarded<T>(
     conn: &mut Conn,
+    isolated: bool,
     broken: &mut bool,
     f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     let run = |conn: &mut Conn, sql: &'static str| Cached::new(sql, Vec::new()).execute(conn);
-    if let Err(e) = run(conn, "SAVEPOINT job") {
+    if isolated && let Err(e) = run(conn, "SAVEPOINT job") {
         *broken = true;
         return Err(e.into());
     }
@@ -320,6 +452,9 @@ fn in_savepoint<T>(
         return Err(StoreError::Panicked(
             "the write closed a transaction it did not open".into(),
         ));
+    }
+    if !isolated {
+        return result;
     }
     let closed = match &result {
         Ok(_) => run(conn, "RELEASE job"),
@@ -389,34 +524,63 @@ fn run(
     closing
 }
 
+/// Why a batch's transaction ended without committing.
+enum Abort {
+    /// A repeatable write failed in a batch run without savepoints: run it again with them.
+    Retry,
+    /// A write broke the transaction's state, or the database failed.
+    Failed(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Abort {
+    fn from(e: diesel::result::Error) -> Abort {
+        Abort::Failed(e)
+    }
+}
+
 /// Runs `jobs` in one transaction, commits, answers every waiter, reports the events.
 /// Returns the jobs it did not run: those after a write that broke the batch.
 fn commit_batch(
     conn: &mut Conn,
-    jobs: Vec<Job>,
+    mut jobs: Vec<Job>,
     stats: &WriterStats,
     hook: &dyn EventHook,
     sink: &CommitSink,
 ) -> Vec<Job> {
     let started = Instant::now();
-    let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
-    let mut committed = Vec::new();
-    let mut broken = false;
-    let mut jobs = jobs.into_iter();
-    let outcome = conn.transaction::<(), diesel::result::Error, _>(|c| {
-        for job in jobs.by_ref() {
-            completions.push(job(c, &mut committed, hook, &mut broken));
-            if broken {
-                return Err(diesel::result::Error::QueryBuilderError(
-                    "a write's savepoint could not be closed; the batch is rolled back".into(),
-                ));
+    let mut isolated = !jobs.iter().all(|j| j.repeatable());
+    let (outcome, ran, committed) = loop {
+        let mut committed = Vec::new();
+        let mut broken = false;
+        let mut ran = 0;
+        let outcome = conn.transaction::<(), Abort, _>(|c| {
+            for job in jobs.iter_mut() {
+                let ok = job.run(c, &mut committed, hook, isolated, &mut broken);
+                ran += 1;
+                if broken {
+                    return Err(Abort::Failed(diesel::result::Error::QueryBuilderError(
+                        "a write left the transaction in an unknown state; the batch is rolled back"
+                            .into(),
+                    )));
+                }
+                if !ok && !isolated {
+                    return Err(Abort::Retry);
+                }
             }
+            count_emitted(c, &committed).map_err(|e| {
+                Abort::Failed(diesel::result::Error::QueryBuilderError(
+                    e.to_string().into(),
+                ))
+            })
+        });
+        match outcome {
+            Err(Abort::Retry) => isolated = true,
+            Err(Abort::Failed(e)) => break (Err(e), ran, committed),
+            Ok(()) => break (Ok(()), ran, committed),
         }
-        count_emitted(c, &committed)
-            .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))
-    });
-    let rest: Vec<Job> = jobs.collect();
-    let size = completions.len();
+    };
+    let rest = jobs.split_off(ran);
+    let size = jobs.len();
     let outcome = outcome.map_err(|e| {
         tracing::error!(error = %e, batch = size, "commit failed; every write in the batch is answered with an error");
         e.to_string()
@@ -430,8 +594,8 @@ fn commit_batch(
         .store(took.as_micros() as usize, Ordering::Relaxed);
     let ok = outcome.is_ok();
     crate::ops::metrics::writer_batch(size, took, if ok { committed.len() } else { 0 });
-    for done in completions {
-        done(outcome.clone());
+    for job in jobs {
+        job.answer(outcome.clone());
     }
     if ok && !committed.is_empty() {
         sink(committed);
@@ -441,9 +605,65 @@ fn commit_batch(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use diesel::Connection;
 
     use super::super::{NoHook, Store, users};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.storage.data_dir = dir.path().to_path_buf();
+        let store =
+            Store::open(&config.store_options(), Arc::new(NoHook), Box::new(|_| {})).unwrap();
+        (dir, store)
+    }
+
+    /// Repeatable writes share a batch without savepoints. When one of them fails
+    /// halfway, the batch is rolled back and run again with a savepoint per write: the
+    /// failing write leaves nothing, the others commit, and each answer is its own.
+    #[actix_rt::test]
+    async fn a_failing_repeatable_write_undoes_only_itself() {
+        let (_dir, store) = store();
+        let writer = store.writer();
+        // Holds the writer while the next three queue up, so they form one batch.
+        let (started, running) = std::sync::mpsc::channel();
+        let gate = writer.write(move |_, _| {
+            let _ = started.send(());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(())
+        });
+        running.recv().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = runs.clone();
+        let a = writer.write_repeatable(move |c, _| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            users::insert(c, "a", false).map(|u| u.name)
+        });
+        let b = writer.write_repeatable(|c, _| {
+            users::insert(c, "b", false)?;
+            users::insert(c, "a", false).map(|u| u.name)
+        });
+        let c = writer.write_repeatable(|c, _| users::insert(c, "c", false).map(|u| u.name));
+        gate.await.unwrap();
+        assert_eq!(a.await.unwrap(), "a");
+        assert!(b.await.is_err(), "the duplicate name fails its write");
+        assert_eq!(c.await.unwrap(), "c");
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            2,
+            "the write before the failure ran without and then with its savepoint"
+        );
+        let mut names: Vec<String> = store
+            .read(|c| Ok(users::list(c)?.into_iter().map(|u| u.name).collect()))
+            .await
+            .unwrap();
+        names.retain(|n| n.len() == 1);
+        names.sort();
+        assert_eq!(names, ["a", "c"]);
+    }
 
     #[actix_rt::test]
     async fn a_panicking_write_is_rolled_back_and_the_writer_carries_on() {
