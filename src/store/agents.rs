@@ -4,7 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{agent_logs, agents, events, links};
-use super::{Cached, Conn, StoreError, Value, from_json_text, now};
+use super::{Conn, StoreError, Value, from_json_text, now};
+use crate::cached;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = agents)]
@@ -145,7 +146,7 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
 /// Records that the agent emitted `count` events just now. The Writer calls it once
 /// per agent per batch; it is a cached statement.
 pub fn note_emitted(conn: &mut Conn, id: i64, count: i64) -> Result<(), StoreError> {
-    Cached::new(
+    cached!(
         "UPDATE agents SET events_count = events_count + ?, last_event_at = ? WHERE id = ?",
         vec![Value::Int(count), Value::Time(now()), Value::Int(id)],
     )
@@ -156,7 +157,7 @@ pub fn note_emitted(conn: &mut Conn, id: i64, count: i64) -> Result<(), StoreErr
 /// Records that the agent has handled every event up to `event_id` it was sent.
 /// Runs for every batch an agent handles, so it is a cached statement.
 pub fn note_received(conn: &mut Conn, id: i64, event_id: i64) -> Result<(), StoreError> {
-    Cached::new(
+    cached!(
         "UPDATE agents SET last_checked_event_id = ?, last_receive_at = ? \
          WHERE id = ? AND last_checked_event_id < ?",
         vec![

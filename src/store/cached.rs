@@ -8,10 +8,15 @@
 //! that re-preparing cost more than inserting the events themselves.
 //!
 //! A [`Cached`] statement is a constant SQL text with `?` placeholders and its values.
-//! It never marks itself unsafe, so diesel keys its cache by the SQL text, which is
-//! correct for any statement: two calls share a prepared statement only if their text
-//! is the same. Use it for the statements on the hot paths; everything else stays in
-//! the query builder.
+//! Its SQL belongs to a [`Statement`] type, and diesel keys its cache by that type: the
+//! text is built and looked up only when the statement is first prepared. (Keying by
+//! the text itself meant building, hashing and comparing it on every call, which showed
+//! in profiles for the inbound log's long multi-row `INSERT`s.) Write them with
+//! [`cached!`](crate::cached), which gives every call site its own type, so one type
+//! never stands for two texts. Use them for the statements on the hot paths; everything
+//! else stays in the query builder.
+
+use std::marker::PhantomData;
 
 use chrono::NaiveDateTime;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
@@ -31,32 +36,58 @@ pub enum Value<'a> {
     OptTime(Option<NaiveDateTime>),
 }
 
-/// A constant SQL text and the values for its `?` placeholders, in order.
-#[derive(Debug, Clone)]
-pub struct Cached<'a> {
-    sql: &'static str,
-    values: Vec<Value<'a>>,
+/// A type that stands for one SQL text: diesel's statement cache is keyed by it.
+pub trait Statement: 'static {
+    /// Always the same text for the same type.
+    fn sql() -> &'static str;
 }
 
-impl<'a> Cached<'a> {
-    pub fn new(sql: &'static str, values: Vec<Value<'a>>) -> Cached<'a> {
-        Cached { sql, values }
+/// `cached!("UPDATE t SET a = ? WHERE id = ?", vec![Value::Int(1), Value::Int(2)])`: a
+/// [`Cached`] statement whose SQL type is private to this call site. Only a literal is
+/// accepted, so the site's text cannot vary.
+#[macro_export]
+macro_rules! cached {
+    ($sql:literal, $values:expr $(,)?) => {{
+        struct Sql;
+        impl $crate::store::Statement for Sql {
+            fn sql() -> &'static str {
+                $sql
+            }
+        }
+        $crate::store::Cached::<Sql>::new($values)
+    }};
+}
+
+/// The statement `S` and the values for its `?` placeholders, in order.
+#[derive(Debug, Clone)]
+pub struct Cached<'a, S> {
+    values: Vec<Value<'a>>,
+    statement: PhantomData<S>,
+}
+
+impl<'a, S: Statement> Cached<'a, S> {
+    pub fn new(values: Vec<Value<'a>>) -> Cached<'a, S> {
+        Cached {
+            values,
+            statement: PhantomData,
+        }
     }
 }
 
-impl QueryId for Cached<'_> {
-    type QueryId = ();
-    // No static id: diesel then keys the cache by the SQL text.
-    const HAS_STATIC_QUERY_ID: bool = false;
+impl<S: Statement> QueryId for Cached<'_, S> {
+    type QueryId = S;
+    const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl QueryFragment<Sqlite> for Cached<'_> {
+impl<S: Statement> QueryFragment<Sqlite> for Cached<'_, S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        let mut parts = self.sql.split('?');
+        let mut parts = S::sql().split('?');
         out.push_sql(parts.next().unwrap_or_default());
         let mut values = self.values.iter();
         for part in parts {
-            let value = values.next().ok_or_else(|| mismatch(self))?;
+            let value = values
+                .next()
+                .ok_or_else(|| mismatch::<S>(self.values.len()))?;
             match value {
                 Value::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
                 Value::OptInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
@@ -68,24 +99,23 @@ impl QueryFragment<Sqlite> for Cached<'_> {
             out.push_sql(part);
         }
         if values.next().is_some() {
-            return Err(mismatch(self));
+            return Err(mismatch::<S>(self.values.len()));
         }
         Ok(())
     }
 }
 
-fn mismatch(c: &Cached<'_>) -> Error {
+fn mismatch<S: Statement>(values: usize) -> Error {
     Error::QueryBuilderError(
         format!(
-            "statement {:?} has a different number of placeholders than its {} values",
-            c.sql,
-            c.values.len()
+            "statement {:?} has a different number of placeholders than its {values} values",
+            S::sql(),
         )
         .into(),
     )
 }
 
-impl<C> RunQueryDsl<C> for Cached<'_> {}
+impl<C, S> RunQueryDsl<C> for Cached<'_, S> {}
 
 #[cfg(test)]
 mod tests {
@@ -94,7 +124,7 @@ mod tests {
     use diesel::connection::{Connection, InstrumentationEvent};
     use diesel::prelude::*;
 
-    use super::{Cached, Value};
+    use super::Value;
     use crate::store::schema::users;
 
     fn conn() -> (tempfile::TempDir, crate::store::Conn) {
@@ -120,9 +150,9 @@ mod tests {
             }
         });
         for (id, name) in [(a.id, "alice"), (b.id, "bob"), (a.id, "ann")] {
-            let n = Cached::new(
+            let n = cached!(
                 "UPDATE users SET name = ? WHERE id = ?",
-                vec![Value::Text(name), Value::Int(id)],
+                vec![Value::Text(name), Value::Int(id)]
             )
             .execute(&mut conn)
             .unwrap();
@@ -144,7 +174,7 @@ mod tests {
     fn a_wrong_number_of_values_is_an_error_not_a_panic() {
         let (_dir, mut conn) = conn();
         for values in [vec![], vec![Value::Int(1), Value::Int(2)]] {
-            let err = Cached::new("UPDATE users SET is_admin = 1 WHERE id = ?", values)
+            let err = cached!("UPDATE users SET is_admin = 1 WHERE id = ?", values)
                 .execute(&mut conn)
                 .unwrap_err();
             assert!(err.to_string().contains("placeholders"), "{err}");

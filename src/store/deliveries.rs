@@ -7,7 +7,8 @@ use diesel::prelude::*;
 use rand::RngCore;
 
 use super::schema::{deliveries, events};
-use super::{Cached, Conn, StoreError, Value, now};
+use super::{Conn, StoreError, Value, now};
+use crate::cached;
 
 pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
@@ -143,7 +144,7 @@ pub fn record_result(
     r: &AttemptResult,
 ) -> Result<DeliveryRow, StoreError> {
     let at = now();
-    let changed = Cached::new(
+    let changed = cached!(
         "UPDATE deliveries SET status = ?, attempts = attempts + 1, failures = failures + ?, \
          next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?, delivered_at = ? \
          WHERE id = ?",

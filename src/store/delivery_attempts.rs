@@ -5,7 +5,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::delivery_attempts;
-use super::{Cached, Conn, StoreError, Value};
+use super::{Conn, StoreError, Value};
+use crate::cached;
 
 /// Longest request or response body kept in an attempt row.
 pub const MAX_BODY_CHARS: usize = 64 * 1024;
@@ -55,7 +56,7 @@ pub fn cut(s: &str) -> String {
 /// Runs for every delivery attempt, so it is a cached statement (diesel re-prepares
 /// inserts whose `Option` fields may be left out).
 pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
-    Cached::new(
+    cached!(
         "INSERT INTO delivery_attempts (delivery_id, subscription_id, attempt_number, \
          started_at, duration_ms, request_headers, request_body, response_status, \
          response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

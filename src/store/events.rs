@@ -5,7 +5,8 @@ use diesel::dsl::max;
 use diesel::prelude::*;
 
 use super::schema::{events, links};
-use super::{Cached, Conn, StoreError, Value, from_json_text, now};
+use super::{Conn, StoreError, Value, from_json_text, now};
+use crate::cached;
 
 diesel::define_sql_function! {
     /// The rowid of the last row this connection inserted.
@@ -74,7 +75,7 @@ pub(super) fn insert_all(
     for e in new {
         let expires = expiry(at, e.keep_for_seconds);
         let payload = e.payload.to_string();
-        Cached::new(
+        cached!(
             "INSERT INTO events (user_id, agent_id, event_type, payload, created_at, \
              expires_at, target_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
             vec![

@@ -7,7 +7,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{inbound_log, inbound_stats};
-use super::{Cached, Conn, StoreError, Value};
+use super::{Cached, Conn, Statement, StoreError, Value};
+use crate::cached;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = inbound_log)]
@@ -58,6 +59,37 @@ static INSERT_SQL: LazyLock<[String; 3]> = LazyLock::new(|| {
     })
 });
 
+/// The statement that inserts `CHUNK_ROWS[N]` lines.
+struct InsertLines<const N: usize>;
+
+impl<const N: usize> Statement for InsertLines<N> {
+    fn sql() -> &'static str {
+        &INSERT_SQL[N]
+    }
+}
+
+/// Inserts `chunk`, whose length is `CHUNK_ROWS[N]`.
+fn insert_chunk<const N: usize>(
+    conn: &mut Conn,
+    chunk: &[(&NewInboundLog, &(Option<String>, String))],
+) -> Result<(), StoreError> {
+    let mut values = Vec::with_capacity(chunk.len() * 8);
+    for (l, (reason, event_ids)) in chunk {
+        values.extend([
+            Value::Text(&l.endpoint),
+            Value::Time(l.received_at),
+            Value::OptText(l.source_ip.as_deref()),
+            Value::Text(&l.method),
+            Value::Int(i64::from(l.status)),
+            Value::OptText(reason.as_deref()),
+            Value::Int(l.processing_ms),
+            Value::Text(event_ids),
+        ]);
+    }
+    Cached::<InsertLines<N>>::new(values).execute(conn)?;
+    Ok(())
+}
+
 /// Writes a batch, updates the totals and trims each touched endpoint to `keep` lines.
 /// The totals are summed per (endpoint, outcome) first: one upsert per outcome, not one
 /// per line.
@@ -78,26 +110,17 @@ pub fn append(conn: &mut Conn, lines: &[NewInboundLog], keep: i64) -> Result<(),
             (reason, serde_json::json!(l.event_ids).to_string())
         })
         .collect();
-    let mut rows = lines.iter().zip(&extra);
-    let mut left = lines.len();
-    for (size, sql) in CHUNK_ROWS.iter().zip(INSERT_SQL.iter()) {
-        while left >= *size {
-            let mut values = Vec::with_capacity(size * 8);
-            for (l, (reason, event_ids)) in rows.by_ref().take(*size) {
-                values.extend([
-                    Value::Text(&l.endpoint),
-                    Value::Time(l.received_at),
-                    Value::OptText(l.source_ip.as_deref()),
-                    Value::Text(&l.method),
-                    Value::Int(i64::from(l.status)),
-                    Value::OptText(reason.as_deref()),
-                    Value::Int(l.processing_ms),
-                    Value::Text(event_ids),
-                ]);
-            }
-            Cached::new(sql.as_str(), values).execute(conn)?;
-            left -= size;
+    let rows: Vec<_> = lines.iter().zip(&extra).collect();
+    let mut rest = &rows[..];
+    // The largest size that fits what is left, until nothing is.
+    while let Some(size) = CHUNK_ROWS.iter().position(|&n| rest.len() >= n) {
+        let (chunk, after) = rest.split_at(CHUNK_ROWS[size]);
+        match size {
+            0 => insert_chunk::<0>(conn, chunk)?,
+            1 => insert_chunk::<1>(conn, chunk)?,
+            _ => insert_chunk::<2>(conn, chunk)?,
         }
+        rest = after;
     }
     for l in lines {
         let outcome = l.reason.as_deref().unwrap_or("accepted");
@@ -116,7 +139,7 @@ pub fn append(conn: &mut Conn, lines: &[NewInboundLog], keep: i64) -> Result<(),
         }
     }
     for (endpoint, outcome, requests, total_ms) in totals {
-        Cached::new(
+        cached!(
             "INSERT INTO inbound_stats (endpoint, outcome, requests, total_ms) VALUES (?, ?, ?, ?) \
              ON CONFLICT (endpoint, outcome) DO UPDATE SET \
              requests = requests + excluded.requests, total_ms = total_ms + excluded.total_ms",

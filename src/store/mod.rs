@@ -24,7 +24,7 @@ mod writer;
 
 use actix::{Addr, SyncArbiter};
 
-pub use cached::{Cached, Value};
+pub use cached::{Cached, Statement, Value};
 pub use connection::{
     Conn, ReadPool, StoreOptions, Synchronous, establish, migrate, path_from_url,
 };

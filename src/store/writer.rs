@@ -25,7 +25,8 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{Connection, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Cached, Conn, StoreError};
+use super::{Conn, StoreError};
+use crate::cached;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, EventRow, NewEvent};
 
@@ -426,8 +427,7 @@ fn guarded<T>(
     broken: &mut bool,
     f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let run = |conn: &mut Conn, sql: &'static str| Cached::new(sql, Vec::new()).execute(conn);
-    if isolated && let Err(e) = run(conn, "SAVEPOINT job") {
+    if isolated && let Err(e) = cached!("SAVEPOINT job", Vec::new()).execute(conn) {
         *broken = true;
         return Err(e.into());
     }
@@ -456,9 +456,12 @@ fn guarded<T>(
     if !isolated {
         return result;
     }
+    let release = |conn: &mut Conn| cached!("RELEASE job", Vec::new()).execute(conn);
     let closed = match &result {
-        Ok(_) => run(conn, "RELEASE job"),
-        Err(_) => run(conn, "ROLLBACK TO job").and_then(|_| run(conn, "RELEASE job")),
+        Ok(_) => release(conn),
+        Err(_) => cached!("ROLLBACK TO job", Vec::new())
+            .execute(conn)
+            .and_then(|_| release(conn)),
     };
     if let Err(e) = closed {
         *broken = true;
