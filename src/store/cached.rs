@@ -18,10 +18,10 @@
 
 use std::marker::PhantomData;
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime, Timelike};
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::Error;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
@@ -58,19 +58,83 @@ macro_rules! cached {
     }};
 }
 
+/// A value as it is bound: times are already text.
+#[derive(Debug, Clone)]
+enum Bind<'a> {
+    Int(Option<i64>),
+    Text(Option<&'a str>),
+    Owned(Option<String>),
+}
+
 /// The statement `S` and the values for its `?` placeholders, in order.
 #[derive(Debug, Clone)]
 pub struct Cached<'a, S> {
-    values: Vec<Value<'a>>,
+    binds: Vec<Bind<'a>>,
     statement: PhantomData<S>,
 }
 
 impl<'a, S: Statement> Cached<'a, S> {
     pub fn new(values: Vec<Value<'a>>) -> Cached<'a, S> {
+        let binds = values
+            .into_iter()
+            .map(|v| match v {
+                Value::Int(v) => Bind::Int(Some(v)),
+                Value::OptInt(v) => Bind::Int(v),
+                Value::Text(v) => Bind::Text(Some(v)),
+                Value::OptText(v) => Bind::Text(v),
+                Value::Time(t) => Bind::Owned(Some(timestamp_text(t))),
+                Value::OptTime(t) => Bind::Owned(t.map(timestamp_text)),
+            })
+            .collect();
         Cached {
-            values,
+            binds,
             statement: PhantomData,
         }
+    }
+}
+
+/// `t` as diesel writes a `Timestamp` to SQLite (chrono's `"%F %T%.f"`), so that rows
+/// written here and through the query builder compare and sort alike. Bound as text,
+/// as diesel binds it. Written by hand: chrono's formatter interprets the format string
+/// on every call, and that showed as a twentieth of the writer's time. Years outside
+/// 0..=9999 and leap seconds, which follow chrono's own rules, still go through chrono.
+fn timestamp_text(t: NaiveDateTime) -> String {
+    let (year, nano) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nano >= 1_000_000_000 {
+        return t.format("%F %T%.f").to_string();
+    }
+    let mut out = String::with_capacity(29);
+    push_padded(&mut out, year as u32, 4);
+    for (sep, n) in [
+        ('-', t.month()),
+        ('-', t.day()),
+        (' ', t.hour()),
+        (':', t.minute()),
+        (':', t.second()),
+    ] {
+        out.push(sep);
+        push_padded(&mut out, n, 2);
+    }
+    if nano != 0 {
+        // The shortest of milli-, micro- or nanoseconds that is exact, as `%.f` does.
+        let (value, width) = if nano % 1_000_000 == 0 {
+            (nano / 1_000_000, 3)
+        } else if nano % 1_000 == 0 {
+            (nano / 1_000, 6)
+        } else {
+            (nano, 9)
+        };
+        out.push('.');
+        push_padded(&mut out, value, width);
+    }
+    out
+}
+
+/// Appends the last `width` decimal digits of `n`, zero-padded.
+fn push_padded(out: &mut String, n: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = n / 10u32.pow(place) % 10;
+        out.push(char::from(b'0' + digit as u8));
     }
 }
 
@@ -83,23 +147,20 @@ impl<S: Statement> QueryFragment<Sqlite> for Cached<'_, S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         let mut parts = S::sql().split('?');
         out.push_sql(parts.next().unwrap_or_default());
-        let mut values = self.values.iter();
+        let mut binds = self.binds.iter();
         for part in parts {
-            let value = values
+            let bind = binds
                 .next()
-                .ok_or_else(|| mismatch::<S>(self.values.len()))?;
-            match value {
-                Value::Int(v) => out.push_bind_param::<BigInt, _>(v)?,
-                Value::OptInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
-                Value::Text(v) => out.push_bind_param::<Text, _>(*v)?,
-                Value::OptText(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
-                Value::Time(v) => out.push_bind_param::<Timestamp, _>(v)?,
-                Value::OptTime(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v)?,
+                .ok_or_else(|| mismatch::<S>(self.binds.len()))?;
+            match bind {
+                Bind::Int(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
+                Bind::Text(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Bind::Owned(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
             }
             out.push_sql(part);
         }
-        if values.next().is_some() {
-            return Err(mismatch::<S>(self.values.len()));
+        if binds.next().is_some() {
+            return Err(mismatch::<S>(self.binds.len()));
         }
         Ok(())
     }
@@ -168,6 +229,52 @@ mod tests {
             .load(&mut conn)
             .unwrap();
         assert_eq!(names, ["ann", "bob"]);
+    }
+
+    /// The hand-written text is chrono's `%F %T%.f`, diesel's own encoding, for every
+    /// kind of fraction, the edges of the fast path and what falls back to chrono.
+    #[test]
+    fn timestamps_are_written_exactly_as_diesel_writes_them() {
+        use chrono::{NaiveDate, NaiveDateTime};
+        let mut cases: Vec<NaiveDateTime> = Vec::new();
+        for (y, mo, d) in [
+            (2026, 11, 22),
+            (0, 1, 1),
+            (9999, 12, 31),
+            (1970, 1, 1),
+            (10000, 1, 1),
+            (-1, 6, 15),
+            (2024, 2, 29),
+        ] {
+            let date = NaiveDate::from_ymd_opt(y, mo, d).unwrap();
+            for (h, mi, s) in [(0, 0, 0), (23, 59, 59), (9, 5, 7)] {
+                for nano in [
+                    0,
+                    1,
+                    7_000_000,
+                    120_000_000,
+                    999_000,
+                    123_456_000,
+                    123_456_789,
+                    999_999_999,
+                    1_000_000_000,
+                    1_500_000_000,
+                ] {
+                    if let Some(t) = date.and_hms_nano_opt(h, mi, s, nano) {
+                        cases.push(t);
+                    }
+                }
+            }
+        }
+        cases.push(crate::store::now());
+        assert!(cases.len() > 150);
+        for t in cases {
+            assert_eq!(
+                super::timestamp_text(t),
+                t.format("%F %T%.f").to_string(),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]
