@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::NaiveDateTime;
+use futures_util::future::Either;
 use serde_json::json;
 
 use super::breaker::{Breaker, Transition};
@@ -33,7 +34,7 @@ use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
 use crate::store::events::{EventRow, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
-use crate::store::{Store, now};
+use crate::store::{Conn, Emitted, Store, now};
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -622,7 +623,7 @@ impl SubscriptionActor {
             self.free_slot(is_retry);
         }
         self.recording += 1;
-        let write = self.store.writer().write_repeatable(move |c, out| {
+        let record = move |c: &mut Conn, out: &mut Emitted<'_>| {
             let row = deliveries::record_result(c, delivery_id, &result)?;
             if let Some(new) = &emit {
                 out.insert(c, std::slice::from_ref(new), 0)?;
@@ -666,13 +667,26 @@ impl SubscriptionActor {
                     CIRCUIT_OPENED,
                     json!({"webhook_id": spec.id, "url": spec.url, "consecutive_failures": circuit.1}),
                 )?,
-                Some(Transition::Closed) => {
-                    event_types::record(c, out, spec.user_id, CIRCUIT_CLOSED, json!({"webhook_id": spec.id, "url": spec.url}))?
-                }
+                Some(Transition::Closed) => event_types::record(
+                    c,
+                    out,
+                    spec.user_id,
+                    CIRCUIT_CLOSED,
+                    json!({"webhook_id": spec.id, "url": spec.url}),
+                )?,
                 None => {}
             }
             Ok(row)
-        });
+        };
+        // The 410 path updates the in-memory subscription index, which a rollback
+        // cannot undo, so it must run exactly once; every other outcome only writes
+        // rows and may be retried with its batch.
+        let writer = self.store.writer();
+        let write = if gone {
+            Either::Left(writer.write(record))
+        } else {
+            Either::Right(writer.write_repeatable(record))
+        };
         if gone {
             self.gone = true;
         }

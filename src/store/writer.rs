@@ -75,6 +75,8 @@ trait BatchJob: Send {
     fn repeatable(&self) -> bool;
     /// Answers the waiter, once the batch's commit is known.
     fn answer(self: Box<Self>, commit: Result<(), String>);
+    /// Answers the waiter with `reason`, without running the write.
+    fn fail(self: Box<Self>, reason: String);
 }
 
 type Job = Box<dyn BatchJob>;
@@ -169,6 +171,12 @@ impl<T: Send, B: Body<T>> BatchJob for Write<T, B> {
             (None, _) => Err(StoreError::WriterGone),
         };
         let _ = self.reply.send(answer);
+    }
+
+    fn fail(self: Box<Self>, reason: String) {
+        let _ = self.reply.send(Err(StoreError::Database(
+            diesel::result::Error::QueryBuilderError(reason.into()),
+        )));
     }
 }
 
@@ -340,6 +348,8 @@ impl Writer {
 
     /// Like [`Writer::write`], for a write that only touches the database through
     /// `conn` and `emitted`: it may run more than once, and only its last run counts.
+    /// It must return every database error it meets (not recover from one and go on):
+    /// without a savepoint, a failed statement may have ended the transaction.
     /// Such writes skip the per-write savepoint (see the module's comment), so the
     /// frequent writes (webhooks, inbound logs) use this.
     pub fn write_repeatable<T, F>(
@@ -582,6 +592,16 @@ fn commit_batch(
             Ok(()) => break (Ok(()), ran, committed),
         }
     };
+    if outcome.is_err() && ran == 0 {
+        // Not even the transaction could begin: answer everyone now rather than
+        // handing the same jobs back to be retried forever.
+        let reason = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+        tracing::error!(error = %reason, batch = jobs.len(), "could not begin a transaction; every write in the batch is answered with an error");
+        for job in jobs {
+            job.fail(reason.clone());
+        }
+        return Vec::new();
+    }
     let rest = jobs.split_off(ran);
     let size = jobs.len();
     let outcome = outcome.map_err(|e| {
@@ -666,6 +686,79 @@ mod tests {
         names.retain(|n| n.len() == 1);
         names.sort();
         assert_eq!(names, ["a", "c"]);
+    }
+
+    /// The events of a batch that was rolled back and run again reach the Router once,
+    /// from the run that committed, and only those of the writes that succeeded.
+    #[actix_rt::test]
+    async fn a_retried_batch_reports_each_committed_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::Config::default();
+        config.storage.data_dir = dir.path().to_path_buf();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let sink = seen.clone();
+        let store = Store::open(
+            &config.store_options(),
+            Arc::new(NoHook),
+            Box::new(move |batch| {
+                let mut seen = sink.lock().unwrap();
+                seen.extend(batch.iter().map(|c| c.event.event_type.clone()));
+            }),
+        )
+        .unwrap();
+        let writer = store.writer();
+        let user = writer
+            .write(|c, _| users::insert(c, "owner", false).map(|u| u.id))
+            .await
+            .unwrap();
+        let event = move |name: &str| crate::store::events::NewEvent {
+            user_id: user,
+            agent_id: None,
+            event_type: name.to_string(),
+            payload: serde_json::json!({}),
+            keep_for_seconds: 0,
+        };
+        let (started, running) = std::sync::mpsc::channel();
+        let gate = writer.write(move |_, _| {
+            let _ = started.send(());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(())
+        });
+        running.recv().unwrap();
+        let (a, b, c) = (event("a"), event("b"), event("c"));
+        let first = writer.write_repeatable(move |conn, out| {
+            out.insert(conn, std::slice::from_ref(&a), 0).map(|_| ())
+        });
+        let failing = writer.write_repeatable(move |conn, out| {
+            out.insert(conn, std::slice::from_ref(&b), 0)?;
+            Err::<(), _>(super::StoreError::NotFound("the thing this write needed"))
+        });
+        let last = writer.write_repeatable(move |conn, out| {
+            out.insert(conn, std::slice::from_ref(&c), 0).map(|_| ())
+        });
+        gate.await.unwrap();
+        first.await.unwrap();
+        assert!(failing.await.is_err());
+        last.await.unwrap();
+        // The sink runs after the waiters are answered, before the next batch.
+        writer.write(|_, _| Ok(())).await.unwrap();
+        let reported = seen.lock().unwrap().clone();
+        assert_eq!(reported, ["a", "c"]);
+        let mut stored: Vec<String> = store
+            .read(|c| {
+                let all = crate::store::events::EventQuery {
+                    limit: 100,
+                    ..Default::default()
+                };
+                Ok(crate::store::events::list(c, &all)?
+                    .into_iter()
+                    .map(|e| e.event_type)
+                    .collect())
+            })
+            .await
+            .unwrap();
+        stored.sort();
+        assert_eq!(stored, ["a", "c"]);
     }
 
     #[actix_rt::test]
