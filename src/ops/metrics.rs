@@ -151,6 +151,7 @@ const MICROS_BOUNDS: &[u64] = &[
 pub struct Metrics {
     ingest: Vec<AtomicU64>,
     events_committed: AtomicU64,
+    writer_retries: AtomicU64,
     batch_size: Histogram,
     commit_seconds: Histogram,
     deliveries: Vec<AtomicU64>,
@@ -164,6 +165,7 @@ impl Metrics {
         Metrics {
             ingest: zeros(IngestKind::ALL.len() * STATUS_SLOTS),
             events_committed: AtomicU64::new(0),
+            writer_retries: AtomicU64::new(0),
             batch_size: Histogram::new(BATCH_BOUNDS, 1.0),
             commit_seconds: Histogram::new(MICROS_BOUNDS, 1e6),
             deliveries: zeros(DeliveryOutcome::ALL.len()),
@@ -194,6 +196,12 @@ pub fn writer_batch(size: usize, took: Duration, events: usize) {
     METRICS
         .events_committed
         .fetch_add(events as u64, Ordering::Relaxed);
+}
+
+/// A writer batch ran without savepoints, met a failing write, and was run again with
+/// a savepoint per write.
+pub fn writer_retry() {
+    METRICS.writer_retries.fetch_add(1, Ordering::Relaxed);
 }
 
 /// One delivery attempt finished as `outcome`.
@@ -288,6 +296,16 @@ pub fn render(g: &Gauges) -> String {
         &mut out,
         "muninn_writer_commit_seconds",
         "Time to run and commit one writer batch.",
+    );
+    counter_header(
+        &mut out,
+        "muninn_writer_retried_batches_total",
+        "Batches run again with a savepoint per write because one of their writes failed.",
+    );
+    let _ = writeln!(
+        out,
+        "muninn_writer_retried_batches_total {}",
+        m.writer_retries.load(Ordering::Relaxed)
     );
     counter_header(
         &mut out,
@@ -422,5 +440,6 @@ mod tests {
         assert!(text.contains("muninn_feed_requests_total{status=\"304\"}"));
         assert!(text.contains("muninn_circuits_open 2\n"));
         assert!(text.contains("# TYPE muninn_writer_commit_seconds histogram"));
+        assert!(text.contains("# TYPE muninn_writer_retried_batches_total counter"));
     }
 }

@@ -587,7 +587,10 @@ fn commit_batch(
             })
         });
         match outcome {
-            Err(Abort::Retry) => isolated = true,
+            Err(Abort::Retry) => {
+                crate::ops::metrics::writer_retry();
+                isolated = true;
+            }
             Err(Abort::Failed(e)) => break (Err(e), ran, committed),
             Ok(()) => break (Ok(()), ran, committed),
         }
