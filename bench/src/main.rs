@@ -635,10 +635,12 @@ async fn bench(cli: Cli) -> Result<()> {
     );
 
     if !cli.ingest_only {
-        let (rate, n) = outbound(&bin, 10, 1000, &cli).await?;
+        // 30 000 deliveries, so the run lasts seconds: at 10 000 it was over in under a
+        // second and a single poll interval (100 ms) moved the result by a fifth.
+        let (rate, n) = outbound(&bin, 10, 3000, &cli).await?;
         row(
             &mut rows,
-            "outbound: 1 000 events x 10 subscriptions",
+            "outbound: 3 000 events x 10 subscriptions",
             format!("{rate:.0} deliveries/s"),
             format!("({n} delivered)"),
         );
