@@ -244,6 +244,12 @@ fn counter_header(out: &mut String, name: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
 }
 
+/// A counter without labels: its header and its one sample.
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    counter_header(out, name, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
     let _ = writeln!(
         out,
@@ -277,15 +283,11 @@ pub fn render(g: &Gauges) -> String {
             }
         }
     }
-    counter_header(
+    counter(
         &mut out,
         "muninn_events_committed_total",
         "Events committed to the database (ingested, emitted by agents, system events).",
-    );
-    let _ = writeln!(
-        out,
-        "muninn_events_committed_total {}",
-        m.events_committed.load(Ordering::Relaxed)
+        m.events_committed.load(Ordering::Relaxed),
     );
     m.batch_size.render(
         &mut out,
@@ -297,15 +299,11 @@ pub fn render(g: &Gauges) -> String {
         "muninn_writer_commit_seconds",
         "Time to run and commit one writer batch.",
     );
-    counter_header(
+    counter(
         &mut out,
         "muninn_writer_retried_batches_total",
         "Batches run again with a savepoint per write because one of their writes failed.",
-    );
-    let _ = writeln!(
-        out,
-        "muninn_writer_retried_batches_total {}",
-        m.writer_retries.load(Ordering::Relaxed)
+        m.writer_retries.load(Ordering::Relaxed),
     );
     counter_header(
         &mut out,
@@ -338,15 +336,11 @@ pub fn render(g: &Gauges) -> String {
             );
         }
     }
-    counter_header(
+    counter(
         &mut out,
         "muninn_feed_cache_hits_total",
         "Feed GETs answered from the rendered-feed cache.",
-    );
-    let _ = writeln!(
-        out,
-        "muninn_feed_cache_hits_total {}",
-        m.feed_cache_hits.load(Ordering::Relaxed)
+        m.feed_cache_hits.load(Ordering::Relaxed),
     );
     gauge(
         &mut out,

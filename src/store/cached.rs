@@ -188,14 +188,7 @@ mod tests {
     use super::Value;
     use crate::store::schema::users;
 
-    fn conn() -> (tempfile::TempDir, crate::store::Conn) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.storage.data_dir = dir.path().to_path_buf();
-        let mut conn = crate::store::establish(&config.store_options()).unwrap();
-        crate::store::migrate(&mut conn).unwrap();
-        (dir, conn)
-    }
+    use crate::store::test_conn as conn;
 
     /// Prepared once, then re-bound with each call's values (not the first call's).
     #[test]

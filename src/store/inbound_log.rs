@@ -213,14 +213,7 @@ pub fn delete_endpoint(conn: &mut Conn, endpoint: &str) -> Result<(), StoreError
 mod tests {
     use super::*;
 
-    fn conn() -> (tempfile::TempDir, Conn) {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.storage.data_dir = dir.path().to_path_buf();
-        let mut conn = crate::store::establish(&config.store_options()).unwrap();
-        crate::store::migrate(&mut conn).unwrap();
-        (dir, conn)
-    }
+    use crate::store::test_conn as conn;
 
     fn line(endpoint: &str, n: i64) -> NewInboundLog {
         let rejected = n % 3 == 0;

@@ -107,3 +107,14 @@ pub fn from_json_text(text: &str, what: &'static str) -> Result<serde_json::Valu
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
+
+/// A migrated database in a temporary directory, for unit tests of the store.
+#[cfg(test)]
+pub(crate) fn test_conn() -> (tempfile::TempDir, Conn) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::Config::default();
+    config.storage.data_dir = dir.path().to_path_buf();
+    let mut conn = establish(&config.store_options()).unwrap();
+    migrate(&mut conn).unwrap();
+    (dir, conn)
+}

@@ -319,6 +319,15 @@ impl Writer {
         self.queue_depth() >= self.queue_max
     }
 
+    /// `Overloaded` when the queue is full.
+    fn check_room(&self) -> Result<(), StoreError> {
+        let depth = self.queue_depth();
+        if depth >= self.queue_max {
+            return Err(StoreError::Overloaded(depth));
+        }
+        Ok(())
+    }
+
     /// Like [`Writer::write`], but refuses with `Overloaded` when the queue is full.
     /// Ingest uses this so overload shows as 503 instead of growing memory.
     pub fn try_write<T, F>(
@@ -329,10 +338,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let depth = self.queue_depth();
-        if depth >= self.queue_max {
-            return Err(StoreError::Overloaded(depth));
-        }
+        self.check_room()?;
         Ok(self.write(f))
     }
 
@@ -372,10 +378,7 @@ impl Writer {
         T: Send + 'static,
         F: Fn(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let depth = self.queue_depth();
-        if depth >= self.queue_max {
-            return Err(StoreError::Overloaded(depth));
-        }
+        self.check_room()?;
         Ok(self.write_repeatable(f))
     }
 
