@@ -642,12 +642,30 @@ mod tests {
     use super::super::{NoHook, Store, users};
 
     fn store() -> (tempfile::TempDir, Store) {
+        store_with_sink(Box::new(|_| {}))
+    }
+
+    fn store_with_sink(sink: super::CommitSink) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::Config::default();
         config.storage.data_dir = dir.path().to_path_buf();
-        let store =
-            Store::open(&config.store_options(), Arc::new(NoHook), Box::new(|_| {})).unwrap();
+        let store = Store::open(&config.store_options(), Arc::new(NoHook), sink).unwrap();
         (dir, store)
+    }
+
+    /// Occupies the writer with a slow write and returns once it is running, so the
+    /// writes queued next wait together and form one batch.
+    fn hold(
+        writer: &super::Writer,
+    ) -> impl std::future::Future<Output = Result<(), super::StoreError>> + use<> {
+        let (started, running) = std::sync::mpsc::channel();
+        let gate = writer.write(move |_, _| {
+            let _ = started.send(());
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            Ok(())
+        });
+        running.recv().unwrap();
+        gate
     }
 
     /// Repeatable writes share a batch without savepoints. When one of them fails
@@ -658,13 +676,7 @@ mod tests {
         let (_dir, store) = store();
         let writer = store.writer();
         // Holds the writer while the next three queue up, so they form one batch.
-        let (started, running) = std::sync::mpsc::channel();
-        let gate = writer.write(move |_, _| {
-            let _ = started.send(());
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            Ok(())
-        });
-        running.recv().unwrap();
+        let gate = hold(writer);
         let runs = Arc::new(AtomicUsize::new(0));
         let counted = runs.clone();
         let a = writer.write_repeatable(move |c, _| {
@@ -698,20 +710,12 @@ mod tests {
     /// from the run that committed, and only those of the writes that succeeded.
     #[actix_rt::test]
     async fn a_retried_batch_reports_each_committed_event_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.storage.data_dir = dir.path().to_path_buf();
         let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let sink = seen.clone();
-        let store = Store::open(
-            &config.store_options(),
-            Arc::new(NoHook),
-            Box::new(move |batch| {
-                let mut seen = sink.lock().unwrap();
-                seen.extend(batch.iter().map(|c| c.event.event_type.clone()));
-            }),
-        )
-        .unwrap();
+        let (_dir, store) = store_with_sink(Box::new(move |batch| {
+            let mut seen = sink.lock().unwrap();
+            seen.extend(batch.iter().map(|c| c.event.event_type.clone()));
+        }));
         let writer = store.writer();
         let user = writer
             .write(|c, _| users::insert(c, "owner", false).map(|u| u.id))
@@ -724,13 +728,7 @@ mod tests {
             payload: serde_json::json!({}),
             keep_for_seconds: 0,
         };
-        let (started, running) = std::sync::mpsc::channel();
-        let gate = writer.write(move |_, _| {
-            let _ = started.send(());
-            std::thread::sleep(std::time::Duration::from_millis(200));
-            Ok(())
-        });
-        running.recv().unwrap();
+        let gate = hold(writer);
         let (a, b, c) = (event("a"), event("b"), event("c"));
         let first = writer.write_repeatable(move |conn, out| {
             out.insert(conn, std::slice::from_ref(&a), 0).map(|_| ())
@@ -769,15 +767,7 @@ mod tests {
 
     #[actix_rt::test]
     async fn a_panicking_write_is_rolled_back_and_the_writer_carries_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = crate::Config::default();
-        config.storage.data_dir = dir.path().to_path_buf();
-        let store = Store::open(
-            &config.store_options(),
-            std::sync::Arc::new(NoHook),
-            Box::new(|_| {}),
-        )
-        .unwrap();
+        let (_dir, store) = store();
         let failed = store
             .writer()
             .write(|c, _| {
