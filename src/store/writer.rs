@@ -319,29 +319,6 @@ impl Writer {
         self.queue_depth() >= self.queue_max
     }
 
-    /// `Overloaded` when the queue is full.
-    fn check_room(&self) -> Result<(), StoreError> {
-        let depth = self.queue_depth();
-        if depth >= self.queue_max {
-            return Err(StoreError::Overloaded(depth));
-        }
-        Ok(())
-    }
-
-    /// Like [`Writer::write`], but refuses with `Overloaded` when the queue is full.
-    /// Ingest uses this so overload shows as 503 instead of growing memory.
-    pub fn try_write<T, F>(
-        &self,
-        f: F,
-    ) -> Result<impl Future<Output = Result<T, StoreError>> + use<T, F>, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
-    {
-        self.check_room()?;
-        Ok(self.write(f))
-    }
-
     /// Queues `f` now (so writes keep the order in which they were submitted) and
     /// returns a future that resolves once the batch holding it has committed.
     pub fn write<T, F>(&self, f: F) -> impl Future<Output = Result<T, StoreError>> + use<T, F>
@@ -369,7 +346,8 @@ impl Writer {
         self.submit(Repeat(f))
     }
 
-    /// [`Writer::write_repeatable`], refusing with `Overloaded` like [`Writer::try_write`].
+    /// Like [`Writer::write_repeatable`], but refuses with `Overloaded` when the queue is
+    /// full. Ingest uses this so overload shows as 503 instead of growing memory.
     pub fn try_write_repeatable<T, F>(
         &self,
         f: F,
@@ -378,7 +356,10 @@ impl Writer {
         T: Send + 'static,
         F: Fn(&mut Conn, &mut Emitted<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.check_room()?;
+        let depth = self.queue_depth();
+        if depth >= self.queue_max {
+            return Err(StoreError::Overloaded(depth));
+        }
         Ok(self.write_repeatable(f))
     }
 
