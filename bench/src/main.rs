@@ -63,6 +63,12 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         workers: usize,
     },
+    /// One webhook-ingest run against the hub alone, printing its pid first: for
+    /// profiling with perf while the load runs (`--duration`, `--connections` apply).
+    Ingest {
+        #[arg(long, default_value = "full")]
+        synchronous: String,
+    },
 }
 
 /// A child process serving HTTP on loopback; killed when dropped.
@@ -230,6 +236,33 @@ async fn ingest_load(addr: SocketAddr, path: String, cli: &Cli) -> Stats {
         Duration::ZERO,
     )
     .await
+}
+
+/// See [`Cmd::Ingest`]. After the run it prints the hub's writer metrics, the batch
+/// sizes that explain most of its cost.
+async fn ingest_alone(cli: Cli, sync: String) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let hub = start_hub(&hub_bin(&cli)?, dir.path(), &sync)?;
+    let path = webhook_agent(hub.addr).await?;
+    println!("hub pid {}", hub.child.id());
+    let s = ingest_load(hub.addr, path, &cli).await;
+    println!(
+        "{sync}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+        s.rps(),
+        s.quantile_ms(0.5),
+        s.quantile_ms(0.99),
+        s.failed
+    );
+    let mut c = Conn::open(hub.addr).await?;
+    let (_, body, _) = c
+        .roundtrip(&request("GET", "/metrics", Some(TOKEN), None))
+        .await?;
+    for line in String::from_utf8_lossy(&body).lines() {
+        if line.starts_with("muninn_writer_") && !line.contains("_bucket") {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }
 
 struct Row {
@@ -537,7 +570,8 @@ fn machine() -> String {
     format!("{} x {cpu}{mem}", workers())
 }
 
-async fn bench(cli: Cli) -> Result<()> {
+/// The muninn binary to measure: `--bin`, or the one built next to this binary.
+fn hub_bin(cli: &Cli) -> Result<PathBuf> {
     let bin = match &cli.bin {
         Some(b) => b.clone(),
         None => std::env::current_exe()?.with_file_name("muninn"),
@@ -548,6 +582,11 @@ async fn bench(cli: Cli) -> Result<()> {
             bin.display()
         );
     }
+    Ok(bin)
+}
+
+async fn bench(cli: Cli) -> Result<()> {
+    let bin = hub_bin(&cli)?;
     println!(
         "machine: {}; {} s per run, {} connections",
         machine(),
@@ -701,6 +740,10 @@ fn main() -> Result<()> {
             data_dir,
             if *w == 0 { workers() } else { *w },
         ),
+        Some(Cmd::Ingest { synchronous }) => {
+            let sync = synchronous.clone();
+            actix_rt::System::new().block_on(ingest_alone(cli, sync))
+        }
         None => actix_rt::System::new().block_on(bench(cli)),
     }
 }
