@@ -213,13 +213,13 @@ pub fn delivery(outcome: DeliveryOutcome) {
     add(&METRICS.deliveries, i, 1);
 }
 
-/// One feed GET answered with `status`; `cache_hit` when the body came from the cache
-/// (or a 304 was answered from the cached ETag).
 /// A feed was served from its cached render (no read, no render).
 pub fn feed_cache_hit() {
     METRICS.feed_cache_hits.fetch_add(1, Ordering::Relaxed);
 }
 
+/// One feed GET answered with `status`; `cache_hit` when the body came from the cache
+/// (or a 304 was answered from the cached ETag).
 pub fn feed_request(status: u16, cache_hit: bool) {
     add(&METRICS.feed_requests, status_slot(status), 1);
     if cache_hit {
