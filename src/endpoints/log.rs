@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::store::Store;
-use crate::store::inbound_log::{self, NewInboundLog};
+use crate::store::inbound_log::{self, LogBatch, NewInboundLog};
 
 /// Lines that trigger an early flush.
 const FLUSH_AT: usize = 200;
@@ -50,7 +50,6 @@ impl LogBuffer {
             self.dropped += 1;
         }
         self.pending.push(NewInboundLog {
-            endpoint: self.endpoint.clone(),
             received_at: crate::store::now(),
             source_ip: o.ip.map(|i| i.to_string()),
             method: o.method.chars().take(16).collect(),
@@ -74,12 +73,13 @@ impl LogBuffer {
             return;
         }
         let lines = std::mem::take(&mut self.pending);
+        let batch = LogBatch::new(&self.endpoint, &lines);
         let keep = self.retention;
         let endpoint = self.endpoint.clone();
         let write = self
             .store
             .writer()
-            .write_repeatable(move |c, _| inbound_log::append(c, &lines, keep));
+            .write_repeatable(move |c, _| inbound_log::append(c, &batch, keep));
         actix::spawn(async move {
             if let Err(e) = write.await {
                 tracing::warn!(endpoint = %endpoint, error = %e, "could not write inbound log lines");

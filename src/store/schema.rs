@@ -111,16 +111,11 @@ diesel::table! {
 }
 
 diesel::table! {
-    inbound_log (id) {
+    inbound_log_chunks (id) {
         id -> BigInt,
         endpoint -> Text,
-        received_at -> Timestamp,
-        source_ip -> Nullable<Text>,
-        method -> Text,
-        status -> Integer,
-        reason -> Nullable<Text>,
-        processing_ms -> BigInt,
-        event_ids -> Text,
+        lines -> Integer,
+        body -> Text,
     }
 }
 
@@ -268,7 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     delivery_attempts,
     incoming_webhooks,
-    inbound_log,
+    inbound_log_chunks,
     inbound_stats,
     idempotency_keys
 );

@@ -68,10 +68,11 @@ pub async fn logs(
     let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
     let limit = clamp_limit(q.limit, 50, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
+    let keep = state.config.inbound.log_retention;
     let rows = state
         .addrs
         .store
-        .read(move |c| inbound_log::list(c, &key, limit, offset))
+        .read(move |c| inbound_log::list(c, &key, limit, offset, keep))
         .await?;
     let out: Vec<Value> = rows
         .into_iter()
@@ -87,7 +88,7 @@ pub async fn logs(
                 "reason": r.reason.as_deref().map(|x| x.split_once(": ").map_or(x, |(k, _)| k)),
                 "detail": r.reason.as_deref().and_then(|x| x.split_once(": ")).map(|(_, d)| d),
                 "processing_ms": r.processing_ms,
-                "event_ids": serde_json::from_str::<Value>(&r.event_ids).unwrap_or(json!([])),
+                "event_ids": r.event_ids,
             })
         })
         .collect();
