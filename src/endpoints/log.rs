@@ -20,6 +20,8 @@ pub struct LogBuffer {
     dropped: u64,
     store: Store,
     retention: i64,
+    /// Lines written since the log was last trimmed to `retention`.
+    untrimmed: i64,
 }
 
 /// The outcome of one request, as the log records it.
@@ -41,6 +43,8 @@ impl LogBuffer {
             dropped: 0,
             store,
             retention,
+            // Trims at the first flush, in case the retention was lowered.
+            untrimmed: retention,
         }
     }
 
@@ -74,7 +78,15 @@ impl LogBuffer {
         }
         let lines = std::mem::take(&mut self.pending);
         let batch = LogBatch::new(&self.endpoint, &lines);
-        let keep = self.retention;
+        // Trimming walks the endpoint's chunks back to `retention` lines: once every
+        // eighth of the retention rather than at every flush, so an endpoint that
+        // flushes a line at a time does not pay that walk per line. Reads never show
+        // more than `retention` lines either way.
+        self.untrimmed += lines.len() as i64;
+        let keep = (self.untrimmed >= (self.retention / 8).max(1)).then_some(self.retention);
+        if keep.is_some() {
+            self.untrimmed = 0;
+        }
         let endpoint = self.endpoint.clone();
         let write = self
             .store

@@ -123,9 +123,9 @@ impl LogBatch {
     }
 }
 
-/// Stores a batch, adds its totals (one upsert per outcome) and trims the endpoint's
-/// log to the chunks that hold its newest `keep` lines.
-pub fn append(conn: &mut Conn, batch: &LogBatch, keep: i64) -> Result<(), StoreError> {
+/// Stores a batch and adds its totals (one upsert per outcome); with `keep`, trims the
+/// endpoint's log to the chunks that hold its newest `keep` lines.
+pub fn append(conn: &mut Conn, batch: &LogBatch, keep: Option<i64>) -> Result<(), StoreError> {
     let endpoint = batch.endpoint.as_str();
     for (lines, body) in &batch.chunks {
         cached!(
@@ -148,7 +148,10 @@ pub fn append(conn: &mut Conn, batch: &LogBatch, keep: i64) -> Result<(), StoreE
         )
         .execute(conn)?;
     }
-    trim(conn, endpoint, keep)
+    match keep {
+        Some(keep) => trim(conn, endpoint, keep),
+        None => Ok(()),
+    }
 }
 
 /// Deletes the chunks older than those that hold the newest `keep` lines. The oldest
@@ -271,7 +274,7 @@ mod tests {
 
     fn store(conn: &mut Conn, endpoint: &str, lines: impl Iterator<Item = i64>, keep: i64) {
         let lines: Vec<NewInboundLog> = lines.map(line).collect();
-        append(conn, &LogBatch::new(endpoint, &lines), keep).unwrap();
+        append(conn, &LogBatch::new(endpoint, &lines), Some(keep)).unwrap();
     }
 
     fn processing_ms(rows: &[InboundLogRow]) -> Vec<i64> {
@@ -375,6 +378,28 @@ mod tests {
         delete_endpoint(&mut conn, "agent:1").unwrap();
         assert!(list(&mut conn, "agent:1", 100, 0, 4).unwrap().is_empty());
         assert_eq!(list(&mut conn, "agent:2", 100, 0, 4).unwrap().len(), 4);
+    }
+
+    /// Between trims the stored chunks may hold more than the retention; a read still
+    /// shows only the newest `keep` lines.
+    #[test]
+    fn reads_stop_at_the_retention_between_trims() {
+        let (_dir, mut conn) = conn();
+        for round in 0..3 {
+            let lines: Vec<NewInboundLog> = (1..=3).map(|n| line(round * 3 + n)).collect();
+            append(&mut conn, &LogBatch::new("agent:5", &lines), None).unwrap();
+        }
+        let stored: i64 = inbound_log_chunks::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(stored, 3, "nothing trimmed yet");
+        let shown = list(&mut conn, "agent:5", 100, 0, 4).unwrap();
+        assert_eq!(processing_ms(&shown), [9, 8, 7, 6]);
+        assert_eq!(
+            processing_ms(&list(&mut conn, "agent:5", 100, 3, 4).unwrap()),
+            [6]
+        );
     }
 
     /// Lines logged one row each before the chunked log move into chunks, in order,
