@@ -37,7 +37,7 @@ use crate::store::{Store, StoreError};
 const FLUSH_EVERY: Duration = Duration::from_secs(5);
 
 pub fn endpoint_key(agent_id: i64) -> String {
-    format!("agent:{agent_id}")
+    crate::store::inbound_log::agent_endpoint(agent_id)
 }
 
 /// What the agent's options say; replaced as a whole when they change, so a request

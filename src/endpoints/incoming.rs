@@ -99,7 +99,7 @@ pub fn compile(row: &IncomingRow) -> Result<Compiled, String> {
 }
 
 pub fn endpoint_key(id: i64) -> String {
-    format!("incoming:{id}")
+    crate::store::inbound_log::incoming_endpoint(id)
 }
 
 pub struct IncomingEndpoint {

@@ -133,6 +133,7 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
     let row = find(conn, id)?.ok_or(StoreError::NotFound("agent"))?;
     diesel::delete(events::table.filter(events::agent_id.eq(id))).execute(conn)?;
     diesel::delete(agent_logs::table.filter(agent_logs::agent_id.eq(id))).execute(conn)?;
+    super::inbound_log::delete_endpoint(conn, &super::inbound_log::agent_endpoint(id))?;
     diesel::delete(links::table.filter(links::source_id.eq(id).or(links::receiver_id.eq(id))))
         .execute(conn)?;
     super::control_links::delete_for_agent(conn, id)?;

@@ -15,8 +15,8 @@ use super::schema::{inbound_log_chunks, inbound_stats};
 use super::{Conn, StoreError, Value};
 use crate::cached;
 
-/// Lines per chunk at most. A flush holds up to 5 000 lines (when the writer lagged);
-/// it is split, so a chunk stays small enough to read back for one page of the log.
+/// Lines per chunk at most. A flush holds a few hundred lines; a larger batch is split,
+/// so a chunk stays small enough to read back for one page of the log.
 pub const CHUNK_LINES: usize = 1000;
 /// Line ids are `chunk id * LINE_ID_STRIDE + place in the chunk`: unique, and
 /// increasing with time within an endpoint.
@@ -190,7 +190,8 @@ pub fn list(
     offset: i64,
     keep: i64,
 ) -> Result<Vec<InboundLogRow>, StoreError> {
-    let wanted = (offset.max(0) + limit.max(0)).min(keep.max(0));
+    let offset = offset.max(0);
+    let wanted = offset.saturating_add(limit.max(0)).min(keep.max(1));
     let mut seen = 0i64;
     let mut out = Vec::new();
     let chunks = inbound_log_chunks::table
@@ -203,11 +204,14 @@ pub fn list(
             break;
         }
         let (id, body) = chunk?;
-        let lines: Vec<StoredLine> =
-            serde_json::from_str(&body).map_err(|e| StoreError::CorruptJson {
-                what: "inbound_log_chunks.body",
-                reason: e.to_string(),
-            })?;
+        // One damaged chunk (edited by hand, say) must not hide the rest of the log.
+        let lines: Vec<StoredLine> = match serde_json::from_str(&body) {
+            Ok(lines) => lines,
+            Err(e) => {
+                tracing::warn!(chunk = id, endpoint, error = %e, "skipping an inbound log chunk that does not parse");
+                continue;
+            }
+        };
         for (place, l) in lines.into_iter().enumerate().rev() {
             if seen >= wanted {
                 break;
@@ -241,6 +245,16 @@ pub fn stats(conn: &mut Conn, endpoint: &str) -> Result<Vec<(String, i64, i64)>,
         ))
         .order(inbound_stats::outcome.asc())
         .load(conn)?)
+}
+
+/// The log's key for webhook agent `id`'s Huginn URL.
+pub fn agent_endpoint(id: i64) -> String {
+    format!("agent:{id}")
+}
+
+/// The log's key for incoming webhook `id`.
+pub fn incoming_endpoint(id: i64) -> String {
+    format!("incoming:{id}")
 }
 
 /// Removes an endpoint's log and totals (when the endpoint is deleted).
@@ -399,6 +413,27 @@ mod tests {
         assert_eq!(
             processing_ms(&list(&mut conn, "agent:5", 100, 3, 4).unwrap()),
             [6]
+        );
+    }
+
+    /// A chunk that does not parse is skipped, and an offset at the end of the range
+    /// of i64 is simply past the log.
+    #[test]
+    fn a_damaged_chunk_or_a_huge_offset_does_not_break_the_log() {
+        let (_dir, mut conn) = conn();
+        store(&mut conn, "agent:6", 1..=2, 100);
+        diesel::sql_query(
+            "INSERT INTO inbound_log_chunks (endpoint, lines, body) VALUES ('agent:6', 1, 'oops')",
+        )
+        .execute(&mut conn)
+        .unwrap();
+        store(&mut conn, "agent:6", 3..=3, 100);
+        let shown = list(&mut conn, "agent:6", 10, 0, 100).unwrap();
+        assert_eq!(processing_ms(&shown), [3, 2, 1]);
+        assert!(
+            list(&mut conn, "agent:6", 10, i64::MAX, 100)
+                .unwrap()
+                .is_empty()
         );
     }
 
