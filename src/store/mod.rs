@@ -103,6 +103,14 @@ pub fn from_json_text(text: &str, what: &'static str) -> Result<serde_json::Valu
     })
 }
 
+/// The text a panic carried, when it was a string (as `panic!`/`expect` make).
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic without a message".into())
+}
+
 /// The current time as stored: UTC, naive (diesel's `Timestamp`).
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()

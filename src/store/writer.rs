@@ -147,7 +147,7 @@ impl<T: Send, B: Body<T>> BatchJob for Write<T, B> {
                     },
                 )
             }))
-            .unwrap_or_else(|p| Err(StoreError::Panicked(panic_message(&*p))))
+            .unwrap_or_else(|p| Err(StoreError::Panicked(super::panic_message(&*p))))
         });
         let ok = result.is_ok();
         if ok {
@@ -470,14 +470,6 @@ fn diesel_depth(conn: &mut Conn) -> Option<std::num::NonZeroU32> {
         .transaction_depth()
         .ok()
         .flatten()
-}
-
-/// The text a panic carried, when it was a string (as `panic!`/`expect` make).
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| (*s).to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "panic without a message".into())
 }
 
 fn run(
