@@ -234,7 +234,7 @@ impl EndpointCore {
         }
     }
 
-    /// Sends the waiting log lines to the Writer.
+    /// Sends the waiting log lines to the Writer (unless a batch is still queued there).
     fn flush_log(&self) {
         self.state().log.flush();
     }
@@ -461,7 +461,7 @@ impl Actor for EndpointActor {
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
         self.core.flush_last_request();
-        self.core.flush_log();
+        self.core.state().log.flush_all();
         Running::Stop
     }
 }

@@ -188,7 +188,7 @@ impl Actor for IncomingEndpoint {
     }
 
     fn stopping(&mut self, _: &mut Context<Self>) -> Running {
-        self.log.flush();
+        self.log.flush_all();
         Running::Stop
     }
 }

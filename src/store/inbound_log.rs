@@ -15,8 +15,9 @@ use super::schema::{inbound_log_chunks, inbound_stats};
 use super::{Conn, StoreError, Value};
 use crate::cached;
 
-/// Lines per chunk at most. A flush holds a few hundred lines; a larger batch is split,
-/// so a chunk stays small enough to read back for one page of the log.
+/// Lines per chunk at most. A flush holds a few hundred lines, up to 5 000 when the
+/// Writer lagged; it is split, so a chunk stays small enough to read back for one page
+/// of the log.
 pub const CHUNK_LINES: usize = 1000;
 /// Line ids are `chunk id * LINE_ID_STRIDE + place in the chunk`: unique, and
 /// increasing with time within an endpoint.
