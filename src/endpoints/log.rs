@@ -154,6 +154,12 @@ mod tests {
         config.storage.data_dir = dir.path().to_path_buf();
         let store =
             Store::open(&config.store_options(), Arc::new(NoHook), Box::new(|_| {})).unwrap();
+        let agent = store
+            .writer()
+            .write(|c, _| crate::store::test_webhook_agent(c))
+            .await
+            .unwrap();
+        let endpoint = inbound_log::agent_endpoint(agent.id);
         let (started, running) = std::sync::mpsc::channel();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let gate = store.writer().write(move |_, _| {
@@ -163,7 +169,7 @@ mod tests {
         });
         running.recv().unwrap();
 
-        let mut log = LogBuffer::new("incoming:1".into(), store.clone(), 1000);
+        let mut log = LogBuffer::new(endpoint.clone(), store.clone(), 1000);
         let total = MAX_PENDING + FLUSH_AT * 3;
         for n in 0..total {
             log.record(outcome(&n.to_string()));
@@ -192,7 +198,7 @@ mod tests {
             actix_rt::time::sleep(Duration::from_millis(5)).await;
         }
         let shown = store
-            .read(|c| inbound_log::list(c, "incoming:1", 1000, 0, 1000))
+            .read(move |c| inbound_log::list(c, &endpoint, 1000, 0, 1000))
             .await
             .unwrap();
         assert_eq!(shown.len(), 1000);

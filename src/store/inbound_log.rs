@@ -128,6 +128,11 @@ impl LogBatch {
 /// endpoint's log to the chunks that hold its newest `keep` lines.
 pub fn append(conn: &mut Conn, batch: &LogBatch, keep: Option<i64>) -> Result<(), StoreError> {
     let endpoint = batch.endpoint.as_str();
+    // An endpoint flushes its last lines as it stops, which can be after the request
+    // that deleted it removed its log: those lines would never be read or trimmed.
+    if !owner_exists(conn, endpoint)? {
+        return Ok(());
+    }
     for (lines, body) in &batch.chunks {
         cached!(
             "INSERT INTO inbound_log_chunks (endpoint, lines, body) VALUES (?, ?, ?)",
@@ -248,6 +253,24 @@ pub fn stats(conn: &mut Conn, endpoint: &str) -> Result<Vec<(String, i64, i64)>,
         .load(conn)?)
 }
 
+/// Whether the agent or incoming webhook an endpoint key names still exists (keys of
+/// another shape are kept).
+fn owner_exists(conn: &mut Conn, endpoint: &str) -> Result<bool, StoreError> {
+    use super::schema::{agents, incoming_webhooks};
+    let id = |prefix: &str| {
+        endpoint
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    Ok(if let Some(id) = id("agent:") {
+        diesel::select(diesel::dsl::exists(agents::table.find(id))).get_result(conn)?
+    } else if let Some(id) = id("incoming:") {
+        diesel::select(diesel::dsl::exists(incoming_webhooks::table.find(id))).get_result(conn)?
+    } else {
+        true
+    })
+}
+
 /// The log's key for webhook agent `id`'s Huginn URL.
 pub fn agent_endpoint(id: i64) -> String {
     format!("agent:{id}")
@@ -287,6 +310,11 @@ mod tests {
         }
     }
 
+    /// A webhook agent to log for: its endpoint key.
+    fn endpoint(conn: &mut Conn) -> String {
+        agent_endpoint(crate::store::test_webhook_agent(conn).unwrap().id)
+    }
+
     fn store(conn: &mut Conn, endpoint: &str, lines: impl Iterator<Item = i64>, keep: i64) {
         let lines: Vec<NewInboundLog> = lines.map(line).collect();
         append(conn, &LogBatch::new(endpoint, &lines), Some(keep)).unwrap();
@@ -300,8 +328,9 @@ mod tests {
     #[test]
     fn a_batch_is_stored_line_by_line() {
         let (_dir, mut conn) = conn();
-        store(&mut conn, "agent:1", 1..=75, 1000);
-        let mut rows = list(&mut conn, "agent:1", 1000, 0, 1000).unwrap();
+        let hook = endpoint(&mut conn);
+        store(&mut conn, &hook, 1..=75, 1000);
+        let mut rows = list(&mut conn, &hook, 1000, 0, 1000).unwrap();
         rows.reverse();
         assert_eq!(rows.len(), 75);
         for (row, n) in rows.iter().zip(1..=75i64) {
@@ -321,7 +350,7 @@ mod tests {
                 assert_eq!(row.event_ids, [n, n + 1000]);
             }
         }
-        let stats = stats(&mut conn, "agent:1").unwrap();
+        let stats = stats(&mut conn, &hook).unwrap();
         let rejected: i64 = (1..=75).filter(|n| n % 3 == 0).sum();
         assert_eq!(
             stats,
@@ -337,31 +366,28 @@ mod tests {
     #[test]
     fn pages_run_across_chunks_and_batches() {
         let (_dir, mut conn) = conn();
-        store(&mut conn, "incoming:7", 1..=2500, 5000);
-        store(&mut conn, "incoming:7", 2501..=2510, 5000);
+        let hook = endpoint(&mut conn);
+        store(&mut conn, &hook, 1..=2500, 5000);
+        store(&mut conn, &hook, 2501..=2510, 5000);
         let chunks: i64 = inbound_log_chunks::table
             .count()
             .get_result(&mut conn)
             .unwrap();
         assert_eq!(chunks, 4, "1000 + 1000 + 500 lines, then 10");
-        let first = list(&mut conn, "incoming:7", 20, 0, 5000).unwrap();
+        let first = list(&mut conn, &hook, 20, 0, 5000).unwrap();
         assert_eq!(
             processing_ms(&first),
             (2491..=2510).rev().collect::<Vec<_>>()
         );
-        let across = list(&mut conn, "incoming:7", 5, 1508, 5000).unwrap();
+        let across = list(&mut conn, &hook, 5, 1508, 5000).unwrap();
         assert_eq!(processing_ms(&across), [1002, 1001, 1000, 999, 998]);
-        let all = list(&mut conn, "incoming:7", 5000, 0, 5000).unwrap();
+        let all = list(&mut conn, &hook, 5000, 0, 5000).unwrap();
         assert_eq!(all.len(), 2510);
         assert!(
             all.windows(2).all(|w| w[0].id > w[1].id),
             "ids fall with age"
         );
-        assert!(
-            list(&mut conn, "incoming:7", 10, 2510, 5000)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(list(&mut conn, &hook, 10, 2510, 5000).unwrap().is_empty());
     }
 
     /// Retention: an endpoint shows its newest `keep` lines, old chunks are deleted, and
@@ -369,13 +395,14 @@ mod tests {
     #[test]
     fn each_endpoint_keeps_only_its_newest_lines() {
         let (_dir, mut conn) = conn();
+        let (one, two) = (endpoint(&mut conn), endpoint(&mut conn));
         for round in 0..5 {
-            store(&mut conn, "agent:1", (1..=6).map(|n| round * 6 + n), 4);
-            store(&mut conn, "agent:2", (1..=3).map(|n| round * 3 + n), 4);
+            store(&mut conn, &one, (1..=6).map(|n| round * 6 + n), 4);
+            store(&mut conn, &two, (1..=3).map(|n| round * 3 + n), 4);
         }
-        let kept = list(&mut conn, "agent:1", 100, 0, 4).unwrap();
+        let kept = list(&mut conn, &one, 100, 0, 4).unwrap();
         assert_eq!(processing_ms(&kept), [30, 29, 28, 27]);
-        let kept = list(&mut conn, "agent:2", 100, 0, 4).unwrap();
+        let kept = list(&mut conn, &two, 100, 0, 4).unwrap();
         assert_eq!(processing_ms(&kept), [15, 14, 13, 12]);
         let chunks = |endpoint: &str, conn: &mut Conn| -> i64 {
             inbound_log_chunks::table
@@ -384,15 +411,11 @@ mod tests {
                 .get_result(conn)
                 .unwrap()
         };
-        assert_eq!(chunks("agent:1", &mut conn), 1, "6 lines hold the newest 4");
-        assert_eq!(
-            chunks("agent:2", &mut conn),
-            2,
-            "3 + 3 lines hold the newest 4"
-        );
-        delete_endpoint(&mut conn, "agent:1").unwrap();
-        assert!(list(&mut conn, "agent:1", 100, 0, 4).unwrap().is_empty());
-        assert_eq!(list(&mut conn, "agent:2", 100, 0, 4).unwrap().len(), 4);
+        assert_eq!(chunks(&one, &mut conn), 1, "6 lines hold the newest 4");
+        assert_eq!(chunks(&two, &mut conn), 2, "3 + 3 lines hold the newest 4");
+        delete_endpoint(&mut conn, &one).unwrap();
+        assert!(list(&mut conn, &one, 100, 0, 4).unwrap().is_empty());
+        assert_eq!(list(&mut conn, &two, 100, 0, 4).unwrap().len(), 4);
     }
 
     /// Between trims the stored chunks may hold more than the retention; a read still
@@ -400,19 +423,20 @@ mod tests {
     #[test]
     fn reads_stop_at_the_retention_between_trims() {
         let (_dir, mut conn) = conn();
+        let hook = endpoint(&mut conn);
         for round in 0..3 {
             let lines: Vec<NewInboundLog> = (1..=3).map(|n| line(round * 3 + n)).collect();
-            append(&mut conn, &LogBatch::new("agent:5", &lines), None).unwrap();
+            append(&mut conn, &LogBatch::new(&hook, &lines), None).unwrap();
         }
         let stored: i64 = inbound_log_chunks::table
             .count()
             .get_result(&mut conn)
             .unwrap();
         assert_eq!(stored, 3, "nothing trimmed yet");
-        let shown = list(&mut conn, "agent:5", 100, 0, 4).unwrap();
+        let shown = list(&mut conn, &hook, 100, 0, 4).unwrap();
         assert_eq!(processing_ms(&shown), [9, 8, 7, 6]);
         assert_eq!(
-            processing_ms(&list(&mut conn, "agent:5", 100, 3, 4).unwrap()),
+            processing_ms(&list(&mut conn, &hook, 100, 3, 4).unwrap()),
             [6]
         );
     }
@@ -422,19 +446,43 @@ mod tests {
     #[test]
     fn a_damaged_chunk_or_a_huge_offset_does_not_break_the_log() {
         let (_dir, mut conn) = conn();
-        store(&mut conn, "agent:6", 1..=2, 100);
-        diesel::sql_query(
-            "INSERT INTO inbound_log_chunks (endpoint, lines, body) VALUES ('agent:6', 1, 'oops')",
-        )
-        .execute(&mut conn)
-        .unwrap();
-        store(&mut conn, "agent:6", 3..=3, 100);
-        let shown = list(&mut conn, "agent:6", 10, 0, 100).unwrap();
+        let hook = endpoint(&mut conn);
+        store(&mut conn, &hook, 1..=2, 100);
+        diesel::insert_into(inbound_log_chunks::table)
+            .values((
+                inbound_log_chunks::endpoint.eq(&hook),
+                inbound_log_chunks::lines.eq(1),
+                inbound_log_chunks::body.eq("oops"),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+        store(&mut conn, &hook, 3..=3, 100);
+        let shown = list(&mut conn, &hook, 10, 0, 100).unwrap();
         assert_eq!(processing_ms(&shown), [3, 2, 1]);
         assert!(
-            list(&mut conn, "agent:6", 10, i64::MAX, 100)
+            list(&mut conn, &hook, 10, i64::MAX, 100)
                 .unwrap()
                 .is_empty()
+        );
+    }
+
+    /// Lines an endpoint flushes after its agent was deleted (it flushes as it stops)
+    /// are not stored: nothing would ever read or trim them.
+    #[test]
+    fn lines_of_a_deleted_endpoint_are_not_stored() {
+        let (_dir, mut conn) = conn();
+        let hook = endpoint(&mut conn);
+        store(&mut conn, &hook, 1..=2, 100);
+        let id: i64 = hook.trim_start_matches("agent:").parse().unwrap();
+        crate::store::agents::delete(&mut conn, id).unwrap();
+        store(&mut conn, &hook, 3..=4, 100);
+        let left: i64 = inbound_log_chunks::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(
+            left, 0,
+            "the delete took the log, and nothing came after it"
         );
     }
 

@@ -126,3 +126,23 @@ pub(crate) fn test_conn() -> (tempfile::TempDir, Conn) {
     migrate(&mut conn).unwrap();
     (dir, conn)
 }
+
+/// A webhook agent of a new user, for unit tests that need a real owner row.
+#[cfg(test)]
+pub(crate) fn test_webhook_agent(conn: &mut Conn) -> Result<agents::AgentRow, StoreError> {
+    let user = users::insert(conn, &format!("user-{}", rand::random::<u32>()), false)?;
+    agents::insert(
+        conn,
+        &agents::NewAgent {
+            user_id: user.id,
+            agent_type: "webhook".into(),
+            name: "hook".into(),
+            options: "{}".into(),
+            schedule: None,
+            disabled: false,
+            keep_events_for: 0,
+            propagate_immediately: false,
+            guid: None,
+        },
+    )
+}
