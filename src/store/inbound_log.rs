@@ -320,6 +320,15 @@ mod tests {
         append(conn, &LogBatch::new(endpoint, &lines), Some(keep)).unwrap();
     }
 
+    /// The chunk rows stored for `endpoint`.
+    fn chunks(conn: &mut Conn, endpoint: &str) -> i64 {
+        inbound_log_chunks::table
+            .filter(inbound_log_chunks::endpoint.eq(endpoint))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    }
+
     fn processing_ms(rows: &[InboundLogRow]) -> Vec<i64> {
         rows.iter().map(|r| r.processing_ms).collect()
     }
@@ -369,11 +378,11 @@ mod tests {
         let hook = endpoint(&mut conn);
         store(&mut conn, &hook, 1..=2500, 5000);
         store(&mut conn, &hook, 2501..=2510, 5000);
-        let chunks: i64 = inbound_log_chunks::table
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
-        assert_eq!(chunks, 4, "1000 + 1000 + 500 lines, then 10");
+        assert_eq!(
+            chunks(&mut conn, &hook),
+            4,
+            "1000 + 1000 + 500 lines, then 10"
+        );
         let first = list(&mut conn, &hook, 20, 0, 5000).unwrap();
         assert_eq!(
             processing_ms(&first),
@@ -404,15 +413,8 @@ mod tests {
         assert_eq!(processing_ms(&kept), [30, 29, 28, 27]);
         let kept = list(&mut conn, &two, 100, 0, 4).unwrap();
         assert_eq!(processing_ms(&kept), [15, 14, 13, 12]);
-        let chunks = |endpoint: &str, conn: &mut Conn| -> i64 {
-            inbound_log_chunks::table
-                .filter(inbound_log_chunks::endpoint.eq(endpoint))
-                .count()
-                .get_result(conn)
-                .unwrap()
-        };
-        assert_eq!(chunks(&one, &mut conn), 1, "6 lines hold the newest 4");
-        assert_eq!(chunks(&two, &mut conn), 2, "3 + 3 lines hold the newest 4");
+        assert_eq!(chunks(&mut conn, &one), 1, "6 lines hold the newest 4");
+        assert_eq!(chunks(&mut conn, &two), 2, "3 + 3 lines hold the newest 4");
         delete_endpoint(&mut conn, &one).unwrap();
         assert!(list(&mut conn, &one, 100, 0, 4).unwrap().is_empty());
         assert_eq!(list(&mut conn, &two, 100, 0, 4).unwrap().len(), 4);
@@ -428,11 +430,7 @@ mod tests {
             let lines: Vec<NewInboundLog> = (1..=3).map(|n| line(round * 3 + n)).collect();
             append(&mut conn, &LogBatch::new(&hook, &lines), None).unwrap();
         }
-        let stored: i64 = inbound_log_chunks::table
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
-        assert_eq!(stored, 3, "nothing trimmed yet");
+        assert_eq!(chunks(&mut conn, &hook), 3, "nothing trimmed yet");
         let shown = list(&mut conn, &hook, 100, 0, 4).unwrap();
         assert_eq!(processing_ms(&shown), [9, 8, 7, 6]);
         assert_eq!(
@@ -476,12 +474,9 @@ mod tests {
         let id: i64 = hook.trim_start_matches("agent:").parse().unwrap();
         crate::store::agents::delete(&mut conn, id).unwrap();
         store(&mut conn, &hook, 3..=4, 100);
-        let left: i64 = inbound_log_chunks::table
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
         assert_eq!(
-            left, 0,
+            chunks(&mut conn, &hook),
+            0,
             "the delete took the log, and nothing came after it"
         );
     }
