@@ -135,6 +135,10 @@ async fn summary_and_stream_need_a_token_and_show_each_user_its_own() {
     let bobs = hub.get("/api/summary", &bob).await.json();
     assert_eq!(bobs["subscriptions"], json!([]));
     assert_eq!(bobs["agents"]["total"], 1);
+    assert!(
+        bobs.get("database_bytes").is_none(),
+        "the hub's database size is for admins: {bobs}"
+    );
     // Rates too: bob's own traffic, not the hub's.
     let all = admin["rates"]["events_total"].as_u64().unwrap();
     let his = bobs["rates"]["events_total"].as_u64().unwrap();

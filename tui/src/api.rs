@@ -93,7 +93,9 @@ impl EndpointCounts {
 pub struct Summary {
     pub version: String,
     pub uptime_seconds: u64,
-    pub database_bytes: u64,
+    /// Sent to admins only.
+    #[serde(default)]
+    pub database_bytes: Option<u64>,
     pub rates: Rates,
     pub queue: QueueTotals,
     pub agents: AgentTotals,

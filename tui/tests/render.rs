@@ -41,7 +41,7 @@ fn empty_hub_app() -> App {
     app.apply_update(Update::Summary(Summary {
         version: "0.1.0".into(),
         uptime_seconds: 5,
-        database_bytes: 4096,
+        database_bytes: Some(4096),
         rates: muninn_console::api::Rates {
             bucket_seconds: 10,
             events: vec![0; 60],
@@ -234,4 +234,16 @@ fn tiny_terminals_do_not_panic() {
     }
     app.apply(Action::Help);
     render(&mut app, 20, 5);
+}
+
+#[test]
+fn the_database_size_is_marked_as_admin_only_when_not_sent() {
+    let mut app = empty_app();
+    app.apply_update(Update::Summary(Summary {
+        version: "0.1.0".into(),
+        database_bytes: None,
+        ..Default::default()
+    }));
+    let t = text(&render(&mut app, 120, 40));
+    assert!(t.contains("(admins only)"), "{t}");
 }

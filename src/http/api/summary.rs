@@ -75,7 +75,9 @@ pub struct EndpointOut {
 pub struct SummaryOut {
     pub version: &'static str,
     pub uptime_seconds: u64,
-    pub database_bytes: u64,
+    /// The size of the whole hub's database: for admins only, like the hub-wide rates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_bytes: Option<u64>,
     pub rates: Rates,
     pub queue: QueueTotals,
     pub agents: AgentTotals,
@@ -213,7 +215,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
     Ok(HttpResponse::Ok().json(SummaryOut {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: stats.uptime_seconds(),
-        database_bytes: database_bytes(&state),
+        database_bytes: user.is_admin.then(|| database_bytes(&state)),
         rates: if user.is_admin {
             stats.rates()
         } else {

@@ -134,7 +134,12 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             format!("{}", s.subscriptions.len()),
             t.normal(),
         ),
-        row("database", bytes(s.database_bytes), t.normal()),
+        row(
+            "database",
+            s.database_bytes
+                .map_or_else(|| "(admins only)".into(), bytes),
+            t.normal(),
+        ),
         row("uptime", duration(s.uptime_seconds), t.normal()),
         row("version", s.version.clone(), t.normal()),
     ];
