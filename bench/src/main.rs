@@ -50,6 +50,11 @@ struct Cli {
     ingest_only: bool,
 }
 
+/// The hub's allocator, so that the references' ceilings are not lowered by a
+/// different one: the ratios compare request handling, not allocators.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve a reference (used by the harness itself): framework, durable or sink.
@@ -68,6 +73,10 @@ enum Cmd {
     Ingest {
         #[arg(long, default_value = "full")]
         synchronous: String,
+        /// What to load: the hub, or the `durable` or `framework` reference (to
+        /// compare their per-request costs with the same tools).
+        #[arg(long, default_value = "hub")]
+        against: String,
     },
 }
 
@@ -240,19 +249,20 @@ async fn ingest_load(addr: SocketAddr, path: String, cli: &Cli) -> Stats {
 
 /// See [`Cmd::Ingest`]. After the run it prints the hub's writer metrics, the batch
 /// sizes that explain most of its cost.
-async fn ingest_alone(cli: Cli, sync: String) -> Result<()> {
+async fn ingest_alone(cli: Cli, sync: String, against: String) -> Result<()> {
     let dir = tempfile::tempdir()?;
+    if against != "hub" {
+        let reference = start_reference(&against, &sync, dir.path())?;
+        println!("hub pid {}", reference.child.id());
+        let s = ingest_load(reference.addr, "/".into(), &cli).await;
+        print_ingest(&format!("{against} {sync}"), &s);
+        return Ok(());
+    }
     let hub = start_hub(&hub_bin(&cli)?, dir.path(), &sync)?;
     let path = webhook_agent(hub.addr).await?;
     println!("hub pid {}", hub.child.id());
     let s = ingest_load(hub.addr, path, &cli).await;
-    println!(
-        "{sync}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
-        s.rps(),
-        s.quantile_ms(0.5),
-        s.quantile_ms(0.99),
-        s.failed
-    );
+    print_ingest(&sync, &s);
     let mut c = Conn::open(hub.addr).await?;
     let (_, body, _) = c
         .roundtrip(&request("GET", "/metrics", Some(TOKEN), None))
@@ -263,6 +273,16 @@ async fn ingest_alone(cli: Cli, sync: String) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn print_ingest(what: &str, s: &Stats) {
+    println!(
+        "{what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
+        s.rps(),
+        s.quantile_ms(0.5),
+        s.quantile_ms(0.99),
+        s.failed
+    );
 }
 
 struct Row {
@@ -766,9 +786,12 @@ fn main() -> Result<()> {
             data_dir,
             if *w == 0 { workers() } else { *w },
         ),
-        Some(Cmd::Ingest { synchronous }) => {
-            let sync = synchronous.clone();
-            actix_rt::System::new().block_on(ingest_alone(cli, sync))
+        Some(Cmd::Ingest {
+            synchronous,
+            against,
+        }) => {
+            let (sync, against) = (synchronous.clone(), against.clone());
+            actix_rt::System::new().block_on(ingest_alone(cli, sync, against))
         }
         None => actix_rt::System::new().block_on(bench(cli)),
     }
