@@ -352,12 +352,12 @@ impl Webhook {
     /// params; an array makes one event per element.
     pub fn payloads(
         &self,
-        params: &Value,
+        params: Value,
         headers: &[(String, String)],
     ) -> Result<Vec<Value>, Rejection> {
         let selected = match &self.payload_path {
-            None => Some(params.clone()),
-            Some(path) => path.query(params).first().cloned(),
+            None => Some(params),
+            Some(path) => path.query(&params).first().cloned(),
         };
         let Some(selected) = selected else {
             // Huginn makes one empty event when the path matches nothing.
@@ -401,6 +401,12 @@ impl Webhook {
 
     /// The answer to a request whose events were committed. A template that fails at
     /// render time falls back to the default text and is reported as the second value.
+    /// Whether the answer is a redirect, whose relative target is resolved against
+    /// the request's URL (the only use of that URL, which is costly to build).
+    pub fn redirects(&self) -> bool {
+        (300..400).contains(&self.code)
+    }
+
     pub fn response(&self, params: &Value, request_url: &str) -> (WebResponse, Option<String>) {
         let (body, error) = match &self.response {
             None => ("Event Created".to_string(), None),
@@ -419,7 +425,7 @@ impl Webhook {
             headers: self.response_headers.clone(),
             location: None,
         };
-        if (300..400).contains(&self.code) {
+        if self.redirects() {
             let target = url::Url::parse(request_url)
                 .and_then(|base| base.join(resp.body.trim()))
                 .map(|u| u.to_string())
@@ -476,14 +482,14 @@ mod tests {
     fn payload_path_selects_and_splits_arrays() {
         let h = hook(json!({"secret": "s", "payload_path": "some_key.people"}));
         let params = json!({"some_key": {"people": [{"name": "bob"}, {"name": "jon"}]}});
-        let events = h.payloads(&params, &[]).unwrap();
+        let events = h.payloads(params, &[]).unwrap();
         assert_eq!(events, vec![json!({"name": "bob"}), json!({"name": "jon"})]);
     }
 
     #[test]
     fn scalars_are_refused_with_the_path() {
         let h = hook(json!({"secret": "s", "payload_path": "$.n"}));
-        let err = h.payloads(&json!({"n": 5}), &[]).unwrap_err();
+        let err = h.payloads(json!({"n": 5}), &[]).unwrap_err();
         assert_eq!(err.status, 422);
         assert!(err.body.contains("payload_path \"$.n\""), "{}", err.body);
     }
@@ -497,14 +503,14 @@ mod tests {
         ];
         let plain = hook(json!({"secret": "s"}));
         assert_eq!(
-            plain.payloads(&json!({"a": 1}), &headers).unwrap(),
+            plain.payloads(json!({"a": 1}), &headers).unwrap(),
             vec![json!({"a": 1})]
         );
         let h = hook(
             json!({"secret": "s", "event_headers": "Accept,X-Hello-World", "event_headers_key": "X-HTTP-HEADERS"}),
         );
         assert_eq!(
-            h.payloads(&json!({"a": 1}), &headers).unwrap(),
+            h.payloads(json!({"a": 1}), &headers).unwrap(),
             vec![
                 json!({"a": 1, "X-HTTP-HEADERS": {"Accept": "application/xml", "X-Hello-World": "Hello Huginn"}})
             ]

@@ -113,6 +113,15 @@ impl EndpointCore {
         state.guard = guard;
     }
 
+    /// Whether the endpoint answers with a redirect (and so needs the request's URL).
+    pub fn redirects(&self) -> bool {
+        self.state()
+            .config
+            .webhook
+            .as_ref()
+            .is_ok_and(|w| w.redirects())
+    }
+
     /// The pre-body checks: CORS preflight, secret and verb, IP allowlist, rate limit,
     /// declared size. Answers the body limit to read with, or the answer to send.
     pub fn admit(&self, msg: Admit) -> Result<usize, WebResponse> {
@@ -311,10 +320,10 @@ impl EndpointCore {
                     .map_err(|r| ("recaptcha_failed", r))?,
             ),
         };
-        let payloads = webhook
-            .payloads(&params, &msg.request.headers)
-            .map_err(|r| ("bad_request", r))?;
         let (response, render_error) = webhook.response(&params, &msg.request.url);
+        let payloads = webhook
+            .payloads(params, &msg.request.headers)
+            .map_err(|r| ("bad_request", r))?;
         let new: Vec<NewEvent> = payloads
             .into_iter()
             .map(|payload| NewEvent {

@@ -12,7 +12,9 @@ use super::{Rejection, WebResponse};
 pub struct InboundRequest {
     /// Upper-case HTTP method.
     pub method: String,
-    /// The full URL as the client called it (for resolving relative redirects).
+    /// The full URL as the client called it, for resolving a relative redirect; empty
+    /// when the endpoint does not redirect (building it costs more than parsing a
+    /// small JSON body).
     pub url: String,
     pub query: String,
     /// Header names lower-case, in the order received.
@@ -58,6 +60,9 @@ pub fn params(req: &InboundRequest) -> Result<Value, Rejection> {
                 WebResponse::text(400, format!("The request body is not valid JSON: {e}"))
             })?;
             match body {
+                // Most requests have no query: the body's object is then the params
+                // as it is, without moving every key into a new map.
+                Value::Object(map) if params.is_empty() => params = map,
                 Value::Object(map) => params.extend(map),
                 other => {
                     params.insert("_json".into(), other);

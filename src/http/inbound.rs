@@ -119,16 +119,24 @@ pub async fn read_body(
     Ok(body.freeze())
 }
 
+/// The request as endpoints see it; `with_url` when the endpoint needs its full URL
+/// (see [`InboundRequest::url`]).
 pub fn inbound_request(
     req: &HttpRequest,
     body: Bytes,
     ip: Option<IpAddr>,
     received: Instant,
+    with_url: bool,
 ) -> InboundRequest {
-    let info = req.connection_info();
+    let url = if with_url {
+        let info = req.connection_info();
+        format!("{}://{}{}", info.scheme(), info.host(), req.uri())
+    } else {
+        String::new()
+    };
     InboundRequest {
         method: req.method().as_str().to_string(),
-        url: format!("{}://{}{}", info.scheme(), info.host(), req.uri()),
+        url,
         query: req.query_string().to_string(),
         headers: req
             .headers()
@@ -188,7 +196,8 @@ async fn answer_webhook(
         Ok(b) => b,
         Err(r) => return respond(json_errors(r)),
     };
-    let request = inbound_request(&req, body, ip, received);
+    // Incoming webhooks answer from their own settings and never redirect.
+    let request = inbound_request(&req, body, ip, received, false);
     match entry.addr.send(HandleIncoming(request)).await {
         Ok(r) => respond(json_errors(r)),
         Err(_) => respond(json_errors(restarting())),

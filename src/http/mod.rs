@@ -43,13 +43,17 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .route("/healthz", web::get().to(api::status::healthz))
     .route("/worker_status", web::get().to(api::status::worker_status))
     .route("/metrics", web::get().to(metrics::metrics))
+    // One resource per form: a resource with two patterns matches through a regex
+    // set first and then the pattern's own regex, on every webhook.
     .service(
-        web::resource([
-            "/users/{user_id}/web_requests/{agent_id}/{secret}",
-            "/users/{user_id}/webhooks/{agent_id}/{secret}",
-        ])
-        .app_data(web::PayloadConfig::default().limit(config.server.max_body_bytes))
-        .route(web::route().to(web_requests::handle)),
+        web::resource("/users/{user_id}/web_requests/{agent_id}/{secret}")
+            .app_data(web::PayloadConfig::default().limit(config.server.max_body_bytes))
+            .route(web::route().to(web_requests::handle)),
+    )
+    .service(
+        web::resource("/users/{user_id}/webhooks/{agent_id}/{secret}")
+            .app_data(web::PayloadConfig::default().limit(config.server.max_body_bytes))
+            .route(web::route().to(web_requests::handle)),
     )
     .configure(inbound_routes)
     .service(

@@ -36,7 +36,7 @@ async fn answer(
     let entry = agent_id
         .parse::<i64>()
         .ok()
-        .and_then(|id| registry.agent(id))
+        .and_then(|id| registry.web_target(id))
         .filter(|e| Some(e.user_id) == user_id);
     let Some((entry_id, entry)) = agent_id.parse::<i64>().ok().zip(entry) else {
         return respond(match user_id.filter(|id| registry.has_user(*id)) {
@@ -50,13 +50,12 @@ async fn answer(
         let ext = last.split_once('.').map(|(_, ext)| ext);
         return super::feed_requests::serve(&state, &req, feed, secret, ext).await;
     }
-    let Some(endpoint) = entry.endpoint else {
+    let Some(core) = entry.core else {
         // Huginn's answer for agent types that take no web requests.
         return respond(WebResponse::text(404, "not implemented"));
     };
     // The endpoint's checks run here, on this worker, not in its actor (see
     // `endpoints::actor`).
-    let core = endpoint.core;
     let ip = request_ip(&state, &req);
     let admit = admission(&req, Some(secret.clone()), ip, received);
     let method = admit.method.clone();
@@ -86,7 +85,7 @@ async fn answer(
             return respond(r);
         }
     };
-    let request = inbound_request(&req, body, ip, received);
+    let request = inbound_request(&req, body, ip, received, core.redirects());
     let r = core.handle(HandleWebRequest { secret, request }).await;
     registry
         .stats

@@ -9,7 +9,7 @@ use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
-use crate::endpoints::{Endpoint, IncomingEndpoint};
+use crate::endpoints::{Endpoint, EndpointCore, IncomingEndpoint};
 use crate::feeds::FeedActor;
 use crate::hub::stats::Stats;
 
@@ -65,9 +65,26 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// What a Huginn web-request URL needs of its agent: a reference to its endpoint's
+/// core or its feed, without cloning the whole entry (each actor address clone and
+/// drop is a pair of atomic operations that the HTTP workers would contend on).
+pub struct WebTarget {
+    pub user_id: i64,
+    pub core: Option<Arc<EndpointCore>>,
+    pub feed: Option<Addr<FeedActor>>,
+}
+
 impl Registry {
     pub fn agent(&self, id: i64) -> Option<AgentEntry> {
         read(&self.agents).get(&id).cloned()
+    }
+
+    pub fn web_target(&self, id: i64) -> Option<WebTarget> {
+        read(&self.agents).get(&id).map(|e| WebTarget {
+            user_id: e.user_id,
+            core: e.endpoint.as_ref().map(|ep| ep.core.clone()),
+            feed: e.feed.clone(),
+        })
     }
 
     pub fn insert_agent(&self, id: i64, entry: AgentEntry) {
