@@ -277,7 +277,7 @@ impl AgentActor {
                         user_id,
                         agent_id: Some(id),
                         event_type: event_type.clone(),
-                        payload,
+                        payload: NewEvent::payload_text(&payload),
                         keep_for_seconds: keep,
                     },
                     depth,

@@ -1048,7 +1048,7 @@ fn response_event(e: &EmitResponse, sent: &Sent) -> NewEvent {
         user_id: e.user_id,
         agent_id: Some(e.agent_id),
         event_type: e.event_type.clone(),
-        payload: serde_json::Value::Object(payload),
+        payload: NewEvent::payload_text(&serde_json::Value::Object(payload)),
         keep_for_seconds: e.keep_events_for,
     }
 }

@@ -330,7 +330,7 @@ impl EndpointCore {
                 user_id: self.user_id,
                 agent_id: Some(self.agent_id),
                 event_type: config.event_type.clone(),
-                payload,
+                payload: NewEvent::payload_text(&payload),
                 keep_for_seconds: config.keep_events_for,
             })
             .collect();

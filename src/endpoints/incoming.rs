@@ -432,7 +432,7 @@ impl IncomingEndpoint {
             user_id: self.user_id,
             agent_id: None,
             event_type: WEBHOOK_RECEIVED.to_string(),
-            payload,
+            payload: NewEvent::payload_text(&payload),
             keep_for_seconds: 0,
         };
         let (id, target, window) = (

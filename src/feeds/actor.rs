@@ -291,7 +291,7 @@ mod tests {
             user_id: 1,
             agent_id: Some(source),
             event_type: "event.created".into(),
-            payload: json!({ "t": t }),
+            payload: json!({ "t": t }).to_string(),
             keep_for_seconds: 0,
         };
         store

@@ -88,7 +88,7 @@ pub fn record(
             user_id,
             agent_id: None,
             event_type: event_type.to_string(),
-            payload,
+            payload: crate::store::events::NewEvent::payload_text(&payload),
             keep_for_seconds: 0,
         }],
         0,

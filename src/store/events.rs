@@ -39,9 +39,18 @@ pub struct NewEvent {
     pub user_id: i64,
     pub agent_id: Option<i64>,
     pub event_type: String,
-    pub payload: serde_json::Value,
+    /// The payload as JSON text ([`NewEvent::payload_text`]): serialised by whoever
+    /// makes the event, so the Writer, which every event waits for, only stores it.
+    pub payload: String,
     /// Seconds to keep the event; 0 keeps it forever.
     pub keep_for_seconds: i64,
+}
+
+impl NewEvent {
+    /// A payload's JSON text, as [`NewEvent::payload`] holds it.
+    pub fn payload_text(payload: &serde_json::Value) -> String {
+        payload.to_string()
+    }
 }
 
 /// The longest `keep_events_for` accepted: a hundred years. Longer is "forever" in
@@ -74,7 +83,7 @@ pub(super) fn insert_all(
     // and the id SQLite assigned rather than parsed back from a `RETURNING`.
     for e in new {
         let expires = expiry(at, e.keep_for_seconds);
-        let payload = e.payload.to_string();
+        let payload = e.payload.clone();
         cached!(
             "INSERT INTO events (user_id, agent_id, event_type, payload, created_at, \
              expires_at, target_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -698,7 +698,7 @@ mod tests {
             user_id: user,
             agent_id: None,
             event_type: name.to_string(),
-            payload: serde_json::json!({}),
+            payload: "{}".into(),
             keep_for_seconds: 0,
         };
         let gate = hold(writer);

@@ -712,18 +712,17 @@ pub async fn reemit_events(
                 let last = old.last().map(|e| e.id);
                 let new: Vec<events::NewEvent> = old
                     .iter()
-                    .map(|e| {
-                        Ok(events::NewEvent {
-                            user_id: e.user_id,
-                            agent_id: e.agent_id,
-                            event_type: e.event_type.clone(),
-                            payload: e.payload_json()?,
-                            keep_for_seconds: e
-                                .expires_at
-                                .map_or(0, |x| (x - e.created_at).num_seconds().max(1)),
-                        })
+                    .map(|e| events::NewEvent {
+                        user_id: e.user_id,
+                        agent_id: e.agent_id,
+                        event_type: e.event_type.clone(),
+                        // Stored payloads are the JSON text the event was made with.
+                        payload: e.payload.clone(),
+                        keep_for_seconds: e
+                            .expires_at
+                            .map_or(0, |x| (x - e.created_at).num_seconds().max(1)),
                     })
-                    .collect::<Result<_, StoreError>>()?;
+                    .collect();
                 out.insert(c, &new, 0)?;
                 if delete_old {
                     for e in &old {
