@@ -12,25 +12,49 @@ use super::inbound::{admission, inbound_request, read_body, request_ip, respond}
 use crate::endpoints::{HandleWebRequest, NoteTooLarge, WebResponse};
 use crate::ops::metrics::{self, IngestKind};
 
+/// Everything under `/users`; what is not a web-request URL is not found.
 pub async fn handle(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
     payload: web::Payload,
 ) -> HttpResponse {
+    let Some(path) = web_request_path(req.match_info().unprocessed()) else {
+        return HttpResponse::NotFound().finish();
+    };
     let resp = answer(state, req, path, payload).await;
     metrics::ingest(IngestKind::Huginn, resp.status().as_u16());
     resp
 }
 
+/// `/{user_id}/web_requests/{agent_id}/{last}` (or `webhooks` in the middle), the path
+/// after `/users`: its three parameters, percent-decoded as actix decodes path
+/// parameters. The path is as actix requoted it, so an encoded `/` is still `%2F` here
+/// and cannot split a segment.
+fn web_request_path(rest: &str) -> Option<(String, String, String)> {
+    let mut segments = rest.strip_prefix('/')?.split('/');
+    let user = segments.next()?;
+    let kind = segments.next()?;
+    let agent = segments.next()?;
+    let last = segments.next()?;
+    let shaped = segments.next().is_none()
+        && matches!(kind, "web_requests" | "webhooks")
+        && ![user, agent, last].iter().any(|s| s.is_empty());
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    shaped.then(|| (decode(user), decode(agent), decode(last)))
+}
+
 async fn answer(
     state: web::Data<AppState>,
     req: HttpRequest,
-    path: web::Path<(String, String, String)>,
+    path: (String, String, String),
     payload: web::Payload,
 ) -> HttpResponse {
     let received = Instant::now();
-    let (user_id, agent_id, last) = path.into_inner();
+    let (user_id, agent_id, last) = path;
     let registry = &state.addrs.registry;
     let user_id = user_id.parse::<i64>().ok();
     let entry = agent_id
@@ -91,4 +115,41 @@ async fn answer(
         .stats
         .record_inbound(entry_id, entry.user_id, r.status);
     respond(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::web_request_path;
+
+    fn owned(p: (&str, &str, &str)) -> Option<(String, String, String)> {
+        Some((p.0.into(), p.1.into(), p.2.into()))
+    }
+
+    #[test]
+    fn both_url_forms_and_their_parameters_decoded() {
+        assert_eq!(
+            web_request_path("/1/web_requests/22/s.xml"),
+            owned(("1", "22", "s.xml"))
+        );
+        assert_eq!(
+            web_request_path("/1/webhooks/22/a%20b%2Fc"),
+            owned(("1", "22", "a b/c"))
+        );
+    }
+
+    #[test]
+    fn other_shapes_are_not_web_request_urls() {
+        for rest in [
+            "",
+            "/",
+            "/1/web_requests/22",
+            "/1/web_requests/22/",
+            "/1/web_requests/22/s/",
+            "/1/web_requests//s",
+            "/1/events/22/s",
+            "/1/web_requests/22/s/more",
+        ] {
+            assert_eq!(web_request_path(rest), None, "{rest:?}");
+        }
+    }
 }
