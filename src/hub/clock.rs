@@ -19,6 +19,8 @@ const SCHEDULE_TICK: Duration = Duration::from_millis(500);
 
 const EXPIRY_EVERY: Duration = Duration::from_secs(60);
 const EXPIRY_BATCH: i64 = 1000;
+/// How often an idle Writer is given a batch to count events into agents' rows in.
+const COUNT_NUDGE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Clock {
     store: Store,
@@ -87,6 +89,11 @@ impl Actor for Clock {
         ctx.run_interval(SCHEDULE_TICK, |act, _| act.fire_due());
         ctx.run_interval(EXPIRY_EVERY, |act, ctx| act.expire(ctx));
         ctx.run_interval(self.propagation_every, |act, _| act.propagate());
+        // The Writer counts events into their agents' rows in its batches; when no
+        // batch comes, this gives it one.
+        ctx.run_interval(COUNT_NUDGE_EVERY, |act, _| {
+            act.store.writer().nudge_counts()
+        });
     }
 }
 

@@ -97,26 +97,29 @@ pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
 }
 
 pub fn find_by_guid(conn: &mut Conn, guid: &str) -> Result<Option<AgentRow>, StoreError> {
-    Ok(agents::table
+    let row = agents::table
         .filter(agents::guid.eq(guid))
         .select(AgentRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?;
+    row.map(|r| counted(conn, r)).transpose()
 }
 
 pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {
-    Ok(diesel::update(agents::table.find(id))
+    let row = diesel::update(agents::table.find(id))
         .set((changes, agents::updated_at.eq(now())))
         .returning(AgentRow::as_returning())
-        .get_result(conn)?)
+        .get_result(conn)?;
+    counted(conn, row)
 }
 
 pub fn find(conn: &mut Conn, id: i64) -> Result<Option<AgentRow>, StoreError> {
-    Ok(agents::table
+    let row = agents::table
         .find(id)
         .select(AgentRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()?;
+    row.map(|r| counted(conn, r)).transpose()
 }
 
 /// All agents of `user_id`, or of everyone when `None`.
@@ -125,7 +128,32 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<AgentRow>, Stor
     if let Some(uid) = user_id {
         q = q.filter(agents::user_id.eq(uid));
     }
-    Ok(q.order(agents::id.asc()).load(conn)?)
+    let mut rows: Vec<AgentRow> = q.order(agents::id.asc()).load(conn)?;
+    let uncounted = super::writer_marks::uncounted(conn, None)?;
+    if !uncounted.is_empty() {
+        let index: std::collections::HashMap<i64, usize> =
+            rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+        for u in uncounted {
+            if let Some(&i) = index.get(&u.agent_id) {
+                add_uncounted(&mut rows[i], &u);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// `row` with the events the Writer has not yet counted into it (see
+/// [`super::writer_marks`]): every read of an agent shows exact figures.
+fn counted(conn: &mut Conn, mut row: AgentRow) -> Result<AgentRow, StoreError> {
+    for u in super::writer_marks::uncounted(conn, Some(row.id))? {
+        add_uncounted(&mut row, &u);
+    }
+    Ok(row)
+}
+
+fn add_uncounted(row: &mut AgentRow, u: &super::writer_marks::Uncounted) {
+    row.events_count += u.n;
+    row.last_event_at = row.last_event_at.max(u.newest);
 }
 
 /// Deletes the agent with its links, logs and events; returns the deleted row.
@@ -142,17 +170,6 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
     }
     diesel::delete(agents::table.find(id)).execute(conn)?;
     Ok(row)
-}
-
-/// Records that the agent emitted `count` events just now. The Writer calls it once
-/// per agent per batch; it is a cached statement.
-pub fn note_emitted(conn: &mut Conn, id: i64, count: i64) -> Result<(), StoreError> {
-    cached!(
-        "UPDATE agents SET events_count = events_count + ?, last_event_at = ? WHERE id = ?",
-        vec![Value::Int(count), Value::Time(now()), Value::Int(id)],
-    )
-    .execute(conn)?;
-    Ok(())
 }
 
 /// Records that the agent has handled every event up to `event_id` it was sent.
@@ -206,10 +223,11 @@ pub fn set_disabled(
             .set(agents::last_checked_event_id.eq(newest))
             .execute(conn)?;
     }
-    Ok(diesel::update(agents::table.find(id))
+    let row = diesel::update(agents::table.find(id))
         .set((agents::disabled.eq(disabled), agents::updated_at.eq(now())))
         .returning(AgentRow::as_returning())
-        .get_result(conn)?)
+        .get_result(conn)?;
+    counted(conn, row)
 }
 
 pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreError> {
@@ -219,12 +237,10 @@ pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Recounts `events_count` after events were deleted in bulk.
+/// Recounts `events_count` after events were deleted in bulk: the events up to the
+/// Writer's counted mark, as the row counts only those.
 pub fn recount_events(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
-    let n: i64 = events::table
-        .filter(events::agent_id.eq(id))
-        .count()
-        .get_result(conn)?;
+    let n = super::writer_marks::counted_events_of(conn, id)?;
     diesel::update(agents::table.find(id))
         .set(agents::events_count.eq(n))
         .execute(conn)?;

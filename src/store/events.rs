@@ -8,11 +8,6 @@ use super::schema::{events, links};
 use super::{Conn, StoreError, Value, from_json_text, now};
 use crate::cached;
 
-diesel::define_sql_function! {
-    /// The rowid of the last row this connection inserted.
-    fn last_insert_rowid() -> diesel::sql_types::BigInt;
-}
-
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
@@ -66,28 +61,29 @@ fn expiry(at: NaiveDateTime, keep_for_seconds: i64) -> Option<NaiveDateTime> {
     at.checked_add_signed(keep)
 }
 
-/// Inserts the events in order and returns their rows (ids ascending).
-/// Inserts the events in order, each addressed to `target` when given (delivered to
-/// that agent directly, as if over a link, and read back by its catch-up), and returns
-/// their rows (ids ascending). Only the Writer's `Emitted` calls it, so every event is
-/// written with its outbox rows.
+/// Inserts the events in order with the ids `first_id`, `first_id + 1`, ..., each
+/// addressed to `target` when given (delivered to that agent directly, as if over a
+/// link, and read back by its catch-up), and returns their rows. Only the Writer's
+/// `Emitted` calls it: the Writer hands out the ids (see `writer_marks`), and every
+/// event is written with its outbox rows.
 pub(super) fn insert_all(
     conn: &mut Conn,
     new: &[NewEvent],
     target: Option<i64>,
+    first_id: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
     let at = now();
     let mut rows = Vec::with_capacity(new.len());
-    // One statement per event keeps ids in the order given. Every webhook comes through
-    // here, so it is a cached statement, and the row is built from the values written
-    // and the id SQLite assigned rather than parsed back from a `RETURNING`.
-    for e in new {
+    // Every webhook comes through here, so it is a cached statement, and the row is
+    // built from the values written rather than parsed back from a `RETURNING`.
+    for (id, e) in (first_id..).zip(new) {
         let expires = expiry(at, e.keep_for_seconds);
         let payload = e.payload.clone();
         cached!(
-            "INSERT INTO events (user_id, agent_id, event_type, payload, created_at, \
-             expires_at, target_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO events (id, user_id, agent_id, event_type, payload, created_at, \
+             expires_at, target_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
+                Value::Int(id),
                 Value::Int(e.user_id),
                 Value::OptInt(e.agent_id),
                 Value::Text(&e.event_type),
@@ -98,7 +94,6 @@ pub(super) fn insert_all(
             ],
         )
         .execute(conn)?;
-        let id = diesel::select(last_insert_rowid()).get_result::<i64>(conn)?;
         rows.push(EventRow {
             id,
             user_id: e.user_id,
@@ -242,17 +237,26 @@ fn linked_pending(
         .load(conn)?)
 }
 
-/// Deletes up to `batch` expired events; returns how many went.
+/// Deletes up to `batch` expired events and recounts their agents' `events_count`
+/// (as Huginn's cleanup does); returns how many went.
 pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> {
-    let ids: Vec<i64> = events::table
+    let expired: Vec<(i64, Option<i64>)> = events::table
         .filter(events::expires_at.lt(now()))
-        .select(events::id)
+        .select((events::id, events::agent_id))
         .limit(batch)
         .load(conn)?;
-    if ids.is_empty() {
+    if expired.is_empty() {
         return Ok(0);
     }
-    Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
+    let ids: Vec<i64> = expired.iter().map(|(id, _)| *id).collect();
+    let mut agents: Vec<i64> = expired.iter().filter_map(|(_, a)| *a).collect();
+    agents.sort_unstable();
+    agents.dedup();
+    let deleted = diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?;
+    for agent in agents {
+        super::agents::recount_events(conn, agent)?;
+    }
+    Ok(deleted)
 }
 
 /// What a feed shows: the newest `per_source` unexpired events of each current source

@@ -21,6 +21,7 @@ pub mod schema;
 pub mod subscriptions;
 pub mod users;
 mod writer;
+pub mod writer_marks;
 
 use actix::{Addr, SyncArbiter};
 

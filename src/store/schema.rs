@@ -248,6 +248,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    writer_marks (id) {
+        id -> BigInt,
+        event_ids_reserved -> BigInt,
+        events_counted_upto -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_subscriptions,
     scenarios,

@@ -18,8 +18,8 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{Connection, RunQueryDsl};
@@ -29,6 +29,7 @@ use super::{Conn, StoreError};
 use crate::cached;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, EventRow, NewEvent};
+use crate::store::writer_marks::{self, ID_BLOCK};
 
 /// What a job leaves behind for the Router: an event it inserted, its propagation
 /// depth, and the deliveries (outbox rows) written with it.
@@ -68,6 +69,7 @@ trait BatchJob: Send {
         conn: &mut Conn,
         out: &mut Vec<Committed>,
         hook: &dyn EventHook,
+        next_id: &mut i64,
         isolated: bool,
         broken: &mut bool,
     ) -> bool;
@@ -130,6 +132,7 @@ impl<T: Send, B: Body<T>> BatchJob for Write<T, B> {
         conn: &mut Conn,
         out: &mut Vec<Committed>,
         hook: &dyn EventHook,
+        next_id: &mut i64,
         isolated: bool,
         broken: &mut bool,
     ) -> bool {
@@ -144,6 +147,7 @@ impl<T: Send, B: Body<T>> BatchJob for Write<T, B> {
                     &mut Emitted {
                         out: &mut mine,
                         hook,
+                        next_id: &mut *next_id,
                     },
                 )
             }))
@@ -196,6 +200,8 @@ pub struct WriterStats {
     pub jobs: AtomicUsize,
     pub last_batch_size: AtomicUsize,
     pub last_commit_micros: AtomicUsize,
+    /// Events were committed that the agents' counts do not include yet.
+    pub uncounted: AtomicBool,
 }
 
 /// A cheap, cloneable handle for submitting writes.
@@ -206,13 +212,14 @@ pub struct Writer {
     queue_max: usize,
 }
 
-/// The only way a job inserts events: each event is written with its outbox rows and
-/// collected so it reaches the Router after commit. The emitting agents' `events_count`
-/// and `last_event_at` are updated once per batch from what was collected (see
-/// [`count_emitted`]), not once per write.
+/// The only way a job inserts events: each event gets the next id the Writer hands
+/// out, is written with its outbox rows and collected so it reaches the Router after
+/// commit. The emitting agents' `events_count` and `last_event_at` are brought up to
+/// date about once a second (see [`Ledger`]), not by each write.
 pub struct Emitted<'a> {
     out: &'a mut Vec<Committed>,
     hook: &'a dyn EventHook,
+    next_id: &'a mut i64,
 }
 
 impl Emitted<'_> {
@@ -234,7 +241,10 @@ impl Emitted<'_> {
         depth: u32,
         target: Option<i64>,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
-        let rows = events::insert_all(conn, new, target)?;
+        let first = *self.next_id;
+        // Taken before the insert: an id a failed insert may have used is never reused.
+        *self.next_id += new.len() as i64;
+        let rows = events::insert_all(conn, new, target, first)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let deliveries = self.hook.on_insert(conn, &row)?;
@@ -261,7 +271,11 @@ impl Writer {
         sink: CommitSink,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::unbounded_channel::<Cmd>();
+        let mut ledger = Ledger::load(&mut conn)?;
         let stats = Arc::new(WriterStats::default());
+        stats
+            .uncounted
+            .store(ledger.uncounted().is_some(), Ordering::Relaxed);
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name("muninn-writer".into())
@@ -270,6 +284,7 @@ impl Writer {
                     &mut conn,
                     rx,
                     batch_max.max(1),
+                    &mut ledger,
                     &thread_stats,
                     &*hook,
                     &sink,
@@ -307,6 +322,16 @@ impl Writer {
 
     pub fn stats(&self) -> &Arc<WriterStats> {
         &self.stats
+    }
+
+    /// Lets the Writer bring the agents' counts up to date when it is idle: a batch
+    /// does that when a second has passed since the last time (see [`Ledger`]), and
+    /// this queues an empty one. The clock calls it every second.
+    pub fn nudge_counts(&self) {
+        if self.stats.uncounted.load(Ordering::Relaxed) && self.queue_depth() == 0 {
+            // Queued now; nobody waits for the answer.
+            drop(self.write(|_, _| Ok(())));
+        }
     }
 
     /// Jobs waiting for the writer right now.
@@ -390,22 +415,50 @@ impl Writer {
     }
 }
 
-/// Adds the batch's events to their agents' `events_count`: one statement per agent
-/// per batch. Under load a batch holds dozens of webhooks to the same agent, and a
-/// statement per write was a measurable share of the writer's time. Only the events
-/// of writes that succeeded are in `committed`, so a rolled-back write counts nothing.
-fn count_emitted(conn: &mut Conn, committed: &[Committed]) -> Result<(), StoreError> {
-    let mut counts: Vec<(i64, i64)> = Vec::new();
-    for agent in committed.iter().filter_map(|c| c.event.agent_id) {
-        match counts.iter_mut().find(|(id, _)| *id == agent) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((agent, 1)),
-        }
+/// How often at most the agents' counts are brought up to date.
+const COUNT_EVERY: Duration = Duration::from_secs(1);
+
+/// What the writer thread keeps between batches about event ids and agents' counts,
+/// mirroring the `writer_marks` row (see that module for why these are not written
+/// by every commit).
+///
+/// Ids: events get `next_id`, `next_id + 1`, ... . A batch that hands out an id above
+/// `reserved` moves the reservation a block ahead in its own transaction, so a
+/// committed id is always covered by a committed reservation, and a restart resumes
+/// above both. Ids of writes rolled back are skipped, never reused.
+///
+/// Counts: every [`COUNT_EVERY`], the first batch after it counts every event below
+/// its own into the agents' rows, in its own transaction; readers add what lies above
+/// the counted mark, so they see exact figures in between and after a crash.
+struct Ledger {
+    next_id: i64,
+    reserved: i64,
+    counted_upto: i64,
+    counted_at: Instant,
+}
+
+impl Ledger {
+    fn load(conn: &mut Conn) -> Result<Ledger, StoreError> {
+        let marks = writer_marks::load(conn)?;
+        Ok(Ledger {
+            next_id: marks.event_ids_reserved.max(events::max_id(conn)?) + 1,
+            reserved: marks.event_ids_reserved,
+            counted_upto: marks.events_counted_upto,
+            counted_at: Instant::now(),
+        })
     }
-    for (agent, n) in counts {
-        crate::store::agents::note_emitted(conn, agent, n)?;
+
+    /// The mark to count up to, when events above the counted one may exist.
+    fn uncounted(&self) -> Option<i64> {
+        let upto = self.next_id - 1;
+        (upto > self.counted_upto).then_some(upto)
     }
-    Ok(())
+
+    /// The mark this batch counts up to, when that is due.
+    fn count_due(&self) -> Option<i64> {
+        self.uncounted()
+            .filter(|_| self.counted_at.elapsed() >= COUNT_EVERY)
+    }
 }
 
 /// Runs `f` inside the batch's transaction; when `isolated`, in its own savepoint: kept
@@ -476,6 +529,7 @@ fn run(
     conn: &mut Conn,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     batch_max: usize,
+    ledger: &mut Ledger,
     stats: &WriterStats,
     hook: &dyn EventHook,
     sink: &CommitSink,
@@ -507,7 +561,16 @@ fn run(
         stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
         // Writes left unrun by a broken batch go into a batch of their own.
         while !jobs.is_empty() {
-            jobs = commit_batch(conn, jobs, stats, hook, sink);
+            jobs = commit_batch(conn, jobs, ledger, stats, hook, sink);
+        }
+    }
+    // Leave the counts complete, so a clean start has nothing to add to them.
+    if let Some(upto) = ledger.uncounted() {
+        match conn.transaction(|c| writer_marks::count_events(c, upto)) {
+            Ok(()) => ledger.counted_upto = upto,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not count the last events into their agents; readers still add them")
+            }
         }
     }
     closing
@@ -532,19 +595,47 @@ impl From<diesel::result::Error> for Abort {
 fn commit_batch(
     conn: &mut Conn,
     mut jobs: Vec<Job>,
+    ledger: &mut Ledger,
     stats: &WriterStats,
     hook: &dyn EventHook,
     sink: &CommitSink,
 ) -> Vec<Job> {
     let started = Instant::now();
     let mut isolated = !jobs.iter().all(|j| j.repeatable());
-    let (outcome, ran, committed) = loop {
+    // Counted first, so the mark is below every event this batch inserts.
+    let count_upto = ledger.count_due();
+    let (outcome, ran, committed, reserved, counted) = loop {
         let mut committed = Vec::new();
         let mut broken = false;
         let mut ran = 0;
+        let mut reserved = None;
+        let mut counted = false;
+        let next_id = &mut ledger.next_id;
+        let reserved_before = ledger.reserved;
         let outcome = conn.transaction::<(), Abort, _>(|c| {
+            let store_failed = |e: StoreError| {
+                Abort::Failed(diesel::result::Error::QueryBuilderError(
+                    e.to_string().into(),
+                ))
+            };
+            if let Some(upto) = count_upto {
+                // In a savepoint of its own: the batch's writes must not fail with it.
+                let mut count_broken = false;
+                let count = guarded(c, true, &mut count_broken, |c| {
+                    writer_marks::count_events(c, upto)
+                });
+                if count_broken {
+                    return Err(Abort::Failed(diesel::result::Error::QueryBuilderError(
+                        "counting events left the transaction in an unknown state".into(),
+                    )));
+                }
+                match count {
+                    Ok(()) => counted = true,
+                    Err(e) => tracing::warn!(error = %e, "could not count events into their agents; will try again"),
+                }
+            }
             for job in jobs.iter_mut() {
-                let ok = job.run(c, &mut committed, hook, isolated, &mut broken);
+                let ok = job.run(c, &mut committed, hook, next_id, isolated, &mut broken);
                 ran += 1;
                 if broken {
                     return Err(Abort::Failed(diesel::result::Error::QueryBuilderError(
@@ -556,21 +647,38 @@ fn commit_batch(
                     return Err(Abort::Retry);
                 }
             }
-            count_emitted(c, &committed).map_err(|e| {
-                Abort::Failed(diesel::result::Error::QueryBuilderError(
-                    e.to_string().into(),
-                ))
-            })
+            if *next_id - 1 > reserved_before {
+                let upto = *next_id - 1 + ID_BLOCK;
+                writer_marks::reserve_event_ids(c, upto).map_err(store_failed)?;
+                reserved = Some(upto);
+            }
+            Ok(())
         });
         match outcome {
             Err(Abort::Retry) => {
                 crate::ops::metrics::writer_retry();
                 isolated = true;
             }
-            Err(Abort::Failed(e)) => break (Err(e), ran, committed),
-            Ok(()) => break (Ok(()), ran, committed),
+            Err(Abort::Failed(e)) => break (Err(e), ran, committed, None, false),
+            Ok(()) => break (Ok(()), ran, committed, reserved, counted),
         }
     };
+    if outcome.is_ok() {
+        if let Some(upto) = reserved {
+            ledger.reserved = upto;
+        }
+        if let Some(upto) = count_upto.filter(|_| counted) {
+            ledger.counted_upto = upto;
+        }
+        if count_upto.is_some() {
+            // After a failed count too: it is tried again a second later, not in
+            // every batch.
+            ledger.counted_at = Instant::now();
+        }
+        stats
+            .uncounted
+            .store(ledger.uncounted().is_some(), Ordering::Relaxed);
+    }
     if outcome.is_err() && ran == 0 {
         // Not even the transaction could begin: answer everyone now rather than
         // handing the same jobs back to be retried forever.
@@ -736,6 +844,147 @@ mod tests {
             .unwrap();
         stored.sort();
         assert_eq!(stored, ["a", "c"]);
+    }
+
+    fn open_in(dir: &std::path::Path) -> Store {
+        let mut config = crate::Config::default();
+        config.storage.data_dir = dir.to_path_buf();
+        Store::open(&config.store_options(), Arc::new(NoHook), Box::new(|_| {})).unwrap()
+    }
+
+    /// Inserts `n` events emitted by `agent` and returns their ids.
+    async fn emit(store: &Store, agent: &crate::store::agents::AgentRow, n: usize) -> Vec<i64> {
+        let event = crate::store::events::NewEvent {
+            user_id: agent.user_id,
+            agent_id: Some(agent.id),
+            event_type: "test".into(),
+            payload: "{}".into(),
+            keep_for_seconds: 0,
+        };
+        let events = vec![event; n];
+        store
+            .writer()
+            .write(move |c, out| Ok(out.insert(c, &events, 0)?.iter().map(|e| e.id).collect()))
+            .await
+            .unwrap()
+    }
+
+    /// Ids come from the Writer, not from AUTOINCREMENT, and must still never be
+    /// reused: pollers remember the last id they saw, so an id given twice would hide
+    /// the second event from them. Deleting the newest events and reopening the
+    /// database are the two ways an id could come back.
+    #[actix_rt::test]
+    async fn event_ids_are_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(dir.path());
+        let agent = store
+            .writer()
+            .write(|c, _| crate::store::test_webhook_agent(c))
+            .await
+            .unwrap();
+        let first = emit(&store, &agent, 3).await;
+        assert_eq!(first.len(), 3);
+        assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+        let newest = first[2];
+        let gone = first[1..].to_vec();
+        store
+            .writer()
+            .write(move |c, _| {
+                gone.iter()
+                    .try_for_each(|id| crate::store::events::delete(c, *id))
+            })
+            .await
+            .unwrap();
+        let after_delete = emit(&store, &agent, 1).await[0];
+        assert!(
+            after_delete > newest,
+            "{after_delete} reuses an id up to {newest}"
+        );
+        store
+            .writer()
+            .write(move |c, _| crate::store::events::delete(c, after_delete))
+            .await
+            .unwrap();
+        store.writer().close().await;
+        drop(store);
+
+        let reopened = open_in(dir.path());
+        let after_restart = emit(&reopened, &agent, 1).await[0];
+        assert!(
+            after_restart > after_delete,
+            "{after_restart} reuses an id up to {after_delete}"
+        );
+        reopened.writer().close().await;
+    }
+
+    /// The Writer counts events into their agents' rows about once a second; every
+    /// read of an agent still shows the exact count and the newest event's time, at
+    /// once, after events are deleted, and after a restart.
+    #[actix_rt::test]
+    async fn agents_show_exact_event_counts_before_and_after_they_are_counted() {
+        use crate::store::{agents, writer_marks};
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(dir.path());
+        let agent = store
+            .writer()
+            .write(|c, _| crate::store::test_webhook_agent(c))
+            .await
+            .unwrap();
+        let id = agent.id;
+        let read = |store: &Store| {
+            store.read(move |c| {
+                let one = agents::find(c, id)?.unwrap();
+                let all = agents::list(c, None)?;
+                let listed = all.into_iter().find(|a| a.id == id).unwrap();
+                Ok((one.events_count, listed.events_count, one.last_event_at))
+            })
+        };
+        let ids = emit(&store, &agent, 3).await;
+        let (found, listed, last) = read(&store).await.unwrap();
+        assert_eq!((found, listed), (3, 3));
+        assert!(last.is_some());
+
+        // Counted into the row by a batch a second later: the figures stay the same.
+        std::thread::sleep(super::COUNT_EVERY);
+        store.writer().write(|_, _| Ok(())).await.unwrap();
+        let marks = store.read(writer_marks::load).await.unwrap();
+        assert_eq!(marks.events_counted_upto, ids[2]);
+        let (found, listed, _) = read(&store).await.unwrap();
+        assert_eq!((found, listed), (3, 3));
+
+        // Two more, one uncounted and one counted deleted, then recounted.
+        let more = emit(&store, &agent, 2).await;
+        let (deleted, kept) = (ids[0], more[0]);
+        store
+            .writer()
+            .write(move |c, _| {
+                crate::store::events::delete(c, deleted)?;
+                crate::store::events::delete(c, kept)?;
+                agents::recount_events(c, id)
+            })
+            .await
+            .unwrap();
+        let (found, listed, _) = read(&store).await.unwrap();
+        assert_eq!((found, listed), (3, 3));
+
+        // A clean close leaves the counts complete in the row itself.
+        store.writer().close().await;
+        drop(store);
+        let reopened = open_in(dir.path());
+        let (column, marks) = reopened
+            .read(move |c| {
+                use crate::store::schema::agents::dsl;
+                use diesel::prelude::*;
+                let column: i64 = dsl::agents.find(id).select(dsl::events_count).first(c)?;
+                Ok((column, writer_marks::load(c)?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(column, 3);
+        assert_eq!(marks.events_counted_upto, more[1]);
+        let (found, listed, _) = read(&reopened).await.unwrap();
+        assert_eq!((found, listed), (3, 3));
+        reopened.writer().close().await;
     }
 
     #[actix_rt::test]

@@ -1,0 +1,115 @@
+//! The `writer_marks` row: how far the Writer has reserved event ids, and up to which
+//! event the agents' `events_count` and `last_event_at` are counted.
+//!
+//! Both used to be kept by every commit (an AUTOINCREMENT sequence and an update of
+//! the emitting agent's row). Under webhook load those were two of a commit's eight
+//! WAL pages; now the reservation is written once per [`ID_BLOCK`] ids and the counts
+//! about once a second (see the Writer).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Timestamp};
+
+use super::schema::writer_marks;
+use super::{Conn, StoreError, Value};
+use crate::cached;
+
+/// How many event ids one reservation covers: one page write per this many events.
+pub const ID_BLOCK: i64 = 1000;
+
+#[derive(Debug, Clone, Copy, Queryable, Selectable)]
+#[diesel(table_name = writer_marks)]
+pub struct Marks {
+    /// No event id at or below this may be handed out by a Writer that has not read it.
+    pub event_ids_reserved: i64,
+    /// Agents' counts include exactly the events with ids up to this.
+    pub events_counted_upto: i64,
+}
+
+pub fn load(conn: &mut Conn) -> Result<Marks, StoreError> {
+    Ok(writer_marks::table
+        .find(1)
+        .select(Marks::as_select())
+        .first(conn)?)
+}
+
+/// Records that ids up to `upto` may have been handed out.
+pub fn reserve_event_ids(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
+    cached!(
+        "UPDATE writer_marks SET event_ids_reserved = ? WHERE id = 1 AND event_ids_reserved < ?",
+        vec![Value::Int(upto), Value::Int(upto)],
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Adds the events above the counted mark and up to `upto` to their agents'
+/// `events_count` and `last_event_at`, and moves the mark to `upto`. Counted from the
+/// table rather than from memory, so events deleted meanwhile are not counted and a
+/// restart after a crash loses no count.
+pub fn count_events(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
+    cached!(
+        "UPDATE agents SET events_count = events_count + uncounted.n, \
+         last_event_at = max(coalesce(last_event_at, ''), uncounted.newest) \
+         FROM (SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
+               WHERE id > (SELECT events_counted_upto FROM writer_marks WHERE id = 1) \
+               AND id <= ? AND agent_id IS NOT NULL GROUP BY agent_id) AS uncounted \
+         WHERE agents.id = uncounted.agent_id",
+        vec![Value::Int(upto)],
+    )
+    .execute(conn)?;
+    cached!(
+        "UPDATE writer_marks SET events_counted_upto = ? WHERE id = 1 AND events_counted_upto < ?",
+        vec![Value::Int(upto), Value::Int(upto)],
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Events an agent emitted that its row does not count yet.
+#[derive(Debug, QueryableByName)]
+pub struct Uncounted {
+    #[diesel(sql_type = BigInt)]
+    pub agent_id: i64,
+    #[diesel(sql_type = BigInt)]
+    pub n: i64,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    pub newest: Option<NaiveDateTime>,
+}
+
+/// The events above the counted mark, per agent: of `agent` alone (an index range), or
+/// of every agent (at most about a second of events, when the Writer is busy).
+pub fn uncounted(conn: &mut Conn, agent: Option<i64>) -> Result<Vec<Uncounted>, StoreError> {
+    const COUNTED: &str = "(SELECT events_counted_upto FROM writer_marks WHERE id = 1)";
+    let rows = match agent {
+        Some(id) => diesel::sql_query(format!(
+            "SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
+             WHERE agent_id = ? AND id > {COUNTED} GROUP BY agent_id"
+        ))
+        .bind::<BigInt, _>(id)
+        .load(conn)?,
+        None => diesel::sql_query(format!(
+            "SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
+             WHERE id > {COUNTED} AND agent_id IS NOT NULL GROUP BY agent_id"
+        ))
+        .load(conn)?,
+    };
+    Ok(rows)
+}
+
+/// The number of `agent`'s events that its row counts (those up to the mark).
+pub fn counted_events_of(conn: &mut Conn, agent: i64) -> Result<i64, StoreError> {
+    Ok(diesel::sql_query(
+        "SELECT count(*) AS n FROM events WHERE agent_id = ? \
+         AND id <= (SELECT events_counted_upto FROM writer_marks WHERE id = 1)",
+    )
+    .bind::<BigInt, _>(agent)
+    .get_result::<Count>(conn)?
+    .n)
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
