@@ -160,26 +160,45 @@ pub fn list(conn: &mut Conn, q: &EventQuery) -> Result<Vec<EventRow>, StoreError
     Ok(query.limit(q.limit).load(conn)?)
 }
 
-/// Count and newest id of a user's events (or everyone's), optionally only above `since_id`.
+/// Count, oldest and newest id of a user's events (or everyone's), optionally only
+/// above `since_id`. A user's are the events of the user's agents and the user's
+/// events without an agent: two indexes (see the migration `events_user_index`).
 pub fn count_and_bounds(
     conn: &mut Conn,
     user_id: Option<i64>,
     since_id: Option<i64>,
 ) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
-    let mut q = events::table
-        .select((
-            diesel::dsl::count_star(),
-            diesel::dsl::min(events::id),
-            max(events::id),
-        ))
-        .into_boxed();
-    if let Some(uid) = user_id {
-        q = q.filter(events::user_id.eq(uid));
-    }
-    if let Some(s) = since_id {
-        q = q.filter(events::id.gt(s));
-    }
-    Ok(q.first(conn)?)
+    use diesel::sql_types::BigInt;
+    let since = since_id.unwrap_or(i64::MIN);
+    let Some(uid) = user_id else {
+        return Ok(events::table
+            .select((
+                diesel::dsl::count_star(),
+                diesel::dsl::min(events::id),
+                max(events::id),
+            ))
+            .filter(events::id.gt(since))
+            .first(conn)?);
+    };
+    let bounds: Bounds = diesel::sql_query(
+        "SELECT count(*) AS n, min(id) AS first, max(id) AS last FROM events \
+         WHERE (agent_id IN (SELECT id FROM agents WHERE user_id = ?1) \
+                OR (agent_id IS NULL AND user_id = ?1)) AND id > ?2",
+    )
+    .bind::<BigInt, _>(uid)
+    .bind::<BigInt, _>(since)
+    .get_result(conn)?;
+    Ok((bounds.n, bounds.first, bounds.last))
+}
+
+#[derive(QueryableByName)]
+struct Bounds {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    first: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    last: Option<i64>,
 }
 
 pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
@@ -309,4 +328,68 @@ pub fn set_expiry_for_agent(
     .bind::<Text, _>(format!("+{} seconds", keep_for_seconds.min(MAX_KEEP_EVENTS_FOR)))
     .bind::<BigInt, _>(agent_id)
     .execute(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EventQuery, NewEvent, count_and_bounds, insert_all, list};
+    use crate::store::{test_conn, test_webhook_agent};
+
+    /// A user's events are those of the user's agents and the user's events without
+    /// an agent: counted through two indexes, listed by walking the ids, both the same.
+    #[test]
+    fn a_users_events_are_counted_and_listed_alike() {
+        let (_dir, mut conn) = test_conn();
+        let c = &mut conn;
+        let mine = test_webhook_agent(c).unwrap();
+        let theirs = test_webhook_agent(c).unwrap();
+        let event = |user_id, agent_id| NewEvent {
+            user_id,
+            agent_id,
+            event_type: "test".into(),
+            payload: "{}".into(),
+            keep_for_seconds: 0,
+        };
+        let new = [
+            event(mine.user_id, Some(mine.id)),
+            event(theirs.user_id, Some(theirs.id)),
+            event(mine.user_id, None),
+            event(theirs.user_id, None),
+            event(mine.user_id, Some(mine.id)),
+        ];
+        let ids: Vec<i64> = insert_all(c, &new, None, 100)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [100, 101, 102, 103, 104]);
+
+        assert_eq!(
+            count_and_bounds(c, Some(mine.user_id), None).unwrap(),
+            (3, Some(100), Some(104))
+        );
+        assert_eq!(
+            count_and_bounds(c, Some(mine.user_id), Some(100)).unwrap(),
+            (2, Some(102), Some(104))
+        );
+        assert_eq!(
+            count_and_bounds(c, Some(theirs.user_id), Some(103)).unwrap(),
+            (0, None, None)
+        );
+        assert_eq!(
+            count_and_bounds(c, None, None).unwrap(),
+            (5, Some(100), Some(104))
+        );
+        let listed = |c: &mut crate::store::Conn, newest_first| -> Vec<i64> {
+            let q = EventQuery {
+                user_id: Some(mine.user_id),
+                limit: 10,
+                newest_first,
+                ..Default::default()
+            };
+            list(c, &q).unwrap().iter().map(|e| e.id).collect()
+        };
+        assert_eq!(listed(c, false), [100, 102, 104]);
+        assert_eq!(listed(c, true), [104, 102, 100]);
+    }
 }
