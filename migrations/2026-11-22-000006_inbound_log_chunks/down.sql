@@ -11,14 +11,16 @@ CREATE TABLE inbound_log (
 );
 CREATE INDEX inbound_log_endpoint ON inbound_log (endpoint, id);
 
+-- A line is an object, or (written since the migration events_indexes) an array of
+-- the same fields in this order.
 INSERT INTO inbound_log (id, endpoint, received_at, source_ip, method, status, reason,
                          processing_ms, event_ids)
 SELECT c.id * 10000 + j.key, c.endpoint,
-       replace(json_extract(j.value, '$.received_at'), 'T', ' '),
-       json_extract(j.value, '$.source_ip'), json_extract(j.value, '$.method'),
-       json_extract(j.value, '$.status'), json_extract(j.value, '$.reason'),
-       json_extract(j.value, '$.processing_ms'),
-       json(json_extract(j.value, '$.event_ids'))
+       replace(coalesce(json_extract(j.value, '$.received_at'), json_extract(j.value, '$[0]')), 'T', ' '),
+       coalesce(json_extract(j.value, '$.source_ip'), json_extract(j.value, '$[1]')), coalesce(json_extract(j.value, '$.method'), json_extract(j.value, '$[2]')),
+       coalesce(json_extract(j.value, '$.status'), json_extract(j.value, '$[3]')), coalesce(json_extract(j.value, '$.reason'), json_extract(j.value, '$[4]')),
+       coalesce(json_extract(j.value, '$.processing_ms'), json_extract(j.value, '$[5]')),
+       json(coalesce(json_extract(j.value, '$.event_ids'), json_extract(j.value, '$[6]')))
 FROM inbound_log_chunks AS c, json_each(c.body) AS j
 ORDER BY c.id, j.key;
 

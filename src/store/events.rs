@@ -162,7 +162,7 @@ pub fn list(conn: &mut Conn, q: &EventQuery) -> Result<Vec<EventRow>, StoreError
 
 /// Count, oldest and newest id of a user's events (or everyone's), optionally only
 /// above `since_id`. A user's are the events of the user's agents and the user's
-/// events without an agent: two indexes (see the migration `events_user_index`).
+/// events without an agent: two indexes (see the migration `events_indexes`).
 pub fn count_and_bounds(
     conn: &mut Conn,
     user_id: Option<i64>,
@@ -280,7 +280,7 @@ pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> 
 
 /// What a feed shows: the newest `per_source` unexpired events of each current source
 /// of `receiver_id` (whenever the link was made, as Huginn's feeds do), oldest first.
-/// One indexed query per source, on (agent_id, id).
+/// One indexed query per source, on `events_agent_id`.
 pub fn latest_of_sources(
     conn: &mut Conn,
     receiver_id: i64,

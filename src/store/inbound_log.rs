@@ -52,8 +52,11 @@ pub struct NewInboundLog {
     pub event_ids: Vec<i64>,
 }
 
-/// A line as stored in a chunk's JSON array.
-#[derive(Debug, Serialize, Deserialize)]
+/// A line as stored in a chunk's JSON array: written as an array of its fields in
+/// this order, read as that or as an object (lines written before the array form).
+/// Every webhook writes one, and as an object a line was longer than the event the
+/// webhook made; as an array it is half the bytes, to build and to commit.
+#[derive(Debug, Deserialize)]
 struct StoredLine {
     received_at: NaiveDateTime,
     source_ip: Option<String>,
@@ -62,6 +65,21 @@ struct StoredLine {
     reason: Option<String>,
     processing_ms: i64,
     event_ids: Vec<i64>,
+}
+
+impl Serialize for StoredLine {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (
+            &self.received_at,
+            &self.source_ip,
+            &self.method,
+            self.status,
+            &self.reason,
+            self.processing_ms,
+            &self.event_ids,
+        )
+            .serialize(s)
+    }
 }
 
 impl From<&NewInboundLog> for StoredLine {
@@ -368,6 +386,40 @@ mod tests {
                 ("bad_signature".to_string(), 25, rejected),
             ]
         );
+    }
+
+    /// Lines are written as arrays; chunks written before, with lines as objects, are
+    /// read as they were, in the same listing.
+    #[test]
+    fn lines_written_as_objects_are_still_read() {
+        let (_dir, mut conn) = conn();
+        let hook = endpoint(&mut conn);
+        let old = r#"[{"received_at":"2026-11-22T10:00:00.5","source_ip":"10.0.0.9","method":"POST","status":401,"reason":"bad_signature","processing_ms":3,"event_ids":[]}]"#;
+        diesel::insert_into(inbound_log_chunks::table)
+            .values((
+                inbound_log_chunks::endpoint.eq(&hook),
+                inbound_log_chunks::lines.eq(1),
+                inbound_log_chunks::body.eq(old),
+            ))
+            .execute(&mut conn)
+            .unwrap();
+        store(&mut conn, &hook, 1..=2, 1000);
+        let newest: String = inbound_log_chunks::table
+            .order(inbound_log_chunks::id.desc())
+            .select(inbound_log_chunks::body)
+            .first(&mut conn)
+            .unwrap();
+        assert!(newest.starts_with("[[\""), "{newest}");
+        let rows = list(&mut conn, &hook, 10, 0, 1000).unwrap();
+        assert_eq!(processing_ms(&rows), [2, 1, 3]);
+        let oldest = &rows[2];
+        assert_eq!(oldest.received_at.to_string(), "2026-11-22 10:00:00.500");
+        assert_eq!(oldest.source_ip.as_deref(), Some("10.0.0.9"));
+        assert_eq!(
+            (oldest.status, oldest.reason.as_deref()),
+            (401, Some("bad_signature"))
+        );
+        assert_eq!(rows[1].event_ids, [1, 1001]);
     }
 
     /// A large flush is split into chunks; paging runs across them, newest first, and

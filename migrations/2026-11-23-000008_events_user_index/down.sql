@@ -1,2 +1,0 @@
-DROP INDEX events_user_id_agentless;
-CREATE INDEX events_user_id ON events (user_id, id);
