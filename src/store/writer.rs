@@ -852,6 +852,18 @@ mod tests {
         Store::open(&config.store_options(), Arc::new(NoHook), Box::new(|_| {})).unwrap()
     }
 
+    /// A store in a temporary directory (reopened with [`open_in`]) with one agent.
+    async fn store_with_agent() -> (tempfile::TempDir, Store, crate::store::agents::AgentRow) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_in(dir.path());
+        let agent = store
+            .writer()
+            .write(|c, _| crate::store::test_webhook_agent(c))
+            .await
+            .unwrap();
+        (dir, store, agent)
+    }
+
     /// Inserts `n` events emitted by `agent` and returns their ids.
     async fn emit(store: &Store, agent: &crate::store::agents::AgentRow, n: usize) -> Vec<i64> {
         let event = crate::store::events::NewEvent {
@@ -875,13 +887,7 @@ mod tests {
     /// database are the two ways an id could come back.
     #[actix_rt::test]
     async fn event_ids_are_never_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_in(dir.path());
-        let agent = store
-            .writer()
-            .write(|c, _| crate::store::test_webhook_agent(c))
-            .await
-            .unwrap();
+        let (dir, store, agent) = store_with_agent().await;
         let first = emit(&store, &agent, 3).await;
         assert_eq!(first.len(), 3);
         assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
@@ -923,13 +929,7 @@ mod tests {
     #[actix_rt::test]
     async fn agents_show_exact_event_counts_before_and_after_they_are_counted() {
         use crate::store::{agents, writer_marks};
-        let dir = tempfile::tempdir().unwrap();
-        let store = open_in(dir.path());
-        let agent = store
-            .writer()
-            .write(|c, _| crate::store::test_webhook_agent(c))
-            .await
-            .unwrap();
+        let (dir, store, agent) = store_with_agent().await;
         let id = agent.id;
         let read = |store: &Store| {
             store.read(move |c| {
