@@ -2,9 +2,12 @@
 -- had not counted yet, and make the sequence start above every reserved id.
 UPDATE agents SET
     events_count = (SELECT count(*) FROM events WHERE agent_id = agents.id),
-    last_event_at = coalesce(
-        (SELECT max(created_at) FROM events WHERE agent_id = agents.id),
-        last_event_at);
+    last_event_at = CASE
+        WHEN (SELECT max(created_at) FROM events WHERE agent_id = agents.id)
+             > coalesce(last_event_at, '')
+        THEN (SELECT max(created_at) FROM events WHERE agent_id = agents.id)
+        ELSE last_event_at
+    END;
 
 CREATE TABLE events_autoincrement (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -19,9 +19,10 @@ VALUES (
     1,
     max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0),
         coalesce((SELECT max(id) FROM events), 0)),
-    -- Until now every commit counted its events, so the counts are exact.
     coalesce((SELECT max(id) FROM events), 0)
 );
+-- Counted afresh up to that mark: expiring events did not use to recount their agents.
+UPDATE agents SET events_count = (SELECT count(*) FROM events WHERE agent_id = agents.id);
 
 -- The same table without AUTOINCREMENT (SQLite cannot drop it in place).
 CREATE TABLE events_by_writer_id (

@@ -97,12 +97,14 @@ pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
 }
 
 pub fn find_by_guid(conn: &mut Conn, guid: &str) -> Result<Option<AgentRow>, StoreError> {
-    let row = agents::table
-        .filter(agents::guid.eq(guid))
-        .select(AgentRow::as_select())
-        .first(conn)
-        .optional()?;
-    row.map(|r| counted(conn, r)).transpose()
+    one_snapshot(conn, |c| {
+        let row = agents::table
+            .filter(agents::guid.eq(guid))
+            .select(AgentRow::as_select())
+            .first(c)
+            .optional()?;
+        row.map(|r| counted(c, r)).transpose()
+    })
 }
 
 pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {
@@ -114,12 +116,14 @@ pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentR
 }
 
 pub fn find(conn: &mut Conn, id: i64) -> Result<Option<AgentRow>, StoreError> {
-    let row = agents::table
-        .find(id)
-        .select(AgentRow::as_select())
-        .first(conn)
-        .optional()?;
-    row.map(|r| counted(conn, r)).transpose()
+    one_snapshot(conn, |c| {
+        let row = agents::table
+            .find(id)
+            .select(AgentRow::as_select())
+            .first(c)
+            .optional()?;
+        row.map(|r| counted(c, r)).transpose()
+    })
 }
 
 /// All agents of `user_id`, or of everyone when `None`.
@@ -128,18 +132,30 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<AgentRow>, Stor
     if let Some(uid) = user_id {
         q = q.filter(agents::user_id.eq(uid));
     }
-    let mut rows: Vec<AgentRow> = q.order(agents::id.asc()).load(conn)?;
-    let uncounted = super::writer_marks::uncounted(conn, None)?;
-    if !uncounted.is_empty() {
-        let index: std::collections::HashMap<i64, usize> =
-            rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
-        for u in uncounted {
-            if let Some(&i) = index.get(&u.agent_id) {
-                add_uncounted(&mut rows[i], &u);
+    one_snapshot(conn, |c| {
+        let mut rows: Vec<AgentRow> = q.order(agents::id.asc()).load(c)?;
+        let uncounted = super::writer_marks::uncounted(c, None)?;
+        if !uncounted.is_empty() {
+            let index: std::collections::HashMap<i64, usize> =
+                rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
+            for u in uncounted {
+                if let Some(&i) = index.get(&u.agent_id) {
+                    add_uncounted(&mut rows[i], &u);
+                }
             }
         }
-    }
-    Ok(rows)
+        Ok(rows)
+    })
+}
+
+/// Runs `f`'s reads in one transaction. A reader outside one gets a snapshot per
+/// statement, and an agent's row and the events above the counted mark must come from
+/// the same one: a count committed between them would be missed by both.
+fn one_snapshot<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.transaction(f)
 }
 
 /// `row` with the events the Writer has not yet counted into it (see

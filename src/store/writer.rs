@@ -329,8 +329,9 @@ impl Writer {
     /// this queues an empty one. The clock calls it every second.
     pub fn nudge_counts(&self) {
         if self.stats.uncounted.load(Ordering::Relaxed) && self.queue_depth() == 0 {
-            // Queued now; nobody waits for the answer.
-            drop(self.write(|_, _| Ok(())));
+            // Queued now; nobody waits for the answer. Repeatable, so the writes it
+            // shares a batch with still run without savepoints.
+            drop(self.write_repeatable(|_, _| Ok(())));
         }
     }
 
@@ -580,6 +581,9 @@ fn run(
 enum Abort {
     /// A repeatable write failed in a batch run without savepoints: run it again with them.
     Retry,
+    /// Counting events into their agents left the transaction in an unknown state: run
+    /// the batch again without counting.
+    CountFailed,
     /// A write broke the transaction's state, or the database failed.
     Failed(diesel::result::Error),
 }
@@ -603,7 +607,7 @@ fn commit_batch(
     let started = Instant::now();
     let mut isolated = !jobs.iter().all(|j| j.repeatable());
     // Counted first, so the mark is below every event this batch inserts.
-    let count_upto = ledger.count_due();
+    let mut count_upto = ledger.count_due();
     let (outcome, ran, committed, reserved, counted) = loop {
         let mut committed = Vec::new();
         let mut broken = false;
@@ -625,9 +629,7 @@ fn commit_batch(
                     writer_marks::count_events(c, upto)
                 });
                 if count_broken {
-                    return Err(Abort::Failed(diesel::result::Error::QueryBuilderError(
-                        "counting events left the transaction in an unknown state".into(),
-                    )));
+                    return Err(Abort::CountFailed);
                 }
                 match count {
                     Ok(()) => counted = true,
@@ -658,6 +660,13 @@ fn commit_batch(
             Err(Abort::Retry) => {
                 crate::ops::metrics::writer_retry();
                 isolated = true;
+            }
+            Err(Abort::CountFailed) => {
+                tracing::warn!(
+                    "counting events into their agents failed; the batch runs again without it, and the count a second later"
+                );
+                count_upto = None;
+                ledger.counted_at = Instant::now();
             }
             Err(Abort::Failed(e)) => break (Err(e), ran, committed, None, false),
             Ok(()) => break (Ok(()), ran, committed, reserved, counted),
