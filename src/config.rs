@@ -39,6 +39,14 @@ pub struct Config {
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
+    /// `serve --safe`: the API and the store run, no agent, subscription or incoming
+    /// webhook does, so an operator can fix or delete one that breaks the hub.
+    #[serde(skip)]
+    pub safe_mode: bool,
+    /// `serve --init`: start with a new database even where the data directory's marker
+    /// says one existed (see `store::files`).
+    #[serde(skip)]
+    pub init: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -56,6 +56,15 @@ enum Command {
         /// SQLite durability: full (every 2xx survives power loss) or normal [default: full]
         #[arg(long, env = "MUNINN_SYNCHRONOUS")]
         synchronous: Option<String>,
+        /// Safe mode: serve the API and keep the database, but start no agents,
+        /// subscriptions or incoming webhooks, so one that breaks the hub can be fixed or
+        /// deleted through the API.
+        #[arg(long)]
+        safe: bool,
+        /// Start with a new, empty database even though the data directory's marker says
+        /// one was created there (its files were deleted or lost).
+        #[arg(long)]
+        init: bool,
     },
     /// Add or list users (works while the hub is running).
     User {
@@ -136,6 +145,8 @@ fn load_config(cli: &Cli, bind: Option<String>, synchronous: Option<String>) -> 
 }
 
 fn open_db(config: &Config) -> Result<store::Conn> {
+    // A lost database is not silently replaced by an empty one here either.
+    store::files::check_marker(&config.storage.data_dir, &config.database_path(), false)?;
     let mut conn = store::establish(&config.store_options())?;
     store::migrate(&mut conn)?;
     Ok(conn)
@@ -144,8 +155,15 @@ fn open_db(config: &Config) -> Result<store::Conn> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Serve { bind, synchronous } => {
-            let config = load_config(&cli, bind.clone(), synchronous.clone())?;
+        Command::Serve {
+            bind,
+            synchronous,
+            safe,
+            init,
+        } => {
+            let mut config = load_config(&cli, bind.clone(), synchronous.clone())?;
+            config.safe_mode = *safe;
+            config.init = *init;
             muninn::ops::logging::init(&config.log);
             let listener = TcpListener::bind(&config.server.bind)
                 .with_context(|| format!("cannot listen on {}", config.server.bind))?;
@@ -189,6 +207,7 @@ fn main() -> Result<()> {
         }
         Command::Migrate => {
             let config = load_config(&cli, None, None)?;
+            store::files::check_marker(&config.storage.data_dir, &config.database_path(), false)?;
             let mut conn = store::establish(&config.store_options())?;
             let ran = store::migrate(&mut conn)?;
             println!(

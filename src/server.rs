@@ -17,14 +17,12 @@ use crate::http::{AppState, routes};
 use crate::hub::{self, Registry, Route, Router};
 use crate::ops::shutdown::{self, Signals};
 use crate::ops::systemd::{self, Notifier};
-use crate::store::{Store, StoreError, api_tokens, users};
+use crate::store::{Store, StoreError, api_tokens, files, users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot create the data directory {path}: {reason}")]
-    DataDir { path: String, reason: String },
     #[error("cannot write the admin token to {path}: {reason}")]
     TokenFile { path: String, reason: String },
     #[error("the HTTP server failed: {0}")]
@@ -38,10 +36,8 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     let notifier = Notifier::from_env();
     notifier.status("opening the database");
     let data_dir = &config.storage.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|e| RunError::DataDir {
-        path: data_dir.display().to_string(),
-        reason: e.to_string(),
-    })?;
+    files::prepare_dir(data_dir, true)?;
+    files::check_marker(data_dir, &config.database_path(), config.init)?;
 
     // The Router must exist before the Writer, which reports every commit to it.
     let registry = Arc::new(Registry::default());
@@ -54,6 +50,7 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
         subscriptions.clone(),
         Box::new(move |committed| sink.do_send(Route(committed))),
     )?;
+    files::write_marker(data_dir, &config.database_path())?;
     let router = router_ctx.run(Router::new(store.clone(), registry.clone()));
     tracing::info!(database = %config.database_path().display(), synchronous = ?config.storage.synchronous, "database open");
 
@@ -199,26 +196,13 @@ async fn bootstrap_admin(config: &Config, store: &Store) -> Result<(), RunError>
         tracing::info!("admin API token taken from MUNINN_ADMIN_TOKEN");
     } else if created {
         let path = config.admin_token_path();
-        write_private(&path, &generated).map_err(|e| RunError::TokenFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
+        files::write_private(&path, &format!("{generated}\n")).map_err(|e| {
+            RunError::TokenFile {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }
         })?;
         tracing::info!(path = %path.display(), "admin user created; its API token is in this file (readable by this user only)");
     }
     Ok(())
-}
-
-fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(contents.as_bytes())?;
-    f.write_all(b"\n")?;
-    f.sync_all()
 }

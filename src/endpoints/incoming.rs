@@ -300,6 +300,9 @@ pub fn store_failure(e: &StoreError) -> WebResponse {
             "muninn is busy storing earlier requests; retry in a moment",
         )
         .with_header("Retry-After", "1"),
+        StoreError::DatabaseGone(reason) => {
+            WebResponse::text(503, reason.clone()).with_header("Retry-After", "60")
+        }
         other => {
             tracing::error!(error = %other, "storing an inbound event failed");
             WebResponse::text(

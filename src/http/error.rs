@@ -73,6 +73,10 @@ impl From<StoreError> for ApiError {
                 message: e.to_string(),
                 retry_after: 1,
             },
+            StoreError::DatabaseGone(reason) => ApiError::Unavailable {
+                message: reason,
+                retry_after: 60,
+            },
             other => {
                 tracing::error!(error = %other, "database operation failed");
                 ApiError::Unavailable {

@@ -75,11 +75,9 @@ fn pragmas(sync: Synchronous, busy: Duration) -> String {
 pub fn establish(opts: &StoreOptions) -> Result<Conn, StoreError> {
     let path = path_string(&opts.path)?;
     if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-            path: dir.display().to_string(),
-            reason: format!("cannot create the directory: {e}"),
-        })?;
+        super::files::prepare_dir(dir, false)?;
     }
+    super::files::secure_database_files(&opts.path)?;
     let mut conn = SqliteConnection::establish(&path).map_err(|e| StoreError::Open {
         path: path.clone(),
         reason: e.to_string(),
@@ -89,6 +87,9 @@ pub fn establish(opts: &StoreOptions) -> Result<Conn, StoreError> {
             path,
             reason: format!("setting pragmas failed: {e}"),
         })?;
+    // WAL mode made the -wal and -shm files; SQLite gives them the database's mode,
+    // but ones left by an older version may be looser.
+    super::files::secure_database_files(&opts.path)?;
     Ok(conn)
 }
 

@@ -10,6 +10,13 @@ pub enum StoreError {
     Open { path: String, reason: String },
     #[error("could not get a database connection: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// The data directory's marker says a database was created there, and it is gone.
+    #[error("{0}")]
+    MissingDatabase(String),
+    /// The database file was deleted or replaced while the hub ran; every write is
+    /// refused from then on.
+    #[error("{0}")]
+    DatabaseGone(String),
     #[error("running the database migrations failed: {0}")]
     Migration(String),
     #[error("the database writer is not running (the hub is shutting down)")]

@@ -11,6 +11,7 @@ pub mod deliveries;
 pub mod delivery_attempts;
 mod error;
 pub mod events;
+pub mod files;
 pub mod idempotency_keys;
 pub mod inbound_log;
 pub mod incoming_webhooks;
@@ -31,7 +32,9 @@ pub use connection::{
 };
 pub use error::StoreError;
 pub use reader::{Read, Reader};
-pub use writer::{CommitSink, Committed, Emitted, EventHook, NoHook, Writer, WriterStats};
+pub use writer::{
+    CommitSink, Committed, Emitted, EventHook, NoHook, WriteHealth, Writer, WriterStats,
+};
 
 /// The handle every other part of the hub uses to reach the database.
 #[derive(Clone)]
@@ -49,6 +52,7 @@ impl Store {
         sink: CommitSink,
     ) -> Result<Store, StoreError> {
         let mut write_conn = establish(opts)?;
+        let watch = files::FileWatch::new(&opts.path);
         let ran = migrate(&mut write_conn)?;
         if ran > 0 {
             tracing::info!(migrations = ran, "database migrated");
@@ -63,6 +67,7 @@ impl Store {
             opts.writer_queue_max,
             hook,
             sink,
+            Some(watch),
         )?;
         Ok(Store { reader, writer })
     }

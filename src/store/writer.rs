@@ -25,6 +25,7 @@ use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::{Connection, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
 
+use super::files::FileWatch;
 use super::{Conn, StoreError};
 use crate::cached;
 use crate::store::deliveries::DeliveryRow;
@@ -79,6 +80,8 @@ trait BatchJob: Send {
     fn answer(self: Box<Self>, commit: Result<(), String>);
     /// Answers the waiter with `reason`, without running the write.
     fn fail(self: Box<Self>, reason: String);
+    /// Answers the waiter with `error`, without running the write.
+    fn refuse(self: Box<Self>, error: StoreError);
 }
 
 type Job = Box<dyn BatchJob>;
@@ -182,6 +185,10 @@ impl<T: Send, B: Body<T>> BatchJob for Write<T, B> {
             diesel::result::Error::QueryBuilderError(reason.into()),
         )));
     }
+
+    fn refuse(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
 }
 
 /// What the writer thread receives: a job, or the request to finish and close.
@@ -202,6 +209,94 @@ pub struct WriterStats {
     pub last_commit_micros: AtomicUsize,
     /// Events were committed that the agents' counts do not include yet.
     pub uncounted: AtomicBool,
+    /// Batches that did not commit, since start.
+    pub failed_batches: AtomicUsize,
+    /// Set while the latest batch failed; the details are in `health`.
+    failing: AtomicBool,
+    health: std::sync::Mutex<WriteHealth>,
+}
+
+/// Whether writes work, as `/healthz` reports it.
+#[derive(Debug, Clone, Default)]
+pub struct WriteHealth {
+    /// Set once the database file was deleted or replaced: every write is refused.
+    pub database_gone: Option<String>,
+    /// The latest batch's error, when it failed.
+    pub last_error: Option<String>,
+    /// Batches failed in a row, up to the latest one.
+    pub failures_in_a_row: usize,
+    /// When the current run of failures began.
+    pub failing_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl WriteHealth {
+    /// Why writes do not work right now, if they do not.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(gone) = &self.database_gone {
+            return Some(gone.clone());
+        }
+        self.last_error.as_ref().map(|e| {
+            format!(
+                "the last {} write batch(es) failed to commit: {e}",
+                self.failures_in_a_row
+            )
+        })
+    }
+}
+
+impl WriterStats {
+    /// A copy of the write health.
+    pub fn health(&self) -> WriteHealth {
+        self.health
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn with_health(&self, f: impl FnOnce(&mut WriteHealth)) {
+        match self.health.lock() {
+            Ok(mut h) => f(&mut h),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    /// Records a batch's outcome. Touches the lock only when the state changes or
+    /// writes are failing, so a healthy writer pays one atomic load per batch.
+    fn record(&self, outcome: Result<(), &str>) {
+        match outcome {
+            Ok(()) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    let mut failed = 0;
+                    self.with_health(|h| {
+                        failed = h.failures_in_a_row;
+                        h.last_error = None;
+                        h.failures_in_a_row = 0;
+                        h.failing_since = None;
+                    });
+                    tracing::info!(failed_batches = failed, "writes commit again");
+                }
+            }
+            Err(e) => {
+                self.failed_batches.fetch_add(1, Ordering::Relaxed);
+                self.failing.store(true, Ordering::Relaxed);
+                self.with_health(|h| {
+                    h.last_error = Some(e.to_string());
+                    h.failures_in_a_row += 1;
+                    h.failing_since.get_or_insert_with(chrono::Utc::now);
+                });
+            }
+        }
+    }
+
+    fn record_gone(&self, reason: &str) {
+        self.failing.store(true, Ordering::Relaxed);
+        self.with_health(|h| {
+            if h.database_gone.is_none() {
+                h.database_gone = Some(reason.to_string());
+                h.failing_since.get_or_insert_with(chrono::Utc::now);
+            }
+        });
+    }
 }
 
 /// A cheap, cloneable handle for submitting writes.
@@ -262,16 +357,19 @@ impl Emitted<'_> {
 
 impl Writer {
     /// Starts the writer thread on `conn`. `hook` runs for every inserted event inside
-    /// its transaction; `sink` is called after each commit.
+    /// its transaction; `sink` is called after each commit. With `watch`, every batch
+    /// first checks that the database file is still there (see [`FileWatch`]).
     pub fn start(
         mut conn: Conn,
         batch_max: usize,
         queue_max: usize,
         hook: Arc<dyn EventHook>,
         sink: CommitSink,
+        watch: Option<FileWatch>,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::unbounded_channel::<Cmd>();
         let mut ledger = Ledger::load(&mut conn)?;
+        ledger.watch = watch;
         let stats = Arc::new(WriterStats::default());
         stats
             .uncounted
@@ -322,6 +420,18 @@ impl Writer {
 
     pub fn stats(&self) -> &Arc<WriterStats> {
         &self.stats
+    }
+
+    /// Whether writes work, from the outcome of the latest batches.
+    pub fn health(&self) -> WriteHealth {
+        self.stats.health()
+    }
+
+    /// A write that reaches the disk. Its outcome, like every batch's, updates
+    /// [`Writer::health`]: `/healthz` uses it to learn whether writes that failed work
+    /// again when nothing else writes.
+    pub fn probe(&self) -> impl Future<Output = Result<(), StoreError>> + use<> {
+        self.write_repeatable(|c, _| writer_marks::touch(c))
     }
 
     /// Lets the Writer bring the agents' counts up to date when it is idle: a batch
@@ -431,11 +541,16 @@ const COUNT_EVERY: Duration = Duration::from_secs(1);
 /// Counts: every [`COUNT_EVERY`], the first batch after it counts every event below
 /// its own into the agents' rows, in its own transaction; readers add what lies above
 /// the counted mark, so they see exact figures in between and after a crash.
+///
+/// File: whether the database file is still the one the connection writes to (see
+/// [`FileWatch`]); once it is not, `gone` holds why and every later write is refused.
 struct Ledger {
     next_id: i64,
     reserved: i64,
     counted_upto: i64,
     counted_at: Instant,
+    watch: Option<FileWatch>,
+    gone: Option<String>,
 }
 
 impl Ledger {
@@ -446,6 +561,8 @@ impl Ledger {
             reserved: marks.event_ids_reserved,
             counted_upto: marks.events_counted_upto,
             counted_at: Instant::now(),
+            watch: None,
+            gone: None,
         })
     }
 
@@ -560,13 +677,19 @@ fn run(
             }
         }
         stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        if let Some(reason) = &ledger.gone {
+            for job in jobs {
+                job.refuse(StoreError::DatabaseGone(reason.clone()));
+            }
+            continue;
+        }
         // Writes left unrun by a broken batch go into a batch of their own.
         while !jobs.is_empty() {
             jobs = commit_batch(conn, jobs, ledger, stats, hook, sink);
         }
     }
     // Leave the counts complete, so a clean start has nothing to add to them.
-    if let Some(upto) = ledger.uncounted() {
+    if let Some(upto) = ledger.uncounted().filter(|_| ledger.gone.is_none()) {
         match conn.transaction(|c| writer_marks::count_events(c, upto)) {
             Ok(()) => ledger.counted_upto = upto,
             Err(e) => {
@@ -586,6 +709,8 @@ enum Abort {
     CountFailed,
     /// A write broke the transaction's state, or the database failed.
     Failed(diesel::result::Error),
+    /// The database file was deleted or replaced: nothing may commit any more.
+    Gone(String),
 }
 
 impl From<diesel::result::Error> for Abort {
@@ -616,6 +741,7 @@ fn commit_batch(
         let mut counted = false;
         let next_id = &mut ledger.next_id;
         let reserved_before = ledger.reserved;
+        let watch = &ledger.watch;
         let outcome = conn.transaction::<(), Abort, _>(|c| {
             let store_failed = |e: StoreError| {
                 Abort::Failed(diesel::result::Error::QueryBuilderError(
@@ -654,6 +780,11 @@ fn commit_batch(
                 writer_marks::reserve_event_ids(c, upto).map_err(store_failed)?;
                 reserved = Some(upto);
             }
+            // Last, so the window between the check and the commit is as small as it
+            // can be.
+            if let Some(reason) = watch.as_ref().and_then(FileWatch::lost) {
+                return Err(Abort::Gone(reason));
+            }
             Ok(())
         });
         match outcome {
@@ -669,6 +800,15 @@ fn commit_batch(
                 ledger.counted_at = Instant::now();
             }
             Err(Abort::Failed(e)) => break (Err(e), ran, committed, None, false),
+            Err(Abort::Gone(reason)) => {
+                tracing::error!(error = %reason, "the database file is gone; refusing every write from now on");
+                stats.record_gone(&reason);
+                ledger.gone = Some(reason.clone());
+                for job in jobs {
+                    job.refuse(StoreError::DatabaseGone(reason.clone()));
+                }
+                return Vec::new();
+            }
             Ok(()) => break (Ok(()), ran, committed, reserved, counted),
         }
     };
@@ -693,6 +833,7 @@ fn commit_batch(
         // handing the same jobs back to be retried forever.
         let reason = outcome.err().map(|e| e.to_string()).unwrap_or_default();
         tracing::error!(error = %reason, batch = jobs.len(), "could not begin a transaction; every write in the batch is answered with an error");
+        stats.record(Err(&reason));
         for job in jobs {
             job.fail(reason.clone());
         }
@@ -712,6 +853,7 @@ fn commit_batch(
         .last_commit_micros
         .store(took.as_micros() as usize, Ordering::Relaxed);
     let ok = outcome.is_ok();
+    stats.record(outcome.as_ref().map(|_| ()).map_err(String::as_str));
     crate::ops::metrics::writer_batch(size, took, if ok { committed.len() } else { 0 });
     for job in jobs {
         job.answer(outcome.clone());

@@ -1,6 +1,6 @@
 //! `/healthz` and `/worker_status` (Huginn's fields).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
@@ -10,18 +10,63 @@ use serde_json::json;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::{agent_logs, deliveries, events};
 
+/// How long `/healthz` waits for its read and, when writes were failing, its probe write.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// 200 when a read works and writes commit; 503 with the reason otherwise: the database
+/// file was deleted or replaced, or the latest writes failed (a full disk, a read-only
+/// file). While writes fail, each call tries a small write of its own, so the answer
+/// turns to 200 once the cause is fixed even if nothing else writes.
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let probe = state
-        .addrs
-        .store
-        .read(|c| Ok(diesel::sql_query("SELECT 1").execute(c)?))
-        .await;
-    match probe {
-        Ok(_) => HttpResponse::Ok().json(json!({"status": "ok"})),
-        Err(e) => HttpResponse::ServiceUnavailable().json(
-            json!({"status": "unavailable", "error": format!("the database does not answer: {e}")}),
-        ),
+    let store = &state.addrs.store;
+    let safe_mode = state.config.safe_mode;
+    let read = store.read(|c| Ok(diesel::sql_query("SELECT 1").execute(c)?));
+    if let Err(e) = probe(read).await {
+        return unavailable(format!("the database does not answer: {e}"), safe_mode);
     }
+    let mut health = store.writer().health();
+    if health.database_gone.is_none() && health.last_error.is_some() {
+        // The probe's own outcome is recorded like any batch's.
+        let _ = probe(store.writer().probe()).await;
+        health = store.writer().health();
+    }
+    match health.problem() {
+        Some(problem) => {
+            let mut body = json!({
+                "status": "unavailable",
+                "error": problem,
+                "failed_write_batches": health.failures_in_a_row,
+                "failing_since": health.failing_since.map(|t| t.to_rfc3339()),
+            });
+            if safe_mode {
+                body["mode"] = json!("safe");
+            }
+            HttpResponse::ServiceUnavailable().json(body)
+        }
+        None if safe_mode => HttpResponse::Ok().json(json!({
+            "status": "ok",
+            "mode": "safe",
+            "note": "started with --safe: no agents, subscriptions or incoming webhooks run",
+        })),
+        None => HttpResponse::Ok().json(json!({"status": "ok"})),
+    }
+}
+
+async fn probe<T>(
+    f: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
+) -> Result<T, String> {
+    match actix_rt::time::timeout(PROBE_TIMEOUT, f).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
+    }
+}
+
+fn unavailable(error: String, safe_mode: bool) -> HttpResponse {
+    let mut body = json!({"status": "unavailable", "error": error});
+    if safe_mode {
+        body["mode"] = json!("safe");
+    }
+    HttpResponse::ServiceUnavailable().json(body)
 }
 
 #[derive(Debug, Deserialize)]
