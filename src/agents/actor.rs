@@ -18,6 +18,7 @@ use super::post::PreparedRequest;
 use super::rss::{Fetch, Fetched};
 use super::{AgentCtx, Behavior, ControlAction, OptionError, emitted_event_type, kind};
 use crate::delivery::client;
+use crate::ops::backoff::{Backoff, Change};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
 use crate::store::deliveries;
@@ -27,6 +28,10 @@ use crate::store::{Committed, Store};
 
 /// Events read per catch-up query.
 const CATCH_UP_BATCH: i64 = 500;
+/// The first wait before an agent whose write or read failed tries again; it doubles
+/// while the failures go on, up to [`RETRY_CAP`] (see [`Backoff`]).
+const RETRY_BASE: Duration = Duration::from_millis(250);
+const RETRY_CAP: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
@@ -64,9 +69,13 @@ pub struct AgentActor {
     controller: Option<Recipient<ControlTargets>>,
     /// Who starts or wakes the subscription a post agent sends through.
     deliveries: Option<Recipient<SubscriptionTouched>>,
+    /// Failed writes and reads in a row: a restart waits this long first, so an agent
+    /// whose writes cannot succeed (a full disk) does not spin.
+    retry: Backoff,
 }
 
-fn build_behavior(row: &AgentRow) -> Result<Box<dyn Behavior>, OptionError> {
+/// The agent's behaviour built from its row's type and options.
+pub fn build_behavior(row: &AgentRow) -> Result<Box<dyn Behavior>, OptionError> {
     let options = row
         .options_json()
         .map_err(|e| OptionError::new("options", e.to_string()))?;
@@ -101,7 +110,50 @@ impl AgentActor {
             reload_on_start: false,
             controller: None,
             deliveries: None,
+            retry: Backoff::new(RETRY_BASE, RETRY_CAP),
         }
+    }
+
+    /// Records a failed write or read (`what`), logging only when the failures begin
+    /// and when the wait reaches its cap; returns the wait before the next try.
+    fn failed(&mut self, what: &str, e: &crate::store::StoreError) -> Duration {
+        let (wait, change) = self.retry.fail();
+        let id = self.row.id;
+        match change {
+            Change::Started => tracing::error!(
+                agent_id = id,
+                error = %e,
+                retry_in_ms = wait.as_millis() as u64,
+                "agent {what} failed; it restarts from its stored state after a wait that doubles while the failures go on"
+            ),
+            Change::Capped => tracing::error!(
+                agent_id = id,
+                error = %e,
+                failures = self.retry.failures(),
+                retry_in_s = wait.as_secs(),
+                "agent {what} still fails; retrying every {} s, and not logging each failure until it succeeds",
+                wait.as_secs()
+            ),
+            Change::Same => tracing::debug!(agent_id = id, error = %e, "agent {what} failed again"),
+        }
+        wait
+    }
+
+    /// Records a successful write; logs the recovery when failures came before it.
+    fn succeeded(&mut self) {
+        if let Some(failures) = self.retry.succeed() {
+            tracing::info!(
+                agent_id = self.row.id,
+                failures,
+                "agent writes succeed again after {failures} failed attempts"
+            );
+        }
+    }
+
+    /// Restarts the actor from its stored state: `started` waits out the backoff first.
+    fn restart_after(&mut self, what: &str, e: &crate::store::StoreError, ctx: &mut Context<Self>) {
+        self.failed(what, e);
+        ctx.stop();
     }
 
     /// Sets where this agent's control actions and queued requests are announced (the Hub).
@@ -146,8 +198,8 @@ impl AgentActor {
                 }
             }
             Err(e) => {
-                tracing::error!(agent_id = act.row.id, error = %e, "catch-up read failed; retrying in 5 s");
-                ctx.run_later(Duration::from_secs(5), |act, ctx| act.catch_up(ctx));
+                let wait = act.failed("catch-up read", &e);
+                ctx.run_later(wait, |act, ctx| act.catch_up(ctx));
             }
         }));
     }
@@ -216,17 +268,14 @@ impl AgentActor {
         };
         let write = self.write_outcome(outcome);
         ctx.spawn(write.into_actor(self).map(|res, act, ctx| match res {
-            Ok((_, Some(touched))) => {
-                if let Some(hub) = &act.deliveries {
+            Ok((_, touched)) => {
+                act.succeeded();
+                if let (Some(hub), Some(touched)) = (&act.deliveries, touched) {
                     hub.do_send(touched);
                 }
             }
-            Ok(_) => {}
-            Err(e) => {
-                // The state in the database is the truth: restart from it.
-                tracing::error!(agent_id = act.row.id, error = %e, "agent write failed; restarting the agent from its stored state");
-                ctx.stop();
-            }
+            // The state in the database is the truth: restart from it.
+            Err(e) => act.restart_after("write", &e, ctx),
         }));
     }
 
@@ -386,11 +435,9 @@ impl AgentActor {
             checked: true,
             requests: Vec::new(),
         });
-        ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
-            if let Err(e) = res {
-                tracing::error!(agent_id = act.row.id, error = %e, "agent write failed; restarting the agent from its stored state");
-                ctx.stop();
-            }
+        ctx.spawn(write.into_actor(self).map(|res, act, ctx| match res {
+            Ok(_) => act.succeeded(),
+            Err(e) => act.restart_after("write", &e, ctx),
         }));
         if !controls.is_empty()
             && let Some(hub) = &self.controller
@@ -465,28 +512,47 @@ impl Actor for AgentActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.settings.mailbox_capacity.max(1));
-        if self.reload_on_start {
-            self.reload_on_start = false;
-            let id = self.row.id;
-            let read = self.store.read(move |c| agents_table::find(c, id));
-            ctx.wait(read.into_actor(self).map(|res, act, ctx| match res {
-                Ok(Some(row)) => {
-                    act.memory = row.memory_json().unwrap_or_else(|_| Value::Object(Default::default()));
-                    act.last_processed = row.last_checked_event_id;
-                    act.behavior = build_behavior(&row);
-                    act.row = row;
-                    act.catch_up(ctx);
-                }
-                Ok(None) => ctx.stop(),
-                Err(e) => {
-                    tracing::error!(agent_id = act.row.id, error = %e, "could not reload the agent; retrying");
-                    act.reload_on_start = true;
-                    ctx.stop();
-                }
-            }));
-        } else {
+        if !self.reload_on_start {
             self.catch_up(ctx);
+            return;
         }
+        self.reload_on_start = false;
+        // After failures, wait before reading the state back; `wait` holds the mailbox,
+        // so events pushed meanwhile are handled after the reload, not with stale state.
+        let wait = self.retry.delay();
+        if wait.is_zero() {
+            self.reload(ctx);
+        } else {
+            ctx.wait(
+                actix::clock::sleep(wait)
+                    .into_actor(self)
+                    .map(|_, act, ctx| act.reload(ctx)),
+            );
+        }
+    }
+}
+
+impl AgentActor {
+    /// Reads the agent's row back and carries on from its stored state.
+    fn reload(&mut self, ctx: &mut Context<Self>) {
+        let id = self.row.id;
+        let read = self.store.read(move |c| agents_table::find(c, id));
+        ctx.wait(read.into_actor(self).map(|res, act, ctx| match res {
+            Ok(Some(row)) => {
+                act.memory = row
+                    .memory_json()
+                    .unwrap_or_else(|_| Value::Object(Default::default()));
+                act.last_processed = row.last_checked_event_id;
+                act.behavior = build_behavior(&row);
+                act.row = row;
+                act.catch_up(ctx);
+            }
+            Ok(None) => ctx.stop(),
+            Err(e) => {
+                act.reload_on_start = true;
+                act.restart_after("reload", &e, ctx);
+            }
+        }));
     }
 }
 

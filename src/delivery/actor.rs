@@ -29,6 +29,7 @@ use crate::hub::event_types::{
     self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
 };
 use crate::hub::stats::{DeliveryOutcome, Stats};
+use crate::ops::backoff::{Backoff, Change};
 use crate::ops::metrics::{self, DeliveryOutcome as Outcome};
 use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
@@ -100,6 +101,11 @@ impl TokenBucket {
     }
 }
 
+/// The first wait after the outbox cannot be read or written; it doubles while the
+/// failures go on, up to the cap.
+const STORE_RETRY_BASE: Duration = Duration::from_millis(500);
+const STORE_RETRY_CAP: Duration = Duration::from_secs(60);
+
 pub struct SubscriptionActor {
     spec: Arc<Spec>,
     store: Store,
@@ -142,6 +148,12 @@ pub struct SubscriptionActor {
     /// leaves it unchanged (the common case: closed, 0 failures) skips that UPDATE,
     /// which matters because diesel re-prepares every UPDATE statement.
     saved_circuit: Option<(&'static str, i32)>,
+    /// Failed reads of due deliveries and failed records of attempts, in a row. While
+    /// they fail (a full disk), refills wait `paused_until`: a delivery whose outcome
+    /// could not be recorded is read back and sent again, and without a wait that was
+    /// a request to the target and an error line every poll tick.
+    store_retry: Backoff,
+    paused_until: Option<Instant>,
 }
 
 impl SubscriptionActor {
@@ -196,6 +208,45 @@ impl SubscriptionActor {
             reload_on_start: false,
             draining: false,
             drained: Vec::new(),
+            store_retry: Backoff::new(STORE_RETRY_BASE, STORE_RETRY_CAP),
+            paused_until: None,
+        }
+    }
+
+    /// Records a failed read or write of the outbox; logs only when failures begin and
+    /// when the wait reaches its cap.
+    fn store_failed(&mut self, what: &str, e: &crate::store::StoreError) {
+        let (wait, change) = self.store_retry.fail();
+        self.paused_until = Some(Instant::now() + wait);
+        let id = self.spec.id;
+        match change {
+            Change::Started => tracing::error!(
+                subscription_id = id,
+                error = %e,
+                retry_in_ms = wait.as_millis() as u64,
+                "{what} failed; deliveries wait, longer while the failures go on"
+            ),
+            Change::Capped => tracing::error!(
+                subscription_id = id,
+                error = %e,
+                failures = self.store_retry.failures(),
+                "{what} still fails; retrying every {} s, and not logging each failure until it succeeds",
+                wait.as_secs()
+            ),
+            Change::Same => {
+                tracing::debug!(subscription_id = id, error = %e, "{what} failed again")
+            }
+        }
+    }
+
+    fn store_ok(&mut self) {
+        self.paused_until = None;
+        if let Some(failures) = self.store_retry.succeed() {
+            tracing::info!(
+                subscription_id = self.spec.id,
+                failures,
+                "the outbox is read and written again after {failures} failures"
+            );
         }
     }
 
@@ -249,6 +300,10 @@ impl SubscriptionActor {
         if self.window_len() >= self.settings.window {
             return;
         }
+        if self.paused_until.is_some_and(|t| Instant::now() < t) {
+            self.backlog = true;
+            return;
+        }
         self.refilling = true;
         // This read covers everything committed so far; what arrives during it sets
         // the flag again.
@@ -276,6 +331,7 @@ impl SubscriptionActor {
                     ctx.run_later(Duration::ZERO, |act, ctx| act.refill(ctx));
                 }
                 Ok((rows, next)) => {
+                    act.store_ok();
                     act.backlog |= rows.len() as i64 >= limit;
                     act.next_wake = next;
                     if act.spec.ordered {
@@ -285,7 +341,10 @@ impl SubscriptionActor {
                         act.known = act.sending.clone();
                     }
                     for (d, e) in rows {
-                        let item = Item { delivery: d, event: Arc::new(e) };
+                        let item = Item {
+                            delivery: d,
+                            event: Arc::new(e),
+                        };
                         if !act.admit(item) {
                             act.backlog = true;
                             break;
@@ -295,7 +354,7 @@ impl SubscriptionActor {
                 }
                 Err(e) => {
                     act.backlog = true;
-                    tracing::error!(subscription_id = act.spec.id, error = %e, "reading due deliveries failed; retrying");
+                    act.store_failed("reading due deliveries", &e);
                 }
             }
         }));
@@ -706,6 +765,7 @@ impl SubscriptionActor {
             });
             match res {
                 Ok(row) => {
+                    act.store_ok();
                     act.settings.stats.record_delivery(DeliveryOutcome {
                         delivery_id: row.id,
                         webhook_id: act.spec.id,
@@ -720,11 +780,17 @@ impl SubscriptionActor {
                     if row.status == RETRYING {
                         if act.spec.ordered {
                             // The head stays the head; it waits for its time.
-                            act.fresh.push_front(Item { delivery: row, event: item.event });
+                            act.fresh.push_front(Item {
+                                delivery: row,
+                                event: item.event,
+                            });
                         } else {
                             act.known.remove(&id);
                             act.done_since_refill.insert(id);
-                            act.next_wake = Some(act.next_wake.map_or(row.next_attempt_at, |w| w.min(row.next_attempt_at)));
+                            act.next_wake = Some(
+                                act.next_wake
+                                    .map_or(row.next_attempt_at, |w| w.min(row.next_attempt_at)),
+                            );
                         }
                     } else {
                         act.known.remove(&id);
@@ -734,7 +800,7 @@ impl SubscriptionActor {
                 Err(e) => {
                     // Not recorded: the delivery is still due in the database and will be
                     // read back (at-least-once, same message id).
-                    tracing::error!(subscription_id = act.spec.id, delivery_id = id, error = %e, "recording a delivery attempt failed");
+                    act.store_failed("recording a delivery attempt", &e);
                     act.saved_circuit = None;
                     act.known.remove(&id);
                     act.backlog = true;

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use super::registry::Registry;
 use crate::agents::actor::{CatchUp, RunCheck};
 use crate::agents::schedule::Schedule;
+use crate::ops::backoff::{Backoff, Change};
 use crate::store::{Store, events};
 
 /// How often the Clock looks for schedules that fell due (the finest schedule is 10 s).
@@ -28,6 +29,9 @@ pub struct Clock {
     propagation_every: Duration,
     /// agent id -> its schedule and next firing.
     schedules: HashMap<i64, (Schedule, DateTime<Utc>)>,
+    /// Failed expiry runs in a row: they are retried at the next run anyway, this
+    /// keeps the log to one line when they begin, at the cap, and when they recover.
+    expiry_retry: Backoff,
 }
 
 impl Clock {
@@ -37,6 +41,7 @@ impl Clock {
             registry,
             propagation_every,
             schedules: HashMap::new(),
+            expiry_retry: Backoff::new(EXPIRY_EVERY, EXPIRY_EVERY * 10),
         }
     }
 
@@ -62,14 +67,25 @@ impl Clock {
             .store
             .writer()
             .write(|c, _| events::delete_expired(c, EXPIRY_BATCH));
-        ctx.spawn(write.into_actor(self).map(|res, _, ctx| match res {
-            Ok(n) if n as i64 == EXPIRY_BATCH => {
-                // More to delete: go on soon, one bounded batch at a time.
-                ctx.run_later(Duration::from_millis(50), |act, ctx| act.expire(ctx));
+        ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
+            if res.is_ok()
+                && let Some(failures) = act.expiry_retry.succeed()
+            {
+                tracing::info!(failures, "deleting expired events works again");
             }
-            Ok(n) if n > 0 => tracing::info!(deleted = n, "expired events deleted"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "deleting expired events failed; will retry"),
+            match res {
+                Ok(n) if n as i64 == EXPIRY_BATCH => {
+                    // More to delete: go on soon, one bounded batch at a time.
+                    ctx.run_later(Duration::from_millis(50), |act, ctx| act.expire(ctx));
+                }
+                Ok(n) if n > 0 => tracing::info!(deleted = n, "expired events deleted"),
+                Ok(_) => {}
+                Err(e) => match act.expiry_retry.fail().1 {
+                    Change::Started => tracing::warn!(error = %e, "deleting expired events failed; it is tried again every minute"),
+                    Change::Capped => tracing::warn!(error = %e, failures = act.expiry_retry.failures(), "deleting expired events still fails; not logging each failure until it works"),
+                    Change::Same => tracing::debug!(error = %e, "deleting expired events failed again"),
+                },
+            }
         }));
     }
 
