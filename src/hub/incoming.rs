@@ -13,6 +13,9 @@ use crate::store::incoming_webhooks::IncomingRow;
 
 impl Hub {
     pub(super) fn spawn_incoming(&self, row: IncomingRow) {
+        if self.safe_mode {
+            return;
+        }
         let addr = match self.registry.incoming_endpoint(row.id) {
             Some(addr) => {
                 addr.do_send(ReconfigureIncoming(row.clone()));

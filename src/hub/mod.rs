@@ -8,6 +8,7 @@ pub mod event_types;
 pub mod incoming;
 pub mod registry;
 pub mod router;
+pub mod startup;
 pub mod stats;
 
 use std::sync::Arc;
@@ -64,6 +65,9 @@ pub struct Hub {
     subscriptions: Arc<SubscriptionIndex>,
     delivery: DeliverySettings,
     inbound: Arc<InboundSettings>,
+    /// `serve --safe`: nothing is started, not even what the API saves, so a row that
+    /// breaks the hub can be fixed or deleted.
+    safe_mode: bool,
 }
 
 impl Actor for Hub {
@@ -96,6 +100,9 @@ impl Hub {
     }
 
     fn spawn_agent(&self, row: AgentRow) {
+        if self.safe_mode {
+            return;
+        }
         let arbiter = self.arbiter_for(row.id);
         let shared = Arc::new(AgentShared::default());
         let k = kind(&row.agent_type);
@@ -147,6 +154,9 @@ impl Hub {
 
 impl Hub {
     fn spawn_subscription(&self, row: &SubscriptionRow) {
+        if self.safe_mode {
+            return;
+        }
         let spec = match Spec::from_row(row) {
             Ok(s) => Arc::new(s),
             Err(e) => {
@@ -388,14 +398,37 @@ pub async fn start(
             stats: registry.stats.clone(),
         },
         inbound: Arc::new(config.inbound_settings()),
+        safe_mode: config.safe_mode,
     };
+    if config.safe_mode {
+        tracing::warn!(
+            "safe mode (--safe): no agents, subscriptions or incoming webhooks are started; \
+             the API is up to fix or delete the one that breaks the hub; restart without --safe when done"
+        );
+    } else {
+        spawn_stored(&hub, &store, threads).await?;
+    }
+    Ok(Addrs {
+        hub: hub_ctx.run(hub),
+        router,
+        clock,
+        store,
+        registry,
+        subscriptions,
+    })
+}
+
+/// Starts every stored subscription, agent and incoming webhook; one whose
+/// configuration cannot be loaded is disabled first (see [`startup`]).
+async fn spawn_stored(hub: &Hub, store: &Store, threads: usize) -> Result<(), StoreError> {
     // Subscriptions first: agents may emit events as soon as they start, and those
     // events must find every subscription they owe deliveries to.
-    let subs = store.read(subscriptions::list_all).await?;
+    let subs = startup::subscriptions(store, store.read(subscriptions::list_all).await?).await?;
     for row in &subs {
         hub.spawn_subscription(row);
     }
     let rows = store.read(|c| agents::list(c, None)).await?;
+    let rows = startup::agents(store, rows).await?;
     let count = rows.len();
     for row in rows {
         hub.spawn_agent(row);
@@ -406,17 +439,11 @@ pub async fn start(
         arbiters = threads,
         "agents and subscriptions started"
     );
-    for row in store.read(|c| incoming_webhooks::list(c, None)).await? {
+    let incoming = store.read(|c| incoming_webhooks::list(c, None)).await?;
+    for row in startup::incoming(store, incoming).await? {
         hub.spawn_incoming(row);
     }
-    Ok(Addrs {
-        hub: hub_ctx.run(hub),
-        router,
-        clock,
-        store,
-        registry,
-        subscriptions,
-    })
+    Ok(())
 }
 
 impl Handler<ControlTargets> for Hub {
