@@ -16,20 +16,24 @@ impl HubProcess {
     /// Starts `muninn serve` on 127.0.0.1:0 with `data_dir` and waits for its
     /// "listening" log line to learn the port. `envs` are added to the environment.
     pub fn start(data_dir: &Path, envs: &[(&str, &str)]) -> HubProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_muninn"));
-        cmd.args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .env_remove("RUST_LOG")
-        .env_remove("MUNINN_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        Self::start_args(data_dir, &[], envs)
+    }
+
+    /// Like [`HubProcess::start`], with more arguments to `serve` (`--safe`, `--init`).
+    pub fn start_args(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> HubProcess {
+        Self::spawn(serve_command(data_dir, args, None), envs)
+    }
+
+    /// Like [`HubProcess::start`], run by `sh` after `umask <mask>`.
+    pub fn start_with_umask(data_dir: &Path, mask: &str, envs: &[(&str, &str)]) -> HubProcess {
+        Self::spawn(serve_command(data_dir, &[], Some(mask)), envs)
+    }
+
+    fn spawn(mut cmd: Command, envs: &[(&str, &str)]) -> HubProcess {
+        cmd.env_remove("RUST_LOG")
+            .env_remove("MUNINN_ADMIN_TOKEN")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -89,6 +93,61 @@ impl HubProcess {
     pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+/// `muninn serve --bind 127.0.0.1:0 --log-format json --data-dir <dir> <args>`, run
+/// through `sh -c "umask <mask>; exec ..."` when `umask` is given.
+pub fn serve_command(data_dir: &Path, args: &[&str], umask: Option<&str>) -> Command {
+    let bin = env!("CARGO_BIN_EXE_muninn");
+    let mut cmd = match umask {
+        Some(mask) => {
+            let mut c = Command::new("sh");
+            c.args(["-c", &format!("umask {mask} && exec \"$0\" \"$@\""), bin]);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.args([
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--log-format",
+        "json",
+        "--data-dir",
+    ])
+    .arg(data_dir)
+    .args(args);
+    cmd
+}
+
+/// Runs `muninn serve` expecting it to refuse to start: waits (bounded) for it to exit
+/// and returns its status and what it wrote to stderr.
+pub fn serve_refused(
+    data_dir: &Path,
+    args: &[&str],
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let mut cmd = serve_command(data_dir, args, None);
+    cmd.env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start muninn");
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "muninn serve did not exit within {within:?}: it started when it should have refused"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -105,7 +105,10 @@ impl AgentLinks {
 }
 
 fn to_out(row: AgentRow, l: AgentLinks, base: &str) -> Result<AgentOut, StoreError> {
-    let options = row.options_json()?;
+    // Unreadable stored options (a damaged row) show as null rather than failing the
+    // read: the agent was disabled at start with the reason in its log, and the API
+    // must still show it so it can be fixed or deleted.
+    let options = row.options_json().unwrap_or(Value::Null);
     let k = kind(&row.agent_type);
     let working = k.is_some_and(|k| health::working(k.health, &row, &options, crate::store::now()));
     let web_request_url = k
@@ -129,7 +132,9 @@ fn to_out(row: AgentRow, l: AgentLinks, base: &str) -> Result<AgentOut, StoreErr
                 })
         });
     Ok(AgentOut {
-        memory: row.memory_json()?,
+        memory: row
+            .memory_json()
+            .unwrap_or_else(|_| Value::Object(Default::default())),
         options,
         id: row.id,
         user_id: row.user_id,
