@@ -11,6 +11,7 @@ pub mod feeds;
 pub mod http;
 pub mod hub;
 pub mod ops;
+pub mod secrets;
 mod server;
 pub mod store;
 pub mod template;

@@ -88,6 +88,12 @@ enum Command {
     },
     /// Print the default configuration file, every key documented.
     Config,
+    /// Manage the key that encrypts secrets at rest (<data dir>/secret.key or
+    /// MUNINN_SECRET_KEY).
+    Secrets {
+        #[command(subcommand)]
+        action: SecretsCommand,
+    },
     /// Print a systemd unit (Type=notify, watchdog, hardening) for running the hub as a
     /// service. The global --data-dir and --config go into it.
     ///
@@ -128,6 +134,16 @@ enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-encrypt every stored secret with a new key, then forget the old key.
+    ///
+    /// Run it with the hub stopped (it refuses while a hub runs on the data directory).
+    /// With the key file, the new key is made here. With MUNINN_SECRET_KEY, give the new
+    /// key first: MUNINN_SECRET_KEY=<new>,<old>; afterwards set it to <new> alone.
+    RotateKey,
 }
 
 fn load_config(cli: &Cli, bind: Option<String>, synchronous: Option<String>) -> Result<Config> {
@@ -281,6 +297,9 @@ fn main() -> Result<()> {
             print!("{DEFAULT_CONFIG}");
             Ok(())
         }
+        Command::Secrets {
+            action: SecretsCommand::RotateKey,
+        } => rotate_key(&cli),
         Command::SystemdUnit {
             user,
             bin,
@@ -311,6 +330,47 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn rotate_key(cli: &Cli) -> Result<()> {
+    use muninn::secrets::{KEY_ENV, KeySource};
+    let config = load_config(cli, None, None)?;
+    let data_dir = &config.storage.data_dir;
+    if !data_dir.is_dir() {
+        anyhow::bail!(
+            "the data directory {} does not exist; pass the hub's --data-dir",
+            data_dir.display()
+        );
+    }
+    let mut conn = open_db(&config)?;
+    let env = std::env::var(KEY_ENV).ok();
+    let r = store::sealed::rotate_key(&mut conn, data_dir, env.as_deref())?;
+    println!(
+        "secret key rotated to {} ({}); {} value(s) re-encrypted",
+        r.new_id, r.source, r.resealed.converted
+    );
+    if !r.retired.is_empty() {
+        match r.source {
+            KeySource::Env => println!(
+                "now set {KEY_ENV} to the new key alone; key(s) {} are no longer needed",
+                r.retired.join(", ")
+            ),
+            _ => println!("key(s) {} removed", r.retired.join(", ")),
+        }
+    }
+    if !r.resealed.unreadable.is_empty() {
+        eprintln!(
+            "{} value(s) did not open with any key and were left as they were (set them again through the API):",
+            r.resealed.unreadable.len()
+        );
+        for u in &r.resealed.unreadable {
+            eprintln!("  {u}");
+        }
+    }
+    println!(
+        "back up the key file (or {KEY_ENV}) again: backups of the database now need the new key"
+    );
+    Ok(())
 }
 
 fn hub_token(config: &Config, hub: &HubArgs) -> Result<String> {

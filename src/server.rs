@@ -17,6 +17,7 @@ use crate::http::{AppState, routes};
 use crate::hub::{self, Registry, Route, Router};
 use crate::ops::shutdown::{self, Signals};
 use crate::ops::systemd::{self, Notifier};
+use crate::secrets::{KEY_ENV, Keyring, RotationLock, SecretError};
 use crate::store::{Store, StoreError, api_tokens, files, users};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,8 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error("cannot write the admin token to {path}: {reason}")]
     TokenFile { path: String, reason: String },
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
     #[error("the HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
 }
@@ -45,8 +48,13 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     let sink = router_ctx.address();
     // The subscription index writes each event's deliveries inside its transaction.
     let subscriptions = Arc::new(SubscriptionIndex::default());
-    let store = Store::open(
+    // Held until the hub stops, so `muninn secrets rotate-key` cannot run under it.
+    let _key_lock = RotationLock::shared(data_dir)?;
+    let keys = Keyring::load(data_dir, std::env::var(KEY_ENV).ok().as_deref())?;
+    tracing::info!(key_id = keys.current_id(), source = %keys.source(), "secret key loaded");
+    let store = Store::open_sealed(
         &config.store_options(),
+        Arc::new(keys),
         subscriptions.clone(),
         Box::new(move |committed| sink.do_send(Route(committed))),
     )?;

@@ -183,3 +183,168 @@ fn systemd_unit_prints_a_verifiable_notify_service() {
         Err(e) => eprintln!("systemd-analyze not available ({e}); checked the text only"),
     }
 }
+
+/// The key lines of a key file (comments dropped).
+fn key_lines(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(dir.join("secret.key"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn file_has(dir: &std::path::Path, needle: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let e = e.unwrap();
+        e.file_name().to_string_lossy().starts_with("muninn.db")
+            && std::fs::read(e.path())
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle.as_bytes())
+    })
+}
+
+/// Posts event `n` through the webhook agent and checks the hex signature of the
+/// delivery the sink got for it against `secret`.
+async fn signed_delivery(
+    hub: &HubProcess,
+    agent: i64,
+    sink: &common::sink::Sink,
+    secret: &str,
+    n: usize,
+) {
+    let url = format!("{}/users/1/web_requests/{agent}/s", hub.base);
+    let r = client()
+        .post(url)
+        .send_json(&serde_json::json!({"n": n}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let got = sink.wait_for(n).await;
+    let d = got.iter().find(|d| d.json()["data"]["n"] == n).unwrap();
+    use hmac::{KeyInit, Mac};
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(&d.body);
+    assert_eq!(
+        d.header("x-webhook-signature").unwrap(),
+        hex::encode(m.finalize().into_bytes())
+    );
+}
+
+#[actix_rt::test]
+async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
+    use common::process::api;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    let config = dir.path().join("muninn.toml");
+    std::fs::write(
+        &config,
+        "[delivery]\nallow_private_targets = true\npoll_interval_ms = 50\n",
+    )
+    .unwrap();
+    let envs = [("MUNINN_CONFIG", config.to_str().unwrap())];
+    let sink = common::sink::Sink::start();
+    let mut hub = HubProcess::start(dir.path(), &envs);
+    let token = std::fs::read_to_string(dir.path().join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let (s, agent) = api(
+        &hub.base,
+        &token,
+        "POST",
+        "/api/agents",
+        Some(serde_json::json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{agent}");
+    let agent = agent["id"].as_i64().unwrap();
+    let secret = "cli-sub-secret-3e8b";
+    let (s, sub) = api(
+        &hub.base,
+        &token,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(serde_json::json!({"url": sink.url, "event_types": ["event.created"], "secret": secret})),
+    )
+    .await;
+    assert_eq!(s, 201, "{sub}");
+    let sub = sub["id"].as_i64().unwrap();
+    signed_delivery(&hub, agent, &sink, secret, 1).await;
+    let before = key_lines(dir.path());
+    assert_eq!(before.len(), 1);
+
+    // Refused while the hub runs: it would keep sealing with the retired key.
+    let (ok, text) = muninn(&["--data-dir", &data_dir, "secrets", "rotate-key"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("running"), "{text}");
+
+    hub.signal("TERM");
+    assert!(hub.wait_exit(std::time::Duration::from_secs(30)).success());
+    let (ok, text) = muninn(&["--data-dir", &data_dir, "secrets", "rotate-key"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 value(s) re-encrypted"), "{text}");
+    let after = key_lines(dir.path());
+    assert_eq!(after.len(), 1, "the old key is gone once all is re-sealed");
+    assert_ne!(after, before);
+    let mode = std::fs::metadata(dir.path().join("secret.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let new_id = text
+        .split("rotated to ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap();
+    assert!(file_has(dir.path(), &format!("enc:v1:{new_id}:")), "{text}");
+    assert!(!file_has(dir.path(), secret));
+
+    // The rotated key signs as before.
+    let mut hub = HubProcess::start(dir.path(), &envs);
+    signed_delivery(&hub, agent, &sink, secret, 2).await;
+    hub.signal("TERM");
+    assert!(hub.wait_exit(std::time::Duration::from_secs(30)).success());
+
+    // A lost key: the webhook says why it cannot sign and holds its deliveries.
+    let good = std::fs::read(dir.path().join("secret.key")).unwrap();
+    std::fs::write(
+        dir.path().join("secret.key"),
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
+    )
+    .unwrap();
+    let mut hub = HubProcess::start(dir.path(), &envs);
+    let path = format!("/api/webhooks/outgoing/{sub}");
+    let (_, shown) = api(&hub.base, &token, "GET", &path, None).await;
+    let why = shown["signing_error"].as_str().unwrap_or_default();
+    assert!(why.contains("MUNINN_SECRET_KEY"), "{shown}");
+    let (_, test) = api(&hub.base, &token, "POST", &format!("{path}/test"), None).await;
+    assert_eq!(test["success"], false, "{test}");
+    assert!(
+        test["error"].as_str().unwrap().contains("cannot sign"),
+        "{test}"
+    );
+    let r = client()
+        .post(format!("{}/users/1/web_requests/{agent}/s", hub.base))
+        .send_json(&serde_json::json!({"n": 3}))
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    hub.signal("TERM");
+    assert!(hub.wait_exit(std::time::Duration::from_secs(30)).success());
+    assert_eq!(sink.received().len(), 2, "nothing was sent unsigned");
+
+    // The key restored, the held delivery goes, signed.
+    std::fs::write(dir.path().join("secret.key"), good).unwrap();
+    let _hub = HubProcess::start(dir.path(), &envs);
+    let got = sink.wait_for(3).await;
+    let d = got.iter().find(|d| d.json()["data"]["n"] == 3).unwrap();
+    use hmac::{KeyInit, Mac};
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(&d.body);
+    assert_eq!(
+        d.header("x-webhook-signature").unwrap(),
+        hex::encode(m.finalize().into_bytes())
+    );
+}

@@ -328,6 +328,17 @@ impl Webhook {
     }
 
     /// Huginn's order: the secret first, then the verb; both failures are 401.
+    ///
+    /// The `secret` option stays in the agent's options as the user wrote it, not hashed
+    /// like incoming-webhook tokens, because Huginn's contract needs it back: the URL
+    /// `/users/{id}/web_requests/{agent}/{secret}` *is* the secret, and Huginn shows it
+    /// to its owner whenever asked (`web_request_url` in every agent answer, the agent's
+    /// page), and a scenario export carries it so that an import elsewhere answers at
+    /// the same URL the senders already use. A digest could serve none of these, and a
+    /// short user-chosen secret gains little from an unsalted hash. What protects it at
+    /// rest is the data directory's permissions (like the rest of the options); values
+    /// that must not sit in options belong in credentials (`{% credential name %}`),
+    /// which are sealed. The comparison stays constant-time.
     pub fn authorize(&self, secret: &str, method: &str) -> Result<(), Rejection> {
         if !crate::endpoints::constant_time_eq(secret.as_bytes(), self.secret.as_bytes()) {
             return Err(Rejection::text(401, "Not Authorized"));

@@ -168,6 +168,7 @@ impl SubscriptionActor {
         let opened_ago = row
             .circuit_opened_at
             .map(|t| (now() - t).to_std().unwrap_or_default());
+        report_signing(&spec);
         let breaker = Breaker::new(spec.failure_threshold, spec.cooldown).restore(
             &row.circuit_state,
             opened_ago,
@@ -385,7 +386,14 @@ impl SubscriptionActor {
     /// Sends what may be sent now.
     fn pump(&mut self, ctx: &mut Context<Self>) {
         loop {
-            if !self.spec.active || self.spec.paused || self.gone || self.draining {
+            // Secrets that do not open hold the deliveries (never unsigned, never dead):
+            // they go once the operator restores the key or sets a new secret.
+            if !self.spec.active
+                || self.spec.paused
+                || self.spec.secrets.is_err()
+                || self.gone
+                || self.draining
+            {
                 break;
             }
             let limit = if self.spec.ordered {
@@ -490,10 +498,26 @@ impl SubscriptionActor {
                     );
                 }
             };
+            let secrets = match spec.valid_secrets(attempt_at.naive_utc()) {
+                Ok(s) => s,
+                // Unreachable while `pump` holds such a subscription; kept so that no
+                // path can send unsigned.
+                Err(e) => {
+                    let sent = Sent {
+                        status: None,
+                        headers: Vec::new(),
+                        retry_after: None,
+                        excerpt: None,
+                        error: Some(e),
+                        duration: Duration::ZERO,
+                    };
+                    return (Vec::new(), headers, sent, true);
+                }
+            };
             headers.extend(signer::headers(
                 spec.scheme,
                 spec.signature_header.as_deref(),
-                &spec.valid_secrets(attempt_at.naive_utc()),
+                &secrets,
                 &message_id,
                 attempt_at.timestamp(),
                 &body,
@@ -655,6 +679,7 @@ impl SubscriptionActor {
         };
         let spec = self.spec.clone();
         let index = self.index.clone();
+        let keys = self.store.keys().clone();
         let gone = verdict == Verdict::Gone;
         let circuit = (
             self.breaker.name(),
@@ -706,7 +731,7 @@ impl SubscriptionActor {
             if gone {
                 subscriptions::disable(c, spec.id, "the target answered 410 Gone")?;
                 if let Some(updated) = subscriptions::find(c, spec.id)?
-                    && let Ok(s) = Spec::from_row(&updated)
+                    && let Ok(s) = Spec::from_row(&updated, &keys)
                 {
                     index.upsert(Arc::new(s));
                 }
@@ -869,8 +894,11 @@ impl Actor for SubscriptionActor {
             let id = self.spec.id;
             let read = self.store.read(move |c| subscriptions::find(c, id));
             ctx.wait(read.into_actor(self).map(|res, act, ctx| match res {
-                Ok(Some(row)) => match Spec::from_row(&row) {
-                    Ok(s) => act.spec = Arc::new(s),
+                Ok(Some(row)) => match Spec::from_row(&row, act.store.keys()) {
+                    Ok(s) => {
+                        report_signing(&s);
+                        act.spec = Arc::new(s)
+                    }
                     Err(e) => tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid"),
                 },
                 Ok(None) => ctx.stop(),
@@ -939,8 +967,9 @@ impl Handler<Reconfigure> for SubscriptionActor {
     fn handle(&mut self, msg: Reconfigure, ctx: &mut Context<Self>) {
         // The row may carry circuit columns written elsewhere: save ours again.
         self.saved_circuit = None;
-        match Spec::from_row(&msg.0) {
+        match Spec::from_row(&msg.0, self.store.keys()) {
             Ok(s) => {
+                report_signing(&s);
                 self.bucket = s.rate.map(|(n, p)| TokenBucket::new(n, p));
                 self.gone = !s.active;
                 self.spec = Arc::new(s);
@@ -1014,6 +1043,14 @@ pub struct TestOutcome {
     pub message_id: String,
 }
 
+/// Says once, when a subscription is (re)loaded, that it cannot sign and so holds its
+/// deliveries.
+fn report_signing(spec: &Spec) {
+    if let Some(e) = spec.signing_error() {
+        tracing::error!(subscription_id = spec.id, error = %e, "webhook cannot sign; its deliveries are held, never sent unsigned");
+    }
+}
+
 /// Sends a `test.webhook` event now, outside the queue, breaker and rate limit.
 #[derive(Message)]
 #[rtype(result = "TestOutcome")]
@@ -1058,10 +1095,23 @@ impl Handler<SendTest> for SubscriptionActor {
                 ),
             ];
             headers.extend(spec.headers.iter().cloned());
+            let secrets = match spec.valid_secrets(at.naive_utc()) {
+                Ok(s) => s,
+                Err(e) => {
+                    return TestOutcome {
+                        success: false,
+                        status: None,
+                        body: None,
+                        error: Some(e),
+                        latency_ms: 0,
+                        message_id,
+                    };
+                }
+            };
             headers.extend(signer::headers(
                 spec.scheme,
                 spec.signature_header.as_deref(),
-                &spec.valid_secrets(at.naive_utc()),
+                &secrets,
                 &message_id,
                 at.timestamp(),
                 &body,

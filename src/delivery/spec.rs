@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::filters::{Filters, TypePattern};
 use super::policy::{RetryPolicy, Schedule};
 use super::signer::Scheme;
+use crate::secrets::{Keyring, purpose};
 use crate::store::subscriptions::SubscriptionRow;
 use crate::template::{TemplateId, Templates, context_of};
 
@@ -19,8 +20,31 @@ pub struct SecretEntry {
     pub expires_at: Option<NaiveDateTime>,
 }
 
+pub use crate::store::sealed::NO_SECRETS as EMPTY;
+
 pub fn parse_secrets(text: &str) -> Vec<SecretEntry> {
     serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The signing secrets of a stored `secrets` column (sealed, or clear from before
+/// encryption). An error means they cannot be used: the subscription must not send.
+pub fn open_secrets(keys: &Keyring, stored: &str) -> Result<Vec<SecretEntry>, String> {
+    let clear = keys
+        .open(purpose::SUBSCRIPTION_SECRETS, stored)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&clear)
+        .map_err(|e| format!("the stored signing secrets are not a list ({e})"))
+}
+
+/// The `secrets` column for `entries`, sealed with the current key. An empty list holds
+/// no secret and stays `[]`, so subscriptions that never sign (a post agent's) do not
+/// depend on the key.
+pub fn seal_secrets(keys: &Keyring, entries: &[SecretEntry]) -> String {
+    if entries.is_empty() {
+        return EMPTY.into();
+    }
+    let clear = serde_json::to_string(entries).unwrap_or_else(|_| "[]".into());
+    keys.seal(purpose::SUBSCRIPTION_SECRETS, &clear)
 }
 
 pub struct Spec {
@@ -34,7 +58,9 @@ pub struct Spec {
     pub template: Option<(Templates, TemplateId)>,
     pub scheme: Scheme,
     pub signature_header: Option<String>,
-    pub secrets: Vec<SecretEntry>,
+    /// Err when the stored secrets do not open (key missing, value altered): the
+    /// subscription then holds its deliveries rather than send them unsigned.
+    pub secrets: Result<Vec<SecretEntry>, String>,
     pub policy: RetryPolicy,
     pub timeout: Duration,
     pub rate: Option<(u32, Duration)>,
@@ -51,7 +77,7 @@ pub struct Spec {
 impl Spec {
     /// Compiles a stored row. Rows are validated when saved, so an error here means the
     /// row was changed behind the API's back; it is reported and the subscription idles.
-    pub fn from_row(row: &SubscriptionRow) -> Result<Spec, String> {
+    pub fn from_row(row: &SubscriptionRow, keys: &Keyring) -> Result<Spec, String> {
         let types: Vec<String> =
             serde_json::from_str(&row.event_types).map_err(|e| format!("event_types: {e}"))?;
         let event_types = types
@@ -106,7 +132,7 @@ impl Spec {
             template,
             scheme: Scheme::parse(&row.signature_scheme)?,
             signature_header: row.signature_header.clone(),
-            secrets: parse_secrets(&row.secrets),
+            secrets: open_secrets(keys, &row.secrets),
             policy: RetryPolicy { schedule },
             timeout: Duration::from_millis(row.timeout_ms.max(1) as u64),
             rate: row.rate_limit.filter(|r| *r > 0).map(|r| {
@@ -128,13 +154,22 @@ impl Spec {
         self.event_types.iter().any(|p| p.matches(event_type))
     }
 
-    /// The secrets that sign now, newest first.
-    pub fn valid_secrets(&self, now: NaiveDateTime) -> Vec<String> {
-        self.secrets
+    /// The secrets that sign now, newest first; Err (with the reason) when they cannot
+    /// be read, so no caller can fall back to sending unsigned.
+    pub fn valid_secrets(&self, now: NaiveDateTime) -> Result<Vec<String>, String> {
+        let secrets = self.secrets.as_ref().map_err(|e| {
+            format!("cannot sign: {e}; the webhook holds its deliveries until then")
+        })?;
+        Ok(secrets
             .iter()
             .filter(|s| s.expires_at.is_none_or(|e| e > now))
             .map(|s| s.secret.clone())
-            .collect()
+            .collect())
+    }
+
+    /// Why this subscription cannot sign, if it cannot.
+    pub fn signing_error(&self) -> Option<&str> {
+        self.secrets.as_ref().err().map(String::as_str)
     }
 
     /// The body sent: the envelope as JSON, or the payload template's JSON output.

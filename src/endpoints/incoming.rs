@@ -19,6 +19,7 @@ use super::transform::Transform;
 use super::{Admit, InboundRequest, NoteTooLarge, WebResponse};
 use crate::hub::Registry;
 use crate::hub::event_types::WEBHOOK_RECEIVED;
+use crate::secrets::{Keyring, purpose};
 use crate::store::events::NewEvent;
 use crate::store::idempotency_keys;
 use crate::store::incoming_webhooks::IncomingRow;
@@ -59,8 +60,10 @@ pub fn parse_response_headers(v: &Value) -> Result<Vec<(String, String)>, String
         .collect()
 }
 
-/// Compiles a row's options; the error says which option is wrong and why.
-pub fn compile(row: &IncomingRow) -> Result<Compiled, String> {
+/// Compiles a row's options; the error says which option is wrong and why. A signature
+/// secret that does not open is such an error, so the endpoint refuses every request
+/// rather than accept unverified ones.
+pub fn compile(row: &IncomingRow, keys: &Keyring) -> Result<Compiled, String> {
     let mut obj = serde_json::Map::new();
     if let Some(r) = row.rate_limit {
         obj.insert("rate_limit".into(), json!(r));
@@ -75,9 +78,12 @@ pub fn compile(row: &IncomingRow) -> Result<Compiled, String> {
         );
     }
     if let Some(sig) = &row.signature {
+        let clear = keys
+            .open(purpose::INCOMING_SIGNATURE, sig)
+            .map_err(|e| format!("signature: {e}"))?;
         obj.insert(
             "signature".into(),
-            from_json_text(sig, "incoming_webhooks.signature").map_err(|e| e.to_string())?,
+            from_json_text(&clear, "incoming_webhooks.signature").map_err(|e| e.to_string())?,
         );
     }
     let protections = ProtectionOptions::from_json(&Value::Object(obj), None)?;
@@ -141,7 +147,7 @@ impl IncomingEndpoint {
     fn configure(&mut self, row: &IncomingRow) {
         self.agent_id = row.agent_id;
         self.active = row.is_active;
-        self.compiled = compile(row).map(|c| {
+        self.compiled = compile(row, self.store.keys()).map(|c| {
             self.response_headers = c.response_headers;
             (
                 Guard::new(c.protections, &self.settings),

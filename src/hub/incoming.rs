@@ -9,6 +9,7 @@ use super::Hub;
 use super::registry::TokenEntry;
 use crate::endpoints::incoming::StopIncoming;
 use crate::endpoints::{IncomingEndpoint, ReconfigureIncoming};
+use crate::secrets::stored_token_digest;
 use crate::store::incoming_webhooks::IncomingRow;
 
 impl Hub {
@@ -34,8 +35,9 @@ impl Hub {
                 })
             }
         };
+        // Keyed by digest: `/webhook/{token}` looks the digest of what it was given up.
         let mut tokens = vec![(
-            row.token.clone(),
+            stored_token_digest(&row.token),
             TokenEntry {
                 webhook_id: row.id,
                 agent_id: row.agent_id,
@@ -47,7 +49,7 @@ impl Hub {
             && until > crate::store::now()
         {
             tokens.push((
-                prev,
+                stored_token_digest(&prev),
                 TokenEntry {
                     webhook_id: row.id,
                     agent_id: row.agent_id,

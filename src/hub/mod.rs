@@ -157,7 +157,7 @@ impl Hub {
         if self.safe_mode {
             return;
         }
-        let spec = match Spec::from_row(row) {
+        let spec = match Spec::from_row(row, self.store.keys()) {
             Ok(s) => Arc::new(s),
             Err(e) => {
                 tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid; it will not send until fixed");
@@ -202,7 +202,7 @@ impl Handler<SubscriptionSaved> for Hub {
         let row = msg.0;
         match self.registry.subscription(row.id) {
             Some(entry) => {
-                if let Ok(spec) = Spec::from_row(&row) {
+                if let Ok(spec) = Spec::from_row(&row, self.store.keys()) {
                     self.subscriptions.upsert(Arc::new(spec));
                 }
                 entry.addr.do_send(ReconfigureSubscription(row));

@@ -118,10 +118,11 @@ impl Registry {
         write(&self.subscriptions).remove(&id)
     }
 
-    /// The endpoint of an incoming-webhook token, unless its grace period is over.
-    pub fn token(&self, token: &str) -> Option<TokenEntry> {
+    /// The endpoint of an incoming-webhook token (given as its digest, see
+    /// `secrets::token_digest`), unless its grace period is over.
+    pub fn token(&self, digest: &str) -> Option<TokenEntry> {
         read(&self.tokens)
-            .get(token)
+            .get(digest)
             .filter(|e| e.expires_at.is_none_or(|t| t > crate::store::now()))
             .cloned()
     }

@@ -19,12 +19,17 @@ pub mod links;
 mod reader;
 pub mod scenarios;
 pub mod schema;
+pub mod sealed;
 pub mod subscriptions;
 pub mod users;
 mod writer;
 pub mod writer_marks;
 
+use std::sync::Arc;
+
 use actix::{Addr, SyncArbiter};
+
+use crate::secrets::Keyring;
 
 pub use cached::{Cached, Statement, Value};
 pub use connection::{
@@ -41,14 +46,27 @@ pub use writer::{
 pub struct Store {
     reader: Addr<Reader>,
     writer: Writer,
+    keys: Arc<Keyring>,
 }
 
 impl Store {
-    /// Opens the database, runs migrations, starts the readers and the writer.
-    /// Must run inside an actix System (the readers are actors).
+    /// `open_sealed` with a key that lives only as long as the process: for tests and
+    /// tools whose secrets need not outlive it.
     pub fn open(
         opts: &StoreOptions,
-        hook: std::sync::Arc<dyn EventHook>,
+        hook: Arc<dyn EventHook>,
+        sink: CommitSink,
+    ) -> Result<Store, StoreError> {
+        Store::open_sealed(opts, Arc::new(Keyring::ephemeral()), hook, sink)
+    }
+
+    /// Opens the database, runs migrations, brings the secret columns to `keys`' current
+    /// key (see `sealed`), starts the readers and the writer.
+    /// Must run inside an actix System (the readers are actors).
+    pub fn open_sealed(
+        opts: &StoreOptions,
+        keys: Arc<Keyring>,
+        hook: Arc<dyn EventHook>,
         sink: CommitSink,
     ) -> Result<Store, StoreError> {
         let mut write_conn = establish(opts)?;
@@ -56,6 +74,17 @@ impl Store {
         let ran = migrate(&mut write_conn)?;
         if ran > 0 {
             tracing::info!(migrations = ran, "database migrated");
+        }
+        let resealed = sealed::reseal_all(&mut write_conn, &keys)?;
+        if resealed.converted > 0 {
+            tracing::info!(
+                values = resealed.converted,
+                key_id = keys.current_id(),
+                "secrets at rest converted: sealed with the current key, tokens hashed"
+            );
+        }
+        for row in &resealed.unreadable {
+            tracing::error!(error = %row, "a stored secret cannot be opened; what uses it stays stopped until it is set again");
         }
         let pool = connection::read_pool(opts)?;
         let reader = SyncArbiter::start(opts.reader_threads.max(1), move || {
@@ -69,7 +98,16 @@ impl Store {
             sink,
             Some(watch),
         )?;
-        Ok(Store { reader, writer })
+        Ok(Store {
+            reader,
+            writer,
+            keys,
+        })
+    }
+
+    /// The keyring that seals and opens the secrets in the rows.
+    pub fn keys(&self) -> &Arc<Keyring> {
+        &self.keys
     }
 
     /// Runs `f` on a read connection in the reader pool. The future owns what it

@@ -2,7 +2,9 @@
 //! update, delete, and rotate the token. Options are checked (and the transform
 //! compiled) on save, so a bad template or allowlist is a 422 here rather than a
 //! failure on the first request. The signature secret is write-only: it is stored
-//! and used, never shown.
+//! sealed and used, never shown. The token is shown once, in the answers to create and
+//! rotate (as an API token is): only its digest is stored, so reads show `token` and
+//! `url` as null; a user who lost it rotates to get a new one.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
@@ -18,6 +20,7 @@ use crate::endpoints::incoming::{Compiled, compile};
 use crate::endpoints::transform::Transform;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::{IncomingRemoved, IncomingSaved};
+use crate::secrets::{Keyring, purpose, token_digest};
 use crate::store::incoming_webhooks::{self, IncomingChanges, IncomingRow};
 use crate::store::{agents, inbound_log};
 
@@ -69,13 +72,15 @@ fn text_field(v: &Option<Value>, field: &str) -> Result<Option<Option<String>>, 
     }
 }
 
-fn to_out(row: &IncomingRow, base: &str) -> Value {
-    let compiled = compile(row).ok();
+/// The API's view of a row. `token` is the clear token, known only in the answer that
+/// issued it.
+fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) -> Value {
+    let compiled = compile(row, keys).ok();
     let protections = compiled.as_ref().map(|c: &Compiled| &c.protections);
     json!({
         "id": row.id,
         "name": row.name,
-        "token": row.token,
+        "token": token,
         "agent_id": row.agent_id,
         "description": row.description,
         "is_active": row.is_active,
@@ -88,7 +93,7 @@ fn to_out(row: &IncomingRow, base: &str) -> Value {
         "previous_token_expires_at": ts_opt(row.previous_expires_at),
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
-        "url": format!("{base}/webhook/{}", row.token),
+        "url": token.map(|t| format!("{base}/webhook/{t}")),
     })
 }
 
@@ -145,7 +150,10 @@ async fn changes(
         c.response_headers = Some((!h.is_null()).then(|| h.to_string()));
     }
     // The protection options, merged over the current ones, are checked together.
-    let previous = current.and_then(|r| compile(r).ok()).map(|c| c.protections);
+    let keys = state.addrs.store.keys();
+    let previous = current
+        .and_then(|r| compile(r, keys).ok())
+        .map(|c| c.protections);
     let mut merged = Map::new();
     if let Some(p) = &previous {
         if let Some(r) = current.and_then(|r| r.rate_limit) {
@@ -193,7 +201,7 @@ async fn changes(
             parsed
                 .signature
                 .as_ref()
-                .map(|s| s.stored_json().to_string()),
+                .map(|s| keys.seal(purpose::INCOMING_SIGNATURE, &s.stored_json().to_string())),
         );
     }
     Ok(c)
@@ -217,15 +225,17 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let c = changes(&state, user.id, &body, None).await?;
     let token = generate_token();
+    let digest = token_digest(&token);
     let owner = user.id;
     let row = state
         .addrs
         .store
         .writer()
-        .write(move |conn, _| incoming_webhooks::insert(conn, owner, &token, &c))
+        .write(move |conn, _| incoming_webhooks::insert(conn, owner, &digest, &c))
         .await?;
     state.addrs.hub.send(IncomingSaved(row.clone())).await?;
-    Ok(HttpResponse::Created().json(to_out(&row, &base_url(&state, &req))))
+    let keys = state.addrs.store.keys();
+    Ok(HttpResponse::Created().json(to_out(&row, &base_url(&state, &req), Some(&token), keys)))
 }
 
 pub async fn list(
@@ -240,7 +250,12 @@ pub async fn list(
         .read(move |c| incoming_webhooks::list(c, scope))
         .await?;
     let base = base_url(&state, &req);
-    Ok(HttpResponse::Ok().json(rows.iter().map(|r| to_out(r, &base)).collect::<Vec<_>>()))
+    let keys = state.addrs.store.keys();
+    Ok(HttpResponse::Ok().json(
+        rows.iter()
+            .map(|r| to_out(r, &base, None, keys))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 pub async fn get(
@@ -250,7 +265,8 @@ pub async fn get(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let row = visible(&state, &user, *id).await?;
-    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req))))
+    let keys = state.addrs.store.keys();
+    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req), None, keys)))
 }
 
 pub async fn update(
@@ -270,7 +286,8 @@ pub async fn update(
         .write(move |conn, _| incoming_webhooks::update(conn, id, &c))
         .await?;
     state.addrs.hub.send(IncomingSaved(row.clone())).await?;
-    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req))))
+    let keys = state.addrs.store.keys();
+    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req), None, keys)))
 }
 
 pub async fn delete(
@@ -309,12 +326,14 @@ pub async fn rotate(
             .unwrap_or(chrono::NaiveDateTime::MAX)
     });
     let token = generate_token();
+    let digest = token_digest(&token);
     let row = state
         .addrs
         .store
         .writer()
-        .write(move |conn, _| incoming_webhooks::rotate(conn, id, &token, until))
+        .write(move |conn, _| incoming_webhooks::rotate(conn, id, &digest, until))
         .await?;
     state.addrs.hub.send(IncomingSaved(row.clone())).await?;
-    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req))))
+    let keys = state.addrs.store.keys();
+    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req), Some(&token), keys)))
 }

@@ -59,7 +59,7 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResp
         .await?;
     let out: Vec<_> = rows
         .into_iter()
-        .map(|r| short(&subscriptions::to_out(r, None)))
+        .map(|r| short(&subscriptions::to_out(r, None, state.addrs.store.keys())))
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }

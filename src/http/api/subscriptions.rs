@@ -10,11 +10,12 @@ use crate::delivery::actor::{SendTest, Wake};
 use crate::delivery::filters::{Filters, TypePattern};
 use crate::delivery::policy::STANDARD_SCHEDULE_MS;
 use crate::delivery::signer::{self, Scheme};
-use crate::delivery::spec::{SecretEntry, parse_secrets};
+use crate::delivery::spec::{SecretEntry, open_secrets, seal_secrets};
 use crate::http::api::agents::visible_agent;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::event_types::CATALOG;
 use crate::hub::{SubscriptionRemoved, SubscriptionSaved};
+use crate::secrets::Keyring;
 use crate::store::deliveries::{self, ReplayFilter};
 use crate::store::now;
 use crate::store::subscriptions::{self, SubscriptionFields, SubscriptionRow};
@@ -77,6 +78,10 @@ pub struct SubscriptionOut {
     pub signature_scheme: String,
     pub signature_header: Option<String>,
     pub has_secret: bool,
+    /// Why the webhook cannot sign (its stored secrets do not open with this hub's key):
+    /// its deliveries are held until the key is restored or a new secret is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_error: Option<String>,
     /// Only in the answers to create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -103,11 +108,13 @@ fn secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
 }
 
-pub fn to_out(r: SubscriptionRow, secret: Option<String>) -> SubscriptionOut {
+pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> SubscriptionOut {
     let now = now();
-    let has_secret = parse_secrets(&r.secrets)
-        .iter()
-        .any(|s| s.expires_at.is_none_or(|e| e > now));
+    let opened = open_secrets(keys, &r.secrets);
+    let has_secret = opened.as_ref().map_or(true, |list| {
+        list.iter().any(|s| s.expires_at.is_none_or(|e| e > now))
+    });
+    let signing_error = opened.err();
     SubscriptionOut {
         id: r.id,
         user_id: r.user_id,
@@ -123,6 +130,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>) -> SubscriptionOut {
         signature_scheme: r.signature_scheme,
         signature_header: r.signature_header,
         has_secret,
+        signing_error,
         secret,
         retry_count: r.retry_count,
         retry_delay: secs(r.retry_delay_ms),
@@ -213,6 +221,7 @@ fn build_fields(
     input: &SubscriptionIn,
     base: SubscriptionFields,
     scheme_changed_secret: &mut Option<String>,
+    keys: &Keyring,
 ) -> Result<SubscriptionFields, ApiError> {
     let mut f = base;
     if let Some(u) = &input.url {
@@ -377,19 +386,27 @@ fn build_fields(
                 "must not be empty (leave it out to have one generated)",
             ));
         }
-        f.secrets = serde_json::to_string(&[SecretEntry {
-            secret: secret.clone(),
-            expires_at: None,
-        }])
-        .unwrap_or_default();
+        f.secrets = seal_secrets(
+            keys,
+            &[SecretEntry {
+                secret: secret.clone(),
+                expires_at: None,
+            }],
+        );
         *scheme_changed_secret = Some(secret.clone());
-    } else if f.signature_scheme == "standard" && parse_secrets(&f.secrets).is_empty() {
+    } else if f.signature_scheme == "standard"
+        // Secrets that do not open are not replaced behind the user's back: the
+        // webhook reports them (signing_error) until a new one is set.
+        && open_secrets(keys, &f.secrets).is_ok_and(|l| l.is_empty())
+    {
         let secret = signer::generate_secret();
-        f.secrets = serde_json::to_string(&[SecretEntry {
-            secret: secret.clone(),
-            expires_at: None,
-        }])
-        .unwrap_or_default();
+        f.secrets = seal_secrets(
+            keys,
+            &[SecretEntry {
+                secret: secret.clone(),
+                expires_at: None,
+            }],
+        );
         *scheme_changed_secret = Some(secret);
     }
     Ok(f)
@@ -480,7 +497,7 @@ pub async fn create_from(
             .map_err(|_| bad("agent_id", format!("agent {agent} does not exist")))?;
     }
     let mut secret = None;
-    let fields = build_fields(&input, defaults(), &mut secret)?;
+    let fields = build_fields(&input, defaults(), &mut secret, state.addrs.store.keys())?;
     let user_id = user.id;
     let row = state
         .addrs
@@ -489,7 +506,7 @@ pub async fn create_from(
         .write(move |c, _| subscriptions::insert(c, user_id, &fields))
         .await?;
     state.addrs.hub.send(SubscriptionSaved(row.clone())).await?;
-    Ok(to_out(row, secret))
+    Ok(to_out(row, secret, state.addrs.store.keys()))
 }
 
 pub async fn create(
@@ -509,7 +526,7 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResp
         .await?;
     Ok(HttpResponse::Ok().json(
         rows.into_iter()
-            .map(|r| to_out(r, None))
+            .map(|r| to_out(r, None, state.addrs.store.keys()))
             .collect::<Vec<_>>(),
     ))
 }
@@ -522,6 +539,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(to_out(
         visible(&state, &user, path.into_inner()).await?,
         None,
+        state.addrs.store.keys(),
     )))
 }
 
@@ -538,7 +556,12 @@ pub async fn update_from(
             .map_err(|_| bad("agent_id", format!("agent {agent} does not exist")))?;
     }
     let mut secret = None;
-    let mut fields = build_fields(&input, fields_of(&current), &mut secret)?;
+    let mut fields = build_fields(
+        &input,
+        fields_of(&current),
+        &mut secret,
+        state.addrs.store.keys(),
+    )?;
     if input.is_active == Some(true) {
         // Re-activating clears the reason it was turned off.
         fields.is_active = true;
@@ -557,7 +580,7 @@ pub async fn update_from(
         })
         .await?;
     state.addrs.hub.send(SubscriptionSaved(row.clone())).await?;
-    Ok(to_out(row, secret))
+    Ok(to_out(row, secret, state.addrs.store.keys()))
 }
 
 pub async fn update(
@@ -600,7 +623,7 @@ async fn set_paused(
         .write(move |c, _| subscriptions::set_paused(c, id, paused))
         .await?;
     state.addrs.hub.send(SubscriptionSaved(row.clone())).await?;
-    Ok(HttpResponse::Ok().json(to_out(row, None)))
+    Ok(HttpResponse::Ok().json(to_out(row, None, state.addrs.store.keys())))
 }
 
 pub async fn pause(
@@ -651,7 +674,12 @@ pub async fn rotate_secret(
         secret: new_secret.clone(),
         expires_at: None,
     }];
-    for old in parse_secrets(&current.secrets)
+    // Old secrets that no longer open (the key that sealed them is gone) cannot sign
+    // anyway: the rotation replaces them, which is how a user recovers such a webhook.
+    let old_secrets = open_secrets(state.addrs.store.keys(), &current.secrets)
+        .inspect_err(|e| tracing::warn!(subscription_id = current.id, error = %e, "rotating the secret of a webhook whose old secrets do not open; they are dropped"))
+        .unwrap_or_default();
+    for old in old_secrets
         .into_iter()
         .filter(|s| s.expires_at.is_none_or(|e| e > at))
     {
@@ -662,7 +690,7 @@ pub async fn rotate_secret(
         });
     }
     secrets.truncate(MAX_OLD_SECRETS + 1);
-    let text = serde_json::to_string(&secrets).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let text = seal_secrets(state.addrs.store.keys(), &secrets);
     let id = current.id;
     let row = state
         .addrs
@@ -675,7 +703,7 @@ pub async fn rotate_secret(
         "id": id,
         "secret": new_secret,
         "previous_secrets_expire_at": ts(expires),
-        "subscription": to_out(row, None),
+        "subscription": to_out(row, None, state.addrs.store.keys()),
     })))
 }
 

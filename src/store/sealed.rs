@@ -1,0 +1,199 @@
+//! The secret columns brought to the form the keyring wants: signing and signature
+//! secrets sealed with the current key, incoming-webhook tokens as digests. It runs at
+//! every start (so rows written in clear by earlier versions are converted, and a key
+//! rotation that was interrupted is finished) and is the work of
+//! `muninn secrets rotate-key`. One transaction: a crash leaves the rows as they were,
+//! and clear or old-key values keep opening until the next run converts them.
+
+use std::path::Path;
+
+use diesel::prelude::*;
+
+use super::schema::{incoming_webhooks, subscriptions};
+use super::{Conn, StoreError};
+use crate::secrets::{
+    KEY_ENV, KeySource, Keyring, RotationLock, is_token_digest, purpose, token_digest,
+};
+
+/// The stored form of a subscription without secrets: it holds nothing to seal.
+pub const NO_SECRETS: &str = "[]";
+
+/// What one run changed.
+#[derive(Debug, Default)]
+pub struct Resealed {
+    /// Values (re)sealed or hashed.
+    pub converted: usize,
+    /// Values that did not open with any key of the keyring, left as they were, each
+    /// with its row and reason. They stay unusable (their subscription holds its
+    /// deliveries, their endpoint refuses requests) until set again through the API.
+    pub unreadable: Vec<String>,
+}
+
+impl Resealed {
+    /// Re-seals one value; `None` when it is already current.
+    fn reseal(
+        &mut self,
+        keys: &Keyring,
+        purpose: &str,
+        stored: &str,
+        row: String,
+    ) -> Option<String> {
+        if keys.is_current(stored) {
+            return None;
+        }
+        match keys.open(purpose, stored) {
+            Ok(clear) => {
+                self.converted += 1;
+                Some(keys.seal(purpose, &clear))
+            }
+            Err(e) => {
+                self.unreadable.push(format!("{row}: {e}"));
+                None
+            }
+        }
+    }
+}
+
+/// Brings every secret column to its current form (see the module comment).
+///
+/// SQLite leaves the bytes of a replaced value in the page's free space and the old
+/// page in the WAL, so a clear value (or one sealed with a retired key) would outlive
+/// its conversion in the file. `secure_delete` zeroes what the updates free, and the
+/// checkpoint moves the new pages into the database file and empties the WAL.
+pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreError> {
+    diesel::sql_query("PRAGMA secure_delete = ON").execute(conn)?;
+    let done = conn.immediate_transaction(|c| {
+        let mut done = Resealed::default();
+        reseal_subscriptions(c, keys, &mut done)?;
+        reseal_incoming(c, keys, &mut done)?;
+        Ok::<_, StoreError>(done)
+    });
+    diesel::sql_query("PRAGMA secure_delete = OFF").execute(conn)?;
+    let done = done?;
+    if done.converted > 0
+        && let Err(e) = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").execute(conn)
+    {
+        tracing::warn!(error = %e, "checkpoint after converting secrets failed; the old values leave the WAL at the next checkpoint");
+    }
+    Ok(done)
+}
+
+fn reseal_subscriptions(
+    c: &mut Conn,
+    keys: &Keyring,
+    done: &mut Resealed,
+) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String)> = subscriptions::table
+        .select((subscriptions::id, subscriptions::secrets))
+        .load(c)?;
+    for (id, stored) in rows {
+        // An empty list holds no secret and stays readable without any key.
+        if stored.trim() == NO_SECRETS {
+            continue;
+        }
+        let row = format!("subscription {id}");
+        if let Some(sealed) = done.reseal(keys, purpose::SUBSCRIPTION_SECRETS, &stored, row) {
+            diesel::update(subscriptions::table.find(id))
+                .set(subscriptions::secrets.eq(sealed))
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+type IncomingSecrets = (i64, String, Option<String>, Option<String>);
+
+fn reseal_incoming(c: &mut Conn, keys: &Keyring, done: &mut Resealed) -> Result<(), StoreError> {
+    let rows: Vec<IncomingSecrets> = incoming_webhooks::table
+        .select((
+            incoming_webhooks::id,
+            incoming_webhooks::token,
+            incoming_webhooks::previous_token,
+            incoming_webhooks::signature,
+        ))
+        .load(c)?;
+    for (id, token, previous, signature) in rows {
+        if !is_token_digest(&token) {
+            done.converted += 1;
+            diesel::update(incoming_webhooks::table.find(id))
+                .set(incoming_webhooks::token.eq(token_digest(&token)))
+                .execute(c)?;
+        }
+        if let Some(p) = previous.filter(|p| !is_token_digest(p)) {
+            done.converted += 1;
+            diesel::update(incoming_webhooks::table.find(id))
+                .set(incoming_webhooks::previous_token.eq(token_digest(&p)))
+                .execute(c)?;
+        }
+        if let Some(s) = signature {
+            let row = format!("incoming webhook {id}");
+            if let Some(sealed) = done.reseal(keys, purpose::INCOMING_SIGNATURE, &s, row) {
+                diesel::update(incoming_webhooks::table.find(id))
+                    .set(incoming_webhooks::signature.eq(sealed))
+                    .execute(c)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{KEY_ENV} holds one key, so there is nothing to rotate to: put the new key first and keep the old one after it ({KEY_ENV}=<new>,<old>; make a key with `openssl rand -base64 32`), run this again, then set {KEY_ENV}=<new>"
+    )]
+    EnvNeedsNewKey,
+}
+
+/// What a key rotation did.
+#[derive(Debug)]
+pub struct Rotation {
+    pub new_id: String,
+    /// The keys no longer needed (drop them from `MUNINN_SECRET_KEY` when it is used;
+    /// the key file no longer holds them).
+    pub retired: Vec<String>,
+    pub source: KeySource,
+    pub resealed: Resealed,
+}
+
+/// `muninn secrets rotate-key`: with the key file, a new key goes in front of the old
+/// ones (saved before any row changes, so every row opens whatever happens next), every
+/// secret is re-sealed with it in one transaction, then the file keeps only the new
+/// key. With `MUNINN_SECRET_KEY` the operator supplies the new key first in the list.
+/// Refused while a hub runs on `data_dir` (see `RotationLock`); a hub started after an
+/// interrupted rotation finishes the re-sealing itself.
+pub fn rotate_key(
+    conn: &mut Conn,
+    data_dir: &Path,
+    env: Option<&str>,
+) -> Result<Rotation, RotateError> {
+    let _lock = RotationLock::exclusive(data_dir)?;
+    let ring = Keyring::load(data_dir, env)?;
+    let ring = match ring.source() {
+        KeySource::Env if ring.key_ids().len() < 2 => return Err(RotateError::EnvNeedsNewKey),
+        KeySource::Env | KeySource::Memory => ring,
+        KeySource::File(_) => {
+            let next = ring.with_new_key();
+            next.save()?;
+            next
+        }
+    };
+    let resealed = reseal_all(conn, &ring)?;
+    let after = ring.current_only();
+    after.save()?;
+    let new_id = ring.current_id().to_string();
+    Ok(Rotation {
+        retired: ring
+            .key_ids()
+            .into_iter()
+            .filter(|id| *id != new_id)
+            .collect(),
+        new_id,
+        source: ring.source().clone(),
+        resealed,
+    })
+}
