@@ -55,6 +55,7 @@ pub struct ServerConfig {
     pub bind: String,
     pub public_url: String,
     pub max_body_bytes: usize,
+    pub body_read_timeout_seconds: u64,
     pub workers: usize,
     pub shutdown_timeout_seconds: u64,
 }
@@ -65,6 +66,7 @@ impl Default for ServerConfig {
             bind: "127.0.0.1:3000".into(),
             public_url: String::new(),
             max_body_bytes: 1024 * 1024,
+            body_read_timeout_seconds: 30,
             workers: 0,
             shutdown_timeout_seconds: 30,
         }

@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::delivery::SubscriptionIndex;
-use crate::http::{AppState, routes};
+use crate::http::{AppState, body, routes};
 use crate::hub::{self, Registry, Route, Router};
 use crate::ops::shutdown::{self, Signals};
 use crate::ops::systemd::{self, Notifier};
@@ -79,11 +79,18 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     // holding the graceful stop open until the shutdown timeout.
     let stopping = Arc::new(AtomicBool::new(false));
     let closing = stopping.clone();
+    // Every route's body: a deadline, and no reading past what the handler read.
+    let body_timeout = Duration::from_secs(config.server.body_read_timeout_seconds.max(1));
     let mut server = HttpServer::new(move || {
         let cfg = routes_config.clone();
         let closing = closing.clone();
         App::new()
             .app_data(http_state.clone())
+            .wrap_fn(move |mut req, srv| {
+                let held = body::guard(&mut req, body_timeout);
+                let answer = srv.call(req);
+                async move { Ok(body::hold_until_sent(answer.await?, held)) }
+            })
             .wrap_fn(move |req, srv| {
                 let answer = srv.call(req);
                 let closing = closing.clone();

@@ -107,8 +107,9 @@ pub async fn read_body(
 ) -> Result<Bytes, WebResponse> {
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            WebResponse::text(400, format!("the request body could not be read: {e}"))
+        let chunk = chunk.map_err(|e| match e {
+            e if super::body::is_timeout(&e) => WebResponse::text(408, e.to_string()),
+            e => WebResponse::text(400, format!("the request body could not be read: {e}")),
         })?;
         if body.len() + chunk.len() > limit {
             on_too_large();

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod auth;
+pub mod body;
 mod error;
 mod feed_requests;
 mod inbound;

@@ -88,9 +88,17 @@ pub fn recent(conn: &mut Conn, agent_id: i64, limit: i64) -> Result<Vec<AgentLog
         .load(conn)?)
 }
 
-/// Error lines written since `since`, across all agents (for /worker_status).
-pub fn count_errors_since(conn: &mut Conn, since: NaiveDateTime) -> Result<i64, StoreError> {
+/// Error lines written since `since` by `user_id`'s agents (for /worker_status, which
+/// shows a user only their own work).
+pub fn count_errors_since(
+    conn: &mut Conn,
+    user_id: i64,
+    since: NaiveDateTime,
+) -> Result<i64, StoreError> {
+    use super::schema::agents;
     Ok(agent_logs::table
+        .inner_join(agents::table)
+        .filter(agents::user_id.eq(user_id))
         .filter(agent_logs::level.ge(LEVEL_ERROR))
         .filter(agent_logs::created_at.gt(since))
         .count()

@@ -78,13 +78,20 @@ pub struct StatusQuery {
 /// waiting to commit, events waiting for their agents, deliveries not yet sent);
 /// `awaiting_retry` the deliveries waiting for a retry; `recent_failures` agent errors
 /// and dead deliveries of the last 5 days.
+///
+/// Per user for everyone, admins included, as Huginn's is (it reads
+/// `current_user.events`): the events, deliveries and failures are the caller's own, so
+/// no user learns another's error rate. Only the two queue depths inside `pending`
+/// (writes waiting to commit, events waiting for an agent) are the hub's, since they
+/// are not kept per user and say nothing about whose work it is.
 pub async fn worker_status(
     state: web::Data<AppState>,
     user: AuthUser,
     query: web::Query<StatusQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let scope = user.scope();
+    let scope = Some(user.id);
+    let user_id = user.id;
     let since = query.since_id;
     let five_days_ago = crate::store::now() - chrono::Duration::days(5);
     let (count, min_id, max_id, failures, (pending_deliveries, retrying, dead)) = state
@@ -92,7 +99,7 @@ pub async fn worker_status(
         .store
         .read(move |c| {
             let (count, min, max) = events::count_and_bounds(c, scope, since)?;
-            let failures = agent_logs::count_errors_since(c, five_days_ago)?;
+            let failures = agent_logs::count_errors_since(c, user_id, five_days_ago)?;
             let outbox = deliveries::totals(c, scope, five_days_ago)?;
             Ok((count, min, max, failures, outbox))
         })
