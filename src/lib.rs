@@ -10,6 +10,7 @@ pub mod endpoints;
 pub mod feeds;
 pub mod http;
 pub mod hub;
+pub mod jsonpath;
 pub mod ops;
 pub mod secrets;
 mod server;

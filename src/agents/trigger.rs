@@ -5,9 +5,9 @@
 //! read both sides as numbers the way Ruby's `to_f` does (a leading number, else 0).
 
 use serde_json::{Map, Value};
-use serde_json_path::JsonPath;
 
 use super::{AgentCtx, Behavior, OptionError, opt_bool, type_name};
+use crate::jsonpath::BoundedPath;
 use crate::store::events::EventRow;
 use crate::template::{TemplateId, TemplateTree, Templates, context_of};
 
@@ -51,7 +51,7 @@ enum Rule {
     Template(TemplateId),
     Field {
         kind: Kind,
-        path: JsonPath,
+        path: BoundedPath,
         values: Vec<Operand>,
     },
 }
@@ -83,18 +83,6 @@ fn regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
         .case_insensitive(true)
         .size_limit(1 << 20)
         .build()
-}
-
-fn json_path(p: &str) -> Result<JsonPath, String> {
-    let p = p.trim();
-    let full = if p.starts_with('$') {
-        p.to_string()
-    } else if p.starts_with('.') || p.starts_with('[') {
-        format!("${p}")
-    } else {
-        format!("$.{p}")
-    };
-    JsonPath::parse(&full).map_err(|e| e.to_string())
 }
 
 fn has_syntax(s: &str) -> bool {
@@ -139,8 +127,8 @@ impl Trigger {
                     let path = m.get("path").and_then(Value::as_str).ok_or_else(|| {
                         OptionError::new(format!("{label}.path"), "is required: a JSONPath into the event, e.g. title or data.level")
                     })?;
-                    let path = json_path(path)
-                        .map_err(|e| OptionError::new(format!("{label}.path"), format!("is not a valid JSONPath: {e}")))?;
+                    let path = BoundedPath::parse_huginn(path)
+                        .map_err(|e| OptionError::new(format!("{label}.path"), e.to_string()))?;
                     let raw: Vec<String> = match m.get("value") {
                         Some(Value::Array(items)) => items.iter().map(scalar).collect(),
                         Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => vec![scalar(v)],
@@ -239,7 +227,11 @@ impl Trigger {
                 Ok(self.templates.render(id, ctx).map_err(|e| e.0)?.trim() == "true")
             }
             Rule::Field { kind, path, values } => {
-                let field = path.query(payload).first().map(scalar).unwrap_or_default();
+                let field = path
+                    .first(payload)
+                    .map_err(|e| format!("path {:?} {e}", path.as_str()))?
+                    .map(scalar)
+                    .unwrap_or_default();
                 let mut operands = Vec::with_capacity(values.len());
                 for v in values {
                     operands.push(match v {
@@ -487,6 +479,31 @@ mod tests {
         assert_eq!(
             Trigger::new(&json!({"rules": []})).err().unwrap().option,
             "rules"
+        );
+    }
+
+    #[test]
+    fn paths_run_inside_the_jsonpath_bounds() {
+        let err = Trigger::new(&json!({"rules": [{"type": "regex", "path": "$..*..*..*..*..*..*", "value": "x"}], "message": "m"}))
+            .err()
+            .unwrap();
+        assert_eq!(err.option, "rules[0].path");
+        assert!(err.problem.contains("(JSONPath descendant limit)"), "{err}");
+
+        let mut t = Trigger::new(
+            &json!({"rules": [{"type": "regex", "path": "$..*", "value": "x"}], "message": "m"}),
+        )
+        .unwrap();
+        let payload = json!({"items": (0..20_000).collect::<Vec<_>>()});
+        let row = crate::agents::event_formatting::tests_support::row();
+        let event = crate::agents::event_formatting::tests_support::event(&payload);
+        let mut memory = json!({});
+        let mut ctx = AgentCtx::new(&row, &mut memory);
+        t.receive(&mut ctx, &event, &payload);
+        assert!(ctx.emitted.is_empty());
+        assert_eq!(
+            ctx.logs[0].message,
+            "rules[0] could not be checked against event 7: path \"$..*\" would select more than 10000 values (JSONPath result limit)"
         );
     }
 

@@ -3,11 +3,11 @@
 //! commit); this file owns the options and the mapping request -> events -> response.
 
 use serde_json::{Map, Value};
-use serde_json_path::JsonPath;
 
 use super::{Behavior, OptionError, opt_str, type_name};
 use crate::endpoints::guard::ProtectionOptions;
 use crate::endpoints::{Rejection, WebResponse};
+use crate::jsonpath::BoundedPath;
 use crate::template::{TemplateId, Templates, context_of};
 
 const VERBS: &[&str] = &["get", "post", "put", "delete", "patch"];
@@ -49,7 +49,7 @@ impl HeaderStyle {
 pub struct Webhook {
     secret: String,
     verbs: Vec<String>,
-    payload_path: Option<JsonPath>,
+    payload_path: Option<BoundedPath>,
     payload_path_text: String,
     code: u16,
     response: Option<TemplateId>,
@@ -113,21 +113,14 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
 
 /// Turns Huginn's `payload_path` (leading `$` optional, `.` for the whole body) into
 /// a JSONPath; `None` selects the whole body.
-fn parse_payload_path(path: &str) -> Result<Option<JsonPath>, OptionError> {
+fn parse_payload_path(path: &str) -> Result<Option<BoundedPath>, OptionError> {
     let p = path.trim();
     if p.is_empty() || p == "." || p == "$" {
         return Ok(None);
     }
-    let full = if p.starts_with('$') {
-        p.to_string()
-    } else if p.starts_with('.') || p.starts_with('[') {
-        format!("${p}")
-    } else {
-        format!("$.{p}")
-    };
-    JsonPath::parse(&full)
+    BoundedPath::parse_huginn(p)
         .map(Some)
-        .map_err(|e| OptionError::new("payload_path", format!("is not a valid JSONPath: {e}")))
+        .map_err(|e| OptionError::new("payload_path", e.to_string()))
 }
 
 fn string_list(options: &Value, key: &str) -> Result<Option<Vec<String>>, OptionError> {
@@ -368,7 +361,15 @@ impl Webhook {
     ) -> Result<Vec<Value>, Rejection> {
         let selected = match &self.payload_path {
             None => Some(params),
-            Some(path) => path.query(&params).first().cloned(),
+            Some(path) => path
+                .first(&params)
+                .map_err(|e| {
+                    Rejection::text(
+                        422,
+                        format!("payload_path {:?} {e}", self.payload_path_text),
+                    )
+                })?
+                .cloned(),
         };
         let Some(selected) = selected else {
             // Huginn makes one empty event when the path matches nothing.
@@ -503,6 +504,23 @@ mod tests {
         let err = h.payloads(json!({"n": 5}), &[]).unwrap_err();
         assert_eq!(err.status, 422);
         assert!(err.body.contains("payload_path \"$.n\""), "{}", err.body);
+    }
+
+    #[test]
+    fn payload_path_runs_inside_the_jsonpath_bounds() {
+        let err = Webhook::new(&json!({"secret": "s", "payload_path": "$..*..*..*..*..*..*"}))
+            .err()
+            .unwrap();
+        assert_eq!(err.option, "payload_path");
+        assert!(err.problem.contains("(JSONPath descendant limit)"), "{err}");
+        let h = hook(json!({"secret": "s", "payload_path": "$..*"}));
+        let wide = json!({"items": (0..20_000).collect::<Vec<_>>()});
+        let err = h.payloads(wide, &[]).unwrap_err();
+        assert_eq!(err.status, 422);
+        assert_eq!(
+            err.body,
+            "payload_path \"$..*\" would select more than 10000 values (JSONPath result limit)"
+        );
     }
 
     #[test]
