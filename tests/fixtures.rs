@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::sink::{Reply, Sink};
 use common::{ADMIN_TOKEN, TestHub, json_contains};
 use serde_json::Value;
 
@@ -65,9 +66,18 @@ fn cases() -> Vec<PathBuf> {
 async fn run_case(path: &Path) -> Result<(), String> {
     let case: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
         .map_err(|e| format!("not valid JSON: {e}"))?;
-    let hub = TestHub::start().await;
+    // Cases with sinks deliver to 127.0.0.1, which the hub refuses by default.
+    let has_sinks = case.get("sinks").is_some();
+    let hub = TestHub::start_with(|c| {
+        if has_sinks {
+            c.delivery.allow_private_targets = true;
+            c.delivery.poll_interval_ms = 50;
+        }
+    })
+    .await;
     let mut refs = Refs::default();
     refs.ids.insert("admin".into(), 1);
+    let sinks = start_sinks(&case, &mut refs);
     for user in case["users"].as_array().into_iter().flatten() {
         let name = user.as_str().unwrap();
         let (id, token) = hub.add_user(name).await;
@@ -121,6 +131,16 @@ async fn run_case(path: &Path) -> Result<(), String> {
                 };
             }
         }
+        if let Some(expect) = step.get("sink") {
+            let name = expect["name"].as_str().unwrap_or_default();
+            let want = expect["count"].as_u64().unwrap_or(1) as usize;
+            let sink = sinks.get(name).ok_or(format!("{at}: no sink {name:?}"))?;
+            sink.wait_until(&format!("{want} requests at sink {name}"), |r| {
+                r.len() >= want
+            })
+            .await;
+            check_sink(&sinks, expect).map_err(|e| format!("{at}: {e}"))?;
+        }
         if let Some(ev) = step.get("events") {
             let token = refs.token(ev["as"].as_str().or(Some("admin"))).unwrap();
             let agent = ev["agent"]
@@ -134,6 +154,81 @@ async fn run_case(path: &Path) -> Result<(), String> {
                     Value::Array(got),
                     Value::Array(want)
                 ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `"sinks": {"name": {"fail": 2, "status": 200}}`: a local receiver per name whose URL
+/// is `${sink:name}`; it answers 500 `fail` times, then `status` (200 unless given).
+fn start_sinks(case: &Value, refs: &mut Refs) -> BTreeMap<String, Sink> {
+    let mut out = BTreeMap::new();
+    for (name, how) in case["sinks"].as_object().into_iter().flatten() {
+        let sink = Sink::start();
+        let fail = how["fail"].as_u64().unwrap_or(0) as usize;
+        sink.script(std::iter::repeat_n(Reply::status(500), fail));
+        if let Some(status) = how["status"].as_u64() {
+            sink.set_default(Reply::status(status as u16));
+        }
+        refs.saved.insert(format!("sink:{name}"), sink.url.clone());
+        out.insert(name.clone(), sink);
+    }
+    out
+}
+
+/// `"sink": {"name": "crm", "count": 1, "requests": [{"json": {...}, "headers": {...}}]}`:
+/// once `count` requests arrived (bounded wait), there are exactly that many and each
+/// listed one contains the given JSON and headers. Before the wait it only fails
+/// when more than `count` arrived already.
+fn check_sink(sinks: &BTreeMap<String, Sink>, expect: &Value) -> Result<(), String> {
+    let name = expect["name"].as_str().ok_or("sink.name is required")?;
+    let sink = sinks.get(name).ok_or(format!("no sink {name:?}"))?;
+    let want = expect["count"].as_u64().unwrap_or(1) as usize;
+    let got = sink.received();
+    if got.len() > want {
+        return Err(format!(
+            "sink {name} received {} requests, expected {want}: {:?}",
+            got.len(),
+            got.iter()
+                .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+                .collect::<Vec<_>>()
+        ));
+    }
+    if got.len() < want {
+        return Ok(());
+    }
+    for (i, req) in expect["requests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let r = &got[i];
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        if let Some(json) = req.get("json") {
+            let actual: Value = serde_json::from_slice(&r.body)
+                .map_err(|e| format!("sink {name} request {i} is not JSON ({e}): {body}"))?;
+            if !json_contains(&actual, json) {
+                return Err(format!(
+                    "sink {name} request {i}: expected JSON containing {json}; got {body}"
+                ));
+            }
+        }
+        for (h, v) in req["headers"].as_object().into_iter().flatten() {
+            // An id filled in from `${name}` is a number; a header carries its digits.
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            if r.header(h) != Some(v.as_str()) {
+                return Err(format!(
+                    "sink {name} request {i}: expected header {h}: {v}, got {:?}",
+                    r.header(h)
+                ));
+            }
+        }
+        for h in req["has_headers"].as_array().into_iter().flatten() {
+            let h = h.as_str().unwrap_or_default();
+            if r.header(h).is_none() {
+                return Err(format!("sink {name} request {i}: no {h} header"));
             }
         }
     }
@@ -210,6 +305,11 @@ async fn check_request(
     {
         return Err(format!("expected JSON containing {json}; {seen}"));
     }
+    if let Some(json) = expect.get("json_includes")
+        && !json_includes(&resp.json(), json)
+    {
+        return Err(format!("expected JSON including {json}; {seen}"));
+    }
     for (name, value) in expect["headers"].as_object().into_iter().flatten() {
         let want = value.as_str().unwrap_or("");
         if resp.header(name) != Some(want) {
@@ -220,6 +320,20 @@ async fn check_request(
         }
     }
     Ok(serde_json::from_slice(&resp.body).ok())
+}
+
+/// Like `json_contains`, but an expected array only needs each of its elements to be
+/// included in some element of the actual array (in any order, others allowed).
+fn json_includes(actual: &Value, expected: &Value) -> bool {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, ev)| a.get(k).is_some_and(|av| json_includes(av, ev))),
+        (Value::Array(a), Value::Array(e)) => {
+            e.iter().all(|ev| a.iter().any(|av| json_includes(av, ev)))
+        }
+        (a, e) => a == e,
+    }
 }
 
 #[actix_rt::test]

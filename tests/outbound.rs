@@ -661,11 +661,11 @@ async fn the_api_validates_and_the_test_endpoint_sends() {
         .get("/api/webhooks/event-types", ADMIN_TOKEN)
         .await
         .json();
-    let names: Vec<&str> = types
+    let names: Vec<&str> = types["event_types"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["name"].as_str().unwrap())
+        .map(|t| t["type"].as_str().unwrap())
         .collect();
     for n in [
         "event.created",

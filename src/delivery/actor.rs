@@ -1051,16 +1051,22 @@ fn report_signing(spec: &Spec) {
     }
 }
 
-/// Sends a `test.webhook` event now, outside the queue, breaker and rate limit.
-#[derive(Message)]
+/// Sends a `test.webhook` event now, outside the queue, breaker and rate limit. Its
+/// `data` is the caller's `test_payload` when one was given.
+#[derive(Message, Default)]
 #[rtype(result = "TestOutcome")]
-pub struct SendTest;
+pub struct SendTest {
+    pub data: Option<serde_json::Value>,
+}
 
 impl Handler<SendTest> for SubscriptionActor {
     type Result = ResponseFuture<TestOutcome>;
 
-    fn handle(&mut self, _: SendTest, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: SendTest, _: &mut Context<Self>) -> Self::Result {
         let spec = self.spec.clone();
+        let data = msg
+            .data
+            .unwrap_or_else(|| json!({"message": "This is a test webhook from muninn."}));
         let allow_private = self.settings.allow_private_targets;
         Box::pin(async move {
             let message_id = deliveries::new_message_id();
@@ -1069,7 +1075,7 @@ impl Handler<SendTest> for SubscriptionActor {
                 "id": message_id, "event_id": null, "event_type": TEST_WEBHOOK,
                 "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "webhook_id": spec.id, "user_id": spec.user_id, "agent_id": null,
-                "data": {"message": "This is a test webhook from muninn."},
+                "data": data,
             });
             let body = match spec.body(&env) {
                 Ok(b) => b,

@@ -132,19 +132,28 @@ impl Filters {
         Ok(Filters(out))
     }
 
+    /// A field is looked up in the envelope, then in the event's payload (`data`):
+    /// the documents write filters over what their events carry (`severity`,
+    /// `agent_name`, `user.role`), which in muninn's envelope sits under `data`.
     pub fn matches(&self, envelope: &Value) -> bool {
         self.0.iter().all(|c| {
-            let mut cur = Some(envelope);
-            for key in &c.path {
-                cur = cur.and_then(|v| match v {
-                    Value::Object(m) => m.get(key),
-                    Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
-                    _ => None,
-                });
-            }
-            eval(&c.op, cur)
+            let found = lookup(envelope, &c.path)
+                .or_else(|| envelope.get("data").and_then(|d| lookup(d, &c.path)));
+            eval(&c.op, found)
         })
     }
+}
+
+fn lookup<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
+    let mut cur = Some(root);
+    for key in path {
+        cur = cur.and_then(|v| match v {
+            Value::Object(m) => m.get(key),
+            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        });
+    }
+    cur
 }
 
 fn split(field: &str) -> Result<Vec<String>, String> {
@@ -278,6 +287,19 @@ mod tests {
         ]))
         .unwrap();
         assert!(f.matches(&env));
+    }
+
+    #[test]
+    fn fields_the_envelope_lacks_are_read_from_the_payload() {
+        let env = json!({"event_type": "agent.updated", "user_id": 7, "data": {"severity": "high", "agent_name": "prod"}});
+        let f = Filters::parse(&json!({"severity": "high", "agent_name": "prod", "user_id": "7"}))
+            .unwrap();
+        assert!(f.matches(&env));
+        assert!(
+            !Filters::parse(&json!({"severity": "low"}))
+                .unwrap()
+                .matches(&env)
+        );
     }
 
     #[test]

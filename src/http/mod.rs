@@ -134,6 +134,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 web::post().to(api::subscriptions::test),
             )
             .route(
+                "/webhooks/test/{id}",
+                web::post().to(api::subscriptions::test),
+            )
+            .route(
                 "/webhooks/outgoing/{id}/replay",
                 web::post().to(api::subscriptions::replay),
             )

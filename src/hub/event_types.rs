@@ -5,6 +5,8 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct EventType {
+    /// Served as `type`, the AGiXT document's spelling.
+    #[serde(rename = "type")]
     pub name: &'static str,
     pub description: &'static str,
 }
@@ -65,7 +67,7 @@ pub const CATALOG: &[EventType] = &[
     },
     EventType {
         name: TEST_WEBHOOK,
-        description: "Sent by POST /api/webhooks/outgoing/{id}/test to check a target; not stored.",
+        description: "Sent by POST /api/webhooks/outgoing/{id}/test (or /api/webhooks/test/{id}) to check a target; not stored.",
     },
     EventType {
         name: WEBHOOK_RECEIVED,

@@ -46,6 +46,8 @@ pub struct IncomingIn {
     pub agent_id: Option<i64>,
     #[serde(default, deserialize_with = "present")]
     pub description: Option<Value>,
+    /// `active` is the AGiXT SDK's spelling.
+    #[serde(alias = "active")]
     pub is_active: Option<bool>,
     #[serde(default, deserialize_with = "present")]
     pub transform_template: Option<Value>,
@@ -84,6 +86,7 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
         "agent_id": row.agent_id,
         "description": row.description,
         "is_active": row.is_active,
+        "active": row.is_active,
         "transform_template": row.transform_template,
         "rate_limit": row.rate_limit,
         "allowed_ips": protections.and_then(ProtectionOptions::allowed_ips_json),

@@ -35,7 +35,9 @@ pub async fn logs(
                 "delivery_id": a.delivery_id,
                 "message_id": message_id,
                 "event_type": event_type,
-                "request_payload": a.request_body,
+                // The body as JSON, as the AGiXT document prints it; a body that is
+                // not JSON (or was cut short when stored) stays a string.
+                "request_payload": serde_json::from_str::<Value>(&a.request_body).unwrap_or(Value::String(a.request_body)),
                 "request_headers": serde_json::from_str::<Value>(&a.request_headers).unwrap_or(Value::Null),
                 "response_status": a.response_status,
                 "response_body": a.response_excerpt,

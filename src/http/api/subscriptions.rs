@@ -29,6 +29,8 @@ pub struct SubscriptionIn {
     pub description: Option<String>,
     #[serde(alias = "events")]
     pub event_types: Option<Vec<String>>,
+    /// `active` is the AGiXT SDK's spelling.
+    #[serde(alias = "active")]
     pub is_active: Option<bool>,
     pub headers: Option<Map<String, Value>>,
     pub secret: Option<String>,
@@ -95,6 +97,8 @@ pub struct SubscriptionOut {
     pub max_in_flight: i32,
     pub ordered: bool,
     pub is_active: bool,
+    /// The same as `is_active`, for readers of the AGiXT SDK.
+    pub active: bool,
     pub paused: bool,
     pub disabled_reason: Option<String>,
     pub failure_threshold: i32,
@@ -149,6 +153,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
         max_in_flight: r.max_in_flight,
         ordered: r.ordered,
         is_active: r.is_active,
+        active: r.is_active,
         paused: r.paused,
         disabled_reason: r.disabled_reason,
         failure_threshold: r.failure_threshold,
@@ -707,18 +712,35 @@ pub async fn rotate_secret(
     })))
 }
 
+/// The optional body of a test send: `{"test_payload": {...}}` becomes the event's `data`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestIn {
+    pub test_payload: Option<Value>,
+}
+
+/// `POST /api/webhooks/outgoing/{id}/test` and the AGiXT SDK's `/api/webhooks/test/{id}`.
 pub async fn test(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = visible(&state, &user, path.into_inner()).await?.id;
+    // The body is optional, but one that is sent is checked like any other.
+    let data = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<TestIn>(&body)
+            .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))?
+            .test_payload
+    };
     let entry = state.addrs.registry.subscription(id).ok_or_else(|| {
         ApiError::Unprocessable(format!(
             "webhook {id} is not running (its stored settings are invalid)"
         ))
     })?;
-    let outcome = entry.addr.send(SendTest).await?;
+    let outcome = entry.addr.send(SendTest { data }).await?;
     Ok(HttpResponse::Ok().json(outcome))
 }
 
@@ -821,6 +843,7 @@ pub async fn replay(
         .json(json!({"matched": matched, "queued": matched, "dry_run": false})))
 }
 
+/// `{"event_types": [{"type", "description"}]}`, as the AGiXT document prints it.
 pub async fn event_types() -> HttpResponse {
-    HttpResponse::Ok().json(CATALOG)
+    HttpResponse::Ok().json(json!({ "event_types": CATALOG }))
 }
