@@ -65,6 +65,10 @@ impl App {
                 None
             }
         };
+        if confirm.is_some() {
+            // A hint left from an earlier key would read as if about this question.
+            self.message = None;
+        }
         self.confirm = confirm;
         None
     }
