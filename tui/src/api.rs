@@ -233,3 +233,137 @@ pub enum StreamItem {
     /// The hub skipped items because the console read too slowly.
     Lagged { skipped: u64 },
 }
+
+/// An incoming webhook (`/api/webhooks/incoming`). Its URL holds the token, a
+/// secret: the console does not keep it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IncomingWebhook {
+    pub id: i64,
+    pub name: String,
+    pub agent_id: Option<i64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub is_active: bool,
+    #[serde(default)]
+    pub created_at: String,
+}
+
+/// A subscription's settings (`GET /api/webhooks/outgoing/{id}`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Subscription {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    #[serde(default)]
+    pub event_types: Vec<String>,
+    pub retry_count: i32,
+    pub retry_delay: f64,
+    pub max_retry_delay: f64,
+    #[serde(default)]
+    pub retry_schedule: Option<Vec<f64>>,
+    pub timeout: f64,
+    pub rate_limit: Option<i32>,
+    #[serde(default)]
+    pub rate_limit_period: String,
+    pub max_in_flight: i32,
+    pub ordered: bool,
+    pub is_active: bool,
+    pub paused: bool,
+    pub disabled_reason: Option<String>,
+    pub failure_threshold: i32,
+    pub circuit_cooldown: f64,
+    pub circuit_state: String,
+}
+
+/// One delivery attempt of a subscription (`/api/webhooks/{id}/logs?webhook_type=outgoing`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct OutgoingLog {
+    pub id: i64,
+    pub delivery_id: i64,
+    #[serde(default)]
+    pub event_type: Option<String>,
+    pub response_status: Option<i32>,
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub retry_count: i32,
+    #[serde(default)]
+    pub processing_time_ms: i64,
+    pub created_at: String,
+}
+
+/// One request an endpoint received (`/api/webhooks/{id}/logs`). Never holds the
+/// token or a signature secret.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InboundLog {
+    pub id: i64,
+    pub received_at: String,
+    pub source_ip: Option<String>,
+    pub method: String,
+    pub status: i32,
+    pub accepted: bool,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub processing_ms: i64,
+    #[serde(default)]
+    pub event_ids: Vec<i64>,
+}
+
+/// `/api/webhooks/{id}/statistics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InboundStats {
+    pub received: i64,
+    pub accepted: i64,
+    pub duplicates: i64,
+    pub rejected: i64,
+    #[serde(default)]
+    pub rejected_by_reason: std::collections::BTreeMap<String, i64>,
+    #[serde(default)]
+    pub average_processing_ms: f64,
+}
+
+/// What the Queues detail shows: settings, the retrying deliveries (the next retry)
+/// and the latest attempts (the last errors in full).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueDetail {
+    pub sub: Subscription,
+    pub retrying: Vec<Delivery>,
+    pub attempts: Vec<OutgoingLog>,
+}
+
+/// What the Endpoints detail shows: the request log and its counts, or why there is
+/// none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointDetail {
+    pub logs: Vec<InboundLog>,
+    pub stats: Option<InboundStats>,
+    pub note: Option<String>,
+}
+
+impl Queue {
+    /// The name, or for an unnamed subscription its host and port (and path), which
+    /// is what tells two unnamed ones apart; the scheme is left out.
+    pub fn label(&self) -> String {
+        if !self.name.trim().is_empty() && self.name != self.url {
+            return self.name.clone();
+        }
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        // Say the port even when the URL leaves it to the scheme.
+        let host = if host.contains(':') || host.starts_with('[') && host.ends_with(']') {
+            host.to_string()
+        } else if self.url.starts_with("https://") {
+            format!("{host}:443")
+        } else {
+            format!("{host}:80")
+        };
+        if path.is_empty() {
+            host
+        } else {
+            format!("{host}/{path}")
+        }
+    }
+}

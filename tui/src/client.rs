@@ -9,7 +9,10 @@ use futures_util::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::api::{Agent, AgentLog, Delivery, EventRef, StreamItem, Summary};
+use crate::api::{
+    Agent, AgentLog, Delivery, EventRef, InboundLog, InboundStats, IncomingWebhook, OutgoingLog,
+    StreamItem, Subscription, Summary,
+};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClientError {
@@ -164,6 +167,69 @@ impl Client {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Sends a test event to a subscription's URL now; answers the hub's report.
+    pub async fn test_delivery(&self, webhook_id: i64) -> Result<Value, ClientError> {
+        self.send(
+            Method::POST,
+            &format!("/api/webhooks/outgoing/{webhook_id}/test"),
+            None,
+        )
+        .await
+    }
+
+    pub async fn subscription(&self, id: i64) -> Result<Subscription, ClientError> {
+        self.get(&format!("/api/webhooks/outgoing/{id}")).await
+    }
+
+    /// One subscription's deliveries in one status.
+    pub async fn deliveries_of(
+        &self,
+        webhook_id: i64,
+        status: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, ClientError> {
+        self.get(&format!(
+            "/api/deliveries?status={status}&webhook_id={webhook_id}&limit={limit}"
+        ))
+        .await
+    }
+
+    /// A subscription's latest attempts, newest first.
+    pub async fn outgoing_logs(
+        &self,
+        id: i64,
+        limit: u32,
+    ) -> Result<Vec<OutgoingLog>, ClientError> {
+        self.get(&format!(
+            "/api/webhooks/{id}/logs?webhook_type=outgoing&limit={limit}"
+        ))
+        .await
+    }
+
+    pub async fn incoming(&self) -> Result<Vec<IncomingWebhook>, ClientError> {
+        self.get("/api/webhooks/incoming").await
+    }
+
+    /// An endpoint's request log; `kind` is `incoming` or `agent`.
+    pub async fn inbound_logs(
+        &self,
+        id: i64,
+        kind: &str,
+        limit: u32,
+    ) -> Result<Vec<InboundLog>, ClientError> {
+        self.get(&format!(
+            "/api/webhooks/{id}/logs?webhook_type={kind}&limit={limit}"
+        ))
+        .await
+    }
+
+    pub async fn inbound_stats(&self, id: i64, kind: &str) -> Result<InboundStats, ClientError> {
+        self.get(&format!(
+            "/api/webhooks/{id}/statistics?webhook_type={kind}"
+        ))
+        .await
     }
 
     pub async fn agents(&self) -> Result<Vec<Agent>, ClientError> {

@@ -3,23 +3,26 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::app::{Action, App, Overlay, Screen};
+use crate::app::{Action, App, Screen};
 
 /// Every key, as the help overlay and the README list them: (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
     ("1-6, Tab, S-Tab", "switch screen"),
-    ("↑↓, j k", "move the selection"),
+    (":", "jump to a screen by name (:queues, :fail, :5)"),
+    ("↑↓, j k", "move the selection (it stays on its object)"),
     ("PgUp PgDn, g G", "page up/down, first/last row"),
-    ("Enter", "open the detail (attempt, agent)"),
-    ("/", "filter (Enter keeps it, Esc clears it)"),
-    ("r", "Failures: retry the selected dead delivery"),
-    ("R", "Queues/Failures: replay all dead of the webhook"),
-    ("p", "Queues: pause or resume the subscription"),
-    ("e", "Agents: enable or disable the agent"),
-    ("x", "Agents: run the agent now"),
-    ("M", "Agents: clear the agent's memory"),
+    ("Enter", "open the detail of the selected object"),
+    ("/", "filter this screen (Enter keeps it, Esc clears it)"),
+    ("s / S", "sort by the next column / reverse the order"),
+    ("r", "Failures, delivery detail: retry the delivery"),
+    ("R", "Queues, queue detail: replay its dead deliveries"),
+    ("p", "Queues, queue detail: pause or resume"),
+    ("t", "Queues, queue detail: send a test delivery"),
+    ("e", "Agents, agent detail: enable or disable"),
+    ("x", "Agents, agent detail: run the agent now"),
+    ("M", "Agents, agent detail: clear the agent's memory"),
     ("c", "Events: clear the live tail"),
-    ("F5, Ctrl-R", "refresh now"),
+    ("F5, Ctrl-R", "refresh now (reloads an open detail)"),
     ("y / n", "confirm / cancel an action"),
     ("?", "this help"),
     ("q, Esc", "back: close, clear filter, Overview, quit"),
@@ -34,25 +37,25 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     if ctrl && key.code == KeyCode::Char('c') {
         return Some(Action::Quit);
     }
-    if ctrl && key.code == KeyCode::Char('r') {
-        return Some(Action::Refresh);
-    }
-    if app.filtering && matches!(app.overlay, Overlay::None) {
-        return match key.code {
-            KeyCode::Char(c) => Some(Action::FilterChar(c)),
-            KeyCode::Backspace => Some(Action::FilterBackspace),
-            KeyCode::Enter => Some(Action::FilterDone),
-            KeyCode::Esc => Some(Action::Back),
-            _ => None,
-        };
-    }
-    if let Overlay::Confirm(_) = app.overlay {
+    if app.confirm.is_some() {
         return match key.code {
             KeyCode::Char('y') | KeyCode::Char('Y') => Some(Action::Yes),
             KeyCode::Enter => Some(Action::Open),
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 Some(Action::No)
             }
+            _ => None,
+        };
+    }
+    if ctrl && key.code == KeyCode::Char('r') {
+        return Some(Action::Refresh);
+    }
+    if app.prompt.is_some() && !app.help {
+        return match key.code {
+            KeyCode::Char(c) => Some(Action::PromptChar(c)),
+            KeyCode::Backspace => Some(Action::PromptBackspace),
+            KeyCode::Enter => Some(Action::PromptDone),
+            KeyCode::Esc => Some(Action::Back),
             _ => None,
         };
     }
@@ -70,9 +73,13 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::End | KeyCode::Char('G') => Action::Bottom,
         KeyCode::Enter => Action::Open,
         KeyCode::Char('/') => Action::StartFilter,
+        KeyCode::Char(':') => Action::StartJump,
+        KeyCode::Char('s') => Action::SortNext,
+        KeyCode::Char('S') => Action::SortReverse,
         KeyCode::Char('r') => Action::Retry,
         KeyCode::Char('R') => Action::ReplayDead,
         KeyCode::Char('p') => Action::TogglePause,
+        KeyCode::Char('t') => Action::TestDelivery,
         KeyCode::Char('e') => Action::ToggleAgent,
         KeyCode::Char('x') => Action::RunAgent,
         KeyCode::Char('M') => Action::ClearMemory,
@@ -133,23 +140,53 @@ mod tests {
             press(&mut a, KeyCode::Char(c));
         }
         assert_eq!(
-            (a.filter.as_str(), a.screen, a.quit),
+            (a.view().filter.as_str(), a.screen, a.quit),
             ("q1j?", Screen::Events, false)
         );
         press(&mut a, KeyCode::Backspace);
         press(&mut a, KeyCode::Enter);
-        assert_eq!(a.filter, "q1j");
-        assert!(!a.filtering);
+        assert_eq!(a.view().filter, "q1j");
+        assert!(a.prompt.is_none());
+        // The filter is this screen's: another screen has none.
+        press(&mut a, KeyCode::Char('4'));
+        assert_eq!(a.view().filter, "");
+        press(&mut a, KeyCode::Char('6'));
         // Esc first clears the kept filter, then goes back.
         press(&mut a, KeyCode::Esc);
-        assert_eq!((a.filter.as_str(), a.screen), ("", Screen::Events));
+        assert_eq!((a.view().filter.as_str(), a.screen), ("", Screen::Events));
+    }
+
+    #[test]
+    fn colon_jumps_to_a_screen_by_name() {
+        let mut a = app();
+        for (typed, screen) in [
+            ("que", Screen::Queues),
+            ("FAIL", Screen::Failures),
+            ("5", Screen::Endpoints),
+            ("ev", Screen::Events),
+        ] {
+            press(&mut a, KeyCode::Char(':'));
+            for c in typed.chars() {
+                press(&mut a, KeyCode::Char(c));
+            }
+            press(&mut a, KeyCode::Enter);
+            assert_eq!(a.screen, screen, "{typed}");
+        }
+        press(&mut a, KeyCode::Char(':'));
+        press(&mut a, KeyCode::Char('z'));
+        press(&mut a, KeyCode::Enter);
+        assert_eq!(a.screen, Screen::Events);
+        assert!(
+            a.message()
+                .is_some_and(|m| m.text.contains("no screen named"))
+        );
     }
 
     #[test]
     fn help_lists_every_key_and_closes() {
         let mut a = app();
         press(&mut a, KeyCode::Char('?'));
-        assert_eq!(a.overlay, Overlay::Help);
+        assert!(a.help);
         press(&mut a, KeyCode::Char('2'));
         assert_eq!(
             a.screen,
@@ -157,9 +194,11 @@ mod tests {
             "keys do not leak through the help"
         );
         press(&mut a, KeyCode::Esc);
-        assert_eq!(a.overlay, Overlay::None);
+        assert!(!a.help);
         assert!(!a.quit);
-        for k in ["/", "r", "R", "p", "e", "x", "M", "?", "Enter"] {
+        for k in [
+            "/", ":", "s", "S", "r", "R", "p", "t", "e", "x", "M", "c", "?", "Enter",
+        ] {
             assert!(
                 KEYS.iter()
                     .any(|(keys, _)| keys.split([',', ' ']).any(|x| x == k)),

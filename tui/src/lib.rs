@@ -7,5 +7,6 @@ pub mod api;
 pub mod app;
 pub mod client;
 pub mod input;
+pub mod token;
 pub mod ui;
 pub mod worker;

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use muninn_console::app::App;
 use muninn_console::input::action_for;
+use muninn_console::token;
 use muninn_console::ui;
 use muninn_console::worker;
 use ratatui::Terminal;
@@ -27,9 +28,12 @@ struct Args {
     /// The hub's address.
     #[arg(long, env = "MUNINN_URL", default_value = "http://127.0.0.1:3000")]
     url: String,
-    /// API token (default: <data dir>/admin.token).
+    /// API token (else --token-file, else <data dir>/admin.token).
     #[arg(long, env = "MUNINN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// A file holding the API token on its first line.
+    #[arg(long, env = "MUNINN_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
     /// The hub's data directory, where `admin.token` is.
     #[arg(long, env = "MUNINN_DATA_DIR", default_value = "./muninn-data")]
     data_dir: PathBuf,
@@ -39,17 +43,11 @@ struct Args {
 }
 
 fn token(args: &Args) -> anyhow::Result<String> {
-    if let Some(t) = args.token.as_deref().filter(|t| !t.trim().is_empty()) {
-        return Ok(t.trim().to_string());
-    }
-    let path = args.data_dir.join("admin.token");
-    let t = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "no API token: pass --token, set MUNINN_TOKEN, or point --data-dir at the hub's data directory ({} is not readable)",
-            path.display()
-        )
-    })?;
-    Ok(t.trim().to_string())
+    Ok(token::resolve(&token::Sources {
+        token: args.token.clone(),
+        token_file: args.token_file.clone(),
+        data_dir: args.data_dir.clone(),
+    })?)
 }
 
 fn url(raw: &str) -> String {
@@ -86,12 +84,13 @@ fn run(term: &mut Term, app: &mut App, w: &worker::Handle) -> io::Result<()> {
     let mut dirty = true;
     let mut last_clock = Instant::now();
     while !app.quit {
+        // Message ages and the data's age are measured against this.
+        app.now = chrono::Utc::now();
         while let Ok(u) = w.updates.try_recv() {
             app.apply_update(u);
             dirty = true;
         }
         if last_clock.elapsed() >= Duration::from_secs(1) {
-            app.now = chrono::Utc::now();
             last_clock = Instant::now();
             dirty = true;
         }

@@ -12,7 +12,11 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::api::{Agent, AgentLog, Delivery, Failure, StreamItem, Summary};
+use crate::api::{
+    Agent, AgentLog, Delivery, EndpointDetail, Failure, IncomingWebhook, QueueDetail, StreamItem,
+    Summary,
+};
+use crate::app::Key;
 use crate::client::{Client, ClientError};
 
 /// Failures shown: the newest of each status.
@@ -25,7 +29,14 @@ pub enum Command {
     Refresh,
     DeliveryDetail(i64),
     AgentDetail(i64),
+    /// A subscription's settings, retrying deliveries and latest attempts.
+    QueueDetail(i64),
+    /// An endpoint's request log (`Key::AgentEndpoint` or `Key::Incoming`).
+    EndpointDetail(Key),
     RetryDelivery(i64),
+    TestDelivery {
+        webhook_id: i64,
+    },
     ReplayDead {
         webhook_id: i64,
     },
@@ -40,6 +51,31 @@ pub enum Command {
     RunAgent(i64),
     ClearAgentMemory(i64),
     Quit,
+}
+
+impl Command {
+    /// The object a command changes on the hub; `None` for reads.
+    pub fn target(&self) -> Option<Key> {
+        match *self {
+            Command::RetryDelivery(id) => Some(Key::Delivery(id)),
+            Command::ReplayDead { webhook_id }
+            | Command::SetPaused { webhook_id, .. }
+            | Command::TestDelivery { webhook_id } => Some(Key::Sub(webhook_id)),
+            Command::SetAgentDisabled { agent_id, .. } => Some(Key::Agent(agent_id)),
+            Command::RunAgent(id) | Command::ClearAgentMemory(id) => Some(Key::Agent(id)),
+            Command::Refresh
+            | Command::DeliveryDetail(_)
+            | Command::AgentDetail(_)
+            | Command::QueueDetail(_)
+            | Command::EndpointDetail(_)
+            | Command::Quit => None,
+        }
+    }
+
+    /// Reads only: no refresh after them.
+    fn is_read(&self) -> bool {
+        self.target().is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,7 +95,10 @@ pub enum Update {
     Summary(Summary),
     Failures(Vec<Failure>),
     Agents(Vec<Agent>),
+    Incoming(Vec<IncomingWebhook>),
     DeliveryDetail(Delivery),
+    QueueDetail(QueueDetail),
+    EndpointDetail(Key, EndpointDetail),
     AgentDetail {
         agent: Agent,
         logs: Vec<AgentLog>,
@@ -175,6 +214,14 @@ async fn refresh(
         load_failures(client, &names, event_types).await?,
     ));
     let _ = out.send(Update::Agents(client.agents().await?));
+    // A hub without incoming webhooks answers 404: it has none to show.
+    match client.incoming().await {
+        Ok(w) => {
+            let _ = out.send(Update::Incoming(w));
+        }
+        Err(ClientError::Api { status: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
     Ok(())
 }
 
@@ -200,6 +247,30 @@ async fn act(client: &Client, c: Command, out: &mpsc::Sender<Update>) {
                 }
                 Err(e) => done(Err(e)),
             }
+        }
+        Command::QueueDetail(id) => match queue_detail(client, id).await {
+            Ok(q) => {
+                let _ = out.send(Update::QueueDetail(q));
+            }
+            Err(e) => done(Err(e)),
+        },
+        Command::EndpointDetail(key) => match endpoint_detail(client, key).await {
+            Ok(d) => {
+                let _ = out.send(Update::EndpointDetail(key, d));
+            }
+            Err(e) => done(Err(e)),
+        },
+        Command::TestDelivery { webhook_id } => {
+            done(client.test_delivery(webhook_id).await.map(|v| {
+                let status = v
+                    .get("status")
+                    .or_else(|| v.get("response_status"))
+                    .map(|s| s.to_string());
+                match status {
+                    Some(s) => format!("test delivery to webhook {webhook_id}: {s}"),
+                    None => format!("test delivery sent to webhook {webhook_id}"),
+                }
+            }))
         }
         Command::RetryDelivery(id) => done(
             client
@@ -249,6 +320,43 @@ async fn act(client: &Client, c: Command, out: &mpsc::Sender<Update>) {
                 .map(|_| format!("memory of agent {id} cleared")),
         ),
         Command::Refresh | Command::Quit => {}
+    }
+}
+
+/// Deliveries and attempts the Queues detail reads.
+const DETAIL_LIMIT: u32 = 20;
+
+async fn queue_detail(client: &Client, id: i64) -> Result<QueueDetail, ClientError> {
+    Ok(QueueDetail {
+        sub: client.subscription(id).await?,
+        retrying: client.deliveries_of(id, "retrying", 100).await?,
+        attempts: client.outgoing_logs(id, DETAIL_LIMIT).await?,
+    })
+}
+
+async fn endpoint_detail(client: &Client, key: Key) -> Result<EndpointDetail, ClientError> {
+    let (id, kind) = match key {
+        Key::Incoming(id) => (id, "incoming"),
+        Key::AgentEndpoint(id) => (id, "agent"),
+        _ => return Ok(EndpointDetail::default()),
+    };
+    match client.inbound_logs(id, kind, 50).await {
+        Ok(logs) => Ok(EndpointDetail {
+            logs,
+            stats: client.inbound_stats(id, kind).await.ok(),
+            note: None,
+        }),
+        // The hub keeps request logs for webhook agents and incoming webhooks only.
+        Err(ClientError::Api {
+            status: 404 | 422,
+            message,
+        }) => Ok(EndpointDetail {
+            note: Some(format!(
+                "The hub keeps no request log for this endpoint ({message})."
+            )),
+            ..Default::default()
+        }),
+        Err(e) => Err(e),
     }
 }
 
@@ -350,8 +458,7 @@ async fn run(
             c => {
                 let (client, out, kick) = (client.clone(), out.clone(), kick_tx.clone());
                 actix_rt::spawn(async move {
-                    let refreshes =
-                        !matches!(c, Command::DeliveryDetail(_) | Command::AgentDetail(_));
+                    let refreshes = !c.is_read();
                     act(&client, c, &out).await;
                     if refreshes {
                         let _ = kick.send(());

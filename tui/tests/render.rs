@@ -4,93 +4,13 @@
 //! problems are drawn too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+mod support;
 
-use chrono::{DateTime, Utc};
-use muninn_console::api::{Agent, AgentLog, Delivery, Failure, StreamItem, Summary};
-use muninn_console::app::{Action, App, Overlay, Screen};
-use muninn_console::ui;
+use muninn_console::api::{Agent, AgentLog, Delivery, Summary};
+use muninn_console::app::{Action, Screen};
 use muninn_console::worker::{Command, Connection, Update};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-
-const SIZES: [(u16, u16); 2] = [(80, 24), (120, 40)];
-
-fn fixture<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
-}
-
-fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn empty_app() -> App {
-    let mut app = App::new("http://127.0.0.1:3000", true, Duration::from_secs(1));
-    app.now = now();
-    app.apply_update(Update::Connection(Connection::Connected));
-    app
-}
-
-fn empty_hub_app() -> App {
-    let mut app = empty_app();
-    app.apply_update(Update::Summary(Summary {
-        version: "0.1.0".into(),
-        uptime_seconds: 5,
-        database_bytes: Some(4096),
-        rates: muninn_console::api::Rates {
-            bucket_seconds: 10,
-            events: vec![0; 60],
-            delivered: vec![0; 60],
-            failed: vec![0; 60],
-            ..Default::default()
-        },
-        ..Default::default()
-    }));
-    app
-}
-
-fn full_app() -> App {
-    let mut app = empty_app();
-    app.apply_update(Update::Summary(fixture::<Summary>("summary")));
-    app.apply_update(Update::Failures(fixture::<Vec<Failure>>("failures")));
-    app.apply_update(Update::Agents(fixture::<Vec<Agent>>("agents")));
-    for e in fixture::<Vec<StreamItem>>("events") {
-        app.apply_update(Update::Stream(e));
-    }
-    app
-}
-
-fn text(buf: &Buffer) -> String {
-    let area = buf.area;
-    let mut out = String::new();
-    for y in 0..area.height {
-        let mut line = String::new();
-        for x in 0..area.width {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
-fn render(app: &mut App, w: u16, h: u16) -> Buffer {
-    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
-    term.draw(|f| ui::draw(f, app)).unwrap();
-    term.backend().buffer().clone()
-}
-
-fn snap(name: &str, app: &mut App) {
-    for (w, h) in SIZES {
-        let buf = render(app, w, h);
-        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text(&buf));
-    }
-}
+use support::*;
 
 #[test]
 fn every_screen_with_data() {
@@ -115,8 +35,9 @@ fn every_screen_empty() {
 fn queues_are_sorted_worst_first() {
     let app = full_app();
     let ids: Vec<i64> = app.queues().iter().map(|q| q.id).collect();
-    // Open circuit with dead deliveries, then retrying, then the healthy ones.
-    assert_eq!(ids, [2, 3, 1, 4]);
+    // Open circuits with dead deliveries (most first), then retrying, then the
+    // healthy ones.
+    assert_eq!(ids, [2, 5, 3, 1, 4]);
 }
 
 #[test]
@@ -161,7 +82,7 @@ fn help_and_confirm_overlays() {
     app.apply(Action::Help);
     snap("help", &mut app);
     app.apply(Action::Back);
-    assert_eq!(app.overlay, Overlay::None);
+    assert!(!app.help);
     app.apply(Action::Goto(Screen::Queues));
     assert_eq!(app.apply(Action::ReplayDead), None);
     snap("confirm_replay", &mut app);
@@ -169,12 +90,20 @@ fn help_and_confirm_overlays() {
         app.apply(Action::Yes),
         Some(Command::ReplayDead { webhook_id: 2 })
     );
-    // Destructive agent actions ask first; harmless ones do not.
+    // Every action that changes the hub asks first.
     app.apply(Action::Goto(Screen::Agents));
     assert_eq!(app.apply(Action::ClearMemory), None);
-    assert!(matches!(app.overlay, Overlay::Confirm(_)));
+    assert!(app.confirm.is_some());
     assert_eq!(app.apply(Action::No), None);
-    assert_eq!(app.apply(Action::RunAgent), Some(Command::RunAgent(1)));
+    assert_eq!(app.apply(Action::RunAgent), None);
+    assert!(
+        app.confirm
+            .as_ref()
+            .unwrap()
+            .question
+            .contains("agent #1 \"shop orders in\"")
+    );
+    assert_eq!(app.apply(Action::Yes), Some(Command::RunAgent(1)));
 }
 
 #[test]
@@ -183,10 +112,10 @@ fn filter_narrows_the_list() {
     app.apply(Action::Goto(Screen::Events));
     app.apply(Action::StartFilter);
     for c in "circuit".chars() {
-        app.apply(Action::FilterChar(c));
+        app.apply(Action::PromptChar(c));
     }
     snap("events_filtered", &mut app);
-    app.apply(Action::FilterDone);
+    app.apply(Action::PromptDone);
     assert_eq!(app.visible_events().len(), 2); // the event and the lag notice
 }
 
@@ -201,12 +130,19 @@ fn connection_problems_are_plain_messages() {
         "the hub refused the API token (401): invalid API token".into(),
     )));
     snap("unauthorized", &mut app);
-    // With data already on screen, a dropped connection keeps it and says so below.
+    // With data already on screen, a dropped connection keeps it and says how old
+    // it is.
     let mut app = full_app();
     app.apply_update(Update::Connection(Connection::Disconnected("gone".into())));
+    app.now += chrono::Duration::seconds(42);
     let t = text(&render(&mut app, 80, 24));
-    assert!(t.contains("disconnected — retrying"), "{t}");
+    assert!(t.contains("STALE: hub not answering, data 42s old"), "{t}");
     assert!(t.contains("Ingest"));
+    app.apply(Action::Goto(Screen::Queues));
+    snap("queues_stale", &mut app);
+    app.apply_update(Update::Connection(Connection::Connected));
+    let t = text(&render(&mut app, 80, 24));
+    assert!(t.contains("● connected") && !t.contains("STALE"), "{t}");
 }
 
 #[test]

@@ -2,14 +2,15 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
+use super::list;
 use super::theme::Theme;
 use super::util::{ago, cut};
 use crate::app::App;
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
-    let list = app.visible_agents();
+    let rows_of = app.visible_agents();
     let wide = area.width >= 110;
     let name_w: u16 = if wide { 36 } else { 18 };
     let widths = [
@@ -21,7 +22,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         Constraint::Length(7),
         Constraint::Min(8),
     ];
-    let rows: Vec<Row> = list
+    let rows: Vec<Row> = rows_of
         .iter()
         .map(|a| {
             let (working, style) = if a.disabled {
@@ -45,13 +46,10 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             ])
         })
         .collect();
-    let title = if list.is_empty() {
+    let title = if rows_of.is_empty() && app.view().filter.is_empty() {
         " Agents · none yet (create one with POST /api/agents) ".to_string()
     } else {
-        format!(
-            " Agents ({}) · Enter detail · e enable/disable · x run · M clear memory ",
-            list.len()
-        )
+        list::title(app, "Agents", rows_of.len(), "Enter detail · e x M")
     };
     let table = Table::new(rows, widths)
         .header(
@@ -68,7 +66,5 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         )
         .row_highlight_style(t.selected())
         .block(Block::default().borders(Borders::ALL).title(title));
-    let mut state =
-        TableState::default().with_selected((!list.is_empty()).then(|| app.selection()));
-    f.render_stateful_widget(table, area, &mut state);
+    f.render_stateful_widget(table, area, &mut list::state(app));
 }

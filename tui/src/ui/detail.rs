@@ -66,7 +66,7 @@ pub fn confirm(f: &mut Frame, t: &Theme, question: &str) {
     f.render_widget(p, area);
 }
 
-fn pretty(v: &Value) -> Vec<Line<'static>> {
+pub(super) fn pretty(v: &Value) -> Vec<Line<'static>> {
     serde_json::to_string_pretty(v)
         .unwrap_or_default()
         .lines()
@@ -74,7 +74,7 @@ fn pretty(v: &Value) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn text_block(s: &str) -> Vec<Line<'static>> {
+pub(super) fn text_block(s: &str) -> Vec<Line<'static>> {
     // A JSON body reads better pretty-printed.
     if let Ok(v) = serde_json::from_str::<Value>(s)
         && (v.is_object() || v.is_array())
@@ -84,7 +84,7 @@ fn text_block(s: &str) -> Vec<Line<'static>> {
     s.lines().map(|l| Line::from(format!("  {l}"))).collect()
 }
 
-fn show(f: &mut Frame, app: &App, title: String, lines: Vec<Line<'static>>) {
+pub(super) fn show(f: &mut Frame, app: &App, title: String, lines: Vec<Line<'static>>) {
     // Between the tab bar and the status line: the screen below is not half-visible.
     let full = f.area();
     let area = Rect {
@@ -102,19 +102,12 @@ fn show(f: &mut Frame, app: &App, title: String, lines: Vec<Line<'static>>) {
 }
 
 pub fn delivery(f: &mut Frame, app: &App, t: &Theme, id: i64, d: Option<&Delivery>) {
-    let title = format!(" Delivery {id} · ↑↓ PgUp PgDn scroll · Esc close ");
+    let title = format!(" Delivery #{id} · r retry · ↑↓ PgUp PgDn scroll · Esc close ");
     let Some(d) = d else {
         show(f, app, title, vec![Line::from("loading …")]);
         return;
     };
-    let sub = app
-        .summary
-        .as_ref()
-        .and_then(|s| s.subscriptions.iter().find(|q| q.id == d.webhook_id))
-        .map_or_else(
-            || format!("#{}", d.webhook_id),
-            |q| format!("{} (#{})", q.name, q.id),
-        );
+    let sub = format!("{} (#{})", app.sub_label(d.webhook_id), d.webhook_id);
     let event_type = app
         .failures
         .iter()
@@ -146,7 +139,7 @@ pub fn delivery(f: &mut Frame, app: &App, t: &Theme, id: i64, d: Option<&Deliver
         ]),
     ];
     if d.status == "dead" {
-        lines.push(Line::styled("press Esc, then r to retry it", t.dim()));
+        lines.push(Line::styled("r: retry it (asks first)", t.dim()));
     }
     let attempts = d.attempt_log.as_deref().unwrap_or_default();
     if attempts.is_empty() {
@@ -195,12 +188,15 @@ pub fn agent(f: &mut Frame, app: &App, t: &Theme, id: i64, a: Option<&(Agent, Ve
         show(
             f,
             app,
-            format!(" Agent {id} · Esc close "),
+            format!(" Agent #{id} · Esc close "),
             vec![Line::from("loading …")],
         );
         return;
     };
-    let title = format!(" Agent {} · {} · ↑↓ scroll · Esc close ", a.id, a.name);
+    let title = format!(
+        " Agent #{} · {} · e x M · ↑↓ scroll · Esc close ",
+        a.id, a.name
+    );
     let label = |s: &str| Span::styled(format!("{s:<14}"), t.dim());
     let working = if a.disabled {
         "disabled"

@@ -1,17 +1,31 @@
-//! Failures: recent retrying and dead deliveries.
+//! Failures: recent retrying and dead deliveries, and the selected one's error in
+//! full below.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
+use super::list;
 use super::theme::Theme;
-use super::util::{ago, cut, one_line};
-use crate::app::App;
+use super::util::{ago, clock, cut, one_line};
+use crate::api::Delivery;
+use crate::app::{App, Key};
+
+fn why(d: &Delivery) -> String {
+    match (&d.last_status, &d.last_error) {
+        (Some(s), Some(e)) if !e.contains(&s.to_string()) => format!("{s} {e}"),
+        (_, Some(e)) => e.clone(),
+        (Some(s), None) => s.to_string(),
+        (None, None) => "-".into(),
+    }
+}
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
-    let list = app.visible_failures();
+    let rows_of = app.visible_failures();
+    let (table_area, note_area) = list::split(area);
     let wide = area.width >= 110;
-    let sub_w: u16 = if wide { 24 } else { 16 };
+    let sub_w: u16 = if wide { 30 } else { 16 };
     let type_w: u16 = if wide { 28 } else { 14 };
     let widths = [
         Constraint::Length(5),
@@ -21,19 +35,13 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         Constraint::Length(3),
         Constraint::Min(10),
     ];
-    let rows: Vec<Row> = list
+    let rows: Vec<Row> = rows_of
         .iter()
         .map(|fl| {
             let d = &fl.delivery;
-            let why = match (&d.last_status, &d.last_error) {
-                (Some(s), Some(e)) if !e.contains(&s.to_string()) => format!("{s} {e}"),
-                (_, Some(e)) => e.clone(),
-                (Some(s), None) => s.to_string(),
-                (None, None) => "-".into(),
-            };
             Row::new(vec![
                 Cell::from(ago(app.now, Some(&d.updated_at))),
-                Cell::from(cut(&fl.subscription, sub_w as usize)),
+                Cell::from(cut(&app.sub_label(d.webhook_id), sub_w as usize)),
                 Cell::from(cut(&fl.event_type, type_w as usize)),
                 Cell::from(d.status.clone()).style(if d.status == "dead" {
                     t.bad()
@@ -41,17 +49,14 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
                     t.warn()
                 }),
                 Cell::from(d.attempts.to_string()),
-                Cell::from(one_line(&why)),
+                Cell::from(one_line(&why(d))),
             ])
         })
         .collect();
-    let title = if list.is_empty() {
+    let title = if rows_of.is_empty() && app.view().filter.is_empty() {
         " Failures · none: nothing is retrying or dead ".to_string()
     } else {
-        format!(
-            " Failures ({}) · Enter detail · r retry · R replay all dead ",
-            list.len()
-        )
+        list::title(app, "Failures", rows_of.len(), "Enter detail · r retry")
     };
     let table = Table::new(rows, widths)
         .header(
@@ -67,7 +72,27 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         )
         .row_highlight_style(t.selected())
         .block(Block::default().borders(Borders::ALL).title(title));
-    let mut state =
-        TableState::default().with_selected((!list.is_empty()).then(|| app.selection()));
-    f.render_stateful_widget(table, area, &mut state);
+    f.render_stateful_widget(table, table_area, &mut list::state(app));
+    let selected = match app.selected() {
+        Some(Key::Delivery(id)) => rows_of.iter().find(|f| f.delivery.id == id),
+        _ => None,
+    };
+    let (title, lines) = match selected {
+        Some(fl) => {
+            let d = &fl.delivery;
+            let next = match d.next_attempt_at.as_deref() {
+                Some(n) => format!(" · next attempt {}", clock(n)),
+                None => String::new(),
+            };
+            (
+                format!(
+                    "delivery #{} · {} after {} attempts{next}",
+                    d.id, d.status, d.attempts
+                ),
+                vec![Line::styled(why(d), t.bad())],
+            )
+        }
+        None => ("error".to_string(), Vec::new()),
+    };
+    list::note(f, t, note_area, &title, lines);
 }

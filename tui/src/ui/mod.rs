@@ -7,6 +7,8 @@ mod detail;
 mod endpoints;
 mod events;
 mod failures;
+mod list;
+mod more_detail;
 mod overview;
 mod queues;
 pub mod theme;
@@ -17,7 +19,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 
-use crate::app::{App, Overlay, Screen};
+use crate::app::{App, Detail, PromptKind, Screen};
 use crate::worker::Connection;
 use theme::Theme;
 
@@ -48,12 +50,19 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         }
     }
     draw_status(f, app, &t, bottom);
-    match &app.overlay {
-        Overlay::None => {}
-        Overlay::Help => detail::help(f, &t),
-        Overlay::Confirm(c) => detail::confirm(f, &t, &c.question),
-        Overlay::Delivery(id, d) => detail::delivery(f, app, &t, *id, d.as_deref()),
-        Overlay::Agent(id, a) => detail::agent(f, app, &t, *id, a.as_deref()),
+    match &app.detail {
+        None => {}
+        Some(Detail::Delivery(id, d)) => detail::delivery(f, app, &t, *id, d.as_deref()),
+        Some(Detail::Agent(id, a)) => detail::agent(f, app, &t, *id, a.as_deref()),
+        Some(Detail::Queue(id, q)) => more_detail::queue(f, app, &t, *id, q.as_deref()),
+        Some(Detail::Event(seq)) => more_detail::event(f, app, &t, *seq),
+        Some(Detail::Endpoint(k, d)) => more_detail::endpoint(f, app, &t, *k, d.as_deref()),
+    }
+    if app.help {
+        detail::help(f, &t);
+    }
+    if let Some(c) = &app.confirm {
+        detail::confirm(f, &t, &c.question);
     }
 }
 
@@ -103,31 +112,37 @@ fn draw_tabs(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
 }
 
 fn draw_status(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
-    if app.filtering {
+    if let Some((kind, text)) = &app.prompt {
+        let (lead, hint) = match kind {
+            PromptKind::Filter => ("/", "  Enter keep · Esc clear"),
+            PromptKind::Jump => (":", "  screen name · Enter go · Esc cancel"),
+        };
         let line = Line::from(vec![
-            Span::styled("/", t.bold()),
-            Span::raw(app.filter.clone()),
+            Span::styled(lead, t.bold()),
+            Span::raw(text.clone()),
             Span::styled("_", t.dim()),
-            Span::styled("  Enter keep · Esc clear", t.dim()),
+            Span::styled(hint, t.dim()),
         ]);
         f.render_widget(Paragraph::new(line), area);
         return;
     }
-    let (state, style) = match &app.connection {
-        Connection::Connected => ("● connected".to_string(), t.good()),
-        Connection::Connecting => ("○ connecting".to_string(), t.warn()),
-        Connection::Disconnected(_) => ("✖ disconnected — retrying".to_string(), t.bad()),
-        Connection::Unauthorized(_) => ("✖ token refused".to_string(), t.bad()),
+    let (state, style) = match (&app.connection, app.stale_for()) {
+        (Connection::Connected, _) => ("● connected".to_string(), t.good()),
+        (Connection::Connecting, _) => ("○ connecting".to_string(), t.warn()),
+        // What is on screen is old: say how old.
+        (Connection::Disconnected(_), Some(age)) => (
+            format!("✖ STALE: hub not answering, data {} old", util::age(age)),
+            t.bad(),
+        ),
+        (Connection::Disconnected(_), None) => ("✖ disconnected — retrying".to_string(), t.bad()),
+        (Connection::Unauthorized(_), _) => ("✖ token refused".to_string(), t.bad()),
     };
     let mut spans = vec![Span::styled(state, style)];
-    if !app.filter.is_empty() {
-        spans.push(Span::styled(format!("  filter: {}", app.filter), t.warn()));
-    }
-    if let Some((m, ok)) = &app.message {
+    if let Some(m) = app.message() {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(
-            m.clone(),
-            if *ok { t.normal() } else { t.bad() },
+            m.text.clone(),
+            if m.ok { t.normal() } else { t.bad() },
         ));
     }
     let help = " ? help  q quit";

@@ -1,15 +1,19 @@
-//! Queues: one row per subscription, worst first.
+//! Queues: one row per subscription (worst first unless sorted otherwise), and the
+//! selected one's last error in full below.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::widgets::{Block, Borders, Cell, Row, Table, TableState};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Borders, Cell, Row, Table};
 
+use super::list;
 use super::theme::Theme;
-use super::util::{cut, one_line};
-use crate::app::App;
+use super::util::{ago, cut, one_line};
+use crate::app::{App, Key};
 
 pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let queues = app.queues();
+    let (table_area, note_area) = list::split(area);
     let wide = area.width >= 110;
     let mut header = vec![
         "Name",
@@ -23,7 +27,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         "Paused",
         "Last error",
     ];
-    let name_w: u16 = if wide { 24 } else { 16 };
+    let name_w: u16 = if wide { 30 } else { 18 };
     let mut widths = vec![
         Constraint::Length(name_w),
         Constraint::Length(4),
@@ -44,7 +48,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         .iter()
         .map(|q| {
             let mut cells = vec![
-                Cell::from(cut(&q.name, name_w as usize)),
+                Cell::from(cut(&q.label(), name_w as usize)),
                 Cell::from(q.pending.to_string()),
                 Cell::from(q.in_flight.to_string()),
                 Cell::from(q.retrying.to_string()).style(if q.retrying > 0 {
@@ -81,19 +85,36 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
             Row::new(cells)
         })
         .collect();
-    let title = format!(
-        " Queues ({}) · worst first · p pause/resume · R replay dead ",
-        queues.len()
-    );
-    let empty = queues.is_empty();
+    let title = if queues.is_empty() && app.view().filter.is_empty() {
+        " Queues · no subscriptions (create one with POST /api/webhooks/outgoing) ".to_string()
+    } else {
+        list::title(app, "Queues", queues.len(), "Enter detail · p t R")
+    };
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header()))
         .row_highlight_style(t.selected())
-        .block(Block::default().borders(Borders::ALL).title(if empty {
-            " Queues · no subscriptions (create one with POST /api/webhooks/outgoing) ".to_string()
-        } else {
-            title
-        }));
-    let mut state = TableState::default().with_selected((!empty).then(|| app.selection()));
-    f.render_stateful_widget(table, area, &mut state);
+        .block(Block::default().borders(Borders::ALL).title(title));
+    f.render_stateful_widget(table, table_area, &mut list::state(app));
+    let selected = match app.selected() {
+        Some(Key::Sub(id)) => queues.iter().find(|q| q.id == id),
+        _ => None,
+    };
+    let (title, lines) = match selected {
+        Some(q) => (
+            format!("#{} {} · last error", q.id, q.label()),
+            vec![Line::styled(
+                match (&q.last_error, &q.last_error_at) {
+                    (Some(e), at) => format!("{} ago: {e}", ago(app.now, at.as_deref())),
+                    (None, _) => "none".into(),
+                },
+                if q.last_error.is_some() {
+                    t.bad()
+                } else {
+                    t.dim()
+                },
+            )],
+        ),
+        None => ("last error".to_string(), Vec::new()),
+    };
+    list::note(f, t, note_area, &title, lines);
 }

@@ -7,7 +7,12 @@ pub fn ago(now: DateTime<Utc>, t: Option<&str>) -> String {
     let Some(t) = t.and_then(|t| DateTime::parse_from_rfc3339(t).ok()) else {
         return "-".into();
     };
-    let s = (now - t.with_timezone(&Utc)).num_seconds().max(0);
+    age((now - t.with_timezone(&Utc)).num_seconds())
+}
+
+/// "12s", "5m", "3h", "2d" for an age in seconds.
+pub fn age(s: i64) -> String {
+    let s = s.max(0);
     match s {
         0..=59 => format!("{s}s"),
         60..=3599 => format!("{}m", s / 60),

@@ -1,0 +1,196 @@
+//! Operator actions. Each acts on one object: the open detail's, else the selected
+//! row's, found by key. An action whose object is not the one in focus (`r` with a
+//! subscription selected, or on Overview) does nothing but say where it applies.
+//! Every action that changes the hub asks first, naming the object by kind, id and
+//! name; the command it will send carries that id.
+
+use crate::app::{Action, App, Confirm, Detail, Key};
+use crate::ui::util::cut;
+use crate::worker::Command;
+
+/// Names in questions are cut so the dialog stays readable.
+const NAME_MAX: usize = 48;
+
+/// The command that loads (or reloads) the detail of `key`.
+pub fn reload(key: Key) -> Command {
+    match key {
+        Key::Delivery(id) => Command::DeliveryDetail(id),
+        Key::Agent(id) => Command::AgentDetail(id),
+        Key::Sub(id) => Command::QueueDetail(id),
+        Key::AgentEndpoint(_) | Key::Incoming(_) => Command::EndpointDetail(key),
+        Key::Stream(_) => Command::Refresh,
+    }
+}
+
+/// Where an action applies, for when it is pressed elsewhere.
+fn applies_to(a: Action) -> &'static str {
+    match a {
+        Action::Retry => "r retries a delivery: select one on 3 Failures",
+        Action::ReplayDead | Action::TogglePause | Action::TestDelivery => {
+            "this acts on a subscription: select one on 2 Queues"
+        }
+        Action::ToggleAgent | Action::RunAgent | Action::ClearMemory => {
+            "this acts on an agent: select one on 4 Agents"
+        }
+        _ => "",
+    }
+}
+
+impl App {
+    /// The object actions act on: the open detail's, else the selected row's.
+    pub fn focus(&self) -> Option<Key> {
+        match &self.detail {
+            Some(d) => Some(d.key()),
+            None => self.selected(),
+        }
+    }
+
+    pub(super) fn act(&mut self, a: Action) -> Option<Command> {
+        let hint = applies_to(a);
+        if hint.is_empty() {
+            return None;
+        }
+        let confirm = match (a, self.focus()) {
+            (Action::Retry, Some(Key::Delivery(id))) => self.ask_retry(id),
+            (
+                Action::ReplayDead | Action::TogglePause | Action::TestDelivery,
+                Some(Key::Sub(id)),
+            ) => self.ask_sub(a, id),
+            (
+                Action::ToggleAgent | Action::RunAgent | Action::ClearMemory,
+                Some(Key::Agent(id)),
+            ) => Some(self.ask_agent(a, id)),
+            _ => {
+                self.say(hint, false);
+                None
+            }
+        };
+        if confirm.is_some() {
+            // A hint left from an earlier key would read as if about this question.
+            self.message = None;
+        }
+        self.confirm = confirm;
+        None
+    }
+
+    fn ask_retry(&mut self, id: i64) -> Option<Confirm> {
+        let from_detail = match &self.detail {
+            Some(Detail::Delivery(d, Some(x))) if *d == id => Some(x.as_ref().clone()),
+            _ => None,
+        };
+        let known = self.failures.iter().find(|f| f.delivery.id == id);
+        let status = from_detail
+            .as_ref()
+            .map(|d| d.status.clone())
+            .or_else(|| known.map(|f| f.delivery.status.clone()));
+        if let Some(s) = status.as_deref()
+            && s != "dead"
+            && s != "delivered"
+        {
+            self.say(
+                format!("delivery #{id} is {s}: the hub retries it by itself"),
+                false,
+            );
+            return None;
+        }
+        let webhook = from_detail
+            .as_ref()
+            .map(|d| d.webhook_id)
+            .or_else(|| known.map(|f| f.delivery.webhook_id));
+        let about = match (webhook, known) {
+            (_, Some(f)) => format!(
+                " to \"{}\" ({})",
+                cut(&self.sub_label(f.delivery.webhook_id), NAME_MAX),
+                f.event_type
+            ),
+            (Some(w), None) => format!(" to \"{}\"", cut(&self.sub_label(w), NAME_MAX)),
+            (None, None) => String::new(),
+        };
+        Some(Confirm {
+            target: Key::Delivery(id),
+            question: format!("Retry delivery #{id}{about}?"),
+            command: Command::RetryDelivery(id),
+        })
+    }
+
+    fn ask_sub(&mut self, a: Action, id: i64) -> Option<Confirm> {
+        let q = self
+            .summary
+            .as_ref()
+            .and_then(|s| s.subscriptions.iter().find(|q| q.id == id));
+        let name = format!(
+            "subscription #{id} \"{}\"",
+            cut(&self.sub_label(id), NAME_MAX)
+        );
+        let (question, command) = match a {
+            Action::ReplayDead => {
+                let dead = q.map_or(0, |q| q.dead);
+                if q.is_some() && dead == 0 {
+                    self.say(format!("{name} has no dead deliveries"), false);
+                    return None;
+                }
+                (
+                    format!("Replay the {dead} dead deliveries of {name}?"),
+                    Command::ReplayDead { webhook_id: id },
+                )
+            }
+            Action::TogglePause if q.is_some_and(|q| q.paused) => (
+                format!("Resume {name}? Its queue is sent again."),
+                Command::SetPaused {
+                    webhook_id: id,
+                    paused: false,
+                },
+            ),
+            Action::TogglePause => (
+                format!("Pause {name}? Nothing is sent until it is resumed."),
+                Command::SetPaused {
+                    webhook_id: id,
+                    paused: true,
+                },
+            ),
+            _ => (
+                format!("Send a test delivery to {name}?"),
+                Command::TestDelivery { webhook_id: id },
+            ),
+        };
+        Some(Confirm {
+            target: Key::Sub(id),
+            question,
+            command,
+        })
+    }
+
+    fn ask_agent(&mut self, a: Action, id: i64) -> Confirm {
+        let agent = self.agents.iter().find(|x| x.id == id);
+        let name = format!(
+            "agent #{id} \"{}\"",
+            cut(agent.map_or("", |x| x.name.as_str()), NAME_MAX)
+        );
+        let (question, command) = match a {
+            Action::ToggleAgent if agent.is_some_and(|x| x.disabled) => (
+                format!("Enable {name}?"),
+                Command::SetAgentDisabled {
+                    agent_id: id,
+                    disabled: false,
+                },
+            ),
+            Action::ToggleAgent => (
+                format!("Disable {name}? It stops receiving and emitting."),
+                Command::SetAgentDisabled {
+                    agent_id: id,
+                    disabled: true,
+                },
+            ),
+            Action::RunAgent => (format!("Run {name} now?"), Command::RunAgent(id)),
+            _ => (
+                format!("Clear the memory of {name}? This cannot be undone."),
+                Command::ClearAgentMemory(id),
+            ),
+        };
+        Confirm {
+            target: Key::Agent(id),
+            question,
+            command,
+        }
+    }
+}
