@@ -74,10 +74,19 @@ fn database_files(db: &Path) -> [PathBuf; 3] {
     [db.to_path_buf(), with("-wal"), with("-shm")]
 }
 
+/// True for SQLite's in-memory and URI names, which are not files to look after.
+fn not_a_file(db: &Path) -> bool {
+    let name = db.to_string_lossy();
+    name.is_empty() || name == ":memory:" || name.starts_with("file:")
+}
+
 /// Creates the database file empty with mode 0600 when it does not exist (SQLite then
 /// gives its WAL and shared-memory files the same mode), and makes existing database
 /// files 0600.
 pub fn secure_database_files(db: &Path) -> Result<(), StoreError> {
+    if not_a_file(db) {
+        return Ok(());
+    }
     if !db.exists() {
         OpenOptions::new()
             .write(true)
@@ -104,7 +113,7 @@ pub fn secure_database_files(db: &Path) -> Result<(), StoreError> {
 /// would hide that. `init` (`muninn serve --init`) allows starting fresh.
 pub fn check_marker(data_dir: &Path, db: &Path, init: bool) -> Result<(), StoreError> {
     let marker = data_dir.join(MARKER);
-    if init || !marker.exists() {
+    if init || not_a_file(db) || !marker.exists() {
         return Ok(());
     }
     let size = fs::metadata(db).map(|m| m.len()).ok();
@@ -128,7 +137,7 @@ pub fn check_marker(data_dir: &Path, db: &Path, init: bool) -> Result<(), StoreE
 /// Writes the marker (mode 0600) when it is absent, once a database exists.
 pub fn write_marker(data_dir: &Path, db: &Path) -> Result<(), StoreError> {
     let marker = data_dir.join(MARKER);
-    if marker.exists() {
+    if not_a_file(db) || marker.exists() {
         return Ok(());
     }
     let text = format!(
@@ -173,7 +182,7 @@ impl FileWatch {
     pub fn new(path: &Path) -> FileWatch {
         FileWatch {
             path: path.to_path_buf(),
-            identity: identity(path).ok(),
+            identity: identity(path).ok().filter(|_| !not_a_file(path)),
         }
     }
 
