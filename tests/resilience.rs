@@ -72,6 +72,8 @@ async fn deleting_the_database_while_running_fails_writes_and_healthz_with_the_r
     assert_eq!(before.status, 201, "{}", before.text());
 
     remove_database(hub.dir.path());
+    // The writer looks at the file at most every 10 ms (store::files::CHECK_EVERY).
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
 
     let after = hub
         .request("POST", &path, None, &[], Some(b"{\"n\":2}".to_vec()))
@@ -336,6 +338,8 @@ async fn an_agent_whose_writes_fail_backs_off_and_logs_once() {
     assert_eq!(status, 201);
 
     remove_database(dir.path());
+    // The writer looks at the file at most every 10 ms (store::files::CHECK_EVERY).
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
     // Running it fails its write; each restart reads the waiting event and fails again.
     let (status, body) = call(&hub.base, "POST", &format!("/api/agents/{lazy}/run"), None).await;
     assert!(status < 300, "{status} {body}");
