@@ -72,6 +72,8 @@ async fn deleting_the_database_while_running_fails_writes_and_healthz_with_the_r
     assert_eq!(before.status, 201, "{}", before.text());
 
     remove_database(hub.dir.path());
+    // The writer looks at the file at most every 10 ms (store::files::CHECK_EVERY).
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
 
     let after = hub
         .request("POST", &path, None, &[], Some(b"{\"n\":2}".to_vec()))
@@ -309,4 +311,47 @@ async fn add_webhook_agent_with_file_token(hub: &HubProcess, dir: &Path) -> i64 
     .await;
     assert_eq!(status, 201, "{agent}");
     agent["id"].as_i64().unwrap()
+}
+
+/// An agent whose writes fail restarts from its stored state after a growing wait and
+/// says so once, instead of restarting at once and logging every failure.
+#[actix_rt::test]
+async fn an_agent_whose_writes_fail_backs_off_and_logs_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path(), &[("MUNINN_ADMIN_TOKEN", TOKEN)]);
+    let hook = add_webhook_agent(&hub.base).await;
+    // Not pushed its events: they wait for it in the database.
+    let (status, lazy) = call(
+        &hub.base,
+        "POST",
+        "/api/agents",
+        Some(
+            json!({"type": "event_formatting", "name": "lazy", "source_ids": [hook],
+                    "propagate_immediately": false,
+                    "options": {"instructions": {"got": "{{ n }}"}}}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{lazy}");
+    let lazy = lazy["id"].as_i64().unwrap();
+    let (status, _) = post_webhook(&hub.base, hook, &json!({"n": 1})).await;
+    assert_eq!(status, 201);
+
+    remove_database(dir.path());
+    // The writer looks at the file at most every 10 ms (store::files::CHECK_EVERY).
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
+    // Running it fails its write; each restart reads the waiting event and fails again.
+    let (status, body) = call(&hub.base, "POST", &format!("/api/agents/{lazy}/run"), None).await;
+    assert!(status < 300, "{status} {body}");
+    actix_rt::time::sleep(Duration::from_secs(3)).await;
+    let failures: Vec<String> = hub
+        .log_messages()
+        .into_iter()
+        .filter(|m| m.starts_with("agent write failed") || m.contains("restarting the agent"))
+        .collect();
+    assert_eq!(
+        failures.len(),
+        1,
+        "one line when the failures begin: {failures:?}"
+    );
 }

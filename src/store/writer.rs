@@ -357,8 +357,8 @@ impl Emitted<'_> {
 
 impl Writer {
     /// Starts the writer thread on `conn`. `hook` runs for every inserted event inside
-    /// its transaction; `sink` is called after each commit. With `watch`, every batch
-    /// first checks that the database file is still there (see [`FileWatch`]).
+    /// its transaction; `sink` is called after each commit. With `watch`, batches check
+    /// before they commit that the database file is still there (see [`FileWatch`]).
     pub fn start(
         mut conn: Conn,
         batch_max: usize,
@@ -741,7 +741,7 @@ fn commit_batch(
         let mut counted = false;
         let next_id = &mut ledger.next_id;
         let reserved_before = ledger.reserved;
-        let watch = &ledger.watch;
+        let watch = &mut ledger.watch;
         let outcome = conn.transaction::<(), Abort, _>(|c| {
             let store_failed = |e: StoreError| {
                 Abort::Failed(diesel::result::Error::QueryBuilderError(
@@ -782,7 +782,7 @@ fn commit_batch(
             }
             // Last, so the window between the check and the commit is as small as it
             // can be.
-            if let Some(reason) = watch.as_ref().and_then(FileWatch::lost) {
+            if let Some(reason) = watch.as_mut().and_then(FileWatch::lost_due) {
                 return Err(Abort::Gone(reason));
             }
             Ok(())

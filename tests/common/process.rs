@@ -10,7 +10,12 @@ use std::time::Duration;
 pub struct HubProcess {
     pub child: Child,
     pub base: String,
+    /// The hub's log lines so far (the first 100 000).
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
+
+/// Log lines a [`HubProcess`] keeps for the test to read.
+const LOG_KEEP: usize = 100_000;
 
 impl HubProcess {
     /// Starts `muninn serve` on 127.0.0.1:0 with `data_dir` and waits for its
@@ -42,10 +47,18 @@ impl HubProcess {
         let (tx, rx) = mpsc::channel::<String>();
         // MUNINN_TEST_ECHO=1 copies the hub's log to the test's stderr (for debugging).
         let echo = std::env::var_os("MUNINN_TEST_ECHO").is_some();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if echo {
                     eprintln!("{line}");
+                }
+                {
+                    let mut kept = kept.lock().unwrap();
+                    if kept.len() < LOG_KEEP {
+                        kept.push(line.clone());
+                    }
                 }
                 if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
                     && v["fields"]["message"] == "muninn is listening"
@@ -61,7 +74,19 @@ impl HubProcess {
         HubProcess {
             child,
             base: format!("http://{addr}"),
+            log,
         }
+    }
+
+    /// The messages of the hub's JSON log lines so far.
+    pub fn log_messages(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["fields"]["message"].as_str().map(str::to_string))
+            .collect()
     }
 
     /// Sends a signal by name ("TERM", "INT", "KILL") with kill(1), so the tests need
