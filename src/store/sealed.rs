@@ -197,3 +197,80 @@ pub fn rotate_key(
         resealed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::subscriptions as subs;
+    use crate::store::{incoming_webhooks, test_conn, test_webhook_agent};
+
+    fn clear_rows(conn: &mut Conn) -> (i64, i64) {
+        let agent = test_webhook_agent(conn).unwrap();
+        let sub: i64 = diesel::insert_into(subscriptions::table)
+            .values((
+                subscriptions::user_id.eq(agent.user_id),
+                subscriptions::name.eq("s"),
+                subscriptions::url.eq("http://example.com/"),
+                subscriptions::event_types.eq("[]"),
+                subscriptions::secrets.eq(r#"[{"secret":"clear-one","expires_at":null}]"#),
+                subscriptions::created_at.eq(crate::store::now()),
+                subscriptions::updated_at.eq(crate::store::now()),
+            ))
+            .returning(subscriptions::id)
+            .get_result(conn)
+            .unwrap();
+        let changes = incoming_webhooks::IncomingChanges {
+            agent_id: Some(agent.id),
+            name: Some("w".into()),
+            signature: Some(Some(r#"{"scheme":"slack","secret":"sig-two"}"#.into())),
+            ..Default::default()
+        };
+        let w = incoming_webhooks::insert(conn, agent.user_id, "whk_three", &changes).unwrap();
+        incoming_webhooks::rotate(conn, w.id, "whk_four", Some(crate::store::now())).unwrap();
+        (sub, w.id)
+    }
+
+    #[test]
+    fn clear_rows_are_sealed_and_hashed_once() {
+        let (_dir, mut conn) = test_conn();
+        let (sub, hook) = clear_rows(&mut conn);
+        let keys = Keyring::ephemeral();
+        let done = reseal_all(&mut conn, &keys).unwrap();
+        assert_eq!(done.converted, 4, "{done:?}");
+        assert!(done.unreadable.is_empty());
+        let s = subs::find(&mut conn, sub).unwrap().unwrap();
+        assert!(keys.is_current(&s.secrets));
+        assert!(
+            keys.open(purpose::SUBSCRIPTION_SECRETS, &s.secrets)
+                .unwrap()
+                .contains("clear-one")
+        );
+        let w = incoming_webhooks::find(&mut conn, hook).unwrap().unwrap();
+        assert_eq!(w.token, token_digest("whk_four"));
+        assert_eq!(w.previous_token, Some(token_digest("whk_three")));
+        let sig = w.signature.unwrap();
+        assert_eq!(
+            keys.open(purpose::INCOMING_SIGNATURE, &sig).unwrap(),
+            r#"{"scheme":"slack","secret":"sig-two"}"#
+        );
+        // Idempotent: nothing left to do.
+        let again = reseal_all(&mut conn, &keys).unwrap();
+        assert_eq!(again.converted, 0);
+    }
+
+    #[test]
+    fn values_no_key_opens_are_reported_and_left_alone() {
+        let (_dir, mut conn) = test_conn();
+        let (sub, _) = clear_rows(&mut conn);
+        let first = Keyring::ephemeral();
+        reseal_all(&mut conn, &first).unwrap();
+        let before = subs::find(&mut conn, sub).unwrap().unwrap().secrets;
+        let other = Keyring::ephemeral();
+        let done = reseal_all(&mut conn, &other).unwrap();
+        assert_eq!(done.converted, 0);
+        assert_eq!(done.unreadable.len(), 2, "{:?}", done.unreadable);
+        assert!(done.unreadable[0].starts_with(&format!("subscription {sub}:")));
+        let after = subs::find(&mut conn, sub).unwrap().unwrap().secrets;
+        assert_eq!(before, after);
+    }
+}
