@@ -10,6 +10,7 @@ pub mod health;
 pub mod manual_event;
 pub mod post;
 pub mod rss;
+pub mod rss_feed;
 pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
