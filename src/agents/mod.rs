@@ -82,6 +82,25 @@ impl KindInfo {
     }
 }
 
+/// The URLs an agent with these options fetches or posts to, by option name: what the
+/// target guard checks when the agent is saved.
+pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
+    let field = match kind.name {
+        "post" => "post_url",
+        "rss" => "url",
+        _ => return Vec::new(),
+    };
+    match options.get(field) {
+        Some(Value::String(u)) => vec![(field, u.trim().to_string())],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|u| (field, u.trim().to_string()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 pub static KINDS: &[KindInfo] = &[
     KindInfo {
         name: "webhook",
