@@ -299,6 +299,67 @@ mod tests {
         );
     }
 
+    fn feed(ids: &[&str]) -> Vec<u8> {
+        let items: String = ids
+            .iter()
+            .map(|i| format!("<item><title>{i}</title><guid>{i}</guid></item>"))
+            .collect();
+        format!(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://x</link><description>d</description>{items}</channel></rss>"#).into_bytes()
+    }
+
+    /// Fetches `body` as `url` in a run of its own; returns the ids emitted.
+    fn run(r: &mut Rss, memory: &mut Value, url: &str, body: Vec<u8>) -> Vec<String> {
+        let row = crate::agents::event_formatting::tests_support::row();
+        let mut ctx = AgentCtx::new(&row, memory);
+        r.check(&mut ctx);
+        let fetch = Fetch {
+            url: url.into(),
+            headers: vec![],
+        };
+        let got = Fetched {
+            status: Some(200),
+            headers: vec![],
+            body,
+            error: None,
+        };
+        r.fetched(&mut ctx, &fetch, &got);
+        ctx.emitted
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_feeds_ids_stay_remembered_and_runs_are_bounded() {
+        let (a, b) = ("http://x/a", "http://x/b");
+        let mut r =
+            Rss::new(&json!({"url": [a, b], "remembered_id_count": 1, "max_events_per_run": 2}))
+                .unwrap();
+        let mut memory = json!({});
+        assert_eq!(
+            run(&mut r, &mut memory, a, feed(&["a3", "a2", "a1"])),
+            ["a2", "a3"]
+        );
+        assert_eq!(
+            run(&mut r, &mut memory, b, feed(&["b2", "b1"])),
+            ["b1", "b2"]
+        );
+        // Reading one feed does not make the agent forget the other's entries.
+        assert!(run(&mut r, &mut memory, a, feed(&["a3", "a2", "a1"])).is_empty());
+        assert!(run(&mut r, &mut memory, b, feed(&["b2", "b1"])).is_empty());
+        assert_eq!(
+            run(&mut r, &mut memory, a, feed(&["a4", "a3", "a2"])),
+            ["a4"]
+        );
+        assert_eq!(memory["seen_ids"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            Rss::new(&json!({"url": a, "max_events_per_run": 0}))
+                .unwrap()
+                .max_per_run,
+            DEFAULT_MAX_EVENTS_PER_RUN
+        );
+    }
+
     #[test]
     fn bad_urls_are_refused() {
         assert_eq!(Rss::new(&json!({})).err().unwrap().option, "url");
