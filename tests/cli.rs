@@ -110,7 +110,10 @@ async fn first_start_writes_a_private_admin_token_and_user_add_works_alongside()
 #[actix_rt::test]
 async fn import_and_export_talk_to_the_running_hub() {
     let dir = tempfile::tempdir().unwrap();
-    let hub = HubProcess::start(dir.path(), &[]);
+    // The scenario pages a local address: a single-host setup that allows it.
+    let config = dir.path().join("muninn.toml");
+    std::fs::write(&config, "[delivery]\nallow_private_targets = true\n").unwrap();
+    let hub = HubProcess::start(dir.path(), &[("MUNINN_CONFIG", config.to_str().unwrap())]);
     let data_dir = dir.path().to_str().unwrap();
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -584,13 +584,37 @@ async fn private_targets_are_refused_by_default() {
     let hub = TestHub::start_with(|c| c.delivery.poll_interval_ms = 50).await;
     let sink = Sink::start();
     let agent = webhook_agent(&hub).await;
-    let sub = subscribe(
-        &hub,
-        json!({"url": sink.url, "event_types": ["event.created"]}),
+    // A subscription to it is refused when saved (tests/target_guard.rs has every form)...
+    let r = hub
+        .post_json(
+            "/api/webhooks/outgoing",
+            ADMIN_TOKEN,
+            &json!({"url": sink.url, "event_types": ["event.created"]}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("loopback"), "{}", r.text());
+    // ...and a URL only known once rendered is refused at the send.
+    hub.add_agent(
+        ADMIN_TOKEN,
+        json!({"type": "post", "name": "p", "source_ids": [agent],
+               "options": {"post_url": "http://{{ host }}/x", "content_type": "json"}}),
     )
     .await;
-    post_event(&hub, agent, json!({"n": 1})).await;
-    let d = wait_delivery_status(&hub, sub["id"].as_i64().unwrap(), "dead").await;
+    let host = sink.url.trim_start_matches("http://");
+    post_event(&hub, agent, json!({"host": host})).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let dead = hub
+            .get("/api/deliveries?status=dead", ADMIN_TOKEN)
+            .await
+            .json();
+        if let Some(d) = dead.as_array().unwrap().first() {
+            break d.clone();
+        }
+        assert!(Instant::now() < deadline, "no dead delivery");
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+    };
     assert!(
         d["last_error"].as_str().unwrap().contains("loopback"),
         "{d}"

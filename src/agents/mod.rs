@@ -10,6 +10,7 @@ pub mod health;
 pub mod manual_event;
 pub mod post;
 pub mod rss;
+pub mod rss_feed;
 pub mod scenario;
 pub mod schedule;
 pub mod scheduler;
@@ -78,6 +79,25 @@ impl KindInfo {
     /// Serves a feed (RSS/JSON) at its web-request URL: gets a `FeedActor`.
     pub fn serves_feed(&self) -> bool {
         self.name == data_output::NAME
+    }
+}
+
+/// The URLs an agent with these options fetches or posts to, by option name: what the
+/// target guard checks when the agent is saved.
+pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
+    let field = match kind.name {
+        "post" => "post_url",
+        "rss" => "url",
+        _ => return Vec::new(),
+    };
+    match options.get(field) {
+        Some(Value::String(u)) => vec![(field, u.trim().to_string())],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|u| (field, u.trim().to_string()))
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

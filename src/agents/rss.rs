@@ -1,12 +1,18 @@
 //! `rss` — Huginn's RssAgent: on its schedule (or when run) it fetches `url` (one or a
-//! list), parses RSS 2.0 (the `rss` crate) or Atom (`atom_syndication`), and emits one
-//! event per entry it has not seen; seen ids are kept in memory (`seen_ids`, the newest
-//! `remembered_id_count`). It sends If-None-Match / If-Modified-Since, so an unchanged
-//! feed costs a 304. Fetching is done by the AgentActor (async, with a timeout and the
-//! target guard); this file decides what to fetch and what a response means.
+//! list), parses RSS 2.0 or Atom ([`super::rss_feed`]), and emits one event per entry it
+//! has not seen, at most `max_events_per_run` a run (newest kept; the others are
+//! remembered as seen, as Huginn skips them). Seen ids are kept in memory (`seen_ids`):
+//! the newest `remembered_id_count`, and never fewer than the entries the agent's feeds
+//! had when last read, so an entry still in a feed is never emitted twice. It sends
+//! If-None-Match / If-Modified-Since, so an unchanged feed costs a 304. Fetching is done
+//! by the AgentActor (async, with a timeout, a size cap and the target guard); this file
+//! decides what to fetch and what a response means.
+
+use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
+use super::rss_feed::{ParsedFeed, parse};
 use super::{AgentCtx, Behavior, OptionError, opt_bool, opt_number, type_name};
 
 /// One fetch the agent asks for.
@@ -25,11 +31,18 @@ pub struct Fetched {
     pub error: Option<String>,
 }
 
+/// Events a run emits when `max_events_per_run` is not set.
+pub const DEFAULT_MAX_EVENTS_PER_RUN: usize = 500;
+/// The most `max_events_per_run` may be: one run's events are written in one batch.
+pub const MAX_EVENTS_PER_RUN: usize = 10_000;
+
 pub struct Rss {
     urls: Vec<String>,
     remembered: usize,
-    max_per_run: Option<usize>,
+    max_per_run: usize,
     include_feed_info: bool,
+    /// Events emitted since the run began (every URL of a run shares the bound).
+    emitted_this_run: usize,
 }
 
 pub fn validate(options: &Value) -> Result<(), OptionError> {
@@ -79,15 +92,25 @@ impl Rss {
         let remembered = opt_number(options, "remembered_id_count")?
             .map_or(500, |n| n as usize)
             .clamp(1, 100_000);
-        let max_per_run = opt_number(options, "max_events_per_run")?
-            .map(|n| n as usize)
-            .filter(|n| *n > 0);
+        let max_per_run = match opt_number(options, "max_events_per_run")? {
+            // Huginn's 0 ("no limit") is the default bound here: a run is never unbounded.
+            None => DEFAULT_MAX_EVENTS_PER_RUN,
+            Some(n) if n < 1.0 => DEFAULT_MAX_EVENTS_PER_RUN,
+            Some(n) if n > MAX_EVENTS_PER_RUN as f64 => {
+                return Err(OptionError::new(
+                    "max_events_per_run",
+                    format!("must be at most {MAX_EVENTS_PER_RUN} (got {n})"),
+                ));
+            }
+            Some(n) => n as usize,
+        };
         opt_number(options, "expected_update_period_in_days")?;
         Ok(Rss {
             urls,
             remembered,
             max_per_run,
             include_feed_info: opt_bool(options, "include_feed_info")?.unwrap_or(false),
+            emitted_this_run: 0,
         })
     }
 }
@@ -99,94 +122,9 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The entries of a feed, oldest first, as Huginn's event payloads, with the feed's info.
-pub fn parse(body: &[u8], url: &str) -> Result<(Vec<Value>, Value), String> {
-    if let Ok(channel) = rss::Channel::read_from(body) {
-        let feed = json!({"title": channel.title(), "url": url, "description": channel.description(), "link": channel.link()});
-        let mut entries: Vec<Value> = channel
-            .items()
-            .iter()
-            .map(|i| {
-                let link = i.link().unwrap_or_default();
-                let id = i.guid().map(|g| g.value().to_string()).filter(|g| !g.is_empty()).unwrap_or_else(|| {
-                    if link.is_empty() { i.title().unwrap_or_default().to_string() } else { link.to_string() }
-                });
-                json!({
-                    "id": id,
-                    "url": link,
-                    "urls": if link.is_empty() { vec![] } else { vec![link] },
-                    "links": if link.is_empty() { vec![] } else { vec![json!({"href": link, "rel": "alternate"})] },
-                    "title": i.title(),
-                    "description": i.description(),
-                    "content": i.content(),
-                    "image": Value::Null,
-                    "enclosure": i.enclosure().map(|e| json!({"url": e.url(), "type": e.mime_type(), "length": e.length()})),
-                    "authors": i.author().map(|a| vec![a]).unwrap_or_default(),
-                    "categories": i.categories().iter().map(|c| c.name()).collect::<Vec<_>>(),
-                    "date_published": i.pub_date().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()).map(|d| d.to_rfc3339()),
-                    "last_updated": Value::Null,
-                })
-            })
-            .collect();
-        entries.reverse();
-        return Ok((entries, feed));
-    }
-    match atom_syndication::Feed::read_from(body) {
-        Ok(f) => {
-            let feed = json!({"title": f.title().as_str(), "url": url, "id": f.id()});
-            let mut entries: Vec<Value> = f
-                .entries()
-                .iter()
-                .map(|e| {
-                    let links: Vec<Value> = e
-                        .links()
-                        .iter()
-                        .map(|l| json!({"href": l.href(), "rel": l.rel()}))
-                        .collect();
-                    let url = e
-                        .links()
-                        .iter()
-                        .find(|l| l.rel() == "alternate")
-                        .or(e.links().first())
-                        .map(|l| l.href().to_string())
-                        .unwrap_or_default();
-                    json!({
-                        "id": e.id(),
-                        "url": url,
-                        "urls": e.links().iter().map(|l| l.href()).collect::<Vec<_>>(),
-                        "links": links,
-                        "title": e.title().as_str(),
-                        "description": e.summary().map(|s| s.as_str()),
-                        "content": e.content().and_then(|c| c.value()),
-                        "image": Value::Null,
-                        "enclosure": Value::Null,
-                        "authors": e.authors().iter().map(|a| a.name()).collect::<Vec<_>>(),
-                        "categories": e.categories().iter().map(|c| c.term()).collect::<Vec<_>>(),
-                        "date_published": e.published().map(|d| d.to_rfc3339()),
-                        "last_updated": e.updated().to_rfc3339(),
-                    })
-                })
-                .collect();
-            entries.sort_by(|a, b| {
-                let key = |v: &Value| {
-                    v["date_published"]
-                        .as_str()
-                        .or(v["last_updated"].as_str())
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                key(a).cmp(&key(b))
-            });
-            Ok((entries, feed))
-        }
-        Err(e) => Err(format!(
-            "the response from {url} is neither RSS nor Atom ({e})"
-        )),
-    }
-}
-
 impl Behavior for Rss {
     fn check(&mut self, ctx: &mut AgentCtx<'_>) {
+        self.emitted_this_run = 0;
         for url in &self.urls {
             let mut headers = Vec::new();
             if let Some(cache) = ctx
@@ -219,60 +157,103 @@ impl Behavior for Rss {
             (None, None) => return ctx.error(format!("Could not fetch {url}")),
         };
         let _ = status;
-        let (entries, feed) = match parse(&got.body, url) {
+        let parsed = match parse(&got.body, url) {
             Ok(x) => x,
             Err(e) => return ctx.error(e),
         };
-        let (remembered, max, include_feed) =
-            (self.remembered, self.max_per_run, self.include_feed_info);
         let etag = header(&got.headers, "etag").map(str::to_string);
         let last_modified = header(&got.headers, "last-modified").map(str::to_string);
-        let mut fresh = Vec::new();
-        {
-            let memory = ctx.memory_mut();
-            if !memory.is_object() {
-                *memory = Value::Object(Map::new());
-            }
-            let Some(m) = memory.as_object_mut() else {
-                return;
-            };
-            let seen = m
-                .entry("seen_ids")
-                .or_insert_with(|| Value::Array(Vec::new()));
-            if !seen.is_array() {
-                *seen = Value::Array(Vec::new());
-            }
-            if let Value::Array(seen) = seen {
-                for mut e in entries {
-                    let id = e["id"].clone();
-                    if seen.contains(&id) {
-                        continue;
-                    }
-                    seen.push(id);
-                    if include_feed {
-                        e["feed"] = feed.clone();
-                    }
-                    fresh.push(e);
-                }
-                let excess = seen.len().saturating_sub(remembered);
-                seen.drain(..excess);
-            }
-            let http = m.entry("http").or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(h) = http {
-                h.insert(
-                    url.clone(),
-                    json!({"etag": etag, "last_modified": last_modified}),
-                );
-            }
+        let validators =
+            json!({"etag": etag, "last_modified": last_modified, "entries": parsed.len()});
+        let Some(fresh) = self.track(ctx.memory_mut(), url, &parsed, validators) else {
+            return;
+        };
+        let room = self.max_per_run.saturating_sub(self.emitted_this_run);
+        // The newest fit; the older ones stay seen and are not emitted later.
+        let skipped = fresh.len().saturating_sub(room);
+        let mut message = format!("{url}: {} new entries", fresh.len());
+        if skipped > 0 {
+            message.push_str(&format!(
+                "; emitted the newest {}, skipped {skipped} older ones (max_events_per_run = {})",
+                fresh.len() - skipped,
+                self.max_per_run
+            ));
         }
-        if let Some(max) = max {
-            let skip = fresh.len().saturating_sub(max);
-            fresh.drain(..skip);
-        }
-        ctx.log(format!("{url}: {} new entries", fresh.len()));
-        for e in fresh {
+        ctx.log(message);
+        for &pos in &fresh[skipped..] {
+            let mut e = parsed.entry(pos);
+            if self.include_feed_info {
+                e["feed"] = parsed.info.clone();
+            }
             ctx.emit(e);
         }
+        self.emitted_this_run += fresh.len() - skipped;
+    }
+}
+
+impl Rss {
+    /// Records the feed of `url` in memory: its validators, and every id in it as seen.
+    /// Returns the positions (oldest first) of the entries not seen before.
+    fn track(
+        &self,
+        memory: &mut Value,
+        url: &str,
+        feed: &ParsedFeed,
+        validators: Value,
+    ) -> Option<Vec<usize>> {
+        if !memory.is_object() {
+            *memory = Value::Object(Map::new());
+        }
+        let m = memory.as_object_mut()?;
+        let http = m.entry("http").or_insert_with(|| Value::Object(Map::new()));
+        if !http.is_object() {
+            *http = Value::Object(Map::new());
+        }
+        let http = http.as_object_mut()?;
+        http.insert(url.to_string(), validators);
+        // What the agent's feeds held when last read: all of it stays remembered.
+        let in_feeds: usize = self
+            .urls
+            .iter()
+            .filter_map(|u| http.get(u)?.get("entries")?.as_u64())
+            .map(|n| n as usize)
+            .sum();
+        let keep = self.remembered.max(in_feeds);
+        let old = match m.remove("seen_ids") {
+            Some(Value::Array(ids)) => ids,
+            _ => Vec::new(),
+        };
+        let seen: HashSet<String> = old.iter().map(id_key).collect();
+        let mut current: HashSet<&str> = HashSet::with_capacity(feed.len());
+        let mut fresh = Vec::new();
+        for (pos, id) in feed.ids().enumerate() {
+            if current.insert(id) && !seen.contains(id) {
+                fresh.push(pos);
+            }
+        }
+        // Older ids first, then this feed's in its order, so trimming drops old ones.
+        let mut ids: Vec<Value> = old
+            .into_iter()
+            .filter(|v| !current.contains(id_key(v).as_str()))
+            .collect();
+        let mut added: HashSet<&str> = HashSet::with_capacity(current.len());
+        ids.extend(
+            feed.ids()
+                .filter(|id| added.insert(id))
+                .map(|id| Value::String(id.to_string())),
+        );
+        let excess = ids.len().saturating_sub(keep);
+        ids.drain(..excess);
+        m.insert("seen_ids".into(), Value::Array(ids));
+        Some(fresh)
+    }
+}
+
+/// A remembered id as a string (ids are strings; memory edited by hand may hold others).
+fn id_key(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -288,28 +269,6 @@ mod tests {
     const RSS: &str = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://x</link><description>d</description>
         <item><title>Two</title><link>http://x/2</link><guid>2</guid></item>
         <item><title>One</title><link>http://x/1</link><guid>1</guid></item></channel></rss>"#;
-    const ATOM: &str = r#"<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title><id>urn:a</id><updated>2026-11-01T00:00:00Z</updated>
-        <entry><title>E</title><id>urn:e</id><updated>2026-11-01T00:00:00Z</updated><link href="http://a/e"/></entry></feed>"#;
-
-    #[test]
-    fn parses_both_formats_oldest_first() {
-        let (e, f) = parse(RSS.as_bytes(), "http://x/feed").unwrap();
-        assert_eq!(
-            e.iter()
-                .map(|x| x["title"].as_str().unwrap())
-                .collect::<Vec<_>>(),
-            ["One", "Two"]
-        );
-        assert_eq!(f["title"], "T");
-        let (e, _) = parse(ATOM.as_bytes(), "http://a").unwrap();
-        assert_eq!(e[0]["url"], "http://a/e");
-        assert_eq!(e[0]["id"], "urn:e");
-        assert!(
-            parse(b"<html/>", "http://h")
-                .unwrap_err()
-                .contains("neither RSS nor Atom")
-        );
-    }
 
     #[test]
     fn emits_only_unseen_entries_and_remembers_validators() {
@@ -337,6 +296,67 @@ mod tests {
         assert_eq!(
             ctx.fetches[0].headers,
             vec![("If-None-Match".to_string(), "\"v1\"".to_string())]
+        );
+    }
+
+    fn feed(ids: &[&str]) -> Vec<u8> {
+        let items: String = ids
+            .iter()
+            .map(|i| format!("<item><title>{i}</title><guid>{i}</guid></item>"))
+            .collect();
+        format!(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://x</link><description>d</description>{items}</channel></rss>"#).into_bytes()
+    }
+
+    /// Fetches `body` as `url` in a run of its own; returns the ids emitted.
+    fn run(r: &mut Rss, memory: &mut Value, url: &str, body: Vec<u8>) -> Vec<String> {
+        let row = crate::agents::event_formatting::tests_support::row();
+        let mut ctx = AgentCtx::new(&row, memory);
+        r.check(&mut ctx);
+        let fetch = Fetch {
+            url: url.into(),
+            headers: vec![],
+        };
+        let got = Fetched {
+            status: Some(200),
+            headers: vec![],
+            body,
+            error: None,
+        };
+        r.fetched(&mut ctx, &fetch, &got);
+        ctx.emitted
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_feeds_ids_stay_remembered_and_runs_are_bounded() {
+        let (a, b) = ("http://x/a", "http://x/b");
+        let mut r =
+            Rss::new(&json!({"url": [a, b], "remembered_id_count": 1, "max_events_per_run": 2}))
+                .unwrap();
+        let mut memory = json!({});
+        assert_eq!(
+            run(&mut r, &mut memory, a, feed(&["a3", "a2", "a1"])),
+            ["a2", "a3"]
+        );
+        assert_eq!(
+            run(&mut r, &mut memory, b, feed(&["b2", "b1"])),
+            ["b1", "b2"]
+        );
+        // Reading one feed does not make the agent forget the other's entries.
+        assert!(run(&mut r, &mut memory, a, feed(&["a3", "a2", "a1"])).is_empty());
+        assert!(run(&mut r, &mut memory, b, feed(&["b2", "b1"])).is_empty());
+        assert_eq!(
+            run(&mut r, &mut memory, a, feed(&["a4", "a3", "a2"])),
+            ["a4"]
+        );
+        assert_eq!(memory["seen_ids"].as_array().unwrap().len(), 5);
+        assert_eq!(
+            Rss::new(&json!({"url": a, "max_events_per_run": 0}))
+                .unwrap()
+                .max_per_run,
+            DEFAULT_MAX_EVENTS_PER_RUN
         );
     }
 

@@ -119,6 +119,39 @@ pub fn check_addrs(host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a save waits for a target's name to resolve; past it, the send-time check
+/// is left to decide.
+const SAVE_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The save-time check of a URL the hub will fetch or post to, with the same rule as
+/// the send-time one (`allow_private` is `delivery.allow_private_targets`): `Err` says
+/// why the target would be refused. A templated URL (`{{` or `{%`) is only known when
+/// it is rendered, and a name that does not resolve now may later; both are left to
+/// the send-time check, which runs at every send anyway (DNS can change).
+pub async fn check_target_url(url: &str, allow_private: bool) -> Result<(), String> {
+    if allow_private || url.contains("{{") || url.contains("{%") {
+        return Ok(());
+    }
+    let Ok(parsed) = url::Url::parse(url.trim()) else {
+        return Ok(());
+    };
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let addrs: Vec<SocketAddr> = match parsed.host() {
+        Some(url::Host::Ipv4(v4)) => vec![SocketAddr::new(IpAddr::V4(v4), port)],
+        Some(url::Host::Ipv6(v6)) => vec![SocketAddr::new(IpAddr::V6(v6), port)],
+        Some(url::Host::Domain(name)) => {
+            let lookup = tokio::net::lookup_host((name, port));
+            match actix_rt::time::timeout(SAVE_LOOKUP_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => found.collect(),
+                _ => return Ok(()),
+            }
+        }
+        None => return Ok(()),
+    };
+    let host = parsed.host_str().unwrap_or_default();
+    check_addrs(host, &addrs)
+}
+
 /// The resolver awc uses: resolves, checks, and hands back only checked addresses.
 pub struct GuardedResolver {
     pub allow_private: bool,

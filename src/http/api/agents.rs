@@ -8,6 +8,7 @@ use super::{ts, ts_opt};
 use crate::agents::actor::{ClearMemory, EmitPayloads, RunCheck};
 use crate::agents::schedule::Schedule;
 use crate::agents::{AgentCtx, KindInfo, health, kind, kind_names, manual_event};
+use crate::delivery::guard::check_target_url;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::event_types::agent_summary;
 use crate::hub::event_types::{
@@ -251,6 +252,22 @@ fn check_common(input: &AgentIn, options: Option<&Value>, k: &KindInfo) -> Resul
     Ok(())
 }
 
+/// Refuses at save time the URLs the target guard would refuse at every send (the send
+/// still checks: DNS can change).
+pub async fn check_targets(
+    state: &AppState,
+    k: &KindInfo,
+    options: &Value,
+) -> Result<(), ApiError> {
+    let allow = state.config.delivery.allow_private_targets;
+    for (option, url) in crate::agents::target_urls(k, options) {
+        check_target_url(&url, allow)
+            .await
+            .map_err(|why| ApiError::Unprocessable(format!("option \"{option}\": {why}")))?;
+    }
+    Ok(())
+}
+
 async fn check_links(
     state: &AppState,
     owner: i64,
@@ -327,6 +344,7 @@ pub async fn create(
     }
     let options = input.options.clone().unwrap_or_else(|| json!({}));
     check_common(&input, Some(&options), k)?;
+    check_targets(&state, k, &options).await?;
     check_links(&state, user.id, k, &input).await?;
     let new = NewAgent {
         user_id: user.id,
@@ -396,6 +414,9 @@ pub async fn update(
         )));
     }
     check_common(&input, input.options.as_ref(), k)?;
+    if let Some(options) = &input.options {
+        check_targets(&state, k, options).await?;
+    }
     check_links(&state, current.user_id, k, &input).await?;
     let changes = AgentChanges {
         name: input.name.as_ref().map(|n| n.trim().to_string()),

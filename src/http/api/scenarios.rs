@@ -249,7 +249,8 @@ pub async fn import(
     }
     let file: ScenarioFile = serde_json::from_value(v)
         .map_err(|e| ApiError::Unprocessable(format!("{NOT_A_SCENARIO} ({e})")))?;
-    let (planned, problems) = scenario::plan(&file);
+    let (mut planned, mut problems) = scenario::plan(&file);
+    refuse_guarded_targets(&state, &mut planned, &mut problems).await;
     let uid = user.id;
     let fields = ScenarioFields {
         name: file.name.clone(),
@@ -403,6 +404,29 @@ fn save_planned(
                 },
             )?;
             Ok((row, "created"))
+        }
+    }
+}
+
+/// An agent whose URL the target guard would refuse at every send is imported disabled,
+/// with the reason among the problems, as agents with other invalid options are.
+async fn refuse_guarded_targets(
+    state: &AppState,
+    planned: &mut [Option<Planned>],
+    problems: &mut Vec<Problem>,
+) {
+    let allow = state.config.delivery.allow_private_targets;
+    for p in planned.iter_mut().flatten() {
+        for (option, url) in crate::agents::target_urls(p.kind, &p.options) {
+            if let Err(why) = crate::delivery::guard::check_target_url(&url, allow).await {
+                problems.push(Problem {
+                    index: p.index,
+                    agent: p.name.clone(),
+                    option: Some(option.to_string()),
+                    problem: why,
+                });
+                p.disabled = true;
+            }
         }
     }
 }

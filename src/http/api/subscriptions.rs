@@ -209,6 +209,15 @@ fn parse_rate(v: &Value) -> Result<(i32, i64), ApiError> {
     }
 }
 
+/// Refuses at save time a URL the target guard would refuse at every send (the send
+/// still checks: DNS can change).
+async fn check_target(state: &AppState, url: &str) -> Result<(), ApiError> {
+    let allow = state.config.delivery.allow_private_targets;
+    crate::delivery::guard::check_target_url(url, allow)
+        .await
+        .map_err(|why| bad("url", why))
+}
+
 fn parse_url(u: &str) -> Result<String, ApiError> {
     let parsed =
         url::Url::parse(u.trim()).map_err(|e| bad("url", format!("{u:?} is not a URL ({e})")))?;
@@ -503,6 +512,7 @@ pub async fn create_from(
     }
     let mut secret = None;
     let fields = build_fields(&input, defaults(), &mut secret, state.addrs.store.keys())?;
+    check_target(state, &fields.url).await?;
     let user_id = user.id;
     let row = state
         .addrs
@@ -567,6 +577,9 @@ pub async fn update_from(
         &mut secret,
         state.addrs.store.keys(),
     )?;
+    if input.url.is_some() {
+        check_target(state, &fields.url).await?;
+    }
     if input.is_active == Some(true) {
         // Re-activating clears the reason it was turned off.
         fields.is_active = true;
