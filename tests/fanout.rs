@@ -194,3 +194,26 @@ async fn a_link_that_closes_a_cycle_is_made_with_a_warning() {
             .contains("link cycle")
     );
 }
+
+#[actix_rt::test]
+async fn a_scenario_import_with_a_cycle_answers_a_warning() {
+    let hub = TestHub::start().await;
+    let agent = |name: &str, guid: &str| {
+        json!({"type": "Agents::EventFormattingAgent", "name": name, "guid": guid,
+               "options": {"instructions": {"via": name}, "mode": "merge"}, "propagate_immediately": true})
+    };
+    let file = json!({
+        "schema_version": 1, "name": "loop", "guid": "c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0",
+        "agents": [agent("p", "c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1"), agent("q", "c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2")],
+        "links": [{"source": 0, "receiver": 1}, {"source": 1, "receiver": 0}],
+        "control_links": []
+    });
+    let r = hub
+        .post_json("/api/scenarios/import", ADMIN_TOKEN, &file)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let body = r.json();
+    let warning = body["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.starts_with("link cycle: p (#"), "{body}");
+    assert!(warning.contains("-> q (#"), "{body}");
+}
