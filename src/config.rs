@@ -103,6 +103,9 @@ impl Default for StorageConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct AgentsConfig {
     pub max_propagation_depth: u32,
+    pub max_events_per_root: u64,
+    pub max_events_per_agent_per_minute: u32,
+    pub max_events_per_user_per_minute: u32,
     pub log_length: i64,
     pub mailbox_capacity: usize,
     pub propagation_interval_seconds: u64,
@@ -113,6 +116,9 @@ impl Default for AgentsConfig {
     fn default() -> Self {
         AgentsConfig {
             max_propagation_depth: 32,
+            max_events_per_root: 10_000,
+            max_events_per_agent_per_minute: 60_000,
+            max_events_per_user_per_minute: 120_000,
             log_length: 200,
             mailbox_capacity: 256,
             propagation_interval_seconds: 60,

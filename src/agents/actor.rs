@@ -14,6 +14,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use serde_json::Value;
 
+use super::fanout::{AgentEmission, FanOut};
 use super::post::PreparedRequest;
 use super::rss::{Fetch, Fetched};
 use super::{AgentCtx, Behavior, ControlAction, OptionError, emitted_event_type, kind};
@@ -22,7 +23,7 @@ use crate::ops::backoff::{Backoff, Change};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
 use crate::store::deliveries;
-use crate::store::events::{self, NewEvent};
+use crate::store::events::{self, Lineage, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Committed, Store};
 
@@ -40,6 +41,8 @@ pub struct AgentSettings {
     pub mailbox_capacity: usize,
     /// Whether agents may fetch from internal addresses (the delivery engine's guard).
     pub allow_private_targets: bool,
+    /// The propagation budget and per-user emission rate every agent shares.
+    pub fanout: Arc<FanOut>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -63,6 +66,8 @@ pub struct AgentActor {
     store: Store,
     settings: AgentSettings,
     shared: Arc<AgentShared>,
+    /// This agent's emission rate and refusal episode.
+    emission: AgentEmission,
     last_processed: i64,
     reload_on_start: bool,
     /// Where control actions (a scheduler's run/enable/disable) are carried out.
@@ -100,6 +105,7 @@ impl AgentActor {
             .memory_json()
             .unwrap_or_else(|_| Value::Object(Default::default()));
         AgentActor {
+            emission: AgentEmission::new(&settings.fanout.settings),
             last_processed: row.last_checked_event_id,
             row,
             behavior,
@@ -176,19 +182,31 @@ impl AgentActor {
             return;
         }
         let (id, after) = (self.row.id, self.last_processed);
-        let read = self
-            .store
-            .read(move |c| events::pending_for_receiver(c, id, after, CATCH_UP_BATCH));
+        let fanout = self.settings.fanout.clone();
+        let read = self.store.read(move |c| {
+            let rows = events::pending_for_receiver(c, id, after, CATCH_UP_BATCH)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let lineages = events::lineages(c, &ids)?;
+            // After a restart a root's budget resumes from what was stored.
+            for root in lineages.values().filter_map(|l| l.root) {
+                if !fanout.knows(root) {
+                    let spent = events::descendants_of(c, root)?;
+                    fanout.seed(root, u64::try_from(spent).unwrap_or(0));
+                }
+            }
+            Ok((rows, lineages))
+        });
         // `wait` holds the mailbox until the read is handled, so pushes queued meanwhile
         // are seen after it and skipped if the read already covered them.
         ctx.wait(read.into_actor(self).map(|res, act, ctx| match res {
-            Ok(rows) => {
+            Ok((rows, lineages)) => {
                 let full = rows.len() as i64 == CATCH_UP_BATCH;
                 let batch = rows
                     .into_iter()
                     .map(|r| Committed {
+                        depth: lineages.get(&r.id).map_or(0, |l| l.depth),
+                        root: lineages.get(&r.id).and_then(|l| l.root),
                         event: Arc::new(r),
-                        depth: 0,
                         deliveries: Arc::default(),
                     })
                     .collect();
@@ -214,7 +232,7 @@ impl AgentActor {
         let Some(last) = fresh.last().map(|c| c.event.id) else {
             return;
         };
-        let mut emitted: Vec<(Value, u32)> = Vec::new();
+        let mut emitted: Vec<(Value, Lineage)> = Vec::new();
         let mut logs: Vec<NewLog> = Vec::new();
         let mut requests = Vec::new();
         let mut memory_changed = false;
@@ -241,7 +259,8 @@ impl AgentActor {
                 )),
             }
             memory_changed |= actx.memory_changed;
-            emitted.extend(actx.emitted.into_iter().map(|p| (p, c.depth + 1)));
+            let lineage = c.lineage().child_of(c.event.id);
+            emitted.extend(actx.emitted.into_iter().map(|p| (p, lineage)));
             logs.extend(actx.logs);
             requests.extend(actx.requests);
         }
@@ -251,7 +270,7 @@ impl AgentActor {
 
     fn persist(
         &mut self,
-        emitted: Vec<(Value, u32)>,
+        emitted: Vec<(Value, Lineage)>,
         logs: Vec<NewLog>,
         memory_changed: bool,
         handled_up_to: Option<i64>,
@@ -300,11 +319,17 @@ impl AgentActor {
     /// is never lost between the event being marked handled and its delivery existing).
     /// Resolves to the new event ids and, when requests were queued, their subscription.
     fn write_outcome(
-        &self,
-        o: Outcome,
+        &mut self,
+        mut o: Outcome,
     ) -> impl std::future::Future<
         Output = Result<(Vec<i64>, Option<SubscriptionTouched>), crate::store::StoreError>,
     > + use<> {
+        o.emitted = self.emission.admit(
+            &self.settings.fanout,
+            self.row.user_id,
+            std::mem::take(&mut o.emitted),
+            &mut o.logs,
+        );
         let Outcome {
             emitted,
             logs,
@@ -318,9 +343,9 @@ impl AgentActor {
         let (id, user_id, keep) = (self.row.id, self.row.user_id, self.row.keep_events_for);
         let name = self.row.name.clone();
         let policy = (!requests.is_empty()).then(|| self.owned_policy());
-        let (new, depths): (Vec<NewEvent>, Vec<u32>) = emitted
+        let (new, lineages): (Vec<NewEvent>, Vec<Lineage>) = emitted
             .into_iter()
-            .map(|(payload, depth)| {
+            .map(|(payload, lineage)| {
                 (
                     NewEvent {
                         user_id,
@@ -329,7 +354,7 @@ impl AgentActor {
                         payload: NewEvent::payload_text(&payload),
                         keep_for_seconds: keep,
                     },
-                    depth,
+                    lineage,
                 )
             })
             .unzip();
@@ -337,9 +362,9 @@ impl AgentActor {
         let log_length = self.settings.log_length;
         self.store.writer().write_repeatable(move |conn, out| {
             let mut ids = Vec::with_capacity(new.len());
-            for (event, &depth) in new.iter().zip(&depths) {
+            for (event, &lineage) in new.iter().zip(&lineages) {
                 ids.extend(
-                    out.insert(conn, std::slice::from_ref(event), depth)?
+                    out.insert_derived(conn, std::slice::from_ref(event), lineage)?
                         .iter()
                         .map(|e| e.id),
                 );
@@ -402,7 +427,10 @@ impl AgentActor {
                 memory_changed,
                 ..
             } = actx;
-            let emitted = emitted.into_iter().map(|p| (p, 0)).collect();
+            let emitted = emitted
+                .into_iter()
+                .map(|p| (p, Lineage::default()))
+                .collect();
             act.persist(emitted, logs, memory_changed, None, Vec::new(), ctx);
         }));
     }
@@ -426,7 +454,10 @@ impl AgentActor {
         if !fetches.is_empty() {
             self.fetch_all(fetches, ctx);
         }
-        let emitted = emitted.into_iter().map(|p| (p, 0)).collect();
+        let emitted = emitted
+            .into_iter()
+            .map(|p| (p, Lineage::default()))
+            .collect();
         let write = self.write_outcome(Outcome {
             emitted,
             logs,
@@ -460,7 +491,7 @@ impl AgentActor {
 /// What one handling of events (or one check) produced, to be committed together.
 #[derive(Default)]
 struct Outcome {
-    emitted: Vec<(Value, u32)>,
+    emitted: Vec<(Value, Lineage)>,
     logs: Vec<NewLog>,
     memory_changed: bool,
     handled_up_to: Option<i64>,
@@ -665,7 +696,7 @@ impl Handler<EmitPayloads> for AgentActor {
     type Result = ResponseFuture<Result<Vec<i64>, crate::store::StoreError>>;
 
     fn handle(&mut self, msg: EmitPayloads, _: &mut Context<Self>) -> Self::Result {
-        let emitted = msg.0.into_iter().map(|p| (p, 0)).collect();
+        let emitted = msg.0.into_iter().map(|p| (p, Lineage::default())).collect();
         let write = self.write_outcome(Outcome {
             emitted,
             ..Outcome::default()

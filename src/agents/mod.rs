@@ -6,6 +6,7 @@ pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
 pub mod event_formatting;
+pub mod fanout;
 pub mod health;
 pub mod manual_event;
 pub mod post;

@@ -389,6 +389,13 @@ pub async fn start(
             log_length: config.agents.log_length,
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
+            fanout: Arc::new(crate::agents::fanout::FanOut::new(
+                crate::agents::fanout::FanOutSettings {
+                    max_events_per_root: config.agents.max_events_per_root,
+                    agent_events_per_minute: config.agents.max_events_per_agent_per_minute,
+                    user_events_per_minute: config.agents.max_events_per_user_per_minute,
+                },
+            )),
         },
         subscriptions: subscriptions.clone(),
         delivery: DeliverySettings {

@@ -489,6 +489,7 @@ mod tests {
         let mut rx = s.subscribe();
         let batch: Vec<Committed> = (0..STREAM_BUFFER as i64 + 10)
             .map(|id| Committed {
+                root: None,
                 event: Arc::new(crate::store::events::EventRow {
                     id,
                     user_id: 1,

@@ -157,7 +157,11 @@ pub struct Metrics {
     deliveries: Vec<AtomicU64>,
     feed_requests: Vec<AtomicU64>,
     feed_cache_hits: AtomicU64,
+    emissions_refused: Vec<AtomicU64>,
 }
+
+/// Why agents' emitted events were not kept (the fan-out bounds), as metric labels.
+pub const REFUSAL_REASONS: [&str; 3] = ["root_budget", "agent_rate", "user_rate"];
 
 impl Metrics {
     fn new() -> Metrics {
@@ -171,6 +175,7 @@ impl Metrics {
             deliveries: zeros(DeliveryOutcome::ALL.len()),
             feed_requests: zeros(STATUS_SLOTS),
             feed_cache_hits: AtomicU64::new(0),
+            emissions_refused: zeros(REFUSAL_REASONS.len()),
         }
     }
 }
@@ -211,6 +216,16 @@ pub fn delivery(outcome: DeliveryOutcome) {
         .position(|x| *x == outcome)
         .unwrap_or(0);
     add(&METRICS.deliveries, i, 1);
+}
+
+/// An event an agent emitted was dropped by a fan-out bound (`reason` is one of
+/// [`REFUSAL_REASONS`]).
+pub fn emission_refused(reason: &str) {
+    let i = REFUSAL_REASONS
+        .iter()
+        .position(|r| *r == reason)
+        .unwrap_or(0);
+    add(&METRICS.emissions_refused, i, 1);
 }
 
 /// A feed was served from its cached render (no read, no render).
@@ -316,6 +331,21 @@ pub fn render(g: &Gauges) -> String {
             out,
             "muninn_deliveries_total{{outcome=\"{}\"}} {v}",
             o.label()
+        );
+    }
+    counter_header(
+        &mut out,
+        "muninn_agent_emissions_refused_total",
+        "Events agents emitted that a fan-out bound dropped: the root event's propagation budget, or the agent's or user's emission rate.",
+    );
+    for (i, reason) in REFUSAL_REASONS.iter().enumerate() {
+        let v = m
+            .emissions_refused
+            .get(i)
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "muninn_agent_emissions_refused_total{{reason=\"{reason}\"}} {v}"
         );
     }
     counter_header(

@@ -48,6 +48,51 @@ impl NewEvent {
     }
 }
 
+/// Where an event comes from: the root event it descends from (`None` for a root) and
+/// the links it passed on the way. Stored with the event so a restart keeps both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lineage {
+    pub root: Option<i64>,
+    pub depth: u32,
+}
+
+impl Lineage {
+    /// The lineage of an event made from `parent` (itself of lineage `self`).
+    pub fn child_of(self, parent: i64) -> Lineage {
+        Lineage {
+            root: Some(self.root.unwrap_or(parent)),
+            depth: self.depth.saturating_add(1),
+        }
+    }
+}
+
+/// The lineage of each of `ids` that has one (others are roots at depth 0).
+pub fn lineages(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Lineage>, StoreError> {
+    let rows: Vec<(i64, Option<i64>, i32)> = events::table
+        .filter(events::id.eq_any(ids))
+        .filter(events::root_id.is_not_null())
+        .select((events::id, events::root_id, events::depth))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, root, depth)| {
+            let depth = u32::try_from(depth).unwrap_or(0);
+            (id, Lineage { root, depth })
+        })
+        .collect())
+}
+
+/// How many stored events descend from `root` (what its propagation budget has spent).
+pub fn descendants_of(conn: &mut Conn, root: i64) -> Result<i64, StoreError> {
+    Ok(events::table
+        .filter(events::root_id.eq(root))
+        .count()
+        .get_result(conn)?)
+}
+
 /// The longest `keep_events_for` accepted: a hundred years. Longer is "forever" in
 /// practice and would overflow date arithmetic.
 pub const MAX_KEEP_EVENTS_FOR: i64 = 100 * 365 * 86_400;
@@ -70,6 +115,7 @@ pub(super) fn insert_all(
     conn: &mut Conn,
     new: &[NewEvent],
     target: Option<i64>,
+    lineage: Lineage,
     first_id: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
     let at = now();
@@ -81,7 +127,7 @@ pub(super) fn insert_all(
         let payload = e.payload.clone();
         cached!(
             "INSERT INTO events (id, user_id, agent_id, event_type, payload, created_at, \
-             expires_at, target_agent_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at, target_agent_id, root_id, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 Value::Int(id),
                 Value::Int(e.user_id),
@@ -91,6 +137,8 @@ pub(super) fn insert_all(
                 Value::Time(at),
                 Value::OptTime(expires),
                 Value::OptInt(target),
+                Value::OptInt(lineage.root),
+                Value::Int(i64::from(lineage.depth)),
             ],
         )
         .execute(conn)?;
@@ -332,8 +380,58 @@ pub fn set_expiry_for_agent(
 
 #[cfg(test)]
 mod tests {
-    use super::{EventQuery, NewEvent, count_and_bounds, insert_all, list};
+    use super::{
+        EventQuery, Lineage, NewEvent, count_and_bounds, descendants_of, insert_all, lineages, list,
+    };
     use crate::store::{test_conn, test_webhook_agent};
+
+    /// What a restart reads back: each derived event's root and depth, and how many
+    /// events descend from a root (the budget it has spent).
+    #[test]
+    fn lineage_is_stored_with_the_event() {
+        let (_dir, mut conn) = test_conn();
+        let c = &mut conn;
+        let agent = test_webhook_agent(c).unwrap();
+        let event = NewEvent {
+            user_id: agent.user_id,
+            agent_id: Some(agent.id),
+            event_type: "test".into(),
+            payload: "{}".into(),
+            keep_for_seconds: 0,
+        };
+        insert_all(
+            c,
+            std::slice::from_ref(&event),
+            None,
+            Lineage::default(),
+            10,
+        )
+        .unwrap();
+        let child = Lineage::default().child_of(10);
+        assert_eq!(
+            child,
+            Lineage {
+                root: Some(10),
+                depth: 1
+            }
+        );
+        let grandchild = child.child_of(11);
+        assert_eq!(
+            grandchild,
+            Lineage {
+                root: Some(10),
+                depth: 2
+            }
+        );
+        insert_all(c, std::slice::from_ref(&event), None, child, 11).unwrap();
+        insert_all(c, &[event.clone(), event], None, grandchild, 12).unwrap();
+        let read = lineages(c, &[10, 11, 12, 13]).unwrap();
+        assert_eq!(read.get(&10), None, "a root has no lineage");
+        assert_eq!(read.get(&11), Some(&child));
+        assert_eq!(read.get(&13), Some(&grandchild));
+        assert_eq!(descendants_of(c, 10).unwrap(), 3);
+        assert_eq!(descendants_of(c, 11).unwrap(), 0);
+    }
 
     /// A user's events are those of the user's agents and the user's events without
     /// an agent: counted through two indexes, listed by walking the ids, both the same.
@@ -357,7 +455,7 @@ mod tests {
             event(theirs.user_id, None),
             event(mine.user_id, Some(mine.id)),
         ];
-        let ids: Vec<i64> = insert_all(c, &new, None, 100)
+        let ids: Vec<i64> = insert_all(c, &new, None, Lineage::default(), 100)
             .unwrap()
             .iter()
             .map(|e| e.id)

@@ -1,5 +1,7 @@
 //! The `links` table: directed edges source agent -> receiver agent.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -133,4 +135,76 @@ pub fn receivers_of(conn: &mut Conn, source_id: i64) -> Result<Vec<i64>, StoreEr
         .order(links::receiver_id.asc())
         .select(links::receiver_id)
         .load(conn)?)
+}
+
+/// The link cycles of `user_id`'s agents that pass through any of `agent_ids`, each as
+/// one line naming its agents (`a (#1) -> b (#2) -> a (#1)`). Huginn allows cycles, so
+/// they are reported when a link is made, not refused; the propagation budget bounds
+/// what one can do.
+pub fn cycle_warnings(
+    conn: &mut Conn,
+    user_id: i64,
+    agent_ids: &[i64],
+) -> Result<Vec<String>, StoreError> {
+    let edges = list(conn, Some(user_id))?;
+    let mut next: HashMap<i64, Vec<i64>> = HashMap::new();
+    for l in &edges {
+        next.entry(l.source_id).or_default().push(l.receiver_id);
+    }
+    let mut cycles: Vec<Vec<i64>> = Vec::new();
+    for &start in agent_ids {
+        if cycles.iter().any(|c| c.contains(&start)) {
+            continue;
+        }
+        if let Some(cycle) = shortest_cycle(&next, start) {
+            cycles.push(cycle);
+        }
+    }
+    if cycles.is_empty() {
+        return Ok(Vec::new());
+    }
+    let members: Vec<i64> = cycles.iter().flatten().copied().collect();
+    let names: HashMap<i64, String> = agents::table
+        .filter(agents::id.eq_any(&members))
+        .select((agents::id, agents::name))
+        .load::<(i64, String)>(conn)?
+        .into_iter()
+        .collect();
+    let show = |id: &i64| format!("{} (#{id})", names.get(id).map_or("?", String::as_str));
+    Ok(cycles
+        .iter()
+        .map(|c| {
+            let path: Vec<String> = c.iter().chain(c.first()).map(show).collect();
+            format!(
+                "link cycle: {}; events can go round it, each root event's descendants are capped by agents.max_events_per_root",
+                path.join(" -> ")
+            )
+        })
+        .collect())
+}
+
+/// The shortest path of links from `start` back to itself, by breadth-first search
+/// (each agent visited once, so bounded by the user's links).
+fn shortest_cycle(next: &HashMap<i64, Vec<i64>>, start: i64) -> Option<Vec<i64>> {
+    let mut parent: HashMap<i64, i64> = HashMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    while let Some(at) = queue.pop_front() {
+        for &to in next.get(&at).into_iter().flatten() {
+            if to == start {
+                let mut cycle = vec![at];
+                let mut cur = at;
+                while cur != start {
+                    cur = *parent.get(&cur)?;
+                    cycle.push(cur);
+                }
+                cycle.reverse();
+                return Some(cycle);
+            }
+            if to != start && !parent.contains_key(&to) {
+                parent.insert(to, at);
+                queue.push_back(to);
+            }
+        }
+    }
+    None
 }

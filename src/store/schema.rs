@@ -73,6 +73,8 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Nullable<Timestamp>,
         target_agent_id -> Nullable<BigInt>,
+        root_id -> Nullable<BigInt>,
+        depth -> Integer,
     }
 }
 

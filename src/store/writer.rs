@@ -29,7 +29,7 @@ use super::files::FileWatch;
 use super::{Conn, StoreError};
 use crate::cached;
 use crate::store::deliveries::DeliveryRow;
-use crate::store::events::{self, EventRow, NewEvent};
+use crate::store::events::{self, EventRow, Lineage, NewEvent};
 use crate::store::writer_marks::{self, ID_BLOCK};
 
 /// What a job leaves behind for the Router: an event it inserted, its propagation
@@ -38,7 +38,18 @@ use crate::store::writer_marks::{self, ID_BLOCK};
 pub struct Committed {
     pub event: Arc<EventRow>,
     pub depth: u32,
+    /// The root event this one descends from; `None` when it is a root.
+    pub root: Option<i64>,
     pub deliveries: Arc<Vec<DeliveryRow>>,
+}
+
+impl Committed {
+    pub fn lineage(&self) -> Lineage {
+        Lineage {
+            root: self.root,
+            depth: self.depth,
+        }
+    }
 }
 
 /// Runs inside the transaction that inserts each event, so the event and what it owes
@@ -325,7 +336,19 @@ impl Emitted<'_> {
         new: &[NewEvent],
         depth: u32,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
-        self.insert_targeted(conn, new, depth, None)
+        let lineage = Lineage { root: None, depth };
+        self.insert_with(conn, new, lineage, None)
+    }
+
+    /// Like [`Emitted::insert`], for events made from another event: `lineage` (stored
+    /// with each) names their root and depth.
+    pub fn insert_derived(
+        &mut self,
+        conn: &mut Conn,
+        new: &[NewEvent],
+        lineage: Lineage,
+    ) -> Result<Vec<Arc<EventRow>>, StoreError> {
+        self.insert_with(conn, new, lineage, None)
     }
 
     /// Like [`Emitted::insert`], with every event addressed to the agent `target`.
@@ -336,17 +359,28 @@ impl Emitted<'_> {
         depth: u32,
         target: Option<i64>,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
+        self.insert_with(conn, new, Lineage { root: None, depth }, target)
+    }
+
+    fn insert_with(
+        &mut self,
+        conn: &mut Conn,
+        new: &[NewEvent],
+        lineage: Lineage,
+        target: Option<i64>,
+    ) -> Result<Vec<Arc<EventRow>>, StoreError> {
         let first = *self.next_id;
         // Taken before the insert: an id a failed insert may have used is never reused.
         *self.next_id += new.len() as i64;
-        let rows = events::insert_all(conn, new, target, first)?;
+        let rows = events::insert_all(conn, new, target, lineage, first)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let deliveries = self.hook.on_insert(conn, &row)?;
             let event = Arc::new(row);
             self.out.push(Committed {
                 event: event.clone(),
-                depth,
+                depth: lineage.depth,
+                root: lineage.root,
                 deliveries: Arc::new(deliveries),
             });
             out.push(event);

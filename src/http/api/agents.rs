@@ -73,6 +73,9 @@ pub struct AgentOut {
     pub last_web_request_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub web_request_url: Option<String>,
+    /// What saving found worth knowing but not refusing: link cycles through the agent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The public base URL: configured, or taken from the request.
@@ -160,6 +163,7 @@ fn to_out(row: AgentRow, l: AgentLinks, base: &str) -> Result<AgentOut, StoreErr
         last_error_at: ts_opt(row.last_error_at),
         last_web_request_at: ts_opt(row.last_web_request_at),
         web_request_url,
+        warnings: Vec::new(),
     })
 }
 
@@ -383,10 +387,24 @@ pub async fn create(
             Ok(row)
         })
         .await?;
-    let id = row.id;
+    let (id, owner) = (row.id, row.user_id);
     state.addrs.hub.send(AgentSaved(row)).await??;
-    let out = load_out(&state, &user, id, &base_url(&state, &req)).await?;
+    let mut out = load_out(&state, &user, id, &base_url(&state, &req)).await?;
+    out.warnings = cycle_warnings(&state, owner, vec![id]).await?;
     Ok(HttpResponse::Created().json(out))
+}
+
+/// Link cycles through `agent_ids`, as warnings for the response that made a link.
+pub async fn cycle_warnings(
+    state: &AppState,
+    user_id: i64,
+    agent_ids: Vec<i64>,
+) -> Result<Vec<String>, ApiError> {
+    Ok(state
+        .addrs
+        .store
+        .read(move |c| links::cycle_warnings(c, user_id, &agent_ids))
+        .await?)
 }
 
 pub async fn update(
@@ -434,6 +452,7 @@ pub async fn update(
     let keep_changed = input
         .keep_events_for
         .is_some_and(|k| k != current.keep_events_for);
+    let relinked = input.source_ids.is_some() || input.receiver_ids.is_some();
     let (sources, receivers, targets) = (
         input.source_ids,
         input.receiver_ids,
@@ -469,8 +488,13 @@ pub async fn update(
             Ok(row)
         })
         .await?;
+    let owner = row.user_id;
     state.addrs.hub.send(AgentSaved(row)).await??;
-    Ok(HttpResponse::Ok().json(load_out(&state, &user, id, &base_url(&state, &req)).await?))
+    let mut out = load_out(&state, &user, id, &base_url(&state, &req)).await?;
+    if relinked {
+        out.warnings = cycle_warnings(&state, owner, vec![id]).await?;
+    }
+    Ok(HttpResponse::Ok().json(out))
 }
 
 pub async fn get(

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::ts;
-use crate::http::api::agents::{check_link_ends, visible_agent};
+use crate::http::api::agents::{check_link_ends, cycle_warnings, visible_agent};
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::LinksChanged;
 use crate::store::agents;
@@ -23,6 +23,9 @@ pub struct LinkOut {
     pub receiver_id: i64,
     pub event_id_at_creation: i64,
     pub created_at: String,
+    /// A link cycle this link closes (Huginn allows them; see agents.max_events_per_root).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl From<LinkRow> for LinkOut {
@@ -33,6 +36,7 @@ impl From<LinkRow> for LinkOut {
             receiver_id: l.receiver_id,
             event_id_at_creation: l.event_id_at_creation,
             created_at: ts(l.created_at),
+            warnings: Vec::new(),
         }
     }
 }
@@ -89,7 +93,9 @@ pub async fn create(
         .write(move |c, _| links::insert(c, source_id, receiver_id))
         .await?;
     state.addrs.hub.send(LinksChanged).await??;
-    Ok(HttpResponse::Created().json(LinkOut::from(row)))
+    let mut out = LinkOut::from(row);
+    out.warnings = cycle_warnings(&state, source.user_id, vec![source_id]).await?;
+    Ok(HttpResponse::Created().json(out))
 }
 
 pub async fn delete(

@@ -348,12 +348,17 @@ pub async fn import(
     } else {
         actix_web::http::StatusCode::OK
     };
-    Ok(HttpResponse::build(status).json(json!({
+    let warnings = super::agents::cycle_warnings(&state, row.user_id, agent_ids.clone()).await?;
+    let mut body = json!({
         "scenario": out(row, agent_ids),
         "created": created,
         "agents": report,
         "problems": problems,
-    })))
+    });
+    if !warnings.is_empty() {
+        body["warnings"] = json!(warnings);
+    }
+    Ok(HttpResponse::build(status).json(body))
 }
 
 /// Creates the planned agent, or updates the user's agent with the same guid.
