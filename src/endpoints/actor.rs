@@ -392,10 +392,15 @@ fn configuration(row: &AgentRow, inbound: &InboundSettings) -> (Config, Option<G
         .map(emitted_event_type)
         .unwrap_or_else(|_| "event.created".into());
     let webhook = options.and_then(|o| Webhook::new(&o)).map(Arc::new);
+    // A Huginn URL has its own default limit (none, as in Huginn).
+    let huginn = InboundSettings {
+        default_rate_limit_per_minute: inbound.web_request_rate_limit_per_minute,
+        ..inbound.clone()
+    };
     let guard = webhook
         .as_ref()
         .ok()
-        .map(|w| Guard::new(w.protections.clone(), inbound));
+        .map(|w| Guard::new(w.protections.clone(), &huginn));
     if let Err(e) = &webhook {
         tracing::error!(agent_id = row.id, error = %e, "webhook agent has invalid options; its URL answers 503 until they are fixed");
     }
