@@ -68,3 +68,72 @@ async fn huginn_urls_are_unlimited_and_incoming_webhooks_take_100_a_minute() {
     assert!(accepted >= 100, "only {accepted} accepted before a 429");
     assert!(refused.header("retry-after").is_some());
 }
+
+/// A user who sends requests and then reads the log sees every one of them: lines wait
+/// in memory up to a second, and a read has them written first.
+#[actix_rt::test]
+async fn a_log_read_shows_every_request_answered_before_it() {
+    let hub = TestHub::start().await;
+    let receiver = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "r", "options": {"instructions": {"a": "b"}}}),
+        )
+        .await;
+    let created = hub
+        .post_json(
+            "/api/webhooks/incoming",
+            ADMIN_TOKEN,
+            &json!({"name": "in", "agent_id": receiver["id"]}),
+        )
+        .await;
+    let id = created.json()["id"].as_i64().unwrap();
+    let path = format!("/webhook/{}", created.json()["token"].as_str().unwrap());
+    let json_type = [("content-type", "application/json")];
+    for round in 1..=3 {
+        let r = hub
+            .request("POST", &path, None, &json_type, Some(b"{}".to_vec()))
+            .await;
+        assert_eq!(r.status, 200);
+        let r = hub.request("PUT", &path, None, &json_type, None).await;
+        assert_eq!(r.status, 405);
+        let logs = hub
+            .get(
+                &format!("/api/webhooks/{id}/logs?webhook_type=incoming"),
+                ADMIN_TOKEN,
+            )
+            .await
+            .json();
+        assert_eq!(logs.as_array().unwrap().len(), 2 * round, "{logs}");
+        assert_eq!(logs[0]["status"], 405, "newest first: {logs}");
+    }
+    let agent = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let url = format!("/users/1/web_requests/{agent}/s");
+    let r = hub
+        .request("POST", &url, None, &json_type, Some(b"{}".to_vec()))
+        .await;
+    assert_eq!(r.status, 201);
+    let r = hub
+        .request(
+            "POST",
+            &format!("/users/1/web_requests/{agent}/wrong"),
+            None,
+            &json_type,
+            Some(b"{}".to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let logs = hub
+        .get(
+            &format!("/api/webhooks/{agent}/logs?webhook_type=agent"),
+            ADMIN_TOKEN,
+        )
+        .await
+        .json();
+    assert_eq!(logs.as_array().unwrap().len(), 2, "{logs}");
+    let stats = hub
+        .get(&format!("/api/webhooks/{id}/statistics"), ADMIN_TOKEN)
+        .await
+        .json();
+    assert_eq!(stats["received"], 6, "{stats}");
+}

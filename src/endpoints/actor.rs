@@ -243,6 +243,11 @@ impl EndpointCore {
         }
     }
 
+    /// Sends the waiting log lines to the Writer at once, for a reader of the log.
+    pub fn flush_log_for_read(&self) {
+        self.state().log.flush_all();
+    }
+
     /// Sends the waiting log lines to the Writer (unless a batch is still queued there).
     fn flush_log(&self) {
         self.state().log.flush();
