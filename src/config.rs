@@ -192,6 +192,7 @@ impl Default for LogConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct InboundConfig {
     pub default_rate_limit_per_minute: u32,
+    pub web_request_rate_limit_per_minute: u32,
     pub idempotency_window_seconds: i64,
     pub token_rotation_grace_seconds: i64,
     pub log_retention: i64,
@@ -203,6 +204,7 @@ impl Default for InboundConfig {
     fn default() -> Self {
         InboundConfig {
             default_rate_limit_per_minute: 100,
+            web_request_rate_limit_per_minute: 0,
             idempotency_window_seconds: 86_400,
             token_rotation_grace_seconds: 86_400,
             log_retention: 1000,
@@ -325,6 +327,7 @@ impl Config {
     pub fn inbound_settings(&self) -> crate::endpoints::InboundSettings {
         crate::endpoints::InboundSettings {
             default_rate_limit_per_minute: self.inbound.default_rate_limit_per_minute,
+            web_request_rate_limit_per_minute: self.inbound.web_request_rate_limit_per_minute,
             max_body_bytes: self.server.max_body_bytes,
             idempotency_window_seconds: self.inbound.idempotency_window_seconds,
             log_retention: self.inbound.log_retention,

@@ -243,6 +243,11 @@ impl EndpointCore {
         }
     }
 
+    /// Sends the waiting log lines to the Writer at once, for a reader of the log.
+    pub fn flush_log_for_read(&self) {
+        self.state().log.flush_all();
+    }
+
     /// Sends the waiting log lines to the Writer (unless a batch is still queued there).
     fn flush_log(&self) {
         self.state().log.flush();
@@ -392,10 +397,15 @@ fn configuration(row: &AgentRow, inbound: &InboundSettings) -> (Config, Option<G
         .map(emitted_event_type)
         .unwrap_or_else(|_| "event.created".into());
     let webhook = options.and_then(|o| Webhook::new(&o)).map(Arc::new);
+    // A Huginn URL has its own default limit (none, as in Huginn).
+    let huginn = InboundSettings {
+        default_rate_limit_per_minute: inbound.web_request_rate_limit_per_minute,
+        ..inbound.clone()
+    };
     let guard = webhook
         .as_ref()
         .ok()
-        .map(|w| Guard::new(w.protections.clone(), inbound));
+        .map(|w| Guard::new(w.protections.clone(), &huginn));
     if let Err(e) = &webhook {
         tracing::error!(agent_id = row.id, error = %e, "webhook agent has invalid options; its URL answers 503 until they are fixed");
     }

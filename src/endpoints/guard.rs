@@ -15,7 +15,10 @@ use super::{Rejection, WebResponse};
 /// Endpoint-wide settings from `[inbound]` and `[server]`.
 #[derive(Debug, Clone)]
 pub struct InboundSettings {
+    /// For incoming webhooks (`/webhook/{token}`).
     pub default_rate_limit_per_minute: u32,
+    /// For webhook agents' Huginn URLs, which Huginn does not limit.
+    pub web_request_rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
     pub idempotency_window_seconds: i64,
     pub log_retention: i64,
@@ -26,6 +29,7 @@ impl Default for InboundSettings {
     fn default() -> Self {
         InboundSettings {
             default_rate_limit_per_minute: 100,
+            web_request_rate_limit_per_minute: 0,
             max_body_bytes: 1024 * 1024,
             idempotency_window_seconds: 86_400,
             log_retention: 1000,

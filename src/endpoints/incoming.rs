@@ -227,6 +227,20 @@ impl Handler<StopIncoming> for IncomingEndpoint {
     }
 }
 
+/// A reader of the log is waiting: send the waiting lines to the Writer now, so the
+/// read shows every request answered before it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushIncomingLog;
+
+impl Handler<FlushIncomingLog> for IncomingEndpoint {
+    type Result = ();
+
+    fn handle(&mut self, _: FlushIncomingLog, _: &mut Context<Self>) {
+        self.log.flush_all();
+    }
+}
+
 fn not_found() -> WebResponse {
     WebResponse::text(404, "unknown or inactive webhook token")
 }

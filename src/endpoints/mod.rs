@@ -18,7 +18,7 @@ pub use actor::{
     Endpoint, EndpointActor, EndpointCore, HandleWebRequest, Reconfigure, StopEndpoint,
 };
 pub use guard::InboundSettings;
-pub use incoming::{HandleIncoming, IncomingEndpoint, ReconfigureIncoming};
+pub use incoming::{FlushIncomingLog, HandleIncoming, IncomingEndpoint, ReconfigureIncoming};
 pub use request::{InboundRequest, params};
 
 /// The checks made before the body is read (verb, IP allowlist, rate limit, declared

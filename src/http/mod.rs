@@ -53,6 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             .default_service(web::to(web_requests::handle)),
     )
     .configure(inbound_routes)
+    .configure(huginn_management_routes)
     .service(
         web::scope("/api")
             .configure(inbound_api_routes)
@@ -188,6 +189,25 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
 /// answers 405 with `Allow` for all but POST and the OPTIONS preflight).
 fn inbound_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/webhook/{token}", web::route().to(inbound::webhook));
+}
+
+/// Huginn's agent-management paths, as its integration guide prints them, beside
+/// muninn's `/api` ones: the same handlers, token-authenticated like the rest of the API.
+fn huginn_management_routes(cfg: &mut web::ServiceConfig) {
+    use api::{agents, events, scenarios};
+    cfg.route("/agents.json", web::get().to(agents::list))
+        .route("/agents/{id:\\d+}.json", web::get().to(agents::get))
+        .route("/agents/{id}/run", web::post().to(agents::run))
+        .route("/agents/{id}/events.json", web::get().to(events::for_agent))
+        .route(
+            "/agents/{id}/reemit_events",
+            web::post().to(agents::reemit_events),
+        )
+        .route(
+            "/agents/{id}/remove_events",
+            web::delete().to(agents::delete_events),
+        )
+        .route("/scenarios/{id}/export", web::get().to(scenarios::export));
 }
 
 /// `/api/webhooks/incoming...` and the inbound logs and statistics.

@@ -98,7 +98,21 @@ pub fn record(
     Ok(())
 }
 
-/// The payload of the `agent.*` events: which agent.
+/// The payload of the `agent.*` events: which agent. The flat fields are the ones the
+/// Agent Factory and AGiXT documents print (their receivers read `data.agent_name`);
+/// `agent` is muninn's own shape, kept for receivers written against it.
 pub fn agent_summary(row: &crate::store::agents::AgentRow) -> serde_json::Value {
-    serde_json::json!({"agent": {"id": row.id, "name": row.name, "type": row.agent_type}})
+    let time = |t: chrono::NaiveDateTime| {
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    serde_json::json!({
+        "agent_id": row.id,
+        "agent_name": row.name,
+        "agent_type": row.agent_type,
+        "user_id": row.user_id,
+        "created_at": time(row.created_at),
+        "updated_at": time(row.updated_at),
+        "agent": {"id": row.id, "name": row.name, "type": row.agent_type},
+    })
 }

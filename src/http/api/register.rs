@@ -1,29 +1,34 @@
 //! The simple registration API: `POST /webhooks/register {url, events}`,
 //! `GET /webhooks`, `DELETE /webhooks/{id}`, `POST /webhooks/{id}/events {events}`.
 //! The same subscriptions as `/api/webhooks/outgoing`, in a smaller shape.
+//! `payload_format` chooses what a receiver gets: `muninn` (the full envelope, the
+//! default) or `event`, the AI Agent API's `{event, data, timestamp}`.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut};
+use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut, format_template};
 use crate::http::{ApiError, AppState, AuthUser};
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RegisterIn {
     pub url: String,
     #[serde(default)]
     pub events: Option<Vec<String>>,
     pub secret: Option<String>,
+    pub payload_format: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EventsIn {
     pub events: Vec<String>,
 }
 
 fn short(s: &SubscriptionOut) -> serde_json::Value {
-    json!({"id": s.id, "url": s.url, "events": s.event_types, "is_active": s.is_active, "created_at": s.created_at})
+    json!({"id": s.id, "url": s.url, "events": s.event_types, "is_active": s.is_active, "payload_format": s.payload_format, "created_at": s.created_at})
 }
 
 pub async fn register(
@@ -32,6 +37,7 @@ pub async fn register(
     body: web::Json<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    let template = format_template(b.payload_format.as_deref())?;
     let out = subscriptions::create_from(
         &state,
         &user,
@@ -39,6 +45,7 @@ pub async fn register(
             url: Some(b.url),
             event_types: Some(b.events.unwrap_or_else(|| vec!["*".into()])),
             secret: b.secret,
+            payload_template: template.map(Some),
             ..Default::default()
         },
     )

@@ -40,6 +40,9 @@ pub struct SubscriptionIn {
     pub filters: Option<Option<Value>>,
     #[serde(default, deserialize_with = "some")]
     pub payload_template: Option<Option<String>>,
+    /// `muninn` (the envelope) or `event` (`{event, data, timestamp}`); sets the
+    /// payload template, so it cannot be given with one.
+    pub payload_format: Option<String>,
     pub signature_scheme: Option<String>,
     #[serde(default, deserialize_with = "some")]
     pub signature_header: Option<Option<String>>,
@@ -55,6 +58,28 @@ pub struct SubscriptionIn {
     pub ordered: Option<bool>,
     pub failure_threshold: Option<i64>,
     pub circuit_cooldown: Option<f64>,
+}
+
+/// The AI Agent API's `{event, data, timestamp}`, as a payload template over the
+/// envelope (so it needs no column of its own and shows as such in the full API).
+pub const EVENT_FORMAT_TEMPLATE: &str = r#"{"event": {{ event_type | json_encode() }}, "data": {{ data | json_encode() }}, "timestamp": {{ timestamp | json_encode() }}}"#;
+
+pub fn payload_format_of(template: Option<&str>) -> &'static str {
+    match template {
+        None => "muninn",
+        Some(EVENT_FORMAT_TEMPLATE) => "event",
+        Some(_) => "template",
+    }
+}
+
+pub fn format_template(format: Option<&str>) -> Result<Option<String>, ApiError> {
+    match format.map(str::trim) {
+        None | Some("muninn") => Ok(None),
+        Some("event") => Ok(Some(EVENT_FORMAT_TEMPLATE.to_string())),
+        Some(other) => Err(ApiError::Unprocessable(format!(
+            "payload_format {other:?} is not \"muninn\" (the full envelope) or \"event\" ({{event, data, timestamp}})"
+        ))),
+    }
 }
 
 /// Tells an absent field (keep) from `null` (clear).
@@ -77,6 +102,8 @@ pub struct SubscriptionOut {
     pub filters: Option<Value>,
     pub headers: Value,
     pub payload_template: Option<String>,
+    /// `muninn`, `event`, or `template` (a template of the caller's own).
+    pub payload_format: &'static str,
     pub signature_scheme: String,
     pub signature_header: Option<String>,
     pub has_secret: bool,
@@ -130,6 +157,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
         agent_id: r.agent_id,
         filters: r.filters.and_then(|f| serde_json::from_str(&f).ok()),
         headers: serde_json::from_str(&r.headers).unwrap_or_else(|_| json!({})),
+        payload_format: payload_format_of(r.payload_template.as_deref()),
         payload_template: r.payload_template,
         signature_scheme: r.signature_scheme,
         signature_header: r.signature_header,
@@ -301,6 +329,15 @@ fn build_fields(
                 Some(v.to_string())
             }
         };
+    }
+    if let Some(format) = &input.payload_format {
+        if input.payload_template.is_some() {
+            return Err(bad(
+                "payload_format",
+                "give payload_format or payload_template, not both",
+            ));
+        }
+        f.payload_template = format_template(Some(format.as_str()))?;
     }
     if let Some(t) = &input.payload_template {
         f.payload_template = t.clone().filter(|t| !t.trim().is_empty());

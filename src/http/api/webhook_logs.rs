@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{clamp_limit, ts};
+use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::{agents, inbound_log, incoming_webhooks};
@@ -19,6 +20,33 @@ pub struct LogQuery {
     pub webhook_type: Option<String>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+}
+
+/// Lines wait in the endpoint's memory up to a second before they are written; a read
+/// first has them written, so it shows every request answered before it. The Writer
+/// commits in the order jobs were queued: once an empty job queued after the lines
+/// commits, so have they.
+async fn flush_before_read(
+    state: &AppState,
+    webhook_type: Option<&str>,
+    id: i64,
+) -> Result<(), ApiError> {
+    let registry = &state.addrs.registry;
+    if webhook_type == Some("agent") {
+        if let Some(core) = registry.web_target(id).and_then(|t| t.core) {
+            core.flush_log_for_read();
+        }
+    } else if let Some(addr) = registry.incoming_endpoint(id) {
+        // A stopped endpoint flushed its lines when it stopped.
+        let _ = addr.send(FlushIncomingLog).await;
+    }
+    state
+        .addrs
+        .store
+        .writer()
+        .write_repeatable(|_, _| Ok(()))
+        .await?;
+    Ok(())
 }
 
 /// The endpoint key of the incoming webhook `id` the caller may see.
@@ -66,6 +94,7 @@ pub async fn logs(
         return super::outgoing_logs::logs(&state, &user, *id, q.limit, q.offset).await;
     }
     let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
+    flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;
     let limit = clamp_limit(q.limit, 50, 1000);
     let offset = q.offset.unwrap_or(0).max(0);
     let keep = state.config.inbound.log_retention;
@@ -105,6 +134,7 @@ pub async fn statistics(
         return super::outgoing_logs::statistics(&state, &user, *id).await;
     }
     let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
+    flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;
     let rows = state
         .addrs
         .store
