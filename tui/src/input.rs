@@ -15,7 +15,10 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter this screen (Enter keeps it, Esc clears it)"),
     ("s / S", "sort by the next column / reverse the order"),
     ("r", "Failures, delivery detail: retry the delivery"),
-    ("R", "Queues, queue detail: replay its dead deliveries"),
+    (
+        "R",
+        "Queues, queue detail: replay its dead (←/→ time range)",
+    ),
     ("p", "Queues, queue detail: pause or resume"),
     ("t", "Queues, queue detail: send a test delivery"),
     ("e", "Agents, agent detail: enable or disable"),
@@ -44,6 +47,9 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 Some(Action::No)
             }
+            // A replay's time range.
+            KeyCode::Right | KeyCode::Tab | KeyCode::Char('l') => Some(Action::NextScreen),
+            KeyCode::Left | KeyCode::BackTab | KeyCode::Char('h') => Some(Action::PrevScreen),
             _ => None,
         };
     }

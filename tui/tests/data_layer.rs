@@ -252,8 +252,13 @@ async fn queue_and_agent_actions_go_through_the_api() {
             .filter(|s| queue(s, sub).is_some_and(|q| !q.paused))
     })
     .await;
-    let replay = client.replay_dead(sub).await.unwrap();
+    let replay = client.replay_dead(sub, None).await.unwrap();
     assert!(replay.is_object(), "{replay}");
+    let replay = client
+        .replay_dead(sub, Some("2026-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(replay["matched"], 0, "{replay}");
 
     client.set_agent_disabled(agent, true).await.unwrap();
     assert!(client.agent(agent).await.unwrap().disabled);

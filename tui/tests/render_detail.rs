@@ -339,3 +339,41 @@ fn status_messages_expire() {
     app.now += chrono::Duration::seconds(30);
     assert!(!text(&render(&mut app, 80, 24)).contains("queued for retry"));
 }
+
+#[test]
+fn a_replay_can_be_limited_to_a_time_range() {
+    let mut app = full_app();
+    app.apply(Action::Goto(Screen::Queues));
+    app.apply(Action::ReplayDead);
+    assert!(
+        app.confirm
+            .as_ref()
+            .unwrap()
+            .question
+            .contains("the 12 dead deliveries")
+    );
+    app.apply(Action::NextScreen);
+    let c = app.confirm.clone().unwrap();
+    assert!(
+        c.question.contains("created in the last 1h") && c.question.contains("[1h]"),
+        "{}",
+        c.question
+    );
+    snap("confirm_replay_last_hour", &mut app);
+    // ← twice: back past "all" to the widest window.
+    app.apply(Action::PrevScreen);
+    app.apply(Action::PrevScreen);
+    assert!(app.confirm.as_ref().unwrap().question.contains("[24h]"));
+    assert_eq!(
+        app.screen,
+        Screen::Queues,
+        "the arrows do not switch screens under a dialog"
+    );
+    assert_eq!(
+        app.apply(Action::Yes),
+        Some(Command::ReplayDead {
+            webhook_id: 2,
+            since: Some("2026-11-21T12:00:00Z".into())
+        })
+    );
+}

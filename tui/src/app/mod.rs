@@ -33,6 +33,8 @@ pub struct Confirm {
     pub target: Key,
     pub question: String,
     pub command: Command,
+    /// A replay's time range (index into `act::REPLAY_WINDOWS`), changed with ←/→.
+    pub window: Option<usize>,
 }
 
 /// A detail view over the screen; the data is `None` while it loads.
@@ -312,6 +314,17 @@ impl App {
                 Action::No | Action::Back | Action::Quit => {
                     self.confirm = None;
                     self.say("cancelled", true);
+                }
+                Action::NextScreen | Action::PrevScreen => {
+                    if let (Some(w), Key::Sub(id)) = (c.window, c.target) {
+                        let n = act::REPLAY_WINDOWS.len();
+                        let w = if a == Action::NextScreen {
+                            w + 1
+                        } else {
+                            w + n - 1
+                        };
+                        self.confirm = Some(self.replay_confirm(id, w % n));
+                    }
                 }
                 _ => {}
             }
