@@ -217,6 +217,10 @@ impl Client {
         .await
     }
 
+    pub async fn scenarios(&self) -> Result<Vec<crate::api::Scenario>, ClientError> {
+        self.get("/api/scenarios").await
+    }
+
     pub async fn incoming(&self) -> Result<Vec<IncomingWebhook>, ClientError> {
         self.get("/api/webhooks/incoming").await
     }

@@ -7,7 +7,7 @@ use crate::app::{Action, App, Screen};
 
 /// Every key, as the help overlay and the README list them: (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
-    ("1-6, Tab, S-Tab", "switch screen"),
+    ("1-7, Tab, S-Tab", "switch screen"),
     (":", "jump to a screen by name (:queues, :fail, :5)"),
     ("↑↓, j k", "move the selection (it stays on its object)"),
     ("PgUp PgDn, g G", "page up/down, first/last row"),
@@ -68,7 +68,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     let a = match key.code {
         KeyCode::Char('q') | KeyCode::Esc => Action::Back,
         KeyCode::Char('?') => Action::Help,
-        KeyCode::Char(c @ '1'..='6') => Action::Goto(Screen::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Char(c @ '1'..='7') => Action::Goto(Screen::ALL[(c as u8 - b'1') as usize]),
         KeyCode::Tab => Action::NextScreen,
         KeyCode::BackTab => Action::PrevScreen,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,

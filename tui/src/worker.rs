@@ -98,6 +98,7 @@ pub enum Update {
     Failures(Vec<Failure>),
     Agents(Vec<Agent>),
     Incoming(Vec<IncomingWebhook>),
+    Scenarios(Vec<crate::api::Scenario>),
     DeliveryDetail(Delivery),
     QueueDetail(QueueDetail),
     EndpointDetail(Key, EndpointDetail),
@@ -220,6 +221,13 @@ async fn refresh(
     match client.incoming().await {
         Ok(w) => {
             let _ = out.send(Update::Incoming(w));
+        }
+        Err(ClientError::Api { status: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
+    match client.scenarios().await {
+        Ok(s) => {
+            let _ = out.send(Update::Scenarios(s));
         }
         Err(ClientError::Api { status: 404, .. }) => {}
         Err(e) => return Err(e),

@@ -377,3 +377,40 @@ fn a_replay_can_be_limited_to_a_time_range() {
         })
     );
 }
+
+#[test]
+fn the_graph_of_a_scenario_with_rates_and_error_states() {
+    let mut app = full_app();
+    // Two agent refreshes a minute apart give each agent its events per minute.
+    let mut agents = app.agents.clone();
+    app.now += chrono::Duration::seconds(60);
+    for a in &mut agents {
+        a.events_count += a.id * 6;
+    }
+    app.apply_update(Update::Agents(agents));
+    app.apply(Action::Goto(Screen::Graph));
+    assert_eq!(app.selected(), Some(Key::Scenario(2)), "sorted by name");
+    app.apply(Action::Down);
+    assert_eq!(app.selected(), Some(Key::Scenario(1)));
+    snap("graph", &mut app);
+    let t = text(&render(&mut app, 120, 40));
+    assert!(t.contains("shop orders in (webhook) 6.0/min"), "{t}");
+    assert!(
+        t.contains("└→ format for slack, an event formatting agent"),
+        "{t}"
+    );
+    assert!(t.contains("18.0/min · NOT working"), "{t}");
+    assert_eq!(app.apply(Action::Open), None);
+    assert_eq!(app.detail, Some(Detail::Graph(1)));
+    snap("graph_detail", &mut app);
+    // Nothing on this screen changes the hub.
+    for a in [
+        Action::Retry,
+        Action::ReplayDead,
+        Action::ToggleAgent,
+        Action::RunAgent,
+    ] {
+        app.apply(a);
+        assert!(app.confirm.is_none());
+    }
+}
