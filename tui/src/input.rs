@@ -15,10 +15,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter this screen (Enter keeps it, Esc clears it)"),
     ("s / S", "sort by the next column / reverse the order"),
     ("r", "Failures, delivery detail: retry the delivery"),
-    (
-        "R",
-        "Queues, queue detail: replay its dead (←/→ time range)",
-    ),
+    ("R", "Queues, queue detail: replay dead (←/→ range)"),
     ("p", "Queues, queue detail: pause or resume"),
     ("t", "Queues, queue detail: send a test delivery"),
     ("e", "Agents, agent detail: enable or disable"),

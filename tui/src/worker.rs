@@ -73,11 +73,6 @@ impl Command {
             | Command::Quit => None,
         }
     }
-
-    /// Reads only: no refresh after them.
-    fn is_read(&self) -> bool {
-        self.target().is_none()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -473,10 +468,13 @@ async fn run(
             c => {
                 let (client, out, kick) = (client.clone(), out.clone(), kick_tx.clone());
                 actix_rt::spawn(async move {
-                    let refreshes = !c.is_read();
+                    let target = c.target();
                     act(&client, c, &out).await;
-                    if refreshes {
+                    if let Some(key) = target {
                         let _ = kick.send(());
+                        // An open detail of the object shows what the action did
+                        // (the UI drops it when no such detail is open).
+                        act(&client, crate::app::act_reload(key), &out).await;
                     }
                 });
             }

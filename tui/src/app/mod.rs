@@ -17,6 +17,7 @@ use crate::api::{
     Summary,
 };
 use crate::worker::{Command, Connection, Update};
+pub use act::reload as act_reload;
 pub use rows::Endpoint;
 pub use view::{Key, Screen, View};
 
