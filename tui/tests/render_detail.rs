@@ -102,6 +102,8 @@ fn queue_detail_of_an_unnamed_subscription_with_an_open_circuit() {
         "{t}"
     );
     assert!(t.contains("failures in a row"), "{t}");
+    // The open detail is read again every few seconds.
+    assert_eq!(app.detail_reload(), Some(Command::QueueDetail(5)));
     // Actions in the detail act on its subscription.
     app.apply(Action::TestDelivery);
     let c = app.confirm.clone().unwrap();

@@ -325,6 +325,15 @@ impl App {
         v.selected = keys.get(v.index).copied();
     }
 
+    /// The command that reloads the open detail, when it has data on the hub to
+    /// reload (the main loop sends it every few seconds, so a detail stays live).
+    pub fn detail_reload(&self) -> Option<Command> {
+        match self.detail.as_ref()?.key() {
+            Key::Stream(_) | Key::Scenario(_) => None,
+            k => Some(act::reload(k)),
+        }
+    }
+
     /// The row of the current screen's selection.
     pub fn selection(&self) -> Option<usize> {
         let v = self.view();
