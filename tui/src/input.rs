@@ -1,5 +1,6 @@
-//! Keys to actions. The same key can mean different things: while the filter is
-//! being typed every printable key is text; in a confirmation only y/n/Enter/Esc count.
+//! Keys to actions. The same key can mean different things: while a filter or a
+//! screen name is being typed every printable key is text; in a confirmation only
+//! y/n/Enter/Esc count, and ←/→ change a replay's time range.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
