@@ -167,6 +167,9 @@ pub struct Agent {
     pub last_error_at: Option<String>,
     pub last_web_request_at: Option<String>,
     pub web_request_url: Option<String>,
+    /// The agents its events go to (links).
+    #[serde(default)]
+    pub receiver_ids: Vec<i64>,
 }
 
 impl Agent {
@@ -232,6 +235,17 @@ pub enum StreamItem {
     },
     /// The hub skipped items because the console read too slowly.
     Lagged { skipped: u64 },
+}
+
+/// A scenario: a named set of agents (`/api/scenarios`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Scenario {
+    pub id: i64,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub agent_ids: Vec<i64>,
 }
 
 /// An incoming webhook (`/api/webhooks/incoming`). Its URL holds the token, a

@@ -148,12 +148,21 @@ impl Client {
         serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))
     }
 
-    /// Re-queues every dead delivery of a subscription; answers the hub's report.
-    pub async fn replay_dead(&self, webhook_id: i64) -> Result<Value, ClientError> {
+    /// Re-queues the dead deliveries of a subscription, those created since `since`
+    /// (RFC 3339) or all; answers the hub's report.
+    pub async fn replay_dead(
+        &self,
+        webhook_id: i64,
+        since: Option<&str>,
+    ) -> Result<Value, ClientError> {
+        let mut body = json!({"status": "dead"});
+        if let Some(s) = since {
+            body["since"] = json!(s);
+        }
         self.send(
             Method::POST,
             &format!("/api/webhooks/outgoing/{webhook_id}/replay"),
-            Some(json!({"status": "dead"})),
+            Some(body),
         )
         .await
     }
@@ -206,6 +215,10 @@ impl Client {
             "/api/webhooks/{id}/logs?webhook_type=outgoing&limit={limit}"
         ))
         .await
+    }
+
+    pub async fn scenarios(&self) -> Result<Vec<crate::api::Scenario>, ClientError> {
+        self.get("/api/scenarios").await
     }
 
     pub async fn incoming(&self) -> Result<Vec<IncomingWebhook>, ClientError> {

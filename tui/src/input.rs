@@ -1,5 +1,6 @@
-//! Keys to actions. The same key can mean different things: while the filter is
-//! being typed every printable key is text; in a confirmation only y/n/Enter/Esc count.
+//! Keys to actions. The same key can mean different things: while a filter or a
+//! screen name is being typed every printable key is text; in a confirmation only
+//! y/n/Enter/Esc count, and ←/→ change a replay's time range.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
@@ -7,7 +8,7 @@ use crate::app::{Action, App, Screen};
 
 /// Every key, as the help overlay and the README list them: (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
-    ("1-6, Tab, S-Tab", "switch screen"),
+    ("1-7, Tab, S-Tab", "switch screen"),
     (":", "jump to a screen by name (:queues, :fail, :5)"),
     ("↑↓, j k", "move the selection (it stays on its object)"),
     ("PgUp PgDn, g G", "page up/down, first/last row"),
@@ -15,7 +16,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("/", "filter this screen (Enter keeps it, Esc clears it)"),
     ("s / S", "sort by the next column / reverse the order"),
     ("r", "Failures, delivery detail: retry the delivery"),
-    ("R", "Queues, queue detail: replay its dead deliveries"),
+    ("R", "Queues, queue detail: replay dead (←/→ range)"),
     ("p", "Queues, queue detail: pause or resume"),
     ("t", "Queues, queue detail: send a test delivery"),
     ("e", "Agents, agent detail: enable or disable"),
@@ -44,6 +45,9 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
                 Some(Action::No)
             }
+            // A replay's time range.
+            KeyCode::Right | KeyCode::Tab | KeyCode::Char('l') => Some(Action::NextScreen),
+            KeyCode::Left | KeyCode::BackTab | KeyCode::Char('h') => Some(Action::PrevScreen),
             _ => None,
         };
     }
@@ -62,7 +66,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
     let a = match key.code {
         KeyCode::Char('q') | KeyCode::Esc => Action::Back,
         KeyCode::Char('?') => Action::Help,
-        KeyCode::Char(c @ '1'..='6') => Action::Goto(Screen::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Char(c @ '1'..='7') => Action::Goto(Screen::ALL[(c as u8 - b'1') as usize]),
         KeyCode::Tab => Action::NextScreen,
         KeyCode::BackTab => Action::PrevScreen,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,

@@ -80,15 +80,25 @@ fn restore() {
     );
 }
 
+/// How often an open detail is read again.
+const DETAIL_RELOAD: Duration = Duration::from_secs(5);
+
 fn run(term: &mut Term, app: &mut App, w: &worker::Handle) -> io::Result<()> {
     let mut dirty = true;
     let mut last_clock = Instant::now();
+    let mut last_reload = Instant::now();
     while !app.quit {
         // Message ages and the data's age are measured against this.
         app.now = chrono::Utc::now();
         while let Ok(u) = w.updates.try_recv() {
             app.apply_update(u);
             dirty = true;
+        }
+        if last_reload.elapsed() >= DETAIL_RELOAD {
+            last_reload = Instant::now();
+            if let Some(c) = app.detail_reload() {
+                w.send(c);
+            }
         }
         if last_clock.elapsed() >= Duration::from_secs(1) {
             last_clock = Instant::now();

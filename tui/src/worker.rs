@@ -37,8 +37,10 @@ pub enum Command {
     TestDelivery {
         webhook_id: i64,
     },
+    /// Dead deliveries created since the time given (RFC 3339), or all.
     ReplayDead {
         webhook_id: i64,
+        since: Option<String>,
     },
     SetPaused {
         webhook_id: i64,
@@ -58,7 +60,7 @@ impl Command {
     pub fn target(&self) -> Option<Key> {
         match *self {
             Command::RetryDelivery(id) => Some(Key::Delivery(id)),
-            Command::ReplayDead { webhook_id }
+            Command::ReplayDead { webhook_id, .. }
             | Command::SetPaused { webhook_id, .. }
             | Command::TestDelivery { webhook_id } => Some(Key::Sub(webhook_id)),
             Command::SetAgentDisabled { agent_id, .. } => Some(Key::Agent(agent_id)),
@@ -70,11 +72,6 @@ impl Command {
             | Command::EndpointDetail(_)
             | Command::Quit => None,
         }
-    }
-
-    /// Reads only: no refresh after them.
-    fn is_read(&self) -> bool {
-        self.target().is_none()
     }
 }
 
@@ -96,6 +93,7 @@ pub enum Update {
     Failures(Vec<Failure>),
     Agents(Vec<Agent>),
     Incoming(Vec<IncomingWebhook>),
+    Scenarios(Vec<crate::api::Scenario>),
     DeliveryDetail(Delivery),
     QueueDetail(QueueDetail),
     EndpointDetail(Key, EndpointDetail),
@@ -222,6 +220,13 @@ async fn refresh(
         Err(ClientError::Api { status: 404, .. }) => {}
         Err(e) => return Err(e),
     }
+    match client.scenarios().await {
+        Ok(s) => {
+            let _ = out.send(Update::Scenarios(s));
+        }
+        Err(ClientError::Api { status: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
     Ok(())
 }
 
@@ -278,16 +283,21 @@ async fn act(client: &Client, c: Command, out: &mpsc::Sender<Update>) {
                 .await
                 .map(|_| format!("delivery {id} queued for retry")),
         ),
-        Command::ReplayDead { webhook_id } => done(client.replay_dead(webhook_id).await.map(|v| {
-            let n = v
-                .get("requeued")
-                .or_else(|| v.get("matched"))
-                .and_then(|n| n.as_i64());
-            match n {
-                Some(n) => format!("{n} dead deliveries of webhook {webhook_id} re-queued"),
-                None => format!("dead deliveries of webhook {webhook_id} re-queued"),
-            }
-        })),
+        Command::ReplayDead { webhook_id, since } => done(
+            client
+                .replay_dead(webhook_id, since.as_deref())
+                .await
+                .map(|v| {
+                    let n = v
+                        .get("queued")
+                        .or_else(|| v.get("matched"))
+                        .and_then(|n| n.as_i64());
+                    match n {
+                        Some(n) => format!("{n} dead deliveries of webhook {webhook_id} re-queued"),
+                        None => format!("dead deliveries of webhook {webhook_id} re-queued"),
+                    }
+                }),
+        ),
         Command::SetPaused { webhook_id, paused } => {
             done(client.set_paused(webhook_id, paused).await.map(|_| {
                 format!(
@@ -458,10 +468,13 @@ async fn run(
             c => {
                 let (client, out, kick) = (client.clone(), out.clone(), kick_tx.clone());
                 actix_rt::spawn(async move {
-                    let refreshes = !c.is_read();
+                    let target = c.target();
                     act(&client, c, &out).await;
-                    if refreshes {
+                    if let Some(key) = target {
                         let _ = kick.send(());
+                        // An open detail of the object shows what the action did
+                        // (the UI drops it when no such detail is open).
+                        act(&client, crate::app::act_reload(key), &out).await;
                     }
                 });
             }

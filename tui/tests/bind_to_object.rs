@@ -36,7 +36,7 @@ enum Step {
 }
 
 fn keys() -> impl Strategy<Value = KeyCode> {
-    let chars = "jkgGrRptexMcynsS/:qab1234566"
+    let chars = "jkgGrRptexMcynsS/:qab12345677"
         .chars()
         .chain("jjjkkk\r\r\r".chars())
         .collect::<Vec<_>>();
@@ -167,6 +167,7 @@ fn shown_on(screen: Screen, k: Key) -> bool {
             | (Screen::Agents, Key::Agent(_))
             | (Screen::Endpoints, Key::AgentEndpoint(_) | Key::Incoming(_))
             | (Screen::Events, Key::Stream(_))
+            | (Screen::Graph, Key::Scenario(_))
     )
 }
 
@@ -178,6 +179,7 @@ fn id_of(k: Key) -> String {
         | Key::AgentEndpoint(i)
         | Key::Incoming(i) => format!("#{i}"),
         Key::Stream(s) => format!("{s}"),
+        Key::Scenario(i) => format!("#{i}"),
     }
 }
 

@@ -252,8 +252,13 @@ async fn queue_and_agent_actions_go_through_the_api() {
             .filter(|s| queue(s, sub).is_some_and(|q| !q.paused))
     })
     .await;
-    let replay = client.replay_dead(sub).await.unwrap();
+    let replay = client.replay_dead(sub, None).await.unwrap();
     assert!(replay.is_object(), "{replay}");
+    let replay = client
+        .replay_dead(sub, Some("2026-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(replay["matched"], 0, "{replay}");
 
     client.set_agent_disabled(agent, true).await.unwrap();
     assert!(client.agent(agent).await.unwrap().disabled);
@@ -310,4 +315,105 @@ async fn a_wrong_token_and_a_missing_hub_are_told_apart() {
     );
     let e = gone.summary().await.unwrap_err();
     assert!(e.is_connection(), "{e:?}");
+}
+
+#[actix_rt::test]
+async fn detail_reads_and_the_test_delivery_go_through_the_api() {
+    let hub = start_hub();
+    let client = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || client.summary().await.ok()).await;
+    let sink = Sink::start();
+    sink.set_default(Reply::status(500));
+    let agent = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "webhook", "name": "orders in", "options": {"secret": "s"}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let sub = post(
+        &hub.base,
+        "/api/webhooks/outgoing",
+        json!({"url": sink.url, "event_types": ["event.created"], "retry_count": 3, "retry_delay": 600}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    post(
+        &hub.base,
+        &format!("/users/1/web_requests/{agent}/s"),
+        json!({"order": 42}),
+    )
+    .await;
+
+    // Queues detail: settings, the retrying delivery's next attempt, the attempt.
+    let retrying = wait_for("a retrying delivery", async || {
+        client
+            .deliveries_of(sub, "retrying", 100)
+            .await
+            .ok()
+            .filter(|d| !d.is_empty())
+    })
+    .await;
+    assert!(retrying[0].next_attempt_at.is_some(), "{retrying:?}");
+    let s = client.subscription(sub).await.unwrap();
+    assert_eq!((s.id, s.retry_count, s.retry_delay), (sub, 3, 600.0));
+    let attempts = client.outgoing_logs(sub, 20).await.unwrap();
+    assert_eq!(attempts[0].response_status, Some(500), "{attempts:?}");
+    assert_eq!(attempts[0].delivery_id, retrying[0].id);
+    // An unnamed subscription's label is its host and port.
+    let label = wait_for("the subscription in the summary", async || {
+        client
+            .summary()
+            .await
+            .ok()
+            .and_then(|s| queue(&s, sub).map(|q| q.label()))
+    })
+    .await;
+    assert!(label.starts_with("127.0.0.1:"), "{label}");
+    let report = client.test_delivery(sub).await.unwrap();
+    assert!(report.is_object(), "{report}");
+
+    // Endpoints: an incoming webhook's request log, and a webhook agent's.
+    let receiver = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "event_formatting", "name": "fmt", "options": {"instructions": {"message": "{{ paid }}"}}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let w = post(
+        &hub.base,
+        "/api/webhooks/incoming",
+        json!({"name": "stripe", "agent_id": receiver}),
+    )
+    .await;
+    let id = w["id"].as_i64().unwrap();
+    let listed = client.incoming().await.unwrap();
+    assert_eq!(listed.iter().map(|x| x.id).collect::<Vec<_>>(), [id]);
+    let url = w["url"].as_str().unwrap().to_string();
+    let path = url.splitn(4, '/').nth(3).unwrap();
+    post(&hub.base, &format!("/{path}"), json!({"paid": true})).await;
+    let logs = wait_for("the incoming request in its log", async || {
+        client
+            .inbound_logs(id, "incoming", 50)
+            .await
+            .ok()
+            .filter(|l| !l.is_empty())
+    })
+    .await;
+    assert!(logs[0].accepted, "{logs:?}");
+    let stats = client.inbound_stats(id, "incoming").await.unwrap();
+    assert_eq!((stats.received, stats.accepted), (1, 1));
+    let agent_logs = wait_for("the agent request in its log", async || {
+        client
+            .inbound_logs(agent, "agent", 50)
+            .await
+            .ok()
+            .filter(|l| !l.is_empty())
+    })
+    .await;
+    assert_eq!(agent_logs[0].status / 100, 2, "{agent_logs:?}");
 }

@@ -88,7 +88,10 @@ fn help_and_confirm_overlays() {
     snap("confirm_replay", &mut app);
     assert_eq!(
         app.apply(Action::Yes),
-        Some(Command::ReplayDead { webhook_id: 2 })
+        Some(Command::ReplayDead {
+            webhook_id: 2,
+            since: None
+        })
     );
     // Every action that changes the hub asks first.
     app.apply(Action::Goto(Screen::Agents));

@@ -102,6 +102,8 @@ fn queue_detail_of_an_unnamed_subscription_with_an_open_circuit() {
         "{t}"
     );
     assert!(t.contains("failures in a row"), "{t}");
+    // The open detail is read again every few seconds.
+    assert_eq!(app.detail_reload(), Some(Command::QueueDetail(5)));
     // Actions in the detail act on its subscription.
     app.apply(Action::TestDelivery);
     let c = app.confirm.clone().unwrap();
@@ -338,4 +340,79 @@ fn status_messages_expire() {
     assert!(text(&render(&mut app, 80, 24)).contains("queued for retry"));
     app.now += chrono::Duration::seconds(30);
     assert!(!text(&render(&mut app, 80, 24)).contains("queued for retry"));
+}
+
+#[test]
+fn a_replay_can_be_limited_to_a_time_range() {
+    let mut app = full_app();
+    app.apply(Action::Goto(Screen::Queues));
+    app.apply(Action::ReplayDead);
+    assert!(
+        app.confirm
+            .as_ref()
+            .unwrap()
+            .question
+            .contains("the 12 dead deliveries")
+    );
+    app.apply(Action::NextScreen);
+    let c = app.confirm.clone().unwrap();
+    assert!(
+        c.question.contains("created in the last 1h") && c.question.contains("[1h]"),
+        "{}",
+        c.question
+    );
+    snap("confirm_replay_last_hour", &mut app);
+    // ← twice: back past "all" to the widest window.
+    app.apply(Action::PrevScreen);
+    app.apply(Action::PrevScreen);
+    assert!(app.confirm.as_ref().unwrap().question.contains("[24h]"));
+    assert_eq!(
+        app.screen,
+        Screen::Queues,
+        "the arrows do not switch screens under a dialog"
+    );
+    assert_eq!(
+        app.apply(Action::Yes),
+        Some(Command::ReplayDead {
+            webhook_id: 2,
+            since: Some("2026-11-21T12:00:00Z".into())
+        })
+    );
+}
+
+#[test]
+fn the_graph_of_a_scenario_with_rates_and_error_states() {
+    let mut app = full_app();
+    // Two agent refreshes a minute apart give each agent its events per minute.
+    let mut agents = app.agents.clone();
+    app.now += chrono::Duration::seconds(60);
+    for a in &mut agents {
+        a.events_count += a.id * 6;
+    }
+    app.apply_update(Update::Agents(agents));
+    app.apply(Action::Goto(Screen::Graph));
+    assert_eq!(app.selected(), Some(Key::Scenario(2)), "sorted by name");
+    app.apply(Action::Down);
+    assert_eq!(app.selected(), Some(Key::Scenario(1)));
+    snap("graph", &mut app);
+    let t = text(&render(&mut app, 120, 40));
+    assert!(t.contains("shop orders in (webhook) 6.0/min"), "{t}");
+    assert!(
+        t.contains("└→ format for slack, an event formatting agent"),
+        "{t}"
+    );
+    assert!(t.contains("18.0/min · NOT working"), "{t}");
+    assert_eq!(app.apply(Action::Open), None);
+    assert_eq!(app.detail, Some(Detail::Graph(1)));
+    snap("graph_detail", &mut app);
+    // Nothing on this screen changes the hub.
+    for a in [
+        Action::Retry,
+        Action::ReplayDead,
+        Action::ToggleAgent,
+        Action::RunAgent,
+    ] {
+        app.apply(a);
+        assert!(app.confirm.is_none());
+    }
 }

@@ -11,6 +11,10 @@ use crate::worker::Command;
 /// Names in questions are cut so the dialog stays readable.
 const NAME_MAX: usize = 48;
 
+/// The time ranges a replay offers (←/→ in its dialog): by when the delivery was
+/// created, in hours; `None` is all of them.
+pub const REPLAY_WINDOWS: [Option<i64>; 4] = [None, Some(1), Some(6), Some(24)];
+
 /// The command that loads (or reloads) the detail of `key`.
 pub fn reload(key: Key) -> Command {
     match key {
@@ -18,7 +22,7 @@ pub fn reload(key: Key) -> Command {
         Key::Agent(id) => Command::AgentDetail(id),
         Key::Sub(id) => Command::QueueDetail(id),
         Key::AgentEndpoint(_) | Key::Incoming(_) => Command::EndpointDetail(key),
-        Key::Stream(_) => Command::Refresh,
+        Key::Stream(_) | Key::Scenario(_) => Command::Refresh,
     }
 }
 
@@ -110,6 +114,7 @@ impl App {
             target: Key::Delivery(id),
             question: format!("Retry delivery #{id}{about}?"),
             command: Command::RetryDelivery(id),
+            window: None,
         })
     }
 
@@ -124,15 +129,11 @@ impl App {
         );
         let (question, command) = match a {
             Action::ReplayDead => {
-                let dead = q.map_or(0, |q| q.dead);
-                if q.is_some() && dead == 0 {
+                if q.is_some_and(|q| q.dead == 0) {
                     self.say(format!("{name} has no dead deliveries"), false);
                     return None;
                 }
-                (
-                    format!("Replay the {dead} dead deliveries of {name}?"),
-                    Command::ReplayDead { webhook_id: id },
-                )
+                return Some(self.replay_confirm(id, 0));
             }
             Action::TogglePause if q.is_some_and(|q| q.paused) => (
                 format!("Resume {name}? Its queue is sent again."),
@@ -157,7 +158,50 @@ impl App {
             target: Key::Sub(id),
             question,
             command,
+            window: None,
         })
+    }
+
+    /// The replay question for one of `REPLAY_WINDOWS`; its command carries the
+    /// window's start.
+    pub(super) fn replay_confirm(&self, id: i64, window: usize) -> Confirm {
+        let window = window % REPLAY_WINDOWS.len();
+        let name = format!(
+            "subscription #{id} \"{}\"",
+            cut(&self.sub_label(id), NAME_MAX)
+        );
+        let dead = self
+            .summary
+            .as_ref()
+            .and_then(|s| s.subscriptions.iter().find(|q| q.id == id))
+            .map_or(0, |q| q.dead);
+        let (what, since) = match REPLAY_WINDOWS[window] {
+            None => (format!("the {dead} dead deliveries"), None),
+            Some(h) => (
+                format!("the dead deliveries created in the last {h}h"),
+                Some(
+                    (self.now - chrono::Duration::hours(h))
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
+            ),
+        };
+        let ranges: Vec<String> = REPLAY_WINDOWS
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let l = w.map_or("all".to_string(), |h| format!("{h}h"));
+                if i == window { format!("[{l}]") } else { l }
+            })
+            .collect();
+        Confirm {
+            target: Key::Sub(id),
+            question: format!("Replay {what} of {name}? (←/→ range: {})", ranges.join(" ")),
+            command: Command::ReplayDead {
+                webhook_id: id,
+                since,
+            },
+            window: Some(window),
+        }
     }
 
     fn ask_agent(&mut self, a: Action, id: i64) -> Confirm {
@@ -191,6 +235,7 @@ impl App {
             target: Key::Agent(id),
             question,
             command,
+            window: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::api::{
     Summary,
 };
 use crate::worker::{Command, Connection, Update};
+pub use act::reload as act_reload;
 pub use rows::Endpoint;
 pub use view::{Key, Screen, View};
 
@@ -33,6 +34,8 @@ pub struct Confirm {
     pub target: Key,
     pub question: String,
     pub command: Command,
+    /// A replay's time range (index into `act::REPLAY_WINDOWS`), changed with ←/→.
+    pub window: Option<usize>,
 }
 
 /// A detail view over the screen; the data is `None` while it loads.
@@ -45,6 +48,8 @@ pub enum Detail {
     Event(u64),
     /// An endpoint's request log (key: `AgentEndpoint` or `Incoming`).
     Endpoint(Key, Option<Box<EndpointDetail>>),
+    /// A scenario's agent graph, full screen.
+    Graph(i64),
 }
 
 impl Detail {
@@ -56,6 +61,7 @@ impl Detail {
             Detail::Queue(id, _) => Key::Sub(*id),
             Detail::Event(seq) => Key::Stream(*seq),
             Detail::Endpoint(k, _) => *k,
+            Detail::Graph(id) => Key::Scenario(*id),
         }
     }
 }
@@ -112,6 +118,9 @@ pub enum Action {
     ClearEvents,
 }
 
+/// Every agent's event count (id, count) at one time: the graph's rates.
+type CountSample = (DateTime<Utc>, Vec<(i64, i64)>);
+
 /// A status message and when it was set (it expires).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
@@ -132,7 +141,11 @@ pub struct App {
     pub events: VecDeque<(u64, StreamItem)>,
     next_seq: u64,
     /// Per screen, by `Screen::index`.
-    pub views: [View; 6],
+    pub views: [View; 7],
+    pub scenarios: Vec<crate::api::Scenario>,
+    /// Each agent's events per minute, from its event count a minute apart.
+    pub agent_rates: std::collections::HashMap<i64, f64>,
+    agent_samples: VecDeque<CountSample>,
     pub prompt: Option<(PromptKind, String)>,
     pub detail: Option<Detail>,
     pub confirm: Option<Confirm>,
@@ -162,6 +175,9 @@ impl App {
             events: VecDeque::new(),
             next_seq: 0,
             views: Default::default(),
+            scenarios: Vec::new(),
+            agent_rates: Default::default(),
+            agent_samples: VecDeque::new(),
             prompt: None,
             detail: None,
             confirm: None,
@@ -218,7 +234,11 @@ impl App {
                 self.data_at = Some(self.now);
             }
             Update::Failures(f) => self.failures = f,
-            Update::Agents(a) => self.agents = a,
+            Update::Agents(a) => {
+                self.sample_rates(&a);
+                self.agents = a;
+            }
+            Update::Scenarios(s) => self.scenarios = s,
             Update::Incoming(w) => self.incoming = w,
             Update::DeliveryDetail(d) => {
                 if matches!(&self.detail, Some(Detail::Delivery(id, _)) if *id == d.id) {
@@ -256,6 +276,42 @@ impl App {
         }
     }
 
+    /// Keeps the agents' event counts of the last minute and derives their rates.
+    fn sample_rates(&mut self, agents: &[Agent]) {
+        const WINDOW_SECONDS: i64 = 60;
+        let counts: Vec<(i64, i64)> = agents.iter().map(|a| (a.id, a.events_count)).collect();
+        self.agent_samples.push_back((self.now, counts));
+        // Keep one sample older than the window to measure across all of it.
+        while self.agent_samples.len() > 2
+            && self
+                .agent_samples
+                .get(1)
+                .is_some_and(|(t, _)| (self.now - *t).num_seconds() >= WINDOW_SECONDS)
+        {
+            self.agent_samples.pop_front();
+        }
+        // Bounded even if the clock stands still.
+        while self.agent_samples.len() > 600 {
+            self.agent_samples.pop_front();
+        }
+        self.agent_rates.clear();
+        let (Some((t0, first)), Some((t1, last))) =
+            (self.agent_samples.front(), self.agent_samples.back())
+        else {
+            return;
+        };
+        let secs = (*t1 - *t0).num_milliseconds() as f64 / 1000.0;
+        if secs < 1.0 {
+            return;
+        }
+        for (id, n) in last {
+            if let Some((_, m)) = first.iter().find(|(i, _)| i == id) {
+                self.agent_rates
+                    .insert(*id, ((n - m).max(0) as f64) * 60.0 / secs);
+            }
+        }
+    }
+
     /// Keeps a screen's selection on its object; when the object is gone, moves it
     /// to the row now where it was.
     fn reconcile(&mut self, screen: Screen) {
@@ -267,6 +323,15 @@ impl App {
         }
         v.index = v.index.min(keys.len().saturating_sub(1));
         v.selected = keys.get(v.index).copied();
+    }
+
+    /// The command that reloads the open detail, when it has data on the hub to
+    /// reload (the main loop sends it every few seconds, so a detail stays live).
+    pub fn detail_reload(&self) -> Option<Command> {
+        match self.detail.as_ref()?.key() {
+            Key::Stream(_) | Key::Scenario(_) => None,
+            k => Some(act::reload(k)),
+        }
     }
 
     /// The row of the current screen's selection.
@@ -312,6 +377,17 @@ impl App {
                 Action::No | Action::Back | Action::Quit => {
                     self.confirm = None;
                     self.say("cancelled", true);
+                }
+                Action::NextScreen | Action::PrevScreen => {
+                    if let (Some(w), Key::Sub(id)) = (c.window, c.target) {
+                        let n = act::REPLAY_WINDOWS.len();
+                        let w = if a == Action::NextScreen {
+                            w + 1
+                        } else {
+                            w + n - 1
+                        };
+                        self.confirm = Some(self.replay_confirm(id, w % n));
+                    }
                 }
                 _ => {}
             }
@@ -399,8 +475,14 @@ impl App {
                 }
             }
             Action::Goto(s) => self.goto(s),
-            Action::NextScreen => self.goto(Screen::ALL[(self.screen.index() + 1) % 6]),
-            Action::PrevScreen => self.goto(Screen::ALL[(self.screen.index() + 5) % 6]),
+            Action::NextScreen => {
+                let n = Screen::ALL.len();
+                self.goto(Screen::ALL[(self.screen.index() + 1) % n]);
+            }
+            Action::PrevScreen => {
+                let n = Screen::ALL.len();
+                self.goto(Screen::ALL[(self.screen.index() + n - 1) % n]);
+            }
             Action::Up => self.select(|c, _| c.saturating_sub(1)),
             Action::Down => self.select(|c, _| c + 1),
             Action::PageUp => {
@@ -466,6 +548,10 @@ impl App {
             Key::Sub(id) => (Detail::Queue(id, None), Command::QueueDetail(id)),
             Key::AgentEndpoint(_) | Key::Incoming(_) => {
                 (Detail::Endpoint(key, None), act::reload(key))
+            }
+            Key::Scenario(id) => {
+                self.detail = Some(Detail::Graph(id));
+                return None;
             }
             Key::Stream(seq) => {
                 // A delivery of the tail opens the delivery; an event shows its payload.

@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 
-use crate::api::{Agent, Failure, IncomingWebhook, Queue, StreamItem};
+use crate::api::{Agent, Failure, IncomingWebhook, Queue, Scenario, StreamItem};
 use crate::app::App;
 use crate::app::view::{Key, Screen};
 
@@ -251,6 +251,22 @@ impl App {
         l
     }
 
+    pub fn visible_scenarios(&self) -> Vec<&Scenario> {
+        let mut l: Vec<&Scenario> = self
+            .scenarios
+            .iter()
+            .filter(|s| self.matches(Screen::Graph, &[&s.name]))
+            .collect();
+        self.order(Screen::Graph, &mut l, |col, a, b| {
+            let o = match col {
+                1 => b.agent_ids.len().cmp(&a.agent_ids.len()),
+                _ => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            };
+            o.then(a.id.cmp(&b.id))
+        });
+        l
+    }
+
     /// The keys of a screen's rows, in the order shown.
     pub fn keys(&self, screen: Screen) -> Vec<Key> {
         match screen {
@@ -271,6 +287,11 @@ impl App {
                 .visible_events()
                 .iter()
                 .map(|(s, _)| stream_key(*s))
+                .collect(),
+            Screen::Graph => self
+                .visible_scenarios()
+                .iter()
+                .map(|s| Key::Scenario(s.id))
                 .collect(),
         }
     }
@@ -307,6 +328,7 @@ impl Key {
             Key::AgentEndpoint(i) => (3, i),
             Key::Incoming(i) => (4, i),
             Key::Stream(s) => (5, i64::try_from(s).unwrap_or(i64::MAX)),
+            Key::Scenario(i) => (6, i),
         }
     }
 }

@@ -11,16 +11,18 @@ pub enum Screen {
     Agents,
     Endpoints,
     Events,
+    Graph,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 6] = [
+    pub const ALL: [Screen; 7] = [
         Screen::Overview,
         Screen::Queues,
         Screen::Failures,
         Screen::Agents,
         Screen::Endpoints,
         Screen::Events,
+        Screen::Graph,
     ];
 
     pub fn index(self) -> usize {
@@ -35,6 +37,7 @@ impl Screen {
             Screen::Agents => "Agents",
             Screen::Endpoints => "Endpoints",
             Screen::Events => "Events",
+            Screen::Graph => "Graph",
         }
     }
 
@@ -53,6 +56,7 @@ impl Screen {
             "dead" | "dlq" => Some(Screen::Failures),
             "incoming" | "webhooks" => Some(Screen::Endpoints),
             "stream" | "tail" => Some(Screen::Events),
+            "scenarios" | "scenario" => Some(Screen::Graph),
             _ => None,
         };
         alias.or_else(|| {
@@ -74,6 +78,7 @@ impl Screen {
             Screen::Agents => &["id", "name", "type", "working", "last event", "events"],
             Screen::Endpoints => &["name", "kind", "last request", "rejected"],
             Screen::Events => &["newest", "kind", "type"],
+            Screen::Graph => &["name", "agents"],
         }
     }
 }
@@ -92,6 +97,7 @@ pub enum Key {
     Incoming(i64),
     /// An item of the live tail, by the order it arrived in.
     Stream(u64),
+    Scenario(i64),
 }
 
 /// One screen's own state.

@@ -7,6 +7,7 @@ mod detail;
 mod endpoints;
 mod events;
 mod failures;
+mod graph;
 mod list;
 mod more_detail;
 mod overview;
@@ -47,6 +48,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
             Screen::Agents => agents::draw(f, app, &t, body),
             Screen::Endpoints => endpoints::draw(f, app, &t, body),
             Screen::Events => events::draw(f, app, &t, body),
+            Screen::Graph => graph::draw(f, app, &t, body),
         }
     }
     draw_status(f, app, &t, bottom);
@@ -57,6 +59,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Some(Detail::Queue(id, q)) => more_detail::queue(f, app, &t, *id, q.as_deref()),
         Some(Detail::Event(seq)) => more_detail::event(f, app, &t, *seq),
         Some(Detail::Endpoint(k, d)) => more_detail::endpoint(f, app, &t, *k, d.as_deref()),
+        Some(Detail::Graph(id)) => graph::detail(f, app, &t, *id),
     }
     if app.help {
         detail::help(f, &t);

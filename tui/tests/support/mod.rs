@@ -59,6 +59,7 @@ pub fn full_app() -> App {
     app.apply_update(Update::Incoming(fixture::<Vec<IncomingWebhook>>(
         "incoming",
     )));
+    app.apply_update(Update::Scenarios(fixture("scenarios")));
     for e in fixture::<Vec<StreamItem>>("events") {
         app.apply_update(Update::Stream(e));
     }
