@@ -2,9 +2,18 @@
 //! event. Option values are JSON trees whose strings may be templates; a
 //! [`TemplateTree`] keeps the tree's shape and compiles only the strings that contain
 //! template syntax, so plain strings cost nothing at render time.
+//!
+//! Every template runs in the sandbox: [`sandbox`] decides what may be saved and
+//! instruments it, [`builtins`] is the allow-list of functions, filters and tests,
+//! [`budget`] keeps each rendering's account, and [`limits::Limits`] holds the bounds.
 
+pub mod budget;
+pub mod builtins;
 pub mod limits;
 pub mod liquid;
+pub mod sandbox;
+
+use limits::Limits;
 
 use serde_json::{Map, Value};
 use tera::{Context, Tera};
@@ -35,6 +44,7 @@ fn has_syntax(s: &str) -> bool {
 pub struct Templates {
     tera: Tera,
     next: usize,
+    limits: Limits,
 }
 
 impl Default for Templates {
@@ -45,30 +55,70 @@ impl Default for Templates {
 
 impl Templates {
     pub fn new() -> Self {
+        Self::with_limits(Limits::DEFAULT)
+    }
+
+    pub fn with_limits(limits: Limits) -> Self {
         let mut tera = Tera::default();
         // Outputs are JSON values, plain text and URLs, never HTML pages.
         tera.autoescape_on(vec![]);
-        tera.register_function("range", limits::range);
-        Templates { tera, next: 0 }
+        builtins::install(&mut tera);
+        Templates {
+            tera,
+            next: 0,
+            limits,
+        }
     }
 
-    /// Compiles `source`; `label` names it in errors (e.g. `instructions.message`).
+    /// Compiles `source`; `label` names it in errors (e.g. `instructions.message`). A
+    /// template the sandbox refuses is an error here, when it is saved.
     pub fn add(&mut self, label: &str, source: &str) -> Result<TemplateId, TemplateError> {
+        let fail = |why: String| TemplateError(format!("{label}: {why}"));
+        sandbox::prescan(source, &self.limits).map_err(fail)?;
         let name = format!("{}#{}", self.next, label);
         self.next += 1;
         self.tera
             .add_raw_template(&name, source)
-            .map_err(|e| TemplateError(format!("{label}: {}", describe(&e))))?;
+            .map_err(|e| fail(describe(&e)))?;
+        let checked = match self.tera.templates.get_mut(&name) {
+            Some(t) => {
+                sandbox::check(&t.ast, &self.limits).map(|()| sandbox::instrument(&mut t.ast))
+            }
+            None => Err("the template was not kept".to_string()),
+        };
+        if let Err(why) = checked {
+            self.tera.templates.remove(&name);
+            return Err(fail(why));
+        }
         Ok(TemplateId(name))
     }
 
     pub fn render(&self, id: &TemplateId, context: &Context) -> Result<String, TemplateError> {
         let label = || id.0.split_once('#').map(|(_, l)| l).unwrap_or(&id.0);
-        let mut out = limits::CappedOutput::default();
-        self.tera
-            .render_to(&id.0, context, &mut out)
-            .map_err(|e| TemplateError(format!("{}: {}", label(), describe(&e))))?;
-        String::from_utf8(out.0)
+        let mut out = limits::CappedOutput::new(self.limits.max_output_bytes);
+        let (res, broken) = budget::run(self.limits, || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.tera.render_to(&id.0, context, &mut out)
+            }))
+        });
+        if let Some(bound) = broken {
+            return Err(TemplateError(format!(
+                "{}: {}",
+                label(),
+                bound.describe(&self.limits)
+            )));
+        }
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(TemplateError(format!("{}: {}", label(), describe(&e)))),
+            Err(_) => {
+                return Err(TemplateError(format!(
+                    "{}: the template engine failed on this template",
+                    label()
+                )));
+            }
+        }
+        String::from_utf8(out.bytes)
             .map_err(|_| TemplateError(format!("{}: the output is not UTF-8", label())))
     }
 
@@ -232,3 +282,6 @@ mod tests {
         assert_eq!(out, "<b>&</b>");
     }
 }
+
+#[cfg(test)]
+mod sandbox_tests;
