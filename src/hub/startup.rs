@@ -91,7 +91,7 @@ pub async fn subscriptions(
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
         let problem = if row.is_active {
-            checked(|| Spec::from_row(&row).map(|_| ())).err()
+            checked(|| Spec::from_row(&row, store.keys()).map(|_| ())).err()
         } else {
             None
         };
@@ -129,8 +129,16 @@ pub async fn incoming(
 ) -> Result<Vec<IncomingRow>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for mut row in rows {
-        let problem = if row.is_active {
-            checked(|| crate::endpoints::incoming::compile(&row).map(|_| ())).err()
+        // A signature secret that the key cannot open is the operator's to fix (restore
+        // the key), not the row's: such an endpoint stays active and answers 503.
+        let sealed_ok = row.signature.as_deref().is_none_or(|s| {
+            store
+                .keys()
+                .open(crate::secrets::purpose::INCOMING_SIGNATURE, s)
+                .is_ok()
+        });
+        let problem = if row.is_active && sealed_ok {
+            checked(|| crate::endpoints::incoming::compile(&row, store.keys()).map(|_| ())).err()
         } else {
             None
         };
