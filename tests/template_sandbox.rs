@@ -63,15 +63,16 @@ async fn hostile_templates_are_refused_at_save() {
     assert_eq!(agents.as_array().map(Vec::len), Some(0), "{agents}");
 }
 
-/// Polls an agent's log until a line contains `want`; returns the lines seen last.
-async fn wait_log(hub: &TestHub, token: &str, agent: i64, want: &str) -> Value {
+/// Polls an agent's log until a line contains one of `want`; returns the lines seen last.
+async fn wait_log(hub: &TestHub, token: &str, agent: i64, want: &[&str]) -> Value {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let logs = hub
             .get(&format!("/api/agents/{agent}/logs"), token)
             .await
             .json();
-        if logs.to_string().contains(want) || Instant::now() > deadline {
+        let text = logs.to_string();
+        if want.iter().any(|w| text.contains(w)) || Instant::now() > deadline {
             return logs;
         }
         actix_rt::time::sleep(Duration::from_millis(100)).await;
@@ -144,19 +145,21 @@ async fn runaway_templates_fail_at_render_and_other_users_are_served() {
     };
     futures_util::join!(hostile, bystander);
 
-    let logs = wait_log(&hub, &token, doubling, "template value size limit").await;
+    let logs = wait_log(&hub, &token, doubling, &["template value size limit"]).await;
     assert!(
         logs.to_string()
             .contains("instructions.m: the template made a value larger than"),
         "{logs}"
     );
-    let logs = wait_log(&hub, &token, nested, "template work limit").await;
-    assert!(
-        logs.to_string()
-            .contains("instructions.m: the template did more than 1000000 steps"),
-        "{logs}"
-    );
-    let logs = wait_log(&hub, &token, answer, "template work limit").await;
-    assert!(logs.to_string().contains("response"), "{logs}");
+    // Whichever of the work and time bounds breaks first (unoptimised builds are slow).
+    let bounds = ["template work limit", "template time limit"];
+    let logs = wait_log(&hub, &token, nested, &bounds).await;
+    let text = logs.to_string();
+    assert!(text.contains("instructions.m: the template "), "{logs}");
+    assert!(bounds.iter().any(|b| text.contains(b)), "{logs}");
+    let logs = wait_log(&hub, &token, answer, &bounds).await;
+    let text = logs.to_string();
+    assert!(text.contains("response"), "{logs}");
+    assert!(bounds.iter().any(|b| text.contains(b)), "{logs}");
     assert_eq!(hub.get("/healthz", &other).await.status, 200);
 }
