@@ -92,6 +92,9 @@ pub const TICK: &str = "__tick";
 /// Wraps every `set` value; admits the value against the bounds.
 pub const CAP: &str = "__cap";
 
+/// A condition tera cannot evaluate itself, as a boolean.
+pub const TRUTHY: &str = "__truthy";
+
 struct Registry {
     filters: HashMap<String, Arc<dyn Filter>>,
     functions: HashMap<String, Arc<dyn Function>>,
@@ -135,6 +138,7 @@ fn build() -> Registry {
     }
     functions.insert(TICK.to_string(), Arc::new(tick));
     functions.insert(CAP.to_string(), Arc::new(cap));
+    functions.insert(TRUTHY.to_string(), Arc::new(truthy));
     let mut testers: HashMap<String, Arc<dyn Test>> = HashMap::new();
     for name in TESTS {
         if let Some(inner) = stock.testers.get(*name).cloned() {
@@ -209,6 +213,20 @@ fn cap(args: &HashMap<String, Value>) -> Result<Value> {
     let v = args.get("v").cloned().unwrap_or(Value::Null);
     budget::admit(&v)?;
     Ok(v)
+}
+
+/// `__truthy(v=...)`: Jinja's truthiness of any value.
+fn truthy(args: &HashMap<String, Value>) -> Result<Value> {
+    budget::charge(1)?;
+    let t = match args.get("v") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    };
+    Ok(Value::Bool(t))
 }
 
 fn str_arg<'a>(

@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
-use tera::ast::{Expr, ExprVal, FunctionCall, Node, WS};
+use tera::ast::{Expr, ExprVal, FunctionCall, LogicOperator, Node, WS};
 
-use super::builtins::{CAP, FILTERS, FUNCTIONS, RENDERER_FILTERS, TESTS, TICK};
+use super::builtins::{CAP, FILTERS, FUNCTIONS, RENDERER_FILTERS, TESTS, TICK, TRUTHY};
 use super::limits::Limits;
 
 /// Bounds a source's size, tag nesting, bracket nesting and operators per tag, without
@@ -274,11 +274,14 @@ fn unknown(kind: &str, name: &str, known: &[&str]) -> String {
 pub fn instrument(ast: &mut [Node]) {
     for node in ast {
         match node {
+            Node::VariableBlock(_, e) => fix_expr(e),
             Node::Set(_, set) => {
+                fix_expr(&mut set.value);
                 let value = std::mem::replace(&mut set.value, Expr::new(ExprVal::Bool(false)));
                 set.value = call(CAP, "v", value);
             }
             Node::Forloop(_, f, _) => {
+                fix_expr(&mut f.container);
                 instrument(&mut f.body);
                 let cost = weight(&f.body).max(1);
                 let tick = call(TICK, "n", Expr::new(ExprVal::Int(cost)));
@@ -288,7 +291,8 @@ pub fn instrument(ast: &mut [Node]) {
                 }
             }
             Node::If(i, _) => {
-                for (_, _, body) in &mut i.conditions {
+                for (_, cond, body) in &mut i.conditions {
+                    fix_bool(cond);
                     instrument(body);
                 }
                 if let Some((_, b)) = i.otherwise.as_mut() {
@@ -298,6 +302,52 @@ pub fn instrument(ast: &mut [Node]) {
             Node::Block(_, block, _) => instrument(&mut block.body),
             _ => {}
         }
+    }
+}
+
+/// Tera 1.20.1 panics when an array literal, or a `~` concatenation whose filters make a
+/// non-string, is used as a condition; such a condition is asked through `__truthy`.
+fn fix_bool(e: &mut Expr) {
+    fix_expr(e);
+    let panics = match &e.val {
+        ExprVal::Array(_) => true,
+        ExprVal::StringConcat(_) => !e.filters.is_empty(),
+        _ => false,
+    };
+    if panics {
+        let negated = std::mem::take(&mut e.negated);
+        let inner = std::mem::replace(e, Expr::new(ExprVal::Bool(false)));
+        *e = call(TRUTHY, "v", inner);
+        e.negated = negated;
+    }
+}
+
+/// Applies [`fix_bool`] to every condition inside an expression.
+fn fix_expr(e: &mut Expr) {
+    for f in &mut e.filters {
+        f.args.values_mut().for_each(fix_expr);
+    }
+    match &mut e.val {
+        ExprVal::Logic(l) if matches!(l.operator, LogicOperator::And | LogicOperator::Or) => {
+            fix_bool(&mut l.lhs);
+            fix_bool(&mut l.rhs);
+        }
+        ExprVal::Logic(l) => {
+            fix_expr(&mut l.lhs);
+            fix_expr(&mut l.rhs);
+        }
+        ExprVal::Math(m) => {
+            fix_expr(&mut m.lhs);
+            fix_expr(&mut m.rhs);
+        }
+        ExprVal::In(i) => {
+            fix_expr(&mut i.lhs);
+            fix_expr(&mut i.rhs);
+        }
+        ExprVal::Test(t) => t.args.iter_mut().for_each(fix_expr),
+        ExprVal::FunctionCall(f) => f.args.values_mut().for_each(fix_expr),
+        ExprVal::Array(items) => items.iter_mut().for_each(fix_expr),
+        _ => {}
     }
 }
 

@@ -199,8 +199,10 @@ fn amplifying_filters_check_their_size_first() {
 
 #[test]
 fn the_output_bound_still_applies() {
-    let err = render_err(
-        "{% for i in range(end=10000) %}{{ 'x' ~ i }}{% for j in range(end=100) %}yyyyyyyy{% endfor %}{% endfor %}",
+    let source = format!(
+        "{{% for i in range(end=10000) %}}{{{{ 'x' ~ i }}}}{}{{% endfor %}}",
+        "y".repeat(1024)
     );
+    let err = render_err(&source);
     assert!(err.contains("larger than 4 MiB"), "{err}");
 }
