@@ -265,7 +265,10 @@ impl WriterStats {
     fn record(&self, outcome: Result<(), &str>) {
         match outcome {
             Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
+                // A load first: a healthy writer does not write the shared cache line.
+                if self.failing.load(Ordering::Relaxed)
+                    && self.failing.swap(false, Ordering::Relaxed)
+                {
                     let mut failed = 0;
                     self.with_health(|h| {
                         failed = h.failures_in_a_row;
