@@ -281,6 +281,7 @@ impl WriterStats {
             }
             Err(e) => {
                 self.failed_batches.fetch_add(1, Ordering::Relaxed);
+                crate::ops::metrics::writer_failure();
                 self.failing.store(true, Ordering::Relaxed);
                 self.with_health(|h| {
                     h.last_error = Some(e.to_string());
@@ -292,6 +293,8 @@ impl WriterStats {
     }
 
     fn record_gone(&self, reason: &str) {
+        self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        crate::ops::metrics::writer_failure();
         self.failing.store(true, Ordering::Relaxed);
         self.with_health(|h| {
             if h.database_gone.is_none() {
