@@ -117,11 +117,15 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     let mut signals = Signals::install()?;
     let server = server.run();
     tracing::info!(address = %local, "muninn is listening");
-    let summary = format!(
-        "listening on {local}; {} agents, {} subscriptions",
-        state.addrs.registry.agent_count(),
-        state.addrs.registry.subscription_count()
-    );
+    let summary = if config.safe_mode {
+        format!("listening on {local}; SAFE MODE: no agents or subscriptions started")
+    } else {
+        format!(
+            "listening on {local}; {} agents, {} subscriptions",
+            state.addrs.registry.agent_count(),
+            state.addrs.registry.subscription_count()
+        )
+    };
     notifier.ready(&summary);
     if let Some(every) = systemd::watchdog_interval() {
         actix_rt::spawn(watchdog(state.addrs.store.clone(), notifier.clone(), every));

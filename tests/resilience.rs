@@ -164,6 +164,25 @@ async fn rows_that_cannot_be_loaded_are_disabled_at_start_and_the_hub_comes_up()
     .await;
     assert_eq!(status, 201, "{sub}");
     let sub = sub["id"].as_i64().unwrap();
+    let (status, receiver) = call(
+        &hub.base,
+        "POST",
+        "/api/agents",
+        Some(json!({"type": "event_formatting", "name": "fmt",
+                    "options": {"instructions": {"got": "{{ n }}"}}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{receiver}");
+    let receiver = receiver["id"].as_i64().unwrap();
+    let (status, incoming) = call(
+        &hub.base,
+        "POST",
+        "/api/webhooks/incoming",
+        Some(json!({"name": "in", "agent_id": receiver})),
+    )
+    .await;
+    assert_eq!(status, 201, "{incoming}");
+    let incoming = incoming["id"].as_i64().unwrap();
     stop(hub);
     corrupt(
         dir.path(),
@@ -172,6 +191,10 @@ async fn rows_that_cannot_be_loaded_are_disabled_at_start_and_the_hub_comes_up()
     corrupt(
         dir.path(),
         &format!("UPDATE subscriptions SET headers = 'not json' WHERE id = {sub}"),
+    );
+    corrupt(
+        dir.path(),
+        &format!("UPDATE incoming_webhooks SET allowed_ips = '[not json' WHERE id = {incoming}"),
     );
 
     let hub = HubProcess::start(dir.path(), &envs);
@@ -210,6 +233,25 @@ async fn rows_that_cannot_be_loaded_are_disabled_at_start_and_the_hub_comes_up()
     assert!(
         s["disabled_reason"].as_str().unwrap().contains("headers"),
         "{s}"
+    );
+    let (_, w) = call(
+        &hub.base,
+        "GET",
+        &format!("/api/webhooks/incoming/{incoming}"),
+        None,
+    )
+    .await;
+    assert_eq!(w["is_active"], false, "{w}");
+    let (_, logs) = call(
+        &hub.base,
+        "GET",
+        &format!("/api/agents/{receiver}/logs"),
+        None,
+    )
+    .await;
+    assert!(
+        logs.to_string().contains("deactivated at start"),
+        "the reason is in its agent's log: {logs}"
     );
     // The healthy agent runs.
     let (status, _) = post_webhook(&hub.base, healthy, &json!({"ok": true})).await;

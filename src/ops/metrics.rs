@@ -152,6 +152,7 @@ pub struct Metrics {
     ingest: Vec<AtomicU64>,
     events_committed: AtomicU64,
     writer_retries: AtomicU64,
+    writer_failures: AtomicU64,
     batch_size: Histogram,
     commit_seconds: Histogram,
     deliveries: Vec<AtomicU64>,
@@ -170,6 +171,7 @@ impl Metrics {
             ingest: zeros(IngestKind::ALL.len() * STATUS_SLOTS),
             events_committed: AtomicU64::new(0),
             writer_retries: AtomicU64::new(0),
+            writer_failures: AtomicU64::new(0),
             batch_size: Histogram::new(BATCH_BOUNDS, 1.0),
             commit_seconds: Histogram::new(MICROS_BOUNDS, 1e6),
             deliveries: zeros(DeliveryOutcome::ALL.len()),
@@ -207,6 +209,11 @@ pub fn writer_batch(size: usize, took: Duration, events: usize) {
 /// a savepoint per write.
 pub fn writer_retry() {
     METRICS.writer_retries.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A writer batch did not commit (every write in it was answered with an error).
+pub fn writer_failure() {
+    METRICS.writer_failures.fetch_add(1, Ordering::Relaxed);
 }
 
 /// One delivery attempt finished as `outcome`.
@@ -319,6 +326,12 @@ pub fn render(g: &Gauges) -> String {
         "muninn_writer_retried_batches_total",
         "Batches run again with a savepoint per write because one of their writes failed.",
         m.writer_retries.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "muninn_writer_failed_batches_total",
+        "Batches that did not commit: a full disk, a read-only or deleted database (see /healthz).",
+        m.writer_failures.load(Ordering::Relaxed),
     );
     counter_header(
         &mut out,
@@ -465,5 +478,6 @@ mod tests {
         assert!(text.contains("muninn_circuits_open 2\n"));
         assert!(text.contains("# TYPE muninn_writer_commit_seconds histogram"));
         assert!(text.contains("# TYPE muninn_writer_retried_batches_total counter"));
+        assert!(text.contains("# TYPE muninn_writer_failed_batches_total counter"));
     }
 }

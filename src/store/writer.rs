@@ -276,7 +276,10 @@ impl WriterStats {
     fn record(&self, outcome: Result<(), &str>) {
         match outcome {
             Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
+                // A load first: a healthy writer does not write the shared cache line.
+                if self.failing.load(Ordering::Relaxed)
+                    && self.failing.swap(false, Ordering::Relaxed)
+                {
                     let mut failed = 0;
                     self.with_health(|h| {
                         failed = h.failures_in_a_row;
@@ -289,6 +292,7 @@ impl WriterStats {
             }
             Err(e) => {
                 self.failed_batches.fetch_add(1, Ordering::Relaxed);
+                crate::ops::metrics::writer_failure();
                 self.failing.store(true, Ordering::Relaxed);
                 self.with_health(|h| {
                     h.last_error = Some(e.to_string());
@@ -300,6 +304,8 @@ impl WriterStats {
     }
 
     fn record_gone(&self, reason: &str) {
+        self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        crate::ops::metrics::writer_failure();
         self.failing.store(true, Ordering::Relaxed);
         self.with_health(|h| {
             if h.database_gone.is_none() {
