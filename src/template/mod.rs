@@ -5,6 +5,7 @@
 
 pub mod limits;
 pub mod liquid;
+pub mod object;
 
 use serde_json::{Map, Value};
 use tera::{Context, Tera};
