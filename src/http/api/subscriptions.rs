@@ -773,6 +773,7 @@ pub async fn resume(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RotateIn {
     pub secret: Option<String>,
     #[serde(alias = "grace_period")]
@@ -786,10 +787,10 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: Option<web::Json<RotateIn>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let current = visible(&state, &user, path.into_inner()).await?;
-    let input = body.map(web::Json::into_inner).unwrap_or_default();
+    let input: RotateIn = optional_body(&body)?.unwrap_or_default();
     let grace = input
         .grace_period_seconds
         .unwrap_or(state.config.delivery.secret_rotation_grace_seconds)
@@ -832,6 +833,22 @@ pub async fn rotate_secret(
     })))
 }
 
+/// An optional JSON body: none (or only whitespace) is None, but one that is sent is
+/// checked like any other, so a misspelt field is a 422 naming it rather than ignored.
+fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::Unprocessable(format!("invalid request body: {e}"))
+            }
+            _ => ApiError::BadRequest(format!("the request body is not valid JSON: {e}")),
+        })
+}
+
 /// The optional body of a test send: `{"test_payload": {...}}` becomes the event's `data`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -847,14 +864,7 @@ pub async fn test(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = visible(&state, &user, path.into_inner()).await?.id;
-    // The body is optional, but one that is sent is checked like any other.
-    let data = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<TestIn>(&body)
-            .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))?
-            .test_payload
-    };
+    let data = optional_body::<TestIn>(&body)?.and_then(|b| b.test_payload);
     let entry = state.addrs.registry.subscription(id).ok_or_else(|| {
         ApiError::Unprocessable(format!(
             "webhook {id} is not running (its stored settings are invalid)"
@@ -865,6 +875,7 @@ pub async fn test(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     pub since: Option<String>,
     pub until: Option<String>,
@@ -887,10 +898,10 @@ pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: Option<web::Json<ReplayIn>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let sub = visible(&state, &user, path.into_inner()).await?;
-    let input = body.map(web::Json::into_inner).unwrap_or_default();
+    let input: ReplayIn = optional_body(&body)?.unwrap_or_default();
     let statuses: Vec<String> = match &input.status {
         None | Some(Value::Null) => vec![deliveries::DEAD.to_string()],
         Some(Value::String(s)) => vec![s.clone()],
