@@ -1,6 +1,8 @@
 //! Which events a subscription wants: event-type patterns (`agent.*`, `*`) and field
 //! filters over the delivery envelope, in the AGiXT form (`{"data.level": "high"}`,
-//! equality) or the operator form (`[{"field", "operator", "value"}]`).
+//! equality), the operator form (`[{"field", "operator", "value"}]`), or TagoRUN's
+//! per-event form (`{"user.login": {"conditions": [{"field", "operator", "value"}]}}`:
+//! the conditions apply to events of that type; other types pass).
 
 use serde_json::Value;
 
@@ -79,9 +81,9 @@ struct Condition {
     op: Op,
 }
 
-/// All conditions must hold.
+/// All conditions must hold, and those of every per-event group whose type matches.
 #[derive(Debug, Clone, Default)]
-pub struct Filters(Vec<Condition>);
+pub struct Filters(Vec<Condition>, Vec<(TypePattern, Vec<Condition>)>);
 
 /// The most a filter regex may compile to, so a saved filter cannot cost unbounded time.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -98,50 +100,79 @@ impl Filters {
     /// Parses either form; errors name the filter and what is wrong.
     pub fn parse(v: &Value) -> Result<Filters, String> {
         let mut out = Vec::new();
+        let mut per_event = Vec::new();
         match v {
             Value::Null => {}
             Value::Object(map) => {
                 for (field, value) in map {
+                    if let Some(conditions) = per_event_conditions(value) {
+                        let pattern = TypePattern::parse(field)
+                            .map_err(|e| format!("filters.{field}: {e}"))?;
+                        let group =
+                            conditions_of(conditions, &format!("filters.{field}.conditions"))?;
+                        per_event.push((pattern, group));
+                        continue;
+                    }
                     out.push(Condition {
                         path: split(field)?,
                         op: Op::Equals(value.clone()),
                     });
                 }
             }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    let field = item.get("field").and_then(Value::as_str).ok_or(format!(
-                        "filters[{i}].field is required (a dotted path such as data.level)"
-                    ))?;
-                    let operator = item
-                        .get("operator")
-                        .and_then(Value::as_str)
-                        .unwrap_or("equals");
-                    let value = item.get("value").cloned().unwrap_or(Value::Null);
-                    out.push(Condition {
-                        path: split(field)?,
-                        op: op(operator, value).map_err(|e| format!("filters[{i}]: {e}"))?,
-                    });
-                }
-            }
+            Value::Array(items) => out = conditions_of(items, "filters")?,
             _ => return Err(
                 "filters must be an object of field -> value or a list of {field, operator, value}"
                     .into(),
             ),
         }
-        Ok(Filters(out))
+        Ok(Filters(out, per_event))
     }
 
     /// A field is looked up in the envelope, then in the event's payload (`data`):
     /// the documents write filters over what their events carry (`severity`,
     /// `agent_name`, `user.role`), which in muninn's envelope sits under `data`.
     pub fn matches(&self, envelope: &Value) -> bool {
-        self.0.iter().all(|c| {
+        let holds = |c: &Condition| {
             let found = lookup(envelope, &c.path)
                 .or_else(|| envelope.get("data").and_then(|d| lookup(d, &c.path)));
             eval(&c.op, found)
-        })
+        };
+        let event_type = envelope
+            .get("event_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        self.0.iter().all(holds)
+            && self
+                .1
+                .iter()
+                .filter(|(p, _)| p.matches(event_type))
+                .all(|(_, group)| group.iter().all(holds))
     }
+}
+
+/// `{"conditions": [...]}` (and nothing else): a per-event group.
+fn per_event_conditions(v: &Value) -> Option<&Vec<Value>> {
+    let m = v.as_object()?;
+    (m.len() == 1).then(|| m.get("conditions")?.as_array())?
+}
+
+fn conditions_of(items: &[Value], label: &str) -> Result<Vec<Condition>, String> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = item.get("field").and_then(Value::as_str).ok_or(format!(
+            "{label}[{i}].field is required (a dotted path such as data.level)"
+        ))?;
+        let operator = item
+            .get("operator")
+            .and_then(Value::as_str)
+            .unwrap_or("equals");
+        let value = item.get("value").cloned().unwrap_or(Value::Null);
+        out.push(Condition {
+            path: split(field)?,
+            op: op(operator, value).map_err(|e| format!("{label}[{i}]: {e}"))?,
+        });
+    }
+    Ok(out)
 }
 
 fn lookup<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
@@ -299,6 +330,32 @@ mod tests {
             !Filters::parse(&json!({"severity": "low"}))
                 .unwrap()
                 .matches(&env)
+        );
+    }
+
+    #[test]
+    fn per_event_conditions_apply_to_their_event_only() {
+        let f = Filters::parse(&json!({
+            "user.login": {"conditions": [
+                {"field": "user.role", "operator": "equals", "value": "admin"},
+                {"field": "location.country", "operator": "in", "value": ["US", "CA"]}]},
+            "data.received": {"conditions": [
+                {"field": "device.type", "operator": "equals", "value": "sensor"},
+                {"field": "data.value", "operator": "greater_than", "value": 100}]}
+        }))
+        .unwrap();
+        let login = |role, country| json!({"event_type": "user.login", "data": {"user": {"role": role}, "location": {"country": country}}});
+        assert!(f.matches(&login("admin", "CA")));
+        assert!(!f.matches(&login("admin", "FR")));
+        assert!(!f.matches(&login("viewer", "US")));
+        let reading = |v| json!({"event_type": "data.received", "data": {"device": {"type": "sensor"}, "data": {"value": v}}});
+        assert!(f.matches(&reading(150)));
+        assert!(!f.matches(&reading(50)));
+        assert!(f.matches(&json!({"event_type": "system.alert", "data": {}})));
+        let err = Filters::parse(&json!({"user.login": {"conditions": [{"field": "a", "operator": "between", "value": 1}]}})).unwrap_err();
+        assert!(
+            err.contains("filters.user.login.conditions[0]") && err.contains("between"),
+            "{err}"
         );
     }
 

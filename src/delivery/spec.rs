@@ -11,7 +11,14 @@ use super::policy::{RetryPolicy, Schedule};
 use super::signer::Scheme;
 use crate::secrets::{Keyring, purpose};
 use crate::store::subscriptions::SubscriptionRow;
+use crate::template::object::{ObjectTemplate, stored_object};
 use crate::template::{TemplateId, Templates, context_of};
+
+/// A subscription's payload template: text that must render JSON, or an object.
+pub enum PayloadTemplate {
+    Text(Templates, TemplateId),
+    Object(ObjectTemplate),
+}
 
 /// One signing secret; an old one keeps signing until it expires (rotation grace).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,7 +62,7 @@ pub struct Spec {
     pub agent_id: Option<i64>,
     pub filters: Filters,
     pub headers: Vec<(String, String)>,
-    pub template: Option<(Templates, TemplateId)>,
+    pub template: Option<PayloadTemplate>,
     pub scheme: Scheme,
     pub signature_header: Option<String>,
     /// Err when the stored secrets do not open (key missing, value altered): the
@@ -104,11 +111,16 @@ impl Spec {
             })
             .collect();
         let template = match &row.payload_template {
-            Some(t) => {
-                let mut ts = Templates::new();
-                let id = ts.add("payload_template", t).map_err(|e| e.0)?;
-                Some((ts, id))
-            }
+            Some(t) => Some(match stored_object(t) {
+                Some(object) => PayloadTemplate::Object(
+                    ObjectTemplate::new("payload_template", &object).map_err(|e| e.0)?,
+                ),
+                None => {
+                    let mut ts = Templates::new();
+                    let id = ts.add("payload_template", t).map_err(|e| e.0)?;
+                    PayloadTemplate::Text(ts, id)
+                }
+            }),
             None => None,
         };
         let schedule = match &row.retry_schedule {
@@ -176,8 +188,15 @@ impl Spec {
     pub fn body(&self, envelope: &Value) -> Result<Vec<u8>, String> {
         match &self.template {
             None => Ok(envelope.to_string().into_bytes()),
-            Some((ts, id)) => {
-                let text = ts.render(id, &context_of(envelope)).map_err(|e| e.0)?;
+            Some(PayloadTemplate::Object(t)) => Ok(t
+                .render(&template_vars(envelope))
+                .map_err(|e| e.0)?
+                .to_string()
+                .into_bytes()),
+            Some(PayloadTemplate::Text(ts, id)) => {
+                let text = ts
+                    .render(id, &context_of(&template_vars(envelope)))
+                    .map_err(|e| e.0)?;
                 let v: Value = serde_json::from_str(&text).map_err(|e| {
                     format!(
                         "payload_template did not produce JSON ({e}): {}",
@@ -188,4 +207,30 @@ impl Spec {
             }
         }
     }
+}
+
+/// What a payload template can name: the envelope's fields (`event_type`, `data`,
+/// ...); the payload's own top-level keys where the envelope has no such field
+/// (TagoRUN's `{{user.email}}`, `{{device.name}}`); and `event` as TagoRUN prints it,
+/// `{id, type, timestamp, data}`.
+pub fn template_vars(envelope: &Value) -> Value {
+    let mut vars = match envelope.get("data") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    if let Value::Object(env) = envelope {
+        for (k, v) in env {
+            vars.insert(k.clone(), v.clone());
+        }
+    }
+    vars.insert(
+        "event".into(),
+        serde_json::json!({
+            "id": envelope.get("id"),
+            "type": envelope.get("event_type"),
+            "timestamp": envelope.get("timestamp"),
+            "data": envelope.get("data"),
+        }),
+    );
+    Value::Object(vars)
 }

@@ -1,24 +1,36 @@
 //! Incoming webhooks' `transform_template`: a tera template rendered against
 //! `{"data": body, "headers": {...}, "query": {...}}` whose output must be JSON; the
 //! JSON becomes the event's payload. Compiled when saved, so syntax errors are a 422
-//! on save rather than on the first request.
+//! on save rather than on the first request. It may also be an object of templates
+//! (AGiXT's `payload_transformation`, see `template::object`). Either form can also
+//! name the body's own top-level keys (`{{ lead_name }}`), as AGiXT's examples do;
+//! `data`, `headers` and `query` win over a body key of the same name.
 
 use serde_json::{Map, Value, json};
 
+use crate::template::object::{ObjectTemplate, stored_object};
 use crate::template::{TemplateId, Templates, context_of};
 
-pub struct Transform {
-    templates: Templates,
-    id: TemplateId,
+pub enum Transform {
+    Text {
+        templates: Templates,
+        id: TemplateId,
+    },
+    Object(ObjectTemplate),
 }
 
 impl Transform {
     pub fn new(source: &str) -> Result<Transform, String> {
+        if let Some(object) = stored_object(source) {
+            return ObjectTemplate::new("transform_template", &object)
+                .map(Transform::Object)
+                .map_err(|e| e.to_string());
+        }
         let mut templates = Templates::new();
         let id = templates
             .add("transform_template", source)
             .map_err(|e| e.to_string())?;
-        Ok(Transform { templates, id })
+        Ok(Transform::Text { templates, id })
     }
 
     /// Renders the payload; the error says why the template failed or what JSON was wrong.
@@ -35,10 +47,24 @@ impl Transform {
         let query: Map<String, Value> = url::form_urlencoded::parse(query.as_bytes())
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
             .collect();
-        let context = json!({"data": data, "headers": headers, "query": query});
-        let text = self
-            .templates
-            .render(&self.id, &context_of(&context))
+        let mut vars = match data {
+            Value::Object(m) => m.clone(),
+            _ => Map::new(),
+        };
+        if let Value::Object(named) = json!({"data": data, "headers": headers, "query": query}) {
+            vars.extend(named);
+        }
+        let vars = Value::Object(vars);
+        let (templates, id) = match self {
+            Transform::Object(t) => {
+                return t
+                    .render(&vars)
+                    .map_err(|e| format!("transform_template failed: {e}"));
+            }
+            Transform::Text { templates, id } => (templates, id),
+        };
+        let text = templates
+            .render(id, &context_of(&vars))
             .map_err(|e| format!("transform_template failed: {e}"))?;
         serde_json::from_str(&text).map_err(|e| {
             let excerpt: String = text.chars().take(200).collect();
@@ -64,6 +90,22 @@ mod tests {
             out,
             json!({"message": "hi", "priority": "medium", "raw": {"text": "hi", "tags": ["a"]}, "tag_a": true})
         );
+    }
+
+    #[test]
+    fn objects_of_templates_and_top_level_names() {
+        let source = crate::template::object::store(&json!({
+            "message": "New lead: {{ lead_name }} from {{ company }}",
+            "context": {"email": "{{ email }}", "source": "CRM System", "raw": "{{ data }}"}
+        }));
+        let t = Transform::new(&source).unwrap();
+        let body = json!({"lead_name": "Ada", "company": "ACME", "email": "a@x"});
+        assert_eq!(
+            t.apply(&body, &[], "").unwrap(),
+            json!({"message": "New lead: Ada from ACME", "context": {"email": "a@x", "source": "CRM System", "raw": body}})
+        );
+        let t = Transform::new(r#"{"m": "{{ lead_name }}/{{ data.lead_name }}"}"#).unwrap();
+        assert_eq!(t.apply(&body, &[], "").unwrap(), json!({"m": "Ada/Ada"}));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod budget;
 pub mod builtins;
 pub mod limits;
 pub mod liquid;
+pub mod object;
 pub mod sandbox;
 
 use limits::Limits;

@@ -21,6 +21,7 @@ use crate::store::{StoreError, control_links, events, links};
 /// The body of POST and PUT. On PUT every field is optional and omitted ones keep
 /// their value.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AgentIn {
     #[serde(rename = "type")]
     pub agent_type: Option<String>,
@@ -801,6 +802,7 @@ pub async fn reemit_events(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DryRunIn {
     #[serde(rename = "type")]
     pub agent_type: String,

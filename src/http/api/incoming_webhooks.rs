@@ -49,7 +49,13 @@ pub struct IncomingIn {
     /// `active` is the AGiXT SDK's spelling.
     #[serde(alias = "active")]
     pub is_active: Option<bool>,
-    #[serde(default, deserialize_with = "present")]
+    /// A template string that renders JSON, or an object of templates (AGiXT's
+    /// `payload_transformation`).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        alias = "payload_transformation"
+    )]
     pub transform_template: Option<Value>,
     #[serde(default, deserialize_with = "present")]
     pub rate_limit: Option<Value>,
@@ -87,7 +93,9 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
         "description": row.description,
         "is_active": row.is_active,
         "active": row.is_active,
-        "transform_template": row.transform_template,
+        "transform_template": row.transform_template.as_deref().map(|t| {
+            crate::template::object::stored_object(t).unwrap_or_else(|| Value::String(t.to_string()))
+        }),
         "rate_limit": row.rate_limit,
         "allowed_ips": protections.and_then(ProtectionOptions::allowed_ips_json),
         "signature": protections.and_then(|p| p.signature.as_ref()).map(|s| s.public_json()),
@@ -143,8 +151,12 @@ async fn changes(
     }
     c.description = text_field(&input.description, "description")?;
     c.is_active = input.is_active;
-    c.transform_template = text_field(&input.transform_template, "transform_template")?
-        .map(|t| t.filter(|t| !t.trim().is_empty()));
+    c.transform_template = match &input.transform_template {
+        Some(o @ Value::Object(_)) => Some(Some(crate::template::object::store(o))),
+        other => {
+            text_field(other, "transform_template")?.map(|t| t.filter(|t| !t.trim().is_empty()))
+        }
+    };
     if let Some(Some(t)) = &c.transform_template {
         Transform::new(t).map_err(|e| ApiError::Unprocessable(format!("invalid {e}")))?;
     }

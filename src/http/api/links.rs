@@ -11,6 +11,7 @@ use crate::store::agents;
 use crate::store::links::{self, LinkRow};
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinkIn {
     pub source_id: i64,
     pub receiver_id: i64,

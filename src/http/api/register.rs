@@ -6,7 +6,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut, format_template};
 use crate::http::{ApiError, AppState, AuthUser};
@@ -45,7 +45,7 @@ pub async fn register(
             url: Some(b.url),
             event_types: Some(b.events.unwrap_or_else(|| vec!["*".into()])),
             secret: b.secret,
-            payload_template: template.map(Some),
+            payload_template: template.map(|t| Some(Value::String(t))),
             ..Default::default()
         },
     )

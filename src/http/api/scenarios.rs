@@ -89,6 +89,7 @@ pub async fn get(
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScenarioIn {
     pub name: String,
     pub description: Option<String>,

@@ -20,11 +20,15 @@ use crate::store::deliveries::{self, ReplayFilter};
 use crate::store::now;
 use crate::store::subscriptions::{self, SubscriptionFields, SubscriptionRow};
 
-/// The body of create and update; on update, omitted fields keep their value.
+/// The body of create and update; on update, omitted fields keep their value. Fields
+/// are spelt as muninn and the documents spell them (aliases); any other is a 422.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SubscriptionIn {
-    #[serde(alias = "target_url")]
+    #[serde(alias = "target_url", alias = "webhook_url")]
     pub url: Option<String>,
+    /// TagoRUN's integration examples name one event.
+    pub event: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
     #[serde(alias = "events")]
@@ -38,8 +42,11 @@ pub struct SubscriptionIn {
     pub agent_id: Option<Option<i64>>,
     #[serde(default, deserialize_with = "some")]
     pub filters: Option<Option<Value>>,
-    #[serde(default, deserialize_with = "some")]
-    pub payload_template: Option<Option<String>>,
+    /// A template string that renders JSON, or an object of templates (TagoRUN's
+    /// `payload_template`, `payload` in its integration examples).
+    #[serde(default, deserialize_with = "some", alias = "payload")]
+    pub payload_template: Option<Option<Value>>,
+    pub retry_policy: Option<RetryPolicyIn>,
     /// `muninn` (the envelope) or `event` (`{event, data, timestamp}`); sets the
     /// payload template, so it cannot be given with one.
     pub payload_format: Option<String>,
@@ -82,6 +89,18 @@ pub fn format_template(format: Option<&str>) -> Result<Option<String>, ApiError>
     }
 }
 
+/// TagoRUN's `retry_policy`: attempts in all (the first and the retries) and how the
+/// delay grows, from `retry_delay` (1 s, TagoRUN's base delay, unless given).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicyIn {
+    pub max_attempts: i64,
+    pub backoff: Option<String>,
+}
+
+/// TagoRUN's base delay between attempts.
+const TAGORUN_BASE_DELAY_MS: i64 = 1000;
+
 /// Tells an absent field (keep) from `null` (clear).
 fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -101,7 +120,8 @@ pub struct SubscriptionOut {
     pub agent_id: Option<i64>,
     pub filters: Option<Value>,
     pub headers: Value,
-    pub payload_template: Option<String>,
+    /// The template as given: a string, or an object of templates.
+    pub payload_template: Option<Value>,
     /// `muninn`, `event`, or `template` (a template of the caller's own).
     pub payload_format: &'static str,
     pub signature_scheme: String,
@@ -114,6 +134,8 @@ pub struct SubscriptionOut {
     /// Only in the answers to create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `{max_attempts, backoff}`, TagoRUN's view of the retry settings.
+    pub retry_policy: Value,
     pub retry_count: i32,
     pub retry_delay: f64,
     pub max_retry_delay: f64,
@@ -133,6 +155,25 @@ pub struct SubscriptionOut {
     pub circuit_state: String,
     pub created_at: String,
     pub updated_at: String,
+}
+
+fn retry_policy_of(retry_count: i32, schedule: Option<&str>) -> Value {
+    let schedule = schedule.and_then(|s| serde_json::from_str::<Vec<i64>>(s).ok());
+    let (attempts, backoff) = match &schedule {
+        None => (i64::from(retry_count) + 1, "exponential"),
+        Some(s) => {
+            let first = s.first().copied().unwrap_or(0);
+            let kind = if s.iter().all(|d| *d == first) {
+                "fixed"
+            } else if s.iter().zip(1..).all(|(d, i)| *d == first * i) {
+                "linear"
+            } else {
+                "schedule"
+            };
+            (s.len() as i64 + 1, kind)
+        }
+    };
+    json!({"max_attempts": attempts, "backoff": backoff})
 }
 
 fn secs(ms: i64) -> f64 {
@@ -158,7 +199,11 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
         filters: r.filters.and_then(|f| serde_json::from_str(&f).ok()),
         headers: serde_json::from_str(&r.headers).unwrap_or_else(|_| json!({})),
         payload_format: payload_format_of(r.payload_template.as_deref()),
-        payload_template: r.payload_template,
+        payload_template: r.payload_template.as_deref().map(|t| {
+            crate::template::object::stored_object(t)
+                .unwrap_or_else(|| Value::String(t.to_string()))
+        }),
+        retry_policy: retry_policy_of(r.retry_count, r.retry_schedule.as_deref()),
         signature_scheme: r.signature_scheme,
         signature_header: r.signature_header,
         has_secret,
@@ -281,7 +326,16 @@ fn build_fields(
     if input.description.is_some() {
         f.description = input.description.clone();
     }
-    if let Some(types) = &input.event_types {
+    let single;
+    let event_types = match (&input.event_types, &input.event) {
+        (Some(_), Some(_)) => return Err(bad("event", "give event or event_types, not both")),
+        (None, Some(e)) => {
+            single = vec![e.clone()];
+            Some(&single)
+        }
+        (types, None) => types.as_ref(),
+    };
+    if let Some(types) = event_types {
         if types.is_empty() {
             return Err(bad(
                 "event_types",
@@ -340,12 +394,7 @@ fn build_fields(
         f.payload_template = format_template(Some(format.as_str()))?;
     }
     if let Some(t) = &input.payload_template {
-        f.payload_template = t.clone().filter(|t| !t.trim().is_empty());
-        if let Some(t) = &f.payload_template {
-            crate::template::Templates::new()
-                .add("payload_template", t)
-                .map_err(|e| bad("payload_template", format!("does not compile: {e}")))?;
-        }
+        f.payload_template = payload_template(t.as_ref())?;
     }
     if let Some(s) = &input.signature_scheme {
         let scheme = Scheme::parse(s).map_err(|e| bad("signature_scheme", e))?;
@@ -398,6 +447,9 @@ fn build_fields(
                 ));
             }
         };
+    }
+    if let Some(p) = &input.retry_policy {
+        apply_retry_policy(&mut f, p, input.retry_delay.is_some())?;
     }
     if let Some(t) = input.timeout {
         f.timeout_ms = ms("timeout", t, 300.0)?.max(1);
@@ -461,6 +513,65 @@ fn build_fields(
         *scheme_changed_secret = Some(secret);
     }
     Ok(f)
+}
+
+/// Checks a payload template and gives its stored text.
+fn payload_template(t: Option<&Value>) -> Result<Option<String>, ApiError> {
+    let compile_error = |e: crate::template::TemplateError| {
+        bad("payload_template", format!("does not compile: {e}"))
+    };
+    match t {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => {
+            crate::template::Templates::new()
+                .add("payload_template", s)
+                .map_err(compile_error)?;
+            Ok(Some(s.clone()))
+        }
+        Some(o @ Value::Object(_)) => {
+            crate::template::object::ObjectTemplate::new("payload_template", o)
+                .map_err(compile_error)?;
+            Ok(Some(crate::template::object::store(o)))
+        }
+        Some(_) => Err(bad(
+            "payload_template",
+            "must be a template string that renders JSON, or an object of templates",
+        )),
+    }
+}
+
+fn apply_retry_policy(
+    f: &mut SubscriptionFields,
+    p: &RetryPolicyIn,
+    delay_given: bool,
+) -> Result<(), ApiError> {
+    if !(1..=101).contains(&p.max_attempts) {
+        return Err(bad(
+            "retry_policy.max_attempts",
+            "must be from 1 to 101 (the first attempt and up to 100 retries)",
+        ));
+    }
+    let retries = p.max_attempts - 1;
+    if !delay_given {
+        f.retry_delay_ms = TAGORUN_BASE_DELAY_MS;
+    }
+    let base = f.retry_delay_ms;
+    f.retry_count = retries as i32;
+    f.retry_schedule = match p.backoff.as_deref().unwrap_or("exponential") {
+        "exponential" => None,
+        "fixed" | "constant" => Some(Value::from(vec![base; retries as usize]).to_string()),
+        "linear" => {
+            Some(Value::from((1..=retries).map(|i| base * i).collect::<Vec<_>>()).to_string())
+        }
+        other => {
+            return Err(bad(
+                "retry_policy.backoff",
+                format!("{other:?} is not exponential, fixed or linear"),
+            ));
+        }
+    };
+    Ok(())
 }
 
 fn defaults() -> SubscriptionFields {
@@ -698,6 +809,7 @@ pub async fn resume(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RotateIn {
     pub secret: Option<String>,
     #[serde(alias = "grace_period")]
@@ -711,10 +823,10 @@ pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: Option<web::Json<RotateIn>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let current = visible(&state, &user, path.into_inner()).await?;
-    let input = body.map(web::Json::into_inner).unwrap_or_default();
+    let input: RotateIn = optional_body(&body)?.unwrap_or_default();
     let grace = input
         .grace_period_seconds
         .unwrap_or(state.config.delivery.secret_rotation_grace_seconds)
@@ -762,6 +874,22 @@ pub async fn rotate_secret(
     })))
 }
 
+/// An optional JSON body: none (or only whitespace) is None, but one that is sent is
+/// checked like any other, so a misspelt field is a 422 naming it rather than ignored.
+fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::Unprocessable(format!("invalid request body: {e}"))
+            }
+            _ => ApiError::BadRequest(format!("the request body is not valid JSON: {e}")),
+        })
+}
+
 /// The optional body of a test send: `{"test_payload": {...}}` becomes the event's `data`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -777,14 +905,7 @@ pub async fn test(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = visible(&state, &user, path.into_inner()).await?.id;
-    // The body is optional, but one that is sent is checked like any other.
-    let data = if body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        serde_json::from_slice::<TestIn>(&body)
-            .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))?
-            .test_payload
-    };
+    let data = optional_body::<TestIn>(&body)?.and_then(|b| b.test_payload);
     let entry = state.addrs.registry.subscription(id).ok_or_else(|| {
         ApiError::Unprocessable(format!(
             "webhook {id} is not running (its stored settings are invalid)"
@@ -795,6 +916,7 @@ pub async fn test(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     pub since: Option<String>,
     pub until: Option<String>,
@@ -817,10 +939,10 @@ pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    body: Option<web::Json<ReplayIn>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let sub = visible(&state, &user, path.into_inner()).await?;
-    let input = body.map(web::Json::into_inner).unwrap_or_default();
+    let input: ReplayIn = optional_body(&body)?.unwrap_or_default();
     let statuses: Vec<String> = match &input.status {
         None | Some(Value::Null) => vec![deliveries::DEAD.to_string()],
         Some(Value::String(s)) => vec![s.clone()],

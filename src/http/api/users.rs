@@ -10,6 +10,7 @@ use crate::store::api_tokens;
 use crate::store::users::{self, UserRow};
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UserIn {
     pub name: String,
     #[serde(default, alias = "is_admin")]
