@@ -3,5 +3,6 @@
 
 pub mod logging;
 pub mod metrics;
+pub mod process_metrics;
 pub mod shutdown;
 pub mod systemd;
