@@ -115,3 +115,41 @@ async fn metrics_count_ingest_commits_and_deliveries_behind_the_token() {
     assert_eq!(value(&text, "muninn_writer_queue_depth"), 0.0);
     assert_eq!(value(&text, "muninn_feed_cache_hits_total"), 0.0);
 }
+
+#[actix_rt::test]
+async fn metrics_carry_build_info_and_the_process_series() {
+    let hub = TestHub::start().await;
+    let r = hub.request("GET", "/metrics", None, &[], None).await;
+    assert_eq!(r.status, 200, "open without a configured token");
+    let text = r.text();
+    assert_eq!(
+        value(
+            &text,
+            &format!(
+                "muninn_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        1.0
+    );
+    assert!(text.contains("# TYPE muninn_build_info gauge\n"), "{text}");
+    if cfg!(target_os = "linux") {
+        // The test process is the hub's process: it has memory, descriptors and a start.
+        assert!(value(&text, "process_resident_memory_bytes") > 1024.0 * 1024.0);
+        assert!(value(&text, "process_open_fds") >= 3.0);
+        assert!(value(&text, "process_max_fds") >= value(&text, "process_open_fds"));
+        assert!(value(&text, "process_cpu_seconds_total") >= 0.0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        let start = value(&text, "process_start_time_seconds");
+        assert!(
+            start <= now + 2.0 && start > now - 24.0 * 3600.0,
+            "started {start}, now {now}"
+        );
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+    } else {
+        assert!(!text.contains("process_"), "{text}");
+    }
+}

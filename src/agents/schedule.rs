@@ -1,16 +1,22 @@
 //! Schedules: Huginn's named schedules (`every_1h`, `midnight`, `7pm`, `never` ...),
 //! sub-minute ones (`every_10s`, `every_30s`), and cron expressions with five fields or
-//! six (leading seconds), optionally followed by a time zone name. Huginn's day-of-week
-//! numbers (0 or 7 = Sunday) are translated for the cron crate, which counts from 1.
+//! six (leading seconds), optionally followed by a time zone name.
+//!
+//! Cron expressions follow Unix (Vixie) cron: when both day-of-month and day-of-week are
+//! restricted, a day matching EITHER fires (`0 0 1 * 1` is "the 1st, and every Monday"),
+//! and 0 or 7 is Sunday. croner implements exactly that; the `cron` crate used before
+//! ANDed the two fields, so schedules written for Unix cron fired on the wrong days.
 
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds};
 
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    cron: cron::Schedule,
+    cron: Cron,
     tz: Tz,
     pub text: String,
 }
@@ -52,46 +58,6 @@ fn named(name: &str) -> Option<String> {
     Some(format!("0 0 {} * * *", if pm { h + 12 } else { h }))
 }
 
-fn day_name(n: &str) -> Option<&'static str> {
-    Some(match n {
-        "0" | "7" => "SUN",
-        "1" => "MON",
-        "2" => "TUE",
-        "3" => "WED",
-        "4" => "THU",
-        "5" => "FRI",
-        "6" => "SAT",
-        _ => return None,
-    })
-}
-
-/// Rewrites numeric days of week (`1-5`, `0,6`) as names.
-fn translate_dow(field: &str) -> String {
-    field
-        .split(',')
-        .map(|part| {
-            let (range, step) = match part.split_once('/') {
-                Some((r, s)) => (r, Some(s)),
-                None => (part, None),
-            };
-            let range = range
-                .split('-')
-                .map(|d| {
-                    day_name(d)
-                        .map(str::to_string)
-                        .unwrap_or_else(|| d.to_string())
-                })
-                .collect::<Vec<_>>()
-                .join("-");
-            match step {
-                Some(s) => format!("{range}/{s}"),
-                None => range,
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
 impl Schedule {
     /// Parses a schedule; `Ok(None)` for `never` or empty. Errors say what to write.
     pub fn parse(text: &str, default_tz: Tz) -> Result<Option<Schedule>, String> {
@@ -121,11 +87,19 @@ impl Schedule {
                         ));
                     }
                 }
-                fields[5] = translate_dow(&fields[5]);
                 (fields.join(" "), tz)
             }
         };
-        let cron = cron::Schedule::from_str(&expr)
+        // Seconds are always present here (five-field forms got a leading 0 above), so a
+        // 6-field text is never mistaken for one with a year. Sloppy ranges (`0/10`)
+        // stay accepted because the previous parser took them and stored agents use them.
+        let parser = CronParser::builder()
+            .seconds(Seconds::Required)
+            .dom_and_dow(false)
+            .sloppy_ranges(true)
+            .build();
+        let cron = parser
+            .parse(&expr)
             .map_err(|e| format!("{t:?} is not a valid cron expression: {e}"))?;
         Ok(Some(Schedule {
             cron,
@@ -137,8 +111,8 @@ impl Schedule {
     /// The first firing strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron
-            .after(&after.with_timezone(&self.tz))
-            .next()
+            .find_next_occurrence(&after.with_timezone(&self.tz), false)
+            .ok()
             .map(|t| t.with_timezone(&Utc))
     }
 }
@@ -205,5 +179,90 @@ mod tests {
                 .contains("not a schedule")
         );
         assert!(Schedule::parse("61 * * * *", Tz::UTC).is_err());
+    }
+
+    #[test]
+    fn day_of_month_or_day_of_week_as_in_unix_cron() {
+        // Tuesday 2026-12-01 10:00: the 1st of the month, and not a Monday.
+        let t = Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap(); // a Monday
+        let firings: Vec<DateTime<Utc>> = {
+            let s = Schedule::parse("0 0 1 * 1", Tz::UTC).unwrap().unwrap();
+            let mut at = t;
+            (0..4)
+                .map(|_| {
+                    at = s.next_after(at).unwrap();
+                    at
+                })
+                .collect()
+        };
+        assert_eq!(
+            firings,
+            [
+                Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap(), // the 1st, a Tuesday
+                Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap(), // a Monday
+                Utc.with_ymd_and_hms(2026, 12, 14, 0, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 12, 21, 0, 0, 0).unwrap(),
+            ],
+            "the 1st OR any Monday"
+        );
+        // Only one of the two restricted: the other is not a wildcard that matches all days.
+        assert_eq!(
+            next("0 0 1 * *", t),
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            next("0 0 * * 1", t),
+            Utc.with_ymd_and_hms(2026, 12, 7, 0, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn sunday_is_zero_or_seven_and_names_work() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap(); // a Monday
+        let sunday = Utc.with_ymd_and_hms(2026, 11, 29, 6, 0, 0).unwrap();
+        for s in [
+            "0 6 * * 0",
+            "0 6 * * 7",
+            "0 6 * * SUN",
+            "0 6 * * sun",
+            "0 0 6 * * 0",
+        ] {
+            assert_eq!(next(s, t), sunday, "{s}");
+        }
+        assert_eq!(
+            next("0 6 * * 5-7", t),
+            Utc.with_ymd_and_hms(2026, 11, 27, 6, 0, 0).unwrap(),
+            "Friday to Sunday"
+        );
+        assert_eq!(
+            next("0 6 * * 6,0", t),
+            Utc.with_ymd_and_hms(2026, 11, 28, 6, 0, 0).unwrap(),
+            "Saturday and Sunday"
+        );
+        assert_eq!(
+            next("0/20 * * * *", t),
+            Utc.with_ymd_and_hms(2026, 11, 23, 10, 20, 0).unwrap(),
+            "a start/step range, as the previous parser took it"
+        );
+        assert_eq!(
+            next("0 12 * JAN *", t),
+            Utc.with_ymd_and_hms(2027, 1, 1, 12, 0, 0).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_day_that_never_comes_is_no_firing_not_a_hang() {
+        let t = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        let s = Schedule::parse("0 0 30 2 *", Tz::UTC).unwrap().unwrap();
+        assert_eq!(s.next_after(t), None);
+        for bad in [
+            "0 0 1 * 8",
+            "0 24 * * *",
+            "0 0 0 * *",
+            "0 0 * 13 *",
+            "* * * * * * *",
+        ] {
+            assert!(Schedule::parse(bad, Tz::UTC).is_err(), "{bad}");
+        }
     }
 }

@@ -1,5 +1,8 @@
 //! Logging: `tracing`, one line per event, plain text to stdout (journald-friendly) or
-//! JSON. Secrets and tokens are never passed to the logger.
+//! JSON. Secrets and tokens are never passed to the logger. Colour codes are written only
+//! when stdout is a terminal: journald, files and pipes store them as junk otherwise.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -12,7 +15,8 @@ pub fn init(config: &LogConfig) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal());
     let result = match config.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

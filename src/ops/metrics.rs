@@ -428,6 +428,8 @@ pub fn render(g: &Gauges) -> String {
         "Seconds since the hub started.",
         format!("{:.3}", g.uptime_seconds),
     );
+    super::process_metrics::render_build_info(&mut out);
+    super::process_metrics::render(&mut out);
     out
 }
 
@@ -469,7 +471,11 @@ mod tests {
             ..Gauges::default()
         });
         for line in text.lines().filter(|l| !l.starts_with('#')) {
-            assert!(line.starts_with("muninn_"), "{line}");
+            // The process series keep the names every exporter gives them.
+            assert!(
+                line.starts_with("muninn_") || line.starts_with("process_"),
+                "{line}"
+            );
             assert_eq!(line.split(' ').count(), 2, "{line}");
         }
         assert!(text.contains("muninn_ingest_requests_total{kind=\"incoming\",status=\"202\"}"));

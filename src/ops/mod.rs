@@ -4,5 +4,6 @@
 pub mod backoff;
 pub mod logging;
 pub mod metrics;
+pub mod process_metrics;
 pub mod shutdown;
 pub mod systemd;
