@@ -28,7 +28,14 @@ fn muninn(args: &[&str]) -> (bool, String) {
 fn help_names_every_command() {
     let (ok, text) = muninn(&["--help"]);
     assert!(ok);
-    for cmd in ["serve", "user", "migrate", "config", "systemd-unit"] {
+    for cmd in [
+        "serve",
+        "user",
+        "migrate",
+        "config",
+        "secrets",
+        "systemd-unit",
+    ] {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }
@@ -224,7 +231,11 @@ async fn signed_delivery(
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 201);
-    let got = sink.wait_for(n).await;
+    let got = sink
+        .wait_until("the delivery of event n", |r| {
+            r.iter().any(|d| d.json()["data"]["n"] == n)
+        })
+        .await;
     let d = got.iter().find(|d| d.json()["data"]["n"] == n).unwrap();
     use hmac::{KeyInit, Mac};
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
@@ -233,6 +244,23 @@ async fn signed_delivery(
         d.header("x-webhook-signature").unwrap(),
         hex::encode(m.finalize().into_bytes())
     );
+}
+
+/// Posts `{}` to an incoming webhook signed (X-Hub-Signature-256) with `secret`.
+async fn post_signed(url: &str, secret: &str) -> u16 {
+    use hmac::{KeyInit, Mac};
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    m.update(b"{}");
+    let sig = format!("sha256={}", hex::encode(m.finalize().into_bytes()));
+    client()
+        .post(url)
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("x-hub-signature-256", sig))
+        .send_body("{}")
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[actix_rt::test]
@@ -275,6 +303,34 @@ async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
     assert_eq!(s, 201, "{sub}");
     let sub = sub["id"].as_i64().unwrap();
     signed_delivery(&hub, agent, &sink, secret, 1).await;
+    // An incoming webhook with a signature secret, sealed and rotated too.
+    let (s, receiver) = api(
+        &hub.base,
+        &token,
+        "POST",
+        "/api/agents",
+        Some(serde_json::json!({"type": "event_formatting", "name": "r",
+                                "options": {"instructions": {"seen": "yes"}, "mode": "merge"}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{receiver}");
+    let sig_secret = "cli-sig-secret-a4c2";
+    let (s, incoming) = api(
+        &hub.base,
+        &token,
+        "POST",
+        "/api/webhooks/incoming",
+        Some(serde_json::json!({"name": "gh", "agent_id": receiver["id"],
+            "signature": {"scheme": "hmac-sha256", "secret": sig_secret, "header": "X-Hub-Signature-256"}})),
+    )
+    .await;
+    assert_eq!(s, 201, "{incoming}");
+    let hook = format!("/webhook/{}", incoming["token"].as_str().unwrap());
+    let incoming_path = format!("/api/webhooks/incoming/{}", incoming["id"]);
+    assert_eq!(
+        post_signed(&format!("{}{hook}", hub.base), sig_secret).await,
+        200
+    );
     let before = key_lines(dir.path());
     assert_eq!(before.len(), 1);
 
@@ -287,7 +343,7 @@ async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
     assert!(hub.wait_exit(std::time::Duration::from_secs(30)).success());
     let (ok, text) = muninn(&["--data-dir", &data_dir, "secrets", "rotate-key"]);
     assert!(ok, "{text}");
-    assert!(text.contains("1 value(s) re-encrypted"), "{text}");
+    assert!(text.contains("2 value(s) re-encrypted"), "{text}");
     let after = key_lines(dir.path());
     assert_eq!(after.len(), 1, "the old key is gone once all is re-sealed");
     assert_ne!(after, before);
@@ -303,10 +359,19 @@ async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
         .unwrap();
     assert!(file_has(dir.path(), &format!("enc:v1:{new_id}:")), "{text}");
     assert!(!file_has(dir.path(), secret));
+    assert!(!file_has(dir.path(), sig_secret));
 
-    // The rotated key signs as before.
+    // The rotated key signs and checks signatures as before.
     let mut hub = HubProcess::start(dir.path(), &envs);
     signed_delivery(&hub, agent, &sink, secret, 2).await;
+    assert_eq!(
+        post_signed(&format!("{}{hook}", hub.base), sig_secret).await,
+        200
+    );
+    assert_eq!(
+        post_signed(&format!("{}{hook}", hub.base), "wrong").await,
+        401
+    );
     hub.signal("TERM");
     assert!(hub.wait_exit(std::time::Duration::from_secs(30)).success());
 
@@ -317,6 +382,7 @@ async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
         "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n",
     )
     .unwrap();
+    let sent_before = sink.received().len();
     let mut hub = HubProcess::start(dir.path(), &envs);
     let path = format!("/api/webhooks/outgoing/{sub}");
     let (_, shown) = api(&hub.base, &token, "GET", &path, None).await;
@@ -328,6 +394,19 @@ async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
         test["error"].as_str().unwrap().contains("cannot sign"),
         "{test}"
     );
+    // The incoming webhook refuses every request rather than skip its check.
+    assert_eq!(
+        post_signed(&format!("{}{hook}", hub.base), sig_secret).await,
+        503
+    );
+    let (_, shown) = api(&hub.base, &token, "GET", &incoming_path, None).await;
+    assert!(
+        shown["options_error"]
+            .as_str()
+            .unwrap()
+            .contains("signature"),
+        "{shown}"
+    );
     let r = client()
         .post(format!("{}/users/1/web_requests/{agent}/s", hub.base))
         .send_json(&serde_json::json!({"n": 3}))
@@ -336,12 +415,20 @@ async fn rotate_key_re_encrypts_every_secret_and_a_lost_key_holds_deliveries() {
     assert_eq!(r.status().as_u16(), 201);
     hub.signal("TERM");
     assert!(hub.wait_exit(std::time::Duration::from_secs(30)).success());
-    assert_eq!(sink.received().len(), 2, "nothing was sent unsigned");
+    assert_eq!(
+        sink.received().len(),
+        sent_before,
+        "nothing was sent unsigned"
+    );
 
     // The key restored, the held delivery goes, signed.
     std::fs::write(dir.path().join("secret.key"), good).unwrap();
     let _hub = HubProcess::start(dir.path(), &envs);
-    let got = sink.wait_for(3).await;
+    let got = sink
+        .wait_until("the held delivery", |r| {
+            r.iter().any(|d| d.json()["data"]["n"] == 3)
+        })
+        .await;
     let d = got.iter().find(|d| d.json()["data"]["n"] == 3).unwrap();
     use hmac::{KeyInit, Mac};
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();

@@ -83,9 +83,9 @@ fn text_field(v: &Option<Value>, field: &str) -> Result<Option<Option<String>>, 
 /// The API's view of a row. `token` is the clear token, known only in the answer that
 /// issued it.
 fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) -> Value {
-    let compiled = compile(row, keys).ok();
-    let protections = compiled.as_ref().map(|c: &Compiled| &c.protections);
-    json!({
+    let compiled = compile(row, keys);
+    let protections = compiled.as_ref().ok().map(|c: &Compiled| &c.protections);
+    let mut out = json!({
         "id": row.id,
         "name": row.name,
         "token": token,
@@ -105,7 +105,13 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
         "created_at": ts(row.created_at),
         "updated_at": ts(row.updated_at),
         "url": token.map(|t| format!("{base}/webhook/{t}")),
-    })
+    });
+    // Why the endpoint answers 503 (e.g. its signature secret does not open with this
+    // hub's key), so the owner does not read a missing option as "no signature check".
+    if let (Err(e), Some(o)) = (compiled, out.as_object_mut()) {
+        o.insert("options_error".into(), json!(e));
+    }
+    out
 }
 
 /// Checks the input against the current row (for updates) and turns it into changes.
