@@ -109,6 +109,11 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     // Signals are ours (below): the first starts the whole graceful sequence, not just
     // the HTTP part, and a second one exits at once.
     .disable_signals()
+    // The head must arrive within 5 s (the body has its own deadline, above); after an
+    // answer to a body not read to the end, what the client still sends is discarded for
+    // at most 1 s before the connection closes, so the client can read the answer.
+    .client_request_timeout(Duration::from_secs(5))
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(config.server.shutdown_timeout_seconds)
     .listen(listener)?;
     if config.server.workers > 0 {
