@@ -5,7 +5,6 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-pub use super::subscription_shapes::EVENT_FORMAT_TEMPLATE;
 use super::subscription_shapes::{
     RetryPolicyIn, apply_retry_policy, format_template, payload_format_of, payload_template,
     retry_policy_of,
