@@ -5,6 +5,10 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::subscription_shapes::{
+    RetryPolicyIn, apply_retry_policy, format_template, payload_format_of, payload_template,
+    retry_policy_of,
+};
 use super::ts;
 use crate::delivery::actor::{SendTest, Wake};
 use crate::delivery::filters::{Filters, TypePattern};
@@ -67,40 +71,6 @@ pub struct SubscriptionIn {
     pub circuit_cooldown: Option<f64>,
 }
 
-/// The AI Agent API's `{event, data, timestamp}`, as a payload template over the
-/// envelope (so it needs no column of its own and shows as such in the full API).
-pub const EVENT_FORMAT_TEMPLATE: &str = r#"{"event": {{ event_type | json_encode() }}, "data": {{ data | json_encode() }}, "timestamp": {{ timestamp | json_encode() }}}"#;
-
-pub fn payload_format_of(template: Option<&str>) -> &'static str {
-    match template {
-        None => "muninn",
-        Some(EVENT_FORMAT_TEMPLATE) => "event",
-        Some(_) => "template",
-    }
-}
-
-pub fn format_template(format: Option<&str>) -> Result<Option<String>, ApiError> {
-    match format.map(str::trim) {
-        None | Some("muninn") => Ok(None),
-        Some("event") => Ok(Some(EVENT_FORMAT_TEMPLATE.to_string())),
-        Some(other) => Err(ApiError::Unprocessable(format!(
-            "payload_format {other:?} is not \"muninn\" (the full envelope) or \"event\" ({{event, data, timestamp}})"
-        ))),
-    }
-}
-
-/// TagoRUN's `retry_policy`: attempts in all (the first and the retries) and how the
-/// delay grows, from `retry_delay` (1 s, TagoRUN's base delay, unless given).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryPolicyIn {
-    pub max_attempts: i64,
-    pub backoff: Option<String>,
-}
-
-/// TagoRUN's base delay between attempts.
-const TAGORUN_BASE_DELAY_MS: i64 = 1000;
-
 /// Tells an absent field (keep) from `null` (clear).
 fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
@@ -155,25 +125,6 @@ pub struct SubscriptionOut {
     pub circuit_state: String,
     pub created_at: String,
     pub updated_at: String,
-}
-
-fn retry_policy_of(retry_count: i32, schedule: Option<&str>) -> Value {
-    let schedule = schedule.and_then(|s| serde_json::from_str::<Vec<i64>>(s).ok());
-    let (attempts, backoff) = match &schedule {
-        None => (i64::from(retry_count) + 1, "exponential"),
-        Some(s) => {
-            let first = s.first().copied().unwrap_or(0);
-            let kind = if s.iter().all(|d| *d == first) {
-                "fixed"
-            } else if s.iter().zip(1..).all(|(d, i)| *d == first * i) {
-                "linear"
-            } else {
-                "schedule"
-            };
-            (s.len() as i64 + 1, kind)
-        }
-    };
-    json!({"max_attempts": attempts, "backoff": backoff})
 }
 
 fn secs(ms: i64) -> f64 {
@@ -237,7 +188,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
     }
 }
 
-fn bad(field: &str, why: impl std::fmt::Display) -> ApiError {
+pub(super) fn bad(field: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::Unprocessable(format!("{field}: {why}"))
 }
 
@@ -513,65 +464,6 @@ fn build_fields(
         *scheme_changed_secret = Some(secret);
     }
     Ok(f)
-}
-
-/// Checks a payload template and gives its stored text.
-fn payload_template(t: Option<&Value>) -> Result<Option<String>, ApiError> {
-    let compile_error = |e: crate::template::TemplateError| {
-        bad("payload_template", format!("does not compile: {e}"))
-    };
-    match t {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            crate::template::Templates::new()
-                .add("payload_template", s)
-                .map_err(compile_error)?;
-            Ok(Some(s.clone()))
-        }
-        Some(o @ Value::Object(_)) => {
-            crate::template::object::ObjectTemplate::new("payload_template", o)
-                .map_err(compile_error)?;
-            Ok(Some(crate::template::object::store(o)))
-        }
-        Some(_) => Err(bad(
-            "payload_template",
-            "must be a template string that renders JSON, or an object of templates",
-        )),
-    }
-}
-
-fn apply_retry_policy(
-    f: &mut SubscriptionFields,
-    p: &RetryPolicyIn,
-    delay_given: bool,
-) -> Result<(), ApiError> {
-    if !(1..=101).contains(&p.max_attempts) {
-        return Err(bad(
-            "retry_policy.max_attempts",
-            "must be from 1 to 101 (the first attempt and up to 100 retries)",
-        ));
-    }
-    let retries = p.max_attempts - 1;
-    if !delay_given {
-        f.retry_delay_ms = TAGORUN_BASE_DELAY_MS;
-    }
-    let base = f.retry_delay_ms;
-    f.retry_count = retries as i32;
-    f.retry_schedule = match p.backoff.as_deref().unwrap_or("exponential") {
-        "exponential" => None,
-        "fixed" | "constant" => Some(Value::from(vec![base; retries as usize]).to_string()),
-        "linear" => {
-            Some(Value::from((1..=retries).map(|i| base * i).collect::<Vec<_>>()).to_string())
-        }
-        other => {
-            return Err(bad(
-                "retry_policy.backoff",
-                format!("{other:?} is not exponential, fixed or linear"),
-            ));
-        }
-    };
-    Ok(())
 }
 
 fn defaults() -> SubscriptionFields {
