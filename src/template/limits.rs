@@ -22,8 +22,8 @@ pub struct Limits {
     pub max_tag_operators: usize,
     /// Most variable reads, calls and filters in one expression (each may copy a value).
     pub max_expression_terms: usize,
-    /// Work one rendering may do: one step per node run in a loop body, per call, and
-    /// per KiB a call reads or makes.
+    /// Work one rendering may do: one step per node run in a loop body, per call, per
+    /// 4 KiB a call reads and per KiB it makes.
     pub max_steps: u64,
     /// Wall-clock bound on one rendering, checked as it runs.
     pub deadline: Duration,
