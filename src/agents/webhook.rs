@@ -316,6 +316,12 @@ impl Webhook {
     }
 
     /// The extra headers every answer carries (also the CORS preflight's answer).
+    /// Whether a request runs user-written logic here (a response template or a
+    /// `payload_path`), which the endpoint keeps off the HTTP workers.
+    pub fn runs_user_logic(&self) -> bool {
+        self.response.is_some() || self.payload_path.is_some()
+    }
+
     pub fn response_headers(&self) -> &[(String, String)] {
         &self.response_headers
     }

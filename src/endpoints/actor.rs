@@ -202,7 +202,12 @@ impl EndpointCore {
             state.flushed = false;
             state.config.clone()
         };
-        let outcome = self.prepare(&config, msg);
+        let outcome = match self.check(&config, msg) {
+            Ok(checked) => shape_off_worker(checked)
+                .await
+                .map(|shaped| self.start_write(&config, shaped)),
+            Err(e) => Err(e),
+        };
         let verify_url = self.inbound.recaptcha_verify_url.clone();
         let res = async move {
             let (write, response, captcha) = outcome?;
@@ -276,13 +281,13 @@ impl EndpointCore {
         });
     }
 
-    /// Everything up to handing the events to the Writer; synchronous and CPU-only.
-    /// The write itself starts after the (optional) reCAPTCHA check.
-    fn prepare(
+    /// The request's checks (secret, verb, signature, idempotency key, reCAPTCHA field)
+    /// and its params; synchronous and cheap.
+    fn check(
         &self,
         config: &Config,
         msg: HandleWebRequest,
-    ) -> Result<Prepared, (&'static str, Rejection)> {
+    ) -> Result<Checked, (&'static str, Rejection)> {
         let webhook = match &config.webhook {
             Ok(w) => w.clone(),
             Err(e) => {
@@ -325,10 +330,25 @@ impl EndpointCore {
                     .map_err(|r| ("recaptcha_failed", r))?,
             ),
         };
-        let (response, render_error) = webhook.response(&params, &msg.request.url);
-        let payloads = webhook
-            .payloads(params, &msg.request.headers)
-            .map_err(|r| ("bad_request", r))?;
+        Ok(Checked {
+            webhook,
+            params,
+            request: msg.request,
+            key,
+            captcha,
+        })
+    }
+
+    /// Builds the write of a shaped request; it starts after the (optional) reCAPTCHA
+    /// check.
+    fn start_write(&self, config: &Config, shaped: Shaped) -> Prepared {
+        let Shaped {
+            response,
+            render_error,
+            payloads,
+            key,
+            captcha,
+        } = shaped;
         let new: Vec<NewEvent> = payloads
             .into_iter()
             .map(|payload| NewEvent {
@@ -383,8 +403,65 @@ impl EndpointCore {
             })?;
             Ok(Box::pin(write) as PendingWrite)
         });
-        Ok((start, response, captcha))
+        (start, response, captcha)
     }
+}
+
+/// A request that passed its checks, before the agent's own logic shaped it.
+struct Checked {
+    webhook: Arc<Webhook>,
+    params: serde_json::Value,
+    request: InboundRequest,
+    key: Option<String>,
+    captcha: Option<super::recaptcha::Check>,
+}
+
+/// What the agent's logic made of a request: its answer and its events.
+struct Shaped {
+    response: WebResponse,
+    render_error: Option<String>,
+    payloads: Vec<serde_json::Value>,
+    key: Option<String>,
+    captcha: Option<super::recaptcha::Check>,
+}
+
+/// Runs the agent's response template and `payload_path`. They are user-written and
+/// bounded by the sandboxes (a render may take up to its deadline), so an agent that has
+/// either runs them on the blocking pool: one user's template never holds the HTTP
+/// worker that serves everyone's requests. Plain agents stay inline, on the fast path.
+async fn shape_off_worker(checked: Checked) -> Result<Shaped, (&'static str, Rejection)> {
+    if !checked.webhook.runs_user_logic() {
+        return shape(checked);
+    }
+    actix_web::web::block(move || shape(checked))
+        .await
+        .unwrap_or_else(|_| {
+            Err((
+                "internal",
+                WebResponse::text(503, "the request could not be processed; retry later"),
+            ))
+        })
+}
+
+fn shape(checked: Checked) -> Result<Shaped, (&'static str, Rejection)> {
+    let Checked {
+        webhook,
+        params,
+        request,
+        key,
+        captcha,
+    } = checked;
+    let (response, render_error) = webhook.response(&params, &request.url);
+    let payloads = webhook
+        .payloads(params, &request.headers)
+        .map_err(|r| ("bad_request", r))?;
+    Ok(Shaped {
+        response,
+        render_error,
+        payloads,
+        key,
+        captcha,
+    })
 }
 
 /// Reads the agent's options into the endpoint's configuration and guard.

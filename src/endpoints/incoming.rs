@@ -374,41 +374,79 @@ impl Handler<HandleIncoming> for IncomingEndpoint {
     fn handle(&mut self, msg: HandleIncoming, _: &mut Context<Self>) -> Self::Result {
         let req = msg.0;
         let (method, ip, received) = (req.method.clone(), req.client_ip, req.received);
-        let prepared = self.prepare(&req);
-        let write = match prepared {
-            Ok(w) => w,
+        let (key, data, transform) = match self.check(&req) {
+            Ok(c) => c,
             Err((reason, r)) => {
                 let r = self.refuse(&method, ip, received, reason, r);
                 return Box::pin(actix::fut::ready(r));
             }
         };
-        Box::pin(write.into_actor(self).map(move |res, act, _| match res {
-            Ok(stored) => {
-                act.log.record(Outcome {
-                    ip,
-                    method: &method,
-                    status: stored.response.status,
-                    reason: stored.replayed.then_some("duplicate"),
-                    detail: None,
-                    started: received,
-                    event_ids: stored.event_ids,
-                });
-                act.decorate(stored.response)
+        let id = self.id;
+        let shaped: Shaping = match transform {
+            None => Box::pin(std::future::ready(Ok(data))),
+            // The transform is user-written: bounded by the template sandbox, it still
+            // runs on the blocking pool so that it never holds this actor's thread,
+            // which other users' endpoints, agents and subscriptions share.
+            Some(t) => {
+                let (headers, query) = (req.headers, req.query);
+                Box::pin(async move {
+                    actix_web::web::block(move || t.apply(&data, &headers, &query))
+                        .await
+                        .unwrap_or_else(|_| Err("the transform could not run; retry later".into()))
+                        .map_err(|e| {
+                            tracing::warn!(incoming_webhook = id, error = %e, "transform_template failed; answered 422 and stored nothing");
+                            ("transform_failed", WebResponse::text(422, e))
+                        })
+                })
             }
-            Err(e) => {
-                let r = store_failure(&e);
-                act.refuse(&method, ip, received, "store_failed", r)
-            }
-        }))
+        };
+        Box::pin(
+            shaped
+                .into_actor(self)
+                .then(move |res, act, _| {
+                    let write = res.and_then(|payload| act.start_write(key, payload));
+                    async move {
+                        match write {
+                            Ok(w) => w.await.map_err(|e| ("store_failed", store_failure(&e))),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    .into_actor(act)
+                })
+                .map(move |res, act, _| match res {
+                    Ok(stored) => {
+                        act.log.record(Outcome {
+                            ip,
+                            method: &method,
+                            status: stored.response.status,
+                            reason: stored.replayed.then_some("duplicate"),
+                            detail: None,
+                            started: received,
+                            event_ids: stored.event_ids,
+                        });
+                        act.decorate(stored.response)
+                    }
+                    Err((reason, r)) => act.refuse(&method, ip, received, reason, r),
+                }),
+        )
     }
 }
+
+/// A request's payload once its transform (if any) ran.
+type Shaping = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Value, (&'static str, WebResponse)>>>,
+>;
 
 type PendingWrite =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<Stored, StoreError>> + Send>>;
 
 impl IncomingEndpoint {
-    /// Signature, body, transform; then the write job (idempotency + event).
-    fn prepare(&self, req: &InboundRequest) -> Result<PendingWrite, (&'static str, WebResponse)> {
+    /// Signature, idempotency key and body: what comes before the transform.
+    #[allow(clippy::type_complexity)]
+    fn check(
+        &self,
+        req: &InboundRequest,
+    ) -> Result<(Option<String>, Value, Option<Arc<Transform>>), (&'static str, WebResponse)> {
         let (guard, transform) = self.compiled.as_ref().map_err(|e| {
             (
                 "invalid_options",
@@ -442,15 +480,15 @@ impl IncomingEndpoint {
             };
             (reason, r)
         })?;
-        let payload = match transform {
-            Some(t) => t
-                .apply(&data, &req.headers, &req.query)
-                .map_err(|e| {
-                    tracing::warn!(incoming_webhook = self.id, error = %e, "transform_template failed; answered 422 and stored nothing");
-                    ("transform_failed", WebResponse::text(422, e))
-                })?,
-            None => data,
-        };
+        Ok((key, data, transform.clone()))
+    }
+
+    /// The write job of a request's payload (idempotency + event).
+    fn start_write(
+        &self,
+        key: Option<String>,
+        payload: Value,
+    ) -> Result<PendingWrite, (&'static str, WebResponse)> {
         let new = NewEvent {
             user_id: self.user_id,
             agent_id: None,
