@@ -28,7 +28,14 @@ fn muninn(args: &[&str]) -> (bool, String) {
 fn help_names_every_command() {
     let (ok, text) = muninn(&["--help"]);
     assert!(ok);
-    for cmd in ["serve", "user", "migrate", "config", "systemd-unit"] {
+    for cmd in [
+        "serve",
+        "user",
+        "token",
+        "migrate",
+        "config",
+        "systemd-unit",
+    ] {
         assert!(text.contains(cmd), "--help lacks {cmd}: {text}");
     }
 }

@@ -12,6 +12,7 @@ pub mod status;
 pub mod stream;
 pub mod subscriptions;
 pub mod summary;
+pub mod tokens;
 pub mod users;
 pub mod webhook_logs;
 
