@@ -71,6 +71,11 @@ enum Command {
         #[command(subcommand)]
         action: UserCommand,
     },
+    /// List, create or revoke API tokens (works while the hub is running).
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
     /// Apply pending database migrations and exit (`serve` also does this at start).
     Migrate,
     /// Import a Huginn scenario file into the running hub (creates or updates by guid).
@@ -144,6 +149,30 @@ enum SecretsCommand {
     /// With the key file, the new key is made here. With MUNINN_SECRET_KEY, give the new
     /// key first: MUNINN_SECRET_KEY=<new>,<old>; afterwards set it to <new> alone.
     RotateKey,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// List tokens (never their secrets): id, user, name, scope, created, last used.
+    List {
+        /// Only this user's tokens (by name).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Create a token for a user and print it (shown only this once).
+    Create {
+        /// The user (by name) the token acts for.
+        #[arg(long)]
+        user: String,
+        /// A name to tell the token by, e.g. "console" or "ci".
+        #[arg(long)]
+        name: String,
+        /// admin (all the user may do), full (all but admin-only work) or read (GET only).
+        #[arg(long, default_value = "full")]
+        scope: String,
+    },
+    /// Revoke a token by id; it stops working at once.
+    Revoke { id: i64 },
 }
 
 fn load_config(cli: &Cli, bind: Option<String>, synchronous: Option<String>) -> Result<Config> {
@@ -220,6 +249,11 @@ fn main() -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Token { action } => {
+            let config = load_config(&cli, None, None)?;
+            let mut conn = open_db(&config)?;
+            token_command(&mut conn, action)
         }
         Command::Migrate => {
             let config = load_config(&cli, None, None)?;
@@ -420,4 +454,68 @@ async fn call_hub(
         );
     }
     Ok(value)
+}
+
+fn user_named(conn: &mut store::Conn, name: &str) -> Result<users::UserRow> {
+    users::list(conn)?
+        .into_iter()
+        .find(|u| u.name == name)
+        .with_context(|| format!("no user named {name:?}: `muninn user list` shows them"))
+}
+
+fn token_command(conn: &mut store::Conn, action: &TokenCommand) -> Result<()> {
+    match action {
+        TokenCommand::List { user } => {
+            let only = match user {
+                Some(name) => Some(user_named(conn, name)?.id),
+                None => None,
+            };
+            let names: std::collections::HashMap<i64, String> = users::list(conn)?
+                .into_iter()
+                .map(|u| (u.id, u.name))
+                .collect();
+            println!(
+                "{:>6}  {:<16} {:<20} {:<6} {:<26} {:<26} revoked",
+                "id", "user", "name", "scope", "created", "last used"
+            );
+            let stamp = |t: Option<chrono::NaiveDateTime>| {
+                t.map_or("-".to_string(), |t| t.and_utc().to_rfc3339())
+            };
+            for t in api_tokens::list(conn, only)? {
+                println!(
+                    "{:>6}  {:<16} {:<20} {:<6} {:<26} {:<26} {}",
+                    t.id,
+                    names.get(&t.user_id).map_or("?", String::as_str),
+                    t.name,
+                    t.scope,
+                    stamp(Some(t.created_at)),
+                    stamp(t.last_used_at),
+                    stamp(t.revoked_at)
+                );
+            }
+        }
+        TokenCommand::Create { user, name, scope } => {
+            let scope = api_tokens::Scope::parse(scope).with_context(|| {
+                format!(
+                    "--scope must be {}, not {scope:?}",
+                    api_tokens::Scope::NAMES
+                )
+            })?;
+            let u = user_named(conn, user)?;
+            let (row, token) = api_tokens::create(conn, u.id, name.trim(), scope)?;
+            println!(
+                "created token {} ({}, scope {}) for {}",
+                row.id, row.name, row.scope, u.name
+            );
+            println!("API token (shown only now; store it safely):");
+            println!("{token}");
+        }
+        TokenCommand::Revoke { id } => {
+            if !api_tokens::revoke(conn, *id)? {
+                anyhow::bail!("no live token with id {id}: `muninn token list` shows them");
+            }
+            println!("revoked token {id}");
+        }
+    }
+    Ok(())
 }

@@ -31,6 +31,7 @@ fn help_names_every_command() {
     for cmd in [
         "serve",
         "user",
+        "token",
         "migrate",
         "config",
         "secrets",

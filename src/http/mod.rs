@@ -64,6 +64,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                     .post(api::users::create),
             )
             .service(
+                web::resource("/tokens")
+                    .get(api::tokens::list)
+                    .post(api::tokens::create),
+            )
+            .route("/tokens/{id}", web::delete().to(api::tokens::revoke))
+            .route("/tokens/{id}/rotate", web::post().to(api::tokens::rotate))
+            .service(
                 web::resource("/agents")
                     .get(api::agents::list)
                     .post(api::agents::create),

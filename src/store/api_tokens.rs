@@ -1,5 +1,8 @@
 //! The `api_tokens` table, and how tokens are made and hashed. A token is shown
-//! once when it is created; only its SHA-256 is stored.
+//! once when it is created (or rotated); only its SHA-256 is stored. Each token has a
+//! name, a scope (`admin`: all its user may do; `full`: all but admin-only work;
+//! `read`: GET only) and, once revoked, a revocation time: revoked rows are kept so
+//! the list can say when, but they never authenticate again.
 
 use base64::Engine;
 use chrono::NaiveDateTime;
@@ -33,6 +36,48 @@ pub struct ApiTokenRow {
     pub token_hash: String,
     pub created_at: NaiveDateTime,
     pub last_used_at: Option<NaiveDateTime>,
+    pub name: String,
+    pub scope: String,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+/// What a token may do, from most to least.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Read,
+    Full,
+    Admin,
+}
+
+impl Scope {
+    pub const NAMES: &'static str = "admin, full or read";
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "admin" => Some(Scope::Admin),
+            "full" => Some(Scope::Full),
+            "read" => Some(Scope::Read),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Full => "full",
+            Scope::Read => "read",
+        }
+    }
+}
+
+/// Who a presented token speaks for, and with which token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: UserRow,
+    pub token_id: i64,
+    /// An unknown stored scope reads as `read`: a bad row must not widen power.
+    pub scope: Scope,
+    pub last_used_at: Option<NaiveDateTime>,
 }
 
 /// Stores the hash of `token` for `user_id`. Adding a hash that exists is a no-op.
@@ -49,15 +94,110 @@ pub fn insert(conn: &mut Conn, user_id: i64, token: &str) -> Result<(), StoreErr
     Ok(())
 }
 
-/// The user a token belongs to. The lookup is by hash, so timing reveals nothing about
-/// the token itself.
+/// The user a live (not revoked) token belongs to. The lookup is by hash, so timing
+/// reveals nothing about the token itself.
 pub fn user_for(conn: &mut Conn, token: &str) -> Result<Option<UserRow>, StoreError> {
-    Ok(api_tokens::table
+    Ok(caller_for(conn, token)?.map(|c| c.user))
+}
+
+/// The user, token id and scope of a live token.
+pub fn caller_for(conn: &mut Conn, token: &str) -> Result<Option<Caller>, StoreError> {
+    let found = api_tokens::table
         .inner_join(users::table)
         .filter(api_tokens::token_hash.eq(hash(token)))
-        .select(UserRow::as_select())
+        .filter(api_tokens::revoked_at.is_null())
+        .select((
+            UserRow::as_select(),
+            api_tokens::id,
+            api_tokens::scope,
+            api_tokens::last_used_at,
+        ))
+        .first::<(UserRow, i64, String, Option<NaiveDateTime>)>(conn)
+        .optional()?;
+    Ok(found.map(|(user, token_id, scope, last_used_at)| Caller {
+        user,
+        token_id,
+        scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+        last_used_at,
+    }))
+}
+
+/// Makes a token for `user_id`; the answer holds the only copy of the token.
+pub fn create(
+    conn: &mut Conn,
+    user_id: i64,
+    name: &str,
+    scope: Scope,
+) -> Result<(ApiTokenRow, String), StoreError> {
+    let token = generate();
+    let row = diesel::insert_into(api_tokens::table)
+        .values((
+            api_tokens::user_id.eq(user_id),
+            api_tokens::token_hash.eq(hash(&token)),
+            api_tokens::created_at.eq(now()),
+            api_tokens::name.eq(name),
+            api_tokens::scope.eq(scope.as_str()),
+        ))
+        .returning(ApiTokenRow::as_returning())
+        .get_result(conn)?;
+    Ok((row, token))
+}
+
+/// Tokens, oldest first: one user's, or everyone's for `None`.
+pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<ApiTokenRow>, StoreError> {
+    let mut q = api_tokens::table
+        .select(ApiTokenRow::as_select())
+        .order(api_tokens::id.asc())
+        .into_boxed();
+    if let Some(u) = user_id {
+        q = q.filter(api_tokens::user_id.eq(u));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ApiTokenRow>, StoreError> {
+    Ok(api_tokens::table
+        .find(id)
+        .select(ApiTokenRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Revokes a live token; false when there is none with that id.
+pub fn revoke(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        api_tokens::table
+            .find(id)
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set(api_tokens::revoked_at.eq(now()))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives a live token a new secret (same id, name and scope); the old one stops
+/// working at once. `None` when there is no live token with that id.
+pub fn rotate(conn: &mut Conn, id: i64) -> Result<Option<String>, StoreError> {
+    let token = generate();
+    let n = diesel::update(
+        api_tokens::table
+            .find(id)
+            .filter(api_tokens::revoked_at.is_null()),
+    )
+    .set((
+        api_tokens::token_hash.eq(hash(&token)),
+        api_tokens::last_used_at.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok((n == 1).then_some(token))
+}
+
+/// Records that a token was just used.
+pub fn touch(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    diesel::update(api_tokens::table.find(id))
+        .set(api_tokens::last_used_at.eq(now()))
+        .execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

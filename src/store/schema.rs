@@ -16,6 +16,9 @@ diesel::table! {
         token_hash -> Text,
         created_at -> Timestamp,
         last_used_at -> Nullable<Timestamp>,
+        name -> Text,
+        scope -> Text,
+        revoked_at -> Nullable<Timestamp>,
     }
 }
 

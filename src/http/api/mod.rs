@@ -13,6 +13,7 @@ pub mod stream;
 pub mod subscription_shapes;
 pub mod subscriptions;
 pub mod summary;
+pub mod tokens;
 pub mod users;
 pub mod webhook_logs;
 
