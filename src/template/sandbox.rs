@@ -305,13 +305,15 @@ pub fn instrument(ast: &mut [Node]) {
     }
 }
 
-/// Tera 1.20.1 panics when an array literal, or a `~` concatenation whose filters make a
-/// non-string, is used as a condition; such a condition is asked through `__truthy`.
+/// Tera 1.20.1 panics when an array literal, or a `~` concatenation that is negated or
+/// whose filters make a non-string, is used as a condition (a negated expression
+/// evaluates to a bool, which tera then reads as a string); such a condition is asked
+/// through `__truthy`.
 fn fix_bool(e: &mut Expr) {
     fix_expr(e);
     let panics = match &e.val {
         ExprVal::Array(_) => true,
-        ExprVal::StringConcat(_) => !e.filters.is_empty(),
+        ExprVal::StringConcat(_) => !e.filters.is_empty() || e.negated,
         _ => false,
     };
     if panics {
