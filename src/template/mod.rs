@@ -9,6 +9,7 @@
 
 pub mod budget;
 pub mod builtins;
+pub mod jinja;
 pub mod limits;
 pub mod liquid;
 pub mod object;
@@ -77,6 +78,7 @@ impl Templates {
     pub fn add(&mut self, label: &str, source: &str) -> Result<TemplateId, TemplateError> {
         let fail = |why: String| TemplateError(format!("{label}: {why}"));
         sandbox::prescan(source, &self.limits).map_err(fail)?;
+        let source = &*jinja::normalize(source);
         let name = format!("{}#{}", self.next, label);
         self.next += 1;
         self.tera
