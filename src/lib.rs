@@ -5,6 +5,7 @@
 
 pub mod agents;
 pub mod config;
+pub mod credentials;
 pub mod delivery;
 pub mod endpoints;
 pub mod feeds;

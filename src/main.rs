@@ -76,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         action: TokenCommand,
     },
+    /// List your credentials (names and modes, never values) on the running hub.
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsCommand,
+    },
     /// Apply pending database migrations and exit (`serve` also does this at start).
     Migrate,
     /// Import a Huginn scenario file into the running hub (creates or updates by guid).
@@ -139,6 +144,15 @@ enum UserCommand {
     },
     /// List users.
     List,
+}
+
+#[derive(Subcommand)]
+enum CredentialsCommand {
+    /// Names, modes and update times of the token's user's credentials (never values).
+    List {
+        #[command(flatten)]
+        hub: HubArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -254,6 +268,21 @@ fn main() -> Result<()> {
             let config = load_config(&cli, None, None)?;
             let mut conn = open_db(&config)?;
             token_command(&mut conn, action)
+        }
+        Command::Credentials {
+            action: CredentialsCommand::List { hub },
+        } => {
+            let config = load_config(&cli, None, None)?;
+            let token = hub_token(&config, hub)?;
+            let answer = actix::System::new().block_on(call_hub(
+                &hub.url,
+                &token,
+                "GET",
+                "/api/credentials",
+                None,
+            ))?;
+            print_credentials(&answer);
+            Ok(())
         }
         Command::Migrate => {
             let config = load_config(&cli, None, None)?;
@@ -405,6 +434,20 @@ fn rotate_key(cli: &Cli) -> Result<()> {
         "back up the key file (or {KEY_ENV}) again: backups of the database now need the new key"
     );
     Ok(())
+}
+
+/// The list answer as a table; only the fields shown, so a value could not slip in.
+fn print_credentials(list: &serde_json::Value) {
+    println!("{:>6}  {:<32} {:<12} updated", "id", "name", "mode");
+    for c in list.as_array().into_iter().flatten() {
+        println!(
+            "{:>6}  {:<32} {:<12} {}",
+            c["id"],
+            c["credential_name"].as_str().unwrap_or_default(),
+            c["mode"].as_str().unwrap_or_default(),
+            c["updated_at"].as_str().unwrap_or_default()
+        );
+    }
 }
 
 fn hub_token(config: &Config, hub: &HubArgs) -> Result<String> {

@@ -70,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             )
             .route("/tokens/{id}", web::delete().to(api::tokens::revoke))
             .route("/tokens/{id}/rotate", web::post().to(api::tokens::rotate))
+            .configure(credential_routes)
             .service(
                 web::resource("/agents")
                     .get(api::agents::list)
@@ -215,6 +216,23 @@ fn huginn_management_routes(cfg: &mut web::ServiceConfig) {
             web::delete().to(agents::delete_events),
         )
         .route("/scenarios/{id}/export", web::get().to(scenarios::export));
+}
+
+/// `/api/credentials`: users' credentials (Huginn's user credentials).
+fn credential_routes(cfg: &mut web::ServiceConfig) {
+    use api::credentials;
+    cfg.service(
+        web::resource("/credentials")
+            .get(credentials::list)
+            .post(credentials::create),
+    )
+    .service(
+        web::resource("/credentials/{id}")
+            .get(credentials::get)
+            .put(credentials::update)
+            .patch(credentials::update)
+            .delete(credentials::delete),
+    );
 }
 
 /// `/api/webhooks/incoming...` and the inbound logs and statistics.

@@ -36,11 +36,12 @@ pub const KEY_LEN: usize = 32;
 const DIGEST_PREFIX: &str = "sha256:";
 
 /// Column names used as purposes, in one place so the store and the rotation agree.
-/// A new sealed column (users' credentials, say) adds its purpose here and its table to
+/// A new sealed column adds its purpose here and its table to
 /// `store::sealed::reseal_all`, so the start-time conversion and `rotate-key` cover it.
 pub mod purpose {
     pub const SUBSCRIPTION_SECRETS: &str = "subscriptions.secrets";
     pub const INCOMING_SIGNATURE: &str = "incoming_webhooks.signature";
+    pub const USER_CREDENTIALS: &str = "user_credentials.sealed_value";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ pub mod api_tokens;
 mod cached;
 mod connection;
 pub mod control_links;
+pub mod credentials;
 pub mod deliveries;
 pub mod delivery_attempts;
 mod error;
@@ -47,6 +48,7 @@ pub struct Store {
     reader: Addr<Reader>,
     writer: Writer,
     keys: Arc<Keyring>,
+    credentials: Arc<crate::credentials::CredentialCache>,
 }
 
 impl Store {
@@ -86,6 +88,8 @@ impl Store {
         for row in &resealed.unreadable {
             tracing::error!(error = %row, "a stored secret cannot be opened; what uses it stays stopped until it is set again");
         }
+        // After the re-sealing, so the cache holds values sealed with the current key.
+        let credentials = Arc::new(crate::credentials::CredentialCache::load(&mut write_conn)?);
         let pool = connection::read_pool(opts)?;
         let reader = SyncArbiter::start(opts.reader_threads.max(1), move || {
             Reader::new(pool.clone())
@@ -102,12 +106,18 @@ impl Store {
             reader,
             writer,
             keys,
+            credentials,
         })
     }
 
     /// The keyring that seals and opens the secrets in the rows.
     pub fn keys(&self) -> &Arc<Keyring> {
         &self.keys
+    }
+
+    /// Users' credentials, sealed, as renderings read them (see `crate::credentials`).
+    pub fn credentials(&self) -> &Arc<crate::credentials::CredentialCache> {
+        &self.credentials
     }
 
     /// Runs `f` on a read connection in the reader pool. The future owns what it

@@ -146,6 +146,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    user_credentials (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        credential_name -> Text,
+        sealed_value -> Text,
+        mode -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(user_credentials -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(agents -> users (user_id));
 diesel::joinable!(agent_logs -> agents (agent_id));
@@ -278,5 +291,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     incoming_webhooks,
     inbound_log_chunks,
     inbound_stats,
-    idempotency_keys
+    idempotency_keys,
+    user_credentials
 );

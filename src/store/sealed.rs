@@ -1,5 +1,6 @@
 //! The secret columns brought to the form the keyring wants: signing and signature
-//! secrets sealed with the current key, incoming-webhook tokens as digests. It runs at
+//! secrets and users' credential values sealed with the current key, incoming-webhook
+//! tokens as digests. It runs at
 //! every start (so rows written in clear by earlier versions are converted, and a key
 //! rotation that was interrupted is finished) and is the work of
 //! `muninn secrets rotate-key`. One transaction: a crash leaves the rows as they were,
@@ -10,7 +11,7 @@ use std::path::Path;
 use diesel::prelude::*;
 
 use super::schema::{incoming_webhooks, subscriptions};
-use super::{Conn, StoreError};
+use super::{Conn, StoreError, credentials};
 use crate::secrets::{
     KEY_ENV, KeySource, Keyring, RotationLock, is_token_digest, purpose, token_digest,
 };
@@ -66,6 +67,7 @@ pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreErro
         let mut done = Resealed::default();
         reseal_subscriptions(c, keys, &mut done)?;
         reseal_incoming(c, keys, &mut done)?;
+        reseal_credentials(c, keys, &mut done)?;
         Ok::<_, StoreError>(done)
     });
     diesel::sql_query("PRAGMA secure_delete = OFF").execute(conn)?;
@@ -96,6 +98,16 @@ fn reseal_subscriptions(
             diesel::update(subscriptions::table.find(id))
                 .set(subscriptions::secrets.eq(sealed))
                 .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+fn reseal_credentials(c: &mut Conn, keys: &Keyring, done: &mut Resealed) -> Result<(), StoreError> {
+    for (id, stored) in credentials::all_for_reseal(c)? {
+        let row = format!("user credential {id}");
+        if let Some(sealed) = done.reseal(keys, purpose::USER_CREDENTIALS, &stored, row) {
+            credentials::set_sealed(c, id, &sealed)?;
         }
     }
     Ok(())
@@ -272,5 +284,30 @@ mod tests {
         assert!(done.unreadable[0].starts_with(&format!("subscription {sub}:")));
         let after = subs::find(&mut conn, sub).unwrap().unwrap().secrets;
         assert_eq!(before, after);
+    }
+
+    #[test]
+    fn credential_values_are_sealed_and_follow_the_key() {
+        let (_dir, mut conn) = test_conn();
+        let user = crate::store::users::insert(&mut conn, "u", false).unwrap();
+        let changes = credentials::CredentialChanges {
+            credential_name: Some("k".into()),
+            sealed_value: Some("clear-cred-value".into()),
+            mode: None,
+        };
+        credentials::insert(&mut conn, user.id, &changes).unwrap();
+        let first = Keyring::ephemeral();
+        assert_eq!(reseal_all(&mut conn, &first).unwrap().converted, 1);
+        let stored = credentials::sealed_by_name(&mut conn, user.id).unwrap()["k"].clone();
+        assert!(first.is_current(&stored), "{stored}");
+        assert_eq!(
+            first.open(purpose::USER_CREDENTIALS, &stored).unwrap(),
+            "clear-cred-value"
+        );
+        // Another key cannot open it: reported by row, left as it was.
+        let done = reseal_all(&mut conn, &Keyring::ephemeral()).unwrap();
+        assert_eq!(done.unreadable.len(), 1, "{:?}", done.unreadable);
+        assert!(done.unreadable[0].starts_with("user credential "));
+        assert!(!done.unreadable[0].contains("clear-cred-value"));
     }
 }

@@ -78,6 +78,11 @@ impl HubProcess {
         }
     }
 
+    /// The hub's log lines so far, whole (every field, not only the message).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
     /// The messages of the hub's JSON log lines so far.
     pub fn log_messages(&self) -> Vec<String> {
         self.log

@@ -1,0 +1,237 @@
+//! `/api/credentials`: Huginn's user credentials — a named value per user that
+//! templates read with `{% credential NAME %}`. Fields as Huginn names them:
+//! `credential_name` (trimmed, unique per user), `credential_value` (trimmed),
+//! `mode` (`text` or `java_script`, `text` by default). A body may also come wrapped as
+//! Huginn's forms send it, `{"user_credential": {...}}`.
+//!
+//! Credentials are private to their owner, admins included: every query filters by the
+//! caller's id and anyone else's id is a 404. The value is in one answer only, the
+//! owner's `GET /api/credentials/{id}`; lists and the answers to saves leave it out,
+//! and no error message repeats it.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ts;
+use crate::credentials;
+use crate::http::{ApiError, AppState, AuthUser};
+use crate::secrets::purpose;
+use crate::store::credentials::{self as table, CredentialChanges, CredentialRow, MODES, Saved};
+
+/// Longest name, in characters (Huginn's column is a 255-character string).
+const NAME_MAX: usize = 255;
+/// Largest value, in bytes (Huginn's column is a 64 KiB text).
+const VALUE_MAX: usize = 65_535;
+
+/// The body of create and update; on update, omitted fields keep their value. No
+/// Debug: it holds the value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CredentialIn {
+    #[serde(default, deserialize_with = "some")]
+    credential_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    credential_value: Option<Option<String>>,
+    #[serde(default, deserialize_with = "some")]
+    mode: Option<Option<String>>,
+}
+
+/// Tells an absent field (keep) from `null` (blank).
+fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// No Debug either: the owner's read carries the value.
+#[derive(Serialize)]
+struct CredentialOut {
+    id: i64,
+    user_id: i64,
+    credential_name: String,
+    mode: String,
+    created_at: String,
+    updated_at: String,
+    /// Only in the owner's `GET /api/credentials/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    credential_value: Option<String>,
+    /// Why the value cannot be read (it was sealed with a key this hub does not have).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_error: Option<String>,
+}
+
+fn out(r: CredentialRow) -> CredentialOut {
+    CredentialOut {
+        id: r.id,
+        user_id: r.user_id,
+        credential_name: r.credential_name,
+        mode: r.mode,
+        created_at: ts(r.created_at),
+        updated_at: ts(r.updated_at),
+        credential_value: None,
+        value_error: None,
+    }
+}
+
+/// The body as fields, unwrapping Huginn's `{"user_credential": {...}}`.
+fn parse(body: Value) -> Result<CredentialIn, ApiError> {
+    let body = match body {
+        Value::Object(mut m)
+            if m.len() == 1 && m.get("user_credential").is_some_and(Value::is_object) =>
+        {
+            m.remove("user_credential").unwrap_or_default()
+        }
+        other => other,
+    };
+    if !body.is_object() {
+        return Err(ApiError::Unprocessable(
+            "the body must be a JSON object with credential_name, credential_value and mode".into(),
+        ));
+    }
+    serde_json::from_value(body)
+        .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))
+}
+
+/// Checks and trims the fields given; `creating` makes name and value required.
+/// Every problem is reported, not just the first; none repeats the value.
+fn validate(
+    input: CredentialIn,
+    creating: bool,
+) -> Result<(CredentialChanges, Option<String>), ApiError> {
+    let mut problems = Vec::new();
+    let name = match input.credential_name {
+        None if creating => Some(None),
+        other => other,
+    };
+    let name = name.map(|n| n.unwrap_or_default().trim().to_string());
+    match &name {
+        Some(n) if n.is_empty() => problems.push("credential_name: can't be blank".to_string()),
+        Some(n) if n.chars().count() > NAME_MAX => problems.push(format!(
+            "credential_name: is too long (at most {NAME_MAX} characters)"
+        )),
+        _ => {}
+    }
+    let value = match input.credential_value {
+        None if creating => Some(None),
+        other => other,
+    };
+    let value = value.map(|v| v.unwrap_or_default().trim().to_string());
+    match &value {
+        Some(v) if v.is_empty() => problems.push("credential_value: can't be blank".to_string()),
+        Some(v) if v.len() > VALUE_MAX => problems.push(format!(
+            "credential_value: is too long (at most {VALUE_MAX} bytes)"
+        )),
+        _ => {}
+    }
+    let mode = match input.mode {
+        None => None,
+        Some(Some(m)) if MODES.contains(&m.as_str()) => Some(m),
+        Some(m) => {
+            problems.push(format!(
+                "mode: must be text or java_script, not {}",
+                m.map_or("null".to_string(), |m| format!("{m:?}"))
+            ));
+            None
+        }
+    };
+    if !problems.is_empty() {
+        return Err(ApiError::Unprocessable(problems.join("; ")));
+    }
+    let changes = CredentialChanges {
+        credential_name: name,
+        sealed_value: None,
+        mode,
+    };
+    Ok((changes, value))
+}
+
+fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, ApiError> {
+    match s {
+        Saved::Row(r) => Ok(r),
+        Saved::NameTaken(name) => Err(ApiError::Unprocessable(format!(
+            "credential_name: has already been taken: you already have a credential named {name:?}"
+        ))),
+        Saved::NotFound => Err(ApiError::not_found("credential", id.unwrap_or_default())),
+    }
+}
+
+pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    let owner = user.id;
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| table::list(c, owner))
+        .await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(out).collect::<Vec<_>>()))
+}
+
+/// The owner's read: the one answer that carries the value.
+pub async fn get(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, owner) = (path.into_inner(), user.id);
+    let row = state
+        .addrs
+        .store
+        .read(move |c| table::find(c, owner, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("credential", id))?;
+    let opened = state
+        .addrs
+        .store
+        .keys()
+        .open(purpose::USER_CREDENTIALS, &row.sealed_value);
+    let mut answer = out(row);
+    match opened {
+        Ok(v) => answer.credential_value = Some(v),
+        Err(e) => answer.value_error = Some(e.to_string()),
+    }
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (mut changes, value) = validate(parse(body.into_inner())?, true)?;
+    let store = &state.addrs.store;
+    // Sealed here: the clear value never reaches the writer or the database.
+    changes.sealed_value = value.map(|v| store.keys().seal(purpose::USER_CREDENTIALS, &v));
+    let owner = user.id;
+    let done = credentials::write(store, owner, move |c| table::insert(c, owner, &changes)).await?;
+    Ok(HttpResponse::Created().json(out(saved(done, None)?)))
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let (mut changes, value) = validate(parse(body.into_inner())?, false)?;
+    let store = &state.addrs.store;
+    changes.sealed_value = value.map(|v| store.keys().seal(purpose::USER_CREDENTIALS, &v));
+    let owner = user.id;
+    let done =
+        credentials::write(store, owner, move |c| table::update(c, owner, id, &changes)).await?;
+    Ok(HttpResponse::Ok().json(out(saved(done, Some(id))?)))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, owner) = (path.into_inner(), user.id);
+    let gone = credentials::write(&state.addrs.store, owner, move |c| {
+        table::delete(c, owner, id)
+    })
+    .await?;
+    if !gone {
+        return Err(ApiError::not_found("credential", id));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}
