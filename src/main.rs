@@ -442,7 +442,7 @@ fn print_credentials(list: &serde_json::Value) {
     for c in list.as_array().into_iter().flatten() {
         println!(
             "{:>6}  {:<32} {:<12} {}",
-            c["id"],
+            c["id"].as_i64().unwrap_or_default(),
             c["credential_name"].as_str().unwrap_or_default(),
             c["mode"].as_str().unwrap_or_default(),
             c["updated_at"].as_str().unwrap_or_default()

@@ -26,7 +26,8 @@ pub struct Resealed {
     pub converted: usize,
     /// Values that did not open with any key of the keyring, left as they were, each
     /// with its row and reason. They stay unusable (their subscription holds its
-    /// deliveries, their endpoint refuses requests) until set again through the API.
+    /// deliveries, their endpoint refuses requests, a credential renders empty) until
+    /// set again through the API.
     pub unreadable: Vec<String>,
 }
 
