@@ -136,6 +136,41 @@ fn problem_is_allowed(p: &Value, allowed: &[Allowed]) -> bool {
         .any(|a| indices.contains(&a.index) || names.contains(&a.name))
 }
 
+/// Gathers every `problems` list of the report, wherever it sits; a problem listed under
+/// an agent's entry (`{"index": 2, "name": "x", "problems": ["..."]}`) gets that entry's
+/// index and name. Returns whether the report had any `problems` list at all.
+fn collect_problems(v: &Value, out: &mut Vec<Value>) -> bool {
+    let mut found = false;
+    match v {
+        Value::Object(m) => {
+            if let Some(list) = m.get("problems").and_then(Value::as_array) {
+                found = true;
+                let owner = m.get("name").or_else(|| m.get("agent"));
+                for p in list {
+                    match (m.get("index"), owner) {
+                        (Some(i), Some(n)) if !p.is_object() => {
+                            out.push(serde_json::json!({"index": i, "agent": n, "problem": p}));
+                        }
+                        _ => out.push(p.clone()),
+                    }
+                }
+            }
+            for (k, x) in m {
+                if k != "problems" {
+                    found |= collect_problems(x, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for x in items {
+                found |= collect_problems(x, out);
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
 /// Whether some problem names this left-out agent (the import may not drop it silently).
 fn is_named(a: &Allowed, problems: &[Value]) -> bool {
     problems.iter().any(|p| {
@@ -318,13 +353,10 @@ async fn check_file(
         return (lines, failures);
     }
     let body = r.json();
-    let problems = match body.get("problems").and_then(Value::as_array) {
-        Some(p) => p.clone(),
-        None => {
-            failures.push(format!("the import report has no problems list: {body}"));
-            Vec::new()
-        }
-    };
+    let mut problems = Vec::new();
+    if !collect_problems(&body, &mut problems) {
+        failures.push(format!("the import report has no problems list: {body}"));
+    }
     for p in &problems {
         let ok = problem_is_allowed(p, &allowed);
         lines.push(format!(
