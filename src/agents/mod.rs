@@ -11,6 +11,7 @@ pub mod health;
 pub mod manual_event;
 pub mod post;
 pub mod rss;
+pub mod rss_entry;
 pub mod rss_feed;
 pub mod scenario;
 pub mod schedule;

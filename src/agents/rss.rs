@@ -6,7 +6,11 @@
 //! had when last read, so an entry still in a feed is never emitted twice. It sends
 //! If-None-Match / If-Modified-Since, so an unchanged feed costs a 304. Fetching is done
 //! by the AgentActor (async, with a timeout, a size cap and the target guard); this file
-//! decides what to fetch and what a response means.
+//! decides what to fetch and what a response means. Entries have Huginn's shape
+//! ([`super::rss_entry`]); `clean` sanitizes their HTML; the entries a fetch emits are
+//! ordered by `events_order` (default: by `date_published`, then `last_updated`, as
+//! Huginn) and `include_sort_info` numbers them. Huginn sorts the entries of all URLs
+//! of a run together; here each URL's new entries are sorted as its response arrives.
 
 use std::collections::HashSet;
 
@@ -14,6 +18,8 @@ use serde_json::{Map, Value, json};
 
 use super::rss_feed::{ParsedFeed, parse};
 use super::{AgentCtx, Behavior, OptionError, opt_bool, opt_number, type_name};
+use crate::feeds::order::{self, SortKey};
+use crate::template::{Templates, context_of};
 
 /// One fetch the agent asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,12 +41,20 @@ pub struct Fetched {
 pub const DEFAULT_MAX_EVENTS_PER_RUN: usize = 500;
 /// The most `max_events_per_run` may be: one run's events are written in one batch.
 pub const MAX_EVENTS_PER_RUN: usize = 10_000;
+/// Huginn's RssAgent::DEFAULT_EVENTS_ORDER: by publication, then update time.
+const DEFAULT_EVENTS_ORDER: &str =
+    r#"[["{{date_published}}", "time"], ["{{last_updated}}", "time"]]"#;
 
 pub struct Rss {
     urls: Vec<String>,
     remembered: usize,
     max_per_run: usize,
     include_feed_info: bool,
+    clean: bool,
+    include_sort_info: bool,
+    /// `events_order`, or Huginn's default for this agent ([`DEFAULT_EVENTS_ORDER`]).
+    order: Vec<SortKey>,
+    order_templates: Templates,
     /// Events emitted since the run began (every URL of a run shares the bound).
     emitted_this_run: usize,
 }
@@ -105,11 +119,31 @@ impl Rss {
             Some(n) => n as usize,
         };
         opt_number(options, "expected_update_period_in_days")?;
+        let mut order_templates = Templates::new();
+        let given = order::parse(
+            &mut order_templates,
+            "events_order",
+            options.get("events_order"),
+        )?
+        .filter(|keys| !keys.is_empty());
+        let order = match given {
+            Some(keys) => keys,
+            None => {
+                let default: Value = serde_json::from_str(DEFAULT_EVENTS_ORDER)
+                    .map_err(|e| OptionError::new("events_order", e.to_string()))?;
+                order::parse(&mut order_templates, "events_order", Some(&default))?
+                    .unwrap_or_default()
+            }
+        };
         Ok(Rss {
             urls,
             remembered,
             max_per_run,
             include_feed_info: opt_bool(options, "include_feed_info")?.unwrap_or(false),
+            clean: opt_bool(options, "clean")?.unwrap_or(false),
+            include_sort_info: opt_bool(options, "include_sort_info")?.unwrap_or(false),
+            order,
+            order_templates,
             emitted_this_run: 0,
         })
     }
@@ -180,11 +214,24 @@ impl Behavior for Rss {
             ));
         }
         ctx.log(message);
-        for &pos in &fresh[skipped..] {
-            let mut e = parsed.entry(pos);
-            if self.include_feed_info {
-                e["feed"] = parsed.info.clone();
-            }
+        let info = self.include_feed_info.then(|| parsed.info(self.clean));
+        let entries: Vec<Value> = fresh[skipped..]
+            .iter()
+            .map(|&pos| {
+                let mut e = parsed.entry(pos, self.clean);
+                if let Some(info) = &info {
+                    e["feed"] = info.clone();
+                }
+                e
+            })
+            .collect();
+        let mut entries = order::sort(&self.order_templates, &self.order, entries, |e, _| {
+            context_of(e)
+        });
+        if self.include_sort_info {
+            add_sort_info(&mut entries);
+        }
+        for e in entries {
             ctx.emit(e);
         }
         self.emitted_this_run += fresh.len() - skipped;
@@ -246,6 +293,19 @@ impl Rss {
         ids.drain(..excess);
         m.insert("seen_ids".into(), Value::Array(ids));
         Some(fresh)
+    }
+}
+
+/// Huginn's `sort_info: {position, count}` (position 1-based) on each event of a run.
+fn add_sort_info(events: &mut [Value]) {
+    let count = events.len();
+    for (i, e) in events.iter_mut().enumerate() {
+        if let Some(m) = e.as_object_mut() {
+            m.insert(
+                "sort_info".into(),
+                json!({"position": i + 1, "count": count}),
+            );
+        }
     }
 }
 
