@@ -125,6 +125,8 @@ static KEYS: &[Keys] = &[
             "timeout",
         ],
         not_implemented: &[
+            "event_headers",
+            "event_headers_key",
             "event_headers_style",
             "upload_key",
             "disable_ssl_verification",

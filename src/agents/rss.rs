@@ -9,8 +9,7 @@
 //! decides what to fetch and what a response means. Entries have Huginn's shape
 //! ([`super::rss_entry`]); `clean` sanitizes their HTML; the entries a fetch emits are
 //! ordered by `events_order` (default: by `date_published`, then `last_updated`, as
-//! Huginn) and `include_sort_info` numbers them. Huginn sorts the entries of all URLs
-//! of a run together; here each URL's new entries are sorted as its response arrives.
+//! Huginn) over all the URLs of a run, and `include_sort_info` numbers them.
 
 use std::collections::HashSet;
 
@@ -57,6 +56,8 @@ pub struct Rss {
     order_templates: Templates,
     /// Events emitted since the run began (every URL of a run shares the bound).
     emitted_this_run: usize,
+    /// This run's new entries so far, in feed order (`events_order` sorts all of them).
+    run_entries: Vec<Value>,
 }
 
 pub fn validate(options: &Value) -> Result<(), OptionError> {
@@ -145,6 +146,7 @@ impl Rss {
             order,
             order_templates,
             emitted_this_run: 0,
+            run_entries: Vec::new(),
         })
     }
 }
@@ -159,6 +161,7 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 impl Behavior for Rss {
     fn check(&mut self, ctx: &mut AgentCtx<'_>) {
         self.emitted_this_run = 0;
+        self.run_entries.clear();
         for url in &self.urls {
             let mut headers = Vec::new();
             if let Some(cache) = ctx
@@ -225,15 +228,23 @@ impl Behavior for Rss {
                 e
             })
             .collect();
-        let mut entries = order::sort(&self.order_templates, &self.order, entries, |e, _| {
-            context_of(e)
-        });
+        // The fetches of one run come back together into one context: what it will emit
+        // is this run's entries of every URL so far, sorted together, as Huginn does. A
+        // context with nothing emitted yet is a new run's (runs may overlap).
+        if ctx.emitted.is_empty() {
+            self.run_entries.clear();
+        }
+        self.run_entries.extend(entries);
+        let mut sorted = order::sort(
+            &self.order_templates,
+            &self.order,
+            self.run_entries.clone(),
+            |e, _| context_of(e),
+        );
         if self.include_sort_info {
-            add_sort_info(&mut entries);
+            add_sort_info(&mut sorted);
         }
-        for e in entries {
-            ctx.emit(e);
-        }
+        ctx.emitted = sorted;
         self.emitted_this_run += fresh.len() - skipped;
     }
 }
@@ -417,6 +428,57 @@ mod tests {
                 .unwrap()
                 .max_per_run,
             DEFAULT_MAX_EVENTS_PER_RUN
+        );
+    }
+
+    fn got(body: Vec<u8>) -> Fetched {
+        Fetched {
+            status: Some(200),
+            headers: vec![],
+            body,
+            error: None,
+        }
+    }
+
+    fn fetch(url: &str) -> Fetch {
+        Fetch {
+            url: url.into(),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn the_urls_of_a_run_are_sorted_together() {
+        let (a, b) = ("http://x/a", "http://x/b");
+        let mut r = Rss::new(
+            &json!({"url": [a, b], "events_order": ["{{title}}"], "include_sort_info": true}),
+        )
+        .unwrap();
+        let row = crate::agents::event_formatting::tests_support::row();
+        let mut memory = json!({});
+        {
+            let mut ctx = AgentCtx::new(&row, &mut memory);
+            r.check(&mut ctx);
+            r.fetched(&mut ctx, &fetch(a), &got(feed(&["m", "c"])));
+            r.fetched(&mut ctx, &fetch(b), &got(feed(&["x", "a"])));
+            let titles: Vec<&str> = ctx
+                .emitted
+                .iter()
+                .map(|e| e["title"].as_str().unwrap())
+                .collect();
+            assert_eq!(titles, ["a", "c", "m", "x"]);
+            assert_eq!(
+                ctx.emitted[3]["sort_info"],
+                json!({"position": 4, "count": 4})
+            );
+        }
+        // The next run's context starts afresh: only its own new entry.
+        let mut ctx = AgentCtx::new(&row, &mut memory);
+        r.fetched(&mut ctx, &fetch(a), &got(feed(&["n", "m", "c"])));
+        assert_eq!(ctx.emitted.len(), 1);
+        assert_eq!(
+            ctx.emitted[0]["sort_info"],
+            json!({"position": 1, "count": 1})
         );
     }
 
