@@ -456,3 +456,33 @@ async fn an_atom_feed_follows_events_order() {
         ])
     );
 }
+
+#[actix_rt::test]
+async fn headers_user_agent_and_basic_auth_are_sent() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("podcast.rss");
+    read_feed(
+        &hub,
+        &sink,
+        json!({"headers": {"X-Feed-Key": "k-{{ 'abc' }}"}, "user_agent": "huginn-bot/1",
+               "basic_auth": ["reader", "pw"]}),
+        4,
+    )
+    .await;
+    let got = &sink.received()[0];
+    assert_eq!(got.header("x-feed-key"), Some("k-abc"));
+    assert_eq!(got.header("user-agent"), Some("huginn-bot/1"));
+    assert_eq!(got.header("authorization"), Some("Basic cmVhZGVyOnB3"));
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &json!({"type": "rss", "name": "x", "options": {"url": format!("{}/f", sink.url), "headers": "X-A: b"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["error"],
+        "option \"headers\" must be an object of header names to values"
+    );
+}

@@ -66,7 +66,7 @@ async fn every_piece_is_created_or_named_with_its_reason() {
         [
             "agent 'Shop page' was not created: unknown type Agents::WebsiteAgent (not available in muninn)",
             "option 'colour' of agent 'Cheap enough': is not an option of a trigger agent; its options are: rules, message, keep_event, must_match, expected_receive_period_in_days",
-            "option 'user_agent' of agent 'Shop news' is not implemented; it is kept and has no effect",
+            "option 'force_encoding' of agent 'Shop news' is not implemented; it is kept and has no effect",
             "link 'Shop page' -> 'Cheap enough' was not made: source 'Shop page' was not created: unknown type Agents::WebsiteAgent",
             "link 'Headline' -> 'Inbox' was not made: receiver 'Inbox' is a webhook agent, which cannot receive events",
             "link 'Headline' -> '' was not made: receiver the file has no agent at index 9 (it has 6)",

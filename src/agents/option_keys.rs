@@ -92,15 +92,15 @@ static KEYS: &[Keys] = &[
             "remembered_id_count",
             "events_order",
             "include_sort_info",
-        ],
-        not_implemented: &[
             "headers",
             "basic_auth",
+            "user_agent",
+        ],
+        not_implemented: &[
             "disable_ssl_verification",
             "disable_url_encoding",
             "disable_redirect_follow",
             "force_encoding",
-            "user_agent",
             "proxy",
             "unzip",
         ],
@@ -236,9 +236,9 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused_and_huginn_keys_reported() {
         let rss = kind("rss").unwrap();
-        let opts = json!({"url": "http://x/f", "user_agent": "me", "clean": true});
+        let opts = json!({"url": "http://x/f", "force_encoding": "utf-8", "clean": true});
         assert!(validate_for_save(rss, &opts).is_ok());
-        assert_eq!(not_implemented(rss, &opts), ["user_agent"]);
+        assert_eq!(not_implemented(rss, &opts), ["force_encoding"]);
         let e = validate_for_save(rss, &json!({"url": "http://x/f", "colour": 1})).unwrap_err();
         assert_eq!(e.option, "colour");
         assert!(e.problem.contains("not an option of a rss agent"), "{e}");

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::rss_feed::{ParsedFeed, parse};
 use super::{AgentCtx, Behavior, OptionError, opt_bool, opt_number, type_name};
 use crate::feeds::order::{self, SortKey};
-use crate::template::{Templates, context_of};
+use crate::template::{TemplateTree, Templates, context_of};
 
 /// One fetch the agent asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +53,11 @@ pub struct Rss {
     include_sort_info: bool,
     /// `events_order`, or Huginn's default for this agent ([`DEFAULT_EVENTS_ORDER`]).
     order: Vec<SortKey>,
-    order_templates: Templates,
+    /// The sort keys' and the request headers' templates.
+    templates: Templates,
+    /// `user_agent` (as `User-Agent`) and `headers`, rendered at each run.
+    headers: TemplateTree,
+    basic_auth: Option<String>,
     /// Events emitted since the run began (every URL of a run shares the bound).
     emitted_this_run: usize,
     /// This run's new entries so far, in feed order (`events_order` sorts all of them).
@@ -120,20 +124,16 @@ impl Rss {
             Some(n) => n as usize,
         };
         opt_number(options, "expected_update_period_in_days")?;
-        let mut order_templates = Templates::new();
-        let given = order::parse(
-            &mut order_templates,
-            "events_order",
-            options.get("events_order"),
-        )?
-        .filter(|keys| !keys.is_empty());
+        let mut templates = Templates::new();
+        let headers = request_headers(&mut templates, options)?;
+        let given = order::parse(&mut templates, "events_order", options.get("events_order"))?
+            .filter(|keys| !keys.is_empty());
         let order = match given {
             Some(keys) => keys,
             None => {
                 let default: Value = serde_json::from_str(DEFAULT_EVENTS_ORDER)
                     .map_err(|e| OptionError::new("events_order", e.to_string()))?;
-                order::parse(&mut order_templates, "events_order", Some(&default))?
-                    .unwrap_or_default()
+                order::parse(&mut templates, "events_order", Some(&default))?.unwrap_or_default()
             }
         };
         Ok(Rss {
@@ -144,7 +144,9 @@ impl Rss {
             clean: opt_bool(options, "clean")?.unwrap_or(false),
             include_sort_info: opt_bool(options, "include_sort_info")?.unwrap_or(false),
             order,
-            order_templates,
+            templates,
+            headers,
+            basic_auth: super::post::basic_auth(options)?,
             emitted_this_run: 0,
             run_entries: Vec::new(),
         })
@@ -162,8 +164,12 @@ impl Behavior for Rss {
     fn check(&mut self, ctx: &mut AgentCtx<'_>) {
         self.emitted_this_run = 0;
         self.run_entries.clear();
+        let given = match self.given_headers() {
+            Ok(h) => h,
+            Err(e) => return ctx.error(format!("Could not fetch: {e}")),
+        };
         for url in &self.urls {
-            let mut headers = Vec::new();
+            let mut headers = given.clone();
             if let Some(cache) = ctx
                 .memory
                 .pointer(&format!("/http/{}", escape_pointer(url)))
@@ -236,7 +242,7 @@ impl Behavior for Rss {
         }
         self.run_entries.extend(entries);
         let mut sorted = order::sort(
-            &self.order_templates,
+            &self.templates,
             &self.order,
             self.run_entries.clone(),
             |e, _| context_of(e),
@@ -250,6 +256,35 @@ impl Behavior for Rss {
 }
 
 impl Rss {
+    /// The headers the options ask for (rendered now: Huginn interpolates them with no
+    /// event), basic auth last.
+    fn given_headers(&self) -> Result<Vec<(String, String)>, String> {
+        let rendered = self
+            .templates
+            .render_tree(&self.headers, &context_of(&json!({})))
+            .map_err(|e| e.0)?;
+        let mut headers: Vec<(String, String)> = match rendered {
+            Value::Object(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (k, v) in &headers {
+            if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || actix_web::http::header::HeaderValue::from_str(v).is_err()
+            {
+                return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
+            }
+        }
+        if let Some(auth) = &self.basic_auth {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(auth);
+            headers.push(("Authorization".into(), format!("Basic {encoded}")));
+        }
+        Ok(headers)
+    }
+
     /// Records the feed of `url` in memory: its validators, and every id in it as seen.
     /// Returns the positions (oldest first) of the entries not seen before.
     fn track(
@@ -305,6 +340,30 @@ impl Rss {
         m.insert("seen_ids".into(), Value::Array(ids));
         Some(fresh)
     }
+}
+
+/// `user_agent` and `headers` (which win, as in Huginn's Faraday setup) as one tree.
+fn request_headers(
+    templates: &mut Templates,
+    options: &Value,
+) -> Result<TemplateTree, OptionError> {
+    let mut all = Map::new();
+    if let Some(ua) = super::opt_str(options, "user_agent")?.filter(|u| !u.trim().is_empty()) {
+        all.insert("User-Agent".into(), Value::String(ua.to_string()));
+    }
+    match options.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => all.extend(m.clone()),
+        Some(_) => {
+            return Err(OptionError::new(
+                "headers",
+                "must be an object of header names to values",
+            ));
+        }
+    }
+    templates
+        .add_tree("headers", &Value::Object(all))
+        .map_err(|e| OptionError::new("headers", format!("has a template error: {e}")))
 }
 
 /// Huginn's `sort_info: {position, count}` (position 1-based) on each event of a run.
