@@ -310,40 +310,10 @@ fn main() -> Result<()> {
                 "/api/scenarios/import",
                 Some(body),
             ))?;
-            let scenario = &answer["scenario"];
-            println!(
-                "scenario {} ({}) {}",
-                scenario["id"],
-                scenario["name"].as_str().unwrap_or_default(),
-                if answer["created"] == true {
-                    "created"
-                } else {
-                    "updated"
-                }
-            );
-            for a in answer["agents"].as_array().into_iter().flatten() {
-                println!(
-                    "  {:<8} {} {}{}",
-                    a["action"].as_str().unwrap_or_default(),
-                    a["id"],
-                    a["name"].as_str().unwrap_or_default(),
-                    if a["disabled"] == true {
-                        " (disabled)"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            for p in answer["problems"].as_array().into_iter().flatten() {
-                let option = p["option"]
-                    .as_str()
-                    .map(|o| format!(" option {o}:"))
-                    .unwrap_or_default();
-                println!(
-                    "  problem: {}{option} {}",
-                    p["agent"].as_str().unwrap_or_default(),
-                    p["problem"].as_str().unwrap_or_default()
-                );
+            let (report, whole) = import_report(&answer);
+            print!("{report}");
+            if !whole {
+                anyhow::bail!("the scenario did not come over whole: see the problems above");
             }
             Ok(())
         }
@@ -561,4 +531,59 @@ fn token_command(conn: &mut store::Conn, action: &TokenCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The readable report of `muninn import`: what was created and updated, then every
+/// piece of the file that did not come over, one per line. `true` when nothing was left
+/// out.
+fn import_report(answer: &serde_json::Value) -> (String, bool) {
+    use std::fmt::Write;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut out = String::new();
+    let scenario = &answer["scenario"];
+    let verb = if answer["created"] == true {
+        "created"
+    } else {
+        "updated"
+    };
+    let _ = writeln!(
+        out,
+        "scenario {} ({}) {verb}",
+        scenario["id"],
+        text(&scenario["name"])
+    );
+    for a in answer["agents"].as_array().into_iter().flatten() {
+        let id = a["id"]
+            .as_i64()
+            .map_or_else(|| "-".to_string(), |i| i.to_string());
+        let state = match (a["action"].as_str(), a["disabled"] == true) {
+            (Some("skipped"), _) => format!(" (not created: {})", text(&a["reason"])),
+            (_, true) => " (disabled)".to_string(),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<8} {id} {}{state}",
+            text(&a["action"]),
+            text(&a["name"])
+        );
+    }
+    let c = &answer["counts"];
+    let n = |k: &str| c[k].as_u64().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "agents: {} created, {} updated, {} not created; links: {} made, {} not made; control links: {} made, {} not made",
+        n("agents_created"),
+        n("agents_updated"),
+        n("agents_not_created"),
+        n("links_made"),
+        n("links_not_made"),
+        n("control_links_made"),
+        n("control_links_not_made")
+    );
+    let problems = answer["problems"].as_array().map_or(&[][..], Vec::as_slice);
+    for p in problems {
+        let _ = writeln!(out, "  problem: {}", text(&p["message"]));
+    }
+    (out, problems.is_empty())
 }

@@ -146,6 +146,26 @@ async fn import_and_export_talk_to_the_running_hub() {
         text.contains("404") && text.contains("scenario 99 not found"),
         "{text}"
     );
+
+    // A file that does not come over whole: every piece left out is on a line of its
+    // own, and the exit status says so.
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scenarios/incomplete.json"
+    );
+    let (ok, text) = muninn(&["--data-dir", data_dir, "import", file, "--url", &hub.base]);
+    assert!(!ok, "{text}");
+    assert!(!text.contains("null"), "{text}");
+    for line in [
+        "scenario 2 (Price watch) created",
+        "  skipped  - Shop page (not created: unknown type Agents::WebsiteAgent (not available in muninn))",
+        "agents: 5 created, 0 updated, 1 not created; links: 1 made, 3 not made; control links: 1 made, 2 not made",
+        "  problem: link 'Shop page' -> 'Cheap enough' was not made: source 'Shop page' was not created: unknown type Agents::WebsiteAgent",
+        "  problem: control link 'Business hours' -> 'Shop page' was not made: control target 'Shop page' was not created: unknown type Agents::WebsiteAgent",
+        "the scenario did not come over whole",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
 }
 
 #[test]

@@ -220,3 +220,269 @@ async fn a_huge_feed_is_bounded_per_run_and_never_emitted_twice() {
         "option \"max_events_per_run\" must be at most 10000 (got 20000)"
     );
 }
+
+/// Serves the feed fixture `name` on a sink of its own.
+fn feed_sink(name: &str) -> Sink {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/feeds")
+        .join(name);
+    let sink = Sink::start();
+    serve(&sink, std::fs::read_to_string(path).unwrap());
+    sink
+}
+
+/// Creates an rss agent reading `sink` with `options`, runs it, waits for `n` events.
+async fn read_feed(hub: &TestHub, sink: &Sink, options: Value, n: usize) -> Vec<Value> {
+    let mut options = options;
+    options["url"] = json!(format!("{}/feed", sink.url));
+    let id = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "rss", "name": "feed", "options": options}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    hub.post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
+        .await;
+    let mut payloads = Vec::new();
+    wait_for("the feed's events", async || {
+        payloads = hub.payloads(ADMIN_TOKEN, id).await;
+        payloads.len() == n
+    })
+    .await;
+    payloads
+}
+
+fn by_id<'a>(payloads: &'a [Value], id: &str) -> &'a Value {
+    payloads
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("no entry {id}"))
+}
+
+#[actix_rt::test]
+async fn a_podcast_reads_as_huginn_reads_it() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("podcast.rss");
+    let payloads = read_feed(&hub, &sink, json!({"include_feed_info": true}), 4).await;
+    // Huginn's own expectation for this feed (spec/models/agents/rss_agent_spec.rb).
+    let feed_info = json!({
+        "id": null, "type": "rss",
+        "url": "http://www.example.com/podcasts/everything/index.html",
+        "links": [{"href": "http://www.example.com/podcasts/everything/index.html"}],
+        "title": "All About Everything",
+        "description": "All About Everything is a show about everything. Each week we dive into any subject known to man and talk about it as much as we can. Look for our podcast in the Podcasts app or in the iTunes Store",
+        "copyright": "℗ & © 2014 John Doe & Family",
+        "generator": null, "icon": null, "authors": ["John Doe"],
+        "date_published": null, "last_updated": null,
+        "itunes_categories": ["Technology", "Gadgets", "TV & Film", "Arts", "Food"],
+        "itunes_complete": "yes", "itunes_explicit": "no",
+        "itunes_image": "http://example.com/podcasts/everything/AllAboutEverything.jpg",
+        "itunes_owners": ["John Doe <john.doe@example.com>"],
+        "itunes_subtitle": "A show about everything",
+        "itunes_summary": "All About Everything is a show about everything. Each week we dive into any subject known to man and talk about it as much as we can. Look for our podcast in the Podcasts app or in the iTunes Store",
+        "language": "en-us"
+    });
+    assert_eq!(
+        by_id(
+            &payloads,
+            "http://example.com/podcasts/archive/aae20140697.m4v"
+        ),
+        &json!({
+            "feed": feed_info,
+            "id": "http://example.com/podcasts/archive/aae20140697.m4v",
+            "url": "http://example.com/podcasts/archive/aae20140697.m4v",
+            "urls": ["http://example.com/podcasts/archive/aae20140697.m4v"],
+            "links": [],
+            "title": "The Best Chili",
+            "description": null, "content": null, "image": null,
+            "enclosure": {"url": "http://example.com/podcasts/everything/AllAboutEverythingEpisode2.m4v", "type": "video/x-m4v", "length": "5650889"},
+            "authors": ["Jane Doe"], "categories": [],
+            "date_published": "2016-03-10T02:00:00-07:00",
+            "last_updated": "2016-03-10T02:00:00-07:00",
+            "itunes_closed_captioned": "Yes", "itunes_duration": "04:34", "itunes_explicit": "no",
+            "itunes_image": "http://example.com/podcasts/everything/AllAboutEverything/Episode3.jpg",
+            "itunes_subtitle": "Jane and Eric",
+            "itunes_summary": "This week we talk about the best Chili in the world. Which chili is better?"
+        })
+    );
+    let various = by_id(
+        &payloads,
+        "http://example.com/podcasts/archive/aae20140601.mp3",
+    );
+    assert_eq!(various["authors"], json!(["<Various>"]));
+    // Ordered by date (Huginn's default events_order), oldest first.
+    let spices = by_id(
+        &payloads,
+        "http://example.com/podcasts/archive/aae20140615.m4a",
+    );
+    assert_eq!(spices["date_published"], "2016-03-08T12:00:00+00:00");
+    let pos = |id: &str| payloads.iter().position(|p| p["id"] == id).unwrap();
+    assert!(
+        pos("http://example.com/podcasts/archive/aae20140615.m4a")
+            < pos("http://example.com/podcasts/archive/aae20140608.mp4")
+    );
+    assert!(
+        pos("http://example.com/podcasts/archive/aae20140608.mp4")
+            < pos("http://example.com/podcasts/archive/aae20140697.m4v")
+    );
+}
+
+#[actix_rt::test]
+async fn a_blog_feed_is_cleaned_dated_and_numbered() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("onethingwell.rss");
+    let payloads = read_feed(
+        &hub,
+        &sink,
+        json!({"clean": true, "include_sort_info": true}),
+        20,
+    )
+    .await;
+    let csv = by_id(&payloads, "http://onethingwell.org/post/127163643556");
+    assert_eq!(csv["date_published"], "2015-08-20T17:00:10+01:00");
+    assert_eq!(
+        csv["last_updated"], "2015-08-20T17:00:10+01:00",
+        "updated || published"
+    );
+    assert_eq!(
+        csv["categories"],
+        json!(["csv", "crossplatform", "utilities"])
+    );
+    assert_eq!(
+        csv["authors"],
+        json!([]),
+        "an empty dc:creator is no author"
+    );
+    assert_eq!(csv["content"], csv["description"], "content || summary");
+    let itsy = by_id(&payloads, "http://onethingwell.org/post/127083371981");
+    assert_eq!(
+        itsy["enclosure"],
+        json!({"url": "http://c.1tw.org/images/2015/itsy.png", "type": "image/png", "length": "48249"})
+    );
+    assert_eq!(itsy["image"], "http://c.1tw.org/images/2015/itsy.png");
+    // Huginn's expectation for `clean`: the handler attribute and the script are gone.
+    let cleaned = r#"<a href="http://showgoers.tv/">Showgoers</a>: <blockquote> <p>Showgoers is a Chrome browser extension to synchronize your Netflix player with someone else so that you can co-watch the same movie on different computers with no hassle. Syncing up your player is as easy as sharing a URL.</p> </blockquote>"#;
+    let show = by_id(&payloads, "http://onethingwell.org/post/125509667816");
+    assert_eq!(show["content"], cleaned);
+    assert_eq!(show["description"], cleaned);
+    // Oldest first by date; sort_info numbers the run's events.
+    assert_eq!(
+        payloads[0]["id"],
+        "http://onethingwell.org/post/125509667816"
+    );
+    assert_eq!(
+        payloads[0]["sort_info"],
+        json!({"position": 1, "count": 20})
+    );
+    assert_eq!(
+        payloads[19]["sort_info"],
+        json!({"position": 20, "count": 20})
+    );
+    let dates: Vec<&str> = payloads
+        .iter()
+        .map(|p| p["date_published"].as_str().unwrap())
+        .collect();
+    let mut parsed: Vec<chrono::DateTime<chrono::FixedOffset>> = dates
+        .iter()
+        .map(|d| chrono::DateTime::parse_from_rfc3339(d).unwrap())
+        .collect();
+    let in_order = parsed.clone();
+    parsed.sort();
+    assert_eq!(in_order, parsed);
+}
+
+#[actix_rt::test]
+async fn an_atom_feed_follows_events_order() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("github_rss.atom");
+    let payloads = read_feed(
+        &hub,
+        &sink,
+        json!({"include_feed_info": true, "include_sort_info": true,
+               "events_order": [["{{title}}", "string", true]]}),
+        20,
+    )
+    .await;
+    let titles: Vec<String> = payloads
+        .iter()
+        .map(|p| p["title"].as_str().unwrap().to_string())
+        .collect();
+    let mut sorted = titles.clone();
+    sorted.sort();
+    sorted.reverse();
+    assert_eq!(titles, sorted, "titles descending");
+    assert_ne!(titles.first(), titles.last());
+    assert_eq!(
+        payloads[19]["sort_info"],
+        json!({"position": 20, "count": 20})
+    );
+    let first = by_id(
+        &payloads,
+        "tag:github.com,2008:Grit::Commit/d0a844662846cf3c83b94c637c1803f03db5a5b0",
+    );
+    let url = "https://github.com/cantino/huginn/commit/d0a844662846cf3c83b94c637c1803f03db5a5b0";
+    assert_eq!(first["url"], url);
+    assert_eq!(first["urls"], json!([url]));
+    assert_eq!(
+        first["links"],
+        json!([{"href": url, "rel": "alternate", "type": "text/html"}])
+    );
+    assert_eq!(
+        first["authors"],
+        json!(["cantino (https://github.com/cantino)"])
+    );
+    assert_eq!(first["date_published"], Value::Null);
+    assert_eq!(first["last_updated"], "2014-07-16T22:26:22-07:00");
+    assert!(
+        first["content"]
+            .as_str()
+            .unwrap()
+            .contains("safer-liquid-migration")
+    );
+    let feed = &first["feed"];
+    assert_eq!(feed["type"], "atom");
+    assert_eq!(feed["title"], "Recent Commits to huginn:master");
+    assert_eq!(
+        feed["url"],
+        "https://github.com/cantino/huginn/commits/master"
+    );
+    assert_eq!(
+        feed["links"],
+        json!([
+            {"type": "text/html", "rel": "alternate", "href": "https://github.com/cantino/huginn/commits/master"},
+            {"type": "application/atom+xml", "rel": "self", "href": "https://github.com/cantino/huginn/commits/master.atom"}
+        ])
+    );
+}
+
+#[actix_rt::test]
+async fn headers_user_agent_and_basic_auth_are_sent() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("podcast.rss");
+    read_feed(
+        &hub,
+        &sink,
+        json!({"headers": {"X-Feed-Key": "k-{{ 'abc' }}"}, "user_agent": "huginn-bot/1",
+               "basic_auth": ["reader", "pw"]}),
+        4,
+    )
+    .await;
+    let got = &sink.received()[0];
+    assert_eq!(got.header("x-feed-key"), Some("k-abc"));
+    assert_eq!(got.header("user-agent"), Some("huginn-bot/1"));
+    assert_eq!(got.header("authorization"), Some("Basic cmVhZGVyOnB3"));
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &json!({"type": "rss", "name": "x", "options": {"url": format!("{}/f", sink.url), "headers": "X-A: b"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["error"],
+        "option \"headers\" must be an object of header names to values"
+    );
+}

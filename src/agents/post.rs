@@ -60,6 +60,26 @@ pub struct Post {
     event_type: String,
 }
 
+/// Huginn's `basic_auth`: `"user:password"` or `["user", "password"]`, as `user:password`.
+pub fn basic_auth(options: &Value) -> Result<Option<String>, OptionError> {
+    Ok(match options.get("basic_auth") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) if s.contains(':') => Some(s.clone()),
+        Some(Value::Array(a)) if a.len() == 2 && a.iter().all(Value::is_string) => Some(format!(
+            "{}:{}",
+            a[0].as_str().unwrap_or_default(),
+            a[1].as_str().unwrap_or_default()
+        )),
+        Some(_) => {
+            return Err(OptionError::new(
+                "basic_auth",
+                "must be \"user:password\" or [\"user\", \"password\"]",
+            ));
+        }
+    })
+}
+
 pub fn validate(options: &Value) -> Result<(), OptionError> {
     Post::new(options).map(|_| ())
 }
@@ -158,24 +178,7 @@ impl Post {
                 ));
             }
         };
-        let basic_auth = match options.get("basic_auth") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.is_empty() => None,
-            Some(Value::String(s)) if s.contains(':') => Some(s.clone()),
-            Some(Value::Array(a)) if a.len() == 2 && a.iter().all(Value::is_string) => {
-                Some(format!(
-                    "{}:{}",
-                    a[0].as_str().unwrap_or_default(),
-                    a[1].as_str().unwrap_or_default()
-                ))
-            }
-            Some(_) => {
-                return Err(OptionError::new(
-                    "basic_auth",
-                    "must be \"user:password\" or [\"user\", \"password\"]",
-                ));
-            }
-        };
+        let basic_auth = basic_auth(options)?;
         let retry_count = opt_number(options, "retry_count")?.unwrap_or(4.0);
         if retry_count > 100.0 {
             return Err(OptionError::new("retry_count", "must be from 0 to 100"));

@@ -6,7 +6,10 @@
 //! had when last read, so an entry still in a feed is never emitted twice. It sends
 //! If-None-Match / If-Modified-Since, so an unchanged feed costs a 304. Fetching is done
 //! by the AgentActor (async, with a timeout, a size cap and the target guard); this file
-//! decides what to fetch and what a response means.
+//! decides what to fetch and what a response means. Entries have Huginn's shape
+//! ([`super::rss_entry`]); `clean` sanitizes their HTML; the entries a fetch emits are
+//! ordered by `events_order` (default: by `date_published`, then `last_updated`, as
+//! Huginn) over all the URLs of a run, and `include_sort_info` numbers them.
 
 use std::collections::HashSet;
 
@@ -14,6 +17,8 @@ use serde_json::{Map, Value, json};
 
 use super::rss_feed::{ParsedFeed, parse};
 use super::{AgentCtx, Behavior, OptionError, opt_bool, opt_number, type_name};
+use crate::feeds::order::{self, SortKey};
+use crate::template::{TemplateTree, Templates, context_of};
 
 /// One fetch the agent asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,14 +40,28 @@ pub struct Fetched {
 pub const DEFAULT_MAX_EVENTS_PER_RUN: usize = 500;
 /// The most `max_events_per_run` may be: one run's events are written in one batch.
 pub const MAX_EVENTS_PER_RUN: usize = 10_000;
+/// Huginn's RssAgent::DEFAULT_EVENTS_ORDER: by publication, then update time.
+const DEFAULT_EVENTS_ORDER: &str =
+    r#"[["{{date_published}}", "time"], ["{{last_updated}}", "time"]]"#;
 
 pub struct Rss {
     urls: Vec<String>,
     remembered: usize,
     max_per_run: usize,
     include_feed_info: bool,
+    clean: bool,
+    include_sort_info: bool,
+    /// `events_order`, or Huginn's default for this agent ([`DEFAULT_EVENTS_ORDER`]).
+    order: Vec<SortKey>,
+    /// The sort keys' and the request headers' templates.
+    templates: Templates,
+    /// `user_agent` (as `User-Agent`) and `headers`, rendered at each run.
+    headers: TemplateTree,
+    basic_auth: Option<String>,
     /// Events emitted since the run began (every URL of a run shares the bound).
     emitted_this_run: usize,
+    /// This run's new entries so far, in feed order (`events_order` sorts all of them).
+    run_entries: Vec<Value>,
 }
 
 pub fn validate(options: &Value) -> Result<(), OptionError> {
@@ -105,12 +124,31 @@ impl Rss {
             Some(n) => n as usize,
         };
         opt_number(options, "expected_update_period_in_days")?;
+        let mut templates = Templates::new();
+        let headers = request_headers(&mut templates, options)?;
+        let given = order::parse(&mut templates, "events_order", options.get("events_order"))?
+            .filter(|keys| !keys.is_empty());
+        let order = match given {
+            Some(keys) => keys,
+            None => {
+                let default: Value = serde_json::from_str(DEFAULT_EVENTS_ORDER)
+                    .map_err(|e| OptionError::new("events_order", e.to_string()))?;
+                order::parse(&mut templates, "events_order", Some(&default))?.unwrap_or_default()
+            }
+        };
         Ok(Rss {
             urls,
             remembered,
             max_per_run,
             include_feed_info: opt_bool(options, "include_feed_info")?.unwrap_or(false),
+            clean: opt_bool(options, "clean")?.unwrap_or(false),
+            include_sort_info: opt_bool(options, "include_sort_info")?.unwrap_or(false),
+            order,
+            templates,
+            headers,
+            basic_auth: super::post::basic_auth(options)?,
             emitted_this_run: 0,
+            run_entries: Vec::new(),
         })
     }
 }
@@ -125,8 +163,13 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
 impl Behavior for Rss {
     fn check(&mut self, ctx: &mut AgentCtx<'_>) {
         self.emitted_this_run = 0;
+        self.run_entries.clear();
+        let given = match self.given_headers() {
+            Ok(h) => h,
+            Err(e) => return ctx.error(format!("Could not fetch: {e}")),
+        };
         for url in &self.urls {
-            let mut headers = Vec::new();
+            let mut headers = given.clone();
             if let Some(cache) = ctx
                 .memory
                 .pointer(&format!("/http/{}", escape_pointer(url)))
@@ -180,18 +223,68 @@ impl Behavior for Rss {
             ));
         }
         ctx.log(message);
-        for &pos in &fresh[skipped..] {
-            let mut e = parsed.entry(pos);
-            if self.include_feed_info {
-                e["feed"] = parsed.info.clone();
-            }
-            ctx.emit(e);
+        let info = self.include_feed_info.then(|| parsed.info(self.clean));
+        let entries: Vec<Value> = fresh[skipped..]
+            .iter()
+            .map(|&pos| {
+                let mut e = parsed.entry(pos, self.clean);
+                if let Some(info) = &info {
+                    e["feed"] = info.clone();
+                }
+                e
+            })
+            .collect();
+        // The fetches of one run come back together into one context: what it will emit
+        // is this run's entries of every URL so far, sorted together, as Huginn does. A
+        // context with nothing emitted yet is a new run's (runs may overlap).
+        if ctx.emitted.is_empty() {
+            self.run_entries.clear();
         }
+        self.run_entries.extend(entries);
+        let mut sorted = order::sort(
+            &self.templates,
+            &self.order,
+            self.run_entries.clone(),
+            |e, _| context_of(e),
+        );
+        if self.include_sort_info {
+            add_sort_info(&mut sorted);
+        }
+        ctx.emitted = sorted;
         self.emitted_this_run += fresh.len() - skipped;
     }
 }
 
 impl Rss {
+    /// The headers the options ask for (rendered now: Huginn interpolates them with no
+    /// event), basic auth last.
+    fn given_headers(&self) -> Result<Vec<(String, String)>, String> {
+        let rendered = self
+            .templates
+            .render_tree(&self.headers, &context_of(&json!({})))
+            .map_err(|e| e.0)?;
+        let mut headers: Vec<(String, String)> = match rendered {
+            Value::Object(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        for (k, v) in &headers {
+            if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
+                || actix_web::http::header::HeaderValue::from_str(v).is_err()
+            {
+                return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
+            }
+        }
+        if let Some(auth) = &self.basic_auth {
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(auth);
+            headers.push(("Authorization".into(), format!("Basic {encoded}")));
+        }
+        Ok(headers)
+    }
+
     /// Records the feed of `url` in memory: its validators, and every id in it as seen.
     /// Returns the positions (oldest first) of the entries not seen before.
     fn track(
@@ -246,6 +339,43 @@ impl Rss {
         ids.drain(..excess);
         m.insert("seen_ids".into(), Value::Array(ids));
         Some(fresh)
+    }
+}
+
+/// `user_agent` and `headers` (which win, as in Huginn's Faraday setup) as one tree.
+fn request_headers(
+    templates: &mut Templates,
+    options: &Value,
+) -> Result<TemplateTree, OptionError> {
+    let mut all = Map::new();
+    if let Some(ua) = super::opt_str(options, "user_agent")?.filter(|u| !u.trim().is_empty()) {
+        all.insert("User-Agent".into(), Value::String(ua.to_string()));
+    }
+    match options.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => all.extend(m.clone()),
+        Some(_) => {
+            return Err(OptionError::new(
+                "headers",
+                "must be an object of header names to values",
+            ));
+        }
+    }
+    templates
+        .add_tree("headers", &Value::Object(all))
+        .map_err(|e| OptionError::new("headers", format!("has a template error: {e}")))
+}
+
+/// Huginn's `sort_info: {position, count}` (position 1-based) on each event of a run.
+fn add_sort_info(events: &mut [Value]) {
+    let count = events.len();
+    for (i, e) in events.iter_mut().enumerate() {
+        if let Some(m) = e.as_object_mut() {
+            m.insert(
+                "sort_info".into(),
+                json!({"position": i + 1, "count": count}),
+            );
+        }
     }
 }
 
@@ -357,6 +487,57 @@ mod tests {
                 .unwrap()
                 .max_per_run,
             DEFAULT_MAX_EVENTS_PER_RUN
+        );
+    }
+
+    fn got(body: Vec<u8>) -> Fetched {
+        Fetched {
+            status: Some(200),
+            headers: vec![],
+            body,
+            error: None,
+        }
+    }
+
+    fn fetch(url: &str) -> Fetch {
+        Fetch {
+            url: url.into(),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn the_urls_of_a_run_are_sorted_together() {
+        let (a, b) = ("http://x/a", "http://x/b");
+        let mut r = Rss::new(
+            &json!({"url": [a, b], "events_order": ["{{title}}"], "include_sort_info": true}),
+        )
+        .unwrap();
+        let row = crate::agents::event_formatting::tests_support::row();
+        let mut memory = json!({});
+        {
+            let mut ctx = AgentCtx::new(&row, &mut memory);
+            r.check(&mut ctx);
+            r.fetched(&mut ctx, &fetch(a), &got(feed(&["m", "c"])));
+            r.fetched(&mut ctx, &fetch(b), &got(feed(&["x", "a"])));
+            let titles: Vec<&str> = ctx
+                .emitted
+                .iter()
+                .map(|e| e["title"].as_str().unwrap())
+                .collect();
+            assert_eq!(titles, ["a", "c", "m", "x"]);
+            assert_eq!(
+                ctx.emitted[3]["sort_info"],
+                json!({"position": 4, "count": 4})
+            );
+        }
+        // The next run's context starts afresh: only its own new entry.
+        let mut ctx = AgentCtx::new(&row, &mut memory);
+        r.fetched(&mut ctx, &fetch(a), &got(feed(&["n", "m", "c"])));
+        assert_eq!(ctx.emitted.len(), 1);
+        assert_eq!(
+            ctx.emitted[0]["sort_info"],
+            json!({"position": 1, "count": 1})
         );
     }
 

@@ -1,9 +1,11 @@
 //! A fetched RSS 2.0 (the `rss` crate) or Atom (`atom_syndication`) document as the rss
-//! agent reads it: every entry's id, oldest first, and Huginn's event payload built only
-//! for the entries that are emitted, so a feed of 150 000 entries costs 150 000 ids,
-//! not 150 000 payloads.
+//! agent reads it: every entry's id, oldest first, and Huginn's event payload
+//! ([`super::rss_entry`]) built only for the entries that are emitted, so a feed of
+//! 150 000 entries costs 150 000 ids, not 150 000 payloads.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use super::rss_entry;
 
 enum Doc {
     Rss(Box<rss::Channel>),
@@ -12,8 +14,6 @@ enum Doc {
 
 pub struct ParsedFeed {
     doc: Doc,
-    /// The feed's own fields (`include_feed_info`).
-    pub info: Value,
     /// (index in the document, entry id), oldest first.
     order: Vec<(usize, String)>,
 }
@@ -21,7 +21,6 @@ pub struct ParsedFeed {
 /// Parses `body`, fetched from `url`.
 pub fn parse(body: &[u8], url: &str) -> Result<ParsedFeed, String> {
     if let Ok(channel) = rss::Channel::read_from(body) {
-        let info = json!({"title": channel.title(), "url": url, "description": channel.description(), "link": channel.link()});
         let mut order: Vec<(usize, String)> = channel
             .items()
             .iter()
@@ -32,13 +31,11 @@ pub fn parse(body: &[u8], url: &str) -> Result<ParsedFeed, String> {
         order.reverse();
         return Ok(ParsedFeed {
             doc: Doc::Rss(Box::new(channel)),
-            info,
             order,
         });
     }
     match atom_syndication::Feed::read_from(body) {
         Ok(f) => {
-            let info = json!({"title": f.title().as_str(), "url": url, "id": f.id()});
             let mut keyed: Vec<(String, usize, String)> = f
                 .entries()
                 .iter()
@@ -52,7 +49,6 @@ pub fn parse(body: &[u8], url: &str) -> Result<ParsedFeed, String> {
             keyed.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(ParsedFeed {
                 doc: Doc::Atom(Box::new(f)),
-                info,
                 order: keyed.into_iter().map(|(_, i, id)| (i, id)).collect(),
             })
         }
@@ -91,7 +87,8 @@ impl ParsedFeed {
     }
 
     /// The event payload of the entry at `pos` (oldest first); `Null` past the end.
-    pub fn entry(&self, pos: usize) -> Value {
+    /// `clean` sanitizes its HTML (the agent's `clean` option).
+    pub fn entry(&self, pos: usize, clean: bool) -> Value {
         let Some((index, id)) = self.order.get(pos) else {
             return Value::Null;
         };
@@ -99,62 +96,21 @@ impl ParsedFeed {
             Doc::Rss(c) => c
                 .items()
                 .get(*index)
-                .map_or(Value::Null, |i| rss_entry(i, id)),
+                .map_or(Value::Null, |i| rss_entry::rss_item(i, id, clean)),
             Doc::Atom(f) => f
                 .entries()
                 .get(*index)
-                .map_or(Value::Null, |e| atom_entry(e, id)),
+                .map_or(Value::Null, |e| rss_entry::atom_entry(e, id, clean)),
         }
     }
-}
 
-fn rss_entry(i: &rss::Item, id: &str) -> Value {
-    let link = i.link().unwrap_or_default();
-    json!({
-        "id": id,
-        "url": link,
-        "urls": if link.is_empty() { vec![] } else { vec![link] },
-        "links": if link.is_empty() { vec![] } else { vec![json!({"href": link, "rel": "alternate"})] },
-        "title": i.title(),
-        "description": i.description(),
-        "content": i.content(),
-        "image": Value::Null,
-        "enclosure": i.enclosure().map(|e| json!({"url": e.url(), "type": e.mime_type(), "length": e.length()})),
-        "authors": i.author().map(|a| vec![a]).unwrap_or_default(),
-        "categories": i.categories().iter().map(|c| c.name()).collect::<Vec<_>>(),
-        "date_published": i.pub_date().and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok()).map(|d| d.to_rfc3339()),
-        "last_updated": Value::Null,
-    })
-}
-
-fn atom_entry(e: &atom_syndication::Entry, id: &str) -> Value {
-    let links: Vec<Value> = e
-        .links()
-        .iter()
-        .map(|l| json!({"href": l.href(), "rel": l.rel()}))
-        .collect();
-    let url = e
-        .links()
-        .iter()
-        .find(|l| l.rel() == "alternate")
-        .or(e.links().first())
-        .map(|l| l.href().to_string())
-        .unwrap_or_default();
-    json!({
-        "id": id,
-        "url": url,
-        "urls": e.links().iter().map(|l| l.href()).collect::<Vec<_>>(),
-        "links": links,
-        "title": e.title().as_str(),
-        "description": e.summary().map(|s| s.as_str()),
-        "content": e.content().and_then(|c| c.value()),
-        "image": Value::Null,
-        "enclosure": Value::Null,
-        "authors": e.authors().iter().map(|a| a.name()).collect::<Vec<_>>(),
-        "categories": e.categories().iter().map(|c| c.term()).collect::<Vec<_>>(),
-        "date_published": e.published().map(|d| d.to_rfc3339()),
-        "last_updated": e.updated().to_rfc3339(),
-    })
+    /// The feed's own fields (`include_feed_info`).
+    pub fn info(&self, clean: bool) -> Value {
+        match &self.doc {
+            Doc::Rss(c) => rss_entry::rss_feed_info(c, clean),
+            Doc::Atom(f) => rss_entry::atom_feed_info(f),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -171,13 +127,13 @@ mod tests {
     fn parses_both_formats_oldest_first() {
         let f = parse(RSS.as_bytes(), "http://x/feed").unwrap();
         assert_eq!(f.ids().collect::<Vec<_>>(), ["1", "2"]);
-        assert_eq!(f.entry(0)["title"], "One");
-        assert_eq!(f.entry(1)["url"], "http://x/2");
-        assert_eq!(f.entry(2), Value::Null);
-        assert_eq!(f.info["title"], "T");
+        assert_eq!(f.entry(0, false)["title"], "One");
+        assert_eq!(f.entry(1, false)["url"], "http://x/2");
+        assert_eq!(f.entry(2, false), Value::Null);
+        assert_eq!(f.info(false)["title"], "T");
         let f = parse(ATOM.as_bytes(), "http://a").unwrap();
-        assert_eq!(f.entry(0)["url"], "http://a/e");
-        assert_eq!(f.entry(0)["id"], "urn:e");
+        assert_eq!(f.entry(0, false)["url"], "http://a/e");
+        assert_eq!(f.entry(0, false)["id"], "urn:e");
         assert!(
             parse(b"<html/>", "http://h")
                 .err()

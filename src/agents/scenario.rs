@@ -60,14 +60,7 @@ pub struct ControlLinkFile {
     pub control_target: usize,
 }
 
-/// Something that did not come over cleanly.
-#[derive(Debug, Clone, serde::Serialize, PartialEq)]
-pub struct Problem {
-    pub index: usize,
-    pub agent: String,
-    pub option: Option<String>,
-    pub problem: String,
-}
+pub use super::scenario_problems::Problem;
 
 /// An agent ready to be created or updated.
 #[derive(Debug, Clone)]
@@ -127,15 +120,7 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
     let mut out = Vec::with_capacity(file.agents.len());
     for (index, a) in file.agents.iter().enumerate() {
         let Some(k) = kind(&a.agent_type) else {
-            problems.push(Problem {
-                index,
-                agent: a.name.clone(),
-                option: None,
-                problem: format!(
-                    "type {} is not available in muninn; the agent was not imported",
-                    a.agent_type
-                ),
-            });
+            problems.push(Problem::unknown_type(index, &a.name, &a.agent_type));
             out.push(None);
             continue;
         };
@@ -154,7 +139,7 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             Value::Object(Map::new())
         };
         if mine.is_empty()
-            && let Err(e) = k.validate(&options)
+            && let Err(e) = super::option_keys::validate_for_save(k, &options)
         {
             mine.push((Some(e.option.clone()), e.problem.clone()));
         }
@@ -176,12 +161,15 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
         };
         let keep = a.keep_events_for.unwrap_or(0).max(0);
         let disabled = a.disabled || !mine.is_empty();
-        problems.extend(mine.into_iter().map(|(option, problem)| Problem {
-            index,
-            agent: a.name.clone(),
-            option,
-            problem,
-        }));
+        problems.extend(
+            mine.into_iter()
+                .map(|(option, problem)| Problem::option(index, &a.name, option, problem)),
+        );
+        problems.extend(
+            super::option_keys::not_implemented(k, &options)
+                .iter()
+                .map(|o| Problem::not_implemented(index, &a.name, o)),
+        );
         out.push(Some(Planned {
             index,
             kind: k,

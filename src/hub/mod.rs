@@ -486,6 +486,10 @@ impl Handler<ControlTargets> for Hub {
                         ControlAction::Enable {
                             drop_pending_events,
                         } if t.disabled => {
+                            if let Some(why) = enable_refused(t) {
+                                notes.push(format!("Agent enable refused for '{}': {why}", t.name));
+                                continue;
+                            }
                             let id = t.id;
                             let row = store
                                 .writer()
@@ -559,4 +563,17 @@ impl Handler<SubscriptionTouched> for Hub {
             None => self.spawn_subscription(&msg.row),
         }
     }
+}
+
+/// Why a disabled agent may not be enabled: its options fail the checks a save makes
+/// (an import may have disabled it for them).
+fn enable_refused(row: &AgentRow) -> Option<String> {
+    let k = crate::agents::kind(&row.agent_type)?;
+    let options = match row.options_json() {
+        Ok(o) => o,
+        Err(e) => return Some(format!("its stored options cannot be read ({e})")),
+    };
+    crate::agents::option_keys::validate_for_save(k, &options)
+        .err()
+        .map(|e| e.to_string())
 }

@@ -245,7 +245,7 @@ fn check_common(input: &AgentIn, options: Option<&Value>, k: &KindInfo) -> Resul
         )));
     }
     if let Some(options) = options {
-        k.validate(options)
+        crate::agents::option_keys::validate_for_save(k, options)
             .map_err(|e| ApiError::Unprocessable(e.to_string()))?;
     }
     if let Some(Some(schedule)) = &input.schedule
@@ -391,7 +391,9 @@ pub async fn create(
     let (id, owner) = (row.id, row.user_id);
     state.addrs.hub.send(AgentSaved(row)).await??;
     let mut out = load_out(&state, &user, id, &base_url(&state, &req)).await?;
-    out.warnings = cycle_warnings(&state, owner, vec![id]).await?;
+    out.warnings = crate::agents::option_keys::warnings(k, &options);
+    out.warnings
+        .extend(cycle_warnings(&state, owner, vec![id]).await?);
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -406,6 +408,25 @@ pub async fn cycle_warnings(
         .store
         .read(move |c| links::cycle_warnings(c, user_id, &agent_ids))
         .await?)
+}
+
+/// Enabling an agent re-checks the options it has (an import may have disabled it for
+/// them): the same checks a save makes, so it never runs with options a save refuses.
+async fn check_enable(state: &AppState, k: &KindInfo, current: &AgentRow) -> Result<(), ApiError> {
+    let refuse = |why: String| {
+        ApiError::Unprocessable(format!(
+            "agent {} cannot be enabled: {why}; fix its options (PUT options) and enable it again",
+            current.id
+        ))
+    };
+    let options = current
+        .options_json()
+        .map_err(|e| refuse(format!("its stored options cannot be read ({e})")))?;
+    crate::agents::option_keys::validate_for_save(k, &options)
+        .map_err(|e| refuse(e.to_string()))?;
+    check_targets(state, k, &options)
+        .await
+        .map_err(|e| refuse(e.to_string()))
 }
 
 pub async fn update(
@@ -435,6 +456,8 @@ pub async fn update(
     check_common(&input, input.options.as_ref(), k)?;
     if let Some(options) = &input.options {
         check_targets(&state, k, options).await?;
+    } else if current.disabled && input.disabled == Some(false) {
+        check_enable(&state, k, &current).await?;
     }
     check_links(&state, current.user_id, k, &input).await?;
     let changes = AgentChanges {
@@ -454,6 +477,7 @@ pub async fn update(
         .keep_events_for
         .is_some_and(|k| k != current.keep_events_for);
     let relinked = input.source_ids.is_some() || input.receiver_ids.is_some();
+    let input_options = input.options;
     let (sources, receivers, targets) = (
         input.source_ids,
         input.receiver_ids,
@@ -492,8 +516,12 @@ pub async fn update(
     let owner = row.user_id;
     state.addrs.hub.send(AgentSaved(row)).await??;
     let mut out = load_out(&state, &user, id, &base_url(&state, &req)).await?;
+    if let Some(options) = &input_options {
+        out.warnings = crate::agents::option_keys::warnings(k, options);
+    }
     if relinked {
-        out.warnings = cycle_warnings(&state, owner, vec![id]).await?;
+        out.warnings
+            .extend(cycle_warnings(&state, owner, vec![id]).await?);
     }
     Ok(HttpResponse::Ok().json(out))
 }

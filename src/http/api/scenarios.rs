@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::ts;
 use crate::agents::scenario::{self, ExportAgent, Planned, Problem, ScenarioFile};
+use crate::agents::scenario_problems;
 use crate::http::api::agents::visible_agent;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::event_types::{self, AGENT_CREATED, AGENT_UPDATED, agent_summary};
@@ -212,6 +213,21 @@ pub struct ImportedAgent {
     pub agent_type: Option<String>,
     pub action: &'static str,
     pub disabled: bool,
+    /// Why the agent was not created (`action` "skipped").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How many pieces of the file came over, and how many did not.
+#[derive(Debug, Default, Serialize)]
+pub struct ImportCounts {
+    pub agents_created: usize,
+    pub agents_updated: usize,
+    pub agents_not_created: usize,
+    pub links_made: usize,
+    pub links_not_made: usize,
+    pub control_links_made: usize,
+    pub control_links_not_made: usize,
 }
 
 const NOT_A_SCENARIO: &str =
@@ -265,14 +281,23 @@ pub async fn import(
             .map(str::to_string),
     };
     let guid = file.guid.clone();
-    let links_by_index: Vec<(usize, usize)> =
-        file.links.iter().map(|l| (l.source, l.receiver)).collect();
-    let controls_by_index: Vec<(usize, usize)> = file
-        .control_links
+    let (links_by_index, link_problems) = scenario_problems::plan_links(&file, &planned);
+    let (controls_by_index, control_problems) =
+        scenario_problems::plan_control_links(&file, &planned);
+    let mut counts = ImportCounts {
+        links_made: links_by_index.len(),
+        links_not_made: link_problems.len(),
+        control_links_made: controls_by_index.len(),
+        control_links_not_made: control_problems.len(),
+        ..ImportCounts::default()
+    };
+    problems.extend(link_problems);
+    problems.extend(control_problems);
+    let skipped: Vec<(String, String)> = file
+        .agents
         .iter()
-        .map(|l| (l.controller, l.control_target))
+        .map(|a| (a.name.clone(), a.agent_type.clone()))
         .collect();
-    let names: Vec<String> = file.agents.iter().map(|a| a.name.clone()).collect();
     let (row, created, saved, report) = state
         .addrs
         .store
@@ -285,11 +310,15 @@ pub async fn import(
             for (i, p) in planned.iter().enumerate() {
                 let Some(p) = p else {
                     ids.push(None);
+                    let (name, agent_type) = skipped[i].clone();
                     report.push(ImportedAgent {
                         index: i,
-                        name: names[i].clone(),
+                        name,
                         id: None,
-                        agent_type: None,
+                        reason: Some(format!(
+                            "unknown type {agent_type} (not available in muninn)"
+                        )),
+                        agent_type: Some(agent_type),
                         action: "skipped",
                         disabled: true,
                     });
@@ -310,12 +339,14 @@ pub async fn import(
                     agent_type: Some(row.agent_type.clone()),
                     action,
                     disabled: row.disabled,
+                    reason: None,
                 });
                 saved.push(row);
             }
+            // Huginn's rule: a link that is already there is not made twice.
             for (s, r) in &links_by_index {
                 if let (Some(Some(s)), Some(Some(r))) = (ids.get(*s), ids.get(*r))
-                    && links::receivers_of(c, *s)?.binary_search(r).is_err()
+                    && !links::receivers_of(c, *s)?.contains(r)
                 {
                     links::insert(c, *s, *r)?;
                 }
@@ -350,11 +381,20 @@ pub async fn import(
         actix_web::http::StatusCode::OK
     };
     let warnings = super::agents::cycle_warnings(&state, row.user_id, agent_ids.clone()).await?;
+    for a in &report {
+        match a.action {
+            "created" => counts.agents_created += 1,
+            "updated" => counts.agents_updated += 1,
+            _ => counts.agents_not_created += 1,
+        }
+    }
     let mut body = json!({
         "scenario": out(row, agent_ids),
         "created": created,
         "agents": report,
         "problems": problems,
+        "counts": counts,
+        "complete": problems.is_empty(),
     });
     if !warnings.is_empty() {
         body["warnings"] = json!(warnings);
@@ -425,22 +465,14 @@ async fn refuse_guarded_targets(
     for p in planned.iter_mut().flatten() {
         for (option, url) in crate::agents::target_urls(p.kind, &p.options) {
             if let Err(why) = crate::delivery::guard::check_target_url(&url, allow).await {
-                problems.push(Problem {
-                    index: p.index,
-                    agent: p.name.clone(),
-                    option: Some(option.to_string()),
-                    problem: why,
-                });
+                problems.push(Problem::option(
+                    p.index,
+                    &p.name,
+                    Some(option.to_string()),
+                    why,
+                ));
                 p.disabled = true;
             }
         }
-    }
-}
-
-/// Problems as the import answers them (kept public for the CLI's summary).
-pub fn describe(p: &Problem) -> String {
-    match &p.option {
-        Some(o) => format!("agent {} ({}): option {o}: {}", p.index, p.agent, p.problem),
-        None => format!("agent {} ({}): {}", p.index, p.agent, p.problem),
     }
 }

@@ -1,0 +1,246 @@
+//! Which top-level option keys each agent type takes, so no option is silently kept and
+//! ignored: a key the type implements is used; a key Huginn's type documents that muninn
+//! does not implement is accepted but reported (a warning on save, a problem on import);
+//! any other key is refused, naming the options the type does take.
+
+use serde_json::Value;
+
+use super::{KindInfo, OptionError};
+
+/// A type's keys: implemented (Huginn's and muninn's own) and Huginn's not implemented.
+struct Keys {
+    kind: &'static str,
+    implemented: &'static [&'static str],
+    not_implemented: &'static [&'static str],
+}
+
+static KEYS: &[Keys] = &[
+    Keys {
+        kind: "webhook",
+        implemented: &[
+            "secret",
+            "expected_receive_period_in_days",
+            "payload_path",
+            "event_headers",
+            "event_headers_key",
+            "event_headers_style",
+            "verbs",
+            "response",
+            "response_headers",
+            "code",
+            "recaptcha_secret",
+            "recaptcha_send_remote_addr",
+            "score_threshold",
+            // muninn's own
+            "allowed_ips",
+            "max_body_bytes",
+            "rate_limit",
+            "signature",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "event_formatting",
+        implemented: &["instructions", "matchers", "mode", "skip_created_at"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "trigger",
+        implemented: &[
+            "rules",
+            "message",
+            "keep_event",
+            "must_match",
+            "expected_receive_period_in_days",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "de_duplication",
+        implemented: &["property", "lookback", "expected_update_period_in_days"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "delay",
+        implemented: &[
+            "max_events",
+            "keep",
+            "max_emitted_events",
+            "emit_interval",
+            "expected_receive_period_in_days",
+        ],
+        not_implemented: &["events_order"],
+    },
+    Keys {
+        kind: "manual_event",
+        implemented: &["payload"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "scheduler",
+        implemented: &["action", "schedule", "drop_pending_events"],
+        not_implemented: &["configure_options"],
+    },
+    Keys {
+        kind: "rss",
+        implemented: &[
+            "url",
+            "include_feed_info",
+            "clean",
+            "expected_update_period_in_days",
+            "max_events_per_run",
+            "remembered_id_count",
+            "events_order",
+            "include_sort_info",
+            "headers",
+            "basic_auth",
+            "user_agent",
+        ],
+        not_implemented: &[
+            "disable_ssl_verification",
+            "disable_url_encoding",
+            "disable_redirect_follow",
+            "force_encoding",
+            "proxy",
+            "unzip",
+        ],
+    },
+    Keys {
+        kind: "post",
+        implemented: &[
+            "post_url",
+            "expected_receive_period_in_days",
+            "content_type",
+            "method",
+            "payload",
+            "headers",
+            "emit_events",
+            "output_mode",
+            "no_merge",
+            "parse_body",
+            "basic_auth",
+            // muninn's own
+            "retry_count",
+            "retry_delay",
+            "timeout",
+        ],
+        not_implemented: &[
+            "event_headers",
+            "event_headers_key",
+            "event_headers_style",
+            "upload_key",
+            "disable_ssl_verification",
+            "disable_url_encoding",
+            "disable_redirect_follow",
+            "force_encoding",
+            "user_agent",
+            "proxy",
+            "unzip",
+        ],
+    },
+    Keys {
+        kind: "data_output",
+        implemented: &[
+            "secrets",
+            "expected_receive_period_in_days",
+            "template",
+            "events_to_show",
+            "ttl",
+            "ns_dc",
+            "ns_media",
+            "ns_itunes",
+            "rss_content_type",
+            "response_headers",
+            "push_hubs",
+            "events_order",
+            "events_list_order",
+        ],
+        not_implemented: &[],
+    },
+];
+
+/// Keys every type takes: the event type its events are given (muninn's own).
+const COMMON: &[&str] = &["event_type"];
+
+fn keys_of(kind: &KindInfo) -> Option<&'static Keys> {
+    KEYS.iter().find(|k| k.kind == kind.name)
+}
+
+/// The option keys of `options` that Huginn's type documents and muninn does not
+/// implement, in the order they appear.
+pub fn not_implemented(kind: &KindInfo, options: &Value) -> Vec<String> {
+    let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
+        return Vec::new();
+    };
+    map.keys()
+        .filter(|k| keys.not_implemented.contains(&k.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// Refuses a key the type does not take at all (neither implemented nor Huginn's).
+pub fn check_known(kind: &KindInfo, options: &Value) -> Result<(), OptionError> {
+    let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
+        return Ok(());
+    };
+    for k in map.keys() {
+        let k = k.as_str();
+        if !keys.implemented.contains(&k)
+            && !keys.not_implemented.contains(&k)
+            && !COMMON.contains(&k)
+        {
+            return Err(OptionError::new(
+                k,
+                format!(
+                    "is not an option of a {} agent; its options are: {}",
+                    kind.name,
+                    keys.implemented.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What saving (or enabling) an agent checks: the type's own validation and its keys.
+pub fn validate_for_save(kind: &KindInfo, options: &Value) -> Result<(), OptionError> {
+    kind.validate(options)?;
+    check_known(kind, options)
+}
+
+/// Warnings for a saved agent's options that are kept but have no effect.
+pub fn warnings(kind: &KindInfo, options: &Value) -> Vec<String> {
+    not_implemented(kind, options)
+        .into_iter()
+        .map(|o| {
+            format!(
+                "option \"{o}\" is a Huginn option muninn does not implement; it is kept and has no effect"
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::{KINDS, kind};
+    use serde_json::json;
+
+    #[test]
+    fn every_type_has_its_keys_listed() {
+        for k in KINDS {
+            assert!(keys_of(k).is_some(), "{} has no option keys listed", k.name);
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_and_huginn_keys_reported() {
+        let rss = kind("rss").unwrap();
+        let opts = json!({"url": "http://x/f", "force_encoding": "utf-8", "clean": true});
+        assert!(validate_for_save(rss, &opts).is_ok());
+        assert_eq!(not_implemented(rss, &opts), ["force_encoding"]);
+        let e = validate_for_save(rss, &json!({"url": "http://x/f", "colour": 1})).unwrap_err();
+        assert_eq!(e.option, "colour");
+        assert!(e.problem.contains("not an option of a rss agent"), "{e}");
+    }
+}
