@@ -1,6 +1,7 @@
 //! The management API under `/api`: one module per resource.
 
 pub mod agents;
+pub mod circuit;
 pub mod deliveries;
 pub mod events;
 pub mod incoming_webhooks;
