@@ -380,19 +380,27 @@ async fn queue_detail(client: &Client, id: i64) -> Result<QueueDetail, ClientErr
     })
 }
 
-async fn endpoint_detail(client: &Client, key: Key) -> Result<EndpointDetail, ClientError> {
+pub async fn endpoint_detail(client: &Client, key: Key) -> Result<EndpointDetail, ClientError> {
     let (id, kind) = match key {
         Key::Incoming(id) => (id, "incoming"),
         Key::AgentEndpoint(id) => (id, "agent"),
         _ => return Ok(EndpointDetail::default()),
     };
-    match client.inbound_logs(id, kind, 50).await {
+    let mut logs = client.inbound_logs(id, kind, 50).await;
+    let mut kind = kind;
+    // The hub logs webhook agents as `agent` and data_output feeds as `feed`; the
+    // console knows only that the row is an agent's URL.
+    if kind == "agent" && matches!(logs, Err(ClientError::Api { status: 404, .. })) {
+        kind = "feed";
+        logs = client.inbound_logs(id, kind, 50).await;
+    }
+    match logs {
         Ok(logs) => Ok(EndpointDetail {
             logs,
             stats: client.inbound_stats(id, kind).await.ok(),
             note: None,
         }),
-        // The hub keeps request logs for webhook agents and incoming webhooks only.
+        // Older hubs keep request logs for webhook agents and incoming webhooks only.
         Err(ClientError::Api {
             status: 404 | 422,
             message,

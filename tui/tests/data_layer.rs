@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use muninn_console::api::{StreamItem, Summary};
+use muninn_console::app::Key;
 use muninn_console::client::{Client, ClientError};
-use muninn_console::worker::load_failures;
+use muninn_console::worker::{endpoint_detail, load_failures};
 use serde_json::{Value, json};
 use sink::{Reply, Sink};
 
@@ -342,6 +343,30 @@ async fn circuit_reset_edit_and_delete_go_through_the_api() {
         .await
         .unwrap();
     assert_eq!(client.subscription(sub).await.unwrap().filters, None);
+
+    // A data_output agent's row opens its feed's request log.
+    let feed = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "data_output", "name": "Out",
+               "options": {"secrets": ["s"], "template": {"item": {"title": "{{ t }}"}}}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = awc::Client::default()
+        .get(format!("{}/users/1/web_requests/{feed}/s.json", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let d = endpoint_detail(&client, Key::AgentEndpoint(feed))
+        .await
+        .unwrap();
+    assert_eq!(d.note, None);
+    assert_eq!(d.logs.len(), 1, "{d:?}");
+    assert_eq!((d.logs[0].status, d.logs[0].method.as_str()), (200, "GET"));
+    assert_eq!(d.stats.map(|s| s.accepted), Some(1));
 
     client.delete_subscription(sub).await.unwrap();
     match client.subscription(sub).await {

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod circuit;
 pub mod deliveries;
 pub mod events;
+pub mod feed_logs;
 pub mod incoming_webhooks;
 pub mod links;
 pub mod outgoing_logs;

@@ -275,7 +275,7 @@ pub fn endpoint(f: &mut Frame, app: &App, t: &Theme, key: Key, d: Option<&Endpoi
         |e| (e.name().to_string(), e.kind().to_string(), shown_path(&e)),
     );
     let title = format!(" Endpoint · {name} · request log · ↑↓ scroll · Esc close ");
-    let mut lines = vec![field(t, "kind", kind), field(t, "path", path)];
+    let mut lines = vec![field(t, "kind", kind.clone()), field(t, "path", path)];
     let Some(d) = d else {
         lines.push(Line::from("loading …"));
         show(f, app, title, lines);
@@ -304,7 +304,13 @@ pub fn endpoint(f: &mut Frame, app: &App, t: &Theme, key: Key, d: Option<&Endpoi
         lines.push(Line::styled(n.clone(), t.warn()));
     }
     lines.push(Line::from(""));
-    lines.push(Line::styled("requests, newest first", t.header()));
+    let header = if kind == "data_output" {
+        // The hub keeps a feed's requests in memory only.
+        "requests, newest first (the last 100 since the hub started)"
+    } else {
+        "requests, newest first"
+    };
+    lines.push(Line::styled(header, t.header()));
     if d.logs.is_empty() && d.note.is_none() {
         lines.push(Line::from("  none yet"));
     }
