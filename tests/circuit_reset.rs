@@ -1,7 +1,8 @@
 //! `POST /api/webhooks/outgoing/{id}/reset-circuit`: the answers show an open circuit
 //! and when it opened; a reset by its owner sends what waited behind it at once (the
 //! cooldown is an hour), is stored, emits `subscription.circuit_closed` once, and is
-//! idempotent; other users get 404 and a read-only token 403.
+//! idempotent; other users get 404 and a read-only token 403. Re-enabling a disabled
+//! subscription closes its circuit too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -177,4 +178,46 @@ async fn an_open_circuit_is_shown_and_reset_by_its_owner_only() {
         summary["subscriptions"][0]["circuit_opened_at"],
         Value::Null
     );
+}
+
+#[actix_rt::test]
+async fn re_enabling_a_subscription_closes_its_live_circuit() {
+    let hub = hub().await;
+    let sink = Sink::start();
+    sink.script([Reply::status(500), Reply::status(500)]);
+    let agent = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let r = hub
+        .post_json(
+            "/api/webhooks/outgoing",
+            ADMIN_TOKEN,
+            &json!({"url": sink.url, "event_types": ["event.created"], "retry_count": 10,
+                    "retry_delay": 0.05, "max_retry_delay": 0.05, "failure_threshold": 2,
+                    "circuit_cooldown": 3600}),
+        )
+        .await;
+    let id = r.json()["id"].as_i64().unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{agent}/s"),
+            ADMIN_TOKEN,
+            &json!({"n": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while subscription(&hub, id).await["circuit_state"] != "open" {
+        assert!(Instant::now() < deadline, "the circuit did not open");
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+    }
+    let path = format!("/api/webhooks/outgoing/{id}");
+    for active in [false, true] {
+        let r = hub
+            .send_json("PATCH", &path, ADMIN_TOKEN, &json!({"is_active": active}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(subscription(&hub, id).await["circuit_state"], "closed");
+    // Sent now, not after the hour's cooldown.
+    let got = sink.wait_for(3).await;
+    assert_eq!(got[2].answered, 200);
 }

@@ -652,6 +652,11 @@ pub async fn update_from(
         })
         .await?;
     state.addrs.hub.send(SubscriptionSaved(row.clone())).await?;
+    if reactivate && let Some(entry) = state.addrs.registry.subscription(id) {
+        // The stored circuit is closed: so must the live one be, or it holds the
+        // queue for the rest of its cooldown while the answers say closed.
+        entry.addr.send(crate::delivery::ResetCircuit).await??;
+    }
     Ok(to_out(row, secret, state.addrs.store.keys()))
 }
 
