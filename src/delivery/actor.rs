@@ -37,6 +37,9 @@ use crate::store::events::{EventRow, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Conn, Emitted, Store, now};
 
+mod reset;
+pub use reset::ResetCircuit;
+
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     pub allow_private_targets: bool,
@@ -131,6 +134,9 @@ pub struct SubscriptionActor {
     /// Outcomes answered by the target and not yet committed.
     recording: usize,
     breaker: Breaker,
+    /// When the circuit last opened (kept across failures while it stays open, so
+    /// the API can say when it half-opens).
+    opened_at: Option<NaiveDateTime>,
     bucket: Option<TokenBucket>,
     backlog: bool,
     next_wake: Option<NaiveDateTime>,
@@ -182,8 +188,11 @@ impl SubscriptionActor {
         let saved_circuit = (row.circuit_state == restored.0
             && row.consecutive_failures == restored.1)
             .then_some(restored);
+        let opened_at =
+            (breaker.name() != "closed").then(|| row.circuit_opened_at.unwrap_or_else(now));
         SubscriptionActor {
             saved_circuit,
+            opened_at,
             bucket: spec.rate.map(|(n, p)| TokenBucket::new(n, p)),
             spec,
             store,
@@ -685,6 +694,16 @@ impl SubscriptionActor {
             self.breaker.name(),
             self.breaker.consecutive_failures as i32,
         );
+        match transition {
+            Some(Transition::Opened) => self.opened_at = Some(now()),
+            Some(Transition::Closed) => self.opened_at = None,
+            None => {}
+        }
+        let opened_at = if circuit.0 == "closed" {
+            None
+        } else {
+            Some(*self.opened_at.get_or_insert_with(now))
+        };
         let circuit_changed = self.saved_circuit != Some(circuit);
         // Assumed saved from here; a failed commit forgets it (below).
         self.saved_circuit = Some(circuit);
@@ -714,7 +733,6 @@ impl SubscriptionActor {
             }
             delivery_attempts::insert(c, &attempt)?;
             if circuit_changed {
-                let opened_at = (circuit.0 != "closed").then(now);
                 subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
             }
             if row.status == DEAD {

@@ -97,6 +97,15 @@ impl Breaker {
         }
     }
 
+    /// An operator closed the circuit by hand: everything may go again, and the
+    /// failures counted so far are forgotten. Answers whether it was not closed.
+    pub fn reset(&mut self) -> bool {
+        let was_closed = self.state == State::Closed;
+        self.state = State::Closed;
+        self.consecutive_failures = 0;
+        !was_closed
+    }
+
     pub fn on_success(&mut self) -> Option<Transition> {
         self.consecutive_failures = 0;
         let was_closed = self.state == State::Closed;
@@ -139,6 +148,21 @@ mod tests {
         b.release_probe();
         assert!(b.try_acquire(later));
         assert_eq!(b.on_success(), Some(Transition::Closed));
+    }
+
+    #[test]
+    fn a_reset_closes_an_open_circuit_at_once_and_is_idempotent() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(2, Duration::from_secs(60));
+        b.on_failure(t0);
+        assert_eq!(b.on_failure(t0), Some(Transition::Opened));
+        assert!(!b.try_acquire(t0));
+        assert!(b.reset());
+        assert_eq!((b.name(), b.consecutive_failures), ("closed", 0));
+        assert!(b.try_acquire(t0));
+        assert!(!b.reset(), "a closed circuit stays closed");
+        // The count starts again: one failure does not reopen it.
+        assert_eq!(b.on_failure(t0), None);
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub mod policy;
 pub mod signer;
 pub mod spec;
 
-pub use actor::{DeliverySettings, Drain, Enqueue, Item, SubscriptionActor, SubscriptionShared};
+pub use actor::{
+    DeliverySettings, Drain, Enqueue, Item, ResetCircuit, SubscriptionActor, SubscriptionShared,
+};
 pub use index::SubscriptionIndex;
 pub use spec::Spec;

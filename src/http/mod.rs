@@ -143,6 +143,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 web::post().to(api::subscriptions::test),
             )
             .route(
+                "/webhooks/outgoing/{id}/reset-circuit",
+                web::post().to(api::circuit::reset),
+            )
+            .route(
                 "/webhooks/test/{id}",
                 web::post().to(api::subscriptions::test),
             )

@@ -72,7 +72,11 @@ async fn answer(
     let secret = last.split('.').next().unwrap_or_default().to_string();
     if let Some(feed) = entry.feed {
         let ext = last.split_once('.').map(|(_, ext)| ext);
-        return super::feed_requests::serve(&state, &req, feed, secret, ext).await;
+        let agent = super::feed_requests::FeedAgent {
+            id: entry_id,
+            user_id: entry.user_id,
+        };
+        return super::feed_requests::serve(&state, &req, feed, agent, secret, ext).await;
     }
     let Some(core) = entry.core else {
         // Huginn's answer for agent types that take no web requests.

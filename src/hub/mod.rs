@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod event_types;
+pub mod feed_log;
 pub mod incoming;
 pub mod registry;
 pub mod router;

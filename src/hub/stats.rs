@@ -175,10 +175,12 @@ pub struct Stats {
     rings: Mutex<Rings>,
     per_user: Mutex<HashMap<i64, UserTally>>,
     subscriptions: Mutex<HashMap<i64, SubscriptionStats>>,
-    /// Keyed by the agent id of a webhook agent.
+    /// Keyed by the agent id of a webhook or data_output agent.
     endpoints: Mutex<HashMap<i64, EndpointStats>>,
     stream: broadcast::Sender<Arc<StreamItem>>,
     stored: Mutex<Option<(Instant, Arc<StoredCounts>)>>,
+    /// The last requests of each data_output feed (the console's request log).
+    pub feeds: super::feed_log::FeedLog,
 }
 
 /// What the summary reads from the database, shared by every caller for a short while
@@ -206,6 +208,7 @@ impl Default for Stats {
             endpoints: Mutex::default(),
             stream,
             stored: Mutex::default(),
+            feeds: Default::default(),
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct Queue {
     pub is_active: bool,
     pub paused: bool,
     pub circuit: String,
+    /// When the open circuit opened (hubs before the circuit reset leave it out).
+    #[serde(default)]
+    pub circuit_opened_at: Option<String>,
     pub pending: i64,
     pub in_flight: u64,
     pub retrying: i64,
@@ -287,6 +290,17 @@ pub struct Subscription {
     pub failure_threshold: i32,
     pub circuit_cooldown: f64,
     pub circuit_state: String,
+    /// When the circuit opened and when it lets a probe through; absent from older
+    /// hubs, null while closed.
+    #[serde(default)]
+    pub circuit_opened_at: Option<String>,
+    #[serde(default)]
+    pub circuit_half_opens_at: Option<String>,
+    #[serde(default)]
+    pub consecutive_failures: i32,
+    /// The subscription's filters as the hub stores them (what the edit form shows).
+    #[serde(default)]
+    pub filters: Option<Value>,
 }
 
 /// One delivery attempt of a subscription (`/api/webhooks/{id}/logs?webhook_type=outgoing`).

@@ -188,6 +188,44 @@ impl Client {
         .await
     }
 
+    /// Closes a subscription's circuit now; answers whether it was open.
+    pub async fn reset_circuit(&self, webhook_id: i64) -> Result<bool, ClientError> {
+        let v = self
+            .send(
+                Method::POST,
+                &format!("/api/webhooks/outgoing/{webhook_id}/reset-circuit"),
+                None,
+            )
+            .await?;
+        Ok(v.get("was_open").and_then(Value::as_bool).unwrap_or(false))
+    }
+
+    /// Changes the fields given in `body` (the hub keeps the others).
+    pub async fn update_subscription(
+        &self,
+        webhook_id: i64,
+        body: Value,
+    ) -> Result<Subscription, ClientError> {
+        let v = self
+            .send(
+                Method::PATCH,
+                &format!("/api/webhooks/outgoing/{webhook_id}"),
+                Some(body),
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    pub async fn delete_subscription(&self, webhook_id: i64) -> Result<(), ClientError> {
+        self.send(
+            Method::DELETE,
+            &format!("/api/webhooks/outgoing/{webhook_id}"),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     pub async fn subscription(&self, id: i64) -> Result<Subscription, ClientError> {
         self.get(&format!("/api/webhooks/outgoing/{id}")).await
     }

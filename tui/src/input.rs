@@ -4,7 +4,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::app::{Action, App, Screen};
+use crate::app::{Action, App, Detail, Screen};
 
 /// Every key, as the help overlay and the README list them: (keys, what they do).
 pub const KEYS: &[(&str, &str)] = &[
@@ -17,11 +17,23 @@ pub const KEYS: &[(&str, &str)] = &[
     ("s / S", "sort by the next column / reverse the order"),
     ("r", "Failures, delivery detail: retry the delivery"),
     ("R", "Queues, queue detail: replay dead (←/→ range)"),
-    ("p", "Queues, queue detail: pause or resume"),
-    ("t", "Queues, queue detail: send a test delivery"),
-    ("e", "Agents, agent detail: enable or disable"),
-    ("x", "Agents, agent detail: run the agent now"),
-    ("M", "Agents, agent detail: clear the agent's memory"),
+    (
+        "p / t",
+        "Queues, queue detail: pause or resume / test delivery",
+    ),
+    ("C", "Queues, queue detail: close (reset) an open circuit"),
+    (
+        "E / D",
+        "Queues, queue detail: edit / delete the subscription",
+    ),
+    (
+        "Tab, Space",
+        "edit form: next field, toggle enabled (Enter saves)",
+    ),
+    (
+        "e / x / M",
+        "Agents, agent detail: on/off, run now, clear memory",
+    ),
     ("c", "Events: clear the live tail"),
     ("F5, Ctrl-R", "refresh now (reloads an open detail)"),
     ("y / n", "confirm / cancel an action"),
@@ -48,6 +60,18 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
             // A replay's time range.
             KeyCode::Right | KeyCode::Tab | KeyCode::Char('l') => Some(Action::NextScreen),
             KeyCode::Left | KeyCode::BackTab | KeyCode::Char('h') => Some(Action::PrevScreen),
+            _ => None,
+        };
+    }
+    // The edit form: keys are text for its fields.
+    if matches!(app.detail, Some(Detail::Edit(_))) {
+        return match key.code {
+            KeyCode::Char(c) => Some(Action::PromptChar(c)),
+            KeyCode::Backspace => Some(Action::PromptBackspace),
+            KeyCode::Enter => Some(Action::PromptDone),
+            KeyCode::Esc => Some(Action::Back),
+            KeyCode::Up | KeyCode::BackTab => Some(Action::Up),
+            KeyCode::Down | KeyCode::Tab => Some(Action::Down),
             _ => None,
         };
     }
@@ -84,6 +108,9 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('R') => Action::ReplayDead,
         KeyCode::Char('p') => Action::TogglePause,
         KeyCode::Char('t') => Action::TestDelivery,
+        KeyCode::Char('C') => Action::ResetCircuit,
+        KeyCode::Char('E') => Action::EditSub,
+        KeyCode::Char('D') => Action::DeleteSub,
         KeyCode::Char('e') => Action::ToggleAgent,
         KeyCode::Char('x') => Action::RunAgent,
         KeyCode::Char('M') => Action::ClearMemory,
@@ -201,7 +228,7 @@ mod tests {
         assert!(!a.help);
         assert!(!a.quit);
         for k in [
-            "/", ":", "s", "S", "r", "R", "p", "t", "e", "x", "M", "c", "?", "Enter",
+            "/", ":", "s", "S", "r", "R", "p", "t", "C", "E", "D", "e", "x", "M", "c", "?", "Enter",
         ] {
             assert!(
                 KEYS.iter()

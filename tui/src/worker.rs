@@ -46,6 +46,18 @@ pub enum Command {
         webhook_id: i64,
         paused: bool,
     },
+    /// Close a subscription's circuit now.
+    ResetCircuit {
+        webhook_id: i64,
+    },
+    /// Change a subscription: `body` holds only the fields the operator changed.
+    UpdateSubscription {
+        webhook_id: i64,
+        body: serde_json::Value,
+    },
+    DeleteSubscription {
+        webhook_id: i64,
+    },
     SetAgentDisabled {
         agent_id: i64,
         disabled: bool,
@@ -58,13 +70,16 @@ pub enum Command {
 impl Command {
     /// The object a command changes on the hub; `None` for reads.
     pub fn target(&self) -> Option<Key> {
-        match *self {
-            Command::RetryDelivery(id) => Some(Key::Delivery(id)),
+        match self {
+            Command::RetryDelivery(id) => Some(Key::Delivery(*id)),
             Command::ReplayDead { webhook_id, .. }
             | Command::SetPaused { webhook_id, .. }
-            | Command::TestDelivery { webhook_id } => Some(Key::Sub(webhook_id)),
-            Command::SetAgentDisabled { agent_id, .. } => Some(Key::Agent(agent_id)),
-            Command::RunAgent(id) | Command::ClearAgentMemory(id) => Some(Key::Agent(id)),
+            | Command::TestDelivery { webhook_id }
+            | Command::ResetCircuit { webhook_id }
+            | Command::UpdateSubscription { webhook_id, .. }
+            | Command::DeleteSubscription { webhook_id } => Some(Key::Sub(*webhook_id)),
+            Command::SetAgentDisabled { agent_id, .. } => Some(Key::Agent(*agent_id)),
+            Command::RunAgent(id) | Command::ClearAgentMemory(id) => Some(Key::Agent(*id)),
             Command::Refresh
             | Command::DeliveryDetail(_)
             | Command::AgentDetail(_)
@@ -306,6 +321,27 @@ async fn act(client: &Client, c: Command, out: &mpsc::Sender<Update>) {
                 )
             }))
         }
+        Command::ResetCircuit { webhook_id } => {
+            done(client.reset_circuit(webhook_id).await.map(|was_open| {
+                if was_open {
+                    format!("circuit of webhook {webhook_id} closed: its queue is sent again")
+                } else {
+                    format!("circuit of webhook {webhook_id} was already closed")
+                }
+            }))
+        }
+        Command::UpdateSubscription { webhook_id, body } => done(
+            client
+                .update_subscription(webhook_id, body)
+                .await
+                .map(|_| format!("webhook {webhook_id} saved")),
+        ),
+        Command::DeleteSubscription { webhook_id } => done(
+            client
+                .delete_subscription(webhook_id)
+                .await
+                .map(|_| format!("webhook {webhook_id} deleted")),
+        ),
         Command::SetAgentDisabled { agent_id, disabled } => done(
             client
                 .set_agent_disabled(agent_id, disabled)
@@ -344,19 +380,27 @@ async fn queue_detail(client: &Client, id: i64) -> Result<QueueDetail, ClientErr
     })
 }
 
-async fn endpoint_detail(client: &Client, key: Key) -> Result<EndpointDetail, ClientError> {
+pub async fn endpoint_detail(client: &Client, key: Key) -> Result<EndpointDetail, ClientError> {
     let (id, kind) = match key {
         Key::Incoming(id) => (id, "incoming"),
         Key::AgentEndpoint(id) => (id, "agent"),
         _ => return Ok(EndpointDetail::default()),
     };
-    match client.inbound_logs(id, kind, 50).await {
+    let mut logs = client.inbound_logs(id, kind, 50).await;
+    let mut kind = kind;
+    // The hub logs webhook agents as `agent` and data_output feeds as `feed`; the
+    // console knows only that the row is an agent's URL.
+    if kind == "agent" && matches!(logs, Err(ClientError::Api { status: 404, .. })) {
+        kind = "feed";
+        logs = client.inbound_logs(id, kind, 50).await;
+    }
+    match logs {
         Ok(logs) => Ok(EndpointDetail {
             logs,
             stats: client.inbound_stats(id, kind).await.ok(),
             note: None,
         }),
-        // The hub keeps request logs for webhook agents and incoming webhooks only.
+        // Older hubs keep request logs for webhook agents and incoming webhooks only.
         Err(ClientError::Api {
             status: 404 | 422,
             message,
@@ -469,9 +513,14 @@ async fn run(
                 let (client, out, kick) = (client.clone(), out.clone(), kick_tx.clone());
                 actix_rt::spawn(async move {
                     let target = c.target();
+                    // A deleted subscription has no detail to read back.
+                    let deleted = matches!(c, Command::DeleteSubscription { .. });
                     act(&client, c, &out).await;
                     if let Some(key) = target {
                         let _ = kick.send(());
+                        if deleted {
+                            return;
+                        }
                         // An open detail of the object shows what the action did
                         // (the UI drops it when no such detail is open).
                         act(&client, crate::app::act_reload(key), &out).await;

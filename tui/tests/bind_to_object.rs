@@ -10,7 +10,10 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use muninn_console::api::{Agent, Delivery, Failure, IncomingWebhook, Queue, StreamItem, Summary};
+use muninn_console::api::{
+    Agent, Delivery, Failure, IncomingWebhook, Queue, QueueDetail, StreamItem, Subscription,
+    Summary,
+};
 use muninn_console::app::{App, Key, Screen};
 use muninn_console::input::action_for;
 use muninn_console::worker::{Command, Connection, Update};
@@ -36,7 +39,7 @@ enum Step {
 }
 
 fn keys() -> impl Strategy<Value = KeyCode> {
-    let chars = "jkgGrRptexMcynsS/:qab12345677"
+    let chars = "jkgGrRptexMcynsS/:qab12345677CDE "
         .chars()
         .chain("jjjkkk\r\r\r".chars())
         .collect::<Vec<_>>();
@@ -100,7 +103,7 @@ fn dedup<T: Clone>(v: &[T], id: impl Fn(&T) -> i64) -> Vec<T> {
 }
 
 fn updates(d: &Data) -> Vec<Update> {
-    let subs = dedup(&d.subs, |s| s.0)
+    let subs: Vec<Queue> = dedup(&d.subs, |s| s.0)
         .into_iter()
         .map(|(id, dead, retrying, paused, open, n)| Queue {
             id,
@@ -147,7 +150,23 @@ fn updates(d: &Data) -> Vec<Update> {
             ..Default::default()
         })
         .collect();
-    vec![
+    // Each subscription's settings, as an open detail or edit form reads them.
+    let details: Vec<Update> = subs
+        .iter()
+        .map(|q: &Queue| {
+            Update::QueueDetail(QueueDetail {
+                sub: Subscription {
+                    id: q.id,
+                    url: q.url.clone(),
+                    is_active: true,
+                    event_types: vec!["*".into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            })
+        })
+        .collect();
+    let mut all = vec![
         Update::Summary(Summary {
             subscriptions: subs,
             ..Default::default()
@@ -155,7 +174,9 @@ fn updates(d: &Data) -> Vec<Update> {
         Update::Failures(failures),
         Update::Agents(agents),
         Update::Incoming(incoming),
-    ]
+    ];
+    all.extend(details);
+    all
 }
 
 /// The kind of object each screen shows; details show their own object.
@@ -188,6 +209,8 @@ struct Counts {
     asked: Cell<usize>,
     executed: Cell<usize>,
     kept: Cell<usize>,
+    /// The kinds of command executed (the variant's name).
+    kinds: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 fn run(steps: &[Step], counts: &Counts) -> Result<(), TestCaseError> {
@@ -233,6 +256,9 @@ fn run(steps: &[Step], counts: &Counts) -> Result<(), TestCaseError> {
                     && let Some(target) = cmd.target()
                 {
                     counts.executed.set(counts.executed.get() + 1);
+                    let kind = format!("{cmd:?}");
+                    let kind = kind.split([' ', '(', '{']).next().unwrap_or("").to_string();
+                    counts.kinds.borrow_mut().insert(kind);
                     let Some(c) = before_confirm else {
                         return Err(TestCaseError::fail(format!(
                             "{cmd:?} sent without a confirmation"
@@ -301,10 +327,11 @@ fn every_action_acts_on_the_object_its_confirmation_named() {
         .run(&steps(), |s| run(&s, &counts))
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
-        "asked {}, executed {}, kept {}",
+        "asked {}, executed {}, kept {}, kinds {:?}",
         counts.asked.get(),
         counts.executed.get(),
-        counts.kept.get()
+        counts.kept.get(),
+        counts.kinds.borrow()
     );
     // The sequences reach what they test: questions, yeses, and kept selections.
     assert!(counts.asked.get() > 400, "asked {}", counts.asked.get());
@@ -314,4 +341,20 @@ fn every_action_acts_on_the_object_its_confirmation_named() {
         counts.executed.get()
     );
     assert!(counts.kept.get() > 1000, "kept {}", counts.kept.get());
+    // Every action that changes the hub was reached, the edit form's save included.
+    let kinds = counts.kinds.borrow();
+    for k in [
+        "RetryDelivery",
+        "ReplayDead",
+        "SetPaused",
+        "TestDelivery",
+        "ResetCircuit",
+        "UpdateSubscription",
+        "DeleteSubscription",
+        "SetAgentDisabled",
+        "RunAgent",
+        "ClearAgentMemory",
+    ] {
+        assert!(kinds.contains(k), "{k} never executed: {kinds:?}");
+    }
 }

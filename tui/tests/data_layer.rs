@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use muninn_console::api::{StreamItem, Summary};
+use muninn_console::app::Key;
 use muninn_console::client::{Client, ClientError};
-use muninn_console::worker::load_failures;
+use muninn_console::worker::{endpoint_detail, load_failures};
 use serde_json::{Value, json};
 use sink::{Reply, Sink};
 
@@ -281,6 +282,101 @@ async fn queue_and_agent_actions_go_through_the_api() {
     assert_eq!(client.agent(agent).await.unwrap().memory, json!({}));
     let logs = client.agent_logs(agent, 10).await.unwrap();
     assert!(logs.len() <= 10);
+}
+
+#[actix_rt::test]
+async fn circuit_reset_edit_and_delete_go_through_the_api() {
+    let hub = start_hub();
+    let client = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || client.summary().await.ok()).await;
+    let sink = Sink::start();
+    let sub = post(
+        &hub.base,
+        "/api/webhooks/outgoing",
+        json!({"url": sink.url, "name": "crm", "event_types": ["event.created"]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    // A closed circuit: the reset is harmless and says so.
+    assert!(!client.reset_circuit(sub).await.unwrap());
+    let s = client.subscription(sub).await.unwrap();
+    assert_eq!(
+        (s.circuit_state.as_str(), s.circuit_opened_at, s.filters),
+        ("closed", None, None)
+    );
+
+    // What the edit form sends: only the changed fields.
+    let other = format!("{}/other", sink.url);
+    let saved = client
+        .update_subscription(
+            sub,
+            json!({"url": other, "is_active": false, "event_types": ["event.*"],
+                   "filters": {"data.level": "high"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.url, other);
+    assert!(!saved.is_active);
+    let read = client.subscription(sub).await.unwrap();
+    assert_eq!(read.event_types, vec!["event.*".to_string()]);
+    assert_eq!(read.filters, Some(json!({"data.level": "high"})));
+    assert_eq!(read.name, "crm", "fields not sent are kept");
+    // The hub's refusal reaches the operator with its reason.
+    match client
+        .update_subscription(
+            sub,
+            json!({"filters": [{"field": "data.x", "operator": "regex", "value": "("}]}),
+        )
+        .await
+    {
+        Err(ClientError::Api {
+            status: 422,
+            message,
+        }) => {
+            assert!(message.contains("filters"), "{message}")
+        }
+        other => panic!("a bad filter: {other:?}"),
+    }
+    client
+        .update_subscription(sub, json!({"filters": null}))
+        .await
+        .unwrap();
+    assert_eq!(client.subscription(sub).await.unwrap().filters, None);
+
+    // A data_output agent's row opens its feed's request log.
+    let feed = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "data_output", "name": "Out",
+               "options": {"secrets": ["s"], "template": {"item": {"title": "{{ t }}"}}}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = awc::Client::default()
+        .get(format!("{}/users/1/web_requests/{feed}/s.json", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let d = endpoint_detail(&client, Key::AgentEndpoint(feed))
+        .await
+        .unwrap();
+    assert_eq!(d.note, None);
+    assert_eq!(d.logs.len(), 1, "{d:?}");
+    assert_eq!((d.logs[0].status, d.logs[0].method.as_str()), (200, "GET"));
+    assert_eq!(d.stats.map(|s| s.accepted), Some(1));
+
+    client.delete_subscription(sub).await.unwrap();
+    match client.subscription(sub).await {
+        Err(ClientError::Api { status: 404, .. }) => {}
+        other => panic!("a deleted subscription: {other:?}"),
+    }
+    match client.reset_circuit(sub).await {
+        Err(ClientError::Api { status: 404, .. }) => {}
+        other => panic!("resetting a deleted subscription: {other:?}"),
+    }
 }
 
 #[actix_rt::test]

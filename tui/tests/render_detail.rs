@@ -225,7 +225,7 @@ fn endpoint_detail_is_the_request_log_for_both_kinds() {
     let t = text(&render(&mut app, 120, 40));
     assert!(!t.contains("whk_"), "the token never shows: {t}");
     assert!(t.contains("checked against 2 secrets"), "{t}");
-    // A data_output agent: its kind, and a note where the hub keeps no log.
+    // A data_output agent: its kind and its feed's request log.
     app.apply(Action::Back);
     let at = app
         .keys(Screen::Endpoints)
@@ -240,17 +240,52 @@ fn endpoint_detail_is_the_request_log_for_both_kinds() {
         app.apply(Action::Open),
         Some(Command::EndpointDetail(Key::AgentEndpoint(5)))
     );
+    let feed_log = |id, status: i32, ms| InboundLog {
+        id,
+        received_at: format!("2026-11-22T11:5{id}:00.000Z"),
+        source_ip: Some("203.0.113.9".into()),
+        method: "GET".into(),
+        status,
+        accepted: status < 400,
+        reason: (status == 401).then(|| "not_authorized".into()),
+        processing_ms: ms,
+        ..Default::default()
+    };
     app.apply_update(Update::EndpointDetail(
         Key::AgentEndpoint(5),
         EndpointDetail {
-            note: Some(
-                "The hub keeps no request log for this endpoint (webhook agent 5 not found)."
-                    .into(),
-            ),
-            ..Default::default()
+            logs: vec![
+                feed_log(3, 401, 0),
+                feed_log(2, 304, 0),
+                feed_log(1, 200, 4),
+            ],
+            stats: Some(InboundStats {
+                received: 3,
+                accepted: 2,
+                rejected: 1,
+                rejected_by_reason: [("401".to_string(), 1)].into(),
+                average_processing_ms: 1.3,
+                ..Default::default()
+            }),
+            note: None,
         },
     ));
     snap("endpoint_detail_data_output", &mut app);
+    let t = text(&render(&mut app, 80, 24));
+    assert!(t.contains("the last 100 since the hub started"), "{t}");
+    assert!(
+        t.contains("GET 401 from 203.0.113.9 · 0 ms · not_authorized"),
+        "{t}"
+    );
+    // An older hub without feed logs: the note says so.
+    app.apply_update(Update::EndpointDetail(
+        Key::AgentEndpoint(5),
+        EndpointDetail {
+            note: Some("The hub keeps no request log for this endpoint (no such type).".into()),
+            ..Default::default()
+        },
+    ));
+    assert!(text(&render(&mut app, 80, 24)).contains("keeps no request log"));
     // Agent actions do not apply to endpoint rows.
     assert_eq!(app.apply(Action::ToggleAgent), None);
     assert!(app.confirm.is_none());

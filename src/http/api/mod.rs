@@ -1,9 +1,11 @@
 //! The management API under `/api`: one module per resource.
 
 pub mod agents;
+pub mod circuit;
 pub mod credentials;
 pub mod deliveries;
 pub mod events;
+pub mod feed_logs;
 pub mod incoming_webhooks;
 pub mod links;
 pub mod outgoing_logs;

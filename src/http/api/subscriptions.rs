@@ -9,7 +9,7 @@ use super::subscription_shapes::{
     RetryPolicyIn, apply_retry_policy, format_template, payload_format_of, payload_template,
     retry_policy_of,
 };
-use super::ts;
+use super::{ts, ts_opt};
 use crate::delivery::actor::{SendTest, Wake};
 use crate::delivery::filters::{Filters, TypePattern};
 use crate::delivery::policy::STANDARD_SCHEDULE_MS;
@@ -122,7 +122,15 @@ pub struct SubscriptionOut {
     pub disabled_reason: Option<String>,
     pub failure_threshold: i32,
     pub circuit_cooldown: f64,
+    /// `closed`, `open` or `half_open`, as last stored (the stored state changes with
+    /// each attempt's outcome; an open circuit lets a probe through at
+    /// `circuit_half_opens_at`).
     pub circuit_state: String,
+    /// When the circuit opened; `null` while it is closed.
+    pub circuit_opened_at: Option<String>,
+    /// When an open circuit lets its probe through (opened + cooldown).
+    pub circuit_half_opens_at: Option<String>,
+    pub consecutive_failures: i32,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -138,6 +146,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
         list.iter().any(|s| s.expires_at.is_none_or(|e| e > now))
     });
     let signing_error = opened.err();
+    let opened_at = r.circuit_opened_at.filter(|_| r.circuit_state != "closed");
     SubscriptionOut {
         id: r.id,
         user_id: r.user_id,
@@ -182,6 +191,11 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
         disabled_reason: r.disabled_reason,
         failure_threshold: r.failure_threshold,
         circuit_cooldown: secs(r.circuit_cooldown_ms),
+        circuit_opened_at: ts_opt(opened_at),
+        circuit_half_opens_at: ts_opt(
+            opened_at.map(|t| t + chrono::Duration::milliseconds(r.circuit_cooldown_ms)),
+        ),
+        consecutive_failures: r.consecutive_failures,
         circuit_state: r.circuit_state,
         created_at: ts(r.created_at),
         updated_at: ts(r.updated_at),
@@ -638,6 +652,11 @@ pub async fn update_from(
         })
         .await?;
     state.addrs.hub.send(SubscriptionSaved(row.clone())).await?;
+    if reactivate && let Some(entry) = state.addrs.registry.subscription(id) {
+        // The stored circuit is closed: so must the live one be, or it holds the
+        // queue for the rest of its cooldown while the answers say closed.
+        entry.addr.send(crate::delivery::ResetCircuit).await??;
+    }
     Ok(to_out(row, secret, state.addrs.store.keys()))
 }
 

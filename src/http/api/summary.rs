@@ -46,6 +46,8 @@ pub struct QueueOut {
     pub is_active: bool,
     pub paused: bool,
     pub circuit: &'static str,
+    /// When the open circuit opened (as stored); null while it is closed.
+    pub circuit_opened_at: Option<String>,
     pub pending: i64,
     pub in_flight: u64,
     pub retrying: i64,
@@ -185,6 +187,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
             is_active: row.is_active,
             paused: row.paused,
             circuit: if open { "open" } else { "closed" },
+            circuit_opened_at: ts_opt(row.circuit_opened_at.filter(|_| open)),
             pending,
             in_flight,
             retrying,

@@ -1,7 +1,8 @@
 //! `GET /api/webhooks/{id}/logs` and `/statistics`: what an inbound endpoint received.
 //! `webhook_type=incoming` (the default) reads an incoming webhook's request log;
-//! `webhook_type=agent` the log of webhook agent `{id}`'s Huginn URL; `outgoing` a
-//! subscription's delivery attempts (answered by `outgoing_logs`).
+//! `webhook_type=agent` the log of webhook agent `{id}`'s Huginn URL; `feed` a
+//! data_output agent's feed requests (`feed_logs`); `outgoing` a subscription's
+//! delivery attempts (answered by `outgoing_logs`).
 //! Log lines never hold the signature secret or the token: only the time, source
 //! address, status, rejection reason, processing time and event ids.
 
@@ -70,7 +71,7 @@ async fn incoming_key(
         }
         other => {
             return Err(ApiError::Unprocessable(format!(
-                "webhook_type must be \"incoming\", \"agent\" or \"outgoing\" (got {other:?})"
+                "webhook_type must be \"incoming\", \"agent\", \"feed\" or \"outgoing\" (got {other:?})"
             )));
         }
     }
@@ -92,6 +93,9 @@ pub async fn logs(
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
         return super::outgoing_logs::logs(&state, &user, *id, q.limit, q.offset).await;
+    }
+    if q.webhook_type.as_deref() == Some("feed") {
+        return super::feed_logs::logs(&state, &user, *id, q.limit, q.offset).await;
     }
     let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
     flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;
@@ -132,6 +136,9 @@ pub async fn statistics(
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
         return super::outgoing_logs::statistics(&state, &user, *id).await;
+    }
+    if q.webhook_type.as_deref() == Some("feed") {
+        return super::feed_logs::statistics(&state, &user, *id).await;
     }
     let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
     flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;

@@ -4,7 +4,7 @@
 //! Every action that changes the hub asks first, naming the object by kind, id and
 //! name; the command it will send carries that id.
 
-use crate::app::{Action, App, Confirm, Detail, Key};
+use crate::app::{Action, App, Confirm, Detail, EditForm, Key};
 use crate::ui::util::cut;
 use crate::worker::Command;
 
@@ -30,9 +30,12 @@ pub fn reload(key: Key) -> Command {
 fn applies_to(a: Action) -> &'static str {
     match a {
         Action::Retry => "r retries a delivery: select one on 3 Failures",
-        Action::ReplayDead | Action::TogglePause | Action::TestDelivery => {
-            "this acts on a subscription: select one on 2 Queues"
-        }
+        Action::ReplayDead
+        | Action::TogglePause
+        | Action::TestDelivery
+        | Action::ResetCircuit
+        | Action::EditSub
+        | Action::DeleteSub => "this acts on a subscription: select one on 2 Queues",
         Action::ToggleAgent | Action::RunAgent | Action::ClearMemory => {
             "this acts on an agent: select one on 4 Agents"
         }
@@ -56,8 +59,13 @@ impl App {
         }
         let confirm = match (a, self.focus()) {
             (Action::Retry, Some(Key::Delivery(id))) => self.ask_retry(id),
+            (Action::EditSub, Some(Key::Sub(id))) => return self.open_edit(id),
             (
-                Action::ReplayDead | Action::TogglePause | Action::TestDelivery,
+                Action::ReplayDead
+                | Action::TogglePause
+                | Action::TestDelivery
+                | Action::ResetCircuit
+                | Action::DeleteSub,
                 Some(Key::Sub(id)),
             ) => self.ask_sub(a, id),
             (
@@ -149,6 +157,22 @@ impl App {
                     paused: true,
                 },
             ),
+            Action::ResetCircuit => {
+                if q.is_some_and(|q| !q.circuit_open()) {
+                    self.say(format!("the circuit of {name} is closed"), false);
+                    return None;
+                }
+                (
+                    format!("Close the circuit of {name} now? Its queue is sent at once."),
+                    Command::ResetCircuit { webhook_id: id },
+                )
+            }
+            Action::DeleteSub => (
+                format!(
+                    "Delete {name}? Its queued and dead deliveries go with it. This cannot be undone."
+                ),
+                Command::DeleteSubscription { webhook_id: id },
+            ),
             _ => (
                 format!("Send a test delivery to {name}?"),
                 Command::TestDelivery { webhook_id: id },
@@ -236,6 +260,84 @@ impl App {
             question,
             command,
             window: None,
+        }
+    }
+
+    /// `E`: the edit form of subscription `id`, filled at once from an open detail,
+    /// else when the hub answers the command this returns.
+    fn open_edit(&mut self, id: i64) -> Option<Command> {
+        let mut form = EditForm::loading(id);
+        if let Some(Detail::Queue(d, Some(q))) = &self.detail
+            && *d == id
+        {
+            form.load(&q.sub);
+        }
+        let cmd = (!form.loaded).then_some(Command::QueueDetail(id));
+        self.detail = Some(Detail::Edit(Box::new(form)));
+        self.detail_scroll = 0;
+        self.message = None;
+        cmd
+    }
+
+    /// Keys while the edit form is open: text for its fields, ↑↓ between them,
+    /// Enter asks to save, Esc leaves without saving.
+    pub(super) fn edit_key(&mut self, a: Action) -> Option<Command> {
+        let Some(Detail::Edit(form)) = self.detail.as_mut() else {
+            return None;
+        };
+        let id = form.id;
+        match a {
+            Action::Back | Action::Quit => {
+                // Back to the subscription, read again.
+                self.detail = Some(Detail::Queue(id, None));
+                self.say("edit cancelled: nothing was changed", true);
+                return Some(Command::QueueDetail(id));
+            }
+            _ if !form.loaded => {}
+            Action::Up => form.move_focus(false),
+            Action::Down => form.move_focus(true),
+            Action::PromptChar(c) => form.type_char(c),
+            Action::PromptBackspace => form.backspace(),
+            Action::PromptDone => match form.changes() {
+                Err(why) => form.error = Some(why),
+                Ok(None) => self.say("nothing changed", true),
+                Ok(Some((body, said))) => {
+                    let name = format!(
+                        "subscription #{id} \"{}\"",
+                        cut(&self.sub_label(id), NAME_MAX)
+                    );
+                    self.message = None;
+                    self.confirm = Some(Confirm {
+                        target: Key::Sub(id),
+                        question: format!("Save {name}: {}?", said.join(", ")),
+                        command: Command::UpdateSubscription {
+                            webhook_id: id,
+                            body,
+                        },
+                        window: None,
+                    });
+                }
+            },
+            _ => {}
+        }
+        None
+    }
+
+    /// What a yes changes in the console itself: a saved form gives way to the
+    /// subscription's detail (read back after the save); a deleted subscription's
+    /// detail closes.
+    pub(super) fn after_yes(&mut self, command: &Command) {
+        let shown = self.detail.as_ref().map(|d| d.key());
+        match command {
+            Command::UpdateSubscription { webhook_id, .. }
+                if shown == Some(Key::Sub(*webhook_id)) =>
+            {
+                self.detail = Some(Detail::Queue(*webhook_id, None));
+            }
+            Command::DeleteSubscription { webhook_id } if shown == Some(Key::Sub(*webhook_id)) => {
+                self.detail = None;
+            }
+            _ => {}
         }
     }
 }

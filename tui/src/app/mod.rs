@@ -4,6 +4,7 @@
 //! `Command` to send to the hub, if any; the UI only reads this state to draw.
 
 mod act;
+pub mod edit;
 pub mod rows;
 pub mod view;
 
@@ -18,6 +19,7 @@ use crate::api::{
 };
 use crate::worker::{Command, Connection, Update};
 pub use act::reload as act_reload;
+pub use edit::EditForm;
 pub use rows::Endpoint;
 pub use view::{Key, Screen, View};
 
@@ -50,6 +52,8 @@ pub enum Detail {
     Endpoint(Key, Option<Box<EndpointDetail>>),
     /// A scenario's agent graph, full screen.
     Graph(i64),
+    /// The edit form of a subscription (its keys are text while it is open).
+    Edit(Box<EditForm>),
 }
 
 impl Detail {
@@ -62,6 +66,7 @@ impl Detail {
             Detail::Event(seq) => Key::Stream(*seq),
             Detail::Endpoint(k, _) => *k,
             Detail::Graph(id) => Key::Scenario(*id),
+            Detail::Edit(form) => Key::Sub(form.id),
         }
     }
 }
@@ -110,6 +115,12 @@ pub enum Action {
     TogglePause,
     /// A subscription: send a test delivery.
     TestDelivery,
+    /// A subscription: close its circuit now.
+    ResetCircuit,
+    /// A subscription: open its edit form.
+    EditSub,
+    /// A subscription: delete it.
+    DeleteSub,
     /// An agent (Agents, its detail): enable or disable.
     ToggleAgent,
     RunAgent,
@@ -250,11 +261,16 @@ impl App {
                     self.detail = Some(Detail::Agent(agent.id, Some(Box::new((agent, logs)))));
                 }
             }
-            Update::QueueDetail(q) => {
-                if matches!(&self.detail, Some(Detail::Queue(id, _)) if *id == q.sub.id) {
+            Update::QueueDetail(q) => match &mut self.detail {
+                Some(Detail::Queue(id, _)) if *id == q.sub.id => {
                     self.detail = Some(Detail::Queue(q.sub.id, Some(Box::new(q))));
                 }
-            }
+                // Filled once: a later answer never overwrites what is being typed.
+                Some(Detail::Edit(form)) if form.id == q.sub.id && !form.loaded => {
+                    form.load(&q.sub);
+                }
+                _ => {}
+            },
             Update::EndpointDetail(key, d) => {
                 if matches!(&self.detail, Some(Detail::Endpoint(k, _)) if *k == key) {
                     self.detail = Some(Detail::Endpoint(key, Some(Box::new(d))));
@@ -328,6 +344,9 @@ impl App {
     /// The command that reloads the open detail, when it has data on the hub to
     /// reload (the main loop sends it every few seconds, so a detail stays live).
     pub fn detail_reload(&self) -> Option<Command> {
+        if let Some(Detail::Edit(form)) = &self.detail {
+            return (!form.loaded).then_some(Command::QueueDetail(form.id));
+        }
         match self.detail.as_ref()?.key() {
             Key::Stream(_) | Key::Scenario(_) => None,
             k => Some(act::reload(k)),
@@ -372,6 +391,7 @@ impl App {
             match a {
                 Action::Yes | Action::Open => {
                     self.confirm = None;
+                    self.after_yes(&c.command);
                     return Some(c.command);
                 }
                 Action::No | Action::Back | Action::Quit => {
@@ -402,6 +422,9 @@ impl App {
         if let Some((kind, _)) = self.prompt {
             self.prompt_key(kind, a);
             return None;
+        }
+        if matches!(self.detail, Some(Detail::Edit(_))) {
+            return self.edit_key(a);
         }
         if self.detail.is_some() {
             return self.detail_key(a);

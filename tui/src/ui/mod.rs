@@ -4,6 +4,7 @@
 
 mod agents;
 mod detail;
+mod edit;
 mod endpoints;
 mod events;
 mod failures;
@@ -60,6 +61,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Some(Detail::Event(seq)) => more_detail::event(f, app, &t, *seq),
         Some(Detail::Endpoint(k, d)) => more_detail::endpoint(f, app, &t, *k, d.as_deref()),
         Some(Detail::Graph(id)) => graph::detail(f, app, &t, *id),
+        Some(Detail::Edit(form)) => edit::form(f, app, &t, form),
     }
     if app.help {
         detail::help(f, &t);

@@ -54,7 +54,7 @@ fn retries(s: &Subscription) -> String {
 
 pub fn queue(f: &mut Frame, app: &App, t: &Theme, id: i64, d: Option<&QueueDetail>) {
     let name = app.sub_label(id);
-    let title = format!(" Queue #{id} · {name} · p t R · ↑↓ scroll · Esc close ");
+    let title = format!(" Queue #{id} · {name} · p t R C E D · ↑↓ scroll · Esc close ");
     let Some(d) = d else {
         show(f, app, title, vec![Line::from("loading …")]);
         return;
@@ -85,15 +85,36 @@ pub fn queue(f: &mut Frame, app: &App, t: &Theme, id: i64, d: Option<&QueueDetai
             live.and_then(|q| q.last_error_at.as_deref())
                 .and_then(parse)
         });
+    let opened = s
+        .circuit_opened_at
+        .as_deref()
+        .or_else(|| live.and_then(|q| q.circuit_opened_at.as_deref()))
+        .and_then(parse);
     let circuit = if open {
         let cooldown = chrono::Duration::milliseconds((s.circuit_cooldown * 1000.0) as i64);
-        match last_failure {
-            Some(t) => format!(
-                "OPEN · half-opens ≈ {} (last failure + {}s cooldown)",
-                when(app.now, t + cooldown),
-                s.circuit_cooldown
+        // The hub says when it opened; older hubs leave it to be estimated.
+        let exact = s
+            .circuit_half_opens_at
+            .as_deref()
+            .and_then(parse)
+            .or_else(|| opened.map(|o| o + cooldown));
+        match (exact, opened, last_failure) {
+            (Some(h), Some(o), _) => format!(
+                "OPEN since {} · half-opens {}",
+                when(app.now, o),
+                when(app.now, h)
             ),
-            None => format!("OPEN · half-opens {}s after it opened", s.circuit_cooldown),
+            (Some(h), None, _) => {
+                format!("OPEN · half-opens {}", when(app.now, h))
+            }
+            (None, _, last_failure) => match last_failure {
+                Some(t) => format!(
+                    "OPEN · half-opens ≈ {} (last failure + {}s cooldown)",
+                    when(app.now, t + cooldown),
+                    s.circuit_cooldown
+                ),
+                None => format!("OPEN · half-opens {}s after it opened", s.circuit_cooldown),
+            },
         }
     } else {
         format!(
@@ -254,7 +275,7 @@ pub fn endpoint(f: &mut Frame, app: &App, t: &Theme, key: Key, d: Option<&Endpoi
         |e| (e.name().to_string(), e.kind().to_string(), shown_path(&e)),
     );
     let title = format!(" Endpoint · {name} · request log · ↑↓ scroll · Esc close ");
-    let mut lines = vec![field(t, "kind", kind), field(t, "path", path)];
+    let mut lines = vec![field(t, "kind", kind.clone()), field(t, "path", path)];
     let Some(d) = d else {
         lines.push(Line::from("loading …"));
         show(f, app, title, lines);
@@ -283,7 +304,13 @@ pub fn endpoint(f: &mut Frame, app: &App, t: &Theme, key: Key, d: Option<&Endpoi
         lines.push(Line::styled(n.clone(), t.warn()));
     }
     lines.push(Line::from(""));
-    lines.push(Line::styled("requests, newest first", t.header()));
+    let header = if kind == "data_output" {
+        // The hub keeps a feed's requests in memory only.
+        "requests, newest first (the last 100 since the hub started)"
+    } else {
+        "requests, newest first"
+    };
+    lines.push(Line::styled(header, t.header()));
     if d.logs.is_empty() && d.note.is_none() {
         lines.push(Line::from("  none yet"));
     }

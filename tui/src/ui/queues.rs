@@ -88,7 +88,7 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
     let title = if queues.is_empty() && app.view().filter.is_empty() {
         " Queues · no subscriptions (create one with POST /api/webhooks/outgoing) ".to_string()
     } else {
-        list::title(app, "Queues", queues.len(), "Enter detail · p t R")
+        list::title(app, "Queues", queues.len(), "Enter detail · p t R C E D")
     };
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header()))

@@ -1,0 +1,94 @@
+//! `GET /api/webhooks/{id}/logs?webhook_type=feed` and `/statistics?webhook_type=feed`:
+//! the requests a `data_output` agent's feed answered since the hub started, from
+//! memory (see `hub::feed_log`), in the shape of the inbound endpoints' logs.
+
+use actix_web::HttpResponse;
+use serde_json::{Value, json};
+
+use super::clamp_limit;
+use crate::http::{ApiError, AppState, AuthUser};
+use crate::store::agents;
+
+/// The data_output agent `id` the caller may see.
+async fn visible_feed(state: &AppState, user: &AuthUser, id: i64) -> Result<(), ApiError> {
+    state
+        .addrs
+        .store
+        .read(move |c| agents::find(c, id))
+        .await?
+        .filter(|r| user.can_see(r.user_id) && r.agent_type == "data_output")
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("data_output agent", id))
+}
+
+pub async fn logs(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<HttpResponse, ApiError> {
+    visible_feed(state, user, id).await?;
+    let limit = clamp_limit(limit, 50, 1000) as usize;
+    let offset = usize::try_from(offset.unwrap_or(0).max(0)).unwrap_or(0);
+    let out: Vec<Value> = state
+        .addrs
+        .registry
+        .stats
+        .feeds
+        .newest_first(id, limit, offset)
+        .into_iter()
+        .map(|r| {
+            json!({
+                "id": r.seq,
+                "received_at": r.received_at,
+                "source_ip": r.source_ip.map(|ip| ip.to_string()),
+                "method": r.method,
+                "status": r.status,
+                // 304 is a reader whose copy is current: served.
+                "accepted": r.status < 400,
+                "reason": (r.status == 401).then_some("not_authorized"),
+                "detail": Value::Null,
+                "processing_ms": r.processing_ms,
+                "event_ids": [],
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub async fn statistics(
+    state: &AppState,
+    user: &AuthUser,
+    id: i64,
+) -> Result<HttpResponse, ApiError> {
+    visible_feed(state, user, id).await?;
+    let stats = &state.addrs.registry.stats;
+    let (accepted, rejected) = stats
+        .endpoints()
+        .into_iter()
+        .find(|(agent, ..)| *agent == id)
+        .map_or((0, Default::default()), |(_, e, _)| {
+            (e.accepted, e.rejected)
+        });
+    let rejected_total: u64 = rejected.values().sum();
+    let kept = stats.feeds.newest_first(id, usize::MAX, 0);
+    let avg = if kept.is_empty() {
+        0.0
+    } else {
+        kept.iter().map(|r| r.processing_ms as f64).sum::<f64>() / kept.len() as f64
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "webhook_id": id,
+        "webhook_type": "feed",
+        "received": accepted + rejected_total,
+        "accepted": accepted,
+        "duplicates": 0,
+        "rejected": rejected_total,
+        "rejected_by_reason": rejected
+            .iter()
+            .map(|(status, n)| (status.to_string(), json!(n)))
+            .collect::<serde_json::Map<_, _>>(),
+        "average_processing_ms": avg,
+    })))
+}
