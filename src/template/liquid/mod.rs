@@ -162,6 +162,9 @@ fn build_language() -> Language {
         let name = f.reflection().name().to_owned();
         l.filters.register(name, Box::new(Guarded(f)));
     }
+    // Ruby Liquid's short name for `escape`.
+    l.filters
+        .register("h".into(), Box::new(Guarded(Box::new(stdlib::Escape))));
     let ours = std_filters::FILTERS
         .iter()
         .chain(huginn_filters::FILTERS)
@@ -172,16 +175,37 @@ fn build_language() -> Language {
     l
 }
 
-/// Liquid's errors span several lines (message, then context); one line for a log.
+/// Liquid's errors span several lines (message, source excerpt, context); one line for
+/// a log or an API answer: the messages, then where.
 fn one_line(e: &liquid_core::Error) -> String {
     let text = e.to_string();
-    let parts: Vec<&str> = text
-        .lines()
-        .map(|l| l.trim())
-        .filter(|l| !l.is_empty())
-        .collect();
-    let line = parts.join("; ");
-    line.strip_prefix("liquid: ").unwrap_or(&line).to_owned()
+    let mut parts: Vec<String> = Vec::new();
+    let mut at = None;
+    for line in text.lines().map(str::trim) {
+        let line = line.strip_prefix("liquid:").unwrap_or(line).trim();
+        let excerpt = line.starts_with('|')
+            || line
+                .split_once(" |")
+                .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()));
+        if line.is_empty() || line == "with:" || excerpt {
+            continue;
+        }
+        if let Some(pos) = line.strip_prefix("-->") {
+            let (l, c) = pos.trim().split_once(':').unwrap_or((pos.trim(), "?"));
+            at = Some(format!("at line {l}, column {c}"));
+            continue;
+        }
+        let line = line.strip_prefix("= ").unwrap_or(line);
+        let line = line.strip_prefix("from: ").unwrap_or(line);
+        if !line.starts_with("available filters=") {
+            parts.push(line.to_owned());
+        }
+    }
+    let mut out = parts.join("; ");
+    if let Some(at) = at {
+        out = format!("{out} ({at})");
+    }
+    out
 }
 
 const INTERNAL: &str =

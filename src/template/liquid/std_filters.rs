@@ -23,6 +23,10 @@ pub const FILTERS: &[Simple] = &[
     Simple::new("append", 1, 1, append),
     Simple::new("prepend", 1, 1, prepend),
     Simple::new("join", 0, 1, join),
+    Simple::new("base64_encode", 0, 0, base64_encode),
+    Simple::new("base64_decode", 0, 0, base64_decode),
+    Simple::new("base64_url_safe_encode", 0, 0, base64_url_safe_encode),
+    Simple::new("base64_url_safe_decode", 0, 0, base64_url_safe_decode),
 ];
 
 /// Ruby Liquid: nil, false and empty strings/arrays/hashes are "missing".
@@ -222,4 +226,43 @@ fn join(input: &dyn ValueView, args: &[Value], _: &dyn Runtime) -> Result<Value>
         out.push_str(&t);
     }
     Ok(string(out))
+}
+
+fn base64_encode(input: &dyn ValueView, _: &[Value], _: &dyn Runtime) -> Result<Value> {
+    use base64::Engine as _;
+    let s = text(input);
+    precheck(s.len() / 3 * 4 + 4)?;
+    Ok(string(base64::engine::general_purpose::STANDARD.encode(s)))
+}
+
+fn base64_url_safe_encode(input: &dyn ValueView, _: &[Value], _: &dyn Runtime) -> Result<Value> {
+    use base64::Engine as _;
+    let s = text(input);
+    precheck(s.len() / 3 * 4 + 4)?;
+    Ok(string(base64::engine::general_purpose::URL_SAFE.encode(s)))
+}
+
+/// Ruby Liquid raises "invalid base64 provided to base64_decode" on bad input.
+fn decode64(engine: &base64::engine::GeneralPurpose, s: &str, name: &str) -> Result<Value> {
+    use base64::Engine as _;
+    let bytes = engine
+        .decode(s.trim())
+        .map_err(|_| Error::with_msg(format!("invalid base64 provided to {name}")))?;
+    Ok(string(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn base64_decode(input: &dyn ValueView, _: &[Value], _: &dyn Runtime) -> Result<Value> {
+    decode64(
+        &base64::engine::general_purpose::STANDARD,
+        &text(input),
+        "base64_decode",
+    )
+}
+
+fn base64_url_safe_decode(input: &dyn ValueView, _: &[Value], _: &dyn Runtime) -> Result<Value> {
+    decode64(
+        &base64::engine::general_purpose::URL_SAFE,
+        &text(input),
+        "base64_url_safe_decode",
+    )
 }

@@ -195,3 +195,27 @@ fn render_errors_are_one_line() {
     assert!(e.contains("invalid regular expression"), "{e}");
     assert!(!e.contains('\n'), "{e}");
 }
+
+#[test]
+fn base64_filters() {
+    assert_eq!(text("{{ 'Hi?>' | base64_encode }}", json!({})), "SGk/Pg==");
+    assert_eq!(
+        text("{{ 'Hi?>' | base64_url_safe_encode }}", json!({})),
+        "SGk_Pg=="
+    );
+    assert_eq!(text("{{ 'SGk/Pg==' | base64_decode }}", json!({})), "Hi?>");
+    assert!(render("{{ '%%' | base64_decode }}", json!({})).is_err());
+    assert_eq!(text("{{ '<b>' | h }}", json!({})), "&lt;b&gt;");
+}
+
+#[test]
+fn errors_name_the_problem_and_the_place() {
+    let e = compile("{{bar}", &Limits::default())
+        .err()
+        .unwrap_or_default();
+    assert_eq!(e, "expected Literal (at line 1, column 3)");
+    let e = compile("{{ x | nosuch }}", &Limits::default())
+        .err()
+        .unwrap_or_default();
+    assert_eq!(e, "Unknown filter; requested filter=nosuch");
+}
