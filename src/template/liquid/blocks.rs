@@ -208,10 +208,6 @@ impl Renderable for For {
         // The whole loop's iterations are charged before the first one runs, so a
         // loop the budget cannot afford fails at once.
         charge(limit as u64)?;
-        let parent = runtime
-            .try_get(&[liquid_core::model::ScalarCow::new("forloop")])
-            .map(|v| v.into_owned())
-            .unwrap_or(Value::Nil);
         for step in 0..limit {
             let i = if self.reversed {
                 offset + limit - 1 - step
@@ -226,7 +222,7 @@ impl Renderable for For {
                 }
                 Items::Values(v) => v.get(i as usize).map_or(&Value::Nil, |v| v.as_view()),
             };
-            let forloop = forloop(step, limit, &parent);
+            let forloop = forloop(step, limit);
             let scope = Frame::new(
                 runtime,
                 vec![("forloop", &forloop), (self.var.as_str(), item)],
@@ -241,7 +237,7 @@ impl Renderable for For {
     }
 }
 
-fn forloop(i: i64, len: i64, parent: &Value) -> Value {
+fn forloop(i: i64, len: i64) -> Value {
     let mut o = Object::new();
     o.insert("length".into(), Value::scalar(len));
     o.insert("index".into(), Value::scalar(i + 1));
@@ -250,9 +246,6 @@ fn forloop(i: i64, len: i64, parent: &Value) -> Value {
     o.insert("rindex0".into(), Value::scalar(len - i - 1));
     o.insert("first".into(), Value::scalar(i == 0));
     o.insert("last".into(), Value::scalar(i == len - 1));
-    if !parent.is_nil() {
-        o.insert("parentloop".into(), parent.clone());
-    }
     Value::Object(o)
 }
 

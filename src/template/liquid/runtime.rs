@@ -158,6 +158,19 @@ impl Runtime for Frame<'_> {
     fn get(&self, path: &[ScalarCow<'_>]) -> Result<ValueCow<'_>> {
         if let Some(first) = path.first() {
             let key = first.to_kstr();
+            // `forloop.parentloop` is the enclosing loop's `forloop`, read from the scope
+            // that holds it rather than copied into every iteration.
+            let parentloop = path
+                .get(1)
+                .is_some_and(|p| p.to_kstr().as_str() == "parentloop");
+            if key.as_str() == "forloop"
+                && parentloop
+                && self.bindings.iter().any(|(n, _)| *n == "forloop")
+            {
+                let mut outer = vec![first.clone()];
+                outer.extend(path[2..].iter().cloned());
+                return self.parent.get(&outer);
+            }
             // The innermost binding of a name wins, as in nested scopes.
             if let Some((_, v)) = self.bindings.iter().rev().find(|(n, _)| *n == key.as_str()) {
                 return Ok(lax_find(*v, &path[1..]));
