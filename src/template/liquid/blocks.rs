@@ -209,6 +209,9 @@ impl Renderable for For {
         // loop the budget cannot afford fails at once.
         charge(limit as u64)?;
         for step in 0..limit {
+            // Nothing else in a body need charge the account; this keeps the deadline
+            // checked (every 64th charge reads the clock).
+            charge(0)?;
             let i = if self.reversed {
                 offset + limit - 1 - step
             } else {

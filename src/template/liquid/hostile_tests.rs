@@ -78,6 +78,13 @@ fn catastrophic_regexes_run_in_linear_time() {
 }
 
 #[test]
+fn reading_a_big_assigned_value_in_a_loop_is_charged() {
+    let src = "{% assign b = big | append: '' %}{% for i in (1..100000) %}{% if b == 'x' %}{% endif %}{% endfor %}";
+    let e = error_of(src);
+    assert!(e.contains("work limit") || e.contains("time limit"), "{e}");
+}
+
+#[test]
 fn the_deadline_is_kept() {
     let limits = Limits {
         deadline: std::time::Duration::from_millis(1),

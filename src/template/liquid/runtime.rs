@@ -97,7 +97,12 @@ impl Runtime for Root<'_> {
         {
             let globals = self.globals.borrow();
             if let Some(v) = globals.get(key.as_str()) {
-                return Ok(ValueCow::Owned(lax_find(v, &path[1..]).into_owned()));
+                // An assigned value is copied out of its cell on every read; the copy is
+                // charged so that reading a big one in a loop meets the work bound.
+                let found = lax_find(v, &path[1..]).into_owned();
+                let max = crate::template::budget::current_limits().max_value_bytes;
+                super::bounds::charge(1 + (super::bounds::size_of(&found, max) / 4096) as u64)?;
+                return Ok(ValueCow::Owned(found));
             }
         }
         match self.vars.get(key.as_str()) {
