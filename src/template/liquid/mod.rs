@@ -98,6 +98,7 @@ fn build_language() -> Language {
     l.tags
         .register("line_break".into(), Box::new(tags::LineBreakTag));
     l.tags.register("uuidv4".into(), Box::new(tags::Uuidv4Tag));
+    l.tags.register("echo".into(), Box::new(tags::EchoTag));
     l.blocks.register("raw".into(), Box::new(stdlib::RawBlock));
     l.blocks.register("if".into(), Box::new(stdlib::IfBlock));
     l.blocks

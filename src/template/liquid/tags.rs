@@ -144,6 +144,29 @@ impl ParseTag for Uuidv4Tag {
     }
 }
 
+/// `{% echo expression | filters %}` (Liquid 5): the same as `{{ ... }}`.
+#[derive(Clone, Copy, Debug)]
+pub struct EchoTag;
+tag_reflection!(EchoTag, "echo");
+
+impl ParseTag for EchoTag {
+    fn parse(
+        &self,
+        mut arguments: TagTokenIter<'_>,
+        options: &Language,
+    ) -> Result<Box<dyn Renderable>> {
+        let chain = arguments
+            .expect_next("an expression expected")?
+            .expect_filter_chain(options)
+            .into_result()?;
+        arguments.expect_nothing()?;
+        Ok(Box::new(chain))
+    }
+    fn reflection(&self) -> &dyn TagReflection {
+        self
+    }
+}
+
 /// `{% capture name %}...{% endcapture %}`, bounded.
 #[derive(Clone, Copy, Debug)]
 pub struct CaptureBlock;

@@ -47,6 +47,11 @@ fn credential_reads_the_source_given_to_render() {
 }
 
 #[test]
+fn echo_renders_like_an_output() {
+    assert_eq!(text("{% echo x | upcase %}!", json!({"x": "a"})), "A!");
+}
+
+#[test]
 fn uuidv4_renders_a_fresh_uuid() {
     let a = text("{% uuidv4 %}", json!({}));
     let b = text("{% uuidv4 %}", json!({}));
