@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::schedule::Schedule;
 use super::{KindInfo, kind};
-use crate::template::liquid;
+use crate::template::liquid_convert as liquid;
 
 /// Marks an export whose templates are tera (so an import converts nothing).
 pub const MUNINN_MARK: &str = "muninn_template_syntax";

@@ -12,6 +12,7 @@ pub mod builtins;
 pub mod jinja;
 pub mod limits;
 pub mod liquid;
+pub mod liquid_convert;
 pub mod object;
 pub mod sandbox;
 
