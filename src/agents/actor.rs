@@ -26,6 +26,7 @@ use crate::store::deliveries;
 use crate::store::events::{self, Lineage, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Committed, Store};
+use crate::template::liquid::CredentialSource;
 
 /// Events read per catch-up query.
 const CATCH_UP_BATCH: i64 = 500;
@@ -43,6 +44,8 @@ pub struct AgentSettings {
     pub allow_private_targets: bool,
     /// The propagation budget and per-user emission rate every agent shares.
     pub fanout: Arc<FanOut>,
+    /// Every running agent as templates see it (`agent` in a rendered event).
+    pub directory: Arc<crate::agents::drops::AgentDirectory>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -77,6 +80,8 @@ pub struct AgentActor {
     /// Failed writes and reads in a row: a restart waits this long first, so an agent
     /// whose writes cannot succeed (a full disk) does not spin.
     retry: Backoff,
+    /// What `{% credential NAME %}` reads in this agent's templates.
+    credentials: Arc<dyn CredentialSource>,
 }
 
 /// The agent's behaviour built from its row's type and options.
@@ -117,7 +122,23 @@ impl AgentActor {
             controller: None,
             deliveries: None,
             retry: Backoff::new(RETRY_BASE, RETRY_CAP),
+            // CREDENTIALS PLUG-IN POINT: the one place an agent's render path gets its
+            // credential source; replace with the owner's (row.user_id) store-backed source.
+            credentials: crate::template::context::no_credentials(),
         }
+    }
+
+    /// The context a behaviour runs in, with the directory and this agent's credentials.
+    fn agent_ctx<'a>(
+        row: &'a AgentRow,
+        memory: &'a mut Value,
+        settings: &'a AgentSettings,
+        credentials: &Arc<dyn CredentialSource>,
+    ) -> AgentCtx<'a> {
+        let mut actx = AgentCtx::new(row, memory);
+        actx.directory = Some(&settings.directory);
+        actx.credentials = credentials.clone();
+        actx
     }
 
     /// Records a failed write or read (`what`), logging only when the failures begin
@@ -248,7 +269,12 @@ impl AgentActor {
                 });
                 continue;
             }
-            let mut actx = AgentCtx::new(&self.row, &mut self.memory);
+            let mut actx = Self::agent_ctx(
+                &self.row,
+                &mut self.memory,
+                &self.settings,
+                &self.credentials,
+            );
             actx.inbound = Some(c.event.id);
             match (&mut self.behavior, c.event.payload_json()) {
                 (Ok(b), Ok(payload)) => b.receive(&mut actx, &c.event, &payload),
@@ -415,7 +441,8 @@ impl AgentActor {
             out
         };
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            let mut actx = AgentCtx::new(&act.row, &mut act.memory);
+            let mut actx =
+                Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.credentials);
             if let Ok(b) = &mut act.behavior {
                 for (f, got) in &results {
                     b.fetched(&mut actx, f, got);
@@ -437,7 +464,12 @@ impl AgentActor {
 
     /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
     fn check(&mut self, ctx: &mut Context<Self>) {
-        let mut actx = AgentCtx::new(&self.row, &mut self.memory);
+        let mut actx = Self::agent_ctx(
+            &self.row,
+            &mut self.memory,
+            &self.settings,
+            &self.credentials,
+        );
         match &mut self.behavior {
             Ok(b) => b.check(&mut actx),
             Err(e) => actx.error(format!("Cannot run: {e}")),
