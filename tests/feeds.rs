@@ -227,8 +227,8 @@ async fn json_has_huginns_shape_field_by_field() {
 async fn hostile_payloads_still_parse() {
     let mut o = basic();
     o["ns_media"] = json!(true);
-    o["template"]["title"] = json!("{{ events.2.title }} & {{ events.4.title }}");
-    o["template"]["self"] = json!("https://x/?a={{ events.2.title }}");
+    o["template"]["title"] = json!("{{ events[2].title }} & {{ events[4].title }}");
+    o["template"]["self"] = json!("https://x/?a={{ events[2].title }}");
     o["template"]["item"] = json!({
         "title": "{{ title }}",
         "description": "{{ body }}",

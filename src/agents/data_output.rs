@@ -394,7 +394,7 @@ mod tests {
         );
         assert_eq!(
             err(with("template", json!({"item": {"t": "{{ x"}}))).option,
-            "template.item"
+            "template.item.t"
         );
         assert_eq!(
             err(with("template", json!({"title": 3, "item": {"t": "x"}}))).option,
