@@ -412,7 +412,12 @@ fn xml(root: &str, data: &Value) -> String {
 impl Behavior for Post {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
         let (id, user, keep) = (ctx.agent.id, ctx.agent.user_id, ctx.agent.keep_events_for);
-        let vars = ctx.event_ctx(event, payload);
+        // Building the context copies the payload: only when a template will read it.
+        let vars = if self.templates.is_empty() {
+            RenderCtx::new()
+        } else {
+            ctx.event_ctx(event, payload)
+        };
         match self.prepare(id, user, keep, payload, &vars) {
             Ok(req) => ctx.request(event.id, req),
             Err(e) => ctx.error(format!(

@@ -326,7 +326,12 @@ pub fn ruby_to_f(s: &str) -> f64 {
 
 impl Behavior for Trigger {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
-        let tctx = ctx.event_ctx(event, payload);
+        // Building the context copies the payload: only when a template will read it.
+        let tctx = if self.templates.is_empty() {
+            RenderCtx::new()
+        } else {
+            ctx.event_ctx(event, payload)
+        };
         let mut matched = 0;
         for (i, rule) in self.rules.iter().enumerate() {
             match self.rule_matches(rule, payload, &tctx) {

@@ -105,6 +105,11 @@ impl Templates {
         self.language
     }
 
+    /// True when nothing was compiled: a caller can skip building a render context.
+    pub fn is_empty(&self) -> bool {
+        self.liquid.is_empty() && self.tera.templates.is_empty()
+    }
+
     /// Whether `s` is compiled as a template (else it is kept as a literal).
     fn is_template(&self, s: &str) -> bool {
         match self.language {
@@ -344,6 +349,21 @@ mod tests {
             .unwrap();
         let err = t.render(&wide, &ctx).unwrap_err().0;
         assert!(err.contains("larger than 4 MiB"), "{err}");
+    }
+
+    #[test]
+    fn liquid_sets_render_liquid_and_know_when_they_are_empty() {
+        let mut t = Templates::liquid();
+        assert!(t.is_empty());
+        let tree = t
+            .add_tree("i", &json!({"m": "{{ a | upcase }}", "plain": "x"}))
+            .unwrap();
+        assert!(!t.is_empty());
+        let out = t
+            .render_tree(&tree, &context_of(&json!({"a": "b"})))
+            .unwrap();
+        assert_eq!(out, json!({"m": "B", "plain": "x"}));
+        assert!(Templates::new().is_empty());
     }
 
     #[test]
