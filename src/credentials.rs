@@ -21,12 +21,7 @@ use serde_json::Value;
 use crate::secrets::{Keyring, purpose};
 use crate::store::{Conn, Store, StoreError, credentials as table};
 
-/// Where `{% credential NAME %}` reads from while one rendering runs (the agent owner's
-/// credentials). The same signature as `crate::template::liquid::CredentialSource`.
-pub trait CredentialSource: Send + Sync {
-    /// The value, or None when the user has no credential of that name (renders as "").
-    fn credential(&self, name: &str) -> Option<String>;
-}
+pub use crate::template::liquid::CredentialSource;
 
 /// Name -> sealed value, one user's.
 type Sealed = HashMap<String, String>;
@@ -153,6 +148,25 @@ impl UserCredentials {
     /// itself would not be.
     pub fn redact(&self, text: &str) -> String {
         redact_with(&self.handed_out(), text)
+    }
+
+    /// `text` with every one of this user's values replaced by `[credential NAME]`,
+    /// handed out or not: for text whose rendering this source did not see (agent log
+    /// lines written after several renders).
+    pub fn redact_all(&self, text: &str) -> String {
+        if self.sealed.is_empty() {
+            return text.to_string();
+        }
+        let mut all: Vec<(String, String)> = self
+            .sealed
+            .iter()
+            .filter_map(|(name, sealed)| {
+                let value = self.keys.open(purpose::USER_CREDENTIALS, sealed).ok()?;
+                Some((name.clone(), value))
+            })
+            .collect();
+        all.sort_by_key(|b| std::cmp::Reverse(b.1.len()));
+        redact_with(&all, text)
     }
 
     /// [`UserCredentials::redact`] on every string (and key) of a JSON value.

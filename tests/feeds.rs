@@ -104,7 +104,7 @@ fn basic() -> Value {
         "secrets": ["s1", "s2"],
         "expected_receive_period_in_days": 2,
         "template": {
-            "title": "News ({{ events | length }})",
+            "title": "News ({{ events | size }})",
             "description": "What came in",
             "link": "https://example.org/news",
             "item": {"title": "{{ title }}", "description": "{{ body }}", "link": "{{ url }}"}
@@ -182,7 +182,7 @@ async fn rss_parses_back_with_channel_and_items() {
 #[actix_rt::test]
 async fn json_has_huginns_shape_field_by_field() {
     let mut o = basic();
-    o["template"]["item"]["pubDate"] = json!("{{ date | default(value='') }}");
+    o["template"]["item"]["pubDate"] = json!("{{ date | default: '' }}");
     let f = Feed::start(o).await;
     f.post(json!([
         {"title": "one", "body": "b1", "url": "u1", "date": "2014-11-05T16:47:49+05:30"},
@@ -227,8 +227,8 @@ async fn json_has_huginns_shape_field_by_field() {
 async fn hostile_payloads_still_parse() {
     let mut o = basic();
     o["ns_media"] = json!(true);
-    o["template"]["title"] = json!("{{ events.2.title }} & {{ events.4.title }}");
-    o["template"]["self"] = json!("https://x/?a={{ events.2.title }}");
+    o["template"]["title"] = json!("{{ events[2].title }} & {{ events[4].title }}");
+    o["template"]["self"] = json!("https://x/?a={{ events[2].title }}");
     o["template"]["item"] = json!({
         "title": "{{ title }}",
         "description": "{{ body }}",

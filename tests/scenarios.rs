@@ -71,8 +71,8 @@ async fn the_alerting_chain_imports_and_runs_up_to_the_target_guard() {
         .await
         .json();
     assert_eq!(
-        trigger["options"]["message"],
-        "{{ host | default(value=\"\") | upper }}: {{ summary | default(value='no summary') }}"
+        trigger["options"]["message"], "{{ host | upcase }}: {{ summary | default: 'no summary' }}",
+        "imports keep Liquid verbatim"
     );
     assert_eq!(trigger["source_ids"], json!([hook]));
 
@@ -238,18 +238,18 @@ async fn export_then_import_round_trips_and_reimport_updates() {
 }
 
 #[actix_rt::test]
-async fn liquid_that_cannot_convert_is_reported_and_the_agent_disabled() {
+async fn liquid_that_does_not_parse_is_reported_and_the_agent_disabled() {
     let hub = TestHub::start().await;
     let file = json!({
         "schema_version": 1, "name": "odd", "guid": "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0",
         "agents": [{"type": "Agents::EventFormattingAgent", "name": "Extractor", "guid": "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1",
-                    "options": {"instructions": {"id": "{{ url | regex_extract: '[0-9]+' }}"}, "mode": "clean"}, "propagate_immediately": true}],
+                    "options": {"instructions": {"id": "{% if url %}never closed"}, "mode": "clean"}, "propagate_immediately": true}],
         "links": [], "control_links": []
     });
     let result = import(&hub, &file).await;
     let p = &result["problems"][0];
     assert_eq!(p["option"], "instructions.id");
-    assert!(p["problem"].as_str().unwrap().contains("regex_extract"));
+    assert!(!p["problem"].as_str().unwrap().is_empty(), "{p}");
     assert_eq!(result["agents"][0]["disabled"], true);
     let r = hub
         .post_json(

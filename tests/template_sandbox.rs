@@ -1,6 +1,7 @@
 //! Issue 24's template reproductions against the real hub: each hostile template is
 //! refused at save with a 422 naming the option and the bound, or fails at render time
-//! with an error naming the bound, while the hub keeps answering another user.
+//! with an error naming the bound, while the hub keeps answering another user. The tera
+//! sandbox is reached through subscription payload templates; agent options are Liquid.
 
 mod common;
 
@@ -12,8 +13,9 @@ use serde_json::{Value, json};
 const MACRO: &str = "{% macro f(n) %}{{ self::f(n=n+1) }}{% endmacro f %}{{ self::f(n=0) }}";
 const INCLUDE: &str = r#"{% include "0#instructions.m" %}"#;
 const GET_ENV: &str = r#"{{ get_env(name="MUNINN_ADMIN_TOKEN") }}"#;
-const DOUBLING: &str = r#"{% set s = "x" %}{% for i in range(end=40) %}{% set_global s = s ~ s %}{% endfor %}{{ s | length }}"#;
-const NESTED: &str = "{% for i in range(end=10000) %}{% for j in range(end=10000) %}{% for k in range(end=10000) %}{% endfor %}{% endfor %}{% endfor %}";
+// Agent options are Liquid: these two run in agents and must be stopped by its limits.
+const DOUBLING: &str = r#"{% assign s = "x" %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}"#;
+const NESTED: &str = "{% for i in (1..10000) %}{% for j in (1..10000) %}{% for k in (1..10000) %}{% endfor %}{% endfor %}{% endfor %}";
 
 async fn refused(hub: &TestHub, token: &str, path: &str, body: Value, want: &[&str]) {
     let r = hub.post_json(path, token, &body).await;
@@ -26,16 +28,37 @@ async fn refused(hub: &TestHub, token: &str, path: &str, body: Value, want: &[&s
 
 #[actix_rt::test]
 async fn hostile_templates_are_refused_at_save() {
-    let hub = TestHub::start().await;
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
     let (_, token) = hub.add_user("mallory").await;
+    // tera (the sandboxed language) is what subscription payload templates take.
     for (source, why) in [
         (MACRO, "macros"),
         (INCLUDE, "include"),
         (GET_ENV, "get_env"),
     ] {
+        let body = json!({"name": "x", "url": "http://127.0.0.1:9/x", "event_types": ["event.created"],
+                          "payload_template": {"m": source}});
+        refused(
+            &hub,
+            &token,
+            "/api/webhooks/outgoing",
+            body,
+            &["payload_template.m", why],
+        )
+        .await;
+    }
+    // Agent options are Liquid: these sources do not parse there.
+    for source in [MACRO, GET_ENV] {
         let body = json!({"type": "event_formatting", "name": "x",
                           "options": {"instructions": {"m": source}}});
-        refused(&hub, &token, "/api/agents", body, &["instructions.m", why]).await;
+        refused(
+            &hub,
+            &token,
+            "/api/agents",
+            body,
+            &["options.instructions.m:"],
+        )
+        .await;
         let body = json!({"type": "event_formatting", "options": {"instructions": {"m": source}},
                           "event": {"a": 1}});
         refused(
@@ -43,20 +66,34 @@ async fn hostile_templates_are_refused_at_save() {
             &token,
             "/api/agents/dry_run",
             body,
-            &["instructions.m", why],
+            &["options.instructions.m:"],
         )
         .await;
     }
     let body = json!({"type": "data_output", "name": "feed",
                       "options": {"secrets": ["s"], "template": {"title": GET_ENV, "item": {"title": "x"}}}});
-    refused(&hub, &token, "/api/agents", body, &["get_env"]).await;
+    refused(
+        &hub,
+        &token,
+        "/api/agents",
+        body,
+        &["options.template.title:"],
+    )
+    .await;
     let body =
         json!({"type": "webhook", "name": "w", "options": {"secret": "s", "response": MACRO}});
-    refused(&hub, &token, "/api/agents", body, &["response", "macros"]).await;
+    refused(&hub, &token, "/api/agents", body, &["options.response:"]).await;
     let deep = format!("{{{{ {}1{} }}}}", "(".repeat(20_000), ")".repeat(20_000));
     let body =
         json!({"type": "event_formatting", "name": "x", "options": {"instructions": {"m": deep}}});
-    refused(&hub, &token, "/api/agents", body, &["template depth limit"]).await;
+    refused(
+        &hub,
+        &token,
+        "/api/agents",
+        body,
+        &["options.instructions.m:"],
+    )
+    .await;
     // The hub is still up and nothing was stored.
     assert_eq!(hub.get("/healthz", ADMIN_TOKEN).await.status, 200);
     let agents = hub.get("/api/agents", &token).await.json();
@@ -145,17 +182,13 @@ async fn runaway_templates_fail_at_render_and_other_users_are_served() {
     };
     futures_util::join!(hostile, bystander);
 
-    let logs = wait_log(&hub, &token, doubling, &["template value size limit"]).await;
-    assert!(
-        logs.to_string()
-            .contains("instructions.m: the template made a value larger than"),
-        "{logs}"
-    );
+    let logs = wait_log(&hub, &token, doubling, &["limit"]).await;
+    assert!(logs.to_string().contains("instructions.m: "), "{logs}");
     // Whichever of the work and time bounds breaks first (unoptimised builds are slow).
-    let bounds = ["template work limit", "template time limit"];
+    let bounds = ["limit"];
     let logs = wait_log(&hub, &token, nested, &bounds).await;
     let text = logs.to_string();
-    assert!(text.contains("instructions.m: the template "), "{logs}");
+    assert!(text.contains("instructions.m: "), "{logs}");
     assert!(bounds.iter().any(|b| text.contains(b)), "{logs}");
     let logs = wait_log(&hub, &token, answer, &bounds).await;
     let text = logs.to_string();

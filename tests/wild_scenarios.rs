@@ -402,7 +402,6 @@ async fn check_file(
 }
 
 #[actix_rt::test]
-#[ignore = "enabled when issue 16's import and Liquid work merge"]
 async fn every_wild_scenario_imports_whole_but_for_types_not_built_and_dead_apis() {
     // Safe mode: the API and the store run, no agent does, so nothing fetches the real
     // sites these scenarios name; the target guard is off so no host name is looked up.

@@ -43,6 +43,8 @@ pub struct AgentSettings {
     pub allow_private_targets: bool,
     /// The propagation budget and per-user emission rate every agent shares.
     pub fanout: Arc<FanOut>,
+    /// Every running agent as templates see it (`agent` in a rendered event).
+    pub directory: Arc<crate::agents::drops::AgentDirectory>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -118,6 +120,21 @@ impl AgentActor {
             deliveries: None,
             retry: Backoff::new(RETRY_BASE, RETRY_CAP),
         }
+    }
+
+    /// The context a behaviour runs in, with the directory and this agent's credentials.
+    fn agent_ctx<'a>(
+        row: &'a AgentRow,
+        memory: &'a mut Value,
+        settings: &'a AgentSettings,
+        store: &Store,
+    ) -> AgentCtx<'a> {
+        let mut actx = AgentCtx::new(row, memory);
+        actx.directory = Some(&settings.directory);
+        // A fresh snapshot per handling: a credential saved a moment ago is what the
+        // next rendering reads (taking it is a pointer copy; values open on demand).
+        actx.credentials = crate::credentials::source_for(store, row.user_id);
+        actx
     }
 
     /// Records a failed write or read (`what`), logging only when the failures begin
@@ -248,7 +265,12 @@ impl AgentActor {
                 });
                 continue;
             }
-            let mut actx = AgentCtx::new(&self.row, &mut self.memory);
+            let mut actx = Self::agent_ctx(
+                &self.row,
+                &mut self.memory,
+                &self.settings,
+                &self.store,
+            );
             actx.inbound = Some(c.event.id);
             match (&mut self.behavior, c.event.payload_json()) {
                 (Ok(b), Ok(payload)) => b.receive(&mut actx, &c.event, &payload),
@@ -277,6 +299,15 @@ impl AgentActor {
         requests: Vec<(i64, PreparedRequest)>,
         ctx: &mut Context<Self>,
     ) {
+        // A log line may quote a rendered option (a URL, a header): the owner's
+        // credential values never reach the agent log in clear.
+        let mut logs = logs;
+        if !logs.is_empty() {
+            let creds = crate::credentials::UserCredentials::of(&self.store, self.row.user_id);
+            for l in &mut logs {
+                l.message = creds.redact_all(&l.message);
+            }
+        }
         let outcome = Outcome {
             emitted,
             logs,
@@ -415,7 +446,8 @@ impl AgentActor {
             out
         };
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            let mut actx = AgentCtx::new(&act.row, &mut act.memory);
+            let mut actx =
+                Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
             if let Ok(b) = &mut act.behavior {
                 for (f, got) in &results {
                     b.fetched(&mut actx, f, got);
@@ -437,7 +469,12 @@ impl AgentActor {
 
     /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
     fn check(&mut self, ctx: &mut Context<Self>) {
-        let mut actx = AgentCtx::new(&self.row, &mut self.memory);
+        let mut actx = Self::agent_ctx(
+            &self.row,
+            &mut self.memory,
+            &self.settings,
+            &self.store,
+        );
         match &mut self.behavior {
             Ok(b) => b.check(&mut actx),
             Err(e) => actx.error(format!("Cannot run: {e}")),

@@ -227,7 +227,7 @@ impl FeedSpec {
                 ));
             }
         };
-        let mut templates = Templates::new();
+        let mut templates = Templates::liquid();
         let mut part = |key: &str| -> Result<Option<TemplateId>, OptionError> {
             let label = format!("template.{key}");
             match template.get(key) {
@@ -236,7 +236,7 @@ impl FeedSpec {
                 Some(Value::String(s)) => templates
                     .add(&label, s)
                     .map(Some)
-                    .map_err(|e| OptionError::new(label, format!("has a template error: {e}"))),
+                    .map_err(OptionError::template),
                 Some(other) => Err(OptionError::new(
                     label,
                     format!("must be a string (got {})", type_name(other)),
@@ -265,7 +265,7 @@ impl FeedSpec {
         };
         let item = templates
             .add_tree("template.item", item_value)
-            .map_err(|e| OptionError::new("template.item", format!("has a template error: {e}")))?;
+            .map_err(OptionError::template)?;
         let item_uses_events = item_value.to_string().contains("events");
         let events_to_show = opt_count(
             options,
@@ -394,7 +394,7 @@ mod tests {
         );
         assert_eq!(
             err(with("template", json!({"item": {"t": "{{ x"}}))).option,
-            "template.item"
+            "template.item.t"
         );
         assert_eq!(
             err(with("template", json!({"title": 3, "item": {"t": "x"}}))).option,

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{AgentCtx, Behavior, OptionError, opt_number, opt_str};
 use crate::store::events::EventRow;
-use crate::template::{TemplateId, Templates, context_of};
+use crate::template::{TemplateId, Templates};
 
 /// `lookback: 0` means "remember everything" in Huginn; memory is bounded here.
 const MAX_REMEMBERED: usize = 100_000;
@@ -27,13 +27,13 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
 
 impl DeDuplication {
     pub fn new(options: &Value) -> Result<Self, OptionError> {
-        let mut templates = Templates::new();
+        let mut templates = Templates::liquid();
         let property = match opt_str(options, "property")? {
-            Some(p) if !p.trim().is_empty() => {
-                Some(templates.add("property", p).map_err(|e| {
-                    OptionError::new("property", format!("has a template error: {e}"))
-                })?)
-            }
+            Some(p) if !p.trim().is_empty() => Some(
+                templates
+                    .add("property", p)
+                    .map_err(OptionError::template)?,
+            ),
             _ => None,
         };
         let lookback = match opt_number(options, "lookback")? {
@@ -74,7 +74,7 @@ impl Behavior for DeDuplication {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
         let property = match &self.property {
             None => canonical(payload),
-            Some(id) => match self.templates.render(id, &context_of(payload)) {
+            Some(id) => match self.templates.render(id, &ctx.event_ctx(event, payload)) {
                 Ok(p) => p,
                 Err(e) => {
                     ctx.error(format!(

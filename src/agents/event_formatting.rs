@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::{AgentCtx, Behavior, OptionError, opt_str, type_name};
 use crate::store::events::EventRow;
-use crate::template::{TemplateTree, Templates, context_of};
+use crate::template::{TemplateTree, Templates};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -40,11 +40,11 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
 
 impl EventFormatting {
     pub fn new(options: &Value) -> Result<Self, OptionError> {
-        let mut templates = Templates::new();
+        let mut templates = Templates::liquid();
         let instructions = match options.get("instructions") {
-            Some(v @ Value::Object(_)) => templates.add_tree("instructions", v).map_err(|e| {
-                OptionError::new("instructions", format!("has a template error: {e}"))
-            })?,
+            Some(v @ Value::Object(_)) => templates
+                .add_tree("instructions", v)
+                .map_err(OptionError::template)?,
             None | Some(Value::Null) => {
                 return Err(OptionError::new(
                     "instructions",
@@ -126,39 +126,19 @@ fn parse_matcher(templates: &mut Templates, i: usize, m: &Value) -> Result<Match
     })?;
     let path = templates
         .add_tree(&format!("{label}.path"), path)
-        .map_err(|e| {
-            OptionError::new(
-                format!("{label}.path"),
-                format!("has a template error: {e}"),
-            )
-        })?;
+        .map_err(OptionError::template)?;
     let to = map.get("to").and_then(Value::as_str).map(str::to_string);
     Ok(Matcher { path, regexp, to })
 }
 
 impl Behavior for EventFormatting {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
-        let mut vars = Map::new();
-        if !self.skip_created_at {
-            vars.insert(
-                "created_at".into(),
-                Value::String(event.created_at.and_utc().to_rfc3339()),
-            );
-        }
-        vars.insert(
-            "agent".into(),
-            serde_json::json!({"id": ctx.agent.id, "name": ctx.agent.name, "type": ctx.agent.agent_type}),
-        );
-        if let Value::Object(p) = payload {
-            for (k, v) in p {
-                vars.insert(k.clone(), v.clone());
-            }
+        let mut vars = ctx.event_ctx(event, payload);
+        if self.skip_created_at && payload.get("created_at").is_none() {
+            vars.remove("created_at");
         }
         for m in &self.matchers {
-            let subject = match self
-                .templates
-                .render_tree(&m.path, &context_of(&Value::Object(vars.clone())))
-            {
+            let subject = match self.templates.render_tree(&m.path, &vars) {
                 Ok(Value::String(s)) => s,
                 Ok(other) => other.to_string(),
                 Err(e) => {
@@ -182,16 +162,15 @@ impl Behavior for EventFormatting {
                 }
             }
             match &m.to {
-                Some(to) => {
-                    vars.insert(to.clone(), Value::Object(found));
+                Some(to) => vars.set(to.clone(), Value::Object(found)),
+                None => {
+                    for (k, v) in found {
+                        vars.set(k, v);
+                    }
                 }
-                None => vars.extend(found),
             }
         }
-        let rendered = match self
-            .templates
-            .render_tree(&self.instructions, &context_of(&Value::Object(vars)))
-        {
+        let rendered = match self.templates.render_tree(&self.instructions, &vars) {
             Ok(Value::Object(map)) => map,
             Ok(_) => Map::new(),
             Err(e) => {
@@ -323,7 +302,7 @@ mod tests {
     #[test]
     fn matchers_expose_captures() {
         let (out, _) = run(
-            json!({"instructions": {"d": "{{ m.1 }}-{{ m.year }}"}, "matchers": [{"path": "{{ date }}", "regexp": "(\\d+)/(?P<year>\\d+)", "to": "m"}]}),
+            json!({"instructions": {"d": "{{ m['1'] }}-{{ m.year }}"}, "matchers": [{"path": "{{ date }}", "regexp": "(\\d+)/(?P<year>\\d+)", "to": "m"}]}),
             json!({"date": "11/2026"}),
         );
         assert_eq!(out, vec![json!({"d": "11-2026"})]);
@@ -332,12 +311,12 @@ mod tests {
     #[test]
     fn created_at_is_a_variable_unless_skipped() {
         let (out, _) = run(
-            json!({"instructions": {"t": "{{ created_at | default(value='none') }}"}}),
+            json!({"instructions": {"t": "{{ created_at | default: 'none' }}"}}),
             json!({}),
         );
         assert_ne!(out[0]["t"], "none");
         let (out, _) = run(
-            json!({"instructions": {"t": "{{ created_at | default(value='none') }}"}, "skip_created_at": true}),
+            json!({"instructions": {"t": "{{ created_at | default: 'none' }}"}, "skip_created_at": true}),
             json!({}),
         );
         assert_eq!(out[0]["t"], "none");
@@ -345,9 +324,12 @@ mod tests {
 
     #[test]
     fn render_errors_are_logged_not_emitted() {
-        let (out, logs) = run(json!({"instructions": {"m": "{{ nope }}"}}), json!({}));
+        let (out, logs) = run(
+            json!({"instructions": {"m": "{{ 1 | divided_by: 0 }}"}}),
+            json!({}),
+        );
         assert!(out.is_empty());
-        assert!(logs[0].contains("nope"), "{logs:?}");
+        assert!(logs[0].contains("instructions.m"), "{logs:?}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod actor;
 pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
+pub mod drops;
 pub mod event_formatting;
 pub mod fanout;
 pub mod health;
@@ -23,18 +24,24 @@ pub mod webhook;
 
 pub use health::Health;
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::store::agent_logs::{LEVEL_ERROR, LEVEL_INFO, NewLog};
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
+use crate::template::TemplateError;
+use crate::template::liquid::CredentialSource;
 
 /// What is wrong with an agent's options, naming the option.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("option \"{option}\" {problem}")]
+#[error("{}", self.describe())]
 pub struct OptionError {
     pub option: String,
     pub problem: String,
+    /// A template that does not compile: shown as `options.message: <why>`.
+    template: bool,
 }
 
 impl OptionError {
@@ -42,6 +49,25 @@ impl OptionError {
         OptionError {
             option: option.into(),
             problem: problem.into(),
+            template: false,
+        }
+    }
+
+    /// A template error (`label: why`, the label naming the option's place).
+    pub fn template(e: TemplateError) -> Self {
+        let (option, problem) = e.0.split_once(": ").unwrap_or(("", &e.0));
+        OptionError {
+            option: option.to_string(),
+            problem: problem.to_string(),
+            template: true,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match (self.template, self.option.is_empty()) {
+            (true, false) => format!("options.{}: {}", self.option, self.problem),
+            (true, true) => format!("options: {}", self.problem),
+            (false, _) => format!("option \"{}\" {}", self.option, self.problem),
         }
     }
 }
@@ -326,6 +352,10 @@ pub struct AgentCtx<'a> {
     pub(crate) requests: Vec<(i64, post::PreparedRequest)>,
     /// URLs to fetch; the responses come back to `Behavior::fetched`.
     pub(crate) fetches: Vec<rss::Fetch>,
+    /// Where templates find the agent that created an event (`agent`); None in tests.
+    pub(crate) directory: Option<&'a drops::AgentDirectory>,
+    /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
+    pub(crate) credentials: Arc<dyn CredentialSource>,
 }
 
 impl<'a> AgentCtx<'a> {
@@ -341,6 +371,8 @@ impl<'a> AgentCtx<'a> {
             check_again_in: None,
             requests: Vec::new(),
             fetches: Vec::new(),
+            directory: None,
+            credentials: crate::template::context::no_credentials(),
         }
     }
 

@@ -11,7 +11,7 @@ use super::{
     AgentCtx, Behavior, OptionError, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
 };
 use crate::store::events::EventRow;
-use crate::template::{TemplateTree, Templates, context_of};
+use crate::template::{RenderCtx, TemplateTree, Templates};
 
 /// What a post agent wants sent, stored with its delivery.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -90,11 +90,11 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
 
 impl Post {
     pub fn new(options: &Value) -> Result<Self, OptionError> {
-        let mut templates = Templates::new();
+        let mut templates = Templates::liquid();
         let url = match opt_str(options, "post_url")? {
             Some(u) if !u.trim().is_empty() => templates
                 .add_tree("post_url", &Value::String(u.to_string()))
-                .map_err(|e| OptionError::new("post_url", format!("has a template error: {e}")))?,
+                .map_err(OptionError::template)?,
             _ => {
                 return Err(OptionError::new(
                     "post_url",
@@ -154,7 +154,7 @@ impl Post {
         }
         let payload = templates
             .add_tree("payload", &payload_v)
-            .map_err(|e| OptionError::new("payload", format!("has a template error: {e}")))?;
+            .map_err(OptionError::template)?;
         let headers_v = options
             .get("headers")
             .cloned()
@@ -167,7 +167,7 @@ impl Post {
         }
         let headers = templates
             .add_tree("headers", &headers_v)
-            .map_err(|e| OptionError::new("headers", format!("has a template error: {e}")))?;
+            .map_err(OptionError::template)?;
         let merge_output = match opt_str(options, "output_mode")?.map(str::trim) {
             None | Some("") | Some("clean") => false,
             Some("merge") => true,
@@ -231,11 +231,11 @@ impl Post {
         user_id: i64,
         keep: i64,
         payload: &Value,
+        ctx: &RenderCtx<'_>,
     ) -> Result<PreparedRequest, String> {
-        let ctx = context_of(payload);
         let url = match self
             .templates
-            .render_tree(&self.url, &ctx)
+            .render_tree(&self.url, ctx)
             .map_err(|e| e.0)?
         {
             Value::String(s) => s.trim().to_string(),
@@ -244,7 +244,7 @@ impl Post {
         check_url(&url)?;
         let data = self
             .templates
-            .render_tree(&self.payload, &ctx)
+            .render_tree(&self.payload, ctx)
             .map_err(|e| e.0)?;
         let data = match (&data, payload, self.no_merge) {
             (Value::Object(d), Value::Object(p), false) => {
@@ -257,7 +257,7 @@ impl Post {
         };
         let mut headers: Vec<(String, String)> = match self
             .templates
-            .render_tree(&self.headers, &ctx)
+            .render_tree(&self.headers, ctx)
             .map_err(|e| e.0)?
         {
             Value::Object(m) => m
@@ -415,7 +415,13 @@ fn xml(root: &str, data: &Value) -> String {
 impl Behavior for Post {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
         let (id, user, keep) = (ctx.agent.id, ctx.agent.user_id, ctx.agent.keep_events_for);
-        match self.prepare(id, user, keep, payload) {
+        // Building the context copies the payload: only when a template will read it.
+        let vars = if self.templates.is_empty() {
+            RenderCtx::new()
+        } else {
+            ctx.event_ctx(event, payload)
+        };
+        match self.prepare(id, user, keep, payload, &vars) {
             Ok(req) => ctx.request(event.id, req),
             Err(e) => ctx.error(format!(
                 "could not prepare the request for event {}: {e}",
@@ -433,7 +439,7 @@ mod tests {
     fn prep(options: Value, payload: Value) -> PreparedRequest {
         Post::new(&options)
             .unwrap()
-            .prepare(1, 1, 0, &payload)
+            .prepare(1, 1, 0, &payload, &RenderCtx::of(&payload))
             .unwrap()
     }
 

@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use super::rss_feed::{ParsedFeed, parse};
 use super::{AgentCtx, Behavior, OptionError, opt_bool, opt_number, type_name};
 use crate::feeds::order::{self, SortKey};
-use crate::template::{TemplateTree, Templates, context_of};
+use crate::template::{RenderCtx, TemplateTree, Templates, context_of};
 
 /// One fetch the agent asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +124,8 @@ impl Rss {
             Some(n) => n as usize,
         };
         opt_number(options, "expected_update_period_in_days")?;
-        let mut templates = Templates::new();
+        // Huginn interpolates the rss agent's options (headers, events_order) as Liquid.
+        let mut templates = Templates::liquid();
         let headers = request_headers(&mut templates, options)?;
         let given = order::parse(&mut templates, "events_order", options.get("events_order"))?
             .filter(|keys| !keys.is_empty());
@@ -245,7 +246,7 @@ impl Behavior for Rss {
             &self.templates,
             &self.order,
             self.run_entries.clone(),
-            |e, _| context_of(e),
+            |e, _| RenderCtx::from_map(e.as_object().cloned().unwrap_or_default()),
         );
         if self.include_sort_info {
             add_sort_info(&mut sorted);

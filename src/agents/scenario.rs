@@ -1,18 +1,20 @@
 //! Huginn's scenario files (schema_version 1): what an import brings in and what an
-//! export writes. Importing maps Huginn's types (`Agents::TriggerAgent`), converts
-//! Liquid in options to tera, and checks the options; whatever cannot come over cleanly
-//! is reported per agent and option, and such agents arrive disabled — never silently
-//! wrong. A muninn export says its templates are already tera, so re-importing it
-//! converts nothing and round-trips exactly.
+//! export writes. Importing maps Huginn's types (`Agents::TriggerAgent`), keeps template
+//! strings verbatim (agents speak Liquid, as Huginn's do), and checks the options;
+//! whatever cannot come over cleanly is reported per agent and option, and such agents
+//! arrive disabled — never silently wrong. An export by an earlier muninn says its
+//! templates are tera: those are restored to Liquid where that is exact (see
+//! `template::upgrade`) and reported where it is not.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::schedule::Schedule;
 use super::{KindInfo, kind};
-use crate::template::liquid_convert as liquid;
+use crate::template::upgrade::upgrade_tree;
 
-/// Marks an export whose templates are tera (so an import converts nothing).
+/// Says which template language an export's options are in: "liquid" now; "tera" in
+/// exports of earlier versions (their templates are restored to Liquid on import).
 pub const MUNINN_MARK: &str = "muninn_template_syntax";
 
 #[derive(Debug, Deserialize)]
@@ -76,45 +78,9 @@ pub struct Planned {
     pub disabled: bool,
 }
 
-/// Converts every template string in `v`; `path` names where, for problems.
-fn convert_tree(v: &Value, path: &str, problems: &mut Vec<(String, String)>) -> Value {
-    match v {
-        Value::String(s) => match liquid::convert(s) {
-            Ok(t) => Value::String(t),
-            Err(e) => {
-                problems.push((
-                    path.to_string(),
-                    format!("{} (kept as written: {s:?})", e.0),
-                ));
-                v.clone()
-            }
-        },
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| convert_tree(x, &format!("{path}[{i}]"), problems))
-                .collect(),
-        ),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    (k.clone(), convert_tree(x, &p, problems))
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
 /// Works out what each agent of the file becomes, and what went wrong.
 pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
-    let tera_already = file.template_syntax.as_deref() == Some("tera");
+    let tera_export = file.template_syntax.as_deref() == Some("tera");
     let days = file.schema_version.unwrap_or(1) < 1;
     let mut problems = Vec::new();
     let mut out = Vec::with_capacity(file.agents.len());
@@ -125,13 +91,18 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             continue;
         };
         let mut mine: Vec<(Option<String>, String)> = Vec::new();
-        let options = if tera_already || !a.options.is_object() {
-            a.options.clone()
-        } else {
+        let options = if tera_export && a.options.is_object() {
             let mut p = Vec::new();
-            let converted = convert_tree(&a.options, "", &mut p);
-            mine.extend(p.into_iter().map(|(o, e)| (Some(o), e)));
-            converted
+            let restored = upgrade_tree(&a.options, "", &mut p);
+            mine.extend(p.into_iter().map(|(o, e)| {
+                (
+                    Some(o),
+                    format!("this tera template (from an earlier muninn's export) has no exact Liquid form: {e}"),
+                )
+            }));
+            restored
+        } else {
+            a.options.clone()
         };
         let options = if options.is_object() {
             options
@@ -196,7 +167,7 @@ pub struct ExportAgent<'a> {
     pub options: Value,
 }
 
-/// Huginn's export format (plus the tera marker), agents sorted by guid and links by
+/// Huginn's export format (plus the template-language marker), agents sorted by guid and links by
 /// index, as Huginn writes them.
 pub fn export(
     scenario: &crate::store::scenarios::ScenarioRow,
@@ -258,7 +229,7 @@ pub fn export(
         "agents": agents_json,
         "links": link_json.iter().map(|(s, r)| json!({"source": s, "receiver": r})).collect::<Vec<_>>(),
         "control_links": control_json.iter().map(|(c, t)| json!({"controller": c, "control_target": t})).collect::<Vec<_>>(),
-        MUNINN_MARK: "tera",
+        MUNINN_MARK: "liquid",
     })
 }
 
@@ -303,17 +274,14 @@ mod tests {
                  "options": {"rules": [{"type": "regex", "path": "x", "value": "y"}], "message": "{{ x | upcase }}", "expected_receive_period_in_days": 2},
                  "keep_events_for": 0, "propagate_immediately": true},
                 {"type": "Agents::WebsiteAgent", "name": "w", "options": {}},
-                {"type": "Agents::EventFormattingAgent", "name": "f", "options": {"instructions": {"m": "{{ x | regex_extract: 'a' }}"}, "mode": "clean"}}
+                {"type": "Agents::EventFormattingAgent", "name": "f", "options": {"instructions": {"m": "{% if x %}never closed"}, "mode": "clean"}}
             ],
             "links": [{"source": 0, "receiver": 2}]
         }));
         let (planned, problems) = plan(&f);
         let t = planned[0].as_ref().unwrap();
         assert_eq!(t.kind.name, "trigger");
-        assert_eq!(
-            t.options["message"],
-            "{{ x | default(value=\"\") | upper }}"
-        );
+        assert_eq!(t.options["message"], "{{ x | upcase }}", "kept verbatim");
         assert!(!t.disabled);
         assert!(planned[1].is_none());
         assert!(planned[2].as_ref().unwrap().disabled);

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::{AgentCtx, Behavior, OptionError, opt_bool, type_name};
 use crate::jsonpath::BoundedPath;
 use crate::store::events::EventRow;
-use crate::template::{TemplateId, TemplateTree, Templates, context_of};
+use crate::template::{RenderCtx, TemplateId, TemplateTree, Templates};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -91,7 +91,7 @@ fn has_syntax(s: &str) -> bool {
 
 impl Trigger {
     pub fn new(options: &Value) -> Result<Trigger, OptionError> {
-        let mut templates = Templates::new();
+        let mut templates = Templates::liquid();
         let rules_v = match options.get("rules") {
             Some(Value::Array(r)) if !r.is_empty() => r,
             Some(Value::Array(_)) | None | Some(Value::Null) => {
@@ -114,7 +114,7 @@ impl Trigger {
                 Value::String(t) => Rule::Template(
                     templates
                         .add(&label, t)
-                        .map_err(|e| OptionError::new(&label, format!("has a template error: {e}")))?,
+                        .map_err(OptionError::template)?,
                 ),
                 Value::Object(m) => {
                     let t = m.get("type").and_then(Value::as_str).unwrap_or_default();
@@ -142,7 +142,7 @@ impl Trigger {
                             Operand::Template(
                                 templates
                                     .add(&format!("{label}.value[{j}]"), &v)
-                                    .map_err(|e| OptionError::new(format!("{label}.value"), format!("has a template error: {e}")))?,
+                                    .map_err(OptionError::template)?,
                             )
                         } else {
                             let re = if matches!(kind, Kind::Regex | Kind::NotRegex) {
@@ -189,11 +189,11 @@ impl Trigger {
         let keep_event = opt_bool(options, "keep_event")?.unwrap_or(false);
         let message = match options.get("message") {
             None | Some(Value::Null) => None,
-            Some(v @ Value::String(_)) => {
-                Some(templates.add_tree("message", v).map_err(|e| {
-                    OptionError::new("message", format!("has a template error: {e}"))
-                })?)
-            }
+            Some(v @ Value::String(_)) => Some(
+                templates
+                    .add_tree("message", v)
+                    .map_err(OptionError::template)?,
+            ),
             Some(other) => {
                 return Err(OptionError::new(
                     "message",
@@ -220,7 +220,7 @@ impl Trigger {
         &self,
         rule: &Rule,
         payload: &Value,
-        ctx: &tera::Context,
+        ctx: &RenderCtx<'_>,
     ) -> Result<bool, String> {
         match rule {
             Rule::Template(id) => {
@@ -326,7 +326,12 @@ pub fn ruby_to_f(s: &str) -> f64 {
 
 impl Behavior for Trigger {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
-        let tctx = context_of(payload);
+        // Building the context copies the payload: only when a template will read it.
+        let tctx = if self.templates.is_empty() {
+            RenderCtx::new()
+        } else {
+            ctx.event_ctx(event, payload)
+        };
         let mut matched = 0;
         for (i, rule) in self.rules.iter().enumerate() {
             match self.rule_matches(rule, payload, &tctx) {

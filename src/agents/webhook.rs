@@ -211,14 +211,15 @@ impl Webhook {
         let payload_path_text = opt_str(options, "payload_path")?.unwrap_or(".").to_string();
         let payload_path = parse_payload_path(&payload_path_text)?;
         let code = parse_code(options)?;
-        let mut templates = Templates::new();
-        let response =
-            match opt_str(options, "response")? {
-                None => None,
-                Some(r) => Some(templates.add("response", r).map_err(|e| {
-                    OptionError::new("response", format!("has a template error: {e}"))
-                })?),
-            };
+        let mut templates = Templates::liquid();
+        let response = match opt_str(options, "response")? {
+            None => None,
+            Some(r) => Some(
+                templates
+                    .add("response", r)
+                    .map_err(OptionError::template)?,
+            ),
+        };
         if (300..400).contains(&code) && response.is_none() {
             return Err(OptionError::new(
                 "response",
@@ -428,6 +429,8 @@ impl Webhook {
     pub fn response(&self, params: &Value, request_url: &str) -> (WebResponse, Option<String>) {
         let (body, error) = match &self.response {
             None => ("Event Created".to_string(), None),
+            // The request's params are the context; no credentials on this render path
+            // (CREDENTIALS PLUG-IN POINT for web requests: `context_of` has NoCredentials).
             Some(id) => match self.templates.render(id, &context_of(params)) {
                 Ok(b) => (b, None),
                 Err(e) => (

@@ -2,10 +2,10 @@
 //! order, with Huginn's `guid` (`{_attributes: {isPermaLink: "false"}, _contents: id}`)
 //! and `pubDate` (RFC 2822; the event's time unless the template gives a date).
 
+use crate::template::RenderCtx as Context;
 use chrono::{DateTime, FixedOffset};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
-use tera::Context;
 
 use super::time;
 use crate::store::events::EventRow;
@@ -103,7 +103,10 @@ pub fn render_tree(
 ) -> Result<Node, TemplateError> {
     Ok(match tree {
         TemplateTree::Literal(v) => Node::from_value(v),
-        TemplateTree::Template(id) => Node::text(templates.render(id, ctx)?),
+        TemplateTree::Template(id) => match templates.render_value(id, ctx)? {
+            Value::String(s) => Node::text(s),
+            other => Node::from_value(&other),
+        },
         TemplateTree::Object(fields) => Node::Object(
             fields
                 .iter()
@@ -121,7 +124,9 @@ pub fn render_tree(
 
 /// What an item template sees: the payload's keys, plus `created_at` (RFC 3339) where
 /// the payload has none.
-pub fn event_context(event: &EventRow, payload: &Value) -> Context {
+pub fn event_context(event: &EventRow, payload: &Value) -> Context<'static> {
+    // CREDENTIALS PLUG-IN POINT (feeds): item and sort-key templates render with no
+    // credentials; give this context the feed agent owner's source with `with_credentials`.
     let mut ctx = Context::new();
     if let Value::Object(map) = payload {
         for (k, v) in map {
@@ -190,7 +195,7 @@ mod tests {
     }
 
     fn render(item: Value, payload: Value, id: i64) -> Vec<(String, Node)> {
-        let mut t = Templates::new();
+        let mut t = Templates::liquid();
         let tree = t.add_tree("template.item", &item).unwrap();
         let ev = event(id);
         let Node::Object(fields) = render_tree(&t, &tree, &event_context(&ev, &payload)).unwrap()

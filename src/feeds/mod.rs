@@ -17,9 +17,9 @@ pub mod order;
 pub mod rss;
 pub mod time;
 
+use crate::template::RenderCtx as Context;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
-use tera::Context;
 
 pub use actor::{FeedActor, FeedChanged, FeedError, ServeFeed};
 pub use cache::Rendered;
@@ -169,7 +169,7 @@ pub fn build_doc(
                 Ok(Node::Object(fields)) => Some(item::finish(fields, event)),
                 Ok(_) => None,
                 Err(e) => {
-                    tracing::warn!(agent_id = agent.id, event_id = event.id, error = %e, "a feed item template failed for this event; the item is left out (give absent keys a default: {{{{ x | default(value='') }}}})");
+                    tracing::warn!(agent_id = agent.id, event_id = event.id, error = %e, "a feed item template failed for this event; the item is left out (give absent keys a default: {{{{ x | default: '' }}}})");
                     None
                 }
             }

@@ -6,9 +6,9 @@
 
 use std::cmp::Ordering;
 
+use crate::template::RenderCtx as Context;
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
-use tera::Context;
 
 use crate::agents::{OptionError, type_name};
 use crate::template::{TemplateId, Templates};
@@ -113,9 +113,7 @@ pub fn parse(
                 format!("third element must be true or false (got {desc})"),
             )
         })?;
-        let expr = templates
-            .add(&label, expr)
-            .map_err(|e| OptionError::new(label.clone(), format!("has a template error: {e}")))?;
+        let expr = templates.add(&label, expr).map_err(OptionError::template)?;
         keys.push(SortKey {
             expr: Some(expr),
             kind,
@@ -198,7 +196,7 @@ pub fn sort<T>(
     templates: &Templates,
     keys: &[SortKey],
     items: Vec<T>,
-    context: impl Fn(&T, usize) -> Context,
+    context: impl Fn(&T, usize) -> Context<'static>,
 ) -> Vec<T> {
     if keys.is_empty() {
         return items;
@@ -244,15 +242,16 @@ pub fn sort<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::template::context_of;
     use serde_json::json;
 
     fn run(order: Value, items: Vec<Value>) -> Vec<Value> {
-        let mut t = Templates::new();
+        let mut t = Templates::liquid();
         let keys = parse(&mut t, "events_order", Some(&order))
             .unwrap()
             .unwrap();
-        sort(&t, &keys, items, |v, _| context_of(v))
+        sort(&t, &keys, items, |v, _| {
+            crate::template::RenderCtx::from_map(v.as_object().cloned().unwrap_or_default())
+        })
     }
 
     #[test]
@@ -305,7 +304,7 @@ mod tests {
 
     #[test]
     fn bad_keys_are_named() {
-        let mut t = Templates::new();
+        let mut t = Templates::liquid();
         for bad in [
             json!("x"),
             json!([3]),

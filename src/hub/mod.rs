@@ -11,6 +11,7 @@ pub mod registry;
 pub mod router;
 pub mod startup;
 pub mod stats;
+pub mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -105,6 +106,7 @@ impl Hub {
             return;
         }
         let arbiter = self.arbiter_for(row.id);
+        self.settings.directory.set(&row);
         let shared = Arc::new(AgentShared::default());
         let k = kind(&row.agent_type);
         let addr = {
@@ -261,6 +263,7 @@ impl Handler<AgentSaved> for Hub {
                 if let Some(feed) = &entry.feed {
                     feed.do_send(ReloadFeed(row.clone()));
                 }
+                self.settings.directory.set(&row);
                 entry.addr.do_send(Reload(row.clone()));
                 self.set_schedule(&row);
                 self.registry.insert_agent(row.id, entry);
@@ -290,6 +293,7 @@ impl Handler<AgentRemoved> for Hub {
 
     fn handle(&mut self, msg: AgentRemoved, _: &mut Context<Self>) -> Self::Result {
         let removed = self.registry.remove_agent(msg.0);
+        self.settings.directory.remove(msg.0);
         if let Some(entry) = &removed {
             entry.addr.do_send(Shutdown);
             self.clock.do_send(SetSchedule {
@@ -390,6 +394,7 @@ pub async fn start(
             log_length: config.agents.log_length,
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
+            directory: Arc::default(),
             fanout: Arc::new(crate::agents::fanout::FanOut::new(
                 crate::agents::fanout::FanOutSettings {
                     max_events_per_root: config.agents.max_events_per_root,
@@ -436,6 +441,7 @@ async fn spawn_stored(hub: &Hub, store: &Store, threads: usize) -> Result<(), St
         hub.spawn_subscription(row);
     }
     let rows = store.read(|c| agents::list(c, None)).await?;
+    let rows = upgrade::agent_options(store, rows).await?;
     let rows = startup::agents(store, rows).await?;
     let count = rows.len();
     for row in rows {

@@ -110,7 +110,8 @@ proptest! {
 
     #[test]
     fn generated_templates_never_panic_and_stay_bounded(source in body()) {
-        let ctx = context_of(&json!({"a": 2, "s": "hello", "items": [3, 1, 2], "n": {"k": "v"}}));
+        let vars = json!({"a": 2, "s": "hello", "items": [3, 1, 2], "n": {"k": "v"}});
+        let ctx = context_of(&vars);
         let mut t = Templates::with_limits(LIMITS);
         if let Ok(id) = t.add("fuzz", &source) {
             match t.render(&id, &ctx) {

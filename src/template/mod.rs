@@ -1,25 +1,30 @@
-//! Templates: tera, compiled once when an agent or endpoint is loaded and rendered per
-//! event. Option values are JSON trees whose strings may be templates; a
-//! [`TemplateTree`] keeps the tree's shape and compiles only the strings that contain
-//! template syntax, so plain strings cost nothing at render time.
+//! Templates, compiled once when an agent or endpoint is loaded and rendered per event,
+//! in one of two languages: Liquid for agent options (Huginn's language, see [`liquid`])
+//! and tera/Jinja2 for subscription payload templates and incoming-webhook transforms.
+//! Option values are JSON trees whose strings may be templates; a [`TemplateTree`]
+//! keeps the tree's shape and compiles only the strings that contain template syntax,
+//! so plain strings cost nothing at render time. [`RenderCtx`] is the context either
+//! language renders with.
 //!
-//! Every template runs in the sandbox: [`sandbox`] decides what may be saved and
+//! Every tera template runs in the sandbox: [`sandbox`] decides what may be saved and
 //! instruments it, [`builtins`] is the allow-list of functions, filters and tests,
 //! [`budget`] keeps each rendering's account, and [`limits::Limits`] holds the bounds.
 
 pub mod budget;
 pub mod builtins;
+pub mod context;
 pub mod jinja;
 pub mod limits;
 pub mod liquid;
-pub mod liquid_convert;
 pub mod object;
 pub mod sandbox;
+pub mod upgrade;
 
+pub use context::RenderCtx;
 use limits::Limits;
 
 use serde_json::{Map, Value};
-use tera::{Context, Tera};
+use tera::Tera;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -44,9 +49,20 @@ fn has_syntax(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
+/// Which language a [`Templates`] set compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    /// Huginn's Liquid: agent options.
+    Liquid,
+    /// tera (Jinja2-like): subscription payload templates and incoming transforms.
+    Tera,
+}
+
 /// A set of compiled templates owned by one agent or endpoint.
 pub struct Templates {
+    language: Language,
     tera: Tera,
+    liquid: Vec<(String, liquid::LiquidTemplate)>,
     next: usize,
     limits: Limits,
 }
@@ -58,8 +74,17 @@ impl Default for Templates {
 }
 
 impl Templates {
+    /// A tera set (subscription payloads, incoming transforms).
     pub fn new() -> Self {
         Self::with_limits(Limits::DEFAULT)
+    }
+
+    /// A Liquid set (agent options).
+    pub fn liquid() -> Self {
+        Templates {
+            language: Language::Liquid,
+            ..Self::new()
+        }
     }
 
     pub fn with_limits(limits: Limits) -> Self {
@@ -68,9 +93,28 @@ impl Templates {
         tera.autoescape_on(vec![]);
         builtins::install(&mut tera);
         Templates {
+            language: Language::Tera,
             tera,
+            liquid: Vec::new(),
             next: 0,
             limits,
+        }
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
+    }
+
+    /// True when nothing was compiled: a caller can skip building a render context.
+    pub fn is_empty(&self) -> bool {
+        self.liquid.is_empty() && self.tera.templates.is_empty()
+    }
+
+    /// Whether `s` is compiled as a template (else it is kept as a literal).
+    fn is_template(&self, s: &str) -> bool {
+        match self.language {
+            Language::Liquid => liquid::has_markup(s),
+            Language::Tera => has_syntax(s),
         }
     }
 
@@ -78,6 +122,11 @@ impl Templates {
     /// template the sandbox refuses is an error here, when it is saved.
     pub fn add(&mut self, label: &str, source: &str) -> Result<TemplateId, TemplateError> {
         let fail = |why: String| TemplateError(format!("{label}: {why}"));
+        if self.language == Language::Liquid {
+            let t = liquid::compile(source, &self.limits).map_err(fail)?;
+            self.liquid.push((label.to_string(), t));
+            return Ok(TemplateId(Key::Liquid(self.liquid.len() - 1)));
+        }
         sandbox::prescan(source, &self.limits).map_err(fail)?;
         let source = &*jinja::normalize(source);
         let name = format!("{}#{}", self.next, label);
@@ -95,15 +144,41 @@ impl Templates {
             self.tera.templates.remove(&name);
             return Err(fail(why));
         }
-        Ok(TemplateId(name))
+        Ok(TemplateId(Key::Tera(name)))
     }
 
-    pub fn render(&self, id: &TemplateId, context: &Context) -> Result<String, TemplateError> {
-        let label = || id.0.split_once('#').map(|(_, l)| l).unwrap_or(&id.0);
+    /// Renders to text: a Liquid `as_object` value is written as JSON.
+    pub fn render(&self, id: &TemplateId, ctx: &RenderCtx<'_>) -> Result<String, TemplateError> {
+        Ok(match self.render_value(id, ctx)? {
+            Value::String(s) => s,
+            other => other.to_string(),
+        })
+    }
+
+    /// Renders to a value: a string, or what a Liquid template ending in `as_object` makes.
+    pub fn render_value(
+        &self,
+        id: &TemplateId,
+        ctx: &RenderCtx<'_>,
+    ) -> Result<Value, TemplateError> {
+        match &id.0 {
+            Key::Liquid(i) => {
+                let Some((label, t)) = self.liquid.get(*i) else {
+                    return Err(TemplateError("the template was not kept".into()));
+                };
+                t.render(ctx.vars(), ctx.credentials(), &self.limits)
+                    .map_err(|e| TemplateError(format!("{label}: {e}")))
+            }
+            Key::Tera(name) => self.render_tera(name, ctx.tera()).map(Value::String),
+        }
+    }
+
+    fn render_tera(&self, name: &str, context: &tera::Context) -> Result<String, TemplateError> {
+        let label = || name.split_once('#').map(|(_, l)| l).unwrap_or(name);
         let mut out = limits::CappedOutput::new(self.limits.max_output_bytes);
         let (res, broken) = budget::run(self.limits, || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.tera.render_to(&id.0, context, &mut out)
+                self.tera.render_to(name, context, &mut out)
             }))
         });
         if let Some(bound) = broken {
@@ -130,7 +205,7 @@ impl Templates {
     /// Compiles every template string inside `value`.
     pub fn add_tree(&mut self, label: &str, value: &Value) -> Result<TemplateTree, TemplateError> {
         Ok(match value {
-            Value::String(s) if has_syntax(s) => TemplateTree::Template(self.add(label, s)?),
+            Value::String(s) if self.is_template(s) => TemplateTree::Template(self.add(label, s)?),
             Value::Object(map) => {
                 let mut out = Vec::with_capacity(map.len());
                 for (k, v) in map {
@@ -149,25 +224,26 @@ impl Templates {
         })
     }
 
+    /// Renders a tree; a Liquid `as_object` option becomes the JSON value itself.
     pub fn render_tree(
         &self,
         tree: &TemplateTree,
-        context: &Context,
+        ctx: &RenderCtx<'_>,
     ) -> Result<Value, TemplateError> {
         Ok(match tree {
             TemplateTree::Literal(v) => v.clone(),
-            TemplateTree::Template(id) => Value::String(self.render(id, context)?),
+            TemplateTree::Template(id) => self.render_value(id, ctx)?,
             TemplateTree::Object(fields) => {
                 let mut map = Map::with_capacity(fields.len());
                 for (k, t) in fields {
-                    map.insert(k.clone(), self.render_tree(t, context)?);
+                    map.insert(k.clone(), self.render_tree(t, ctx)?);
                 }
                 Value::Object(map)
             }
             TemplateTree::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|t| self.render_tree(t, context))
+                    .map(|t| self.render_tree(t, ctx))
                     .collect::<Result<_, _>>()?,
             ),
         })
@@ -175,7 +251,13 @@ impl Templates {
 }
 
 #[derive(Debug, Clone)]
-pub struct TemplateId(String);
+enum Key {
+    Tera(String),
+    Liquid(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateId(Key);
 
 /// A JSON value whose template strings are compiled.
 #[derive(Debug, Clone)]
@@ -188,26 +270,18 @@ pub enum TemplateTree {
 
 /// A render context from a JSON value: an object's keys become variables; any other
 /// value is available as `value`.
-pub fn context_of(value: &Value) -> Context {
-    match value {
-        Value::Object(map) => {
-            let mut ctx = Context::new();
-            for (k, v) in map {
-                ctx.insert(k.as_str(), v);
-            }
-            ctx
-        }
-        other => {
-            let mut ctx = Context::new();
-            ctx.insert("value", other);
-            ctx
-        }
-    }
+pub fn context_of(value: &Value) -> RenderCtx<'_> {
+    RenderCtx::of(value)
 }
 
-/// Checks that `value`'s template strings compile; the error names the option.
+/// Checks that `value`'s tera template strings compile; the error names the option.
 pub fn validate_tree(label: &str, value: &Value) -> Result<(), TemplateError> {
     Templates::new().add_tree(label, value).map(|_| ())
+}
+
+/// Checks that `value`'s Liquid template strings compile; the error names the option.
+pub fn validate_liquid_tree(label: &str, value: &Value) -> Result<(), TemplateError> {
+    Templates::liquid().add_tree(label, value).map(|_| ())
 }
 
 #[cfg(test)]
@@ -236,14 +310,14 @@ mod tests {
         assert!(err.0.starts_with("instructions.msg:"), "{}", err.0);
         let mut t = Templates::new();
         let id = t.add("response", "{{ missing }}").unwrap();
-        let err = t.render(&id, &Context::new()).unwrap_err();
+        let err = t.render(&id, &RenderCtx::new()).unwrap_err();
         assert!(err.0.contains("missing"), "{}", err.0);
     }
 
     #[test]
     fn runaway_templates_fail_with_a_reason_instead_of_eating_memory() {
         let mut t = Templates::new();
-        let ctx = Context::new();
+        let ctx = RenderCtx::new();
         let fine = t
             .add(
                 "ok",
@@ -275,6 +349,21 @@ mod tests {
             .unwrap();
         let err = t.render(&wide, &ctx).unwrap_err().0;
         assert!(err.contains("larger than 4 MiB"), "{err}");
+    }
+
+    #[test]
+    fn liquid_sets_render_liquid_and_know_when_they_are_empty() {
+        let mut t = Templates::liquid();
+        assert!(t.is_empty());
+        let tree = t
+            .add_tree("i", &json!({"m": "{{ a | upcase }}", "plain": "x"}))
+            .unwrap();
+        assert!(!t.is_empty());
+        let out = t
+            .render_tree(&tree, &context_of(&json!({"a": "b"})))
+            .unwrap();
+        assert_eq!(out, json!({"m": "B", "plain": "x"}));
+        assert!(Templates::new().is_empty());
     }
 
     #[test]

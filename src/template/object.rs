@@ -8,7 +8,6 @@
 //! tera comment, so the text is still a template that renders the object's JSON).
 
 use serde_json::{Map, Value};
-use tera::Context;
 
 use super::{TemplateError, TemplateTree, Templates};
 
@@ -93,7 +92,7 @@ fn render(
     t: &Templates,
     node: &Node,
     vars: &Value,
-    context: &Context,
+    context: &super::RenderCtx<'_>,
 ) -> Result<Value, TemplateError> {
     Ok(match node {
         Node::Lookup(path) => {

@@ -2,7 +2,6 @@
 //! failing with an error that names its bound.
 
 use serde_json::json;
-use tera::Context;
 
 use super::limits::Limits;
 use super::{Templates, context_of};
@@ -17,7 +16,9 @@ fn refused(source: &str) -> String {
 fn render_err(source: &str) -> String {
     let mut t = Templates::new();
     let id = t.add("t", source).unwrap();
-    t.render(&id, &Context::new()).unwrap_err().0
+    t.render(&id, &crate::template::RenderCtx::new())
+        .unwrap_err()
+        .0
 }
 
 fn render(source: &str, ctx: serde_json::Value) -> String {
@@ -143,7 +144,10 @@ fn nested_ranges_break_the_work_bound() {
         ..Limits::DEFAULT
     });
     let id = t.add("t", source).unwrap();
-    let err = t.render(&id, &Context::new()).unwrap_err().0;
+    let err = t
+        .render(&id, &crate::template::RenderCtx::new())
+        .unwrap_err()
+        .0;
     assert!(
         err.starts_with("t: the template did more than 100000 steps"),
         "{err}"
@@ -162,7 +166,10 @@ fn the_deadline_is_enforced_inside_the_engine() {
     let id = t
         .add("t", "{% for i in range(end=10000) %}{{ i }}{% endfor %}")
         .unwrap();
-    let err = t.render(&id, &Context::new()).unwrap_err().0;
+    let err = t
+        .render(&id, &crate::template::RenderCtx::new())
+        .unwrap_err()
+        .0;
     assert!(err.contains("template time limit"), "{err}");
 }
 

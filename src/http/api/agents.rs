@@ -842,7 +842,11 @@ pub struct DryRunIn {
 
 /// `POST /api/agents/dry_run`: what an agent with these options would emit and log for
 /// `event` (or on a run, without one). Nothing is stored.
-pub async fn dry_run(user: AuthUser, body: web::Json<DryRunIn>) -> Result<HttpResponse, ApiError> {
+pub async fn dry_run(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<DryRunIn>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.into_inner();
     let k = kind(&input.agent_type).ok_or_else(|| {
         ApiError::Unprocessable(format!(
@@ -882,6 +886,10 @@ pub async fn dry_run(user: AuthUser, body: web::Json<DryRunIn>) -> Result<HttpRe
     };
     let mut memory = input.memory.unwrap_or_else(|| json!({}));
     let mut ctx = AgentCtx::new(&row, &mut memory);
+    // The owner's credentials render as they will when the agent runs, and are masked
+    // in the answer: a dry run's output is shown and pasted around.
+    let creds = crate::credentials::user_credentials(&state.addrs.store, user.id);
+    ctx.credentials = creds.clone();
     match input.event {
         Some(payload) => {
             let event = events::EventRow {
@@ -901,11 +909,14 @@ pub async fn dry_run(user: AuthUser, body: web::Json<DryRunIn>) -> Result<HttpRe
     let log: Vec<Value> = ctx
         .logs
         .iter()
-        .map(
-            |l| json!({"level": if l.level >= 4 { "ERROR" } else { "INFO" }, "message": l.message}),
-        )
+        .map(|l| {
+            let level = if l.level >= 4 { "ERROR" } else { "INFO" };
+            json!({"level": level, "message": creds.redact_all(&l.message)})
+        })
         .collect();
     let emitted = std::mem::take(&mut ctx.emitted);
     drop(ctx);
-    Ok(HttpResponse::Ok().json(json!({"events": emitted, "log": log, "memory": memory})))
+    let mut answer = json!({"events": emitted, "log": log, "memory": memory});
+    creds.redact_json(&mut answer);
+    Ok(HttpResponse::Ok().json(answer))
 }

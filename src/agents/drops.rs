@@ -1,0 +1,168 @@
+//! What Liquid templates in agent options see of agents and events, as Huginn gives it
+//! (`app/concerns/liquid_interpolatable.rb`): the event's payload keys at top level,
+//! `created_at`, `agent` (the agent that created the event being rendered) and
+//! `_agent_` (the agent doing the rendering). The [`AgentDirectory`] holds each running
+//! agent's drop so the creating agent is found without a database read per event.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+
+use super::{AgentCtx, kind};
+use crate::store::agents::AgentRow;
+use crate::store::events::EventRow;
+use crate::template::RenderCtx;
+
+/// An agent as templates see it (Huginn's AgentDrop): `type` is Huginn's class name.
+pub fn agent_drop(row: &AgentRow) -> Value {
+    let options = row
+        .options_json()
+        .unwrap_or_else(|_| Value::Object(Default::default()));
+    json!({
+        "id": row.id,
+        "name": row.name,
+        "type": kind(&row.agent_type).map_or(row.agent_type.as_str(), |k| k.huginn),
+        "options": options,
+        "disabled": row.disabled,
+        "schedule": row.schedule,
+        "keep_events_for": row.keep_events_for,
+        "propagate_immediately": row.propagate_immediately,
+        "created_at": row.created_at.and_utc().to_rfc3339(),
+        "updated_at": row.updated_at.and_utc().to_rfc3339(),
+    })
+}
+
+/// The drops of the running agents, by id, with their owner; the Hub keeps it up to date.
+#[derive(Debug, Default)]
+pub struct AgentDirectory {
+    drops: RwLock<HashMap<i64, (i64, Arc<Value>)>>,
+}
+
+impl AgentDirectory {
+    pub fn set(&self, row: &AgentRow) {
+        let drop = Arc::new(agent_drop(row));
+        // A panic while holding the lock cannot leave the map half-updated (single insert).
+        let mut map = self.drops.write().unwrap_or_else(|e| e.into_inner());
+        map.insert(row.id, (row.user_id, drop));
+    }
+
+    pub fn remove(&self, id: i64) {
+        let mut map = self.drops.write().unwrap_or_else(|e| e.into_inner());
+        map.remove(&id);
+    }
+
+    /// Agent `id`'s drop, only if `user_id` owns it: a template never sees another
+    /// user's agent (its options).
+    pub fn get(&self, id: i64, user_id: i64) -> Option<Arc<Value>> {
+        let map = self.drops.read().unwrap_or_else(|e| e.into_inner());
+        map.get(&id)
+            .filter(|(owner, _)| *owner == user_id)
+            .map(|(_, d)| d.clone())
+    }
+}
+
+impl AgentCtx<'_> {
+    /// The drop of agent `id`: from the directory, or this agent's own row.
+    fn drop_of(&self, id: i64) -> Option<Value> {
+        if let Some(d) = self.directory.and_then(|d| d.get(id, self.agent.user_id)) {
+            return Some((*d).clone());
+        }
+        (id == self.agent.id).then(|| agent_drop(self.agent))
+    }
+
+    /// `_agent_` alone, with this agent's credentials: what a template rendered without
+    /// an event sees (a scheduled run).
+    pub fn render_ctx(&self) -> RenderCtx<'static> {
+        let mut ctx = RenderCtx::new().with_credentials(self.credentials.clone());
+        ctx.set(
+            "_agent_",
+            self.drop_of(self.agent.id).unwrap_or(Value::Null),
+        );
+        ctx
+    }
+
+    /// What a template rendered for `event` sees: its payload's keys (a non-object
+    /// payload as `value`), `created_at` unless the payload has one, `agent` (the
+    /// creating agent; when it is gone or the event came from outside, the payload's
+    /// own `agent` or null) and `_agent_`.
+    pub fn event_ctx(&self, event: &EventRow, payload: &Value) -> RenderCtx<'static> {
+        let mut ctx = match payload {
+            Value::Object(map) => RenderCtx::from_map(map.clone()),
+            other => {
+                let mut c = RenderCtx::new();
+                c.insert("value", other);
+                c
+            }
+        }
+        .with_credentials(self.credentials.clone());
+        if !ctx.contains_key("created_at") {
+            ctx.set(
+                "created_at",
+                Value::String(event.created_at.and_utc().to_rfc3339()),
+            );
+        }
+        // An event no (visible) agent made keeps a payload's own `agent` key.
+        match event.agent_id.and_then(|id| self.drop_of(id)) {
+            Some(creator) => ctx.set("agent", creator),
+            None if !ctx.contains_key("agent") => ctx.set("agent", Value::Null),
+            None => {}
+        }
+        ctx.set(
+            "_agent_",
+            self.drop_of(self.agent.id).unwrap_or(Value::Null),
+        );
+        ctx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::event_formatting::tests_support::row;
+
+    fn agent(id: i64, user_id: i64, name: &str) -> AgentRow {
+        let mut r = row();
+        r.id = id;
+        r.user_id = user_id;
+        r.name = name.into();
+        r.agent_type = "webhook".into();
+        r
+    }
+
+    #[test]
+    fn another_users_agent_is_not_visible() {
+        let dir = AgentDirectory::default();
+        dir.set(&agent(5, 2, "Theirs"));
+        assert!(dir.get(5, 1).is_none());
+        let d = dir.get(5, 2).unwrap();
+        assert_eq!(d["name"], "Theirs");
+        assert_eq!(d["type"], "Agents::WebhookAgent");
+    }
+
+    #[test]
+    fn an_event_context_has_the_payload_its_creator_and_the_renderer() {
+        let dir = AgentDirectory::default();
+        dir.set(&agent(5, 1, "Source"));
+        dir.set(&agent(6, 2, "Stranger"));
+        let me = row();
+        let mut memory = serde_json::json!({});
+        let mut ctx = AgentCtx::new(&me, &mut memory);
+        ctx.directory = Some(&dir);
+        let mut event =
+            crate::agents::event_formatting::tests_support::event(&serde_json::json!({"x": 1}));
+        event.agent_id = Some(5);
+        let vars = ctx.event_ctx(&event, &serde_json::json!({"x": 1}));
+        assert_eq!(vars.vars()["x"], 1);
+        assert_eq!(vars.vars()["agent"]["name"], "Source");
+        assert_eq!(vars.vars()["_agent_"]["name"], "a");
+        assert!(vars.vars()["created_at"].is_string());
+        event.agent_id = Some(6);
+        let vars = ctx.event_ctx(&event, &serde_json::json!({"agent": "payload's"}));
+        assert_eq!(
+            vars.vars()["agent"],
+            "payload's",
+            "another user's agent is hidden"
+        );
+    }
+}

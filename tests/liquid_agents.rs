@@ -1,0 +1,92 @@
+//! Agent options are Liquid, rendered with Huginn's context: `agent` is the agent that
+//! created the event, `_agent_` the one rendering; a template that does not parse is a
+//! 422 at save naming the option, in Liquid's terms.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{ADMIN_TOKEN, TestHub};
+use serde_json::json;
+
+#[actix_rt::test]
+async fn a_trigger_message_sees_the_agent_that_created_the_event() {
+    let hub = TestHub::start().await;
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "Doorbell", "options": {"secret": "s", "expected_receive_period_in_days": 1}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let trigger = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "trigger", "name": "Ring", "source_ids": [hook], "options": {
+                "rules": [{"type": "regex", "path": "who", "value": "."}],
+                "message": "{{ agent.name }} ({{ agent.type }}) saw {{ who | upcase }}; {{ _agent_.name }} says so",
+                "expected_receive_period_in_days": 2
+            }}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/s"),
+            ADMIN_TOKEN,
+            &json!({"who": "ada"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let want = vec![json!({"message": "Doorbell (Agents::WebhookAgent) saw ADA; Ring says so"})];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, trigger, &want).await, want);
+}
+
+#[actix_rt::test]
+async fn liquid_that_does_not_parse_is_a_422_naming_the_option() {
+    let hub = TestHub::start().await;
+    for (options, option) in [
+        (
+            json!({"rules": [{"type": "regex", "path": "x", "value": "y"}], "message": "{% if x %}never closed"}),
+            "options.message:",
+        ),
+        (
+            json!({"instructions": {"title": "{{ x | default: 'a' }}", "body": "{{ x "}}),
+            "options.instructions.body:",
+        ),
+    ] {
+        let kind = if options.get("rules").is_some() {
+            "trigger"
+        } else {
+            "event_formatting"
+        };
+        let r = hub
+            .post_json(
+                "/api/agents",
+                ADMIN_TOKEN,
+                &json!({"type": kind, "name": "bad", "options": options}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{}", r.text());
+        let error = r.json()["error"].as_str().unwrap().to_string();
+        assert!(error.starts_with(option), "{error}");
+        // Not tera's parser speaking ("Failed to parse ...", "tera").
+        assert!(!error.contains("Failed to parse"), "{error}");
+        assert!(
+            !error
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w.eq_ignore_ascii_case("tera")),
+            "{error}"
+        );
+    }
+    // Liquid's own filter syntax is accepted.
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &json!({"type": "event_formatting", "name": "ok", "options": {"instructions": {"t": "{{ title | default: 'none' | upcase }}"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
