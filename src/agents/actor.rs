@@ -265,12 +265,8 @@ impl AgentActor {
                 });
                 continue;
             }
-            let mut actx = Self::agent_ctx(
-                &self.row,
-                &mut self.memory,
-                &self.settings,
-                &self.store,
-            );
+            let mut actx =
+                Self::agent_ctx(&self.row, &mut self.memory, &self.settings, &self.store);
             actx.inbound = Some(c.event.id);
             match (&mut self.behavior, c.event.payload_json()) {
                 (Ok(b), Ok(payload)) => b.receive(&mut actx, &c.event, &payload),
@@ -391,6 +387,7 @@ impl AgentActor {
             .unzip();
         let memory = memory_changed.then(|| self.memory.to_string());
         let log_length = self.settings.log_length;
+        let keys = self.store.keys().clone();
         self.store.writer().write_repeatable(move |conn, out| {
             let mut ids = Vec::with_capacity(new.len());
             for (event, &lineage) in new.iter().zip(&lineages) {
@@ -411,7 +408,9 @@ impl AgentActor {
                 agents_table::set_memory(conn, id, m)?;
             }
             let touched = match policy {
-                Some(policy) => Some(queue_requests(conn, id, user_id, &name, policy, &requests)?),
+                Some(policy) => Some(queue_requests(
+                    conn, &keys, id, user_id, &name, policy, &requests,
+                )?),
                 None => None,
             };
             Ok((ids, touched))
@@ -446,8 +445,7 @@ impl AgentActor {
             out
         };
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            let mut actx =
-                Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
+            let mut actx = Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
             if let Ok(b) = &mut act.behavior {
                 for (f, got) in &results {
                     b.fetched(&mut actx, f, got);
@@ -469,12 +467,7 @@ impl AgentActor {
 
     /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
     fn check(&mut self, ctx: &mut Context<Self>) {
-        let mut actx = Self::agent_ctx(
-            &self.row,
-            &mut self.memory,
-            &self.settings,
-            &self.store,
-        );
+        let mut actx = Self::agent_ctx(&self.row, &mut self.memory, &self.settings, &self.store);
         match &mut self.behavior {
             Ok(b) => b.check(&mut actx),
             Err(e) => actx.error(format!("Cannot run: {e}")),
@@ -540,6 +533,7 @@ struct Outcome {
 /// created the first time (inside the caller's transaction).
 fn queue_requests(
     c: &mut crate::store::Conn,
+    keys: &crate::secrets::Keyring,
     agent_id: i64,
     user_id: i64,
     name: &str,
@@ -570,7 +564,9 @@ fn queue_requests(
                 what: "deliveries.request",
                 reason: e.to_string(),
             })?;
-        deliveries::insert_request(c, sub.id, *event_id, &text)?;
+        // Sealed: the request holds rendered options, so the owner's credentials.
+        let sealed = keys.seal(crate::secrets::purpose::DELIVERY_REQUESTS, &text);
+        deliveries::insert_request(c, sub.id, *event_id, &sealed)?;
     }
     Ok(SubscriptionTouched { row: sub, created })
 }

@@ -120,15 +120,17 @@ pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, Strin
         "rss" => "url",
         _ => return Vec::new(),
     };
-    match options.get(field) {
-        Some(Value::String(u)) => vec![(field, u.trim().to_string())],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|u| (field, u.trim().to_string()))
-            .collect(),
+    // A templated URL is known only when it is rendered; the delivery engine's guard
+    // checks it then, before each request.
+    let urls: Vec<&str> = match options.get(field) {
+        Some(Value::String(u)) => vec![u.as_str()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
-    }
+    };
+    urls.into_iter()
+        .filter(|u| !crate::template::liquid::has_markup(u))
+        .map(|u| (field, u.trim().to_string()))
+        .collect()
 }
 
 pub static KINDS: &[KindInfo] = &[

@@ -178,31 +178,59 @@ pub fn not_implemented(kind: &KindInfo, options: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Refuses a key the type does not take at all (neither implemented nor Huginn's).
-pub fn check_known(kind: &KindInfo, options: &Value) -> Result<(), OptionError> {
+/// The keys of `options` the type does not take at all (neither implemented nor
+/// Huginn's), in the order they appear.
+pub fn unknown(kind: &KindInfo, options: &Value) -> Vec<String> {
     let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
-        return Ok(());
+        return Vec::new();
     };
-    for k in map.keys() {
-        let k = k.as_str();
-        if !keys.implemented.contains(&k)
-            && !keys.not_implemented.contains(&k)
-            && !COMMON.contains(&k)
-        {
-            return Err(OptionError::new(
-                k,
-                format!(
-                    "is not an option of a {} agent; its options are: {}",
-                    kind.name,
-                    keys.implemented.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
+    map.keys()
+        .filter(|k| {
+            let k = k.as_str();
+            !keys.implemented.contains(&k)
+                && !keys.not_implemented.contains(&k)
+                && !COMMON.contains(&k)
+        })
+        .cloned()
+        .collect()
 }
 
-/// What saving (or enabling) an agent checks: the type's own validation and its keys.
+/// Why a key is refused: it is no option of the type.
+fn unknown_key(kind: &KindInfo) -> String {
+    let implemented = keys_of(kind).map(|k| k.implemented.join(", "));
+    format!(
+        "is not an option of a {} agent; its options are: {}",
+        kind.name,
+        implemented.unwrap_or_default()
+    )
+}
+
+/// Refuses a key the type does not take at all (neither implemented nor Huginn's).
+pub fn check_known(kind: &KindInfo, options: &Value) -> Result<(), OptionError> {
+    match unknown(kind, options).first() {
+        Some(k) => Err(OptionError::new(k, unknown_key(kind))),
+        None => Ok(()),
+    }
+}
+
+/// Notes for the keys of an imported agent's options that its type does not take.
+/// Huginn keeps such keys (scenario authors leave notes like `score` or `description`
+/// in options) and so does an import: the agent runs, and the note says the key has no
+/// effect. A save through the API refuses them ([`validate_for_save`]).
+pub fn unknown_notes(kind: &KindInfo, agent: &str, options: &Value) -> Vec<String> {
+    unknown(kind, options)
+        .iter()
+        .map(|k| {
+            format!(
+                "option '{k}' of agent '{agent}' {}; it is kept, as Huginn keeps it, and has no effect",
+                unknown_key(kind)
+            )
+        })
+        .collect()
+}
+
+/// What saving an agent through the API checks: the type's own validation and its keys.
+/// Enabling and importing check only the type's validation (see [`unknown_notes`]).
 pub fn validate_for_save(kind: &KindInfo, options: &Value) -> Result<(), OptionError> {
     kind.validate(options)?;
     check_known(kind, options)

@@ -102,8 +102,10 @@ impl Post {
                 ));
             }
         };
+        // A templated URL (`{{ url }}`, `{% credential hook %}`) is checked when it is
+        // rendered, per event.
         if let Some(u) = opt_str(options, "post_url")?
-            && !u.contains("{{")
+            && !crate::template::liquid::has_markup(u)
         {
             check_url(u).map_err(|e| OptionError::new("post_url", e))?;
         }

@@ -76,6 +76,9 @@ pub struct Planned {
     pub keep_events_for: i64,
     pub propagate_immediately: bool,
     pub disabled: bool,
+    /// Keys the type does not take, kept as Huginn keeps them (see
+    /// `option_keys::unknown_notes`): said in the import's `warnings`.
+    pub notes: Vec<String>,
 }
 
 /// Works out what each agent of the file becomes, and what went wrong.
@@ -110,7 +113,7 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             Value::Object(Map::new())
         };
         if mine.is_empty()
-            && let Err(e) = super::option_keys::validate_for_save(k, &options)
+            && let Err(e) = k.validate(&options)
         {
             mine.push((Some(e.option.clone()), e.problem.clone()));
         }
@@ -141,7 +144,9 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
                 .iter()
                 .map(|o| Problem::not_implemented(index, &a.name, o)),
         );
+        let notes = super::option_keys::unknown_notes(k, &a.name, &options);
         out.push(Some(Planned {
+            notes,
             index,
             kind: k,
             name: a.name.clone(),

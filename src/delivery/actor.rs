@@ -465,8 +465,9 @@ impl SubscriptionActor {
     }
 
     fn send(&mut self, item: Item, is_retry: bool, ctx: &mut Context<Self>) {
-        if let Some(text) = item.delivery.request.clone() {
-            return self.send_prepared(item, &text, is_retry, ctx);
+        if let Some(stored) = item.delivery.request.clone() {
+            let text = self.open_request(&stored);
+            return self.send_prepared(item, text, is_retry, ctx);
         }
         let spec = self.spec.clone();
         let allow_private = self.settings.allow_private_targets;
@@ -551,8 +552,15 @@ impl SubscriptionActor {
 
     /// Sends a request an agent prepared (a post agent's): its own method, URL, headers
     /// and body; no envelope, no signature.
-    fn send_prepared(&mut self, item: Item, text: &str, is_retry: bool, ctx: &mut Context<Self>) {
-        let prepared: Result<PreparedRequest, _> = serde_json::from_str(text);
+    fn send_prepared(
+        &mut self,
+        item: Item,
+        text: Result<String, String>,
+        is_retry: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let prepared: Result<PreparedRequest, String> =
+            text.and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
         let timeout = self.spec.timeout;
         let allow_private = self.settings.allow_private_targets;
         let fut = async move {
@@ -591,6 +599,15 @@ impl SubscriptionActor {
                     act.settle(item, is_retry, body, headers, sent, broken, ctx);
                 }),
         );
+    }
+
+    /// A queued prepared request as the agent made it (stored sealed; a row queued by
+    /// an earlier version is clear text and reads as it is).
+    fn open_request(&self, stored: &str) -> Result<String, String> {
+        self.store
+            .keys()
+            .open(crate::secrets::purpose::DELIVERY_REQUESTS, stored)
+            .map_err(|e| e.to_string())
     }
 
     /// Decides what an attempt means and commits it.
@@ -674,14 +691,23 @@ impl SubscriptionActor {
             response_status: sent.status.map(i32::from),
             error: error.clone(),
         };
+        let mut request_headers = masked(&headers, self.spec.signature_header.as_deref());
+        let mut request_body = cut(&String::from_utf8_lossy(&body));
+        if d.request.is_some() {
+            // A post agent's request is rendered options: the owner's credential
+            // values are masked in the attempt log as everywhere else.
+            let creds = crate::credentials::UserCredentials::of(&self.store, self.spec.user_id);
+            request_headers = creds.redact_all(&request_headers);
+            request_body = creds.redact_all(&request_body);
+        }
         let attempt = NewAttempt {
             delivery_id: d.id,
             subscription_id: self.spec.id,
             attempt_number: d.attempts + 1,
             started_at: at - chrono::Duration::from_std(sent.duration).unwrap_or_default(),
             duration_ms: sent.duration.as_millis() as i64,
-            request_headers: masked(&headers, self.spec.signature_header.as_deref()),
-            request_body: cut(&String::from_utf8_lossy(&body)),
+            request_headers,
+            request_body,
             response_status: sent.status.map(i32::from),
             response_excerpt: sent.excerpt.clone(),
             error: error.clone(),
@@ -713,7 +739,8 @@ impl SubscriptionActor {
             .delivery
             .request
             .as_deref()
-            .and_then(|t| serde_json::from_str::<PreparedRequest>(t).ok())
+            .and_then(|t| self.open_request(t).ok())
+            .and_then(|t| serde_json::from_str::<PreparedRequest>(&t).ok())
             .and_then(|r| r.emit)
             .filter(|_| sent.status.is_some() && (status == DELIVERED || status == DEAD))
             .map(|e| response_event(&e, &sent));

@@ -580,7 +580,5 @@ fn enable_refused(row: &AgentRow) -> Option<String> {
         Ok(o) => o,
         Err(e) => return Some(format!("its stored options cannot be read ({e})")),
     };
-    crate::agents::option_keys::validate_for_save(k, &options)
-        .err()
-        .map(|e| e.to_string())
+    k.validate(&options).err().map(|e| e.to_string())
 }

@@ -42,6 +42,9 @@ pub mod purpose {
     pub const SUBSCRIPTION_SECRETS: &str = "subscriptions.secrets";
     pub const INCOMING_SIGNATURE: &str = "incoming_webhooks.signature";
     pub const USER_CREDENTIALS: &str = "user_credentials.sealed_value";
+    /// A post agent's prepared request (URL, headers, body) waiting in the delivery
+    /// queue: rendered options, so it may hold the owner's credential values.
+    pub const DELIVERY_REQUESTS: &str = "deliveries.request";
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use diesel::prelude::*;
 
-use super::schema::{incoming_webhooks, subscriptions};
+use super::schema::{deliveries, incoming_webhooks, subscriptions};
 use super::{Conn, StoreError, credentials};
 use crate::secrets::{
     KEY_ENV, KeySource, Keyring, RotationLock, is_token_digest, purpose, token_digest,
@@ -69,6 +69,7 @@ pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreErro
         reseal_subscriptions(c, keys, &mut done)?;
         reseal_incoming(c, keys, &mut done)?;
         reseal_credentials(c, keys, &mut done)?;
+        reseal_delivery_requests(c, keys, &mut done)?;
         Ok::<_, StoreError>(done)
     });
     diesel::sql_query("PRAGMA secure_delete = OFF").execute(conn)?;
@@ -109,6 +110,27 @@ fn reseal_credentials(c: &mut Conn, keys: &Keyring, done: &mut Resealed) -> Resu
         let row = format!("user credential {id}");
         if let Some(sealed) = done.reseal(keys, purpose::USER_CREDENTIALS, &stored, row) {
             credentials::set_sealed(c, id, &sealed)?;
+        }
+    }
+    Ok(())
+}
+
+fn reseal_delivery_requests(
+    c: &mut Conn,
+    keys: &Keyring,
+    done: &mut Resealed,
+) -> Result<(), StoreError> {
+    let rows: Vec<(i64, Option<String>)> = deliveries::table
+        .select((deliveries::id, deliveries::request))
+        .filter(deliveries::request.is_not_null())
+        .load(c)?;
+    for (id, stored) in rows {
+        let Some(stored) = stored else { continue };
+        let row = format!("delivery {id}");
+        if let Some(sealed) = done.reseal(keys, purpose::DELIVERY_REQUESTS, &stored, row) {
+            diesel::update(deliveries::table.find(id))
+                .set(deliveries::request.eq(Some(sealed)))
+                .execute(c)?;
         }
     }
     Ok(())

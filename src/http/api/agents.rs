@@ -422,8 +422,9 @@ async fn check_enable(state: &AppState, k: &KindInfo, current: &AgentRow) -> Res
     let options = current
         .options_json()
         .map_err(|e| refuse(format!("its stored options cannot be read ({e})")))?;
-    crate::agents::option_keys::validate_for_save(k, &options)
-        .map_err(|e| refuse(e.to_string()))?;
+    // The type's own checks: keys it does not take were kept by an import, as Huginn
+    // keeps them, and do not stop the agent from running.
+    k.validate(&options).map_err(|e| refuse(e.to_string()))?;
     check_targets(state, k, &options)
         .await
         .map_err(|e| refuse(e.to_string()))

@@ -267,6 +267,11 @@ pub async fn import(
     let file: ScenarioFile = serde_json::from_value(v)
         .map_err(|e| ApiError::Unprocessable(format!("{NOT_A_SCENARIO} ({e})")))?;
     let (mut planned, mut problems) = scenario::plan(&file);
+    let option_notes: Vec<String> = planned
+        .iter()
+        .flatten()
+        .flat_map(|p| p.notes.clone())
+        .collect();
     refuse_guarded_targets(&state, &mut planned, &mut problems).await;
     let uid = user.id;
     let fields = ScenarioFields {
@@ -380,7 +385,9 @@ pub async fn import(
     } else {
         actix_web::http::StatusCode::OK
     };
-    let warnings = super::agents::cycle_warnings(&state, row.user_id, agent_ids.clone()).await?;
+    let mut warnings =
+        super::agents::cycle_warnings(&state, row.user_id, agent_ids.clone()).await?;
+    warnings.extend(option_notes);
     for a in &report {
         match a.action {
             "created" => counts.agents_created += 1,

@@ -1,11 +1,15 @@
 //! Huginn's lax Liquid reads a few spellings the `liquid` crate's grammar refuses; real
 //! scenarios use them. Before parsing, an output whose variable is written `$.a.b` or
 //! `.a` (a JSONPath habit) is rewritten to the plain path `a.b` / `a`, which is exactly
-//! what Ruby's lax parser makes of it. Nothing else changes, and `raw` blocks are left
-//! as written.
+//! what Ruby's lax parser makes of it. A filter written as a call, `default('')` (a
+//! Jinja habit), is applied with no arguments, as the lax parser applies it (its
+//! argument scanner only reads arguments after `:` or `,`). Nothing else changes, and
+//! `raw` blocks are left as written.
 
-/// Returns the source with `{{ $.path` and `{{ .path` read as `{{ path`.
+/// Returns the source with `{{ $.path` and `{{ .path` read as `{{ path`, and filter
+/// calls `| name(...)` read as `| name`.
 pub fn normalize(src: &str) -> String {
+    let src = &*lax_filter_calls(src);
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
     while let Some(at) = rest.find('{') {
@@ -51,6 +55,113 @@ pub fn normalize(src: &str) -> String {
     out
 }
 
+/// Every `{{ }}` and `{% %}` markup with its filter calls' parenthesised arguments
+/// skipped; text and `raw` blocks are copied as they are.
+fn lax_filter_calls(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let close = if rest.starts_with("{{") {
+            "}}"
+        } else if let Some(after) = rest.strip_prefix("{%") {
+            let word = after.trim_start_matches('-').trim_start();
+            if word.starts_with("raw")
+                && let Some(end) = find_endraw(rest)
+            {
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+                continue;
+            }
+            "%}"
+        } else {
+            out.push('{');
+            rest = &rest[1..];
+            continue;
+        };
+        let end = find_close(rest, close).unwrap_or(rest.len());
+        out.push_str(&drop_call_arguments(&rest[..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The end (just past `close`) of the markup that starts `s`, with quoted text skipped.
+fn find_close(s: &str, close: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices().skip(2) {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if s[i..].starts_with(close) => return Some(i + close.len()),
+            None => {}
+        }
+    }
+    None
+}
+
+/// One markup with `| name(...)` read as `| name`.
+fn drop_call_arguments(markup: &str) -> String {
+    let mut out = String::with_capacity(markup.len());
+    let mut quote: Option<char> = None;
+    let mut chars = markup.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        out.push(c);
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '|' => {
+                let after = &markup[i + 1..];
+                let name_start = after.len() - after.trim_start().len();
+                let name_len = after[name_start..]
+                    .find(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .unwrap_or(after.len() - name_start);
+                let tail = &after[name_start + name_len..];
+                let gap = tail.len() - tail.trim_start().len();
+                if name_len == 0 || !tail[gap..].starts_with('(') {
+                    continue;
+                }
+                let Some(args_len) = paren_group_len(&tail[gap..]) else {
+                    continue;
+                };
+                out.push_str(&after[..name_start + name_len]);
+                let skip_to = i + 1 + name_start + name_len + gap + args_len;
+                while chars.peek().is_some_and(|&(j, _)| j < skip_to) {
+                    chars.next();
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// The length of the balanced `( ... )` group that starts `s`, quotes respected.
+fn paren_group_len(s: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '(' => depth += 1,
+            None if c == ')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            None => {}
+        }
+    }
+    None
+}
+
 /// The end of the `{% endraw %}` tag after a raw block's start.
 fn find_endraw(s: &str) -> Option<usize> {
     let mut from = 2;
@@ -87,5 +198,32 @@ mod tests {
             "{% raw %}{{ $.a }}{% endraw %}{{ a }}"
         );
         assert_eq!(normalize("{{ 1.5 }}{{ '.x' }}"), "{{ 1.5 }}{{ '.x' }}");
+    }
+
+    #[test]
+    fn filter_calls_are_applied_without_arguments_as_ruby_lax_liquid_does() {
+        assert_eq!(
+            normalize("{{ message | default('') }}"),
+            "{{ message | default }}"
+        );
+        assert_eq!(
+            normalize("{{ tags | default([]) | as_object }}"),
+            "{{ tags | default | as_object }}"
+        );
+        assert_eq!(
+            normalize("{% if a | size(1) > 0 %}x{% endif %}"),
+            "{% if a | size > 0 %}x{% endif %}"
+        );
+        // Quoted text, raw blocks and plain arguments are left alone.
+        assert_eq!(
+            normalize("{{ 'a | b(c)' | append: '(x)' }} | f(y)"),
+            "{{ 'a | b(c)' | append: '(x)' }} | f(y)"
+        );
+        assert_eq!(
+            normalize("{% raw %}{{ a | f(b) }}{% endraw %}"),
+            "{% raw %}{{ a | f(b) }}{% endraw %}"
+        );
+        assert_eq!(normalize("{{ a | f(unclosed }}"), "{{ a | f(unclosed }}");
+        assert_eq!(normalize("{{ a | é(1) }}"), "{{ a | é }}");
     }
 }
