@@ -58,6 +58,7 @@ pub struct ServerConfig {
     pub body_read_timeout_seconds: u64,
     pub workers: usize,
     pub shutdown_timeout_seconds: u64,
+    pub access_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +70,7 @@ impl Default for ServerConfig {
             body_read_timeout_seconds: 30,
             workers: 0,
             shutdown_timeout_seconds: 30,
+            access_log: false,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! The WARN lines operators alert on, read from the real binary's JSON log: a circuit
-//! opening, a delivery going dead, an endpoint starting to answer 429.
+//! What operators read in the real binary's JSON log: the WARN lines they alert on (a
+//! circuit opening, a delivery going dead, an endpoint starting to answer 429) and the
+//! opt-in access log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -12,10 +13,17 @@ const TOKEN: &str = "signals-test-token-0123456789abcdef";
 
 /// A hub that may deliver to 127.0.0.1 and polls for retries often.
 fn hub(dir: &std::path::Path) -> HubProcess {
+    hub_with(dir, "")
+}
+
+/// Like [`hub`], with more `[server]` keys.
+fn hub_with(dir: &std::path::Path, server: &str) -> HubProcess {
     let config = dir.join("muninn.toml");
     std::fs::write(
         &config,
-        "[delivery]\nallow_private_targets = true\npoll_interval_ms = 50\n",
+        format!(
+            "[server]\n{server}\n[delivery]\nallow_private_targets = true\npoll_interval_ms = 50\n"
+        ),
     )
     .unwrap();
     let config = config.to_str().unwrap().to_string();
@@ -128,5 +136,85 @@ async fn an_endpoint_starting_to_answer_429_is_logged_once() {
         .filter(|v| v["fields"]["signal"] == "rate_limit_started")
         .count();
     assert_eq!(count, 1, "three refusals in a row log one line");
+    hub.kill();
+}
+
+/// Sends one web request with its secret in the path and a token in the query, then
+/// waits for the request that follows it to be answered (so its line, if any, is out).
+async fn secret_request(hub: &HubProcess) -> i64 {
+    let agent = webhook_agent(hub, json!({"secret": "PATHSECRET"})).await;
+    let (status, _) = post(
+        hub,
+        &format!("/users/1/web_requests/{agent}/PATHSECRET?token=QUERYSECRET"),
+        json!({"n": 1}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let r = client()
+        .get(format!("{}/healthz", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    agent
+}
+
+fn access_lines(hub: &HubProcess) -> Vec<Value> {
+    hub.log_json()
+        .into_iter()
+        .filter(|v| v["fields"]["message"] == "access")
+        .collect()
+}
+
+#[actix_rt::test]
+async fn the_access_log_when_on_logs_each_request_with_its_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_with(dir.path(), "access_log = true");
+    let agent = secret_request(&hub).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let line = loop {
+        if let Some(l) = access_lines(&hub).into_iter().find(|v| {
+            v["fields"]["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("web_requests"))
+        }) {
+            break l;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access line: {:?}",
+            hub.log_messages()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(line["level"], "INFO", "{line}");
+    let f = &line["fields"];
+    assert_eq!(f["method"], "POST", "{line}");
+    assert_eq!(
+        f["path"],
+        format!("/users/1/web_requests/{agent}/***?token=***"),
+        "{line}"
+    );
+    assert_eq!(f["status"], 201, "{line}");
+    assert_eq!(f["peer"], "127.0.0.1", "{line}");
+    assert!(f["duration_ms"].as_u64().is_some(), "{line}");
+    assert!(f["bytes"].as_u64().is_some(), "{line}");
+    for l in hub.log_json() {
+        let text = l.to_string();
+        assert!(
+            !text.contains("PATHSECRET") && !text.contains("QUERYSECRET"),
+            "a secret in the log: {text}"
+        );
+    }
+    hub.kill();
+}
+
+#[actix_rt::test]
+async fn the_access_log_is_off_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub(dir.path());
+    secret_request(&hub).await;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(access_lines(&hub), Vec::<Value>::new());
     hub.kill();
 }
