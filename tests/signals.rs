@@ -218,3 +218,52 @@ async fn the_access_log_is_off_by_default() {
     assert_eq!(access_lines(&hub), Vec::<Value>::new());
     hub.kill();
 }
+
+#[actix_rt::test]
+async fn config_keys_are_set_through_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path(), &[("MUNINN_SERVER_ACCESS_LOG", "true")]);
+    let r = client()
+        .get(format!("{}/healthz?probe=x", hub.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !access_lines(&hub)
+        .iter()
+        .any(|l| l["fields"]["path"] == "/healthz?probe=***")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "MUNINN_SERVER_ACCESS_LOG=true did not turn the access log on: {:?}",
+            hub.log_messages()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    hub.kill();
+
+    let mut cmd = common::process::serve_command(&dir.path().join("other"), &[], None);
+    let mut child = cmd
+        .env("MUNINN_DELIVERY_WINDOW", "lots")
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("muninn started with MUNINN_DELIVERY_WINDOW=lots");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started with a bad variable");
+    assert!(
+        stderr.contains("MUNINN_DELIVERY_WINDOW") && stderr.contains("lots"),
+        "{stderr}"
+    );
+}
