@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::{StoreOptions, Synchronous, path_from_url};
 
+pub mod env;
+
 /// The commented default configuration, the documentation of every key.
 pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
 
@@ -18,6 +20,12 @@ pub enum ConfigError {
     Read { path: String, reason: String },
     #[error("config file {path} is invalid: {reason}")]
     Parse { path: String, reason: String },
+    #[error("environment variable {var}={value:?} is invalid: {reason}")]
+    Env {
+        var: String,
+        value: String,
+        reason: String,
+    },
     #[error("{key} = {value:?} is invalid: {reason}")]
     Value {
         key: &'static str,
@@ -58,6 +66,7 @@ pub struct ServerConfig {
     pub body_read_timeout_seconds: u64,
     pub workers: usize,
     pub shutdown_timeout_seconds: u64,
+    pub access_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +78,7 @@ impl Default for ServerConfig {
             body_read_timeout_seconds: 30,
             workers: 0,
             shutdown_timeout_seconds: 30,
+            access_log: false,
         }
     }
 }
@@ -234,18 +244,34 @@ impl Config {
         })
     }
 
-    /// Loads `file` if given (defaults otherwise) and applies the overrides.
+    /// Reads a parsed TOML tree (a file with environment variables set into it).
+    pub fn from_tree(tree: toml::Table, origin: &str) -> Result<Config, ConfigError> {
+        tree.try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: origin.to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Loads `file` if given (defaults otherwise), sets the `MUNINN_<SECTION>_<KEY>`
+    /// environment variables into it, and applies the overrides.
     pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, ConfigError> {
-        let mut config = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        let (text, origin) = match file {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
                     path: path.display().to_string(),
                     reason: e.to_string(),
-                })?;
-                Config::from_toml(&text, &path.display().to_string())?
-            }
-            None => Config::default(),
+                })?,
+                path.display().to_string(),
+            ),
+            None => (String::new(), "the defaults".to_string()),
         };
+        let mut tree: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: origin.clone(),
+            reason: e.to_string(),
+        })?;
+        env::overlay(&mut tree, |var| std::env::var(var).ok())?;
+        let mut config = Config::from_tree(tree, &origin)?;
         config.apply(overrides)?;
         config.timezone()?;
         Ok(config)

@@ -13,7 +13,7 @@ use actix_web::{App, HttpServer, web};
 
 use crate::config::Config;
 use crate::delivery::SubscriptionIndex;
-use crate::http::{AppState, body, routes};
+use crate::http::{AppState, access_log, body, routes};
 use crate::hub::{self, Registry, Route, Router};
 use crate::ops::shutdown::{self, Signals};
 use crate::ops::systemd::{self, Notifier};
@@ -81,6 +81,7 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     let closing = stopping.clone();
     // Every route's body: a deadline, and no reading past what the handler read.
     let body_timeout = Duration::from_secs(config.server.body_read_timeout_seconds.max(1));
+    let access_log = config.server.access_log;
     let mut server = HttpServer::new(move || {
         let cfg = routes_config.clone();
         let closing = closing.clone();
@@ -90,6 +91,17 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
                 let held = body::guard(&mut req, body_timeout);
                 let answer = srv.call(req);
                 async move { Ok(body::hold_until_sent(answer.await?, held)) }
+            })
+            .wrap_fn(move |req, srv| {
+                let logged = access_log.then(|| access_log::Started::new(&req));
+                let answer = srv.call(req);
+                async move {
+                    let res = answer.await?;
+                    if let Some(started) = logged {
+                        started.finish(&res);
+                    }
+                    Ok(res)
+                }
             })
             .wrap_fn(move |req, srv| {
                 let answer = srv.call(req);

@@ -22,6 +22,7 @@ use super::client::{Sent, post, send};
 use super::envelope::envelope;
 use super::index::SubscriptionIndex;
 use super::policy::{Verdict, classify};
+use super::signals;
 use super::signer;
 use super::spec::Spec;
 use crate::agents::post::{EmitResponse, PreparedRequest};
@@ -676,6 +677,14 @@ impl SubscriptionActor {
         } else {
             self.breaker.on_failure(t)
         };
+        if let Some(change) = transition {
+            signals::circuit(
+                change,
+                self.spec.id,
+                &self.spec.url,
+                self.breaker.consecutive_failures,
+            );
+        }
         let error = sent
             .error
             .clone()
@@ -836,6 +845,17 @@ impl SubscriptionActor {
             match res {
                 Ok(row) => {
                     act.store_ok();
+                    if row.status == DEAD {
+                        signals::dead(&signals::Dead {
+                            subscription_id: act.spec.id,
+                            delivery_id: row.id,
+                            event_id: row.event_id,
+                            url: &act.spec.url,
+                            attempts: row.attempts,
+                            last_status: row.last_status,
+                            error: row.last_error.as_deref(),
+                        });
+                    }
                     act.settings.stats.record_delivery(DeliveryOutcome {
                         delivery_id: row.id,
                         webhook_id: act.spec.id,

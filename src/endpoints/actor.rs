@@ -482,7 +482,7 @@ fn configuration(row: &AgentRow, inbound: &InboundSettings) -> (Config, Option<G
     let guard = webhook
         .as_ref()
         .ok()
-        .map(|w| Guard::new(w.protections.clone(), &huginn));
+        .map(|w| Guard::new(w.protections.clone(), &huginn).named(format!("agent {}", row.id)));
     if let Err(e) = &webhook {
         tracing::error!(agent_id = row.id, error = %e, "webhook agent has invalid options; its URL answers 503 until they are fixed");
     }

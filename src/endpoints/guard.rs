@@ -179,6 +179,11 @@ pub struct Guard {
     pub options: ProtectionOptions,
     limiter: RateLimiter,
     pub max_body_bytes: usize,
+    /// Which endpoint this guards, for the rate-limit log lines ("agent 5").
+    label: String,
+    /// Set while requests are being answered 429, so the start and the end of a
+    /// limited stretch are each logged once, not every refused request.
+    limiting: bool,
 }
 
 /// What the pre-body checks decided.
@@ -208,7 +213,15 @@ impl Guard {
             limiter: RateLimiter::new(per_minute, Instant::now()),
             max_body_bytes: options.max_body_bytes.unwrap_or(settings.max_body_bytes),
             options,
+            label: "endpoint".into(),
+            limiting: false,
         }
+    }
+
+    /// Names the endpoint in the rate-limit log lines.
+    pub fn named(mut self, label: String) -> Guard {
+        self.label = label;
+        self
     }
 
     /// IP allowlist, then the rate limit, then a declared Content-Length.
@@ -235,7 +248,12 @@ impl Guard {
                 ));
             }
         }
-        if let Err(wait) = self.limiter.take(Instant::now()) {
+        let taken = self.limiter.take(Instant::now());
+        if taken.is_err() != self.limiting {
+            self.limiting = taken.is_err();
+            rate_limit_signal(&self.label, self.limiting, self.limiter.per_minute);
+        }
+        if let Err(wait) = taken {
             return Err((
                 Refusal::RateLimited,
                 WebResponse::text(
@@ -254,6 +272,25 @@ impl Guard {
             return Err((Refusal::TooLarge, too_large(self.max_body_bytes)));
         }
         Ok(self.max_body_bytes)
+    }
+}
+
+/// The WARN line of a rate-limited stretch starting or ending.
+fn rate_limit_signal(endpoint: &str, started: bool, per_minute: u32) {
+    if started {
+        tracing::warn!(
+            signal = "rate_limit_started",
+            endpoint,
+            per_minute,
+            "endpoint started answering 429: requests exceed its rate limit"
+        );
+    } else {
+        tracing::warn!(
+            signal = "rate_limit_stopped",
+            endpoint,
+            per_minute,
+            "endpoint stopped answering 429: requests are within its rate limit again"
+        );
     }
 }
 

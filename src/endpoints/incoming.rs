@@ -150,7 +150,8 @@ impl IncomingEndpoint {
         self.compiled = compile(row, self.store.keys()).map(|c| {
             self.response_headers = c.response_headers;
             (
-                Guard::new(c.protections, &self.settings),
+                Guard::new(c.protections, &self.settings)
+                    .named(format!("incoming webhook {}", row.id)),
                 c.transform.map(Arc::new),
             )
         });

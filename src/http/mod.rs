@@ -2,6 +2,7 @@
 //! management API. Every route is registered in [`routes`]. Handlers talk to the hub
 //! through `Addrs` only.
 
+pub mod access_log;
 pub mod api;
 mod auth;
 pub mod body;

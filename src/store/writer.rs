@@ -224,6 +224,9 @@ pub struct WriterStats {
     pub failed_batches: AtomicUsize,
     /// Set while the latest batch failed; the details are in `health`.
     failing: AtomicBool,
+    /// Set while the queue is deeper than `behind_at` (see [`behind_signal`]).
+    behind: AtomicBool,
+    behind_at: AtomicUsize,
     health: std::sync::Mutex<WriteHealth>,
 }
 
@@ -411,6 +414,10 @@ impl Writer {
         let mut ledger = Ledger::load(&mut conn)?;
         ledger.watch = watch;
         let stats = Arc::new(WriterStats::default());
+        // Half the shedding depth: a warning before callers start getting 503s.
+        stats
+            .behind_at
+            .store((queue_max / 2).max(1), Ordering::Relaxed);
         stats
             .uncounted
             .store(ledger.uncounted().is_some(), Ordering::Relaxed);
@@ -552,7 +559,8 @@ impl Writer {
             result: None,
             reply,
         });
-        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        let depth = self.stats.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        behind_signal(&self.stats, depth);
         let sent = self.tx.send(Cmd::Job(job)).is_ok();
         if !sent {
             self.stats.queued.fetch_sub(1, Ordering::Relaxed);
@@ -564,6 +572,32 @@ impl Writer {
             answer.await.unwrap_or(Err(StoreError::WriterGone))
         }
     }
+}
+
+/// Logs the queue crossing `behind_at` upwards (WARN, the writer falls behind the
+/// writes asked of it) and falling back under half of it (caught up), each once per
+/// crossing; the gap between the two keeps a queue hovering at the line from logging
+/// every write. Returns whether the writer now counts as behind.
+fn behind_signal(stats: &WriterStats, depth: usize) -> bool {
+    let at = stats.behind_at.load(Ordering::Relaxed).max(1);
+    if depth >= at {
+        if !stats.behind.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                signal = "writer_behind",
+                queue_depth = depth,
+                threshold = at,
+                "the database writer is falling behind: writes are queueing (muninn_writer_queue_depth)"
+            );
+        }
+    } else if depth < at / 2 && stats.behind.swap(false, Ordering::Relaxed) {
+        tracing::warn!(
+            signal = "writer_caught_up",
+            queue_depth = depth,
+            threshold = at,
+            "the database writer caught up with its queue"
+        );
+    }
+    stats.behind.load(Ordering::Relaxed)
 }
 
 /// How often at most the agents' counts are brought up to date.
@@ -716,7 +750,8 @@ fn run(
                 Err(_) => break,
             }
         }
-        stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        let before = stats.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+        behind_signal(stats, before.saturating_sub(jobs.len()));
         if let Some(reason) = &ledger.gone {
             for job in jobs {
                 job.refuse(StoreError::DatabaseGone(reason.clone()));
@@ -915,6 +950,16 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         store_with_sink(Box::new(|_| {}))
+    }
+
+    #[test]
+    fn falling_behind_is_flagged_on_crossing_and_cleared_under_half() {
+        let stats = super::WriterStats::default();
+        stats.behind_at.store(100, Ordering::Relaxed);
+        assert!(!super::behind_signal(&stats, 99));
+        assert!(super::behind_signal(&stats, 100));
+        assert!(super::behind_signal(&stats, 60), "still behind above half");
+        assert!(!super::behind_signal(&stats, 49), "caught up under half");
     }
 
     fn store_with_sink(sink: super::CommitSink) -> (tempfile::TempDir, Store) {

@@ -94,6 +94,36 @@ impl HubProcess {
             .collect()
     }
 
+    /// The hub's JSON log lines so far, whole (level, target, fields).
+    pub fn log_json(&self) -> Vec<serde_json::Value> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .collect()
+    }
+
+    /// Waits (bounded, 15 s) for a log line whose `fields.signal` is `signal`.
+    pub fn wait_signal(&self, signal: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(v) = self
+                .log_json()
+                .into_iter()
+                .find(|v| v["fields"]["signal"] == signal)
+            {
+                return v;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {signal} log line within 15 s: {:?}",
+                self.log_messages()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends a signal by name ("TERM", "INT", "KILL") with kill(1), so the tests need
     /// no unsafe code.
     pub fn signal(&self, name: &str) {
