@@ -271,6 +271,23 @@ async fn switching_from_v1_to_v1a_brings_a_key_pair() {
         "{out}"
     );
     assert!(out.get("secret").is_none(), "{out}");
+    // Back to an HMAC scheme: the private key (never shown) is not used as an HMAC
+    // secret; a new secret is generated and shown once.
+    let r = hub
+        .send_json(
+            "PUT",
+            &format!("/api/webhooks/outgoing/{}", sub["id"]),
+            ADMIN_TOKEN,
+            &json!({"signature_scheme": "sha256"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let out = r.json();
+    assert!(
+        out["secret"].as_str().unwrap().starts_with("whsec_"),
+        "{out}"
+    );
+    assert!(out.get("public_key").is_none(), "{out}");
 }
 
 #[actix_rt::test]

@@ -473,16 +473,16 @@ fn build_fields(
             }],
         );
         *scheme_changed_secret = shown(secret);
-    } else if matches!(scheme, Scheme::Standard | Scheme::StandardV1a)
+    } else if open_secrets(keys, &f.secrets).is_ok_and(|l| {
         // Secrets that do not open are not replaced behind the user's back: the
-        // webhook reports them (signing_error) until a new one is set. Secrets of the
-        // other Standard Webhooks scheme (a whsec_ under v1a, a whsk_ under v1) cannot
-        // sign under this one, so a scheme change brings a new secret.
-        && open_secrets(keys, &f.secrets).is_ok_and(|l| {
-            l.first()
-                .is_none_or(|s| scheme.check_secret(&s.secret).is_err())
-        })
-    {
+        // webhook reports them (signing_error) until a new one is set. A secret of
+        // another kind (a whsec_ under v1a; a whsk_, which its owner never saw, under
+        // any HMAC scheme) cannot sign here, so a scheme change brings a new one.
+        l.first().map_or(
+            matches!(scheme, Scheme::Standard | Scheme::StandardV1a),
+            |s| scheme.check_secret(&s.secret).is_err(),
+        )
+    }) {
         let secret = scheme.generate();
         f.secrets = seal_secrets(
             keys,
