@@ -588,5 +588,9 @@ mod tests {
                 .unwrap_err();
             assert!(e.starts_with("signature.secret"), "{e}");
         }
+        let nine = [SVIX_PK; MAX_PUBLIC_KEYS + 1].join(" ");
+        let e = SignatureCheck::from_json(&json!({"scheme": "standard", "secret": nine}), None)
+            .unwrap_err();
+        assert!(e.contains("at most 8"), "{e}");
     }
 }
