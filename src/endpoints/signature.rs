@@ -2,13 +2,17 @@
 //! `hmac-sha256` (GitHub, AGiXT, Agent Factory), `stripe`, `slack`, `standard`
 //! (Standard Webhooks / Svix) and `shopify`. Every check runs over the raw body bytes
 //! as received and compares MACs in constant time (`Mac::verify_slice`). The secret
-//! is never printed: `Debug` hides it and errors never quote it.
+//! is never printed: `Debug` hides it and errors never quote it. Under `standard` a
+//! secret of `whpk_` public keys (a trust list, space-separated) verifies the
+//! asymmetric `v1a` (ed25519) signatures instead of `v1` HMACs.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
+
+use crate::delivery::signer;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -17,6 +21,14 @@ pub const DEFAULT_TOLERANCE_SECONDS: i64 = 300;
 
 /// Longest signature header value looked at; longer ones are refused unread.
 const MAX_HEADER_CHARS: usize = 8 * 1024;
+
+/// Most `whpk_` keys one endpoint trusts at once (a rotation needs two or three); it
+/// bounds the ed25519 checks a request can cost.
+const MAX_PUBLIC_KEYS: usize = 8;
+
+/// Most signature entries checked against those keys (a sender rotating signs with a
+/// few keys; more entries are ignored), so a long header costs bounded work.
+const MAX_ENTRIES: usize = 32;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -69,6 +81,9 @@ impl Scheme {
 pub struct SignatureCheck {
     pub scheme: Scheme,
     key: Vec<u8>,
+    /// `standard` with `whpk_` keys: the trusted senders' ed25519 public keys; when
+    /// set, only `v1a` entries are checked (there is no HMAC key).
+    public_keys: Vec<ed25519_dalek::VerifyingKey>,
     /// The secret as given, kept only so an update without `secret` can keep it.
     secret: String,
     /// Lower-case header name carrying the signature.
@@ -134,11 +149,28 @@ impl SignatureCheck {
             },
             _ => return Err("signature.secret must be a non-empty string".into()),
         };
+        let mut public_keys = Vec::new();
         let key = match scheme {
+            Scheme::Standard if secret.trim().starts_with("whpk_") => {
+                for k in secret.split(|c: char| c.is_whitespace() || c == ',') {
+                    if !k.is_empty() {
+                        public_keys.push(signer::public_key(k).map_err(|e| {
+                            format!("signature.secret for standard v1a verification: {e}")
+                        })?);
+                    }
+                }
+                if public_keys.len() > MAX_PUBLIC_KEYS {
+                    return Err(format!(
+                        "signature.secret lists {} public keys; at most {MAX_PUBLIC_KEYS} are trusted at once",
+                        public_keys.len()
+                    ));
+                }
+                Vec::new()
+            }
             Scheme::Standard => {
                 let b = secret.strip_prefix("whsec_").unwrap_or(&secret);
                 let decoded = B64.decode(b.trim()).map_err(|_| {
-                    "signature.secret for the standard scheme must be whsec_ followed by base64"
+                    "signature.secret for the standard scheme must be whsec_ followed by base64 (v1), or whpk_ public keys (v1a)"
                         .to_string()
                 })?;
                 if decoded.is_empty() {
@@ -173,6 +205,7 @@ impl SignatureCheck {
         Ok(SignatureCheck {
             scheme,
             key,
+            public_keys,
             secret,
             header,
             tolerance_seconds,
@@ -329,6 +362,23 @@ impl SignatureCheck {
                     .or_else(|| header("svix-timestamp"))
                     .ok_or_else(|| fail("missing webhook-timestamp header"))?;
                 self.check_time(ts, now)?;
+                if !self.public_keys.is_empty() {
+                    let signed = signer::signed_content(id, ts, body);
+                    // Entries are bounded by the header length; every key is tried
+                    // against every v1a entry, as a receiver mid-rotation must.
+                    let ok = value.split_whitespace().take(MAX_ENTRIES).any(|entry| {
+                        self.public_keys
+                            .iter()
+                            .any(|k| signer::verify_v1a(k, entry, &signed))
+                    });
+                    return if ok {
+                        Ok(())
+                    } else {
+                        Err(fail(format!(
+                            "invalid signature in {sig_name}: no v1a signature verifies with this endpoint's public keys"
+                        )))
+                    };
+                }
                 let mut ok = false;
                 for entry in value.split_whitespace() {
                     if let Some(("v1", sig)) = entry.split_once(',')
@@ -486,5 +536,61 @@ mod tests {
             let e = SignatureCheck::from_json(&v, None).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
+    }
+
+    /// svix's v1a vector (fixtures/vectors/standard_webhooks_v1a.json cites it).
+    const SVIX_PK: &str = "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=";
+    const SVIX_SIG: &str = "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg==";
+
+    #[test]
+    fn standard_v1a_with_a_trusted_public_key() {
+        let other = "whpk_11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+        let c = check(json!({"scheme": "standard", "secret": format!("{other} {SVIX_PK}")}));
+        let sig = format!("v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4= {SVIX_SIG}");
+        let h = [
+            ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+            ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", sig.as_str()),
+        ];
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(c.verify(headers(&h), body, 1614265330), Ok(()));
+        let err = c
+            .verify(headers(&h), br#"{"test": 2432232315}"#, 1614265330)
+            .unwrap_err();
+        assert!(
+            err.message.contains("no v1a signature verifies"),
+            "{}",
+            err.message
+        );
+        // Only the listed keys are trusted.
+        let c = check(json!({"scheme": "standard", "secret": other}));
+        assert!(c.verify(headers(&h), body, 1614265330).is_err());
+        // A v1 HMAC entry is not accepted by a public-key endpoint.
+        let h1 = [
+            h[0],
+            h[1],
+            (
+                "webhook-signature",
+                "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=",
+            ),
+        ];
+        assert!(c.verify(headers(&h1), body, 1614265330).is_err());
+    }
+
+    #[test]
+    fn standard_v1a_refuses_bad_public_keys() {
+        for bad in [
+            "whpk_AAAA",
+            "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4",
+            "whpk_ whsk_x",
+        ] {
+            let e = SignatureCheck::from_json(&json!({"scheme": "standard", "secret": bad}), None)
+                .unwrap_err();
+            assert!(e.starts_with("signature.secret"), "{e}");
+        }
+        let nine = [SVIX_PK; MAX_PUBLIC_KEYS + 1].join(" ");
+        let e = SignatureCheck::from_json(&json!({"scheme": "standard", "secret": nine}), None)
+            .unwrap_err();
+        assert!(e.contains("at most 8"), "{e}");
     }
 }

@@ -101,9 +101,16 @@ pub struct SubscriptionOut {
     /// its deliveries are held until the key is restored or a new secret is set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_error: Option<String>,
-    /// Only in the answers to create and rotate-secret.
+    /// Only in the answers to create and rotate-secret (never for `standard-v1a`, whose
+    /// private key stays in the hub).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `standard-v1a` only: the `whpk_` key receivers verify with (the newest), and
+    /// every key still signing during a rotation, newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_keys: Option<Vec<String>>,
     /// `{max_attempts, backoff}`, TagoRUN's view of the retry settings.
     pub retry_policy: Value,
     pub retry_count: i32,
@@ -145,9 +152,22 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
     let has_secret = opened.as_ref().map_or(true, |list| {
         list.iter().any(|s| s.expires_at.is_none_or(|e| e > now))
     });
+    let public_keys = (r.signature_scheme == Scheme::StandardV1a.name()).then(|| {
+        opened.as_ref().map_or_else(
+            |_| Vec::new(),
+            |list| {
+                list.iter()
+                    .filter(|s| s.expires_at.is_none_or(|e| e > now))
+                    .filter_map(|s| signer::public_key_of(&s.secret))
+                    .collect::<Vec<_>>()
+            },
+        )
+    });
     let signing_error = opened.err();
     let opened_at = r.circuit_opened_at.filter(|_| r.circuit_state != "closed");
     SubscriptionOut {
+        public_key: public_keys.as_ref().and_then(|k| k.first().cloned()),
+        public_keys,
         id: r.id,
         user_id: r.user_id,
         name: r.name,
@@ -447,6 +467,10 @@ fn build_fields(
     if let Some(c) = input.circuit_cooldown {
         f.circuit_cooldown_ms = ms("circuit_cooldown", c, 86400.0)?;
     }
+    let scheme = Scheme::parse(&f.signature_scheme).map_err(|e| bad("signature_scheme", e))?;
+    // What the owner is shown once: an HMAC secret, never a v1a private key (its
+    // public key is in every answer instead).
+    let shown = |secret: &str| (scheme != Scheme::StandardV1a).then(|| secret.to_string());
     if let Some(secret) = &input.secret {
         if secret.trim().is_empty() {
             return Err(bad(
@@ -454,6 +478,7 @@ fn build_fields(
                 "must not be empty (leave it out to have one generated)",
             ));
         }
+        scheme.check_secret(secret).map_err(|e| bad("secret", e))?;
         f.secrets = seal_secrets(
             keys,
             &[SecretEntry {
@@ -461,13 +486,18 @@ fn build_fields(
                 expires_at: None,
             }],
         );
-        *scheme_changed_secret = Some(secret.clone());
-    } else if f.signature_scheme == "standard"
+        *scheme_changed_secret = shown(secret);
+    } else if open_secrets(keys, &f.secrets).is_ok_and(|l| {
         // Secrets that do not open are not replaced behind the user's back: the
-        // webhook reports them (signing_error) until a new one is set.
-        && open_secrets(keys, &f.secrets).is_ok_and(|l| l.is_empty())
-    {
-        let secret = signer::generate_secret();
+        // webhook reports them (signing_error) until a new one is set. A secret of
+        // another kind (a whsec_ under v1a; a whsk_, which its owner never saw, under
+        // any HMAC scheme) cannot sign here, so a scheme change brings a new one.
+        l.first().map_or(
+            matches!(scheme, Scheme::Standard | Scheme::StandardV1a),
+            |s| scheme.check_secret(&s.secret).is_err(),
+        )
+    }) {
+        let secret = scheme.generate();
         f.secrets = seal_secrets(
             keys,
             &[SecretEntry {
@@ -475,7 +505,7 @@ fn build_fields(
                 expires_at: None,
             }],
         );
-        *scheme_changed_secret = Some(secret);
+        *scheme_changed_secret = shown(&secret);
     }
     Ok(f)
 }
@@ -742,9 +772,13 @@ pub async fn rotate_secret(
         .grace_period_seconds
         .unwrap_or(state.config.delivery.secret_rotation_grace_seconds)
         .min(30 * 86400);
+    let scheme = Scheme::parse(&current.signature_scheme).unwrap_or(Scheme::Hex);
     let new_secret = match input.secret.filter(|s| !s.trim().is_empty()) {
-        Some(s) => s,
-        None => signer::generate_secret(),
+        Some(s) => {
+            scheme.check_secret(&s).map_err(|e| bad("secret", e))?;
+            s
+        }
+        None => scheme.generate(),
     };
     let at = now();
     let expires = at + chrono::Duration::seconds(grace as i64);
@@ -757,9 +791,11 @@ pub async fn rotate_secret(
     let old_secrets = open_secrets(state.addrs.store.keys(), &current.secrets)
         .inspect_err(|e| tracing::warn!(subscription_id = current.id, error = %e, "rotating the secret of a webhook whose old secrets do not open; they are dropped"))
         .unwrap_or_default();
+    // An old secret of another scheme (kept from before a scheme change) cannot sign.
     for old in old_secrets
         .into_iter()
         .filter(|s| s.expires_at.is_none_or(|e| e > at))
+        .filter(|s| scheme.check_secret(&s.secret).is_ok())
     {
         let until = old.expires_at.map_or(expires, |e| e.min(expires));
         secrets.push(SecretEntry {
@@ -777,12 +813,21 @@ pub async fn rotate_secret(
         .write(move |c, _| subscriptions::set_secrets(c, id, &text))
         .await?;
     state.addrs.hub.send(SubscriptionSaved(row.clone())).await?;
-    Ok(HttpResponse::Ok().json(json!({
+    let mut answer = json!({
         "id": id,
-        "secret": new_secret,
         "previous_secrets_expire_at": ts(expires),
         "subscription": to_out(row, None, state.addrs.store.keys()),
-    })))
+    });
+    // A v1a private key stays in the hub: the owner gets the public key to publish.
+    answer[if scheme == Scheme::StandardV1a {
+        "public_key"
+    } else {
+        "secret"
+    }] = json!(match scheme {
+        Scheme::StandardV1a => signer::public_key_of(&new_secret),
+        _ => Some(new_secret),
+    });
+    Ok(HttpResponse::Ok().json(answer))
 }
 
 /// An optional JSON body: none (or only whitespace) is None, but one that is sent is
