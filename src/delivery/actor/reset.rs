@@ -23,6 +23,14 @@ impl Handler<ResetCircuit> for SubscriptionActor {
 
     fn handle(&mut self, _: ResetCircuit, ctx: &mut Context<Self>) -> Self::Result {
         let was_open = self.breaker.reset();
+        if was_open {
+            crate::delivery::signals::circuit(
+                crate::delivery::breaker::Transition::Closed,
+                self.spec.id,
+                &self.spec.url,
+                0,
+            );
+        }
         self.opened_at = None;
         // Written below; until then (or if that fails) the next outcome writes it too.
         self.saved_circuit = None;
