@@ -221,7 +221,10 @@ pub fn compile(source: &str, limits: &Limits) -> Result<LiquidTemplate, String> 
         liquid_core::parser::parse(&src, language())
     }))
     .map_err(|_| INTERNAL.to_owned())?;
-    let elements = parsed.map_err(|e| one_line(&e))?;
+    let elements = parsed.map_err(|e| match normalize::unclosed_markup(source) {
+        Some(unclosed) => unclosed,
+        None => one_line(&e),
+    })?;
     Ok(LiquidTemplate {
         inner: Arc::new(Compiled {
             template: Template::new(elements),

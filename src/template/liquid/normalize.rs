@@ -88,6 +88,38 @@ fn lax_filter_calls(src: &str) -> String {
     out
 }
 
+/// The first `{{` or `{%` that is never closed, as Ruby Liquid words it ("Variable
+/// '{{' was not properly terminated"), with its line and column: the crate's parser
+/// only says it expected a literal somewhere after it.
+pub fn unclosed_markup(src: &str) -> Option<String> {
+    let mut rest = src;
+    let mut offset = 0;
+    while let Some(at) = rest.find('{') {
+        let here = &rest[at..];
+        let (close, what) = if here.starts_with("{{") {
+            ("}}", "Variable")
+        } else if here.starts_with("{%") {
+            ("%}", "Tag")
+        } else {
+            offset += at + 1;
+            rest = &rest[at + 1..];
+            continue;
+        };
+        let Some(end) = find_close(here, close) else {
+            let before = &src[..offset + at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            return Some(format!(
+                "{what} '{}' at line {line}, column {column} was not properly terminated with '{close}'",
+                &here[..2]
+            ));
+        };
+        offset += at + end;
+        rest = &here[end..];
+    }
+    None
+}
+
 /// The end (just past `close`) of the markup that starts `s`, with quoted text skipped.
 fn find_close(s: &str, close: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
@@ -198,6 +230,20 @@ mod tests {
             "{% raw %}{{ $.a }}{% endraw %}{{ a }}"
         );
         assert_eq!(normalize("{{ 1.5 }}{{ '.x' }}"), "{{ 1.5 }}{{ '.x' }}");
+    }
+
+    #[test]
+    fn unclosed_markup_is_named_with_its_place() {
+        use super::unclosed_markup;
+        assert_eq!(
+            unclosed_markup("Now {{price").as_deref(),
+            Some("Variable '{{' at line 1, column 5 was not properly terminated with '}}'")
+        );
+        assert_eq!(
+            unclosed_markup("a\n{% if x }}").as_deref(),
+            Some("Tag '{%' at line 2, column 1 was not properly terminated with '%}'")
+        );
+        assert_eq!(unclosed_markup("{{ a }} { b {% if '%}' %}"), None);
     }
 
     #[test]

@@ -218,7 +218,14 @@ fn errors_name_the_problem_and_the_place() {
     let e = compile("{{bar}", &Limits::default())
         .err()
         .unwrap_or_default();
-    assert_eq!(e, "expected Literal (at line 1, column 3)");
+    assert_eq!(
+        e,
+        "Variable '{{' at line 1, column 1 was not properly terminated with '}}'"
+    );
+    let e = compile("{{ 1 + }}", &Limits::default())
+        .err()
+        .unwrap_or_default();
+    assert!(e.contains("(at line 1, column"), "{e}");
     let e = compile("{{ x | nosuch }}", &Limits::default())
         .err()
         .unwrap_or_default();
