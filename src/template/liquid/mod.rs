@@ -217,6 +217,9 @@ const INTERNAL: &str =
 pub fn compile(source: &str, limits: &Limits) -> Result<LiquidTemplate, String> {
     bounds::prescan(source, limits)?;
     let src = normalize::normalize(source);
+    if let Some(too_large) = normalize::oversized_integer(&src) {
+        return Err(too_large);
+    }
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         liquid_core::parser::parse(&src, language())
     }))

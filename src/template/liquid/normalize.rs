@@ -120,6 +120,68 @@ pub fn unclosed_markup(src: &str) -> Option<String> {
     None
 }
 
+/// A whole-number literal in markup that does not fit Liquid's 64-bit integers: the
+/// crate's parser would fail on it inside (Ruby reads it as a Bignum).
+pub fn oversized_integer(src: &str) -> Option<String> {
+    let mut rest = src;
+    while let Some(at) = rest.find('{') {
+        let here = &rest[at..];
+        let close = if here.starts_with("{{") {
+            "}}"
+        } else if here.starts_with("{%") {
+            "%}"
+        } else {
+            rest = &rest[at + 1..];
+            continue;
+        };
+        let end = find_close(here, close).unwrap_or(here.len());
+        if let Some(number) = oversized_in(&here[..end]) {
+            return Some(format!(
+                "the number {number} is too large: Liquid's whole numbers go up to {}",
+                i64::MAX
+            ));
+        }
+        rest = &here[end..];
+    }
+    None
+}
+
+/// The first digit run outside quotes in `markup` that is a whole number too large
+/// for an i64 (a run inside a name or a decimal number is not one).
+fn oversized_in(markup: &str) -> Option<&str> {
+    let bytes = markup.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == b'\'' || c == b'"' => quote = Some(c),
+            None if c.is_ascii_digit() => {
+                let start = i;
+                while i < bytes.len() && bytes[i].is_ascii_digit() {
+                    i += 1;
+                }
+                let at = |k: usize| start.checked_sub(k).map(|b| bytes[b]);
+                // `a9…` is a name, `1.9…` a fraction; `(1..9…)` is a range's end.
+                let in_name = at(1).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                    || (at(1) == Some(b'.') && at(2).is_some_and(|b| b.is_ascii_alphanumeric()));
+                let decimal =
+                    bytes.get(i) == Some(&b'.') && bytes.get(i + 1).is_some_and(u8::is_ascii_digit);
+                let run = &markup[start..i];
+                if !in_name && !decimal && run.parse::<i64>().is_err() {
+                    return Some(run);
+                }
+                continue;
+            }
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// The end (just past `close`) of the markup that starts `s`, with quoted text skipped.
 fn find_close(s: &str, close: &str) -> Option<usize> {
     let mut quote: Option<char> = None;
@@ -230,6 +292,28 @@ mod tests {
             "{% raw %}{{ $.a }}{% endraw %}{{ a }}"
         );
         assert_eq!(normalize("{{ 1.5 }}{{ '.x' }}"), "{{ 1.5 }}{{ '.x' }}");
+    }
+
+    #[test]
+    fn whole_numbers_too_large_for_liquid_are_found_before_the_parser() {
+        use super::oversized_integer;
+        assert!(
+            oversized_integer("{{ 99999999999999999999 }}")
+                .is_some_and(|e| e.starts_with("the number 99999999999999999999 is too large"))
+        );
+        assert!(
+            oversized_integer("{% for i in (1..99999999999999999999) %}{% endfor %}").is_some()
+        );
+        assert_eq!(
+            oversized_integer("{{ 9223372036854775807 | plus: 1.5 }}"),
+            None
+        );
+        assert_eq!(oversized_integer("{{ 99999999999999999999.5 }}"), None);
+        assert_eq!(
+            oversized_integer("{{ '99999999999999999999' }} 99999999999999999999"),
+            None
+        );
+        assert_eq!(oversized_integer("{{ a99999999999999999999 }}"), None);
     }
 
     #[test]
