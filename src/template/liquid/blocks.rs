@@ -56,6 +56,29 @@ struct For {
     else_body: Option<Template>,
 }
 
+/// A block's elements before its separator tag, and the template after it if any.
+type SplitBody = (Vec<Box<dyn Renderable>>, Option<Template>);
+
+/// A block's body up to a bare `{% separator %}` tag, and the part after it if there is
+/// one: `for`'s `else`, `regex_replace`'s `with`.
+fn split_at_tag(
+    tokens: &mut TagBlock<'_, '_>,
+    options: &Language,
+    separator: &str,
+) -> Result<SplitBody> {
+    let mut before = Vec::new();
+    while let Some(element) = tokens.next()? {
+        match element {
+            BlockElement::Tag(mut tag) if tag.name() == separator => {
+                tag.tokens().expect_nothing()?;
+                return Ok((before, Some(Template::new(tokens.parse_all(options)?))));
+            }
+            element => before.push(element.parse(tokens, options)?),
+        }
+    }
+    Ok((before, None))
+}
+
 fn parse_attr(arguments: &mut TagTokenIter<'_>) -> Result<Expression> {
     arguments
         .expect_next("\":\" expected.")?
@@ -106,18 +129,7 @@ impl ParseBlock for ForBlock {
                 }
             }
         }
-        let mut body = Vec::new();
-        let mut else_body = None;
-        while let Some(element) = tokens.next()? {
-            match element {
-                BlockElement::Tag(mut tag) if tag.name() == "else" => {
-                    tag.tokens().expect_nothing()?;
-                    else_body = Some(Template::new(tokens.parse_all(options)?));
-                    break;
-                }
-                element => body.push(element.parse(&mut tokens, options)?),
-            }
-        }
+        let (body, else_body) = split_at_tag(&mut tokens, options, "else")?;
         Ok(Box::new(For {
             var,
             range,
@@ -309,18 +321,7 @@ impl ParseBlock for RegexReplaceBlock {
             Some(t) if t.as_str() == "in" => arguments.expect_nothing()?,
             Some(_) => return Err(syntax()),
         }
-        let mut subject = Vec::new();
-        let mut with = None;
-        while let Some(element) = tokens.next()? {
-            match element {
-                BlockElement::Tag(mut tag) if tag.name() == "with" => {
-                    tag.tokens().expect_nothing()?;
-                    with = Some(Template::new(tokens.parse_all(options)?));
-                    break;
-                }
-                element => subject.push(element.parse(&mut tokens, options)?),
-            }
-        }
+        let (subject, with) = split_at_tag(&mut tokens, options, "with")?;
         Ok(Box::new(RegexReplace {
             first: self.first,
             pattern,
