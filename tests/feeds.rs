@@ -605,3 +605,27 @@ async fn metrics_count_feed_requests_and_cache_hits() {
     );
     assert!(value("muninn_feed_cache_hits_total") >= 1.0, "{text}");
 }
+
+#[actix_rt::test]
+async fn templates_read_the_feed_owners_credentials() {
+    let mut o = basic();
+    o["template"]["title"] = json!("{% credential feed_title %}");
+    o["template"]["item"]["link"] = json!("{{ url }}?key={% credential feed_key %}");
+    let f = Feed::start(o).await;
+    for (name, value) in [("feed_title", "Team news"), ("feed_key", "k-123")] {
+        let r = f
+            .hub
+            .post_json(
+                "/api/credentials",
+                ADMIN_TOKEN,
+                &json!({"credential_name": name, "credential_value": value}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    f.post(json!([{"title": "one", "body": "b1", "url": "https://example.com/1"}]))
+        .await;
+    let j = f.json_items(1).await;
+    assert_eq!(j["title"], "Team news");
+    assert_eq!(j["items"][0]["link"], "https://example.com/1?key=k-123");
+}

@@ -90,3 +90,37 @@ async fn liquid_that_does_not_parse_is_a_422_naming_the_option() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+#[actix_rt::test]
+async fn a_webhook_response_reads_the_owners_credentials() {
+    let hub = TestHub::start().await;
+    let r = hub
+        .post_json(
+            "/api/credentials",
+            ADMIN_TOKEN,
+            &json!({"credential_name": "greeting", "credential_value": "hello from the vault"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "Greeter", "options": {
+                "secret": "s",
+                "expected_receive_period_in_days": 1,
+                "response": "{% credential greeting %}, {{ who }}"
+            }}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/s"),
+            ADMIN_TOKEN,
+            &json!({"who": "ada"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.text(), "hello from the vault, ada");
+}

@@ -8,7 +8,9 @@ use super::{Behavior, OptionError, opt_str, type_name};
 use crate::endpoints::guard::ProtectionOptions;
 use crate::endpoints::{Rejection, WebResponse};
 use crate::jsonpath::BoundedPath;
+use crate::template::liquid::CredentialSource;
 use crate::template::{TemplateId, Templates, context_of};
+use std::sync::Arc;
 
 const VERBS: &[&str] = &["get", "post", "put", "delete", "patch"];
 
@@ -316,6 +318,11 @@ impl Webhook {
         })
     }
 
+    /// Whether the answer is rendered from a template (which may read credentials).
+    pub fn has_response_template(&self) -> bool {
+        self.response.is_some()
+    }
+
     /// The extra headers every answer carries (also the CORS preflight's answer).
     /// Whether a request runs user-written logic here (a response template or a
     /// `payload_path`), which the endpoint keeps off the HTTP workers.
@@ -426,12 +433,21 @@ impl Webhook {
         (300..400).contains(&self.code)
     }
 
-    pub fn response(&self, params: &Value, request_url: &str) -> (WebResponse, Option<String>) {
+    /// `credentials` are the owner's as they are now (a snapshot per request: a saved
+    /// credential is seen by the next request).
+    pub fn response(
+        &self,
+        params: &Value,
+        request_url: &str,
+        credentials: Arc<dyn CredentialSource>,
+    ) -> (WebResponse, Option<String>) {
         let (body, error) = match &self.response {
             None => ("Event Created".to_string(), None),
-            // The request's params are the context; no credentials on this render path
-            // (CREDENTIALS PLUG-IN POINT for web requests: `context_of` has NoCredentials).
-            Some(id) => match self.templates.render(id, &context_of(params)) {
+            // The request's params are the context, with the owner's credentials.
+            Some(id) => match self
+                .templates
+                .render(id, &context_of(params).with_credentials(credentials))
+            {
                 Ok(b) => (b, None),
                 Err(e) => (
                     "Event Created".to_string(),
@@ -476,6 +492,7 @@ fn truncate(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::template::context::no_credentials;
     use serde_json::json;
 
     fn hook(options: Value) -> Webhook {
@@ -565,7 +582,11 @@ mod tests {
             "response"
         );
         let h = hook(json!({"secret": "s", "code": "302", "response": "/thanks"}));
-        let (r, _) = h.response(&json!({}), "http://h:1/users/1/web_requests/2/s");
+        let (r, _) = h.response(
+            &json!({}),
+            "http://h:1/users/1/web_requests/2/s",
+            no_credentials(),
+        );
         assert_eq!(r.status, 302);
         assert_eq!(r.location.as_deref(), Some("http://h:1/thanks"));
     }
@@ -573,10 +594,16 @@ mod tests {
     #[test]
     fn response_renders_with_the_params() {
         let h = hook(json!({"secret": "s", "response": "ok {{ name }}", "code": 200}));
-        let (r, err) = h.response(&json!({"name": "ada"}), "http://h/");
+        let (r, err) = h.response(&json!({"name": "ada"}), "http://h/", no_credentials());
         assert_eq!((r.status, r.body.as_str(), err), (200, "ok ada", None));
         let empty = hook(json!({"secret": "s", "response": ""}));
-        assert_eq!(empty.response(&json!({}), "http://h/").0.body, "");
+        assert_eq!(
+            empty
+                .response(&json!({}), "http://h/", no_credentials())
+                .0
+                .body,
+            ""
+        );
     }
 
     #[test]

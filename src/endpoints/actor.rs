@@ -330,12 +330,19 @@ impl EndpointCore {
                     .map_err(|r| ("recaptcha_failed", r))?,
             ),
         };
+        // Read now, on this request: a credential saved a moment ago is seen.
+        let credentials = if webhook.has_response_template() {
+            crate::credentials::source_for(&self.store, self.user_id)
+        } else {
+            crate::template::context::no_credentials()
+        };
         Ok(Checked {
             webhook,
             params,
             request: msg.request,
             key,
             captcha,
+            credentials,
         })
     }
 
@@ -414,6 +421,8 @@ struct Checked {
     request: InboundRequest,
     key: Option<String>,
     captcha: Option<super::recaptcha::Check>,
+    /// The owner's credentials, for a `response` template.
+    credentials: Arc<dyn crate::template::liquid::CredentialSource>,
 }
 
 /// What the agent's logic made of a request: its answer and its events.
@@ -450,8 +459,9 @@ fn shape(checked: Checked) -> Result<Shaped, (&'static str, Rejection)> {
         request,
         key,
         captcha,
+        credentials,
     } = checked;
-    let (response, render_error) = webhook.response(&params, &request.url);
+    let (response, render_error) = webhook.response(&params, &request.url, credentials);
     let payloads = webhook
         .payloads(params, &request.headers)
         .map_err(|r| ("bad_request", r))?;

@@ -61,6 +61,7 @@ impl FeedActor {
                 id: row.id,
                 user_id: row.user_id,
                 name: row.name.clone(),
+                credentials: crate::template::context::no_credentials(),
             },
             spec: Err(OptionError::new("options", "not loaded")),
             store,
@@ -98,7 +99,10 @@ impl FeedActor {
         ctx: &mut Context<Self>,
     ) {
         let generation = self.generation;
-        let agent = self.agent.clone();
+        let mut agent = self.agent.clone();
+        // The owner's credentials as they are now: a saved credential is seen by the
+        // next render (the cache keeps what was rendered until the feed changes).
+        agent.credentials = crate::credentials::source_for(&self.store, agent.user_id);
         let (format, base) = (key.format, key.base.clone());
         let per_source = (spec.events_to_show as i64).saturating_mul(2);
         let read = self.store.read(move |c| {

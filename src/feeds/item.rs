@@ -125,8 +125,7 @@ pub fn render_tree(
 /// What an item template sees: the payload's keys, plus `created_at` (RFC 3339) where
 /// the payload has none.
 pub fn event_context(event: &EventRow, payload: &Value) -> Context<'static> {
-    // CREDENTIALS PLUG-IN POINT (feeds): item and sort-key templates render with no
-    // credentials; give this context the feed agent owner's source with `with_credentials`.
+    // No credentials here: `build_doc` adds the feed owner's with `with_credentials`.
     let mut ctx = Context::new();
     if let Value::Object(map) = payload {
         for (k, v) in map {

@@ -26,7 +26,9 @@ pub use cache::Rendered;
 
 use crate::agents::data_output::FeedSpec;
 use crate::store::events::EventRow;
+use crate::template::liquid::CredentialSource;
 use item::Node;
+use std::sync::Arc;
 
 /// The two formats a feed is served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,12 +61,24 @@ impl FeedFormat {
     }
 }
 
-/// Who the feed belongs to, for defaults and the self link.
-#[derive(Debug, Clone)]
+/// Who the feed belongs to, for defaults and the self link, and whose credentials
+/// its templates read with `{% credential NAME %}` (as Huginn's DataOutputAgent's do).
+#[derive(Clone)]
 pub struct FeedAgent {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    pub credentials: Arc<dyn CredentialSource>,
+}
+
+impl std::fmt::Debug for FeedAgent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedAgent")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything both formats show, rendered once per cache miss.
@@ -121,14 +135,16 @@ pub fn build_doc(
             }
         })
         .collect();
-    let ctx_of = |(e, p): &(EventRow, Value), _: usize| item::event_context(e, p);
+    let ctx_of = |(e, p): &(EventRow, Value), _: usize| {
+        item::event_context(e, p).with_credentials(agent.credentials.clone())
+    };
     let mut window = order::sort(&spec.templates, &spec.events_order, parsed, ctx_of);
     if window.len() > spec.events_to_show {
         window.drain(..window.len() - spec.events_to_show);
     }
     let shown = order::sort(&spec.templates, &spec.events_list_order, window, ctx_of);
     let events_value = Value::Array(shown.iter().map(|(_, p)| p.clone()).collect());
-    let mut channel_ctx = Context::new();
+    let mut channel_ctx = Context::new().with_credentials(agent.credentials.clone());
     channel_ctx.insert("events", &events_value);
 
     let title = channel_part(spec, agent.id, &spec.title, &channel_ctx, || {
@@ -161,7 +177,8 @@ pub fn build_doc(
     let items = shown
         .iter()
         .filter_map(|(event, payload)| {
-            let mut ctx = item::event_context(event, payload);
+            let mut ctx =
+                item::event_context(event, payload).with_credentials(agent.credentials.clone());
             if spec.item_uses_events {
                 ctx.insert("events", &events_value);
             }

@@ -205,6 +205,18 @@ pub struct AgentLog {
     pub created_at: String,
 }
 
+/// A credential's name and kind (`/api/credentials`): the hub never sends a value in
+/// its lists, and the console would not keep one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Credential {
+    pub id: i64,
+    pub credential_name: String,
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub updated_at: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct EventRef {
     pub id: i64,

@@ -259,6 +259,11 @@ impl Client {
         self.get("/api/scenarios").await
     }
 
+    /// The token's user's credentials: names and modes, never values.
+    pub async fn credentials(&self) -> Result<Vec<crate::api::Credential>, ClientError> {
+        self.get("/api/credentials").await
+    }
+
     pub async fn incoming(&self) -> Result<Vec<IncomingWebhook>, ClientError> {
         self.get("/api/webhooks/incoming").await
     }

@@ -35,6 +35,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "Agents, agent detail: on/off, run now, clear memory",
     ),
     ("c", "Events: clear the live tail"),
+    ("K", "your credentials: names and modes (never values)"),
     ("F5, Ctrl-R", "refresh now (reloads an open detail)"),
     ("y / n", "confirm / cancel an action"),
     ("?", "this help"),
@@ -115,6 +116,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('x') => Action::RunAgent,
         KeyCode::Char('M') => Action::ClearMemory,
         KeyCode::Char('c') => Action::ClearEvents,
+        KeyCode::Char('K') => Action::Credentials,
         KeyCode::F(5) => Action::Refresh,
         _ => return None,
     };

@@ -29,6 +29,8 @@ pub enum Command {
     Refresh,
     DeliveryDetail(i64),
     AgentDetail(i64),
+    /// The names of the user's credentials.
+    Credentials,
     /// A subscription's settings, retrying deliveries and latest attempts.
     QueueDetail(i64),
     /// An endpoint's request log (`Key::AgentEndpoint` or `Key::Incoming`).
@@ -83,6 +85,7 @@ impl Command {
             Command::Refresh
             | Command::DeliveryDetail(_)
             | Command::AgentDetail(_)
+            | Command::Credentials
             | Command::QueueDetail(_)
             | Command::EndpointDetail(_)
             | Command::Quit => None,
@@ -116,6 +119,7 @@ pub enum Update {
         agent: Agent,
         logs: Vec<AgentLog>,
     },
+    Credentials(Vec<crate::api::Credential>),
     Stream(StreamItem),
     /// An action finished: (message, ok).
     Done(String, bool),
@@ -268,6 +272,12 @@ async fn act(client: &Client, c: Command, out: &mpsc::Sender<Update>) {
                 Err(e) => done(Err(e)),
             }
         }
+        Command::Credentials => match client.credentials().await {
+            Ok(c) => {
+                let _ = out.send(Update::Credentials(c));
+            }
+            Err(e) => done(Err(e)),
+        },
         Command::QueueDetail(id) => match queue_detail(client, id).await {
             Ok(q) => {
                 let _ = out.send(Update::QueueDetail(q));

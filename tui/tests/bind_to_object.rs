@@ -201,6 +201,7 @@ fn id_of(k: Key) -> String {
         | Key::Incoming(i) => format!("#{i}"),
         Key::Stream(s) => format!("{s}"),
         Key::Scenario(i) => format!("#{i}"),
+        Key::Credentials => "credentials".into(),
     }
 }
 

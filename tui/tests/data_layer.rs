@@ -513,3 +513,21 @@ async fn detail_reads_and_the_test_delivery_go_through_the_api() {
     .await;
     assert_eq!(agent_logs[0].status / 100, 2, "{agent_logs:?}");
 }
+
+#[actix_rt::test]
+async fn credentials_are_listed_by_name_and_never_carry_a_value() {
+    let hub = start_hub();
+    let client = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || client.summary().await.ok()).await;
+    post(
+        &hub.base,
+        "/api/credentials",
+        json!({"credential_name": "github_token", "credential_value": "ghp_never_in_the_console"}),
+    )
+    .await;
+    let listed = client.credentials().await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].credential_name, "github_token");
+    assert_eq!(listed[0].mode, "text");
+    assert!(!format!("{listed:?}").contains("ghp_never"), "{listed:?}");
+}

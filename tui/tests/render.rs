@@ -186,3 +186,45 @@ fn the_database_size_is_marked_as_admin_only_when_not_sent() {
     let t = text(&render(&mut app, 120, 40));
     assert!(t.contains("(admins only)"), "{t}");
 }
+
+#[test]
+fn credentials_show_names_and_modes_never_values() {
+    use muninn_console::api::Credential;
+    let mut app = full_app();
+    let cmd = app.apply(Action::Credentials);
+    assert_eq!(cmd, Some(Command::Credentials));
+    snap("credentials_loading", &mut app);
+    let listed = vec![
+        Credential {
+            id: 2,
+            credential_name: "slack_webhook_url".into(),
+            mode: "text".into(),
+            updated_at: "2026-11-22T11:58:00.000Z".into(),
+        },
+        Credential {
+            id: 1,
+            credential_name: "github_token".into(),
+            mode: "text".into(),
+            updated_at: "2026-11-20T12:00:00.000Z".into(),
+        },
+    ];
+    app.apply_update(Update::Credentials(listed));
+    snap("credentials", &mut app);
+    // Names in order; F5 reloads the list; Esc closes it.
+    let shown = text(&render(&mut app, 120, 40));
+    let (a, b) = (shown.find("github_token"), shown.find("slack_webhook_url"));
+    assert!(a.is_some() && b.is_some() && a < b, "{shown}");
+    assert_eq!(app.apply(Action::Refresh), Some(Command::Credentials));
+    app.apply(Action::Back);
+    assert!(app.detail.is_none());
+}
+
+#[test]
+fn no_credentials_says_how_to_add_one() {
+    let mut app = empty_hub_app();
+    app.apply(Action::Credentials);
+    app.apply_update(Update::Credentials(Vec::new()));
+    let shown = text(&render(&mut app, 120, 40));
+    assert!(shown.contains("No credentials yet."), "{shown}");
+    assert!(shown.contains("POST /api/credentials"), "{shown}");
+}

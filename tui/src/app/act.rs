@@ -22,6 +22,7 @@ pub fn reload(key: Key) -> Command {
         Key::Agent(id) => Command::AgentDetail(id),
         Key::Sub(id) => Command::QueueDetail(id),
         Key::AgentEndpoint(_) | Key::Incoming(_) => Command::EndpointDetail(key),
+        Key::Credentials => Command::Credentials,
         Key::Stream(_) | Key::Scenario(_) => Command::Refresh,
     }
 }

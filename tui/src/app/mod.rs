@@ -54,6 +54,8 @@ pub enum Detail {
     Graph(i64),
     /// The edit form of a subscription (its keys are text while it is open).
     Edit(Box<EditForm>),
+    /// The names of the user's credentials (never their values).
+    Credentials(Option<Vec<crate::api::Credential>>),
 }
 
 impl Detail {
@@ -67,6 +69,7 @@ impl Detail {
             Detail::Endpoint(k, _) => *k,
             Detail::Graph(id) => Key::Scenario(*id),
             Detail::Edit(form) => Key::Sub(form.id),
+            Detail::Credentials(_) => Key::Credentials,
         }
     }
 }
@@ -127,6 +130,8 @@ pub enum Action {
     ClearMemory,
     /// Events: clear the tail.
     ClearEvents,
+    /// The names of the user's credentials, over any screen.
+    Credentials,
 }
 
 /// Every agent's event count (id, count) at one time: the graph's rates.
@@ -259,6 +264,11 @@ impl App {
             Update::AgentDetail { agent, logs } => {
                 if matches!(&self.detail, Some(Detail::Agent(id, _)) if *id == agent.id) {
                     self.detail = Some(Detail::Agent(agent.id, Some(Box::new((agent, logs)))));
+                }
+            }
+            Update::Credentials(c) => {
+                if matches!(self.detail, Some(Detail::Credentials(_))) {
+                    self.detail = Some(Detail::Credentials(Some(c)));
                 }
             }
             Update::QueueDetail(q) => match &mut self.detail {
@@ -529,6 +539,11 @@ impl App {
             Action::SortNext | Action::SortReverse => self.sort(a),
             Action::Refresh => return Some(Command::Refresh),
             Action::Open => return self.open(),
+            Action::Credentials => {
+                self.detail_scroll = 0;
+                self.detail = Some(Detail::Credentials(None));
+                return Some(Command::Credentials);
+            }
             Action::ClearEvents => {
                 if self.screen == Screen::Events {
                     self.events.clear();
@@ -576,6 +591,8 @@ impl App {
                 self.detail = Some(Detail::Graph(id));
                 return None;
             }
+            // Never a row: the credentials list opens with K over any screen.
+            Key::Credentials => return None,
             Key::Stream(seq) => {
                 // A delivery of the tail opens the delivery; an event shows its payload.
                 let item = self.events.iter().find(|(s, _)| *s == seq).map(|(_, e)| e);

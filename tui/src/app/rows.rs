@@ -329,6 +329,7 @@ impl Key {
             Key::Incoming(i) => (4, i),
             Key::Stream(s) => (5, i64::try_from(s).unwrap_or(i64::MAX)),
             Key::Scenario(i) => (6, i),
+            Key::Credentials => (7, 0),
         }
     }
 }

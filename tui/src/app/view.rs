@@ -98,6 +98,8 @@ pub enum Key {
     /// An item of the live tail, by the order it arrived in.
     Stream(u64),
     Scenario(i64),
+    /// The user's credentials, as one list (an overlay, on no screen).
+    Credentials,
 }
 
 /// One screen's own state.

@@ -3,6 +3,7 @@
 //! screen, the overlays and the status line.
 
 mod agents;
+mod credentials;
 mod detail;
 mod edit;
 mod endpoints;
@@ -62,6 +63,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Some(Detail::Endpoint(k, d)) => more_detail::endpoint(f, app, &t, *k, d.as_deref()),
         Some(Detail::Graph(id)) => graph::detail(f, app, &t, *id),
         Some(Detail::Edit(form)) => edit::form(f, app, &t, form),
+        Some(Detail::Credentials(c)) => credentials::draw(f, app, &t, c.as_deref()),
     }
     if app.help {
         detail::help(f, &t);
