@@ -15,6 +15,7 @@ pub mod item;
 pub mod json;
 pub mod order;
 pub mod rss;
+pub mod spec;
 pub mod time;
 
 use crate::template::RenderCtx as Context;
@@ -24,9 +25,9 @@ use serde_json::Value;
 pub use actor::{FeedActor, FeedChanged, FeedError, ServeFeed};
 pub use cache::Rendered;
 
-use crate::agents::data_output::FeedSpec;
 use crate::store::events::EventRow;
 use item::Node;
+use spec::FeedSpec;
 
 /// The two formats a feed is served in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
