@@ -3,11 +3,8 @@
 //! `MUNINN_*` environment variables, then command-line flags.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-use crate::store::{StoreOptions, Synchronous, path_from_url};
 
 pub mod env;
 
@@ -314,7 +311,7 @@ impl Config {
             };
         }
         for p in &self.inbound.trusted_proxies {
-            crate::endpoints::guard::parse_net(p).map_err(|reason| ConfigError::Value {
+            crate::net::parse_net(p).map_err(|reason| ConfigError::Value {
                 key: "inbound.trusted_proxies",
                 value: p.clone(),
                 reason,
@@ -350,36 +347,33 @@ impl Config {
         self.storage.data_dir.join("admin.token")
     }
 
-    pub fn inbound_settings(&self) -> crate::endpoints::InboundSettings {
-        crate::endpoints::InboundSettings {
-            default_rate_limit_per_minute: self.inbound.default_rate_limit_per_minute,
-            web_request_rate_limit_per_minute: self.inbound.web_request_rate_limit_per_minute,
-            max_body_bytes: self.server.max_body_bytes,
-            idempotency_window_seconds: self.inbound.idempotency_window_seconds,
-            log_retention: self.inbound.log_retention,
-            recaptcha_verify_url: self.inbound.recaptcha_verify_url.clone(),
-        }
-    }
-
     /// `inbound.trusted_proxies`, parsed; invalid entries were refused at load.
     pub fn trusted_proxies(&self) -> Vec<ipnet::IpNet> {
         self.inbound
             .trusted_proxies
             .iter()
-            .filter_map(|p| crate::endpoints::guard::parse_net(p).ok())
+            .filter_map(|p| crate::net::parse_net(p).ok())
             .collect()
     }
+}
 
-    pub fn store_options(&self) -> StoreOptions {
-        StoreOptions {
-            path: self.database_path(),
-            synchronous: self.storage.synchronous,
-            busy_timeout: Duration::from_millis(self.storage.busy_timeout_ms),
-            reader_threads: self.storage.reader_threads,
-            writer_batch_max: self.storage.writer_batch_max,
-            writer_queue_max: self.storage.writer_queue_max,
-        }
-    }
+/// How hard SQLite works to make a commit survive a power cut (`storage.synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// fsync on every commit: a 2xx survives power loss (the default).
+    Full,
+    /// fsync at checkpoints only: a 2xx survives a crash of muninn, not of the machine.
+    Normal,
+}
+
+/// `storage.database_url`: accepts `sqlite://path`, `sqlite:path` or a plain path.
+pub fn path_from_url(url: &str) -> PathBuf {
+    let stripped = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(stripped)
 }
 
 #[cfg(test)]

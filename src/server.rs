@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::delivery::SubscriptionIndex;
 use crate::http::{AppState, access_log, body, routes};
 use crate::hub::{self, Registry, Route, Router};
-use crate::ops::shutdown::{self, Signals};
+use crate::ops::shutdown::Signals;
 use crate::ops::systemd::{self, Notifier};
 use crate::secrets::{KEY_ENV, Keyring, RotationLock, SecretError};
 use crate::store::{Store, StoreError, api_tokens, files, users};
@@ -172,7 +172,7 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
 
     let deadline = Duration::from_secs(config.server.shutdown_timeout_seconds);
     notifier.status("shutting down: settling deliveries in flight");
-    let unsettled = shutdown::drain_deliveries(&state.addrs.registry, deadline).await;
+    let unsettled = state.addrs.registry.drain_deliveries(deadline).await;
     if unsettled > 0 {
         tracing::warn!(
             subscriptions = unsettled,

@@ -133,7 +133,7 @@ impl AgentActor {
         actx.directory = Some(&settings.directory);
         // A fresh snapshot per handling: a credential saved a moment ago is what the
         // next rendering reads (taking it is a pointer copy; values open on demand).
-        actx.credentials = crate::credentials::source_for(store, row.user_id);
+        actx.credentials = crate::store::credential_cache::source_for(store, row.user_id);
         actx
     }
 
@@ -299,7 +299,8 @@ impl AgentActor {
         // credential values never reach the agent log in clear.
         let mut logs = logs;
         if !logs.is_empty() {
-            let creds = crate::credentials::UserCredentials::of(&self.store, self.row.user_id);
+            let creds =
+                crate::store::credential_cache::UserCredentials::of(&self.store, self.row.user_id);
             for l in &mut logs {
                 l.message = creds.redact_all(&l.message);
             }

@@ -22,6 +22,10 @@ pub mod scheduler;
 pub mod trigger;
 pub mod webhook;
 
+/// The option helpers every agent type reads its options with (a leaf: see `crate::options`).
+pub use crate::options::{
+    OptionError, boolify, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
+};
 pub use health::Health;
 
 use std::sync::Arc;
@@ -31,46 +35,7 @@ use serde_json::Value;
 use crate::store::agent_logs::{LEVEL_ERROR, LEVEL_INFO, NewLog};
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
-use crate::template::TemplateError;
 use crate::template::liquid::CredentialSource;
-
-/// What is wrong with an agent's options, naming the option.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}", self.describe())]
-pub struct OptionError {
-    pub option: String,
-    pub problem: String,
-    /// A template that does not compile: shown as `options.message: <why>`.
-    template: bool,
-}
-
-impl OptionError {
-    pub fn new(option: impl Into<String>, problem: impl Into<String>) -> Self {
-        OptionError {
-            option: option.into(),
-            problem: problem.into(),
-            template: false,
-        }
-    }
-
-    /// A template error (`label: why`, the label naming the option's place).
-    pub fn template(e: TemplateError) -> Self {
-        let (option, problem) = e.0.split_once(": ").unwrap_or(("", &e.0));
-        OptionError {
-            option: option.to_string(),
-            problem: problem.to_string(),
-            template: true,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match (self.template, self.option.is_empty()) {
-            (true, false) => format!("options.{}: {}", self.option, self.problem),
-            (true, true) => format!("options: {}", self.problem),
-            (false, _) => format!("option \"{}\" {}", self.option, self.problem),
-        }
-    }
-}
 
 /// What the hub knows about an agent type before it has an agent of it.
 #[derive(Debug)]
@@ -322,16 +287,6 @@ pub fn kind_names() -> String {
     KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
 }
 
-/// The event type of events an agent emits: its `event_type` option, or `event.created`.
-pub fn emitted_event_type(options: &Value) -> String {
-    options
-        .get("event_type")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or("event.created")
-        .to_string()
-}
-
 /// What a controlling agent asks the hub to do to its control targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ControlAction {
@@ -436,60 +391,6 @@ pub trait Behavior: Send {
 
     /// A fetch this agent asked for came back.
     fn fetched(&mut self, _ctx: &mut AgentCtx<'_>, _fetch: &rss::Fetch, _got: &rss::Fetched) {}
-}
-
-/// Reads an optional string option.
-pub fn opt_str<'v>(options: &'v Value, key: &str) -> Result<Option<&'v str>, OptionError> {
-    match options.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(OptionError::new(
-            key,
-            format!("must be a string (got {})", type_name(other)),
-        )),
-    }
-}
-
-/// Reads an optional boolean option (Huginn's "boolify": true/"true", false/"false").
-pub fn opt_bool(options: &Value, key: &str) -> Result<Option<bool>, OptionError> {
-    match options.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-        Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(other) => Err(OptionError::new(
-            key,
-            format!("must be true or false (got {})", type_name(other)),
-        )),
-    }
-}
-
-/// Reads an optional non-negative number option, given as a number or a numeric string.
-pub fn opt_number(options: &Value, key: &str) -> Result<Option<f64>, OptionError> {
-    match options.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-            .filter(|n: &f64| n.is_finite() && *n >= 0.0)
-            .map(Some)
-            .ok_or_else(|| {
-                OptionError::new(key, format!("must be a number of 0 or more (got {v})"))
-            }),
-    }
-}
-
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -4,36 +4,14 @@
 //! `emit_events` the agent emits `{status, headers, body}` once the request is final.
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
     AgentCtx, Behavior, OptionError, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
 };
+pub use crate::delivery::prepared::{EmitResponse, PreparedRequest};
 use crate::store::events::EventRow;
 use crate::template::{RenderCtx, TemplateTree, Templates};
-
-/// What a post agent wants sent, stored with its delivery.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PreparedRequest {
-    pub method: String,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-    /// Set when the agent emits the response as an event.
-    pub emit: Option<EmitResponse>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EmitResponse {
-    pub agent_id: i64,
-    pub user_id: i64,
-    pub event_type: String,
-    pub keep_events_for: i64,
-    pub parse_body: bool,
-    /// With `output_mode: merge`, the incoming payload the response is merged into.
-    pub merge_into: Option<Value>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum ContentType<'a> {

@@ -154,7 +154,7 @@ mod tests {
         assert!(c.server.access_log);
         assert!(!c.metrics.enabled);
         assert_eq!(c.inbound.trusted_proxies, vec!["10.0.0.0/8", "::1"]);
-        assert_eq!(c.storage.synchronous, crate::store::Synchronous::Normal);
+        assert_eq!(c.storage.synchronous, crate::config::Synchronous::Normal);
     }
 
     #[test]

@@ -22,21 +22,22 @@ use super::client::{Sent, post, send};
 use super::envelope::envelope;
 use super::index::SubscriptionIndex;
 use super::policy::{Verdict, classify};
+use super::prepared::{EmitResponse, PreparedRequest};
 use super::signals;
 use super::signer;
 use super::spec::Spec;
-use crate::agents::post::{EmitResponse, PreparedRequest};
-use crate::hub::event_types::{
-    self, CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
+use crate::event_types::{
+    CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED, TEST_WEBHOOK,
 };
-use crate::hub::stats::{DeliveryOutcome, Stats};
 use crate::ops::backoff::{Backoff, Change};
 use crate::ops::metrics::{self, DeliveryOutcome as Outcome};
 use crate::store::deliveries::{self, AttemptResult, DEAD, DELIVERED, DeliveryRow, RETRYING};
 use crate::store::delivery_attempts::{self, NewAttempt, cut};
 use crate::store::events::{EventRow, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
+use crate::store::system_events;
 use crate::store::{Conn, Emitted, Store, now};
+use crate::telemetry::stats::{DeliveryOutcome, Stats};
 
 mod reset;
 pub use reset::ResetCircuit;
@@ -705,7 +706,8 @@ impl SubscriptionActor {
         if d.request.is_some() {
             // A post agent's request is rendered options: the owner's credential
             // values are masked in the attempt log as everywhere else.
-            let creds = crate::credentials::UserCredentials::of(&self.store, self.spec.user_id);
+            let creds =
+                crate::store::credential_cache::UserCredentials::of(&self.store, self.spec.user_id);
             request_headers = creds.redact_all(&request_headers);
             request_body = creds.redact_all(&request_body);
         }
@@ -772,7 +774,7 @@ impl SubscriptionActor {
                 subscriptions::save_circuit(c, spec.id, circuit.0, opened_at, circuit.1)?;
             }
             if row.status == DEAD {
-                event_types::record(
+                system_events::record(
                     c,
                     out,
                     spec.user_id,
@@ -789,7 +791,7 @@ impl SubscriptionActor {
                 {
                     index.upsert(Arc::new(s));
                 }
-                event_types::record(
+                system_events::record(
                     c,
                     out,
                     spec.user_id,
@@ -798,14 +800,14 @@ impl SubscriptionActor {
                 )?;
             }
             match transition {
-                Some(Transition::Opened) => event_types::record(
+                Some(Transition::Opened) => system_events::record(
                     c,
                     out,
                     spec.user_id,
                     CIRCUIT_OPENED,
                     json!({"webhook_id": spec.id, "url": spec.url, "consecutive_failures": circuit.1}),
                 )?,
-                Some(Transition::Closed) => event_types::record(
+                Some(Transition::Closed) => system_events::record(
                     c,
                     out,
                     spec.user_id,
@@ -1219,7 +1221,7 @@ fn response_event(e: &EmitResponse, sent: &Sent) -> NewEvent {
         .iter()
         .map(|(n, v)| {
             (
-                crate::agents::webhook::HeaderStyle::Capitalized.apply(n),
+                crate::net::HeaderStyle::Capitalized.apply(n),
                 serde_json::Value::String(v.clone()),
             )
         })

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use super::envelope::envelope;
 use super::spec::Spec;
-use crate::hub::event_types::DELIVERY_DEAD;
+use crate::event_types::DELIVERY_DEAD;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::events::EventRow;
 use crate::store::{Conn, EventHook, StoreError};

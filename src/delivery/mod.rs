@@ -14,6 +14,7 @@ pub mod filters;
 pub mod guard;
 pub mod index;
 pub mod policy;
+pub mod prepared;
 pub mod signals;
 pub mod signer;
 pub mod spec;

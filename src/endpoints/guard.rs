@@ -9,6 +9,8 @@ use std::time::Instant;
 use ipnet::IpNet;
 use serde_json::Value;
 
+pub use crate::net::parse_net;
+
 use super::signature::SignatureCheck;
 use super::{Rejection, WebResponse};
 
@@ -23,6 +25,20 @@ pub struct InboundSettings {
     pub idempotency_window_seconds: i64,
     pub log_retention: i64,
     pub recaptcha_verify_url: String,
+}
+
+// Built here from the config (not in `config`), so the config stays a leaf.
+impl crate::config::Config {
+    pub fn inbound_settings(&self) -> InboundSettings {
+        InboundSettings {
+            default_rate_limit_per_minute: self.inbound.default_rate_limit_per_minute,
+            web_request_rate_limit_per_minute: self.inbound.web_request_rate_limit_per_minute,
+            max_body_bytes: self.server.max_body_bytes,
+            idempotency_window_seconds: self.inbound.idempotency_window_seconds,
+            log_retention: self.inbound.log_retention,
+            recaptcha_verify_url: self.inbound.recaptcha_verify_url.clone(),
+        }
+    }
 }
 
 impl Default for InboundSettings {
@@ -46,17 +62,6 @@ pub struct ProtectionOptions {
     pub allowed_ips: Vec<IpNet>,
     pub signature: Option<SignatureCheck>,
     pub max_body_bytes: Option<usize>,
-}
-
-/// Parses one address or CIDR range (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
-    let s = s.trim();
-    if let Ok(net) = s.parse::<IpNet>() {
-        return Ok(net.trunc());
-    }
-    s.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))
 }
 
 impl ProtectionOptions {

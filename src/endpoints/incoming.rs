@@ -17,13 +17,12 @@ use super::log::{LogBuffer, Outcome};
 use super::request::body_value;
 use super::transform::Transform;
 use super::{Admit, InboundRequest, NoteTooLarge, WebResponse};
-use crate::hub::Registry;
-use crate::hub::event_types::WEBHOOK_RECEIVED;
+use crate::event_types::WEBHOOK_RECEIVED;
 use crate::secrets::{Keyring, purpose};
 use crate::store::events::NewEvent;
 use crate::store::idempotency_keys;
 use crate::store::incoming_webhooks::IncomingRow;
-use crate::store::{Store, StoreError, from_json_text};
+use crate::store::{Answer, Store, StoreError, from_json_text};
 
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -117,15 +116,19 @@ pub struct IncomingEndpoint {
     response_headers: Vec<(String, String)>,
     settings: Arc<InboundSettings>,
     store: Store,
-    registry: Arc<Registry>,
+    agent_exists: AgentExists,
     log: LogBuffer,
 }
+
+/// Asks the hub whether an agent is still there (the webhook's agent may be deleted
+/// before the webhook is). Passed in, so this subsystem does not depend on the hub.
+pub type AgentExists = Arc<dyn Fn(i64) -> bool + Send + Sync>;
 
 impl IncomingEndpoint {
     pub fn new(
         row: &IncomingRow,
         store: Store,
-        registry: Arc<Registry>,
+        agent_exists: AgentExists,
         settings: Arc<InboundSettings>,
     ) -> Self {
         let mut actor = IncomingEndpoint {
@@ -138,7 +141,7 @@ impl IncomingEndpoint {
             log: LogBuffer::new(endpoint_key(row.id), store.clone(), settings.log_retention),
             settings,
             store,
-            registry,
+            agent_exists,
         };
         actor.configure(row);
         actor
@@ -250,7 +253,7 @@ impl Handler<Admit> for IncomingEndpoint {
     type Result = Result<usize, WebResponse>;
 
     fn handle(&mut self, msg: Admit, _: &mut Context<Self>) -> Self::Result {
-        if !self.active || self.registry.agent(self.agent_id).is_none() {
+        if !self.active || !(self.agent_exists)(self.agent_id) {
             return Err(not_found());
         }
         if msg.method == "OPTIONS" {
@@ -315,22 +318,27 @@ struct Stored {
 }
 
 pub fn store_failure(e: &StoreError) -> WebResponse {
-    match e {
-        StoreError::Overloaded(_) => WebResponse::text(
+    match (e, e.answer()) {
+        (StoreError::Overloaded(_), _) => WebResponse::text(
             503,
             "muninn is busy storing earlier requests; retry in a moment",
         )
         .with_header("Retry-After", "1"),
-        StoreError::DatabaseGone(reason) => {
+        (StoreError::DatabaseGone(reason), _) => {
             WebResponse::text(503, reason.clone()).with_header("Retry-After", "60")
         }
-        other => {
+        (_, Answer::RetryLater(after)) => WebResponse::text(
+            503,
+            "muninn is busy or shutting down; nothing was saved, retry in a moment",
+        )
+        .with_header("Retry-After", after.to_string()),
+        (other, Answer::Internal) => {
             tracing::error!(error = %other, "storing an inbound event failed");
             WebResponse::text(
-                503,
-                "the event could not be stored right now; nothing was saved, retry later",
+                500,
+                "internal error: the event could not be stored and nothing was saved; \
+                 the cause is in the server log",
             )
-            .with_header("Retry-After", "5")
         }
     }
 }

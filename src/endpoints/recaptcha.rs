@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::WebResponse;
-use crate::agents::webhook::Recaptcha;
+use super::webhook::Recaptcha;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -15,9 +15,9 @@ use actix::prelude::*;
 use chrono::Utc;
 use tokio::sync::oneshot;
 
+use super::spec::FeedSpec;
 use super::{FeedAgent, FeedFormat, Rendered, build_doc, render};
-use crate::agents::OptionError;
-use crate::agents::data_output::FeedSpec;
+use crate::options::OptionError;
 use crate::store::agents::AgentRow;
 use crate::store::{Store, events};
 

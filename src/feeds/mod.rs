@@ -15,6 +15,7 @@ pub mod item;
 pub mod json;
 pub mod order;
 pub mod rss;
+pub mod spec;
 pub mod time;
 
 use crate::template::RenderCtx as Context;
@@ -24,10 +25,10 @@ use serde_json::Value;
 pub use actor::{FeedActor, FeedChanged, FeedError, ServeFeed};
 pub use cache::Rendered;
 
-use crate::agents::data_output::FeedSpec;
 use crate::store::events::EventRow;
 use crate::template::liquid::CredentialSource;
 use item::Node;
+use spec::FeedSpec;
 use std::sync::Arc;
 
 /// The two formats a feed is served in.

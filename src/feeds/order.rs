@@ -10,7 +10,7 @@ use crate::template::RenderCtx as Context;
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
-use crate::agents::{OptionError, type_name};
+use crate::options::{OptionError, type_name};
 use crate::template::{TemplateId, Templates};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

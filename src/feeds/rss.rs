@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::FeedDoc;
 use super::item::Node;
-use crate::agents::data_output::FeedSpec;
+use super::spec::FeedSpec;
 
 /// Namespaces a feed may use, by their conventional prefix.
 const KNOWN_NAMESPACES: &[(&str, &str)] = &[

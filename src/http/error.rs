@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 
-use crate::store::StoreError;
+use crate::store::{Answer, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -72,23 +72,23 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Conflict(m) => ApiError::Conflict(m),
             StoreError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
-            StoreError::Overloaded(_) => ApiError::Unavailable {
-                message: e.to_string(),
-                retry_after: 1,
-            },
-            StoreError::DatabaseGone(reason) => ApiError::Unavailable {
-                message: reason,
-                retry_after: 60,
-            },
-            other => {
-                tracing::error!(error = %other, "database operation failed");
-                ApiError::Unavailable {
-                    message:
-                        "the database is unavailable right now; nothing was changed, retry later"
+            other => match other.answer() {
+                Answer::RetryLater(retry_after) => ApiError::Unavailable {
+                    message: match other {
+                        StoreError::DatabaseGone(reason) => reason,
+                        busy => format!("{busy}; nothing was changed, retry shortly"),
+                    },
+                    retry_after,
+                },
+                Answer::Internal => {
+                    tracing::error!(error = %other, "database operation failed");
+                    ApiError::Internal(
+                        "internal error: the database operation failed and nothing was changed; \
+                         the cause is in the server log"
                             .into(),
-                    retry_after: 5,
+                    )
                 }
-            }
+            },
         }
     }
 }

@@ -9,6 +9,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::AppState;
 use super::api::agents::base_url;
 use crate::feeds::{FeedActor, FeedError, FeedFormat, ServeFeed};
+use crate::telemetry;
 
 fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
@@ -20,35 +21,27 @@ fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The feed's agent: its id and owner (what its requests are counted under).
-#[derive(Debug, Clone, Copy)]
-pub struct FeedAgent {
-    pub id: i64,
-    pub user_id: i64,
-}
-
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
     feed: actix::Addr<FeedActor>,
-    agent: FeedAgent,
+    agent_id: i64,
     secret: String,
     ext: Option<&str>,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
     let resp = answer(state, req, feed, secret, ext).await;
     let status = resp.status().as_u16();
-    // Cache hits are counted by the FeedActor, which knows.
-    crate::ops::metrics::feed_request(status, false);
-    // The console's Endpoints screen: counts since the start, and the last requests.
-    let stats = &state.addrs.registry.stats;
-    stats.record_inbound(agent.id, agent.user_id, status);
-    stats.feeds.record(
-        agent.id,
-        super::inbound::request_ip(state, req),
-        req.method().as_str(),
-        status,
-        started.elapsed().as_millis() as u64,
+    // The request itself is counted by the web-request face (`telemetry::inbound`).
+    telemetry::feed_request(
+        &state.addrs.registry.stats,
+        telemetry::FeedRequest {
+            agent_id,
+            source_ip: super::inbound::request_ip(state, req),
+            method: req.method().as_str(),
+            status,
+            processing_ms: started.elapsed().as_millis() as u64,
+        },
     );
     resp
 }

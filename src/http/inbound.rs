@@ -171,9 +171,13 @@ pub async fn webhook(
     token: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
+    let stats = state.addrs.registry.stats.clone();
     let resp = answer_webhook(state, req, token, payload).await;
-    crate::ops::metrics::ingest(
-        crate::ops::metrics::IngestKind::Incoming,
+    // Incoming webhooks have no agent endpoint on the console: metrics only.
+    crate::telemetry::inbound(
+        &stats,
+        crate::telemetry::IngestKind::Incoming,
+        None,
         resp.status().as_u16(),
     );
     resp

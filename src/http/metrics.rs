@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use crate::endpoints::constant_time_eq;
 use crate::ops::metrics::{self, Gauges};
+use crate::secrets::constant_time_eq;
 
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let cfg = &state.config.metrics;

@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::AppState;
 use super::inbound::{admission, inbound_request, read_body, request_ip, respond};
 use crate::endpoints::{HandleWebRequest, NoteTooLarge, WebResponse};
-use crate::ops::metrics::{self, IngestKind};
+use crate::telemetry::{self, Endpoint, IngestKind};
 
 /// Everything under `/users`; what is not a web-request URL is not found.
 pub async fn handle(
@@ -21,8 +21,9 @@ pub async fn handle(
     let Some(path) = web_request_path(req.match_info().unprocessed()) else {
         return HttpResponse::NotFound().finish();
     };
-    let resp = answer(state, req, path, payload).await;
-    metrics::ingest(IngestKind::Huginn, resp.status().as_u16());
+    let stats = state.addrs.registry.stats.clone();
+    let (resp, endpoint) = answer(state, req, path, payload).await;
+    telemetry::inbound(&stats, IngestKind::Huginn, endpoint, resp.status().as_u16());
     resp
 }
 
@@ -52,7 +53,7 @@ async fn answer(
     req: HttpRequest,
     path: (String, String, String),
     payload: web::Payload,
-) -> HttpResponse {
+) -> (HttpResponse, Option<Endpoint>) {
     let received = Instant::now();
     let (user_id, agent_id, last) = path;
     let registry = &state.addrs.registry;
@@ -63,24 +64,27 @@ async fn answer(
         .and_then(|id| registry.web_target(id))
         .filter(|e| Some(e.user_id) == user_id);
     let Some((entry_id, entry)) = agent_id.parse::<i64>().ok().zip(entry) else {
-        return respond(match user_id.filter(|id| registry.has_user(*id)) {
+        let r = match user_id.filter(|id| registry.has_user(*id)) {
             Some(_) => WebResponse::text(404, "agent not found"),
             None => WebResponse::text(404, "user not found"),
-        });
+        };
+        return (respond(r), None);
     };
+    // The console counts what reached this endpoint, refusals included.
+    let endpoint = Some(Endpoint {
+        agent_id: entry_id,
+        user_id: entry.user_id,
+    });
     // Rails treats everything after the first '.' of the last segment as the format.
     let secret = last.split('.').next().unwrap_or_default().to_string();
     if let Some(feed) = entry.feed {
         let ext = last.split_once('.').map(|(_, ext)| ext);
-        let agent = super::feed_requests::FeedAgent {
-            id: entry_id,
-            user_id: entry.user_id,
-        };
-        return super::feed_requests::serve(&state, &req, feed, agent, secret, ext).await;
+        let resp = super::feed_requests::serve(&state, &req, feed, entry_id, secret, ext).await;
+        return (resp, endpoint);
     }
     let Some(core) = entry.core else {
         // Huginn's answer for agent types that take no web requests.
-        return respond(WebResponse::text(404, "not implemented"));
+        return (respond(WebResponse::text(404, "not implemented")), None);
     };
     // The endpoint's checks run here, on this worker, not in its actor (see
     // `endpoints::actor`).
@@ -105,20 +109,13 @@ async fn answer(
         Err(r) => {
             // Refused before the body was read (secret, rate, size, address): the
             // console counts these with the rest. A CORS preflight is not a request.
-            if req.method() != actix_web::http::Method::OPTIONS {
-                registry
-                    .stats
-                    .record_inbound(entry_id, entry.user_id, r.status);
-            }
-            return respond(r);
+            let preflight = req.method() == actix_web::http::Method::OPTIONS;
+            return (respond(r), endpoint.filter(|_| !preflight));
         }
     };
     let request = inbound_request(&req, body, ip, received, core.redirects());
     let r = core.handle(HandleWebRequest { secret, request }).await;
-    registry
-        .stats
-        .record_inbound(entry_id, entry.user_id, r.status);
-    respond(r)
+    (respond(r), endpoint)
 }
 
 #[cfg(test)]

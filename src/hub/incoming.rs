@@ -3,11 +3,13 @@
 //! rotation grace period) in step with the table, so `/webhook/{token}` needs no
 //! database read.
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 
 use super::Hub;
 use super::registry::TokenEntry;
-use crate::endpoints::incoming::StopIncoming;
+use crate::endpoints::incoming::{AgentExists, StopIncoming};
 use crate::endpoints::{IncomingEndpoint, ReconfigureIncoming};
 use crate::secrets::stored_token_digest;
 use crate::store::incoming_webhooks::IncomingRow;
@@ -24,14 +26,11 @@ impl Hub {
             }
             None => {
                 let arbiter = self.arbiter_for(row.id);
-                let (r, store, registry, settings) = (
-                    row.clone(),
-                    self.store.clone(),
-                    self.registry.clone(),
-                    self.inbound.clone(),
-                );
+                let registry = self.registry.clone();
+                let agent_exists: AgentExists = Arc::new(move |id| registry.agent(id).is_some());
+                let (r, store, settings) = (row.clone(), self.store.clone(), self.inbound.clone());
                 Supervisor::start_in_arbiter(&arbiter, move |_| {
-                    IncomingEndpoint::new(&r, store, registry, settings)
+                    IncomingEndpoint::new(&r, store, agent_exists, settings)
                 })
             }
         };

@@ -4,13 +4,10 @@
 //! maps ids to addresses.
 
 pub mod clock;
-pub mod event_types;
-pub mod feed_log;
 pub mod incoming;
 pub mod registry;
 pub mod router;
 pub mod startup;
-pub mod stats;
 pub mod upgrade;
 
 use std::sync::Arc;
@@ -37,7 +34,7 @@ use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
-use crate::store::{agent_logs, control_links};
+use crate::store::{agent_logs, control_links, system_events};
 pub use clock::{Clock, SetSchedule};
 pub use incoming::{IncomingRemoved, IncomingSaved};
 pub use registry::{AgentEntry, Registry, SubscriptionEntry};
@@ -503,12 +500,12 @@ impl Handler<ControlTargets> for Hub {
                                 .write(move |c, out| {
                                     let r =
                                         agents::set_disabled(c, id, false, drop_pending_events)?;
-                                    event_types::record(
+                                    system_events::record(
                                         c,
                                         out,
                                         r.user_id,
-                                        event_types::AGENT_ENABLED,
-                                        event_types::agent_summary(&r),
+                                        crate::event_types::AGENT_ENABLED,
+                                        system_events::agent_summary(&r),
                                     )?;
                                     Ok(r)
                                 })
@@ -521,12 +518,12 @@ impl Handler<ControlTargets> for Hub {
                                 .writer()
                                 .write(move |c, out| {
                                     let r = agents::set_disabled(c, id, true, false)?;
-                                    event_types::record(
+                                    system_events::record(
                                         c,
                                         out,
                                         r.user_id,
-                                        event_types::AGENT_DISABLED,
-                                        event_types::agent_summary(&r),
+                                        crate::event_types::AGENT_DISABLED,
+                                        system_events::agent_summary(&r),
                                     )?;
                                     Ok(r)
                                 })

@@ -11,7 +11,7 @@ use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{Endpoint, EndpointCore, IncomingEndpoint};
 use crate::feeds::FeedActor;
-use crate::hub::stats::Stats;
+use crate::telemetry::stats::Stats;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
 /// the end of its grace period.
@@ -173,6 +173,21 @@ impl Registry {
     /// A snapshot of every subscription entry (clones, so no lock is held after).
     pub fn subscriptions(&self) -> Vec<SubscriptionEntry> {
         read(&self.subscriptions).values().cloned().collect()
+    }
+
+    /// Tells every subscription to start no new attempt and waits, at most `deadline`,
+    /// for the attempts in flight to have their outcome committed (graceful shutdown).
+    /// Returns how many subscriptions had not settled by then.
+    pub async fn drain_deliveries(&self, deadline: std::time::Duration) -> usize {
+        let waits = self
+            .subscriptions()
+            .into_iter()
+            .map(|e| async move {
+                // An actor that is gone has nothing in flight either.
+                let _ = e.addr.send(crate::delivery::Drain).await;
+            })
+            .collect();
+        crate::ops::shutdown::settle_within(waits, deadline).await
     }
 
     pub fn subscription_count(&self) -> usize {

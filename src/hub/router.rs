@@ -46,7 +46,7 @@ impl Handler<Route> for Router {
     type Result = ();
 
     fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
-        self.registry.stats.record_events(&msg.0);
+        crate::telemetry::events_committed(&self.registry.stats, &msg.0);
         let mut per_subscription: BTreeMap<i64, Vec<Item>> = BTreeMap::new();
         for c in &msg.0 {
             for d in c.deliveries.iter() {

@@ -11,13 +11,14 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde_json::json;
 
-use super::event_types::{self, AGENT_DISABLED, SUBSCRIPTION_DISABLED};
 use crate::agents::actor::build_behavior;
 use crate::delivery::Spec;
+use crate::event_types::{AGENT_DISABLED, SUBSCRIPTION_DISABLED};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self, AgentRow};
 use crate::store::incoming_webhooks::{self, IncomingChanges, IncomingRow};
 use crate::store::subscriptions::{self, SubscriptionRow};
+use crate::store::system_events;
 use crate::store::{Store, StoreError};
 
 /// Log lines kept for an agent when a start-up check writes to its log.
@@ -71,9 +72,9 @@ pub async fn agents(store: &Store, rows: Vec<AgentRow>) -> Result<Vec<AgentRow>,
                     inbound_event_id: None,
                 };
                 agent_logs::append(c, id, &[line], LOG_LENGTH)?;
-                let mut payload = event_types::agent_summary(&r);
+                let mut payload = system_events::agent_summary(&r);
                 payload["reason"] = json!(message);
-                event_types::record(c, out, r.user_id, AGENT_DISABLED, payload)?;
+                system_events::record(c, out, r.user_id, AGENT_DISABLED, payload)?;
                 Ok(r)
             })
             .await?;
@@ -104,7 +105,7 @@ pub async fn subscriptions(
                 .writer()
                 .write(move |c, out| {
                     subscriptions::disable(c, id, &stored)?;
-                    event_types::record(
+                    system_events::record(
                         c,
                         out,
                         user_id,

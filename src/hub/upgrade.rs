@@ -11,9 +11,10 @@
 use diesel::RunQueryDsl;
 use serde_json::json;
 
-use super::event_types::{self, AGENT_DISABLED};
+use crate::event_types::AGENT_DISABLED;
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self, AgentChanges, AgentRow};
+use crate::store::system_events;
 use crate::store::{Conn, Store, StoreError};
 use crate::template::upgrade::upgrade_tree;
 
@@ -88,9 +89,9 @@ fn upgrade_one(
     );
     if !row.disabled {
         row = agents::set_disabled(c, row.id, true, false)?;
-        let mut payload = event_types::agent_summary(&row);
+        let mut payload = system_events::agent_summary(&row);
         payload["reason"] = json!(message);
-        event_types::record(c, out, row.user_id, AGENT_DISABLED, payload)?;
+        system_events::record(c, out, row.user_id, AGENT_DISABLED, payload)?;
     }
     let line = NewLog {
         level: LEVEL_ERROR,

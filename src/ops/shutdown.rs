@@ -12,9 +12,6 @@ use std::time::Duration;
 
 use actix_rt::signal::unix::{Signal, SignalKind, signal};
 
-use crate::delivery::Drain;
-use crate::hub::Registry;
-
 /// SIGTERM and SIGINT, listened to from the moment this is created.
 pub struct Signals {
     term: Signal,
@@ -40,21 +37,23 @@ impl Signals {
     }
 }
 
-/// Tells every subscription to start no new attempt and waits, at most `deadline`, for
-/// the attempts in flight to have their outcome committed. Returns how many
-/// subscriptions had not settled by then.
-pub async fn drain_deliveries(registry: &Registry, deadline: Duration) -> usize {
-    let entries = registry.subscriptions();
-    let total = entries.len();
+/// Waits, at most `deadline`, for every one of `waits` (one per thing that must settle,
+/// such as a subscription finishing its attempts in flight). Returns how many had not
+/// finished by then. The waits are built by their owner (`Registry::drain_deliveries`),
+/// so this module stays below the subsystems it shuts down.
+pub async fn settle_within<F>(waits: Vec<F>, deadline: Duration) -> usize
+where
+    F: std::future::Future<Output = ()>,
+{
+    let total = waits.len();
     let settled = std::rc::Rc::new(std::cell::Cell::new(0usize));
-    let waits = entries.into_iter().map(|e| {
+    let counted = waits.into_iter().map(|w| {
         let settled = settled.clone();
         async move {
-            // An actor that is gone has nothing in flight either.
-            let _ = e.addr.send(Drain).await;
+            w.await;
             settled.set(settled.get() + 1);
         }
     });
-    let _ = actix_rt::time::timeout(deadline, futures_util::future::join_all(waits)).await;
+    let _ = actix_rt::time::timeout(deadline, futures_util::future::join_all(counted)).await;
     total.saturating_sub(settled.get())
 }

@@ -14,7 +14,10 @@
 //! opens (so nothing breaks before the start-time conversion rewrites it) and
 //! `is_current` says it needs sealing.
 
+mod compare;
 mod keyfile;
+
+pub use compare::constant_time_eq;
 
 use std::fmt;
 

@@ -17,22 +17,12 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 pub type Conn = SqliteConnection;
 pub type ReadPool = Pool<ConnectionManager<SqliteConnection>>;
 
-/// How hard SQLite works to make a commit survive a power cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// fsync on every commit: a 2xx survives power loss (the default).
-    Full,
-    /// fsync at checkpoints only: a 2xx survives a crash of muninn, not of the machine.
-    Normal,
-}
+pub use crate::config::Synchronous;
 
-impl Synchronous {
-    fn pragma(self) -> &'static str {
-        match self {
-            Synchronous::Full => "FULL",
-            Synchronous::Normal => "NORMAL",
-        }
+fn synchronous_pragma(s: Synchronous) -> &'static str {
+    match s {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
     }
 }
 
@@ -47,13 +37,21 @@ pub struct StoreOptions {
     pub writer_queue_max: usize,
 }
 
-/// Accepts `sqlite://path`, `sqlite:path` or a plain path.
-pub fn path_from_url(url: &str) -> PathBuf {
-    let stripped = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    PathBuf::from(stripped)
+pub use crate::config::path_from_url;
+
+// The conversion lives here, not in `config`, so the config stays a leaf that knows
+// no subsystem; call sites still read `config.store_options()`.
+impl crate::config::Config {
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            path: self.database_path(),
+            synchronous: self.storage.synchronous,
+            busy_timeout: Duration::from_millis(self.storage.busy_timeout_ms),
+            reader_threads: self.storage.reader_threads,
+            writer_batch_max: self.storage.writer_batch_max,
+            writer_queue_max: self.storage.writer_queue_max,
+        }
+    }
 }
 
 /// `wal_autocheckpoint` is 10 000 pages (about 40 MB of WAL) rather than SQLite's
@@ -67,7 +65,7 @@ fn pragmas(sync: Synchronous, busy: Duration) -> String {
          PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
          PRAGMA wal_autocheckpoint = 10000;",
         busy.as_millis(),
-        sync.pragma()
+        synchronous_pragma(sync)
     )
 }
 

@@ -37,7 +37,35 @@ pub enum StoreError {
     Panicked(String),
 }
 
+/// How a caller should answer a failed store operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The hub is busy or shutting down: 503, retry after this many seconds.
+    RetryLater(u32),
+    /// An unexpected failure: 500, with the cause in the log.
+    Internal,
+}
+
 impl StoreError {
+    /// 503 only for overload and shutdown (and a database lost under the running hub,
+    /// which refuses every write until an operator restarts it); anything else is a
+    /// fault of the hub and answered 500, so a client does not retry into it.
+    pub fn answer(&self) -> Answer {
+        match self {
+            StoreError::Overloaded(_) | StoreError::Pool(_) | StoreError::WriterGone => {
+                Answer::RetryLater(1)
+            }
+            StoreError::Database(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("database is locked")
+                    || info.message().contains("busy") =>
+            {
+                Answer::RetryLater(1)
+            }
+            StoreError::DatabaseGone(_) => Answer::RetryLater(60),
+            _ => Answer::Internal,
+        }
+    }
+
     /// True when the row the statement needed was absent.
     pub fn is_not_found(&self) -> bool {
         matches!(

@@ -7,6 +7,7 @@ pub mod api_tokens;
 mod cached;
 mod connection;
 pub mod control_links;
+pub mod credential_cache;
 pub mod credentials;
 pub mod deliveries;
 pub mod delivery_attempts;
@@ -17,11 +18,14 @@ pub mod idempotency_keys;
 pub mod inbound_log;
 pub mod incoming_webhooks;
 pub mod links;
+#[cfg(test)]
+mod migration_tests;
 mod reader;
 pub mod scenarios;
 pub mod schema;
 pub mod sealed;
 pub mod subscriptions;
+pub mod system_events;
 pub mod users;
 mod writer;
 pub mod writer_marks;
@@ -36,7 +40,7 @@ pub use cached::{Cached, Statement, Value};
 pub use connection::{
     Conn, ReadPool, StoreOptions, Synchronous, establish, migrate, path_from_url,
 };
-pub use error::StoreError;
+pub use error::{Answer, StoreError};
 pub use reader::{Read, Reader};
 pub use writer::{
     CommitSink, Committed, Emitted, EventHook, NoHook, WriteHealth, Writer, WriterStats,
@@ -48,7 +52,7 @@ pub struct Store {
     reader: Addr<Reader>,
     writer: Writer,
     keys: Arc<Keyring>,
-    credentials: Arc<crate::credentials::CredentialCache>,
+    credentials: Arc<credential_cache::CredentialCache>,
 }
 
 impl Store {
@@ -89,7 +93,7 @@ impl Store {
             tracing::error!(error = %row, "a stored secret cannot be opened; what uses it stays stopped until it is set again");
         }
         // After the re-sealing, so the cache holds values sealed with the current key.
-        let credentials = Arc::new(crate::credentials::CredentialCache::load(&mut write_conn)?);
+        let credentials = Arc::new(credential_cache::CredentialCache::load(&mut write_conn)?);
         let pool = connection::read_pool(opts)?;
         let reader = SyncArbiter::start(opts.reader_threads.max(1), move || {
             Reader::new(pool.clone())
@@ -115,8 +119,8 @@ impl Store {
         &self.keys
     }
 
-    /// Users' credentials, sealed, as renderings read them (see `crate::credentials`).
-    pub fn credentials(&self) -> &Arc<crate::credentials::CredentialCache> {
+    /// Users' credentials, sealed, as renderings read them (see `credential_cache`).
+    pub fn credentials(&self) -> &Arc<credential_cache::CredentialCache> {
         &self.credentials
     }
 

@@ -7,9 +7,10 @@ use actix::prelude::*;
 use serde_json::json;
 
 use super::SubscriptionActor;
-use crate::hub::event_types::{self, CIRCUIT_CLOSED};
+use crate::event_types::CIRCUIT_CLOSED;
 use crate::store::StoreError;
 use crate::store::subscriptions;
+use crate::store::system_events;
 
 /// Closes the circuit and forgets the failures counted so far. Answers whether the
 /// circuit was open (or half-open); closing a closed circuit changes nothing but the
@@ -39,7 +40,7 @@ impl Handler<ResetCircuit> for SubscriptionActor {
         let write = self.store.writer().write_repeatable(move |c, out| {
             subscriptions::save_circuit(c, id, "closed", None, 0)?;
             if was_open {
-                event_types::record(
+                system_events::record(
                     c,
                     out,
                     user_id,

@@ -9,13 +9,13 @@ use crate::agents::actor::{ClearMemory, EmitPayloads, RunCheck};
 use crate::agents::schedule::Schedule;
 use crate::agents::{AgentCtx, KindInfo, health, kind, kind_names, manual_event};
 use crate::delivery::guard::check_target_url;
-use crate::http::{ApiError, AppState, AuthUser};
-use crate::hub::event_types::agent_summary;
-use crate::hub::event_types::{
-    self, AGENT_CREATED, AGENT_DELETED, AGENT_DISABLED, AGENT_ENABLED, AGENT_UPDATED,
+use crate::event_types::{
+    AGENT_CREATED, AGENT_DELETED, AGENT_DISABLED, AGENT_ENABLED, AGENT_UPDATED,
 };
+use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::{AgentRemoved, AgentSaved};
 use crate::store::agents::{self, AgentChanges, AgentRow, NewAgent};
+use crate::store::system_events::{self, agent_summary};
 use crate::store::{StoreError, control_links, events, links};
 
 /// The body of POST and PUT. On PUT every field is optional and omitted ones keep
@@ -384,7 +384,7 @@ pub async fn create(
             links::replace_sources(c, row.id, &sources)?;
             links::replace_receivers(c, row.id, &receivers)?;
             control_links::replace_targets(c, row.id, &targets)?;
-            event_types::record(c, out, row.user_id, AGENT_CREATED, agent_summary(&row))?;
+            system_events::record(c, out, row.user_id, AGENT_CREATED, agent_summary(&row))?;
             Ok(row)
         })
         .await?;
@@ -502,14 +502,14 @@ pub async fn update(
             if keep_changed {
                 events::set_expiry_for_agent(c, id, row.keep_events_for)?;
             }
-            event_types::record(c, out, row.user_id, AGENT_UPDATED, agent_summary(&row))?;
+            system_events::record(c, out, row.user_id, AGENT_UPDATED, agent_summary(&row))?;
             if row.disabled != was_disabled {
                 let t = if row.disabled {
                     AGENT_DISABLED
                 } else {
                     AGENT_ENABLED
                 };
-                event_types::record(c, out, row.user_id, t, agent_summary(&row))?;
+                system_events::record(c, out, row.user_id, t, agent_summary(&row))?;
             }
             Ok(row)
         })
@@ -607,7 +607,7 @@ pub async fn delete(
         .writer()
         .write(move |c, out| {
             let row = agents::delete(c, id)?;
-            event_types::record(c, out, row.user_id, AGENT_DELETED, agent_summary(&row))?;
+            system_events::record(c, out, row.user_id, AGENT_DELETED, agent_summary(&row))?;
             Ok(())
         })
         .await?;
@@ -889,7 +889,7 @@ pub async fn dry_run(
     let mut ctx = AgentCtx::new(&row, &mut memory);
     // The owner's credentials render as they will when the agent runs, and are masked
     // in the answer: a dry run's output is shown and pasted around.
-    let creds = crate::credentials::user_credentials(&state.addrs.store, user.id);
+    let creds = crate::store::credential_cache::user_credentials(&state.addrs.store, user.id);
     ctx.credentials = creds.clone();
     match input.event {
         Some(payload) => {

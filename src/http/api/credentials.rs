@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ts;
-use crate::credentials;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::secrets::purpose;
+use crate::store::credential_cache as credentials;
 use crate::store::credentials::{self as table, CredentialChanges, CredentialRow, MODES, Saved};
 
 /// Longest name, in characters (Huginn's column is a 255-character string).

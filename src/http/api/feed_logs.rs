@@ -1,6 +1,6 @@
 //! `GET /api/webhooks/{id}/logs?webhook_type=feed` and `/statistics?webhook_type=feed`:
 //! the requests a `data_output` agent's feed answered since the hub started, from
-//! memory (see `hub::feed_log`), in the shape of the inbound endpoints' logs.
+//! memory (see `telemetry::feed_log`), in the shape of the inbound endpoints' logs.
 
 use actix_web::HttpResponse;
 use serde_json::{Value, json};

@@ -20,17 +20,8 @@ pub mod tokens;
 pub mod users;
 pub mod webhook_logs;
 
-use chrono::NaiveDateTime;
-
-/// RFC 3339 in UTC with milliseconds, as every timestamp in the API is written.
-pub fn ts(t: NaiveDateTime) -> String {
-    t.and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-pub fn ts_opt(t: Option<NaiveDateTime>) -> Option<String> {
-    t.map(ts)
-}
+/// The API writes time as [`crate::time`] does (kept here so handlers say `api::ts`).
+pub use crate::time::{ts, ts_opt};
 
 /// Clamps a `limit` query parameter into 1..=max, defaulting to `default`.
 pub fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {

@@ -7,12 +7,13 @@ use serde_json::{Value, json};
 use super::ts;
 use crate::agents::scenario::{self, ExportAgent, Planned, Problem, ScenarioFile};
 use crate::agents::scenario_problems;
+use crate::event_types::{AGENT_CREATED, AGENT_UPDATED};
 use crate::http::api::agents::visible_agent;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::hub::event_types::{self, AGENT_CREATED, AGENT_UPDATED, agent_summary};
 use crate::hub::{AgentSaved, LinksChanged};
 use crate::store::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::store::scenarios::{self, ScenarioFields, ScenarioRow};
+use crate::store::system_events::{self, agent_summary};
 use crate::store::{Conn, StoreError, control_links, links};
 
 #[derive(Debug, Serialize)]
@@ -335,7 +336,7 @@ pub async fn import(
                 } else {
                     AGENT_UPDATED
                 };
-                event_types::record(c, out, uid, t, agent_summary(&row))?;
+                system_events::record(c, out, uid, t, agent_summary(&row))?;
                 ids.push(Some(row.id));
                 report.push(ImportedAgent {
                     index: i,

@@ -80,8 +80,8 @@ pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRe
                             continue;
                         }
                         let kind = match *item {
-                            crate::hub::stats::StreamItem::Event { .. } => "event",
-                            crate::hub::stats::StreamItem::Delivery { .. } => "delivery",
+                            crate::telemetry::stats::StreamItem::Event { .. } => "event",
+                            crate::telemetry::stats::StreamItem::Delivery { .. } => "delivery",
                         };
                         let data = serde_json::to_string(&*item).unwrap_or_default();
                         return Some((Ok(frame(kind, &data)), (rx, user, stop, None)));

@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use super::ts_opt;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::hub::stats::{Rates, StoredCounts};
 use crate::store::agents::{self, AgentRow};
 use crate::store::deliveries::{self, DEAD, PENDING, RETRYING};
 use crate::store::subscriptions;
+use crate::telemetry::stats::{Rates, StoredCounts};
 
 const STORED_MAX_AGE: Duration = Duration::from_secs(1);
 

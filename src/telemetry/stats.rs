@@ -17,6 +17,7 @@ use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, DELIVERED};
 use crate::store::subscriptions::SubscriptionRow;
+use crate::time::now_text;
 
 /// Width of one rate bucket.
 pub const BUCKET_SECONDS: u64 = 10;
@@ -218,10 +219,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// Totals and rate series, as the summary endpoint shows them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rates {
@@ -294,7 +291,7 @@ impl Stats {
                 user_id: e.user_id,
                 agent_id: e.agent_id,
                 event_type: e.event_type.clone(),
-                created_at: crate::http::api::ts(e.created_at),
+                created_at: crate::time::ts(e.created_at),
                 payload,
             }));
         }

@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use serde_json::Value;
 
+use super::{Conn, Store, StoreError, credentials as table};
 use crate::secrets::{Keyring, purpose};
-use crate::store::{Conn, Store, StoreError, credentials as table};
 
 pub use crate::template::liquid::CredentialSource;
 
