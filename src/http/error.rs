@@ -140,3 +140,29 @@ pub fn path_error(
 ) -> actix_web::Error {
     ApiError::NotFound(format!("no such object: {err}")).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unexpected_store_errors_are_500_and_overload_is_503_with_retry_after() {
+        let corrupt = ApiError::from(StoreError::CorruptJson {
+            what: "subscriptions.headers",
+            reason: "eof".into(),
+        });
+        assert_eq!(corrupt.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!corrupt.to_string().contains("eof"), "{corrupt}");
+        let busy = ApiError::from(StoreError::Overloaded(64));
+        assert_eq!(busy.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        let resp = busy.error_response();
+        assert_eq!(
+            resp.headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
+        let stopping = ApiError::from(StoreError::WriterGone);
+        assert_eq!(stopping.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -85,3 +85,30 @@ impl StoreError {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_overload_shutdown_and_a_lost_database_ask_for_a_retry() {
+        assert_eq!(StoreError::Overloaded(10).answer(), Answer::RetryLater(1));
+        assert_eq!(StoreError::WriterGone.answer(), Answer::RetryLater(1));
+        assert_eq!(
+            StoreError::DatabaseGone("replaced".into()).answer(),
+            Answer::RetryLater(60)
+        );
+        let internal = [
+            StoreError::CorruptJson {
+                what: "agents.options",
+                reason: "eof".into(),
+            },
+            StoreError::Panicked("boom".into()),
+            StoreError::Database(diesel::result::Error::NotFound),
+            StoreError::Migration("bad".into()),
+        ];
+        for e in internal {
+            assert_eq!(e.answer(), Answer::Internal, "{e}");
+        }
+    }
+}
