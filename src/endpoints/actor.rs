@@ -332,7 +332,7 @@ impl EndpointCore {
         };
         // Read now, on this request: a credential saved a moment ago is seen.
         let credentials = if webhook.has_response_template() {
-            crate::credentials::source_for(&self.store, self.user_id)
+            crate::store::credential_cache::source_for(&self.store, self.user_id)
         } else {
             crate::template::context::no_credentials()
         };

@@ -102,7 +102,7 @@ impl FeedActor {
         let mut agent = self.agent.clone();
         // The owner's credentials as they are now: a saved credential is seen by the
         // next render (the cache keeps what was rendered until the feed changes).
-        agent.credentials = crate::credentials::source_for(&self.store, agent.user_id);
+        agent.credentials = crate::store::credential_cache::source_for(&self.store, agent.user_id);
         let (format, base) = (key.format, key.base.clone());
         let per_source = (spec.events_to_show as i64).saturating_mul(2);
         let read = self.store.read(move |c| {
