@@ -10,10 +10,13 @@ use serde_json::{Map, Value};
 use super::{
     AgentCtx, Behavior, OptionError, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
 };
-use crate::store::events::EventRow;
+use crate::delivery::client::Sent;
+use crate::delivery::prepared::ResponseHook;
+use crate::store::events::{EventRow, NewEvent};
 use crate::template::{RenderCtx, TemplateTree, Templates};
 
-/// What a post agent wants sent, stored with its delivery.
+/// What a post agent wants sent, stored (sealed) with its delivery; the delivery
+/// engine reads it back as `delivery::prepared::StoredRequest`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PreparedRequest {
     pub method: String,
@@ -33,6 +36,55 @@ pub struct EmitResponse {
     pub parse_body: bool,
     /// With `output_mode: merge`, the incoming payload the response is merged into.
     pub merge_into: Option<Value>,
+}
+
+/// How the delivery engine hands this agent its final responses: the `emit` note
+/// stored with each request becomes the emitted event.
+pub fn response_hook() -> ResponseHook {
+    ResponseHook::new(|emit, sent| {
+        let e: EmitResponse = serde_json::from_value(emit.clone()).ok()?;
+        Some(response_event(&e, sent))
+    })
+}
+
+/// The event a post agent emits for a response: `{status, headers, body}`, the body
+/// parsed when it is JSON and `parse_body` is on; merged into the incoming payload with
+/// `output_mode: merge`.
+fn response_event(e: &EmitResponse, sent: &Sent) -> NewEvent {
+    let body_text = sent.excerpt.clone().unwrap_or_default();
+    let is_json = sent
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("json"));
+    let body = if e.parse_body && is_json {
+        serde_json::from_str(&body_text).unwrap_or(Value::String(body_text))
+    } else {
+        Value::String(body_text)
+    };
+    let headers: Map<String, Value> = sent
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                super::webhook::HeaderStyle::Capitalized.apply(n),
+                Value::String(v.clone()),
+            )
+        })
+        .collect();
+    let mut payload = match &e.merge_into {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    payload.insert("status".into(), serde_json::json!(sent.status));
+    payload.insert("headers".into(), Value::Object(headers));
+    payload.insert("body".into(), body);
+    NewEvent {
+        user_id: e.user_id,
+        agent_id: Some(e.agent_id),
+        event_type: e.event_type.clone(),
+        payload: NewEvent::payload_text(&Value::Object(payload)),
+        keep_for_seconds: e.keep_events_for,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
