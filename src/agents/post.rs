@@ -544,6 +544,43 @@ mod tests {
     }
 
     #[test]
+    fn the_delivery_engine_reads_the_stored_request_and_hands_back_the_response() {
+        let r = prep(
+            json!({"post_url": "https://h/x", "emit_events": true, "output_mode": "merge",
+                   "parse_body": true}),
+            json!({"p": 1}),
+        );
+        let stored = serde_json::to_string(&r).unwrap();
+        let (req, emit) = crate::delivery::request::prepared(Ok(stored)).unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.url.as_str()),
+            ("POST", "https://h/x")
+        );
+        let sent = Sent {
+            status: Some(200),
+            headers: vec![("content-type".into(), "application/json".into())],
+            retry_after: None,
+            excerpt: Some(r#"{"ok":true}"#.into()),
+            error: None,
+            duration: std::time::Duration::ZERO,
+        };
+        let event = response_hook().event(&emit.unwrap(), &sent).unwrap();
+        let payload: Value = serde_json::from_str(&event.payload).unwrap();
+        assert_eq!(
+            payload,
+            json!({"p": 1, "status": 200, "headers": {"Content-Type": "application/json"},
+                   "body": {"ok": true}})
+        );
+        let unreadable = crate::delivery::request::prepared(Ok("{".into())).unwrap_err();
+        assert!(
+            unreadable
+                .error
+                .to_string()
+                .starts_with("the stored request is unreadable: ")
+        );
+    }
+
+    #[test]
     fn bad_options() {
         assert_eq!(Post::new(&json!({})).err().unwrap().option, "post_url");
         assert_eq!(
