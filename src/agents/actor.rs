@@ -439,7 +439,7 @@ impl AgentActor {
                     status: sent.status,
                     headers: sent.headers,
                     body: sent.excerpt.unwrap_or_default().into_bytes(),
-                    error: sent.error,
+                    error: sent.error.map(|e| e.to_string()),
                 };
                 out.push((f, got));
             }

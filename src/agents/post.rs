@@ -4,14 +4,88 @@
 //! `emit_events` the agent emits `{status, headers, body}` once the request is final.
 
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
     AgentCtx, Behavior, OptionError, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
 };
-pub use crate::delivery::prepared::{EmitResponse, PreparedRequest};
-use crate::store::events::EventRow;
+use crate::delivery::client::Sent;
+use crate::delivery::prepared::ResponseHook;
+use crate::store::events::{EventRow, NewEvent};
 use crate::template::{RenderCtx, TemplateTree, Templates};
+
+/// What a post agent wants sent, stored (sealed) with its delivery; the delivery
+/// engine reads it back as `delivery::prepared::StoredRequest`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PreparedRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// Set when the agent emits the response as an event.
+    pub emit: Option<EmitResponse>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmitResponse {
+    pub agent_id: i64,
+    pub user_id: i64,
+    pub event_type: String,
+    pub keep_events_for: i64,
+    pub parse_body: bool,
+    /// With `output_mode: merge`, the incoming payload the response is merged into.
+    pub merge_into: Option<Value>,
+}
+
+/// How the delivery engine hands this agent its final responses: the `emit` note
+/// stored with each request becomes the emitted event.
+pub fn response_hook() -> ResponseHook {
+    ResponseHook::new(|emit, sent| {
+        let e: EmitResponse = serde_json::from_value(emit.clone()).ok()?;
+        Some(response_event(&e, sent))
+    })
+}
+
+/// The event a post agent emits for a response: `{status, headers, body}`, the body
+/// parsed when it is JSON and `parse_body` is on; merged into the incoming payload with
+/// `output_mode: merge`.
+fn response_event(e: &EmitResponse, sent: &Sent) -> NewEvent {
+    let body_text = sent.excerpt.clone().unwrap_or_default();
+    let is_json = sent
+        .headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("content-type") && v.contains("json"));
+    let body = if e.parse_body && is_json {
+        serde_json::from_str(&body_text).unwrap_or(Value::String(body_text))
+    } else {
+        Value::String(body_text)
+    };
+    let headers: Map<String, Value> = sent
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                crate::net::HeaderStyle::Capitalized.apply(n),
+                Value::String(v.clone()),
+            )
+        })
+        .collect();
+    let mut payload = match &e.merge_into {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    payload.insert("status".into(), serde_json::json!(sent.status));
+    payload.insert("headers".into(), Value::Object(headers));
+    payload.insert("body".into(), body);
+    NewEvent {
+        user_id: e.user_id,
+        agent_id: Some(e.agent_id),
+        event_type: e.event_type.clone(),
+        payload: NewEvent::payload_text(&Value::Object(payload)),
+        keep_for_seconds: e.keep_events_for,
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum ContentType<'a> {
@@ -467,6 +541,43 @@ mod tests {
                 .contains(&("Authorization".into(), "Basic dTpw".into()))
         );
         assert_eq!(r.emit.unwrap().merge_into, Some(json!({"p": "path"})));
+    }
+
+    #[test]
+    fn the_delivery_engine_reads_the_stored_request_and_hands_back_the_response() {
+        let r = prep(
+            json!({"post_url": "https://h/x", "emit_events": true, "output_mode": "merge",
+                   "parse_body": true}),
+            json!({"p": 1}),
+        );
+        let stored = serde_json::to_string(&r).unwrap();
+        let (req, emit) = crate::delivery::request::prepared(Ok(stored)).unwrap();
+        assert_eq!(
+            (req.method.as_str(), req.url.as_str()),
+            ("POST", "https://h/x")
+        );
+        let sent = Sent {
+            status: Some(200),
+            headers: vec![("content-type".into(), "application/json".into())],
+            retry_after: None,
+            excerpt: Some(r#"{"ok":true}"#.into()),
+            error: None,
+            duration: std::time::Duration::ZERO,
+        };
+        let event = response_hook().event(&emit.unwrap(), &sent).unwrap();
+        let payload: Value = serde_json::from_str(&event.payload).unwrap();
+        assert_eq!(
+            payload,
+            json!({"p": 1, "status": 200, "headers": {"Content-Type": "application/json"},
+                   "body": {"ok": true}})
+        );
+        let unreadable = crate::delivery::request::prepared(Ok("{".into())).unwrap_err();
+        assert!(
+            unreadable
+                .error
+                .to_string()
+                .starts_with("the stored request is unreadable: ")
+        );
     }
 
     #[test]

@@ -11,6 +11,35 @@ pub enum State {
     HalfOpen { probing: bool },
 }
 
+/// The circuit as stored in `subscriptions.circuit_state` and shown by the API; the
+/// text values are the stored ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The stored text; anything unknown reads as closed (what the breaker did with it
+    /// before this type).
+    pub fn parse(s: &str) -> CircuitState {
+        match s {
+            "open" => CircuitState::Open,
+            "half_open" => CircuitState::HalfOpen,
+            _ => CircuitState::Closed,
+        }
+    }
+}
+
 /// A change worth telling the world about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {
@@ -39,28 +68,32 @@ impl Breaker {
     /// Resumes a stored state; an open circuit restarts its cooldown from `opened_ago`.
     pub fn restore(
         mut self,
-        state: &str,
+        state: CircuitState,
         opened_ago: Option<Duration>,
         failures: u32,
         now: Instant,
     ) -> Breaker {
         self.consecutive_failures = failures;
         self.state = match state {
-            "open" | "half_open" => {
+            CircuitState::Open | CircuitState::HalfOpen => {
                 let left = self.cooldown.saturating_sub(opened_ago.unwrap_or_default());
                 State::Open { until: now + left }
             }
-            _ => State::Closed,
+            CircuitState::Closed => State::Closed,
         };
         self
     }
 
-    pub fn name(&self) -> &'static str {
+    pub fn circuit(&self) -> CircuitState {
         match self.state {
-            State::Closed => "closed",
-            State::Open { .. } => "open",
-            State::HalfOpen { .. } => "half_open",
+            State::Closed => CircuitState::Closed,
+            State::Open { .. } => CircuitState::Open,
+            State::HalfOpen { .. } => CircuitState::HalfOpen,
         }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.circuit().as_str()
     }
 
     /// Whether one more request may go now. In half-open state only one probe may be

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use actix_web::HttpMessage;
 use futures_util::StreamExt;
 
+use super::error::SendError;
 use super::guard::{GuardedResolver, blocked_reason};
 use super::policy::parse_retry_after;
 use crate::store::delivery_attempts::MAX_BODY_CHARS;
@@ -57,7 +58,7 @@ pub struct Sent {
     pub headers: Vec<(String, String)>,
     pub retry_after: Option<Duration>,
     pub excerpt: Option<String>,
-    pub error: Option<String>,
+    pub error: Option<SendError>,
     pub duration: Duration,
 }
 
@@ -105,7 +106,7 @@ pub async fn send_reading(
     max_body: usize,
 ) -> Sent {
     let started = Instant::now();
-    let failed = |error: String| Sent {
+    let failed = |error: SendError| Sent {
         status: None,
         headers: Vec::new(),
         retry_after: None,
@@ -126,9 +127,9 @@ pub async fn send_reading(
         if let Some(ip) = ip
             && let Some(reason) = blocked_reason(ip)
         {
-            return failed(format!(
-                "refused: target address {ip} is {reason}; set delivery.allow_private_targets = true to allow private targets"
-            ));
+            return failed(SendError::Refused(format!(
+                "target address {ip} is {reason}; set delivery.allow_private_targets = true to allow private targets"
+            )));
         }
     }
     let method =
@@ -139,15 +140,7 @@ pub async fn send_reading(
     }
     let mut resp = match req.send_body(body).await {
         Ok(r) => r,
-        Err(e) => {
-            let msg = match e {
-                awc::error::SendRequestError::Timeout => {
-                    format!("timed out after {} ms", timeout.as_millis())
-                }
-                other => other.to_string(),
-            };
-            return failed(msg);
-        }
+        Err(e) => return failed(SendError::from_awc(e, timeout)),
     };
     let status = resp.status().as_u16();
     let response_headers: Vec<(String, String)> = resp

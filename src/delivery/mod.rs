@@ -3,18 +3,25 @@
 //! retries, a circuit breaker, rate limits, dead letters and replay.
 //!
 //! The pieces: `index` decides which subscriptions an event owes (inside the event's
-//! transaction); `actor` sends; `policy`, `breaker`, `signer`, `guard` and `client` are
-//! the rules it sends by; `spec` is a subscription checked and compiled.
+//! transaction); `actor` keeps the window and runs each attempt through its steps:
+//! `request` builds and signs it, `client` makes it (through `guard`), `decide` says what
+//! the typed outcome (`error`) means under the `policy` and for the `breaker`, `record`
+//! writes it. `prepared` is a post agent's stored request and its response hook; `spec`
+//! is a subscription checked and compiled.
 
 pub mod actor;
 pub mod breaker;
 pub mod client;
+pub mod decide;
 pub mod envelope;
+pub mod error;
 pub mod filters;
 pub mod guard;
 pub mod index;
 pub mod policy;
 pub mod prepared;
+pub mod record;
+pub mod request;
 pub mod signals;
 pub mod signer;
 pub mod spec;

@@ -1,28 +1,47 @@
-//! A request prepared by an agent (Huginn's PostAgent) for the delivery engine to send:
-//! stored with its delivery row, so it survives restarts and retries. Delivery owns the
-//! type; the post agent builds it.
+//! A request an agent prepared (a post agent's), as the delivery engine reads it back
+//! from its delivery row, and the hook through which the agent hears the final
+//! response. The engine never looks inside `emit`: it is the agent's note to itself,
+//! handed back to the hook with the response.
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::Deserialize;
 use serde_json::Value;
 
-/// What a post agent wants sent, stored with its delivery.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct PreparedRequest {
+use super::client::Sent;
+use crate::store::events::NewEvent;
+
+/// The stored text's shape (the agent writes it; unknown fields are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StoredRequest {
     pub method: String,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
-    /// Set when the agent emits the response as an event.
-    pub emit: Option<EmitResponse>,
+    /// Set when the agent wants to hear the response; opaque here.
+    #[serde(default)]
+    pub emit: Option<Value>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct EmitResponse {
-    pub agent_id: i64,
-    pub user_id: i64,
-    pub event_type: String,
-    pub keep_events_for: i64,
-    pub parse_body: bool,
-    /// With `output_mode: merge`, the incoming payload the response is merged into.
-    pub merge_into: Option<Value>,
+type HookFn = dyn Fn(&Value, &Sent) -> Option<NewEvent> + Send + Sync;
+
+/// Turns a final response into the event the agent emits, given the agent's `emit`
+/// note. Installed by whoever starts the delivery engine (the hub, from the post agent).
+#[derive(Clone)]
+pub struct ResponseHook(Arc<HookFn>);
+
+impl ResponseHook {
+    pub fn new(f: impl Fn(&Value, &Sent) -> Option<NewEvent> + Send + Sync + 'static) -> Self {
+        ResponseHook(Arc::new(f))
+    }
+
+    pub fn event(&self, emit: &Value, sent: &Sent) -> Option<NewEvent> {
+        (self.0)(emit, sent)
+    }
+}
+
+impl std::fmt::Debug for ResponseHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResponseHook")
+    }
 }

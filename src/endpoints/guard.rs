@@ -1,6 +1,6 @@
 //! The protections every inbound endpoint shares, checked before the body is read:
-//! IP allowlist, rate limit (an in-memory token bucket per endpoint: no database write
-//! per request), body size; plus the parsed option set both URL forms accept
+//! IP allowlist, rate limit (an in-memory token bucket per endpoint, `ops::rate`: no
+//! database write per request), body size; plus the parsed option set both URL forms accept
 //! (`rate_limit`, `allowed_ips`, `signature`, `max_body_bytes`).
 
 use std::net::IpAddr;
@@ -144,40 +144,7 @@ fn show_net(n: &IpNet) -> String {
     }
 }
 
-/// A token bucket: `per_minute` requests of burst, refilled evenly over a minute.
-#[derive(Debug, Clone)]
-pub struct RateLimiter {
-    per_minute: u32,
-    tokens: f64,
-    last: Instant,
-}
-
-impl RateLimiter {
-    pub fn new(per_minute: u32, now: Instant) -> Self {
-        RateLimiter {
-            per_minute,
-            tokens: f64::from(per_minute),
-            last: now,
-        }
-    }
-
-    /// Takes one token, or says how many whole seconds until one is available.
-    pub fn take(&mut self, now: Instant) -> Result<(), u64> {
-        if self.per_minute == 0 {
-            return Ok(());
-        }
-        let rate = f64::from(self.per_minute) / 60.0;
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * rate).min(f64::from(self.per_minute));
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
-        }
-    }
-}
+pub use crate::ops::rate::RateLimiter;
 
 /// The live guard of one endpoint.
 pub struct Guard {

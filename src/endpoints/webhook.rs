@@ -396,10 +396,10 @@ impl Webhook {
         let (body, error) = match &self.response {
             None => ("Event Created".to_string(), None),
             // The request's params are the context, with the owner's credentials.
-            Some(id) => match self.templates.render(
-                id,
-                &context_of(params).with_credentials(credentials),
-            ) {
+            Some(id) => match self
+                .templates
+                .render(id, &context_of(params).with_credentials(credentials))
+            {
                 Ok(b) => (b, None),
                 Err(e) => (
                     "Event Created".to_string(),
@@ -534,7 +534,11 @@ mod tests {
             "response"
         );
         let h = hook(json!({"secret": "s", "code": "302", "response": "/thanks"}));
-        let (r, _) = h.response(&json!({}), "http://h:1/users/1/web_requests/2/s", no_credentials());
+        let (r, _) = h.response(
+            &json!({}),
+            "http://h:1/users/1/web_requests/2/s",
+            no_credentials(),
+        );
         assert_eq!(r.status, 302);
         assert_eq!(r.location.as_deref(), Some("http://h:1/thanks"));
     }
@@ -545,7 +549,13 @@ mod tests {
         let (r, err) = h.response(&json!({"name": "ada"}), "http://h/", no_credentials());
         assert_eq!((r.status, r.body.as_str(), err), (200, "ok ada", None));
         let empty = hook(json!({"secret": "s", "response": ""}));
-        assert_eq!(empty.response(&json!({}), "http://h/", no_credentials()).0.body, "");
+        assert_eq!(
+            empty
+                .response(&json!({}), "http://h/", no_credentials())
+                .0
+                .body,
+            ""
+        );
     }
 
     #[test]

@@ -406,6 +406,7 @@ pub async fn start(
             poll_interval: Duration::from_millis(config.delivery.poll_interval_ms.max(10)),
             window: config.delivery.window.max(1),
             stats: registry.stats.clone(),
+            on_response: crate::agents::post::response_hook(),
         },
         inbound: Arc::new(config.inbound_settings()),
         safe_mode: config.safe_mode,

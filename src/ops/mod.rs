@@ -5,5 +5,6 @@ pub mod backoff;
 pub mod logging;
 pub mod metrics;
 pub mod process_metrics;
+pub mod rate;
 pub mod shutdown;
 pub mod systemd;

@@ -16,6 +16,72 @@ pub const DELIVERED: &str = "delivered";
 pub const DEAD: &str = "dead";
 pub const STATUSES: &[&str] = &[PENDING, RETRYING, DELIVERED, DEAD];
 
+/// Where a delivery stands, stored as the text above (the values are the API's too,
+/// so rows written before this type read back unchanged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::FromSqlRow, diesel::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum DeliveryStatus {
+    Pending,
+    Retrying,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => PENDING,
+            DeliveryStatus::Retrying => RETRYING,
+            DeliveryStatus::Delivered => DELIVERED,
+            DeliveryStatus::Dead => DEAD,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Retrying,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+
+    /// Still owed: the actor will send it when it is due.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, DeliveryStatus::Pending | DeliveryStatus::Retrying)
+    }
+}
+
+impl std::fmt::Display for DeliveryStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for DeliveryStatus
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        let s = String::from_sql(bytes)?;
+        DeliveryStatus::parse(&s)
+            .ok_or_else(|| format!("unknown delivery status {s:?} in the deliveries table").into())
+    }
+}
+
+impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for DeliveryStatus {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+    ) -> diesel::serialize::Result {
+        out.set_value(self.as_str());
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
@@ -23,7 +89,7 @@ pub struct DeliveryRow {
     pub subscription_id: i64,
     pub event_id: i64,
     pub message_id: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub failures: i32,
     pub next_attempt_at: NaiveDateTime,
@@ -128,7 +194,7 @@ pub fn next_due_after(
 /// The new state of a delivery after an attempt.
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     pub counted_failure: bool,
     pub next_attempt_at: NaiveDateTime,
     pub response_status: Option<i32>,
@@ -149,13 +215,13 @@ pub fn record_result(
          next_attempt_at = ?, last_status = ?, last_error = ?, updated_at = ?, delivered_at = ? \
          WHERE id = ?",
         vec![
-            Value::Text(r.status),
+            Value::Text(r.status.as_str()),
             Value::Int(i64::from(r.counted_failure)),
             Value::Time(r.next_attempt_at),
             Value::OptInt(r.response_status.map(i64::from)),
             Value::OptText(r.error.as_deref()),
             Value::Time(at),
-            Value::OptTime((r.status == DELIVERED).then_some(at)),
+            Value::OptTime((r.status == DeliveryStatus::Delivered).then_some(at)),
             Value::Int(id),
         ],
     )
@@ -342,4 +408,20 @@ pub fn insert_request(
         ))
         .returning(DeliveryRow::as_returning())
         .get_result(conn)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_as_its_stored_text() {
+        for s in STATUSES {
+            assert_eq!(
+                DeliveryStatus::parse(s).map(DeliveryStatus::as_str),
+                Some(*s)
+            );
+        }
+        assert_eq!(DeliveryStatus::parse("in_flight"), None);
+    }
 }

@@ -59,13 +59,13 @@ pub fn attempt_out(a: AttemptRow) -> AttemptOut {
 }
 
 fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
-    let waiting = d.status == deliveries::PENDING || d.status == deliveries::RETRYING;
+    let waiting = d.status.is_waiting();
     DeliveryOut {
         id: d.id,
         webhook_id: d.subscription_id,
         event_id: d.event_id,
         message_id: d.message_id,
-        status: d.status,
+        status: d.status.as_str().to_string(),
         attempts: d.attempts,
         next_attempt_at: waiting.then(|| ts(d.next_attempt_at)),
         last_status: d.last_status,
@@ -165,7 +165,7 @@ pub async fn retry(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let d = visible_delivery(&state, &user, path.into_inner()).await?;
-    if d.status == deliveries::PENDING || d.status == deliveries::RETRYING {
+    if d.status.is_waiting() {
         return Err(ApiError::Conflict(format!(
             "delivery {} is already {}; it will be sent at {}",
             d.id,
