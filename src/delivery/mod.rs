@@ -17,6 +17,7 @@ pub mod policy;
 pub mod signals;
 pub mod signer;
 pub mod spec;
+pub mod subscription;
 
 pub use actor::{
     DeliverySettings, Drain, Enqueue, Item, ResetCircuit, SubscriptionActor, SubscriptionShared,

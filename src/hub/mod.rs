@@ -9,6 +9,7 @@ pub mod feed_log;
 pub mod incoming;
 pub mod registry;
 pub mod router;
+pub mod running;
 pub mod startup;
 pub mod stats;
 pub mod upgrade;
