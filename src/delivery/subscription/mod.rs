@@ -16,3 +16,6 @@ pub use error::SubscriptionError;
 pub use input::{ReplayIn, RetryPolicyIn, RotateIn, SubscriptionIn, TestIn};
 pub use replay::Replayed;
 pub use service::{Caller, Rotated, Running, Saved, Settings, Subscriptions};
+
+#[cfg(test)]
+mod validate_tests;
