@@ -4,7 +4,8 @@
 //!
 //! The pieces: `index` decides which subscriptions an event owes (inside the event's
 //! transaction); `actor` sends; `policy`, `breaker`, `signer`, `guard` and `client` are
-//! the rules it sends by; `spec` is a subscription checked and compiled.
+//! the rules it sends by; `spec` is a subscription checked and compiled;
+//! `subscription` is how callers manage them (input, validation, workflows).
 
 pub mod actor;
 pub mod breaker;

@@ -33,7 +33,7 @@ impl From<IncomingError> for ApiError {
 }
 
 /// The workflows over this server's store and hub.
-fn service(state: &AppState) -> IncomingWebhooks<'_, Addrs> {
+pub fn service(state: &AppState) -> IncomingWebhooks<'_, Addrs> {
     IncomingWebhooks {
         store: &state.addrs.store,
         running: &state.addrs,
