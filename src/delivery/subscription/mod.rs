@@ -18,4 +18,6 @@ pub use replay::Replayed;
 pub use service::{Caller, Rotated, Running, Saved, Settings, Subscriptions};
 
 #[cfg(test)]
+mod service_tests;
+#[cfg(test)]
 mod validate_tests;
