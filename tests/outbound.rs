@@ -814,3 +814,73 @@ async fn a_rate_limit_spaces_deliveries_and_drops_none() {
     ns.sort();
     assert_eq!(ns, [0, 1, 2, 3, 4, 5]);
 }
+
+/// Rewrites a column in the running hub's SQLite file, as a bad restore or a hand edit
+/// would.
+fn corrupt(hub: &TestHub, sql: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let path = hub.dir.path().join("muninn.db");
+    let mut conn = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    diesel::sql_query("PRAGMA busy_timeout = 5000")
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        diesel::sql_query(sql).execute(&mut conn).unwrap(),
+        1,
+        "{sql}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_corrupt_secrets_column_stops_the_delivery_with_its_reason_never_sends_unsigned() {
+    let hub = hub().await;
+    let sink = Sink::start();
+    let agent = webhook_agent(&hub).await;
+    let sub = subscribe(
+        &hub,
+        json!({"url": format!("{}/std", sink.url), "event_types": ["event.created"],
+                                     "signature_scheme": "standard", "retry_count": 0}),
+    )
+    .await;
+    let id = sub["id"].as_i64().unwrap();
+    // Only an expired secret left: the hub would once have signed with nothing.
+    corrupt(
+        &hub,
+        &format!(
+            r#"UPDATE subscriptions SET secrets = '[{{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","expires_at":"2001-01-01T00:00:00"}}]' WHERE id = {id}"#
+        ),
+    );
+    // Pausing and resuming reloads the stored row into the running webhook.
+    for action in ["pause", "resume"] {
+        let r = hub
+            .post_json(
+                &format!("/api/webhooks/outgoing/{id}/{action}"),
+                ADMIN_TOKEN,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    post_event(&hub, agent, json!({"n": 1})).await;
+    let d = wait_delivery_status(&hub, id, "dead").await;
+    let detail = hub
+        .get(&format!("/api/deliveries/{}", d["id"]), ADMIN_TOKEN)
+        .await
+        .json();
+    let error = detail["attempt_log"][0]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("cannot sign"), "{detail}");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot sign"),
+        "{d}"
+    );
+    assert!(
+        sink.received().is_empty(),
+        "nothing reached the target unsigned: {:?}",
+        sink.received().len()
+    );
+}

@@ -397,3 +397,73 @@ async fn an_agent_whose_writes_fail_backs_off_and_logs_once() {
         "one line when the failures begin: {failures:?}"
     );
 }
+
+#[actix_rt::test]
+async fn a_secrets_column_that_cannot_sign_disables_the_webhook_at_start_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [("MUNINN_ADMIN_TOKEN", TOKEN)];
+    let hub = HubProcess::start(dir.path(), &envs);
+    let (status, sub) = call(
+        &hub.base,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(
+            json!({"url": "https://example.com/hook", "event_types": ["event.created"],
+                    "signature_scheme": "standard"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+    let sub = sub["id"].as_i64().unwrap();
+    stop(hub);
+    // No secret at all under a scheme that always signs: sending would go unsigned.
+    corrupt(
+        dir.path(),
+        &format!("UPDATE subscriptions SET secrets = '[]' WHERE id = {sub}"),
+    );
+
+    let hub = HubProcess::start(dir.path(), &envs);
+    let (_, s) = call(
+        &hub.base,
+        "GET",
+        &format!("/api/webhooks/outgoing/{sub}"),
+        None,
+    )
+    .await;
+    assert_eq!(s["is_active"], false, "{s}");
+    let reason = s["disabled_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("secrets") && reason.contains("rotate-secret"),
+        "{s}"
+    );
+    let (_, events) = call(
+        &hub.base,
+        "GET",
+        "/api/events?type=subscription.disabled",
+        None,
+    )
+    .await;
+    assert!(
+        events.to_string().contains("secrets"),
+        "the reason is in the subscription.disabled event: {events}"
+    );
+    // Rotating sets a secret that signs; enabling it again sends again.
+    let (status, rotated) = call(
+        &hub.base,
+        "POST",
+        &format!("/api/webhooks/outgoing/{sub}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let (status, s) = call(
+        &hub.base,
+        "PATCH",
+        &format!("/api/webhooks/outgoing/{sub}"),
+        Some(json!({"is_active": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{s}");
+    assert_eq!(s["is_active"], true, "{s}");
+    stop(hub);
+}

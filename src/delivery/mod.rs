@@ -7,7 +7,8 @@
 //! `request` builds and signs it, `client` makes it (through `guard`), `decide` says what
 //! the typed outcome (`error`) means under the `policy` and for the `breaker`, `record`
 //! writes it. `prepared` is a post agent's stored request and its response hook; `spec`
-//! is a subscription checked and compiled.
+//! is a subscription checked and compiled; `subscription` is how callers manage them
+//! (input, validation, workflows).
 
 pub mod actor;
 pub mod breaker;
@@ -25,6 +26,7 @@ pub mod request;
 pub mod signals;
 pub mod signer;
 pub mod spec;
+pub mod subscription;
 
 pub use actor::{
     DeliverySettings, Drain, Enqueue, Item, ResetCircuit, SubscriptionActor, SubscriptionShared,

@@ -29,10 +29,6 @@ pub struct SecretEntry {
 
 pub use crate::store::sealed::NO_SECRETS as EMPTY;
 
-pub fn parse_secrets(text: &str) -> Vec<SecretEntry> {
-    serde_json::from_str(text).unwrap_or_default()
-}
-
 /// The signing secrets of a stored `secrets` column (sealed, or clear from before
 /// encryption). An error means they cannot be used: the subscription must not send.
 pub fn open_secrets(keys: &Keyring, stored: &str) -> Result<Vec<SecretEntry>, String> {
@@ -133,6 +129,11 @@ impl Spec {
                 retries: row.retry_count.max(0) as u32,
             },
         };
+        let scheme = Scheme::parse(&row.signature_scheme)?;
+        let secrets = open_secrets(keys, &row.secrets);
+        if let Ok(list) = &secrets {
+            check_secrets(scheme, list)?;
+        }
         Ok(Spec {
             id: row.id,
             user_id: row.user_id,
@@ -142,9 +143,9 @@ impl Spec {
             filters,
             headers,
             template,
-            scheme: Scheme::parse(&row.signature_scheme)?,
+            scheme,
             signature_header: row.signature_header.clone(),
-            secrets: open_secrets(keys, &row.secrets),
+            secrets,
             policy: RetryPolicy { schedule },
             timeout: Duration::from_millis(row.timeout_ms.max(1) as u64),
             rate: row.rate_limit.filter(|r| *r > 0).map(|r| {
@@ -172,11 +173,17 @@ impl Spec {
         let secrets = self.secrets.as_ref().map_err(|e| {
             format!("cannot sign: {e}; the webhook holds its deliveries until then")
         })?;
-        Ok(secrets
+        let valid: Vec<String> = secrets
             .iter()
             .filter(|s| s.expires_at.is_none_or(|e| e > now))
             .map(|s| s.secret.clone())
-            .collect())
+            .collect();
+        // A webhook that had secrets signs with one or sends nothing: the newest never
+        // expires (rotation keeps it open-ended), so a list of expired ones was altered.
+        if valid.is_empty() && !secrets.is_empty() {
+            return Err("cannot sign: every stored signing secret has expired (the secrets column was altered); set a new secret (rotate-secret) to send again".into());
+        }
+        Ok(valid)
     }
 
     /// Why this subscription cannot sign, if it cannot.
@@ -209,6 +216,25 @@ impl Spec {
     }
 }
 
+/// Refuses opened secrets the API would never have stored, which would otherwise send
+/// unsigned or with a signature no one can verify: none under a scheme that always has
+/// one (`standard`, `standard-v1a`), or one that does not fit the scheme. The error
+/// stops the webhook as any other corrupt column does.
+fn check_secrets(scheme: Scheme, list: &[SecretEntry]) -> Result<(), String> {
+    if list.is_empty() && matches!(scheme, Scheme::Standard | Scheme::StandardV1a) {
+        return Err(format!(
+            "secrets: none is stored, but signature_scheme {} always signs; set a new secret (rotate-secret)",
+            scheme.name()
+        ));
+    }
+    for (i, s) in list.iter().enumerate() {
+        scheme.check_secret(&s.secret).map_err(|e| {
+            format!("secrets: stored secret {i} cannot sign under {}: {e}; set a new secret (rotate-secret)", scheme.name())
+        })?;
+    }
+    Ok(())
+}
+
 /// What a payload template can name: the envelope's fields (`event_type`, `data`,
 /// ...); the payload's own top-level keys where the envelope has no such field
 /// (TagoRUN's `{{user.email}}`, `{{device.name}}`); and `event` as TagoRUN prints it,
@@ -233,4 +259,116 @@ pub fn template_vars(envelope: &Value) -> Value {
         }),
     );
     Value::Object(vars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(scheme: &str, secrets: &str) -> SubscriptionRow {
+        let at = chrono::NaiveDateTime::default();
+        SubscriptionRow {
+            id: 1,
+            user_id: 1,
+            name: "n".into(),
+            description: None,
+            url: "https://example.com/hook".into(),
+            event_types: r#"["*"]"#.into(),
+            agent_id: None,
+            filters: None,
+            headers: "{}".into(),
+            payload_template: None,
+            signature_scheme: scheme.into(),
+            signature_header: None,
+            secrets: secrets.into(),
+            retry_count: 3,
+            retry_delay_ms: 1000,
+            max_retry_delay_ms: 10_000,
+            retry_schedule: None,
+            timeout_ms: 1000,
+            rate_limit: None,
+            rate_limit_period_ms: 1000,
+            max_in_flight: 1,
+            ordered: false,
+            is_active: true,
+            paused: false,
+            disabled_reason: None,
+            failure_threshold: 5,
+            circuit_cooldown_ms: 1000,
+            circuit_state: "closed".into(),
+            circuit_opened_at: None,
+            consecutive_failures: 0,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    /// (scheme, stored secrets, compiles or the error, signs with how many now or the error)
+    type Case = (
+        &'static str,
+        &'static str,
+        Result<(), &'static str>,
+        Result<usize, &'static str>,
+    );
+
+    fn now() -> NaiveDateTime {
+        chrono::Utc::now().naive_utc()
+    }
+
+    #[test]
+    fn a_secret_column_that_cannot_sign_stops_the_webhook_instead_of_sending_unsigned() {
+        let keys = Keyring::ephemeral();
+        let whsec = r#"[{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","expires_at":null}]"#;
+        let expired = r#"[{"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","expires_at":"2001-01-01T00:00:00"}]"#;
+        let whsk_under_hex = r#"[{"secret":"whsk_AAAA","expires_at":null}]"#;
+        let cases: &[Case] = &[
+            ("hex", "[]", Ok(()), Ok(0)),
+            ("hex", whsec, Ok(()), Ok(1)),
+            ("standard", whsec, Ok(()), Ok(1)),
+            ("standard", "[]", Err("always signs"), Ok(0)),
+            ("standard-v1a", "[]", Err("always signs"), Ok(0)),
+            (
+                "standard-v1a",
+                whsec,
+                Err("cannot sign under standard-v1a"),
+                Ok(0),
+            ),
+            ("hex", whsk_under_hex, Err("cannot sign under hex"), Ok(0)),
+            (
+                "standard",
+                expired,
+                Ok(()),
+                Err("every stored signing secret has expired"),
+            ),
+            (
+                "hex",
+                expired,
+                Ok(()),
+                Err("every stored signing secret has expired"),
+            ),
+            (
+                "hex",
+                "not json",
+                Ok(()),
+                Err("cannot sign: the stored signing secrets are not a list"),
+            ),
+        ];
+        for (scheme, secrets, compiles, signs) in cases {
+            let spec = Spec::from_row(&row(scheme, secrets), &keys);
+            match (compiles, &spec) {
+                (Ok(()), Ok(_)) => {}
+                (Err(want), Err(got)) => assert!(got.contains(want), "{scheme} {secrets}: {got}"),
+                (want, got) => panic!(
+                    "{scheme} {secrets}: want {want:?}, got {:?}",
+                    got.as_ref().err()
+                ),
+            }
+            let Ok(spec) = spec else { continue };
+            match (signs, spec.valid_secrets(now())) {
+                (Ok(n), Ok(got)) => assert_eq!(got.len(), *n, "{scheme} {secrets}"),
+                (Err(want), Err(got)) => assert!(got.contains(want), "{scheme} {secrets}: {got}"),
+                (want, got) => panic!("{scheme} {secrets}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
 }

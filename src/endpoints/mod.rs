@@ -5,6 +5,7 @@
 pub mod actor;
 pub mod guard;
 pub mod incoming;
+pub mod incoming_service;
 pub mod log;
 pub mod recaptcha;
 pub mod request;

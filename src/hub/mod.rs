@@ -7,6 +7,7 @@ pub mod clock;
 pub mod incoming;
 pub mod registry;
 pub mod router;
+pub mod running;
 pub mod startup;
 pub mod upgrade;
 

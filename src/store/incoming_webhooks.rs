@@ -101,6 +101,23 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<IncomingRow>, StoreError>
         .optional()?)
 }
 
+/// Incoming webhook `id` if it belongs to `scope` (a user id; `None`, an admin, sees
+/// all). Another user's webhook is not found, so its id is not revealed.
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<IncomingRow>, StoreError> {
+    let mut q = incoming_webhooks::table
+        .filter(incoming_webhooks::id.eq(id))
+        .select(IncomingRow::as_select())
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(incoming_webhooks::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
+}
+
 /// All incoming webhooks of `user_id`, or of everyone when `None`.
 pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<IncomingRow>, StoreError> {
     let mut q = incoming_webhooks::table

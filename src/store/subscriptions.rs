@@ -72,6 +72,37 @@ pub struct SubscriptionFields {
     pub circuit_cooldown_ms: i64,
 }
 
+impl From<&SubscriptionRow> for SubscriptionFields {
+    /// The settable columns of a stored row: the base an update is applied over.
+    fn from(r: &SubscriptionRow) -> SubscriptionFields {
+        SubscriptionFields {
+            name: r.name.clone(),
+            description: r.description.clone(),
+            url: r.url.clone(),
+            event_types: r.event_types.clone(),
+            agent_id: r.agent_id,
+            filters: r.filters.clone(),
+            headers: r.headers.clone(),
+            payload_template: r.payload_template.clone(),
+            signature_scheme: r.signature_scheme.clone(),
+            signature_header: r.signature_header.clone(),
+            secrets: r.secrets.clone(),
+            retry_count: r.retry_count,
+            retry_delay_ms: r.retry_delay_ms,
+            max_retry_delay_ms: r.max_retry_delay_ms,
+            retry_schedule: r.retry_schedule.clone(),
+            timeout_ms: r.timeout_ms,
+            rate_limit: r.rate_limit,
+            rate_limit_period_ms: r.rate_limit_period_ms,
+            max_in_flight: r.max_in_flight,
+            ordered: r.ordered,
+            is_active: r.is_active,
+            failure_threshold: r.failure_threshold,
+            circuit_cooldown_ms: r.circuit_cooldown_ms,
+        }
+    }
+}
+
 pub fn insert(
     conn: &mut Conn,
     user_id: i64,
@@ -106,6 +137,23 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<SubscriptionRow>, StoreEr
         .select(SubscriptionRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Subscription `id` if it belongs to `scope` (a user id; `None`, an admin, sees all).
+/// Another user's subscription is not found, so its id is not revealed.
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<SubscriptionRow>, StoreError> {
+    let mut q = subscriptions::table
+        .filter(subscriptions::id.eq(id))
+        .select(SubscriptionRow::as_select())
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(subscriptions::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
 }
 
 /// The subscriptions users made (not those agents send through).

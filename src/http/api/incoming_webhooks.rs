@@ -7,76 +7,37 @@
 //! `url` as null; a user who lost it rotates to get a new one.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use base64::Engine;
-use rand::RngCore;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::agents::base_url;
 use super::{ts, ts_opt};
-use crate::agents::kind;
 use crate::endpoints::guard::ProtectionOptions;
 use crate::endpoints::incoming::{Compiled, compile};
-use crate::endpoints::transform::Transform;
+use crate::endpoints::incoming_service::{IncomingError, IncomingWebhooks};
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::hub::{IncomingRemoved, IncomingSaved};
-use crate::secrets::{Keyring, purpose, token_digest};
-use crate::store::incoming_webhooks::{self, IncomingChanges, IncomingRow};
-use crate::store::{agents, inbound_log};
+use crate::hub::Addrs;
+use crate::secrets::Keyring;
+use crate::store::incoming_webhooks::IncomingRow;
 
-/// A new token: 32 bytes from the OS-seeded CSPRNG, URL-safe base64.
-pub fn generate_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "whk_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+pub use crate::endpoints::incoming_service::{IncomingIn, generate_token};
+
+impl From<IncomingError> for ApiError {
+    fn from(e: IncomingError) -> ApiError {
+        match e {
+            IncomingError::Invalid(m) => ApiError::Unprocessable(m),
+            IncomingError::NotFound(id) => ApiError::not_found("incoming webhook", id),
+            IncomingError::Store(s) => s.into(),
+            IncomingError::HubUnavailable => actix::MailboxError::Closed.into(),
+        }
+    }
 }
 
-/// Tells an absent field (keep) from `null` (clear).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IncomingIn {
-    pub name: Option<String>,
-    pub agent_id: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
-    pub description: Option<Value>,
-    /// `active` is the AGiXT SDK's spelling.
-    #[serde(alias = "active")]
-    pub is_active: Option<bool>,
-    /// A template string that renders JSON, or an object of templates (AGiXT's
-    /// `payload_transformation`).
-    #[serde(
-        default,
-        deserialize_with = "present",
-        alias = "payload_transformation"
-    )]
-    pub transform_template: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    pub rate_limit: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    pub allowed_ips: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    pub signature: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    pub max_body_bytes: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    pub response_headers: Option<Value>,
-}
-
-fn text_field(v: &Option<Value>, field: &str) -> Result<Option<Option<String>>, ApiError> {
-    match v {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.clone()))),
-        Some(_) => Err(ApiError::Unprocessable(format!(
-            "field \"{field}\" must be a string or null"
-        ))),
+/// The workflows over this server's store and hub.
+pub fn service(state: &AppState) -> IncomingWebhooks<'_, Addrs> {
+    IncomingWebhooks {
+        store: &state.addrs.store,
+        running: &state.addrs,
+        rotation_grace_seconds: state.config.inbound.token_rotation_grace_seconds,
     }
 }
 
@@ -114,128 +75,9 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
     out
 }
 
-/// Checks the input against the current row (for updates) and turns it into changes.
-async fn changes(
-    state: &AppState,
-    owner: i64,
-    input: &IncomingIn,
-    current: Option<&IncomingRow>,
-) -> Result<IncomingChanges, ApiError> {
-    let mut c = IncomingChanges::default();
-    if let Some(name) = &input.name {
-        if name.trim().is_empty() {
-            return Err(ApiError::Unprocessable(
-                "field \"name\" must not be empty".into(),
-            ));
-        }
-        c.name = Some(name.trim().to_string());
-    } else if current.is_none() {
-        return Err(ApiError::Unprocessable("field \"name\" is required".into()));
-    }
-    if let Some(agent_id) = input.agent_id {
-        let row = state
-            .addrs
-            .store
-            .read(move |conn| agents::find(conn, agent_id))
-            .await?;
-        let Some(row) = row.filter(|r| r.user_id == owner) else {
-            return Err(ApiError::Unprocessable(format!(
-                "agent_id: agent {agent_id} does not exist or belongs to another user"
-            )));
-        };
-        if !kind(&row.agent_type).is_some_and(|k| k.can_receive_events) {
-            return Err(ApiError::Unprocessable(format!(
-                "agent_id: agent {agent_id} ({}) cannot receive events; pick an agent that takes events from other agents",
-                row.agent_type
-            )));
-        }
-        c.agent_id = Some(agent_id);
-    } else if current.is_none() {
-        return Err(ApiError::Unprocessable(
-            "field \"agent_id\" is required: the agent that receives the webhook's events".into(),
-        ));
-    }
-    c.description = text_field(&input.description, "description")?;
-    c.is_active = input.is_active;
-    c.transform_template = match &input.transform_template {
-        Some(o @ Value::Object(_)) => Some(Some(crate::template::object::store(o))),
-        other => {
-            text_field(other, "transform_template")?.map(|t| t.filter(|t| !t.trim().is_empty()))
-        }
-    };
-    if let Some(Some(t)) = &c.transform_template {
-        Transform::new(t).map_err(|e| ApiError::Unprocessable(format!("invalid {e}")))?;
-    }
-    if let Some(h) = &input.response_headers {
-        crate::endpoints::incoming::parse_response_headers(h).map_err(ApiError::Unprocessable)?;
-        c.response_headers = Some((!h.is_null()).then(|| h.to_string()));
-    }
-    // The protection options, merged over the current ones, are checked together.
-    let keys = state.addrs.store.keys();
-    let previous = current
-        .and_then(|r| compile(r, keys).ok())
-        .map(|c| c.protections);
-    let mut merged = Map::new();
-    if let Some(p) = &previous {
-        if let Some(r) = current.and_then(|r| r.rate_limit) {
-            merged.insert("rate_limit".into(), json!(r));
-        }
-        if let Some(m) = current.and_then(|r| r.max_body_bytes) {
-            merged.insert("max_body_bytes".into(), json!(m));
-        }
-        if let Some(ips) = p.allowed_ips_json() {
-            merged.insert("allowed_ips".into(), ips);
-        }
-        if let Some(s) = &p.signature {
-            merged.insert("signature".into(), s.stored_json());
-        }
-    }
-    for (key, value) in [
-        ("rate_limit", &input.rate_limit),
-        ("allowed_ips", &input.allowed_ips),
-        ("signature", &input.signature),
-        ("max_body_bytes", &input.max_body_bytes),
-    ] {
-        match value {
-            None => {}
-            Some(Value::Null) => {
-                merged.remove(key);
-            }
-            Some(v) => {
-                merged.insert(key.into(), v.clone());
-            }
-        }
-    }
-    let parsed = ProtectionOptions::from_json(&Value::Object(merged), previous.as_ref())
-        .map_err(ApiError::Unprocessable)?;
-    if input.rate_limit.is_some() {
-        c.rate_limit = Some(parsed.rate_limit.map(i64::from));
-    }
-    if input.max_body_bytes.is_some() {
-        c.max_body_bytes = Some(parsed.max_body_bytes.map(|m| m as i64));
-    }
-    if input.allowed_ips.is_some() {
-        c.allowed_ips = Some(parsed.allowed_ips_json().map(|v| v.to_string()));
-    }
-    if input.signature.is_some() {
-        c.signature = Some(
-            parsed
-                .signature
-                .as_ref()
-                .map(|s| keys.seal(purpose::INCOMING_SIGNATURE, &s.stored_json().to_string())),
-        );
-    }
-    Ok(c)
-}
-
-async fn visible(state: &AppState, user: &AuthUser, id: i64) -> Result<IncomingRow, ApiError> {
-    state
-        .addrs
-        .store
-        .read(move |c| incoming_webhooks::find(c, id))
-        .await?
-        .filter(|r| user.can_see(r.user_id))
-        .ok_or_else(|| ApiError::not_found("incoming webhook", id))
+/// The answer for `row`, with the clear token when this answer issued it.
+fn answer(state: &AppState, req: &HttpRequest, row: &IncomingRow, token: Option<&str>) -> Value {
+    to_out(row, &base_url(state, req), token, state.addrs.store.keys())
 }
 
 pub async fn create(
@@ -244,19 +86,8 @@ pub async fn create(
     req: HttpRequest,
     body: web::Json<IncomingIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let c = changes(&state, user.id, &body, None).await?;
-    let token = generate_token();
-    let digest = token_digest(&token);
-    let owner = user.id;
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |conn, _| incoming_webhooks::insert(conn, owner, &digest, &c))
-        .await?;
-    state.addrs.hub.send(IncomingSaved(row.clone())).await?;
-    let keys = state.addrs.store.keys();
-    Ok(HttpResponse::Created().json(to_out(&row, &base_url(&state, &req), Some(&token), keys)))
+    let issued = service(&state).create(user.id, &body).await?;
+    Ok(HttpResponse::Created().json(answer(&state, &req, &issued.row, Some(&issued.token))))
 }
 
 pub async fn list(
@@ -264,19 +95,11 @@ pub async fn list(
     user: AuthUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let scope = user.scope();
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| incoming_webhooks::list(c, scope))
-        .await?;
+    let rows = service(&state).list(user.scope()).await?;
     let base = base_url(&state, &req);
     let keys = state.addrs.store.keys();
-    Ok(HttpResponse::Ok().json(
-        rows.iter()
-            .map(|r| to_out(r, &base, None, keys))
-            .collect::<Vec<_>>(),
-    ))
+    let outs: Vec<Value> = rows.iter().map(|r| to_out(r, &base, None, keys)).collect();
+    Ok(HttpResponse::Ok().json(outs))
 }
 
 pub async fn get(
@@ -285,9 +108,8 @@ pub async fn get(
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = visible(&state, &user, *id).await?;
-    let keys = state.addrs.store.keys();
-    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req), None, keys)))
+    let row = service(&state).get(user.scope(), *id).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &req, &row, None)))
 }
 
 pub async fn update(
@@ -297,18 +119,8 @@ pub async fn update(
     id: web::Path<i64>,
     body: web::Json<IncomingIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = visible(&state, &user, *id).await?;
-    let c = changes(&state, current.user_id, &body, Some(&current)).await?;
-    let id = current.id;
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |conn, _| incoming_webhooks::update(conn, id, &c))
-        .await?;
-    state.addrs.hub.send(IncomingSaved(row.clone())).await?;
-    let keys = state.addrs.store.keys();
-    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req), None, keys)))
+    let row = service(&state).update(user.scope(), *id, &body).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &req, &row, None)))
 }
 
 pub async fn delete(
@@ -316,18 +128,7 @@ pub async fn delete(
     user: AuthUser,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = visible(&state, &user, *id).await?;
-    let id = current.id;
-    state
-        .addrs
-        .store
-        .writer()
-        .write(move |conn, _| {
-            inbound_log::delete_endpoint(conn, &crate::endpoints::incoming::endpoint_key(id))?;
-            incoming_webhooks::delete(conn, id)
-        })
-        .await?;
-    state.addrs.hub.send(IncomingRemoved(id)).await?;
+    service(&state).delete(user.scope(), *id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -338,23 +139,6 @@ pub async fn rotate(
     req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let current = visible(&state, &user, *id).await?;
-    let id = current.id;
-    let grace = state.config.inbound.token_rotation_grace_seconds;
-    let until = (grace > 0).then(|| {
-        chrono::TimeDelta::try_seconds(grace)
-            .and_then(|d| crate::store::now().checked_add_signed(d))
-            .unwrap_or(chrono::NaiveDateTime::MAX)
-    });
-    let token = generate_token();
-    let digest = token_digest(&token);
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |conn, _| incoming_webhooks::rotate(conn, id, &digest, until))
-        .await?;
-    state.addrs.hub.send(IncomingSaved(row.clone())).await?;
-    let keys = state.addrs.store.keys();
-    Ok(HttpResponse::Ok().json(to_out(&row, &base_url(&state, &req), Some(&token), keys)))
+    let issued = service(&state).rotate(user.scope(), *id).await?;
+    Ok(HttpResponse::Ok().json(answer(&state, &req, &issued.row, Some(&issued.token))))
 }

@@ -13,7 +13,7 @@ pub mod register;
 pub mod scenarios;
 pub mod status;
 pub mod stream;
-pub mod subscription_shapes;
+pub mod subscription_out;
 pub mod subscriptions;
 pub mod summary;
 pub mod tokens;

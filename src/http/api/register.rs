@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::http::api::subscription_shapes::format_template;
+use crate::delivery::subscription::shapes::format_template;
 use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut};
 use crate::http::{ApiError, AppState, AuthUser};
 

@@ -14,7 +14,7 @@ use super::{clamp_limit, ts};
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::{agents, inbound_log, incoming_webhooks};
+use crate::store::{agents, inbound_log};
 
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
@@ -75,13 +75,9 @@ async fn incoming_key(
             )));
         }
     }
-    state
-        .addrs
-        .store
-        .read(move |c| incoming_webhooks::find(c, id))
-        .await?
-        .filter(|r| user.can_see(r.user_id))
-        .ok_or_else(|| ApiError::not_found("incoming webhook", id))?;
+    super::incoming_webhooks::service(state)
+        .get(user.scope(), id)
+        .await?;
     Ok(endpoint_key(id))
 }
 

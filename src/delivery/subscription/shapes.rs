@@ -1,12 +1,12 @@
 //! The shapes of a subscription body that come from the contract documents: the AI
 //! Agent API's `payload_format`, TagoRUN's `retry_policy` and object
-//! `payload_template`. Each turns into the stored subscription fields.
+//! `payload_template`. Each turns into the stored subscription fields, and back into
+//! the view the API answers with.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::subscriptions::bad;
-use crate::http::ApiError;
+use super::error::{SubscriptionError, bad};
+use super::input::RetryPolicyIn;
 use crate::store::subscriptions::SubscriptionFields;
 
 /// The AI Agent API's `{event, data, timestamp}`, as a payload template over the
@@ -21,23 +21,14 @@ pub fn payload_format_of(template: Option<&str>) -> &'static str {
     }
 }
 
-pub fn format_template(format: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn format_template(format: Option<&str>) -> Result<Option<String>, SubscriptionError> {
     match format.map(str::trim) {
         None | Some("muninn") => Ok(None),
         Some("event") => Ok(Some(EVENT_FORMAT_TEMPLATE.to_string())),
-        Some(other) => Err(ApiError::Unprocessable(format!(
+        Some(other) => Err(SubscriptionError::Invalid(format!(
             "payload_format {other:?} is not \"muninn\" (the full envelope) or \"event\" ({{event, data, timestamp}})"
         ))),
     }
-}
-
-/// TagoRUN's `retry_policy`: attempts in all (the first and the retries) and how the
-/// delay grows, from `retry_delay` (1 s, TagoRUN's base delay, unless given).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryPolicyIn {
-    pub max_attempts: i64,
-    pub backoff: Option<String>,
 }
 
 /// TagoRUN's base delay between attempts.
@@ -63,7 +54,7 @@ pub fn retry_policy_of(retry_count: i32, schedule: Option<&str>) -> Value {
 }
 
 /// Checks a payload template and gives its stored text.
-pub fn payload_template(t: Option<&Value>) -> Result<Option<String>, ApiError> {
+pub fn payload_template(t: Option<&Value>) -> Result<Option<String>, SubscriptionError> {
     let compile_error = |e: crate::template::TemplateError| {
         bad("payload_template", format!("does not compile: {e}"))
     };
@@ -92,7 +83,7 @@ pub fn apply_retry_policy(
     f: &mut SubscriptionFields,
     p: &RetryPolicyIn,
     delay_given: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), SubscriptionError> {
     if !(1..=101).contains(&p.max_attempts) {
         return Err(bad(
             "retry_policy.max_attempts",
