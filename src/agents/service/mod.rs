@@ -17,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod links;
 pub mod save;
+pub mod scenarios;
 mod system_events;
 pub mod validate;
 

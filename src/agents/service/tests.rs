@@ -301,3 +301,36 @@ async fn create_writes_the_agent_its_links_and_tells_the_hub_once() {
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types, vec!["agent.created"]);
 }
+
+#[actix_rt::test]
+async fn a_scenario_takes_only_agents_its_creator_may_see_and_hides_from_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let rows = seed(
+        &store,
+        vec![
+            (1, "manual_event", json!({}), false),
+            (2, "manual_event", json!({}), false),
+        ],
+    )
+    .await;
+    let (mine, theirs) = (rows[0].id, rows[1].id);
+    let told = Told::default();
+    let d = deps(&store, &told);
+    let err = super::scenarios::create(&d, 1, Some(1), "s", None, vec![mine, theirs])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("agent_ids: agent {theirs} does not exist")
+    );
+    assert!(super::scenarios::list(&d, None).await.unwrap().is_empty());
+    let (s, ids) = super::scenarios::create(&d, 1, Some(1), " s ", None, vec![mine])
+        .await
+        .unwrap();
+    assert_eq!((s.name.as_str(), ids), ("s", vec![mine]));
+    let hidden = super::scenarios::get(&d, Some(2), s.id).await.unwrap_err();
+    assert_eq!(hidden.to_string(), format!("scenario {} not found", s.id));
+    assert!(super::scenarios::delete(&d, Some(2), s.id).await.is_err());
+    assert_eq!(super::scenarios::list(&d, Some(1)).await.unwrap().len(), 1);
+}

@@ -1,17 +1,16 @@
-//! `/api/scenarios`: named sets of agents; import and export in Huginn's format.
+//! `/api/scenarios`: named sets of agents; import and export in Huginn's format. The
+//! workflows are the agents service's (`agents::service::{scenarios, import}`).
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::ts;
-use crate::agents::scenario::{self, ExportAgent};
 use crate::agents::service::import;
-use crate::http::api::agents::{deps, visible_agent};
+use crate::agents::service::scenarios as service;
+use crate::http::api::agents::deps;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::agents::{self, AgentRow};
-use crate::store::scenarios::{self, ScenarioFields, ScenarioRow};
-use crate::store::{Conn, StoreError, control_links, links};
+use crate::store::scenarios::ScenarioRow;
 
 #[derive(Debug, Serialize)]
 pub struct ScenarioOut {
@@ -44,32 +43,10 @@ fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
     }
 }
 
-async fn visible(state: &AppState, user: &AuthUser, id: i64) -> Result<ScenarioRow, ApiError> {
-    state
-        .addrs
-        .store
-        .read(move |c| scenarios::find(c, id))
-        .await?
-        .filter(|s| user.can_see(s.user_id))
-        .ok_or_else(|| ApiError::not_found("scenario", id))
-}
-
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let scope = user.scope();
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| {
-            let rows = scenarios::list(c, scope)?;
-            rows.into_iter()
-                .map(|r| {
-                    let ids = scenarios::agent_ids(c, r.id)?;
-                    Ok(out(r, ids))
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(rows))
+    let rows = service::list(&deps(&state), user.scope()).await?;
+    let body: Vec<ScenarioOut> = rows.into_iter().map(|(r, ids)| out(r, ids)).collect();
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub async fn get(
@@ -77,13 +54,7 @@ pub async fn get(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = visible(&state, &user, path.into_inner()).await?;
-    let id = s.id;
-    let ids = state
-        .addrs
-        .store
-        .read(move |c| scenarios::agent_ids(c, id))
-        .await?;
+    let (s, ids) = service::get(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(out(s, ids)))
 }
 
@@ -101,41 +72,14 @@ pub async fn create(
     user: AuthUser,
     body: web::Json<ScenarioIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let input = body.into_inner();
-    if input.name.trim().is_empty() {
-        return Err(ApiError::Unprocessable("field \"name\" is required".into()));
-    }
-    for &a in &input.agent_ids {
-        visible_agent(&state, &user, a)
-            .await
-            .map_err(|_| ApiError::Unprocessable(format!("agent_ids: agent {a} does not exist")))?;
-    }
-    let uid = user.id;
-    let guid = uuid::Uuid::new_v4().simple().to_string();
-    let fields = ScenarioFields {
-        name: input.name.trim().to_string(),
-        description: input.description,
-        tag_fg_color: None,
-        tag_bg_color: None,
-        icon: None,
-    };
-    let ids = input.agent_ids;
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| {
-            let (row, _) = scenarios::upsert(c, uid, &guid, &fields)?;
-            scenarios::add_agents(c, row.id, &ids)?;
-            Ok(row)
-        })
-        .await?;
-    let id = row.id;
-    let ids = state
-        .addrs
-        .store
-        .read(move |c| scenarios::agent_ids(c, id))
-        .await?;
+    let ScenarioIn {
+        name,
+        description,
+        agent_ids,
+    } = body.into_inner();
+    let d = deps(&state);
+    let (row, ids) =
+        service::create(&d, user.id, user.scope(), &name, description, agent_ids).await?;
     Ok(HttpResponse::Created().json(out(row, ids)))
 }
 
@@ -144,43 +88,8 @@ pub async fn delete(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = visible(&state, &user, path.into_inner()).await?.id;
-    state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| scenarios::delete(c, id))
-        .await?;
+    service::delete(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The agents of a scenario with what an export needs.
-fn export_of(c: &mut Conn, s: &ScenarioRow) -> Result<Value, StoreError> {
-    let ids = scenarios::agent_ids(c, s.id)?;
-    let mut rows: Vec<AgentRow> = Vec::new();
-    for id in &ids {
-        rows.extend(agents::find(c, *id)?);
-    }
-    let mut l = Vec::new();
-    let mut cl = Vec::new();
-    for r in &rows {
-        for recv in links::receivers_of(c, r.id)? {
-            l.push((r.id, recv));
-        }
-        for t in control_links::targets_of(c, r.id)? {
-            cl.push((r.id, t));
-        }
-    }
-    let exported: Vec<ExportAgent<'_>> = rows
-        .iter()
-        .map(|row| {
-            Ok(ExportAgent {
-                row,
-                options: row.options_json()?,
-            })
-        })
-        .collect::<Result<_, StoreError>>()?;
-    Ok(scenario::export(s, &exported, &l, &cl))
 }
 
 pub async fn export(
@@ -188,9 +97,7 @@ pub async fn export(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let s = visible(&state, &user, path.into_inner()).await?;
-    let name = scenario::slug(&s.name);
-    let doc = state.addrs.store.read(move |c| export_of(c, &s)).await?;
+    let (name, doc) = service::export(&deps(&state), user.scope(), path.into_inner()).await?;
     let body = serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
