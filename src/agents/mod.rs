@@ -19,6 +19,7 @@ pub mod scenario;
 pub mod scenario_problems;
 pub mod schedule;
 pub mod scheduler;
+pub mod service;
 pub mod trigger;
 pub mod webhook;
 

@@ -16,10 +16,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::agents::ControlAction;
 use crate::agents::actor::{
-    AgentActor, AgentSettings, AgentShared, ControlTargets, Reload, RunCheck, Shutdown,
-    SubscriptionTouched,
+    AgentActor, AgentSettings, AgentShared, ControlTargets, Reload, Shutdown, SubscriptionTouched,
 };
 use crate::agents::kind;
 use crate::agents::schedule::Schedule;
@@ -35,7 +33,6 @@ use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
-use crate::store::{agent_logs, control_links, system_events};
 pub use clock::{Clock, SetSchedule};
 pub use incoming::{IncomingRemoved, IncomingSaved};
 pub use registry::{AgentEntry, Registry, SubscriptionEntry};
@@ -462,95 +459,23 @@ async fn spawn_stored(hub: &Hub, store: &Store, threads: usize) -> Result<(), St
 impl Handler<ControlTargets> for Hub {
     type Result = ();
 
-    /// Carries out a controller's actions on its control targets (Huginn's `control!`).
+    /// Carries out a controller's actions on its control targets (Huginn's `control!`)
+    /// through the agents service, as an API save would.
     fn handle(&mut self, msg: ControlTargets, ctx: &mut Context<Self>) {
-        let (store, registry, me) = (self.store.clone(), self.registry.clone(), self.me.clone());
+        let store = self.store.clone();
+        let allow_private_targets = self.settings.allow_private_targets;
+        let inside = running::FromInside {
+            hub: self.me.clone(),
+            registry: self.registry.clone(),
+        };
         let controller = msg.controller_id;
         let work = async move {
-            let targets = store
-                .read(move |c| {
-                    let mut rows = Vec::new();
-                    for id in control_links::targets_of(c, controller)? {
-                        rows.extend(agents::find(c, id)?);
-                    }
-                    Ok(rows)
-                })
-                .await?;
-            let mut notes = Vec::new();
-            for action in msg.actions {
-                for t in &targets {
-                    match action {
-                        ControlAction::Run if t.disabled => {
-                            notes
-                                .push(format!("Agent run ignored for disabled Agent '{}'", t.name));
-                        }
-                        ControlAction::Run => {
-                            if let Some(e) = registry.agent(t.id) {
-                                e.addr.do_send(RunCheck);
-                            }
-                        }
-                        ControlAction::Enable {
-                            drop_pending_events,
-                        } if t.disabled => {
-                            if let Some(why) = enable_refused(t) {
-                                notes.push(format!("Agent enable refused for '{}': {why}", t.name));
-                                continue;
-                            }
-                            let id = t.id;
-                            let row = store
-                                .writer()
-                                .write(move |c, out| {
-                                    let r =
-                                        agents::set_disabled(c, id, false, drop_pending_events)?;
-                                    system_events::record(
-                                        c,
-                                        out,
-                                        r.user_id,
-                                        crate::event_types::AGENT_ENABLED,
-                                        system_events::agent_summary(&r),
-                                    )?;
-                                    Ok(r)
-                                })
-                                .await?;
-                            me.do_send(AgentSaved(row));
-                        }
-                        ControlAction::Disable if !t.disabled => {
-                            let id = t.id;
-                            let row = store
-                                .writer()
-                                .write(move |c, out| {
-                                    let r = agents::set_disabled(c, id, true, false)?;
-                                    system_events::record(
-                                        c,
-                                        out,
-                                        r.user_id,
-                                        crate::event_types::AGENT_DISABLED,
-                                        system_events::agent_summary(&r),
-                                    )?;
-                                    Ok(r)
-                                })
-                                .await?;
-                            me.do_send(AgentSaved(row));
-                        }
-                        ControlAction::Enable { .. } | ControlAction::Disable => {}
-                    }
-                }
-            }
-            if !notes.is_empty() {
-                let lines: Vec<agent_logs::NewLog> = notes
-                    .into_iter()
-                    .map(|message| agent_logs::NewLog {
-                        level: agent_logs::LEVEL_INFO,
-                        message,
-                        inbound_event_id: None,
-                    })
-                    .collect();
-                store
-                    .writer()
-                    .write(move |c, _| agent_logs::append(c, controller, &lines, 200))
-                    .await?;
-            }
-            Ok::<(), StoreError>(())
+            let d = crate::agents::service::Deps {
+                store: &store,
+                allow_private_targets,
+                running: &inside,
+            };
+            crate::agents::service::control::carry_out(&d, controller, msg.actions).await
         };
         ctx.spawn(work.into_actor(self).map(move |res, _, _| {
             if let Err(e) = res {
@@ -569,15 +494,4 @@ impl Handler<SubscriptionTouched> for Hub {
             None => self.spawn_subscription(&msg.row),
         }
     }
-}
-
-/// Why a disabled agent may not be enabled: its options fail the checks a save makes
-/// (an import may have disabled it for them).
-fn enable_refused(row: &AgentRow) -> Option<String> {
-    let k = crate::agents::kind(&row.agent_type)?;
-    let options = match row.options_json() {
-        Ok(o) => o,
-        Err(e) => return Some(format!("its stored options cannot be read ({e})")),
-    };
-    k.validate(&options).err().map(|e| e.to_string())
 }

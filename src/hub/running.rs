@@ -1,17 +1,30 @@
 //! The running hub as the subsystems' services see it: each service takes a small
 //! trait for "tell the hub", implemented here over the tree's addresses, so the
 //! services never import the Hub.
+//!
+//! The agents service is told in two ways: from outside (the HTTP face), which waits
+//! until the link graph is reloaded so the answer reflects it; and from inside the Hub's
+//! own control handler ([`FromInside`]), which must not wait on the Hub it runs in.
+
+use std::future::Future;
+use std::sync::Arc;
 
 use actix::Addr;
 
-use super::{Addrs, IncomingRemoved, IncomingSaved, SubscriptionRemoved, SubscriptionSaved};
+use super::{
+    Addrs, AgentRemoved, AgentSaved, Hub, IncomingRemoved, IncomingSaved, LinksChanged, Registry,
+    SubscriptionRemoved, SubscriptionSaved,
+};
+use crate::agents::actor::AgentActor;
+use crate::agents::service::{AgentServiceError, Running as AgentsRunning};
 use crate::delivery::SubscriptionActor;
-use crate::delivery::subscription::{Running, SubscriptionError};
+use crate::delivery::subscription::{Running as SubscriptionsRunning, SubscriptionError};
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
+use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
 use crate::store::subscriptions::SubscriptionRow;
 
-impl Running for Addrs {
+impl SubscriptionsRunning for Addrs {
     async fn saved(&self, row: SubscriptionRow) -> Result<(), SubscriptionError> {
         Ok(self.hub.send(SubscriptionSaved(row)).await?)
     }
@@ -36,5 +49,79 @@ impl IncomingRunning for Addrs {
 
     fn receives_events(&self, agent_type: &str) -> bool {
         crate::agents::kind(agent_type).is_some_and(|k| k.can_receive_events)
+    }
+}
+
+impl AgentsRunning for Addrs {
+    fn agent_saved(&self, row: AgentRow) -> impl Future<Output = Result<(), AgentServiceError>> {
+        let hub = self.hub.clone();
+        async move { Ok(hub.send(AgentSaved(row)).await??) }
+    }
+
+    fn agent_removed(
+        &self,
+        id: i64,
+        subscription_id: Option<i64>,
+    ) -> impl Future<Output = Result<(), AgentServiceError>> {
+        let hub = self.hub.clone();
+        async move {
+            hub.send(AgentRemoved(id)).await??;
+            if let Some(sub) = subscription_id {
+                hub.send(SubscriptionRemoved(sub)).await?;
+            }
+            Ok(())
+        }
+    }
+
+    fn links_changed(&self) -> impl Future<Output = Result<(), AgentServiceError>> {
+        let hub = self.hub.clone();
+        async move { Ok(hub.send(LinksChanged).await??) }
+    }
+
+    fn feeds_changed(&self, user_id: i64) {
+        super::feeds_changed(&self.registry, Some(user_id));
+    }
+
+    fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
+        self.registry.agent(id).map(|e| e.addr)
+    }
+}
+
+/// The Hub telling itself: messages are queued, not awaited (awaiting would wait on the
+/// handler that is running).
+pub struct FromInside {
+    pub hub: Addr<Hub>,
+    pub registry: Arc<Registry>,
+}
+
+impl AgentsRunning for FromInside {
+    fn agent_saved(&self, row: AgentRow) -> impl Future<Output = Result<(), AgentServiceError>> {
+        self.hub.do_send(AgentSaved(row));
+        std::future::ready(Ok(()))
+    }
+
+    fn agent_removed(
+        &self,
+        id: i64,
+        subscription_id: Option<i64>,
+    ) -> impl Future<Output = Result<(), AgentServiceError>> {
+        self.hub.do_send(AgentRemoved(id));
+        if let Some(sub) = subscription_id {
+            self.hub.do_send(SubscriptionRemoved(sub));
+        }
+        std::future::ready(Ok(()))
+    }
+
+    fn links_changed(&self) -> impl Future<Output = Result<(), AgentServiceError>> {
+        self.hub.do_send(LinksChanged);
+        std::future::ready(Ok(()))
+    }
+
+    fn feeds_changed(&self, user_id: i64) {
+        super::feeds_changed(&self.registry, Some(user_id));
+    }
+
+    fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
+        self.registry.agent(id).map(|e| e.addr)
     }
 }

@@ -126,6 +126,27 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<AgentRow>, StoreError> {
     })
 }
 
+/// The agent `id` if `scope` may see it: its owner's id, or `None` for an admin who
+/// sees every agent. Ownership is part of the query, so a caller never holds a row it
+/// may not see.
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<AgentRow>, StoreError> {
+    one_snapshot(conn, |c| {
+        let mut q = agents::table
+            .filter(agents::id.eq(id))
+            .select(AgentRow::as_select())
+            .into_boxed();
+        if let Some(uid) = scope {
+            q = q.filter(agents::user_id.eq(uid));
+        }
+        let row = q.first(c).optional()?;
+        row.map(|r| counted(c, r)).transpose()
+    })
+}
+
 /// All agents of `user_id`, or of everyone when `None`.
 pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<AgentRow>, StoreError> {
     let mut q = agents::table.select(AgentRow::as_select()).into_boxed();

@@ -104,6 +104,23 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<LinkRow>, StoreError> {
         .optional()?)
 }
 
+/// The link `id` if its source agent belongs to `scope` (`None`: an admin, any link).
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<LinkRow>, StoreError> {
+    let mut q = links::table
+        .inner_join(agents::table.on(agents::id.eq(links::source_id)))
+        .filter(links::id.eq(id))
+        .select(LinkRow::as_select())
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(agents::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
+}
+
 pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
     diesel::delete(links::table.find(id)).execute(conn)?;
     Ok(())

@@ -78,6 +78,22 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ScenarioRow>, StoreError>
         .optional()?)
 }
 
+/// The scenario `id` if it belongs to `scope` (`None`: an admin, any scenario).
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<ScenarioRow>, StoreError> {
+    let mut q = scenarios::table
+        .filter(scenarios::id.eq(id))
+        .select(ScenarioRow::as_select())
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(scenarios::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
+}
+
 pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<ScenarioRow>, StoreError> {
     let mut q = scenarios::table
         .select(ScenarioRow::as_select())

@@ -1,14 +1,14 @@
-//! `/api/links`: the edges between agents.
+//! `/api/links`: the edges between agents. The workflows and their rules are the agents
+//! service's (`agents::service::links`); these handlers extract, call and answer.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::ts;
-use crate::http::api::agents::{check_link_ends, cycle_warnings, visible_agent};
+use crate::agents::service::links as service;
+use crate::http::api::agents::deps;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::hub::LinksChanged;
-use crate::store::agents;
-use crate::store::links::{self, LinkRow};
+use crate::store::links::LinkRow;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,12 +43,7 @@ impl From<LinkRow> for LinkOut {
 }
 
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let scope = user.scope();
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| links::list(c, scope))
-        .await?;
+    let rows = service::list(&deps(&state), user.scope()).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(LinkOut::from).collect::<Vec<_>>()))
 }
 
@@ -61,41 +56,10 @@ pub async fn create(
         source_id,
         receiver_id,
     } = body.into_inner();
-    if source_id == receiver_id {
-        return Err(ApiError::Unprocessable(
-            "an agent cannot be linked to itself".into(),
-        ));
-    }
-    let source = visible_agent(&state, &user, source_id).await.map_err(|_| {
-        ApiError::Unprocessable(format!("source_id: agent {source_id} does not exist"))
-    })?;
-    check_link_ends(
-        &state,
-        source.user_id,
-        "source_id",
-        &[source_id],
-        |k| k.can_create_events,
-        "cannot create events",
-    )
-    .await?;
-    check_link_ends(
-        &state,
-        source.user_id,
-        "receiver_id",
-        &[receiver_id],
-        |k| k.can_receive_events,
-        "cannot receive events",
-    )
-    .await?;
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| links::insert(c, source_id, receiver_id))
-        .await?;
-    state.addrs.hub.send(LinksChanged).await??;
+    let (row, warnings) =
+        service::create(&deps(&state), user.scope(), source_id, receiver_id).await?;
     let mut out = LinkOut::from(row);
-    out.warnings = cycle_warnings(&state, source.user_id, vec![source_id]).await?;
+    out.warnings = warnings;
     Ok(HttpResponse::Created().json(out))
 }
 
@@ -104,26 +68,6 @@ pub async fn delete(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let found = state
-        .addrs
-        .store
-        .read(move |c| {
-            let Some(link) = links::find(c, id)? else {
-                return Ok(None);
-            };
-            Ok(agents::find(c, link.source_id)?.map(|a| a.user_id))
-        })
-        .await?;
-    if !found.is_some_and(|owner| user.can_see(owner)) {
-        return Err(ApiError::not_found("link", id));
-    }
-    state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| links::delete(c, id))
-        .await?;
-    state.addrs.hub.send(LinksChanged).await??;
+    service::delete(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

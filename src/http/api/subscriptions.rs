@@ -11,9 +11,9 @@ use crate::delivery::signer::{self, Scheme};
 use crate::delivery::subscription::{
     Caller, ReplayIn, RotateIn, Settings, SubscriptionError, Subscriptions, TestIn,
 };
+use crate::event_types::CATALOG;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::Addrs;
-use crate::event_types::CATALOG;
 use crate::store::subscriptions::SubscriptionRow;
 
 pub use super::subscription_out::{SubscriptionOut, to_out};

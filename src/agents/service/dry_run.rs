@@ -1,0 +1,110 @@
+//! A dry run: what an agent with these options would emit and log for an event (or on
+//! a run, without one). Nothing is stored.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AgentServiceError;
+use crate::agents::{AgentCtx, kind, kind_names};
+use crate::store::Store;
+use crate::store::agents::AgentRow;
+use crate::store::events::EventRow;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunInput {
+    #[serde(rename = "type")]
+    pub agent_type: String,
+    #[serde(default)]
+    pub options: Option<Value>,
+    pub event: Option<Value>,
+    pub memory: Option<Value>,
+}
+
+/// An agent row that exists only for the dry run.
+fn scratch_row(user_id: i64, agent_type: &str, options: &Value) -> AgentRow {
+    let now = crate::store::now();
+    AgentRow {
+        id: 0,
+        user_id,
+        agent_type: agent_type.to_string(),
+        name: "dry run".into(),
+        options: options.to_string(),
+        memory: "{}".into(),
+        schedule: None,
+        disabled: false,
+        keep_events_for: 0,
+        propagate_immediately: true,
+        guid: String::new(),
+        events_count: 0,
+        last_checked_event_id: 0,
+        created_at: now,
+        updated_at: now,
+        last_check_at: None,
+        last_receive_at: None,
+        last_event_at: None,
+        last_error_at: None,
+        last_web_request_at: None,
+    }
+}
+
+/// Runs the agent's behaviour once for `user_id`; the answer is
+/// `{"events", "log", "memory"}` with the user's credentials masked.
+pub fn dry_run(
+    store: &Store,
+    user_id: i64,
+    input: DryRunInput,
+) -> Result<Value, AgentServiceError> {
+    let k = kind(&input.agent_type).ok_or_else(|| {
+        AgentServiceError::invalid(
+            "type",
+            format!(
+                "unknown agent type \"{}\"; agent types: {}",
+                input.agent_type,
+                kind_names()
+            ),
+        )
+    })?;
+    let options = input.options.unwrap_or_else(|| json!({}));
+    k.validate(&options)
+        .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
+    let mut behavior = k
+        .build(&options)
+        .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
+    let row = scratch_row(user_id, k.name, &options);
+    let mut memory = input.memory.unwrap_or_else(|| json!({}));
+    let mut ctx = AgentCtx::new(&row, &mut memory);
+    // The owner's credentials render as they will when the agent runs, and are masked
+    // in the answer: a dry run's output is shown and pasted around.
+    let creds = crate::store::credential_cache::user_credentials(store, user_id);
+    ctx.credentials = creds.clone();
+    match input.event {
+        Some(payload) => {
+            let event = EventRow {
+                id: 0,
+                user_id,
+                agent_id: None,
+                event_type: "event.created".into(),
+                payload: payload.to_string(),
+                created_at: row.created_at,
+                expires_at: None,
+                target_agent_id: None,
+            };
+            behavior.receive(&mut ctx, &event, &payload);
+        }
+        None => behavior.check(&mut ctx),
+    }
+    let log: Vec<Value> = ctx
+        .logs
+        .iter()
+        .map(|l| {
+            let level = if l.level >= 4 { "ERROR" } else { "INFO" };
+            json!({"level": level, "message": creds.redact_all(&l.message)})
+        })
+        .collect();
+    let emitted = std::mem::take(&mut ctx.emitted);
+    drop(ctx);
+    let mut answer = json!({"events": emitted, "log": log, "memory": memory});
+    creds.redact_json(&mut answer);
+    Ok(answer)
+}
