@@ -1,6 +1,7 @@
 //! `rss` — Huginn's RssAgent: on its schedule (or when run) it fetches `url` (one or a
-//! list), parses RSS 2.0 or Atom ([`super::rss_feed`]), and emits one event per entry it
-//! has not seen, at most `max_events_per_run` a run (newest kept; the others are
+//! list), parses RSS 0.9x/1.0/2.0, Atom or JSON Feed ([`super::rss_feed`]), and emits
+//! one event per entry it has not seen, at most `max_events_per_run` a run (newest
+//! kept; the others are
 //! remembered as seen, as Huginn skips them). Seen ids are kept in memory (`seen_ids`):
 //! the newest `remembered_id_count`, and never fewer than the entries the agent's feeds
 //! had when last read, so an entry still in a feed is never emitted twice. It sends
