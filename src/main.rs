@@ -324,7 +324,14 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
         }
-        Command::Api(args) => cli::run(&load_config(&cli, None, None)?, args),
+        Command::Api(args) => {
+            // Only the message: a script reads stderr, and a backtrace is no help there.
+            if let Err(e) = load_config(&cli, None, None).and_then(|c| cli::run(&c, args)) {
+                eprintln!("Error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
