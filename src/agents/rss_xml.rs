@@ -9,6 +9,7 @@
 //! no more than its (size-capped) bytes.
 
 use quick_xml::NsReader;
+use quick_xml::encoding::DecodingReader;
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
 
@@ -91,16 +92,23 @@ fn node(resolved: &ResolveResult<'_>, e: &quick_xml::events::BytesStart<'_>) -> 
     }
 }
 
-/// The document's root element, or `None` when `body` is not well-formed XML.
+/// The document's root element, or `None` when `body` is not well-formed XML. The
+/// text is decoded as the document declares (a BOM, or `encoding=` as feed-rs reads it).
 pub fn read(body: &[u8]) -> Option<Node> {
-    let text = String::from_utf8_lossy(body);
-    let mut reader = NsReader::from_str(&text);
+    let mut reader = NsReader::from_reader(DecodingReader::new(body));
+    let mut buf = Vec::new();
     // Open elements; `skipped` counts those below MAX_DEPTH that are not kept.
     let mut stack: Vec<Node> = Vec::new();
     let mut skipped = 0usize;
     loop {
-        let (resolved, event) = reader.read_resolved_event().ok()?;
+        buf.clear();
+        let (resolved, event) = reader.read_resolved_event_into(&mut buf).ok()?;
         match event {
+            Event::Decl(d) => {
+                if let Some(encoding) = d.encoder() {
+                    reader.get_mut().set_encoding(encoding);
+                }
+            }
             Event::Start(e) => {
                 if skipped > 0 || stack.len() >= MAX_DEPTH {
                     skipped += 1;
@@ -201,6 +209,17 @@ mod tests {
             items[0].text_of("pubDate"),
             Some("Sun, 22 Nov 2026 10:00:00 -0700")
         );
+    }
+
+    #[test]
+    fn the_declared_encoding_is_read() {
+        let mut body =
+            br#"<?xml version="1.0" encoding="ISO-8859-1"?><rss><channel><item><author>Bj"#
+                .to_vec();
+        body.push(0xF6); // ö in Latin-1
+        body.extend_from_slice(b"rn Ek</author></item></channel></rss>");
+        let (_, items) = split(read(&body).unwrap()).unwrap();
+        assert_eq!(items[0].text_of("author"), Some("Bj\u{f6}rn Ek"));
     }
 
     #[test]
