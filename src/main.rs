@@ -8,6 +8,9 @@ use clap::{Parser, Subcommand};
 use diesel::Connection;
 
 use muninn::config::{Config, DEFAULT_CONFIG, Overrides};
+
+mod cli;
+use cli::{HubArgs, call_hub, hub_token};
 use muninn::ops::systemd::{self, UnitOptions};
 use muninn::store::{self, api_tokens, users};
 
@@ -96,6 +99,12 @@ enum Command {
         #[command(flatten)]
         hub: HubArgs,
     },
+    /// Talk to the running hub's management API: agents, subscriptions, deliveries,
+    /// events, scenarios, tokens. Prints the API's JSON; exits non-zero on an error
+    /// answer, with the API's message on stderr.
+    ///
+    /// Example: muninn api agents list --pretty
+    Api(cli::ApiArgs),
     /// Print the default configuration file, every key documented.
     Config,
     /// Manage the key that encrypts secrets at rest (<data dir>/secret.key or
@@ -120,17 +129,6 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         watchdog_sec: u64,
     },
-}
-
-/// How the CLI reaches a running hub.
-#[derive(clap::Args)]
-struct HubArgs {
-    /// The hub's base URL.
-    #[arg(long, env = "MUNINN_URL", default_value = "http://127.0.0.1:3000")]
-    url: String,
-    /// API token [default: the contents of <data dir>/admin.token]
-    #[arg(long, env = "MUNINN_TOKEN")]
-    token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -326,6 +324,14 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&answer)?);
             Ok(())
         }
+        Command::Api(args) => {
+            // Only the message: a script reads stderr, and a backtrace is no help there.
+            if let Err(e) = load_config(&cli, None, None).and_then(|c| cli::run(&c, args)) {
+                eprintln!("Error: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Config => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
@@ -418,55 +424,6 @@ fn print_credentials(list: &serde_json::Value) {
             c["updated_at"].as_str().unwrap_or_default()
         );
     }
-}
-
-fn hub_token(config: &Config, hub: &HubArgs) -> Result<String> {
-    if let Some(t) = &hub.token {
-        return Ok(t.clone());
-    }
-    let path = config.admin_token_path();
-    Ok(std::fs::read_to_string(&path)
-        .with_context(|| format!("no --token given and {} cannot be read", path.display()))?
-        .trim()
-        .to_string())
-}
-
-/// One API call to a running hub; a non-2xx answer becomes an error with its message.
-async fn call_hub(
-    base: &str,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> Result<serde_json::Value> {
-    muninn::delivery::client::install_crypto();
-    let client = awc::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .finish();
-    let req = client
-        .request(
-            method.parse()?,
-            format!("{}{path}", base.trim_end_matches('/')),
-        )
-        .insert_header(("Authorization", format!("Bearer {token}")));
-    let mut resp = match body {
-        Some(b) => req.send_json(&b).await,
-        None => req.send().await,
-    }
-    .map_err(|e| anyhow::anyhow!("cannot reach the hub at {base}: {e}"))?;
-    let bytes = resp.body().limit(64 * 1024 * 1024).await?;
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    if !resp.status().is_success() {
-        anyhow::bail!(
-            "the hub answered {}: {}",
-            resp.status(),
-            value["error"]
-                .as_str()
-                .unwrap_or(&String::from_utf8_lossy(&bytes))
-        );
-    }
-    Ok(value)
 }
 
 fn user_named(conn: &mut store::Conn, name: &str) -> Result<users::UserRow> {

@@ -486,3 +486,139 @@ async fn headers_user_agent_and_basic_auth_are_sent() {
         "option \"headers\" must be an object of header names to values"
     );
 }
+
+#[actix_rt::test]
+async fn an_rss_091_feed_reads_like_rss_2() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("rss091.xml");
+    let payloads = read_feed(&hub, &sink, json!({"include_feed_info": true}), 2).await;
+    // No dates: the feed's own order, oldest (last listed) first; the link is the id.
+    assert_eq!(payloads[0]["id"], "http://news.example.org/issues/1");
+    assert_eq!(
+        payloads[1],
+        json!({
+            "id": "http://news.example.org/issues/2",
+            "url": "http://news.example.org/issues/2",
+            "urls": ["http://news.example.org/issues/2"],
+            "links": [{"href": "http://news.example.org/issues/2"}],
+            "title": "Second issue: feeds",
+            "description": "All about <b>feeds</b>.", "content": "All about <b>feeds</b>.",
+            "image": null, "enclosure": null, "authors": [], "categories": [],
+            "date_published": null, "last_updated": null,
+            "feed": {
+                "id": null, "type": "rss",
+                "url": "http://news.example.org/",
+                "links": [{"href": "http://news.example.org/"}],
+                "title": "Muninn Weekly", "description": "Notes from the hub, every week.",
+                "copyright": "Copyright 2026, Example Org", "generator": null,
+                "icon": "http://news.example.org/logo.gif",
+                "authors": ["Ed Itor <editor@example.org>"],
+                "date_published": "2026-12-07T09:00:00+01:00",
+                "last_updated": "2026-12-07T10:30:00+01:00"
+            }
+        })
+    );
+}
+
+#[actix_rt::test]
+async fn an_rss_1_rdf_feed_reads_like_rss_2() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("slashdot.rdf");
+    let payloads = read_feed(
+        &hub,
+        &sink,
+        json!({"include_feed_info": true, "clean": true}),
+        2,
+    )
+    .await;
+    let url = "https://news.example.net/story/26/12/07/0415210/rust-feeds";
+    assert_eq!(
+        payloads[0]["id"], "https://news.example.net/story/26/12/06/2229215/sqlite-turns-26",
+        "oldest first by dc:date"
+    );
+    assert_eq!(
+        payloads[1],
+        json!({
+            "id": url, "url": url, "urls": [url], "links": [{"href": url}],
+            "title": "Rust Feed Parsers Grow Up",
+            "description": "An anonymous reader writes: one crate now reads <i>every</i> feed format.",
+            "content": "An anonymous reader writes: one crate now reads <i>every</i> feed format.",
+            "image": null, "enclosure": null,
+            // One word reads as an address, as Huginn reads an RSS author.
+            "authors": ["<msmash>"],
+            "categories": ["programming"],
+            "date_published": "2026-12-07T04:15:00-05:00",
+            "last_updated": "2026-12-07T04:15:00-05:00",
+            "feed": {
+                "id": null, "type": "rss",
+                "url": "https://news.example.net/",
+                "links": [{"href": "https://news.example.net/"}],
+                "title": "Example Dot", "description": "News for nerds, stuff that matters",
+                "copyright": "Copyright 1997-2026, Example Media. All Rights Reserved.",
+                "generator": null,
+                "icon": "https://news.example.net/topics/topicslashdot.gif",
+                "authors": ["<help@example.net>"],
+                "date_published": "2026-12-07T08:15:00+00:00",
+                "last_updated": "2026-12-07T08:15:00+00:00"
+            }
+        })
+    );
+}
+
+#[actix_rt::test]
+async fn a_json_feed_reads_like_rss_2() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = feed_sink("jsonfeed11.json");
+    let payloads = read_feed(&hub, &sink, json!({"include_feed_info": true}), 2).await;
+    let feed = json!({
+        "id": null, "type": "rss",
+        "url": "https://blog.example.com/",
+        "links": [
+            {"href": "https://blog.example.com/"},
+            {"href": "https://blog.example.com/feed.json", "rel": "self", "type": "application/feed+json"}
+        ],
+        "title": "Huginn and Muninn", "description": "Two ravens, one blog.",
+        "copyright": null, "generator": null,
+        "icon": "https://blog.example.com/icon-512.png",
+        "authors": ["Odin (https://blog.example.com/about)"],
+        "date_published": null, "last_updated": null
+    });
+    let ep2 = "https://blog.example.com/2026/12/episode-2";
+    let mp3 = "https://cdn.example.com/ep2.mp3";
+    assert_eq!(
+        payloads[1],
+        json!({
+            "id": ep2, "url": ep2, "urls": [ep2],
+            "links": [
+                {"href": ep2},
+                {"href": mp3, "rel": "enclosure", "type": "audio/mpeg", "length": "34512345"}
+            ],
+            "title": "Episode 2: memory",
+            "description": "What the ravens remember.",
+            "content": "<p>What the ravens <em>remember</em>.</p><script>alert(1)</script>",
+            "image": "https://blog.example.com/img/ep2.jpg",
+            "enclosure": {"url": mp3, "type": "audio/mpeg", "length": "34512345"},
+            "authors": ["Odin (https://blog.example.com/about)"],
+            "categories": ["podcast", "memory"],
+            "date_published": "2026-12-06T18:30:00-08:00",
+            "last_updated": "2026-12-07T09:00:00+01:00",
+            "feed": feed
+        })
+    );
+    let hello = "https://blog.example.com/2026/11/hello";
+    let external = "https://elsewhere.example.org/hello";
+    assert_eq!(
+        payloads[0],
+        json!({
+            "id": "2", "url": hello, "urls": [hello, external],
+            "links": [{"href": hello}, {"href": external, "rel": "related"}],
+            "title": "Hello, world",
+            "description": null, "content": "The first post.",
+            "image": null, "enclosure": null,
+            "authors": ["Huginn"], "categories": [],
+            "date_published": "2026-11-30T12:00:00+00:00",
+            "last_updated": "2026-11-30T12:00:00+00:00",
+            "feed": feed
+        })
+    );
+}

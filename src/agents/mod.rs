@@ -15,6 +15,8 @@ pub mod post;
 pub mod rss;
 pub mod rss_entry;
 pub mod rss_feed;
+pub mod rss_feed_info;
+pub mod rss_xml;
 pub mod scenario;
 pub mod scenario_problems;
 pub mod schedule;

@@ -1,15 +1,16 @@
 //! `rss` — Huginn's RssAgent: on its schedule (or when run) it fetches `url` (one or a
-//! list), parses RSS 2.0 or Atom ([`super::rss_feed`]), and emits one event per entry it
-//! has not seen, at most `max_events_per_run` a run (newest kept; the others are
-//! remembered as seen, as Huginn skips them). Seen ids are kept in memory (`seen_ids`):
-//! the newest `remembered_id_count`, and never fewer than the entries the agent's feeds
-//! had when last read, so an entry still in a feed is never emitted twice. It sends
-//! If-None-Match / If-Modified-Since, so an unchanged feed costs a 304. Fetching is done
-//! by the AgentActor (async, with a timeout, a size cap and the target guard); this file
-//! decides what to fetch and what a response means. Entries have Huginn's shape
-//! ([`super::rss_entry`]); `clean` sanitizes their HTML; the entries a fetch emits are
-//! ordered by `events_order` (default: by `date_published`, then `last_updated`, as
-//! Huginn) over all the URLs of a run, and `include_sort_info` numbers them.
+//! list), parses RSS 0.9x/1.0/2.0, Atom or JSON Feed ([`super::rss_feed`]), and emits
+//! one event per entry it has not seen, at most `max_events_per_run` a run (newest
+//! kept; the others are remembered as seen, as Huginn skips them). Seen ids are kept in
+//! memory (`seen_ids`): the newest `remembered_id_count`, and never fewer than the
+//! entries the agent's feeds had when last read, so an entry still in a feed is never
+//! emitted twice. It sends If-None-Match / If-Modified-Since, so an unchanged feed
+//! costs a 304. Fetching is done by the AgentActor (async, with a timeout, a size cap
+//! and the target guard); this file decides what to fetch and what a response means.
+//! Entries have Huginn's shape ([`super::rss_entry`]); `clean` sanitizes their HTML;
+//! the entries a fetch emits are ordered by `events_order` (default: by
+//! `date_published`, then `last_updated`, as Huginn) over all the URLs of a run, and
+//! `include_sort_info` numbers them.
 
 use std::collections::HashSet;
 

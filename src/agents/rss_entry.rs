@@ -1,13 +1,47 @@
-//! One feed entry (and the feed itself, for `include_feed_info`) in the shape Huginn's
-//! RssAgent gives it, as Feedjira with Huginn's extensions reads it: `content` is the
-//! content or else the summary, `last_updated` the update time or else the publication
-//! time, `image` an enclosure's URL when it is an image, `enclosure` {url, type, length},
-//! authors as "name <email> (uri)", the podcast (`itunes_*`) fields when present, and
-//! timestamps in ISO 8601 with their own offset. `clean` sanitizes `description` and
-//! `content` as HTML fragments (unsafe elements go with their content).
+//! One feed entry in the shape Huginn's RssAgent gives it, as Feedjira with Huginn's
+//! extensions reads it, from feed-rs's entry and the raw document beside it
+//! ([`Raw`]): `content` is the content or else the summary, `last_updated` the update
+//! time or else the publication time, `image` an enclosure's URL when it is an image,
+//! `enclosure` {url, type, length}, authors as "name <email> (uri)", the podcast
+//! (`itunes_*`) fields when present, and timestamps in ISO 8601 with their own offset.
+//! RSS 0.9x/1.0/2.0, Atom and JSON Feed entries all have the same keys. `clean`
+//! sanitizes `description` and `content` as HTML fragments (unsafe elements go with
+//! their content). The feed's own fields are [`super::rss_feed_info`].
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
+use feed_rs::model::{Entry, Feed, FeedType, Link};
 use serde_json::{Map, Value, json};
+
+use super::rss_xml::Node;
+
+/// The raw reading of one entry (or of the channel), for what feed-rs normalizes.
+#[derive(Clone, Copy)]
+pub enum Raw<'a> {
+    Xml(&'a Node),
+    Json(&'a Value),
+    None,
+}
+
+impl<'a> Raw<'a> {
+    pub fn xml(self) -> Option<&'a Node> {
+        match self {
+            Raw::Xml(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// A string member of a JSON Feed object, trimmed, when not empty.
+    pub fn json_str(self, key: &str) -> Option<&'a str> {
+        match self {
+            Raw::Json(v) => v
+                .get(key)?
+                .as_str()
+                .map(str::trim)
+                .filter(|s| !s.is_empty()),
+            _ => None,
+        }
+    }
+}
 
 /// Loofah's `:prune` as near as the allow-list sanitizer gets: unknown and unsafe
 /// elements and attributes go; links keep their own `rel`.
@@ -18,7 +52,7 @@ pub fn clean_fragment(html: &str) -> String {
         .to_string()
 }
 
-fn cleaned(s: Option<&str>, clean: bool) -> Value {
+pub(super) fn cleaned(s: Option<&str>, clean: bool) -> Value {
     match s {
         Some(s) if clean && !s.is_empty() => Value::String(clean_fragment(s)),
         Some(s) => Value::String(s.to_string()),
@@ -27,21 +61,21 @@ fn cleaned(s: Option<&str>, clean: bool) -> Value {
 }
 
 /// Huginn's lenient date reading (RFC 2822, or ISO 8601 as some feeds write).
-fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
+pub(super) fn parse_date(s: &str) -> Option<DateTime<FixedOffset>> {
     crate::feeds::time::parse(s)
 }
 
-fn iso(d: &DateTime<FixedOffset>) -> String {
+pub(super) fn iso(d: &DateTime<FixedOffset>) -> String {
     d.to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 /// The earliest of `dates` (Huginn keeps the oldest publication time found).
-fn earliest<'a>(dates: impl Iterator<Item = &'a str>) -> Option<DateTime<FixedOffset>> {
+pub(super) fn earliest<'a>(dates: impl Iterator<Item = &'a str>) -> Option<DateTime<FixedOffset>> {
     dates.filter_map(parse_date).min()
 }
 
 /// "name <email> (uri)", each part only when present; `None` when all are empty.
-fn person(name: Option<&str>, email: Option<&str>, uri: Option<&str>) -> Option<String> {
+pub(super) fn person(name: Option<&str>, email: Option<&str>, uri: Option<&str>) -> Option<String> {
     fn present(s: Option<&str>) -> Option<&str> {
         s.map(str::trim).filter(|s| !s.is_empty())
     }
@@ -58,7 +92,7 @@ fn person(name: Option<&str>, email: Option<&str>, uri: Option<&str>) -> Option<
 
 /// An RSS author element read as a mail address, as Huginn's RssAuthor does:
 /// `Name <email>`, `email (Name)`, a single word as an address, else a name.
-fn rss_person(content: &str) -> Option<String> {
+pub(super) fn rss_person(content: &str) -> Option<String> {
     let c = content.trim();
     if let (Some(lt), Some(gt)) = (c.find('<'), c.rfind('>'))
         && lt < gt
@@ -83,232 +117,375 @@ fn rss_person(content: &str) -> Option<String> {
 }
 
 /// Inserts `value` under `key` when it is a non-empty string.
-fn put(m: &mut Map<String, Value>, key: &str, value: Option<&str>) {
+pub(super) fn put(m: &mut Map<String, Value>, key: &str, value: Option<&str>) {
     if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
         m.insert(key.into(), Value::String(v.to_string()));
     }
 }
 
-/// An RSS 2.0 item; `id` is the entry's id as the agent tracks it.
-pub fn rss_item(i: &rss::Item, id: &str, clean: bool) -> Value {
-    let guid_url = i
-        .guid()
-        .filter(|g| g.is_permalink() && !g.value().is_empty())
-        .map(|g| g.value());
-    let link = i.link().map(str::trim).filter(|l| !l.is_empty());
-    let url = link.or(guid_url);
-    let links: Vec<Value> = link.map(|l| json!({ "href": l })).into_iter().collect();
-    let mut urls: Vec<&str> = url.into_iter().collect();
-    if let Some(l) = link
-        && !urls.contains(&l)
-    {
-        urls.push(l);
+/// feed-rs's time (UTC) where the raw text was not readable.
+pub(super) fn utc(d: Option<DateTime<Utc>>) -> Option<DateTime<FixedOffset>> {
+    d.map(|d| d.fixed_offset())
+}
+
+pub(super) fn text(t: Option<&feed_rs::model::Text>) -> Option<&str> {
+    t.map(|t| t.content.as_str())
+}
+
+/// The entry's id as the agent tracks it (Huginn's: the guid, else the link, else the
+/// title, for RSS; the id for Atom and JSON Feed).
+pub fn entry_id(feed: &Feed, e: &Entry, raw: Raw<'_>) -> String {
+    match (feed.feed_type == FeedType::Atom, raw) {
+        (false, Raw::Xml(n)) => n
+            .text_of("guid")
+            .or_else(|| n.text_of("link"))
+            .or_else(|| n.text_of("title"))
+            .unwrap_or_default()
+            .to_string(),
+        (_, Raw::Json(_)) if e.id.is_empty() => raw
+            .json_str("url")
+            .or_else(|| text(e.title.as_ref()))
+            .unwrap_or_default()
+            .to_string(),
+        _ => e.id.clone(),
     }
-    let itunes = i.itunes_ext();
-    let dc = i.dublin_core_ext();
-    let authors: Vec<String> = itunes
-        .and_then(|x| x.author())
-        .into_iter()
-        .chain(
-            dc.map(|d| d.creators())
-                .unwrap_or_default()
-                .iter()
-                .map(String::as_str),
-        )
-        .chain(i.author())
-        .filter_map(rss_person)
-        .collect();
-    let published = earliest(
-        i.pub_date().into_iter().chain(
-            dc.map(|d| d.dates())
-                .unwrap_or_default()
-                .iter()
-                .map(String::as_str),
-        ),
-    );
-    let enclosure = i.enclosure().map(|e| {
+}
+
+/// The event payload of `e`; `id` is the entry's id as the agent tracks it.
+pub fn entry(feed: &Feed, e: &Entry, raw: Raw<'_>, id: &str, clean: bool) -> Value {
+    match feed.feed_type {
+        FeedType::Atom => atom_entry(e, raw.xml(), id, clean),
+        FeedType::JSON => json_entry(e, raw, id, clean),
+        _ => rss_item(e, raw.xml(), id, clean),
+    }
+}
+
+/// The keys every entry has, whatever its format.
+struct Common<'a> {
+    id: &'a str,
+    url: Option<String>,
+    urls: Vec<String>,
+    links: Vec<Value>,
+    enclosure: Option<Value>,
+    image: Option<String>,
+    authors: Vec<String>,
+    published: Option<DateTime<FixedOffset>>,
+    updated: Option<DateTime<FixedOffset>>,
+    /// Categories beside feed-rs's (RSS 1.0's `dc:subject`, which feed-rs does not read).
+    more_categories: Vec<String>,
+}
+
+impl Common<'_> {
+    fn into_value(self, e: &Entry, clean: bool) -> Map<String, Value> {
+        let summary = text(e.summary.as_ref());
+        let content = e.content.as_ref().and_then(|c| c.body.as_deref());
+        let categories: Vec<&str> = e
+            .categories
+            .iter()
+            .map(|c| c.term.as_str())
+            .chain(self.more_categories.iter().map(String::as_str))
+            .collect();
         let mut m = Map::new();
-        put(&mut m, "url", Some(e.url()));
-        put(&mut m, "type", Some(e.mime_type()));
-        put(&mut m, "length", Some(e.length()));
-        Value::Object(m)
-    });
-    let image = i
-        .enclosure()
-        .filter(|e| e.mime_type().starts_with("image/"))
-        .map(|e| e.url());
-    let summary = i.description();
-    let mut m = Map::new();
-    m.insert("id".into(), json!(id));
-    m.insert("url".into(), json!(url));
-    m.insert("urls".into(), json!(urls));
-    m.insert("links".into(), json!(links));
-    m.insert("title".into(), json!(i.title()));
-    m.insert("description".into(), cleaned(summary, clean));
-    m.insert("content".into(), cleaned(i.content().or(summary), clean));
-    m.insert("image".into(), json!(image));
-    m.insert("enclosure".into(), json!(enclosure));
-    m.insert("authors".into(), json!(authors));
-    let categories: Vec<&str> = i.categories().iter().map(|c| c.name()).collect();
-    m.insert("categories".into(), json!(categories));
-    m.insert("date_published".into(), json!(published.as_ref().map(iso)));
-    m.insert("last_updated".into(), json!(published.as_ref().map(iso)));
-    if let Some(x) = itunes {
-        put(&mut m, "itunes_block", x.block());
-        put(&mut m, "itunes_closed_captioned", x.closed_captioned());
-        put(&mut m, "itunes_duration", x.duration());
-        put(&mut m, "itunes_explicit", x.explicit());
-        put(&mut m, "itunes_image", x.image());
-        put(&mut m, "itunes_order", x.order());
-        put(&mut m, "itunes_subtitle", x.subtitle());
-        put(&mut m, "itunes_summary", x.summary());
+        m.insert("id".into(), json!(self.id));
+        m.insert("url".into(), json!(self.url));
+        m.insert("urls".into(), json!(self.urls));
+        m.insert("links".into(), json!(self.links));
+        m.insert("title".into(), json!(text(e.title.as_ref())));
+        m.insert("description".into(), cleaned(summary, clean));
+        m.insert("content".into(), cleaned(content.or(summary), clean));
+        m.insert("image".into(), json!(self.image));
+        m.insert("enclosure".into(), json!(self.enclosure));
+        m.insert("authors".into(), json!(self.authors));
+        m.insert("categories".into(), json!(categories));
+        let published = self.published.as_ref().map(iso);
+        let updated = self.updated.as_ref().map(iso).or(published.clone());
+        m.insert("date_published".into(), json!(published));
+        m.insert("last_updated".into(), json!(updated));
+        m
     }
-    Value::Object(m)
 }
 
-fn atom_link(l: &atom_syndication::Link) -> Value {
-    let mut m = Map::new();
-    put(&mut m, "href", Some(l.href()));
-    put(&mut m, "rel", Some(l.rel()));
-    put(&mut m, "type", l.mime_type());
-    put(&mut m, "hreflang", l.hreflang());
-    put(&mut m, "title", l.title());
-    put(&mut m, "length", l.length());
-    Value::Object(m)
+/// `url` first, then the others not already there.
+fn url_list(url: Option<&String>, others: impl Iterator<Item = String>) -> Vec<String> {
+    let mut urls: Vec<String> = url.cloned().into_iter().collect();
+    for u in others {
+        if !urls.contains(&u) {
+            urls.push(u);
+        }
+    }
+    urls
 }
 
-/// Huginn's url of an Atom entry or feed: the alternate HTML link, else the first.
-fn atom_url(links: &[atom_syndication::Link]) -> Option<&str> {
-    links
+fn people(e: &Entry) -> Vec<String> {
+    e.authors
         .iter()
-        .filter(|l| !l.href().is_empty())
-        .find(|l| l.rel() == "alternate" && l.mime_type().is_none_or(|t| t == "text/html"))
-        .or_else(|| links.iter().find(|l| !l.href().is_empty()))
-        .map(|l| l.href())
-}
-
-fn atom_people(people: &[atom_syndication::Person]) -> Vec<String> {
-    people
-        .iter()
-        .filter_map(|p| person(Some(p.name()), p.email(), p.uri()))
+        .filter_map(|p| person(p.name.as_deref(), p.email.as_deref(), p.uri.as_deref()))
         .collect()
 }
 
-/// An Atom entry; `id` is the entry's id as the agent tracks it.
-pub fn atom_entry(e: &atom_syndication::Entry, id: &str, clean: bool) -> Value {
-    let links: Vec<&atom_syndication::Link> =
-        e.links().iter().filter(|l| !l.href().is_empty()).collect();
-    let url = atom_url(e.links());
-    let mut urls: Vec<&str> = url.into_iter().collect();
-    for l in &links {
-        if !urls.contains(&l.href()) {
-            urls.push(l.href());
-        }
-    }
-    let summary = e.summary().map(|s| s.as_str());
-    let content = e.content().and_then(|c| c.value());
-    let published = e.published().map(iso);
-    json!({
-        "id": id,
-        "url": url,
-        "urls": urls,
-        "links": links.iter().map(|l| atom_link(l)).collect::<Vec<_>>(),
-        "title": e.title().as_str(),
-        "description": cleaned(summary, clean),
-        "content": cleaned(content.or(summary), clean),
-        "image": Value::Null,
-        "enclosure": Value::Null,
-        "authors": atom_people(e.authors()),
-        "categories": e.categories().iter().map(|c| c.term()).collect::<Vec<_>>(),
-        "date_published": published,
-        "last_updated": iso(e.updated()),
-    })
+/// The first enclosure feed-rs found: {url, type, length}.
+fn media_enclosure(e: &Entry) -> Option<Value> {
+    let c = e
+        .media
+        .iter()
+        .flat_map(|m| &m.content)
+        .find(|c| c.url.is_some())?;
+    let mut m = Map::new();
+    put(&mut m, "url", c.url.as_ref().map(|u| u.as_str()));
+    let mime = c.content_type.as_ref().map(|t| t.to_string());
+    put(&mut m, "type", mime.as_deref());
+    put(&mut m, "length", c.size.map(|s| s.to_string()).as_deref());
+    Some(Value::Object(m))
 }
 
-/// The `feed` of an RSS channel (`include_feed_info`).
-pub fn rss_feed_info(c: &rss::Channel, clean: bool) -> Value {
-    let link = Some(c.link().trim()).filter(|l| !l.is_empty());
-    let itunes = c.itunes_ext();
-    let authors: Vec<String> = itunes
-        .and_then(|x| x.author())
-        .into_iter()
-        .chain(
-            c.dublin_core_ext()
-                .map(|d| d.creators())
-                .unwrap_or_default()
-                .iter()
-                .map(String::as_str),
-        )
-        .chain(c.managing_editor())
-        .filter_map(rss_person)
-        .collect();
-    let published = c.pub_date().and_then(parse_date);
-    let updated = c.last_build_date().and_then(parse_date).or(published);
-    let mut m = Map::new();
-    m.insert("id".into(), Value::Null);
-    m.insert("type".into(), json!("rss"));
-    m.insert("url".into(), json!(link));
-    let links: Vec<Value> = link.map(|l| json!({ "href": l })).into_iter().collect();
-    m.insert("links".into(), json!(links));
-    m.insert("title".into(), json!(c.title()));
-    m.insert("description".into(), json!(c.description()));
-    m.insert("copyright".into(), json!(c.copyright()));
-    m.insert("generator".into(), json!(c.generator()));
-    m.insert("icon".into(), json!(c.image().map(|i| i.url())));
-    m.insert("authors".into(), json!(authors));
-    m.insert("date_published".into(), json!(published.as_ref().map(iso)));
-    m.insert("last_updated".into(), json!(updated.as_ref().map(iso)));
-    if let Some(x) = itunes {
-        put(&mut m, "itunes_block", x.block());
-        let mut cats = Vec::new();
-        for cat in x.categories() {
-            let mut next = Some(cat);
-            while let Some(c) = next {
-                cats.push(c.text().to_string());
-                next = c.subcategory();
-            }
+fn image_of(enclosure: Option<&Value>) -> Option<String> {
+    let e = enclosure?;
+    e["type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("image/"))
+        .then(|| e["url"].as_str().map(str::to_string))
+        .flatten()
+}
+
+/// An RSS 0.9x/1.0/2.0 item.
+fn rss_item(e: &Entry, raw: Option<&Node>, id: &str, clean: bool) -> Value {
+    let link = match raw {
+        Some(n) => n.text_of("link").map(str::to_string),
+        None => e.links.first().map(|l| l.href.clone()),
+    };
+    let guid_url = raw
+        .and_then(|n| n.child("guid"))
+        .filter(|g| g.attr("isPermaLink").is_none_or(|p| p.trim() != "false"))
+        .map(|g| g.text.trim())
+        .filter(|g| !g.is_empty());
+    let url = link.clone().or(guid_url.map(str::to_string));
+    let urls = url_list(url.as_ref(), link.clone().into_iter());
+    let links: Vec<Value> = link.iter().map(|l| json!({ "href": l })).collect();
+    let (authors, published) = match raw {
+        Some(n) => {
+            let authors = n
+                .all("itunes:author")
+                .chain(n.all("dc:creator"))
+                .chain(n.all("author"))
+                .filter_map(|a| rss_person(&a.text))
+                .collect();
+            let dates = n.all("pubDate").chain(n.all("dc:date"));
+            (authors, earliest(dates.map(|d| d.text.as_str())))
         }
-        if !cats.is_empty() {
-            m.insert("itunes_categories".into(), json!(cats));
+        None => (people(e), None),
+    };
+    let published = published.or(utc(e.published));
+    let enclosure = match raw.and_then(|n| n.child("enclosure")) {
+        Some(enc) => {
+            let mut m = Map::new();
+            put(&mut m, "url", enc.attr("url"));
+            put(&mut m, "type", enc.attr("type"));
+            put(&mut m, "length", enc.attr("length"));
+            Some(Value::Object(m))
         }
-        put(&mut m, "itunes_complete", x.complete());
-        put(&mut m, "itunes_explicit", x.explicit());
-        put(&mut m, "itunes_image", x.image());
-        put(&mut m, "itunes_new_feed_url", x.new_feed_url());
-        if let Some(o) = x.owner().and_then(|o| person(o.name(), o.email(), None)) {
-            m.insert("itunes_owners".into(), json!([o]));
+        None if raw.is_none() => media_enclosure(e),
+        None => None,
+    };
+    let mut m = Common {
+        id,
+        url,
+        urls,
+        links,
+        image: image_of(enclosure.as_ref()),
+        enclosure,
+        authors,
+        published,
+        updated: published,
+        more_categories: raw
+            .map(|n| {
+                n.all("dc:subject")
+                    .map(|s| s.text.trim())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+    .into_value(e, clean);
+    if let Some(n) = raw {
+        for (key, name) in [
+            ("itunes_block", "itunes:block"),
+            ("itunes_closed_captioned", "itunes:isClosedCaptioned"),
+            ("itunes_duration", "itunes:duration"),
+            ("itunes_explicit", "itunes:explicit"),
+            ("itunes_order", "itunes:order"),
+            ("itunes_subtitle", "itunes:subtitle"),
+            ("itunes_summary", "itunes:summary"),
+        ] {
+            put(&mut m, key, n.text_of(name));
         }
-        put(&mut m, "itunes_subtitle", x.subtitle());
-        if let Some(s) = x.summary().filter(|s| !s.trim().is_empty()) {
-            m.insert("itunes_summary".into(), cleaned(Some(s), clean));
-        }
-        put(&mut m, "language", c.language());
+        put(
+            &mut m,
+            "itunes_image",
+            n.child("itunes:image").and_then(|i| i.attr("href")),
+        );
     }
     Value::Object(m)
 }
 
-/// The `feed` of an Atom document (`include_feed_info`).
-pub fn atom_feed_info(f: &atom_syndication::Feed) -> Value {
-    let links: Vec<Value> = f
-        .links()
+/// An Atom link as Huginn lists it (`rel` is "alternate" when not given).
+pub(super) fn atom_link(
+    href: &str,
+    rel: Option<&str>,
+    attr: impl Fn(&str) -> Option<String>,
+) -> Value {
+    let mut m = Map::new();
+    put(&mut m, "href", Some(href));
+    put(&mut m, "rel", Some(rel.unwrap_or("alternate")));
+    for (key, name) in [
+        ("type", "type"),
+        ("hreflang", "hreflang"),
+        ("title", "title"),
+        ("length", "length"),
+    ] {
+        put(&mut m, key, attr(name).as_deref());
+    }
+    Value::Object(m)
+}
+
+/// The Atom links of an entry or feed: the raw elements, else feed-rs's.
+pub(super) fn atom_links(raw: Option<&Node>, links: &[Link]) -> Vec<Value> {
+    match raw {
+        Some(n) => n
+            .all("atom:link")
+            .filter_map(|l| {
+                let href = l.attr("href").map(str::trim).filter(|h| !h.is_empty())?;
+                Some(atom_link(href, l.attr("rel"), |a| {
+                    l.attr(a).map(str::to_string)
+                }))
+            })
+            .collect(),
+        None => links
+            .iter()
+            .filter(|l| !l.href.is_empty())
+            .map(|l| {
+                atom_link(&l.href, l.rel.as_deref(), |a| match a {
+                    "type" => l.media_type.clone(),
+                    "hreflang" => l.href_lang.clone(),
+                    "title" => l.title.clone(),
+                    _ => l.length.map(|n| n.to_string()),
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Huginn's url of an Atom entry or feed: the alternate HTML link, else the first.
+pub(super) fn atom_url(links: &[Value]) -> Option<String> {
+    links
         .iter()
-        .filter(|l| !l.href().is_empty())
-        .map(atom_link)
-        .collect();
-    json!({
-        "id": f.id(),
-        "type": "atom",
-        "url": atom_url(f.links()),
-        "links": links,
-        "title": f.title().as_str(),
-        "description": f.subtitle().map(|s| s.as_str()),
-        "copyright": f.rights().map(|s| s.as_str()),
-        "generator": f.generator().map(|g| g.value()),
-        "icon": f.icon(),
-        "authors": atom_people(f.authors()),
-        "date_published": Value::Null,
-        "last_updated": iso(f.updated()),
-    })
+        .find(|l| l["rel"] == "alternate" && l["type"].as_str().is_none_or(|t| t == "text/html"))
+        .or_else(|| links.first())
+        .and_then(|l| l["href"].as_str())
+        .map(str::to_string)
+}
+
+/// A date element of a raw Atom entry or feed, with its own offset.
+pub(super) fn raw_date(raw: Option<&Node>, name: &str) -> Option<DateTime<FixedOffset>> {
+    raw.and_then(|n| n.text_of(name)).and_then(parse_date)
+}
+
+/// An Atom entry.
+fn atom_entry(e: &Entry, raw: Option<&Node>, id: &str, clean: bool) -> Value {
+    let links = atom_links(raw, &e.links);
+    let url = atom_url(&links);
+    let urls = url_list(
+        url.as_ref(),
+        links
+            .iter()
+            .filter_map(|l| l["href"].as_str().map(str::to_string)),
+    );
+    let published = raw_date(raw, "atom:published").or(utc(e.published));
+    let updated = raw_date(raw, "atom:updated").or(utc(e.updated));
+    let mut m = Common {
+        id,
+        url,
+        urls,
+        links,
+        enclosure: None,
+        image: None,
+        authors: people(e),
+        published,
+        updated,
+        more_categories: Vec::new(),
+    }
+    .into_value(e, clean);
+    if m["title"].is_null() {
+        m.insert("title".into(), json!(""));
+    }
+    Value::Object(m)
+}
+
+/// A JSON Feed item: `url`, `external_url` (rel "related") and the attachments
+/// (rel "enclosure", the first one also `enclosure`) are its links.
+fn json_entry(e: &Entry, raw: Raw<'_>, id: &str, clean: bool) -> Value {
+    let url = raw.json_str("url").map(str::to_string);
+    let external = raw.json_str("external_url").map(str::to_string);
+    let mut links: Vec<Value> = url.iter().map(|u| json!({ "href": u })).collect();
+    links.extend(
+        external
+            .iter()
+            .map(|u| json!({"href": u, "rel": "related"})),
+    );
+    let mut enclosure = None;
+    if let Raw::Json(item) = raw {
+        for a in item["attachments"].as_array().into_iter().flatten() {
+            let Some(href) = a["url"].as_str().filter(|h| !h.trim().is_empty()) else {
+                continue;
+            };
+            let length = a["size_in_bytes"].as_u64().map(|n| n.to_string());
+            let link = atom_link(href, Some("enclosure"), |k| match k {
+                "type" => a["mime_type"].as_str().map(str::to_string),
+                "title" => a["title"].as_str().map(str::to_string),
+                "length" => length.clone(),
+                _ => None,
+            });
+            if enclosure.is_none() {
+                let mut m = Map::new();
+                put(&mut m, "url", Some(href));
+                put(&mut m, "type", a["mime_type"].as_str());
+                put(&mut m, "length", length.as_deref());
+                enclosure = Some(Value::Object(m));
+            }
+            links.push(link);
+        }
+    }
+    let url = url
+        .or(external.clone())
+        .or_else(|| e.links.first().map(|l| l.href.clone()));
+    let urls = url_list(url.as_ref(), external.into_iter());
+    let image = raw
+        .json_str("image")
+        .map(str::to_string)
+        .or_else(|| image_of(enclosure.as_ref()));
+    let published = raw
+        .json_str("date_published")
+        .and_then(parse_date)
+        .or(utc(e.published));
+    let updated = raw
+        .json_str("date_modified")
+        .and_then(parse_date)
+        .or(utc(e.updated));
+    Value::Object(
+        Common {
+            id,
+            url,
+            urls,
+            links,
+            enclosure,
+            image,
+            authors: people(e),
+            published,
+            updated,
+            more_categories: Vec::new(),
+        }
+        .into_value(e, clean),
+    )
 }
 
 #[cfg(test)]

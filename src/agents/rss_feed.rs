@@ -1,75 +1,93 @@
-//! A fetched RSS 2.0 (the `rss` crate) or Atom (`atom_syndication`) document as the rss
-//! agent reads it: every entry's id, oldest first, and Huginn's event payload
-//! ([`super::rss_entry`]) built only for the entries that are emitted, so a feed of
-//! 150 000 entries costs 150 000 ids, not 150 000 payloads.
+//! A fetched feed as the rss agent reads it: RSS 0.9x/1.0/2.0, Atom or JSON Feed, parsed
+//! by feed-rs, with the raw document beside it ([`super::rss_xml`] for XML, the JSON
+//! value for JSON Feed) for the fields feed-rs normalizes away. It keeps every entry's
+//! id, oldest first, and builds Huginn's event payload ([`super::rss_entry`]) only for
+//! the entries that are emitted, so a feed of 150 000 entries costs 150 000 ids, not
+//! 150 000 payloads.
 
+use feed_rs::model::{Feed, FeedType};
 use serde_json::Value;
 
-use super::rss_entry;
+use super::rss_entry::{self, Raw};
+use super::rss_xml::{self, Node};
 
-enum Doc {
-    Rss(Box<rss::Channel>),
-    Atom(Box<atom_syndication::Feed>),
+/// The raw document, entry by entry in the order feed-rs lists them.
+enum RawDoc {
+    Xml {
+        channel: Node,
+        entries: Vec<Node>,
+    },
+    Json {
+        feed: Value,
+    },
+    /// The raw reading disagreed with feed-rs (it never should): feed-rs's values only.
+    None,
 }
 
 pub struct ParsedFeed {
-    doc: Doc,
+    feed: Feed,
+    raw: RawDoc,
     /// (index in the document, entry id), oldest first.
     order: Vec<(usize, String)>,
 }
 
 /// Parses `body`, fetched from `url`.
 pub fn parse(body: &[u8], url: &str) -> Result<ParsedFeed, String> {
-    if let Ok(channel) = rss::Channel::read_from(body) {
-        let mut order: Vec<(usize, String)> = channel
-            .items()
-            .iter()
-            .enumerate()
-            .map(|(i, item)| (i, rss_id(item)))
-            .collect();
-        // RSS lists the newest first.
-        order.reverse();
-        return Ok(ParsedFeed {
-            doc: Doc::Rss(Box::new(channel)),
-            order,
-        });
-    }
-    match atom_syndication::Feed::read_from(body) {
-        Ok(f) => {
-            let mut keyed: Vec<(String, usize, String)> = f
-                .entries()
-                .iter()
+    let feed = feed_rs::parser::Builder::new()
+        .base_uri(Some(url))
+        .build()
+        .parse(body)
+        .map_err(|e| {
+            format!("the response from {url} is neither RSS nor Atom nor JSON Feed ({e})")
+        })?;
+    let raw = raw_doc(&feed, body);
+    let ids: Vec<String> = feed
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| rss_entry::entry_id(&feed, e, raw_entry(&raw, i)))
+        .collect();
+    let order = match feed.feed_type {
+        FeedType::Atom => {
+            let mut keyed: Vec<(Option<chrono::DateTime<chrono::Utc>>, usize, String)> = ids
+                .into_iter()
                 .enumerate()
-                .map(|(i, e)| {
-                    let key = e.published().unwrap_or(e.updated()).to_rfc3339();
-                    (key, i, e.id().to_string())
+                .map(|(i, id)| {
+                    let e = &feed.entries[i];
+                    (e.published.or(e.updated), i, id)
                 })
                 .collect();
             // Stable: entries with the same date keep the document's order.
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(ParsedFeed {
-                doc: Doc::Atom(Box::new(f)),
-                order: keyed.into_iter().map(|(_, i, id)| (i, id)).collect(),
-            })
+            keyed.sort_by_key(|k| k.0);
+            keyed.into_iter().map(|(_, i, id)| (i, id)).collect()
         }
-        Err(e) => Err(format!(
-            "the response from {url} is neither RSS nor Atom ({e})"
-        )),
-    }
+        // RSS and JSON Feed list the newest first.
+        _ => ids.into_iter().enumerate().rev().collect(),
+    };
+    Ok(ParsedFeed { feed, raw, order })
 }
 
-fn rss_id(i: &rss::Item) -> String {
-    let link = i.link().unwrap_or_default();
-    i.guid()
-        .map(|g| g.value().to_string())
-        .filter(|g| !g.is_empty())
-        .unwrap_or_else(|| {
-            if link.is_empty() {
-                i.title().unwrap_or_default().to_string()
-            } else {
-                link.to_string()
-            }
-        })
+fn raw_doc(feed: &Feed, body: &[u8]) -> RawDoc {
+    let raw = if feed.feed_type == FeedType::JSON {
+        serde_json::from_slice::<Value>(body)
+            .ok()
+            .filter(|v| v["items"].as_array().map(Vec::len) == Some(feed.entries.len()))
+            .map(|feed| RawDoc::Json { feed })
+    } else {
+        rss_xml::read(body)
+            .and_then(rss_xml::split)
+            .filter(|(_, entries)| entries.len() == feed.entries.len())
+            .map(|(channel, entries)| RawDoc::Xml { channel, entries })
+    };
+    raw.unwrap_or(RawDoc::None)
+}
+
+fn raw_entry(raw: &RawDoc, index: usize) -> Raw<'_> {
+    match raw {
+        RawDoc::Xml { entries, .. } => entries.get(index).map_or(Raw::None, Raw::Xml),
+        RawDoc::Json { feed } => feed["items"].get(index).map_or(Raw::None, Raw::Json),
+        RawDoc::None => Raw::None,
+    }
 }
 
 impl ParsedFeed {
@@ -92,24 +110,19 @@ impl ParsedFeed {
         let Some((index, id)) = self.order.get(pos) else {
             return Value::Null;
         };
-        match &self.doc {
-            Doc::Rss(c) => c
-                .items()
-                .get(*index)
-                .map_or(Value::Null, |i| rss_entry::rss_item(i, id, clean)),
-            Doc::Atom(f) => f
-                .entries()
-                .get(*index)
-                .map_or(Value::Null, |e| rss_entry::atom_entry(e, id, clean)),
-        }
+        self.feed.entries.get(*index).map_or(Value::Null, |e| {
+            rss_entry::entry(&self.feed, e, raw_entry(&self.raw, *index), id, clean)
+        })
     }
 
     /// The feed's own fields (`include_feed_info`).
     pub fn info(&self, clean: bool) -> Value {
-        match &self.doc {
-            Doc::Rss(c) => rss_entry::rss_feed_info(c, clean),
-            Doc::Atom(f) => rss_entry::atom_feed_info(f),
-        }
+        let raw = match &self.raw {
+            RawDoc::Xml { channel, .. } => Raw::Xml(channel),
+            RawDoc::Json { feed } => Raw::Json(feed),
+            RawDoc::None => Raw::None,
+        };
+        super::rss_feed_info::info(&self.feed, raw, clean)
     }
 }
 
@@ -140,5 +153,50 @@ mod tests {
                 .unwrap()
                 .contains("neither RSS nor Atom")
         );
+    }
+
+    /// The keys of a payload, without the podcast-only `itunes_*` ones.
+    fn keys(v: &Value) -> Vec<String> {
+        let mut k: Vec<String> = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !k.starts_with("itunes_") && *k != "language")
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn every_format_gives_the_same_shape() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/feeds");
+        let mut shapes = Vec::new();
+        for name in [
+            "podcast.rss",
+            "onethingwell.rss",
+            "github_rss.atom",
+            "rss091.xml",
+            "slashdot.rdf",
+            "jsonfeed11.json",
+        ] {
+            let body = std::fs::read(dir.join(name)).unwrap();
+            let f = parse(&body, "http://x/feed").unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!f.is_empty(), "{name}");
+            assert!(
+                matches!(f.raw, RawDoc::Xml { .. } | RawDoc::Json { .. }),
+                "{name}"
+            );
+            for pos in 0..f.len() {
+                let e = f.entry(pos, false);
+                assert!(e["id"].as_str().is_some_and(|id| !id.is_empty()), "{name}");
+                shapes.push((name, keys(&e), keys(&f.info(false))));
+            }
+        }
+        let (_, entry, info) = &shapes[0];
+        for (name, e, i) in &shapes {
+            assert_eq!(e, entry, "{name}");
+            assert_eq!(i, info, "{name}");
+        }
     }
 }
