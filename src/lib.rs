@@ -12,6 +12,7 @@ pub mod feeds;
 pub mod http;
 pub mod hub;
 pub mod jsonpath;
+pub mod mail;
 pub mod ops;
 pub mod secrets;
 mod server;

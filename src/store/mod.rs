@@ -17,6 +17,7 @@ pub mod idempotency_keys;
 pub mod inbound_log;
 pub mod incoming_webhooks;
 pub mod links;
+pub mod mail_outbox;
 mod reader;
 pub mod scenarios;
 pub mod schema;
