@@ -14,7 +14,7 @@ pub use transport::SmtpSettings;
 use serde::{Deserialize, Serialize};
 
 /// What the sealed outbox rows are sealed for (see `crate::secrets`).
-pub const OUTBOX_PURPOSE: &str = "mail_outbox.message";
+pub const OUTBOX_PURPOSE: &str = crate::secrets::purpose::MAIL_OUTBOX;
 
 /// Everything that can go wrong with one mail. `retryable` says whether another
 /// attempt may succeed.
