@@ -41,6 +41,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub log: LogConfig,
     pub inbound: InboundConfig,
+    pub smtp: SmtpConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -219,6 +220,78 @@ impl Default for InboundConfig {
             recaptcha_verify_url: "https://www.google.com/recaptcha/api/siteverify".into(),
         }
     }
+}
+
+/// How the email agents connect to the SMTP server (see `crate::mail`). Empty `host`:
+/// no SMTP; email agents still save, and each mail fails with a log line that says
+/// what to configure.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub user: String,
+    pub password: String,
+    pub password_env: String,
+    pub from: String,
+    pub timeout_seconds: u64,
+    pub max_attempts: u32,
+    pub retry_base_ms: u64,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: String::new(),
+            port: 587,
+            tls: SmtpTls::Starttls,
+            user: String::new(),
+            password: String::new(),
+            password_env: String::new(),
+            from: String::new(),
+            timeout_seconds: 30,
+            max_attempts: 5,
+            retry_base_ms: 30_000,
+        }
+    }
+}
+
+/// The password never shows in a printed config.
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("user", &self.user)
+            .field(
+                "password",
+                &if self.password.is_empty() {
+                    ""
+                } else {
+                    "<set>"
+                },
+            )
+            .field("password_env", &self.password_env)
+            .field("from", &self.from)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_base_ms", &self.retry_base_ms)
+            .finish()
+    }
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain text (a relay on the same host).
+    None,
+    /// Plain connection upgraded with STARTTLS, required (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
 }
 
 /// Values that override the file: from flags, or from the environment through clap.

@@ -40,6 +40,7 @@ pub mod http;
 pub mod hub;
 pub mod jsonpath;
 pub mod net;
+pub mod mail;
 pub mod ops;
 pub mod options;
 pub mod secrets;

@@ -22,10 +22,10 @@ use crate::delivery::client;
 use crate::ops::backoff::{Backoff, Change};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
-use crate::store::deliveries;
 use crate::store::events::{self, Lineage, NewEvent};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Committed, Store};
+use crate::store::{deliveries, mail_outbox};
 
 /// Events read per catch-up query.
 const CATCH_UP_BATCH: i64 = 500;
@@ -45,6 +45,8 @@ pub struct AgentSettings {
     pub fanout: Arc<FanOut>,
     /// Every running agent as templates see it (`agent` in a rendered event).
     pub directory: Arc<crate::agents::drops::AgentDirectory>,
+    /// Woken when an email agent queued mails (None: mails wait for its next poll).
+    pub mailer: Option<Recipient<crate::mail::WakeOutbox>>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -252,6 +254,7 @@ impl AgentActor {
         let mut emitted: Vec<(Value, Lineage)> = Vec::new();
         let mut logs: Vec<NewLog> = Vec::new();
         let mut requests = Vec::new();
+        let mut mails = Vec::new();
         let mut memory_changed = false;
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
@@ -281,42 +284,38 @@ impl AgentActor {
             emitted.extend(actx.emitted.into_iter().map(|p| (p, lineage)));
             logs.extend(actx.logs);
             requests.extend(actx.requests);
+            mails.extend(actx.mails);
         }
         self.last_processed = last;
-        self.persist(emitted, logs, memory_changed, Some(last), requests, ctx);
+        self.persist(
+            Outcome {
+                emitted,
+                logs,
+                memory_changed,
+                handled_up_to: Some(last),
+                checked: false,
+                requests,
+                mails,
+            },
+            ctx,
+        );
     }
 
-    fn persist(
-        &mut self,
-        emitted: Vec<(Value, Lineage)>,
-        logs: Vec<NewLog>,
-        memory_changed: bool,
-        handled_up_to: Option<i64>,
-        requests: Vec<(i64, PreparedRequest)>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn persist(&mut self, mut outcome: Outcome, ctx: &mut Context<Self>) {
         // A log line may quote a rendered option (a URL, a header): the owner's
         // credential values never reach the agent log in clear.
-        let mut logs = logs;
-        if !logs.is_empty() {
-            let creds =
-                crate::store::credential_cache::UserCredentials::of(&self.store, self.row.user_id);
-            for l in &mut logs {
+        if !outcome.logs.is_empty() {
+            let creds = crate::store::credential_cache::UserCredentials::of(&self.store, self.row.user_id);
+            for l in &mut outcome.logs {
                 l.message = creds.redact_all(&l.message);
             }
         }
-        let outcome = Outcome {
-            emitted,
-            logs,
-            memory_changed,
-            handled_up_to,
-            checked: false,
-            requests,
-        };
+        let wake = !outcome.mails.is_empty();
         let write = self.write_outcome(outcome);
-        ctx.spawn(write.into_actor(self).map(|res, act, ctx| match res {
+        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| match res {
             Ok((_, touched)) => {
                 act.succeeded();
+                act.wake_mailer(wake);
                 if let (Some(hub), Some(touched)) = (&act.deliveries, touched) {
                     hub.do_send(touched);
                 }
@@ -324,6 +323,13 @@ impl AgentActor {
             // The state in the database is the truth: restart from it.
             Err(e) => act.restart_after("write", &e, ctx),
         }));
+    }
+
+    /// Tells the outbox that mails were queued.
+    fn wake_mailer(&self, queued: bool) {
+        if let (true, Some(m)) = (queued, &self.settings.mailer) {
+            m.do_send(crate::mail::WakeOutbox);
+        }
     }
 
     /// How a post agent's own subscription retries (from its options).
@@ -365,6 +371,7 @@ impl AgentActor {
             handled_up_to,
             checked,
             requests,
+            mails,
         } = o;
         let options = self.row.options_json().unwrap_or(Value::Null);
         let event_type = emitted_event_type(&options);
@@ -389,6 +396,14 @@ impl AgentActor {
         let memory = memory_changed.then(|| self.memory.to_string());
         let log_length = self.settings.log_length;
         let keys = self.store.keys().clone();
+        // Sealed: a mail holds rendered options, so perhaps the owner's credentials.
+        let mails: Vec<(Option<i64>, String)> = mails
+            .iter()
+            .map(|(event_id, m)| {
+                let text = serde_json::to_string(m).unwrap_or_default();
+                (*event_id, keys.seal(crate::mail::OUTBOX_PURPOSE, &text))
+            })
+            .collect();
         self.store.writer().write_repeatable(move |conn, out| {
             let mut ids = Vec::with_capacity(new.len());
             for (event, &lineage) in new.iter().zip(&lineages) {
@@ -407,6 +422,9 @@ impl AgentActor {
             agent_logs::append(conn, id, &logs, log_length)?;
             if let Some(m) = &memory {
                 agents_table::set_memory(conn, id, m)?;
+            }
+            for (event_id, sealed) in &mails {
+                mail_outbox::insert(conn, id, user_id, *event_id, sealed)?;
             }
             let touched = match policy {
                 Some(policy) => Some(queue_requests(
@@ -462,7 +480,15 @@ impl AgentActor {
                 .into_iter()
                 .map(|p| (p, Lineage::default()))
                 .collect();
-            act.persist(emitted, logs, memory_changed, None, Vec::new(), ctx);
+            act.persist(
+                Outcome {
+                    emitted,
+                    logs,
+                    memory_changed,
+                    ..Outcome::default()
+                },
+                ctx,
+            );
         }));
     }
 
@@ -480,6 +506,7 @@ impl AgentActor {
             controls,
             check_again_in,
             fetches,
+            mails,
             ..
         } = actx;
         if !fetches.is_empty() {
@@ -489,6 +516,7 @@ impl AgentActor {
             .into_iter()
             .map(|p| (p, Lineage::default()))
             .collect();
+        let wake = !mails.is_empty();
         let write = self.write_outcome(Outcome {
             emitted,
             logs,
@@ -496,9 +524,13 @@ impl AgentActor {
             handled_up_to: None,
             checked: true,
             requests: Vec::new(),
+            mails,
         });
-        ctx.spawn(write.into_actor(self).map(|res, act, ctx| match res {
-            Ok(_) => act.succeeded(),
+        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| match res {
+            Ok(_) => {
+                act.succeeded();
+                act.wake_mailer(wake);
+            }
             Err(e) => act.restart_after("write", &e, ctx),
         }));
         if !controls.is_empty()
@@ -528,6 +560,8 @@ struct Outcome {
     handled_up_to: Option<i64>,
     checked: bool,
     requests: Vec<(i64, PreparedRequest)>,
+    /// Mails for the outbox, with the event that caused each.
+    mails: Vec<(Option<i64>, crate::mail::Mail)>,
 }
 
 /// Writes prepared requests as deliveries on the agent's own subscription, which is

@@ -5,7 +5,10 @@ pub mod actor;
 pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
+pub mod digest;
 pub mod drops;
+pub mod email;
+pub mod email_digest;
 pub mod event_formatting;
 pub mod fanout;
 pub mod health;
@@ -260,6 +263,57 @@ pub static KINDS: &[KindInfo] = &[
         validate: data_output::validate,
         build: data_output::build,
     },
+    KindInfo {
+        name: "email",
+        huginn: "Agents::EmailAgent",
+        description: "Sends each received event as a mail at once (SMTP from [smtp]), with retries.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: email::validate,
+        build: email::build,
+    },
+    KindInfo {
+        name: "email_digest",
+        huginn: "Agents::EmailDigestAgent",
+        description: "Collects received events and mails them all in one digest when it runs.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("5am"),
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: email_digest::validate,
+        build: email_digest::build,
+    },
+    KindInfo {
+        name: "digest",
+        huginn: "Agents::DigestAgent",
+        description: "Collects received events and emits them as one event with a message when it runs.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("6am"),
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: digest::validate,
+        build: digest::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -312,6 +366,8 @@ pub struct AgentCtx<'a> {
     pub(crate) requests: Vec<(i64, post::PreparedRequest)>,
     /// URLs to fetch; the responses come back to `Behavior::fetched`.
     pub(crate) fetches: Vec<rss::Fetch>,
+    /// Mails to queue in the outbox, with the event that caused each (email agents).
+    pub(crate) mails: Vec<(Option<i64>, crate::mail::Mail)>,
     /// Where templates find the agent that created an event (`agent`); None in tests.
     pub(crate) directory: Option<&'a drops::AgentDirectory>,
     /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
@@ -331,6 +387,7 @@ impl<'a> AgentCtx<'a> {
             check_again_in: None,
             requests: Vec::new(),
             fetches: Vec::new(),
+            mails: Vec::new(),
             directory: None,
             credentials: crate::template::context::no_credentials(),
         }
@@ -344,6 +401,11 @@ impl<'a> AgentCtx<'a> {
     /// Asks the delivery engine to send `req`, on behalf of event `event_id`.
     pub fn request(&mut self, event_id: i64, req: post::PreparedRequest) {
         self.requests.push((event_id, req));
+    }
+
+    /// Queues `mail` in the outbox, on behalf of event `event_id` (None: a digest).
+    pub fn mail(&mut self, event_id: Option<i64>, mail: crate::mail::Mail) {
+        self.mails.push((event_id, mail));
     }
 
     /// Asks the hub to act on this agent's control targets.

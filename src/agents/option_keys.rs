@@ -157,6 +157,36 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "email",
+        implemented: EMAIL_KEYS,
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "email_digest",
+        implemented: EMAIL_KEYS,
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "digest",
+        implemented: &[
+            "message",
+            "retained_events",
+            "expected_receive_period_in_days",
+        ],
+        not_implemented: &[],
+    },
+];
+
+/// The email family's options (Huginn's EmailConcern and SystemMailer).
+const EMAIL_KEYS: &[&str] = &[
+    "subject",
+    "headline",
+    "body",
+    "from",
+    "content_type",
+    "recipients",
+    "expected_receive_period_in_days",
 ];
 
 /// Keys every type takes: the event type its events are given (muninn's own).

@@ -58,7 +58,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     .service(
         web::scope("/api")
             .configure(inbound_api_routes)
-            .route("/me", web::get().to(api::users::me))
+            .service(
+                web::resource("/me")
+                    .get(api::users::me)
+                    .patch(api::users::update_me),
+            )
             .service(
                 web::resource("/users")
                     .get(api::users::list)

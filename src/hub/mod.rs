@@ -390,6 +390,15 @@ pub async fn start(
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
             directory: Arc::default(),
+            mailer: (!config.safe_mode).then(|| {
+                crate::mail::Outbox::new(
+                    store.clone(),
+                    crate::mail::SmtpSettings::from_config(&config.smtp),
+                    config.agents.log_length,
+                )
+                .start()
+                .recipient()
+            }),
             fanout: Arc::new(crate::agents::fanout::FanOut::new(
                 crate::agents::fanout::FanOutSettings {
                     max_events_per_root: config.agents.max_events_per_root,

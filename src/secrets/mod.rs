@@ -48,6 +48,8 @@ pub mod purpose {
     /// A post agent's prepared request (URL, headers, body) waiting in the delivery
     /// queue: rendered options, so it may hold the owner's credential values.
     pub const DELIVERY_REQUESTS: &str = "deliveries.request";
+    /// An email agent's rendered mail waiting in the outbox (rendered options too).
+    pub const MAIL_OUTBOX: &str = "mail_outbox.message";
 }
 
 #[derive(Debug, thiserror::Error)]

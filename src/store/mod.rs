@@ -20,6 +20,7 @@ pub mod incoming_webhooks;
 pub mod links;
 #[cfg(test)]
 mod migration_tests;
+pub mod mail_outbox;
 mod reader;
 pub mod scenarios;
 pub mod schema;

@@ -6,6 +6,7 @@ diesel::table! {
         name -> Text,
         is_admin -> Bool,
         created_at -> Timestamp,
+        email -> Nullable<Text>,
     }
 }
 
@@ -274,6 +275,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mail_outbox (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        user_id -> BigInt,
+        event_id -> Nullable<BigInt>,
+        message -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_subscriptions,
     scenarios,
@@ -292,5 +308,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbound_log_chunks,
     inbound_stats,
     idempotency_keys,
-    user_credentials
+    user_credentials,
+    mail_outbox
 );

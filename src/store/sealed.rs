@@ -10,7 +10,7 @@ use std::path::Path;
 
 use diesel::prelude::*;
 
-use super::schema::{deliveries, incoming_webhooks, subscriptions};
+use super::schema::{deliveries, incoming_webhooks, mail_outbox, subscriptions};
 use super::{Conn, StoreError, credentials};
 use crate::secrets::{
     KEY_ENV, KeySource, Keyring, RotationLock, is_token_digest, purpose, token_digest,
@@ -70,6 +70,7 @@ pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreErro
         reseal_incoming(c, keys, &mut done)?;
         reseal_credentials(c, keys, &mut done)?;
         reseal_delivery_requests(c, keys, &mut done)?;
+        reseal_mail_outbox(c, keys, &mut done)?;
         Ok::<_, StoreError>(done)
     });
     diesel::sql_query("PRAGMA secure_delete = OFF").execute(conn)?;
@@ -130,6 +131,22 @@ fn reseal_delivery_requests(
         if let Some(sealed) = done.reseal(keys, purpose::DELIVERY_REQUESTS, &stored, row) {
             diesel::update(deliveries::table.find(id))
                 .set(deliveries::request.eq(Some(sealed)))
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Mails waiting in the outbox (dead ones too: they are kept to be read).
+fn reseal_mail_outbox(c: &mut Conn, keys: &Keyring, done: &mut Resealed) -> Result<(), StoreError> {
+    let rows: Vec<(i64, String)> = mail_outbox::table
+        .select((mail_outbox::id, mail_outbox::message))
+        .load(c)?;
+    for (id, stored) in rows {
+        let row = format!("queued mail {id}");
+        if let Some(sealed) = done.reseal(keys, purpose::MAIL_OUTBOX, &stored, row) {
+            diesel::update(mail_outbox::table.find(id))
+                .set(mail_outbox::message.eq(sealed))
                 .execute(c)?;
         }
     }

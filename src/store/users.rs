@@ -13,6 +13,8 @@ pub struct UserRow {
     pub name: String,
     pub is_admin: bool,
     pub created_at: NaiveDateTime,
+    /// Where email agents send when they name no recipients (Huginn's `user.email`).
+    pub email: Option<String>,
 }
 
 pub fn insert(conn: &mut Conn, name: &str, is_admin: bool) -> Result<UserRow, StoreError> {
@@ -64,4 +66,22 @@ pub fn first_admin(conn: &mut Conn) -> Result<Option<UserRow>, StoreError> {
         .select(UserRow::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Sets (or, with None, clears) the user's email address.
+pub fn set_email(conn: &mut Conn, id: i64, email: Option<&str>) -> Result<(), StoreError> {
+    diesel::update(users::table.find(id))
+        .set(users::email.eq(email))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user's email address, if it has one.
+pub fn email_of(conn: &mut Conn, id: i64) -> Result<Option<String>, StoreError> {
+    Ok(users::table
+        .find(id)
+        .select(users::email)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
 }

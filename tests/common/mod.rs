@@ -5,6 +5,7 @@
 pub mod load;
 pub mod process;
 pub mod sink;
+pub mod smtp;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -15,6 +15,31 @@ pub struct UserIn {
     pub name: String,
     #[serde(default, alias = "is_admin")]
     pub admin: bool,
+    /// Where email agents send when they name no recipients.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// `PATCH /api/me`: what a user may change about itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeIn {
+    /// A new address, or null to remove it.
+    pub email: Option<String>,
+}
+
+/// A trimmed address, or None for blank; an error names the field.
+fn checked_email(email: Option<String>) -> Result<Option<String>, ApiError> {
+    match email
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+    {
+        None => Ok(None),
+        Some(e) if e.len() <= 254 && crate::mail::message::is_address(&e) => Ok(Some(e)),
+        Some(e) => Err(ApiError::Unprocessable(format!(
+            "field \"email\" must be an email address such as bob@example.com (got {e:?})"
+        ))),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -22,6 +47,7 @@ pub struct UserOut {
     pub id: i64,
     pub name: String,
     pub is_admin: bool,
+    pub email: Option<String>,
     pub created_at: String,
     /// Only in the answer to creating the user: the token is shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,6 +59,7 @@ fn out(u: UserRow, token: Option<String>) -> UserOut {
         id: u.id,
         name: u.name,
         is_admin: u.is_admin,
+        email: u.email,
         created_at: ts(u.created_at),
         token,
     }
@@ -44,6 +71,26 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
         .addrs
         .store
         .read(move |c| users::find(c, id))
+        .await?
+        .ok_or_else(|| ApiError::Unauthorized("the user of this token no longer exists".into()))?;
+    Ok(HttpResponse::Ok().json(out(row, None)))
+}
+
+pub async fn update_me(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<MeIn>,
+) -> Result<HttpResponse, ApiError> {
+    let email = checked_email(body.into_inner().email)?;
+    let id = user.id;
+    let row = state
+        .addrs
+        .store
+        .writer()
+        .write(move |c, _| {
+            users::set_email(c, id, email.as_deref())?;
+            users::find(c, id)
+        })
         .await?
         .ok_or_else(|| ApiError::Unauthorized("the user of this token no longer exists".into()))?;
     Ok(HttpResponse::Ok().json(out(row, None)))
@@ -61,7 +108,8 @@ pub async fn create(
     body: web::Json<UserIn>,
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
-    let UserIn { name, admin } = body.into_inner();
+    let UserIn { name, admin, email } = body.into_inner();
+    let email = checked_email(email)?;
     let name = name.trim().to_string();
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::Unprocessable(
@@ -75,7 +123,11 @@ pub async fn create(
         .store
         .writer()
         .write(move |c, _| {
-            let u = users::insert(c, &name, admin)?;
+            let mut u = users::insert(c, &name, admin)?;
+            if email.is_some() {
+                users::set_email(c, u.id, email.as_deref())?;
+                u.email = email.clone();
+            }
             api_tokens::insert(c, u.id, &t)?;
             Ok(u)
         })
