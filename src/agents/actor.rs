@@ -252,6 +252,7 @@ impl AgentActor {
         let mut emitted: Vec<(Value, Lineage)> = Vec::new();
         let mut logs: Vec<NewLog> = Vec::new();
         let mut requests = Vec::new();
+        let mut fetches = Vec::new();
         let mut memory_changed = false;
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
@@ -281,9 +282,18 @@ impl AgentActor {
             emitted.extend(actx.emitted.into_iter().map(|p| (p, lineage)));
             logs.extend(actx.logs);
             requests.extend(actx.requests);
+            // A website agent fetches for an event: what comes of it descends from it.
+            let cause = FetchCause {
+                event_id: c.event.id,
+                lineage,
+            };
+            fetches.extend(actx.fetches.into_iter().map(|f| (f, Some(cause))));
         }
         self.last_processed = last;
         self.persist(emitted, logs, memory_changed, Some(last), requests, ctx);
+        if !fetches.is_empty() {
+            self.fetch_all(fetches, ctx);
+        }
     }
 
     fn persist(
@@ -419,11 +429,11 @@ impl AgentActor {
 
     /// Makes the fetches a behaviour asked for, off the mailbox, then hands each
     /// response back to it and commits what it made of them.
-    fn fetch_all(&mut self, fetches: Vec<Fetch>, ctx: &mut Context<Self>) {
+    fn fetch_all(&mut self, fetches: Vec<(Fetch, Option<FetchCause>)>, ctx: &mut Context<Self>) {
         let allow = self.settings.allow_private_targets;
         let work = async move {
             let mut out = Vec::with_capacity(fetches.len());
-            for f in fetches {
+            for (f, cause) in fetches {
                 let sent = client::send_reading(
                     "GET",
                     &f.url,
@@ -440,15 +450,22 @@ impl AgentActor {
                     body: sent.excerpt.unwrap_or_default().into_bytes(),
                     error: sent.error,
                 };
-                out.push((f, got));
+                out.push((f, got, cause));
             }
             out
         };
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
             let mut actx = Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
+            let mut caused = Vec::new();
             if let Ok(b) = &mut act.behavior {
-                for (f, got) in &results {
+                for (f, got, cause) in &results {
+                    // An event's fetch: its logs name the event, its events descend from it
+                    // (a run's fetches share one context: the rss agent sorts them together).
+                    actx.inbound = cause.map(|c| c.event_id);
                     b.fetched(&mut actx, f, got);
+                    if let Some(c) = cause {
+                        caused.extend(actx.emitted.drain(..).map(|p| (p, c.lineage)));
+                    }
                 }
             }
             let AgentCtx {
@@ -457,10 +474,11 @@ impl AgentActor {
                 memory_changed,
                 ..
             } = actx;
-            let emitted = emitted
+            let mut emitted: Vec<(Value, Lineage)> = emitted
                 .into_iter()
                 .map(|p| (p, Lineage::default()))
                 .collect();
+            emitted.extend(caused);
             act.persist(emitted, logs, memory_changed, None, Vec::new(), ctx);
         }));
     }
@@ -482,7 +500,7 @@ impl AgentActor {
             ..
         } = actx;
         if !fetches.is_empty() {
-            self.fetch_all(fetches, ctx);
+            self.fetch_all(fetches.into_iter().map(|f| (f, None)).collect(), ctx);
         }
         let emitted = emitted
             .into_iter()
@@ -516,6 +534,13 @@ impl AgentActor {
             });
         }
     }
+}
+
+/// The event a fetch was made for (a website agent's `url_from_event`).
+#[derive(Debug, Clone, Copy)]
+struct FetchCause {
+    event_id: i64,
+    lineage: Lineage,
 }
 
 /// What one handling of events (or one check) produced, to be committed together.

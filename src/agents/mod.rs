@@ -21,6 +21,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod trigger;
 pub mod webhook;
+pub mod website;
 
 pub use health::Health;
 
@@ -117,7 +118,7 @@ impl KindInfo {
 pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
     let field = match kind.name {
         "post" => "post_url",
-        "rss" => "url",
+        "rss" | "website" => "url",
         _ => return Vec::new(),
     };
     // A templated URL is known only when it is rendered; the delivery engine's guard
@@ -291,6 +292,23 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: data_output::validate,
         build: data_output::build,
+    },
+    KindInfo {
+        name: "website",
+        huginn: "Agents::WebsiteAgent",
+        description: "Scrapes web pages, XML, JSON or text (fetched, or from events) into events.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 2.0,
+        },
+        validate: website::validate,
+        build: website::build,
     },
 ];
 
