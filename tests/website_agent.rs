@@ -191,3 +191,23 @@ async fn a_wild_scenario_posts_each_new_item_once() {
     assert_eq!(guilded.received().len(), 1);
     assert_eq!(hub.payloads(ADMIN_TOKEN, web).await.len(), 1);
 }
+
+#[actix_rt::test]
+async fn the_readme_dry_run_answers_as_shown() {
+    let hub = TestHub::start().await;
+    let r = hub
+        .post_json(
+            "/api/agents/dry_run",
+            ADMIN_TOKEN,
+            &json!({"type": "website", "options": {"data_from_event": "{{ html }}", "mode": "all", "expected_update_period_in_days": 1,
+                "extract": {"title": {"css": "h2 a", "value": "string(.)"}, "link": {"css": "h2 a", "value": "@href"}}},
+                "event": {"html": "<h2><a href=\"/a\">Hello</a></h2><h2><a href=\"/b\">World</a></h2>"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"events": [{"link": "/a", "title": "Hello"}, {"link": "/b", "title": "World"}],
+            "log": [{"level": "INFO", "message": "2 results"}], "memory": {}})
+    );
+}
