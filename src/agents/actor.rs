@@ -255,6 +255,7 @@ impl AgentActor {
         let mut logs: Vec<NewLog> = Vec::new();
         let mut requests = Vec::new();
         let mut mails = Vec::new();
+        let mut fetches = Vec::new();
         let mut memory_changed = false;
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
@@ -285,6 +286,12 @@ impl AgentActor {
             logs.extend(actx.logs);
             requests.extend(actx.requests);
             mails.extend(actx.mails);
+            // A website agent fetches for an event: what comes of it descends from it.
+            let cause = FetchCause {
+                event_id: c.event.id,
+                lineage,
+            };
+            fetches.extend(actx.fetches.into_iter().map(|f| (f, Some(cause))));
         }
         self.last_processed = last;
         self.persist(
@@ -299,13 +306,17 @@ impl AgentActor {
             },
             ctx,
         );
+        if !fetches.is_empty() {
+            self.fetch_all(fetches, ctx);
+        }
     }
 
     fn persist(&mut self, mut outcome: Outcome, ctx: &mut Context<Self>) {
         // A log line may quote a rendered option (a URL, a header): the owner's
         // credential values never reach the agent log in clear.
         if !outcome.logs.is_empty() {
-            let creds = crate::store::credential_cache::UserCredentials::of(&self.store, self.row.user_id);
+            let creds =
+                crate::store::credential_cache::UserCredentials::of(&self.store, self.row.user_id);
             for l in &mut outcome.logs {
                 l.message = creds.redact_all(&l.message);
             }
@@ -438,11 +449,11 @@ impl AgentActor {
 
     /// Makes the fetches a behaviour asked for, off the mailbox, then hands each
     /// response back to it and commits what it made of them.
-    fn fetch_all(&mut self, fetches: Vec<Fetch>, ctx: &mut Context<Self>) {
+    fn fetch_all(&mut self, fetches: Vec<(Fetch, Option<FetchCause>)>, ctx: &mut Context<Self>) {
         let allow = self.settings.allow_private_targets;
         let work = async move {
             let mut out = Vec::with_capacity(fetches.len());
-            for f in fetches {
+            for (f, cause) in fetches {
                 let sent = client::send_reading(
                     "GET",
                     &f.url,
@@ -459,15 +470,22 @@ impl AgentActor {
                     body: sent.excerpt.unwrap_or_default().into_bytes(),
                     error: sent.error.map(|e| e.to_string()),
                 };
-                out.push((f, got));
+                out.push((f, got, cause));
             }
             out
         };
         ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
             let mut actx = Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
+            let mut caused = Vec::new();
             if let Ok(b) = &mut act.behavior {
-                for (f, got) in &results {
+                for (f, got, cause) in &results {
+                    // An event's fetch: its logs name the event, its events descend from it
+                    // (a run's fetches share one context: the rss agent sorts them together).
+                    actx.inbound = cause.map(|c| c.event_id);
                     b.fetched(&mut actx, f, got);
+                    if let Some(c) = cause {
+                        caused.extend(actx.emitted.drain(..).map(|p| (p, c.lineage)));
+                    }
                 }
             }
             let AgentCtx {
@@ -476,10 +494,11 @@ impl AgentActor {
                 memory_changed,
                 ..
             } = actx;
-            let emitted = emitted
+            let mut emitted: Vec<(Value, Lineage)> = emitted
                 .into_iter()
                 .map(|p| (p, Lineage::default()))
                 .collect();
+            emitted.extend(caused);
             act.persist(
                 Outcome {
                     emitted,
@@ -510,7 +529,7 @@ impl AgentActor {
             ..
         } = actx;
         if !fetches.is_empty() {
-            self.fetch_all(fetches, ctx);
+            self.fetch_all(fetches.into_iter().map(|f| (f, None)).collect(), ctx);
         }
         let emitted = emitted
             .into_iter()
@@ -549,6 +568,13 @@ impl AgentActor {
             });
         }
     }
+}
+
+/// The event a fetch was made for (a website agent's `url_from_event`).
+#[derive(Debug, Clone, Copy)]
+struct FetchCause {
+    event_id: i64,
+    lineage: Lineage,
 }
 
 /// What one handling of events (or one check) produced, to be committed together.

@@ -27,6 +27,7 @@ pub mod scheduler;
 pub mod service;
 pub mod trigger;
 pub mod webhook;
+pub mod website;
 
 /// The option helpers every agent type reads its options with (a leaf: see `crate::options`).
 pub use crate::options::{
@@ -88,7 +89,7 @@ impl KindInfo {
 pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
     let field = match kind.name {
         "post" => "post_url",
-        "rss" => "url",
+        "rss" | "website" => "url",
         _ => return Vec::new(),
     };
     // A templated URL is known only when it is rendered; the delivery engine's guard
@@ -313,6 +314,23 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: digest::validate,
         build: digest::build,
+    },
+    KindInfo {
+        name: "website",
+        huginn: "Agents::WebsiteAgent",
+        description: "Scrapes web pages, XML, JSON or text (fetched, or from events) into events.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 2.0,
+        },
+        validate: website::validate,
+        build: website::build,
     },
 ];
 

@@ -176,6 +176,35 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "website",
+        implemented: &[
+            "url",
+            "url_from_event",
+            "data_from_event",
+            "type",
+            "mode",
+            "extract",
+            "template",
+            "use_namespaces",
+            "expected_update_period_in_days",
+            "uniqueness_look_back",
+            "http_success_codes",
+            "headers",
+            "basic_auth",
+            "user_agent",
+            // Checked, and refused when they ask what muninn cannot do (see website::options).
+            "force_encoding",
+            "unzip",
+            "disable_ssl_verification",
+            "proxy",
+        ],
+        not_implemented: &[
+            "events_order",
+            "disable_url_encoding",
+            "disable_redirect_follow",
+        ],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

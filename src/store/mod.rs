@@ -18,9 +18,9 @@ pub mod idempotency_keys;
 pub mod inbound_log;
 pub mod incoming_webhooks;
 pub mod links;
+pub mod mail_outbox;
 #[cfg(test)]
 mod migration_tests;
-pub mod mail_outbox;
 mod reader;
 pub mod scenarios;
 pub mod schema;
