@@ -253,6 +253,8 @@ impl AgentActor {
         let mut logs: Vec<NewLog> = Vec::new();
         let mut requests = Vec::new();
         let mut memory_changed = false;
+        // A controller that reacts to events (commander) acts on its targets per event.
+        let mut controls = Vec::new();
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
                 logs.push(NewLog {
@@ -281,9 +283,18 @@ impl AgentActor {
             emitted.extend(actx.emitted.into_iter().map(|p| (p, lineage)));
             logs.extend(actx.logs);
             requests.extend(actx.requests);
+            controls.extend(actx.controls);
         }
         self.last_processed = last;
         self.persist(emitted, logs, memory_changed, Some(last), requests, ctx);
+        if !controls.is_empty()
+            && let Some(hub) = &self.controller
+        {
+            hub.do_send(ControlTargets {
+                controller_id: self.row.id,
+                actions: controls,
+            });
+        }
     }
 
     fn persist(

@@ -157,6 +157,42 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "jq",
+        implemented: &["filter", "variables"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "json_parse",
+        implemented: &["data", "data_key", "mode"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "change_detector",
+        implemented: &["property", "expected_update_period_in_days"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "attribute_difference",
+        implemented: &[
+            "path",
+            "output",
+            "method",
+            "decimal_precision",
+            "expected_update_period_in_days",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "gap_detector",
+        implemented: &["value_path", "message", "window_duration_in_days"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "commander",
+        implemented: &["action", "drop_pending_events"],
+        not_implemented: &["configure_options"],
+    },
 ];
 
 /// Keys every type takes: the event type its events are given (muninn's own).
