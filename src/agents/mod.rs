@@ -17,6 +17,7 @@ pub mod jq;
 pub mod json_parse;
 pub mod manual_event;
 pub mod option_keys;
+pub mod peak_detector;
 pub mod post;
 pub mod rss;
 pub mod rss_entry;
@@ -388,6 +389,23 @@ pub static KINDS: &[KindInfo] = &[
         validate: commander::validate,
         build: commander::build,
     },
+    KindInfo {
+        name: "peak_detector",
+        huginn: "Agents::PeakDetectorAgent",
+        description: "Emits a message when a value rises far above its recent mean.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: peak_detector::validate,
+        build: peak_detector::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -587,6 +605,9 @@ pub fn type_name(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod fixture_tests;
 
 #[cfg(test)]
 mod tests {

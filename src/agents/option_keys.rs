@@ -193,6 +193,23 @@ static KEYS: &[Keys] = &[
         implemented: &["action", "drop_pending_events"],
         not_implemented: &["configure_options"],
     },
+    Keys {
+        kind: "peak_detector",
+        implemented: &[
+            "value_path",
+            "group_by_path",
+            "message",
+            "min_events",
+            "expected_receive_period_in_days",
+            "window_duration_in_days",
+            "min_peak_spacing_in_days",
+            "std_multiple",
+            "search_url",
+            "window_duration",
+            "peak_spacing",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// Keys every type takes: the event type its events are given (muninn's own).
