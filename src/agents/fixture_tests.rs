@@ -38,6 +38,7 @@ const FILES: &[(&str, &str)] = &[
         "commander",
         include_str!("../../fixtures/agents/commander.json"),
     ),
+    ("csv", include_str!("../../fixtures/agents/csv.json")),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

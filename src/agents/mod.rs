@@ -5,6 +5,7 @@ pub mod actor;
 pub mod attribute_difference;
 pub mod change_detector;
 pub mod commander;
+pub mod csv;
 pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
@@ -405,6 +406,20 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: peak_detector::validate,
         build: peak_detector::build,
+    },
+    KindInfo {
+        name: "csv",
+        huginn: "Agents::CsvAgent",
+        description: "Parses CSV text from received events into rows, or writes received data as CSV.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: csv::validate,
+        build: csv::build,
     },
 ];
 

@@ -210,6 +210,19 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "csv",
+        implemented: &[
+            "mode",
+            "separator",
+            "use_fields",
+            "output",
+            "with_header",
+            "data_path",
+            "data_key",
+        ],
+        not_implemented: &["require_signed_file_pointer"],
+    },
 ];
 
 /// Keys every type takes: the event type its events are given (muninn's own).
