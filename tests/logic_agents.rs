@@ -1,4 +1,4 @@
-//! The pure-logic agent types (jq, json_parse, change_detector, attribute_difference,
+//! The pure-logic agent types (jq, json_parse, change_detector, attribute_difference, csv,
 //! commander), end to end: created through the API, fed by a manual_event agent over a
 //! link, their events read back through GET /api/agents/{id}/events. And the jq sandbox:
 //! a hostile filter fails its own event with a clear log while the hub keeps answering.
@@ -258,4 +258,35 @@ async fn commander_disables_its_target_when_an_event_says_so() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
+}
+
+#[actix_rt::test]
+async fn csv_parses_a_row_per_event_and_serializes() {
+    let hub = TestHub::start().await;
+    let m = manual(&hub, ADMIN_TOKEN).await;
+    let parse = id_of(
+        &hub,
+        ADMIN_TOKEN,
+        json!({"type": "Agents::CsvAgent", "name": "p", "source_ids": [m],
+               "options": {"mode": "parse", "with_header": "true", "data_path": "$.text", "data_key": "row"}}),
+    )
+    .await;
+    let write = id_of(
+        &hub,
+        ADMIN_TOKEN,
+        json!({"type": "csv", "name": "w", "source_ids": [parse],
+               "options": {"mode": "serialize", "with_header": false, "data_path": "$.row"}}),
+    )
+    .await;
+    send(&hub, ADMIN_TOKEN, m, json!({"text": "a,b\n1,2\n3,4"})).await;
+    let rows = vec![
+        json!({"row": {"a": "1", "b": "2"}}),
+        json!({"row": {"a": "3", "b": "4"}}),
+    ];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, parse, &rows).await, rows);
+    let csv = vec![
+        json!({"data": "\"1\",\"2\"\n"}),
+        json!({"data": "\"3\",\"4\"\n"}),
+    ];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, write, &csv).await, csv);
 }
