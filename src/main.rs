@@ -210,6 +210,11 @@ fn open_db(config: &Config) -> Result<store::Conn> {
 }
 
 fn main() -> Result<()> {
+    // The jq sandbox's worker process (src/agents/jq/sandbox.rs): hidden, before any
+    // setting is read, so nothing of the hub's configuration reaches it.
+    if std::env::args().nth(1).as_deref() == Some(muninn::agents::jq::sandbox::WORKER_ARG) {
+        std::process::exit(muninn::agents::jq::sandbox::worker_main());
+    }
     let cli = Cli::parse();
     match &cli.command {
         Command::Serve {

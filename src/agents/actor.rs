@@ -257,6 +257,8 @@ impl AgentActor {
         let mut mails = Vec::new();
         let mut fetches = Vec::new();
         let mut memory_changed = false;
+        // A controller that reacts to events (commander) acts on its targets per event.
+        let mut controls = Vec::new();
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
                 logs.push(NewLog {
@@ -286,6 +288,7 @@ impl AgentActor {
             logs.extend(actx.logs);
             requests.extend(actx.requests);
             mails.extend(actx.mails);
+            controls.extend(actx.controls);
             // A website agent fetches for an event: what comes of it descends from it.
             let cause = FetchCause {
                 event_id: c.event.id,
@@ -308,6 +311,14 @@ impl AgentActor {
         );
         if !fetches.is_empty() {
             self.fetch_all(fetches, ctx);
+        }
+        if !controls.is_empty()
+            && let Some(hub) = &self.controller
+        {
+            hub.do_send(ControlTargets {
+                controller_id: self.row.id,
+                actions: controls,
+            });
         }
     }
 

@@ -2,6 +2,10 @@
 //! gives an `AgentActor`. One file per type; this module holds what they share.
 
 pub mod actor;
+pub mod attribute_difference;
+pub mod change_detector;
+pub mod commander;
+pub mod csv;
 pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
@@ -11,9 +15,13 @@ pub mod email;
 pub mod email_digest;
 pub mod event_formatting;
 pub mod fanout;
+pub mod gap_detector;
 pub mod health;
+pub mod jq;
+pub mod json_parse;
 pub mod manual_event;
 pub mod option_keys;
+pub mod peak_detector;
 pub mod post;
 pub mod rss;
 pub mod rss_entry;
@@ -332,6 +340,127 @@ pub static KINDS: &[KindInfo] = &[
         validate: website::validate,
         build: website::build,
     },
+    KindInfo {
+        name: "jq",
+        huginn: "Agents::JqAgent",
+        description: "Runs a jq filter on each received event and emits each object it yields.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: jq::validate,
+        build: jq::build,
+    },
+    KindInfo {
+        name: "json_parse",
+        huginn: "Agents::JsonParseAgent",
+        description: "Parses JSON text from each received event and emits it under data_key.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: json_parse::validate,
+        build: json_parse::build,
+    },
+    KindInfo {
+        name: "change_detector",
+        huginn: "Agents::ChangeDetectorAgent",
+        description: "Passes on a received event when its rendered property differs from the last one.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 1.0,
+        },
+        validate: change_detector::validate,
+        build: change_detector::build,
+    },
+    KindInfo {
+        name: "attribute_difference",
+        huginn: "Agents::AttributeDifferenceAgent",
+        description: "Adds to each received event the difference of a value from the previous event's.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 1.0,
+        },
+        validate: attribute_difference::validate,
+        build: attribute_difference::build,
+    },
+    KindInfo {
+        name: "gap_detector",
+        huginn: "Agents::GapDetectorAgent",
+        description: "Emits a message when no event with a value arrived within a window of days.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_10m"),
+        health: Health::Always,
+        validate: gap_detector::validate,
+        build: gap_detector::build,
+    },
+    KindInfo {
+        name: "commander",
+        huginn: "Agents::CommanderAgent",
+        description: "Runs, enables or disables its control targets when run or when it receives an event.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: true,
+        default_schedule: None,
+        health: Health::Always,
+        validate: commander::validate,
+        build: commander::build,
+    },
+    KindInfo {
+        name: "peak_detector",
+        huginn: "Agents::PeakDetectorAgent",
+        description: "Emits a message when a value rises far above its recent mean.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: peak_detector::validate,
+        build: peak_detector::build,
+    },
+    KindInfo {
+        name: "csv",
+        huginn: "Agents::CsvAgent",
+        description: "Parses CSV text from received events into rows, or writes received data as CSV.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: csv::validate,
+        build: csv::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -475,6 +604,9 @@ pub trait Behavior: Send {
     /// A fetch this agent asked for came back.
     fn fetched(&mut self, _ctx: &mut AgentCtx<'_>, _fetch: &rss::Fetch, _got: &rss::Fetched) {}
 }
+
+#[cfg(test)]
+mod fixture_tests;
 
 #[cfg(test)]
 mod tests {

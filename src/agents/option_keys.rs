@@ -205,6 +205,72 @@ static KEYS: &[Keys] = &[
             "disable_redirect_follow",
         ],
     },
+    Keys {
+        kind: "jq",
+        implemented: &["filter", "variables"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "json_parse",
+        implemented: &["data", "data_key", "mode"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "change_detector",
+        implemented: &["property", "expected_update_period_in_days"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "attribute_difference",
+        implemented: &[
+            "path",
+            "output",
+            "method",
+            "decimal_precision",
+            "expected_update_period_in_days",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "gap_detector",
+        implemented: &["value_path", "message", "window_duration_in_days"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "commander",
+        implemented: &["action", "drop_pending_events"],
+        not_implemented: &["configure_options"],
+    },
+    Keys {
+        kind: "peak_detector",
+        implemented: &[
+            "value_path",
+            "group_by_path",
+            "message",
+            "min_events",
+            "expected_receive_period_in_days",
+            "window_duration_in_days",
+            "min_peak_spacing_in_days",
+            "std_multiple",
+            "search_url",
+            "window_duration",
+            "peak_spacing",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "csv",
+        implemented: &[
+            "mode",
+            "separator",
+            "use_fields",
+            "output",
+            "with_header",
+            "data_path",
+            "data_key",
+        ],
+        not_implemented: &["require_signed_file_pointer"],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
