@@ -34,12 +34,14 @@ const LAYERS: &[(&str, u8)] = &[
     ("endpoints", 5),
     ("delivery", 5),
     ("feeds", 5),
+    ("mail", 5),
     ("agents", 6),
     ("hub", 7),
     ("http", 8),
     ("server", 9),
     ("lib", 10),
     ("main", 10),
+    ("cli", 10),
 ];
 
 /// Same-layer imports that are part of the design (one way only).
