@@ -63,6 +63,10 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     tracing::info!(database = %config.database_path().display(), synchronous = ?config.storage.synchronous, "database open");
 
     bootstrap_admin(&config, &store).await?;
+    // `uri_expand` in templates follows redirects through the delivery engine's guard.
+    crate::template::liquid::expander::install(Arc::new(crate::delivery::expand::Expander::start(
+        config.delivery.allow_private_targets,
+    )?));
     notifier.status("starting agents and subscriptions");
     let addrs = hub::start(&config, store, registry, router, subscriptions).await?;
 

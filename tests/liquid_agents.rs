@@ -124,3 +124,68 @@ async fn a_webhook_response_reads_the_owners_credentials() {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.text(), "hello from the vault, ada");
 }
+
+/// Huginn's `uri_expand` spec, against a local server: redirects are followed (301, 302,
+/// relative and absolute locations), `uri_expand: N` stops after N, and a host that does
+/// not answer leaves the URL as it was.
+#[actix_rt::test]
+async fn uri_expand_follows_redirects_up_to_its_limit() {
+    use common::sink::{Reply, Sink};
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = Sink::start();
+    let base = sink.url.trim_end_matches("/hook").to_string();
+    let moved = |status: u16, to: &str| Reply {
+        headers: vec![("Location".into(), to.into())],
+        ..Reply::status(status)
+    };
+    // Instructions render in key order: `a_full` first, then `b_one`, then `c_gone`.
+    sink.script([
+        moved(301, "/b"),
+        moved(302, &format!("{base}/c")),
+        Reply::status(200),
+        moved(301, "/y"),
+    ]);
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/gone", l.local_addr().unwrap())
+    };
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "Links", "options": {"secret": "s", "expected_receive_period_in_days": 1}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let expand = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "Expand", "source_ids": [hook], "options": {
+                "instructions": {
+                    "a_full": "{{ short | uri_expand }}",
+                    "b_one": "{{ short | uri_expand: 1 }}",
+                    "c_gone": "{{ gone | uri_expand }}"
+                },
+                "mode": "clean"
+            }}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/s"),
+            ADMIN_TOKEN,
+            &json!({"short": format!("{base}/a"), "gone": closed}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let want = vec![json!({
+        "a_full": format!("{base}/c"),
+        "b_one": format!("{base}/y"),
+        "c_gone": closed,
+    })];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, expand, &want).await, want);
+    let paths: Vec<String> = sink.received().into_iter().map(|r| r.path).collect();
+    assert_eq!(paths, ["/a", "/b", "/c", "/a"]);
+}

@@ -16,6 +16,7 @@ pub mod client;
 pub mod decide;
 pub mod envelope;
 pub mod error;
+pub mod expand;
 pub mod filters;
 pub mod guard;
 pub mod index;

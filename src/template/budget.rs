@@ -162,6 +162,15 @@ pub fn precheck(projected: usize) -> tera::Result<()> {
     Ok(())
 }
 
+/// The time the rendering under way has left before its deadline (the whole default
+/// deadline outside one): what a filter that waits (`uri_expand`) may spend.
+pub fn remaining() -> std::time::Duration {
+    ACCOUNT.with(|a| match a.borrow().as_ref() {
+        Some(a) => a.limits.deadline.saturating_sub(a.started.elapsed()),
+        None => Limits::DEFAULT.deadline,
+    })
+}
+
 /// The limits of the rendering under way (the defaults outside one).
 pub fn current_limits() -> Limits {
     ACCOUNT.with(|a| {

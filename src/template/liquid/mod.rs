@@ -13,6 +13,7 @@
 mod blocks;
 mod bounds;
 mod convert;
+pub mod expander;
 mod filter_kit;
 mod huginn_filters;
 mod normalize;

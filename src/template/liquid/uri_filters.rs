@@ -125,12 +125,34 @@ fn to_uri(input: &dyn ValueView, args: &[Value], _: &dyn Runtime) -> Result<Valu
     Ok(resolve(&s, base).map_or(Value::Nil, string))
 }
 
-/// Huginn follows up to five HEAD redirects over the network here. Rendering runs on the
-/// hub's workers, synchronously, where a network wait would hold up every other agent;
-/// so this returns its input unchanged (normalised as Huginn's does on no redirect).
-fn uri_expand(input: &dyn ValueView, _: &[Value], _: &dyn Runtime) -> Result<Value> {
-    Ok(string(text(input)))
+/// Huginn's `uri_expand(limit = 5)`: follows HEAD redirects (301, 302, 303, 307) and
+/// gives where they lead; a text that is no http(s) URL, an error, or running out of
+/// redirects gives the last URL reached. The wait is bounded by what is left of the
+/// rendering's deadline (one second in a release build), so a slow host costs this
+/// rendering that long at most; the requests go through the delivery engine's target
+/// guard (see [`super::expander`]).
+fn uri_expand(input: &dyn ValueView, args: &[Value], _: &dyn Runtime) -> Result<Value> {
+    let s = text(input);
+    let limit = arg_text(args, 0).trim().parse::<usize>().unwrap_or(5);
+    precheck(s.len() * 3)?;
+    let Some(url) =
+        resolve(&s, None).filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+    else {
+        return Ok(string(s));
+    };
+    let expanded = match super::expander::current() {
+        Some(e) if limit > 0 => e.expand(
+            &url,
+            limit.min(MAX_REDIRECTS),
+            crate::template::budget::remaining(),
+        ),
+        _ => url,
+    };
+    Ok(string(expanded))
 }
+
+/// Huginn takes any limit; more hops than this are a loop, not a short link.
+const MAX_REDIRECTS: usize = 20;
 
 /// The parts of a URL a template can ask a `to_uri` result for.
 pub fn uri_field(s: &str, field: &str) -> Option<Value> {
