@@ -189,3 +189,49 @@ async fn uri_expand_follows_redirects_up_to_its_limit() {
     let paths: Vec<String> = sink.received().into_iter().map(|r| r.path).collect();
     assert_eq!(paths, ["/a", "/b", "/c", "/a"]);
 }
+
+/// `uri_expand` asks through the target guard: with private targets not allowed (the
+/// default), a loopback URL is not requested and comes back as it was.
+#[actix_rt::test]
+async fn uri_expand_does_not_reach_private_addresses_by_default() {
+    use common::sink::{Reply, Sink};
+    let hub = TestHub::start().await;
+    let sink = Sink::start();
+    sink.set_default(Reply {
+        headers: vec![("Location".into(), "https://example.com/leak".into())],
+        ..Reply::status(301)
+    });
+    let hook = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "webhook", "name": "Links", "options": {"secret": "s", "expected_receive_period_in_days": 1}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let expand = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "Expand", "source_ids": [hook], "options": {
+                "instructions": {"expanded": "{{ short | uri_expand }}"},
+                "mode": "clean"
+            }}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{hook}/s"),
+            ADMIN_TOKEN,
+            &json!({"short": sink.url}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let want = vec![json!({"expanded": sink.url})];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, expand, &want).await, want);
+    assert!(
+        sink.received().is_empty(),
+        "the guard let a request through"
+    );
+}
