@@ -16,6 +16,7 @@ mod convert;
 pub mod expander;
 mod filter_kit;
 mod huginn_filters;
+mod math_filters;
 mod normalize;
 mod regex_util;
 mod runtime;
@@ -28,7 +29,7 @@ mod fixture_tests;
 #[cfg(test)]
 mod hostile_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
@@ -128,7 +129,6 @@ fn build_language() -> Language {
         Box::new(stdlib::Ceil),
         Box::new(stdlib::Compact),
         Box::new(stdlib::Concat),
-        Box::new(stdlib::DividedBy),
         Box::new(stdlib::Downcase),
         Box::new(stdlib::Escape),
         Box::new(stdlib::EscapeOnce),
@@ -137,10 +137,7 @@ fn build_language() -> Language {
         Box::new(stdlib::Last),
         Box::new(stdlib::Lstrip),
         Box::new(stdlib::Map),
-        Box::new(stdlib::Minus),
-        Box::new(stdlib::Modulo),
         Box::new(stdlib::NewlineToBr),
-        Box::new(stdlib::Plus),
         Box::new(stdlib::Reverse),
         Box::new(stdlib::Rstrip),
         Box::new(stdlib::Size),
@@ -151,7 +148,6 @@ fn build_language() -> Language {
         Box::new(stdlib::Strip),
         Box::new(stdlib::StripHtml),
         Box::new(stdlib::StripNewlines),
-        Box::new(stdlib::Times),
         Box::new(stdlib::Truncate),
         Box::new(stdlib::TruncateWords),
         Box::new(stdlib::Uniq),
@@ -170,6 +166,7 @@ fn build_language() -> Language {
     let ours = std_filters::FILTERS
         .iter()
         .chain(huginn_filters::FILTERS)
+        .chain(math_filters::FILTERS)
         .chain(uri_filters::FILTERS);
     for f in ours {
         l.filters.register(f.name.to_owned(), Box::new(f.clone()));
