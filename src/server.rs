@@ -64,9 +64,8 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
 
     bootstrap_admin(&config, &store).await?;
     // `uri_expand` in templates follows redirects through the delivery engine's guard.
-    crate::template::liquid::expander::install(Arc::new(crate::delivery::expand::Expander::start(
-        config.delivery.allow_private_targets,
-    )?));
+    let expander = crate::delivery::expand::Expander::start(config.delivery.allow_private_targets)?;
+    store.credentials().set_uri_expander(Arc::new(expander));
     notifier.status("starting agents and subscriptions");
     let addrs = hub::start(&config, store, registry, router, subscriptions).await?;
 

@@ -22,6 +22,7 @@ use super::{Conn, Store, StoreError, credentials as table};
 use crate::secrets::{Keyring, purpose};
 
 pub use crate::template::liquid::CredentialSource;
+use crate::template::liquid::expander::UriExpander;
 
 /// Name -> sealed value, one user's.
 type Sealed = HashMap<String, String>;
@@ -37,6 +38,8 @@ struct Entry {
 pub struct CredentialCache {
     users: RwLock<HashMap<i64, Entry>>,
     seq: AtomicU64,
+    /// What this hub's renderings ask for `uri_expand` (set once the hub starts).
+    uri_expander: RwLock<Option<Arc<dyn UriExpander>>>,
 }
 
 impl CredentialCache {
@@ -57,7 +60,20 @@ impl CredentialCache {
         Ok(CredentialCache {
             users: RwLock::new(users),
             seq: AtomicU64::new(1),
+            uri_expander: RwLock::new(None),
         })
+    }
+
+    /// Gives this hub's renderings their `uri_expand` (see `delivery::expand`).
+    pub fn set_uri_expander(&self, expander: Arc<dyn UriExpander>) {
+        *self.uri_expander.write().unwrap_or_else(|p| p.into_inner()) = Some(expander);
+    }
+
+    fn uri_expander(&self) -> Option<Arc<dyn UriExpander>> {
+        self.uri_expander
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// One user's credentials as they are now; later saves do not change it.
@@ -118,6 +134,7 @@ pub struct UserCredentials {
     sealed: Arc<Sealed>,
     /// (name, value) of every value handed out, for [`UserCredentials::redact`].
     handed_out: Mutex<Vec<(String, String)>>,
+    uri_expander: Option<Arc<dyn UriExpander>>,
 }
 
 impl UserCredentials {
@@ -128,6 +145,7 @@ impl UserCredentials {
             keys: store.keys().clone(),
             sealed: store.credentials().snapshot(user_id),
             handed_out: Mutex::new(Vec::new()),
+            uri_expander: store.credentials().uri_expander(),
         }
     }
 
@@ -204,6 +222,10 @@ fn redact_value(out: &[(String, String)], value: &mut Value) {
 }
 
 impl CredentialSource for UserCredentials {
+    fn uri_expander(&self) -> Option<Arc<dyn UriExpander>> {
+        self.uri_expander.clone()
+    }
+
     fn credential(&self, name: &str) -> Option<String> {
         // Huginn strips the tag's markup; names are stored trimmed.
         let name = name.trim();
@@ -252,6 +274,7 @@ mod tests {
                     .collect(),
             ),
             handed_out: Mutex::new(Vec::new()),
+            uri_expander: None,
         }
     }
 

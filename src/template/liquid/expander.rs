@@ -1,13 +1,11 @@
 //! Where `uri_expand` asks the network: Huginn's filter follows up to `limit` HEAD
 //! redirects. Rendering is synchronous and the template layer makes no requests of its
-//! own, so the hub installs an [`UriExpander`] (the delivery engine's guarded client,
-//! see `delivery::expand`) when it starts; without one (validation, unit tests) the
+//! own, so a hub gives its renderings an [`UriExpander`] (the delivery engine's guarded
+//! client, see `delivery::expand`) through the owner's [`super::CredentialSource`], which
+//! is what a rendering may reach; without one (validation, subscriptions, unit tests) the
 //! filter gives the normalised URL, as Huginn does when a URL does not redirect.
-//!
-//! One per process, because one hub runs per process; a later start replaces it (test
-//! binaries start several hubs with the same guard settings).
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Follows a URL's redirects: at most `limit` HEAD requests, and no longer than `within`.
@@ -17,14 +15,6 @@ pub trait UriExpander: Send + Sync {
     fn expand(&self, url: &str, limit: usize, within: Duration) -> String;
 }
 
-static EXPANDER: RwLock<Option<Arc<dyn UriExpander>>> = RwLock::new(None);
-
-/// Installs the expander renderings use from now on.
-pub fn install(expander: Arc<dyn UriExpander>) {
-    // A panic while holding the lock cannot leave the slot half-written (one store).
-    *EXPANDER.write().unwrap_or_else(|p| p.into_inner()) = Some(expander);
-}
-
-pub(super) fn current() -> Option<Arc<dyn UriExpander>> {
-    EXPANDER.read().unwrap_or_else(|p| p.into_inner()).clone()
-}
+/// The rendering's expander, read by the filter.
+#[derive(Default)]
+pub(super) struct Expander(pub Option<Arc<dyn UriExpander>>);

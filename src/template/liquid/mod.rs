@@ -49,6 +49,11 @@ use tags::Credentials;
 pub trait CredentialSource: Send + Sync {
     /// The value, or None when the user has no credential of that name (renders as "").
     fn credential(&self, name: &str) -> Option<String>;
+
+    /// What `uri_expand` asks (the hub's, for an owner's renderings); none: no requests.
+    fn uri_expander(&self) -> Option<std::sync::Arc<dyn expander::UriExpander>> {
+        None
+    }
 }
 
 /// For renderings that have no owner (tests, validation at save time).
@@ -251,10 +256,12 @@ impl LiquidTemplate {
             .iter()
             .filter_map(|n| credentials.credential(n).map(|v| (n.clone(), v)))
             .collect();
+        let uri_expander = credentials.uri_expander();
         let (outcome, broken) = budget::run(*limits, || {
             catch_unwind(AssertUnwindSafe(|| {
                 let root = runtime::Root::new(&object);
                 root.registers().get_mut::<Credentials>().0 = creds;
+                root.registers().get_mut::<expander::Expander>().0 = uri_expander;
                 let mut out = bounds::CappedWriter::output(limits);
                 let res = self.inner.template.render_to(&mut out, &root);
                 let as_object = root.registers().get_mut::<AsObject>().0.take();

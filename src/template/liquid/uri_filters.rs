@@ -131,7 +131,7 @@ fn to_uri(input: &dyn ValueView, args: &[Value], _: &dyn Runtime) -> Result<Valu
 /// rendering's deadline (one second in a release build), so a slow host costs this
 /// rendering that long at most; the requests go through the delivery engine's target
 /// guard (see [`super::expander`]).
-fn uri_expand(input: &dyn ValueView, args: &[Value], _: &dyn Runtime) -> Result<Value> {
+fn uri_expand(input: &dyn ValueView, args: &[Value], runtime: &dyn Runtime) -> Result<Value> {
     let s = text(input);
     let limit = arg_text(args, 0).trim().parse::<usize>().unwrap_or(5);
     precheck(s.len() * 3)?;
@@ -140,7 +140,12 @@ fn uri_expand(input: &dyn ValueView, args: &[Value], _: &dyn Runtime) -> Result<
     else {
         return Ok(string(s));
     };
-    let expanded = match super::expander::current() {
+    let expander = runtime
+        .registers()
+        .get_mut::<super::expander::Expander>()
+        .0
+        .clone();
+    let expanded = match expander {
         Some(e) if limit > 0 => e.expand(
             &url,
             limit.min(MAX_REDIRECTS),
