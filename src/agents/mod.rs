@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod attribute_difference;
+pub mod basic_auth;
 pub mod change_detector;
 pub mod commander;
 pub mod csv;

@@ -3,7 +3,6 @@
 //! posts get the engine's retries, circuit breaker, target guard and attempt logs. With
 //! `emit_events` the agent emits `{status, headers, body}` once the request is final.
 
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -108,28 +107,8 @@ pub struct Post {
     emit_events: bool,
     parse_body: bool,
     merge_output: bool,
-    basic_auth: Option<String>,
+    basic_auth: Option<TemplateTree>,
     event_type: String,
-}
-
-/// Huginn's `basic_auth`: `"user:password"` or `["user", "password"]`, as `user:password`.
-pub fn basic_auth(options: &Value) -> Result<Option<String>, OptionError> {
-    Ok(match options.get("basic_auth") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) if s.contains(':') => Some(s.clone()),
-        Some(Value::Array(a)) if a.len() == 2 && a.iter().all(Value::is_string) => Some(format!(
-            "{}:{}",
-            a[0].as_str().unwrap_or_default(),
-            a[1].as_str().unwrap_or_default()
-        )),
-        Some(_) => {
-            return Err(OptionError::new(
-                "basic_auth",
-                "must be \"user:password\" or [\"user\", \"password\"]",
-            ));
-        }
-    })
 }
 
 pub fn validate(options: &Value) -> Result<(), OptionError> {
@@ -232,7 +211,7 @@ impl Post {
                 ));
             }
         };
-        let basic_auth = basic_auth(options)?;
+        let basic_auth = super::basic_auth::compile(&mut templates, options)?;
         let retry_count = opt_number(options, "retry_count")?.unwrap_or(4.0);
         if retry_count > 100.0 {
             return Err(OptionError::new("retry_count", "must be from 0 to 100"));
@@ -334,14 +313,10 @@ impl Post {
                 return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
             }
         }
-        if let Some(auth) = &self.basic_auth {
-            headers.push((
-                "Authorization".into(),
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(auth)
-                ),
-            ));
+        if let Some(auth) =
+            super::basic_auth::render(&self.templates, self.basic_auth.as_ref(), ctx)?
+        {
+            headers.push(super::basic_auth::header(&auth));
         }
         let (url, body) = if self.method == "get" || self.method == "delete" {
             let query = form_encode(&data);

@@ -58,7 +58,7 @@ pub struct Rss {
     templates: Templates,
     /// `user_agent` (as `User-Agent`) and `headers`, rendered at each run.
     headers: TemplateTree,
-    basic_auth: Option<String>,
+    basic_auth: Option<TemplateTree>,
     /// Events emitted since the run began (every URL of a run shares the bound).
     emitted_this_run: usize,
     /// This run's new entries so far, in feed order (`events_order` sorts all of them).
@@ -128,6 +128,7 @@ impl Rss {
         // Huginn interpolates the rss agent's options (headers, events_order) as Liquid.
         let mut templates = Templates::liquid();
         let headers = request_headers(&mut templates, options)?;
+        let basic_auth = super::basic_auth::compile(&mut templates, options)?;
         let given = order::parse(&mut templates, "events_order", options.get("events_order"))?
             .filter(|keys| !keys.is_empty());
         let order = match given {
@@ -148,7 +149,7 @@ impl Rss {
             order,
             templates,
             headers,
-            basic_auth: super::post::basic_auth(options)?,
+            basic_auth,
             emitted_this_run: 0,
             run_entries: Vec::new(),
         })
@@ -279,10 +280,12 @@ impl Rss {
                 return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
             }
         }
-        if let Some(auth) = &self.basic_auth {
-            use base64::Engine;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(auth);
-            headers.push(("Authorization".into(), format!("Basic {encoded}")));
+        let empty = json!({});
+        let none = context_of(&empty);
+        if let Some(auth) =
+            super::basic_auth::render(&self.templates, self.basic_auth.as_ref(), &none)?
+        {
+            headers.push(super::basic_auth::header(&auth));
         }
         Ok(headers)
     }

@@ -184,7 +184,7 @@ impl Website {
         let mut headers = match request::render(
             &self.o.templates,
             &self.o.headers,
-            self.o.basic_auth.as_deref(),
+            self.o.basic_auth.as_ref(),
             &vars,
         ) {
             Ok(h) => h,

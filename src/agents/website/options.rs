@@ -49,7 +49,7 @@ pub struct Options {
     pub success_codes: Vec<u16>,
     /// `user_agent` and `headers` (headers win), rendered per request.
     pub headers: TemplateTree,
-    pub basic_auth: Option<String>,
+    pub basic_auth: Option<TemplateTree>,
     pub use_namespaces: Option<bool>,
     pub templates: Templates,
 }
@@ -203,7 +203,7 @@ impl Options {
         };
         let success_codes = success_codes(o("http_success_codes"))?;
         let headers = super::request::headers(&mut templates, options)?;
-        let basic_auth = crate::agents::post::basic_auth(options)?;
+        let basic_auth = crate::agents::basic_auth::compile(&mut templates, options)?;
         unsupported(options)?;
         let use_namespaces = opt_bool(options, "use_namespaces")?;
         if doc_type == DocType::Xml {

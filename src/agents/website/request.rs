@@ -35,7 +35,7 @@ pub fn headers(templates: &mut Templates, options: &Value) -> Result<TemplateTre
 pub fn render(
     templates: &Templates,
     tree: &TemplateTree,
-    basic_auth: Option<&str>,
+    basic_auth: Option<&TemplateTree>,
     vars: &RenderCtx<'_>,
 ) -> Result<Vec<(String, String)>, String> {
     let rendered = templates.render_tree(tree, vars).map_err(|e| e.0)?;
@@ -53,10 +53,8 @@ pub fn render(
             return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
         }
     }
-    if let Some(auth) = basic_auth {
-        use base64::Engine;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(auth);
-        headers.push(("Authorization".into(), format!("Basic {encoded}")));
+    if let Some(auth) = crate::agents::basic_auth::render(templates, basic_auth, vars)? {
+        headers.push(crate::agents::basic_auth::header(&auth));
     }
     Ok(headers)
 }
