@@ -6,8 +6,11 @@
 //! Usage: `cargo build --release --workspace && target/release/muninn-bench`
 //! (see README, "Benchmark").
 
+mod bodies;
+mod ingest;
 mod load;
 mod reference;
+mod wrk;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -34,7 +37,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     /// Seconds per load run.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 8)]
     duration: u64,
     /// Concurrent connections for the ingest runs.
     #[arg(long, default_value_t = 32)]
@@ -42,9 +45,13 @@ struct Cli {
     /// The muninn binary [default: target/release/muninn next to this binary]
     #[arg(long)]
     bin: Option<PathBuf>,
-    /// Rounds of the four ingest runs (interleaved); rows show the median round.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds of the ingest matrix (interleaved); rows show the median round.
+    #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Body sizes of the ingest runs, in bytes: a sensor reading, a Stripe-like event,
+    /// a GitHub-like push (see bodies.rs).
+    #[arg(long, value_delimiter = ',', default_values_t = [203, 2048, 8192])]
+    bodies: Vec<usize>,
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
@@ -78,6 +85,9 @@ enum Cmd {
         #[arg(long, default_value = "hub")]
         against: String,
     },
+    /// The idle-memory rows alone: RSS of a restarted hub holding 10 000 agents
+    /// (webhook agents, and a mix of 14 types) and 1 000 subscriptions.
+    Idle,
 }
 
 /// A child process serving HTTP on loopback; killed when dropped.
@@ -212,57 +222,61 @@ async fn webhook_agent(addr: SocketAddr) -> Result<String> {
     Ok(format!("/users/1/web_requests/{id}/s"))
 }
 
-fn post_maker(path: String) -> Rc<dyn Fn(u64) -> Vec<u8>> {
-    Rc::new(move |n| {
-        let body = format!("{{\"n\":{n},\"source\":\"bench\",\"items\":[1,2,3]}}");
-        request("POST", &path, None, Some(body.as_bytes()))
-    })
+/// Webhooks of the first body size (a sensor reading by default) to `path`.
+fn post_maker(path: String, body: &[u8]) -> Rc<dyn Fn(u64) -> Vec<u8>> {
+    let req = request("POST", &path, None, Some(body));
+    Rc::new(move |_| req.clone())
 }
 
 fn no_op() -> Rc<dyn Fn(u64)> {
     Rc::new(|_| {})
 }
 
-async fn ingest_load(addr: SocketAddr, path: String, cli: &Cli) -> Stats {
-    // A short warm-up so connection setup and first allocations are not measured.
-    load::run(
-        addr,
-        cli.connections,
-        Duration::from_secs(1),
-        None,
-        post_maker(path.clone()),
-        no_op(),
-        Duration::ZERO,
-    )
-    .await;
-    load::run(
-        addr,
-        cli.connections,
-        Duration::from_secs(cli.duration),
-        None,
-        post_maker(path),
-        no_op(),
-        Duration::ZERO,
-    )
-    .await
+/// Numbered webhooks (`{"n": 7, ...}`) to `path`, for the feed run whose items show `n`.
+fn numbered_maker(path: String) -> Rc<dyn Fn(u64) -> Vec<u8>> {
+    Rc::new(move |n| {
+        let body = format!("{{\"n\":{n},\"source\":\"bench\",\"items\":[1,2,3]}}");
+        request("POST", &path, None, Some(body.as_bytes()))
+    })
 }
 
 /// See [`Cmd::Ingest`]. After the run it prints the hub's writer metrics, the batch
 /// sizes that explain most of its cost.
 async fn ingest_alone(cli: Cli, sync: String, against: String) -> Result<()> {
     let dir = tempfile::tempdir()?;
+    let body = bodies::body(cli.bodies.first().copied().unwrap_or(203));
+    let duration = Duration::from_secs(cli.duration);
+    let own = ingest::Generator::Own;
     if against != "hub" {
         let reference = start_reference(&against, &sync, dir.path())?;
         println!("hub pid {}", reference.child.id());
-        let s = ingest_load(reference.addr, "/".into(), &cli).await;
-        print_ingest(&format!("{against} {sync}"), &s);
+        let s = ingest::measure(
+            own,
+            reference.addr,
+            "/",
+            &body.bytes,
+            cli.connections,
+            duration,
+            dir.path(),
+        )
+        .await?;
+        print_ingest(&format!("{against} {sync}, {}", body.label), &s);
         return Ok(());
     }
     let hub = start_hub(&hub_bin(&cli)?, dir.path(), &sync)?;
     let path = webhook_agent(hub.addr).await?;
     println!("hub pid {}", hub.child.id());
-    let s = ingest_load(hub.addr, path, &cli).await;
-    print_ingest(&sync, &s);
+    let s = ingest::measure(
+        own,
+        hub.addr,
+        &path,
+        &body.bytes,
+        cli.connections,
+        duration,
+        dir.path(),
+    )
+    .await?;
+    print_ingest(&format!("{sync}, {}", body.label), &s);
     let mut c = Conn::open(hub.addr).await?;
     let (_, body, _) = c
         .roundtrip(&request("GET", "/metrics", Some(TOKEN), None))
@@ -275,13 +289,10 @@ async fn ingest_alone(cli: Cli, sync: String, against: String) -> Result<()> {
     Ok(())
 }
 
-fn print_ingest(what: &str, s: &Stats) {
+fn print_ingest(what: &str, s: &ingest::Measured) {
     println!(
         "{what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
-        s.rps(),
-        s.quantile_ms(0.5),
-        s.quantile_ms(0.99),
-        s.failed
+        s.rps, s.p50_ms, s.p99_ms, s.failed
     );
 }
 
@@ -298,20 +309,6 @@ fn row(rows: &mut Vec<Row>, what: &str, value: String, note: String) {
         value,
         note,
     });
-}
-
-fn ingest_row(rows: &mut Vec<Row>, what: &str, s: &Stats) {
-    row(
-        rows,
-        what,
-        format!("{:.0} req/s", s.rps()),
-        format!(
-            "p50 {:.2} ms, p99 {:.2} ms, {} failed",
-            s.quantile_ms(0.5),
-            s.quantile_ms(0.99),
-            s.failed
-        ),
-    );
 }
 
 async fn sink_count(sink: SocketAddr) -> Result<u64> {
@@ -351,7 +348,7 @@ async fn outbound(bin: &Path, subs: usize, events: u64, cli: &Cli) -> Result<(f6
         8,
         Duration::from_secs(120),
         Some(events),
-        post_maker(path),
+        post_maker(path, &bodies::body(203).bytes),
         no_op(),
         Duration::ZERO,
     )
@@ -465,7 +462,7 @@ async fn feed_gets(bin: &Path, cli: &Cli) -> Result<(Stats, u64, usize)> {
         4,
         Duration::from_secs(60),
         Some(40),
-        post_maker(path),
+        numbered_maker(path),
         no_op(),
         Duration::ZERO,
     )
@@ -517,13 +514,80 @@ async fn feed_gets(bin: &Path, cli: &Cli) -> Result<(Stats, u64, usize)> {
     Ok((stats, hits, body.len()))
 }
 
-/// RSS of an idle hub holding `agents` webhook agents and `subs` subscriptions.
-async fn idle_rss(bin: &Path, agents: u64, subs: u64) -> Result<f64> {
+/// The agents of the mixed idle run, taken in turn: the types Huginn users' scenarios
+/// use most, each with options like theirs (templates compiled, regexes, a jq filter,
+/// fetchers on their default schedules pointed at a closed local port).
+fn mixed_agent(n: u64) -> Value {
+    let (kind, options) = match n % 14 {
+        0 => ("webhook", json!({"secret": format!("s{n}")})),
+        1 => (
+            "website",
+            json!({"url": "http://127.0.0.1:9/page", "expected_update_period_in_days": 1,
+                   "extract": {"t": {"css": "title", "value": "string(.)"}}}),
+        ),
+        2 => (
+            "rss",
+            json!({"url": "http://127.0.0.1:9/feed.xml", "expected_update_period_in_days": 1}),
+        ),
+        3 => (
+            "trigger",
+            json!({"rules": [{"type": "regex", "path": "x", "value": "y\\d+"}],
+                   "message": "m {{x}}", "expected_receive_period_in_days": 1}),
+        ),
+        4 => (
+            "event_formatting",
+            json!({"instructions": {"m": "{{x | upcase}}"}}),
+        ),
+        5 => (
+            "email",
+            json!({"subject": "s {{x}}", "expected_receive_period_in_days": 1,
+                   "recipients": ["a@example.com"]}),
+        ),
+        6 => (
+            "email_digest",
+            json!({"subject": "s", "expected_receive_period_in_days": 1,
+                   "recipients": ["a@example.com"]}),
+        ),
+        7 => ("digest", json!({"expected_receive_period_in_days": 1})),
+        8 => ("jq", json!({"filter": ".items[] | {name: .}"})),
+        9 => (
+            "change_detector",
+            json!({"property": "{{x}}", "expected_update_period_in_days": 1}),
+        ),
+        10 => ("json_parse", json!({"data": "{{d}}", "data_key": "d"})),
+        11 => (
+            "de_duplication",
+            json!({"property": "{{x}}", "expected_update_period_in_days": 1}),
+        ),
+        12 => (
+            "csv",
+            json!({"mode": "parse", "with_header": "true", "data_path": "$.data"}),
+        ),
+        _ => (
+            "post",
+            json!({"post_url": "http://127.0.0.1:9/post", "expected_receive_period_in_days": 1}),
+        ),
+    };
+    json!({"type": kind, "name": format!("a{n}"), "options": options})
+}
+
+/// RSS of an idle hub holding `agents` agents (webhook agents, or a mix of types) and
+/// `subs` subscriptions.
+async fn idle_rss(bin: &Path, agents: u64, subs: u64, mixed: bool) -> Result<f64> {
     let dir = tempfile::tempdir()?;
     let hub = start_hub(bin, dir.path(), "normal")?;
-    let mk_agent: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(|n| {
-        let b = json!({"type": "webhook", "name": format!("a{n}"), "options": {"secret": format!("s{n}")}}).to_string();
-        request("POST", "/api/agents", Some(TOKEN), Some(b.as_bytes()))
+    let mk_agent: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |n| {
+        let b = if mixed {
+            mixed_agent(n)
+        } else {
+            json!({"type": "webhook", "name": format!("a{n}"), "options": {"secret": format!("s{n}")}})
+        };
+        request(
+            "POST",
+            "/api/agents",
+            Some(TOKEN),
+            Some(b.to_string().as_bytes()),
+        )
     });
     let s = load::run(
         hub.addr,
@@ -591,21 +655,15 @@ fn machine() -> String {
 }
 
 /// Each round's `hub` rate as a percentage of the same round's `reference` rate.
-fn round_ratios(runs: &HashMap<&str, Vec<Stats>>, hub: &str, reference: &str) -> Vec<f64> {
-    let (Some(h), Some(r)) = (runs.get(hub), runs.get(reference)) else {
-        return Vec::new();
-    };
-    h.iter()
-        .zip(r)
-        .map(|(h, r)| 100.0 * h.rps() / r.rps())
-        .collect()
-}
-
-/// The median (the upper one of an even count); NaN when empty.
+/// The median (the mean of the middle two of an even count); NaN when empty.
 fn median_of(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 /// The muninn binary to measure: `--bin`, or the one built next to this binary.
@@ -633,91 +691,31 @@ async fn bench(cli: Cli) -> Result<()> {
     );
     let mut rows = Vec::new();
 
-    // The four ingest measurements run in rounds, interleaved, and each row shows the
-    // round with the median throughput: on a shared machine one run can land in a
-    // burst of someone else's load, and the ratios need both sides measured alike.
-    let mut runs: HashMap<&str, Vec<Stats>> = HashMap::new();
-    let mut peak_rss: HashMap<&str, f64> = HashMap::new();
-    // Each hub run is followed at once by the reference it is compared with, and each
-    // ratio is the median of the rounds' own ratios: the machine's background load
-    // changes from one run to the next, less so between neighbours.
-    for round in 0..cli.rounds.max(1) {
-        println!("round {}", round + 1);
-        for (sync, kind) in [("full", "durable"), ("normal", "framework")] {
-            let dir = tempfile::tempdir()?;
-            let hub = start_hub(&bin, dir.path(), sync)?;
-            let path = webhook_agent(hub.addr).await?;
-            let s = ingest_load(hub.addr, path, &cli).await;
-            println!("  hub {sync}: {:.0} req/s", s.rps());
-            runs.entry(sync).or_default().push(s);
-            let rss = peak_rss.entry(sync).or_insert(0.0);
-            *rss = rss.max(hub.rss_mib().0);
-            drop(hub);
-
-            let dir = tempfile::tempdir()?;
-            let r = start_reference(kind, "full", dir.path())?;
-            let s = ingest_load(r.addr, "/ingest".into(), &cli).await;
-            println!("  {kind}: {:.0} req/s", s.rps());
-            runs.entry(kind).or_default().push(s);
-        }
-    }
-    let median = |k: &str| -> Stats {
-        let mut v = runs.get(k).cloned().unwrap_or_default();
-        v.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
-        v.get(v.len() / 2).cloned().unwrap_or_default()
-    };
-    let (full, normal, fw, dur) = (
-        median("full"),
-        median("normal"),
-        median("framework"),
-        median("durable"),
-    );
-    ingest_row(
-        &mut rows,
-        "webhook ingest, durable (synchronous=FULL)",
-        &full,
-    );
-    row(
-        &mut rows,
-        "  peak RSS of the hub (FULL run)",
-        format!(
-            "{:.1} MiB",
-            peak_rss.get("full").copied().unwrap_or(f64::NAN)
-        ),
-        String::new(),
-    );
-    ingest_row(&mut rows, "webhook ingest, synchronous=NORMAL", &normal);
-    ingest_row(
-        &mut rows,
-        "framework ceiling (actix-web, parse JSON, 201)",
-        &fw,
-    );
-    ingest_row(
-        &mut rows,
-        "durable ceiling (same + group-commit SQLite, FULL)",
-        &dur,
-    );
-    for (what, hub, reference, target) in [
-        ("ratio ingest FULL / durable ceiling", "full", "durable", 80),
-        (
-            "ratio ingest NORMAL / framework ceiling",
-            "normal",
-            "framework",
-            50,
-        ),
-    ] {
-        let per_round = round_ratios(&runs, hub, reference);
-        let shown: Vec<String> = per_round.iter().map(|r| format!("{r:.0} %")).collect();
-        row(
-            &mut rows,
-            what,
-            format!("{:.0} %", median_of(&per_round)),
-            format!(
-                "median of the rounds: {}; (target >= {target} %)",
-                shown.join(", ")
-            ),
+    let bodies: Vec<bodies::Body> = cli.bodies.iter().map(|&n| bodies::body(n)).collect();
+    let mut generators = vec![ingest::Generator::Own];
+    if wrk::available() {
+        generators.push(ingest::Generator::Wrk);
+    } else {
+        println!(
+            "wrk is not installed (apt-get install wrk): only muninn-bench's own generator measures ingest"
         );
     }
+    let matrix = ingest::run(
+        &bin,
+        &bodies,
+        &generators,
+        cli.rounds,
+        cli.connections,
+        Duration::from_secs(cli.duration),
+    )
+    .await?;
+    matrix.rows(&mut rows, &bodies, &generators);
+    row(
+        &mut rows,
+        "peak RSS of the hub during ingest (FULL runs)",
+        format!("{:.1} MiB", matrix.peak_rss_full),
+        "target < 50 MiB".into(),
+    );
 
     if !cli.ingest_only {
         // 30 000 deliveries, so the run lasts seconds: at 10 000 it was over in under a
@@ -756,12 +754,20 @@ async fn bench(cli: Cli) -> Result<()> {
                 feed.ok + feed.failed
             ),
         );
-        let rss = idle_rss(&bin, 10_000, 1_000).await?;
+        let rss = idle_rss(&bin, 10_000, 1_000, false).await?;
         row(
             &mut rows,
-            "idle RSS, 10 000 agents + 1 000 subscriptions",
+            "idle RSS, 10 000 webhook agents + 1 000 subscriptions",
             format!("{rss:.1} MiB"),
             String::new(),
+        );
+        let rss = idle_rss(&bin, 10_000, 1_000, true).await?;
+        row(
+            &mut rows,
+            "idle RSS, 10 000 agents of 14 types + 1 000 subscriptions",
+            format!("{rss:.1} MiB"),
+            "website, rss, trigger, email, email_digest, digest, jq, change_detector, ... in turn"
+                .into(),
         );
     }
 
@@ -793,6 +799,15 @@ fn main() -> Result<()> {
             let (sync, against) = (synchronous.clone(), against.clone());
             actix_rt::System::new().block_on(ingest_alone(cli, sync, against))
         }
+        Some(Cmd::Idle) => actix_rt::System::new().block_on(async {
+            let bin = hub_bin(&cli)?;
+            for mixed in [false, true] {
+                let rss = idle_rss(&bin, 10_000, 1_000, mixed).await?;
+                let what = if mixed { "of 14 types" } else { "(webhook)" };
+                println!("idle RSS, 10 000 agents {what} + 1 000 subscriptions: {rss:.1} MiB");
+            }
+            Ok(())
+        }),
         None => actix_rt::System::new().block_on(bench(cli)),
     }
 }
@@ -804,7 +819,7 @@ mod tests {
     #[test]
     fn the_median_of_the_rounds_ratios() {
         assert_eq!(median_of(&[74.0, 55.0, 92.0]), 74.0);
-        assert_eq!(median_of(&[40.0, 49.0]), 49.0);
+        assert_eq!(median_of(&[40.0, 49.0]), 44.5);
         assert!(median_of(&[]).is_nan());
     }
 }

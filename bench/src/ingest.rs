@@ -1,0 +1,238 @@
+//! The ingest matrix: each body (see `bodies`) driven by each load generator (the
+//! harness's own, and wrk when it is installed) against the hub with
+//! `synchronous=FULL` and `NORMAL`, each hub run followed at once by the reference it
+//! is compared with (the durable ceiling, the framework ceiling), with the same body,
+//! the same generator, the same connections and duration. On a shared machine the
+//! background load changes from one run to the next, less so between neighbours, so
+//! each ratio is taken within a round and the rows show the median of the rounds.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::bodies::Body;
+use crate::load::{self, Stats, request};
+use crate::{Row, row};
+
+/// What one load run saw, whichever generator measured it.
+#[derive(Debug, Clone, Default)]
+pub struct Measured {
+    /// 2xx answers per second.
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub failed: u64,
+}
+
+impl From<&Stats> for Measured {
+    fn from(s: &Stats) -> Self {
+        Measured {
+            rps: s.rps(),
+            p50_ms: s.quantile_ms(0.5),
+            p99_ms: s.quantile_ms(0.99),
+            failed: s.failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Generator {
+    Own,
+    Wrk,
+}
+
+impl Generator {
+    fn name(self) -> &'static str {
+        match self {
+            Generator::Own => "muninn-bench",
+            Generator::Wrk => "wrk",
+        }
+    }
+}
+
+/// One load run of `duration` (after a 1 s warm-up) posting `body` to `path`.
+pub async fn measure(
+    generator: Generator,
+    addr: SocketAddr,
+    path: &str,
+    body: &[u8],
+    connections: usize,
+    duration: Duration,
+    scratch: &std::path::Path,
+) -> Result<Measured> {
+    match generator {
+        Generator::Own => {
+            let req = request("POST", path, None, Some(body));
+            let make: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |_| req.clone());
+            let none: Rc<dyn Fn(u64)> = Rc::new(|_| {});
+            let warm = Duration::from_secs(1);
+            load::run(
+                addr,
+                connections,
+                warm,
+                None,
+                make.clone(),
+                none.clone(),
+                Duration::ZERO,
+            )
+            .await;
+            let s = load::run(
+                addr,
+                connections,
+                duration,
+                None,
+                make,
+                none,
+                Duration::ZERO,
+            )
+            .await;
+            Ok(Measured::from(&s))
+        }
+        Generator::Wrk => {
+            crate::wrk::run(
+                addr,
+                path,
+                body,
+                connections,
+                Duration::from_secs(1),
+                scratch,
+            )?;
+            crate::wrk::run(addr, path, body, connections, duration, scratch)
+        }
+    }
+}
+
+/// The runs of the matrix, by (body index, generator, target).
+#[derive(Default)]
+pub struct Matrix {
+    runs: HashMap<(usize, Generator, &'static str), Vec<Measured>>,
+    /// The hub's peak RSS over its FULL runs, in MiB.
+    pub peak_rss_full: f64,
+}
+
+/// The two comparisons: the hub with this `synchronous`, the reference, the target ratio.
+const PAIRS: [(&str, &str, f64); 2] = [("full", "durable", 85.0), ("normal", "framework", 55.0)];
+
+pub async fn run(
+    bin: &std::path::Path,
+    bodies: &[Body],
+    generators: &[Generator],
+    rounds: usize,
+    connections: usize,
+    duration: Duration,
+) -> Result<Matrix> {
+    let mut m = Matrix::default();
+    for round in 0..rounds.max(1) {
+        println!("round {}", round + 1);
+        for (b, body) in bodies.iter().enumerate() {
+            for &g in generators {
+                for (sync, reference, _) in PAIRS {
+                    let dir = tempfile::tempdir()?;
+                    let hub = crate::start_hub(bin, dir.path(), sync)?;
+                    let path = crate::webhook_agent(hub.addr).await?;
+                    let got = measure(
+                        g,
+                        hub.addr,
+                        &path,
+                        &body.bytes,
+                        connections,
+                        duration,
+                        dir.path(),
+                    )
+                    .await?;
+                    if sync == "full" {
+                        m.peak_rss_full = m.peak_rss_full.max(hub.rss_mib().0);
+                    }
+                    drop(hub);
+                    println!(
+                        "  {} {} hub {sync}: {:.0} req/s, p99 {:.2} ms",
+                        body.label,
+                        g.name(),
+                        got.rps,
+                        got.p99_ms
+                    );
+                    m.runs.entry((b, g, sync)).or_default().push(got);
+
+                    let dir = tempfile::tempdir()?;
+                    let r = crate::start_reference(reference, "full", dir.path())?;
+                    let got = measure(
+                        g,
+                        r.addr,
+                        "/ingest",
+                        &body.bytes,
+                        connections,
+                        duration,
+                        dir.path(),
+                    )
+                    .await?;
+                    println!(
+                        "  {} {} {reference}: {:.0} req/s, p99 {:.2} ms",
+                        body.label,
+                        g.name(),
+                        got.rps,
+                        got.p99_ms
+                    );
+                    m.runs.entry((b, g, reference)).or_default().push(got);
+                }
+            }
+        }
+    }
+    Ok(m)
+}
+
+impl Matrix {
+    /// One row per body, generator and comparison: the hub's median round, the
+    /// reference's, and the median of the rounds' own ratios.
+    pub fn rows(&self, rows: &mut Vec<Row>, bodies: &[Body], generators: &[Generator]) {
+        for (b, body) in bodies.iter().enumerate() {
+            for &g in generators {
+                for (sync, reference, target) in PAIRS {
+                    let (Some(hub), Some(refs)) = (
+                        self.runs.get(&(b, g, sync)),
+                        self.runs.get(&(b, g, reference)),
+                    ) else {
+                        continue;
+                    };
+                    let ratios: Vec<f64> = hub
+                        .iter()
+                        .zip(refs)
+                        .map(|(h, r)| 100.0 * h.rps / r.rps)
+                        .collect();
+                    let (h, r) = (median_run(hub), median_run(refs));
+                    let shown: Vec<String> = ratios.iter().map(|x| format!("{x:.0} %")).collect();
+                    row(
+                        rows,
+                        &format!(
+                            "ingest {}, {}, {}",
+                            sync.to_uppercase(),
+                            body.label,
+                            g.name()
+                        ),
+                        format!("{:.0} req/s", h.rps),
+                        format!(
+                            "p50 {:.2} ms, p99 {:.2} ms, {} failed; {reference} ceiling {:.0} req/s, p99 {:.2} ms; ratio {:.0} % (rounds: {}; target >= {target:.0} %); p99 {:.1}x the reference's (target <= 2x)",
+                            h.p50_ms,
+                            h.p99_ms,
+                            h.failed,
+                            r.rps,
+                            r.p99_ms,
+                            crate::median_of(&ratios),
+                            shown.join(", "),
+                            h.p99_ms / r.p99_ms
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The run with the median rate.
+fn median_run(runs: &[Measured]) -> Measured {
+    let mut v = runs.to_vec();
+    v.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    v.get(v.len() / 2).cloned().unwrap_or_default()
+}
