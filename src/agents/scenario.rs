@@ -278,7 +278,7 @@ mod tests {
                 {"type": "Agents::TriggerAgent", "name": "t", "guid": "a1",
                  "options": {"rules": [{"type": "regex", "path": "x", "value": "y"}], "message": "{{ x | upcase }}", "expected_receive_period_in_days": 2},
                  "keep_events_for": 0, "propagate_immediately": true},
-                {"type": "Agents::WeatherAgent", "name": "w", "options": {}},
+                {"type": "Agents::TwitterStreamAgent", "name": "w", "options": {}},
                 {"type": "Agents::EventFormattingAgent", "name": "f", "options": {"instructions": {"m": "{% if x %}never closed"}, "mode": "clean"}}
             ],
             "links": [{"source": 0, "receiver": 2}]
