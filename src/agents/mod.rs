@@ -33,6 +33,7 @@ pub mod scenario_problems;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod slack;
 pub mod trigger;
 pub mod webhook;
 pub mod website;
@@ -98,6 +99,7 @@ pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, Strin
     let field = match kind.name {
         "post" => "post_url",
         "rss" | "website" => "url",
+        "slack" => "webhook_url",
         _ => return Vec::new(),
     };
     // A templated URL is known only when it is rendered; the delivery engine's guard
@@ -460,6 +462,20 @@ pub static KINDS: &[KindInfo] = &[
         health: Health::NoRecentErrors,
         validate: csv::validate,
         build: csv::build,
+    },
+    KindInfo {
+        name: "slack",
+        huginn: "Agents::SlackAgent",
+        description: "Posts each received event to a Slack incoming webhook, through the delivery engine.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::ReceivedWithoutError,
+        validate: slack::validate,
+        build: slack::build,
     },
 ];
 

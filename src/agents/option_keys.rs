@@ -271,6 +271,24 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &["require_signed_file_pointer"],
     },
+    Keys {
+        kind: "slack",
+        implemented: &[
+            "webhook_url",
+            "channel",
+            "username",
+            "message",
+            "icon",
+            "unfurl_links",
+            "attachments",
+            "blocks",
+            // Huginn's old-style webhook, still accepted
+            "team_name",
+            "auth_token",
+            "webhook",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
