@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::sink::Sink;
 use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
@@ -75,6 +77,91 @@ async fn slack_posts_each_event_to_the_webhook() {
     assert_eq!(r.status, 422);
     assert!(
         r.text().contains("option \\\"webhook_url\\\" is required"),
+        "{}",
+        r.text()
+    );
+}
+
+/// The fake's base URL (the sink answers every path).
+fn base(sink: &Sink) -> String {
+    sink.url.trim_end_matches("/hook").to_string()
+}
+
+async fn logs(hub: &TestHub, id: i64) -> Vec<String> {
+    hub.get(&format!("/api/agents/{id}/logs"), ADMIN_TOKEN)
+        .await
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn wait_log(hub: &TestHub, id: i64, needle: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = logs(hub, id).await;
+        if got.iter().any(|l| l.contains(needle)) {
+            return got;
+        }
+        assert!(Instant::now() < deadline, "no log with {needle:?}: {got:?}");
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn pushover_posts_a_form_to_the_configured_api() {
+    let api = Sink::start();
+    let api_base = base(&api);
+    let hub = TestHub::start_with(move |c| {
+        c.delivery.allow_private_targets = true;
+        c.delivery.poll_interval_ms = 50;
+        c.apis.pushover_url = api_base;
+    })
+    .await;
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let agent = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "Agents::PushoverAgent", "name": "phone", "source_ids": [hook],
+                   "options": {"token": "app-token", "user": "user-key", "expected_receive_period_in_days": 1,
+                               "title": "Alert: {{ title }}", "priority": "{{ priority | default: 0 }}"}}),
+        )
+        .await;
+    let id = agent["id"].as_i64().unwrap();
+    send(
+        &hub,
+        hook,
+        json!({"message": "disk full", "title": "db", "url": "https://status.example"}),
+    )
+    .await;
+    let got = api.wait_for(1).await;
+    assert_eq!(got[0].path, "/1/messages.json");
+    assert_eq!(
+        form(&got[0].body),
+        json!({"token": "app-token", "user": "user-key", "message": "disk full",
+               "title": "Alert: db", "url": "https://status.example", "priority": "0"})
+    );
+    let log = wait_log(&hub, id, "Sending the following notification").await;
+    assert!(!log.iter().any(|l| l.contains("app-token")), "{log:?}");
+    // An event without a message sends nothing (as Huginn: the call is omitted).
+    send(&hub, hook, json!({"title": "quiet"})).await;
+    wait_log(&hub, id, "no notification sent").await;
+    assert_eq!(api.received().len(), 1);
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &json!({"type": "pushover", "name": "x", "options": {"token": "t", "user": "u"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("token, user, and expected_receive_period_in_days are all required."),
         "{}",
         r.text()
     );

@@ -42,6 +42,10 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("csv", include_str!("../../fixtures/agents/csv.json")),
     ("slack", include_str!("../../fixtures/agents/slack.json")),
+    (
+        "pushover",
+        include_str!("../../fixtures/agents/pushover.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

@@ -23,6 +23,7 @@ pub mod manual_event;
 pub mod option_keys;
 pub mod peak_detector;
 pub mod post;
+pub mod pushover;
 pub mod rss;
 pub mod rss_entry;
 pub mod rss_feed;
@@ -477,6 +478,23 @@ pub static KINDS: &[KindInfo] = &[
         validate: slack::validate,
         build: slack::build,
     },
+    KindInfo {
+        name: "pushover",
+        huginn: "Agents::PushoverAgent",
+        description: "Sends each received event as a Pushover notification, through the delivery engine.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 1.0,
+        },
+        validate: pushover::validate,
+        build: pushover::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -535,6 +553,15 @@ pub struct AgentCtx<'a> {
     pub(crate) directory: Option<&'a drops::AgentDirectory>,
     /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
     pub(crate) credentials: Arc<dyn CredentialSource>,
+    /// The third-party API bases (`[apis]`); the real services' outside a hub.
+    pub(crate) apis: Arc<crate::config::ApisConfig>,
+}
+
+/// The real services' API bases, shared by every context built outside a hub.
+fn default_apis() -> Arc<crate::config::ApisConfig> {
+    static APIS: std::sync::LazyLock<Arc<crate::config::ApisConfig>> =
+        std::sync::LazyLock::new(Arc::default);
+    APIS.clone()
 }
 
 impl<'a> AgentCtx<'a> {
@@ -553,6 +580,7 @@ impl<'a> AgentCtx<'a> {
             mails: Vec::new(),
             directory: None,
             credentials: crate::template::context::no_credentials(),
+            apis: default_apis(),
         }
     }
 

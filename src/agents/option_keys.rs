@@ -289,6 +289,28 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "pushover",
+        implemented: &[
+            "token",
+            "user",
+            "message",
+            "device",
+            "title",
+            "url",
+            "url_title",
+            "priority",
+            "timestamp",
+            "sound",
+            "retry",
+            "expire",
+            "ttl",
+            "html",
+            "monospace",
+            "expected_receive_period_in_days",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
