@@ -166,3 +166,91 @@ async fn pushover_posts_a_form_to_the_configured_api() {
         r.text()
     );
 }
+
+fn forecast() -> String {
+    json!({"latitude": 37.7755, "longitude": -122.41292, "daily": {"data": [
+        {"time": 1357959600, "summary": "Rain", "icon": "rain", "temperatureMax": 64.4, "temperatureMin": 52.1,
+         "humidity": 0.87, "windSpeed": 7.5, "windBearing": 250, "precipProbability": 1, "precipType": "rain"}
+    ]}})
+    .to_string()
+}
+
+#[actix_rt::test]
+async fn weather_reads_the_forecast_from_the_configured_api_through_the_guard() {
+    let api = Sink::start();
+    api.set_default(common::sink::Reply {
+        body: forecast(),
+        headers: vec![("Content-Type".into(), "application/json".into())],
+        ..common::sink::Reply::status(200)
+    });
+    let api_base = base(&api);
+    let hub = TestHub::start_with(move |c| {
+        c.delivery.allow_private_targets = true;
+        c.apis.pirate_weather_url = api_base;
+    })
+    .await;
+    let agent = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "Agents::WeatherAgent", "name": "sf",
+                   "options": {"location": "37.77550,-122.41292", "api_key": "k3y", "which_day": "1", "language": "en"}}),
+        )
+        .await;
+    assert_eq!(agent["schedule"], "8pm", "Huginn's default schedule");
+    let id = agent["id"].as_i64().unwrap();
+    hub.post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
+        .await;
+    let got = api.wait_for(1).await;
+    assert_eq!(got[0].path, "/forecast/k3y/37.7755,-122.41292?lang=en");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut events = Vec::new();
+    while events.is_empty() {
+        assert!(Instant::now() < deadline, "no weather event");
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+        events = hub.payloads(ADMIN_TOKEN, id).await;
+    }
+    let e = &events[0];
+    assert_eq!(e["location"], "37.77550,-122.41292");
+    assert_eq!(e["conditions"], "Rain");
+    assert_eq!(e["high"]["fahrenheit"], "64");
+    assert_eq!(e["high"]["celsius"], "18");
+    assert_eq!(e["low"]["celsius"], "11");
+    assert_eq!(
+        e["avewind"],
+        json!({"mph": "8", "kph": "12", "degrees": "250"})
+    );
+    assert_eq!(e["date"]["pretty"], " 3:00 AM UTC on January 12, 2013");
+    assert_eq!(e["period"], 1);
+
+    // Without allow_private_targets the guard refuses the loopback API: an error log.
+    let guarded_base = base(&api);
+    let guarded = TestHub::start_with(move |c| c.apis.pirate_weather_url = guarded_base).await;
+    let agent = guarded
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "weather", "name": "sf",
+                   "options": {"location": "37.77550,-122.41292", "api_key": "k3y"}}),
+        )
+        .await;
+    let id = agent["id"].as_i64().unwrap();
+    guarded
+        .post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
+        .await;
+    wait_log(&guarded, id, "Could not fetch the forecast").await;
+    assert_eq!(api.received().len(), 1, "the guarded hub sent nothing");
+    // Huginn's messages for the services that are gone.
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &json!({"type": "weather", "name": "x", "options": {"service": "wunderground", "location": "1.0,2.0", "api_key": "k"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(
+        r.text()
+            .contains("The Weather Underground API has been disabled since Jan 1st 2018"),
+        "{}",
+        r.text()
+    );
+}

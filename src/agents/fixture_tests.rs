@@ -7,6 +7,9 @@
 //! "error_logged"?: "part of an error log", "requests"?: [{"method"?, "url", "form"?}]}`:
 //! `requests` are what the agent asked the delivery engine to send; `form` is the
 //! form-encoded body decoded (a field holding a JSON object or list is compared as JSON).
+//! A scheduled type's case sets `"run": true`: the agent runs once, the URLs it fetches
+//! are compared with `"fetches"`, and each is answered (HTTP 200) with the JSON of
+//! `"responses"` in order.
 
 use serde_json::Value;
 
@@ -46,6 +49,10 @@ const FILES: &[(&str, &str)] = &[
         "pushover",
         include_str!("../../fixtures/agents/pushover.json"),
     ),
+    (
+        "weather",
+        include_str!("../../fixtures/agents/weather.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
@@ -79,6 +86,46 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
         behavior.receive(&mut ctx, &ev, p);
         emitted.extend(ctx.emitted);
         requests.extend(ctx.requests.into_iter().map(|(_, r)| r));
+        errors.extend(
+            ctx.logs
+                .into_iter()
+                .filter(|l| l.level == LEVEL_ERROR)
+                .map(|l| l.message),
+        );
+    }
+    if case["run"].as_bool() == Some(true) {
+        let mut ctx = AgentCtx::new(&row, &mut memory);
+        behavior.check(&mut ctx);
+        let fetches = std::mem::take(&mut ctx.fetches);
+        let urls: Vec<Value> = fetches
+            .iter()
+            .map(|f| Value::String(f.url.clone()))
+            .collect();
+        if let Some(want) = case.get("fetches")
+            && &Value::Array(urls.clone()) != want
+        {
+            return Err(format!("fetched {urls:?}, want {want}"));
+        }
+        emitted.extend(std::mem::take(&mut ctx.emitted));
+        errors.extend(
+            ctx.logs
+                .drain(..)
+                .filter(|l| l.level == LEVEL_ERROR)
+                .map(|l| l.message),
+        );
+        for (f, answer) in fetches
+            .iter()
+            .zip(case["responses"].as_array().into_iter().flatten())
+        {
+            let got = super::rss::Fetched {
+                status: Some(200),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: answer.to_string().into_bytes(),
+                error: None,
+            };
+            behavior.fetched(&mut ctx, f, &got);
+        }
+        emitted.extend(ctx.emitted);
         errors.extend(
             ctx.logs
                 .into_iter()

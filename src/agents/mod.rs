@@ -36,6 +36,7 @@ pub mod scheduler;
 pub mod service;
 pub mod slack;
 pub mod trigger;
+pub mod weather;
 pub mod webhook;
 pub mod website;
 
@@ -114,6 +115,19 @@ pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, Strin
         .filter(|u| !crate::template::liquid::has_markup(u))
         .map(|u| (field, u.trim().to_string()))
         .collect()
+}
+
+/// Why an agent of a type muninn has cannot run at all, whatever the user changes
+/// short of the type's choice of service: its options name a third-party API that no
+/// longer exists (a weather agent on Weather Underground). A scenario import leaves
+/// such an agent out, as it does an agent of a type muninn does not have.
+pub fn retired(kind: &KindInfo, options: &Value) -> Option<String> {
+    match kind.name {
+        "weather" => {
+            weather::retired_service(options).map(|why| format!("option \"service\" {why}"))
+        }
+        _ => None,
+    }
 }
 
 pub static KINDS: &[KindInfo] = &[
@@ -494,6 +508,23 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: pushover::validate,
         build: pushover::build,
+    },
+    KindInfo {
+        name: "weather",
+        huginn: "Agents::WeatherAgent",
+        description: "Emits the day's forecast for a location from Pirate Weather on its schedule.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("8pm"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 2.0,
+        },
+        validate: weather::validate,
+        build: weather::build,
     },
 ];
 

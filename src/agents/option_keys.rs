@@ -311,6 +311,19 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "weather",
+        implemented: &[
+            "location",
+            "zipcode",
+            "api_key",
+            "which_day",
+            "language",
+            "expected_update_period_in_days",
+            "service",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

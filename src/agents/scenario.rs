@@ -93,6 +93,11 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             out.push(None);
             continue;
         };
+        if let Some(why) = super::retired(k, &a.options) {
+            problems.push(Problem::retired(index, &a.name, &a.agent_type, &why));
+            out.push(None);
+            continue;
+        }
         let mut mine: Vec<(Option<String>, String)> = Vec::new();
         let options = if tera_export && a.options.is_object() {
             let mut p = Vec::new();
