@@ -254,3 +254,41 @@ async fn weather_reads_the_forecast_from_the_configured_api_through_the_guard() 
         r.text()
     );
 }
+
+async fn wait_events(hub: &TestHub, id: i64, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = hub.payloads(ADMIN_TOKEN, id).await;
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} events: {got:?}",
+            got.len()
+        );
+        actix_rt::time::sleep(Duration::from_millis(30)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn phantom_js_cloud_emits_the_render_url_per_event() {
+    let hub = hub().await;
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let agent = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "Agents::PhantomJsCloudAgent", "name": "render", "source_ids": [hook],
+                   "options": {"api_key": "ak", "url": "http://flats.example/{{ page }}", "mode": "merge"}}),
+        )
+        .await;
+    assert_eq!(agent["schedule"], "every_12h");
+    let id = agent["id"].as_i64().unwrap();
+    send(&hub, hook, json!({"page": "2"})).await;
+    let events = wait_events(&hub, id, 1).await;
+    assert_eq!(events[0]["page"], "2");
+    assert_eq!(
+        events[0]["url"],
+        "https://phantomjscloud.com/api/browser/v2/ak/?request=%7B%22url%22%3A%22http%3A%2F%2Fflats.example%2F2%22%2C%22renderType%22%3A%22html%22%2C%22requestSettings%22%3A%7B%22userAgent%22%3A%22Huginn%20-%20https%3A%2F%2Fgithub.com%2Fhuginn%2Fhuginn%22%7D%7D"
+    );
+}

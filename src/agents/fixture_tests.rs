@@ -53,6 +53,10 @@ const FILES: &[(&str, &str)] = &[
         "weather",
         include_str!("../../fixtures/agents/weather.json"),
     ),
+    (
+        "phantom_js_cloud",
+        include_str!("../../fixtures/agents/phantom_js_cloud.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

@@ -22,6 +22,7 @@ pub mod json_parse;
 pub mod manual_event;
 pub mod option_keys;
 pub mod peak_detector;
+pub mod phantom_js_cloud;
 pub mod post;
 pub mod pushover;
 pub mod rss;
@@ -525,6 +526,20 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: weather::validate,
         build: weather::build,
+    },
+    KindInfo {
+        name: "phantom_js_cloud",
+        huginn: "Agents::PhantomJsCloudAgent",
+        description: "Emits a phantomjscloud.com URL that renders a page, on its schedule or per event.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::NoRecentErrors,
+        validate: phantom_js_cloud::validate,
+        build: phantom_js_cloud::build,
     },
 ];
 

@@ -324,6 +324,24 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "phantom_js_cloud",
+        implemented: &[
+            "mode",
+            "api_key",
+            "url",
+            "render_type",
+            "output_as_json",
+            "ignore_images",
+            "user_agent",
+            "wait_interval",
+            // Huginn's options form writes these beside its boolean fields; Huginn
+            // reads the fields themselves, and so does muninn.
+            "output_as_json_radio",
+            "ignore_images_radio",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
