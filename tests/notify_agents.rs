@@ -272,6 +272,70 @@ async fn wait_events(hub: &TestHub, id: i64, n: usize) -> Vec<Value> {
 }
 
 #[actix_rt::test]
+async fn github_notifications_reads_the_configured_api_and_sends_if_modified_since() {
+    let api = Sink::start();
+    let notifications = json!([
+        {"id": "1", "url": "https://api.github.com/notifications/threads/1",
+         "repository": {"full_name": "octocat/Hello-World"},
+         "subject": {"title": "Greetings", "url": "https://api.github.com/repos/octocat/Hello-World/pulls/10", "type": "PullRequest"}},
+        {"id": "2", "url": "https://api.github.com/notifications/threads/2",
+         "repository": {"full_name": "octocat/Hello-World"},
+         "subject": {"title": "Bug", "url": "https://api.github.com/repos/octocat/Hello-World/issues/123", "type": "Issue"}}
+    ]);
+    api.script([
+        common::sink::Reply {
+            body: notifications.to_string(),
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                (
+                    "Last-Modified".into(),
+                    "Thu, 25 Oct 2012 15:16:27 GMT".into(),
+                ),
+            ],
+            ..common::sink::Reply::status(200)
+        },
+        common::sink::Reply::status(304),
+    ]);
+    let api_base = base(&api);
+    let hub = TestHub::start_with(move |c| {
+        c.delivery.allow_private_targets = true;
+        c.apis.github_url = api_base;
+    })
+    .await;
+    let agent = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "Agents::GithubNotificationsAgent", "name": "gh",
+                   "options": {"access_token": "gh-token", "events": "multiple", "last_modified": true}}),
+        )
+        .await;
+    assert_eq!(agent["schedule"], "every_10m");
+    let id = agent["id"].as_i64().unwrap();
+    hub.post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
+        .await;
+    let events = wait_events(&hub, id, 2).await;
+    let first = events.iter().find(|e| e["id"] == "1").unwrap();
+    assert_eq!(
+        first["subject"]["url_web"],
+        "https://github.com/octocat/Hello-World/pull/10"
+    );
+    assert_eq!(first["subject"]["repo_name"], "octocat/Hello-World");
+    let got = api.received();
+    assert_eq!(got[0].path, "/notifications");
+    assert_eq!(got[0].header("authorization"), Some("token gh-token"));
+    assert_eq!(got[0].header("if-modified-since"), None);
+    // The second run asks only for what changed since, and a 304 emits nothing.
+    hub.post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
+        .await;
+    let got = api.wait_for(2).await;
+    assert_eq!(
+        got[1].header("if-modified-since"),
+        Some("Thu, 25 Oct 2012 15:16:27 GMT")
+    );
+    assert_eq!(got[1].answered, 304);
+}
+
+#[actix_rt::test]
 async fn phantom_js_cloud_emits_the_render_url_per_event() {
     let hub = hub().await;
     let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;

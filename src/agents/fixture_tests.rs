@@ -57,6 +57,10 @@ const FILES: &[(&str, &str)] = &[
         "phantom_js_cloud",
         include_str!("../../fixtures/agents/phantom_js_cloud.json"),
     ),
+    (
+        "github_notifications",
+        include_str!("../../fixtures/agents/github_notifications.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

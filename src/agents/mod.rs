@@ -16,6 +16,7 @@ pub mod email_digest;
 pub mod event_formatting;
 pub mod fanout;
 pub mod gap_detector;
+pub mod github_notifications;
 pub mod health;
 pub mod jq;
 pub mod json_parse;
@@ -540,6 +541,20 @@ pub static KINDS: &[KindInfo] = &[
         health: Health::NoRecentErrors,
         validate: phantom_js_cloud::validate,
         build: phantom_js_cloud::build,
+    },
+    KindInfo {
+        name: "github_notifications",
+        huginn: "Agents::GithubNotificationsAgent",
+        description: "Emits the user's new GitHub notifications on its schedule.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_10m"),
+        health: Health::NoRecentErrors,
+        validate: github_notifications::validate,
+        build: github_notifications::build,
     },
 ];
 

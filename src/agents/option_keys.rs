@@ -342,6 +342,11 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "github_notifications",
+        implemented: &["access_token", "events", "last_modified"],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
