@@ -42,6 +42,7 @@ pub struct Config {
     pub log: LogConfig,
     pub inbound: InboundConfig,
     pub smtp: SmtpConfig,
+    pub apis: ApisConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -292,6 +293,30 @@ pub enum SmtpTls {
     Starttls,
     /// TLS from the first byte (port 465).
     Tls,
+}
+
+/// Where the agent types that call a third-party API send their requests (Huginn
+/// hard-codes these). A base is replaceable so tests, mirrors and self-hosted
+/// look-alikes can stand in for the real service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApisConfig {
+    /// The pushover agent's base: it posts to `<base>/1/messages.json`.
+    pub pushover_url: String,
+    /// The weather agent's base: it reads `<base>/forecast/<key>/<lat>,<lng>`.
+    pub pirate_weather_url: String,
+    /// The github_notifications agent's base: it reads `<base>/notifications`.
+    pub github_url: String,
+}
+
+impl Default for ApisConfig {
+    fn default() -> Self {
+        ApisConfig {
+            pushover_url: "https://api.pushover.net".into(),
+            pirate_weather_url: "https://api.pirateweather.net".into(),
+            github_url: "https://api.github.com".into(),
+        }
+    }
 }
 
 /// Values that override the file: from flags, or from the environment through clap.

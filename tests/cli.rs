@@ -158,10 +158,10 @@ async fn import_and_export_talk_to_the_running_hub() {
     assert!(!text.contains("null"), "{text}");
     for line in [
         "scenario 2 (Price watch) created",
-        "  skipped  - Shop page (not created: unknown type Agents::WeatherAgent (not available in muninn))",
+        "  skipped  - Shop page (not created: unknown type Agents::TwitterStreamAgent (not available in muninn))",
         "agents: 5 created, 0 updated, 1 not created; links: 1 made, 3 not made; control links: 1 made, 2 not made",
-        "  problem: link 'Shop page' -> 'Cheap enough' was not made: source 'Shop page' was not created: unknown type Agents::WeatherAgent",
-        "  problem: control link 'Business hours' -> 'Shop page' was not made: control target 'Shop page' was not created: unknown type Agents::WeatherAgent",
+        "  problem: link 'Shop page' -> 'Cheap enough' was not made: source 'Shop page' was not created: unknown type Agents::TwitterStreamAgent",
+        "  problem: control link 'Business hours' -> 'Shop page' was not made: control target 'Shop page' was not created: unknown type Agents::TwitterStreamAgent",
         "the scenario did not come over whole",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");

@@ -56,28 +56,28 @@ async fn every_piece_is_created_or_named_with_its_reason() {
     );
     let shop = agent(&result, "Shop page");
     assert_eq!(shop["action"], "skipped");
-    assert_eq!(shop["type"], "Agents::WeatherAgent");
+    assert_eq!(shop["type"], "Agents::TwitterStreamAgent");
     assert_eq!(
         shop["reason"],
-        "unknown type Agents::WeatherAgent (not available in muninn)"
+        "unknown type Agents::TwitterStreamAgent (not available in muninn)"
     );
     assert_eq!(
         messages(&result),
         [
-            "agent 'Shop page' was not created: unknown type Agents::WeatherAgent (not available in muninn)",
+            "agent 'Shop page' was not created: unknown type Agents::TwitterStreamAgent (not available in muninn)",
             "option 'message' of agent 'Cheap enough': Variable '{{' at line 1, column 5 was not properly terminated with '}}'",
             "option 'force_encoding' of agent 'Shop news' is not implemented; it is kept and has no effect",
-            "link 'Shop page' -> 'Cheap enough' was not made: source 'Shop page' was not created: unknown type Agents::WeatherAgent",
+            "link 'Shop page' -> 'Cheap enough' was not made: source 'Shop page' was not created: unknown type Agents::TwitterStreamAgent",
             "link 'Headline' -> 'Inbox' was not made: receiver 'Inbox' is a webhook agent, which cannot receive events",
             "link 'Headline' -> '' was not made: receiver the file has no agent at index 9 (it has 6)",
-            "control link 'Business hours' -> 'Shop page' was not made: control target 'Shop page' was not created: unknown type Agents::WeatherAgent",
+            "control link 'Business hours' -> 'Shop page' was not made: control target 'Shop page' was not created: unknown type Agents::TwitterStreamAgent",
             "control link 'Cheap enough' -> 'Headline' was not made: controller 'Cheap enough' is a trigger agent, which cannot control other agents",
         ]
     );
     // Machine-readable: kinds, both ends of a link, the missing type.
     let p = &result["problems"];
     assert_eq!(p[0]["kind"], "agent");
-    assert_eq!(p[0]["agent_type"], "Agents::WeatherAgent");
+    assert_eq!(p[0]["agent_type"], "Agents::TwitterStreamAgent");
     assert_eq!(p[1]["kind"], "option");
     assert_eq!(p[1]["option"], "message");
     // A key the type does not take is kept, as Huginn keeps it, and said in warnings.
@@ -94,7 +94,7 @@ async fn every_piece_is_created_or_named_with_its_reason() {
     );
     assert_eq!(
         p[3]["problem"],
-        "source 'Shop page' was not created: unknown type Agents::WeatherAgent"
+        "source 'Shop page' was not created: unknown type Agents::TwitterStreamAgent"
     );
     assert_eq!(p[6]["kind"], "control_link");
     assert_eq!(p[6]["controller"]["name"], "Business hours");

@@ -4,7 +4,12 @@
 //!
 //! A case: `{"name", "options", "invalid"?: "part of the message", "memory"?: {...},
 //! "events"?: [payload...], "emits"?: [payload...], "memory_after"?: {...},
-//! "error_logged"?: "part of an error log"}`.
+//! "error_logged"?: "part of an error log", "requests"?: [{"method"?, "url", "form"?}]}`:
+//! `requests` are what the agent asked the delivery engine to send; `form` is the
+//! form-encoded body decoded (a field holding a JSON object or list is compared as JSON).
+//! A scheduled type's case sets `"run": true`: the agent runs once, the URLs it fetches
+//! are compared with `"fetches"`, and each is answered (HTTP 200) with the JSON of
+//! `"responses"` in order.
 
 use serde_json::Value;
 
@@ -39,6 +44,23 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../fixtures/agents/commander.json"),
     ),
     ("csv", include_str!("../../fixtures/agents/csv.json")),
+    ("slack", include_str!("../../fixtures/agents/slack.json")),
+    (
+        "pushover",
+        include_str!("../../fixtures/agents/pushover.json"),
+    ),
+    (
+        "weather",
+        include_str!("../../fixtures/agents/weather.json"),
+    ),
+    (
+        "phantom_js_cloud",
+        include_str!("../../fixtures/agents/phantom_js_cloud.json"),
+    ),
+    (
+        "github_notifications",
+        include_str!("../../fixtures/agents/github_notifications.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
@@ -61,6 +83,7 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
         .unwrap_or(Value::Object(Default::default()));
     let mut emitted = Vec::new();
     let mut errors = Vec::new();
+    let mut requests = Vec::new();
     for (i, p) in case["events"].as_array().into_iter().flatten().enumerate() {
         let mut ev = event(p);
         // Events a second apart, in order (peak and gap detectors read the times).
@@ -69,6 +92,47 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
             .unwrap_or(ev.created_at);
         let mut ctx = AgentCtx::new(&row, &mut memory);
         behavior.receive(&mut ctx, &ev, p);
+        emitted.extend(ctx.emitted);
+        requests.extend(ctx.requests.into_iter().map(|(_, r)| r));
+        errors.extend(
+            ctx.logs
+                .into_iter()
+                .filter(|l| l.level == LEVEL_ERROR)
+                .map(|l| l.message),
+        );
+    }
+    if case["run"].as_bool() == Some(true) {
+        let mut ctx = AgentCtx::new(&row, &mut memory);
+        behavior.check(&mut ctx);
+        let fetches = std::mem::take(&mut ctx.fetches);
+        let urls: Vec<Value> = fetches
+            .iter()
+            .map(|f| Value::String(f.url.clone()))
+            .collect();
+        if let Some(want) = case.get("fetches")
+            && &Value::Array(urls.clone()) != want
+        {
+            return Err(format!("fetched {urls:?}, want {want}"));
+        }
+        emitted.extend(std::mem::take(&mut ctx.emitted));
+        errors.extend(
+            ctx.logs
+                .drain(..)
+                .filter(|l| l.level == LEVEL_ERROR)
+                .map(|l| l.message),
+        );
+        for (f, answer) in fetches
+            .iter()
+            .zip(case["responses"].as_array().into_iter().flatten())
+        {
+            let got = super::rss::Fetched {
+                status: Some(200),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: answer.to_string().into_bytes(),
+                error: None,
+            };
+            behavior.fetched(&mut ctx, f, &got);
+        }
         emitted.extend(ctx.emitted);
         errors.extend(
             ctx.logs
@@ -83,6 +147,12 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
             return Err(format!("emitted {got}, want {want} (errors: {errors:?})"));
         }
     }
+    if let Some(want) = case.get("requests") {
+        let got = Value::Array(requests.iter().map(request_json).collect());
+        if !matches(&got, want) {
+            return Err(format!("requests {got}, want {want} (errors: {errors:?})"));
+        }
+    }
     if let Some(want) = case.get("memory_after")
         && &memory != want
     {
@@ -94,6 +164,42 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
         return Err(format!("no error log with {want:?}: {errors:?}"));
     }
     Ok(())
+}
+
+/// A prepared request as a case writes it: method, url, headers, and the body decoded
+/// when it is a form.
+fn request_json(r: &super::post::PreparedRequest) -> Value {
+    let is_form = r.headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("content-type") && v.starts_with("application/x-www-form-urlencoded")
+    });
+    let mut out = serde_json::json!({"method": r.method, "url": r.url, "body": r.body});
+    if is_form {
+        let form: serde_json::Map<String, Value> = url::form_urlencoded::parse(r.body.as_bytes())
+            .map(|(k, v)| {
+                let v = match v.trim_start().chars().next() {
+                    Some('{' | '[') => serde_json::from_str(&v).unwrap_or(Value::String(v.into())),
+                    _ => Value::String(v.into()),
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        out["form"] = Value::Object(form);
+    }
+    out
+}
+
+/// Every key the case gives for each request is as given (others are not compared).
+fn matches(got: &Value, want: &Value) -> bool {
+    match (got.as_array(), want.as_array()) {
+        (Some(g), Some(w)) => {
+            g.len() == w.len()
+                && g.iter().zip(w).all(|(g, w)| {
+                    w.as_object()
+                        .is_some_and(|w| w.iter().all(|(k, v)| g.get(k) == Some(v)))
+                })
+        }
+        _ => false,
+    }
 }
 
 #[test]

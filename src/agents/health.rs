@@ -17,6 +17,9 @@ pub enum Health {
     Always,
     /// Working unless it logged an error recently.
     NoRecentErrors,
+    /// Has received an event, and logged no error since (Huginn's
+    /// `received_event_without_error?`: the notifiers).
+    ReceivedWithoutError,
     /// Received an event within the option's days, and no recent errors.
     Received {
         option: &'static str,
@@ -60,6 +63,11 @@ pub fn working(health: Health, row: &AgentRow, options: &Value, now: NaiveDateTi
     match health {
         Health::Always => true,
         Health::NoRecentErrors => !recent_errors(row),
+        Health::ReceivedWithoutError => match (row.last_receive_at, row.last_error_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(received), Some(err)) => received > err,
+        },
         Health::Received {
             option,
             default_days,

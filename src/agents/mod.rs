@@ -17,13 +17,16 @@ pub mod email_digest;
 pub mod event_formatting;
 pub mod fanout;
 pub mod gap_detector;
+pub mod github_notifications;
 pub mod health;
 pub mod jq;
 pub mod json_parse;
 pub mod manual_event;
 pub mod option_keys;
 pub mod peak_detector;
+pub mod phantom_js_cloud;
 pub mod post;
+pub mod pushover;
 pub mod rss;
 pub mod rss_entry;
 pub mod rss_feed;
@@ -34,7 +37,9 @@ pub mod scenario_problems;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod slack;
 pub mod trigger;
+pub mod weather;
 pub mod webhook;
 pub mod website;
 
@@ -99,6 +104,7 @@ pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, Strin
     let field = match kind.name {
         "post" => "post_url",
         "rss" | "website" => "url",
+        "slack" => "webhook_url",
         _ => return Vec::new(),
     };
     // A templated URL is known only when it is rendered; the delivery engine's guard
@@ -112,6 +118,19 @@ pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, Strin
         .filter(|u| !crate::template::liquid::has_markup(u))
         .map(|u| (field, u.trim().to_string()))
         .collect()
+}
+
+/// Why an agent of a type muninn has cannot run at all, whatever the user changes
+/// short of the type's choice of service: its options name a third-party API that no
+/// longer exists (a weather agent on Weather Underground). A scenario import leaves
+/// such an agent out, as it does an agent of a type muninn does not have.
+pub fn retired(kind: &KindInfo, options: &Value) -> Option<String> {
+    match kind.name {
+        "weather" => {
+            weather::retired_service(options).map(|why| format!("option \"service\" {why}"))
+        }
+        _ => None,
+    }
 }
 
 pub static KINDS: &[KindInfo] = &[
@@ -462,6 +481,82 @@ pub static KINDS: &[KindInfo] = &[
         validate: csv::validate,
         build: csv::build,
     },
+    KindInfo {
+        name: "slack",
+        huginn: "Agents::SlackAgent",
+        description: "Posts each received event to a Slack incoming webhook, through the delivery engine.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::ReceivedWithoutError,
+        validate: slack::validate,
+        build: slack::build,
+    },
+    KindInfo {
+        name: "pushover",
+        huginn: "Agents::PushoverAgent",
+        description: "Sends each received event as a Pushover notification, through the delivery engine.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 1.0,
+        },
+        validate: pushover::validate,
+        build: pushover::build,
+    },
+    KindInfo {
+        name: "weather",
+        huginn: "Agents::WeatherAgent",
+        description: "Emits the day's forecast for a location from Pirate Weather on its schedule.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("8pm"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 2.0,
+        },
+        validate: weather::validate,
+        build: weather::build,
+    },
+    KindInfo {
+        name: "phantom_js_cloud",
+        huginn: "Agents::PhantomJsCloudAgent",
+        description: "Emits a phantomjscloud.com URL that renders a page, on its schedule or per event.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::NoRecentErrors,
+        validate: phantom_js_cloud::validate,
+        build: phantom_js_cloud::build,
+    },
+    KindInfo {
+        name: "github_notifications",
+        huginn: "Agents::GithubNotificationsAgent",
+        description: "Emits the user's new GitHub notifications on its schedule.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_10m"),
+        health: Health::NoRecentErrors,
+        validate: github_notifications::validate,
+        build: github_notifications::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -520,6 +615,15 @@ pub struct AgentCtx<'a> {
     pub(crate) directory: Option<&'a drops::AgentDirectory>,
     /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
     pub(crate) credentials: Arc<dyn CredentialSource>,
+    /// The third-party API bases (`[apis]`); the real services' outside a hub.
+    pub(crate) apis: Arc<crate::config::ApisConfig>,
+}
+
+/// The real services' API bases, shared by every context built outside a hub.
+fn default_apis() -> Arc<crate::config::ApisConfig> {
+    static APIS: std::sync::LazyLock<Arc<crate::config::ApisConfig>> =
+        std::sync::LazyLock::new(Arc::default);
+    APIS.clone()
 }
 
 impl<'a> AgentCtx<'a> {
@@ -538,6 +642,7 @@ impl<'a> AgentCtx<'a> {
             mails: Vec::new(),
             directory: None,
             credentials: crate::template::context::no_credentials(),
+            apis: default_apis(),
         }
     }
 

@@ -271,6 +271,82 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &["require_signed_file_pointer"],
     },
+    Keys {
+        kind: "slack",
+        implemented: &[
+            "webhook_url",
+            "channel",
+            "username",
+            "message",
+            "icon",
+            "unfurl_links",
+            "attachments",
+            "blocks",
+            // Huginn's old-style webhook, still accepted
+            "team_name",
+            "auth_token",
+            "webhook",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "pushover",
+        implemented: &[
+            "token",
+            "user",
+            "message",
+            "device",
+            "title",
+            "url",
+            "url_title",
+            "priority",
+            "timestamp",
+            "sound",
+            "retry",
+            "expire",
+            "ttl",
+            "html",
+            "monospace",
+            "expected_receive_period_in_days",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "weather",
+        implemented: &[
+            "location",
+            "zipcode",
+            "api_key",
+            "which_day",
+            "language",
+            "expected_update_period_in_days",
+            "service",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "phantom_js_cloud",
+        implemented: &[
+            "mode",
+            "api_key",
+            "url",
+            "render_type",
+            "output_as_json",
+            "ignore_images",
+            "user_agent",
+            "wait_interval",
+            // Huginn's options form writes these beside its boolean fields; Huginn
+            // reads the fields themselves, and so does muninn.
+            "output_as_json_radio",
+            "ignore_images_radio",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "github_notifications",
+        implemented: &["access_token", "events", "last_modified"],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

@@ -93,6 +93,11 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             out.push(None);
             continue;
         };
+        if let Some(why) = super::retired(k, &a.options) {
+            problems.push(Problem::retired(index, &a.name, &a.agent_type, &why));
+            out.push(None);
+            continue;
+        }
         let mut mine: Vec<(Option<String>, String)> = Vec::new();
         let options = if tera_export && a.options.is_object() {
             let mut p = Vec::new();
@@ -278,7 +283,7 @@ mod tests {
                 {"type": "Agents::TriggerAgent", "name": "t", "guid": "a1",
                  "options": {"rules": [{"type": "regex", "path": "x", "value": "y"}], "message": "{{ x | upcase }}", "expected_receive_period_in_days": 2},
                  "keep_events_for": 0, "propagate_immediately": true},
-                {"type": "Agents::WeatherAgent", "name": "w", "options": {}},
+                {"type": "Agents::TwitterStreamAgent", "name": "w", "options": {}},
                 {"type": "Agents::EventFormattingAgent", "name": "f", "options": {"instructions": {"m": "{% if x %}never closed"}, "mode": "clean"}}
             ],
             "links": [{"source": 0, "receiver": 2}]

@@ -91,6 +91,20 @@ impl Problem {
         p
     }
 
+    /// An agent of a type muninn has, left out because its options name a third-party
+    /// API that is gone (see `agents::retired`).
+    pub fn retired(index: usize, agent: &str, agent_type: &str, why: &str) -> Self {
+        let mut p = Problem::base(
+            ProblemKind::Agent,
+            index,
+            agent,
+            format!("{agent_type}: {why}; the agent was not imported"),
+            format!("agent '{agent}' was not created: {agent_type}: {why}"),
+        );
+        p.agent_type = Some(agent_type.to_string());
+        p
+    }
+
     /// An option (or `schedule`) of an agent that was created.
     pub fn option(index: usize, agent: &str, option: Option<String>, problem: String) -> Self {
         let message = match &option {
@@ -117,6 +131,14 @@ impl Problem {
     }
 }
 
+/// Why an agent of this type and options is not created by an import.
+pub fn not_created_reason(agent_type: &str, options: &serde_json::Value) -> String {
+    match crate::agents::kind(agent_type).and_then(|k| crate::agents::retired(k, options)) {
+        Some(why) => format!("{agent_type}: {why}"),
+        None => format!("unknown type {agent_type}"),
+    }
+}
+
 /// Why agent `index` of the file is not there to link to, or `None` when it is.
 fn missing(file: &ScenarioFile, planned: &[Option<Planned>], index: usize) -> Option<String> {
     match (file.agents.get(index), planned.get(index)) {
@@ -125,8 +147,9 @@ fn missing(file: &ScenarioFile, planned: &[Option<Planned>], index: usize) -> Op
             file.agents.len()
         )),
         (Some(a), Some(None) | None) => Some(format!(
-            "'{}' was not created: unknown type {}",
-            a.name, a.agent_type
+            "'{}' was not created: {}",
+            a.name,
+            not_created_reason(&a.agent_type, &a.options)
         )),
         (Some(_), Some(Some(_))) => None,
     }

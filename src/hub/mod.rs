@@ -390,6 +390,7 @@ pub async fn start(
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
             directory: Arc::default(),
+            apis: Arc::new(config.apis.clone()),
             mailer: (!config.safe_mode).then(|| {
                 crate::mail::Outbox::new(
                     store.clone(),

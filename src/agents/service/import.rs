@@ -81,7 +81,7 @@ struct ImportWrite {
     fields: ScenarioFields,
     planned: Vec<Option<Planned>>,
     /// The (name, type) of every agent of the file, for the report of skipped ones.
-    names: Vec<(String, String)>,
+    names: Vec<(String, String, String)>,
     links: Vec<(usize, usize)>,
     controls: Vec<(usize, usize)>,
 }
@@ -128,7 +128,11 @@ pub async fn import<R: Running>(
         names: file
             .agents
             .iter()
-            .map(|a| (a.name.clone(), a.agent_type.clone()))
+            .map(|a| {
+                let why =
+                    crate::agents::scenario_problems::not_created_reason(&a.agent_type, &a.options);
+                (a.name.clone(), a.agent_type.clone(), why)
+            })
             .collect(),
         links,
         controls,
@@ -180,14 +184,18 @@ fn write_import(
     for (i, p) in job.planned.iter().enumerate() {
         let Some(p) = p else {
             ids.push(None);
-            let (name, agent_type) = job.names.get(i).cloned().unwrap_or_default();
+            let (name, agent_type, why) = job.names.get(i).cloned().unwrap_or_default();
             report.push(ImportedAgent {
                 index: i,
                 name,
                 id: None,
-                reason: Some(format!(
-                    "unknown type {agent_type} (not available in muninn)"
-                )),
+                // "unknown type X (not available in muninn)", or why a type muninn
+                // has was left out.
+                reason: Some(if why.starts_with("unknown type") {
+                    format!("{why} (not available in muninn)")
+                } else {
+                    why
+                }),
                 agent_type: Some(agent_type),
                 action: "skipped",
                 disabled: true,
