@@ -46,9 +46,16 @@ async fn routes_and_methods_that_do_not_exist_answer_the_error_shape() {
         405,
     );
     assert_eq!(e["code"], "method_not_allowed");
-    // Outside /api too: the registration API (whose routes are guarded by method, so
-    // actix answers 404) and paths nothing serves.
-    let e = error(&hub.get("/webhooks/1", ADMIN_TOKEN).await, 404);
+    // A path registered as a route for one method (actix answers those with 404).
+    let e = error(
+        &hub.post_json("/api/events", ADMIN_TOKEN, &json!({})).await,
+        405,
+    );
+    assert_eq!(e["code"], "method_not_allowed");
+    // Outside /api too: the registration API and paths nothing serves.
+    let e = error(&hub.get("/webhooks/1", ADMIN_TOKEN).await, 405);
+    assert_eq!(e["code"], "method_not_allowed");
+    let e = error(&hub.get("/agents.json/x", ADMIN_TOKEN).await, 404);
     assert_eq!(e["code"], "route_not_found");
     let e = error(&hub.get("/no/such/page", ADMIN_TOKEN).await, 404);
     assert_eq!(e["code"], "route_not_found");

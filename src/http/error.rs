@@ -361,13 +361,11 @@ fn fill_bodiless<B: MessageBody + 'static>(
     }
     let (req, old) = res.into_parts();
     let error = if old.status() == StatusCode::METHOD_NOT_ALLOWED {
-        ApiError::Coded {
-            code: ErrorCode::MethodNotAllowed,
-            message: format!("{} does not answer {}", req.path(), req.method()),
-            field: None,
-        }
+        method_not_allowed(&req)
     } else {
-        route_not_found(req.method(), req.path())
+        // actix's own 404 (no handler here answers a bodiless one), which it also
+        // answers for a path whose routes are all guarded by another method.
+        no_route(&req)
     };
     let mut new: HttpResponse<BoxBody> = error.error_response();
     // Keep what actix set (an `Allow`, for one), but the body is now JSON.
@@ -378,6 +376,25 @@ fn fill_bodiless<B: MessageBody + 'static>(
     }
     let res = ServiceResponse::new(req, new).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))
+}
+
+/// The answer when no route took the request: 405 when a resource has the path (only
+/// the method is wrong: actix answers 404 there for routes registered with a method
+/// guard), else 404.
+pub fn no_route(req: &actix_web::HttpRequest) -> ApiError {
+    if req.resource_map().has_resource(req.path()) {
+        method_not_allowed(req)
+    } else {
+        route_not_found(req.method(), req.path())
+    }
+}
+
+fn method_not_allowed(req: &actix_web::HttpRequest) -> ApiError {
+    ApiError::Coded {
+        code: ErrorCode::MethodNotAllowed,
+        message: format!("{} does not answer {}", req.path(), req.method()),
+        field: None,
+    }
 }
 
 pub fn route_not_found(method: &actix_web::http::Method, path: &str) -> ApiError {

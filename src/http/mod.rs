@@ -273,5 +273,5 @@ fn inbound_api_routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(error::route_not_found(req.method(), req.path()))
+    Err(error::no_route(&req))
 }
