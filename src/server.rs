@@ -90,6 +90,8 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
         let closing = closing.clone();
         App::new()
             .app_data(http_state.clone())
+            // Innermost: actix's own bodiless 404/405 get the API's error body.
+            .wrap(crate::http::bodiless_errors())
             .wrap_fn(move |mut req, srv| {
                 let held = body::guard(&mut req, body_timeout);
                 let answer = srv.call(req);

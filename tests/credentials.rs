@@ -138,7 +138,7 @@ async fn invalid_bodies_are_422_with_the_reason_and_never_the_value() {
     for (body, want) in cases {
         let r = hub.post_json("/api/credentials", &t, &body).await;
         assert_eq!(r.status, 422, "{body}: {}", r.text());
-        let error = r.json()["error"].as_str().unwrap().to_string();
+        let error = r.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(error.contains(want), "{body}: {error}");
         assert!(!error.contains(secret), "{body}: {error}");
     }
@@ -146,7 +146,7 @@ async fn invalid_bodies_are_422_with_the_reason_and_never_the_value() {
     let r = hub
         .post_json("/api/credentials", &t, &json!({"mode": "x"}))
         .await;
-    let error = r.json()["error"].as_str().unwrap().to_string();
+    let error = r.json()["error"]["message"].as_str().unwrap().to_string();
     for want in ["credential_name", "credential_value", "mode"] {
         assert!(error.contains(want), "{error}");
     }
@@ -172,7 +172,8 @@ async fn invalid_bodies_are_422_with_the_reason_and_never_the_value() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
-    let error = r.json()["error"].as_str().unwrap().to_string();
+    assert_eq!(r.json()["error"]["field"], "credential_name");
+    let error = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(
         error.contains("already been taken") && error.contains("\"dup\""),
         "{error}"

@@ -179,7 +179,7 @@ async fn email_agents_send_huginns_spec_cases() {
             )
             .await;
         assert_eq!(r.status, 422, "{case}");
-        let err = r.json()["error"].as_str().unwrap().to_string();
+        let err = r.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(
             err.contains(case["error"].as_str().unwrap()),
             "{case}: {err}"

@@ -513,7 +513,7 @@ async fn bad_options_are_refused_naming_the_option() {
             )
             .await;
         assert_eq!(r.status, 422, "{}", r.text());
-        let msg = r.json()["error"].as_str().unwrap().to_string();
+        let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(msg.starts_with(&format!("option \"{option}\"")), "{msg}");
     }
     // Huginn's class name works too, and the feed cannot be a source.

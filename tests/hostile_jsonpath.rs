@@ -41,7 +41,7 @@ async fn an_absurd_path_is_refused_when_saved() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
-    let error = r.json()["error"].as_str().unwrap().to_string();
+    let error = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(error.contains("payload_path"), "{error}");
     assert!(error.contains("(JSONPath descendant limit)"), "{error}");
 

@@ -242,7 +242,7 @@ async fn transforms_render_agixt_templates_and_refuse_bad_output() {
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("transform_template")

@@ -69,7 +69,7 @@ async fn liquid_that_does_not_parse_is_a_422_naming_the_option() {
             )
             .await;
         assert_eq!(r.status, 422, "{}", r.text());
-        let error = r.json()["error"].as_str().unwrap().to_string();
+        let error = r.json()["error"]["message"].as_str().unwrap().to_string();
         assert!(error.starts_with(option), "{error}");
         // Not tera's parser speaking ("Failed to parse ...", "tera").
         assert!(!error.contains("Failed to parse"), "{error}");

@@ -660,7 +660,10 @@ async fn the_api_validates_and_the_test_endpoint_sends() {
             .await;
         assert_eq!(r.status, 422, "{body}: {}", r.text());
         assert!(
-            r.json()["error"].as_str().unwrap().starts_with(field),
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(field),
             "{}",
             r.text()
         );

@@ -73,7 +73,7 @@ async fn posts_are_retried_and_their_responses_emitted() {
         .await;
     assert_eq!(r.status, 422);
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("option \"post_url\"")

@@ -98,7 +98,7 @@ async fn deleting_the_database_while_running_fails_writes_and_healthz_with_the_r
         .await;
     assert_eq!(created.status, 503, "{}", created.text());
     assert!(
-        created.json()["error"]
+        created.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("was deleted")

@@ -111,7 +111,7 @@ async fn an_unreachable_feed_is_an_error_not_a_crash() {
         .await;
     assert_eq!(r.status, 422);
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("option \"url\"")
@@ -216,7 +216,7 @@ async fn a_huge_feed_is_bounded_per_run_and_never_emitted_twice() {
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(
-        r.json()["error"],
+        r.json()["error"]["message"],
         "option \"max_events_per_run\" must be at most 10000 (got 20000)"
     );
 }
@@ -482,7 +482,7 @@ async fn headers_user_agent_and_basic_auth_are_sent() {
         .await;
     assert_eq!(r.status, 422);
     assert_eq!(
-        r.json()["error"],
+        r.json()["error"]["message"],
         "option \"headers\" must be an object of header names to values"
     );
 }

@@ -125,7 +125,7 @@ async fn every_piece_is_created_or_named_with_its_reason() {
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.text());
-    let error = r.json()["error"].as_str().unwrap().to_string();
+    let error = r.json()["error"]["message"].as_str().unwrap().to_string();
     assert!(
         error.starts_with(&format!("agent {tid} cannot be enabled: options.message: ")),
         "{error}"
@@ -168,7 +168,7 @@ async fn the_api_refuses_unknown_options_and_warns_of_unimplemented_ones() {
         .await;
     assert_eq!(r.status, 422);
     assert!(
-        r.json()["error"].as_str().unwrap().starts_with(
+        r.json()["error"]["message"].as_str().unwrap().starts_with(
             "option \"colour\" is not an option of a rss agent; its options are: url,"
         ),
         "{}",
@@ -199,7 +199,7 @@ async fn the_api_refuses_unknown_options_and_warns_of_unimplemented_ones() {
         .await;
     assert_eq!(r.status, 422);
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .starts_with("option \"events_order\" must be a list of sort keys"),

@@ -260,7 +260,7 @@ async fn liquid_that_does_not_parse_is_reported_and_the_agent_disabled() {
         .await;
     assert_eq!(r.status, 422);
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("does not appear to be a valid Scenario")

@@ -11,7 +11,10 @@ use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
 
 fn error(r: &common::Resp) -> String {
-    r.json()["error"].as_str().unwrap_or_default().to_string()
+    r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[actix_rt::test]

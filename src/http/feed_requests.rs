@@ -4,10 +4,11 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use super::AppState;
 use super::api::agents::base_url;
+use super::error::{ApiError, ErrorCode};
 use crate::feeds::{FeedActor, FeedError, FeedFormat, ServeFeed};
 use crate::telemetry;
 
@@ -15,6 +16,16 @@ fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
         .body(body.into())
+}
+
+/// muninn's own refusals (Huginn's feed has none of these) carry the API's error body.
+fn api_error(code: ErrorCode, message: String) -> HttpResponse {
+    ApiError::Coded {
+        code,
+        message,
+        field: None,
+    }
+    .error_response()
 }
 
 fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
@@ -54,14 +65,17 @@ async fn answer(
     ext: Option<&str>,
 ) -> HttpResponse {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "GET, HEAD"))
-            .content_type("text/plain; charset=utf-8")
-            .body("A feed is read with GET (or HEAD)");
+        let mut resp = api_error(
+            ErrorCode::MethodNotAllowed,
+            "A feed is read with GET (or HEAD)".into(),
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
     }
     let format = match FeedFormat::from_request(ext, header_str(req, header::ACCEPT)) {
         Ok(f) => f,
-        Err(message) => return text(StatusCode::NOT_FOUND, message),
+        Err(message) => return api_error(ErrorCode::NotFound, message),
     };
     let asked = ServeFeed {
         secret,
@@ -72,28 +86,29 @@ async fn answer(
         Ok(Ok(r)) => r,
         Ok(Err(FeedError::NotAuthorized)) => {
             return match format {
-                FeedFormat::Json => HttpResponse::Unauthorized()
-                    .json(serde_json::json!({"error": "Not Authorized"})),
+                // Huginn's sentence, as its guide prints it; in the API's shape for JSON.
+                FeedFormat::Json => api_error(ErrorCode::Unauthorized, "Not Authorized".into()),
                 FeedFormat::Rss => text(StatusCode::UNAUTHORIZED, "Not Authorized"),
             };
         }
         Ok(Err(FeedError::BadOptions(e))) => {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return api_error(
+                ErrorCode::FeedMisconfigured,
                 format!("This feed's options are invalid ({e}); fix the agent's options"),
             );
         }
         Ok(Err(FeedError::Failed(e))) => {
-            return text(
-                StatusCode::INTERNAL_SERVER_ERROR,
+            return api_error(
+                ErrorCode::InternalError,
                 format!("The feed could not be rendered: {e}"),
             );
         }
         Err(_) => {
-            return HttpResponse::ServiceUnavailable()
-                .insert_header((header::RETRY_AFTER, "1"))
-                .content_type("text/plain; charset=utf-8")
-                .body("The feed is restarting; retry shortly");
+            return ApiError::Unavailable {
+                message: "The feed is restarting; retry shortly".into(),
+                retry_after: 1,
+            }
+            .error_response();
         }
     };
     let fresh = rendered.not_modified(

@@ -10,6 +10,7 @@ mod error;
 mod feed_requests;
 mod inbound;
 mod metrics;
+mod query;
 mod web_requests;
 
 use std::sync::Arc;
@@ -18,7 +19,8 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use auth::AuthUser;
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode, bodiless_errors};
+pub use query::Query;
 
 use crate::config::Config;
 use crate::hub::Addrs;
@@ -271,9 +273,5 @@ fn inbound_api_routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn api_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
-        "no API route for {} {}",
-        req.method(),
-        req.path()
-    )))
+    Err(error::no_route(&req))
 }

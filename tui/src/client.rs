@@ -45,7 +45,13 @@ pub struct Client {
 fn error_message(body: &[u8]) -> String {
     serde_json::from_slice::<Value>(body)
         .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
+        .and_then(|v| {
+            // `{"error": {"code", "message"}}`, or the older `{"error": "..."}`.
+            let e = v.get("error")?;
+            e.as_str()
+                .or_else(|| e.get("message").and_then(Value::as_str))
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
 }
 
@@ -422,5 +428,15 @@ mod tests {
         assert_eq!(items.len(), 2);
         assert!(matches!(items[0], Ok(StreamItem::Event { id: 3, .. })));
         assert_eq!(items[1], Ok(StreamItem::Lagged { skipped: 5 }));
+    }
+
+    #[test]
+    fn error_bodies_give_their_sentence_in_either_shape() {
+        assert_eq!(
+            error_message(br#"{"error": {"code": "not_found", "message": "agent 9 not found"}}"#),
+            "agent 9 not found"
+        );
+        assert_eq!(error_message(br#"{"error": "old shape"}"#), "old shape");
+        assert_eq!(error_message(b"Not Authorized"), "Not Authorized");
     }
 }

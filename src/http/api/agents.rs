@@ -11,7 +11,7 @@ use crate::agents::service::dry_run::DryRunInput;
 use crate::agents::service::save::AgentInput;
 use crate::agents::service::{self, AgentServiceError, AgentView, Deps};
 use crate::agents::{health, kind};
-use crate::http::{ApiError, AppState, AuthUser};
+use crate::http::{ApiError, AppState, AuthUser, ErrorCode};
 use crate::hub::Addrs;
 use crate::store::agents::AgentRow;
 
@@ -130,7 +130,9 @@ impl From<AgentServiceError> for ApiError {
     fn from(e: AgentServiceError) -> ApiError {
         match e {
             AgentServiceError::NotFound { what, id } => ApiError::not_found(what, id),
-            AgentServiceError::Invalid { message, .. } => ApiError::Unprocessable(message),
+            AgentServiceError::Invalid { field, message } => {
+                ApiError::field(ErrorCode::ValidationFailed, field, message)
+            }
             AgentServiceError::Conflict(m) => ApiError::Conflict(m),
             AgentServiceError::Busy(message) => ApiError::Unavailable {
                 message,
@@ -241,7 +243,7 @@ pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    query: web::Query<LogsQuery>,
+    query: crate::http::Query<LogsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = super::clamp_limit(query.limit, 100, 1000);
     let rows =
@@ -306,7 +308,7 @@ pub async fn reemit_events(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    query: web::Query<ReemitQuery>,
+    query: crate::http::Query<ReemitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let delete_old = matches!(query.delete_old_events.as_deref(), Some("1" | "true"));
     let id = path.into_inner();

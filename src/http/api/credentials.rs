@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ts;
-use crate::http::{ApiError, AppState, AuthUser};
+use crate::http::{ApiError, AppState, AuthUser, ErrorCode};
 use crate::secrets::purpose;
 use crate::store::credential_cache as credentials;
 use crate::store::credentials::{self as table, CredentialChanges, CredentialRow, MODES, Saved};
@@ -87,8 +87,7 @@ fn parse(body: Value) -> Result<CredentialIn, ApiError> {
             "the body must be a JSON object with credential_name, credential_value and mode".into(),
         ));
     }
-    serde_json::from_value(body)
-        .map_err(|e| ApiError::Unprocessable(format!("invalid request body: {e}")))
+    serde_json::from_value(body).map_err(|e| crate::http::error::body_error(&e))
 }
 
 /// Checks and trims the fields given; `creating` makes name and value required.
@@ -147,9 +146,13 @@ fn validate(
 fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, ApiError> {
     match s {
         Saved::Row(r) => Ok(r),
-        Saved::NameTaken(name) => Err(ApiError::Unprocessable(format!(
-            "credential_name: has already been taken: you already have a credential named {name:?}"
-        ))),
+        Saved::NameTaken(name) => Err(ApiError::field(
+            ErrorCode::ValidationFailed,
+            "credential_name",
+            format!(
+                "credential_name: has already been taken: you already have a credential named {name:?}"
+            ),
+        )),
         Saved::NotFound => Err(ApiError::not_found("credential", id.unwrap_or_default())),
     }
 }

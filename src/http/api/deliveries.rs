@@ -88,7 +88,7 @@ pub struct ListQuery {
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     if let Some(s) = &q.status

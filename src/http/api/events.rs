@@ -74,7 +74,7 @@ async fn run_query(state: &AppState, q: EventQuery) -> Result<HttpResponse, ApiE
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     run_query(
@@ -96,7 +96,7 @@ pub async fn for_agent(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    query: web::Query<ListQuery>,
+    query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let agent = visible_agent(&state, &user, path.into_inner()).await?;
     let q = query.into_inner();

@@ -87,7 +87,7 @@ pub struct StatusQuery {
 pub async fn worker_status(
     state: web::Data<AppState>,
     user: AuthUser,
-    query: web::Query<StatusQuery>,
+    query: crate::http::Query<StatusQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let scope = Some(user.id);

@@ -194,12 +194,7 @@ fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T
     }
     serde_json::from_slice(body)
         .map(Some)
-        .map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => {
-                ApiError::Unprocessable(format!("invalid request body: {e}"))
-            }
-            _ => ApiError::BadRequest(format!("the request body is not valid JSON: {e}")),
-        })
+        .map_err(|e| crate::http::error::body_error(&e))
 }
 
 /// `POST /api/webhooks/outgoing/{id}/test` and the AGiXT SDK's `/api/webhooks/test/{id}`.

@@ -85,7 +85,7 @@ pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
-    q: web::Query<LogQuery>,
+    q: crate::http::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
         return super::outgoing_logs::logs(&state, &user, *id, q.limit, q.offset).await;
@@ -128,7 +128,7 @@ pub async fn statistics(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
-    q: web::Query<LogQuery>,
+    q: crate::http::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
         return super::outgoing_logs::statistics(&state, &user, *id).await;
