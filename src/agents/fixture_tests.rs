@@ -39,6 +39,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../fixtures/agents/commander.json"),
     ),
     ("csv", include_str!("../../fixtures/agents/csv.json")),
+    (
+        "imap_folder",
+        include_str!("../../fixtures/agents/imap_folder.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
