@@ -259,6 +259,7 @@ impl AgentActor {
         let mut requests = Vec::new();
         let mut mails = Vec::new();
         let mut fetches = Vec::new();
+        let mut tasks = Vec::new();
         let mut memory_changed = false;
         // A controller that reacts to events (commander) acts on its targets per event.
         let mut controls = Vec::new();
@@ -298,6 +299,7 @@ impl AgentActor {
                 lineage,
             };
             fetches.extend(actx.fetches.into_iter().map(|f| (f, Some(cause))));
+            tasks.extend(actx.tasks);
         }
         self.last_processed = last;
         self.persist(
@@ -315,6 +317,7 @@ impl AgentActor {
         if !fetches.is_empty() {
             self.fetch_all(fetches, ctx);
         }
+        self.run_tasks(tasks, ctx);
         if !controls.is_empty()
             && let Some(hub) = &self.controller
         {
@@ -525,6 +528,42 @@ impl AgentActor {
         }));
     }
 
+    /// Starts the tasks a behaviour asked for, on this arbiter (they are futures: their
+    /// waits do not hold the mailbox), and commits what the behaviour makes of each result.
+    fn run_tasks(&mut self, tasks: Vec<super::task::Task>, ctx: &mut Context<Self>) {
+        let env = super::task::TaskEnv {
+            allow_private_targets: self.settings.allow_private_targets,
+        };
+        for task in tasks {
+            ctx.spawn(task.start(env).into_actor(self).map(|output, act, ctx| {
+                let mut actx =
+                    Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
+                if let Ok(b) = &mut act.behavior {
+                    b.task_done(&mut actx, output);
+                }
+                let AgentCtx {
+                    emitted,
+                    logs,
+                    memory_changed,
+                    ..
+                } = actx;
+                let emitted = emitted
+                    .into_iter()
+                    .map(|p| (p, Lineage::default()))
+                    .collect();
+                act.persist(
+                    Outcome {
+                        emitted,
+                        logs,
+                        memory_changed,
+                        ..Outcome::default()
+                    },
+                    ctx,
+                );
+            }));
+        }
+    }
+
     /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
     fn check(&mut self, ctx: &mut Context<Self>) {
         let mut actx = Self::agent_ctx(&self.row, &mut self.memory, &self.settings, &self.store);
@@ -540,11 +579,13 @@ impl AgentActor {
             check_again_in,
             fetches,
             mails,
+            tasks,
             ..
         } = actx;
         if !fetches.is_empty() {
             self.fetch_all(fetches.into_iter().map(|f| (f, None)).collect(), ctx);
         }
+        self.run_tasks(tasks, ctx);
         let emitted = emitted
             .into_iter()
             .map(|p| (p, Lineage::default()))

@@ -61,6 +61,10 @@ const FILES: &[(&str, &str)] = &[
         "github_notifications",
         include_str!("../../fixtures/agents/github_notifications.json"),
     ),
+    (
+        "imap_folder",
+        include_str!("../../fixtures/agents/imap_folder.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

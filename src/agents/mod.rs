@@ -19,6 +19,7 @@ pub mod fanout;
 pub mod gap_detector;
 pub mod github_notifications;
 pub mod health;
+pub mod imap_folder;
 pub mod jq;
 pub mod json_parse;
 pub mod manual_event;
@@ -38,6 +39,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod service;
 pub mod slack;
+pub mod task;
 pub mod trigger;
 pub mod weather;
 pub mod webhook;
@@ -557,6 +559,23 @@ pub static KINDS: &[KindInfo] = &[
         validate: github_notifications::validate,
         build: github_notifications::build,
     },
+    KindInfo {
+        name: "imap_folder",
+        huginn: "Agents::ImapFolderAgent",
+        description: "Checks IMAP folders and emits an event for each new mail that matches its conditions.",
+        can_receive_events: false,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_30m"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 1.0,
+        },
+        validate: imap_folder::validate,
+        build: imap_folder::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -611,6 +630,8 @@ pub struct AgentCtx<'a> {
     pub(crate) fetches: Vec<rss::Fetch>,
     /// Mails to queue in the outbox, with the event that caused each (email agents).
     pub(crate) mails: Vec<(Option<i64>, crate::mail::Mail)>,
+    /// Asynchronous work to start; each result comes back to `Behavior::task_done`.
+    pub(crate) tasks: Vec<task::Task>,
     /// Where templates find the agent that created an event (`agent`); None in tests.
     pub(crate) directory: Option<&'a drops::AgentDirectory>,
     /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
@@ -640,6 +661,7 @@ impl<'a> AgentCtx<'a> {
             requests: Vec::new(),
             fetches: Vec::new(),
             mails: Vec::new(),
+            tasks: Vec::new(),
             directory: None,
             credentials: crate::template::context::no_credentials(),
             apis: default_apis(),
@@ -659,6 +681,11 @@ impl<'a> AgentCtx<'a> {
     /// Queues `mail` in the outbox, on behalf of event `event_id` (None: a digest).
     pub fn mail(&mut self, event_id: Option<i64>, mail: crate::mail::Mail) {
         self.mails.push((event_id, mail));
+    }
+
+    /// Asks for `task` to be run (asynchronously); its result comes to `task_done`.
+    pub fn spawn_task(&mut self, task: task::Task) {
+        self.tasks.push(task);
     }
 
     /// Asks the hub to act on this agent's control targets.
@@ -709,6 +736,9 @@ pub trait Behavior: Send {
 
     /// A fetch this agent asked for came back.
     fn fetched(&mut self, _ctx: &mut AgentCtx<'_>, _fetch: &rss::Fetch, _got: &rss::Fetched) {}
+
+    /// A task this agent asked for (`AgentCtx::spawn_task`) finished.
+    fn task_done(&mut self, _ctx: &mut AgentCtx<'_>, _output: task::TaskOutput) {}
 }
 
 #[cfg(test)]

@@ -347,6 +347,27 @@ static KEYS: &[Keys] = &[
         implemented: &["access_token", "events", "last_modified"],
         not_implemented: &[],
     },
+    Keys {
+        kind: "imap_folder",
+        implemented: &[
+            "expected_update_period_in_days",
+            "host",
+            "port",
+            "ssl",
+            "username",
+            "password",
+            "folders",
+            "conditions",
+            "mime_types",
+            "mark_as_read",
+            "delete",
+            "include_raw_mail",
+            "event_headers",
+            "event_headers_key",
+            "event_headers_style",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

@@ -94,6 +94,11 @@ pub fn dry_run(
         }
         None => behavior.check(&mut ctx),
     }
+    // A session with a server (imap_folder) is not opened for a dry run: say so rather
+    // than show an empty run as if the mailbox had nothing.
+    if !ctx.tasks.is_empty() {
+        ctx.log("A dry run does not connect to the server: the agent reads it only when it runs");
+    }
     let log: Vec<Value> = ctx
         .logs
         .iter()
