@@ -39,6 +39,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../fixtures/agents/commander.json"),
     ),
     ("csv", include_str!("../../fixtures/agents/csv.json")),
+    (
+        "liquid_output",
+        include_str!("../../fixtures/agents/liquid_output.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

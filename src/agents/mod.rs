@@ -19,6 +19,7 @@ pub mod gap_detector;
 pub mod health;
 pub mod jq;
 pub mod json_parse;
+pub mod liquid_output;
 pub mod manual_event;
 pub mod option_keys;
 pub mod peak_detector;
@@ -89,6 +90,11 @@ impl KindInfo {
     /// Serves a feed (RSS/JSON) at its web-request URL: gets a `FeedActor`.
     pub fn serves_feed(&self) -> bool {
         self.name == data_output::NAME
+    }
+
+    /// Answers its web-request URL with a rendered Liquid page (`liquid_output`).
+    pub fn serves_page(&self) -> bool {
+        self.name == liquid_output::NAME
     }
 }
 
@@ -460,6 +466,23 @@ pub static KINDS: &[KindInfo] = &[
         health: Health::NoRecentErrors,
         validate: csv::validate,
         build: csv::build,
+    },
+    KindInfo {
+        name: liquid_output::NAME,
+        huginn: "Agents::LiquidOutputAgent",
+        description: "Serves a Liquid template rendered on the events it received at its web-request URL (any extension).",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: liquid_output::validate,
+        build: liquid_output::build,
     },
 ];
 

@@ -271,6 +271,20 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &["require_signed_file_pointer"],
     },
+    Keys {
+        kind: "liquid_output",
+        implemented: &[
+            "secret",
+            "expected_receive_period_in_days",
+            "content",
+            "line_break_is_lf",
+            "mime_type",
+            "response_headers",
+            "mode",
+            "event_limit",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
