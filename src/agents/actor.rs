@@ -47,6 +47,8 @@ pub struct AgentSettings {
     pub directory: Arc<crate::agents::drops::AgentDirectory>,
     /// Woken when an email agent queued mails (None: mails wait for its next poll).
     pub mailer: Option<Recipient<crate::mail::WakeOutbox>>,
+    /// Where the file agents may read and write (`[files]`).
+    pub files: Arc<crate::agents::files::FilePolicy>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -133,6 +135,7 @@ impl AgentActor {
     ) -> AgentCtx<'a> {
         let mut actx = AgentCtx::new(row, memory);
         actx.directory = Some(&settings.directory);
+        actx.files = Some(&settings.files);
         // A fresh snapshot per handling: a credential saved a moment ago is what the
         // next rendering reads (taking it is a pointer copy; values open on demand).
         actx.credentials = crate::store::credential_cache::source_for(store, row.user_id);

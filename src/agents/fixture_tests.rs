@@ -43,6 +43,14 @@ const FILES: &[(&str, &str)] = &[
         "liquid_output",
         include_str!("../../fixtures/agents/liquid_output.json"),
     ),
+    (
+        "local_file",
+        include_str!("../../fixtures/agents/local_file.json"),
+    ),
+    (
+        "read_file",
+        include_str!("../../fixtures/agents/read_file.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

@@ -15,15 +15,18 @@ pub mod email;
 pub mod email_digest;
 pub mod event_formatting;
 pub mod fanout;
+pub mod files;
 pub mod gap_detector;
 pub mod health;
 pub mod jq;
 pub mod json_parse;
 pub mod liquid_output;
+pub mod local_file;
 pub mod manual_event;
 pub mod option_keys;
 pub mod peak_detector;
 pub mod post;
+pub mod read_file;
 pub mod rss;
 pub mod rss_entry;
 pub mod rss_feed;
@@ -484,6 +487,39 @@ pub static KINDS: &[KindInfo] = &[
         validate: liquid_output::validate,
         build: liquid_output::build,
     },
+    KindInfo {
+        name: local_file::NAME,
+        huginn: "Agents::LocalFileAgent",
+        description: "Emits pointers to files in an allowed directory, or writes received events to files there.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_1h"),
+        health: Health::NoRecentErrors,
+        validate: local_file::validate,
+        build: local_file::build,
+    },
+    KindInfo {
+        name: read_file::NAME,
+        huginn: "Agents::ReadFileAgent",
+        description: "Reads the file a received file pointer names (in an allowed directory) and emits its contents.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        // Huginn's `received_event_without_error?`: received at all (no period), no
+        // error since.
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 36_500.0,
+        },
+        validate: read_file::validate,
+        build: read_file::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -542,6 +578,8 @@ pub struct AgentCtx<'a> {
     pub(crate) directory: Option<&'a drops::AgentDirectory>,
     /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
     pub(crate) credentials: Arc<dyn CredentialSource>,
+    /// Where file agents may read and write (`[files]`); None: nowhere (tests).
+    pub(crate) files: Option<&'a files::FilePolicy>,
 }
 
 impl<'a> AgentCtx<'a> {
@@ -560,7 +598,13 @@ impl<'a> AgentCtx<'a> {
             mails: Vec::new(),
             directory: None,
             credentials: crate::template::context::no_credentials(),
+            files: None,
         }
+    }
+
+    /// The file policy file agents go through (none allowed when the hub gave none).
+    pub fn files(&self) -> &'a files::FilePolicy {
+        self.files.unwrap_or(&files::NO_FILES)
     }
 
     /// Asks for `fetch` to be made (asynchronously, with a timeout).

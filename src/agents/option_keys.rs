@@ -285,6 +285,17 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "local_file",
+        implemented: &["mode", "watch", "append", "path", "data"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "read_file",
+        implemented: &["data_key"],
+        // muninn's file pointers are not signed; reads are confined to `[files]` instead.
+        not_implemented: &["require_signed_file_pointer"],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

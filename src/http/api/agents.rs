@@ -157,6 +157,10 @@ pub fn deps(state: &AppState) -> Deps<'_, Addrs> {
     Deps {
         store: &state.addrs.store,
         allow_private_targets: state.config.delivery.allow_private_targets,
+        files: std::sync::Arc::new(crate::agents::files::FilePolicy::from_config(
+            &state.config.files,
+            false,
+        )),
         running: &state.addrs,
     }
 }
