@@ -51,6 +51,10 @@ const FILES: &[(&str, &str)] = &[
         "read_file",
         include_str!("../../fixtures/agents/read_file.json"),
     ),
+    (
+        "http_status",
+        include_str!("../../fixtures/agents/http_status.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

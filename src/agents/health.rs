@@ -27,6 +27,8 @@ pub enum Health {
         option: &'static str,
         default_days: f64,
     },
+    /// Huginn's HttpStatusAgent: the last status it saw is a positive number.
+    LastStatus,
 }
 
 fn days(options: &Value, option: &str, default: f64) -> f64 {
@@ -60,6 +62,9 @@ pub fn working(health: Health, row: &AgentRow, options: &Value, now: NaiveDateTi
     match health {
         Health::Always => true,
         Health::NoRecentErrors => !recent_errors(row),
+        Health::LastStatus => row
+            .memory_json()
+            .is_ok_and(|m| super::http_status::working(&m)),
         Health::Received {
             option,
             default_days,

@@ -18,6 +18,7 @@ pub mod fanout;
 pub mod files;
 pub mod gap_detector;
 pub mod health;
+pub mod http_status;
 pub mod jq;
 pub mod json_parse;
 pub mod liquid_output;
@@ -106,7 +107,7 @@ impl KindInfo {
 pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
     let field = match kind.name {
         "post" => "post_url",
-        "rss" | "website" => "url",
+        "rss" | "website" | "http_status" => "url",
         _ => return Vec::new(),
     };
     // A templated URL is known only when it is rendered; the delivery engine's guard
@@ -519,6 +520,20 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: read_file::validate,
         build: read_file::build,
+    },
+    KindInfo {
+        name: http_status::NAME,
+        huginn: "Agents::HttpStatusAgent",
+        description: "Requests a URL when it runs or per received event and emits the status, the time taken and chosen headers.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::LastStatus,
+        validate: http_status::validate,
+        build: http_status::build,
     },
 ];
 

@@ -296,6 +296,25 @@ static KEYS: &[Keys] = &[
         // muninn's file pointers are not signed; reads are confined to `[files]` instead.
         not_implemented: &["require_signed_file_pointer"],
     },
+    Keys {
+        kind: "http_status",
+        implemented: &[
+            "url",
+            "disable_redirect_follow",
+            "changes_only",
+            "headers_to_save",
+        ],
+        // Huginn's WebRequestConcern options, not taken by muninn's http_status yet.
+        not_implemented: &[
+            "headers",
+            "basic_auth",
+            "user_agent",
+            "disable_ssl_verification",
+            "proxy",
+            "force_encoding",
+            "unzip",
+        ],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
