@@ -43,6 +43,7 @@ pub struct Config {
     pub inbound: InboundConfig,
     pub smtp: SmtpConfig,
     pub apis: ApisConfig,
+    pub files: FilesConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -254,6 +255,24 @@ impl Default for SmtpConfig {
             timeout_seconds: 30,
             max_attempts: 5,
             retry_base_ms: 30_000,
+        }
+    }
+}
+
+/// Where the local_file and read_file agents may read and write (see
+/// `crate::agents::files`). Empty: those agents are refused.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    pub allowed_dirs: Vec<std::path::PathBuf>,
+    pub max_file_bytes: u64,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            allowed_dirs: Vec::new(),
+            max_file_bytes: 8 * 1024 * 1024,
         }
     }
 }

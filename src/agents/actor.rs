@@ -49,12 +49,50 @@ pub struct AgentSettings {
     pub mailer: Option<Recipient<crate::mail::WakeOutbox>>,
     /// The third-party API bases agent types call (`[apis]`).
     pub apis: Arc<crate::config::ApisConfig>,
+    /// Where the file agents may read and write (`[files]`).
+    pub files: Arc<crate::agents::files::FilePolicy>,
 }
 
 /// How long one fetch (an rss agent's) may take.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest response body a fetch keeps.
 const FETCH_MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Redirects a fetch that follows them takes at most (Faraday's default in Huginn).
+const MAX_REDIRECTS: usize = 3;
+
+/// Makes `f`'s request, following redirects when it asks to (each hop a request of
+/// its own through the target guard); gives the last response and its URL, or why
+/// there is none (too many redirects).
+async fn fetch_following(f: &Fetch, allow: bool) -> (Result<client::Sent, String>, String) {
+    let mut url = f.url.clone();
+    for _ in 0..=MAX_REDIRECTS {
+        let sent = client::send_reading(
+            "GET",
+            &url,
+            &f.headers,
+            Vec::new(),
+            FETCH_TIMEOUT,
+            allow,
+            FETCH_MAX_BODY,
+        )
+        .await;
+        let next = sent
+            .status
+            .filter(|s| f.follow_redirects && matches!(s, 301 | 302 | 303 | 307 | 308))
+            .and_then(|_| {
+                sent.headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("location"))
+            })
+            .and_then(|(_, to)| url::Url::parse(&url).ok()?.join(to).ok());
+        match next {
+            Some(to) => url = to.to_string(),
+            None => return (Ok(sent), url),
+        }
+    }
+    (Err(format!("more than {MAX_REDIRECTS} redirects")), url)
+}
 
 /// State the Router and the Hub share with the actor.
 #[derive(Debug, Default)]
@@ -136,6 +174,7 @@ impl AgentActor {
         let mut actx = AgentCtx::new(row, memory);
         actx.directory = Some(&settings.directory);
         actx.apis = settings.apis.clone();
+        actx.files = Some(&settings.files);
         // A fresh snapshot per handling: a credential saved a moment ago is what the
         // next rendering reads (taking it is a pointer copy; values open on demand).
         actx.credentials = crate::store::credential_cache::source_for(store, row.user_id);
@@ -471,21 +510,23 @@ impl AgentActor {
         let work = async move {
             let mut out = Vec::with_capacity(fetches.len());
             for (f, cause) in fetches {
-                let sent = client::send_reading(
-                    "GET",
-                    &f.url,
-                    &f.headers,
-                    Vec::new(),
-                    FETCH_TIMEOUT,
-                    allow,
-                    FETCH_MAX_BODY,
-                )
-                .await;
-                let got = Fetched {
-                    status: sent.status,
-                    headers: sent.headers,
-                    body: sent.excerpt.unwrap_or_default().into_bytes(),
-                    error: sent.error.map(|e| e.to_string()),
+                let started = std::time::Instant::now();
+                let (sent, final_url) = fetch_following(&f, allow).await;
+                let got = match sent {
+                    Ok(sent) => Fetched {
+                        status: sent.status,
+                        headers: sent.headers,
+                        body: sent.excerpt.unwrap_or_default().into_bytes(),
+                        error: sent.error.map(|e| e.to_string()),
+                        elapsed: started.elapsed(),
+                        final_url,
+                    },
+                    Err(error) => Fetched {
+                        error: Some(error),
+                        elapsed: started.elapsed(),
+                        final_url,
+                        ..Fetched::default()
+                    },
                 };
                 out.push((f, got, cause));
             }

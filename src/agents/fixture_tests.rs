@@ -65,6 +65,22 @@ const FILES: &[(&str, &str)] = &[
         "imap_folder",
         include_str!("../../fixtures/agents/imap_folder.json"),
     ),
+    (
+        "liquid_output",
+        include_str!("../../fixtures/agents/liquid_output.json"),
+    ),
+    (
+        "local_file",
+        include_str!("../../fixtures/agents/local_file.json"),
+    ),
+    (
+        "read_file",
+        include_str!("../../fixtures/agents/read_file.json"),
+    ),
+    (
+        "http_status",
+        include_str!("../../fixtures/agents/http_status.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
@@ -134,6 +150,7 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
                 headers: vec![("content-type".into(), "application/json".into())],
                 body: answer.to_string().into_bytes(),
                 error: None,
+                ..Default::default()
             };
             behavior.fetched(&mut ctx, f, &got);
         }

@@ -123,7 +123,11 @@ impl Behavior for GithubNotifications {
             "{}/notifications",
             ctx.apis.github_url.trim_end_matches('/')
         );
-        ctx.fetch(Fetch { url, headers });
+        ctx.fetch(Fetch {
+            url,
+            headers,
+            ..Default::default()
+        });
     }
 
     fn fetched(&mut self, ctx: &mut AgentCtx<'_>, _fetch: &Fetch, got: &Fetched) {

@@ -30,6 +30,8 @@ pub enum Health {
         option: &'static str,
         default_days: f64,
     },
+    /// Huginn's HttpStatusAgent: the last status it saw is a positive number.
+    LastStatus,
 }
 
 fn days(options: &Value, option: &str, default: f64) -> f64 {
@@ -68,6 +70,9 @@ pub fn working(health: Health, row: &AgentRow, options: &Value, now: NaiveDateTi
             (Some(_), None) => true,
             (Some(received), Some(err)) => received > err,
         },
+        Health::LastStatus => row
+            .memory_json()
+            .is_ok_and(|m| super::http_status::working(&m)),
         Health::Received {
             option,
             default_days,

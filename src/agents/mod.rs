@@ -16,18 +16,23 @@ pub mod email;
 pub mod email_digest;
 pub mod event_formatting;
 pub mod fanout;
+pub mod files;
 pub mod gap_detector;
 pub mod github_notifications;
 pub mod health;
+pub mod http_status;
 pub mod imap_folder;
 pub mod jq;
 pub mod json_parse;
+pub mod liquid_output;
+pub mod local_file;
 pub mod manual_event;
 pub mod option_keys;
 pub mod peak_detector;
 pub mod phantom_js_cloud;
 pub mod post;
 pub mod pushover;
+pub mod read_file;
 pub mod rss;
 pub mod rss_entry;
 pub mod rss_feed;
@@ -98,6 +103,11 @@ impl KindInfo {
     pub fn serves_feed(&self) -> bool {
         self.name == data_output::NAME
     }
+
+    /// Answers its web-request URL with a rendered Liquid page (`liquid_output`).
+    pub fn serves_page(&self) -> bool {
+        self.name == liquid_output::NAME
+    }
 }
 
 /// The URLs an agent with these options fetches or posts to, by option name: what the
@@ -105,7 +115,7 @@ impl KindInfo {
 pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
     let field = match kind.name {
         "post" => "post_url",
-        "rss" | "website" => "url",
+        "rss" | "website" | "http_status" => "url",
         "slack" => "webhook_url",
         _ => return Vec::new(),
     };
@@ -576,6 +586,70 @@ pub static KINDS: &[KindInfo] = &[
         validate: imap_folder::validate,
         build: imap_folder::build,
     },
+    KindInfo {
+        name: liquid_output::NAME,
+        huginn: "Agents::LiquidOutputAgent",
+        description: "Serves a Liquid template rendered on the events it received at its web-request URL (any extension).",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: liquid_output::validate,
+        build: liquid_output::build,
+    },
+    KindInfo {
+        name: local_file::NAME,
+        huginn: "Agents::LocalFileAgent",
+        description: "Emits pointers to files in an allowed directory, or writes received events to files there.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_1h"),
+        health: Health::NoRecentErrors,
+        validate: local_file::validate,
+        build: local_file::build,
+    },
+    KindInfo {
+        name: read_file::NAME,
+        huginn: "Agents::ReadFileAgent",
+        description: "Reads the file a received file pointer names (in an allowed directory) and emits its contents.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        // Huginn's `received_event_without_error?`: received at all (no period), no
+        // error since.
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 36_500.0,
+        },
+        validate: read_file::validate,
+        build: read_file::build,
+    },
+    KindInfo {
+        name: http_status::NAME,
+        huginn: "Agents::HttpStatusAgent",
+        description: "Requests a URL when it runs or per received event and emits the status, the time taken and chosen headers.",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("every_12h"),
+        health: Health::LastStatus,
+        validate: http_status::validate,
+        build: http_status::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -638,6 +712,8 @@ pub struct AgentCtx<'a> {
     pub(crate) credentials: Arc<dyn CredentialSource>,
     /// The third-party API bases (`[apis]`); the real services' outside a hub.
     pub(crate) apis: Arc<crate::config::ApisConfig>,
+    /// Where file agents may read and write (`[files]`); None: nowhere (tests).
+    pub(crate) files: Option<&'a files::FilePolicy>,
 }
 
 /// The real services' API bases, shared by every context built outside a hub.
@@ -665,7 +741,13 @@ impl<'a> AgentCtx<'a> {
             directory: None,
             credentials: crate::template::context::no_credentials(),
             apis: default_apis(),
+            files: None,
         }
+    }
+
+    /// The file policy file agents go through (none allowed when the hub gave none).
+    pub fn files(&self) -> &'a files::FilePolicy {
+        self.files.unwrap_or(&files::NO_FILES)
     }
 
     /// Asks for `fetch` to be made (asynchronously, with a timeout).

@@ -368,6 +368,50 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "liquid_output",
+        implemented: &[
+            "secret",
+            "expected_receive_period_in_days",
+            "content",
+            "line_break_is_lf",
+            "mime_type",
+            "response_headers",
+            "mode",
+            "event_limit",
+        ],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "local_file",
+        implemented: &["mode", "watch", "append", "path", "data"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "read_file",
+        implemented: &["data_key"],
+        // muninn's file pointers are not signed; reads are confined to `[files]` instead.
+        not_implemented: &["require_signed_file_pointer"],
+    },
+    Keys {
+        kind: "http_status",
+        implemented: &[
+            "url",
+            "disable_redirect_follow",
+            "changes_only",
+            "headers_to_save",
+        ],
+        // Huginn's WebRequestConcern options, not taken by muninn's http_status yet.
+        not_implemented: &[
+            "headers",
+            "basic_auth",
+            "user_agent",
+            "disable_ssl_verification",
+            "proxy",
+            "force_encoding",
+            "unzip",
+        ],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

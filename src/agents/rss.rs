@@ -22,19 +22,26 @@ use crate::feeds::order::{self, SortKey};
 use crate::template::{RenderCtx, TemplateTree, Templates, context_of};
 
 /// One fetch the agent asks for.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Fetch {
     pub url: String,
     pub headers: Vec<(String, String)>,
+    /// Follow redirects (at most 3, as Huginn's Faraday does), each hop through the
+    /// target guard; otherwise a 3xx is the answer (http_status).
+    pub follow_redirects: bool,
 }
 
 /// What a fetch brought back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Fetched {
     pub status: Option<u16>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
     pub error: Option<String>,
+    /// From the first request to the last response.
+    pub elapsed: std::time::Duration,
+    /// The URL that gave the answer (after the redirects followed).
+    pub final_url: String,
 }
 
 /// Events a run emits when `max_events_per_run` is not set.
@@ -187,6 +194,7 @@ impl Behavior for Rss {
             ctx.fetch(Fetch {
                 url: url.clone(),
                 headers,
+                ..Fetch::default()
             });
         }
     }
@@ -413,12 +421,14 @@ mod tests {
         let fetch = Fetch {
             url: "http://x/feed".into(),
             headers: vec![],
+            ..Fetch::default()
         };
         let got = Fetched {
             status: Some(200),
             headers: vec![("ETag".into(), "\"v1\"".into())],
             body: RSS.as_bytes().to_vec(),
             error: None,
+            ..Fetched::default()
         };
         let mut ctx = AgentCtx::new(&row, &mut memory);
         r.fetched(&mut ctx, &fetch, &got);
@@ -450,12 +460,14 @@ mod tests {
         let fetch = Fetch {
             url: url.into(),
             headers: vec![],
+            ..Fetch::default()
         };
         let got = Fetched {
             status: Some(200),
             headers: vec![],
             body,
             error: None,
+            ..Fetched::default()
         };
         r.fetched(&mut ctx, &fetch, &got);
         ctx.emitted
@@ -501,6 +513,7 @@ mod tests {
             headers: vec![],
             body,
             error: None,
+            ..Fetched::default()
         }
     }
 
@@ -508,6 +521,7 @@ mod tests {
         Fetch {
             url: url.into(),
             headers: vec![],
+            ..Fetch::default()
         }
     }
 

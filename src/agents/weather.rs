@@ -298,6 +298,7 @@ impl Behavior for Weather {
         ctx.fetch(Fetch {
             url,
             headers: vec![("Accept".into(), "application/json".into())],
+            ..Default::default()
         });
     }
 

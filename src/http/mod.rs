@@ -10,6 +10,7 @@ mod error;
 mod feed_requests;
 mod inbound;
 mod metrics;
+mod page_requests;
 mod query;
 mod web_requests;
 

@@ -82,6 +82,12 @@ async fn answer(
         let resp = super::feed_requests::serve(&state, &req, feed, entry_id, secret, ext).await;
         return (resp, endpoint);
     }
+    if entry.agent_type == crate::agents::liquid_output::NAME {
+        let ext = last.split_once('.').map(|(_, ext)| ext);
+        let resp =
+            super::page_requests::serve(&state, &req, entry_id, entry.user_id, secret, ext).await;
+        return (resp, endpoint);
+    }
     let Some(core) = entry.core else {
         // Huginn's answer for agent types that take no web requests.
         return (respond(WebResponse::text(404, "not implemented")), None);

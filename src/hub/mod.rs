@@ -391,6 +391,10 @@ pub async fn start(
             allow_private_targets: config.delivery.allow_private_targets,
             directory: Arc::default(),
             apis: Arc::new(config.apis.clone()),
+            files: Arc::new(crate::agents::files::FilePolicy::from_config(
+                &config.files,
+                true,
+            )),
             mailer: (!config.safe_mode).then(|| {
                 crate::mail::Outbox::new(
                     store.clone(),
@@ -474,6 +478,7 @@ impl Handler<ControlTargets> for Hub {
     fn handle(&mut self, msg: ControlTargets, ctx: &mut Context<Self>) {
         let store = self.store.clone();
         let allow_private_targets = self.settings.allow_private_targets;
+        let files = self.settings.files.clone();
         let inside = running::FromInside {
             hub: self.me.clone(),
             registry: self.registry.clone(),
@@ -483,6 +488,7 @@ impl Handler<ControlTargets> for Hub {
             let d = crate::agents::service::Deps {
                 store: &store,
                 allow_private_targets,
+                files,
                 running: &inside,
             };
             crate::agents::service::control::carry_out(&d, controller, msg.actions).await

@@ -72,6 +72,8 @@ pub struct WebTarget {
     pub user_id: i64,
     pub core: Option<Arc<EndpointCore>>,
     pub feed: Option<Addr<FeedActor>>,
+    /// The agent's type (a `liquid_output` agent answers with its page).
+    pub agent_type: &'static str,
 }
 
 impl Registry {
@@ -84,6 +86,7 @@ impl Registry {
             user_id: e.user_id,
             core: e.endpoint.as_ref().map(|ep| ep.core.clone()),
             feed: e.feed.clone(),
+            agent_type: e.agent_type,
         })
     }
 

@@ -99,6 +99,7 @@ pub async fn import<R: Running>(
         .flat_map(|p| p.notes.clone())
         .collect();
     refuse_guarded_targets(d.allow_private_targets, &mut planned, &mut problems).await;
+    refuse_unallowed_files(&d.files, &mut planned, &mut problems);
     let (links, link_problems) = scenario_problems::plan_links(&file, &planned);
     let (controls, control_problems) = scenario_problems::plan_control_links(&file, &planned);
     let mut counts = ImportCounts {
@@ -310,6 +311,27 @@ pub fn save_planned(
         guid: Some(guid),
     };
     Ok((agents::insert(c, &new)?, "created"))
+}
+
+/// A file agent the operator's `[files]` setting does not allow is imported disabled,
+/// with a problem naming the setting: enabling it is refused until the operator allows
+/// its directory (Huginn imports it and refuses to run it until insecure agents are on).
+fn refuse_unallowed_files(
+    files: &crate::agents::files::FilePolicy,
+    planned: &mut [Option<Planned>],
+    problems: &mut Vec<Problem>,
+) {
+    for p in planned.iter_mut().flatten() {
+        if let Some((option, why)) = files.save_problem(p.kind.name, &p.options) {
+            problems.push(Problem::option(
+                p.index,
+                &p.name,
+                option.map(str::to_string),
+                why,
+            ));
+            p.disabled = true;
+        }
+    }
 }
 
 /// An agent whose URL the target guard would refuse at every send is imported disabled,

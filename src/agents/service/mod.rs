@@ -59,6 +59,8 @@ pub struct Deps<'a, R> {
     pub store: &'a Store,
     /// `delivery.allow_private_targets`: whether a target URL may name a private address.
     pub allow_private_targets: bool,
+    /// `[files]`: where file agents may read and write.
+    pub files: std::sync::Arc<crate::agents::files::FilePolicy>,
     pub running: &'a R,
 }
 

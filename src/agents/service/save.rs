@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::validate::{check_common, check_enable, check_links, check_targets};
+use super::validate::{check_common, check_enable, check_files, check_links, check_targets};
 use super::{AgentServiceError, AgentView, Deps, Running, Scope, cycle_warnings, find_owned, view};
 use crate::agents::{KindInfo, kind, kind_names, option_keys};
 use crate::event_types::{
@@ -76,6 +76,7 @@ pub async fn create<R: Running>(
     let options = input.options.clone().unwrap_or_else(|| json!({}));
     check_common(&input, Some(&options), k)?;
     check_targets(d.allow_private_targets, k, &options).await?;
+    check_files(&d.files, k, &options)?;
     check_links(d, owner, k, &input).await?;
     let schedule = if k.can_be_scheduled {
         input
@@ -151,8 +152,12 @@ async fn check_update<R>(
     check_common(input, input.options.as_ref(), k)?;
     if let Some(options) = &input.options {
         check_targets(d.allow_private_targets, k, options).await?;
+        check_files(&d.files, k, options)?;
     } else if current.disabled && input.disabled == Some(false) {
         check_enable(d.allow_private_targets, k, current).await?;
+        if let Ok(options) = current.options_json() {
+            check_files(&d.files, k, &options)?;
+        }
     }
     check_links(d, current.user_id, k, input).await?;
     Ok(k)

@@ -69,6 +69,23 @@ pub async fn check_targets(
     Ok(())
 }
 
+/// Refuses a file agent the operator's `[files]` setting does not allow (the agent
+/// checks again at every access: a templated path is known only when rendered).
+pub fn check_files(
+    files: &crate::agents::files::FilePolicy,
+    k: &KindInfo,
+    options: &Value,
+) -> Result<(), AgentServiceError> {
+    match files.save_problem(k.name, options) {
+        None => Ok(()),
+        Some((Some(option), why)) => Err(AgentServiceError::invalid(
+            "options",
+            format!("option \"{option}\": {why}"),
+        )),
+        Some((None, why)) => Err(AgentServiceError::invalid("options", why)),
+    }
+}
+
 /// Checks that the agents named in `ids` exist, belong to `owner` and can be linked
 /// that way (`want` of their type; `capability` says what they lack).
 pub async fn check_link_ends<R>(

@@ -216,7 +216,11 @@ impl Website {
             .entry(key)
             .or_default()
             .push_back(Pending { existing, vars });
-        ctx.fetch(Fetch { url, headers });
+        ctx.fetch(Fetch {
+            url,
+            headers,
+            ..Fetch::default()
+        });
     }
 
     fn take_pending(&mut self, inbound: Option<i64>, url: &str) -> Option<Pending> {

@@ -61,6 +61,7 @@ fn run(w: &mut Website, memory: &mut Value, case: &Value) -> (Vec<Value>, Vec<St
         headers,
         body: body.into_bytes(),
         error: None,
+        ..Fetched::default()
     };
     w.fetched(&mut ctx, &fetch, &got);
     let errors = ctx
@@ -195,6 +196,7 @@ fn url_from_event_fetches_for_the_event_and_merges_into_it() {
         headers: vec![],
         body: b"<title>T</title>".to_vec(),
         error: None,
+        ..Fetched::default()
     };
     w.fetched(&mut ctx, &fetch, &got);
     assert_eq!(
@@ -222,6 +224,7 @@ fn on_change_sends_validators_back_and_remembers_a_bounded_window() {
         headers: vec![("etag".into(), "\"v1\"".into())],
         body: body.as_bytes().to_vec(),
         error: None,
+        ..Fetched::default()
     };
     let mut emitted = |memory: &mut Value, body: &str| {
         let mut ctx = AgentCtx::new(&row, memory);

@@ -93,6 +93,17 @@ pub fn to_out(v: AgentView, base: &str) -> AgentOut {
                         row.user_id, row.id
                     )
                 })
+        })
+        .or_else(|| {
+            // A liquid_output page answers any extension; Huginn shows `.html`.
+            k.filter(|k| k.serves_page())
+                .and_then(|_| options.get("secret").and_then(Value::as_str))
+                .map(|secret| {
+                    format!(
+                        "{base}/users/{}/web_requests/{}/{secret}.html",
+                        row.user_id, row.id
+                    )
+                })
         });
     AgentOut {
         memory: row
@@ -148,6 +159,10 @@ pub fn deps(state: &AppState) -> Deps<'_, Addrs> {
     Deps {
         store: &state.addrs.store,
         allow_private_targets: state.config.delivery.allow_private_targets,
+        files: std::sync::Arc::new(crate::agents::files::FilePolicy::from_config(
+            &state.config.files,
+            false,
+        )),
         running: &state.addrs,
     }
 }
