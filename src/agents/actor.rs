@@ -47,6 +47,8 @@ pub struct AgentSettings {
     pub directory: Arc<crate::agents::drops::AgentDirectory>,
     /// Woken when an email agent queued mails (None: mails wait for its next poll).
     pub mailer: Option<Recipient<crate::mail::WakeOutbox>>,
+    /// `[insecure_agents]`: the limits shell_command runs within; None: it may not run.
+    pub insecure: Option<crate::agents::insecure::Limits>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -133,6 +135,7 @@ impl AgentActor {
     ) -> AgentCtx<'a> {
         let mut actx = AgentCtx::new(row, memory);
         actx.directory = Some(&settings.directory);
+        actx.insecure = settings.insecure;
         // A fresh snapshot per handling: a credential saved a moment ago is what the
         // next rendering reads (taking it is a pointer copy; values open on demand).
         actx.credentials = crate::store::credential_cache::source_for(store, row.user_id);

@@ -17,6 +17,7 @@ pub mod event_formatting;
 pub mod fanout;
 pub mod gap_detector;
 pub mod health;
+pub mod insecure;
 pub mod jq;
 pub mod json_parse;
 pub mod manual_event;
@@ -33,6 +34,7 @@ pub mod scenario_problems;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod shell_command;
 pub mod trigger;
 pub mod webhook;
 pub mod website;
@@ -461,6 +463,23 @@ pub static KINDS: &[KindInfo] = &[
         validate: csv::validate,
         build: csv::build,
     },
+    KindInfo {
+        name: "shell_command",
+        huginn: "Agents::ShellCommandAgent",
+        description: "Runs a command on the host and emits its output (only when [insecure_agents] is enabled).",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("never"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 1.0,
+        },
+        validate: shell_command::validate,
+        build: shell_command::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -519,6 +538,8 @@ pub struct AgentCtx<'a> {
     pub(crate) directory: Option<&'a drops::AgentDirectory>,
     /// What `{% credential %}` reads while this agent renders (see `AgentActor::new`).
     pub(crate) credentials: Arc<dyn CredentialSource>,
+    /// The limits insecure agents (shell_command) run within; None: they may not run.
+    pub(crate) insecure: Option<insecure::Limits>,
 }
 
 impl<'a> AgentCtx<'a> {
@@ -537,6 +558,7 @@ impl<'a> AgentCtx<'a> {
             mails: Vec::new(),
             directory: None,
             credentials: crate::template::context::no_credentials(),
+            insecure: None,
         }
     }
 

@@ -59,6 +59,9 @@ pub struct Deps<'a, R> {
     pub store: &'a Store,
     /// `delivery.allow_private_targets`: whether a target URL may name a private address.
     pub allow_private_targets: bool,
+    /// `[insecure_agents]`: the limits shell_command runs within; None: it is off, and
+    /// saving one is refused.
+    pub insecure: Option<crate::agents::insecure::Limits>,
     pub running: &'a R,
 }
 

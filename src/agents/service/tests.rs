@@ -89,6 +89,7 @@ fn deps<'a>(store: &'a Store, told: &'a Told) -> Deps<'a, Told> {
     Deps {
         store,
         allow_private_targets: false,
+        insecure: None,
         running: told,
     }
 }
