@@ -39,6 +39,10 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../fixtures/agents/commander.json"),
     ),
     ("csv", include_str!("../../fixtures/agents/csv.json")),
+    (
+        "shell_command",
+        include_str!("../../fixtures/agents/shell_command.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
