@@ -5,7 +5,8 @@
 //! process group, and then becomes the command (exec), so everything the command starts
 //! inherits the limits and stays in that group. The parent kills the whole group when
 //! the wall-clock deadline passes or the output grows past its cap, so neither a busy
-//! loop nor a flood of output nor background processes outlive the run. The command
+//! loop nor a flood of output nor background processes outlive the run (a process
+//! that calls `setsid` itself leaves the group and is not tracked). The command
 //! sees a clean environment (only `PATH`): the hub's own variables (an admin token, an
 //! SMTP password) never reach it.
 //!
