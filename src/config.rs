@@ -44,6 +44,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub apis: ApisConfig,
     pub files: FilesConfig,
+    pub insecure_agents: InsecureAgentsConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -299,6 +300,29 @@ impl std::fmt::Debug for SmtpConfig {
             .field("max_attempts", &self.max_attempts)
             .field("retry_base_ms", &self.retry_base_ms)
             .finish()
+    }
+}
+
+/// The agent types that run the user's own code on the host (shell_command): off
+/// unless the operator turns them on, as Huginn's `ENABLE_INSECURE_AGENTS`. When on,
+/// every run is bounded by these limits (see `agents::insecure`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InsecureAgentsConfig {
+    pub enabled: bool,
+    pub timeout_seconds: u64,
+    pub max_output_bytes: usize,
+    pub memory_mb: u64,
+}
+
+impl Default for InsecureAgentsConfig {
+    fn default() -> Self {
+        InsecureAgentsConfig {
+            enabled: false,
+            timeout_seconds: 10,
+            max_output_bytes: 1024 * 1024,
+            memory_mb: 512,
+        }
     }
 }
 

@@ -215,6 +215,13 @@ fn main() -> Result<()> {
     if std::env::args().nth(1).as_deref() == Some(muninn::agents::jq::sandbox::WORKER_ARG) {
         std::process::exit(muninn::agents::jq::sandbox::worker_main());
     }
+    // The shell_command worker (src/agents/shell_command/runner.rs): limits itself and
+    // becomes the command; the parent already cleared its environment.
+    if std::env::args().nth(1).as_deref() == Some(muninn::agents::shell_command::runner::WORKER_ARG)
+    {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(muninn::agents::shell_command::runner::worker_main(&args));
+    }
     let cli = Cli::parse();
     match &cli.command {
         Command::Serve {

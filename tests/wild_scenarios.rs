@@ -386,6 +386,18 @@ async fn check_file(
                 a.index, a.name, a.why
             ));
         }
+        // An agent kept disabled because insecure agents are off: the report says how
+        // to enable them.
+        if a.why == "insecure_agents_off"
+            && !problems
+                .iter()
+                .any(|p| p.to_string().contains("[insecure_agents] enabled = true"))
+        {
+            failures.push(format!(
+                "agent {} {:?} is an insecure type but no problem says how to enable them",
+                a.index, a.name
+            ));
+        }
     }
     let got = imported(hub, &token).await;
     let ids = check_agents(doc, &allowed, &got, &mut failures);

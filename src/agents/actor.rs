@@ -51,6 +51,8 @@ pub struct AgentSettings {
     pub apis: Arc<crate::config::ApisConfig>,
     /// Where the file agents may read and write (`[files]`).
     pub files: Arc<crate::agents::files::FilePolicy>,
+    /// `[insecure_agents]`: the limits shell_command runs within; None: it may not run.
+    pub insecure: Option<crate::agents::insecure::Limits>,
 }
 
 /// How long one fetch (an rss agent's) may take.
@@ -175,6 +177,7 @@ impl AgentActor {
         actx.directory = Some(&settings.directory);
         actx.apis = settings.apis.clone();
         actx.files = Some(&settings.files);
+        actx.insecure = settings.insecure;
         // A fresh snapshot per handling: a credential saved a moment ago is what the
         // next rendering reads (taking it is a pointer copy; values open on demand).
         actx.credentials = crate::store::credential_cache::source_for(store, row.user_id);

@@ -81,6 +81,10 @@ const FILES: &[(&str, &str)] = &[
         "http_status",
         include_str!("../../fixtures/agents/http_status.json"),
     ),
+    (
+        "shell_command",
+        include_str!("../../fixtures/agents/shell_command.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

@@ -22,6 +22,7 @@ pub mod github_notifications;
 pub mod health;
 pub mod http_status;
 pub mod imap_folder;
+pub mod insecure;
 pub mod jq;
 pub mod json_parse;
 pub mod liquid_output;
@@ -43,6 +44,7 @@ pub mod scenario_problems;
 pub mod schedule;
 pub mod scheduler;
 pub mod service;
+pub mod shell_command;
 pub mod slack;
 pub mod task;
 pub mod trigger;
@@ -650,6 +652,23 @@ pub static KINDS: &[KindInfo] = &[
         validate: http_status::validate,
         build: http_status::build,
     },
+    KindInfo {
+        name: "shell_command",
+        huginn: "Agents::ShellCommandAgent",
+        description: "Runs a command on the host and emits its output (only when [insecure_agents] is enabled).",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("never"),
+        health: Health::Created {
+            option: "expected_update_period_in_days",
+            default_days: 1.0,
+        },
+        validate: shell_command::validate,
+        build: shell_command::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -714,6 +733,8 @@ pub struct AgentCtx<'a> {
     pub(crate) apis: Arc<crate::config::ApisConfig>,
     /// Where file agents may read and write (`[files]`); None: nowhere (tests).
     pub(crate) files: Option<&'a files::FilePolicy>,
+    /// The limits insecure agents (shell_command) run within; None: they may not run.
+    pub(crate) insecure: Option<insecure::Limits>,
 }
 
 /// The real services' API bases, shared by every context built outside a hub.
@@ -742,6 +763,7 @@ impl<'a> AgentCtx<'a> {
             credentials: crate::template::context::no_credentials(),
             apis: default_apis(),
             files: None,
+            insecure: None,
         }
     }
 

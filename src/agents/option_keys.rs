@@ -412,6 +412,20 @@ static KEYS: &[Keys] = &[
             "unzip",
         ],
     },
+    Keys {
+        kind: "shell_command",
+        implemented: &[
+            "command",
+            "path",
+            "stdin",
+            "expected_update_period_in_days",
+            "suppress_on_failure",
+            "suppress_on_empty_output",
+            // Always as `true` would: a command never sees the hub's environment.
+            "unbundle",
+        ],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

@@ -389,6 +389,7 @@ pub async fn start(
             log_length: config.agents.log_length,
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
+            insecure: crate::agents::insecure::Limits::from_config(&config.insecure_agents),
             directory: Arc::default(),
             apis: Arc::new(config.apis.clone()),
             files: Arc::new(crate::agents::files::FilePolicy::from_config(
@@ -452,7 +453,7 @@ async fn spawn_stored(hub: &Hub, store: &Store, threads: usize) -> Result<(), St
     }
     let rows = store.read(|c| agents::list(c, None)).await?;
     let rows = upgrade::agent_options(store, rows).await?;
-    let rows = startup::agents(store, rows).await?;
+    let rows = startup::agents(store, rows, hub.settings.insecure.is_some()).await?;
     let count = rows.len();
     for row in rows {
         hub.spawn_agent(row);
@@ -479,6 +480,7 @@ impl Handler<ControlTargets> for Hub {
         let store = self.store.clone();
         let allow_private_targets = self.settings.allow_private_targets;
         let files = self.settings.files.clone();
+        let insecure = self.settings.insecure;
         let inside = running::FromInside {
             hub: self.me.clone(),
             registry: self.registry.clone(),
@@ -489,6 +491,7 @@ impl Handler<ControlTargets> for Hub {
                 store: &store,
                 allow_private_targets,
                 files,
+                insecure,
                 running: &inside,
             };
             crate::agents::service::control::carry_out(&d, controller, msg.actions).await

@@ -44,24 +44,42 @@ pub fn agent_problem(row: &AgentRow) -> Option<String> {
     checked(|| build_behavior(row).map_err(|e| e.to_string())).err()
 }
 
-/// Disables every agent in `rows` whose configuration cannot be loaded; returns the
-/// rows as they are now.
-pub async fn agents(store: &Store, rows: Vec<AgentRow>) -> Result<Vec<AgentRow>, StoreError> {
+/// Why an enabled insecure agent (shell_command, saved while they were enabled) may
+/// not run on a hub where they are off.
+fn insecure_problem(row: &AgentRow, insecure_enabled: bool) -> Option<String> {
+    let k = crate::agents::kind(&row.agent_type)?;
+    (!row.disabled && !insecure_enabled && crate::agents::insecure::is_insecure(k)).then(|| {
+        format!(
+            "Disabled at start: {}.",
+            crate::agents::insecure::not_enabled(k.name)
+        )
+    })
+}
+
+/// Disables every agent in `rows` whose configuration cannot be loaded, or that is an
+/// insecure type while `insecure_enabled` is false; returns the rows as they are now.
+pub async fn agents(
+    store: &Store,
+    rows: Vec<AgentRow>,
+    insecure_enabled: bool,
+) -> Result<Vec<AgentRow>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let Some(problem) = agent_problem(&row) else {
-            out.push(row);
-            continue;
-        };
-        tracing::error!(agent_id = row.id, error = %problem, "agent disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
-        let (id, message) = (
-            row.id,
+        let message = if let Some(m) = insecure_problem(&row, insecure_enabled) {
+            tracing::warn!(agent_id = row.id, "{m}");
+            m
+        } else if let Some(problem) = agent_problem(&row) {
+            tracing::error!(agent_id = row.id, error = %problem, "agent disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
             format!(
                 "Disabled at start: the configuration cannot be loaded ({problem}). Fix the \
                  options (PUT /api/agents/{}) and enable the agent again.",
                 row.id
-            ),
-        );
+            )
+        } else {
+            out.push(row);
+            continue;
+        };
+        let id = row.id;
         let disabled = store
             .writer()
             .write(move |c, out| {

@@ -106,7 +106,9 @@ async fn act<R: Running>(
         } if t.disabled => {
             // An unknown type is left to the Hub's start-up checks, as before.
             if let Some(k) = crate::agents::kind(&t.agent_type)
-                && let Err(why) = runnable_options(k, t)
+                && let Err(why) = super::validate::check_insecure(d.insecure, k)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| runnable_options(k, t).map(|_| ()))
             {
                 return Ok(Some(format!(
                     "Agent enable refused for '{}': {why}",

@@ -54,6 +54,7 @@ pub fn dry_run(
     store: &Store,
     user_id: i64,
     input: DryRunInput,
+    insecure: Option<crate::agents::insecure::Limits>,
 ) -> Result<Value, AgentServiceError> {
     let k = kind(&input.agent_type).ok_or_else(|| {
         AgentServiceError::invalid(
@@ -65,6 +66,7 @@ pub fn dry_run(
             ),
         )
     })?;
+    super::validate::check_insecure(insecure, k)?;
     let options = input.options.unwrap_or_else(|| json!({}));
     k.validate(&options)
         .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
@@ -78,6 +80,7 @@ pub fn dry_run(
     // in the answer: a dry run's output is shown and pasted around.
     let creds = crate::store::credential_cache::user_credentials(store, user_id);
     ctx.credentials = creds.clone();
+    ctx.insecure = insecure;
     match input.event {
         Some(payload) => {
             let event = EventRow {

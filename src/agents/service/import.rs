@@ -100,6 +100,9 @@ pub async fn import<R: Running>(
         .collect();
     refuse_guarded_targets(d.allow_private_targets, &mut planned, &mut problems).await;
     refuse_unallowed_files(&d.files, &mut planned, &mut problems);
+    if d.insecure.is_none() {
+        keep_insecure_disabled(&mut planned, &mut problems);
+    }
     let (links, link_problems) = scenario_problems::plan_links(&file, &planned);
     let (controls, control_problems) = scenario_problems::plan_control_links(&file, &planned);
     let mut counts = ImportCounts {
@@ -329,6 +332,18 @@ fn refuse_unallowed_files(
                 option.map(str::to_string),
                 why,
             ));
+            p.disabled = true;
+        }
+    }
+}
+
+/// An insecure agent (shell_command) comes over disabled while the operator has not
+/// enabled them, with the problem saying how to.
+fn keep_insecure_disabled(planned: &mut [Option<Planned>], problems: &mut Vec<Problem>) {
+    for p in planned.iter_mut().flatten() {
+        if crate::agents::insecure::is_insecure(p.kind) {
+            let why = crate::agents::insecure::not_enabled(p.kind.name);
+            problems.push(Problem::option(p.index, &p.name, None, why));
             p.disabled = true;
         }
     }

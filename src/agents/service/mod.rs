@@ -61,6 +61,9 @@ pub struct Deps<'a, R> {
     pub allow_private_targets: bool,
     /// `[files]`: where file agents may read and write.
     pub files: std::sync::Arc<crate::agents::files::FilePolicy>,
+    /// `[insecure_agents]`: the limits shell_command runs within; None: it is off, and
+    /// saving one is refused.
+    pub insecure: Option<crate::agents::insecure::Limits>,
     pub running: &'a R,
 }
 

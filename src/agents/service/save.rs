@@ -4,7 +4,9 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::validate::{check_common, check_enable, check_files, check_links, check_targets};
+use super::validate::{
+    check_common, check_enable, check_files, check_insecure, check_links, check_targets,
+};
 use super::{AgentServiceError, AgentView, Deps, Running, Scope, cycle_warnings, find_owned, view};
 use crate::agents::{KindInfo, kind, kind_names, option_keys};
 use crate::event_types::{
@@ -67,6 +69,7 @@ pub async fn create<R: Running>(
     input: AgentInput,
 ) -> Result<AgentView, AgentServiceError> {
     let k = kind_of_input(&input)?;
+    check_insecure(d.insecure, k)?;
     if input.name.is_none() {
         return Err(AgentServiceError::invalid(
             "name",
@@ -148,6 +151,10 @@ async fn check_update<R>(
                 k.name
             ),
         ));
+    }
+    // A stored one may still be disabled or deleted while they are off; not changed.
+    if input.options.is_some() || input.disabled == Some(false) {
+        check_insecure(d.insecure, k)?;
     }
     check_common(input, input.options.as_ref(), k)?;
     if let Some(options) = &input.options {

@@ -90,6 +90,7 @@ fn deps<'a>(store: &'a Store, told: &'a Told) -> Deps<'a, Told> {
         store,
         allow_private_targets: false,
         files: Default::default(),
+        insecure: None,
         running: told,
     }
 }

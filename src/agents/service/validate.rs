@@ -161,6 +161,20 @@ pub async fn check_links<R>(
     Ok(())
 }
 
+/// Refuses an insecure type (shell_command) while the operator has not enabled them.
+pub fn check_insecure(
+    insecure: Option<crate::agents::insecure::Limits>,
+    k: &KindInfo,
+) -> Result<(), AgentServiceError> {
+    if insecure.is_none() && crate::agents::insecure::is_insecure(k) {
+        return Err(AgentServiceError::invalid(
+            "type",
+            crate::agents::insecure::not_enabled(k.name),
+        ));
+    }
+    Ok(())
+}
+
 /// A disabled agent's stored options if they may run: they pass the type's own checks
 /// (an import may have disabled it for failing them). Keys the type does not take were
 /// kept by an import, as Huginn keeps them, and do not stop it. `Err`: why not.

@@ -163,6 +163,7 @@ pub fn deps(state: &AppState) -> Deps<'_, Addrs> {
             &state.config.files,
             false,
         )),
+        insecure: crate::agents::insecure::Limits::from_config(&state.config.insecure_agents),
         running: &state.addrs,
     }
 }
@@ -339,6 +340,12 @@ pub async fn dry_run(
     user: AuthUser,
     body: web::Json<DryRunInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = service::dry_run::dry_run(&state.addrs.store, user.id, body.into_inner())?;
+    let store = state.addrs.store.clone();
+    let insecure = crate::agents::insecure::Limits::from_config(&state.config.insecure_agents);
+    // Off the HTTP worker: a shell_command dry run waits for its command.
+    let answer =
+        web::block(move || service::dry_run::dry_run(&store, user.id, body.into_inner(), insecure))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the dry run did not finish: {e}")))??;
     Ok(HttpResponse::Ok().json(answer))
 }
