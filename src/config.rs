@@ -416,6 +416,13 @@ impl Config {
         }
     }
 
+    /// `storage.database_url` when it names a PostgreSQL database (`postgres://` or
+    /// `postgresql://`); `None` for the embedded SQLite default.
+    pub fn postgres_url(&self) -> Option<&str> {
+        let url = self.storage.database_url.trim();
+        (url.starts_with("postgres://") || url.starts_with("postgresql://")).then_some(url)
+    }
+
     pub fn admin_token_path(&self) -> PathBuf {
         self.storage.data_dir.join("admin.token")
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod load;
+pub mod postgres;
 pub mod process;
 pub mod sink;
 pub mod smtp;
