@@ -489,6 +489,20 @@ mod tests {
     }
 
     #[test]
+    fn only_a_postgres_scheme_names_postgres() {
+        let mut c = Config::default();
+        assert_eq!(c.postgres_url(), None, "the default is SQLite");
+        for sqlite in ["sqlite:///var/lib/m.db", "/var/lib/postgres/m.db", "m.db"] {
+            c.storage.database_url = sqlite.into();
+            assert_eq!(c.postgres_url(), None, "{sqlite}");
+        }
+        for pg in ["postgres://u@h/db", " postgresql://u:p@h:5432/db "] {
+            c.storage.database_url = pg.into();
+            assert_eq!(c.postgres_url(), Some(pg.trim()), "{pg}");
+        }
+    }
+
+    #[test]
     fn bad_values_say_what_to_use() {
         let mut c = Config::default();
         let err = c
