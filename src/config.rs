@@ -484,6 +484,13 @@ impl Config {
         }
     }
 
+    /// `storage.database_url` when it names a PostgreSQL database (`postgres://` or
+    /// `postgresql://`); `None` for the embedded SQLite default.
+    pub fn postgres_url(&self) -> Option<&str> {
+        let url = self.storage.database_url.trim();
+        (url.starts_with("postgres://") || url.starts_with("postgresql://")).then_some(url)
+    }
+
     pub fn admin_token_path(&self) -> PathBuf {
         self.storage.data_dir.join("admin.token")
     }
@@ -547,6 +554,20 @@ mod tests {
         .unwrap();
         assert_eq!(c.server.bind, "127.0.0.1:9");
         assert_eq!(c.database_path(), PathBuf::from("./muninn-data/muninn.db"));
+    }
+
+    #[test]
+    fn only_a_postgres_scheme_names_postgres() {
+        let mut c = Config::default();
+        assert_eq!(c.postgres_url(), None, "the default is SQLite");
+        for sqlite in ["sqlite:///var/lib/m.db", "/var/lib/postgres/m.db", "m.db"] {
+            c.storage.database_url = sqlite.into();
+            assert_eq!(c.postgres_url(), None, "{sqlite}");
+        }
+        for pg in ["postgres://u@h/db", " postgresql://u:p@h:5432/db "] {
+            c.storage.database_url = pg.into();
+            assert_eq!(c.postgres_url(), Some(pg.trim()), "{pg}");
+        }
     }
 
     #[test]

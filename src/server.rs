@@ -35,6 +35,11 @@ pub enum RunError {
 /// Runs the hub on `listener` until it is told to stop. Must be called inside an actix
 /// `System` (the binary's `main` and the test helper both do).
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> {
+    if config.postgres_url().is_some() {
+        return Err(RunError::Store(StoreError::Unsupported(
+            crate::store::postgres::NOT_YET,
+        )));
+    }
     let config = Arc::new(config);
     let notifier = Notifier::from_env();
     notifier.status("opening the database");

@@ -17,6 +17,9 @@ pub enum StoreError {
     /// refused from then on.
     #[error("{0}")]
     DatabaseGone(String),
+    /// A setting asks for something this build cannot do yet; the message says what works.
+    #[error("{0}")]
+    Unsupported(&'static str),
     #[error("running the database migrations failed: {0}")]
     Migration(String),
     #[error("the database writer is not running (the hub is shutting down)")]

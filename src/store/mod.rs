@@ -1,4 +1,4 @@
-//! Storage: SQLite through diesel. Owns the schema, one module of queries per table,
+//! Storage: SQLite through diesel (PostgreSQL so far for migrations: see `postgres`). Owns the schema, one module of queries per table,
 //! the read pool (a `SyncArbiter` of readers) and the single group-commit writer.
 
 pub mod agent_logs;
@@ -21,6 +21,7 @@ pub mod links;
 pub mod mail_outbox;
 #[cfg(test)]
 mod migration_tests;
+pub mod postgres;
 mod reader;
 pub mod scenarios;
 pub mod schema;

@@ -4,6 +4,7 @@
 
 pub mod imap;
 pub mod load;
+pub mod postgres;
 pub mod process;
 pub mod sink;
 pub mod smtp;

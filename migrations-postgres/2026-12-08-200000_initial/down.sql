@@ -1,0 +1,22 @@
+-- Children before parents, so no foreign key is left pointing at a dropped table.
+DROP TABLE mail_outbox;
+DROP TABLE user_credentials;
+DROP TABLE data_upgrades;
+DROP TABLE agent_subscriptions;
+DROP TABLE scenario_agents;
+DROP TABLE scenarios;
+DROP TABLE delivery_attempts;
+DROP TABLE deliveries;
+DROP TABLE subscriptions;
+DROP TABLE idempotency_keys;
+DROP TABLE inbound_stats;
+DROP TABLE inbound_log_chunks;
+DROP TABLE incoming_webhooks;
+DROP TABLE writer_marks;
+DROP TABLE agent_logs;
+DROP TABLE events;
+DROP TABLE control_links;
+DROP TABLE links;
+DROP TABLE agents;
+DROP TABLE api_tokens;
+DROP TABLE users;

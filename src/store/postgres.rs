@@ -1,0 +1,133 @@
+//! PostgreSQL: the connection and its migrations (`migrations-postgres/`, the same
+//! schema as the SQLite `migrations/` in PostgreSQL's words).
+//!
+//! What exists so far: `muninn migrate` creates and upgrades the schema on PostgreSQL,
+//! and event ids can be reserved in commit order (below). The hub itself, and the
+//! commands that open the database directly (`user`, `token`, `secrets`), still run
+//! only on SQLite: they refuse a `postgres://` URL with [`NOT_YET`] instead of
+//! half-working. The queries of `store/` are written against `schema.rs`, whose types
+//! both migrations use, so moving a table to both backends is a change of connection
+//! type, not of SQL; the SQLite-only tuning (pragmas in `connection.rs`, the cached
+//! statements, the group-commit writer's id blocks) stays on the SQLite side.
+//!
+//! # Event ids in commit order (issue 19, "events are read in commit order")
+//!
+//! Every poller (`/api/events?after=ID`, agents' catch-up, feeds, the delivery outbox)
+//! reads "ids above my cursor". That is only safe if an event never becomes visible
+//! with an id below one already seen. On SQLite the single writer guarantees it. On
+//! PostgreSQL with several writers (nodes) a sequence would not: transaction A takes
+//! id 10, B takes 11 and commits first, a poller reads 11 and moves its cursor past 10
+//! before A commits, and event 10 is never read.
+//!
+//! Decision: event ids are handed out from the one row of `writer_marks`
+//! (`event_ids_reserved`) by [`reserve_event_ids`], an `UPDATE ... RETURNING` inside
+//! the transaction that inserts the events. The update's row lock is held until that
+//! transaction ends, so a second writer's reservation waits for the first to commit
+//! (or roll back): ids are assigned in commit order, and a reader that sees id N has
+//! already been able to see every committed id below N. A rolled-back reservation
+//! leaves a gap, which pollers tolerate (they never wait for a missing id).
+//!
+//! The cost is that event-inserting transactions are serialized cluster-wide from the
+//! reservation to the commit. Each node keeps a group-commit writer, as on SQLite, so
+//! one reservation covers a whole batch: the writer does everything else of the batch
+//! first and reserves the ids as late as possible, then inserts the events and the
+//! rows that name them (deliveries) and commits. The lock is then held for the inserts
+//! and one commit (one WAL flush) per batch, not per event. The alternative, readers
+//! that stop below the oldest transaction still in flight (`pg_snapshot_xmin` with a
+//! transaction id stored per event), needs no lock, but every cursor of the public API
+//! would have to become a (transaction, id) pair; the id cursor is a contract
+//! (`/api/events?after=`), so the lock is the better trade until measurements say
+//! otherwise.
+//!
+//! # Next: the store on both backends (plan, not built yet)
+//!
+//! - One connection type for the per-table modules: `#[derive(diesel::MultiConnection)]
+//!   enum DbConn { Sqlite(SqliteConnection), Postgres(PgConnection) }` becomes `Conn`,
+//!   so `users::list(&mut conn)` and the rest compile once and run on both. The switch
+//!   of `Conn` is one step for all of `store/` (a writer closure's connection is handed
+//!   to every table module), and it is gated on the benchmark: the SQLite writer's
+//!   ingest rate and p99 must not move. The writer's hot path keeps its raw
+//!   `SqliteConnection` (matched out of `DbConn::Sqlite`) for the cached statements of
+//!   `cached.rs` and its id blocks; on PostgreSQL the writer reserves ids with
+//!   [`reserve_event_ids`] instead.
+//! - Then table by table, the SQL that is SQLite's own moves behind a backend match:
+//!   `events::set_expiry` (`strftime`), `writer_marks` (its formatted `sql_query`s),
+//!   `sealed` (`PRAGMA secure_delete`, `wal_checkpoint`), `hub/upgrade.rs`
+//!   (`INSERT OR IGNORE`, which is `ON CONFLICT DO NOTHING` in diesel's DSL on both).
+//!   Queries written in diesel's DSL (`on_conflict`, `returning`) already build for both.
+//! - `muninn serve` on PostgreSQL stays refused ([`NOT_YET`]) until the whole hub,
+//!   readers, writer and every table, runs there and the integration suite passes on it.
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::StoreError;
+use super::schema::writer_marks;
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations-postgres");
+
+/// Why `muninn serve` (and the commands that open the database directly) refuse a
+/// PostgreSQL URL for now; says what does work.
+pub const NOT_YET: &str = "PostgreSQL support is not complete yet: `muninn migrate` \
+    creates and upgrades the schema on PostgreSQL, but the hub (`muninn serve`) and the \
+    `user`, `token` and `secrets` commands run only on SQLite so far. Leave \
+    database_url (MUNINN_DATABASE_URL, --database-url) empty or give a SQLite path.";
+
+/// Connects to `url` (`postgres://user:password@host:port/database`).
+pub fn establish_pg(url: &str) -> Result<PgConnection, StoreError> {
+    PgConnection::establish(url).map_err(|e| StoreError::Open {
+        path: redact(url),
+        reason: e.to_string(),
+    })
+}
+
+/// Runs the pending PostgreSQL migrations; returns how many ran.
+pub fn migrate_pg(conn: &mut PgConnection) -> Result<usize, StoreError> {
+    conn.run_pending_migrations(PG_MIGRATIONS)
+        .map(|v| v.len())
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Reserves `n` event ids (n >= 1) and returns the first; the ids are `first..first + n`.
+/// Call it inside the transaction that inserts the events, as late as possible: the
+/// row lock it takes is held until that transaction ends, which is what orders ids by
+/// commit (see the module documentation).
+pub fn reserve_event_ids(conn: &mut PgConnection, n: i64) -> Result<i64, StoreError> {
+    let n = n.max(1);
+    let last: i64 = diesel::update(writer_marks::table.find(1_i64))
+        .set(writer_marks::event_ids_reserved.eq(writer_marks::event_ids_reserved + n))
+        .returning(writer_marks::event_ids_reserved)
+        .get_result(conn)?;
+    Ok(last - n + 1)
+}
+
+/// `url` with its password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Cannot fail: a URL with a password has a host.
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(an unreadable PostgreSQL URL)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_never_reaches_a_message() {
+        let r = redact("postgres://muninn:s3cret@db.example:5432/muninn");
+        assert_eq!(r, "postgres://muninn:***@db.example:5432/muninn");
+        assert_eq!(
+            redact("postgres://db.example/muninn"),
+            "postgres://db.example/muninn"
+        );
+        assert!(!redact("postgres://u:s3cret@[bad").contains("s3cret"));
+    }
+}
