@@ -90,6 +90,20 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?)
     }
 
+    /// One page of [`Self::list`]: ids above `after`, at most `limit`.
+    pub async fn page(
+        &self,
+        caller: Caller,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SubscriptionRow>, SubscriptionError> {
+        let scope = caller.scope;
+        Ok(self
+            .store
+            .read(move |c| subscriptions::page(c, scope, after, limit))
+            .await?)
+    }
+
     pub async fn create(
         &self,
         caller: Caller,

@@ -58,18 +58,21 @@ pub async fn register(
     Ok(HttpResponse::Created().json(v))
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let scope = user.scope();
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| crate::store::subscriptions::list(c, scope))
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let rows = subscriptions::service(&state)
+        .page(subscriptions::caller(&user), page.after(), page.fetch())
         .await?;
+    let (rows, next) = page.cut(rows, |r| r.id);
     let out: Vec<_> = rows
         .into_iter()
         .map(|r| short(&subscriptions::to_out(r, None, state.addrs.store.keys())))
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(page.respond(&req, &out, next))
 }
 
 pub async fn set_events(
