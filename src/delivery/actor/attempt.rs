@@ -189,7 +189,8 @@ impl SubscriptionActor {
     /// The attempt log row: the request as sent, masked.
     fn attempt_row(&self, a: &Attempted, decision: &Decision, at: NaiveDateTime) -> NewAttempt {
         let d = &a.item.delivery;
-        let mut request_headers = masked(&a.request.headers, self.spec.signature_header.as_deref());
+        let sent = crate::delivery::request::as_sent(&a.request.headers);
+        let mut request_headers = masked(&sent, self.spec.signature_header.as_deref());
         let mut request_body = cut(&String::from_utf8_lossy(&a.request.body));
         if d.request.is_some() {
             // A post agent's request is rendered options: the owner's credential

@@ -38,13 +38,18 @@ pub async fn register(
     body: web::Json<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    if b.events.is_none() {
+        return Err(ApiError::Unprocessable(
+            "events: is required: the event types to send, e.g. [\"agent.created\"], or [\"*\"] for every event".into(),
+        ));
+    }
     let template = format_template(b.payload_format.as_deref())?;
     let out = subscriptions::create_from(
         &state,
         &user,
         SubscriptionIn {
             url: Some(b.url),
-            event_types: Some(b.events.unwrap_or_else(|| vec!["*".into()])),
+            event_types: b.events,
             secret: b.secret,
             payload_template: template.map(|t| Some(Value::String(t))),
             ..Default::default()
