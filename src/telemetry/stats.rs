@@ -425,6 +425,18 @@ impl Stats {
         }
     }
 
+    /// (subscription id, delivered, failed, dead) of every subscription that settled a
+    /// delivery since the hub started, by id.
+    pub fn subscription_counts(&self) -> Vec<(i64, u64, u64, u64)> {
+        let subs = lock(&self.subscriptions);
+        let mut all: Vec<_> = subs
+            .iter()
+            .map(|(id, s)| (*id, s.delivered, s.failed, s.dead))
+            .collect();
+        all.sort_unstable_by_key(|c| c.0);
+        all
+    }
+
     /// Counters of one subscription, with its deliveries of the last minute.
     pub fn subscription(&self, id: i64) -> (SubscriptionStats, u64) {
         let b = self.bucket();
