@@ -116,6 +116,10 @@ async fn metrics_count_ingest_commits_and_deliveries_behind_the_token() {
         )
     };
     assert_eq!((per_sub("delivered"), per_sub("failed")), (3.0, 0.0));
+    let count = format!("muninn_subscription_attempt_seconds_count{{subscription=\"{sub}\"}}");
+    assert_eq!(value(&text, &count), 3.0);
+    let sum = format!("muninn_subscription_attempt_seconds_sum{{subscription=\"{sub}\"}}");
+    assert!(value(&text, &sum) >= 0.0);
     assert!(value(&text, "muninn_events_committed_total") >= 3.0);
     assert!(value(&text, "muninn_writer_batch_size_count") >= 1.0);
     assert!(value(&text, "muninn_writer_commit_seconds_count") >= 1.0);
