@@ -41,6 +41,7 @@ async fn metrics_count_ingest_commits_and_deliveries_behind_the_token() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text());
+    let sub = r.json()["id"].as_i64().unwrap();
     for n in 0..3 {
         let r = hub
             .request(
@@ -106,6 +107,19 @@ async fn metrics_count_ingest_commits_and_deliveries_behind_the_token() {
         value(&text, "muninn_deliveries_total{outcome=\"delivered\"}"),
         3.0
     );
+    let per_sub = |outcome: &str| {
+        value(
+            &text,
+            &format!(
+                "muninn_subscription_deliveries_total{{subscription=\"{sub}\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    assert_eq!((per_sub("delivered"), per_sub("failed")), (3.0, 0.0));
+    let count = format!("muninn_subscription_attempt_seconds_count{{subscription=\"{sub}\"}}");
+    assert_eq!(value(&text, &count), 3.0);
+    let sum = format!("muninn_subscription_attempt_seconds_sum{{subscription=\"{sub}\"}}");
+    assert!(value(&text, &sum) >= 0.0);
     assert!(value(&text, "muninn_events_committed_total") >= 3.0);
     assert!(value(&text, "muninn_writer_batch_size_count") >= 1.0);
     assert!(value(&text, "muninn_writer_commit_seconds_count") >= 1.0);

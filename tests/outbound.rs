@@ -642,18 +642,23 @@ async fn the_api_validates_and_the_test_endpoint_sends() {
         ),
         (json!({"url": sink.url, "event_types": []}), "event_types"),
         (
-            json!({"url": sink.url, "payload_template": "{{ oops"}),
+            json!({"url": sink.url, "event_types": ["*"], "payload_template": "{{ oops"}),
             "payload_template",
         ),
         (
-            json!({"url": sink.url, "filters": [{"field": "data.x", "operator": "regex", "value": "("}]}),
+            json!({"url": sink.url, "event_types": ["*"], "filters": [{"field": "data.x", "operator": "regex", "value": "("}]}),
             "filters",
         ),
         (
-            json!({"url": sink.url, "signature_scheme": "md5"}),
+            json!({"url": sink.url, "event_types": ["*"], "signature_scheme": "md5"}),
             "signature_scheme",
         ),
-        (json!({"url": sink.url, "rate_limit": "fast"}), "rate_limit"),
+        (
+            json!({"url": sink.url, "event_types": ["*"], "rate_limit": "fast"}),
+            "rate_limit",
+        ),
+        // No silent "*": the event types are asked for.
+        (json!({"url": sink.url}), "event_types"),
     ] {
         let r = hub
             .post_json("/api/webhooks/outgoing", ADMIN_TOKEN, &body)
@@ -668,7 +673,7 @@ async fn the_api_validates_and_the_test_endpoint_sends() {
             r.text()
         );
     }
-    let sub = subscribe(&hub, json!({"url": sink.url, "payload_template": "{\"text\": \"{{ event_type }}: {{ data.message }}\"}"})).await;
+    let sub = subscribe(&hub, json!({"url": sink.url, "event_types": ["*"], "payload_template": "{\"text\": \"{{ event_type }}: {{ data.message }}\"}"})).await;
     let r = hub
         .post_json(
             &format!("/api/webhooks/outgoing/{}/test", sub["id"]),

@@ -51,6 +51,18 @@ pub async fn call_hub(
     path: &str,
     body: Option<Value>,
 ) -> Result<Value> {
+    Ok(call_hub_page(base, token, method, path, body).await?.0)
+}
+
+/// As [`call_hub`], with the next page's path when the answer is a list page that has
+/// one (`Link: <path>; rel="next"`).
+pub async fn call_hub_page(
+    base: &str,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<(Value, Option<String>)> {
     muninn::delivery::client::install_crypto();
     let client = awc::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
@@ -75,7 +87,21 @@ pub async fn call_hub(
             error_message(&value, &bytes)
         );
     }
-    Ok(value)
+    let next = resp
+        .headers()
+        .get("link")
+        .and_then(|l| l.to_str().ok())
+        .and_then(next_link);
+    Ok((value, next))
+}
+
+/// The target of `<target>; rel="next"`.
+pub fn next_link(link: &str) -> Option<String> {
+    let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+    params
+        .split(';')
+        .any(|p| p.trim() == "rel=\"next\"" || p.trim() == "rel=next")
+        .then(|| target.to_string())
 }
 
 /// The sentence of an error answer: `{"error": "..."}`, `{"error": {"message": ...}}`,

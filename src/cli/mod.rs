@@ -20,7 +20,7 @@ use clap::Subcommand;
 use muninn::config::Config;
 use serde_json::Value;
 
-pub use client::{HubArgs, call_hub, hub_token};
+pub use client::{HubArgs, call_hub, call_hub_page, hub_token};
 
 #[derive(clap::Args)]
 pub struct ApiArgs {
@@ -106,9 +106,13 @@ pub struct ListArgs {
     /// At most this many items.
     #[arg(long)]
     limit: Option<u32>,
-    /// Only items after this id (the next page).
+    /// Only items after this id (the next page of an oldest-first list).
     #[arg(long)]
     after: Option<i64>,
+    /// Only items before this id (the next page of a newest-first list: deliveries,
+    /// logs, events with order=desc).
+    #[arg(long)]
+    before: Option<i64>,
     /// Any other query parameter, as KEY=VALUE (repeatable), e.g. --param order=desc.
     #[arg(long = "param", value_name = "KEY=VALUE")]
     params: Vec<String>,
@@ -121,6 +125,7 @@ impl ListArgs {
         let given = [
             ("limit", self.limit.map(|l| l.to_string())),
             ("after", self.after.map(|a| a.to_string())),
+            ("before", self.before.map(|b| b.to_string())),
         ];
         for (k, v) in given.iter().chain(more) {
             if let Some(v) = v {
@@ -172,13 +177,17 @@ pub fn run(config: &Config, args: &ApiArgs) -> Result<()> {
         Group::Tokens { action } => tokens::call(action)?,
     };
     let token = hub_token(config, &args.hub)?;
-    let answer = actix::System::new().block_on(call_hub(
+    let (answer, next) = actix::System::new().block_on(call_hub_page(
         &args.hub.url,
         &token,
         call.method,
         &call.path,
         call.body,
     ))?;
+    // stdout stays the API's JSON; where the next page is goes to stderr.
+    if let Some(next) = next {
+        eprintln!("more: the next page is GET {next}");
+    }
     if !answer.is_null() {
         let text = if args.pretty {
             serde_json::to_string_pretty(&answer)?

@@ -43,12 +43,15 @@ fn client(allow_private: bool) -> awc::Client {
         let c = awc::Client::builder()
             .connector(connector)
             .disable_redirects()
-            .add_default_header(("User-Agent", concat!("muninn/", env!("CARGO_PKG_VERSION"))))
+            .add_default_header(("User-Agent", USER_AGENT))
             .finish();
         *slot = Some((allow_private, c.clone()));
         c
     })
 }
+
+/// The `User-Agent` every send carries unless its own headers set one.
+pub const USER_AGENT: &str = concat!("muninn/", env!("CARGO_PKG_VERSION"));
 
 /// What one HTTP attempt saw.
 #[derive(Debug, Clone)]

@@ -145,6 +145,22 @@ pub async fn call(
     }
 }
 
+/// The headers a request goes out with: its own, plus the client's `User-Agent` when
+/// they set none (awc adds it then), so the attempt log shows every header sent.
+pub fn as_sent(headers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut all = headers.to_vec();
+    if !headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+    {
+        all.push((
+            "User-Agent".to_string(),
+            super::client::USER_AGENT.to_string(),
+        ));
+    }
+    all
+}
+
 /// Request headers as logged: signatures and anything that looks like a credential
 /// are masked.
 pub fn masked(headers: &[(String, String)], signature_header: Option<&str>) -> String {

@@ -44,7 +44,86 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
         g.deliveries_in_flight += s.shared.in_flight.load(Ordering::Relaxed);
         g.circuits_open += usize::from(s.shared.circuit_open.load(Ordering::Relaxed));
     }
+    let mut body = metrics::render(&g);
+    per_subscription(&mut body, &addrs.registry.stats.subscription_counts());
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics::render(&g))
+        .body(body)
+}
+
+/// Subscriptions with their own series; the rest are summed into `subscription="other"`,
+/// so a hub with many subscriptions cannot grow a scrape (or a Prometheus) without
+/// bound: at most 5 * (cap + 1) series.
+pub const SUBSCRIPTION_SERIES_CAP: usize = 500;
+
+/// `muninn_subscription_deliveries_total{subscription, outcome}`: attempts settled per
+/// subscription since the hub started, `delivered` or `failed` (`dead` counts the
+/// failed ones that ended the delivery). The lowest ids get their own series, so a
+/// subscription keeps its series while the hub runs.
+fn per_subscription(out: &mut String, counts: &[(i64, u64, u64, u64, u64)]) {
+    use std::fmt::Write as _;
+    let name = "muninn_subscription_deliveries_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Delivery attempts settled per subscription, by outcome \
+         (at most {SUBSCRIPTION_SERIES_CAP} subscriptions; the rest as subscription=\"other\").\n\
+         # TYPE {name} counter"
+    );
+    let (own, rest) = counts.split_at(counts.len().min(SUBSCRIPTION_SERIES_CAP));
+    let other = rest.iter().fold((0, 0, 0, 0), |(d, f, x, l), c| {
+        (d + c.1, f + c.2, x + c.3, l + c.4)
+    });
+    let rows: Vec<_> = own
+        .iter()
+        .map(|c| (c.0.to_string(), (c.1, c.2, c.3, c.4)))
+        .chain((!rest.is_empty()).then(|| ("other".to_string(), other)))
+        .collect();
+    for (label, (delivered, failed, dead, _)) in &rows {
+        for (outcome, n) in [("delivered", delivered), ("failed", failed), ("dead", dead)] {
+            let _ = writeln!(
+                out,
+                "{name}{{subscription=\"{label}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+    }
+    // Latency as a sum and a count (a mean per scrape interval), not a histogram: a
+    // histogram per subscription would multiply the series by its buckets.
+    let lat = "muninn_subscription_attempt_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {lat} Time of the settled delivery attempts per subscription.\n# TYPE {lat} summary"
+    );
+    for (label, (delivered, failed, _, ms)) in &rows {
+        let secs = *ms as f64 / 1000.0;
+        let _ = writeln!(out, "{lat}_sum{{subscription=\"{label}\"}} {secs}");
+        let _ = writeln!(
+            out,
+            "{lat}_count{{subscription=\"{label}\"}} {}",
+            delivered + failed
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_past_the_cap_are_summed_as_other() {
+        let counts: Vec<_> = (1..=SUBSCRIPTION_SERIES_CAP as i64 + 2)
+            .map(|id| (id, 2, 1, 1, 1500))
+            .collect();
+        let mut out = String::new();
+        per_subscription(&mut out, &counts);
+        let series = out.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(series, 5 * (SUBSCRIPTION_SERIES_CAP + 1));
+        assert!(out.contains("muninn_subscription_attempt_seconds_sum{subscription=\"other\"} 3"));
+        assert!(out.contains("muninn_subscription_attempt_seconds_count{subscription=\"1\"} 3"));
+        assert!(out.contains(
+            "muninn_subscription_deliveries_total{subscription=\"other\",outcome=\"delivered\"} 4"
+        ));
+        assert!(out.contains(
+            "muninn_subscription_deliveries_total{subscription=\"1\",outcome=\"dead\"} 1"
+        ));
+    }
 }

@@ -88,6 +88,22 @@ pub fn recent(conn: &mut Conn, agent_id: i64, limit: i64) -> Result<Vec<AgentLog
         .load(conn)?)
 }
 
+/// A page of an agent's lines, newest first: ids below `before`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    agent_id: i64,
+    before: i64,
+    limit: i64,
+) -> Result<Vec<AgentLogRow>, StoreError> {
+    Ok(agent_logs::table
+        .filter(agent_logs::agent_id.eq(agent_id))
+        .filter(agent_logs::id.lt(before))
+        .order(agent_logs::id.desc())
+        .limit(limit)
+        .select(AgentLogRow::as_select())
+        .load(conn)?)
+}
+
 /// Error lines written since `since` by `user_id`'s agents (for /worker_status, which
 /// shows a user only their own work).
 pub fn count_errors_since(

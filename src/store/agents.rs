@@ -169,6 +169,32 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<AgentRow>, Stor
     })
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`, with the same uncounted
+/// work added.
+pub fn page(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AgentRow>, StoreError> {
+    let mut q = agents::table
+        .select(AgentRow::as_select())
+        .filter(agents::id.gt(after))
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(agents::user_id.eq(uid));
+    }
+    one_snapshot(conn, |c| {
+        let mut rows: Vec<AgentRow> = q.order(agents::id.asc()).limit(limit).load(c)?;
+        for u in super::writer_marks::uncounted(c, None)? {
+            if let Some(row) = rows.iter_mut().find(|r| r.id == u.agent_id) {
+                add_uncounted(row, &u);
+            }
+        }
+        Ok(rows)
+    })
+}
+
 /// Runs `f`'s reads in one transaction. A reader outside one gets a snapshot per
 /// statement, and an agent's row and the events above the counted mark must come from
 /// the same one: a count committed between them would be missed by both.

@@ -155,6 +155,25 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<ApiTokenRow>, S
     Ok(q.load(conn)?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ApiTokenRow>, StoreError> {
+    let mut q = api_tokens::table
+        .select(ApiTokenRow::as_select())
+        .filter(api_tokens::id.gt(after))
+        .order(api_tokens::id.asc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(u) = user_id {
+        q = q.filter(api_tokens::user_id.eq(u));
+    }
+    Ok(q.load(conn)?)
+}
+
 pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ApiTokenRow>, StoreError> {
     Ok(api_tokens::table
         .find(id)

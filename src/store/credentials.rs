@@ -72,6 +72,22 @@ pub fn list(conn: &mut Conn, user_id: i64) -> Result<Vec<CredentialRow>, StoreEr
         .load(conn)?)
 }
 
+/// One page of a user's credentials by id: ids above `after`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    user_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<CredentialRow>, StoreError> {
+    Ok(user_credentials::table
+        .filter(user_credentials::user_id.eq(user_id))
+        .filter(user_credentials::id.gt(after))
+        .order(user_credentials::id.asc())
+        .limit(limit)
+        .select(CredentialRow::as_select())
+        .load(conn)?)
+}
+
 /// The credential `id` when `user_id` owns it.
 pub fn find(conn: &mut Conn, user_id: i64, id: i64) -> Result<Option<CredentialRow>, StoreError> {
     Ok(user_credentials::table

@@ -313,6 +313,8 @@ pub fn requeue_batch(
 pub struct DeliveryQuery {
     pub subscription_ids: Option<Vec<i64>>,
     pub status: Option<String>,
+    /// Only ids below this (the cursor of a newest-first page).
+    pub before: Option<i64>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -326,6 +328,9 @@ pub fn list(conn: &mut Conn, q: &DeliveryQuery) -> Result<Vec<DeliveryRow>, Stor
     }
     if let Some(s) = &q.status {
         query = query.filter(deliveries::status.eq(s.clone()));
+    }
+    if let Some(b) = q.before {
+        query = query.filter(deliveries::id.lt(b));
     }
     Ok(query
         .order(deliveries::id.desc())

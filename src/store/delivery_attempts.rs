@@ -85,10 +85,12 @@ pub fn for_delivery(conn: &mut Conn, delivery_id: i64) -> Result<Vec<AttemptRow>
         .load(conn)?)
 }
 
-/// Attempts of a subscription, newest first, with their message id and event type.
+/// Attempts of a subscription, newest first (ids below `before`), with their message
+/// id and event type.
 pub fn for_subscription(
     conn: &mut Conn,
     subscription_id: i64,
+    before: i64,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<(AttemptRow, String, String)>, StoreError> {
@@ -97,6 +99,7 @@ pub fn for_subscription(
         .inner_join(deliveries::table)
         .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
         .filter(delivery_attempts::subscription_id.eq(subscription_id))
+        .filter(delivery_attempts::id.lt(before))
         .order(delivery_attempts::id.desc())
         .limit(limit)
         .offset(offset)

@@ -129,6 +129,25 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<IncomingRow>, S
     Ok(q.order(incoming_webhooks::id.asc()).load(conn)?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<IncomingRow>, StoreError> {
+    let mut q = incoming_webhooks::table
+        .select(IncomingRow::as_select())
+        .filter(incoming_webhooks::id.gt(after))
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(incoming_webhooks::user_id.eq(uid));
+    }
+    Ok(q.order(incoming_webhooks::id.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
 pub fn delete(conn: &mut Conn, id: i64) -> Result<IncomingRow, StoreError> {
     let row = find(conn, id)?.ok_or(StoreError::NotFound("incoming webhook"))?;
     diesel::delete(incoming_webhooks::table.find(id)).execute(conn)?;

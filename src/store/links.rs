@@ -138,6 +138,24 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<LinkRow>, Store
     Ok(q.order(links::id.asc()).load(conn)?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LinkRow>, StoreError> {
+    let mut q = links::table
+        .inner_join(agents::table.on(agents::id.eq(links::source_id)))
+        .select(LinkRow::as_select())
+        .filter(links::id.gt(after))
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(agents::user_id.eq(uid));
+    }
+    Ok(q.order(links::id.asc()).limit(limit).load(conn)?)
+}
+
 pub fn sources_of(conn: &mut Conn, receiver_id: i64) -> Result<Vec<i64>, StoreError> {
     Ok(links::table
         .filter(links::receiver_id.eq(receiver_id))

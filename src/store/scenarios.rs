@@ -104,6 +104,23 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<ScenarioRow>, S
     Ok(q.order(scenarios::id.asc()).load(conn)?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<ScenarioRow>, StoreError> {
+    let mut q = scenarios::table
+        .select(ScenarioRow::as_select())
+        .filter(scenarios::id.gt(after))
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(scenarios::user_id.eq(uid));
+    }
+    Ok(q.order(scenarios::id.asc()).limit(limit).load(conn)?)
+}
+
 pub fn add_agents(conn: &mut Conn, scenario_id: i64, agent_ids: &[i64]) -> Result<(), StoreError> {
     for &a in agent_ids {
         diesel::insert_into(scenario_agents::table)

@@ -172,6 +172,28 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<SubscriptionRow
     Ok(q.order(subscriptions::id.asc()).load(conn)?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub fn page(
+    conn: &mut Conn,
+    user_id: Option<i64>,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<SubscriptionRow>, StoreError> {
+    let mut q = subscriptions::table
+        .left_join(
+            agent_subscriptions::table
+                .on(agent_subscriptions::subscription_id.eq(subscriptions::id)),
+        )
+        .filter(agent_subscriptions::agent_id.is_null())
+        .filter(subscriptions::id.gt(after))
+        .select(SubscriptionRow::as_select())
+        .into_boxed();
+    if let Some(uid) = user_id {
+        q = q.filter(subscriptions::user_id.eq(uid));
+    }
+    Ok(q.order(subscriptions::id.asc()).limit(limit).load(conn)?)
+}
+
 pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
     diesel::delete(subscriptions::table.find(id)).execute(conn)?;
     Ok(())

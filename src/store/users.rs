@@ -51,6 +51,16 @@ pub fn list(conn: &mut Conn) -> Result<Vec<UserRow>, StoreError> {
         .load(conn)?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub fn page(conn: &mut Conn, after: i64, limit: i64) -> Result<Vec<UserRow>, StoreError> {
+    Ok(users::table
+        .filter(users::id.gt(after))
+        .order(users::id.asc())
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)?)
+}
+
 pub fn count(conn: &mut Conn) -> Result<i64, StoreError> {
     Ok(users::table.count().get_result(conn)?)
 }

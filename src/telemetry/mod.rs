@@ -111,6 +111,7 @@ mod tests {
             attempts: 5,
             response_status: Some(500),
             error: None,
+            duration_ms: 5,
         };
         delivery_settled(&s, Some(o));
         delivery_settled(&s, None);

@@ -85,6 +85,8 @@ pub struct SubscriptionStats {
     pub delivered: u64,
     pub failed: u64,
     pub dead: u64,
+    /// Sum of the settled attempts' durations, in ms (with delivered + failed, a mean).
+    pub latency_ms_sum: u64,
     pub ring: Ring,
     pub last_error: Option<String>,
     pub last_error_at: Option<String>,
@@ -164,6 +166,8 @@ pub struct DeliveryOutcome {
     pub attempts: i32,
     pub response_status: Option<i32>,
     pub error: Option<String>,
+    /// How long the attempt took, request sent to answer read.
+    pub duration_ms: u64,
 }
 
 #[derive(Debug)]
@@ -332,6 +336,7 @@ impl Stats {
         {
             let mut subs = lock(&self.subscriptions);
             let s = subs.entry(o.webhook_id).or_default();
+            s.latency_ms_sum = s.latency_ms_sum.saturating_add(o.duration_ms);
             if ok {
                 s.delivered += 1;
                 s.ring.add(b, 1);
@@ -425,6 +430,18 @@ impl Stats {
         }
     }
 
+    /// (subscription id, delivered, failed, dead, latency ms sum) of every subscription
+    /// that settled a delivery since the hub started, by id.
+    pub fn subscription_counts(&self) -> Vec<(i64, u64, u64, u64, u64)> {
+        let subs = lock(&self.subscriptions);
+        let mut all: Vec<_> = subs
+            .iter()
+            .map(|(id, s)| (*id, s.delivered, s.failed, s.dead, s.latency_ms_sum))
+            .collect();
+        all.sort_unstable_by_key(|c| c.0);
+        all
+    }
+
     /// Counters of one subscription, with its deliveries of the last minute.
     pub fn subscription(&self, id: i64) -> (SubscriptionStats, u64) {
         let b = self.bucket();
@@ -471,6 +488,7 @@ mod tests {
             attempts: 1,
             response_status: Some(500),
             error: None,
+            duration_ms: 5,
         };
         s.record_delivery(o("retrying"));
         s.record_delivery(o("dead"));

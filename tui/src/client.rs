@@ -36,6 +36,18 @@ impl ClientError {
     }
 }
 
+/// The most pages `get_all` follows: 100 000 items at the hub's largest page.
+const MAX_PAGES: usize = 100;
+
+/// The target of `<target>; rel="next"` (RFC 8288), when it is a path on the hub.
+fn next_link(link: &str) -> Option<String> {
+    let (target, params) = link.trim().strip_prefix('<')?.split_once('>')?;
+    let next = params
+        .split(';')
+        .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"));
+    (next && target.starts_with('/')).then(|| target.to_string())
+}
+
 pub struct Client {
     base: String,
     token: String,
@@ -81,6 +93,16 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Vec<u8>, ClientError> {
+        Ok(self.call_page(method, path, body).await?.0)
+    }
+
+    /// As `call`, with the target of a `Link: <…>; rel="next"` header if any.
+    async fn call_page(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(Vec<u8>, Option<String>), ClientError> {
         let req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -96,8 +118,13 @@ impl Client {
             .await
             .map_err(|e| ClientError::Disconnected(e.to_string()))?;
         let status = resp.status().as_u16();
+        let next = resp
+            .headers()
+            .get("link")
+            .and_then(|l| l.to_str().ok())
+            .and_then(next_link);
         match status {
-            200..=299 => Ok(bytes.to_vec()),
+            200..=299 => Ok((bytes.to_vec(), next)),
             401 | 403 => Err(ClientError::Unauthorized {
                 status,
                 message: error_message(&bytes),
@@ -112,6 +139,23 @@ impl Client {
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let bytes = self.call(Method::GET, path, None).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(format!("{path}: {e}")))
+    }
+
+    /// A whole list: pages of the most the hub gives (1000), following `Link` to the end
+    /// (at most `MAX_PAGES` pages, so a hub that always says "next" cannot loop us).
+    async fn get_all<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, ClientError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}limit=1000"));
+        let mut all = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let Some(p) = next.take() else { break };
+            let (bytes, link) = self.call_page(Method::GET, &p, None).await?;
+            let page: Vec<T> = serde_json::from_slice(&bytes)
+                .map_err(|e| ClientError::Decode(format!("{p}: {e}")))?;
+            all.extend(page);
+            next = link;
+        }
+        Ok(all)
     }
 
     async fn send(
@@ -262,16 +306,16 @@ impl Client {
     }
 
     pub async fn scenarios(&self) -> Result<Vec<crate::api::Scenario>, ClientError> {
-        self.get("/api/scenarios").await
+        self.get_all("/api/scenarios").await
     }
 
     /// The token's user's credentials: names and modes, never values.
     pub async fn credentials(&self) -> Result<Vec<crate::api::Credential>, ClientError> {
-        self.get("/api/credentials").await
+        self.get_all("/api/credentials").await
     }
 
     pub async fn incoming(&self) -> Result<Vec<IncomingWebhook>, ClientError> {
-        self.get("/api/webhooks/incoming").await
+        self.get_all("/api/webhooks/incoming").await
     }
 
     /// An endpoint's request log; `kind` is `incoming` or `agent`.
@@ -295,7 +339,7 @@ impl Client {
     }
 
     pub async fn agents(&self) -> Result<Vec<Agent>, ClientError> {
-        self.get("/api/agents").await
+        self.get_all("/api/agents").await
     }
 
     pub async fn agent(&self, id: i64) -> Result<Agent, ClientError> {

@@ -95,16 +95,17 @@ pub async fn delete_events<R: Running>(
     Ok(deleted)
 }
 
-/// The newest `limit` lines of the agent's log, newest first.
+/// A page of the agent's log, newest first: ids below `before`, at most `limit`.
 pub async fn logs<R>(
     d: &Deps<'_, R>,
     scope: Scope,
     id: i64,
+    before: i64,
     limit: i64,
 ) -> Result<Vec<AgentLogRow>, AgentServiceError> {
     let id = find_owned(d.store, scope, id).await?.id;
     Ok(d.store
-        .read(move |c| agent_logs::recent(c, id, limit))
+        .read(move |c| agent_logs::page(c, id, before, limit))
         .await?)
 }
 

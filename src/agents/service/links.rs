@@ -11,6 +11,18 @@ pub async fn list<R>(d: &Deps<'_, R>, scope: Scope) -> Result<Vec<LinkRow>, Agen
     Ok(d.store.read(move |c| links::list(c, scope)).await?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub async fn page<R>(
+    d: &Deps<'_, R>,
+    scope: Scope,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<LinkRow>, AgentServiceError> {
+    Ok(d.store
+        .read(move |c| links::page(c, scope, after, limit))
+        .await?)
+}
+
 /// Links `source_id` to `receiver_id`; the link and the cycles it closes, as warnings
 /// (Huginn allows cycles; see agents.max_events_per_root).
 pub async fn create<R: Running>(

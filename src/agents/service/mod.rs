@@ -172,6 +172,31 @@ pub async fn list(store: &Store, scope: Scope) -> Result<Vec<AgentView>, AgentSe
         .collect())
 }
 
+/// One page of the agents `scope` may see (ids above `after`, at most `limit`), each
+/// with its links, read in one snapshot.
+pub async fn page(
+    store: &Store,
+    scope: Scope,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<AgentView>, AgentServiceError> {
+    Ok(store
+        .read(move |c| {
+            agents::page(c, scope, after, limit)?
+                .into_iter()
+                .map(|row| {
+                    let links = AgentLinks::load(c, row.id)?;
+                    Ok(AgentView {
+                        row,
+                        links,
+                        warnings: Vec::new(),
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await?)
+}
+
 /// Link cycles through `agent_ids`, as warnings for the answer to a save that linked.
 pub async fn cycle_warnings(
     store: &Store,

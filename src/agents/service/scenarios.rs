@@ -27,6 +27,26 @@ pub async fn list<R>(d: &Deps<'_, R>, scope: Scope) -> Result<Vec<Scenario>, Age
         .await?)
 }
 
+/// One page of [`list`]: ids above `after`, at most `limit`.
+pub async fn page<R>(
+    d: &Deps<'_, R>,
+    scope: Scope,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Scenario>, AgentServiceError> {
+    Ok(d.store
+        .read(move |c| {
+            scenarios::page(c, scope, after, limit)?
+                .into_iter()
+                .map(|r| {
+                    let ids = scenarios::agent_ids(c, r.id)?;
+                    Ok((r, ids))
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await?)
+}
+
 /// The scenario `id` with its members, if `scope` may see it.
 pub async fn get<R>(d: &Deps<'_, R>, scope: Scope, id: i64) -> Result<Scenario, AgentServiceError> {
     let found = d

@@ -134,9 +134,9 @@ impl SubscriptionActor {
         } else {
             Either::Right(writer.write_repeatable(write))
         };
-        let (item, is_retry) = (a.item, a.is_retry);
+        let (item, is_retry, took) = (a.item, a.is_retry, a.sent.duration);
         ctx.spawn(write.into_actor(self).map(move |res, act, ctx| {
-            act.committed(item, is_retry, slot_freed, res, ctx);
+            act.committed(item, is_retry, slot_freed, res, took, ctx);
         }));
         if slot_freed {
             self.pump(ctx);
@@ -189,7 +189,8 @@ impl SubscriptionActor {
     /// The attempt log row: the request as sent, masked.
     fn attempt_row(&self, a: &Attempted, decision: &Decision, at: NaiveDateTime) -> NewAttempt {
         let d = &a.item.delivery;
-        let mut request_headers = masked(&a.request.headers, self.spec.signature_header.as_deref());
+        let sent = crate::delivery::request::as_sent(&a.request.headers);
+        let mut request_headers = masked(&sent, self.spec.signature_header.as_deref());
         let mut request_body = cut(&String::from_utf8_lossy(&a.request.body));
         if d.request.is_some() {
             // A post agent's request is rendered options: the owner's credential
@@ -237,6 +238,7 @@ impl SubscriptionActor {
         is_retry: bool,
         slot_freed: bool,
         res: Result<DeliveryRow, StoreError>,
+        took: std::time::Duration,
         ctx: &mut Context<Self>,
     ) {
         if !slot_freed {
@@ -246,7 +248,7 @@ impl SubscriptionActor {
         let id = item.delivery.id;
         self.sending.remove(&id);
         self.settled += 1;
-        let outcome = res.as_ref().ok().map(|row| self.outcome(row, &item));
+        let outcome = res.as_ref().ok().map(|row| self.outcome(row, &item, took));
         telemetry::delivery_settled(&self.settings.stats, outcome);
         match res {
             Ok(row) => {
@@ -289,7 +291,12 @@ impl SubscriptionActor {
     }
 
     /// A committed outcome as the metrics and the console's statistics count it.
-    fn outcome(&self, row: &DeliveryRow, item: &Item) -> DeliveryOutcome {
+    fn outcome(
+        &self,
+        row: &DeliveryRow,
+        item: &Item,
+        took: std::time::Duration,
+    ) -> DeliveryOutcome {
         DeliveryOutcome {
             delivery_id: row.id,
             webhook_id: self.spec.id,
@@ -300,6 +307,7 @@ impl SubscriptionActor {
             attempts: row.attempts,
             response_status: row.last_status,
             error: row.last_error.clone(),
+            duration_ms: u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
         }
     }
 

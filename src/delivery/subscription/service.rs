@@ -90,6 +90,20 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?)
     }
 
+    /// One page of [`Self::list`]: ids above `after`, at most `limit`.
+    pub async fn page(
+        &self,
+        caller: Caller,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<SubscriptionRow>, SubscriptionError> {
+        let scope = caller.scope;
+        Ok(self
+            .store
+            .read(move |c| subscriptions::page(c, scope, after, limit))
+            .await?)
+    }
+
     pub async fn create(
         &self,
         caller: Caller,
@@ -98,11 +112,18 @@ impl<R: Running> Subscriptions<'_, R> {
         if input.url.is_none() {
             return Err(bad("url", "is required (an http or https URL)"));
         }
+        // No silent "*": a subscription says what it wants (["*"] is still allowed).
+        if input.event_types.is_none() && input.event.is_none() {
+            return Err(bad(
+                "event_types",
+                "is required: the event types to send, e.g. [\"agent.created\"], or [\"*\"] for every event",
+            ));
+        }
         self.check_agent(caller, &input).await?;
         let Validated {
             fields,
             shown_secret,
-        } = validate(&input, defaults(), self.store.keys())?;
+        } = validate(&input, create_defaults(&input), self.store.keys())?;
         self.check_target(&fields.url).await?;
         let user_id = caller.user_id;
         let row = self
@@ -328,4 +349,17 @@ fn rotated_secrets(
     }
     secrets.truncate(MAX_OLD_SECRETS + 1);
     secrets
+}
+
+/// What a new subscription starts from. With no signing chosen (neither a scheme nor a
+/// secret) it signs with Standard Webhooks and a generated secret, shown once in the
+/// answer, as Svix always signs. A secret without a scheme keeps the `hex` scheme the
+/// AGiXT document's `"secret"` means; `"signature_scheme": "hex"` without a secret
+/// still sends unsigned, for a receiver that cannot verify.
+fn create_defaults(input: &SubscriptionIn) -> SubscriptionFields {
+    let mut base = defaults();
+    if input.signature_scheme.is_none() && input.secret.is_none() {
+        base.signature_scheme = Scheme::Standard.name().to_string();
+    }
+    base
 }

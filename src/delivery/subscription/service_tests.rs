@@ -79,7 +79,7 @@ async fn another_users_subscription_is_not_found_and_the_hub_hears_each_change()
     let saved = svc
         .create(
             as_alice,
-            input(json!({"url": "http://127.0.0.1:9/hook", "signature_scheme": "standard"})),
+            input(json!({"url": "http://127.0.0.1:9/hook", "event_types": ["*"], "signature_scheme": "standard"})),
         )
         .await
         .unwrap();

@@ -89,6 +89,19 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
             .await?)
     }
 
+    /// One page of [`Self::list`]: ids above `after`, at most `limit`.
+    pub async fn page(
+        &self,
+        scope: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<IncomingRow>, IncomingError> {
+        Ok(self
+            .store
+            .read(move |c| incoming_webhooks::page(c, scope, after, limit))
+            .await?)
+    }
+
     pub async fn create(&self, user_id: i64, input: &IncomingIn) -> Result<Issued, IncomingError> {
         let c = self.changes(user_id, input, None).await?;
         let token = generate_token();

@@ -215,9 +215,11 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let base = base_url(&state, &req);
-    let views = service::list(&state.addrs.store, user.scope()).await?;
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let views = service::page(&state.addrs.store, user.scope(), page.after(), page.fetch()).await?;
+    let (views, next) = page.cut(views, |v| v.row.id);
     let out: Vec<AgentOut> = views.into_iter().map(|v| to_out(v, &base)).collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(page.respond(&req, &out, next))
 }
 
 pub async fn delete(
@@ -239,11 +241,6 @@ pub async fn delete_events(
     Ok(HttpResponse::Ok().json(json!({ "deleted": deleted })))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct LogsQuery {
-    pub limit: Option<i64>,
-}
-
 #[derive(Debug, Serialize)]
 pub struct LogOut {
     pub id: i64,
@@ -259,11 +256,18 @@ pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
-    query: crate::http::Query<LogsQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = super::clamp_limit(query.limit, 100, 1000);
-    let rows =
-        service::actions::logs(&deps(&state), user.scope(), path.into_inner(), limit).await?;
+    let page = super::page::Page::from_request(&req, super::page::Order::NewestFirst)?;
+    let rows = service::actions::logs(
+        &deps(&state),
+        user.scope(),
+        path.into_inner(),
+        page.before(),
+        page.fetch(),
+    )
+    .await?;
+    let (rows, next) = page.cut(rows, |l| l.id);
     let out: Vec<LogOut> = rows
         .into_iter()
         .map(|l| LogOut {
@@ -275,7 +279,7 @@ pub async fn logs(
             created_at: ts(l.created_at),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(page.respond(&req, &out, next))
 }
 
 /// `POST /api/agents/{id}/run`: runs the agent's check now.

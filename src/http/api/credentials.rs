@@ -157,14 +157,21 @@ fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, ApiError> {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let owner = user.id;
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let (owner, after, fetch) = (user.id, page.after(), page.fetch());
     let rows = state
         .addrs
         .store
-        .read(move |c| table::list(c, owner))
+        .read(move |c| table::page(c, owner, after, fetch))
         .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(out).collect::<Vec<_>>()))
+    let (rows, next) = page.cut(rows, |r| r.id);
+    let outs: Vec<_> = rows.into_iter().map(out).collect();
+    Ok(page.respond(&req, &outs, next))
 }
 
 /// The owner's read: the one answer that carries the value.

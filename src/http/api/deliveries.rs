@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{clamp_limit, ts, ts_opt};
+use super::{ts, ts_opt};
 use crate::delivery::actor::Wake;
 use crate::http::api::subscriptions::visible;
 use crate::http::{ApiError, AppState, AuthUser};
@@ -81,16 +81,18 @@ fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
 pub struct ListQuery {
     pub status: Option<String>,
     pub webhook_id: Option<i64>,
-    pub limit: Option<i64>,
+    // `limit` and the `before` cursor are read by `Page`, which names a bad one.
     pub offset: Option<i64>,
 }
 
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: actix_web::HttpRequest,
     query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let page = super::page::Page::from_request(&req, super::page::Order::NewestFirst)?;
     if let Some(s) = &q.status
         && !STATUSES.contains(&s.as_str())
     {
@@ -115,7 +117,8 @@ pub async fn list(
     let query = DeliveryQuery {
         subscription_ids,
         status: q.status,
-        limit: clamp_limit(q.limit, 100, 1000),
+        before: page.cursor,
+        limit: page.fetch(),
         offset: q.offset.unwrap_or(0).max(0),
     };
     let rows = state
@@ -123,7 +126,9 @@ pub async fn list(
         .store
         .read(move |c| deliveries::list(c, &query))
         .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(|d| out(d, None)).collect::<Vec<_>>()))
+    let (rows, next) = page.cut(rows, |d| d.id);
+    let outs: Vec<_> = rows.into_iter().map(|d| out(d, None)).collect();
+    Ok(page.respond(&req, &outs, next))
 }
 
 async fn visible_delivery(

@@ -1,10 +1,13 @@
-//! `/api/events`: the event log, polled by cursor (`after` = the last id seen).
+//! `/api/events`: the event log, polled by cursor (`after` = the last id seen). A page
+//! that is not the last names the next one in a `Link: <…>; rel="next"` header: `after`
+//! moves on ascending lists, `before` on `order=desc` ones.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{clamp_limit, ts, ts_opt};
+use super::page::{self, Order, Page};
+use super::{ts, ts_opt};
 use crate::http::api::agents::visible_agent;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::StoreError;
@@ -39,18 +42,13 @@ impl TryFrom<EventRow> for EventOut {
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    pub after: Option<i64>,
-    pub before: Option<i64>,
-    pub limit: Option<i64>,
+    // `after`, `before` and `limit` are read by `Cursor::read`, which names a bad one.
     pub agent_id: Option<i64>,
     #[serde(rename = "type")]
     pub event_type: Option<String>,
     /// `desc` for newest first; ascending ids by default.
     pub order: Option<String>,
 }
-
-const DEFAULT_LIMIT: i64 = 100;
-const MAX_LIMIT: i64 = 1000;
 
 fn newest_first(order: Option<&str>) -> Result<bool, ApiError> {
     match order.map(str::to_ascii_lowercase).as_deref() {
@@ -62,30 +60,73 @@ fn newest_first(order: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
-async fn run_query(state: &AppState, q: EventQuery) -> Result<HttpResponse, ApiError> {
-    let rows = state.addrs.store.read(move |c| events::list(c, &q)).await?;
+/// `after`, `before` and `limit`, read as every list reads them.
+struct Cursor {
+    after: Option<i64>,
+    before: Option<i64>,
+    page: Page,
+}
+
+impl Cursor {
+    fn read(req: &HttpRequest) -> Result<Cursor, ApiError> {
+        Ok(Cursor {
+            after: page::param(req, "after")?,
+            before: page::param(req, "before")?,
+            page: Page::from_request(req, Order::OldestFirst)?,
+        })
+    }
+}
+
+/// Runs the query with one row more than the page, so the answer knows whether a next
+/// page exists: the next one continues past the last id in the query's own order.
+async fn run_query(
+    state: &AppState,
+    req: &HttpRequest,
+    mut q: EventQuery,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit;
+    q.limit = limit + 1;
+    let newest_first = q.newest_first;
+    let mut rows = state.addrs.store.read(move |c| events::list(c, &q)).await?;
+    let next = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     let out = rows
         .into_iter()
         .map(EventOut::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(out))
+    let mut resp = HttpResponse::Ok();
+    if let Some(n) = next {
+        let cursor = if newest_first { "before" } else { "after" };
+        resp.insert_header((
+            actix_web::http::header::LINK,
+            page::next_link(req, cursor, &n.to_string()),
+        ));
+    }
+    Ok(resp.json(out))
 }
 
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
+    req: HttpRequest,
     query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    let cur = Cursor::read(&req)?;
     run_query(
         &state,
+        &req,
         EventQuery {
             user_id: user.scope(),
             agent_id: q.agent_id,
             event_type: q.event_type.filter(|t| !t.is_empty()),
-            after: q.after,
-            before: q.before,
-            limit: clamp_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT),
+            after: cur.after,
+            before: cur.before,
+            limit: cur.page.limit,
             newest_first: newest_first(q.order.as_deref())?,
         },
     )
@@ -96,19 +137,22 @@ pub async fn for_agent(
     state: web::Data<AppState>,
     user: AuthUser,
     path: web::Path<i64>,
+    req: HttpRequest,
     query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let agent = visible_agent(&state, &user, path.into_inner()).await?;
     let q = query.into_inner();
+    let cur = Cursor::read(&req)?;
     run_query(
         &state,
+        &req,
         EventQuery {
             user_id: None,
             agent_id: Some(agent.id),
             event_type: q.event_type.filter(|t| !t.is_empty()),
-            after: q.after,
-            before: q.before,
-            limit: clamp_limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT),
+            after: cur.after,
+            before: cur.before,
+            limit: cur.page.limit,
             newest_first: newest_first(q.order.as_deref())?,
         },
     )

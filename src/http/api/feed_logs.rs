@@ -5,7 +5,7 @@
 use actix_web::HttpResponse;
 use serde_json::{Value, json};
 
-use super::clamp_limit;
+use super::page::{self, Order, Page};
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::agents;
 
@@ -25,18 +25,20 @@ pub async fn logs(
     state: &AppState,
     user: &AuthUser,
     id: i64,
-    limit: Option<i64>,
-    offset: Option<i64>,
+    req: &actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     visible_feed(state, user, id).await?;
-    let limit = clamp_limit(limit, 50, 1000) as usize;
-    let offset = usize::try_from(offset.unwrap_or(0).max(0)).unwrap_or(0);
+    // A ring of recent requests in memory: it pages by offset.
+    let page = Page::with_default(req, Order::NewestFirst, 50)?;
+    let offset = page::offset(req)?;
+    let fetch = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
+    let skip = usize::try_from(offset).unwrap_or(usize::MAX);
     let out: Vec<Value> = state
         .addrs
         .registry
         .stats
         .feeds
-        .newest_first(id, limit, offset)
+        .newest_first(id, fetch, skip)
         .into_iter()
         .map(|r| {
             json!({
@@ -54,7 +56,8 @@ pub async fn logs(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    let (out, more) = page.cut(out, |_| 0);
+    Ok(page.respond_offset(req, &out, more.map(|_| offset + page.limit)))
 }
 
 pub async fn statistics(

@@ -95,11 +95,15 @@ pub async fn list(
     user: AuthUser,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let rows = service(&state).list(user.scope()).await?;
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let rows = service(&state)
+        .page(user.scope(), page.after(), page.fetch())
+        .await?;
+    let (rows, next) = page.cut(rows, |r| r.id);
     let base = base_url(&state, &req);
     let keys = state.addrs.store.keys();
     let outs: Vec<Value> = rows.iter().map(|r| to_out(r, &base, None, keys)).collect();
-    Ok(HttpResponse::Ok().json(outs))
+    Ok(page.respond(&req, &outs, next))
 }
 
 pub async fn get(

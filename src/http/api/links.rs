@@ -42,9 +42,16 @@ impl From<LinkRow> for LinkOut {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rows = service::list(&deps(&state), user.scope()).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(LinkOut::from).collect::<Vec<_>>()))
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let rows = service::page(&deps(&state), user.scope(), page.after(), page.fetch()).await?;
+    let (rows, next) = page.cut(rows, |l| l.id);
+    let outs: Vec<LinkOut> = rows.into_iter().map(LinkOut::from).collect();
+    Ok(page.respond(&req, &outs, next))
 }
 
 pub async fn create(

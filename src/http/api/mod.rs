@@ -9,6 +9,7 @@ pub mod feed_logs;
 pub mod incoming_webhooks;
 pub mod links;
 pub mod outgoing_logs;
+pub mod page;
 pub mod register;
 pub mod scenarios;
 pub mod status;
@@ -22,8 +23,3 @@ pub mod webhook_logs;
 
 /// The API writes time as [`crate::time`] does (kept here so handlers say `api::ts`).
 pub use crate::time::{ts, ts_opt};
-
-/// Clamps a `limit` query parameter into 1..=max, defaulting to `default`.
-pub fn clamp_limit(limit: Option<i64>, default: i64, max: i64) -> i64 {
-    limit.unwrap_or(default).clamp(1, max)
-}

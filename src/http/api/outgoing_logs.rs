@@ -4,7 +4,8 @@
 use actix_web::HttpResponse;
 use serde_json::{Value, json};
 
-use super::{clamp_limit, ts};
+use super::page::{self, Order, Page};
+use super::ts;
 use crate::http::api::subscriptions::visible;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::deliveries;
@@ -14,17 +15,19 @@ pub async fn logs(
     state: &AppState,
     user: &AuthUser,
     id: i64,
-    limit: Option<i64>,
-    offset: Option<i64>,
+    req: &actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let id = visible(state, user, id).await?.id;
-    let limit = clamp_limit(limit, 100, 1000);
-    let offset = offset.unwrap_or(0).max(0);
+    // Newest first by the `before` cursor; `offset` as the AGiXT document prints it.
+    let page = Page::from_request(req, Order::NewestFirst)?;
+    let offset = page::offset(req)?;
+    let (before, fetch) = (page.before(), page.fetch());
     let rows = state
         .addrs
         .store
-        .read(move |c| delivery_attempts::for_subscription(c, id, limit, offset))
+        .read(move |c| delivery_attempts::for_subscription(c, id, before, fetch, offset))
         .await?;
+    let (rows, next) = page.cut(rows, |(a, ..)| a.id);
     let out: Vec<Value> = rows
         .into_iter()
         .map(|(a, message_id, event_type)| {
@@ -48,7 +51,7 @@ pub async fn logs(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(page.respond(req, &out, next))
 }
 
 pub async fn statistics(

@@ -38,13 +38,18 @@ pub async fn register(
     body: web::Json<RegisterIn>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
+    if b.events.is_none() {
+        return Err(ApiError::Unprocessable(
+            "events: is required: the event types to send, e.g. [\"agent.created\"], or [\"*\"] for every event".into(),
+        ));
+    }
     let template = format_template(b.payload_format.as_deref())?;
     let out = subscriptions::create_from(
         &state,
         &user,
         SubscriptionIn {
             url: Some(b.url),
-            event_types: Some(b.events.unwrap_or_else(|| vec!["*".into()])),
+            event_types: b.events,
             secret: b.secret,
             payload_template: template.map(|t| Some(Value::String(t))),
             ..Default::default()
@@ -58,18 +63,21 @@ pub async fn register(
     Ok(HttpResponse::Created().json(v))
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let scope = user.scope();
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| crate::store::subscriptions::list(c, scope))
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let rows = subscriptions::service(&state)
+        .page(subscriptions::caller(&user), page.after(), page.fetch())
         .await?;
+    let (rows, next) = page.cut(rows, |r| r.id);
     let out: Vec<_> = rows
         .into_iter()
         .map(|r| short(&subscriptions::to_out(r, None, state.addrs.store.keys())))
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(page.respond(&req, &out, next))
 }
 
 pub async fn set_events(

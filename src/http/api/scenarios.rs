@@ -43,10 +43,16 @@ fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rows = service::list(&deps(&state), user.scope()).await?;
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let rows = service::page(&deps(&state), user.scope(), page.after(), page.fetch()).await?;
+    let (rows, next) = page.cut(rows, |(r, _)| r.id);
     let body: Vec<ScenarioOut> = rows.into_iter().map(|(r, ids)| out(r, ids)).collect();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(page.respond(&req, &body, next))
 }
 
 pub async fn get(

@@ -98,10 +98,18 @@ pub async fn create(
     Ok(HttpResponse::Created().json(create_from(&state, &user, body.into_inner()).await?))
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rows = service(&state).list(caller(&user)).await?;
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let rows = service(&state)
+        .page(caller(&user), page.after(), page.fetch())
+        .await?;
+    let (rows, next) = page.cut(rows, |r| r.id);
     let outs: Vec<_> = rows.into_iter().map(|r| out(&state, r)).collect();
-    Ok(HttpResponse::Ok().json(outs))
+    Ok(page.respond(&req, &outs, next))
 }
 
 pub async fn get(

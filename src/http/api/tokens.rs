@@ -46,14 +46,21 @@ fn out(r: ApiTokenRow, token: Option<String>) -> TokenOut {
     }
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let scope = user.scope();
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let (scope, after, fetch) = (user.scope(), page.after(), page.fetch());
     let rows = state
         .addrs
         .store
-        .read(move |c| api_tokens::list(c, scope))
+        .read(move |c| api_tokens::page(c, scope, after, fetch))
         .await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(|r| out(r, None)).collect::<Vec<_>>()))
+    let (rows, next) = page.cut(rows, |r| r.id);
+    let outs: Vec<TokenOut> = rows.into_iter().map(|r| out(r, None)).collect();
+    Ok(page.respond(&req, &outs, next))
 }
 
 pub async fn create(

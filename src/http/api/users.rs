@@ -96,10 +96,22 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
-pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
-    let rows = state.addrs.store.read(users::list).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(|u| out(u, None)).collect::<Vec<_>>()))
+    let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
+    let (after, fetch) = (page.after(), page.fetch());
+    let rows = state
+        .addrs
+        .store
+        .read(move |c| users::page(c, after, fetch))
+        .await?;
+    let (rows, next) = page.cut(rows, |u| u.id);
+    let outs: Vec<UserOut> = rows.into_iter().map(|u| out(u, None)).collect();
+    Ok(page.respond(&req, &outs, next))
 }
 
 pub async fn create(

@@ -10,7 +10,8 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{clamp_limit, ts};
+use super::page::{self, Order, Page};
+use super::ts;
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
@@ -19,8 +20,8 @@ use crate::store::{agents, inbound_log};
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
     pub webhook_type: Option<String>,
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
+    // `limit`, `offset` (as the AGiXT document prints them) and the `before` cursor are
+    // read by `page`, which names a bad one.
 }
 
 /// Lines wait in the endpoint's memory up to a second before they are written; a read
@@ -85,24 +86,27 @@ pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
+    req: actix_web::HttpRequest,
     q: crate::http::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
-        return super::outgoing_logs::logs(&state, &user, *id, q.limit, q.offset).await;
+        return super::outgoing_logs::logs(&state, &user, *id, &req).await;
     }
     if q.webhook_type.as_deref() == Some("feed") {
-        return super::feed_logs::logs(&state, &user, *id, q.limit, q.offset).await;
+        return super::feed_logs::logs(&state, &user, *id, &req).await;
     }
     let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
     flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;
-    let limit = clamp_limit(q.limit, 50, 1000);
-    let offset = q.offset.unwrap_or(0).max(0);
-    let keep = state.config.inbound.log_retention;
+    // The inbound log is a ring of the newest lines, kept in chunks: it pages by offset.
+    let page = Page::with_default(&req, Order::NewestFirst, 50)?;
+    let offset = page::offset(&req)?;
+    let (fetch, keep) = (page.fetch(), state.config.inbound.log_retention);
     let rows = state
         .addrs
         .store
-        .read(move |c| inbound_log::list(c, &key, limit, offset, keep))
+        .read(move |c| inbound_log::list(c, &key, fetch, offset, keep))
         .await?;
+    let (rows, more) = page.cut(rows, |_| 0);
     let out: Vec<Value> = rows
         .into_iter()
         .map(|r| {
@@ -121,7 +125,7 @@ pub async fn logs(
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(page.respond_offset(&req, &out, more.map(|_| offset + page.limit)))
 }
 
 pub async fn statistics(
