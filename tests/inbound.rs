@@ -1119,3 +1119,69 @@ async fn deleting_the_agent_retires_its_incoming_webhooks() {
     let r = hub.get("/api/webhooks/incoming", T).await;
     assert_eq!(r.json(), json!([]));
 }
+
+/// Every answer of an incoming webhook (refusals, replays, successes) carries its
+/// `response_headers` and is a line in its log with its reason; a changed webhook
+/// answers the next request with its new options.
+#[actix_rt::test]
+async fn incoming_answers_carry_the_headers_and_are_logged_with_their_reasons() {
+    let hub = TestHub::start().await;
+    let agent = receiver(&hub).await;
+    let w = create(
+        &hub,
+        json!({"name": "decorated", "agent_id": agent, "response_headers": {"X-Hook": "one"}}),
+    )
+    .await;
+    let (id, token) = (w["id"].as_i64().unwrap(), w["token"].as_str().unwrap());
+    let r = hub
+        .request("GET", &format!("/webhook/{token}"), None, &[], None)
+        .await;
+    assert_eq!((r.status, r.header("x-hook")), (405, Some("one")));
+    let r = post(
+        &hub,
+        token,
+        &[("content-type", "application/octet-stream")],
+        b"\x00",
+    )
+    .await;
+    assert_eq!((r.status, r.header("x-hook")), (415, Some("one")));
+    let key = [("Idempotency-Key", "k-1")];
+    let first = post_json(&hub, token, &key, r#"{"a": 1}"#).await;
+    assert_eq!((first.status, first.header("x-hook")), (200, Some("one")));
+    let again = post_json(&hub, token, &key, r#"{"a": 1}"#).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.header("x-hook"), Some("one"));
+    let r = hub
+        .send_json(
+            "PUT",
+            &format!("/api/webhooks/incoming/{id}"),
+            T,
+            &json!({"response_headers": {"X-Hook": "two"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = post_json(&hub, token, &[], r#"{"a": 2}"#).await;
+    assert_eq!((r.status, r.header("x-hook")), (200, Some("two")));
+    assert_eq!(received(&hub).await, vec![json!({"a": 1}), json!({"a": 2})]);
+
+    let logs = wait_logs(&hub, id, 5).await;
+    let mut seen: Vec<(i64, String)> = logs
+        .iter()
+        .map(|l| {
+            let reason = l["reason"].as_str().unwrap_or("").to_string();
+            (l["status"].as_i64().unwrap(), reason)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            (200, String::new()),
+            (200, String::new()),
+            (200, "duplicate".into()),
+            (405, "method_not_allowed".into()),
+            (415, "unsupported_media_type".into()),
+        ],
+        "{logs:?}"
+    );
+}

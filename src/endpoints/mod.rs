@@ -1,12 +1,16 @@
-//! Inbound endpoints: the HTTP faces that turn requests into events. Each endpoint is
-//! an `EndpointActor`; this module owns the request model, body parsing and the
-//! response type they share.
+//! Inbound endpoints: the HTTP faces that turn requests into events. Both URL forms (a
+//! webhook agent's Huginn URL and an incoming webhook) run one pipeline
+//! (`pipeline`), configured by their `form`; each endpoint's lifecycle is an
+//! `EndpointActor`. This module owns the request model, body parsing and the response
+//! type they share.
 
 pub mod actor;
+pub mod form;
 pub mod guard;
 pub mod incoming;
 pub mod incoming_service;
 pub mod log;
+pub mod pipeline;
 pub mod recaptcha;
 pub mod request;
 pub mod signature;
@@ -16,17 +20,13 @@ pub mod webhook;
 use std::net::IpAddr;
 use std::time::Instant;
 
-pub use actor::{
-    Endpoint, EndpointActor, EndpointCore, HandleWebRequest, Reconfigure, StopEndpoint,
-};
+pub use actor::{Endpoint, EndpointActor, FlushIncomingLog, Reconfigure, StopEndpoint};
 pub use guard::InboundSettings;
-pub use incoming::{FlushIncomingLog, HandleIncoming, IncomingEndpoint, ReconfigureIncoming};
+pub use pipeline::{EndpointCore, HandleWebRequest};
 pub use request::{InboundRequest, params};
 
 /// The checks made before the body is read (verb, IP allowlist, rate limit, declared
 /// size). Answers the body limit to read with, or the rejection to send.
-#[derive(actix::Message)]
-#[rtype(result = "Result<usize, WebResponse>")]
 pub struct Admit {
     pub method: String,
     /// The secret the URL carried, for endpoints addressed by agent id (checked before
@@ -38,8 +38,6 @@ pub struct Admit {
 }
 
 /// The body turned out larger than the limit while it was read; log it.
-#[derive(actix::Message)]
-#[rtype(result = "()")]
 pub struct NoteTooLarge {
     pub method: String,
     pub ip: Option<IpAddr>,

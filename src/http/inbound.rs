@@ -6,8 +6,6 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
-use actix::dev::ToEnvelope;
-use actix::{Actor, Addr, Handler};
 use actix_web::http::StatusCode;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,7 +13,9 @@ use futures_util::StreamExt;
 
 use super::AppState;
 use crate::endpoints::guard::{client_ip, too_large};
-use crate::endpoints::{Admit, HandleIncoming, InboundRequest, NoteTooLarge, WebResponse};
+use crate::endpoints::{
+    Admit, EndpointCore, HandleWebRequest, InboundRequest, NoteTooLarge, WebResponse,
+};
 
 pub fn respond(r: WebResponse) -> HttpResponse {
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -50,30 +50,21 @@ fn content_length(req: &HttpRequest) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-fn restarting() -> WebResponse {
-    WebResponse::text(503, "The endpoint is restarting; retry shortly")
-        .with_header("Retry-After", "1")
-}
-
 /// Runs the endpoint's pre-body checks, then reads the body up to the limit they give.
-/// `Err` is the answer to send.
-pub async fn admit_and_read<A>(
-    endpoint: &Addr<A>,
+/// `Err` is the answer to send. Both run on this worker, against the endpoint's core.
+pub async fn admit_and_read(
+    core: &EndpointCore,
     req: &HttpRequest,
     payload: web::Payload,
     secret: Option<String>,
     ip: Option<IpAddr>,
     received: Instant,
-) -> Result<Bytes, WebResponse>
-where
-    A: Actor + Handler<Admit> + Handler<NoteTooLarge>,
-    A::Context: ToEnvelope<A, Admit> + ToEnvelope<A, NoteTooLarge>,
-{
+) -> Result<Bytes, WebResponse> {
     let admit = admission(req, secret, ip, received);
     let method = admit.method.clone();
-    let limit = endpoint.send(admit).await.map_err(|_| restarting())??;
+    let limit = core.admit(admit)?;
     read_body(payload, limit, || {
-        endpoint.do_send(NoteTooLarge {
+        core.note_too_large(NoteTooLarge {
             method,
             ip,
             received,
@@ -191,7 +182,7 @@ async fn answer_webhook(
 ) -> HttpResponse {
     let received = Instant::now();
     // Only digests are kept; finding the entry by digest tells nothing about the token.
-    let Some(entry) = state
+    let Some(core) = state
         .addrs
         .registry
         .token(&crate::secrets::token_digest(&token))
@@ -202,14 +193,14 @@ async fn answer_webhook(
         )));
     };
     let ip = request_ip(&state, &req);
-    let body = match admit_and_read(&entry.addr, &req, payload, None, ip, received).await {
+    let body = match admit_and_read(&core, &req, payload, None, ip, received).await {
         Ok(b) => b,
         Err(r) => return respond(json_errors(r)),
     };
     // Incoming webhooks answer from their own settings and never redirect.
     let request = inbound_request(&req, body, ip, received, false);
-    match entry.addr.send(HandleIncoming(request)).await {
-        Ok(r) => respond(json_errors(r)),
-        Err(_) => respond(json_errors(restarting())),
-    }
+    let secret = None;
+    respond(json_errors(
+        core.handle(HandleWebRequest { secret, request }).await,
+    ))
 }

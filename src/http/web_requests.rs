@@ -8,8 +8,8 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
-use super::inbound::{admission, inbound_request, read_body, request_ip, respond};
-use crate::endpoints::{HandleWebRequest, NoteTooLarge, WebResponse};
+use super::inbound::{admit_and_read, inbound_request, request_ip, respond};
+use crate::endpoints::{HandleWebRequest, WebResponse};
 use crate::telemetry::{self, Endpoint, IngestKind};
 
 /// Everything under `/users`; what is not a web-request URL is not found.
@@ -95,21 +95,7 @@ async fn answer(
     // The endpoint's checks run here, on this worker, not in its actor (see
     // `endpoints::actor`).
     let ip = request_ip(&state, &req);
-    let admit = admission(&req, Some(secret.clone()), ip, received);
-    let method = admit.method.clone();
-    let admitted = match core.admit(admit) {
-        Ok(limit) => {
-            read_body(payload, limit, || {
-                core.note_too_large(NoteTooLarge {
-                    method,
-                    ip,
-                    received,
-                })
-            })
-            .await
-        }
-        Err(r) => Err(r),
-    };
+    let admitted = admit_and_read(&core, &req, payload, Some(secret.clone()), ip, received).await;
     let body = match admitted {
         Ok(b) => b,
         Err(r) => {
@@ -120,6 +106,7 @@ async fn answer(
         }
     };
     let request = inbound_request(&req, body, ip, received, core.redirects());
+    let secret = Some(secret);
     let r = core.handle(HandleWebRequest { secret, request }).await;
     (respond(r), endpoint)
 }

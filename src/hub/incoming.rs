@@ -1,4 +1,4 @@
-//! The Hub's part in incoming webhooks: it starts an `IncomingEndpoint` per row and
+//! The Hub's part in incoming webhooks: it starts an endpoint per row and
 //! keeps the registry's token map (current token, plus the previous one during its
 //! rotation grace period) in step with the table, so `/webhook/{token}` needs no
 //! database read.
@@ -9,8 +9,9 @@ use actix::prelude::*;
 
 use super::Hub;
 use super::registry::TokenEntry;
-use crate::endpoints::incoming::{AgentExists, StopIncoming};
-use crate::endpoints::{IncomingEndpoint, ReconfigureIncoming};
+use crate::endpoints::actor::incoming_core;
+use crate::endpoints::incoming::AgentExists;
+use crate::endpoints::{Endpoint, EndpointActor, StopEndpoint, form};
 use crate::secrets::stored_token_digest;
 use crate::store::incoming_webhooks::IncomingRow;
 
@@ -19,19 +20,23 @@ impl Hub {
         if self.safe_mode {
             return;
         }
-        let addr = match self.registry.incoming_endpoint(row.id) {
-            Some(addr) => {
-                addr.do_send(ReconfigureIncoming(row.clone()));
-                addr
+        let registry = self.registry.clone();
+        let agent_exists: AgentExists = Arc::new(move |id| registry.agent(id).is_some());
+        let endpoint = match self.registry.incoming(row.id) {
+            Some(endpoint) => {
+                let keys = self.store.keys();
+                let configured = form::incoming(&row, keys, agent_exists, &self.inbound);
+                endpoint.core.configure(configured);
+                endpoint
             }
             None => {
                 let arbiter = self.arbiter_for(row.id);
-                let registry = self.registry.clone();
-                let agent_exists: AgentExists = Arc::new(move |id| registry.agent(id).is_some());
-                let (r, store, settings) = (row.clone(), self.store.clone(), self.inbound.clone());
-                Supervisor::start_in_arbiter(&arbiter, move |_| {
-                    IncomingEndpoint::new(&r, store, agent_exists, settings)
-                })
+                let (store, settings) = (self.store.clone(), self.inbound.clone());
+                let core = Arc::new(incoming_core(&row, store, agent_exists, settings));
+                let actor_core = core.clone();
+                let addr =
+                    Supervisor::start_in_arbiter(&arbiter, move |_| EndpointActor::new(actor_core));
+                Endpoint { core, addr }
             }
         };
         // Keyed by digest: `/webhook/{token}` looks the digest of what it was given up.
@@ -41,7 +46,7 @@ impl Hub {
                 webhook_id: row.id,
                 agent_id: row.agent_id,
                 expires_at: None,
-                addr: addr.clone(),
+                endpoint: endpoint.clone(),
             },
         )];
         if let (Some(prev), Some(until)) = (row.previous_token, row.previous_expires_at)
@@ -53,7 +58,7 @@ impl Hub {
                     webhook_id: row.id,
                     agent_id: row.agent_id,
                     expires_at: Some(until),
-                    addr,
+                    endpoint,
                 },
             ));
         }
@@ -84,7 +89,7 @@ impl Handler<IncomingRemoved> for Hub {
 
     fn handle(&mut self, msg: IncomingRemoved, _: &mut Context<Self>) {
         if let Some(addr) = self.registry.remove_tokens(msg.0) {
-            addr.do_send(StopIncoming);
+            addr.do_send(StopEndpoint);
         }
     }
 }
@@ -94,7 +99,7 @@ impl Hub {
     /// cascade), so stop their endpoints.
     pub(super) fn agent_gone(&self, agent_id: i64) {
         for addr in self.registry.remove_tokens_for_agent(agent_id) {
-            addr.do_send(StopIncoming);
+            addr.do_send(StopEndpoint);
         }
     }
 }

@@ -26,9 +26,7 @@ use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as Sto
 use crate::delivery::{
     DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
 };
-use crate::endpoints::{
-    Endpoint, EndpointActor, EndpointCore, InboundSettings, Reconfigure, StopEndpoint,
-};
+use crate::endpoints::{Endpoint, EndpointActor, InboundSettings, Reconfigure, StopEndpoint};
 use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
@@ -118,7 +116,7 @@ impl Hub {
         };
         self.set_schedule(&row);
         let endpoint = k.filter(|k| k.takes_web_requests).map(|_| {
-            let core = Arc::new(EndpointCore::new(
+            let core = Arc::new(crate::endpoints::actor::web_request_core(
                 &row,
                 self.store.clone(),
                 self.settings.log_length,

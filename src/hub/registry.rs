@@ -9,7 +9,7 @@ use actix::Addr;
 
 use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
-use crate::endpoints::{Endpoint, EndpointCore, IncomingEndpoint};
+use crate::endpoints::{Endpoint, EndpointActor, EndpointCore};
 use crate::feeds::FeedActor;
 use crate::telemetry::stats::Stats;
 
@@ -21,7 +21,7 @@ pub struct TokenEntry {
     /// The agent that receives the webhook's events.
     pub agent_id: i64,
     pub expires_at: Option<chrono::NaiveDateTime>,
-    pub addr: Addr<IncomingEndpoint>,
+    pub endpoint: Endpoint,
 }
 
 #[derive(Clone)]
@@ -121,13 +121,14 @@ impl Registry {
         write(&self.subscriptions).remove(&id)
     }
 
-    /// The endpoint of an incoming-webhook token (given as its digest, see
-    /// `secrets::token_digest`), unless its grace period is over.
-    pub fn token(&self, digest: &str) -> Option<TokenEntry> {
+    /// The endpoint core of an incoming-webhook token (given as its digest, see
+    /// `secrets::token_digest`), unless its grace period is over. Only the core: the
+    /// request path needs nothing else (see [`WebTarget`]).
+    pub fn token(&self, digest: &str) -> Option<Arc<EndpointCore>> {
         read(&self.tokens)
             .get(digest)
             .filter(|e| e.expires_at.is_none_or(|t| t > crate::store::now()))
-            .cloned()
+            .map(|e| e.endpoint.core.clone())
     }
 
     /// Points exactly `tokens` at incoming webhook `webhook_id` (replacing its old ones).
@@ -137,25 +138,30 @@ impl Registry {
         map.extend(tokens);
     }
 
+    /// The endpoint actor of incoming webhook `webhook_id`, if it is running.
+    pub fn incoming_endpoint(&self, webhook_id: i64) -> Option<Addr<EndpointActor>> {
+        self.incoming(webhook_id).map(|e| e.addr)
+    }
+
     /// The endpoint of incoming webhook `webhook_id`, if it is running.
-    pub fn incoming_endpoint(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
+    pub fn incoming(&self, webhook_id: i64) -> Option<Endpoint> {
         read(&self.tokens)
             .values()
             .find(|e| e.webhook_id == webhook_id)
-            .map(|e| e.addr.clone())
+            .map(|e| e.endpoint.clone())
     }
 
     /// Forgets the tokens of every incoming webhook that feeds `agent_id` (the agent
     /// was deleted, and its webhooks with it); returns their endpoints.
-    pub fn remove_tokens_for_agent(&self, agent_id: i64) -> Vec<Addr<IncomingEndpoint>> {
+    pub fn remove_tokens_for_agent(&self, agent_id: i64) -> Vec<Addr<EndpointActor>> {
         let mut map = write(&self.tokens);
-        let mut gone: Vec<(i64, Addr<IncomingEndpoint>)> = Vec::new();
+        let mut gone: Vec<(i64, Addr<EndpointActor>)> = Vec::new();
         map.retain(|_, e| {
             if e.agent_id != agent_id {
                 return true;
             }
             if !gone.iter().any(|(id, _)| *id == e.webhook_id) {
-                gone.push((e.webhook_id, e.addr.clone()));
+                gone.push((e.webhook_id, e.endpoint.addr.clone()));
             }
             false
         });
@@ -163,12 +169,12 @@ impl Registry {
     }
 
     /// Forgets the tokens of incoming webhook `webhook_id`; returns its endpoint.
-    pub fn remove_tokens(&self, webhook_id: i64) -> Option<Addr<IncomingEndpoint>> {
+    pub fn remove_tokens(&self, webhook_id: i64) -> Option<Addr<EndpointActor>> {
         let mut map = write(&self.tokens);
         let addr = map
             .values()
             .find(|e| e.webhook_id == webhook_id)
-            .map(|e| e.addr.clone());
+            .map(|e| e.endpoint.addr.clone());
         map.retain(|_, e| e.webhook_id != webhook_id);
         addr
     }
