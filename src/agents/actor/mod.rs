@@ -7,25 +7,31 @@
 //! ("catch-up"). Because both paths deliver in id order and the actor skips ids it has
 //! already handled, an event is handled once per run and never lost.
 
+mod fetch;
+mod messages;
+mod write;
+
+pub use messages::{
+    CatchUp, ClearMemory, ControlTargets, EmitPayloads, ReceiveEvents, Reload, RunCheck, Shutdown,
+    SubscriptionTouched,
+};
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde_json::Value;
 
+use self::fetch::FetchCause;
+use self::write::Outcome;
 use super::fanout::{AgentEmission, FanOut};
-use super::post::PreparedRequest;
-use super::rss::{Fetch, Fetched};
-use super::{AgentCtx, Behavior, ControlAction, OptionError, emitted_event_type, kind};
-use crate::delivery::client;
+use super::{AgentCtx, Behavior, OptionError, kind};
 use crate::ops::backoff::{Backoff, Change};
-use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
+use crate::store::agent_logs::{LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
-use crate::store::events::{self, Lineage, NewEvent};
-use crate::store::subscriptions::{self, SubscriptionRow};
+use crate::store::events::{self, Lineage};
 use crate::store::{Committed, Store};
-use crate::store::{deliveries, mail_outbox};
 
 /// Events read per catch-up query.
 const CATCH_UP_BATCH: i64 = 500;
@@ -48,11 +54,6 @@ pub struct AgentSettings {
     /// Woken when an email agent queued mails (None: mails wait for its next poll).
     pub mailer: Option<Recipient<crate::mail::WakeOutbox>>,
 }
-
-/// How long one fetch (an rss agent's) may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest response body a fetch keeps.
-const FETCH_MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// State the Router and the Hub share with the actor.
 #[derive(Debug, Default)]
@@ -322,206 +323,6 @@ impl AgentActor {
         }
     }
 
-    fn persist(&mut self, mut outcome: Outcome, ctx: &mut Context<Self>) {
-        // A log line may quote a rendered option (a URL, a header): the owner's
-        // credential values never reach the agent log in clear.
-        if !outcome.logs.is_empty() {
-            let creds =
-                crate::store::credential_cache::UserCredentials::of(&self.store, self.row.user_id);
-            for l in &mut outcome.logs {
-                l.message = creds.redact_all(&l.message);
-            }
-        }
-        let wake = !outcome.mails.is_empty();
-        let write = self.write_outcome(outcome);
-        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| match res {
-            Ok((_, touched)) => {
-                act.succeeded();
-                act.wake_mailer(wake);
-                if let (Some(hub), Some(touched)) = (&act.deliveries, touched) {
-                    hub.do_send(touched);
-                }
-            }
-            // The state in the database is the truth: restart from it.
-            Err(e) => act.restart_after("write", &e, ctx),
-        }));
-    }
-
-    /// Tells the outbox that mails were queued.
-    fn wake_mailer(&self, queued: bool) {
-        if let (true, Some(m)) = (queued, &self.settings.mailer) {
-            m.do_send(crate::mail::WakeOutbox);
-        }
-    }
-
-    /// How a post agent's own subscription retries (from its options).
-    fn owned_policy(&self) -> subscriptions::OwnedPolicy {
-        self.row
-            .options_json()
-            .ok()
-            .and_then(|o| super::post::Post::new(&o).ok())
-            .map_or(
-                subscriptions::OwnedPolicy {
-                    retry_count: 4,
-                    retry_delay_ms: 30_000,
-                    timeout_ms: 30_000,
-                },
-                |p| p.policy,
-            )
-    }
-
-    /// Queues the write of what the behaviour produced, in one transaction: emitted
-    /// events, the handled-up-to mark, logs, memory, and prepared requests (so a request
-    /// is never lost between the event being marked handled and its delivery existing).
-    /// Resolves to the new event ids and, when requests were queued, their subscription.
-    fn write_outcome(
-        &mut self,
-        mut o: Outcome,
-    ) -> impl std::future::Future<
-        Output = Result<(Vec<i64>, Option<SubscriptionTouched>), crate::store::StoreError>,
-    > + use<> {
-        o.emitted = self.emission.admit(
-            &self.settings.fanout,
-            self.row.user_id,
-            std::mem::take(&mut o.emitted),
-            &mut o.logs,
-        );
-        let Outcome {
-            emitted,
-            logs,
-            memory_changed,
-            handled_up_to,
-            checked,
-            requests,
-            mails,
-        } = o;
-        let options = self.row.options_json().unwrap_or(Value::Null);
-        let event_type = emitted_event_type(&options);
-        let (id, user_id, keep) = (self.row.id, self.row.user_id, self.row.keep_events_for);
-        let name = self.row.name.clone();
-        let policy = (!requests.is_empty()).then(|| self.owned_policy());
-        let (new, lineages): (Vec<NewEvent>, Vec<Lineage>) = emitted
-            .into_iter()
-            .map(|(payload, lineage)| {
-                (
-                    NewEvent {
-                        user_id,
-                        agent_id: Some(id),
-                        event_type: event_type.clone(),
-                        payload: NewEvent::payload_text(&payload),
-                        keep_for_seconds: keep,
-                    },
-                    lineage,
-                )
-            })
-            .unzip();
-        let memory = memory_changed.then(|| self.memory.to_string());
-        let log_length = self.settings.log_length;
-        let keys = self.store.keys().clone();
-        // Sealed: a mail holds rendered options, so perhaps the owner's credentials.
-        let mails: Vec<(Option<i64>, String)> = mails
-            .iter()
-            .map(|(event_id, m)| {
-                let text = serde_json::to_string(m).unwrap_or_default();
-                (*event_id, keys.seal(crate::mail::OUTBOX_PURPOSE, &text))
-            })
-            .collect();
-        self.store.writer().write_repeatable(move |conn, out| {
-            let mut ids = Vec::with_capacity(new.len());
-            for (event, &lineage) in new.iter().zip(&lineages) {
-                ids.extend(
-                    out.insert_derived(conn, std::slice::from_ref(event), lineage)?
-                        .iter()
-                        .map(|e| e.id),
-                );
-            }
-            if let Some(up_to) = handled_up_to {
-                agents_table::note_received(conn, id, up_to)?;
-            }
-            if checked {
-                agents_table::note_checked(conn, id)?;
-            }
-            agent_logs::append(conn, id, &logs, log_length)?;
-            if let Some(m) = &memory {
-                agents_table::set_memory(conn, id, m)?;
-            }
-            for (event_id, sealed) in &mails {
-                mail_outbox::insert(conn, id, user_id, *event_id, sealed)?;
-            }
-            let touched = match policy {
-                Some(policy) => Some(queue_requests(
-                    conn, &keys, id, user_id, &name, policy, &requests,
-                )?),
-                None => None,
-            };
-            Ok((ids, touched))
-        })
-    }
-
-    /// Makes the fetches a behaviour asked for, off the mailbox, then hands each
-    /// response back to it and commits what it made of them.
-    fn fetch_all(&mut self, fetches: Vec<(Fetch, Option<FetchCause>)>, ctx: &mut Context<Self>) {
-        let allow = self.settings.allow_private_targets;
-        let work = async move {
-            let mut out = Vec::with_capacity(fetches.len());
-            for (f, cause) in fetches {
-                let sent = client::send_reading(
-                    "GET",
-                    &f.url,
-                    &f.headers,
-                    Vec::new(),
-                    FETCH_TIMEOUT,
-                    allow,
-                    FETCH_MAX_BODY,
-                )
-                .await;
-                let got = Fetched {
-                    status: sent.status,
-                    headers: sent.headers,
-                    body: sent.excerpt.unwrap_or_default().into_bytes(),
-                    error: sent.error.map(|e| e.to_string()),
-                };
-                out.push((f, got, cause));
-            }
-            out
-        };
-        ctx.spawn(work.into_actor(self).map(|results, act, ctx| {
-            let mut actx = Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
-            let mut caused = Vec::new();
-            if let Ok(b) = &mut act.behavior {
-                for (f, got, cause) in &results {
-                    // An event's fetch: its logs name the event, its events descend from it
-                    // (a run's fetches share one context: the rss agent sorts them together).
-                    actx.inbound = cause.map(|c| c.event_id);
-                    b.fetched(&mut actx, f, got);
-                    if let Some(c) = cause {
-                        caused.extend(actx.emitted.drain(..).map(|p| (p, c.lineage)));
-                    }
-                }
-            }
-            let AgentCtx {
-                emitted,
-                logs,
-                memory_changed,
-                ..
-            } = actx;
-            let mut emitted: Vec<(Value, Lineage)> = emitted
-                .into_iter()
-                .map(|p| (p, Lineage::default()))
-                .collect();
-            emitted.extend(caused);
-            act.persist(
-                Outcome {
-                    emitted,
-                    logs,
-                    memory_changed,
-                    ..Outcome::default()
-                },
-                ctx,
-            );
-        }));
-    }
-
     /// Runs the behaviour's `check` (on schedule or when asked) and commits its outcome.
     fn check(&mut self, ctx: &mut Context<Self>) {
         let mut actx = Self::agent_ctx(&self.row, &mut self.memory, &self.settings, &self.store);
@@ -581,68 +382,6 @@ impl AgentActor {
     }
 }
 
-/// The event a fetch was made for (a website agent's `url_from_event`).
-#[derive(Debug, Clone, Copy)]
-struct FetchCause {
-    event_id: i64,
-    lineage: Lineage,
-}
-
-/// What one handling of events (or one check) produced, to be committed together.
-#[derive(Default)]
-struct Outcome {
-    emitted: Vec<(Value, Lineage)>,
-    logs: Vec<NewLog>,
-    memory_changed: bool,
-    handled_up_to: Option<i64>,
-    checked: bool,
-    requests: Vec<(i64, PreparedRequest)>,
-    /// Mails for the outbox, with the event that caused each.
-    mails: Vec<(Option<i64>, crate::mail::Mail)>,
-}
-
-/// Writes prepared requests as deliveries on the agent's own subscription, which is
-/// created the first time (inside the caller's transaction).
-fn queue_requests(
-    c: &mut crate::store::Conn,
-    keys: &crate::secrets::Keyring,
-    agent_id: i64,
-    user_id: i64,
-    name: &str,
-    policy: subscriptions::OwnedPolicy,
-    requests: &[(i64, PreparedRequest)],
-) -> Result<SubscriptionTouched, crate::store::StoreError> {
-    let first_url = requests
-        .first()
-        .map(|(_, r)| r.url.clone())
-        .unwrap_or_default();
-    let (sub, created) = match subscriptions::owned_by(c, agent_id)? {
-        Some(s) => (s, false),
-        None => (
-            subscriptions::create_owned(
-                c,
-                user_id,
-                agent_id,
-                &format!("post agent: {name}"),
-                &first_url,
-                policy,
-            )?,
-            true,
-        ),
-    };
-    for (event_id, req) in requests {
-        let text =
-            serde_json::to_string(req).map_err(|e| crate::store::StoreError::CorruptJson {
-                what: "deliveries.request",
-                reason: e.to_string(),
-            })?;
-        // Sealed: the request holds rendered options, so the owner's credentials.
-        let sealed = keys.seal(crate::secrets::purpose::DELIVERY_REQUESTS, &text);
-        deliveries::insert_request(c, sub.id, *event_id, &sealed)?;
-    }
-    Ok(SubscriptionTouched { row: sub, created })
-}
-
 impl Actor for AgentActor {
     type Context = Context<Self>;
 
@@ -696,143 +435,4 @@ impl Supervised for AgentActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.reload_on_start = true;
     }
-}
-
-/// Events committed by the agent's sources, in id order.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ReceiveEvents(pub Vec<Committed>);
-
-impl Handler<ReceiveEvents> for AgentActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: ReceiveEvents, ctx: &mut Context<Self>) {
-        self.shared
-            .backlog
-            .fetch_sub(msg.0.len(), Ordering::Relaxed);
-        // An earlier push was dropped (mailbox full). Its events precede these, so
-        // handling these first would move the mark past them: read everything unhandled
-        // from the database instead, which covers this batch too (it is committed).
-        if self.shared.lagging.swap(false, Ordering::AcqRel) {
-            self.catch_up(ctx);
-            return;
-        }
-        // A disabled agent keeps its backlog: it is read back when it is enabled.
-        if !self.row.disabled {
-            self.process(msg.0, ctx);
-        }
-    }
-}
-
-/// Read and handle everything not handled yet.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct CatchUp;
-
-impl Handler<CatchUp> for AgentActor {
-    type Result = ();
-
-    fn handle(&mut self, _: CatchUp, ctx: &mut Context<Self>) {
-        self.catch_up(ctx);
-    }
-}
-
-/// The agent's row changed (options, name, disabled ...).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reload(pub AgentRow);
-
-impl Handler<Reload> for AgentActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: Reload, ctx: &mut Context<Self>) {
-        let was_disabled = self.row.disabled;
-        self.behavior = build_behavior(&msg.0);
-        self.row = msg.0;
-        if was_disabled && !self.row.disabled {
-            self.catch_up(ctx);
-        }
-    }
-}
-
-/// The agent was deleted.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Shutdown;
-
-impl Handler<Shutdown> for AgentActor {
-    type Result = ();
-
-    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
-}
-
-/// A controlling agent asks for actions on its control targets (handled by the Hub).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ControlTargets {
-    pub controller_id: i64,
-    pub actions: Vec<ControlAction>,
-}
-
-/// Run the agent's `check` now (its schedule fired, or someone asked).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RunCheck;
-
-impl Handler<RunCheck> for AgentActor {
-    type Result = ();
-
-    fn handle(&mut self, _: RunCheck, ctx: &mut Context<Self>) {
-        if self.row.disabled {
-            return;
-        }
-        self.check(ctx);
-    }
-}
-
-/// Emit these payloads as the agent's events (a manual_event agent's posted payloads).
-#[derive(Message)]
-#[rtype(result = "Result<Vec<i64>, crate::store::StoreError>")]
-pub struct EmitPayloads(pub Vec<Value>);
-
-impl Handler<EmitPayloads> for AgentActor {
-    type Result = ResponseFuture<Result<Vec<i64>, crate::store::StoreError>>;
-
-    fn handle(&mut self, msg: EmitPayloads, _: &mut Context<Self>) -> Self::Result {
-        let emitted = msg.0.into_iter().map(|p| (p, Lineage::default())).collect();
-        let write = self.write_outcome(Outcome {
-            emitted,
-            ..Outcome::default()
-        });
-        Box::pin(async move { write.await.map(|(ids, _)| ids) })
-    }
-}
-
-/// Forget everything in memory (`DELETE /api/agents/{id}/memory`).
-#[derive(Message)]
-#[rtype(result = "Result<(), crate::store::StoreError>")]
-pub struct ClearMemory;
-
-impl Handler<ClearMemory> for AgentActor {
-    type Result = ResponseFuture<Result<(), crate::store::StoreError>>;
-
-    fn handle(&mut self, _: ClearMemory, _: &mut Context<Self>) -> Self::Result {
-        self.memory = Value::Object(Default::default());
-        let write = self.write_outcome(Outcome {
-            memory_changed: true,
-            ..Outcome::default()
-        });
-        Box::pin(async move { write.await.map(|_| ()) })
-    }
-}
-
-/// A post agent queued requests on its subscription: start its actor if it is new,
-/// otherwise wake it to read them.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SubscriptionTouched {
-    pub row: SubscriptionRow,
-    pub created: bool,
 }
