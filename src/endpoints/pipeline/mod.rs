@@ -21,8 +21,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use chrono::NaiveDateTime;
-use serde_json::Value;
 
+mod answers;
+mod shape;
+
+pub use answers::{MAX_IDEMPOTENCY_KEY, idempotency_key, replay, store_failure};
+
+use self::shape::{Checked, Reply, Shaped, Shaper, shape_off_worker};
 use super::form::{Access, Configured, Form, Logic, Parse, receipt};
 use super::guard::{Guard, InboundSettings, Refusal, too_large};
 use super::log::{LogBuffer, Outcome};
@@ -32,10 +37,7 @@ use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents as agents_table;
 use crate::store::events::NewEvent;
 use crate::store::idempotency_keys;
-use crate::store::{Answer as StoreAnswer, Store, StoreError};
-
-/// Longest idempotency key accepted.
-pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+use crate::store::{Store, StoreError};
 
 /// What changes per request.
 struct State {
@@ -452,116 +454,6 @@ impl EndpointCore {
     }
 }
 
-/// How a request's data becomes events and an answer.
-enum Shaper {
-    Agent(
-        Arc<super::webhook::Webhook>,
-        Arc<dyn crate::template::liquid::CredentialSource>,
-    ),
-    /// An incoming webhook's id and transform.
-    Template(i64, Option<Arc<super::transform::Transform>>),
-}
-
-/// A request that passed its checks, before the endpoint's logic shaped it.
-struct Checked {
-    shaper: Shaper,
-    data: Value,
-    request: InboundRequest,
-    key: Option<String>,
-    captcha: Option<super::recaptcha::Check>,
-}
-
-/// What a request is answered once its events are committed.
-enum Reply {
-    /// Decided before the write (a webhook agent's answer).
-    Ready(WebResponse),
-    /// An incoming webhook's receipt, made from the committed events.
-    Receipt(i64),
-}
-
-/// What the endpoint's logic made of a request: its events and its answer.
-struct Shaped {
-    response: Reply,
-    render_error: Option<String>,
-    payloads: Vec<Value>,
-    key: Option<String>,
-    captcha: Option<super::recaptcha::Check>,
-}
-
-/// Step 4, transform. The response template, `payload_path` and `transform_template`
-/// are user-written and bounded by the sandboxes (a render may take up to its
-/// deadline), so an endpoint that has any runs them on the blocking pool: one user's
-/// template never holds the HTTP worker that serves everyone's requests. Plain
-/// endpoints stay inline, on the fast path.
-async fn shape_off_worker(checked: Checked) -> Result<Shaped, Refused> {
-    let user_logic = match &checked.shaper {
-        Shaper::Agent(w, _) => w.runs_user_logic(),
-        Shaper::Template(_, t) => t.is_some(),
-    };
-    if !user_logic {
-        return shape(checked);
-    }
-    let template = matches!(checked.shaper, Shaper::Template(..));
-    actix_web::web::block(move || shape(checked))
-        .await
-        .unwrap_or_else(|_| {
-            Err(if template {
-                (
-                    "transform_failed",
-                    WebResponse::text(422, "the transform could not run; retry later"),
-                )
-            } else {
-                (
-                    "internal",
-                    WebResponse::text(503, "the request could not be processed; retry later"),
-                )
-            })
-        })
-}
-
-fn shape(checked: Checked) -> Result<Shaped, Refused> {
-    let Checked {
-        shaper,
-        data,
-        request,
-        key,
-        captcha,
-    } = checked;
-    match shaper {
-        Shaper::Agent(webhook, credentials) => {
-            let (response, render_error) = webhook.response(&data, &request.url, credentials);
-            let payloads = webhook
-                .payloads(data, &request.headers)
-                .map_err(|r| ("bad_request", r))?;
-            Ok(Shaped {
-                response: Reply::Ready(response),
-                render_error,
-                payloads,
-                key,
-                captcha,
-            })
-        }
-        Shaper::Template(webhook_id, transform) => {
-            let payload = match transform {
-                None => data,
-                Some(t) => t
-                    .apply(&data, &request.headers, &request.query)
-                    .map_err(|e| {
-                        tracing::warn!(incoming_webhook = webhook_id, error = %e, "transform_template failed; answered 422 and stored nothing");
-                        ("transform_failed", WebResponse::text(422, e))
-                    })?,
-            };
-            Ok(Shaped {
-                response: Reply::Receipt(webhook_id),
-                render_error: None,
-                payloads: vec![payload],
-                key,
-                captcha,
-            })
-        }
-    }
-}
-
 /// Adds the form's headers to an answer.
 fn decorate(mut r: WebResponse, form: &Form) -> WebResponse {
     if !form.headers.is_empty() {
@@ -612,66 +504,4 @@ fn record(
         started,
         event_ids,
     });
-}
-
-/// The answer to a failed write: 503 with `Retry-After` when retrying can help, 500
-/// with the cause in the log otherwise.
-pub fn store_failure(e: &StoreError) -> WebResponse {
-    match (e, e.answer()) {
-        (StoreError::Overloaded(_), _) => WebResponse::text(
-            503,
-            "muninn is busy storing earlier requests; retry in a moment",
-        )
-        .with_header("Retry-After", "1"),
-        (StoreError::DatabaseGone(reason), _) => {
-            WebResponse::text(503, reason.clone()).with_header("Retry-After", "60")
-        }
-        (_, StoreAnswer::RetryLater(after)) => WebResponse::text(
-            503,
-            "muninn is busy or shutting down; nothing was saved, retry in a moment",
-        )
-        .with_header("Retry-After", after.to_string()),
-        (other, StoreAnswer::Internal) => {
-            tracing::error!(error = %other, "storing an inbound event failed");
-            WebResponse::text(
-                500,
-                "internal error: the event could not be stored and nothing was saved; \
-                 the cause is in the server log",
-            )
-        }
-    }
-}
-
-/// The idempotency key of a request: `Idempotency-Key`, or `webhook-id` under the
-/// standard scheme.
-pub fn idempotency_key(
-    req: &InboundRequest,
-    standard: bool,
-) -> Result<Option<String>, WebResponse> {
-    let key = req.header("idempotency-key").or_else(|| {
-        if standard {
-            req.header("webhook-id")
-        } else {
-            None
-        }
-    });
-    match key {
-        None => Ok(None),
-        Some(k) if k.trim().is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => Err(WebResponse::text(
-            400,
-            format!("the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
-        )),
-        Some(k) => Ok(Some(k.trim().to_string())),
-    }
-}
-
-/// Answers with the stored response of an earlier request with the same key, if any.
-pub fn replay(row: idempotency_keys::IdempotencyRow) -> WebResponse {
-    WebResponse {
-        status: u16::try_from(row.status).unwrap_or(200),
-        body: row.body,
-        content_type: row.content_type,
-        headers: vec![("Idempotent-Replayed".into(), "true".into())],
-        location: None,
-    }
 }
