@@ -158,7 +158,7 @@ async fn pushover_posts_a_form_to_the_configured_api() {
         .await;
     assert_eq!(r.status, 422);
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("token, user, and expected_receive_period_in_days are all required."),

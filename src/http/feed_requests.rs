@@ -86,8 +86,10 @@ async fn answer(
         Ok(Ok(r)) => r,
         Ok(Err(FeedError::NotAuthorized)) => {
             return match format {
-                // Huginn's sentence, as its guide prints it; in the API's shape for JSON.
-                FeedFormat::Json => api_error(ErrorCode::Unauthorized, "Not Authorized".into()),
+                // Huginn's answers, as its DataOutputAgent gives them: `{"error": "Not
+                // Authorized"}` for JSON (a Huginn client reads that), the sentence for RSS.
+                FeedFormat::Json => HttpResponse::Unauthorized()
+                    .json(serde_json::json!({"error": "Not Authorized"})),
                 FeedFormat::Rss => text(StatusCode::UNAUTHORIZED, "Not Authorized"),
             };
         }
