@@ -81,7 +81,12 @@ fn lax_filter_calls(src: &str) -> String {
             continue;
         };
         let end = find_close(rest, close).unwrap_or(rest.len());
-        out.push_str(&drop_call_arguments(&rest[..end]));
+        let markup = drop_call_arguments(&rest[..end]);
+        if close == "}}" {
+            out.push_str(&drop_output_junk(&markup));
+        } else {
+            out.push_str(&markup);
+        }
         rest = &rest[end..];
     }
     out.push_str(rest);
@@ -234,6 +239,50 @@ fn drop_call_arguments(markup: &str) -> String {
     out
 }
 
+/// One `{{ ... }}` markup with the text between its variable and its first filter
+/// dropped, as Ruby's lax parser reads it: the variable is the first fragment and
+/// everything up to the first `|` is ignored, so `{{ Crypto Diagest }}` renders the
+/// variable `Crypto` (blank), where the crate's grammar refuses the template. Only a
+/// plain variable path is cut; literals and quoted text are left to the parser.
+fn drop_output_junk(markup: &str) -> String {
+    let Some(inner) = markup.strip_prefix("{{") else {
+        return markup.to_string();
+    };
+    let (inner, close) = inner.strip_suffix("}}").map_or((inner, ""), |i| (i, "}}"));
+    let (open_dash, body) = inner.strip_prefix('-').map_or(("", inner), |b| ("-", b));
+    let (body, close_dash) = body.strip_suffix('-').map_or((body, ""), |b| (b, "-"));
+    let trimmed = body.trim_start();
+    let lead = &body[..body.len() - trimmed.len()];
+    let first_len = trimmed.find(char::is_whitespace).unwrap_or(trimmed.len());
+    let (first, rest) = trimmed.split_at(first_len);
+    let is_path = first.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && first
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '?'));
+    let pipe = unquoted_pipe(rest);
+    let junk = &rest[..pipe.unwrap_or(rest.len())];
+    if !is_path || junk.trim().is_empty() {
+        return markup.to_string();
+    }
+    let filters = pipe.map_or(String::new(), |p| format!(" {}", rest[p..].trim_end()));
+    format!("{{{{{open_dash}{lead}{first}{filters} {close_dash}{close}")
+}
+
+/// The first `|` of `s` outside quotes.
+fn unquoted_pipe(s: &str) -> Option<usize> {
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None if c == '|' => return Some(i),
+            None => {}
+        }
+    }
+    None
+}
+
 /// The length of the balanced `( ... )` group that starts `s`, quotes respected.
 fn paren_group_len(s: &str) -> Option<usize> {
     let mut depth = 0usize;
@@ -328,6 +377,27 @@ mod tests {
             Some("Tag '{%' at line 2, column 1 was not properly terminated with '%}'")
         );
         assert_eq!(unclosed_markup("{{ a }} { b {% if '%}' %}"), None);
+    }
+
+    #[test]
+    fn text_between_a_variable_and_its_filters_is_ignored_as_ruby_lax_liquid_does() {
+        assert_eq!(normalize("{{ Crypto Diagest }}"), "{{ Crypto }}");
+        assert_eq!(
+            normalize("a {{- x y | upcase -}} b"),
+            "a {{- x | upcase -}} b"
+        );
+        assert_eq!(normalize("{{ a 'b|c' | size }}"), "{{ a | size }}");
+        // Already valid, or not a plain variable: left to the parser.
+        for same in [
+            "{{ title | upcase }}",
+            "{{ a.b[0] }}",
+            "{{ 'two words' }}",
+            "{{ x | default: 'a b' }}",
+            "{{ 1 2 }}",
+            "{% if a b %}{% endif %}",
+        ] {
+            assert_eq!(normalize(same), same);
+        }
     }
 
     #[test]
