@@ -164,7 +164,19 @@ fn json_errors(r: WebResponse) -> WebResponse {
     out
 }
 
-/// `ANY /webhook/{token}`.
+/// `ANY /webhook/{token}`: every method reaches the endpoint, which takes POST (and
+/// answers the OPTIONS preflight) and refuses the others with 405 and `Allow`.
+#[utoipa::path(
+    method(post, get, put, patch, delete),
+    path = "/webhook/{token}",
+    operation_id = "inbound_webhook",
+    tag = "inbound",
+    params(("token" = String, Path)),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 405, description = "A method other than POST: `Allow: POST, OPTIONS`")
+    )
+)]
 pub async fn webhook(
     state: web::Data<AppState>,
     req: HttpRequest,

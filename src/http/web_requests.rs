@@ -13,6 +13,16 @@ use crate::endpoints::{HandleWebRequest, NoteTooLarge, WebResponse};
 use crate::telemetry::{self, Endpoint, IngestKind};
 
 /// Everything under `/users`; what is not a web-request URL is not found.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/users/{user_id}/web_requests/{agent_id}/{secret}",
+    operation_id = "web_requests_handle",
+    tag = "web_requests",
+    params(("user_id" = i64, Path), ("agent_id" = i64, Path), ("secret" = String, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn handle(
     state: web::Data<AppState>,
     req: HttpRequest,

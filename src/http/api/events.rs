@@ -37,7 +37,8 @@ impl TryFrom<EventRow> for EventOut {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub after: Option<i64>,
     pub before: Option<i64>,
@@ -71,6 +72,16 @@ async fn run_query(state: &AppState, q: EventQuery) -> Result<HttpResponse, ApiE
     Ok(HttpResponse::Ok().json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    operation_id = "events_list",
+    tag = "events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -92,6 +103,16 @@ pub async fn list(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}/events",
+    operation_id = "events_for_agent",
+    tag = "events",
+    params(("id" = i64, Path), ListQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn for_agent(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -115,6 +136,16 @@ pub async fn for_agent(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}",
+    operation_id = "events_get",
+    tag = "events",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,

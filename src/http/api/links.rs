@@ -42,11 +42,29 @@ impl From<LinkRow> for LinkOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/links",
+    operation_id = "links_list",
+    tag = "links",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rows = service::list(&deps(&state), user.scope()).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(LinkOut::from).collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/links",
+    operation_id = "links_create",
+    tag = "links",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -63,6 +81,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/links/{id}",
+    operation_id = "links_delete",
+    tag = "links",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

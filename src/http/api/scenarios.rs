@@ -43,12 +43,31 @@ fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/scenarios",
+    operation_id = "scenarios_list",
+    tag = "scenarios",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rows = service::list(&deps(&state), user.scope()).await?;
     let body: Vec<ScenarioOut> = rows.into_iter().map(|(r, ids)| out(r, ids)).collect();
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/scenarios/{id}",
+    operation_id = "scenarios_get",
+    tag = "scenarios",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -67,6 +86,15 @@ pub struct ScenarioIn {
     pub agent_ids: Vec<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/scenarios",
+    operation_id = "scenarios_create",
+    tag = "scenarios",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -83,6 +111,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out(row, ids)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/scenarios/{id}",
+    operation_id = "scenarios_delete",
+    tag = "scenarios",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -92,6 +130,16 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/scenarios/{id}/export",
+    operation_id = "scenarios_export",
+    tag = "scenarios",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn export(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -109,6 +157,16 @@ pub async fn export(
 }
 
 /// `POST /api/scenarios/import`: a Huginn scenario file (or `{"data": <file or its text>}`).
+#[utoipa::path(
+    post,
+    path = "/api/scenarios/import",
+    operation_id = "scenarios_import",
+    tag = "scenarios",
+    responses(
+        (status = 200, description = "OK"),
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn import(
     state: web::Data<AppState>,
     user: AuthUser,

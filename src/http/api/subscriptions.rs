@@ -90,6 +90,15 @@ pub async fn update_from(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing",
+    operation_id = "subscriptions_create",
+    tag = "subscriptions",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -98,12 +107,31 @@ pub async fn create(
     Ok(HttpResponse::Created().json(create_from(&state, &user, body.into_inner()).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/outgoing",
+    operation_id = "subscriptions_list",
+    tag = "subscriptions",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rows = service(&state).list(caller(&user)).await?;
     let outs: Vec<_> = rows.into_iter().map(|r| out(&state, r)).collect();
     Ok(HttpResponse::Ok().json(outs))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/outgoing/{id}",
+    operation_id = "subscriptions_get",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -113,6 +141,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(out(&state, row)))
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/webhooks/outgoing/{id}",
+    operation_id = "subscriptions_update",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -123,6 +161,16 @@ pub async fn update(
         .json(update_from(&state, &user, path.into_inner(), body.into_inner()).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/webhooks/outgoing/{id}",
+    operation_id = "subscriptions_delete",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -144,6 +192,16 @@ async fn set_paused(
     Ok(HttpResponse::Ok().json(out(state, row)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/pause",
+    operation_id = "subscriptions_pause",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn pause(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -152,6 +210,16 @@ pub async fn pause(
     set_paused(&state, &user, path.into_inner(), true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/resume",
+    operation_id = "subscriptions_resume",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn resume(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -160,6 +228,16 @@ pub async fn resume(
     set_paused(&state, &user, path.into_inner(), false).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/rotate-secret",
+    operation_id = "subscriptions_rotate_secret",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -198,6 +276,16 @@ fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T
 }
 
 /// `POST /api/webhooks/outgoing/{id}/test` and the AGiXT SDK's `/api/webhooks/test/{id}`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/test",
+    operation_id = "subscriptions_test",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn test(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -211,6 +299,17 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/replay",
+    operation_id = "subscriptions_replay",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 202, description = "Accepted")
+    )
+)]
 pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -229,6 +328,15 @@ pub async fn replay(
 }
 
 /// `{"event_types": [{"type", "description"}]}`, as the AGiXT document prints it.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/event-types",
+    operation_id = "subscriptions_event_types",
+    tag = "subscriptions",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn event_types() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "event_types": CATALOG }))
 }

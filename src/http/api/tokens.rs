@@ -46,6 +46,15 @@ fn out(r: ApiTokenRow, token: Option<String>) -> TokenOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    operation_id = "tokens_list",
+    tag = "tokens",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let scope = user.scope();
     let rows = state
@@ -56,6 +65,15 @@ pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(rows.into_iter().map(|r| out(r, None)).collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    operation_id = "tokens_create",
+    tag = "tokens",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -114,6 +132,16 @@ async fn visible(state: &AppState, user: &AuthUser, id: i64) -> Result<ApiTokenR
     Ok(row)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    operation_id = "tokens_revoke",
+    tag = "tokens",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn revoke(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -133,6 +161,16 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tokens/{id}/rotate",
+    operation_id = "tokens_rotate",
+    tag = "tokens",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn rotate(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -65,6 +65,15 @@ fn out(u: UserRow, token: Option<String>) -> UserOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    operation_id = "users_me",
+    tag = "users",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let id = user.id;
     let row = state
@@ -76,6 +85,15 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/me",
+    operation_id = "users_update_me",
+    tag = "users",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update_me(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -96,12 +114,30 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    operation_id = "users_list",
+    tag = "users",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let rows = state.addrs.store.read(users::list).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(|u| out(u, None)).collect::<Vec<_>>()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    operation_id = "users_create",
+    tag = "users",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -16,7 +16,8 @@ use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::{agents, inbound_log};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     pub webhook_type: Option<String>,
     pub limit: Option<i64>,
@@ -81,6 +82,16 @@ async fn incoming_key(
     Ok(endpoint_key(id))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/{id}/logs",
+    operation_id = "webhook_logs_logs",
+    tag = "webhook_logs",
+    params(("id" = i64, Path), LogQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -124,6 +135,16 @@ pub async fn logs(
     Ok(HttpResponse::Ok().json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/{id}/statistics",
+    operation_id = "webhook_logs_statistics",
+    tag = "webhook_logs",
+    params(("id" = i64, Path), LogQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn statistics(
     state: web::Data<AppState>,
     user: AuthUser,
