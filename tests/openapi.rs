@@ -296,3 +296,31 @@ async fn the_document_lists_the_error_codes_and_the_error_shape() {
         doc["paths"]["/api/agents"]["get"]["summary"]
     );
 }
+
+#[actix_rt::test]
+async fn the_docs_page_renders_the_document_with_nothing_from_elsewhere() {
+    let hub = TestHub::start().await;
+    let r = hub.request("GET", "/api/docs", None, &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let csp = r.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let page = r.text();
+    assert!(
+        page.contains("fetch(\"openapi.json\")"),
+        "the page loads the document"
+    );
+    // No asset from another host: no scheme-qualified or protocol-relative URL at all.
+    for outside in ["http://", "https://", "src=\"//", "href=\"//"] {
+        assert!(!page.contains(outside), "{outside} in the docs page");
+    }
+    // The document the page fetches is served beside it.
+    let doc = hub
+        .request("GET", "/api/openapi.json", None, &[], None)
+        .await;
+    assert_eq!(doc.status, 200);
+    assert!(doc.json()["paths"]["/api/docs"]["get"].is_object());
+}

@@ -189,6 +189,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             .route("/stream", web::get().to(api::stream::stream))
             // The OpenAPI document of every route above and beside.
             .route("/openapi.json", web::get().to(openapi::document))
+            .route("/docs", web::get().to(openapi::docs))
             .default_service(web::to(api_not_found)),
     )
     // The simple registration API: the same subscriptions, a smaller shape.

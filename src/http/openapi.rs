@@ -95,7 +95,8 @@ use super::error::{Envelope, ErrorBody, ErrorCode};
         crate::http::api::incoming_webhooks::delete,
         crate::http::inbound::webhook,
         crate::http::web_requests::handle,
-        document
+        document,
+        docs
     ),
     components(schemas(Envelope, ErrorBody, ErrorCode)),
     modifiers(&SharedErrors, &Aliases, &UniqueOperationIds)
@@ -202,6 +203,32 @@ pub async fn document() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(json())
+}
+
+/// The docs page: one HTML file with its script and style inline, rendering this document
+/// in the browser. No CDN and no other asset, so it works on a hub cut off from the
+/// internet; the policy header keeps it that way.
+const DOCS_PAGE: &str = include_str!("openapi_docs.html");
+
+/// `GET /api/docs`: a readable page of this document.
+#[utoipa::path(
+    get,
+    path = "/api/docs",
+    operation_id = "openapi_docs",
+    tag = "openapi",
+    responses(
+        (status = 200, description = "An HTML page rendering `/api/openapi.json`", content_type = "text/html")
+    )
+)]
+pub async fn docs() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'",
+        ))
+        .body(DOCS_PAGE)
 }
 
 /// Adds to every operation the error answers any route can give, each listing the codes
