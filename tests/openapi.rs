@@ -279,6 +279,11 @@ async fn the_document_lists_the_error_codes_and_the_error_shape() {
         text.contains("`not_found`") && text.contains("`route_not_found`"),
         "{text}"
     );
+    // Routes with their own error contract do not claim the API's shape: the webhook
+    // contract's 404 is `{"error": "<sentence>"}`.
+    let inbound = &doc["paths"]["/webhook/{token}"]["post"]["responses"]["404"];
+    assert!(inbound["description"].is_string(), "{inbound}");
+    assert!(inbound.get("content").is_none(), "{inbound}");
     // A query struct's parameters, named as the handler reads them.
     let params: Vec<&str> = doc["paths"]["/api/events"]["get"]["parameters"]
         .as_array()

@@ -174,7 +174,13 @@ fn json_errors(r: WebResponse) -> WebResponse {
     params(("token" = String, Path)),
     responses(
         (status = 200, description = "OK"),
-        (status = 405, description = "A method other than POST: `Allow: POST, OPTIONS`")
+        (status = 405, description = "A method other than POST: `Allow: POST, OPTIONS`"),
+        (status = 400, description = "Refused by the endpoint's own checks: `{\"error\": \"<sentence>\"}`"),
+        (status = 401, description = "A signature or secret that does not verify"),
+        (status = 404, description = "Unknown or inactive token: `{\"error\": \"<sentence>\"}`"),
+        (status = 413, description = "A body larger than the endpoint takes"),
+        (status = 429, description = "Over the endpoint's rate limit"),
+        (status = 503, description = "The endpoint is busy or misconfigured; retry later")
     )
 )]
 pub async fn webhook(

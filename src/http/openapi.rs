@@ -246,6 +246,13 @@ impl Modify for SharedErrors {
         }
         for item in openapi.paths.paths.values_mut() {
             for op in operations_mut(item) {
+                let tags = op.tags.as_deref().unwrap_or_default();
+                if tags
+                    .iter()
+                    .any(|t| OWN_ERROR_CONTRACTS.contains(&t.as_str()))
+                {
+                    continue;
+                }
                 for (status, codes) in &by_status {
                     let codes: Vec<String> = codes.iter().map(|c| format!("`{c}`")).collect();
                     let response = ResponseBuilder::new()
@@ -264,6 +271,11 @@ impl Modify for SharedErrors {
         }
     }
 }
+
+/// Routes whose errors follow their own contract (Huginn's plain-text web-request
+/// answers, the incoming-webhook answers of contracts/webhooks): their handlers document
+/// their errors themselves.
+const OWN_ERROR_CONTRACTS: [&str; 2] = ["web_requests", "inbound"];
 
 /// Copies each documented operation onto the other paths its handler serves.
 struct Aliases;

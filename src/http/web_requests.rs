@@ -20,7 +20,11 @@ use crate::telemetry::{self, Endpoint, IngestKind};
     tag = "web_requests",
     params(("user_id" = i64, Path), ("agent_id" = i64, Path), ("secret" = String, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK"),
+        (status = 401, description = "Huginn's `Not Authorized` (wrong secret)"),
+        (status = 404, description = "Huginn's plain-text `agent not found`"),
+        (status = 413, description = "A body larger than `server.max_body_bytes`"),
+        (status = 503, description = "The hub is busy or stopping; retry later")
     )
 )]
 pub async fn handle(
