@@ -16,7 +16,7 @@ use crate::store::{Answer, StoreError};
 
 /// Every `code` an error body can carry. Adding one is a change to the API: programs
 /// match on these, so a code is never renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: the request is wrong in a way no more specific code says.
@@ -160,7 +160,7 @@ pub enum ApiError {
 }
 
 /// The body of every error: `{"error": ErrorBody}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody<'a> {
     pub code: ErrorCode,
     pub message: &'a str,
@@ -168,8 +168,10 @@ pub struct ErrorBody<'a> {
     pub field: Option<&'a str>,
 }
 
-#[derive(Debug, Serialize)]
-struct Envelope<'a> {
+/// The document names this schema `Error`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct Envelope<'a> {
     error: ErrorBody<'a>,
 }
 

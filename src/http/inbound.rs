@@ -155,7 +155,25 @@ fn json_errors(r: WebResponse) -> WebResponse {
     out
 }
 
-/// `ANY /webhook/{token}`.
+/// `ANY /webhook/{token}`: every method reaches the endpoint, which takes POST (and
+/// answers the OPTIONS preflight) and refuses the others with 405 and `Allow`.
+#[utoipa::path(
+    method(post, get, put, patch, delete),
+    path = "/webhook/{token}",
+    operation_id = "inbound_webhook",
+    tag = "inbound",
+    params(("token" = String, Path)),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 405, description = "A method other than POST: `Allow: POST, OPTIONS`"),
+        (status = 400, description = "Refused by the endpoint's own checks: `{\"error\": \"<sentence>\"}`"),
+        (status = 401, description = "A signature or secret that does not verify"),
+        (status = 404, description = "Unknown or inactive token: `{\"error\": \"<sentence>\"}`"),
+        (status = 413, description = "A body larger than the endpoint takes"),
+        (status = 429, description = "Over the endpoint's rate limit"),
+        (status = 503, description = "The endpoint is busy or misconfigured; retry later")
+    )
+)]
 pub async fn webhook(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -10,6 +10,15 @@ use super::AppState;
 use crate::ops::metrics::{self, Gauges};
 use crate::secrets::constant_time_eq;
 
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics_metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let cfg = &state.config.metrics;
     if !cfg.enabled {

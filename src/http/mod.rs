@@ -10,6 +10,7 @@ mod error;
 mod feed_requests;
 mod inbound;
 mod metrics;
+pub mod openapi;
 mod page_requests;
 mod query;
 mod web_requests;
@@ -187,6 +188,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
             // The operator console: overview and live stream.
             .route("/summary", web::get().to(api::summary::summary))
             .route("/stream", web::get().to(api::stream::stream))
+            // The OpenAPI document of every route above and beside.
+            .route("/openapi.json", web::get().to(openapi::document))
+            .route("/docs", web::get().to(openapi::docs))
             .default_service(web::to(api_not_found)),
     )
     // The simple registration API: the same subscriptions, a smaller shape.

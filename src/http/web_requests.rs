@@ -13,6 +13,20 @@ use crate::endpoints::{HandleWebRequest, WebResponse};
 use crate::telemetry::{self, Endpoint, IngestKind};
 
 /// Everything under `/users`; what is not a web-request URL is not found.
+#[utoipa::path(
+    method(get, post, put, patch, delete),
+    path = "/users/{user_id}/web_requests/{agent_id}/{secret}",
+    operation_id = "web_requests_handle",
+    tag = "web_requests",
+    params(("user_id" = i64, Path), ("agent_id" = i64, Path), ("secret" = String, Path)),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 401, description = "Huginn's `Not Authorized` (wrong secret)"),
+        (status = 404, description = "Huginn's plain-text `agent not found`"),
+        (status = 413, description = "A body larger than `server.max_body_bytes`"),
+        (status = 503, description = "The hub is busy or stopping; retry later")
+    )
+)]
 pub async fn handle(
     state: web::Data<AppState>,
     req: HttpRequest,

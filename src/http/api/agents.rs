@@ -177,6 +177,15 @@ pub async fn visible_agent(
     Ok(service::find_owned(&state.addrs.store, user.scope(), id).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/agents",
+    operation_id = "agents_create",
+    tag = "agents",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -187,6 +196,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(to_out(v, &base_url(&state, &req))))
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/agents/{id}",
+    operation_id = "agents_update",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -199,6 +218,16 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(to_out(v, &base_url(&state, &req))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}",
+    operation_id = "agents_get",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -209,6 +238,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(to_out(v, &base_url(&state, &req))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents",
+    operation_id = "agents_list",
+    tag = "agents",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -222,6 +261,16 @@ pub async fn list(
     Ok(page.respond(&req, &out, next))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/agents/{id}",
+    operation_id = "agents_delete",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -231,6 +280,16 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/agents/{id}/events",
+    operation_id = "agents_delete_events",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn delete_events(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -252,6 +311,16 @@ pub struct LogOut {
 }
 
 /// `GET /api/agents/{id}/logs`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}/logs",
+    operation_id = "agents_logs",
+    tag = "agents",
+    params(("id" = i64, Path), super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -283,6 +352,16 @@ pub async fn logs(
 }
 
 /// `POST /api/agents/{id}/run`: runs the agent's check now.
+#[utoipa::path(
+    post,
+    path = "/api/agents/{id}/run",
+    operation_id = "agents_run",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "Accepted")
+    )
+)]
 pub async fn run(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -295,6 +374,16 @@ pub async fn run(
 }
 
 /// `DELETE /api/agents/{id}/memory`.
+#[utoipa::path(
+    delete,
+    path = "/api/agents/{id}/memory",
+    operation_id = "agents_clear_memory",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn clear_memory(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -305,6 +394,16 @@ pub async fn clear_memory(
 }
 
 /// `POST /api/agents/{id}/events`: a manual_event agent emits the posted payload.
+#[utoipa::path(
+    post,
+    path = "/api/agents/{id}/events",
+    operation_id = "agents_post_events",
+    tag = "agents",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn post_events(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -316,7 +415,8 @@ pub async fn post_events(
     Ok(HttpResponse::Created().json(json!({"success": true, "event_ids": ids})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReemitQuery {
     #[serde(default)]
     pub delete_old_events: Option<String>,
@@ -324,6 +424,16 @@ pub struct ReemitQuery {
 
 /// `POST /api/agents/{id}/reemit_events`: re-creates every event of the agent as a new
 /// event (new ids, passed on again), optionally deleting the originals.
+#[utoipa::path(
+    post,
+    path = "/api/agents/{id}/reemit_events",
+    operation_id = "agents_reemit_events",
+    tag = "agents",
+    params(("id" = i64, Path), ReemitQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn reemit_events(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -339,6 +449,15 @@ pub async fn reemit_events(
 
 /// `POST /api/agents/dry_run`: what an agent with these options would emit and log for
 /// `event` (or on a run, without one). Nothing is stored.
+#[utoipa::path(
+    post,
+    path = "/api/agents/dry_run",
+    operation_id = "agents_dry_run",
+    tag = "agents",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn dry_run(
     state: web::Data<AppState>,
     user: AuthUser,

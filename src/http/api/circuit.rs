@@ -9,6 +9,16 @@ use serde_json::json;
 use super::subscriptions::{caller, service, to_out};
 use crate::http::{ApiError, AppState, AuthUser};
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/reset-circuit",
+    operation_id = "circuit_reset",
+    tag = "circuit",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn reset(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -157,6 +157,16 @@ fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, ApiError> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/credentials",
+    operation_id = "credentials_list",
+    tag = "credentials",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -175,6 +185,16 @@ pub async fn list(
 }
 
 /// The owner's read: the one answer that carries the value.
+#[utoipa::path(
+    get,
+    path = "/api/credentials/{id}",
+    operation_id = "credentials_get",
+    tag = "credentials",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -200,6 +220,15 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(answer))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/credentials",
+    operation_id = "credentials_create",
+    tag = "credentials",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -214,6 +243,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out(saved(done, None)?)))
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/credentials/{id}",
+    operation_id = "credentials_update",
+    tag = "credentials",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -230,6 +269,16 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(out(saved(done, Some(id))?)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/credentials/{id}",
+    operation_id = "credentials_delete",
+    tag = "credentials",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -77,7 +77,8 @@ fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     pub status: Option<String>,
     pub webhook_id: Option<i64>,
@@ -85,6 +86,16 @@ pub struct ListQuery {
     pub offset: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/deliveries",
+    operation_id = "deliveries_list",
+    tag = "deliveries",
+    params(ListQuery, super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -148,6 +159,16 @@ async fn visible_delivery(
     Ok(d)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/deliveries/{id}",
+    operation_id = "deliveries_get",
+    tag = "deliveries",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -164,6 +185,16 @@ pub async fn get(
 }
 
 /// Sends a delivery again with a fresh retry budget and the same message id.
+#[utoipa::path(
+    post,
+    path = "/api/deliveries/{id}/retry",
+    operation_id = "deliveries_retry",
+    tag = "deliveries",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 202, description = "Accepted")
+    )
+)]
 pub async fn retry(
     state: web::Data<AppState>,
     user: AuthUser,

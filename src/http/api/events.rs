@@ -40,7 +40,8 @@ impl TryFrom<EventRow> for EventOut {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     // `after`, `before` and `limit` are read by `Cursor::read`, which names a bad one.
     pub agent_id: Option<i64>,
@@ -109,6 +110,16 @@ async fn run_query(
     Ok(resp.json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    operation_id = "events_list",
+    tag = "events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -133,6 +144,16 @@ pub async fn list(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/agents/{id}/events",
+    operation_id = "events_for_agent",
+    tag = "events",
+    params(("id" = i64, Path), ListQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn for_agent(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -159,6 +180,16 @@ pub async fn for_agent(
     .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/events/{id}",
+    operation_id = "events_get",
+    tag = "events",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,

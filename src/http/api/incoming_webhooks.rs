@@ -80,6 +80,15 @@ fn answer(state: &AppState, req: &HttpRequest, row: &IncomingRow, token: Option<
     to_out(row, &base_url(state, req), token, state.addrs.store.keys())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/incoming",
+    operation_id = "incoming_webhooks_create",
+    tag = "incoming_webhooks",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -90,6 +99,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(answer(&state, &req, &issued.row, Some(&issued.token))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/incoming",
+    operation_id = "incoming_webhooks_list",
+    tag = "incoming_webhooks",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -106,6 +125,16 @@ pub async fn list(
     Ok(page.respond(&req, &outs, next))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/incoming/{id}",
+    operation_id = "incoming_webhooks_get",
+    tag = "incoming_webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -116,6 +145,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(answer(&state, &req, &row, None)))
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/webhooks/incoming/{id}",
+    operation_id = "incoming_webhooks_update",
+    tag = "incoming_webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -127,6 +166,16 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(answer(&state, &req, &row, None)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/webhooks/incoming/{id}",
+    operation_id = "incoming_webhooks_delete",
+    tag = "incoming_webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -137,6 +186,16 @@ pub async fn delete(
 }
 
 /// Issues a new token; the old one keeps working for `[inbound] token_rotation_grace_seconds`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/incoming/{id}/rotate",
+    operation_id = "incoming_webhooks_rotate",
+    tag = "incoming_webhooks",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn rotate(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -42,6 +42,16 @@ impl From<LinkRow> for LinkOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/links",
+    operation_id = "links_list",
+    tag = "links",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -54,6 +64,15 @@ pub async fn list(
     Ok(page.respond(&req, &outs, next))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/links",
+    operation_id = "links_create",
+    tag = "links",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -70,6 +89,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/links/{id}",
+    operation_id = "links_delete",
+    tag = "links",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,

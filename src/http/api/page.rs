@@ -216,3 +216,17 @@ mod tests {
         );
     }
 }
+
+/// The paging parameters of muninn's lists, as the OpenAPI document shows them (the
+/// handlers read them through [`Page`]).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read by `Page` from the query string; this type documents them
+pub struct PageParams {
+    /// Items with an id after this one (oldest-first lists; the `Link` header's next page).
+    pub after: Option<i64>,
+    /// Items with an id before this one (newest-first lists: deliveries, logs).
+    pub before: Option<i64>,
+    /// Items per page, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}

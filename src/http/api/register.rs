@@ -32,6 +32,15 @@ fn short(s: &SubscriptionOut) -> serde_json::Value {
     json!({"id": s.id, "url": s.url, "events": s.event_types, "is_active": s.is_active, "payload_format": s.payload_format, "created_at": s.created_at})
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/register",
+    operation_id = "register_register",
+    tag = "register",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn register(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -63,6 +72,16 @@ pub async fn register(
     Ok(HttpResponse::Created().json(v))
 }
 
+#[utoipa::path(
+    get,
+    path = "/webhooks",
+    operation_id = "register_list",
+    tag = "register",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -80,6 +99,16 @@ pub async fn list(
     Ok(page.respond(&req, &out, next))
 }
 
+#[utoipa::path(
+    post,
+    path = "/webhooks/{id}/events",
+    operation_id = "register_set_events",
+    tag = "register",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn set_events(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -43,6 +43,16 @@ fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/scenarios",
+    operation_id = "scenarios_list",
+    tag = "scenarios",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -55,6 +65,16 @@ pub async fn list(
     Ok(page.respond(&req, &body, next))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/scenarios/{id}",
+    operation_id = "scenarios_get",
+    tag = "scenarios",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -73,6 +93,15 @@ pub struct ScenarioIn {
     pub agent_ids: Vec<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/scenarios",
+    operation_id = "scenarios_create",
+    tag = "scenarios",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -89,6 +118,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(out(row, ids)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/scenarios/{id}",
+    operation_id = "scenarios_delete",
+    tag = "scenarios",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -98,6 +137,16 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/scenarios/{id}/export",
+    operation_id = "scenarios_export",
+    tag = "scenarios",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn export(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -115,6 +164,16 @@ pub async fn export(
 }
 
 /// `POST /api/scenarios/import`: a Huginn scenario file (or `{"data": <file or its text>}`).
+#[utoipa::path(
+    post,
+    path = "/api/scenarios/import",
+    operation_id = "scenarios_import",
+    tag = "scenarios",
+    responses(
+        (status = 200, description = "OK"),
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn import(
     state: web::Data<AppState>,
     user: AuthUser,

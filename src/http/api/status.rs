@@ -17,6 +17,15 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// file was deleted or replaced, or the latest writes failed (a full disk, a read-only
 /// file). While writes fail, each call tries a small write of its own, so the answer
 /// turns to 200 once the cause is fixed even if nothing else writes.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "status_healthz",
+    tag = "status",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     let store = &state.addrs.store;
     let safe_mode = state.config.safe_mode;
@@ -69,7 +78,8 @@ fn unavailable(error: String, safe_mode: bool) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(body)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     pub since_id: Option<i64>,
 }
@@ -84,6 +94,16 @@ pub struct StatusQuery {
 /// no user learns another's error rate. Only the two queue depths inside `pending`
 /// (writes waiting to commit, events waiting for an agent) are the hub's, since they
 /// are not kept per user and say nothing about whose work it is.
+#[utoipa::path(
+    get,
+    path = "/worker_status",
+    operation_id = "status_worker_status",
+    tag = "status",
+    params(StatusQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn worker_status(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -50,6 +50,15 @@ impl Stop {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/stream",
+    operation_id = "stream_stream",
+    tag = "stream",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rx = state.addrs.registry.stats.subscribe();
     let stop = Stop::new();

@@ -90,6 +90,15 @@ pub async fn update_from(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing",
+    operation_id = "subscriptions_create",
+    tag = "subscriptions",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -98,6 +107,16 @@ pub async fn create(
     Ok(HttpResponse::Created().json(create_from(&state, &user, body.into_inner()).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/outgoing",
+    operation_id = "subscriptions_list",
+    tag = "subscriptions",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -112,6 +131,16 @@ pub async fn list(
     Ok(page.respond(&req, &outs, next))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/outgoing/{id}",
+    operation_id = "subscriptions_get",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -121,6 +150,16 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(out(&state, row)))
 }
 
+#[utoipa::path(
+    method(put, patch),
+    path = "/api/webhooks/outgoing/{id}",
+    operation_id = "subscriptions_update",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -131,6 +170,16 @@ pub async fn update(
         .json(update_from(&state, &user, path.into_inner(), body.into_inner()).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/webhooks/outgoing/{id}",
+    operation_id = "subscriptions_delete",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -152,6 +201,16 @@ async fn set_paused(
     Ok(HttpResponse::Ok().json(out(state, row)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/pause",
+    operation_id = "subscriptions_pause",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn pause(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -160,6 +219,16 @@ pub async fn pause(
     set_paused(&state, &user, path.into_inner(), true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/resume",
+    operation_id = "subscriptions_resume",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn resume(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -168,6 +237,16 @@ pub async fn resume(
     set_paused(&state, &user, path.into_inner(), false).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/rotate-secret",
+    operation_id = "subscriptions_rotate_secret",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -206,6 +285,16 @@ fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T
 }
 
 /// `POST /api/webhooks/outgoing/{id}/test` and the AGiXT SDK's `/api/webhooks/test/{id}`.
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/test",
+    operation_id = "subscriptions_test",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn test(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -219,6 +308,17 @@ pub async fn test(
     Ok(HttpResponse::Ok().json(outcome))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/outgoing/{id}/replay",
+    operation_id = "subscriptions_replay",
+    tag = "subscriptions",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK"),
+        (status = 202, description = "Accepted")
+    )
+)]
 pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -237,6 +337,15 @@ pub async fn replay(
 }
 
 /// `{"event_types": [{"type", "description"}]}`, as the AGiXT document prints it.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/event-types",
+    operation_id = "subscriptions_event_types",
+    tag = "subscriptions",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn event_types() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "event_types": CATALOG }))
 }

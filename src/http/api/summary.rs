@@ -134,6 +134,15 @@ fn database_bytes(state: &AppState) -> u64 {
         .sum()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/summary",
+    operation_id = "summary_summary",
+    tag = "summary",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let counts = stored(&state).await?;
     let stats = &state.addrs.registry.stats;

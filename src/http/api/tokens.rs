@@ -46,6 +46,16 @@ fn out(r: ApiTokenRow, token: Option<String>) -> TokenOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/tokens",
+    operation_id = "tokens_list",
+    tag = "tokens",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -63,6 +73,15 @@ pub async fn list(
     Ok(page.respond(&req, &outs, next))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tokens",
+    operation_id = "tokens_create",
+    tag = "tokens",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -121,6 +140,16 @@ async fn visible(state: &AppState, user: &AuthUser, id: i64) -> Result<ApiTokenR
     Ok(row)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/tokens/{id}",
+    operation_id = "tokens_revoke",
+    tag = "tokens",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 204, description = "No content")
+    )
+)]
 pub async fn revoke(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -140,6 +169,16 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/tokens/{id}/rotate",
+    operation_id = "tokens_rotate",
+    tag = "tokens",
+    params(("id" = i64, Path)),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn rotate(
     state: web::Data<AppState>,
     user: AuthUser,

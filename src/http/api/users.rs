@@ -65,6 +65,15 @@ fn out(u: UserRow, token: Option<String>) -> UserOut {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    operation_id = "users_me",
+    tag = "users",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let id = user.id;
     let row = state
@@ -76,6 +85,15 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/me",
+    operation_id = "users_update_me",
+    tag = "users",
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn update_me(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -96,6 +114,16 @@ pub async fn update_me(
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/users",
+    operation_id = "users_list",
+    tag = "users",
+    params(super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -114,6 +142,15 @@ pub async fn list(
     Ok(page.respond(&req, &outs, next))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    operation_id = "users_create",
+    tag = "users",
+    responses(
+        (status = 201, description = "Created")
+    )
+)]
 pub async fn create(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -17,7 +17,8 @@ use crate::endpoints::incoming::endpoint_key;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::{agents, inbound_log};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     pub webhook_type: Option<String>,
     // `limit`, `offset` (as the AGiXT document prints them) and the `before` cursor are
@@ -82,6 +83,16 @@ async fn incoming_key(
     Ok(endpoint_key(id))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/{id}/logs",
+    operation_id = "webhook_logs_logs",
+    tag = "webhook_logs",
+    params(("id" = i64, Path), LogQuery, super::page::PageParams),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
@@ -128,6 +139,16 @@ pub async fn logs(
     Ok(page.respond_offset(&req, &out, more.map(|_| offset + page.limit)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/{id}/statistics",
+    operation_id = "webhook_logs_statistics",
+    tag = "webhook_logs",
+    params(("id" = i64, Path), LogQuery),
+    responses(
+        (status = 200, description = "OK")
+    )
+)]
 pub async fn statistics(
     state: web::Data<AppState>,
     user: AuthUser,
