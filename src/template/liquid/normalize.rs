@@ -242,8 +242,9 @@ fn drop_call_arguments(markup: &str) -> String {
 /// One `{{ ... }}` markup with the text between its variable and its first filter
 /// dropped, as Ruby's lax parser reads it: the variable is the first fragment and
 /// everything up to the first `|` is ignored, so `{{ Crypto Diagest }}` renders the
-/// variable `Crypto` (blank), where the crate's grammar refuses the template. Only a
-/// plain variable path is cut; literals and quoted text are left to the parser.
+/// variable `Crypto` (blank), where the crate's grammar refuses the template. Only bare
+/// words after a plain variable path are cut; operators, literals and quoted text are
+/// left to the parser, which reports them.
 fn drop_output_junk(markup: &str) -> String {
     let Some(inner) = markup.strip_prefix("{{") else {
         return markup.to_string();
@@ -261,7 +262,14 @@ fn drop_output_junk(markup: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '?'));
     let pipe = unquoted_pipe(rest);
     let junk = &rest[..pipe.unwrap_or(rest.len())];
-    if !is_path || junk.trim().is_empty() {
+    // Only bare words: an operator or a literal after the variable (`{{ a ~ '!' }}`,
+    // another engine's syntax) stays an error to report, not text to drop silently.
+    let words = junk.split_whitespace().all(|w| {
+        w.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    });
+    if !is_path || junk.trim().is_empty() || !words {
         return markup.to_string();
     }
     let filters = pipe.map_or(String::new(), |p| format!(" {}", rest[p..].trim_end()));
@@ -386,7 +394,7 @@ mod tests {
             normalize("a {{- x y | upcase -}} b"),
             "a {{- x | upcase -}} b"
         );
-        assert_eq!(normalize("{{ a 'b|c' | size }}"), "{{ a | size }}");
+        assert_eq!(normalize("{{ a b c | size }}"), "{{ a | size }}");
         // Already valid, or not a plain variable: left to the parser.
         for same in [
             "{{ title | upcase }}",
@@ -394,6 +402,9 @@ mod tests {
             "{{ 'two words' }}",
             "{{ x | default: 'a b' }}",
             "{{ 1 2 }}",
+            "{{ a ~ '!' }}",
+            "{{ a 'b|c' | size }}",
+            "{{ a == b }}",
             "{% if a b %}{% endif %}",
         ] {
             assert_eq!(normalize(same), same);
