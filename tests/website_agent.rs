@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::sink::{Reply, Sink};
 use common::{ADMIN_TOKEN, TestHub};
@@ -30,28 +30,6 @@ async fn run(hub: &TestHub, id: i64) {
         .post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
         .await;
     assert_eq!(r.status, 202, "{}", r.text());
-}
-
-/// Waits (bounded) until the agent has logged a line containing `text`.
-async fn wait_log(hub: &TestHub, id: i64, text: &str, times: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let logs = hub
-            .get(&format!("/api/agents/{id}/logs"), ADMIN_TOKEN)
-            .await
-            .json();
-        let n = logs
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|l| l["message"].as_str().unwrap_or("").contains(text))
-            .count();
-        if n >= times {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no log {text:?}: {logs}");
-        actix_rt::time::sleep(Duration::from_millis(30)).await;
-    }
 }
 
 #[actix_rt::test]
@@ -82,7 +60,7 @@ async fn a_page_becomes_events_once() {
     let got = hub.wait_payloads(ADMIN_TOKEN, id, &want).await;
     assert_eq!(got, want);
     run(&hub, id).await;
-    wait_log(&hub, id, "3 results, 0 new", 1).await;
+    hub.wait_log(ADMIN_TOKEN, id, "3 results, 0 new", 1).await;
     assert_eq!(hub.payloads(ADMIN_TOKEN, id).await.len(), 3);
     let a = hub
         .get(&format!("/api/agents/{id}"), ADMIN_TOKEN)
@@ -186,7 +164,7 @@ async fn a_wild_scenario_posts_each_new_item_once() {
     assert_eq!(hub.payloads(ADMIN_TOKEN, trigger).await.len(), 1);
     // The same page again: nothing new, nothing posted.
     run(&hub, web).await;
-    wait_log(&hub, web, "1 results, 0 new", 1).await;
+    hub.wait_log(ADMIN_TOKEN, web, "1 results, 0 new", 1).await;
     actix_rt::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(guilded.received().len(), 1);
     assert_eq!(hub.payloads(ADMIN_TOKEN, web).await.len(), 1);

@@ -94,28 +94,6 @@ async fn run(hub: &TestHub, token: &str, id: i64) {
     assert_eq!(r.status, 202, "{}", r.text());
 }
 
-/// Waits (bounded) until agent `id` has logged `text` at least `times` times.
-async fn wait_log(hub: &TestHub, token: &str, id: i64, text: &str, times: usize) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let logs = hub
-            .get(&format!("/api/agents/{id}/logs"), token)
-            .await
-            .json();
-        let n = logs
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|l| l["message"].as_str().unwrap_or("").contains(text))
-            .count();
-        if n >= times {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no log {text:?}: {logs}");
-        actix_rt::time::sleep(Duration::from_millis(30)).await;
-    }
-}
-
 /// Gives the graph time to move anything still in flight (two propagation ticks), so
 /// a test can then assert that nothing more arrived.
 async fn settle() {
@@ -168,7 +146,7 @@ async fn newswire_politics_stories_are_mailed_once_each() {
 
     // The same listing again: nothing new, no mail.
     run(&hub, &token, wire).await;
-    wait_log(&hub, &token, wire, "0 new", 1).await;
+    hub.wait_log(&token, wire, "0 new", 1).await;
     settle().await;
     assert_eq!(smtp.mails().len(), 1);
 
@@ -223,7 +201,7 @@ async fn a_changed_page_section_is_mailed_to_the_owner() {
     assert!(body.contains("Pay for the wall: version one."), "{body}");
 
     run(&hub, &token, wall).await;
-    wait_log(&hub, &token, wall, "0 new", 1).await;
+    hub.wait_log(&token, wall, "0 new", 1).await;
     settle().await;
     assert_eq!(smtp.mails().len(), 1);
 
@@ -299,7 +277,7 @@ async fn a_morning_digest_mails_one_authors_new_stories_together() {
 
     // Nothing new on the page, nothing collected: the next digest run sends nothing.
     run(&hub, &token, verge).await;
-    wait_log(&hub, &token, verge, "0 new", 1).await;
+    hub.wait_log(&token, verge, "0 new", 1).await;
     settle().await;
     run(&hub, &token, digest).await;
     settle().await;
@@ -377,7 +355,7 @@ async fn a_scraped_article_is_published_in_the_feed_once() {
 
     // The same page again: the feed keeps one item.
     run(&hub, ADMIN_TOKEN, scrape).await;
-    wait_log(&hub, ADMIN_TOKEN, scrape, "0 new", 1).await;
+    hub.wait_log(ADMIN_TOKEN, scrape, "0 new", 1).await;
     settle().await;
     let xml = hub.get(&feed_path, "").await.text();
     assert_eq!(xml.matches("<item>").count(), 1, "{xml}");
@@ -493,7 +471,7 @@ async fn tripwire_mails_when_a_watched_feed_changes() {
 
     // The same feed again: the rss agent emits nothing new, no mail.
     run(&hub, &token, topten).await;
-    wait_log(&hub, &token, topten, ": 0 new entries", 1).await;
+    hub.wait_log(&token, topten, ": 0 new entries", 1).await;
     settle().await;
     assert_eq!(smtp.mails().len(), 1);
 }

@@ -223,6 +223,31 @@ impl TestHub {
 
 /// True when `actual` has everything `expected` has: objects by key (recursively),
 /// arrays element by element with the same length, other values equal.
+impl TestHub {
+    /// Waits (bounded) until agent `id` has logged a line containing `text` at least
+    /// `times` times; panics with the log when it has not.
+    pub async fn wait_log(&self, token: &str, id: i64, text: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let logs = self
+                .get(&format!("/api/agents/{id}/logs"), token)
+                .await
+                .json();
+            let n = logs
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|l| l["message"].as_str().unwrap_or("").contains(text))
+                .count();
+            if n >= times {
+                return;
+            }
+            assert!(Instant::now() < deadline, "no log {text:?}: {logs}");
+            actix_rt::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
 pub fn json_contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Object(a), Value::Object(e)) => e
