@@ -16,7 +16,7 @@
 //! | [`store`] | SQLite through diesel: schema, queries per table, group-commit writer |
 //! | [`options`], [`ops`] | agent option readers (Huginn's `boolify`); logging, metrics, systemd |
 //! | [`template`], [`config`] | the Liquid/tera sandbox; the config file, env and defaults |
-//! | [`time`], [`net`], [`event_types`], [`jsonpath`], [`secrets`] | leaves: timestamps, IP nets and header styles, the event-type catalog, bounded JSONPath, sealing and constant-time compare |
+//! | [`time`], [`net`], [`event_types`], [`jsonpath`], [`secrets`], [`sandbox`] | leaves: timestamps, IP nets and header styles, the event-type catalog, bounded JSONPath, sealing and constant-time compare, the child-process sandbox for user code |
 //!
 //! # Dependency direction
 //!
@@ -43,6 +43,7 @@ pub mod mail;
 pub mod net;
 pub mod ops;
 pub mod options;
+pub mod sandbox;
 pub mod secrets;
 mod server;
 pub mod store;

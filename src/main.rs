@@ -217,7 +217,8 @@ fn main() -> Result<()> {
     // The jq sandbox's worker process (src/agents/jq/sandbox.rs): hidden, before any
     // setting is read, so nothing of the hub's configuration reaches it.
     if std::env::args().nth(1).as_deref() == Some(muninn::agents::jq::sandbox::WORKER_ARG) {
-        std::process::exit(muninn::agents::jq::sandbox::worker_main());
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(muninn::agents::jq::sandbox::worker_main(&args));
     }
     // The shell_command worker (src/agents/shell_command/runner.rs): limits itself and
     // becomes the command; the parent already cleared its environment.

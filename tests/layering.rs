@@ -6,7 +6,7 @@
 //! ```text
 //! server → http → hub → agents → {endpoints, delivery, feeds} → telemetry → store
 //!        → {options, ops} → {template, config} → leaves (time, net, event_types,
-//!          jsonpath, secrets)
+//!          jsonpath, secrets, sandbox)
 //! ```
 //!
 //! Arrows that still point up are listed in `KNOWN_UPWARD` with the reason; that list
@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("event_types", 0),
     ("jsonpath", 0),
     ("secrets", 0),
+    ("sandbox", 0),
     ("template", 1),
     ("config", 1),
     ("options", 2),

@@ -1,30 +1,20 @@
 //! The jq sandbox: every jq filter runs in a child process, `muninn jq-worker`.
 //!
-//! Why a process: a jq filter is user-written code, and jaq (like jq) has no step or
-//! memory budget and no way to interrupt an evaluation from outside — `last(range(1e18))`
-//! is one call that never returns, `[repeat(1)]` or string doubling grows until the
-//! allocator fails, and a failed allocation aborts the whole process. A thread cannot be
-//! stopped or capped; a process can. The worker lowers its own address-space and CPU
-//! limits (setrlimit) before it reads the request, so a memory bomb makes the worker's
-//! allocation fail (the worker dies, not the hub) and a busy loop is killed by the kernel
-//! at the CPU limit; the parent also kills it at a wall-clock deadline and reads at most
-//! `MAX_OUTPUT_BYTES` of what it writes. The worker starts with an empty environment, so
-//! jq's `$ENV`/`env` see no secrets of the hub.
-//!
-//! The caller blocks until the worker ends (at most `TIMEOUT`): agents' handlers are
-//! synchronous, so a hostile filter holds up the agents that share its arbiter thread
-//! for that long, never the HTTP workers.
+//! Why a process, and the bounds it runs within: see [`crate::sandbox`]. jaq (like jq)
+//! has no step or memory budget and no way to interrupt an evaluation from outside —
+//! `last(range(1e18))` is one call that never returns, `[repeat(1)]` or string doubling
+//! grows until the allocator fails — so the sandbox's limits are the only ones. The
+//! worker's empty environment means jq's `$ENV`/`env` see no secrets of the hub.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::engine;
+use crate::sandbox::{self, Ended};
 
 /// The hidden subcommand of the `muninn` binary that runs one filter.
 pub const WORKER_ARG: &str = "jq-worker";
@@ -37,22 +27,19 @@ const MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
 /// The largest request (filter, variables and input) and the largest answer.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
-const MAX_STDERR_BYTES: u64 = 4096;
-
-static WORKER_PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+const MAX_STDERR_BYTES: usize = 4096;
 
 /// Sets the program run as the worker (tests: the built `muninn` binary, since their
 /// own executable is the test harness). The first call wins.
-pub fn set_worker_program(path: impl Into<PathBuf>) {
-    let _ = WORKER_PROGRAM.set(path.into());
-}
+pub use crate::sandbox::set_worker_program;
 
-fn worker_program() -> Result<PathBuf, String> {
-    if let Some(p) = WORKER_PROGRAM.get() {
-        return Ok(p.clone());
-    }
-    std::env::current_exe().map_err(|e| format!("cannot find the muninn program to run jq: {e}"))
-}
+const LIMITS: sandbox::Limits = sandbox::Limits {
+    timeout: TIMEOUT,
+    cpu_seconds: CPU_SECONDS,
+    memory_bytes: MEMORY_BYTES,
+    max_stdout_bytes: MAX_OUTPUT_BYTES,
+    max_stderr_bytes: MAX_STDERR_BYTES,
+};
 
 #[derive(Serialize, Deserialize)]
 struct Request {
@@ -107,19 +94,32 @@ pub fn run(
         )
         .map(|(values, more)| Outputs { values, more });
     }
-    let (status, out, err) = run_worker(body)?;
-    let Some(status) = status else {
-        return Err(format!(
-            "jq was stopped after {} s: the filter did not finish in time",
-            TIMEOUT.as_secs()
-        ));
+    let finished = sandbox::run(sandbox::Job {
+        worker: WORKER_ARG,
+        args: &[],
+        env: &[],
+        dir: None,
+        stdin: body,
+        limits: LIMITS,
+    })
+    .map_err(|e| format!("cannot start the jq worker process: {e}"))?;
+    let (out, err) = (finished.stdout, finished.stderr);
+    let status = match finished.ended {
+        Ended::Exited(status) => status,
+        Ended::TimedOut => {
+            return Err(format!(
+                "jq was stopped after {} s: the filter did not finish in time",
+                TIMEOUT.as_secs()
+            ));
+        }
+        Ended::TooMuchOutput { stdout: true } => {
+            return Err(format!(
+                "jq was stopped: its output is larger than {} MiB",
+                MAX_OUTPUT_BYTES >> 20
+            ));
+        }
+        Ended::TooMuchOutput { stdout: false } => None,
     };
-    if out.len() > MAX_OUTPUT_BYTES {
-        return Err(format!(
-            "jq was stopped: its output is larger than {} MiB",
-            MAX_OUTPUT_BYTES >> 20
-        ));
-    }
     match serde_json::from_slice::<Answer>(&out) {
         Ok(Answer::Outputs { values, more }) => Ok(Outputs { values, more }),
         Ok(Answer::Error(e)) => Err(e),
@@ -127,9 +127,10 @@ pub fn run(
     }
 }
 
-fn died(status: ExitStatus, stderr: &[u8]) -> String {
+fn died(status: Option<ExitStatus>, stderr: &[u8]) -> String {
     let why = String::from_utf8_lossy(stderr);
     let why = why.trim();
+    let status = status.map_or_else(|| "killed".to_string(), |s| s.to_string());
     format!(
         "jq was stopped ({status}): the filter used more than {} MiB of memory or {} s of CPU time{}",
         MEMORY_BYTES >> 20,
@@ -142,71 +143,11 @@ fn died(status: ExitStatus, stderr: &[u8]) -> String {
     )
 }
 
-type Finished = (Option<ExitStatus>, Vec<u8>, Vec<u8>);
-
-/// Starts the worker, feeds it `body`, and waits until it ends or the deadline passes
-/// (then kills it: the status is None).
-fn run_worker(body: Vec<u8>) -> Result<Finished, String> {
-    let mut child = Command::new(worker_program()?)
-        .arg(WORKER_ARG)
-        .env_clear()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start the jq worker process: {e}"))?;
-    let stdin = child.stdin.take();
-    let writer = std::thread::spawn(move || {
-        // A worker that dies early closes the pipe: the write fails, which is fine.
-        if let Some(mut s) = stdin {
-            let _ = s.write_all(&body);
-        }
-    });
-    let stdout = child.stdout.take();
-    let reader = std::thread::spawn(move || read_capped(stdout, MAX_OUTPUT_BYTES as u64 + 1));
-    let stderr = child.stderr.take();
-    let err_reader = std::thread::spawn(move || read_capped(stderr, MAX_STDERR_BYTES));
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            Ok(None) | Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let _ = writer.join();
-    let out = reader.join().unwrap_or_default();
-    let err = err_reader.join().unwrap_or_default();
-    Ok((status, out, err))
-}
-
-fn read_capped(pipe: Option<impl Read>, cap: u64) -> Vec<u8> {
-    let mut buf = Vec::new();
-    if let Some(p) = pipe {
-        let _ = p.take(cap).read_to_end(&mut buf);
-    }
-    buf
-}
-
 /// The worker: limits itself, reads one request from stdin, writes the answer to
 /// stdout. Returns the process exit code.
-pub fn worker_main() -> i32 {
-    use rustix::process::{Resource, Rlimit, setrlimit};
-    let limit = |resource, n| {
-        setrlimit(
-            resource,
-            Rlimit {
-                current: Some(n),
-                maximum: Some(n),
-            },
-        )
-    };
-    if let Err(e) = limit(Resource::As, MEMORY_BYTES).and(limit(Resource::Cpu, CPU_SECONDS)) {
-        eprintln!("cannot limit the jq worker's memory and CPU time: {e}");
+pub fn worker_main(args: &[String]) -> i32 {
+    if let Err(e) = sandbox::confine(args) {
+        eprintln!("{e}");
         return 2;
     }
     let mut body = Vec::new();
