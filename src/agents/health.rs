@@ -32,6 +32,13 @@ pub enum Health {
     },
     /// Huginn's HttpStatusAgent: the last status it saw is a positive number.
     LastStatus,
+    /// No recent errors, and each of the two options that is set holds: an event created
+    /// within `created` days, an event received within `received` days (Huginn's
+    /// JavaScriptAgent).
+    PeriodsIfSet {
+        created: &'static str,
+        received: &'static str,
+    },
 }
 
 fn days(options: &Value, option: &str, default: f64) -> f64 {
@@ -89,6 +96,17 @@ pub fn working(health: Health, row: &AgentRow, options: &Value, now: NaiveDateTi
         } => {
             within(row.last_event_at, days(options, option, default_days), now)
                 && !recent_errors(row)
+        }
+        Health::PeriodsIfSet { created, received } => {
+            let holds = |option: &str, at| {
+                options.get(option).is_none_or(|v| {
+                    !super::json_parse::present(Some(v))
+                        || within(at, days(options, option, 0.0), now)
+                })
+            };
+            !recent_errors(row)
+                && holds(created, row.last_event_at)
+                && holds(received, row.last_receive_at)
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The agent types that run a user's own code on the host (shell_command): Huginn's
+//! The agent types that run a user's own code on the host (shell_command, java_script): Huginn's
 //! "insecure agents". They are off unless the operator turns them on (`[insecure_agents]
 //! enabled = true`, Huginn's `ENABLE_INSECURE_AGENTS`), because a command runs with the
 //! hub's own rights: anyone who may create agents could read its database and keys.
@@ -14,7 +14,7 @@ use super::KindInfo;
 use crate::config::InsecureAgentsConfig;
 
 /// muninn's names of the insecure types.
-const NAMES: &[&str] = &["shell_command"];
+const NAMES: &[&str] = &["shell_command", "java_script"];
 
 /// Whether agents of `kind` run the user's code on the host.
 pub fn is_insecure(kind: &KindInfo) -> bool {

@@ -23,6 +23,7 @@ pub mod health;
 pub mod http_status;
 pub mod imap_folder;
 pub mod insecure;
+pub mod java_script;
 pub mod jq;
 pub mod json_parse;
 pub mod liquid_output;
@@ -668,6 +669,23 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: shell_command::validate,
         build: shell_command::build,
+    },
+    KindInfo {
+        name: java_script::NAME,
+        huginn: "Agents::JavaScriptAgent",
+        description: "Runs JavaScript code that creates, receives and remembers events (only when [insecure_agents] is enabled).",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: true,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: Some("never"),
+        health: Health::PeriodsIfSet {
+            created: "expected_update_period_in_days",
+            received: "expected_receive_period_in_days",
+        },
+        validate: java_script::validate,
+        build: java_script::build,
     },
 ];
 

@@ -426,7 +426,21 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "java_script",
+        implemented: &[
+            "code",
+            "language",
+            "expected_update_period_in_days",
+            "expected_receive_period_in_days",
+        ],
+        not_implemented: &[],
+    },
 ];
+
+/// Types whose options are the user's own as well as the type's: any other key is
+/// kept for the code to read (java_script's `this.options('make_event')`).
+const OPEN: &[&str] = &["java_script"];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
 const EMAIL_KEYS: &[&str] = &[
@@ -452,6 +466,9 @@ pub fn not_implemented(kind: &KindInfo, options: &Value) -> Vec<String> {
     let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
         return Vec::new();
     };
+    if OPEN.contains(&kind.name) {
+        return Vec::new();
+    }
     map.keys()
         .filter(|k| keys.not_implemented.contains(&k.as_str()))
         .cloned()
@@ -464,6 +481,9 @@ pub fn unknown(kind: &KindInfo, options: &Value) -> Vec<String> {
     let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
         return Vec::new();
     };
+    if OPEN.contains(&kind.name) {
+        return Vec::new();
+    }
     map.keys()
         .filter(|k| {
             let k = k.as_str();

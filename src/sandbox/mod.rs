@@ -50,6 +50,16 @@ fn worker_program() -> Result<PathBuf, std::io::Error> {
     }
 }
 
+/// The program a job runs: `muninn` itself, or the program `name` beside it.
+fn program_of(name: Option<&str>) -> Result<PathBuf, std::io::Error> {
+    let muninn = worker_program()?;
+    Ok(match (name, muninn.parent()) {
+        (Some(name), Some(dir)) => dir.join(name),
+        (Some(name), None) => PathBuf::from(name),
+        (None, _) => muninn,
+    })
+}
+
 /// What one run may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -66,6 +76,9 @@ pub struct Limits {
 
 /// One run: `muninn <worker> MEMORY_BYTES CPU_SECONDS -- <args>...`.
 pub struct Job<'a> {
+    /// None: the `muninn` program; a name: the program of that name in its directory
+    /// (`muninn-js`).
+    pub program: Option<&'a str>,
     /// The hidden subcommand of the `muninn` binary (`jq-worker`).
     pub worker: &'a str,
     /// What follows the `--`, for the worker to read after [`confine`].
@@ -122,7 +135,7 @@ impl std::error::Error for StartError {}
 /// Runs `job` to its end or to a limit, then kills what is left of its process group.
 pub fn run(job: Job<'_>) -> Result<Finished, StartError> {
     let limits = job.limits;
-    let mut command = Command::new(worker_program().map_err(StartError::NoProgram)?);
+    let mut command = Command::new(program_of(job.program).map_err(StartError::NoProgram)?);
     command
         .arg(job.worker)
         .arg(limits.memory_bytes.to_string())

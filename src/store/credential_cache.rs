@@ -222,6 +222,10 @@ fn redact_value(out: &[(String, String)], value: &mut Value) {
 }
 
 impl CredentialSource for UserCredentials {
+    fn names(&self) -> Vec<String> {
+        self.sealed.keys().cloned().collect()
+    }
+
     fn uri_expander(&self) -> Option<Arc<dyn UriExpander>> {
         self.uri_expander.clone()
     }

@@ -95,6 +95,7 @@ pub fn run(
         .map(|(values, more)| Outputs { values, more });
     }
     let finished = sandbox::run(sandbox::Job {
+        program: None,
         worker: WORKER_ARG,
         args: &[],
         env: &[],

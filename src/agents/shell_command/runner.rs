@@ -45,6 +45,7 @@ pub fn run(
         return Ok(failed_to_start("the command is empty".into()));
     }
     let finished = sandbox::run(sandbox::Job {
+        program: None,
         worker: WORKER_ARG,
         args: argv,
         env: &[("PATH", SAFE_PATH)],

@@ -15,6 +15,7 @@ mod bounds;
 mod convert;
 pub mod expander;
 mod filter_kit;
+mod html_entities;
 mod huginn_filters;
 mod math_filters;
 mod normalize;
@@ -49,6 +50,13 @@ use tags::Credentials;
 pub trait CredentialSource: Send + Sync {
     /// The value, or None when the user has no credential of that name (renders as "").
     fn credential(&self, name: &str) -> Option<String>;
+
+    /// The names of every credential the owner has (the java_script agent hands its
+    /// code all of them, as Huginn's `this.credential(name)` may ask for any); none by
+    /// default.
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// What `uri_expand` asks (the hub's, for an owner's renderings); none: no requests.
     fn uri_expander(&self) -> Option<std::sync::Arc<dyn expander::UriExpander>> {
