@@ -1,5 +1,5 @@
 //! Runs a JavaScript agent's code in the sandbox's child process, the `muninn-js`
-//! program beside `muninn` (src/bin/muninn-js: why a program of its own is said there):
+//! program beside `muninn` (js-worker/main.rs: why a program of its own is said there):
 //! one JSON request on its standard input, one JSON answer on its standard output (as
 //! the jq worker does). QuickJS is C: a fault in it, or an allocation the engine's own
 //! limit did not catch, ends the child, never the hub.
