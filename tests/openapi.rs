@@ -507,6 +507,13 @@ async fn every_json_answer_and_json_body_has_a_schema() {
         !agent.contains("web_request_url") && !agent.contains("warnings"),
         "{agent:?}"
     );
+    // Absent when there is none, never null; an always-present one is null when empty.
+    let props = &schemas["AgentOut"]["properties"];
+    assert_eq!(props["web_request_url"]["type"], "string", "{props}");
+    assert_eq!(
+        props["schedule"]["type"],
+        serde_json::json!(["string", "null"])
+    );
     assert_eq!(
         doc["paths"]["/api/agents"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
             ["items"]["$ref"],

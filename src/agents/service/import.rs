@@ -30,6 +30,7 @@ pub struct ImportedAgent {
     pub disabled: bool,
     /// Why the agent was not created (`action` "skipped").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
 }
 

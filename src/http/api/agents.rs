@@ -53,6 +53,7 @@ pub struct AgentOut {
     #[schema(required)]
     pub last_web_request_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub web_request_url: Option<String>,
     /// What saving found worth knowing but not refusing: link cycles through the agent.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -74,9 +74,11 @@ struct CredentialOut {
     updated_at: String,
     /// Only in the owner's `GET /api/credentials/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     credential_value: Option<String>,
     /// Why the value cannot be read (it was sealed with a key this hub does not have).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     value_error: Option<String>,
 }
 

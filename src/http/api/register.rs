@@ -41,6 +41,7 @@ pub struct RegisterOut {
     pub created_at: String,
     /// The signing secret: in the answer to registering only.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub secret: Option<String>,
 }
 

@@ -64,14 +64,18 @@ pub struct Health {
     pub status: HealthStatus,
     /// `safe` when the hub was started with `--safe`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub mode: Option<Mode>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub note: Option<&'static str>,
     /// Why the hub is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
     /// Write batches that failed in a row (when writes fail).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failed_write_batches: Option<usize>,
     /// Since when writes fail (when they do; null if unknown).
     #[serde(skip_serializing_if = "Option::is_none")]

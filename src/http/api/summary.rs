@@ -93,6 +93,7 @@ pub struct SummaryOut {
     pub uptime_seconds: u64,
     /// The size of the whole hub's database: for admins only, like the hub-wide rates.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_bytes: Option<u64>,
     pub rates: Rates,
     pub queue: QueueTotals,
