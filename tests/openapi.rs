@@ -329,3 +329,194 @@ async fn the_docs_page_renders_the_document_with_nothing_from_elsewhere() {
     assert_eq!(doc.status, 200);
     assert!(doc.json()["paths"]["/api/docs"]["get"].is_object());
 }
+
+/// Operations whose success or request-body schemas are still to be written. The list
+/// only shrinks: an operation listed here that has its schemas fails the test below.
+const SCHEMAS_STILL_MISSING: &[&str] = &[
+    // The handlers of s29-docs-b (subscriptions, deliveries, circuit, tokens, users,
+    // incoming webhooks and their endpoint, the logs), written on another branch.
+    "circuit_reset",
+    "deliveries_get",
+    "deliveries_list",
+    "deliveries_retry",
+    "inbound_webhook_delete",
+    "inbound_webhook_get",
+    "inbound_webhook_patch",
+    "inbound_webhook_post",
+    "inbound_webhook_put",
+    "incoming_webhooks_create",
+    "incoming_webhooks_get",
+    "incoming_webhooks_list",
+    "incoming_webhooks_rotate",
+    "incoming_webhooks_update_patch",
+    "incoming_webhooks_update_put",
+    "subscriptions_create",
+    "subscriptions_event_types",
+    "subscriptions_get",
+    "subscriptions_list",
+    "subscriptions_pause",
+    "subscriptions_replay",
+    "subscriptions_resume",
+    "subscriptions_rotate_secret",
+    "subscriptions_test_post",
+    "subscriptions_test_post_api_webhooks_test__id_",
+    "subscriptions_update_patch",
+    "subscriptions_update_put",
+    "tokens_create",
+    "tokens_list",
+    "tokens_rotate",
+    "users_create",
+    "users_list",
+    "users_me",
+    "users_update_me",
+    "webhook_logs_logs",
+    "webhook_logs_statistics",
+    // Huginn's web-request URLs: the answer is whatever the agent serves (text, JSON,
+    // XML, HTML), so its media types are still to be documented.
+    "web_requests_handle_delete",
+    "web_requests_handle_delete_users__user_id__webhooks__agent_id___secret_",
+    "web_requests_handle_get",
+    "web_requests_handle_get_users__user_id__webhooks__agent_id___secret_",
+    "web_requests_handle_patch",
+    "web_requests_handle_patch_users__user_id__webhooks__agent_id___secret_",
+    "web_requests_handle_post",
+    "web_requests_handle_post_users__user_id__webhooks__agent_id___secret_",
+    "web_requests_handle_put",
+    "web_requests_handle_put_users__user_id__webhooks__agent_id___secret_",
+];
+
+/// Whether the handler of `method path` reads a JSON body: sent one that is not JSON
+/// from its first byte, it answers `invalid_json` (actix's JSON extractor refused it
+/// before the handler ran, so the probe changes nothing). Not JSON from the start, so a
+/// streaming parser cannot find another fault (an unknown field) first.
+async fn reads_json_body(hub: &TestHub, method: &str, path: &str) -> bool {
+    let r = hub
+        .request(
+            &method.to_uppercase(),
+            &concrete(path),
+            Some(common::ADMIN_TOKEN),
+            &[("Content-Type", "application/json")],
+            Some(b"not json".to_vec()),
+        )
+        .await;
+    let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    body["error"]["code"] == "invalid_json"
+}
+
+/// What an operation's description leaves out: a success answer (other than 204) with
+/// no content, a JSON answer with no schema, a JSON body read with no schema.
+async fn schemas_missing(hub: &TestHub, method: &str, path: &str, op: &Value) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (status, response) in op["responses"].as_object().unwrap() {
+        if !status.starts_with('2') || status == "204" {
+            continue;
+        }
+        match response["content"].as_object() {
+            None => missing.push(format!("the {status} answer has no content")),
+            Some(content) => {
+                for (media, c) in content {
+                    if media.contains("json") && c.get("schema").is_none() {
+                        missing.push(format!("the {status} {media} answer has no schema"));
+                    }
+                }
+            }
+        }
+    }
+    if method != "get" && reads_json_body(hub, method, path).await {
+        let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+        if schema.is_null() {
+            missing.push("it reads a JSON body, which has no schema".into());
+        }
+    }
+    missing
+}
+
+#[actix_rt::test]
+async fn every_json_answer_and_json_body_has_a_schema() {
+    let hub = TestHub::start().await;
+    let doc = hub
+        .request("GET", "/api/openapi.json", None, &[], None)
+        .await
+        .json();
+    let listed: BTreeSet<&str> = SCHEMAS_STILL_MISSING.iter().copied().collect();
+    let mut seen = BTreeSet::new();
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            let Some(op) = item.get(method) else {
+                continue;
+            };
+            let id = op["operationId"].as_str().unwrap();
+            seen.insert(id.to_owned());
+            let missing = schemas_missing(&hub, method, path, op).await;
+            match (missing.is_empty(), listed.contains(id)) {
+                (false, false) => problems.push(format!(
+                    "{method} {path} ({id}): {}",
+                    missing.join("; ")
+                )),
+                (true, true) => problems.push(format!(
+                    "{method} {path} ({id}) has its schemas now: remove it from SCHEMAS_STILL_MISSING"
+                )),
+                _ => {}
+            }
+        }
+    }
+    for id in listed.iter().filter(|id| !seen.contains(**id)) {
+        problems.push(format!(
+            "{id} in SCHEMAS_STILL_MISSING is no operation of the document"
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // The schemas are the handlers' types: a body that refuses unknown fields says so,
+    // a field that may be absent is not required, one that is always there (even as
+    // null) is.
+    let schemas = &doc["components"]["schemas"];
+    for refusing in [
+        "AgentInput",
+        "LinkIn",
+        "ScenarioIn",
+        "RegisterIn",
+        "DryRunInput",
+    ] {
+        assert_eq!(
+            schemas[refusing]["additionalProperties"], false,
+            "{refusing}: {}",
+            schemas[refusing]
+        );
+    }
+    let required = |name: &str| -> BTreeSet<String> {
+        schemas[name]["required"]
+            .as_array()
+            .unwrap_or(&Vec::new())
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        required("AgentInput").is_empty(),
+        "{}",
+        schemas["AgentInput"]
+    );
+    let agent = required("AgentOut");
+    assert!(
+        agent.contains("schedule") && agent.contains("last_error_at"),
+        "{agent:?}"
+    );
+    assert!(
+        !agent.contains("web_request_url") && !agent.contains("warnings"),
+        "{agent:?}"
+    );
+    // Absent when there is none, never null; an always-present one is null when empty.
+    let props = &schemas["AgentOut"]["properties"];
+    assert_eq!(props["web_request_url"]["type"], "string", "{props}");
+    assert_eq!(
+        props["schedule"]["type"],
+        serde_json::json!(["string", "null"])
+    );
+    assert_eq!(
+        doc["paths"]["/api/agents"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+            ["items"]["$ref"],
+        "#/components/schemas/AgentOut"
+    );
+}

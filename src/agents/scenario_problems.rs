@@ -10,7 +10,7 @@ use super::KindInfo;
 use super::scenario::{ControlLinkFile, LinkFile, Planned, ScenarioFile};
 
 /// Which piece of the file a problem is about.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemKind {
     /// The agent was not created (`agent_type` says which type was missing).
@@ -23,7 +23,7 @@ pub enum ProblemKind {
 }
 
 /// One end of a link as the file names it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct End {
     pub index: usize,
     pub name: String,
@@ -31,25 +31,31 @@ pub struct End {
 
 /// Something that did not come over cleanly. `index`, `agent`, `option` and `problem`
 /// are the fields earlier versions answered; for a link they name its source.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Problem {
     pub kind: ProblemKind,
     pub index: usize,
     pub agent: String,
+    #[schema(required)]
     pub option: Option<String>,
     /// The reason, without the piece's name.
     pub problem: String,
     /// The whole story in one readable line.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub agent_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub source: Option<End>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub receiver: Option<End>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub controller: Option<End>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub control_target: Option<End>,
 }
 

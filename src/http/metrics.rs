@@ -4,9 +4,9 @@
 
 use std::sync::atomic::Ordering;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use super::AppState;
+use super::{ApiError, AppState};
 use crate::ops::metrics::{self, Gauges};
 use crate::secrets::constant_time_eq;
 
@@ -16,15 +16,15 @@ use crate::secrets::constant_time_eq;
     operation_id = "metrics_metrics",
     tag = "metrics",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The Prometheus text exposition", content_type = "text/plain", body = String)
     )
 )]
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let cfg = &state.config.metrics;
+    // Errors in the API's shape, as the document says every route's are.
     if !cfg.enabled {
-        return HttpResponse::NotFound().json(
-            serde_json::json!({"error": "metrics are disabled ([metrics] enabled = false)"}),
-        );
+        return ApiError::NotFound("metrics are disabled ([metrics] enabled = false)".into())
+            .error_response();
     }
     if !cfg.token.is_empty() {
         let given = req
@@ -34,9 +34,10 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
         if !constant_time_eq(given.trim().as_bytes(), cfg.token.as_bytes()) {
-            return HttpResponse::Unauthorized()
-                .insert_header(("WWW-Authenticate", "Bearer"))
-                .json(serde_json::json!({"error": "send the metrics token ([metrics] token) as Authorization: Bearer <token>"}));
+            return ApiError::Unauthorized(
+                "send the metrics token ([metrics] token) as Authorization: Bearer <token>".into(),
+            )
+            .error_response();
         }
     }
     let addrs = &state.addrs;

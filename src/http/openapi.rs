@@ -196,7 +196,7 @@ pub fn json() -> &'static str {
     operation_id = "openapi_document",
     tag = "openapi",
     responses(
-        (status = 200, description = "The OpenAPI 3.1 document")
+        (status = 200, description = "The OpenAPI 3.1 document", body = Object)
     )
 )]
 pub async fn document() -> HttpResponse {

@@ -224,7 +224,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Totals and rate series, as the summary endpoint shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Rates {
     pub events_total: u64,
     pub delivered_total: u64,

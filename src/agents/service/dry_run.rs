@@ -1,7 +1,7 @@
 //! A dry run: what an agent with these options would emit and log for an event (or on
 //! a run, without one). Nothing is stored.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AgentServiceError;
@@ -10,15 +10,41 @@ use crate::store::Store;
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DryRunInput {
     #[serde(rename = "type")]
     pub agent_type: String,
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub options: Option<Value>,
+    /// The payload of the event the agent receives; without one, the agent runs.
     pub event: Option<Value>,
+    #[schema(value_type = Option<Object>)]
     pub memory: Option<Value>,
+}
+
+/// What the dry run did, with the owner's credentials masked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DryRunOutput {
+    /// The payloads the agent emitted.
+    pub events: Vec<Value>,
+    pub log: Vec<DryRunLog>,
+    /// The agent's memory after the run.
+    pub memory: Value,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DryRunLog {
+    pub level: DryRunLevel,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DryRunLevel {
+    Info,
+    Error,
 }
 
 /// An agent row that exists only for the dry run.
@@ -48,14 +74,14 @@ fn scratch_row(user_id: i64, agent_type: &str, options: &Value) -> AgentRow {
     }
 }
 
-/// Runs the agent's behaviour once for `user_id`; the answer is
-/// `{"events", "log", "memory"}` with the user's credentials masked.
+/// Runs the agent's behaviour once for `user_id`; the answer has the user's credentials
+/// masked.
 pub fn dry_run(
     store: &Store,
     user_id: i64,
     input: DryRunInput,
     insecure: Option<crate::agents::insecure::Limits>,
-) -> Result<Value, AgentServiceError> {
+) -> Result<DryRunOutput, AgentServiceError> {
     let k = kind(&input.agent_type).ok_or_else(|| {
         AgentServiceError::invalid(
             "type",
@@ -102,17 +128,27 @@ pub fn dry_run(
     if !ctx.tasks.is_empty() {
         ctx.log("A dry run does not connect to the server: the agent reads it only when it runs");
     }
-    let log: Vec<Value> = ctx
+    let log: Vec<DryRunLog> = ctx
         .logs
         .iter()
-        .map(|l| {
-            let level = if l.level >= 4 { "ERROR" } else { "INFO" };
-            json!({"level": level, "message": creds.redact_all(&l.message)})
+        .map(|l| DryRunLog {
+            level: if l.level >= 4 {
+                DryRunLevel::Error
+            } else {
+                DryRunLevel::Info
+            },
+            message: creds.redact_all(&l.message),
         })
         .collect();
-    let emitted = std::mem::take(&mut ctx.emitted);
+    let mut events = std::mem::take(&mut ctx.emitted);
     drop(ctx);
-    let mut answer = json!({"events": emitted, "log": log, "memory": memory});
-    creds.redact_json(&mut answer);
-    Ok(answer)
+    for e in &mut events {
+        creds.redact_json(e);
+    }
+    creds.redact_json(&mut memory);
+    Ok(DryRunOutput {
+        events,
+        log,
+        memory,
+    })
 }

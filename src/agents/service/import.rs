@@ -16,22 +16,37 @@ use crate::store::system_events::{agent_summary, record};
 use crate::store::{Conn, Emitted, StoreError, control_links, links};
 
 /// What happened to one agent of the file.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportedAgent {
     pub index: usize,
     pub name: String,
+    /// Null for a skipped agent.
+    #[schema(required)]
     pub id: Option<i64>,
     #[serde(rename = "type")]
+    #[schema(required)]
     pub agent_type: Option<String>,
-    pub action: &'static str,
+    pub action: ImportAction,
     pub disabled: bool,
     /// Why the agent was not created (`action` "skipped").
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<String>,
 }
 
+/// What the import did with one agent of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportAction {
+    Created,
+    /// An agent with the same guid was there: it was updated.
+    Updated,
+    /// The agent was not created (`reason` says why).
+    Skipped,
+}
+
 /// How many pieces of the file came over, and how many did not.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct ImportCounts {
     pub agents_created: usize,
     pub agents_updated: usize,
@@ -156,9 +171,9 @@ pub async fn import<R: Running>(
     warnings.extend(option_notes);
     for a in &agents {
         match a.action {
-            "created" => counts.agents_created += 1,
-            "updated" => counts.agents_updated += 1,
-            _ => counts.agents_not_created += 1,
+            ImportAction::Created => counts.agents_created += 1,
+            ImportAction::Updated => counts.agents_updated += 1,
+            ImportAction::Skipped => counts.agents_not_created += 1,
         }
     }
     Ok(ImportOutcome {
@@ -201,13 +216,13 @@ fn write_import(
                     why
                 }),
                 agent_type: Some(agent_type),
-                action: "skipped",
+                action: ImportAction::Skipped,
                 disabled: true,
             });
             continue;
         };
         let (row, action) = save_planned(c, job.uid, p)?;
-        let t = if action == "created" {
+        let t = if action == ImportAction::Created {
             AGENT_CREATED
         } else {
             AGENT_UPDATED
@@ -280,7 +295,7 @@ pub fn save_planned(
     c: &mut Conn,
     uid: i64,
     p: &Planned,
-) -> Result<(AgentRow, &'static str), StoreError> {
+) -> Result<(AgentRow, ImportAction), StoreError> {
     let wanted = p
         .guid
         .clone()
@@ -295,7 +310,7 @@ pub fn save_planned(
             keep_events_for: Some(p.keep_events_for),
             propagate_immediately: Some(p.propagate_immediately),
         };
-        return Ok((agents::update(c, a.id, &changes)?, "updated"));
+        return Ok((agents::update(c, a.id, &changes)?, ImportAction::Updated));
     }
     let guid = if agents::find_by_guid(c, &guid)?.is_some() {
         uuid::Uuid::new_v4().simple().to_string()
@@ -313,7 +328,7 @@ pub fn save_planned(
         propagate_immediately: p.propagate_immediately,
         guid: Some(guid),
     };
-    Ok((agents::insert(c, &new)?, "created"))
+    Ok((agents::insert(c, &new)?, ImportAction::Created))
 }
 
 /// A file agent the operator's `[files]` setting does not allow is imported disabled,

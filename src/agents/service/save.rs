@@ -18,14 +18,19 @@ use crate::store::{control_links, events, links};
 
 /// What a create or an update asks for. On an update every field is optional and an
 /// omitted one keeps its value.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentInput {
+    /// Required on create.
     #[serde(rename = "type")]
     pub agent_type: Option<String>,
+    /// Required on create.
     pub name: Option<String>,
+    #[schema(value_type = Option<Object>)]
     pub options: Option<Value>,
+    /// `null` clears the schedule.
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
     pub schedule: Option<Option<String>>,
     pub disabled: Option<bool>,
     pub keep_events_for: Option<i64>,

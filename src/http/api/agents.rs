@@ -4,10 +4,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{ts, ts_opt};
-use crate::agents::service::dry_run::DryRunInput;
+use crate::agents::service::dry_run::{DryRunInput, DryRunOutput};
 use crate::agents::service::save::AgentInput;
 use crate::agents::service::{self, AgentServiceError, AgentView, Deps};
 use crate::agents::{health, kind};
@@ -15,15 +15,19 @@ use crate::http::{ApiError, AppState, AuthUser, ErrorCode};
 use crate::hub::Addrs;
 use crate::store::agents::AgentRow;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentOut {
     pub id: i64,
     pub user_id: i64,
     #[serde(rename = "type")]
     pub agent_type: String,
     pub name: String,
+    /// Null when the stored options cannot be read (a damaged row, disabled at start).
+    #[schema(value_type = Option<Object>, required)]
     pub options: Value,
+    #[schema(value_type = Object)]
     pub memory: Value,
+    #[schema(required)]
     pub schedule: Option<String>,
     pub disabled: bool,
     pub keep_events_for: i64,
@@ -38,12 +42,18 @@ pub struct AgentOut {
     pub working: bool,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(required)]
     pub last_check_at: Option<String>,
+    #[schema(required)]
     pub last_receive_at: Option<String>,
+    #[schema(required)]
     pub last_event_at: Option<String>,
+    #[schema(required)]
     pub last_error_at: Option<String>,
+    #[schema(required)]
     pub last_web_request_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub web_request_url: Option<String>,
     /// What saving found worth knowing but not refusing: link cycles through the agent.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -182,8 +192,9 @@ pub async fn visible_agent(
     path = "/api/agents",
     operation_id = "agents_create",
     tag = "agents",
+    request_body = AgentInput,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created", body = AgentOut)
     )
 )]
 pub async fn create(
@@ -202,8 +213,9 @@ pub async fn create(
     operation_id = "agents_update",
     tag = "agents",
     params(("id" = i64, Path)),
+    request_body = AgentInput,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = AgentOut)
     )
 )]
 pub async fn update(
@@ -225,7 +237,7 @@ pub async fn update(
     tag = "agents",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = AgentOut)
     )
 )]
 pub async fn get(
@@ -245,7 +257,7 @@ pub async fn get(
     tag = "agents",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<AgentOut>)
     )
 )]
 pub async fn list(
@@ -287,7 +299,7 @@ pub async fn delete(
     tag = "agents",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = DeletedEventsOut)
     )
 )]
 pub async fn delete_events(
@@ -297,15 +309,24 @@ pub async fn delete_events(
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let deleted = service::actions::delete_events(&deps(&state), user.scope(), id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": deleted })))
+    Ok(HttpResponse::Ok().json(DeletedEventsOut { deleted }))
 }
 
-#[derive(Debug, Serialize)]
+/// The answer to deleting an agent's events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeletedEventsOut {
+    /// How many events were deleted.
+    pub deleted: usize,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LogOut {
     pub id: i64,
     pub level: i32,
     pub message: String,
+    #[schema(required)]
     pub inbound_event_id: Option<i64>,
+    #[schema(required)]
     pub outbound_event_id: Option<i64>,
     pub created_at: String,
 }
@@ -318,7 +339,7 @@ pub struct LogOut {
     tag = "agents",
     params(("id" = i64, Path), super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<LogOut>)
     )
 )]
 pub async fn logs(
@@ -359,7 +380,7 @@ pub async fn logs(
     tag = "agents",
     params(("id" = i64, Path)),
     responses(
-        (status = 202, description = "Accepted")
+        (status = 202, description = "Accepted", body = RunOut)
     )
 )]
 pub async fn run(
@@ -368,9 +389,17 @@ pub async fn run(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let row = service::actions::run_now(&deps(&state), user.scope(), path.into_inner()).await?;
-    Ok(HttpResponse::Accepted().json(
-        json!({"agent_id": row.id, "message": format!("Agent run queued for '{}'", row.name)}),
-    ))
+    Ok(HttpResponse::Accepted().json(RunOut {
+        agent_id: row.id,
+        message: format!("Agent run queued for '{}'", row.name),
+    }))
+}
+
+/// The answer to a run request: the run is queued, not done.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunOut {
+    pub agent_id: i64,
+    pub message: String,
 }
 
 /// `DELETE /api/agents/{id}/memory`.
@@ -381,7 +410,7 @@ pub async fn run(
     tag = "agents",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = ClearedMemoryOut)
     )
 )]
 pub async fn clear_memory(
@@ -390,7 +419,18 @@ pub async fn clear_memory(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = service::actions::clear_memory(&deps(&state), user.scope(), path.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({"agent_id": id, "memory": {}})))
+    Ok(HttpResponse::Ok().json(ClearedMemoryOut {
+        agent_id: id,
+        memory: serde_json::Map::new(),
+    }))
+}
+
+/// The answer to clearing an agent's memory: the memory it has now (empty).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClearedMemoryOut {
+    pub agent_id: i64,
+    #[schema(value_type = Object)]
+    pub memory: serde_json::Map<String, Value>,
 }
 
 /// `POST /api/agents/{id}/events`: a manual_event agent emits the posted payload.
@@ -400,8 +440,12 @@ pub async fn clear_memory(
     operation_id = "agents_post_events",
     tag = "agents",
     params(("id" = i64, Path)),
+    request_body(
+        content = Object,
+        description = "An event payload (an object), or `{\"payloads\": [objects]}` for several"
+    ),
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created", body = PostedEventsOut)
     )
 )]
 pub async fn post_events(
@@ -412,7 +456,17 @@ pub async fn post_events(
 ) -> Result<HttpResponse, ApiError> {
     let (id, body) = (path.into_inner(), body.into_inner());
     let ids = service::actions::post_events(&deps(&state), user.scope(), id, body).await?;
-    Ok(HttpResponse::Created().json(json!({"success": true, "event_ids": ids})))
+    Ok(HttpResponse::Created().json(PostedEventsOut {
+        success: true,
+        event_ids: ids,
+    }))
+}
+
+/// The answer to posting events: the ids of the events the agent emitted.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PostedEventsOut {
+    pub success: bool,
+    pub event_ids: Vec<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -431,7 +485,7 @@ pub struct ReemitQuery {
     tag = "agents",
     params(("id" = i64, Path), ReemitQuery),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = ReemitOut)
     )
 )]
 pub async fn reemit_events(
@@ -443,8 +497,20 @@ pub async fn reemit_events(
     let delete_old = matches!(query.delete_old_events.as_deref(), Some("1" | "true"));
     let id = path.into_inner();
     let count = service::actions::reemit(&deps(&state), user.scope(), id, delete_old).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"agent_id": id, "reemitted": count, "deleted_old_events": delete_old})))
+    Ok(HttpResponse::Ok().json(ReemitOut {
+        agent_id: id,
+        reemitted: count,
+        deleted_old_events: delete_old,
+    }))
+}
+
+/// The answer to re-emitting an agent's events.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReemitOut {
+    pub agent_id: i64,
+    /// How many events were emitted again.
+    pub reemitted: usize,
+    pub deleted_old_events: bool,
 }
 
 /// `POST /api/agents/dry_run`: what an agent with these options would emit and log for
@@ -454,8 +520,9 @@ pub async fn reemit_events(
     path = "/api/agents/dry_run",
     operation_id = "agents_dry_run",
     tag = "agents",
+    request_body = DryRunInput,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = DryRunOutput)
     )
 )]
 pub async fn dry_run(

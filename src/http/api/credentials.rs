@@ -26,15 +26,36 @@ const VALUE_MAX: usize = 65_535;
 
 /// The body of create and update; on update, omitted fields keep their value. No
 /// Debug: it holds the value.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CredentialIn {
+    /// Required on create.
     #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
     credential_name: Option<Option<String>>,
+    /// Required on create.
     #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
     credential_value: Option<Option<String>>,
+    /// `text` (the default) or `java_script`.
     #[serde(default, deserialize_with = "some")]
+    #[schema(value_type = Option<String>)]
     mode: Option<Option<String>>,
+}
+
+/// Huginn's forms send the fields wrapped.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct HuginnCredentialForm {
+    user_credential: CredentialIn,
+}
+
+/// The body of create and update, in either shape `parse` reads.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum CredentialBody {
+    Fields(CredentialIn),
+    Form(HuginnCredentialForm),
 }
 
 /// Tells an absent field (keep) from `null` (blank).
@@ -43,7 +64,7 @@ fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>
 }
 
 /// No Debug either: the owner's read carries the value.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CredentialOut {
     id: i64,
     user_id: i64,
@@ -53,9 +74,11 @@ struct CredentialOut {
     updated_at: String,
     /// Only in the owner's `GET /api/credentials/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     credential_value: Option<String>,
     /// Why the value cannot be read (it was sealed with a key this hub does not have).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     value_error: Option<String>,
 }
 
@@ -72,22 +95,30 @@ fn out(r: CredentialRow) -> CredentialOut {
     }
 }
 
-/// The body as fields, unwrapping Huginn's `{"user_credential": {...}}`.
+/// The body as fields, unwrapping Huginn's `{"user_credential": {...}}`. The shape is
+/// chosen here rather than by serde's untagged enum (which says only "did not match any
+/// variant"), so an error names the field.
 fn parse(body: Value) -> Result<CredentialIn, ApiError> {
-    let body = match body {
-        Value::Object(mut m)
-            if m.len() == 1 && m.get("user_credential").is_some_and(Value::is_object) =>
-        {
-            m.remove("user_credential").unwrap_or_default()
+    let form = match &body {
+        Value::Object(m) => m.len() == 1 && m.get("user_credential").is_some_and(Value::is_object),
+        _ => {
+            return Err(ApiError::Unprocessable(
+                "the body must be a JSON object with credential_name, credential_value and mode"
+                    .into(),
+            ));
         }
-        other => other,
     };
-    if !body.is_object() {
-        return Err(ApiError::Unprocessable(
-            "the body must be a JSON object with credential_name, credential_value and mode".into(),
-        ));
+    let parsed = if form {
+        serde_json::from_value(body).map(CredentialBody::Form)
+    } else {
+        serde_json::from_value(body).map(CredentialBody::Fields)
+    };
+    match parsed.map_err(|e| crate::http::error::body_error(&e))? {
+        CredentialBody::Fields(fields)
+        | CredentialBody::Form(HuginnCredentialForm {
+            user_credential: fields,
+        }) => Ok(fields),
     }
-    serde_json::from_value(body).map_err(|e| crate::http::error::body_error(&e))
 }
 
 /// Checks and trims the fields given; `creating` makes name and value required.
@@ -164,7 +195,7 @@ fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, ApiError> {
     tag = "credentials",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK (without the values)", body = Vec<CredentialOut>)
     )
 )]
 pub async fn list(
@@ -192,7 +223,7 @@ pub async fn list(
     tag = "credentials",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = CredentialOut)
     )
 )]
 pub async fn get(
@@ -225,8 +256,9 @@ pub async fn get(
     path = "/api/credentials",
     operation_id = "credentials_create",
     tag = "credentials",
+    request_body = CredentialBody,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created (without the value)", body = CredentialOut)
     )
 )]
 pub async fn create(
@@ -249,8 +281,9 @@ pub async fn create(
     operation_id = "credentials_update",
     tag = "credentials",
     params(("id" = i64, Path)),
+    request_body = CredentialBody,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK (without the value)", body = CredentialOut)
     )
 )]
 pub async fn update(

@@ -13,14 +13,17 @@ use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::StoreError;
 use crate::store::events::{self, EventQuery, EventRow};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventOut {
     pub id: i64,
     pub user_id: i64,
+    /// Null for an event no agent emitted.
+    #[schema(required)]
     pub agent_id: Option<i64>,
     pub event_type: String,
     pub payload: Value,
     pub created_at: String,
+    #[schema(required)]
     pub expires_at: Option<String>,
 }
 
@@ -117,7 +120,7 @@ async fn run_query(
     tag = "events",
     params(ListQuery),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<EventOut>)
     )
 )]
 pub async fn list(
@@ -151,7 +154,7 @@ pub async fn list(
     tag = "events",
     params(("id" = i64, Path), ListQuery),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<EventOut>)
     )
 )]
 pub async fn for_agent(
@@ -187,7 +190,7 @@ pub async fn for_agent(
     tag = "events",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = EventOut)
     )
 )]
 pub async fn get(

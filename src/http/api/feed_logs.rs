@@ -2,8 +2,10 @@
 //! the requests a `data_output` agent's feed answered since the hub started, from
 //! memory (see `telemetry::feed_log`), in the shape of the inbound endpoints' logs.
 
+use std::collections::BTreeMap;
+
 use actix_web::HttpResponse;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::page::{self, Order, Page};
 use crate::http::{ApiError, AppState, AuthUser};
@@ -21,6 +23,46 @@ async fn visible_feed(state: &AppState, user: &AuthUser, id: i64) -> Result<(), 
         .ok_or_else(|| ApiError::not_found("data_output agent", id))
 }
 
+/// One request a feed answered, in the fields of an inbound log line.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedLogOut {
+    /// Numbers the requests since the hub started (newest is largest).
+    pub id: u64,
+    pub received_at: String,
+    #[schema(required)]
+    pub source_ip: Option<String>,
+    pub method: String,
+    pub status: u16,
+    /// A 304 (the reader's copy is current) is served too.
+    pub accepted: bool,
+    /// `not_authorized` for a 401; null otherwise.
+    #[schema(required)]
+    pub reason: Option<&'static str>,
+    /// Always null for a feed (an inbound line's detail of the reason).
+    #[schema(required)]
+    pub detail: Option<String>,
+    pub processing_ms: u64,
+    /// Always empty: a feed request makes no event.
+    pub event_ids: Vec<i64>,
+}
+
+/// A feed's request totals since the hub started, in the fields of an inbound
+/// endpoint's statistics.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedStatisticsOut {
+    pub webhook_id: i64,
+    /// Always `feed`.
+    pub webhook_type: &'static str,
+    pub received: u64,
+    pub accepted: u64,
+    /// Always 0 for a feed.
+    pub duplicates: u64,
+    pub rejected: u64,
+    /// Answer status (as text) -> count.
+    pub rejected_by_reason: BTreeMap<String, u64>,
+    pub average_processing_ms: f64,
+}
+
 pub async fn logs(
     state: &AppState,
     user: &AuthUser,
@@ -33,27 +75,25 @@ pub async fn logs(
     let offset = page::offset(req)?;
     let fetch = usize::try_from(page.fetch()).unwrap_or(usize::MAX);
     let skip = usize::try_from(offset).unwrap_or(usize::MAX);
-    let out: Vec<Value> = state
+    let out: Vec<FeedLogOut> = state
         .addrs
         .registry
         .stats
         .feeds
         .newest_first(id, fetch, skip)
         .into_iter()
-        .map(|r| {
-            json!({
-                "id": r.seq,
-                "received_at": r.received_at,
-                "source_ip": r.source_ip.map(|ip| ip.to_string()),
-                "method": r.method,
-                "status": r.status,
-                // 304 is a reader whose copy is current: served.
-                "accepted": r.status < 400,
-                "reason": (r.status == 401).then_some("not_authorized"),
-                "detail": Value::Null,
-                "processing_ms": r.processing_ms,
-                "event_ids": [],
-            })
+        .map(|r| FeedLogOut {
+            id: r.seq,
+            received_at: r.received_at,
+            source_ip: r.source_ip.map(|ip| ip.to_string()),
+            method: r.method,
+            status: r.status,
+            // 304 is a reader whose copy is current: served.
+            accepted: r.status < 400,
+            reason: (r.status == 401).then_some("not_authorized"),
+            detail: None,
+            processing_ms: r.processing_ms,
+            event_ids: Vec::new(),
         })
         .collect();
     let (out, more) = page.cut(out, |_| 0);
@@ -81,17 +121,17 @@ pub async fn statistics(
     } else {
         kept.iter().map(|r| r.processing_ms as f64).sum::<f64>() / kept.len() as f64
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "webhook_id": id,
-        "webhook_type": "feed",
-        "received": accepted + rejected_total,
-        "accepted": accepted,
-        "duplicates": 0,
-        "rejected": rejected_total,
-        "rejected_by_reason": rejected
+    Ok(HttpResponse::Ok().json(FeedStatisticsOut {
+        webhook_id: id,
+        webhook_type: "feed",
+        received: accepted + rejected_total,
+        accepted,
+        duplicates: 0,
+        rejected: rejected_total,
+        rejected_by_reason: rejected
             .iter()
-            .map(|(status, n)| (status.to_string(), json!(n)))
-            .collect::<serde_json::Map<_, _>>(),
-        "average_processing_ms": avg,
-    })))
+            .map(|(status, n)| (status.to_string(), *n))
+            .collect(),
+        average_processing_ms: avg,
+    }))
 }

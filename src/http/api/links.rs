@@ -10,14 +10,14 @@ use crate::http::api::agents::deps;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::links::LinkRow;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkIn {
     pub source_id: i64,
     pub receiver_id: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LinkOut {
     pub id: i64,
     pub source_id: i64,
@@ -49,7 +49,7 @@ impl From<LinkRow> for LinkOut {
     tag = "links",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<LinkOut>)
     )
 )]
 pub async fn list(
@@ -69,8 +69,9 @@ pub async fn list(
     path = "/api/links",
     operation_id = "links_create",
     tag = "links",
+    request_body = LinkIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created", body = LinkOut)
     )
 )]
 pub async fn create(

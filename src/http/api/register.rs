@@ -5,31 +5,56 @@
 //! default) or `event`, the AI Agent API's `{event, data, timestamp}`.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::delivery::subscription::shapes::format_template;
 use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut};
 use crate::http::{ApiError, AppState, AuthUser};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterIn {
     pub url: String,
+    /// Required: the event types to send, or `["*"]` for every event.
     #[serde(default)]
     pub events: Option<Vec<String>>,
     pub secret: Option<String>,
+    /// `muninn` (the default) or `event`.
     pub payload_format: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventsIn {
     pub events: Vec<String>,
 }
 
-fn short(s: &SubscriptionOut) -> serde_json::Value {
-    json!({"id": s.id, "url": s.url, "events": s.event_types, "is_active": s.is_active, "payload_format": s.payload_format, "created_at": s.created_at})
+/// A subscription in the registration API's shape.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RegisterOut {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub is_active: bool,
+    pub payload_format: &'static str,
+    pub created_at: String,
+    /// The signing secret: in the answer to registering only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub secret: Option<String>,
+}
+
+fn short(s: SubscriptionOut) -> RegisterOut {
+    RegisterOut {
+        id: s.id,
+        url: s.url,
+        events: s.event_types,
+        is_active: s.is_active,
+        payload_format: s.payload_format,
+        created_at: s.created_at,
+        secret: None,
+    }
 }
 
 #[utoipa::path(
@@ -37,8 +62,9 @@ fn short(s: &SubscriptionOut) -> serde_json::Value {
     path = "/webhooks/register",
     operation_id = "register_register",
     tag = "register",
+    request_body = RegisterIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created", body = RegisterOut)
     )
 )]
 pub async fn register(
@@ -65,11 +91,11 @@ pub async fn register(
         },
     )
     .await?;
-    let mut v = short(&out);
-    if let Some(secret) = out.secret {
-        v["secret"] = json!(secret);
-    }
-    Ok(HttpResponse::Created().json(v))
+    let secret = out.secret.clone();
+    Ok(HttpResponse::Created().json(RegisterOut {
+        secret,
+        ..short(out)
+    }))
 }
 
 #[utoipa::path(
@@ -79,7 +105,7 @@ pub async fn register(
     tag = "register",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<RegisterOut>)
     )
 )]
 pub async fn list(
@@ -94,7 +120,7 @@ pub async fn list(
     let (rows, next) = page.cut(rows, |r| r.id);
     let out: Vec<_> = rows
         .into_iter()
-        .map(|r| short(&subscriptions::to_out(r, None, state.addrs.store.keys())))
+        .map(|r| short(subscriptions::to_out(r, None, state.addrs.store.keys())))
         .collect();
     Ok(page.respond(&req, &out, next))
 }
@@ -105,8 +131,9 @@ pub async fn list(
     operation_id = "register_set_events",
     tag = "register",
     params(("id" = i64, Path)),
+    request_body = EventsIn,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = RegisterOut)
     )
 )]
 pub async fn set_events(
@@ -125,5 +152,5 @@ pub async fn set_events(
         },
     )
     .await?;
-    Ok(HttpResponse::Ok().json(short(&out)))
+    Ok(HttpResponse::Ok().json(short(out)))
 }

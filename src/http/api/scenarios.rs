@@ -3,24 +3,29 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ts;
-use crate::agents::service::import;
+use crate::agents::scenario::Problem;
+use crate::agents::service::import::{self, ImportCounts, ImportedAgent};
 use crate::agents::service::scenarios as service;
 use crate::http::api::agents::deps;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::scenarios::ScenarioRow;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ScenarioOut {
     pub id: i64,
     pub user_id: i64,
     pub guid: String,
     pub name: String,
+    #[schema(required)]
     pub description: Option<String>,
+    #[schema(required)]
     pub tag_fg_color: Option<String>,
+    #[schema(required)]
     pub tag_bg_color: Option<String>,
+    #[schema(required)]
     pub icon: Option<String>,
     pub agent_ids: Vec<i64>,
     pub created_at: String,
@@ -50,7 +55,7 @@ fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
     tag = "scenarios",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Vec<ScenarioOut>)
     )
 )]
 pub async fn list(
@@ -72,7 +77,7 @@ pub async fn list(
     tag = "scenarios",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = ScenarioOut)
     )
 )]
 pub async fn get(
@@ -84,7 +89,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(out(s, ids)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioIn {
     pub name: String,
@@ -98,8 +103,9 @@ pub struct ScenarioIn {
     path = "/api/scenarios",
     operation_id = "scenarios_create",
     tag = "scenarios",
+    request_body = ScenarioIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created", body = ScenarioOut)
     )
 )]
 pub async fn create(
@@ -144,7 +150,7 @@ pub async fn delete(
     tag = "scenarios",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The scenario as a Huginn scenario file, as an attachment", body = Object)
     )
 )]
 pub async fn export(
@@ -169,9 +175,13 @@ pub async fn export(
     path = "/api/scenarios/import",
     operation_id = "scenarios_import",
     tag = "scenarios",
+    request_body(
+        content = Object,
+        description = "A Huginn scenario file, or `{\"data\": <the file, or its text>}`"
+    ),
     responses(
-        (status = 200, description = "OK"),
-        (status = 201, description = "Created")
+        (status = 200, description = "A scenario with the file's guid was updated", body = ImportOut),
+        (status = 201, description = "Created", body = ImportOut)
     )
 )]
 pub async fn import(
@@ -186,16 +196,29 @@ pub async fn import(
     } else {
         actix_web::http::StatusCode::OK
     };
-    let mut body = json!({
-        "scenario": out(done.scenario, done.agent_ids),
-        "created": done.created,
-        "agents": done.agents,
-        "problems": done.problems,
-        "counts": done.counts,
-        "complete": done.problems.is_empty(),
-    });
-    if !done.warnings.is_empty() {
-        body["warnings"] = json!(done.warnings);
-    }
-    Ok(HttpResponse::build(status).json(body))
+    Ok(HttpResponse::build(status).json(ImportOut {
+        scenario: out(done.scenario, done.agent_ids),
+        created: done.created,
+        agents: done.agents,
+        complete: done.problems.is_empty(),
+        problems: done.problems,
+        counts: done.counts,
+        warnings: done.warnings,
+    }))
+}
+
+/// What an import did: the scenario, each agent of the file, and what did not come over.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportOut {
+    pub scenario: ScenarioOut,
+    /// The scenario is new (not an update of one with the same guid).
+    pub created: bool,
+    pub agents: Vec<ImportedAgent>,
+    pub problems: Vec<Problem>,
+    pub counts: ImportCounts,
+    /// Everything came over: no problems.
+    pub complete: bool,
+    /// Link cycles and option notes: worth knowing, not refused.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }

@@ -4,8 +4,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{HttpResponse, web};
 use diesel::RunQueryDsl;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::{agent_logs, deliveries, events};
@@ -23,7 +22,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
     operation_id = "status_healthz",
     tag = "status",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = Health),
+        (status = 503, description = "The database does not answer or writes fail", body = Health)
     )
 )]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
@@ -40,25 +40,74 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         health = store.writer().health();
     }
     match health.problem() {
-        Some(problem) => {
-            let mut body = json!({
-                "status": "unavailable",
-                "error": problem,
-                "failed_write_batches": health.failures_in_a_row,
-                "failing_since": health.failing_since.map(|t| t.to_rfc3339()),
-            });
-            if safe_mode {
-                body["mode"] = json!("safe");
-            }
-            HttpResponse::ServiceUnavailable().json(body)
-        }
-        None if safe_mode => HttpResponse::Ok().json(json!({
-            "status": "ok",
-            "mode": "safe",
-            "note": "started with --safe: no agents, subscriptions or incoming webhooks run",
-        })),
-        None => HttpResponse::Ok().json(json!({"status": "ok"})),
+        Some(problem) => HttpResponse::ServiceUnavailable().json(Health {
+            failed_write_batches: Some(health.failures_in_a_row),
+            failing_since: Some(health.failing_since.map(|t| t.to_rfc3339())),
+            ..Health::unavailable(problem, safe_mode)
+        }),
+        None => HttpResponse::Ok().json(Health {
+            status: HealthStatus::Ok,
+            mode: safe_mode.then_some(Mode::Safe),
+            note: safe_mode.then_some(
+                "started with --safe: no agents, subscriptions or incoming webhooks run",
+            ),
+            error: None,
+            failed_write_batches: None,
+            failing_since: None,
+        }),
     }
+}
+
+/// The answer of `/healthz`, 200 or 503.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// `safe` when the hub was started with `--safe`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub mode: Option<Mode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub note: Option<&'static str>,
+    /// Why the hub is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub error: Option<String>,
+    /// Write batches that failed in a row (when writes fail).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub failed_write_batches: Option<usize>,
+    /// Since when writes fail (when they do; null if unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub failing_since: Option<Option<String>>,
+}
+
+impl Health {
+    fn unavailable(error: String, safe_mode: bool) -> Health {
+        Health {
+            status: HealthStatus::Unavailable,
+            mode: safe_mode.then_some(Mode::Safe),
+            note: None,
+            error: Some(error),
+            failed_write_batches: None,
+            failing_since: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Started with `--safe`: no agents, subscriptions or incoming webhooks run.
+    Safe,
 }
 
 async fn probe<T>(
@@ -71,11 +120,7 @@ async fn probe<T>(
 }
 
 fn unavailable(error: String, safe_mode: bool) -> HttpResponse {
-    let mut body = json!({"status": "unavailable", "error": error});
-    if safe_mode {
-        body["mode"] = json!("safe");
-    }
-    HttpResponse::ServiceUnavailable().json(body)
+    HttpResponse::ServiceUnavailable().json(Health::unavailable(error, safe_mode))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -101,7 +146,7 @@ pub struct StatusQuery {
     tag = "status",
     params(StatusQuery),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = WorkerStatus)
     )
 )]
 pub async fn worker_status(
@@ -129,13 +174,29 @@ pub async fn worker_status(
         + pending_deliveries;
     // Where a client reads these events: the cursor just before the first of them.
     let events_url = min_id.map(|first| format!("/api/events?after={}", first - 1));
-    Ok(HttpResponse::Ok().json(json!({
-        "pending": pending,
-        "awaiting_retry": retrying,
-        "recent_failures": failures + dead,
-        "event_count": count,
-        "max_id": max_id.unwrap_or(0),
-        "events_url": events_url,
-        "compute_time": started.elapsed().as_secs_f64(),
-    })))
+    Ok(HttpResponse::Ok().json(WorkerStatus {
+        pending,
+        awaiting_retry: retrying,
+        recent_failures: failures + dead,
+        event_count: count,
+        max_id: max_id.unwrap_or(0),
+        events_url,
+        compute_time: started.elapsed().as_secs_f64(),
+    }))
+}
+
+/// Huginn's `/worker_status` fields.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WorkerStatus {
+    pub pending: i64,
+    pub awaiting_retry: i64,
+    pub recent_failures: i64,
+    pub event_count: i64,
+    /// The newest event's id; 0 when there is none.
+    pub max_id: i64,
+    /// Where the events counted here are read; null when there are none.
+    #[schema(required)]
+    pub events_url: Option<String>,
+    /// Seconds this answer took.
+    pub compute_time: f64,
 }

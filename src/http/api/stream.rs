@@ -19,8 +19,43 @@ use crate::http::{ApiError, AppState, AuthUser};
 /// A comment line this often keeps proxies and clients from timing the stream out.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-fn frame(event: &str, data: &str) -> web::Bytes {
-    web::Bytes::from(format!("event: {event}\ndata: {data}\n\n"))
+/// One event of the stream as a client's SSE parser reads it (the keep-alive comment
+/// lines are not events).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Frame {
+    pub event: FrameKind,
+    /// JSON text: `{"user_id", "is_admin"}` for `hello`, the event or delivery outcome,
+    /// `{"skipped": n}` for `lagged`.
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    /// First, once: who the stream is for.
+    Hello,
+    /// A committed event.
+    Event,
+    /// A delivery outcome.
+    Delivery,
+    /// The client fell behind: `skipped` items were left out.
+    Lagged,
+}
+
+impl FrameKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FrameKind::Hello => "hello",
+            FrameKind::Event => "event",
+            FrameKind::Delivery => "delivery",
+            FrameKind::Lagged => "lagged",
+        }
+    }
+}
+
+fn frame(event: FrameKind, data: String) -> web::Bytes {
+    let f = Frame { event, data };
+    web::Bytes::from(format!("event: {}\ndata: {}\n\n", f.event.as_str(), f.data))
 }
 
 /// SIGTERM and SIGINT, as seen by one stream (tokio delivers a signal to every listener).
@@ -56,15 +91,15 @@ impl Stop {
     operation_id = "stream_stream",
     tag = "stream",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "Server-Sent Events: `hello`, then `event`, `delivery` and `lagged` frames", content_type = "text/event-stream", body = Frame)
     )
 )]
 pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     let rx = state.addrs.registry.stats.subscribe();
     let stop = Stop::new();
     let hello = frame(
-        "hello",
-        &serde_json::json!({"user_id": user.id, "is_admin": user.is_admin}).to_string(),
+        FrameKind::Hello,
+        serde_json::json!({"user_id": user.id, "is_admin": user.is_admin}).to_string(),
     );
     let body = stream::unfold(
         (rx, user, stop, Some(hello)),
@@ -89,15 +124,17 @@ pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRe
                             continue;
                         }
                         let kind = match *item {
-                            crate::telemetry::stats::StreamItem::Event { .. } => "event",
-                            crate::telemetry::stats::StreamItem::Delivery { .. } => "delivery",
+                            crate::telemetry::stats::StreamItem::Event { .. } => FrameKind::Event,
+                            crate::telemetry::stats::StreamItem::Delivery { .. } => {
+                                FrameKind::Delivery
+                            }
                         };
                         let data = serde_json::to_string(&*item).unwrap_or_default();
-                        return Some((Ok(frame(kind, &data)), (rx, user, stop, None)));
+                        return Some((Ok(frame(kind, data)), (rx, user, stop, None)));
                     }
                     Ok(Err(RecvError::Lagged(n))) => {
                         let data = serde_json::json!({"skipped": n}).to_string();
-                        return Some((Ok(frame("lagged", &data)), (rx, user, stop, None)));
+                        return Some((Ok(frame(FrameKind::Lagged, data)), (rx, user, stop, None)));
                     }
                     // The hub is shutting down.
                     Ok(Err(RecvError::Closed)) => return None,

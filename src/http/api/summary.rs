@@ -20,7 +20,7 @@ use crate::telemetry::stats::{Rates, StoredCounts};
 
 const STORED_MAX_AGE: Duration = Duration::from_secs(1);
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueTotals {
     pub pending: i64,
     pub in_flight: u64,
@@ -31,22 +31,23 @@ pub struct QueueTotals {
     pub paused: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentTotals {
     pub total: u64,
     pub disabled: u64,
     pub not_working: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct QueueOut {
     pub id: i64,
     pub name: String,
     pub url: String,
     pub is_active: bool,
     pub paused: bool,
-    pub circuit: &'static str,
+    pub circuit: Circuit,
     /// When the open circuit opened (as stored); null while it is closed.
+    #[schema(required)]
     pub circuit_opened_at: Option<String>,
     pub pending: i64,
     pub in_flight: u64,
@@ -58,13 +59,26 @@ pub struct QueueOut {
     pub delivered_total: u64,
     pub failed_total: u64,
     /// delivered / (delivered + failed attempts) since the hub started; null before any.
+    #[schema(required)]
     pub success_ratio: Option<f64>,
+    #[schema(required)]
     pub last_error: Option<String>,
+    #[schema(required)]
     pub last_error_at: Option<String>,
 }
 
+/// A subscription's circuit breaker.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Circuit {
+    /// Deliveries go out.
+    Closed,
+    /// Deliveries wait until the circuit closes again.
+    Open,
+}
+
 /// Requests to one webhook agent's URL since the hub started.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EndpointOut {
     pub agent_id: i64,
     pub per_minute: u64,
@@ -73,12 +87,13 @@ pub struct EndpointOut {
     pub rejected: std::collections::BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SummaryOut {
     pub version: &'static str,
     pub uptime_seconds: u64,
     /// The size of the whole hub's database: for admins only, like the hub-wide rates.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub database_bytes: Option<u64>,
     pub rates: Rates,
     pub queue: QueueTotals,
@@ -140,7 +155,7 @@ fn database_bytes(state: &AppState) -> u64 {
     operation_id = "summary_summary",
     tag = "summary",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "OK", body = SummaryOut)
     )
 )]
 pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
@@ -195,7 +210,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
             url: row.url.clone(),
             is_active: row.is_active,
             paused: row.paused,
-            circuit: if open { "open" } else { "closed" },
+            circuit: if open { Circuit::Open } else { Circuit::Closed },
             circuit_opened_at: ts_opt(row.circuit_opened_at.filter(|_| open)),
             pending,
             in_flight,
