@@ -13,6 +13,7 @@ mod metrics;
 pub mod openapi;
 mod page_requests;
 mod query;
+mod service_errors;
 mod web_requests;
 
 use std::sync::Arc;
