@@ -86,10 +86,12 @@ impl Spec {
         let event_types = types
             .iter()
             .map(|t| TypePattern::parse(t))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let filters = match &row.filters {
             Some(f) => {
-                Filters::parse(&serde_json::from_str(f).map_err(|e| format!("filters: {e}"))?)?
+                Filters::parse(&serde_json::from_str(f).map_err(|e| format!("filters: {e}"))?)
+                    .map_err(|e| e.to_string())?
             }
             None => Filters::default(),
         };
@@ -129,7 +131,7 @@ impl Spec {
                 retries: row.retry_count.max(0) as u32,
             },
         };
-        let scheme = Scheme::parse(&row.signature_scheme)?;
+        let scheme = Scheme::parse(&row.signature_scheme).map_err(|e| e.to_string())?;
         let secrets = open_secrets(keys, &row.secrets);
         if let Ok(list) = &secrets {
             check_secrets(scheme, list)?;

@@ -75,7 +75,7 @@ async fn answer(
     }
     let format = match FeedFormat::from_request(ext, header_str(req, header::ACCEPT)) {
         Ok(f) => f,
-        Err(message) => return api_error(ErrorCode::NotFound, message),
+        Err(e) => return api_error(ErrorCode::NotFound, e.to_string()),
     };
     let asked = ServeFeed {
         secret,
