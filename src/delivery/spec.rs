@@ -80,6 +80,8 @@ pub struct Spec {
 impl Spec {
     /// Compiles a stored row. Rows are validated when saved, so an error here means the
     /// row was changed behind the API's back; it is reported and the subscription idles.
+    // One idea: compiling a stored row is one field after another, each a few lines; split by
+    // field it would scatter one schema that is read top to bottom.
     pub fn from_row(row: &SubscriptionRow, keys: &Keyring) -> Result<Spec, String> {
         let types: Vec<String> =
             serde_json::from_str(&row.event_types).map_err(|e| format!("event_types: {e}"))?;

@@ -132,6 +132,8 @@ fn channel_part(
 /// Chooses, orders and renders the events: `events_order` picks the window (the last
 /// `events_to_show` after sorting), `events_list_order` orders the items shown.
 /// `events` are the candidates, oldest first.
+// One idea: one feed document: choose the window, order it, render each item, then the channel
+// fields; the steps share every local and read as one pass.
 pub fn build_doc(
     spec: &FeedSpec,
     agent: &FeedAgent,

@@ -57,6 +57,8 @@ pub async fn serve(
     resp
 }
 
+// One idea: one feed request, from the secret and format to the cached or rendered answer and
+// Huginn's exact refusals; every branch is an answer a client sees.
 async fn answer(
     state: &AppState,
     req: &HttpRequest,
