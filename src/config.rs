@@ -452,10 +452,10 @@ impl Config {
             };
         }
         for p in &self.inbound.trusted_proxies {
-            crate::net::parse_net(p).map_err(|reason| ConfigError::Value {
+            crate::net::parse_net(p).map_err(|e| ConfigError::Value {
                 key: "inbound.trusted_proxies",
                 value: p.clone(),
-                reason,
+                reason: e.to_string(),
             })?;
         }
         if let Some(v) = o.admin_token.filter(|t| !t.trim().is_empty()) {

@@ -9,6 +9,7 @@
 //! | [`http`] | actix-web: public routes, `/api` handlers, auth, `ApiError` |
 //! | [`hub`] | the supervisor: registry of actor addresses, Router, Clock, startup |
 //! | [`agents`] | the agent types (one file each), `AgentActor`, schedules, scenarios |
+//! | [`accounts`] | users, API tokens (and authenticating them), users' credentials |
 //! | [`endpoints`] | inbound: web-request URLs and `/webhook/{token}`, guard, signatures |
 //! | [`delivery`] | outbound: subscriptions, retry policy, circuit breaker, signer |
 //! | [`feeds`] | `data_output` feeds: options, RSS/JSON rendering, cache |
@@ -21,7 +22,8 @@
 //! # Dependency direction
 //!
 //! ```text
-//! server → http → hub → agents → {endpoints, delivery, feeds} → telemetry → store
+//! server → http → hub → {agents, accounts} → {endpoints, delivery, feeds, mail}
+//!        → telemetry → store
 //!        → {options, ops} → {template, config} → leaves
 //! ```
 //!
@@ -30,6 +32,7 @@
 //! callback (e.g. `endpoints::incoming::AgentExists`). `tests/layering.rs` enforces the
 //! direction. See DESIGN.md for the design.
 
+pub mod accounts;
 pub mod agents;
 pub mod config;
 pub mod delivery;

@@ -213,6 +213,8 @@ fn open_db(config: &Config) -> Result<store::Conn> {
     Ok(conn)
 }
 
+// One idea: the process's entry: the two sandbox workers' hidden entry points, then one arm per
+// subcommand, each a few lines that call into the library.
 fn main() -> Result<()> {
     // The jq sandbox's worker process (src/agents/jq/sandbox.rs): hidden, before any
     // setting is read, so nothing of the hub's configuration reaches it.

@@ -6,15 +6,20 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
+/// Text that names no address or range; the message quotes it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP address or CIDR range")]
+pub struct NotANet(pub String);
+
 /// Parses one address or CIDR range (`10.0.0.0/8`, `2001:db8::/32`, `192.0.2.7`).
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
+pub fn parse_net(s: &str) -> Result<IpNet, NotANet> {
     let s = s.trim();
     if let Ok(net) = s.parse::<IpNet>() {
         return Ok(net.trunc());
     }
     s.parse::<IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{s:?} is not an IP address or CIDR range"))
+        .map_err(|_| NotANet(s.to_string()))
 }
 
 /// How copied request header names are written in the payload.

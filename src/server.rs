@@ -34,6 +34,8 @@ pub enum RunError {
 
 /// Runs the hub on `listener` until it is told to stop. Must be called inside an actix
 /// `System` (the binary's `main` and the test helper both do).
+// One idea: the server's start-up and shutdown sequence in order (store, hub, HTTP, signals,
+// drain); splitting it would hide the order it depends on.
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> {
     if config.postgres_url().is_some() {
         return Err(RunError::Store(StoreError::Unsupported(

@@ -4,7 +4,8 @@
 //! subsystem may name only subsystems on a lower layer:
 //!
 //! ```text
-//! server → http → hub → agents → {endpoints, delivery, feeds} → telemetry → store
+//! server → http → hub → {agents, accounts} → {endpoints, delivery, feeds, mail}
+//!        → telemetry → store
 //!        → {options, ops} → {template, config} → leaves (time, net, event_types,
 //!          jsonpath, secrets, sandbox)
 //! ```
@@ -37,6 +38,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("feeds", 5),
     ("mail", 5),
     ("agents", 6),
+    ("accounts", 6),
     ("hub", 7),
     ("http", 8),
     ("server", 9),

@@ -49,12 +49,12 @@ pub fn overlay(
             let value = parse_as(default, &raw).map_err(|reason| ConfigError::Env {
                 var: var.clone(),
                 value: raw.clone(),
-                reason,
+                reason: reason.to_string(),
             })?;
             check_alone(section, key, &value).map_err(|reason| ConfigError::Env {
                 var: var.clone(),
                 value: raw.clone(),
-                reason,
+                reason: reason.to_string(),
             })?;
             let slot = tree
                 .entry(section.clone())
@@ -67,36 +67,54 @@ pub fn overlay(
     Ok(())
 }
 
+/// Why a variable's value does not fit its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EnvValueError {
+    #[error("expected a whole number")]
+    WholeNumber,
+    #[error("expected a number")]
+    Number,
+    #[error("expected true or false")]
+    Boolean,
+    #[error("expected a TOML array such as [\"a\", \"b\"]")]
+    Array,
+    #[error("this key cannot be set from the environment")]
+    NotSettable,
+    /// The key's own rule (an enum's spelling, a number's range), in serde's words.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Reads `raw` as the type of `default`.
-fn parse_as(default: &Value, raw: &str) -> Result<Value, String> {
+fn parse_as(default: &Value, raw: &str) -> Result<Value, EnvValueError> {
     let raw = raw.trim();
     match default {
         Value::String(_) => Ok(Value::String(raw.to_string())),
         Value::Integer(_) => raw
             .parse::<i64>()
             .map(Value::Integer)
-            .map_err(|_| "expected a whole number".into()),
+            .map_err(|_| EnvValueError::WholeNumber),
         Value::Float(_) => raw
             .parse::<f64>()
             .map(Value::Float)
-            .map_err(|_| "expected a number".into()),
+            .map_err(|_| EnvValueError::Number),
         Value::Boolean(_) => match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Value::Boolean(true)),
             "false" | "0" | "no" | "off" => Ok(Value::Boolean(false)),
-            _ => Err("expected true or false".into()),
+            _ => Err(EnvValueError::Boolean),
         },
         Value::Array(_) => parse_array(raw),
-        _ => Err("this key cannot be set from the environment".into()),
+        _ => Err(EnvValueError::NotSettable),
     }
 }
 
 /// A TOML array (`["10.0.0.0/8", "::1"]`), or comma-separated strings (`10.0.0.0/8,::1`).
-fn parse_array(raw: &str) -> Result<Value, String> {
+fn parse_array(raw: &str) -> Result<Value, EnvValueError> {
     if raw.starts_with('[') {
         return toml::from_str::<Table>(&format!("v = {raw}"))
             .ok()
             .and_then(|mut t| t.remove("v"))
-            .ok_or_else(|| "expected a TOML array such as [\"a\", \"b\"]".into());
+            .ok_or(EnvValueError::Array);
     }
     Ok(Value::Array(
         raw.split(',')
@@ -109,14 +127,14 @@ fn parse_array(raw: &str) -> Result<Value, String> {
 
 /// Whether the value is one the key accepts (an enum's spelling, a number's range), on
 /// its own, so the error can name the variable rather than the merged config.
-fn check_alone(section: &str, key: &str, value: &Value) -> Result<(), String> {
+fn check_alone(section: &str, key: &str, value: &Value) -> Result<(), EnvValueError> {
     let mut t = Table::new();
     let mut s = Table::new();
     s.insert(key.to_string(), value.clone());
     t.insert(section.to_string(), Value::Table(s));
     t.try_into::<Config>()
         .map(|_| ())
-        .map_err(|e| e.message().to_string())
+        .map_err(|e| EnvValueError::Refused(e.message().to_string()))
 }
 
 #[cfg(test)]

@@ -97,6 +97,21 @@ pub async fn send(
     .await
 }
 
+/// When `url` names its host by an IP literal (which the resolver's check never sees)
+/// and that address is private, why it is refused.
+fn literal_refusal(url: &str) -> Option<SendError> {
+    let u = url::Url::parse(url).ok()?;
+    let ip = match u.host()? {
+        url::Host::Ipv4(v4) => std::net::IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => std::net::IpAddr::V6(v6),
+        url::Host::Domain(_) => return None,
+    };
+    let reason = blocked_reason(ip)?;
+    Some(SendError::Refused(format!(
+        "target address {ip} is {reason}; set delivery.allow_private_targets = true to allow private targets"
+    )))
+}
+
 /// Like [`send`], keeping up to `max_body` bytes of the response (a fetched feed needs
 /// all of it; an attempt log only an excerpt).
 pub async fn send_reading(
@@ -118,22 +133,8 @@ pub async fn send_reading(
         duration: started.elapsed(),
     };
     // IP literals skip the resolver, so they are checked here.
-    if !allow_private
-        && let Ok(u) = url::Url::parse(url)
-        && let Some(host) = u.host()
-    {
-        let ip = match host {
-            url::Host::Ipv4(v4) => Some(std::net::IpAddr::V4(v4)),
-            url::Host::Ipv6(v6) => Some(std::net::IpAddr::V6(v6)),
-            url::Host::Domain(_) => None,
-        };
-        if let Some(ip) = ip
-            && let Some(reason) = blocked_reason(ip)
-        {
-            return failed(SendError::Refused(format!(
-                "target address {ip} is {reason}; set delivery.allow_private_targets = true to allow private targets"
-            )));
-        }
+    if !allow_private && let Some(refused) = literal_refusal(url) {
+        return failed(refused);
     }
     let method =
         awc::http::Method::from_bytes(method.as_bytes()).unwrap_or(awc::http::Method::POST);

@@ -6,23 +6,68 @@
 
 use serde_json::Value;
 
+/// What is wrong with an event-type pattern or a filter; the message names it.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("an event type pattern must not be empty")]
+    EmptyPattern,
+    #[error(
+        "event type pattern {pattern:?} has {bad:?}: use letters, digits, '.', '_', '-' and '*'"
+    )]
+    PatternChar { pattern: String, bad: char },
+    #[error("filters must be an object of field -> value or a list of {{field, operator, value}}")]
+    Shape,
+    #[error("{label}[{index}].field is required (a dotted path such as data.level)")]
+    FieldRequired { label: String, index: usize },
+    #[error("filter field {0:?} is not a dotted path such as data.level")]
+    NotAPath(String),
+    #[error("operator {0} needs a list value")]
+    NeedsList(String),
+    #[error("operator {0} needs a number value")]
+    NeedsNumber(String),
+    #[error("operator regex needs a string value")]
+    NeedsString,
+    #[error("regex {pattern:?} is invalid: {error}")]
+    Regex {
+        pattern: String,
+        error: regex::Error,
+    },
+    #[error(
+        "unknown operator {0:?}; use equals, not_equals, in, not_in, greater_than, less_than, contains, exists or regex"
+    )]
+    UnknownOperator(String),
+    /// An error inside one filter, with where it is (`filters.x`, `filters[2]`).
+    #[error("{at}: {error}")]
+    At { at: String, error: Box<FilterError> },
+}
+
+impl FilterError {
+    fn at(at: String) -> impl FnOnce(FilterError) -> FilterError {
+        move |error| FilterError::At {
+            at,
+            error: Box::new(error),
+        }
+    }
+}
+
 /// An event-type pattern: exact, or with `*` matching any run of characters.
 #[derive(Debug, Clone)]
 pub struct TypePattern(String);
 
 impl TypePattern {
-    pub fn parse(p: &str) -> Result<TypePattern, String> {
+    pub fn parse(p: &str) -> Result<TypePattern, FilterError> {
         let p = p.trim();
         if p.is_empty() {
-            return Err("an event type pattern must not be empty".into());
+            return Err(FilterError::EmptyPattern);
         }
         if let Some(bad) = p
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '*')))
         {
-            return Err(format!(
-                "event type pattern {p:?} has {bad:?}: use letters, digits, '.', '_', '-' and '*'"
-            ));
+            return Err(FilterError::PatternChar {
+                pattern: p.to_string(),
+                bad,
+            });
         }
         Ok(TypePattern(p.to_string()))
     }
@@ -98,7 +143,7 @@ fn number(v: &Value) -> Option<f64> {
 
 impl Filters {
     /// Parses either form; errors name the filter and what is wrong.
-    pub fn parse(v: &Value) -> Result<Filters, String> {
+    pub fn parse(v: &Value) -> Result<Filters, FilterError> {
         let mut out = Vec::new();
         let mut per_event = Vec::new();
         match v {
@@ -107,7 +152,7 @@ impl Filters {
                 for (field, value) in map {
                     if let Some(conditions) = per_event_conditions(value) {
                         let pattern = TypePattern::parse(field)
-                            .map_err(|e| format!("filters.{field}: {e}"))?;
+                            .map_err(FilterError::at(format!("filters.{field}")))?;
                         let group =
                             conditions_of(conditions, &format!("filters.{field}.conditions"))?;
                         per_event.push((pattern, group));
@@ -120,10 +165,7 @@ impl Filters {
                 }
             }
             Value::Array(items) => out = conditions_of(items, "filters")?,
-            _ => return Err(
-                "filters must be an object of field -> value or a list of {field, operator, value}"
-                    .into(),
-            ),
+            _ => return Err(FilterError::Shape),
         }
         Ok(Filters(out, per_event))
     }
@@ -156,12 +198,15 @@ fn per_event_conditions(v: &Value) -> Option<&Vec<Value>> {
     (m.len() == 1).then(|| m.get("conditions")?.as_array())?
 }
 
-fn conditions_of(items: &[Value], label: &str) -> Result<Vec<Condition>, String> {
+fn conditions_of(items: &[Value], label: &str) -> Result<Vec<Condition>, FilterError> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let field = item.get("field").and_then(Value::as_str).ok_or(format!(
-            "{label}[{i}].field is required (a dotted path such as data.level)"
-        ))?;
+        let field = item.get("field").and_then(Value::as_str).ok_or_else(|| {
+            FilterError::FieldRequired {
+                label: label.to_string(),
+                index: i,
+            }
+        })?;
         let operator = item
             .get("operator")
             .and_then(Value::as_str)
@@ -169,7 +214,7 @@ fn conditions_of(items: &[Value], label: &str) -> Result<Vec<Condition>, String>
         let value = item.get("value").cloned().unwrap_or(Value::Null);
         out.push(Condition {
             path: split(field)?,
-            op: op(operator, value).map_err(|e| format!("{label}[{i}]: {e}"))?,
+            op: op(operator, value).map_err(FilterError::at(format!("{label}[{i}]")))?,
         });
     }
     Ok(out)
@@ -187,22 +232,20 @@ fn lookup<'a>(root: &'a Value, path: &[String]) -> Option<&'a Value> {
     cur
 }
 
-fn split(field: &str) -> Result<Vec<String>, String> {
+fn split(field: &str) -> Result<Vec<String>, FilterError> {
     let parts: Vec<String> = field.split('.').map(str::to_string).collect();
     if parts.iter().any(String::is_empty) {
-        return Err(format!(
-            "filter field {field:?} is not a dotted path such as data.level"
-        ));
+        return Err(FilterError::NotAPath(field.to_string()));
     }
     Ok(parts)
 }
 
-fn op(name: &str, value: Value) -> Result<Op, String> {
+fn op(name: &str, value: Value) -> Result<Op, FilterError> {
     let list = |v: Value| match v {
         Value::Array(a) => Ok(a),
-        _ => Err(format!("operator {name} needs a list value")),
+        _ => Err(FilterError::NeedsList(name.to_string())),
     };
-    let num = |v: &Value| number(v).ok_or(format!("operator {name} needs a number value"));
+    let num = |v: &Value| number(v).ok_or_else(|| FilterError::NeedsNumber(name.to_string()));
     Ok(match name {
         "equals" | "eq" => Op::Equals(value),
         "not_equals" | "neq" => Op::NotEquals(value),
@@ -213,21 +256,18 @@ fn op(name: &str, value: Value) -> Result<Op, String> {
         "contains" => Op::Contains(value),
         "exists" => Op::Exists(value.as_bool().unwrap_or(true)),
         "regex" => {
-            let pattern = value
-                .as_str()
-                .ok_or("operator regex needs a string value")?;
+            let pattern = value.as_str().ok_or(FilterError::NeedsString)?;
             Op::Regex(
                 regex::RegexBuilder::new(pattern)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
-                    .map_err(|e| format!("regex {pattern:?} is invalid: {e}"))?,
+                    .map_err(|error| FilterError::Regex {
+                        pattern: pattern.to_string(),
+                        error,
+                    })?,
             )
         }
-        other => {
-            return Err(format!(
-                "unknown operator {other:?}; use equals, not_equals, in, not_in, greater_than, less_than, contains, exists or regex"
-            ));
-        }
+        other => return Err(FilterError::UnknownOperator(other.to_string())),
     })
 }
 
@@ -352,7 +392,7 @@ mod tests {
         assert!(f.matches(&reading(150)));
         assert!(!f.matches(&reading(50)));
         assert!(f.matches(&json!({"event_type": "system.alert", "data": {}})));
-        let err = Filters::parse(&json!({"user.login": {"conditions": [{"field": "a", "operator": "between", "value": 1}]}})).unwrap_err();
+        let err = Filters::parse(&json!({"user.login": {"conditions": [{"field": "a", "operator": "between", "value": 1}]}})).unwrap_err().to_string();
         assert!(
             err.contains("filters.user.login.conditions[0]") && err.contains("between"),
             "{err}"
@@ -364,16 +404,19 @@ mod tests {
         assert!(
             Filters::parse(&json!([{"field": "a", "operator": "like"}]))
                 .unwrap_err()
+                .to_string()
                 .contains("unknown operator")
         );
         assert!(
             Filters::parse(&json!([{"field": "a", "operator": "regex", "value": "("}]))
                 .unwrap_err()
+                .to_string()
                 .contains("invalid")
         );
         assert!(
             Filters::parse(&json!([{"operator": "equals"}]))
                 .unwrap_err()
+                .to_string()
                 .contains("field is required")
         );
     }

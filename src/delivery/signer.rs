@@ -12,6 +12,43 @@ use hmac::{Hmac, KeyInit, Mac};
 use rand::RngCore;
 use sha2::Sha256;
 
+/// Why a scheme name or a key cannot be used; each message says what to give instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignerError {
+    #[error("signature_scheme {0:?} is not one of hex, sha256, standard, standard-v1a")]
+    UnknownScheme(String),
+    #[error(
+        "a whsk_ key is an ed25519 private key: it signs only under signature_scheme standard-v1a, not {0}"
+    )]
+    PrivateKeyOutsideV1a(&'static str),
+    #[error(
+        "a whpk_ key is a public key, which cannot sign: give the whsk_ private key, or leave secret out to have a key pair generated"
+    )]
+    PublicKeyCannotSign,
+    #[error(
+        "must be an ed25519 private key, whsk_ followed by base64 (leave it out to have a key pair generated)"
+    )]
+    NotAPrivateKey,
+    #[error("whsk_ must be followed by standard base64 (with = padding)")]
+    PrivateKeyNotBase64,
+    #[error(
+        "whsk_ must hold 64 bytes (the 32-byte private key, then its 32-byte public key), not {0}"
+    )]
+    PrivateKeyLength(usize),
+    #[error("the public half of this whsk_ key is not the public key of its private half")]
+    MismatchedHalves,
+    #[error(
+        "must be an ed25519 public key, whpk_ followed by base64 (the key the sender publishes)"
+    )]
+    NotAPublicKey,
+    #[error("whpk_ must be followed by standard base64 (with = padding)")]
+    PublicKeyNotBase64,
+    #[error("whpk_ must hold 32 bytes, not {0}")]
+    PublicKeyLength(usize),
+    #[error("whpk_ does not hold a valid ed25519 public key")]
+    InvalidPublicKey,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     Hex,
@@ -22,15 +59,13 @@ pub enum Scheme {
 }
 
 impl Scheme {
-    pub fn parse(s: &str) -> Result<Scheme, String> {
+    pub fn parse(s: &str) -> Result<Scheme, SignerError> {
         match s.trim().to_ascii_lowercase().as_str() {
             "" | "hex" => Ok(Scheme::Hex),
             "sha256" => Ok(Scheme::Sha256),
             "standard" | "standard-webhooks" => Ok(Scheme::Standard),
             "standard-v1a" | "v1a" | "ed25519" | "standard-ed25519" => Ok(Scheme::StandardV1a),
-            other => Err(format!(
-                "signature_scheme {other:?} is not one of hex, sha256, standard, standard-v1a"
-            )),
+            other => Err(SignerError::UnknownScheme(other.to_string())),
         }
     }
 
@@ -45,13 +80,12 @@ impl Scheme {
 
     /// Whether `secret` is key material this scheme can sign with. A `whsk_` key is an
     /// ed25519 private key and nothing else; any other text is an HMAC secret.
-    pub fn check_secret(self, secret: &str) -> Result<(), String> {
+    pub fn check_secret(self, secret: &str) -> Result<(), SignerError> {
         match self {
             Scheme::StandardV1a => signing_key(secret).map(|_| ()),
-            _ if secret.trim().starts_with("whsk_") => Err(format!(
-                "a whsk_ key is an ed25519 private key: it signs only under signature_scheme standard-v1a, not {}",
-                self.name()
-            )),
+            _ if secret.trim().starts_with("whsk_") => {
+                Err(SignerError::PrivateKeyOutsideV1a(self.name()))
+            }
             _ => Ok(()),
         }
     }
@@ -67,48 +101,40 @@ impl Scheme {
 
 /// The private key of a `whsk_` secret: base64 of the 32-byte private key followed by
 /// its 32-byte public key (svix's layout), or of the 32-byte private key alone.
-pub fn signing_key(secret: &str) -> Result<SigningKey, String> {
+pub fn signing_key(secret: &str) -> Result<SigningKey, SignerError> {
     let body = secret.trim().strip_prefix("whsk_").ok_or_else(|| {
         if secret.trim().starts_with("whpk_") {
-            "a whpk_ key is a public key, which cannot sign: give the whsk_ private key, or leave secret out to have a key pair generated".to_string()
+            SignerError::PublicKeyCannotSign
         } else {
-            "must be an ed25519 private key, whsk_ followed by base64 (leave it out to have a key pair generated)".to_string()
+            SignerError::NotAPrivateKey
         }
     })?;
     let raw = B64
         .decode(body)
-        .map_err(|_| "whsk_ must be followed by standard base64 (with = padding)".to_string())?;
-    let seed = <[u8; 32]>::try_from(raw.get(..32).unwrap_or_default()).map_err(|_| {
-        format!(
-            "whsk_ must hold 64 bytes (the 32-byte private key, then its 32-byte public key), not {}",
-            raw.len()
-        )
-    })?;
+        .map_err(|_| SignerError::PrivateKeyNotBase64)?;
+    let seed = <[u8; 32]>::try_from(raw.get(..32).unwrap_or_default())
+        .map_err(|_| SignerError::PrivateKeyLength(raw.len()))?;
     let key = SigningKey::from_bytes(&seed);
     match raw.len() {
         32 => Ok(key),
         64 if key.verifying_key().as_bytes()[..] == raw[32..] => Ok(key),
-        64 => Err(
-            "the public half of this whsk_ key is not the public key of its private half".into(),
-        ),
-        n => Err(format!(
-            "whsk_ must hold 64 bytes (the 32-byte private key, then its 32-byte public key), not {n}"
-        )),
+        64 => Err(SignerError::MismatchedHalves),
+        n => Err(SignerError::PrivateKeyLength(n)),
     }
 }
 
 /// A `whpk_` public key: base64 of 32 bytes that are a point on the curve.
-pub fn public_key(text: &str) -> Result<VerifyingKey, String> {
-    let body = text.trim().strip_prefix("whpk_").ok_or(
-        "must be an ed25519 public key, whpk_ followed by base64 (the key the sender publishes)",
-    )?;
+pub fn public_key(text: &str) -> Result<VerifyingKey, SignerError> {
+    let body = text
+        .trim()
+        .strip_prefix("whpk_")
+        .ok_or(SignerError::NotAPublicKey)?;
     let raw = B64
         .decode(body)
-        .map_err(|_| "whpk_ must be followed by standard base64 (with = padding)".to_string())?;
+        .map_err(|_| SignerError::PublicKeyNotBase64)?;
     let bytes = <[u8; 32]>::try_from(raw.as_slice())
-        .map_err(|_| format!("whpk_ must hold 32 bytes, not {}", raw.len()))?;
-    VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| "whpk_ does not hold a valid ed25519 public key".to_string())
+        .map_err(|_| SignerError::PublicKeyLength(raw.len()))?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| SignerError::InvalidPublicKey)
 }
 
 /// `whpk_` + base64 of the public key that verifies `key`'s signatures.

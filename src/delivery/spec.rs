@@ -80,16 +80,20 @@ pub struct Spec {
 impl Spec {
     /// Compiles a stored row. Rows are validated when saved, so an error here means the
     /// row was changed behind the API's back; it is reported and the subscription idles.
+    // One idea: compiling a stored row is one field after another, each a few lines; split by
+    // field it would scatter one schema that is read top to bottom.
     pub fn from_row(row: &SubscriptionRow, keys: &Keyring) -> Result<Spec, String> {
         let types: Vec<String> =
             serde_json::from_str(&row.event_types).map_err(|e| format!("event_types: {e}"))?;
         let event_types = types
             .iter()
             .map(|t| TypePattern::parse(t))
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
         let filters = match &row.filters {
             Some(f) => {
-                Filters::parse(&serde_json::from_str(f).map_err(|e| format!("filters: {e}"))?)?
+                Filters::parse(&serde_json::from_str(f).map_err(|e| format!("filters: {e}"))?)
+                    .map_err(|e| e.to_string())?
             }
             None => Filters::default(),
         };
@@ -129,7 +133,7 @@ impl Spec {
                 retries: row.retry_count.max(0) as u32,
             },
         };
-        let scheme = Scheme::parse(&row.signature_scheme)?;
+        let scheme = Scheme::parse(&row.signature_scheme).map_err(|e| e.to_string())?;
         let secrets = open_secrets(keys, &row.secrets);
         if let Ok(list) = &secrets {
             check_secrets(scheme, list)?;

@@ -96,7 +96,7 @@ impl ProtectionOptions {
                 .map(|i| {
                     i.as_str()
                         .ok_or_else(|| "allowed_ips must be a list of strings".to_string())
-                        .and_then(parse_net)
+                        .and_then(|p| parse_net(p).map_err(|e| e.to_string()))
                 })
                 .collect::<Result<_, _>>()
                 .map_err(|e| format!("allowed_ips: {e}"))?,

@@ -23,24 +23,36 @@ pub struct Compiled {
     pub response_headers: Vec<(String, String)>,
 }
 
+/// What is wrong with a `response_headers` object; the message names the header.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResponseHeadersError {
+    #[error("response_headers must be an object of header names to values")]
+    NotAnObject,
+    #[error("response_headers: the value of {0:?} must be a string")]
+    NotAString(String),
+    #[error("response_headers: {name:?}: {value:?} is not a valid HTTP header")]
+    NotAHeader { name: String, value: String },
+}
+
 /// Checks a `response_headers` object: names and values must be valid HTTP headers.
-pub fn parse_response_headers(v: &Value) -> Result<Vec<(String, String)>, String> {
+pub fn parse_response_headers(v: &Value) -> Result<Vec<(String, String)>, ResponseHeadersError> {
     let map = match v {
         Value::Null => return Ok(Vec::new()),
         Value::Object(m) => m,
-        _ => return Err("response_headers must be an object of header names to values".into()),
+        _ => return Err(ResponseHeadersError::NotAnObject),
     };
     map.iter()
         .map(|(k, v)| {
             let value = v
                 .as_str()
-                .ok_or_else(|| format!("response_headers: the value of {k:?} must be a string"))?;
+                .ok_or_else(|| ResponseHeadersError::NotAString(k.clone()))?;
             if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
                 || actix_web::http::header::HeaderValue::from_str(value).is_err()
             {
-                return Err(format!(
-                    "response_headers: {k:?}: {value:?} is not a valid HTTP header"
-                ));
+                return Err(ResponseHeadersError::NotAHeader {
+                    name: k.clone(),
+                    value: value.to_string(),
+                });
             }
             Ok((k.clone(), value.to_string()))
         })
@@ -77,11 +89,12 @@ pub fn compile(row: &IncomingRow, keys: &Keyring) -> Result<Compiled, String> {
     let response_headers = match &row.response_headers {
         Some(h) => parse_response_headers(
             &from_json_text(h, "incoming_webhooks.response_headers").map_err(|e| e.to_string())?,
-        )?,
+        )
+        .map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
     let transform = match row.transform_template.as_deref() {
-        Some(t) if !t.trim().is_empty() => Some(Transform::new(t)?),
+        Some(t) if !t.trim().is_empty() => Some(Transform::new(t).map_err(|e| e.to_string())?),
         _ => None,
     };
     Ok(Compiled {

@@ -119,6 +119,8 @@ fn fail(message: impl Into<String>) -> SignatureError {
 impl SignatureCheck {
     /// Parses `{scheme, secret, header?, tolerance_seconds?}`. `previous` supplies the
     /// secret when the object omits it (an update that keeps the secret).
+    // One idea: the fields of one signature object, read and checked in order, each refusal
+    // naming its field; the order is the object's.
     pub fn from_json(
         value: &Value,
         previous: Option<&SignatureCheck>,
@@ -266,6 +268,8 @@ impl SignatureCheck {
 
     /// Verifies a request at time `now` (Unix seconds). `header` looks up a request
     /// header case-insensitively.
+    // One idea: one match arm per signature scheme, each the scheme's whole rule, kept side by
+    // side so the schemes can be compared.
     pub fn verify<'a>(
         &self,
         header: impl Fn(&str) -> Option<&'a str>,

@@ -9,7 +9,23 @@
 use serde_json::{Map, Value, json};
 
 use crate::template::object::{ObjectTemplate, stored_object};
-use crate::template::{TemplateId, Templates, context_of};
+use crate::template::{TemplateError, TemplateId, Templates, context_of};
+
+/// Why a transform cannot be compiled or did not give a payload.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// The template does not compile (said on save).
+    #[error("{0}")]
+    Compile(TemplateError),
+    #[error("transform_template failed: {0}")]
+    Failed(TemplateError),
+    #[error("transform_template did not produce JSON ({error}); it produced: {excerpt}")]
+    NotJson {
+        error: serde_json::Error,
+        /// The first 200 characters of what it produced.
+        excerpt: String,
+    },
+}
 
 pub enum Transform {
     Text {
@@ -20,16 +36,16 @@ pub enum Transform {
 }
 
 impl Transform {
-    pub fn new(source: &str) -> Result<Transform, String> {
+    pub fn new(source: &str) -> Result<Transform, TransformError> {
         if let Some(object) = stored_object(source) {
             return ObjectTemplate::new("transform_template", &object)
                 .map(Transform::Object)
-                .map_err(|e| e.to_string());
+                .map_err(TransformError::Compile);
         }
         let mut templates = Templates::new();
         let id = templates
             .add("transform_template", source)
-            .map_err(|e| e.to_string())?;
+            .map_err(TransformError::Compile)?;
         Ok(Transform::Text { templates, id })
     }
 
@@ -39,7 +55,7 @@ impl Transform {
         data: &Value,
         headers: &[(String, String)],
         query: &str,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, TransformError> {
         let headers: Map<String, Value> = headers
             .iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), Value::String(v.clone())))
@@ -57,18 +73,16 @@ impl Transform {
         let vars = Value::Object(vars);
         let (templates, id) = match self {
             Transform::Object(t) => {
-                return t
-                    .render(&vars)
-                    .map_err(|e| format!("transform_template failed: {e}"));
+                return t.render(&vars).map_err(TransformError::Failed);
             }
             Transform::Text { templates, id } => (templates, id),
         };
         let text = templates
             .render(id, &context_of(&vars))
-            .map_err(|e| format!("transform_template failed: {e}"))?;
-        serde_json::from_str(&text).map_err(|e| {
-            let excerpt: String = text.chars().take(200).collect();
-            format!("transform_template did not produce JSON ({e}); it produced: {excerpt}")
+            .map_err(TransformError::Failed)?;
+        serde_json::from_str(&text).map_err(|error| TransformError::NotJson {
+            error,
+            excerpt: text.chars().take(200).collect(),
         })
     }
 }
@@ -112,12 +126,13 @@ mod tests {
     fn bad_templates_and_bad_json_say_why() {
         assert!(Transform::new("{{ unclosed").is_err());
         let t = Transform::new("not json {{ data.a }}").unwrap();
-        let e = t.apply(&json!({"a": 1}), &[], "").unwrap_err();
+        let e = t.apply(&json!({"a": 1}), &[], "").unwrap_err().to_string();
         assert!(e.contains("did not produce JSON"), "{e}");
         let t = Transform::new("{{ data.missing.deeper }}").unwrap();
         assert!(
             t.apply(&json!({}), &[], "")
                 .unwrap_err()
+                .to_string()
                 .contains("transform_template failed")
         );
     }

@@ -135,6 +135,8 @@ fn parse_code(options: &Value) -> Result<u16, OptionError> {
 }
 
 impl Webhook {
+    // One idea: the webhook agent's options, each read and checked in Huginn's order with its
+    // own message; it is the schema of the agent, one field after another.
     pub fn new(options: &Value) -> Result<Webhook, OptionError> {
         let secret = match opt_str(options, "secret")? {
             Some(s) if !s.trim().is_empty() => s.to_string(),

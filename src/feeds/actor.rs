@@ -113,7 +113,7 @@ impl FeedActor {
         ctx.spawn(read.into_actor(self).map(move |res, act, _| {
             let res = match res {
                 Ok(Ok(r)) => Ok(Arc::new(r)),
-                Ok(Err(e)) => Err(FeedError::Failed(e)),
+                Ok(Err(e)) => Err(FeedError::Failed(e.to_string())),
                 Err(e) => Err(FeedError::Failed(format!(
                     "the feed's events could not be read: {e}"
                 ))),

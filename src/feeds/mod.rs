@@ -32,6 +32,20 @@ use spec::FeedSpec;
 use std::sync::Arc;
 
 /// The two formats a feed is served in.
+/// A feed URL's extension that names no format; the message is the 404's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no feed format \".{0}\": this feed is served as .xml (RSS 2.0) or .json")]
+pub struct UnknownFormat(pub String);
+
+/// Why a built feed could not be written out.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the RSS feed could not be written: {0}")]
+    Rss(#[from] ::rss::Error),
+    #[error("the JSON feed could not be written: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeedFormat {
     Rss,
@@ -42,14 +56,14 @@ impl FeedFormat {
     /// From the URL's extension (`.xml`, `.json`); no extension gives RSS unless the
     /// client's `Accept` asks for JSON and not XML. Anything else is refused with a
     /// message for the 404.
-    pub fn from_request(ext: Option<&str>, accept: Option<&str>) -> Result<FeedFormat, String> {
+    pub fn from_request(
+        ext: Option<&str>,
+        accept: Option<&str>,
+    ) -> Result<FeedFormat, UnknownFormat> {
         match ext.map(str::to_ascii_lowercase).as_deref() {
             Some("xml") => Ok(FeedFormat::Rss),
             Some("json") => Ok(FeedFormat::Json),
-            Some(other) => Err(format!(
-                "no feed format \".{}\": this feed is served as .xml (RSS 2.0) or .json",
-                other.chars().take(40).collect::<String>()
-            )),
+            Some(other) => Err(UnknownFormat(other.chars().take(40).collect())),
             None => {
                 let accept = accept.unwrap_or("").to_ascii_lowercase();
                 if accept.contains("json") && !accept.contains("xml") {
@@ -118,6 +132,8 @@ fn channel_part(
 /// Chooses, orders and renders the events: `events_order` picks the window (the last
 /// `events_to_show` after sorting), `events_list_order` orders the items shown.
 /// `events` are the candidates, oldest first.
+// One idea: one feed document: choose the window, order it, render each item, then the channel
+// fields; the steps share every local and read as one pass.
 pub fn build_doc(
     spec: &FeedSpec,
     agent: &FeedAgent,
@@ -206,15 +222,11 @@ pub fn build_doc(
 }
 
 /// Renders the document in one format, with the headers a client gets.
-pub fn render(spec: &FeedSpec, doc: &FeedDoc, format: FeedFormat) -> Result<Rendered, String> {
+pub fn render(spec: &FeedSpec, doc: &FeedDoc, format: FeedFormat) -> Result<Rendered, RenderError> {
     let (body, content_type) = match format {
-        FeedFormat::Rss => (
-            rss::render(doc, spec)
-                .map_err(|e| format!("the RSS feed could not be written: {e}"))?,
-            spec.rss_content_type.clone(),
-        ),
+        FeedFormat::Rss => (rss::render(doc, spec)?, spec.rss_content_type.clone()),
         FeedFormat::Json => (
-            json::render(doc).map_err(|e| format!("the JSON feed could not be written: {e}"))?,
+            json::render(doc)?,
             "application/json; charset=utf-8".to_string(),
         ),
     };
@@ -250,7 +262,9 @@ mod tests {
             FeedFormat::from_request(None, Some("application/json")),
             Ok(FeedFormat::Json)
         );
-        let e = FeedFormat::from_request(Some("atom"), None).unwrap_err();
+        let e = FeedFormat::from_request(Some("atom"), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(".atom") && e.contains(".json"), "{e}");
     }
 }

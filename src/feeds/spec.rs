@@ -170,6 +170,8 @@ fn parse_headers(options: &Value) -> Result<Vec<(String, String)>, OptionError> 
 }
 
 impl FeedSpec {
+    // One idea: the data_output agent's options, each read and checked in Huginn's order with
+    // its own message; the schema of the feed, one field after another.
     pub fn new(options: &Value) -> Result<FeedSpec, OptionError> {
         if !options.is_object() {
             return Err(OptionError::new("options", "must be a JSON object"));

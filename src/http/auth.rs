@@ -8,11 +8,8 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 
 use super::{ApiError, AppState};
-use crate::store::api_tokens::{self, Scope};
-
-/// How stale `last_used_at` may get before a request records a new time: one write a
-/// minute per token at most, not one per request.
-const TOUCH_EVERY_SECONDS: i64 = 60;
+use crate::accounts::tokens;
+use crate::store::api_tokens::Scope;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -76,29 +73,7 @@ impl FromRequest for AuthUser {
             let token = token?;
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let caller = state
-                .addrs
-                .store
-                .read(move |c| api_tokens::caller_for(c, &token))
-                .await?
-                .ok_or_else(|| ApiError::Unauthorized("invalid API token".into()))?;
-            if caller.scope == Scope::Read
-                && method != actix_web::http::Method::GET
-                && method != actix_web::http::Method::HEAD
-            {
-                return Err(ApiError::Forbidden(format!(
-                    "this token is read-only (scope read): {method} needs a token of scope full or admin"
-                )));
-            }
-            let stale = caller
-                .last_used_at
-                .is_none_or(|t| (crate::store::now() - t).num_seconds() >= TOUCH_EVERY_SECONDS);
-            let writer = state.addrs.store.writer();
-            if stale && !writer.is_overloaded() {
-                // Queued now, nobody waits: the request does not pay for the commit.
-                let id = caller.token_id;
-                drop(writer.write_repeatable(move |c, _| api_tokens::touch(c, id)));
-            }
+            let caller = tokens::authenticate(&state.addrs.store, token, method.as_str()).await?;
             Ok(AuthUser {
                 id: caller.user.id,
                 name: caller.user.name,

@@ -57,6 +57,8 @@ pub async fn serve(
     resp
 }
 
+// One idea: one feed request, from the secret and format to the cached or rendered answer and
+// Huginn's exact refusals; every branch is an answer a client sees.
 async fn answer(
     state: &AppState,
     req: &HttpRequest,
@@ -75,7 +77,7 @@ async fn answer(
     }
     let format = match FeedFormat::from_request(ext, header_str(req, header::ACCEPT)) {
         Ok(f) => f,
-        Err(message) => return api_error(ErrorCode::NotFound, message),
+        Err(e) => return api_error(ErrorCode::NotFound, e.to_string()),
     };
     let asked = ServeFeed {
         secret,

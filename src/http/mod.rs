@@ -13,6 +13,7 @@ mod metrics;
 pub mod openapi;
 mod page_requests;
 mod query;
+mod service_errors;
 mod web_requests;
 
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct AppState {
 const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Registers every route of the hub.
+// One idea: the table of every route the hub serves, in one place so a path can be found and
+// checked against the OpenAPI document.
 pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     cfg.app_data(
         web::JsonConfig::default()

@@ -39,6 +39,8 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
         .any(|tag| tag == "*" || tag.trim_start_matches("W/") == ours)
 }
 
+// One idea: one page request as Huginn's data_output serves it: the checks, the conditional-
+// request branch and the headers, each an answer a client sees.
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,

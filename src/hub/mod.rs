@@ -351,6 +351,8 @@ impl Handler<UserAdded> for Hub {
 
 /// Starts the Router's consumers, the Hub with every stored agent, and the Clock.
 /// `router` must already be running (the Writer reports commits to it).
+// One idea: the start-up order of the actor tree (addresses first, then the actors that need
+// them); its steps must stay in this order, read top to bottom.
 pub async fn start(
     config: &Config,
     store: Store,

@@ -13,12 +13,15 @@ use actix::Addr;
 
 use super::{
     Addrs, AgentRemoved, AgentSaved, Hub, IncomingRemoved, IncomingSaved, LinksChanged, Registry,
-    SubscriptionRemoved, SubscriptionSaved,
+    SubscriptionRemoved, SubscriptionSaved, UserAdded,
 };
+use crate::accounts::{AccountError, AccountsRunning};
 use crate::agents::actor::AgentActor;
 use crate::agents::service::{AgentServiceError, Running as AgentsRunning};
 use crate::delivery::SubscriptionActor;
 use crate::delivery::subscription::{Running as SubscriptionsRunning, SubscriptionError};
+use crate::endpoints::FlushIncomingLog;
+use crate::endpoints::incoming_service::logs::FlushLogs;
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
 use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
@@ -38,6 +41,12 @@ impl SubscriptionsRunning for Addrs {
     }
 }
 
+impl AccountsRunning for Addrs {
+    async fn user_added(&self, id: i64) -> Result<(), AccountError> {
+        Ok(self.hub.send(UserAdded(id)).await?)
+    }
+}
+
 impl IncomingRunning for Addrs {
     async fn saved(&self, row: IncomingRow) -> Result<(), IncomingError> {
         Ok(self.hub.send(IncomingSaved(row)).await?)
@@ -49,6 +58,21 @@ impl IncomingRunning for Addrs {
 
     fn receives_events(&self, agent_type: &str) -> bool {
         crate::agents::kind(agent_type).is_some_and(|k| k.can_receive_events)
+    }
+}
+
+impl FlushLogs for Addrs {
+    fn flush_agent_log(&self, agent_id: i64) {
+        if let Some(core) = self.registry.web_target(agent_id).and_then(|t| t.core) {
+            core.flush_log_for_read();
+        }
+    }
+
+    async fn flush_incoming_log(&self, id: i64) {
+        if let Some(addr) = self.registry.incoming_endpoint(id) {
+            // A stopped endpoint flushed its lines when it stopped.
+            let _ = addr.send(FlushIncomingLog).await;
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! ([`Backoff`]); after `max_attempts`, or on a 5xx answer, the mail is marked dead
 //! with an error log. Sends run one at a time, off every agent's mailbox.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -27,8 +28,9 @@ const RETRY_CAP: Duration = Duration::from_secs(3600);
 pub struct Outbox {
     store: Store,
     smtp: SmtpSettings,
-    /// Built once: a bad `[smtp]` section fails every mail with the same reason.
-    transport: Result<Transport, String>,
+    /// Built once: a bad `[smtp]` section fails every mail with the same reason
+    /// (shared: each pass takes a copy).
+    transport: Result<Transport, Arc<MailError>>,
     log_length: i64,
     busy: bool,
     again: bool,
@@ -36,7 +38,7 @@ pub struct Outbox {
 
 impl Outbox {
     pub fn new(store: Store, smtp: SmtpSettings, log_length: i64) -> Self {
-        let transport = smtp.transport().map_err(|e| e.to_string());
+        let transport = smtp.transport().map_err(Arc::new);
         if let Err(e) = &transport
             && smtp.configured()
         {
@@ -99,7 +101,7 @@ impl Handler<WakeOutbox> for Outbox {
 async fn send_due(
     store: Store,
     smtp: SmtpSettings,
-    transport: Result<Transport, String>,
+    transport: Result<Transport, Arc<MailError>>,
     log_length: i64,
 ) -> bool {
     let rows = match store.read(|c| mail_outbox::due(c, now(), BATCH)).await {
@@ -143,7 +145,7 @@ async fn send_due(
 async fn attempt(
     store: &Store,
     smtp: &SmtpSettings,
-    transport: &Result<Transport, String>,
+    transport: &Result<Transport, Arc<MailError>>,
     row: &OutboxRow,
 ) -> (String, String, Result<(), MailError>) {
     let mail: Mail = match store
@@ -169,7 +171,7 @@ async fn attempt(
             let to = mail.to.clone().unwrap_or_else(|| "the owner".into());
             return (to, what, Err(MailError::NotConfigured));
         }
-        Err(e) => return ("?".into(), what, Err(MailError::Build(e.clone()))),
+        Err(e) => return ("?".into(), what, Err(MailError::Build(e.to_string()))),
     };
     let to = match &mail.to {
         Some(to) => to.clone(),

@@ -280,6 +280,8 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
 }
 
 /// The Prometheus text exposition (format 0.0.4) of every metric.
+// One idea: the Prometheus exposition text, one metric family after another in the order
+// /metrics prints them.
 pub fn render(g: &Gauges) -> String {
     let m = &*METRICS;
     let mut out = String::with_capacity(8 * 1024);

@@ -48,26 +48,34 @@ fn file_err(path: &Path, reason: impl fmt::Display) -> SecretError {
     }
 }
 
-fn parse_key(text: &str) -> Result<[u8; KEY_LEN], String> {
-    let bytes = B64
-        .decode(text.trim())
-        .map_err(|e| format!("a key is not base64 ({e})"))?;
-    <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
-        format!(
-            "a key must be {KEY_LEN} bytes, base64-encoded (make one with `openssl rand -base64 32`); this one is {} bytes",
-            bytes.len()
-        )
-    })
+/// Why the text of a key list (the variable or the file) holds no usable key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum KeyTextError {
+    #[error("a key is not base64 ({0})")]
+    NotBase64(base64::DecodeError),
+    #[error(
+        "a key must be {KEY_LEN} bytes, base64-encoded (make one with `openssl rand -base64 32`); this one is {0} bytes"
+    )]
+    WrongLength(usize),
+    #[error("no key in it")]
+    NoKey,
 }
 
-fn parse_keys<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<[u8; KEY_LEN]>, String> {
+fn parse_key(text: &str) -> Result<[u8; KEY_LEN], KeyTextError> {
+    let bytes = B64.decode(text.trim()).map_err(KeyTextError::NotBase64)?;
+    <[u8; KEY_LEN]>::try_from(bytes.as_slice()).map_err(|_| KeyTextError::WrongLength(bytes.len()))
+}
+
+fn parse_keys<'a>(
+    items: impl Iterator<Item = &'a str>,
+) -> Result<Vec<[u8; KEY_LEN]>, KeyTextError> {
     let keys = items
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(parse_key)
         .collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() {
-        return Err("no key in it".into());
+        return Err(KeyTextError::NoKey);
     }
     Ok(keys)
 }
@@ -103,7 +111,7 @@ impl Keyring {
     /// from `<data_dir>/secret.key`, which is created with a new key if absent.
     pub fn load(data_dir: &Path, env: Option<&str>) -> Result<Keyring, SecretError> {
         if let Some(v) = env.filter(|v| !v.trim().is_empty()) {
-            let keys = parse_keys(v.split(',')).map_err(SecretError::EnvKey)?;
+            let keys = parse_keys(v.split(',')).map_err(|e| SecretError::EnvKey(e.to_string()))?;
             return Ok(Keyring::from_keys(keys, KeySource::Env));
         }
         let path = data_dir.join(KEY_FILE);

@@ -182,6 +182,24 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ApiTokenRow>, StoreError>
         .optional()?)
 }
 
+/// The live (not revoked) token `id`, if `scope` (a user filter; `None` for everyone's)
+/// may see it.
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<ApiTokenRow>, StoreError> {
+    let mut q = api_tokens::table
+        .find(id)
+        .filter(api_tokens::revoked_at.is_null())
+        .select(ApiTokenRow::as_select())
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(api_tokens::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
+}
+
 /// Revokes a live token; false when there is none with that id.
 pub fn revoke(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
     let n = diesel::update(

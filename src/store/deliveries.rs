@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use rand::RngCore;
 
-use super::schema::{deliveries, events};
+use super::schema::{deliveries, events, subscriptions};
 use super::{Conn, StoreError, Value, now};
 use crate::cached;
 
@@ -147,6 +147,24 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError>
         .select(DeliveryRow::as_select())
         .get_result(conn)
         .optional()?)
+}
+
+/// Delivery `id` if `scope` (a user filter; `None` for everyone's) may see the
+/// subscription it belongs to.
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<DeliveryRow>, StoreError> {
+    let mut q = deliveries::table
+        .inner_join(subscriptions::table)
+        .filter(deliveries::id.eq(id))
+        .select(DeliveryRow::as_select())
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(subscriptions::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
 }
 
 /// Deliveries of a subscription that are due at `at`, with their events: oldest event

@@ -16,6 +16,11 @@
 //! actor's mailbox hands over one message at a time; group commit needs to see the whole
 //! queue at once.
 
+// One idea: the group-commit writer, its job types, its health and its batch loop share
+// private state (the job trait, the ledger, the savepoint rules) that a split would have to
+// make public; two other engineers are changing this file (the store's backends, the WAL
+// checkpoint), so it is not split now.
+
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -796,6 +801,9 @@ impl From<diesel::result::Error> for Abort {
 
 /// Runs `jobs` in one transaction, commits, answers every waiter, reports the events.
 /// Returns the jobs it did not run: those after a write that broke the batch.
+// One idea: one group-commit transaction: run the batch (with savepoints or not), retry it job
+// by job, commit, then answer every waiter; the steps share the transaction and its
+// bookkeeping.
 fn commit_batch(
     conn: &mut Conn,
     mut jobs: Vec<Job>,

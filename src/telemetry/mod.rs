@@ -8,6 +8,7 @@
 //! subsystem that reports (endpoints, delivery, the Router, the HTTP faces).
 
 pub mod feed_log;
+pub mod health;
 pub mod stats;
 
 use std::net::IpAddr;

@@ -127,7 +127,7 @@ impl Templates {
             self.liquid.push((label.to_string(), t));
             return Ok(TemplateId(Key::Liquid(self.liquid.len() - 1)));
         }
-        sandbox::prescan(source, &self.limits).map_err(fail)?;
+        sandbox::prescan(source, &self.limits).map_err(|e| fail(e.to_string()))?;
         let source = &*jinja::normalize(source);
         let name = format!("{}#{}", self.next, label);
         self.next += 1;
@@ -135,9 +135,9 @@ impl Templates {
             .add_raw_template(&name, source)
             .map_err(|e| fail(describe(&e)))?;
         let checked = match self.tera.templates.get_mut(&name) {
-            Some(t) => {
-                sandbox::check(&t.ast, &self.limits).map(|()| sandbox::instrument(&mut t.ast))
-            }
+            Some(t) => sandbox::check(&t.ast, &self.limits)
+                .map(|()| sandbox::instrument(&mut t.ast))
+                .map_err(|e| e.to_string()),
             None => Err("the template was not kept".to_string()),
         };
         if let Err(why) = checked {

@@ -12,15 +12,42 @@ use tera::ast::{Expr, ExprVal, FunctionCall, LogicOperator, Node, WS};
 use super::builtins::{CAP, FILTERS, FUNCTIONS, RENDERER_FILTERS, TESTS, TICK, TRUTHY};
 use super::limits::Limits;
 
+/// What the sandbox refuses in a template, and why; each message names the limit or
+/// the construct.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the template is {bytes} bytes; the limit is {limit} (template size limit)")]
+    TooLarge { bytes: usize, limit: usize },
+    #[error("the template nests deeper than {limit} levels (template depth limit)")]
+    TooDeep { limit: usize },
+    #[error("a tag has more than {limit} operators (template expression limit)")]
+    TooManyOperators { limit: usize },
+    #[error(
+        "an expression reads more than {limit} variables, calls and filters (template expression limit)"
+    )]
+    TooManyTerms { limit: usize },
+    /// A kind of construct muninn templates leave out (`what` is plural: "macros").
+    #[error("{what} are not available in muninn templates")]
+    Refused { what: &'static str },
+    /// One of the engine's internal names.
+    #[error("`{name}` is not available in muninn templates")]
+    Internal { name: String },
+    #[error("there is no {kind} `{name}` in muninn templates; the {kind}s are: {}", .known.join(", "))]
+    Unknown {
+        kind: &'static str,
+        name: String,
+        known: &'static [&'static str],
+    },
+}
+
 /// Bounds a source's size, tag nesting, bracket nesting and operators per tag, without
 /// parsing it.
-pub fn prescan(src: &str, limits: &Limits) -> Result<(), String> {
+pub fn prescan(src: &str, limits: &Limits) -> Result<(), SandboxError> {
     if src.len() > limits.max_source_bytes {
-        return Err(format!(
-            "the template is {} bytes; the limit is {} (template size limit)",
-            src.len(),
-            limits.max_source_bytes
-        ));
+        return Err(SandboxError::TooLarge {
+            bytes: src.len(),
+            limit: limits.max_source_bytes,
+        });
     }
     let b = src.as_bytes();
     let mut blocks = 0usize;
@@ -55,11 +82,10 @@ pub fn prescan(src: &str, limits: &Limits) -> Result<(), String> {
     Ok(())
 }
 
-fn depth_error(limits: &Limits) -> String {
-    format!(
-        "the template nests deeper than {} levels (template depth limit)",
-        limits.max_depth
-    )
+fn depth_error(limits: &Limits) -> SandboxError {
+    SandboxError::TooDeep {
+        limit: limits.max_depth,
+    }
 }
 
 fn find(b: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -74,7 +100,7 @@ struct Tag {
     first_word: String,
 }
 
-fn scan_tag(b: &[u8], mut i: usize, close: &[u8], limits: &Limits) -> Result<Tag, String> {
+fn scan_tag(b: &[u8], mut i: usize, close: &[u8], limits: &Limits) -> Result<Tag, SandboxError> {
     let (mut depth, mut ops, mut quote) = (0usize, 0usize, None);
     let mut first_word = String::new();
     let mut word = String::new();
@@ -113,10 +139,9 @@ fn scan_tag(b: &[u8], mut i: usize, close: &[u8], limits: &Limits) -> Result<Tag
             return Err(depth_error(limits));
         }
         if ops > limits.max_tag_operators {
-            return Err(format!(
-                "a tag has more than {} operators (template expression limit)",
-                limits.max_tag_operators
-            ));
+            return Err(SandboxError::TooManyOperators {
+                limit: limits.max_tag_operators,
+            });
         }
         i += 1;
     }
@@ -127,7 +152,7 @@ fn scan_tag(b: &[u8], mut i: usize, close: &[u8], limits: &Limits) -> Result<Tag
 }
 
 /// Refuses what a template may not contain; the error names the construct.
-pub fn check(ast: &[Node], limits: &Limits) -> Result<(), String> {
+pub fn check(ast: &[Node], limits: &Limits) -> Result<(), SandboxError> {
     let mut c = Checker { limits, terms: 0 };
     c.nodes(ast, 1)
 }
@@ -138,14 +163,14 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn deeper(&self, depth: usize) -> Result<usize, String> {
+    fn deeper(&self, depth: usize) -> Result<usize, SandboxError> {
         if depth >= self.limits.max_depth {
             return Err(depth_error(self.limits));
         }
         Ok(depth + 1)
     }
 
-    fn nodes(&mut self, nodes: &[Node], depth: usize) -> Result<(), String> {
+    fn nodes(&mut self, nodes: &[Node], depth: usize) -> Result<(), SandboxError> {
         let depth = self.deeper(depth)?;
         for n in nodes {
             self.node(n, depth)?;
@@ -153,8 +178,8 @@ impl Checker<'_> {
         Ok(())
     }
 
-    fn node(&mut self, node: &Node, depth: usize) -> Result<(), String> {
-        let refused = |what: &str| Err(format!("{what} are not available in muninn templates"));
+    fn node(&mut self, node: &Node, depth: usize) -> Result<(), SandboxError> {
+        let refused = |what: &'static str| Err(SandboxError::Refused { what });
         match node {
             Node::Super | Node::Extends(..) => refused("`extends` and `super()`"),
             Node::Include(..) => refused("`include` tags"),
@@ -189,23 +214,22 @@ impl Checker<'_> {
         }
     }
 
-    fn top_expr(&mut self, e: &Expr, depth: usize) -> Result<(), String> {
+    fn top_expr(&mut self, e: &Expr, depth: usize) -> Result<(), SandboxError> {
         self.terms = 0;
         self.expr(e, depth)
     }
 
-    fn term(&mut self) -> Result<(), String> {
+    fn term(&mut self) -> Result<(), SandboxError> {
         self.terms += 1;
         if self.terms > self.limits.max_expression_terms {
-            return Err(format!(
-                "an expression reads more than {} variables, calls and filters (template expression limit)",
-                self.limits.max_expression_terms
-            ));
+            return Err(SandboxError::TooManyTerms {
+                limit: self.limits.max_expression_terms,
+            });
         }
         Ok(())
     }
 
-    fn expr(&mut self, e: &Expr, depth: usize) -> Result<(), String> {
+    fn expr(&mut self, e: &Expr, depth: usize) -> Result<(), SandboxError> {
         let depth = self.deeper(depth)?;
         for f in &e.filters {
             if !FILTERS.contains(&f.name.as_str()) && !RENDERER_FILTERS.contains(&f.name.as_str()) {
@@ -219,13 +243,13 @@ impl Checker<'_> {
         self.val(&e.val, depth)
     }
 
-    fn val(&mut self, v: &ExprVal, depth: usize) -> Result<(), String> {
+    fn val(&mut self, v: &ExprVal, depth: usize) -> Result<(), SandboxError> {
         let depth = self.deeper(depth)?;
         match v {
             ExprVal::String(_) | ExprVal::Int(_) | ExprVal::Float(_) | ExprVal::Bool(_) => Ok(()),
             ExprVal::Ident(name) => {
                 if name.starts_with("__tera") {
-                    return Err(format!("`{name}` is not available in muninn templates"));
+                    return Err(SandboxError::Internal { name: name.clone() });
                 }
                 self.term()
             }
@@ -248,7 +272,7 @@ impl Checker<'_> {
                 self.term()?;
                 t.args.iter().try_for_each(|a| self.expr(a, depth))
             }
-            ExprVal::MacroCall(_) => Err("macros are not available in muninn templates".into()),
+            ExprVal::MacroCall(_) => Err(SandboxError::Refused { what: "macros" }),
             ExprVal::FunctionCall(f) => {
                 if !FUNCTIONS.contains(&f.name.as_str()) {
                     return Err(unknown("function", &f.name, FUNCTIONS));
@@ -262,11 +286,12 @@ impl Checker<'_> {
     }
 }
 
-fn unknown(kind: &str, name: &str, known: &[&str]) -> String {
-    format!(
-        "there is no {kind} `{name}` in muninn templates; the {kind}s are: {}",
-        known.join(", ")
-    )
+fn unknown(kind: &'static str, name: &str, known: &'static [&'static str]) -> SandboxError {
+    SandboxError::Unknown {
+        kind,
+        name: name.to_string(),
+        known,
+    }
 }
 
 /// Makes a checked template charge its work as it runs: every loop body starts with a

@@ -58,7 +58,7 @@ pub fn upgrade(src: &str) -> Upgrade {
             )),
         },
         Err(_) if parses => Upgrade::Keep,
-        Err(why) => Upgrade::Unrestorable(why),
+        Err(why) => Upgrade::Unrestorable(why.to_string()),
     }
 }
 
@@ -145,15 +145,36 @@ fn is_literal(e: &str) -> bool {
     e.starts_with('\'') || e.starts_with('"') || e.parse::<f64>().is_ok()
 }
 
+/// Why a tera form cannot be restored to Liquid; the message quotes the form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("the filter {0:?} is not closed")]
+    FilterNotClosed(String),
+    #[error("the tera filter {0:?} lacks an argument")]
+    MissingArgument(String),
+    #[error("the tera filter {0:?} has no Liquid equivalent")]
+    NoLiquidFilter(String),
+    #[error("the tera expression {0:?} has no Liquid equivalent")]
+    NoLiquidExpression(String),
+    #[error("the tera condition {0:?} has no Liquid equivalent")]
+    NoLiquidCondition(String),
+    #[error("the tera tag {{% {0} %}} is not an assignment")]
+    NotAnAssignment(String),
+    #[error("the tera tag {{% {0} %}} has no Liquid equivalent")]
+    NoLiquidTag(String),
+    #[error("an unclosed {0}")]
+    Unclosed(String),
+}
+
 /// `name(k=v, ...)` -> (name, [v, ...]); a bare name has no arguments.
-fn call(f: &str) -> Result<(String, Vec<String>), String> {
+fn call(f: &str) -> Result<(String, Vec<String>), UpgradeError> {
     let f = f.trim();
     let Some((name, rest)) = f.split_once('(') else {
         return Ok((f.to_string(), Vec::new()));
     };
     let inner = rest
         .strip_suffix(')')
-        .ok_or_else(|| format!("the filter {f:?} is not closed"))?;
+        .ok_or_else(|| UpgradeError::FilterNotClosed(f.to_string()))?;
     let mut args = Vec::new();
     for a in split_outside_quotes(inner, ',') {
         if a.trim().is_empty() {
@@ -169,12 +190,12 @@ fn call(f: &str) -> Result<(String, Vec<String>), String> {
 }
 
 /// One tera filter as Liquid, or why it has none.
-fn filter(f: &str, first: bool) -> Result<Option<String>, String> {
+fn filter(f: &str, first: bool) -> Result<Option<String>, UpgradeError> {
     let (name, args) = call(f)?;
     let arg = |i: usize| {
         args.get(i)
             .cloned()
-            .ok_or_else(|| format!("the tera filter {name:?} lacks an argument"))
+            .ok_or_else(|| UpgradeError::MissingArgument(name.clone()))
     };
     Ok(Some(match name.as_str() {
         // Liquid renders a missing value as "": the importer's guard is not needed.
@@ -198,25 +219,19 @@ fn filter(f: &str, first: bool) -> Result<Option<String>, String> {
         "replace" => format!("replace: {}, {}", arg(0)?, arg(1)?),
         "truncate" => format!("truncate: {}", arg(0)?),
         "date" => format!("date: {}", arg(0)?),
-        other => {
-            return Err(format!(
-                "the tera filter {other:?} has no Liquid equivalent"
-            ));
-        }
+        other => return Err(UpgradeError::NoLiquidFilter(other.to_string())),
     }))
 }
 
 /// One `{{ ... }}` body.
-fn output(body: &str) -> Result<String, String> {
+fn output(body: &str) -> Result<String, UpgradeError> {
     let parts = split_outside_quotes(body, '|');
     let entry = parts.first().map(|s| s.trim()).unwrap_or_default();
     let mut out: Vec<String> = Vec::new();
     let operands = split_outside_quotes(entry, '~');
     let head = operands.first().map(|s| s.trim()).unwrap_or_default();
     if head.contains('(') && head != "now()" {
-        return Err(format!(
-            "the tera expression {head:?} has no Liquid equivalent"
-        ));
+        return Err(UpgradeError::NoLiquidExpression(head.to_string()));
     }
     out.push(if head == "now()" {
         "'now'".into()
@@ -235,7 +250,7 @@ fn output(body: &str) -> Result<String, String> {
 }
 
 /// A tera condition as Liquid (`'y' in x` -> `x contains 'y'`).
-fn condition(cond: &str) -> Result<String, String> {
+fn condition(cond: &str) -> Result<String, UpgradeError> {
     let words = split_outside_quotes(cond.trim(), ' ');
     let words: Vec<&str> = words
         .iter()
@@ -253,14 +268,10 @@ fn condition(cond: &str) -> Result<String, String> {
                 continue;
             }
             "not" | "is" | "~" => {
-                return Err(format!(
-                    "the tera condition {cond:?} has no Liquid equivalent"
-                ));
+                return Err(UpgradeError::NoLiquidCondition(cond.to_string()));
             }
             w if w.contains('(') || w.contains('|') => {
-                return Err(format!(
-                    "the tera condition {cond:?} has no Liquid equivalent"
-                ));
+                return Err(UpgradeError::NoLiquidCondition(cond.to_string()));
             }
             w => out.push(w.to_string()),
         }
@@ -270,7 +281,7 @@ fn condition(cond: &str) -> Result<String, String> {
 }
 
 /// One `{% ... %}` body; `blocks` tracks open if/unless so `endif` closes the right one.
-fn tag(body: &str, blocks: &mut Vec<&'static str>) -> Result<String, String> {
+fn tag(body: &str, blocks: &mut Vec<&'static str>) -> Result<String, UpgradeError> {
     let b = body.trim();
     let (name, rest) = b.split_once(char::is_whitespace).unwrap_or((b, ""));
     let rest = rest.trim();
@@ -295,21 +306,17 @@ fn tag(body: &str, blocks: &mut Vec<&'static str>) -> Result<String, String> {
         "set" => {
             let (var, expr) = rest
                 .split_once('=')
-                .ok_or_else(|| format!("the tera tag {{% {b} %}} is not an assignment"))?;
+                .ok_or_else(|| UpgradeError::NotAnAssignment(b.to_string()))?;
             let value = output(expr)?;
             let value = value.trim_start_matches("{{ ").trim_end_matches(" }}");
             format!("{{% assign {} = {value} %}}", var.trim())
         }
-        other => {
-            return Err(format!(
-                "the tera tag {{% {other} %}} has no Liquid equivalent"
-            ));
-        }
+        other => return Err(UpgradeError::NoLiquidTag(other.to_string())),
     })
 }
 
 /// Rewrites the tera forms of `src` to Liquid.
-pub fn rewrite(src: &str) -> Result<String, String> {
+pub fn rewrite(src: &str) -> Result<String, UpgradeError> {
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
     let mut blocks = Vec::new();
@@ -328,7 +335,7 @@ pub fn rewrite(src: &str) -> Result<String, String> {
         let body_start = start + 2;
         let len = rest[body_start..]
             .find(close)
-            .ok_or_else(|| format!("an unclosed {open}"))?;
+            .ok_or_else(|| UpgradeError::Unclosed(open.to_string()))?;
         let body = &rest[body_start..body_start + len];
         let (trim_l, trim_r) = (body.starts_with('-'), body.ends_with('-'));
         let inner = body.trim_start_matches('-').trim_end_matches('-');

@@ -5,6 +5,7 @@
 //! HTTP handlers and the CLI extract, call one function here and map the result; the
 //! running hub is told through the `Running` trait, so nothing here imports it.
 
+pub mod deliveries;
 pub mod error;
 pub mod input;
 pub mod replay;
@@ -12,6 +13,7 @@ pub mod service;
 pub mod shapes;
 pub mod validate;
 
+pub use deliveries::{DeliveryError, DeliveryFilter};
 pub use error::SubscriptionError;
 pub use input::{ReplayIn, RetryPolicyIn, RotateIn, SubscriptionIn, TestIn};
 pub use replay::Replayed;

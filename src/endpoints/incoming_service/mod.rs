@@ -4,6 +4,7 @@
 //! the result; the running hub is told through `IncomingRunning`, so nothing here
 //! imports the Hub or the agent types.
 
+pub mod logs;
 pub mod validate;
 
 use base64::Engine;

@@ -101,7 +101,8 @@ pub fn option_changes(
         Transform::new(t).map_err(|e| invalid(format!("invalid {e}")))?;
     }
     if let Some(h) = &input.response_headers {
-        crate::endpoints::incoming::parse_response_headers(h).map_err(invalid)?;
+        crate::endpoints::incoming::parse_response_headers(h)
+            .map_err(|e| invalid(e.to_string()))?;
         c.response_headers = Some((!h.is_null()).then(|| h.to_string()));
     }
     protection_changes(input, current, keys, c)

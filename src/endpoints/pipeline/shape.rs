@@ -104,7 +104,7 @@ pub(super) fn shape(checked: Checked) -> Result<Shaped, Refused> {
                     .apply(&data, &request.headers, &request.query)
                     .map_err(|e| {
                         tracing::warn!(incoming_webhook = webhook_id, error = %e, "transform_template failed; answered 422 and stored nothing");
-                        ("transform_failed", WebResponse::text(422, e))
+                        ("transform_failed", WebResponse::text(422, e.to_string()))
                     })?,
             };
             Ok(Shaped {

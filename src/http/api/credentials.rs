@@ -14,15 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ts;
-use crate::http::{ApiError, AppState, AuthUser, ErrorCode};
-use crate::secrets::purpose;
-use crate::store::credential_cache as credentials;
-use crate::store::credentials::{self as table, CredentialChanges, CredentialRow, MODES, Saved};
-
-/// Longest name, in characters (Huginn's column is a 255-character string).
-const NAME_MAX: usize = 255;
-/// Largest value, in bytes (Huginn's column is a 64 KiB text).
-const VALUE_MAX: usize = 65_535;
+use crate::accounts::credentials::{self, CredentialFields};
+use crate::http::{ApiError, AppState, AuthUser};
+use crate::store::credentials::CredentialRow;
 
 /// The body of create and update; on update, omitted fields keep their value. No
 /// Debug: it holds the value.
@@ -98,7 +92,7 @@ fn out(r: CredentialRow) -> CredentialOut {
 /// The body as fields, unwrapping Huginn's `{"user_credential": {...}}`. The shape is
 /// chosen here rather than by serde's untagged enum (which says only "did not match any
 /// variant"), so an error names the field.
-fn parse(body: Value) -> Result<CredentialIn, ApiError> {
+fn parse(body: Value) -> Result<CredentialFields, ApiError> {
     let form = match &body {
         Value::Object(m) => m.len() == 1 && m.get("user_credential").is_some_and(Value::is_object),
         _ => {
@@ -114,77 +108,14 @@ fn parse(body: Value) -> Result<CredentialIn, ApiError> {
         serde_json::from_value(body).map(CredentialBody::Fields)
     };
     match parsed.map_err(|e| crate::http::error::body_error(&e))? {
-        CredentialBody::Fields(fields)
+        CredentialBody::Fields(input)
         | CredentialBody::Form(HuginnCredentialForm {
-            user_credential: fields,
-        }) => Ok(fields),
-    }
-}
-
-/// Checks and trims the fields given; `creating` makes name and value required.
-/// Every problem is reported, not just the first; none repeats the value.
-fn validate(
-    input: CredentialIn,
-    creating: bool,
-) -> Result<(CredentialChanges, Option<String>), ApiError> {
-    let mut problems = Vec::new();
-    let name = match input.credential_name {
-        None if creating => Some(None),
-        other => other,
-    };
-    let name = name.map(|n| n.unwrap_or_default().trim().to_string());
-    match &name {
-        Some(n) if n.is_empty() => problems.push("credential_name: can't be blank".to_string()),
-        Some(n) if n.chars().count() > NAME_MAX => problems.push(format!(
-            "credential_name: is too long (at most {NAME_MAX} characters)"
-        )),
-        _ => {}
-    }
-    let value = match input.credential_value {
-        None if creating => Some(None),
-        other => other,
-    };
-    let value = value.map(|v| v.unwrap_or_default().trim().to_string());
-    match &value {
-        Some(v) if v.is_empty() => problems.push("credential_value: can't be blank".to_string()),
-        Some(v) if v.len() > VALUE_MAX => problems.push(format!(
-            "credential_value: is too long (at most {VALUE_MAX} bytes)"
-        )),
-        _ => {}
-    }
-    let mode = match input.mode {
-        None => None,
-        Some(Some(m)) if MODES.contains(&m.as_str()) => Some(m),
-        Some(m) => {
-            problems.push(format!(
-                "mode: must be text or java_script, not {}",
-                m.map_or("null".to_string(), |m| format!("{m:?}"))
-            ));
-            None
-        }
-    };
-    if !problems.is_empty() {
-        return Err(ApiError::Unprocessable(problems.join("; ")));
-    }
-    let changes = CredentialChanges {
-        credential_name: name,
-        sealed_value: None,
-        mode,
-    };
-    Ok((changes, value))
-}
-
-fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, ApiError> {
-    match s {
-        Saved::Row(r) => Ok(r),
-        Saved::NameTaken(name) => Err(ApiError::field(
-            ErrorCode::ValidationFailed,
-            "credential_name",
-            format!(
-                "credential_name: has already been taken: you already have a credential named {name:?}"
-            ),
-        )),
-        Saved::NotFound => Err(ApiError::not_found("credential", id.unwrap_or_default())),
+            user_credential: input,
+        }) => Ok(CredentialFields {
+            credential_name: input.credential_name,
+            credential_value: input.credential_value,
+            mode: input.mode,
+        }),
     }
 }
 
@@ -204,12 +135,8 @@ pub async fn list(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
-    let (owner, after, fetch) = (user.id, page.after(), page.fetch());
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| table::page(c, owner, after, fetch))
-        .await?;
+    let (after, fetch) = (page.after(), page.fetch());
+    let rows = credentials::page(&state.addrs.store, user.id, after, fetch).await?;
     let (rows, next) = page.cut(rows, |r| r.id);
     let outs: Vec<_> = rows.into_iter().map(out).collect();
     Ok(page.respond(&req, &outs, next))
@@ -231,20 +158,9 @@ pub async fn get(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, owner) = (path.into_inner(), user.id);
-    let row = state
-        .addrs
-        .store
-        .read(move |c| table::find(c, owner, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("credential", id))?;
-    let opened = state
-        .addrs
-        .store
-        .keys()
-        .open(purpose::USER_CREDENTIALS, &row.sealed_value);
-    let mut answer = out(row);
-    match opened {
+    let opened = credentials::read(&state.addrs.store, user.id, path.into_inner()).await?;
+    let mut answer = out(opened.row);
+    match opened.value {
         Ok(v) => answer.credential_value = Some(v),
         Err(e) => answer.value_error = Some(e.to_string()),
     }
@@ -266,13 +182,9 @@ pub async fn create(
     user: AuthUser,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let (mut changes, value) = validate(parse(body.into_inner())?, true)?;
-    let store = &state.addrs.store;
-    // Sealed here: the clear value never reaches the writer or the database.
-    changes.sealed_value = value.map(|v| store.keys().seal(purpose::USER_CREDENTIALS, &v));
-    let owner = user.id;
-    let done = credentials::write(store, owner, move |c| table::insert(c, owner, &changes)).await?;
-    Ok(HttpResponse::Created().json(out(saved(done, None)?)))
+    let input = parse(body.into_inner())?;
+    let row = credentials::create(&state.addrs.store, user.id, input).await?;
+    Ok(HttpResponse::Created().json(out(row)))
 }
 
 #[utoipa::path(
@@ -292,14 +204,9 @@ pub async fn update(
     path: web::Path<i64>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let (mut changes, value) = validate(parse(body.into_inner())?, false)?;
-    let store = &state.addrs.store;
-    changes.sealed_value = value.map(|v| store.keys().seal(purpose::USER_CREDENTIALS, &v));
-    let owner = user.id;
-    let done =
-        credentials::write(store, owner, move |c| table::update(c, owner, id, &changes)).await?;
-    Ok(HttpResponse::Ok().json(out(saved(done, Some(id))?)))
+    let input = parse(body.into_inner())?;
+    let row = credentials::update(&state.addrs.store, user.id, path.into_inner(), input).await?;
+    Ok(HttpResponse::Ok().json(out(row)))
 }
 
 #[utoipa::path(
@@ -317,13 +224,6 @@ pub async fn delete(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, owner) = (path.into_inner(), user.id);
-    let gone = credentials::write(&state.addrs.store, owner, move |c| {
-        table::delete(c, owner, id)
-    })
-    .await?;
-    if !gone {
-        return Err(ApiError::not_found("credential", id));
-    }
+    credentials::delete(&state.addrs.store, user.id, path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -5,13 +5,12 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::subscriptions::{caller, service};
 use super::{ts, ts_opt};
-use crate::delivery::actor::Wake;
-use crate::http::api::subscriptions::visible;
+use crate::delivery::subscription::DeliveryFilter;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::deliveries::{self, DeliveryQuery, DeliveryRow, STATUSES};
-use crate::store::delivery_attempts::{self, AttemptRow};
-use crate::store::subscriptions;
+use crate::store::deliveries::DeliveryRow;
+use crate::store::delivery_attempts::AttemptRow;
 
 #[derive(Debug, Serialize)]
 pub struct DeliveryOut {
@@ -104,59 +103,17 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let page = super::page::Page::from_request(&req, super::page::Order::NewestFirst)?;
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "status {s:?} is not one of {}",
-            STATUSES.join(", ")
-        )));
-    }
-    let subscription_ids = match q.webhook_id {
-        Some(id) => Some(vec![visible(&state, &user, id).await?.id]),
-        None if user.is_admin => None,
-        None => {
-            let uid = user.id;
-            let subs = state
-                .addrs
-                .store
-                .read(move |c| subscriptions::list(c, Some(uid)))
-                .await?;
-            Some(subs.into_iter().map(|s| s.id).collect())
-        }
-    };
-    let query = DeliveryQuery {
-        subscription_ids,
+    let filter = DeliveryFilter {
         status: q.status,
+        subscription_id: q.webhook_id,
         before: page.cursor,
         limit: page.fetch(),
-        offset: q.offset.unwrap_or(0).max(0),
+        offset: q.offset.unwrap_or(0),
     };
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| deliveries::list(c, &query))
-        .await?;
+    let rows = service(&state).deliveries(caller(&user), filter).await?;
     let (rows, next) = page.cut(rows, |d| d.id);
     let outs: Vec<_> = rows.into_iter().map(|d| out(d, None)).collect();
     Ok(page.respond(&req, &outs, next))
-}
-
-async fn visible_delivery(
-    state: &AppState,
-    user: &AuthUser,
-    id: i64,
-) -> Result<DeliveryRow, ApiError> {
-    let d = state
-        .addrs
-        .store
-        .read(move |c| deliveries::find(c, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("delivery", id))?;
-    visible(state, user, d.subscription_id)
-        .await
-        .map_err(|_| ApiError::not_found("delivery", id))?;
-    Ok(d)
 }
 
 #[utoipa::path(
@@ -174,12 +131,8 @@ pub async fn get(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let d = visible_delivery(&state, &user, path.into_inner()).await?;
-    let id = d.id;
-    let attempts = state
-        .addrs
-        .store
-        .read(move |c| delivery_attempts::for_delivery(c, id))
+    let (d, attempts) = service(&state)
+        .delivery(caller(&user), path.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(out(d, Some(attempts))))
 }
@@ -200,24 +153,8 @@ pub async fn retry(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let d = visible_delivery(&state, &user, path.into_inner()).await?;
-    if d.status.is_waiting() {
-        return Err(ApiError::Conflict(format!(
-            "delivery {} is already {}; it will be sent at {}",
-            d.id,
-            d.status,
-            ts(d.next_attempt_at)
-        )));
-    }
-    let id = d.id;
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| deliveries::requeue(c, id))
+    let row = service(&state)
+        .retry_delivery(caller(&user), path.into_inner())
         .await?;
-    if let Some(e) = state.addrs.registry.subscription(row.subscription_id) {
-        e.addr.do_send(Wake);
-    }
     Ok(HttpResponse::Accepted().json(out(row, None)))
 }

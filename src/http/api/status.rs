@@ -1,16 +1,12 @@
 //! `/healthz` and `/worker_status` (Huginn's fields).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix_web::{HttpResponse, web};
-use diesel::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::{agent_logs, deliveries, events};
-
-/// How long `/healthz` waits for its read and, when writes were failing, its probe write.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::telemetry::health;
 
 /// 200 when a read works and writes commit; 503 with the reason otherwise: the database
 /// file was deleted or replaced, or the latest writes failed (a full disk, a read-only
@@ -27,30 +23,23 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
     )
 )]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let store = &state.addrs.store;
     let safe_mode = state.config.safe_mode;
-    let read = store.read(|c| Ok(diesel::sql_query("SELECT 1").execute(c)?));
-    if let Err(e) = probe(read).await {
-        return unavailable(format!("the database does not answer: {e}"), safe_mode);
-    }
-    let mut health = store.writer().health();
-    if health.database_gone.is_none() && health.last_error.is_some() {
-        // The probe's own outcome is recorded like any batch's.
-        let _ = probe(store.writer().probe()).await;
-        health = store.writer().health();
-    }
-    match health.problem() {
-        Some(problem) => HttpResponse::ServiceUnavailable().json(Health {
-            failed_write_batches: Some(health.failures_in_a_row),
-            failing_since: Some(health.failing_since.map(|t| t.to_rfc3339())),
-            ..Health::unavailable(problem, safe_mode)
-        }),
-        None => HttpResponse::Ok().json(Health {
+    match health::check(&state.addrs.store).await {
+        health::Health::NoAnswer(e) => {
+            unavailable(format!("the database does not answer: {e}"), safe_mode)
+        }
+        health::Health::WritesFailing { problem, writes } => {
+            HttpResponse::ServiceUnavailable().json(Health {
+                failed_write_batches: Some(writes.failures_in_a_row),
+                failing_since: Some(writes.failing_since.map(|t| t.to_rfc3339())),
+                ..Health::unavailable(problem, safe_mode)
+            })
+        }
+        health::Health::Ok => HttpResponse::Ok().json(Health {
             status: HealthStatus::Ok,
             mode: safe_mode.then_some(Mode::Safe),
-            note: safe_mode.then_some(
-                "started with --safe: no agents, subscriptions or incoming webhooks run",
-            ),
+            note: safe_mode
+                .then_some("started with --safe: no agents, subscriptions or incoming webhooks run"),
             error: None,
             failed_write_batches: None,
             failing_since: None,
@@ -110,15 +99,6 @@ pub enum Mode {
     Safe,
 }
 
-async fn probe<T>(
-    f: impl std::future::Future<Output = Result<T, crate::store::StoreError>>,
-) -> Result<T, String> {
-    match actix_rt::time::timeout(PROBE_TIMEOUT, f).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
-    }
-}
-
 fn unavailable(error: String, safe_mode: bool) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(Health::unavailable(error, safe_mode))
 }
@@ -155,31 +135,18 @@ pub async fn worker_status(
     query: crate::http::Query<StatusQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
-    let scope = Some(user.id);
-    let user_id = user.id;
-    let since = query.since_id;
-    let five_days_ago = crate::store::now() - chrono::Duration::days(5);
-    let (count, min_id, max_id, failures, (pending_deliveries, retrying, dead)) = state
-        .addrs
-        .store
-        .read(move |c| {
-            let (count, min, max) = events::count_and_bounds(c, scope, since)?;
-            let failures = agent_logs::count_errors_since(c, user_id, five_days_ago)?;
-            let outbox = deliveries::totals(c, scope, five_days_ago)?;
-            Ok((count, min, max, failures, outbox))
-        })
-        .await?;
-    let pending = (state.addrs.store.writer().queue_depth() + state.addrs.registry.backlog())
-        as i64
-        + pending_deliveries;
+    let backlog = state.addrs.registry.backlog();
+    let w = health::worker_status(&state.addrs.store, user.id, query.since_id, backlog).await?;
     // Where a client reads these events: the cursor just before the first of them.
-    let events_url = min_id.map(|first| format!("/api/events?after={}", first - 1));
+    let events_url = w
+        .min_id
+        .map(|first| format!("/api/events?after={}", first - 1));
     Ok(HttpResponse::Ok().json(WorkerStatus {
-        pending,
-        awaiting_retry: retrying,
-        recent_failures: failures + dead,
-        event_count: count,
-        max_id: max_id.unwrap_or(0),
+        pending: w.pending,
+        awaiting_retry: w.awaiting_retry,
+        recent_failures: w.recent_failures,
+        event_count: w.event_count,
+        max_id: w.max_id.unwrap_or(0),
         events_url,
         compute_time: started.elapsed().as_secs_f64(),
     }))

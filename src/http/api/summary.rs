@@ -159,6 +159,8 @@ fn database_bytes(state: &AppState) -> u64 {
     )
 )]
 pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
+    // One idea: the console's summary is one snapshot read and one JSON answer; its fields are
+    // listed in the order the console shows them.
     let counts = stored(&state).await?;
     let stats = &state.addrs.registry.stats;
     let mut per_status: HashMap<i64, (i64, i64, i64)> = HashMap::new();

@@ -7,8 +7,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{ts, ts_opt};
+use crate::accounts::tokens::{self, TokenCaller};
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::api_tokens::{self, ApiTokenRow, Scope};
+use crate::store::api_tokens::ApiTokenRow;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +32,15 @@ pub struct TokenOut {
     /// Only in the answers to create and rotate: the secret is shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+}
+
+/// The caller as the tokens workflows see it.
+fn caller(user: &AuthUser) -> TokenCaller {
+    TokenCaller {
+        user_id: user.id,
+        scope: user.scope(),
+        token_scope: user.token_scope,
+    }
 }
 
 fn out(r: ApiTokenRow, token: Option<String>) -> TokenOut {
@@ -62,12 +72,8 @@ pub async fn list(
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
-    let (scope, after, fetch) = (user.scope(), page.after(), page.fetch());
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| api_tokens::page(c, scope, after, fetch))
-        .await?;
+    let (after, fetch) = (page.after(), page.fetch());
+    let rows = tokens::page(&state.addrs.store, caller(&user), after, fetch).await?;
     let (rows, next) = page.cut(rows, |r| r.id);
     let outs: Vec<TokenOut> = rows.into_iter().map(|r| out(r, None)).collect();
     Ok(page.respond(&req, &outs, next))
@@ -88,56 +94,9 @@ pub async fn create(
     body: web::Json<TokenIn>,
 ) -> Result<HttpResponse, ApiError> {
     let TokenIn { name, scope } = body.into_inner();
-    let name = name.trim().to_string();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::Unprocessable(
-            "field \"name\" must be 1 to 100 characters".into(),
-        ));
-    }
-    let wanted = match scope.as_deref() {
-        None => Scope::Full,
-        Some(s) => Scope::parse(s).ok_or_else(|| {
-            ApiError::Unprocessable(format!(
-                "field \"scope\" must be {}, not {s:?}",
-                Scope::NAMES
-            ))
-        })?,
-    };
-    if wanted > user.token_scope {
-        return Err(ApiError::Forbidden(format!(
-            "a token of scope {} cannot make a token of scope {}",
-            user.token_scope.as_str(),
-            wanted.as_str()
-        )));
-    }
-    let owner = user.id;
-    let (row, token) = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| api_tokens::create(c, owner, &name, wanted))
-        .await?;
+    let (row, token) =
+        tokens::create(&state.addrs.store, caller(&user), &name, scope.as_deref()).await?;
     Ok(HttpResponse::Created().json(out(row, Some(token))))
-}
-
-/// The token `id` when the caller may manage it; 404 otherwise (not 403: ids of other
-/// users' tokens are not confirmed).
-async fn visible(state: &AppState, user: &AuthUser, id: i64) -> Result<ApiTokenRow, ApiError> {
-    let row = state
-        .addrs
-        .store
-        .read(move |c| api_tokens::find(c, id))
-        .await?
-        .filter(|r| user.can_see(r.user_id) && r.revoked_at.is_none())
-        .ok_or_else(|| ApiError::not_found("token", id))?;
-    if Scope::parse(&row.scope).is_some_and(|s| s > user.token_scope) {
-        return Err(ApiError::Forbidden(format!(
-            "a token of scope {} cannot manage a token of scope {}",
-            user.token_scope.as_str(),
-            row.scope
-        )));
-    }
-    Ok(row)
 }
 
 #[utoipa::path(
@@ -155,17 +114,7 @@ pub async fn revoke(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    visible(&state, &user, id).await?;
-    let done = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| api_tokens::revoke(c, id))
-        .await?;
-    if !done {
-        return Err(ApiError::not_found("token", id));
-    }
+    tokens::revoke(&state.addrs.store, caller(&user), path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -184,20 +133,6 @@ pub async fn rotate(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    visible(&state, &user, id).await?;
-    let token = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| api_tokens::rotate(c, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("token", id))?;
-    let row = state
-        .addrs
-        .store
-        .read(move |c| api_tokens::find(c, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("token", id))?;
+    let (row, token) = tokens::rotate(&state.addrs.store, caller(&user), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(out(row, Some(token))))
 }

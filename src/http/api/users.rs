@@ -4,10 +4,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::ts;
+use crate::accounts::users::{self, NewUser};
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::hub::UserAdded;
-use crate::store::api_tokens;
-use crate::store::users::{self, UserRow};
+use crate::store::users::UserRow;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,20 +25,6 @@ pub struct UserIn {
 pub struct MeIn {
     /// A new address, or null to remove it.
     pub email: Option<String>,
-}
-
-/// A trimmed address, or None for blank; an error names the field.
-fn checked_email(email: Option<String>) -> Result<Option<String>, ApiError> {
-    match email
-        .map(|e| e.trim().to_string())
-        .filter(|e| !e.is_empty())
-    {
-        None => Ok(None),
-        Some(e) if e.len() <= 254 && crate::mail::message::is_address(&e) => Ok(Some(e)),
-        Some(e) => Err(ApiError::Unprocessable(format!(
-            "field \"email\" must be an email address such as bob@example.com (got {e:?})"
-        ))),
-    }
 }
 
 #[derive(Debug, Serialize)]
@@ -75,13 +60,7 @@ fn out(u: UserRow, token: Option<String>) -> UserOut {
     )
 )]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let id = user.id;
-    let row = state
-        .addrs
-        .store
-        .read(move |c| users::find(c, id))
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("the user of this token no longer exists".into()))?;
+    let row = users::me(&state.addrs.store, user.id).await?;
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
@@ -99,18 +78,8 @@ pub async fn update_me(
     user: AuthUser,
     body: web::Json<MeIn>,
 ) -> Result<HttpResponse, ApiError> {
-    let email = checked_email(body.into_inner().email)?;
-    let id = user.id;
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| {
-            users::set_email(c, id, email.as_deref())?;
-            users::find(c, id)
-        })
-        .await?
-        .ok_or_else(|| ApiError::Unauthorized("the user of this token no longer exists".into()))?;
+    let email = body.into_inner().email;
+    let row = users::set_my_email(&state.addrs.store, user.id, email).await?;
     Ok(HttpResponse::Ok().json(out(row, None)))
 }
 
@@ -132,11 +101,7 @@ pub async fn list(
     user.require_admin()?;
     let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
     let (after, fetch) = (page.after(), page.fetch());
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| users::page(c, after, fetch))
-        .await?;
+    let rows = users::page(&state.addrs.store, after, fetch).await?;
     let (rows, next) = page.cut(rows, |u| u.id);
     let outs: Vec<UserOut> = rows.into_iter().map(|u| out(u, None)).collect();
     Ok(page.respond(&req, &outs, next))
@@ -158,29 +123,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     user.require_admin()?;
     let UserIn { name, admin, email } = body.into_inner();
-    let email = checked_email(email)?;
-    let name = name.trim().to_string();
-    if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::Unprocessable(
-            "field \"name\" must be 1 to 100 characters".into(),
-        ));
-    }
-    let token = api_tokens::generate();
-    let t = token.clone();
-    let row = state
-        .addrs
-        .store
-        .writer()
-        .write(move |c, _| {
-            let mut u = users::insert(c, &name, admin)?;
-            if email.is_some() {
-                users::set_email(c, u.id, email.as_deref())?;
-                u.email = email.clone();
-            }
-            api_tokens::insert(c, u.id, &t)?;
-            Ok(u)
-        })
-        .await?;
-    state.addrs.hub.send(UserAdded(row.id)).await?;
+    let input = NewUser { name, admin, email };
+    let (row, token) = users::create(&state.addrs.store, &state.addrs, input).await?;
     Ok(HttpResponse::Created().json(out(row, Some(token))))
 }

@@ -10,12 +10,11 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::incoming_webhooks::service;
 use super::page::{self, Order, Page};
 use super::ts;
-use crate::endpoints::FlushIncomingLog;
-use crate::endpoints::incoming::endpoint_key;
+use crate::endpoints::incoming_service::logs::LogSource;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::{agents, inbound_log};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -23,64 +22,6 @@ pub struct LogQuery {
     pub webhook_type: Option<String>,
     // `limit`, `offset` (as the AGiXT document prints them) and the `before` cursor are
     // read by `page`, which names a bad one.
-}
-
-/// Lines wait in the endpoint's memory up to a second before they are written; a read
-/// first has them written, so it shows every request answered before it. The Writer
-/// commits in the order jobs were queued: once an empty job queued after the lines
-/// commits, so have they.
-async fn flush_before_read(
-    state: &AppState,
-    webhook_type: Option<&str>,
-    id: i64,
-) -> Result<(), ApiError> {
-    let registry = &state.addrs.registry;
-    if webhook_type == Some("agent") {
-        if let Some(core) = registry.web_target(id).and_then(|t| t.core) {
-            core.flush_log_for_read();
-        }
-    } else if let Some(addr) = registry.incoming_endpoint(id) {
-        // A stopped endpoint flushed its lines when it stopped.
-        let _ = addr.send(FlushIncomingLog).await;
-    }
-    state
-        .addrs
-        .store
-        .writer()
-        .write_repeatable(|_, _| Ok(()))
-        .await?;
-    Ok(())
-}
-
-/// The endpoint key of the incoming webhook `id` the caller may see.
-async fn incoming_key(
-    state: &AppState,
-    user: &AuthUser,
-    webhook_type: Option<&str>,
-    id: i64,
-) -> Result<String, ApiError> {
-    match webhook_type.unwrap_or("incoming") {
-        "incoming" => {}
-        "agent" => {
-            state
-                .addrs
-                .store
-                .read(move |c| agents::find(c, id))
-                .await?
-                .filter(|r| user.can_see(r.user_id) && r.agent_type == "webhook")
-                .ok_or_else(|| ApiError::not_found("webhook agent", id))?;
-            return Ok(crate::endpoints::actor::endpoint_key(id));
-        }
-        other => {
-            return Err(ApiError::Unprocessable(format!(
-                "webhook_type must be \"incoming\", \"agent\", \"feed\" or \"outgoing\" (got {other:?})"
-            )));
-        }
-    }
-    super::incoming_webhooks::service(state)
-        .get(user.scope(), id)
-        .await?;
-    Ok(endpoint_key(id))
 }
 
 #[utoipa::path(
@@ -106,17 +47,15 @@ pub async fn logs(
     if q.webhook_type.as_deref() == Some("feed") {
         return super::feed_logs::logs(&state, &user, *id, &req).await;
     }
-    let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
-    flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;
+    let source = LogSource::parse(q.webhook_type.as_deref())?;
+    let key = service(&state)
+        .log_for_read(user.scope(), source, *id)
+        .await?;
     // The inbound log is a ring of the newest lines, kept in chunks: it pages by offset.
     let page = Page::with_default(&req, Order::NewestFirst, 50)?;
     let offset = page::offset(&req)?;
     let (fetch, keep) = (page.fetch(), state.config.inbound.log_retention);
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| inbound_log::list(c, &key, fetch, offset, keep))
-        .await?;
+    let rows = service(&state).log_lines(key, fetch, offset, keep).await?;
     let (rows, more) = page.cut(rows, |_| 0);
     let out: Vec<Value> = rows
         .into_iter()
@@ -161,42 +100,23 @@ pub async fn statistics(
     if q.webhook_type.as_deref() == Some("feed") {
         return super::feed_logs::statistics(&state, &user, *id).await;
     }
-    let key = incoming_key(&state, &user, q.webhook_type.as_deref(), *id).await?;
-    flush_before_read(&state, q.webhook_type.as_deref(), *id).await?;
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| inbound_log::stats(c, &key))
-        .await?;
-    let (mut received, mut accepted, mut duplicates, mut total_ms) = (0i64, 0i64, 0i64, 0i64);
-    let mut rejected = serde_json::Map::new();
-    let mut rejected_total = 0i64;
-    for (outcome, n, ms) in rows {
-        received += n;
-        total_ms += ms;
-        match outcome.as_str() {
-            "accepted" => accepted += n,
-            // Answered with the first response; no new event.
-            "duplicate" => duplicates += n,
-            _ => {
-                rejected_total += n;
-                rejected.insert(outcome, json!(n));
-            }
-        }
-    }
-    let avg = if received > 0 {
-        total_ms as f64 / received as f64
-    } else {
-        0.0
-    };
+    let source = LogSource::parse(q.webhook_type.as_deref())?;
+    let svc = service(&state);
+    let key = svc.log_for_read(user.scope(), source, *id).await?;
+    let t = svc.log_totals(key).await?;
+    let rejected: serde_json::Map<String, Value> = t
+        .rejected_by_reason
+        .into_iter()
+        .map(|(reason, n)| (reason, json!(n)))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({
         "webhook_id": *id,
         "webhook_type": q.webhook_type.as_deref().unwrap_or("incoming"),
-        "received": received,
-        "accepted": accepted,
-        "duplicates": duplicates,
-        "rejected": rejected_total,
+        "received": t.received,
+        "accepted": t.accepted,
+        "duplicates": t.duplicates,
+        "rejected": t.rejected,
         "rejected_by_reason": rejected,
-        "average_processing_ms": avg,
+        "average_processing_ms": t.average_processing_ms,
     })))
 }

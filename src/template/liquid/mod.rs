@@ -94,6 +94,7 @@ fn language() -> &'static Language {
     LANGUAGE.get_or_init(build_language)
 }
 
+// One idea: the registration of every tag, block and filter of muninn's Liquid language, one table.
 fn build_language() -> Language {
     let mut l = Language::default();
     // `include` and `render` (other templates), `tablerow` and `ifchanged` (which

@@ -62,6 +62,9 @@ enum Piece {
 }
 
 /// Parses Ruby's replacement escapes once per call.
+// One idea: one scanner over a replacement string, with a branch per escape form of Ruby's
+// (numbered and named groups, the text before and after the match, the last group); the
+// branches share its position.
 fn parse_replacement(rep: &str) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut text = String::new();
