@@ -85,6 +85,10 @@ const FILES: &[(&str, &str)] = &[
         "shell_command",
         include_str!("../../fixtures/agents/shell_command.json"),
     ),
+    (
+        "key_value_store",
+        include_str!("../../fixtures/agents/key_value_store.json"),
+    ),
 ];
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {

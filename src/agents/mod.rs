@@ -25,6 +25,7 @@ pub mod imap_folder;
 pub mod insecure;
 pub mod jq;
 pub mod json_parse;
+pub mod key_value_store;
 pub mod liquid_output;
 pub mod local_file;
 pub mod manual_event;
@@ -668,6 +669,20 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: shell_command::validate,
         build: shell_command::build,
+    },
+    KindInfo {
+        name: key_value_store::NAME,
+        huginn: "Agents::KeyValueStoreAgent",
+        description: "Keeps a key-value store in its memory, written by received events, that the agents it controls read in their templates (as its `variable`).",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: true,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: key_value_store::validate,
+        build: key_value_store::build,
     },
 ];
 

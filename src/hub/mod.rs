@@ -264,12 +264,14 @@ impl Handler<AgentSaved> for Hub {
             None => self.spawn_agent(row.clone()),
         }
         let router = self.router.clone();
+        let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let (registry, user_id) = (self.registry.clone(), row.user_id);
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
                 .map_err(|_| StoreError::WriterGone)??;
+            reload_control_links(&store, &directory).await?;
             feeds_changed(&registry, Some(user_id));
             Ok(())
         })
@@ -303,12 +305,14 @@ impl Handler<AgentRemoved> for Hub {
         }
         self.agent_gone(msg.0);
         let router = self.router.clone();
+        let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let (registry, user_id) = (self.registry.clone(), removed.map(|e| e.user_id));
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
                 .map_err(|_| StoreError::WriterGone)??;
+            reload_control_links(&store, &directory).await?;
             feeds_changed(&registry, user_id);
             Ok(())
         })
@@ -325,12 +329,14 @@ impl Handler<LinksChanged> for Hub {
 
     fn handle(&mut self, _: LinksChanged, _: &mut Context<Self>) -> Self::Result {
         let router = self.router.clone();
+        let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let registry = self.registry.clone();
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
                 .map_err(|_| StoreError::WriterGone)??;
+            reload_control_links(&store, &directory).await?;
             feeds_changed(&registry, None);
             Ok(())
         })
@@ -428,6 +434,7 @@ pub async fn start(
              the API is up to fix or delete the one that breaks the hub; restart without --safe when done"
         );
     } else {
+        reload_control_links(&store, &hub.settings.directory).await?;
         spawn_stored(&hub, &store, threads).await?;
     }
     Ok(Addrs {
@@ -438,6 +445,19 @@ pub async fn start(
         registry,
         subscriptions,
     })
+}
+
+/// Reads the control links into the directory: the agents a key_value_store controls
+/// see its store in their templates.
+async fn reload_control_links(
+    store: &Store,
+    directory: &crate::agents::drops::AgentDirectory,
+) -> Result<(), StoreError> {
+    let pairs = store
+        .read(|c| crate::store::control_links::list(c, None))
+        .await?;
+    directory.set_control_links(&pairs);
+    Ok(())
 }
 
 /// Starts every stored subscription, agent and incoming webhook; one whose

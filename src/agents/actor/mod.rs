@@ -432,6 +432,7 @@ impl AgentActor {
                 act.memory = row
                     .memory_json()
                     .unwrap_or_else(|_| Value::Object(Default::default()));
+                act.settings.directory.set_store(row.id, &act.memory);
                 act.last_processed = row.last_checked_event_id;
                 act.behavior = build_behavior(&row);
                 act.row = row;
