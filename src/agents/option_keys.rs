@@ -431,6 +431,11 @@ static KEYS: &[Keys] = &[
         implemented: &["key", "value", "variable", "max_keys"],
         not_implemented: &[],
     },
+    Keys {
+        kind: "sentiment",
+        implemented: &["content", "expected_receive_period_in_days"],
+        not_implemented: &[],
+    },
 ];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).

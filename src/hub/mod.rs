@@ -394,6 +394,10 @@ pub async fn start(
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
             insecure: crate::agents::insecure::Limits::from_config(&config.insecure_agents),
+            // `serve` read it before the hub started (a bad file stops it there).
+            sentiment: crate::agents::sentiment::lexicon::shared(&config.sentiment)
+                .ok()
+                .flatten(),
             directory: Arc::default(),
             apis: Arc::new(config.apis.clone()),
             files: Arc::new(crate::agents::files::FilePolicy::from_config(
@@ -499,6 +503,7 @@ impl Handler<ControlTargets> for Hub {
         let allow_private_targets = self.settings.allow_private_targets;
         let files = self.settings.files.clone();
         let insecure = self.settings.insecure;
+        let sentiment = self.settings.sentiment.is_some();
         let inside = running::FromInside {
             hub: self.me.clone(),
             registry: self.registry.clone(),
@@ -510,6 +515,7 @@ impl Handler<ControlTargets> for Hub {
                 allow_private_targets,
                 files,
                 insecure,
+                sentiment,
                 running: &inside,
             };
             crate::agents::service::control::carry_out(&d, controller, msg.actions).await
