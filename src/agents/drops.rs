@@ -221,6 +221,33 @@ mod tests {
     }
 
     #[test]
+    fn a_store_is_seen_by_its_own_users_control_targets_under_its_variable() {
+        let dir = AgentDirectory::default();
+        let mut kvs = agent(9, 1, "Store");
+        kvs.agent_type = "key_value_store".into();
+        kvs.options = r#"{"key": "k", "value": "v", "variable": "kvs"}"#.into();
+        kvs.memory = r#"{"a": 1, "": ["a"]}"#.into();
+        dir.set(&kvs);
+        dir.set_control_links(&[(9, 5), (9, 6)]);
+        let me = agent(5, 1, "Reader");
+        let mut memory = serde_json::json!({});
+        let mut ctx = AgentCtx::new(&me, &mut memory);
+        ctx.directory = Some(&dir);
+        let mut event =
+            crate::agents::event_formatting::tests_support::event(&serde_json::json!({}));
+        event.agent_id = None;
+        let payload = serde_json::json!({"kvs": "the payload's"});
+        let vars = ctx.event_ctx(&event, &payload);
+        assert_eq!(vars.vars()["kvs"], serde_json::json!({"a": 1}));
+        dir.set_store(9, &serde_json::json!({"a": 2, "": ["a"]}));
+        assert_eq!(ctx.render_ctx().vars()["kvs"], serde_json::json!({"a": 2}));
+        // Agent 6 belongs to another user: a link cannot show it this user's store.
+        assert!(dir.stores_for(6, 2).is_empty());
+        dir.remove(9);
+        assert!(dir.stores_for(5, 1).is_empty());
+    }
+
+    #[test]
     fn another_users_agent_is_not_visible() {
         let dir = AgentDirectory::default();
         dir.set(&agent(5, 2, "Theirs"));
