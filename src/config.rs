@@ -45,6 +45,7 @@ pub struct Config {
     pub apis: ApisConfig,
     pub files: FilesConfig,
     pub insecure_agents: InsecureAgentsConfig,
+    pub sentiment: SentimentConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -276,6 +277,14 @@ impl Default for FilesConfig {
             max_file_bytes: 8 * 1024 * 1024,
         }
     }
+}
+
+/// The sentiment agent's word list (see `crate::agents::sentiment::lexicon`): a CSV file
+/// in ANEW's layout that the operator provides; empty: sentiment agents are refused.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentimentConfig {
+    pub lexicon_path: String,
 }
 
 /// The password never shows in a printed config.

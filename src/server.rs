@@ -30,6 +30,8 @@ pub enum RunError {
     Secrets(#[from] SecretError),
     #[error("the HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    #[error(transparent)]
+    Lexicon(#[from] crate::agents::sentiment::lexicon::LexiconError),
 }
 
 /// Runs the hub on `listener` until it is told to stop. Must be called inside an actix
@@ -41,6 +43,10 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
         return Err(RunError::Store(StoreError::Unsupported(
             crate::store::postgres::NOT_YET,
         )));
+    }
+    // A lexicon named but unusable stops the start, naming the file and the line.
+    if let Some(l) = crate::agents::sentiment::lexicon::shared(&config.sentiment)? {
+        tracing::info!(words = l.len(), path = %config.sentiment.lexicon_path, "sentiment lexicon loaded");
     }
     let config = Arc::new(config);
     let notifier = Notifier::from_env();

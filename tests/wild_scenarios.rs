@@ -398,6 +398,18 @@ async fn check_file(
                 a.index, a.name
             ));
         }
+        // A sentiment agent kept disabled for want of a lexicon: the report says which
+        // setting names one.
+        if a.why == "lexicon_not_configured"
+            && !problems
+                .iter()
+                .any(|p| p.to_string().contains("[sentiment] lexicon_path"))
+        {
+            failures.push(format!(
+                "agent {} {:?} needs a lexicon but no problem says how to configure one",
+                a.index, a.name
+            ));
+        }
     }
     let got = imported(hub, &token).await;
     let ids = check_agents(doc, &allowed, &got, &mut failures);

@@ -1,15 +1,19 @@
 //! What Liquid templates in agent options see of agents and events, as Huginn gives it
 //! (`app/concerns/liquid_interpolatable.rb`): the event's payload keys at top level,
 //! `created_at`, `agent` (the agent that created the event being rendered) and
-//! `_agent_` (the agent doing the rendering). The [`AgentDirectory`] holds each running
-//! agent's drop so the creating agent is found without a database read per event.
+//! `_agent_` (the agent doing the rendering), and one variable per key_value_store agent
+//! that controls the rendering agent (named by its `variable` option, holding its
+//! store), as Huginn's `LiquidInterpolatable::Context` puts them in the outer scope:
+//! they win over a payload key of the same name. The [`AgentDirectory`] holds each
+//! running agent's drop, the stores and the control links, so none of this costs a
+//! database read per event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 
-use super::{AgentCtx, kind};
+use super::{AgentCtx, key_value_store, kind};
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
 use crate::template::RenderCtx;
@@ -33,10 +37,24 @@ pub fn agent_drop(row: &AgentRow) -> Value {
     })
 }
 
-/// The drops of the running agents, by id, with their owner; the Hub keeps it up to date.
+/// A key_value_store agent as the agents it controls see it.
+#[derive(Debug)]
+struct KvStore {
+    user_id: i64,
+    variable: Option<String>,
+    /// The store without its order list ([`key_value_store::visible`]).
+    store: Arc<Value>,
+}
+
+/// The drops of the running agents, by id, with their owner; the key_value_store
+/// agents' stores; who controls whom. The Hub and the stores' actors keep it up to date.
 #[derive(Debug, Default)]
 pub struct AgentDirectory {
     drops: RwLock<HashMap<i64, (i64, Arc<Value>)>>,
+    stores: RwLock<HashMap<i64, KvStore>>,
+    /// Control target -> its controllers, by id ascending (Huginn's `find_each` order:
+    /// of two stores with one variable name, the later wins).
+    controllers: RwLock<HashMap<i64, Vec<i64>>>,
 }
 
 impl AgentDirectory {
@@ -45,11 +63,72 @@ impl AgentDirectory {
         // A panic while holding the lock cannot leave the map half-updated (single insert).
         let mut map = self.drops.write().unwrap_or_else(|e| e.into_inner());
         map.insert(row.id, (row.user_id, drop));
+        std::mem::drop(map);
+        if kind(&row.agent_type).is_some_and(|k| k.name == key_value_store::NAME) {
+            let options = row.options_json().unwrap_or(Value::Null);
+            let variable = key_value_store::variable_of(&options).map(str::to_string);
+            let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
+            // The running actor's memory is newer than a saved row's: keep it.
+            let store = match stores.remove(&row.id) {
+                Some(s) => s.store,
+                None => Arc::new(key_value_store::visible(
+                    &row.memory_json().unwrap_or(Value::Null),
+                )),
+            };
+            stores.insert(
+                row.id,
+                KvStore {
+                    user_id: row.user_id,
+                    variable,
+                    store,
+                },
+            );
+        }
     }
 
     pub fn remove(&self, id: i64) {
         let mut map = self.drops.write().unwrap_or_else(|e| e.into_inner());
         map.remove(&id);
+        std::mem::drop(map);
+        let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
+        stores.remove(&id);
+    }
+
+    /// A key_value_store agent's memory changed: what its controlled agents see next.
+    pub fn set_store(&self, id: i64, memory: &Value) {
+        let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = stores.get_mut(&id) {
+            s.store = Arc::new(key_value_store::visible(memory));
+        }
+    }
+
+    /// Replaces the control links: `(controller, target)` pairs.
+    pub fn set_control_links(&self, pairs: &[(i64, i64)]) {
+        let mut by_target: HashMap<i64, Vec<i64>> = HashMap::new();
+        for &(controller, target) in pairs {
+            by_target.entry(target).or_default().push(controller);
+        }
+        for v in by_target.values_mut() {
+            v.sort_unstable();
+            v.dedup();
+        }
+        let mut map = self.controllers.write().unwrap_or_else(|e| e.into_inner());
+        *map = by_target;
+    }
+
+    /// The stores of the key_value_store agents (of `user_id`) that control agent `id`,
+    /// as (variable, store), in the order they are set.
+    pub fn stores_for(&self, id: i64, user_id: i64) -> Vec<(String, Arc<Value>)> {
+        let controllers = self.controllers.read().unwrap_or_else(|e| e.into_inner());
+        let Some(ids) = controllers.get(&id) else {
+            return Vec::new();
+        };
+        let stores = self.stores.read().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .filter_map(|c| stores.get(c))
+            .filter(|s| s.user_id == user_id)
+            .filter_map(|s| Some((s.variable.clone()?, s.store.clone())))
+            .collect()
     }
 
     /// Agent `id`'s drop, only if `user_id` owns it: a template never sees another
@@ -79,7 +158,17 @@ impl AgentCtx<'_> {
             "_agent_",
             self.drop_of(self.agent.id).unwrap_or(Value::Null),
         );
+        self.add_stores(&mut ctx);
         ctx
+    }
+
+    /// The stores of the key_value_store agents controlling this one, each under its
+    /// `variable`.
+    fn add_stores(&self, ctx: &mut RenderCtx<'static>) {
+        let Some(dir) = self.directory else { return };
+        for (variable, store) in dir.stores_for(self.agent.id, self.agent.user_id) {
+            ctx.set(variable, (*store).clone());
+        }
     }
 
     /// What a template rendered for `event` sees: its payload's keys (a non-object
@@ -112,6 +201,7 @@ impl AgentCtx<'_> {
             "_agent_",
             self.drop_of(self.agent.id).unwrap_or(Value::Null),
         );
+        self.add_stores(&mut ctx);
         ctx
     }
 }
@@ -128,6 +218,33 @@ mod tests {
         r.name = name.into();
         r.agent_type = "webhook".into();
         r
+    }
+
+    #[test]
+    fn a_store_is_seen_by_its_own_users_control_targets_under_its_variable() {
+        let dir = AgentDirectory::default();
+        let mut kvs = agent(9, 1, "Store");
+        kvs.agent_type = "key_value_store".into();
+        kvs.options = r#"{"key": "k", "value": "v", "variable": "kvs"}"#.into();
+        kvs.memory = r#"{"a": 1, "": ["a"]}"#.into();
+        dir.set(&kvs);
+        dir.set_control_links(&[(9, 5), (9, 6)]);
+        let me = agent(5, 1, "Reader");
+        let mut memory = serde_json::json!({});
+        let mut ctx = AgentCtx::new(&me, &mut memory);
+        ctx.directory = Some(&dir);
+        let mut event =
+            crate::agents::event_formatting::tests_support::event(&serde_json::json!({}));
+        event.agent_id = None;
+        let payload = serde_json::json!({"kvs": "the payload's"});
+        let vars = ctx.event_ctx(&event, &payload);
+        assert_eq!(vars.vars()["kvs"], serde_json::json!({"a": 1}));
+        dir.set_store(9, &serde_json::json!({"a": 2, "": ["a"]}));
+        assert_eq!(ctx.render_ctx().vars()["kvs"], serde_json::json!({"a": 2}));
+        // Agent 6 belongs to another user: a link cannot show it this user's store.
+        assert!(dir.stores_for(6, 2).is_empty());
+        dir.remove(9);
+        assert!(dir.stores_for(5, 1).is_empty());
     }
 
     #[test]

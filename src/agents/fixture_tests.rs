@@ -9,7 +9,8 @@
 //! form-encoded body decoded (a field holding a JSON object or list is compared as JSON).
 //! A scheduled type's case sets `"run": true`: the agent runs once, the URLs it fetches
 //! are compared with `"fetches"`, and each is answered (HTTP 200) with the JSON of
-//! `"responses"` in order.
+//! `"responses"` in order. A sentiment case sets `"with_lexicon": true` to score with
+//! the made-up lexicon `fixtures/sentiment/lexicon.csv`.
 
 use serde_json::Value;
 
@@ -85,7 +86,21 @@ const FILES: &[(&str, &str)] = &[
         "shell_command",
         include_str!("../../fixtures/agents/shell_command.json"),
     ),
+    (
+        "key_value_store",
+        include_str!("../../fixtures/agents/key_value_store.json"),
+    ),
+    (
+        "sentiment",
+        include_str!("../../fixtures/agents/sentiment.json"),
+    ),
 ];
+
+/// The made-up lexicon sentiment cases score with.
+fn fixture_lexicon() -> std::sync::Arc<super::sentiment::lexicon::Lexicon> {
+    let text = include_str!("../../fixtures/sentiment/lexicon.csv");
+    std::sync::Arc::new(super::sentiment::lexicon::Lexicon::parse(text).unwrap_or_default())
+}
 
 fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
     let k = kind(type_name).ok_or("unknown type")?;
@@ -115,6 +130,9 @@ fn run_case(type_name: &str, case: &Value) -> Result<(), String> {
             .map(|t| t.naive_utc())
             .unwrap_or(ev.created_at);
         let mut ctx = AgentCtx::new(&row, &mut memory);
+        if case["with_lexicon"].as_bool() == Some(true) {
+            ctx.sentiment = Some(fixture_lexicon());
+        }
         behavior.receive(&mut ctx, &ev, p);
         emitted.extend(ctx.emitted);
         requests.extend(ctx.requests.into_iter().map(|(_, r)| r));

@@ -26,6 +26,7 @@ pub mod insecure;
 pub mod java_script;
 pub mod jq;
 pub mod json_parse;
+pub mod key_value_store;
 pub mod liquid_output;
 pub mod local_file;
 pub mod manual_event;
@@ -44,6 +45,7 @@ pub mod scenario;
 pub mod scenario_problems;
 pub mod schedule;
 pub mod scheduler;
+pub mod sentiment;
 pub mod service;
 pub mod shell_command;
 pub mod slack;
@@ -687,6 +689,37 @@ pub static KINDS: &[KindInfo] = &[
         validate: java_script::validate,
         build: java_script::build,
     },
+    KindInfo {
+        name: key_value_store::NAME,
+        huginn: "Agents::KeyValueStoreAgent",
+        description: "Keeps a key-value store in its memory, written by received events, that the agents it controls read in their templates (as its `variable`).",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: true,
+        default_schedule: None,
+        health: Health::NoRecentErrors,
+        validate: key_value_store::validate,
+        build: key_value_store::build,
+    },
+    KindInfo {
+        name: sentiment::NAME,
+        huginn: "Agents::SentimentAgent",
+        description: "Scores the text at a JSONPath of each received event for valence, arousal and dominance with the operator's word list (only when [sentiment] lexicon_path is set).",
+        can_receive_events: true,
+        can_create_events: true,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 1.0,
+        },
+        validate: sentiment::validate,
+        build: sentiment::build,
+    },
 ];
 
 /// The schedule an agent runs on: a scheduler's own `schedule` option, a schedulable
@@ -753,6 +786,8 @@ pub struct AgentCtx<'a> {
     pub(crate) files: Option<&'a files::FilePolicy>,
     /// The limits insecure agents (shell_command) run within; None: they may not run.
     pub(crate) insecure: Option<insecure::Limits>,
+    /// The sentiment agent's lexicon (`[sentiment]`); None: none is configured.
+    pub(crate) sentiment: Option<Arc<sentiment::lexicon::Lexicon>>,
 }
 
 /// The real services' API bases, shared by every context built outside a hub.
@@ -782,6 +817,7 @@ impl<'a> AgentCtx<'a> {
             apis: default_apis(),
             files: None,
             insecure: None,
+            sentiment: None,
         }
     }
 

@@ -436,6 +436,16 @@ static KEYS: &[Keys] = &[
         ],
         not_implemented: &[],
     },
+    Keys {
+        kind: "key_value_store",
+        implemented: &["key", "value", "variable", "max_keys"],
+        not_implemented: &[],
+    },
+    Keys {
+        kind: "sentiment",
+        implemented: &["content", "expected_receive_period_in_days"],
+        not_implemented: &[],
+    },
 ];
 
 /// Types whose options are the user's own as well as the type's: any other key is

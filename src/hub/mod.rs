@@ -264,12 +264,14 @@ impl Handler<AgentSaved> for Hub {
             None => self.spawn_agent(row.clone()),
         }
         let router = self.router.clone();
+        let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let (registry, user_id) = (self.registry.clone(), row.user_id);
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
                 .map_err(|_| StoreError::WriterGone)??;
+            reload_control_links(&store, &directory).await?;
             feeds_changed(&registry, Some(user_id));
             Ok(())
         })
@@ -303,12 +305,14 @@ impl Handler<AgentRemoved> for Hub {
         }
         self.agent_gone(msg.0);
         let router = self.router.clone();
+        let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let (registry, user_id) = (self.registry.clone(), removed.map(|e| e.user_id));
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
                 .map_err(|_| StoreError::WriterGone)??;
+            reload_control_links(&store, &directory).await?;
             feeds_changed(&registry, user_id);
             Ok(())
         })
@@ -325,12 +329,14 @@ impl Handler<LinksChanged> for Hub {
 
     fn handle(&mut self, _: LinksChanged, _: &mut Context<Self>) -> Self::Result {
         let router = self.router.clone();
+        let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let registry = self.registry.clone();
         Box::pin(async move {
             router
                 .send(ReloadLinks)
                 .await
                 .map_err(|_| StoreError::WriterGone)??;
+            reload_control_links(&store, &directory).await?;
             feeds_changed(&registry, None);
             Ok(())
         })
@@ -390,6 +396,10 @@ pub async fn start(
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
             insecure: crate::agents::insecure::Limits::from_config(&config.insecure_agents),
+            // `serve` read it before the hub started (a bad file stops it there).
+            sentiment: crate::agents::sentiment::lexicon::shared(&config.sentiment)
+                .ok()
+                .flatten(),
             directory: Arc::default(),
             apis: Arc::new(config.apis.clone()),
             files: Arc::new(crate::agents::files::FilePolicy::from_config(
@@ -430,6 +440,7 @@ pub async fn start(
              the API is up to fix or delete the one that breaks the hub; restart without --safe when done"
         );
     } else {
+        reload_control_links(&store, &hub.settings.directory).await?;
         spawn_stored(&hub, &store, threads).await?;
     }
     Ok(Addrs {
@@ -440,6 +451,19 @@ pub async fn start(
         registry,
         subscriptions,
     })
+}
+
+/// Reads the control links into the directory: the agents a key_value_store controls
+/// see its store in their templates.
+async fn reload_control_links(
+    store: &Store,
+    directory: &crate::agents::drops::AgentDirectory,
+) -> Result<(), StoreError> {
+    let pairs = store
+        .read(|c| crate::store::control_links::list(c, None))
+        .await?;
+    directory.set_control_links(&pairs);
+    Ok(())
 }
 
 /// Starts every stored subscription, agent and incoming webhook; one whose
@@ -481,6 +505,7 @@ impl Handler<ControlTargets> for Hub {
         let allow_private_targets = self.settings.allow_private_targets;
         let files = self.settings.files.clone();
         let insecure = self.settings.insecure;
+        let sentiment = self.settings.sentiment.is_some();
         let inside = running::FromInside {
             hub: self.me.clone(),
             registry: self.registry.clone(),
@@ -492,6 +517,7 @@ impl Handler<ControlTargets> for Hub {
                 allow_private_targets,
                 files,
                 insecure,
+                sentiment,
                 running: &inside,
             };
             crate::agents::service::control::carry_out(&d, controller, msg.actions).await

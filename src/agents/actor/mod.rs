@@ -60,6 +60,8 @@ pub struct AgentSettings {
     pub files: Arc<crate::agents::files::FilePolicy>,
     /// `[insecure_agents]`: the limits shell_command runs within; None: it may not run.
     pub insecure: Option<crate::agents::insecure::Limits>,
+    /// `[sentiment]`: the sentiment agents' lexicon; None: none is configured.
+    pub sentiment: Option<Arc<crate::agents::sentiment::lexicon::Lexicon>>,
 }
 
 /// State the Router and the Hub share with the actor.
@@ -144,6 +146,7 @@ impl AgentActor {
         actx.apis = settings.apis.clone();
         actx.files = Some(&settings.files);
         actx.insecure = settings.insecure;
+        actx.sentiment = settings.sentiment.clone();
         // A fresh snapshot per handling: a credential saved a moment ago is what the
         // next rendering reads (taking it is a pointer copy; values open on demand).
         actx.credentials = crate::store::credential_cache::source_for(store, row.user_id);
@@ -432,6 +435,7 @@ impl AgentActor {
                 act.memory = row
                     .memory_json()
                     .unwrap_or_else(|_| Value::Object(Default::default()));
+                act.settings.directory.set_store(row.id, &act.memory);
                 act.last_processed = row.last_checked_event_id;
                 act.behavior = build_behavior(&row);
                 act.row = row;

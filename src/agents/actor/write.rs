@@ -109,6 +109,10 @@ impl AgentActor {
             })
             .unzip();
         let memory = memory_changed.then(|| self.memory.to_string());
+        if memory_changed {
+            // A key_value_store's controlled agents read the new store from now on.
+            self.settings.directory.set_store(id, &self.memory);
+        }
         let log_length = self.settings.log_length;
         let keys = self.store.keys().clone();
         // Sealed: a mail holds rendered options, so perhaps the owner's credentials.

@@ -107,6 +107,7 @@ async fn act<R: Running>(
             // An unknown type is left to the Hub's start-up checks, as before.
             if let Some(k) = crate::agents::kind(&t.agent_type)
                 && let Err(why) = super::validate::check_insecure(d.insecure, k)
+                    .and_then(|()| super::validate::check_lexicon(d.sentiment, k))
                     .map_err(|e| e.to_string())
                     .and_then(|()| runnable_options(k, t).map(|_| ()))
             {

@@ -81,6 +81,7 @@ pub fn dry_run(
     user_id: i64,
     input: DryRunInput,
     insecure: Option<crate::agents::insecure::Limits>,
+    sentiment: Option<std::sync::Arc<crate::agents::sentiment::lexicon::Lexicon>>,
 ) -> Result<DryRunOutput, AgentServiceError> {
     let k = kind(&input.agent_type).ok_or_else(|| {
         AgentServiceError::invalid(
@@ -93,6 +94,7 @@ pub fn dry_run(
         )
     })?;
     super::validate::check_insecure(insecure, k)?;
+    super::validate::check_lexicon(sentiment.is_some(), k)?;
     let options = input.options.unwrap_or_else(|| json!({}));
     k.validate(&options)
         .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
@@ -107,6 +109,7 @@ pub fn dry_run(
     let creds = crate::store::credential_cache::user_credentials(store, user_id);
     ctx.credentials = creds.clone();
     ctx.insecure = insecure;
+    ctx.sentiment = sentiment;
     match input.event {
         Some(payload) => {
             let event = EventRow {

@@ -118,6 +118,9 @@ pub async fn import<R: Running>(
     if d.insecure.is_none() {
         keep_insecure_disabled(&mut planned, &mut problems);
     }
+    if !d.sentiment {
+        keep_without_lexicon_disabled(&mut planned, &mut problems);
+    }
     let (links, link_problems) = scenario_problems::plan_links(&file, &planned);
     let (controls, control_problems) = scenario_problems::plan_control_links(&file, &planned);
     let mut counts = ImportCounts {
@@ -358,6 +361,18 @@ fn keep_insecure_disabled(planned: &mut [Option<Planned>], problems: &mut Vec<Pr
     for p in planned.iter_mut().flatten() {
         if crate::agents::insecure::is_insecure(p.kind) {
             let why = crate::agents::insecure::not_enabled(p.kind.name);
+            problems.push(Problem::option(p.index, &p.name, None, why));
+            p.disabled = true;
+        }
+    }
+}
+
+/// A sentiment agent comes over disabled while no lexicon is configured, with the
+/// problem saying how to configure one.
+fn keep_without_lexicon_disabled(planned: &mut [Option<Planned>], problems: &mut Vec<Problem>) {
+    for p in planned.iter_mut().flatten() {
+        if p.kind.name == crate::agents::sentiment::NAME {
+            let why = crate::agents::sentiment::not_configured();
             problems.push(Problem::option(p.index, &p.name, None, why));
             p.disabled = true;
         }

@@ -64,6 +64,9 @@ pub struct Deps<'a, R> {
     /// `[insecure_agents]`: the limits shell_command runs within; None: it is off, and
     /// saving one is refused.
     pub insecure: Option<crate::agents::insecure::Limits>,
+    /// `[sentiment]`: whether a lexicon is configured; without one, saving or enabling
+    /// a sentiment agent is refused.
+    pub sentiment: bool,
     pub running: &'a R,
 }
 

@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::validate::{
-    check_common, check_enable, check_files, check_insecure, check_links, check_targets,
+    check_common, check_enable, check_files, check_insecure, check_lexicon, check_links,
+    check_targets,
 };
 use super::{AgentServiceError, AgentView, Deps, Running, Scope, cycle_warnings, find_owned, view};
 use crate::agents::{KindInfo, kind, kind_names, option_keys};
@@ -75,6 +76,7 @@ pub async fn create<R: Running>(
 ) -> Result<AgentView, AgentServiceError> {
     let k = kind_of_input(&input)?;
     check_insecure(d.insecure, k)?;
+    check_lexicon(d.sentiment, k)?;
     if input.name.is_none() {
         return Err(AgentServiceError::invalid(
             "name",
@@ -160,6 +162,7 @@ async fn check_update<R>(
     // A stored one may still be disabled or deleted while they are off; not changed.
     if input.options.is_some() || input.disabled == Some(false) {
         check_insecure(d.insecure, k)?;
+        check_lexicon(d.sentiment, k)?;
     }
     check_common(input, input.options.as_ref(), k)?;
     if let Some(options) = &input.options {

@@ -91,6 +91,7 @@ fn deps<'a>(store: &'a Store, told: &'a Told) -> Deps<'a, Told> {
         allow_private_targets: false,
         files: Default::default(),
         insecure: None,
+        sentiment: false,
         running: told,
     }
 }

@@ -175,6 +175,17 @@ pub fn check_insecure(
     Ok(())
 }
 
+/// Refuses a sentiment agent while the operator has configured no lexicon.
+pub fn check_lexicon(configured: bool, k: &KindInfo) -> Result<(), AgentServiceError> {
+    if !configured && k.name == crate::agents::sentiment::NAME {
+        return Err(AgentServiceError::invalid(
+            "type",
+            crate::agents::sentiment::not_configured(),
+        ));
+    }
+    Ok(())
+}
+
 /// A disabled agent's stored options if they may run: they pass the type's own checks
 /// (an import may have disabled it for failing them). Keys the type does not take were
 /// kept by an import, as Huginn keeps them, and do not stop it. `Err`: why not.

@@ -174,6 +174,7 @@ pub fn deps(state: &AppState) -> Deps<'_, Addrs> {
             false,
         )),
         insecure: crate::agents::insecure::Limits::from_config(&state.config.insecure_agents),
+        sentiment: !state.config.sentiment.lexicon_path.trim().is_empty(),
         running: &state.addrs,
     }
 }
@@ -532,10 +533,14 @@ pub async fn dry_run(
 ) -> Result<HttpResponse, ApiError> {
     let store = state.addrs.store.clone();
     let insecure = crate::agents::insecure::Limits::from_config(&state.config.insecure_agents);
+    // Read (once per process) when `serve` started; a file broken since is a refusal.
+    let sentiment = crate::agents::sentiment::lexicon::shared(&state.config.sentiment)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     // Off the HTTP worker: a shell_command dry run waits for its command.
-    let answer =
-        web::block(move || service::dry_run::dry_run(&store, user.id, body.into_inner(), insecure))
-            .await
-            .map_err(|e| ApiError::Internal(format!("the dry run did not finish: {e}")))??;
+    let answer = web::block(move || {
+        service::dry_run::dry_run(&store, user.id, body.into_inner(), insecure, sentiment)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("the dry run did not finish: {e}")))??;
     Ok(HttpResponse::Ok().json(answer))
 }
