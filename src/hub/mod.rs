@@ -388,6 +388,11 @@ pub async fn start(
             mailbox_capacity: config.agents.mailbox_capacity,
             allow_private_targets: config.delivery.allow_private_targets,
             insecure: crate::agents::insecure::Limits::from_config(&config.insecure_agents),
+            // Checked when the config was loaded; a file changed since is reported here.
+            jabber_roots: Arc::new(config.jabber.extra_roots().unwrap_or_else(|e| {
+                tracing::error!("{e}; the jabber agent trusts only the public authorities");
+                Vec::new()
+            })),
             directory: Arc::default(),
             apis: Arc::new(config.apis.clone()),
             files: Arc::new(crate::agents::files::FilePolicy::from_config(

@@ -60,6 +60,8 @@ pub struct AgentSettings {
     pub files: Arc<crate::agents::files::FilePolicy>,
     /// `[insecure_agents]`: the limits shell_command runs within; None: it may not run.
     pub insecure: Option<crate::agents::insecure::Limits>,
+    /// `[jabber] extra_ca_files`, read at start.
+    pub jabber_roots: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 /// State the Router and the Hub share with the actor.
