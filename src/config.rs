@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub mod env;
+pub mod jabber;
+
+pub use jabber::JabberConfig;
 
 /// The commented default configuration, the documentation of every key.
 pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
@@ -46,6 +49,7 @@ pub struct Config {
     pub files: FilesConfig,
     pub insecure_agents: InsecureAgentsConfig,
     pub sentiment: SentimentConfig,
+    pub jabber: JabberConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -421,6 +425,7 @@ impl Config {
         let mut config = Config::from_tree(tree, &origin)?;
         config.apply(overrides)?;
         config.timezone()?;
+        config.jabber.extra_roots()?;
         Ok(config)
     }
 

@@ -23,6 +23,7 @@ pub mod health;
 pub mod http_status;
 pub mod imap_folder;
 pub mod insecure;
+pub mod jabber;
 pub mod java_script;
 pub mod jq;
 pub mod json_parse;
@@ -719,6 +720,23 @@ pub static KINDS: &[KindInfo] = &[
         },
         validate: sentiment::validate,
         build: sentiment::build,
+    },
+    KindInfo {
+        name: "jabber",
+        huginn: "Agents::JabberAgent",
+        description: "Sends each received event as an XMPP (Jabber) chat message, over STARTTLS.",
+        can_receive_events: true,
+        can_create_events: false,
+        can_be_scheduled: false,
+        takes_web_requests: false,
+        can_control_other_agents: false,
+        default_schedule: None,
+        health: Health::Received {
+            option: "expected_receive_period_in_days",
+            default_days: 2.0,
+        },
+        validate: jabber::validate,
+        build: jabber::build,
     },
 ];
 

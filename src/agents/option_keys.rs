@@ -446,6 +446,21 @@ static KEYS: &[Keys] = &[
         implemented: &["content", "expected_receive_period_in_days"],
         not_implemented: &[],
     },
+    Keys {
+        kind: "jabber",
+        implemented: &[
+            "jabber_server",
+            "jabber_port",
+            "jabber_sender",
+            "jabber_receiver",
+            "jabber_password",
+            "message",
+            "expected_receive_period_in_days",
+        ],
+        // Listening (Huginn joins the receiver as a chat room) is not built; the
+        // `_radio` twin is what Huginn's options form writes beside the boolean.
+        not_implemented: &["connect_to_receiver", "connect_to_receiver_radio"],
+    },
 ];
 
 /// Types whose options are the user's own as well as the type's: any other key is

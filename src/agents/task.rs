@@ -9,10 +9,12 @@ use futures_util::future::LocalBoxFuture;
 pub type TaskOutput = Box<dyn std::any::Any + Send>;
 
 /// What the actor gives a task when it starts it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct TaskEnv {
     /// `delivery.allow_private_targets`: whether the task may reach internal addresses.
     pub allow_private_targets: bool,
+    /// `[jabber] extra_ca_files`: authorities a jabber session trusts besides the public ones.
+    pub jabber_roots: std::sync::Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 /// One piece of asynchronous work.

@@ -400,6 +400,11 @@ pub async fn start(
             sentiment: crate::agents::sentiment::lexicon::shared(&config.sentiment)
                 .ok()
                 .flatten(),
+            // Checked when the config was loaded; a file changed since is reported here.
+            jabber_roots: Arc::new(config.jabber.extra_roots().unwrap_or_else(|e| {
+                tracing::error!("{e}; the jabber agent trusts only the public authorities");
+                Vec::new()
+            })),
             directory: Arc::default(),
             apis: Arc::new(config.apis.clone()),
             files: Arc::new(crate::agents::files::FilePolicy::from_config(

@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod process;
 pub mod sink;
 pub mod smtp;
+pub mod xmpp;
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};

@@ -62,6 +62,8 @@ pub struct AgentSettings {
     pub insecure: Option<crate::agents::insecure::Limits>,
     /// `[sentiment]`: the sentiment agents' lexicon; None: none is configured.
     pub sentiment: Option<Arc<crate::agents::sentiment::lexicon::Lexicon>>,
+    /// `[jabber] extra_ca_files`, read at start.
+    pub jabber_roots: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
 }
 
 /// State the Router and the Hub share with the actor.

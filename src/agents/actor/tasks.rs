@@ -17,34 +17,39 @@ impl AgentActor {
     ) {
         let env = crate::agents::task::TaskEnv {
             allow_private_targets: self.settings.allow_private_targets,
+            jabber_roots: self.settings.jabber_roots.clone(),
         };
         for task in tasks {
-            ctx.spawn(task.start(env).into_actor(self).map(|output, act, ctx| {
-                let mut actx =
-                    Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
-                if let Ok(b) = &mut act.behavior {
-                    b.task_done(&mut actx, output);
-                }
-                let AgentCtx {
-                    emitted,
-                    logs,
-                    memory_changed,
-                    ..
-                } = actx;
-                let emitted = emitted
-                    .into_iter()
-                    .map(|p| (p, Lineage::default()))
-                    .collect();
-                act.persist(
-                    Outcome {
-                        emitted,
-                        logs,
-                        memory_changed,
-                        ..Outcome::default()
-                    },
-                    ctx,
-                );
-            }));
+            ctx.spawn(
+                task.start(env.clone())
+                    .into_actor(self)
+                    .map(|output, act, ctx| {
+                        let mut actx =
+                            Self::agent_ctx(&act.row, &mut act.memory, &act.settings, &act.store);
+                        if let Ok(b) = &mut act.behavior {
+                            b.task_done(&mut actx, output);
+                        }
+                        let AgentCtx {
+                            emitted,
+                            logs,
+                            memory_changed,
+                            ..
+                        } = actx;
+                        let emitted = emitted
+                            .into_iter()
+                            .map(|p| (p, Lineage::default()))
+                            .collect();
+                        act.persist(
+                            Outcome {
+                                emitted,
+                                logs,
+                                memory_changed,
+                                ..Outcome::default()
+                            },
+                            ctx,
+                        );
+                    }),
+            );
         }
     }
 }

@@ -86,8 +86,8 @@ pub async fn run(
 }
 
 /// Resolves `host`, refuses internal addresses unless allowed, and dials the checked
-/// addresses in turn.
-async fn connect(
+/// addresses in turn (the jabber agent dials the same way).
+pub async fn connect(
     host: &str,
     port: u16,
     allow_private: bool,

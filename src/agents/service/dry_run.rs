@@ -129,7 +129,9 @@ pub fn dry_run(
     // A session with a server (imap_folder) is not opened for a dry run: say so rather
     // than show an empty run as if the mailbox had nothing.
     if !ctx.tasks.is_empty() {
-        ctx.log("A dry run does not connect to the server: the agent reads it only when it runs");
+        ctx.log(
+            "A dry run does not connect to the server: the agent connects only when it really runs",
+        );
     }
     let log: Vec<DryRunLog> = ctx
         .logs
