@@ -279,11 +279,33 @@ async fn the_document_lists_the_error_codes_and_the_error_shape() {
         text.contains("`not_found`") && text.contains("`route_not_found`"),
         "{text}"
     );
-    // Routes with their own error contract do not claim the API's shape: the webhook
-    // contract's 404 is `{"error": "<sentence>"}`.
-    let inbound = &doc["paths"]["/webhook/{token}"]["post"]["responses"]["404"];
-    assert!(inbound["description"].is_string(), "{inbound}");
-    assert!(inbound.get("content").is_none(), "{inbound}");
+    // The inbound URLs document their own errors: muninn's refusals in the error shape,
+    // Huginn's answers as its text. Their codes are listed there, not on the API's routes.
+    let inbound = &doc["paths"]["/webhook/{token}"]["post"]["responses"];
+    assert_eq!(
+        inbound["429"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Error"
+    );
+    assert!(
+        inbound["429"]["headers"]["Retry-After"].is_object(),
+        "{inbound}"
+    );
+    let huginn =
+        &doc["paths"]["/users/{user_id}/web_requests/{agent_id}/{secret}"]["post"]["responses"];
+    assert!(
+        huginn["404"]["content"]["text/plain"].is_object(),
+        "{huginn}"
+    );
+    assert!(
+        huginn["401"]["content"]["text/plain"].is_object(),
+        "{huginn}"
+    );
+    assert!(
+        huginn["401"]["content"]["application/json"].is_object(),
+        "{huginn}"
+    );
+    let api_429 = &doc["paths"]["/api/agents/{id}"]["get"]["responses"]["429"];
+    assert!(api_429.is_null(), "{api_429}");
     // A query struct's parameters, named as the handler reads them.
     let params: Vec<&str> = doc["paths"]["/api/events"]["get"]["parameters"]
         .as_array()
