@@ -13,7 +13,7 @@ use crate::store::deliveries::{self, DeliveryQuery, DeliveryRow, STATUSES};
 use crate::store::delivery_attempts::{self, AttemptRow};
 use crate::store::subscriptions;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryOut {
     pub id: i64,
     pub webhook_id: i64,
@@ -21,17 +21,21 @@ pub struct DeliveryOut {
     pub message_id: String,
     pub status: String,
     pub attempts: i32,
+    #[schema(required = true)]
     pub next_attempt_at: Option<String>,
+    #[schema(required = true)]
     pub last_status: Option<i32>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(required = true)]
     pub delivered_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<AttemptOut>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptOut {
     pub id: i64,
     pub attempt_number: i32,
@@ -39,8 +43,11 @@ pub struct AttemptOut {
     pub duration_ms: i64,
     pub request_headers: Value,
     pub request_body: String,
+    #[schema(required = true)]
     pub response_status: Option<i32>,
+    #[schema(required = true)]
     pub response_body: Option<String>,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -93,7 +100,7 @@ pub struct ListQuery {
     tag = "deliveries",
     params(ListQuery, super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "Deliveries, newest first (without `attempt_log`); `Link: <...>; rel=\"next\"` when there are more", body = [DeliveryOut])
     )
 )]
 pub async fn list(
@@ -166,7 +173,7 @@ async fn visible_delivery(
     tag = "deliveries",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The delivery with its `attempt_log`", body = DeliveryOut)
     )
 )]
 pub async fn get(
@@ -192,7 +199,7 @@ pub async fn get(
     tag = "deliveries",
     params(("id" = i64, Path)),
     responses(
-        (status = 202, description = "Accepted")
+        (status = 202, description = "Queued again", body = DeliveryOut)
     )
 )]
 pub async fn retry(

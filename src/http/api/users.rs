@@ -9,9 +9,11 @@ use crate::hub::UserAdded;
 use crate::store::api_tokens;
 use crate::store::users::{self, UserRow};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
+    /// 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default, alias = "is_admin")]
     pub admin: bool,
@@ -21,7 +23,7 @@ pub struct UserIn {
 }
 
 /// `PATCH /api/me`: what a user may change about itself.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeIn {
     /// A new address, or null to remove it.
@@ -42,11 +44,12 @@ fn checked_email(email: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     pub id: i64,
     pub name: String,
     pub is_admin: bool,
+    #[schema(required = true)]
     pub email: Option<String>,
     pub created_at: String,
     /// Only in the answer to creating the user: the token is shown once.
@@ -71,7 +74,7 @@ fn out(u: UserRow, token: Option<String>) -> UserOut {
     operation_id = "users_me",
     tag = "users",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The caller", body = UserOut)
     )
 )]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
@@ -90,8 +93,9 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     path = "/api/me",
     operation_id = "users_update_me",
     tag = "users",
+    request_body = MeIn,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The caller, changed", body = UserOut)
     )
 )]
 pub async fn update_me(
@@ -121,7 +125,7 @@ pub async fn update_me(
     tag = "users",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The users, oldest first; `Link: <...>; rel=\"next\"` when there are more", body = [UserOut])
     )
 )]
 pub async fn list(
@@ -147,8 +151,9 @@ pub async fn list(
     path = "/api/users",
     operation_id = "users_create",
     tag = "users",
+    request_body = UserIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created; `token` is the new user's token, shown only here", body = UserOut)
     )
 )]
 pub async fn create(
