@@ -157,9 +157,13 @@ fn bodies_that_refuse_unknown_members_say_so() {
             "{method} {path}: {body}"
         );
     }
-    // Enums are enums: a token's scope.
+    // Enums are enums: a token's scope, a delivery's status (the names the store keeps).
     assert_eq!(
         doc["components"]["schemas"]["Scope"]["enum"],
         json!(["read", "full", "admin"])
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["DeliveryStatus"]["enum"],
+        json!(muninn::store::deliveries::STATUSES)
     );
 }

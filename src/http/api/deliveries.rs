@@ -9,7 +9,7 @@ use super::{ts, ts_opt};
 use crate::delivery::actor::Wake;
 use crate::http::api::subscriptions::visible;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::deliveries::{self, DeliveryQuery, DeliveryRow, STATUSES};
+use crate::store::deliveries::{self, DeliveryQuery, DeliveryRow, DeliveryStatus, STATUSES};
 use crate::store::delivery_attempts::{self, AttemptRow};
 use crate::store::subscriptions;
 
@@ -19,6 +19,8 @@ pub struct DeliveryOut {
     pub webhook_id: i64,
     pub event_id: i64,
     pub message_id: String,
+    /// Always one of [`DeliveryStatus`]'s names (`DeliveryStatus::as_str`).
+    #[schema(value_type = DeliveryStatus)]
     pub status: String,
     pub attempts: i32,
     #[schema(required = true)]
@@ -87,6 +89,8 @@ fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Checked against `STATUSES` (a 400 names the others).
+    #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
     pub webhook_id: Option<i64>,
     // `limit` and the `before` cursor are read by `Page`, which names a bad one.
