@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct EventType {
     /// Served as `type`, the AGiXT document's spelling.
     #[serde(rename = "type")]

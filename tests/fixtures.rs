@@ -319,6 +319,12 @@ async fn check_request(
             ));
         }
     }
+    for name in expect["headers_present"].as_array().into_iter().flatten() {
+        let name = name.as_str().unwrap_or("");
+        if resp.header(name).is_none_or(str::is_empty) {
+            return Err(format!("expected a {name} header; {seen}"));
+        }
+    }
     Ok(serde_json::from_slice(&resp.body).ok())
 }
 

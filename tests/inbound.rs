@@ -176,8 +176,9 @@ async fn incoming_webhook_api_and_delivery_to_the_agent() {
     )
     .await;
     assert_eq!(r.status, 415, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], "unsupported_media_type");
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("not supported")
@@ -281,8 +282,9 @@ async fn transforms_render_agixt_templates_and_refuse_bad_output() {
     .await;
     let r = post_json(&hub, w["token"].as_str().unwrap(), &[], r#"{"text": "x"}"#).await;
     assert_eq!(r.status, 422);
+    assert_eq!(r.json()["error"]["code"], "transform_failed");
     assert!(
-        r.json()["error"]
+        r.json()["error"]["message"]
             .as_str()
             .unwrap()
             .contains("did not produce JSON"),
@@ -613,8 +615,12 @@ async fn every_signature_scheme_accepts_good_and_refuses_bad_requests() {
         assert_eq!(r.status, 401, "{scheme} tampered: {}", r.text());
         let r = post_json(&hub, token, &[], std::str::from_utf8(body).unwrap()).await;
         assert_eq!(r.status, 401, "{scheme} missing: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "invalid_signature");
         assert!(
-            r.json()["error"].as_str().unwrap().contains("missing"),
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("missing"),
             "{}",
             r.text()
         );
@@ -627,8 +633,12 @@ async fn every_signature_scheme_accepts_good_and_refuses_bad_requests() {
             )
             .await;
             assert_eq!(r.status, 401, "{scheme} stale: {}", r.text());
+            assert_eq!(r.json()["error"]["code"], "stale_timestamp");
             assert!(
-                r.json()["error"].as_str().unwrap().contains("stale"),
+                r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("stale"),
                 "{}",
                 r.text()
             );

@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::WebResponse;
 use super::guard::{Guard, InboundSettings};
 use super::incoming::{AgentExists, compile};
 use super::signature::{Scheme, SignatureCheck};
 use super::transform::Transform;
 use super::webhook::Webhook;
+use super::{OwnRefusal, WebResponse};
 use crate::event_types::WEBHOOK_RECEIVED;
 use crate::options::{OptionError, emitted_event_type};
 use crate::secrets::Keyring;
@@ -177,8 +177,8 @@ pub fn web_request(row: &AgentRow, inbound: &InboundSettings) -> Configured {
     };
     let logic = webhook.map(Logic::Agent).map_err(|e| Invalid {
         at_admit: None,
-        at_handle: WebResponse::text(
-            503,
+        at_handle: WebResponse::refuse(
+            OwnRefusal::Misconfigured,
             format!("This agent's options are invalid ({e}); fix them and retry"),
         ),
     });
@@ -227,12 +227,12 @@ pub fn incoming(
         }
         Err(e) => {
             let invalid = Invalid {
-                at_admit: Some(WebResponse::text(
-                    503,
+                at_admit: Some(WebResponse::refuse(
+                    OwnRefusal::Misconfigured,
                     format!("this webhook's options are invalid ({e}); fix them and retry"),
                 )),
-                at_handle: WebResponse::text(
-                    503,
+                at_handle: WebResponse::refuse(
+                    OwnRefusal::Misconfigured,
                     format!("this webhook's options are invalid ({e})"),
                 ),
             };

@@ -12,7 +12,7 @@ use serde_json::Value;
 pub use crate::net::parse_net;
 
 use super::signature::SignatureCheck;
-use super::{Rejection, WebResponse};
+use super::{OwnRefusal, Rejection, WebResponse};
 
 /// Endpoint-wide settings from `[inbound]` and `[server]`.
 #[derive(Debug, Clone)]
@@ -211,8 +211,8 @@ impl Guard {
                 let who = ip.map_or("unknown".to_string(), |i| i.to_string());
                 return Err((
                     Refusal::Forbidden,
-                    WebResponse::text(
-                        403,
+                    WebResponse::refuse(
+                        OwnRefusal::IpNotAllowed,
                         format!(
                             "requests from {who} are not allowed by this endpoint's allowed_ips"
                         ),
@@ -228,8 +228,8 @@ impl Guard {
         if let Err(wait) = taken {
             return Err((
                 Refusal::RateLimited,
-                WebResponse::text(
-                    429,
+                WebResponse::refuse(
+                    OwnRefusal::RateLimited,
                     format!(
                         "rate limit of {} requests per minute exceeded; retry in {wait}s",
                         self.limiter.per_minute
@@ -267,8 +267,8 @@ fn rate_limit_signal(endpoint: &str, started: bool, per_minute: u32) {
 }
 
 pub fn too_large(limit: usize) -> Rejection {
-    WebResponse::text(
-        413,
+    WebResponse::refuse(
+        OwnRefusal::TooLarge,
         format!("the request body is larger than this endpoint's limit of {limit} bytes"),
     )
 }

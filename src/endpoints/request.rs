@@ -6,7 +6,7 @@
 use actix_web::web::Bytes;
 use serde_json::{Map, Value};
 
-use super::{Rejection, WebResponse};
+use super::{OwnRefusal, Rejection, WebResponse};
 
 #[derive(Debug, Clone)]
 pub struct InboundRequest {
@@ -57,7 +57,10 @@ pub fn params(req: &InboundRequest) -> Result<Value, Rejection> {
     match media.as_deref() {
         Some(m) if m == "application/json" || m.ends_with("+json") => {
             let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
-                WebResponse::text(400, format!("The request body is not valid JSON: {e}"))
+                WebResponse::refuse(
+                    OwnRefusal::InvalidJson,
+                    format!("The request body is not valid JSON: {e}"),
+                )
             })?;
             match body {
                 // Most requests have no query: the body's object is then the params
@@ -71,8 +74,8 @@ pub fn params(req: &InboundRequest) -> Result<Value, Rejection> {
         }
         Some("application/x-www-form-urlencoded") => parse_form_into(&mut params, &req.body),
         Some("multipart/form-data") | Some("application/octet-stream") => {
-            return Err(WebResponse::text(
-                415,
+            return Err(WebResponse::refuse(
+                OwnRefusal::UnsupportedMediaType,
                 format!(
                     "Content-Type {} is not supported: send JSON (application/json), a form (application/x-www-form-urlencoded) or text",
                     media.unwrap_or_default()
@@ -82,8 +85,8 @@ pub fn params(req: &InboundRequest) -> Result<Value, Rejection> {
         _ => {
             // Text of any other type is kept whole rather than dropped.
             let text = std::str::from_utf8(&req.body).map_err(|_| {
-                WebResponse::text(
-                    415,
+                WebResponse::refuse(
+                    OwnRefusal::UnsupportedMediaType,
                     "The request body is binary: send JSON (application/json), a form (application/x-www-form-urlencoded) or UTF-8 text",
                 )
             })?;
@@ -102,7 +105,10 @@ pub fn body_value(req: &InboundRequest) -> Result<Value, Rejection> {
     let media = req.media_type().unwrap_or_default();
     if media == "application/json" || media.ends_with("+json") {
         return serde_json::from_slice(&req.body).map_err(|e| {
-            WebResponse::text(400, format!("The request body is not valid JSON: {e}"))
+            WebResponse::refuse(
+                OwnRefusal::InvalidJson,
+                format!("The request body is not valid JSON: {e}"),
+            )
         });
     }
     if media == "application/x-www-form-urlencoded" {
@@ -111,12 +117,16 @@ pub fn body_value(req: &InboundRequest) -> Result<Value, Rejection> {
         return Ok(Value::Object(map));
     }
     if media.is_empty() || media.starts_with("text/") {
-        let text = std::str::from_utf8(&req.body)
-            .map_err(|_| WebResponse::text(415, "The request body is not UTF-8 text"))?;
+        let text = std::str::from_utf8(&req.body).map_err(|_| {
+            WebResponse::refuse(
+                OwnRefusal::UnsupportedMediaType,
+                "The request body is not UTF-8 text",
+            )
+        })?;
         return Ok(serde_json::json!({ "body": text }));
     }
-    Err(WebResponse::text(
-        415,
+    Err(WebResponse::refuse(
+        OwnRefusal::UnsupportedMediaType,
         format!(
             "Content-Type {media} is not supported: send JSON (application/json), a form (application/x-www-form-urlencoded) or text (text/plain)"
         ),

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::guard::ProtectionOptions;
-use super::{Rejection, WebResponse};
+use super::{OwnRefusal, Rejection, WebResponse};
 use crate::jsonpath::BoundedPath;
 pub use crate::net::HeaderStyle;
 use crate::options::{OptionError, boolify, opt_str, type_name};
@@ -332,8 +332,8 @@ impl Webhook {
             Some(path) => path
                 .first(&params)
                 .map_err(|e| {
-                    Rejection::text(
-                        422,
+                    Rejection::refuse(
+                        OwnRefusal::InvalidPayload,
                         format!("payload_path {:?} {e}", self.payload_path_text),
                     )
                 })?
@@ -348,8 +348,8 @@ impl Webhook {
         flat.into_iter()
             .map(|v| match v {
                 Value::Object(map) => Ok(self.with_headers(map, headers)),
-                other => Err(Rejection::text(
-                    422,
+                other => Err(Rejection::refuse(
+                    OwnRefusal::InvalidPayload,
                     format!(
                         "payload_path {:?} selected {} ({}); each event must be a JSON object",
                         self.payload_path_text,
@@ -415,6 +415,7 @@ impl Webhook {
             content_type: "text/plain; charset=utf-8".into(),
             headers: self.response_headers.clone(),
             location: None,
+            refusal: None,
         };
         if self.redirects() {
             let target = url::Url::parse(request_url)

@@ -55,11 +55,23 @@ pub enum ErrorCode {
     FeedMisconfigured,
     /// 500: something failed inside muninn; the cause is in the server log.
     InternalError,
+    /// 429 (inbound URLs): over the endpoint's rate limit; retry after `Retry-After`.
+    RateLimited,
+    /// 403 (inbound URLs): the client address is not in the endpoint's `allowed_ips`.
+    IpNotAllowed,
+    /// 401 (inbound URLs): the endpoint's `signature` check failed (missing or wrong).
+    InvalidSignature,
+    /// 401 (inbound URLs): the signature's timestamp is too old or too far ahead.
+    StaleTimestamp,
+    /// 422 (inbound URLs): the incoming webhook's transform failed on this request.
+    TransformFailed,
+    /// 503 (inbound URLs): the endpoint's options are invalid; its owner must fix them.
+    EndpointMisconfigured,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the enum (the OpenAPI document lists these).
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::BadRequest,
         ErrorCode::InvalidQueryParameter,
         ErrorCode::InvalidJson,
@@ -77,27 +89,50 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::FeedMisconfigured,
         ErrorCode::InternalError,
+        ErrorCode::RateLimited,
+        ErrorCode::IpNotAllowed,
+        ErrorCode::InvalidSignature,
+        ErrorCode::StaleTimestamp,
+        ErrorCode::TransformFailed,
+        ErrorCode::EndpointMisconfigured,
     ];
+
+    /// Codes only the inbound URLs (`/webhook/{token}`, the web-request URLs) answer:
+    /// the document lists them there, not on every API route.
+    pub fn inbound_only(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::RateLimited
+                | ErrorCode::IpNotAllowed
+                | ErrorCode::InvalidSignature
+                | ErrorCode::StaleTimestamp
+                | ErrorCode::TransformFailed
+                | ErrorCode::EndpointMisconfigured
+        )
+    }
 
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::BadRequest | ErrorCode::InvalidQueryParameter | ErrorCode::InvalidJson => {
                 StatusCode::BAD_REQUEST
             }
-            ErrorCode::InvalidBody | ErrorCode::ValidationFailed => {
+            ErrorCode::InvalidBody | ErrorCode::ValidationFailed | ErrorCode::TransformFailed => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unauthorized | ErrorCode::InvalidSignature | ErrorCode::StaleTimestamp => {
+                StatusCode::UNAUTHORIZED
+            }
+            ErrorCode::Forbidden | ErrorCode::IpNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::NotFound | ErrorCode::RouteNotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::Unavailable | ErrorCode::FeedMisconfigured => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::Unavailable
+            | ErrorCode::FeedMisconfigured
+            | ErrorCode::EndpointMisconfigured => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +157,12 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::FeedMisconfigured => "feed_misconfigured",
             ErrorCode::InternalError => "internal_error",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::IpNotAllowed => "ip_not_allowed",
+            ErrorCode::InvalidSignature => "invalid_signature",
+            ErrorCode::StaleTimestamp => "stale_timestamp",
+            ErrorCode::TransformFailed => "transform_failed",
+            ErrorCode::EndpointMisconfigured => "endpoint_misconfigured",
         }
     }
 }

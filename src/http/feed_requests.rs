@@ -91,7 +91,7 @@ async fn answer(
                 // Huginn's answers, as its DataOutputAgent gives them: `{"error": "Not
                 // Authorized"}` for JSON (a Huginn client reads that), the sentence for RSS.
                 FeedFormat::Json => HttpResponse::Unauthorized()
-                    .json(serde_json::json!({"error": "Not Authorized"})),
+                    .json(super::web_requests::HuginnError::NOT_AUTHORIZED),
                 FeedFormat::Rss => text(StatusCode::UNAUTHORIZED, "Not Authorized"),
             };
         }

@@ -6,18 +6,24 @@
 use std::net::IpAddr;
 use std::time::Instant;
 
+use actix_web::ResponseError;
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 
 use super::AppState;
+use super::error::{ApiError, Envelope, ErrorCode};
 use crate::endpoints::guard::{client_ip, too_large};
 use crate::endpoints::{
-    Admit, EndpointCore, HandleWebRequest, InboundRequest, NoteTooLarge, WebResponse,
+    Admit, EndpointCore, HandleWebRequest, InboundRequest, NoteTooLarge, OwnRefusal, WebResponse,
 };
 
 pub fn respond(r: WebResponse) -> HttpResponse {
+    if let Some(refusal) = r.refusal {
+        return refused(refusal, r);
+    }
     let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = HttpResponse::build(status);
     resp.content_type(r.content_type.as_str());
@@ -28,6 +34,48 @@ pub fn respond(r: WebResponse) -> HttpResponse {
         resp.insert_header((actix_web::http::header::LOCATION, location.as_str()));
     }
     resp.body(r.body)
+}
+
+/// muninn's own refusal in the API's error shape, with the endpoint's headers
+/// (`Retry-After`, `Allow`, the configured response headers).
+fn refused(refusal: OwnRefusal, r: WebResponse) -> HttpResponse {
+    let mut resp = ApiError::Coded {
+        code: error_code(refusal),
+        message: r.body,
+        field: None,
+    }
+    .error_response();
+    for (name, value) in &r.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            resp.headers_mut().append(name, value);
+        }
+    }
+    resp
+}
+
+/// The code each refusal is answered with; its status is the refusal's.
+pub fn error_code(refusal: OwnRefusal) -> ErrorCode {
+    match refusal {
+        OwnRefusal::NotFound => ErrorCode::NotFound,
+        OwnRefusal::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+        OwnRefusal::IpNotAllowed => ErrorCode::IpNotAllowed,
+        OwnRefusal::RateLimited => ErrorCode::RateLimited,
+        OwnRefusal::TooLarge => ErrorCode::PayloadTooLarge,
+        OwnRefusal::Timeout => ErrorCode::RequestTimeout,
+        OwnRefusal::BadRequest => ErrorCode::BadRequest,
+        OwnRefusal::InvalidJson => ErrorCode::InvalidJson,
+        OwnRefusal::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+        OwnRefusal::InvalidSignature => ErrorCode::InvalidSignature,
+        OwnRefusal::StaleTimestamp => ErrorCode::StaleTimestamp,
+        OwnRefusal::InvalidPayload => ErrorCode::ValidationFailed,
+        OwnRefusal::TransformFailed => ErrorCode::TransformFailed,
+        OwnRefusal::Misconfigured => ErrorCode::EndpointMisconfigured,
+        OwnRefusal::Unavailable => ErrorCode::Unavailable,
+        OwnRefusal::Internal => ErrorCode::InternalError,
+    }
 }
 
 /// The address the request came from, per `[inbound] trusted_proxies`.
@@ -99,8 +147,13 @@ pub async fn read_body(
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
-            e if super::body::is_timeout(&e) => WebResponse::text(408, e.to_string()),
-            e => WebResponse::text(400, format!("the request body could not be read: {e}")),
+            e if super::body::is_timeout(&e) => {
+                WebResponse::refuse(OwnRefusal::Timeout, e.to_string())
+            }
+            e => WebResponse::refuse(
+                OwnRefusal::BadRequest,
+                format!("the request body could not be read: {e}"),
+            ),
         })?;
         if body.len() + chunk.len() > limit {
             on_too_large();
@@ -145,18 +198,9 @@ pub fn inbound_request(
     }
 }
 
-/// Rejections of `/webhook/{token}` are JSON `{"error": ...}` like the rest of the API.
-fn json_errors(r: WebResponse) -> WebResponse {
-    if r.status < 400 || r.content_type.starts_with("application/json") {
-        return r;
-    }
-    let mut out = WebResponse::json(r.status, &serde_json::json!({ "error": r.body }));
-    out.headers = r.headers;
-    out
-}
-
 /// `ANY /webhook/{token}`: every method reaches the endpoint, which takes POST (and
-/// answers the OPTIONS preflight) and refuses the others with 405 and `Allow`.
+/// answers the OPTIONS preflight) and refuses the others with 405 and `Allow`. Every
+/// refusal is the API's error shape (the webhook contracts print none of their own).
 #[utoipa::path(
     method(post, get, put, patch, delete),
     path = "/webhook/{token}",
@@ -165,13 +209,20 @@ fn json_errors(r: WebResponse) -> WebResponse {
     params(("token" = String, Path)),
     responses(
         (status = 200, description = "OK"),
-        (status = 405, description = "A method other than POST: `Allow: POST, OPTIONS`"),
-        (status = 400, description = "Refused by the endpoint's own checks: `{\"error\": \"<sentence>\"}`"),
-        (status = 401, description = "A signature or secret that does not verify"),
-        (status = 404, description = "Unknown or inactive token: `{\"error\": \"<sentence>\"}`"),
-        (status = 413, description = "A body larger than the endpoint takes"),
-        (status = 429, description = "Over the endpoint's rate limit"),
-        (status = 503, description = "The endpoint is busy or misconfigured; retry later")
+        (status = 400, description = "`invalid_json` (a JSON body that does not parse) or `bad_request` (an unreadable body, an idempotency key too long)", body = Envelope),
+        (status = 401, description = "`invalid_signature` (missing or wrong) or `stale_timestamp`, when the webhook has a `signature` check", body = Envelope),
+        (status = 403, description = "`ip_not_allowed`: the client is not in the webhook's `allowed_ips`", body = Envelope),
+        (status = 404, description = "`not_found`: an unknown or inactive token", body = Envelope),
+        (status = 405, description = "`method_not_allowed`: a method other than POST; `Allow: POST, OPTIONS`", body = Envelope),
+        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = Envelope),
+        (status = 413, description = "`payload_too_large`: a body larger than the webhook's `max_body_bytes`", body = Envelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is neither JSON, a form nor text", body = Envelope),
+        (status = 422, description = "`transform_failed`: the webhook's transform failed on this body", body = Envelope),
+        (status = 429, description = "`rate_limited`: over the webhook's `rate_limit`; `Retry-After` says when to retry", body = Envelope,
+            headers(("Retry-After" = u32, description = "Seconds until a request is accepted again"))),
+        (status = 500, description = "`internal_error`: the event could not be stored; the cause is in the server log", body = Envelope),
+        (status = 503, description = "`unavailable` (busy or stopping; `Retry-After`) or `endpoint_misconfigured` (the webhook's options are invalid)", body = Envelope,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when retrying can help")))
     )
 )]
 pub async fn webhook(
@@ -205,20 +256,54 @@ async fn answer_webhook(
         .registry
         .token(&crate::secrets::token_digest(&token))
     else {
-        return respond(json_errors(WebResponse::text(
-            404,
+        return respond(WebResponse::refuse(
+            OwnRefusal::NotFound,
             "unknown or inactive webhook token",
-        )));
+        ));
     };
     let ip = request_ip(&state, &req);
     let body = match admit_and_read(&core, &req, payload, None, ip, received).await {
         Ok(b) => b,
-        Err(r) => return respond(json_errors(r)),
+        Err(r) => return respond(r),
     };
     // Incoming webhooks answer from their own settings and never redirect.
     let request = inbound_request(&req, body, ip, received, false);
     let secret = None;
-    respond(json_errors(
-        core.handle(HandleWebRequest { secret, request }).await,
-    ))
+    respond(core.handle(HandleWebRequest { secret, request }).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_a_code_of_its_own_status() {
+        for refusal in OwnRefusal::ALL {
+            assert_eq!(
+                error_code(refusal).status().as_u16(),
+                refusal.status(),
+                "{refusal:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_the_error_shape_with_its_headers() {
+        let r = WebResponse::refuse(OwnRefusal::RateLimited, "slow down")
+            .with_header("Retry-After", "7");
+        let resp = respond(r);
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        let header = |n: &str| resp.headers().get(n).and_then(|v| v.to_str().ok());
+        assert_eq!(header("retry-after"), Some("7"));
+        assert_eq!(header("content-type"), Some("application/json"));
+        // Huginn's answers stay text.
+        let huginn = respond(WebResponse::text(401, "Not Authorized"));
+        assert_eq!(
+            huginn
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("text/plain; charset=utf-8")
+        );
+    }
 }

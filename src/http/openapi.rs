@@ -238,7 +238,7 @@ struct SharedErrors;
 impl Modify for SharedErrors {
     fn modify(&self, openapi: &mut Document) {
         let mut by_status: BTreeMap<u16, Vec<&'static str>> = BTreeMap::new();
-        for code in ErrorCode::ALL {
+        for code in ErrorCode::ALL.into_iter().filter(|c| !c.inbound_only()) {
             by_status
                 .entry(code.status().as_u16())
                 .or_default()

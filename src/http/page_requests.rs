@@ -103,7 +103,7 @@ pub async fn serve(
         Outcome::Gone => return text(StatusCode::NOT_FOUND, "agent not found"),
         Outcome::NotAuthorized if json => {
             return HttpResponse::Unauthorized()
-                .json(serde_json::json!({"error": "Not Authorized"}));
+                .json(super::web_requests::HuginnError::NOT_AUTHORIZED);
         }
         Outcome::NotAuthorized => return text(StatusCode::UNAUTHORIZED, "Not Authorized"),
         Outcome::BadOptions(e) => {

@@ -6,13 +6,43 @@
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 
 use super::AppState;
+use super::error::Envelope;
 use super::inbound::{admit_and_read, inbound_request, request_ip, respond};
 use crate::endpoints::{HandleWebRequest, WebResponse};
 use crate::telemetry::{self, Endpoint, IngestKind};
 
+/// Huginn's JSON refusal, as a feed or page asked for as `.json` answers a wrong secret:
+/// `{"error": "Not Authorized"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HuginnError {
+    pub error: &'static str,
+}
+
+impl HuginnError {
+    pub const NOT_AUTHORIZED: HuginnError = HuginnError {
+        error: "Not Authorized",
+    };
+}
+
+/// A JSON 401 of a web-request URL: muninn's own signature refusal, or Huginn's answer
+/// of a feed or page. Only the document uses this; each is sent as its own type.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum JsonUnauthorized<'a> {
+    Refusal(Envelope<'a>),
+    Huginn(HuginnError),
+}
+
 /// Everything under `/users`; what is not a web-request URL is not found.
+///
+/// Huginn's answers are its plain text (`Not Authorized`, `Please use POST requests
+/// only`, `user not found`, `agent not found`, `not implemented`) and the agent's
+/// configured response; muninn's own refusals (options Huginn does not have: rate
+/// limits, `allowed_ips`, `signature`, body limits; unreadable bodies; a busy hub) are
+/// the API's error shape.
 #[utoipa::path(
     method(get, post, put, patch, delete),
     path = "/users/{user_id}/web_requests/{agent_id}/{secret}",
@@ -20,11 +50,21 @@ use crate::telemetry::{self, Endpoint, IngestKind};
     tag = "web_requests",
     params(("user_id" = i64, Path), ("agent_id" = i64, Path), ("secret" = String, Path)),
     responses(
-        (status = 200, description = "OK"),
-        (status = 401, description = "Huginn's `Not Authorized` (wrong secret)"),
-        (status = 404, description = "Huginn's plain-text `agent not found`"),
-        (status = 413, description = "A body larger than `server.max_body_bytes`"),
-        (status = 503, description = "The hub is busy or stopping; retry later")
+        (status = 200, description = "The agent's answer (a webhook agent's configured `response` with its `code`, default 201; a feed; a page)"),
+        (status = 400, description = "`invalid_json` (a JSON body that does not parse) or `bad_request` (an unreadable body, an idempotency key too long)", body = Envelope),
+        (status = 401, description = "Huginn's text `Not Authorized` (wrong secret, failed reCAPTCHA) or `Please use POST requests only` (a verb the agent does not take); Huginn's `{\"error\": \"Not Authorized\"}` for a `.json` feed or page; `invalid_signature` or `stale_timestamp` in the error shape when the agent's `signature` check fails",
+            content((String = "text/plain"), (JsonUnauthorized = "application/json"))),
+        (status = 403, description = "`ip_not_allowed`: the client is not in the agent's `allowed_ips`", body = Envelope),
+        (status = 404, description = "Huginn's text `user not found`, `agent not found`, or `not implemented` (an agent type that takes no web requests)", body = String, content_type = "text/plain"),
+        (status = 408, description = "`request_timeout`: the body did not arrive in time", body = Envelope),
+        (status = 413, description = "`payload_too_large`: a body larger than the agent's `max_body_bytes` (default `server.max_body_bytes`)", body = Envelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is neither JSON, a form nor text", body = Envelope),
+        (status = 422, description = "`validation_failed`: `payload_path` selected something that cannot be an event", body = Envelope),
+        (status = 429, description = "`rate_limited`: over the agent's `rate_limit`; `Retry-After` says when to retry", body = Envelope,
+            headers(("Retry-After" = u32, description = "Seconds until a request is accepted again"))),
+        (status = 500, description = "`internal_error`: the event could not be stored; the cause is in the server log", body = Envelope),
+        (status = 503, description = "`unavailable` (busy or stopping; `Retry-After`), `endpoint_misconfigured` (the agent's options are invalid) or `feed_misconfigured`", body = Envelope,
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying, when retrying can help")))
     )
 )]
 pub async fn handle(

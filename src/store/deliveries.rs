@@ -20,6 +20,8 @@ pub const STATUSES: &[&str] = &[PENDING, RETRYING, DELIVERED, DEAD];
 /// so rows written before this type read back unchanged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, diesel::FromSqlRow, diesel::AsExpression)]
 #[diesel(sql_type = diesel::sql_types::Text)]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     Pending,
     Retrying,

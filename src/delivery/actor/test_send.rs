@@ -12,11 +12,14 @@ use crate::event_types::TEST_WEBHOOK;
 use crate::store::deliveries;
 
 /// What `POST /api/webhooks/outgoing/{id}/test` answers.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct TestOutcome {
     pub success: bool,
+    #[schema(required = true)]
     pub status: Option<u16>,
+    #[schema(required = true)]
     pub body: Option<String>,
+    #[schema(required = true)]
     pub error: Option<String>,
     pub latency_ms: u64,
     pub message_id: String,

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 /// The body of create and update; on update, omitted fields keep their value. Fields
 /// are spelt as muninn and the documents spell them (aliases); any other is a 422.
 /// A new field goes here and in `validate::apply` (and the store's columns).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionIn {
     #[serde(alias = "target_url", alias = "webhook_url")]
@@ -62,7 +62,7 @@ fn some<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 
 /// TagoRUN's `retry_policy`: attempts in all (the first and the retries) and how the
 /// delay grows, from `retry_delay` (1 s, TagoRUN's base delay, unless given).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicyIn {
     pub max_attempts: i64,
@@ -70,7 +70,7 @@ pub struct RetryPolicyIn {
 }
 
 /// The optional body of rotate-secret.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateIn {
     pub secret: Option<String>,
@@ -79,14 +79,14 @@ pub struct RotateIn {
 }
 
 /// The optional body of a test send: `{"test_payload": {...}}` becomes the event's `data`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestIn {
     pub test_payload: Option<Value>,
 }
 
 /// The optional body of replay: which deliveries go again.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayIn {
     pub since: Option<String>,

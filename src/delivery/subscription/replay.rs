@@ -13,7 +13,7 @@ use crate::store::deliveries::{self, ReplayFilter};
 const REPLAY_BATCH: i64 = 1000;
 
 /// What a replay found and queued.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct Replayed {
     pub matched: i64,
     pub queued: i64,

@@ -1,7 +1,7 @@
 //! The answers the pipeline gives of its own: a failed write, a bad idempotency key,
 //! a replay.
 
-use crate::endpoints::{InboundRequest, WebResponse};
+use crate::endpoints::{InboundRequest, OwnRefusal, WebResponse};
 use crate::store::idempotency_keys;
 use crate::store::{Answer as StoreAnswer, StoreError};
 
@@ -12,23 +12,24 @@ pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// with the cause in the log otherwise.
 pub fn store_failure(e: &StoreError) -> WebResponse {
     match (e, e.answer()) {
-        (StoreError::Overloaded(_), _) => WebResponse::text(
-            503,
+        (StoreError::Overloaded(_), _) => WebResponse::refuse(
+            OwnRefusal::Unavailable,
             "muninn is busy storing earlier requests; retry in a moment",
         )
         .with_header("Retry-After", "1"),
         (StoreError::DatabaseGone(reason), _) => {
-            WebResponse::text(503, reason.clone()).with_header("Retry-After", "60")
+            WebResponse::refuse(OwnRefusal::Unavailable, reason.clone())
+                .with_header("Retry-After", "60")
         }
-        (_, StoreAnswer::RetryLater(after)) => WebResponse::text(
-            503,
+        (_, StoreAnswer::RetryLater(after)) => WebResponse::refuse(
+            OwnRefusal::Unavailable,
             "muninn is busy or shutting down; nothing was saved, retry in a moment",
         )
         .with_header("Retry-After", after.to_string()),
         (other, StoreAnswer::Internal) => {
             tracing::error!(error = %other, "storing an inbound event failed");
-            WebResponse::text(
-                500,
+            WebResponse::refuse(
+                OwnRefusal::Internal,
                 "internal error: the event could not be stored and nothing was saved; \
                  the cause is in the server log",
             )
@@ -51,10 +52,12 @@ pub fn idempotency_key(
     });
     match key {
         None => Ok(None),
-        Some(k) if k.trim().is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => Err(WebResponse::text(
-            400,
-            format!("the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
-        )),
+        Some(k) if k.trim().is_empty() || k.len() > MAX_IDEMPOTENCY_KEY => {
+            Err(WebResponse::refuse(
+                OwnRefusal::BadRequest,
+                format!("the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+            ))
+        }
         Some(k) => Ok(Some(k.trim().to_string())),
     }
 }
@@ -67,5 +70,6 @@ pub fn replay(row: idempotency_keys::IdempotencyRow) -> WebResponse {
         content_type: row.content_type,
         headers: vec![("Idempotent-Replayed".into(), "true".into())],
         location: None,
+        refusal: None,
     }
 }

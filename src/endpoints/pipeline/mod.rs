@@ -32,7 +32,7 @@ use super::form::{Access, Configured, Form, Logic, Parse, receipt};
 use super::guard::{Guard, InboundSettings, Refusal, too_large};
 use super::log::{LogBuffer, Outcome};
 use super::request::body_value;
-use super::{Admit, InboundRequest, NoteTooLarge, Rejection, WebResponse, params};
+use super::{Admit, InboundRequest, NoteTooLarge, OwnRefusal, Rejection, WebResponse, params};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents as agents_table;
 use crate::store::events::NewEvent;
@@ -141,7 +141,10 @@ impl EndpointCore {
         let mut state = self.state();
         let form = state.form.clone();
         if !form.open.is_open() {
-            return Err(WebResponse::text(404, "unknown or inactive webhook token"));
+            return Err(WebResponse::refuse(
+                OwnRefusal::NotFound,
+                "unknown or inactive webhook token",
+            ));
         }
         let logic = match &form.logic {
             Ok(l) => Some(l),
@@ -161,8 +164,8 @@ impl EndpointCore {
                 _ => None,
             },
             Access::PostOnly => (msg.method != "POST").then(|| {
-                let r = WebResponse::text(
-                    405,
+                let r = WebResponse::refuse(
+                    OwnRefusal::MethodNotAllowed,
                     format!("use POST to send to this webhook (got {})", msg.method),
                 )
                 .with_header("Allow", "POST, OPTIONS");
@@ -294,12 +297,12 @@ impl EndpointCore {
             check
                 .verify(|n| request.header(n), &request.body, now)
                 .map_err(|e| {
-                    let reason = if e.stale {
-                        "stale_timestamp"
+                    let (reason, refusal) = if e.stale {
+                        ("stale_timestamp", OwnRefusal::StaleTimestamp)
                     } else {
-                        "bad_signature"
+                        ("bad_signature", OwnRefusal::InvalidSignature)
                     };
-                    (reason, WebResponse::text(401, e.message))
+                    (reason, WebResponse::refuse(refusal, e.message))
                 })?;
         }
         let key = idempotency_key(&request, logic.standard()).map_err(|r| ("bad_request", r))?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::Refused;
-use crate::endpoints::{InboundRequest, WebResponse};
+use crate::endpoints::{InboundRequest, OwnRefusal, WebResponse};
 
 /// How a request's data becomes events and an answer.
 pub(super) enum Shaper {
@@ -64,12 +64,18 @@ pub(super) async fn shape_off_worker(checked: Checked) -> Result<Shaped, Refused
             Err(if template {
                 (
                     "transform_failed",
-                    WebResponse::text(422, "the transform could not run; retry later"),
+                    WebResponse::refuse(
+                        OwnRefusal::TransformFailed,
+                        "the transform could not run; retry later",
+                    ),
                 )
             } else {
                 (
                     "internal",
-                    WebResponse::text(503, "the request could not be processed; retry later"),
+                    WebResponse::refuse(
+                        OwnRefusal::Unavailable,
+                        "the request could not be processed; retry later",
+                    ),
                 )
             })
         })
@@ -104,7 +110,7 @@ pub(super) fn shape(checked: Checked) -> Result<Shaped, Refused> {
                     .apply(&data, &request.headers, &request.query)
                     .map_err(|e| {
                         tracing::warn!(incoming_webhook = webhook_id, error = %e, "transform_template failed; answered 422 and stored nothing");
-                        ("transform_failed", WebResponse::text(422, e.to_string()))
+                        ("transform_failed", WebResponse::refuse(OwnRefusal::TransformFailed, e.to_string()))
                     })?,
             };
             Ok(Shaped {

@@ -4,9 +4,9 @@
 //! written; resetting a closed circuit is harmless (idempotent).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
-use super::subscriptions::{caller, service, to_out};
+use super::subscriptions::{SubscriptionOut, caller, service, to_out};
 use crate::http::{ApiError, AppState, AuthUser};
 
 #[utoipa::path(
@@ -16,7 +16,7 @@ use crate::http::{ApiError, AppState, AuthUser};
     tag = "circuit",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The circuit is closed; `was_open` says whether it was open", body = CircuitReset)
     )
 )]
 pub async fn reset(
@@ -28,9 +28,17 @@ pub async fn reset(
     let (was_open, row) = service(&state)
         .reset_circuit(caller(&user), path.into_inner())
         .await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "id": row.id,
-        "was_open": was_open,
-        "subscription": to_out(row, None, state.addrs.store.keys()),
-    })))
+    Ok(HttpResponse::Ok().json(CircuitReset {
+        id: row.id,
+        was_open,
+        subscription: to_out(row, None, state.addrs.store.keys()),
+    }))
+}
+
+/// The answer of a reset: whether the circuit was open, and the webhook as it is now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CircuitReset {
+    pub id: i64,
+    pub was_open: bool,
+    pub subscription: SubscriptionOut,
 }

@@ -11,26 +11,33 @@ use crate::delivery::subscription::DeliveryFilter;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::deliveries::DeliveryRow;
 use crate::store::delivery_attempts::AttemptRow;
+use crate::store::deliveries::DeliveryStatus;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryOut {
     pub id: i64,
     pub webhook_id: i64,
     pub event_id: i64,
     pub message_id: String,
+    /// Always one of [`DeliveryStatus`]'s names (`DeliveryStatus::as_str`).
+    #[schema(value_type = DeliveryStatus)]
     pub status: String,
     pub attempts: i32,
+    #[schema(required = true)]
     pub next_attempt_at: Option<String>,
+    #[schema(required = true)]
     pub last_status: Option<i32>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    #[schema(required = true)]
     pub delivered_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_log: Option<Vec<AttemptOut>>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttemptOut {
     pub id: i64,
     pub attempt_number: i32,
@@ -38,8 +45,11 @@ pub struct AttemptOut {
     pub duration_ms: i64,
     pub request_headers: Value,
     pub request_body: String,
+    #[schema(required = true)]
     pub response_status: Option<i32>,
+    #[schema(required = true)]
     pub response_body: Option<String>,
+    #[schema(required = true)]
     pub error: Option<String>,
 }
 
@@ -79,6 +89,8 @@ fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Checked against `STATUSES` (a 400 names the others).
+    #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
     pub webhook_id: Option<i64>,
     // `limit` and the `before` cursor are read by `Page`, which names a bad one.
@@ -92,7 +104,7 @@ pub struct ListQuery {
     tag = "deliveries",
     params(ListQuery, super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "Deliveries, newest first (without `attempt_log`); `Link: <...>; rel=\"next\"` when there are more", body = [DeliveryOut])
     )
 )]
 pub async fn list(
@@ -123,7 +135,7 @@ pub async fn list(
     tag = "deliveries",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The delivery with its `attempt_log`", body = DeliveryOut)
     )
 )]
 pub async fn get(
@@ -145,7 +157,7 @@ pub async fn get(
     tag = "deliveries",
     params(("id" = i64, Path)),
     responses(
-        (status = 202, description = "Accepted")
+        (status = 202, description = "Queued again", body = DeliveryOut)
     )
 )]
 pub async fn retry(

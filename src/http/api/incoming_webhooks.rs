@@ -7,7 +7,8 @@
 //! `url` as null; a user who lost it rotates to get a new one.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::agents::base_url;
 use super::{ts, ts_opt};
@@ -41,42 +42,90 @@ pub fn service(state: &AppState) -> IncomingWebhooks<'_, Addrs> {
     }
 }
 
+/// The API's view of an incoming webhook.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct IncomingOut {
+    pub id: i64,
+    pub name: String,
+    /// The clear token, only in the answers to create and rotate (null otherwise).
+    #[schema(required = true)]
+    pub token: Option<String>,
+    pub agent_id: i64,
+    #[schema(required = true)]
+    pub description: Option<String>,
+    pub is_active: bool,
+    /// The same as `is_active`, for readers of the AGiXT SDK.
+    pub active: bool,
+    /// The template as given: a string, or an object of templates.
+    #[schema(required = true)]
+    pub transform_template: Option<Value>,
+    #[schema(required = true)]
+    pub rate_limit: Option<i64>,
+    /// Addresses and CIDR ranges.
+    #[schema(required = true)]
+    pub allowed_ips: Option<Value>,
+    /// The check without its secret (`{scheme, header, tolerance_seconds}`).
+    #[schema(required = true)]
+    pub signature: Option<Value>,
+    #[schema(required = true)]
+    pub max_body_bytes: Option<i64>,
+    #[schema(required = true)]
+    pub response_headers: Option<Value>,
+    #[schema(required = true)]
+    pub previous_token_expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// `/webhook/{token}`, only beside the clear token (null otherwise).
+    #[schema(required = true)]
+    pub url: Option<String>,
+    /// Why the endpoint answers 503 (e.g. its signature secret does not open with this
+    /// hub's key), so the owner does not read a missing option as "no signature check".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub options_error: Option<String>,
+}
+
 /// The API's view of a row. `token` is the clear token, known only in the answer that
 /// issued it.
-fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) -> Value {
+fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) -> IncomingOut {
     let compiled = compile(row, keys);
     let protections = compiled.as_ref().ok().map(|c: &Compiled| &c.protections);
-    let mut out = json!({
-        "id": row.id,
-        "name": row.name,
-        "token": token,
-        "agent_id": row.agent_id,
-        "description": row.description,
-        "is_active": row.is_active,
-        "active": row.is_active,
-        "transform_template": row.transform_template.as_deref().map(|t| {
-            crate::template::object::stored_object(t).unwrap_or_else(|| Value::String(t.to_string()))
+    IncomingOut {
+        id: row.id,
+        name: row.name.clone(),
+        token: token.map(str::to_string),
+        agent_id: row.agent_id,
+        description: row.description.clone(),
+        is_active: row.is_active,
+        active: row.is_active,
+        transform_template: row.transform_template.as_deref().map(|t| {
+            crate::template::object::stored_object(t)
+                .unwrap_or_else(|| Value::String(t.to_string()))
         }),
-        "rate_limit": row.rate_limit,
-        "allowed_ips": protections.and_then(ProtectionOptions::allowed_ips_json),
-        "signature": protections.and_then(|p| p.signature.as_ref()).map(|s| s.public_json()),
-        "max_body_bytes": row.max_body_bytes,
-        "response_headers": row.response_headers.as_deref().and_then(|h| serde_json::from_str::<Value>(h).ok()),
-        "previous_token_expires_at": ts_opt(row.previous_expires_at),
-        "created_at": ts(row.created_at),
-        "updated_at": ts(row.updated_at),
-        "url": token.map(|t| format!("{base}/webhook/{t}")),
-    });
-    // Why the endpoint answers 503 (e.g. its signature secret does not open with this
-    // hub's key), so the owner does not read a missing option as "no signature check".
-    if let (Err(e), Some(o)) = (compiled, out.as_object_mut()) {
-        o.insert("options_error".into(), json!(e));
+        rate_limit: row.rate_limit,
+        allowed_ips: protections.and_then(ProtectionOptions::allowed_ips_json),
+        signature: protections
+            .and_then(|p| p.signature.as_ref())
+            .map(|s| s.public_json()),
+        max_body_bytes: row.max_body_bytes,
+        response_headers: row
+            .response_headers
+            .as_deref()
+            .and_then(|h| serde_json::from_str::<Value>(h).ok()),
+        previous_token_expires_at: ts_opt(row.previous_expires_at),
+        created_at: ts(row.created_at),
+        updated_at: ts(row.updated_at),
+        url: token.map(|t| format!("{base}/webhook/{t}")),
+        options_error: compiled.err(),
     }
-    out
 }
 
 /// The answer for `row`, with the clear token when this answer issued it.
-fn answer(state: &AppState, req: &HttpRequest, row: &IncomingRow, token: Option<&str>) -> Value {
+fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    row: &IncomingRow,
+    token: Option<&str>,
+) -> IncomingOut {
     to_out(row, &base_url(state, req), token, state.addrs.store.keys())
 }
 
@@ -85,8 +134,9 @@ fn answer(state: &AppState, req: &HttpRequest, row: &IncomingRow, token: Option<
     path = "/api/webhooks/incoming",
     operation_id = "incoming_webhooks_create",
     tag = "incoming_webhooks",
+    request_body = IncomingIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created; `token` and `url` are shown only here", body = IncomingOut)
     )
 )]
 pub async fn create(
@@ -106,7 +156,7 @@ pub async fn create(
     tag = "incoming_webhooks",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The incoming webhooks, oldest first (`token` and `url` null); `Link: <...>; rel=\"next\"` when there are more", body = [IncomingOut])
     )
 )]
 pub async fn list(
@@ -121,7 +171,7 @@ pub async fn list(
     let (rows, next) = page.cut(rows, |r| r.id);
     let base = base_url(&state, &req);
     let keys = state.addrs.store.keys();
-    let outs: Vec<Value> = rows.iter().map(|r| to_out(r, &base, None, keys)).collect();
+    let outs: Vec<IncomingOut> = rows.iter().map(|r| to_out(r, &base, None, keys)).collect();
     Ok(page.respond(&req, &outs, next))
 }
 
@@ -132,7 +182,7 @@ pub async fn list(
     tag = "incoming_webhooks",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The incoming webhook (`token` and `url` null)", body = IncomingOut)
     )
 )]
 pub async fn get(
@@ -151,8 +201,9 @@ pub async fn get(
     operation_id = "incoming_webhooks_update",
     tag = "incoming_webhooks",
     params(("id" = i64, Path)),
+    request_body = IncomingIn,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The incoming webhook, changed", body = IncomingOut)
     )
 )]
 pub async fn update(
@@ -193,7 +244,7 @@ pub async fn delete(
     tag = "incoming_webhooks",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The new `token` and `url`, shown only here; the old token works until `previous_token_expires_at`", body = IncomingOut)
     )
 )]
 pub async fn rotate(

@@ -13,23 +13,28 @@ use crate::secrets::Keyring;
 use crate::store::now;
 use crate::store::subscriptions::SubscriptionRow;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionOut {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    #[schema(required = true)]
     pub description: Option<String>,
     pub url: String,
     pub target_url: String,
     pub event_types: Vec<String>,
+    #[schema(required = true)]
     pub agent_id: Option<i64>,
+    #[schema(required = true)]
     pub filters: Option<Value>,
     pub headers: Value,
     /// The template as given: a string, or an object of templates.
+    #[schema(required = true)]
     pub payload_template: Option<Value>,
     /// `muninn`, `event`, or `template` (a template of the caller's own).
     pub payload_format: &'static str,
     pub signature_scheme: String,
+    #[schema(required = true)]
     pub signature_header: Option<String>,
     pub has_secret: bool,
     /// Why the webhook cannot sign (its stored secrets do not open with this hub's key):
@@ -51,8 +56,10 @@ pub struct SubscriptionOut {
     pub retry_count: i32,
     pub retry_delay: f64,
     pub max_retry_delay: f64,
+    #[schema(required = true)]
     pub retry_schedule: Option<Vec<f64>>,
     pub timeout: f64,
+    #[schema(required = true)]
     pub rate_limit: Option<i32>,
     pub rate_limit_period: &'static str,
     pub max_in_flight: i32,
@@ -61,6 +68,7 @@ pub struct SubscriptionOut {
     /// The same as `is_active`, for readers of the AGiXT SDK.
     pub active: bool,
     pub paused: bool,
+    #[schema(required = true)]
     pub disabled_reason: Option<String>,
     pub failure_threshold: i32,
     pub circuit_cooldown: f64,
@@ -69,8 +77,10 @@ pub struct SubscriptionOut {
     /// `circuit_half_opens_at`).
     pub circuit_state: String,
     /// When the circuit opened; `null` while it is closed.
+    #[schema(required = true)]
     pub circuit_opened_at: Option<String>,
     /// When an open circuit lets its probe through (opened + cooldown).
+    #[schema(required = true)]
     pub circuit_half_opens_at: Option<String>,
     pub consecutive_failures: i32,
     pub created_at: String,

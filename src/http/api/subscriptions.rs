@@ -4,19 +4,20 @@
 //! answer; the rules and the writes live there.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
 
 use super::ts;
 use crate::delivery::signer::{self, Scheme};
 use crate::delivery::subscription::{
     Caller, ReplayIn, RotateIn, Settings, SubscriptionError, Subscriptions, TestIn,
 };
-use crate::event_types::CATALOG;
+use crate::event_types::{CATALOG, EventType};
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::Addrs;
 use crate::store::subscriptions::SubscriptionRow;
 
 pub use super::subscription_out::{SubscriptionOut, to_out};
+use crate::delivery::actor::TestOutcome;
+use crate::delivery::subscription::Replayed;
 pub use crate::delivery::subscription::SubscriptionIn;
 
 impl From<SubscriptionError> for ApiError {
@@ -95,8 +96,9 @@ pub async fn update_from(
     path = "/api/webhooks/outgoing",
     operation_id = "subscriptions_create",
     tag = "subscriptions",
+    request_body = SubscriptionIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created; `secret` is shown only here", body = SubscriptionOut)
     )
 )]
 pub async fn create(
@@ -114,7 +116,7 @@ pub async fn create(
     tag = "subscriptions",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The webhooks, oldest first; `Link: <...>; rel=\"next\"` when there are more", body = [SubscriptionOut])
     )
 )]
 pub async fn list(
@@ -138,7 +140,7 @@ pub async fn list(
     tag = "subscriptions",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The webhook", body = SubscriptionOut)
     )
 )]
 pub async fn get(
@@ -156,8 +158,9 @@ pub async fn get(
     operation_id = "subscriptions_update",
     tag = "subscriptions",
     params(("id" = i64, Path)),
+    request_body = SubscriptionIn,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The webhook, changed (a new `secret` is shown only here)", body = SubscriptionOut)
     )
 )]
 pub async fn update(
@@ -208,7 +211,7 @@ async fn set_paused(
     tag = "subscriptions",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The webhook, paused", body = SubscriptionOut)
     )
 )]
 pub async fn pause(
@@ -226,7 +229,7 @@ pub async fn pause(
     tag = "subscriptions",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The webhook, resumed", body = SubscriptionOut)
     )
 )]
 pub async fn resume(
@@ -243,8 +246,9 @@ pub async fn resume(
     operation_id = "subscriptions_rotate_secret",
     tag = "subscriptions",
     params(("id" = i64, Path)),
+    request_body = Option<RotateIn>,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The new secret (or `public_key`), shown only here", body = SecretRotated)
     )
 )]
 pub async fn rotate_secret(
@@ -260,28 +264,42 @@ pub async fn rotate_secret(
     let r = service(&state)
         .rotate_secret(caller(&user), id, input)
         .await?;
-    let mut answer = json!({
-        "id": r.row.id,
-        "previous_secrets_expire_at": ts(r.previous_expire_at),
-        "subscription": out(&state, r.row),
-    });
     // A v1a private key stays in the hub: the owner gets the public key to publish.
-    match r.scheme {
-        Scheme::StandardV1a => answer["public_key"] = json!(signer::public_key_of(&r.new_secret)),
-        _ => answer["secret"] = json!(r.new_secret),
-    }
-    Ok(HttpResponse::Ok().json(answer))
+    let (secret, public_key) = match r.scheme {
+        Scheme::StandardV1a => (None, signer::public_key_of(&r.new_secret)),
+        _ => (Some(r.new_secret), None),
+    };
+    Ok(HttpResponse::Ok().json(SecretRotated {
+        id: r.row.id,
+        previous_secrets_expire_at: ts(r.previous_expire_at),
+        subscription: out(&state, r.row),
+        secret,
+        public_key,
+    }))
 }
 
-/// An optional JSON body: none (or only whitespace) is None, but one that is sent is
-/// checked like any other, so a misspelt field is a 422 naming it rather than ignored.
+/// The answer of rotate-secret: the new secret (shown only here) or, for
+/// `standard-v1a`, the public key to publish; the old ones sign until
+/// `previous_secrets_expire_at`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SecretRotated {
+    pub id: i64,
+    pub previous_secrets_expire_at: String,
+    pub subscription: SubscriptionOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// An optional JSON body: none (or only whitespace, or `null`) is None, but one that is
+/// sent is checked like any other, so a misspelt field is a 422 naming it rather than
+/// ignored.
 fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(body)
-        .map(Some)
-        .map_err(|e| crate::http::error::body_error(&e))
+    serde_json::from_slice(body).map_err(|e| crate::http::error::body_error(&e))
 }
 
 /// `POST /api/webhooks/outgoing/{id}/test` and the AGiXT SDK's `/api/webhooks/test/{id}`.
@@ -291,8 +309,9 @@ fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T
     operation_id = "subscriptions_test",
     tag = "subscriptions",
     params(("id" = i64, Path)),
+    request_body = Option<TestIn>,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "What the test send got", body = TestOutcome)
     )
 )]
 pub async fn test(
@@ -314,9 +333,10 @@ pub async fn test(
     operation_id = "subscriptions_replay",
     tag = "subscriptions",
     params(("id" = i64, Path)),
+    request_body = Option<ReplayIn>,
     responses(
-        (status = 200, description = "OK"),
-        (status = 202, description = "Accepted")
+        (status = 200, description = "Nothing queued (a dry run, or nothing matched)", body = Replayed),
+        (status = 202, description = "Deliveries queued again", body = Replayed)
     )
 )]
 pub async fn replay(
@@ -343,9 +363,17 @@ pub async fn replay(
     operation_id = "subscriptions_event_types",
     tag = "subscriptions",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The event types a webhook can subscribe to", body = EventTypes)
     )
 )]
 pub async fn event_types() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "event_types": CATALOG }))
+    HttpResponse::Ok().json(EventTypes {
+        event_types: CATALOG,
+    })
+}
+
+/// The answer of `GET /api/webhooks/event-types`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventTypes {
+    pub event_types: &'static [EventType],
 }

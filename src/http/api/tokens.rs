@@ -9,25 +9,32 @@ use serde::{Deserialize, Serialize};
 use super::{ts, ts_opt};
 use crate::accounts::tokens::{self, TokenCaller};
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::api_tokens::ApiTokenRow;
+use crate::store::api_tokens::{ApiTokenRow, Scope};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenIn {
+    /// 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// `admin`, `full` or `read`; `full` when left out.
     #[serde(default)]
+    #[schema(value_type = Option<Scope>)]
     pub scope: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenOut {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
+    /// Always one of [`Scope`]'s names (`Scope::as_str`).
+    #[schema(value_type = Scope)]
     pub scope: String,
     pub created_at: String,
+    #[schema(required = true)]
     pub last_used_at: Option<String>,
+    #[schema(required = true)]
     pub revoked_at: Option<String>,
     /// Only in the answers to create and rotate: the secret is shown once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +70,7 @@ fn out(r: ApiTokenRow, token: Option<String>) -> TokenOut {
     tag = "tokens",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The tokens, oldest first (never their secrets); `Link: <...>; rel=\"next\"` when there are more", body = [TokenOut])
     )
 )]
 pub async fn list(
@@ -84,8 +91,9 @@ pub async fn list(
     path = "/api/tokens",
     operation_id = "tokens_create",
     tag = "tokens",
+    request_body = TokenIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created; `token` is the secret, shown only here", body = TokenOut)
     )
 )]
 pub async fn create(
@@ -125,7 +133,7 @@ pub async fn revoke(
     tag = "tokens",
     params(("id" = i64, Path)),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The token with its new secret in `token`, shown only here", body = TokenOut)
     )
 )]
 pub async fn rotate(

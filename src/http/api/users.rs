@@ -8,9 +8,11 @@ use crate::accounts::users::{self, NewUser};
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::users::UserRow;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserIn {
+    /// 1 to 100 characters once trimmed.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default, alias = "is_admin")]
     pub admin: bool,
@@ -20,18 +22,19 @@ pub struct UserIn {
 }
 
 /// `PATCH /api/me`: what a user may change about itself.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MeIn {
     /// A new address, or null to remove it.
     pub email: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserOut {
     pub id: i64,
     pub name: String,
     pub is_admin: bool,
+    #[schema(required = true)]
     pub email: Option<String>,
     pub created_at: String,
     /// Only in the answer to creating the user: the token is shown once.
@@ -56,7 +59,7 @@ fn out(u: UserRow, token: Option<String>) -> UserOut {
     operation_id = "users_me",
     tag = "users",
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The caller", body = UserOut)
     )
 )]
 pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
@@ -69,8 +72,9 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> Result<HttpRespon
     path = "/api/me",
     operation_id = "users_update_me",
     tag = "users",
+    request_body = MeIn,
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The caller, changed", body = UserOut)
     )
 )]
 pub async fn update_me(
@@ -90,7 +94,7 @@ pub async fn update_me(
     tag = "users",
     params(super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The users, oldest first; `Link: <...>; rel=\"next\"` when there are more", body = [UserOut])
     )
 )]
 pub async fn list(
@@ -112,8 +116,9 @@ pub async fn list(
     path = "/api/users",
     operation_id = "users_create",
     tag = "users",
+    request_body = UserIn,
     responses(
-        (status = 201, description = "Created")
+        (status = 201, description = "Created; `token` is the new user's token, shown only here", body = UserOut)
     )
 )]
 pub async fn create(
