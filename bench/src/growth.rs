@@ -385,7 +385,7 @@ pub async fn expiry(
     );
     row(
         rows,
-        &format!("growth: expiry of {} expired events", millions(n)),
+        &format!("growth: expiry of {} (all expired)", millions(n)),
         format!(
             "{:.0} events/s deleted",
             deleted as f64 / took.as_secs_f64()
