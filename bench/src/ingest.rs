@@ -24,17 +24,44 @@ pub struct Measured {
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
     pub failed: u64,
+    /// Where the slow requests were (own generator only): for each second of the run
+    /// that had requests over 5 ms, `second:count(worst ms)`.
+    pub slow: String,
 }
 
 impl From<&Stats> for Measured {
     fn from(s: &Stats) -> Self {
+        let slow: Vec<String> = s
+            .slow_by_second()
+            .iter()
+            .map(|(sec, n, worst)| format!("{sec}:{n}({worst:.0})"))
+            .collect();
         Measured {
             rps: s.rps(),
             p50_ms: s.quantile_ms(0.5),
             p99_ms: s.quantile_ms(0.99),
+            p999_ms: s.quantile_ms(0.999),
+            max_ms: s.max_ms(),
             failed: s.failed,
+            slow: slow.join(" "),
         }
+    }
+}
+
+impl Measured {
+    /// The progress line's latency part: the tail in detail.
+    pub fn tail(&self) -> String {
+        let mut t = format!(
+            "p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.1} ms",
+            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        );
+        if !self.slow.is_empty() {
+            t.push_str(&format!("; > 5 ms by second: {}", self.slow));
+        }
+        t
     }
 }
 
@@ -108,7 +135,7 @@ pub async fn measure(
 /// The runs of the matrix, by (body index, generator, target).
 #[derive(Default)]
 pub struct Matrix {
-    runs: HashMap<(usize, Generator, &'static str), Vec<Measured>>,
+    runs: HashMap<(usize, Generator, String), Vec<Measured>>,
     /// The hub's peak RSS over its FULL runs, in MiB.
     pub peak_rss_full: f64,
 }
@@ -116,13 +143,31 @@ pub struct Matrix {
 /// The two comparisons: the hub with this `synchronous`, the reference, the target ratio.
 const PAIRS: [(&str, &str, f64); 2] = [("full", "durable", 85.0), ("normal", "framework", 55.0)];
 
+/// The durable ceiling with SQLite's automatic checkpoints on its writer thread, as
+/// muninn had them (`--inline-checkpoint-reference`).
+const INLINE: &str = "durable-inline";
+
+/// The hubs measured: the one under test and, for an A/B comparison, a second
+/// binary (`--compare`) run right after it with the same body and generator.
+pub fn hubs<'a>(
+    bin: &'a std::path::Path,
+    compare: Option<&'a std::path::Path>,
+) -> Vec<(&'a std::path::Path, &'static str)> {
+    let mut v = vec![(bin, "")];
+    if let Some(b) = compare {
+        v.push((b, " (compare)"));
+    }
+    v
+}
+
 pub async fn run(
-    bin: &std::path::Path,
+    hubs: &[(&std::path::Path, &'static str)],
     bodies: &[Body],
     generators: &[Generator],
     rounds: usize,
     connections: usize,
     duration: Duration,
+    inline_reference: bool,
 ) -> Result<Matrix> {
     let mut m = Matrix::default();
     for round in 0..rounds.max(1) {
@@ -130,52 +175,66 @@ pub async fn run(
         for (b, body) in bodies.iter().enumerate() {
             for &g in generators {
                 for (sync, reference, _) in PAIRS {
-                    let dir = tempfile::tempdir()?;
-                    let hub = crate::start_hub(bin, dir.path(), sync)?;
-                    let path = crate::webhook_agent(hub.addr).await?;
-                    let got = measure(
-                        g,
-                        hub.addr,
-                        &path,
-                        &body.bytes,
-                        connections,
-                        duration,
-                        dir.path(),
-                    )
-                    .await?;
-                    if sync == "full" {
-                        m.peak_rss_full = m.peak_rss_full.max(hub.rss_mib().0);
+                    for &(bin, which) in hubs {
+                        let dir = tempfile::tempdir()?;
+                        let hub = crate::start_hub(bin, dir.path(), sync)?;
+                        let path = crate::webhook_agent(hub.addr).await?;
+                        let got = measure(
+                            g,
+                            hub.addr,
+                            &path,
+                            &body.bytes,
+                            connections,
+                            duration,
+                            dir.path(),
+                        )
+                        .await?;
+                        if sync == "full" && which.is_empty() {
+                            m.peak_rss_full = m.peak_rss_full.max(hub.rss_mib().0);
+                        }
+                        drop(hub);
+                        println!(
+                            "  {} {} hub{which} {sync}: {:.0} req/s, {}",
+                            body.label,
+                            g.name(),
+                            got.rps,
+                            got.tail()
+                        );
+                        m.runs
+                            .entry((b, g, format!("{sync}{which}")))
+                            .or_default()
+                            .push(got);
                     }
-                    drop(hub);
-                    println!(
-                        "  {} {} hub {sync}: {:.0} req/s, p99 {:.2} ms",
-                        body.label,
-                        g.name(),
-                        got.rps,
-                        got.p99_ms
-                    );
-                    m.runs.entry((b, g, sync)).or_default().push(got);
 
-                    let dir = tempfile::tempdir()?;
-                    let r = crate::start_reference(reference, "full", dir.path())?;
-                    let got = measure(
-                        g,
-                        r.addr,
-                        "/ingest",
-                        &body.bytes,
-                        connections,
-                        duration,
-                        dir.path(),
-                    )
-                    .await?;
-                    println!(
-                        "  {} {} {reference}: {:.0} req/s, p99 {:.2} ms",
-                        body.label,
-                        g.name(),
-                        got.rps,
-                        got.p99_ms
-                    );
-                    m.runs.entry((b, g, reference)).or_default().push(got);
+                    let mut references = vec![reference];
+                    if inline_reference && reference == "durable" {
+                        references.push(INLINE);
+                    }
+                    for reference in references {
+                        let dir = tempfile::tempdir()?;
+                        let r = crate::start_reference(reference, "full", dir.path())?;
+                        let got = measure(
+                            g,
+                            r.addr,
+                            "/ingest",
+                            &body.bytes,
+                            connections,
+                            duration,
+                            dir.path(),
+                        )
+                        .await?;
+                        println!(
+                            "  {} {} {reference}: {:.0} req/s, {}",
+                            body.label,
+                            g.name(),
+                            got.rps,
+                            got.tail()
+                        );
+                        m.runs
+                            .entry((b, g, reference.to_string()))
+                            .or_default()
+                            .push(got);
+                    }
                 }
             }
         }
@@ -186,13 +245,22 @@ pub async fn run(
 impl Matrix {
     /// One row per body, generator and comparison: the hub's median round, the
     /// reference's, and the median of the rounds' own ratios.
-    pub fn rows(&self, rows: &mut Vec<Row>, bodies: &[Body], generators: &[Generator]) {
+    pub fn rows(
+        &self,
+        rows: &mut Vec<Row>,
+        bodies: &[Body],
+        generators: &[Generator],
+        hubs: &[(&std::path::Path, &'static str)],
+    ) {
         for (b, body) in bodies.iter().enumerate() {
             for &g in generators {
-                for (sync, reference, target) in PAIRS {
+                for ((sync, reference, target), &(_, which)) in PAIRS
+                    .into_iter()
+                    .flat_map(|p| hubs.iter().map(move |h| (p, h)))
+                {
                     let (Some(hub), Some(refs)) = (
-                        self.runs.get(&(b, g, sync)),
-                        self.runs.get(&(b, g, reference)),
+                        self.runs.get(&(b, g, format!("{sync}{which}"))),
+                        self.runs.get(&(b, g, reference.to_string())),
                     ) else {
                         continue;
                     };
@@ -206,16 +274,17 @@ impl Matrix {
                     row(
                         rows,
                         &format!(
-                            "ingest {}, {}, {}",
+                            "ingest {}{which}, {}, {}",
                             sync.to_uppercase(),
                             body.label,
                             g.name()
                         ),
                         format!("{:.0} req/s", h.rps),
                         format!(
-                            "p50 {:.2} ms, p99 {:.2} ms, {} failed; {reference} ceiling {:.0} req/s, p99 {:.2} ms; ratio {:.0} % (rounds: {}; target >= {target:.0} %); p99 {:.1}x the reference's (target <= 2x)",
+                            "p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, {} failed; {reference} ceiling {:.0} req/s, p99 {:.2} ms; ratio {:.0} % (rounds: {}; target >= {target:.0} %); p99 {:.1}x the reference's (target <= 2x)",
                             h.p50_ms,
                             h.p99_ms,
+                            h.p999_ms,
                             h.failed,
                             r.rps,
                             r.p99_ms,
@@ -224,6 +293,35 @@ impl Matrix {
                             h.p99_ms / r.p99_ms
                         ),
                     );
+                    if let (Some(inline), true) = (
+                        self.runs.get(&(b, g, INLINE.to_string())),
+                        reference == "durable" && which.is_empty(),
+                    ) {
+                        let i = median_run(inline);
+                        let rates: Vec<f64> = inline
+                            .iter()
+                            .zip(refs)
+                            .map(|(i, r)| 100.0 * i.rps / r.rps)
+                            .collect();
+                        row(
+                            rows,
+                            &format!(
+                                "durable ceiling with checkpoints on its writer thread, {}, {}",
+                                body.label,
+                                g.name()
+                            ),
+                            format!("{:.0} req/s", i.rps),
+                            format!(
+                                "p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms; against off-thread checkpoints (the durable ceiling): rate {:.0} %, p99 {:.2} ms vs {:.2} ms",
+                                i.p50_ms,
+                                i.p99_ms,
+                                i.p999_ms,
+                                crate::median_of(&rates),
+                                i.p99_ms,
+                                r.p99_ms
+                            ),
+                        );
+                    }
                 }
             }
         }

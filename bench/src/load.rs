@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
+use hdrhistogram::Histogram;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -98,13 +99,43 @@ pub fn request(method: &str, path: &str, token: Option<&str>, body: Option<&[u8]
     bytes
 }
 
+/// A request slower than this is noted with the moment it was sent, so a tail can be
+/// lined up with what the server did at that moment (its checkpoints, its batches).
+pub const SLOW_US: u64 = 5_000;
+/// At most this many slow requests are noted per run.
+const SLOW_KEPT: usize = 100_000;
+
 /// What a load run saw.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Stats {
     pub ok: u64,
     pub failed: u64,
     pub elapsed: Duration,
-    pub latencies_us: Vec<u32>,
+    /// The 2xx answers' latencies in microseconds (1 µs to 60 s, 3 significant
+    /// digits): the whole distribution, not a sample.
+    pub latencies: Histogram<u64>,
+    /// The slow 2xx answers: (milliseconds from the run's start to the send, latency
+    /// in microseconds).
+    pub slow: Vec<(u32, u32)>,
+}
+
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            latencies: latency_histogram(),
+            slow: Vec::new(),
+        }
+    }
+}
+
+/// An empty latency histogram in microseconds, 1 µs to 60 s.
+pub fn latency_histogram() -> Histogram<u64> {
+    // Fails only for bounds a constant cannot have (low 0, high < 2 x low, > 5 digits).
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|e| unreachable!("constant histogram bounds: {e}"))
 }
 
 impl Stats {
@@ -112,9 +143,38 @@ impl Stats {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 
-    /// The q-quantile of the latencies, in milliseconds.
+    /// The q-quantile of the latencies, in milliseconds; NaN without any.
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        quantile_ms(&self.latencies_us, q)
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    pub fn max_ms(&self) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies.max() as f64 / 1000.0
+    }
+
+    /// The slow requests by the second of the run they were sent in: `(second,
+    /// count, worst ms)`, for the seconds that had any.
+    pub fn slow_by_second(&self) -> Vec<(u32, usize, f64)> {
+        let mut out: Vec<(u32, usize, f64)> = Vec::new();
+        for &(at_ms, us) in &self.slow {
+            let s = at_ms / 1000;
+            let ms = f64::from(us) / 1000.0;
+            match out.iter_mut().find(|(sec, _, _)| *sec == s) {
+                Some(e) => {
+                    e.1 += 1;
+                    e.2 = e.2.max(ms);
+                }
+                None => out.push((s, 1, ms)),
+            }
+        }
+        out.sort_by_key(|e| e.0);
+        out
     }
 }
 
@@ -171,7 +231,11 @@ pub async fn run(
                         let mut s = stats.borrow_mut();
                         if (200..300).contains(&status) {
                             s.ok += 1;
-                            s.latencies_us.push(us);
+                            s.latencies.saturating_record(u64::from(us).max(1));
+                            if u64::from(us) >= SLOW_US && s.slow.len() < SLOW_KEPT {
+                                let at = t.duration_since(started).as_millis() as u32;
+                                s.slow.push((at, us));
+                            }
                             drop(s);
                             on_ok(n);
                         } else {

@@ -7,8 +7,10 @@
 //! (see README, "Benchmark").
 
 mod bodies;
+mod growth;
 mod ingest;
 mod load;
+mod outbound;
 mod reference;
 mod wrk;
 
@@ -18,7 +20,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
@@ -27,6 +29,10 @@ use serde_json::{Value, json};
 use load::{Conn, Stats, request};
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
+
+const DEFAULT_HUB_LOG: &str = "warn,muninn=info";
+/// `--hub-log`, set once at the start.
+static HUB_LOG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 #[derive(Parser)]
 #[command(
@@ -52,6 +58,27 @@ struct Cli {
     /// a GitHub-like push (see bodies.rs).
     #[arg(long, value_delimiter = ',', default_values_t = [203, 2048, 8192])]
     bodies: Vec<usize>,
+    /// A second muninn binary measured in the same rounds right after the first, with
+    /// the same body and generator, for an A/B comparison on a noisy machine: its rows
+    /// say "(compare)".
+    #[arg(long)]
+    compare: Option<PathBuf>,
+    /// Add the 10 M-event growth row (about two more minutes: building the database
+    /// and walking it) to the default 1 M.
+    #[arg(long)]
+    growth_10m: bool,
+    /// Also run the durable ceiling with SQLite's automatic checkpoints on its writer
+    /// thread (as muninn had them), beside each FULL row: the A/B of moving them off.
+    #[arg(long)]
+    inline_checkpoint_reference: bool,
+    /// Skip the growth rows (a database of 1 M events, its reads and its expiry).
+    #[arg(long)]
+    no_growth: bool,
+    /// The hubs' log filter. Other than the default, the hubs' log lines are copied to
+    /// stderr: `--hub-log warn,muninn::store::checkpoint=debug` shows each WAL
+    /// checkpoint and how long it took, to line up with the slow requests.
+    #[arg(long, default_value = DEFAULT_HUB_LOG)]
+    hub_log: String,
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
@@ -151,9 +178,14 @@ fn start_reference(kind: &str, sync: &str, dir: &Path) -> Result<Proc> {
 
 fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
     let config = dir.join("muninn.toml");
+    let log = HUB_LOG.get().map_or(DEFAULT_HUB_LOG, String::as_str);
+    let echo = log != DEFAULT_HUB_LOG;
     std::fs::write(
         &config,
-        "[delivery]\nallow_private_targets = true\npoll_interval_ms = 100\n[inbound]\ndefault_rate_limit_per_minute = 0\n[log]\nlevel = \"warn,muninn=info\"\n",
+        format!(
+            "[delivery]\nallow_private_targets = true\npoll_interval_ms = 100\n[inbound]\ndefault_rate_limit_per_minute = 0\n[log]\nlevel = {}\n",
+            Value::from(log)
+        ),
     )?;
     let mut child = Command::new(bin)
         .args([
@@ -179,6 +211,9 @@ fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if echo {
+                eprintln!("{line}");
+            }
             if let Ok(v) = serde_json::from_str::<Value>(&line)
                 && v["fields"]["message"] == "muninn is listening"
                 && let Some(a) = v["fields"]["address"].as_str()
@@ -282,7 +317,7 @@ async fn ingest_alone(cli: Cli, sync: String, against: String) -> Result<()> {
         .roundtrip(&request("GET", "/metrics", Some(TOKEN), None))
         .await?;
     for line in String::from_utf8_lossy(&body).lines() {
-        if line.starts_with("muninn_writer_") && !line.contains("_bucket") {
+        if line.starts_with("muninn_writer_") {
             println!("{line}");
         }
     }
@@ -291,8 +326,10 @@ async fn ingest_alone(cli: Cli, sync: String, against: String) -> Result<()> {
 
 fn print_ingest(what: &str, s: &ingest::Measured) {
     println!(
-        "{what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} failed",
-        s.rps, s.p50_ms, s.p99_ms, s.failed
+        "{what}: {:.0} req/s, {}, {} failed",
+        s.rps,
+        s.tail(),
+        s.failed
     );
 }
 
@@ -309,74 +346,6 @@ fn row(rows: &mut Vec<Row>, what: &str, value: String, note: String) {
         value,
         note,
     });
-}
-
-async fn sink_count(sink: SocketAddr) -> Result<u64> {
-    let mut c = Conn::open(sink).await?;
-    let (_, body, _) = c.roundtrip(&request("GET", "/count", None, None)).await?;
-    Ok(String::from_utf8_lossy(&body).trim().parse()?)
-}
-
-/// Creates `subs` paused subscriptions to the sink, ingests `events`, resumes them and
-/// times the deliveries. Returns deliveries/s.
-async fn outbound(bin: &Path, subs: usize, events: u64, cli: &Cli) -> Result<(f64, u64)> {
-    let dir = tempfile::tempdir()?;
-    let sink = start_reference("sink", "full", dir.path())?;
-    let hub = start_hub(bin, dir.path(), "full")?;
-    let path = webhook_agent(hub.addr).await?;
-    let mut ids = Vec::new();
-    for _ in 0..subs {
-        let s = api(
-            hub.addr,
-            "POST",
-            "/api/webhooks/outgoing",
-            Some(json!({"url": format!("http://{}/hook", sink.addr), "event_types": ["event.created"], "max_in_flight": 64})),
-        )
-        .await?;
-        let id = s["id"].as_i64().context("subscription id")?;
-        api(
-            hub.addr,
-            "POST",
-            &format!("/api/webhooks/outgoing/{id}/pause"),
-            None,
-        )
-        .await?;
-        ids.push(id);
-    }
-    let s = load::run(
-        hub.addr,
-        8,
-        Duration::from_secs(120),
-        Some(events),
-        post_maker(path, &bodies::body(203).bytes),
-        no_op(),
-        Duration::ZERO,
-    )
-    .await;
-    if s.ok != events {
-        bail!("only {} of {events} events were accepted", s.ok);
-    }
-    let want = events * subs as u64;
-    let started = Instant::now();
-    for id in &ids {
-        api(
-            hub.addr,
-            "POST",
-            &format!("/api/webhooks/outgoing/{id}/resume"),
-            None,
-        )
-        .await?;
-    }
-    let cap = Duration::from_secs((cli.duration * 6).max(60));
-    let mut got = 0;
-    while started.elapsed() < cap {
-        got = sink_count(sink.addr).await?;
-        if got >= want {
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok((got as f64 / started.elapsed().as_secs_f64(), got))
 }
 
 /// Moderate load (4 connections, 10 ms between requests) with one live subscription:
@@ -700,16 +669,18 @@ async fn bench(cli: Cli) -> Result<()> {
             "wrk is not installed (apt-get install wrk): only muninn-bench's own generator measures ingest"
         );
     }
+    let hubs = ingest::hubs(&bin, cli.compare.as_deref());
     let matrix = ingest::run(
-        &bin,
+        &hubs,
         &bodies,
         &generators,
         cli.rounds,
         cli.connections,
         Duration::from_secs(cli.duration),
+        cli.inline_checkpoint_reference,
     )
     .await?;
-    matrix.rows(&mut rows, &bodies, &generators);
+    matrix.rows(&mut rows, &bodies, &generators, &hubs);
     row(
         &mut rows,
         "peak RSS of the hub during ingest (FULL runs)",
@@ -717,23 +688,23 @@ async fn bench(cli: Cli) -> Result<()> {
         "target < 50 MiB".into(),
     );
 
+    if !cli.ingest_only && !cli.no_growth {
+        let mut sizes = vec![1_000_000];
+        if cli.growth_10m {
+            sizes.push(10_000_000);
+        }
+        let body = bodies::body(203);
+        let d = Duration::from_secs(cli.duration);
+        growth::run(&bin, &sizes, &body, cli.connections, d, &mut rows).await?;
+        growth::expiry(&bin, 1_000_000, &body, cli.connections, d, &mut rows).await?;
+    }
+
     if !cli.ingest_only {
         // 30 000 deliveries, so the run lasts seconds: at 10 000 it was over in under a
         // second and a single poll interval (100 ms) moved the result by a fifth.
-        let (rate, n) = outbound(&bin, 10, 3000, &cli).await?;
-        row(
-            &mut rows,
-            "outbound: 3 000 events x 10 subscriptions",
-            format!("{rate:.0} deliveries/s"),
-            format!("({n} delivered)"),
-        );
-        let (rate, n) = outbound(&bin, 1, 10_000, &cli).await?;
-        row(
-            &mut rows,
-            "outbound: 10 000 queued events -> 1 subscription",
-            format!("{rate:.0} deliveries/s"),
-            format!("({n} delivered)"),
-        );
+        for (subs, events) in [(1, 10_000), (10, 3_000), (100, 300)] {
+            outbound::rows(&bin, subs, events, cli.duration, &mut rows).await?;
+        }
         let (p50, p99, n) = end_to_end(&bin, &cli).await?;
         row(
             &mut rows,
@@ -780,6 +751,7 @@ async fn bench(cli: Cli) -> Result<()> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let _ = HUB_LOG.set(cli.hub_log.clone());
     match &cli.command {
         Some(Cmd::Reference {
             kind,

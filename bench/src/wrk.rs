@@ -35,7 +35,7 @@ pub fn run(
     std::fs::write(
         &script,
         format!(
-            "local f = io.open({}, \"rb\")\nwrk.method = \"POST\"\nwrk.body = f:read(\"*a\")\nf:close()\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+            "local f = io.open({}, \"rb\")\nwrk.method = \"POST\"\nwrk.body = f:read(\"*a\")\nf:close()\nwrk.headers[\"Content-Type\"] = \"application/json\"\n{DONE}",
             lua_string(&body_file.to_string_lossy())
         ),
     )?;
@@ -59,6 +59,10 @@ pub fn run(
     parse(&text)
 }
 
+/// wrk's `--latency` stops at the 99th percentile: the script prints the rest of
+/// the tail in the same units (microseconds, as `Nus`).
+const DONE: &str = "done = function(summary, latency, requests)\n  io.write(string.format(\"99.9%%  %dus\\n\", latency:percentile(99.9)))\n  io.write(string.format(\"max  %dus\\n\", latency.max))\nend\n";
+
 fn lua_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -71,6 +75,8 @@ pub fn parse(report: &str) -> Result<Measured> {
     let mut failed = 0u64;
     let mut p50 = f64::NAN;
     let mut p99 = f64::NAN;
+    let mut p999 = f64::NAN;
+    let mut max = f64::NAN;
     for line in report.lines().map(str::trim) {
         if let Some((n, rest)) = line.split_once(" requests in ") {
             requests = n.trim().parse::<u64>().ok();
@@ -90,6 +96,10 @@ pub fn parse(report: &str) -> Result<Measured> {
             p50 = duration_ms(v.trim()).unwrap_or(f64::NAN);
         } else if let Some(v) = line.strip_prefix("99%") {
             p99 = duration_ms(v.trim()).unwrap_or(f64::NAN);
+        } else if let Some(v) = line.strip_prefix("99.9%") {
+            p999 = duration_ms(v.trim()).unwrap_or(f64::NAN);
+        } else if let Some(v) = line.strip_prefix("max ") {
+            max = duration_ms(v.trim()).unwrap_or(f64::NAN);
         }
     }
     let (Some(requests), Some(seconds)) = (requests, seconds) else {
@@ -99,7 +109,10 @@ pub fn parse(report: &str) -> Result<Measured> {
         rps: requests.saturating_sub(failed) as f64 / seconds.max(1e-9),
         p50_ms: p50,
         p99_ms: p99,
+        p999_ms: p999,
+        max_ms: max,
         failed,
+        slow: String::new(),
     })
 }
 
@@ -137,6 +150,8 @@ mod tests {
   Non-2xx or 3xx responses: 20
 Requests/sec:  40012.30
 Transfer/sec:      5.01MB
+99.9%  25012us
+max  31200us
 ";
 
     #[test]
@@ -146,6 +161,8 @@ Transfer/sec:      5.01MB
         assert!((m.rps - 40010.0).abs() < 0.01, "{}", m.rps);
         assert!((m.p50_ms - 0.64).abs() < 1e-9);
         assert!((m.p99_ms - 10.25).abs() < 1e-9);
+        assert!((m.p999_ms - 25.012).abs() < 1e-9);
+        assert!((m.max_ms - 31.2).abs() < 1e-9);
         assert!(parse("nothing").is_err());
     }
 }

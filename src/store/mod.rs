@@ -5,6 +5,7 @@ pub mod agent_logs;
 pub mod agents;
 pub mod api_tokens;
 mod cached;
+pub mod checkpoint;
 mod connection;
 pub mod control_links;
 pub mod credential_cache;
@@ -97,6 +98,9 @@ impl Store {
         // After the re-sealing, so the cache holds values sealed with the current key.
         let credentials = Arc::new(credential_cache::CredentialCache::load(&mut write_conn)?);
         let pool = connection::read_pool(opts)?;
+        // Checkpoints run on a thread of their own, not inside the writer's commits:
+        // see `checkpoint` for why and what it measured.
+        checkpoint::disable_auto(&mut write_conn)?;
         let reader = SyncArbiter::start(opts.reader_threads.max(1), move || {
             Reader::new(pool.clone())
         });
@@ -108,6 +112,7 @@ impl Store {
             sink,
             Some(watch),
         )?;
+        checkpoint::spawn(opts, Arc::downgrade(writer.stats()))?;
         Ok(Store {
             reader,
             writer,

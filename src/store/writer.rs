@@ -227,6 +227,8 @@ pub struct WriterStats {
     pub uncounted: AtomicBool,
     /// Batches that did not commit, since start.
     pub failed_batches: AtomicUsize,
+    /// Set when the writer thread has stopped (the checkpoint thread ends with it).
+    pub stopped: AtomicBool,
     /// Set while the latest batch failed; the details are in `health`.
     failing: AtomicBool,
     /// Set while the queue is deeper than `behind_at` (see [`behind_signal`]).
@@ -439,6 +441,7 @@ impl Writer {
                     &*hook,
                     &sink,
                 );
+                thread_stats.stopped.store(true, Ordering::Relaxed);
                 // Closing the last connection checkpoints the WAL into the database.
                 drop(conn);
                 tracing::info!("writer stopped: every queued write was committed");
