@@ -18,7 +18,7 @@ use anyhow::Result;
 use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use muninn::store::{StoreOptions, Synchronous, establish};
+use muninn::store::{StoreOptions, Synchronous, establish_sqlite};
 
 diesel::table! {
     bench_bodies (id) {
@@ -132,8 +132,9 @@ pub fn serve(
         _ => Synchronous::Full,
     };
     let tx = if kind == "durable" {
-        let mut conn = establish(&StoreOptions {
+        let mut conn = establish_sqlite(&StoreOptions {
             path: data_dir.join("durable.db"),
+            pg_url: None,
             synchronous: sync,
             busy_timeout: Duration::from_secs(5),
             reader_threads: 1,

@@ -1,9 +1,10 @@
-//! Storage: SQLite through diesel (PostgreSQL so far for migrations: see `postgres`). Owns the schema, one module of queries per table,
+//! Storage: SQLite or PostgreSQL through diesel (see `backend` and `postgres`). Owns the schema, one module of queries per table,
 //! the read pool (a `SyncArbiter` of readers) and the single group-commit writer.
 
 pub mod agent_logs;
 pub mod agents;
 pub mod api_tokens;
+pub(crate) mod backend;
 mod cached;
 mod connection;
 pub mod control_links;
@@ -38,9 +39,10 @@ use actix::{Addr, SyncArbiter};
 
 use crate::secrets::Keyring;
 
+pub use backend::DbConn;
 pub use cached::{Cached, Statement, Value};
 pub use connection::{
-    Conn, ReadPool, StoreOptions, Synchronous, establish, migrate, path_from_url,
+    Conn, ReadPool, StoreOptions, Synchronous, establish, establish_sqlite, migrate, path_from_url,
 };
 pub use error::{Answer, StoreError};
 pub use reader::{Read, Reader};
@@ -78,7 +80,11 @@ impl Store {
         sink: CommitSink,
     ) -> Result<Store, StoreError> {
         let mut write_conn = establish(opts)?;
-        let watch = files::FileWatch::new(&opts.path);
+        // Only a SQLite file can be deleted or replaced under the hub.
+        let watch = opts
+            .pg_url
+            .is_none()
+            .then(|| files::FileWatch::new(&opts.path));
         let ran = migrate(&mut write_conn)?;
         if ran > 0 {
             tracing::info!(migrations = ran, "database migrated");
@@ -106,7 +112,7 @@ impl Store {
             opts.writer_queue_max,
             hook,
             sink,
-            Some(watch),
+            watch,
         )?;
         Ok(Store {
             reader,
