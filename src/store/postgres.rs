@@ -99,6 +99,19 @@ pub fn reserve_event_ids(conn: &mut PgConnection, n: i64) -> Result<i64, StoreEr
     Ok(last - n + 1)
 }
 
+/// The size of the database on disk (`pg_database_size`), for the admin summary:
+/// SQLite's is read from its files instead.
+pub fn database_bytes(conn: &mut PgConnection) -> Result<u64, StoreError> {
+    #[derive(QueryableByName)]
+    struct Size {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let size: Size =
+        diesel::sql_query("SELECT pg_database_size(current_database()) AS n").get_result(conn)?;
+    Ok(u64::try_from(size.n).unwrap_or(0))
+}
+
 /// `url` with its password replaced by `***`, for messages and logs.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
