@@ -36,8 +36,8 @@ struct Cli {
     /// Folder for the database and admin.token [default: ./muninn-data]
     #[arg(long, env = "MUNINN_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// SQLite database path or sqlite:// URL [default: <data dir>/muninn.db]; a
-    /// postgres:// URL works for `migrate` so far
+    /// SQLite database path or sqlite:// URL [default: <data dir>/muninn.db], or a
+    /// postgres:// URL (one node per database so far)
     #[arg(long, env = "MUNINN_DATABASE_URL", global = true)]
     database_url: Option<String>,
     /// Log format: text or json [default: text]
@@ -203,11 +203,10 @@ fn load_config(cli: &Cli, bind: Option<String>, synchronous: Option<String>) -> 
 }
 
 fn open_db(config: &Config) -> Result<store::Conn> {
-    if config.postgres_url().is_some() {
-        anyhow::bail!(store::postgres::NOT_YET);
-    }
     // A lost database is not silently replaced by an empty one here either.
-    store::files::check_marker(&config.storage.data_dir, &config.database_path(), false)?;
+    if config.postgres_url().is_none() {
+        store::files::check_marker(&config.storage.data_dir, &config.database_path(), false)?;
+    }
     let mut conn = store::establish(&config.store_options())?;
     store::migrate(&mut conn)?;
     Ok(conn)

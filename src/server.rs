@@ -39,11 +39,6 @@ pub enum RunError {
 // One idea: the server's start-up and shutdown sequence in order (store, hub, HTTP, signals,
 // drain); splitting it would hide the order it depends on.
 pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> {
-    if config.postgres_url().is_some() {
-        return Err(RunError::Store(StoreError::Unsupported(
-            crate::store::postgres::NOT_YET,
-        )));
-    }
     // A lexicon named but unusable stops the start, naming the file and the line.
     if let Some(l) = crate::agents::sentiment::lexicon::shared(&config.sentiment)? {
         tracing::info!(words = l.len(), path = %config.sentiment.lexicon_path, "sentiment lexicon loaded");
@@ -53,7 +48,12 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     notifier.status("opening the database");
     let data_dir = &config.storage.data_dir;
     files::prepare_dir(data_dir, true)?;
-    files::check_marker(data_dir, &config.database_path(), config.init)?;
+    // The marker guards a SQLite file against silent replacement; a PostgreSQL
+    // database lives elsewhere.
+    let on_pg = config.postgres_url().is_some();
+    if !on_pg {
+        files::check_marker(data_dir, &config.database_path(), config.init)?;
+    }
 
     // The Router must exist before the Writer, which reports every commit to it.
     let registry = Arc::new(Registry::default());
@@ -71,9 +71,16 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
         subscriptions.clone(),
         Box::new(move |committed| sink.do_send(Route(committed))),
     )?;
-    files::write_marker(data_dir, &config.database_path())?;
     let router = router_ctx.run(Router::new(store.clone(), registry.clone()));
-    tracing::info!(database = %config.database_path().display(), synchronous = ?config.storage.synchronous, "database open");
+    match config.postgres_url() {
+        Some(url) => {
+            tracing::info!(database = %crate::store::postgres::redact(url), "database open (PostgreSQL)")
+        }
+        None => {
+            files::write_marker(data_dir, &config.database_path())?;
+            tracing::info!(database = %config.database_path().display(), synchronous = ?config.storage.synchronous, "database open");
+        }
+    }
 
     bootstrap_admin(&config, &store).await?;
     // `uri_expand` in templates follows redirects through the delivery engine's guard.

@@ -1,7 +1,7 @@
 //! PostgreSQL (issue 19, the foundation): the migrations make the schema SQLite has,
 //! they go up, down and up again, `muninn migrate` applies them to a postgres:// URL,
-//! event ids come in commit order under concurrent writers, and the hub refuses a
-//! postgres:// URL with a message that says what works so far.
+//! and event ids come in commit order under concurrent writers. The hub itself on
+//! PostgreSQL: tests/postgres_hub.rs.
 //!
 //! Each test starts its own throwaway cluster (tests/common/postgres.rs); where
 //! PostgreSQL is not installed they print SKIPPED and pass, unless
@@ -12,7 +12,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
-use std::time::Duration;
 
 use common::postgres::PgCluster;
 use diesel::prelude::*;
@@ -146,9 +145,14 @@ fn the_postgres_migrations_make_the_schema_the_sqlite_ones_make() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("schema.db");
-    let mut lite = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    let mut lite = muninn::store::DbConn::Sqlite(
+        SqliteConnection::establish(&path.to_string_lossy()).unwrap(),
+    );
     muninn::store::migrate(&mut lite).unwrap();
-    let sqlite = sqlite_schema(&mut lite);
+    let muninn::store::DbConn::Sqlite(lite) = &mut lite else {
+        unreachable!()
+    };
+    let sqlite = sqlite_schema(lite);
 
     assert!(sqlite.tables.len() > 15, "{:?}", sqlite.tables.keys());
     assert_eq!(
@@ -247,46 +251,6 @@ fn muninn_migrate_applies_the_schema_to_a_postgres_url_once() {
         "{err}"
     );
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
-}
-
-#[test]
-fn the_hub_refuses_a_postgres_url_and_says_what_works_so_far() {
-    // Needs no PostgreSQL: the refusal comes before any connection.
-    let dir = tempfile::tempdir().unwrap();
-    let url = "postgres://muninn:pw@127.0.0.1:1/muninn";
-    let (status, err) = common::process::serve_refused(
-        dir.path(),
-        &["--database-url", url],
-        Duration::from_secs(30),
-    );
-    assert!(!status.success());
-    assert!(
-        err.contains("PostgreSQL support is not complete yet") && err.contains("`muninn migrate`"),
-        "{err}"
-    );
-
-    let out = Command::new(env!("CARGO_BIN_EXE_muninn"))
-        .args(["user", "list", "--data-dir"])
-        .arg(dir.path())
-        .args(["--database-url", url])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("PostgreSQL support is not complete yet")
-    );
-    // No SQLite file named after the URL was made on the way.
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(
-        !names
-            .iter()
-            .any(|n| n.to_string_lossy().contains("postgres")),
-        "{names:?}"
-    );
 }
 
 /// Writers on separate connections (as separate nodes would be) insert events with ids

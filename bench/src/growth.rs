@@ -50,6 +50,7 @@ struct Sized {
 fn opts(dir: &Path) -> StoreOptions {
     StoreOptions {
         path: dir.join("muninn.db"),
+        pg_url: None,
         synchronous: Synchronous::Normal,
         busy_timeout: Duration::from_secs(5),
         reader_threads: 1,

@@ -20,7 +20,7 @@ use anyhow::Result;
 use diesel::prelude::*;
 use tokio::sync::{mpsc, oneshot};
 
-use muninn::store::{StoreOptions, Synchronous, WriterStats, checkpoint, establish};
+use muninn::store::{StoreOptions, Synchronous, WriterStats, checkpoint, establish_sqlite};
 
 diesel::table! {
     bench_bodies (id) {
@@ -171,13 +171,14 @@ pub fn serve(
     let tx = if kind == "durable" {
         let opts = StoreOptions {
             path: data_dir.join("durable.db"),
+            pg_url: None,
             synchronous: sync,
             busy_timeout: Duration::from_secs(5),
             reader_threads: 1,
             writer_batch_max: 1024,
             writer_queue_max: 20_000,
         };
-        let mut conn = establish(&opts)?;
+        let mut conn = establish_sqlite(&opts)?;
         diesel::sql_query(
             "CREATE TABLE IF NOT EXISTS bench_bodies (id INTEGER PRIMARY KEY, body TEXT NOT NULL)",
         )

@@ -26,11 +26,17 @@ const LOG_LENGTH: i64 = 200;
 
 /// Marks `name` done; false when it already was (so the upgrade is skipped).
 fn claim(c: &mut Conn, name: &str) -> Result<bool, StoreError> {
-    let n = diesel::sql_query(
-        "INSERT OR IGNORE INTO data_upgrades (name, done_at) VALUES (?, CURRENT_TIMESTAMP)",
-    )
-    .bind::<diesel::sql_types::Text, _>(name)
-    .execute(c)?;
+    // Raw SQL takes each backend's own placeholder.
+    let sql = if c.is_pg() {
+        "INSERT INTO data_upgrades (name, done_at) VALUES ($1, CURRENT_TIMESTAMP) \
+         ON CONFLICT DO NOTHING"
+    } else {
+        "INSERT INTO data_upgrades (name, done_at) VALUES (?, CURRENT_TIMESTAMP) \
+         ON CONFLICT DO NOTHING"
+    };
+    let n = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Text, _>(name)
+        .execute(c)?;
     Ok(n == 1)
 }
 

@@ -92,8 +92,8 @@ pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
             agents::created_at.eq(at),
             agents::updated_at.eq(at),
         ))
-        .returning(AgentRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<AgentRow>())
+        .get_result::<AgentRow>(conn)?)
 }
 
 pub fn find_by_guid(conn: &mut Conn, guid: &str) -> Result<Option<AgentRow>, StoreError> {
@@ -110,8 +110,8 @@ pub fn find_by_guid(conn: &mut Conn, guid: &str) -> Result<Option<AgentRow>, Sto
 pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {
     let row = diesel::update(agents::table.find(id))
         .set((changes, agents::updated_at.eq(now())))
-        .returning(AgentRow::as_returning())
-        .get_result(conn)?;
+        .returning(crate::store::backend::columns::<AgentRow>())
+        .get_result::<AgentRow>(conn)?;
     counted(conn, row)
 }
 
@@ -288,8 +288,8 @@ pub fn set_disabled(
     }
     let row = diesel::update(agents::table.find(id))
         .set((agents::disabled.eq(disabled), agents::updated_at.eq(now())))
-        .returning(AgentRow::as_returning())
-        .get_result(conn)?;
+        .returning(crate::store::backend::columns::<AgentRow>())
+        .get_result::<AgentRow>(conn)?;
     counted(conn, row)
 }
 

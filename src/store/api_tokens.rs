@@ -83,15 +83,17 @@ pub struct Caller {
 
 /// Stores the hash of `token` for `user_id`. Adding a hash that exists is a no-op.
 pub fn insert(conn: &mut Conn, user_id: i64, token: &str) -> Result<(), StoreError> {
-    diesel::insert_into(api_tokens::table)
+    // Upserts are not in the multi-backend's dialect: built once, run on the raw
+    // connection of either backend.
+    let insert = diesel::insert_into(api_tokens::table)
         .values((
             api_tokens::user_id.eq(user_id),
             api_tokens::token_hash.eq(hash(token)),
             api_tokens::created_at.eq(now()),
         ))
         .on_conflict(api_tokens::token_hash)
-        .do_nothing()
-        .execute(conn)?;
+        .do_nothing();
+    crate::per_backend!(conn, |c| insert.execute(c))?;
     Ok(())
 }
 
@@ -139,8 +141,8 @@ pub fn create(
             api_tokens::name.eq(name),
             api_tokens::scope.eq(scope.as_str()),
         ))
-        .returning(ApiTokenRow::as_returning())
-        .get_result(conn)?;
+        .returning(crate::store::backend::columns::<ApiTokenRow>())
+        .get_result::<ApiTokenRow>(conn)?;
     Ok((row, token))
 }
 

@@ -19,9 +19,10 @@
 use std::marker::PhantomData;
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
+use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::result::Error;
-use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 use diesel::{QueryResult, RunQueryDsl};
 
@@ -58,12 +59,13 @@ macro_rules! cached {
     }};
 }
 
-/// A value as it is bound: times are already text.
+/// A value as it is bound: times are already text for SQLite, and kept as they are
+/// for PostgreSQL, whose `timestamp` columns take no text parameter.
 #[derive(Debug, Clone)]
 enum Bind<'a> {
     Int(Option<i64>),
     Text(Option<&'a str>),
-    Owned(Option<String>),
+    Time(Option<NaiveDateTime>, Option<String>),
 }
 
 /// The statement `S` and the values for its `?` placeholders, in order.
@@ -82,8 +84,8 @@ impl<'a, S: Statement> Cached<'a, S> {
                 Value::OptInt(v) => Bind::Int(v),
                 Value::Text(v) => Bind::Text(Some(v)),
                 Value::OptText(v) => Bind::Text(v),
-                Value::Time(t) => Bind::Owned(Some(timestamp_text(t))),
-                Value::OptTime(t) => Bind::Owned(t.map(timestamp_text)),
+                Value::Time(t) => Bind::Time(Some(t), Some(timestamp_text(t))),
+                Value::OptTime(t) => Bind::Time(t, t.map(timestamp_text)),
             })
             .collect();
         Cached {
@@ -155,7 +157,7 @@ impl<S: Statement> QueryFragment<Sqlite> for Cached<'_, S> {
             match bind {
                 Bind::Int(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
                 Bind::Text(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
-                Bind::Owned(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Bind::Time(_, v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
             }
             out.push_sql(part);
         }
@@ -163,6 +165,43 @@ impl<S: Statement> QueryFragment<Sqlite> for Cached<'_, S> {
             return Err(mismatch::<S>(self.binds.len()));
         }
         Ok(())
+    }
+}
+
+/// The same text on PostgreSQL: its query builder writes `$1`, `$2`, ... where the
+/// SQLite one writes `?`.
+impl<S: Statement> QueryFragment<Pg> for Cached<'_, S> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        let mut parts = S::sql().split('?');
+        out.push_sql(parts.next().unwrap_or_default());
+        let mut binds = self.binds.iter();
+        for part in parts {
+            let bind = binds
+                .next()
+                .ok_or_else(|| mismatch::<S>(self.binds.len()))?;
+            match bind {
+                Bind::Int(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
+                Bind::Text(v) => out.push_bind_param::<Nullable<Text>, _>(v)?,
+                Bind::Time(v, _) => out.push_bind_param::<Nullable<Timestamp>, _>(v)?,
+            }
+            out.push_sql(part);
+        }
+        if binds.next().is_some() {
+            return Err(mismatch::<S>(self.binds.len()));
+        }
+        Ok(())
+    }
+}
+
+impl<S: Statement> Cached<'_, S> {
+    /// Runs the statement on the raw connection of `conn`'s backend, where it is
+    /// prepared once (not through the multi-connection, which would build its text
+    /// again on every call).
+    pub fn execute(self, conn: &mut super::Conn) -> QueryResult<usize> {
+        match conn {
+            super::DbConn::Sqlite(c) => RunQueryDsl::execute(self, c),
+            super::DbConn::Pg(c) => RunQueryDsl::execute(self, c),
+        }
     }
 }
 

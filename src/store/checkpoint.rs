@@ -25,7 +25,9 @@ use diesel::RunQueryDsl;
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Integer;
 
-use super::{Conn, StoreError, StoreOptions, WriterStats, establish};
+use diesel::SqliteConnection;
+
+use super::{StoreError, StoreOptions, WriterStats, establish_sqlite};
 
 /// How often the thread looks at the writer's progress and the WAL's size.
 const TICK: Duration = Duration::from_millis(100);
@@ -41,7 +43,7 @@ const IDLE_AFTER: Duration = Duration::from_secs(1);
 const TRUNCATE_WAIT: Duration = Duration::from_millis(50);
 
 /// The writer's connection: no automatic checkpoints, [`spawn`]'s thread does them.
-pub fn disable_auto(conn: &mut Conn) -> Result<(), StoreError> {
+pub fn disable_auto(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     conn.batch_execute("PRAGMA wal_autocheckpoint = 0")
         .map_err(|e| StoreError::Open {
             path: "writer connection".into(),
@@ -63,7 +65,7 @@ struct CheckpointRow {
 /// writer through `stats` (its batch count), and ends when the writer has stopped
 /// or its stats are gone.
 pub fn spawn(opts: &StoreOptions, stats: Weak<WriterStats>) -> Result<(), StoreError> {
-    let mut conn = establish(&StoreOptions {
+    let mut conn = establish_sqlite(&StoreOptions {
         busy_timeout: TRUNCATE_WAIT,
         ..opts.clone()
     })?;
@@ -166,7 +168,7 @@ impl Policy {
     }
 }
 
-fn run(conn: &mut Conn, wal: &std::path::Path, stats: &Weak<WriterStats>) {
+fn run(conn: &mut SqliteConnection, wal: &std::path::Path, stats: &Weak<WriterStats>) {
     let mut policy = Policy::new(Instant::now(), wal_len(wal));
     loop {
         std::thread::sleep(TICK);
@@ -185,7 +187,7 @@ fn run(conn: &mut Conn, wal: &std::path::Path, stats: &Weak<WriterStats>) {
 
 /// One checkpoint; whether it copied the whole WAL. Failures are logged and tried
 /// again later: the WAL only grows meanwhile, nothing is lost.
-fn checkpoint(conn: &mut Conn, mode: &str) -> bool {
+fn checkpoint(conn: &mut SqliteConnection, mode: &str) -> bool {
     let started = Instant::now();
     let got =
         diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).load::<CheckpointRow>(conn);
@@ -245,14 +247,14 @@ mod tests {
         let mut config = crate::Config::default();
         config.storage.data_dir = dir.path().to_path_buf();
         let opts = config.store_options();
-        let mut writer = establish(&opts).unwrap();
+        let mut writer = establish_sqlite(&opts).unwrap();
         disable_auto(&mut writer).unwrap();
         writer
             .batch_execute("CREATE TABLE t (x TEXT); INSERT INTO t VALUES (zeroblob(100000));")
             .unwrap();
         let wal = wal_path(&opts.path);
         assert!(wal_len(&wal) > 100_000, "the write is in the WAL");
-        let mut other = establish(&opts).unwrap();
+        let mut other = establish_sqlite(&opts).unwrap();
         assert!(checkpoint(&mut other, "TRUNCATE"));
         assert_eq!(wal_len(&wal), 0);
         let n: Vec<CheckpointRow> = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")

@@ -1,21 +1,23 @@
-//! Opening SQLite: the path, the pragmas, the migrations. Every SQLite-specific
-//! setting lives here, so a PostgreSQL backend later is a new file, not a rewrite.
+//! Opening the database: SQLite (the path, the pragmas) or PostgreSQL (a URL, see
+//! `postgres.rs`), the migrations and the read pool. Every SQLite-specific setting
+//! lives here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::StoreError;
+use super::backend::DbConn;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
-pub type Conn = SqliteConnection;
-pub type ReadPool = Pool<ConnectionManager<SqliteConnection>>;
+pub type Conn = DbConn;
+pub type ReadPool = Pool<Manager>;
 
 pub use crate::config::Synchronous;
 
@@ -29,7 +31,10 @@ fn synchronous_pragma(s: Synchronous) -> &'static str {
 /// Where and how to open the database.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
+    /// The SQLite file; unused on PostgreSQL.
     pub path: PathBuf,
+    /// `postgres://...` when the hub runs on PostgreSQL; `None` for SQLite.
+    pub pg_url: Option<String>,
     pub synchronous: Synchronous,
     pub busy_timeout: Duration,
     pub reader_threads: usize,
@@ -45,6 +50,7 @@ impl crate::config::Config {
     pub fn store_options(&self) -> StoreOptions {
         StoreOptions {
             path: self.database_path(),
+            pg_url: self.postgres_url().map(str::to_owned),
             synchronous: self.storage.synchronous,
             busy_timeout: Duration::from_millis(self.storage.busy_timeout_ms),
             reader_threads: self.storage.reader_threads,
@@ -69,8 +75,17 @@ fn pragmas(sync: Synchronous, busy: Duration) -> String {
     )
 }
 
-/// Opens one connection with the hub's pragmas.
+/// Opens one connection: to PostgreSQL when `opts` names it, else to the SQLite file
+/// with the hub's pragmas.
 pub fn establish(opts: &StoreOptions) -> Result<Conn, StoreError> {
+    match &opts.pg_url {
+        Some(url) => Ok(DbConn::Pg(super::postgres::establish_pg(url)?)),
+        None => establish_sqlite(opts).map(DbConn::Sqlite),
+    }
+}
+
+/// Opens the SQLite file `opts.path` with the hub's pragmas.
+pub fn establish_sqlite(opts: &StoreOptions) -> Result<SqliteConnection, StoreError> {
     let path = path_string(&opts.path)?;
     if let Some(dir) = opts.path.parent().filter(|d| !d.as_os_str().is_empty()) {
         super::files::prepare_dir(dir, false)?;
@@ -100,11 +115,16 @@ fn path_string(path: &Path) -> Result<String, StoreError> {
         })
 }
 
-/// Runs pending migrations; returns how many ran.
+/// Runs pending migrations (each backend has its own, of the same meaning); returns
+/// how many ran.
 pub fn migrate(conn: &mut Conn) -> Result<usize, StoreError> {
-    conn.run_pending_migrations(MIGRATIONS)
-        .map(|v| v.len())
-        .map_err(|e| StoreError::Migration(e.to_string()))
+    match conn {
+        DbConn::Pg(c) => super::postgres::migrate_pg(c),
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(MIGRATIONS)
+            .map(|v| v.len())
+            .map_err(|e| StoreError::Migration(e.to_string())),
+    }
 }
 
 #[derive(Debug)]
@@ -112,8 +132,12 @@ struct ReaderPragmas {
     busy: Duration,
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReaderPragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ReaderPragmas {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        let DbConn::Sqlite(conn) = conn else {
+            // PostgreSQL needs no settings per connection.
+            return Ok(());
+        };
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA query_only = ON;",
             self.busy.as_millis()
@@ -122,10 +146,53 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ReaderPragma
     }
 }
 
-/// The pool the readers draw from. Read-only connections: every write goes through the
-/// Writer so there is exactly one writer and group commit sees all of them.
+/// Opens the pool's connections to the database `opts` names: r2d2's
+/// `ConnectionManager` would let the multi-connection guess the backend from the URL
+/// (see `backend.rs`); this one knows it.
+#[derive(Debug)]
+pub struct Manager {
+    sqlite: Option<String>,
+    pg: Option<String>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, diesel::r2d2::Error> {
+        use diesel::pg::PgConnection;
+        let connected = match (&self.pg, &self.sqlite) {
+            (Some(url), _) => PgConnection::establish(url).map(DbConn::Pg),
+            (None, Some(path)) => SqliteConnection::establish(path).map(DbConn::Sqlite),
+            (None, None) => Err(diesel::ConnectionError::BadConnection(
+                "no database named".into(),
+            )),
+        };
+        connected.map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// The pool the readers draw from. On SQLite, read-only connections: every write goes
+/// through the Writer so there is exactly one writer and group commit sees all of them.
 pub fn read_pool(opts: &StoreOptions) -> Result<ReadPool, StoreError> {
-    let manager = ConnectionManager::<SqliteConnection>::new(path_string(&opts.path)?);
+    let manager = match &opts.pg_url {
+        Some(url) => Manager {
+            sqlite: None,
+            pg: Some(url.clone()),
+        },
+        None => Manager {
+            sqlite: Some(path_string(&opts.path)?),
+            pg: None,
+        },
+    };
     Pool::builder()
         .max_size(opts.reader_threads.max(1) as u32 + 1)
         .connection_customizer(Box::new(ReaderPragmas {
@@ -133,7 +200,10 @@ pub fn read_pool(opts: &StoreOptions) -> Result<ReadPool, StoreError> {
         }))
         .build(manager)
         .map_err(|e| StoreError::Open {
-            path: opts.path.display().to_string(),
+            path: opts
+                .pg_url
+                .as_deref()
+                .map_or_else(|| opts.path.display().to_string(), super::postgres::redact),
             reason: e.to_string(),
         })
 }

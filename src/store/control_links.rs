@@ -18,15 +18,17 @@ pub fn replace_targets(
     )
     .execute(conn)?;
     for &t in targets {
-        diesel::insert_into(control_links::table)
+        // Upserts are not in the multi-backend's dialect: built once, run on the raw
+        // connection of either backend.
+        let insert = diesel::insert_into(control_links::table)
             .values((
                 control_links::controller_id.eq(controller_id),
                 control_links::target_id.eq(t),
                 control_links::created_at.eq(now()),
             ))
             .on_conflict((control_links::controller_id, control_links::target_id))
-            .do_nothing()
-            .execute(conn)?;
+            .do_nothing();
+        crate::per_backend!(conn, |c| insert.execute(c))?;
     }
     Ok(())
 }

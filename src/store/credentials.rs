@@ -134,8 +134,8 @@ pub fn insert(conn: &mut Conn, user_id: i64, c: &CredentialChanges) -> Result<Sa
             user_credentials::created_at.eq(at),
             user_credentials::updated_at.eq(at),
         ))
-        .returning(CredentialRow::as_returning())
-        .get_result(conn)?;
+        .returning(crate::store::backend::columns::<CredentialRow>())
+        .get_result::<CredentialRow>(conn)?;
     Ok(Saved::Row(row))
 }
 
@@ -172,8 +172,8 @@ pub fn update(
         user_credentials::mode.eq(&row.mode),
         user_credentials::updated_at.eq(now()),
     ))
-    .returning(CredentialRow::as_returning())
-    .get_result(conn)?;
+    .returning(crate::store::backend::columns::<CredentialRow>())
+    .get_result::<CredentialRow>(conn)?;
     Ok(Saved::Row(row))
 }
 

@@ -84,6 +84,32 @@ impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> f
     }
 }
 
+impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for DeliveryStatus {
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+    ) -> diesel::serialize::Result {
+        <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
+            self.as_str(),
+            &mut out.reborrow(),
+        )
+    }
+}
+
+/// Through the multi-connection: the value is handed to whichever backend runs the
+/// query, which writes it with one of the two impls above.
+impl diesel::serialize::ToSql<diesel::sql_types::Text, crate::store::backend::MultiBackend>
+    for DeliveryStatus
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, crate::store::backend::MultiBackend>,
+    ) -> diesel::serialize::Result {
+        out.set_value((diesel::sql_types::Text, self));
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
@@ -133,8 +159,8 @@ pub fn insert_for_event(
                     deliveries::created_at.eq(at),
                     deliveries::updated_at.eq(at),
                 ))
-                .returning(DeliveryRow::as_returning())
-                .get_result(conn)?,
+                .returning(crate::store::backend::columns::<DeliveryRow>())
+                .get_result::<DeliveryRow>(conn)?,
         );
     }
     Ok(out)
@@ -262,8 +288,8 @@ pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
             deliveries::next_attempt_at.eq(at),
             deliveries::updated_at.eq(at),
         ))
-        .returning(DeliveryRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<DeliveryRow>())
+        .get_result::<DeliveryRow>(conn)?)
 }
 
 /// Which deliveries a replay takes.
@@ -276,7 +302,9 @@ pub struct ReplayFilter {
     pub event_type: Option<String>,
 }
 
-fn replay_query(f: &ReplayFilter) -> deliveries::BoxedQuery<'static, diesel::sqlite::Sqlite> {
+fn replay_query(
+    f: &ReplayFilter,
+) -> deliveries::BoxedQuery<'static, crate::store::backend::MultiBackend> {
     let mut q = deliveries::table
         .filter(deliveries::subscription_id.eq(f.subscription_id))
         .filter(deliveries::status.eq_any(f.statuses.clone()))
@@ -431,8 +459,8 @@ pub fn insert_request(
             deliveries::updated_at.eq(at),
             deliveries::request.eq(request),
         ))
-        .returning(DeliveryRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<DeliveryRow>())
+        .get_result::<DeliveryRow>(conn)?)
 }
 
 #[cfg(test)]

@@ -228,14 +228,20 @@ pub fn count_and_bounds(
             .filter(events::id.gt(since))
             .first(conn)?);
     };
-    let bounds: Bounds = diesel::sql_query(
+    // The same query; each backend numbers its placeholders its own way.
+    let sql = if conn.is_pg() {
+        "SELECT count(*) AS n, min(id) AS first, max(id) AS last FROM events \
+         WHERE (agent_id IN (SELECT id FROM agents WHERE user_id = $1) \
+                OR (agent_id IS NULL AND user_id = $1)) AND id > $2"
+    } else {
         "SELECT count(*) AS n, min(id) AS first, max(id) AS last FROM events \
          WHERE (agent_id IN (SELECT id FROM agents WHERE user_id = ?1) \
-                OR (agent_id IS NULL AND user_id = ?1)) AND id > ?2",
-    )
-    .bind::<BigInt, _>(uid)
-    .bind::<BigInt, _>(since)
-    .get_result(conn)?;
+                OR (agent_id IS NULL AND user_id = ?1)) AND id > ?2"
+    };
+    let bounds: Bounds = diesel::sql_query(sql)
+        .bind::<BigInt, _>(uid)
+        .bind::<BigInt, _>(since)
+        .get_result(conn)?;
     Ok((bounds.n, bounds.first, bounds.last))
 }
 
@@ -369,11 +375,21 @@ pub fn set_expiry_for_agent(
                 .execute(conn)?,
         );
     }
-    // SQLite's date arithmetic; a PostgreSQL backend would use `created_at + interval`.
+    let keep = keep_for_seconds.min(MAX_KEEP_EVENTS_FOR);
+    if conn.is_pg() {
+        return Ok(diesel::sql_query(
+            "UPDATE events SET expires_at = created_at + make_interval(secs => $1) \
+             WHERE agent_id = $2",
+        )
+        .bind::<diesel::sql_types::Double, _>(keep as f64)
+        .bind::<BigInt, _>(agent_id)
+        .execute(conn)?);
+    }
+    // SQLite's date arithmetic, written as diesel writes a `Timestamp`.
     Ok(diesel::sql_query(
         "UPDATE events SET expires_at = strftime('%Y-%m-%d %H:%M:%f', created_at, ?) WHERE agent_id = ?",
     )
-    .bind::<Text, _>(format!("+{} seconds", keep_for_seconds.min(MAX_KEEP_EVENTS_FOR)))
+    .bind::<Text, _>(format!("+{keep} seconds"))
     .bind::<BigInt, _>(agent_id)
     .execute(conn)?)
 }

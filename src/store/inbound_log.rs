@@ -162,7 +162,8 @@ pub fn append(conn: &mut Conn, batch: &LogBatch, keep: Option<i64>) -> Result<()
         cached!(
             "INSERT INTO inbound_stats (endpoint, outcome, requests, total_ms) VALUES (?, ?, ?, ?) \
              ON CONFLICT (endpoint, outcome) DO UPDATE SET \
-             requests = requests + excluded.requests, total_ms = total_ms + excluded.total_ms",
+             requests = inbound_stats.requests + excluded.requests, \
+             total_ms = inbound_stats.total_ms + excluded.total_ms",
             vec![
                 Value::Text(endpoint),
                 Value::Text(outcome),

@@ -61,16 +61,16 @@ pub fn insert(
             incoming_webhooks::created_at.eq(at),
             incoming_webhooks::updated_at.eq(at),
         ))
-        .returning(IncomingRow::as_returning())
-        .get_result(conn)?;
+        .returning(crate::store::backend::columns::<IncomingRow>())
+        .get_result::<IncomingRow>(conn)?;
     update(conn, row.id, c)
 }
 
 pub fn update(conn: &mut Conn, id: i64, c: &IncomingChanges) -> Result<IncomingRow, StoreError> {
     Ok(diesel::update(incoming_webhooks::table.find(id))
         .set((c, incoming_webhooks::updated_at.eq(now())))
-        .returning(IncomingRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<IncomingRow>())
+        .get_result::<IncomingRow>(conn)?)
 }
 
 /// Issues `token`; the current one keeps working until `grace_until` (if given).
@@ -89,8 +89,8 @@ pub fn rotate(
             incoming_webhooks::previous_expires_at.eq(grace_until),
             incoming_webhooks::updated_at.eq(now()),
         ))
-        .returning(IncomingRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<IncomingRow>())
+        .get_result::<IncomingRow>(conn)?)
 }
 
 pub fn find(conn: &mut Conn, id: i64) -> Result<Option<IncomingRow>, StoreError> {

@@ -29,8 +29,8 @@ pub fn insert(conn: &mut Conn, source_id: i64, receiver_id: i64) -> Result<LinkR
             links::event_id_at_creation.eq(newest),
             links::created_at.eq(now()),
         ))
-        .returning(LinkRow::as_returning())
-        .get_result(conn)
+        .returning(crate::store::backend::columns::<LinkRow>())
+        .get_result::<LinkRow>(conn)
         .map_err(|e| {
             let e = StoreError::from(e);
             if e.is_unique_violation() {

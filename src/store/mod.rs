@@ -1,9 +1,10 @@
-//! Storage: SQLite through diesel (PostgreSQL so far for migrations: see `postgres`). Owns the schema, one module of queries per table,
+//! Storage: SQLite or PostgreSQL through diesel (see `backend` and `postgres`). Owns the schema, one module of queries per table,
 //! the read pool (a `SyncArbiter` of readers) and the single group-commit writer.
 
 pub mod agent_logs;
 pub mod agents;
 pub mod api_tokens;
+pub(crate) mod backend;
 mod cached;
 pub mod checkpoint;
 mod connection;
@@ -39,9 +40,10 @@ use actix::{Addr, SyncArbiter};
 
 use crate::secrets::Keyring;
 
+pub use backend::DbConn;
 pub use cached::{Cached, Statement, Value};
 pub use connection::{
-    Conn, ReadPool, StoreOptions, Synchronous, establish, migrate, path_from_url,
+    Conn, ReadPool, StoreOptions, Synchronous, establish, establish_sqlite, migrate, path_from_url,
 };
 pub use error::{Answer, StoreError};
 pub use reader::{Read, Reader};
@@ -79,7 +81,11 @@ impl Store {
         sink: CommitSink,
     ) -> Result<Store, StoreError> {
         let mut write_conn = establish(opts)?;
-        let watch = files::FileWatch::new(&opts.path);
+        // Only a SQLite file can be deleted or replaced under the hub.
+        let watch = opts
+            .pg_url
+            .is_none()
+            .then(|| files::FileWatch::new(&opts.path));
         let ran = migrate(&mut write_conn)?;
         if ran > 0 {
             tracing::info!(migrations = ran, "database migrated");
@@ -99,8 +105,11 @@ impl Store {
         let credentials = Arc::new(credential_cache::CredentialCache::load(&mut write_conn)?);
         let pool = connection::read_pool(opts)?;
         // Checkpoints run on a thread of their own, not inside the writer's commits:
-        // see `checkpoint` for why and what it measured.
-        checkpoint::disable_auto(&mut write_conn)?;
+        // see `checkpoint` for why and what it measured. SQLite only: PostgreSQL
+        // checkpoints on its own.
+        if let DbConn::Sqlite(c) = &mut write_conn {
+            checkpoint::disable_auto(c)?;
+        }
         let reader = SyncArbiter::start(opts.reader_threads.max(1), move || {
             Reader::new(pool.clone())
         });
@@ -110,9 +119,11 @@ impl Store {
             opts.writer_queue_max,
             hook,
             sink,
-            Some(watch),
+            watch,
         )?;
-        checkpoint::spawn(opts, Arc::downgrade(writer.stats()))?;
+        if opts.pg_url.is_none() {
+            checkpoint::spawn(opts, Arc::downgrade(writer.stats()))?;
+        }
         Ok(Store {
             reader,
             writer,

@@ -50,8 +50,8 @@ pub fn upsert(
         Some(row) => (
             diesel::update(scenarios::table.find(row.id))
                 .set((f, scenarios::updated_at.eq(at)))
-                .returning(ScenarioRow::as_returning())
-                .get_result(conn)?,
+                .returning(crate::store::backend::columns::<ScenarioRow>())
+                .get_result::<ScenarioRow>(conn)?,
             false,
         ),
         None => (
@@ -63,8 +63,8 @@ pub fn upsert(
                     scenarios::created_at.eq(at),
                     scenarios::updated_at.eq(at),
                 ))
-                .returning(ScenarioRow::as_returning())
-                .get_result(conn)?,
+                .returning(crate::store::backend::columns::<ScenarioRow>())
+                .get_result::<ScenarioRow>(conn)?,
             true,
         ),
     })
@@ -123,14 +123,16 @@ pub fn page(
 
 pub fn add_agents(conn: &mut Conn, scenario_id: i64, agent_ids: &[i64]) -> Result<(), StoreError> {
     for &a in agent_ids {
-        diesel::insert_into(scenario_agents::table)
+        // Upserts are not in the multi-backend's dialect: built once, run on the raw
+        // connection of either backend.
+        let insert = diesel::insert_into(scenario_agents::table)
             .values((
                 scenario_agents::scenario_id.eq(scenario_id),
                 scenario_agents::agent_id.eq(a),
             ))
             .on_conflict((scenario_agents::scenario_id, scenario_agents::agent_id))
-            .do_nothing()
-            .execute(conn)?;
+            .do_nothing();
+        crate::per_backend!(conn, |c| insert.execute(c))?;
     }
     Ok(())
 }

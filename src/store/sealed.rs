@@ -63,8 +63,7 @@ impl Resealed {
 /// its conversion in the file. `secure_delete` zeroes what the updates free, and the
 /// checkpoint moves the new pages into the database file and empties the WAL.
 pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreError> {
-    diesel::sql_query("PRAGMA secure_delete = ON").execute(conn)?;
-    let done = conn.immediate_transaction(|c| {
+    let convert = |c: &mut Conn| {
         let mut done = Resealed::default();
         reseal_subscriptions(c, keys, &mut done)?;
         reseal_incoming(c, keys, &mut done)?;
@@ -72,7 +71,14 @@ pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreErro
         reseal_delivery_requests(c, keys, &mut done)?;
         reseal_mail_outbox(c, keys, &mut done)?;
         Ok::<_, StoreError>(done)
-    });
+    };
+    if conn.is_pg() {
+        // PostgreSQL keeps replaced row versions until VACUUM reclaims them; there is
+        // no per-connection setting that zeroes them, so only the transaction is shared.
+        return conn.transaction(convert);
+    }
+    diesel::sql_query("PRAGMA secure_delete = ON").execute(conn)?;
+    let done = immediate(conn, convert);
     diesel::sql_query("PRAGMA secure_delete = OFF").execute(conn)?;
     let done = done?;
     if done.converted > 0
@@ -81,6 +87,32 @@ pub fn reseal_all(conn: &mut Conn, keys: &Keyring) -> Result<Resealed, StoreErro
         tracing::warn!(error = %e, "checkpoint after converting secrets failed; the old values leave the WAL at the next checkpoint");
     }
     Ok(done)
+}
+
+/// `f` in a SQLite `BEGIN IMMEDIATE` transaction (the write lock taken at the start,
+/// as the conversion writes), begun on the raw connection and ended through the
+/// multi-connection, which hands both to the same transaction manager.
+fn immediate<T>(
+    conn: &mut Conn,
+    f: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if let super::DbConn::Sqlite(raw) = conn {
+        AnsiTransactionManager::begin_transaction_sql(raw, "BEGIN IMMEDIATE")?;
+    } else {
+        <Conn as Connection>::TransactionManager::begin_transaction(conn)?;
+    }
+    match f(conn) {
+        Ok(v) => {
+            <Conn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(v)
+        }
+        Err(e) => {
+            // The write's own error is the one to report.
+            let _ = <Conn as Connection>::TransactionManager::rollback_transaction(conn);
+            Err(e)
+        }
+    }
 }
 
 fn reseal_subscriptions(

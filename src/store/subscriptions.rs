@@ -116,8 +116,8 @@ pub fn insert(
             subscriptions::created_at.eq(at),
             subscriptions::updated_at.eq(at),
         ))
-        .returning(SubscriptionRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<SubscriptionRow>())
+        .get_result::<SubscriptionRow>(conn)?)
 }
 
 pub fn update(
@@ -127,8 +127,8 @@ pub fn update(
 ) -> Result<SubscriptionRow, StoreError> {
     Ok(diesel::update(subscriptions::table.find(id))
         .set((f, subscriptions::updated_at.eq(now())))
-        .returning(SubscriptionRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<SubscriptionRow>())
+        .get_result::<SubscriptionRow>(conn)?)
 }
 
 pub fn find(conn: &mut Conn, id: i64) -> Result<Option<SubscriptionRow>, StoreError> {
@@ -205,8 +205,8 @@ pub fn set_paused(conn: &mut Conn, id: i64, paused: bool) -> Result<Subscription
             subscriptions::paused.eq(paused),
             subscriptions::updated_at.eq(now()),
         ))
-        .returning(SubscriptionRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<SubscriptionRow>())
+        .get_result::<SubscriptionRow>(conn)?)
 }
 
 /// Turns the subscription off for a reason the operator can read (e.g. 410 Gone).
@@ -227,8 +227,8 @@ pub fn set_secrets(conn: &mut Conn, id: i64, secrets: &str) -> Result<Subscripti
             subscriptions::secrets.eq(secrets),
             subscriptions::updated_at.eq(now()),
         ))
-        .returning(SubscriptionRow::as_returning())
-        .get_result(conn)?)
+        .returning(crate::store::backend::columns::<SubscriptionRow>())
+        .get_result::<SubscriptionRow>(conn)?)
 }
 
 /// Persists the circuit breaker so a restarted actor resumes in the same state.
@@ -309,8 +309,8 @@ pub fn create_owned(
             subscriptions::created_at.eq(at),
             subscriptions::updated_at.eq(at),
         ))
-        .returning(SubscriptionRow::as_returning())
-        .get_result(conn)?;
+        .returning(crate::store::backend::columns::<SubscriptionRow>())
+        .get_result::<SubscriptionRow>(conn)?;
     diesel::insert_into(agent_subscriptions::table)
         .values((
             agent_subscriptions::agent_id.eq(agent_id),

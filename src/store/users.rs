@@ -24,8 +24,8 @@ pub fn insert(conn: &mut Conn, name: &str, is_admin: bool) -> Result<UserRow, St
             users::is_admin.eq(is_admin),
             users::created_at.eq(now()),
         ))
-        .returning(UserRow::as_returning())
-        .get_result(conn)
+        .returning(crate::store::backend::columns::<UserRow>())
+        .get_result::<UserRow>(conn)
         .map_err(|e| {
             let e = StoreError::from(e);
             if e.is_unique_violation() {

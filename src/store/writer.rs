@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use diesel::{Connection, RunQueryDsl};
+use diesel::Connection;
+use diesel::connection::TransactionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::files::FileWatch;
@@ -385,9 +385,27 @@ impl Emitted<'_> {
         lineage: Lineage,
         target: Option<i64>,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
-        let first = *self.next_id;
-        // Taken before the insert: an id a failed insert may have used is never reused.
-        *self.next_id += new.len() as i64;
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = new.len() as i64;
+        let first = match conn {
+            // Several writers share the database: the ids come from the row lock that
+            // orders them by commit (see `postgres.rs`), held until this batch ends.
+            super::DbConn::Pg(c) => {
+                let first = super::postgres::reserve_event_ids(c, n)?;
+                // Only for this node's count of its events (see `Ledger`).
+                *self.next_id = (*self.next_id).max(first + n);
+                first
+            }
+            super::DbConn::Sqlite(_) => {
+                let first = *self.next_id;
+                // Taken before the insert: an id a failed insert may have used is
+                // never reused.
+                *self.next_id += n;
+                first
+            }
+        };
         let rows = events::insert_all(conn, new, target, lineage, first)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -684,7 +702,7 @@ fn guarded<T>(
     // above). Roll it back, so that diesel and SQLite agree again on what is open, and
     // fail the write.
     while diesel_depth(conn) > depth {
-        if let Err(e) = AnsiTransactionManager::rollback_transaction(conn) {
+        if let Err(e) = <Conn as Connection>::TransactionManager::rollback_transaction(conn) {
             *broken = true;
             return Err(e.into());
         }
@@ -719,7 +737,7 @@ fn guarded<T>(
 
 /// How many transactions diesel believes are open on `conn`.
 fn diesel_depth(conn: &mut Conn) -> Option<std::num::NonZeroU32> {
-    AnsiTransactionManager::transaction_manager_status_mut(conn)
+    <Conn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
         .transaction_depth()
         .ok()
         .flatten()
@@ -861,7 +879,8 @@ fn commit_batch(
                     return Err(Abort::Retry);
                 }
             }
-            if *next_id - 1 > reserved_before {
+            // On PostgreSQL each insert reserved its own ids in the shared row.
+            if *next_id - 1 > reserved_before && !c.is_pg() {
                 let upto = *next_id - 1 + ID_BLOCK;
                 writer_marks::reserve_event_ids(c, upto).map_err(store_failed)?;
                 reserved = Some(upto);

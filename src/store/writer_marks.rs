@@ -60,16 +60,31 @@ pub fn reserve_event_ids(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
 /// table rather than from memory, so events deleted meanwhile are not counted and a
 /// restart after a crash loses no count.
 pub fn count_events(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
-    cached!(
-        "UPDATE agents SET events_count = events_count + uncounted.n, \
-         last_event_at = max(coalesce(last_event_at, ''), uncounted.newest) \
-         FROM (SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
-               WHERE id > (SELECT events_counted_upto FROM writer_marks WHERE id = 1) \
-               AND id <= ? AND agent_id IS NOT NULL GROUP BY agent_id) AS uncounted \
-         WHERE agents.id = uncounted.agent_id",
-        vec![Value::Int(upto)],
-    )
-    .execute(conn)?;
+    if conn.is_pg() {
+        // GREATEST skips a NULL; SQLite's two-argument max() does not, hence its
+        // coalesce to '' (which sorts below every time).
+        cached!(
+            "UPDATE agents SET events_count = events_count + uncounted.n, \
+             last_event_at = GREATEST(last_event_at, uncounted.newest) \
+             FROM (SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
+                   WHERE id > (SELECT events_counted_upto FROM writer_marks WHERE id = 1) \
+                   AND id <= ? AND agent_id IS NOT NULL GROUP BY agent_id) AS uncounted \
+             WHERE agents.id = uncounted.agent_id",
+            vec![Value::Int(upto)],
+        )
+        .execute(conn)?;
+    } else {
+        cached!(
+            "UPDATE agents SET events_count = events_count + uncounted.n, \
+             last_event_at = max(coalesce(last_event_at, ''), uncounted.newest) \
+             FROM (SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
+                   WHERE id > (SELECT events_counted_upto FROM writer_marks WHERE id = 1) \
+                   AND id <= ? AND agent_id IS NOT NULL GROUP BY agent_id) AS uncounted \
+             WHERE agents.id = uncounted.agent_id",
+            vec![Value::Int(upto)],
+        )
+        .execute(conn)?;
+    }
     cached!(
         "UPDATE writer_marks SET events_counted_upto = ? WHERE id = 1 AND events_counted_upto < ?",
         vec![Value::Int(upto), Value::Int(upto)],
@@ -94,12 +109,16 @@ pub struct Uncounted {
 pub fn uncounted(conn: &mut Conn, agent: Option<i64>) -> Result<Vec<Uncounted>, StoreError> {
     const COUNTED: &str = "(SELECT events_counted_upto FROM writer_marks WHERE id = 1)";
     let rows = match agent {
-        Some(id) => diesel::sql_query(format!(
-            "SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
-             WHERE agent_id = ? AND id > {COUNTED} GROUP BY agent_id"
-        ))
-        .bind::<BigInt, _>(id)
-        .load(conn)?,
+        Some(id) => {
+            // The placeholder is the backend's own: raw SQL is passed as written.
+            let param = if conn.is_pg() { "$1" } else { "?" };
+            diesel::sql_query(format!(
+                "SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
+                 WHERE agent_id = {param} AND id > {COUNTED} GROUP BY agent_id"
+            ))
+            .bind::<BigInt, _>(id)
+            .load(conn)?
+        }
         None => diesel::sql_query(format!(
             "SELECT agent_id, count(*) AS n, max(created_at) AS newest FROM events \
              WHERE id > {COUNTED} AND agent_id IS NOT NULL GROUP BY agent_id"
@@ -111,13 +130,17 @@ pub fn uncounted(conn: &mut Conn, agent: Option<i64>) -> Result<Vec<Uncounted>, 
 
 /// The number of `agent`'s events that its row counts (those up to the mark).
 pub fn counted_events_of(conn: &mut Conn, agent: i64) -> Result<i64, StoreError> {
-    Ok(diesel::sql_query(
+    let sql = if conn.is_pg() {
+        "SELECT count(*) AS n FROM events WHERE agent_id = $1 \
+         AND id <= (SELECT events_counted_upto FROM writer_marks WHERE id = 1)"
+    } else {
         "SELECT count(*) AS n FROM events WHERE agent_id = ? \
-         AND id <= (SELECT events_counted_upto FROM writer_marks WHERE id = 1)",
-    )
-    .bind::<BigInt, _>(agent)
-    .get_result::<Count>(conn)?
-    .n)
+         AND id <= (SELECT events_counted_upto FROM writer_marks WHERE id = 1)"
+    };
+    Ok(diesel::sql_query(sql)
+        .bind::<BigInt, _>(agent)
+        .get_result::<Count>(conn)?
+        .n)
 }
 
 #[derive(QueryableByName)]

@@ -48,16 +48,40 @@ pub struct TestHub {
     pub base: String,
     pub dir: tempfile::TempDir,
     client: awc::Client,
+    /// The cluster the hub's database is on, when it runs on PostgreSQL; stopped
+    /// when the hub is dropped.
+    pub pg: Option<postgres::PgCluster>,
 }
 
+/// `MUNINN_TEST_BACKEND=postgres` runs every TestHub on a throwaway PostgreSQL cluster
+/// instead of SQLite, so the integration suite can be run against both.
+pub const BACKEND_ENV: &str = "MUNINN_TEST_BACKEND";
+
 impl TestHub {
-    /// Starts a hub with the default configuration plus `tweak`.
+    /// Starts a hub with the default configuration plus `tweak`; on PostgreSQL when
+    /// [`BACKEND_ENV`] says so.
     pub async fn start_with(tweak: impl FnOnce(&mut muninn::Config)) -> TestHub {
+        let pg = (std::env::var(BACKEND_ENV).as_deref() == Ok("postgres")).then(|| {
+            postgres::PgCluster::start().unwrap_or_else(|| {
+                panic!("{BACKEND_ENV}=postgres, but PostgreSQL could not be started")
+            })
+        });
+        Self::start_on(pg, tweak).await
+    }
+
+    /// Starts a hub on a database in `pg` (SQLite in the temp dir when `None`).
+    pub async fn start_on(
+        pg: Option<postgres::PgCluster>,
+        tweak: impl FnOnce(&mut muninn::Config),
+    ) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let mut config = muninn::Config::default();
         config.storage.data_dir = dir.path().to_path_buf();
         config.admin_token = Some(ADMIN_TOKEN.to_string());
         config.server.workers = 2;
+        if let Some(pg) = &pg {
+            config.storage.database_url = pg.create_database("hub");
+        }
         tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -70,6 +94,7 @@ impl TestHub {
         let hub = TestHub {
             base,
             dir,
+            pg,
             client: awc::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .disable_redirects()

@@ -241,10 +241,24 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         agents.disabled += u64::from(a.disabled);
         agents.not_working += u64::from(!agent_working(a));
     }
+    let database_bytes = match (user.is_admin, state.config.postgres_url()) {
+        (false, _) => None,
+        (true, None) => Some(database_bytes(&state)),
+        (true, Some(_)) => Some(
+            state
+                .addrs
+                .store
+                .read(|c| match c {
+                    crate::store::DbConn::Pg(pg) => crate::store::postgres::database_bytes(pg),
+                    crate::store::DbConn::Sqlite(_) => Ok(0),
+                })
+                .await?,
+        ),
+    };
     Ok(HttpResponse::Ok().json(SummaryOut {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: stats.uptime_seconds(),
-        database_bytes: user.is_admin.then(|| database_bytes(&state)),
+        database_bytes,
         rates: if user.is_admin {
             stats.rates()
         } else {
