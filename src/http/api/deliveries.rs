@@ -10,8 +10,8 @@ use super::{ts, ts_opt};
 use crate::delivery::subscription::DeliveryFilter;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::deliveries::DeliveryRow;
-use crate::store::delivery_attempts::AttemptRow;
 use crate::store::deliveries::DeliveryStatus;
+use crate::store::delivery_attempts::AttemptRow;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeliveryOut {

@@ -28,18 +28,18 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         health::Health::NoAnswer(e) => {
             unavailable(format!("the database does not answer: {e}"), safe_mode)
         }
-        health::Health::WritesFailing { problem, writes } => {
-            HttpResponse::ServiceUnavailable().json(Health {
+        health::Health::WritesFailing { problem, writes } => HttpResponse::ServiceUnavailable()
+            .json(Health {
                 failed_write_batches: Some(writes.failures_in_a_row),
                 failing_since: Some(writes.failing_since.map(|t| t.to_rfc3339())),
                 ..Health::unavailable(problem, safe_mode)
-            })
-        }
+            }),
         health::Health::Ok => HttpResponse::Ok().json(Health {
             status: HealthStatus::Ok,
             mode: safe_mode.then_some(Mode::Safe),
-            note: safe_mode
-                .then_some("started with --safe: no agents, subscriptions or incoming webhooks run"),
+            note: safe_mode.then_some(
+                "started with --safe: no agents, subscriptions or incoming webhooks run",
+            ),
             error: None,
             failed_write_batches: None,
             failing_since: None,
