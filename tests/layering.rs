@@ -58,6 +58,7 @@ const PEERS: &[(&str, &str, &str)] = &[(
 /// re-exports of `lib.rs`, with the subsystem that owns them.
 const ROOT_ITEMS: &[(&str, &str)] = &[
     ("cached", "store"),
+    ("per_backend", "store"),
     ("Config", "config"),
     ("run", "server"),
     ("RunError", "server"),

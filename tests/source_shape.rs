@@ -29,6 +29,8 @@ const MIN_REASON_CHARS: usize = 20;
 
 /// (file, function) in `src/agents/` over the limit, not yet split or justified.
 const AGENTS_PENDING: &[(&str, &str)] = &[
+    ("src/agents/jabber/session.rs", "session"),
+    ("src/agents/service/dry_run.rs", "dry_run"),
     ("src/agents/actor/mod.rs", "process"),
     ("src/agents/actor/write.rs", "write_outcome"),
     ("src/agents/imap_folder/mail.rs", "judge"),
@@ -40,7 +42,6 @@ const AGENTS_PENDING: &[(&str, &str)] = &[
     ("src/agents/post.rs", "prepare"),
     ("src/agents/scenario.rs", "plan"),
     ("src/agents/service/import.rs", "import"),
-    ("src/agents/shell_command/runner.rs", "run"),
     ("src/agents/trigger.rs", "new"),
     ("src/agents/website/extract.rs", "compile"),
     ("src/agents/website/extract_html.rs", "values"),

@@ -133,6 +133,9 @@ impl std::fmt::Display for StartError {
 impl std::error::Error for StartError {}
 
 /// Runs `job` to its end or to a limit, then kills what is left of its process group.
+// One idea: the life of one child, from spawn through feeding stdin and reading both
+// pipes under their caps to the kill at the deadline, in one place so that every way
+// out of it reaps the child and its group.
 pub fn run(job: Job<'_>) -> Result<Finished, StartError> {
     let limits = job.limits;
     let mut command = Command::new(program_of(job.program).map_err(StartError::NoProgram)?);
