@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
+use serde::Serialize;
 
 use super::guard::{Guard, InboundSettings};
 use super::incoming::{AgentExists, compile};
@@ -264,11 +264,27 @@ pub fn incoming(
     }
 }
 
-/// The receipt of an incoming webhook's committed events:
-/// `{"success": true, "webhook_id", "event_id", "event_ids"}`.
+/// What an incoming webhook answers once the request's events are committed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookReceipt {
+    /// Always true.
+    pub success: bool,
+    pub webhook_id: i64,
+    /// The first event made; null when the transform made none.
+    #[schema(required)]
+    pub event_id: Option<i64>,
+    /// Every event the request made, in order.
+    pub event_ids: Vec<i64>,
+}
+
+/// The receipt of an incoming webhook's committed events.
 pub fn receipt(webhook_id: i64, ids: &[i64]) -> WebResponse {
-    WebResponse::json(
-        200,
-        &json!({"success": true, "webhook_id": webhook_id, "event_id": ids.first(), "event_ids": ids}),
-    )
+    let receipt = WebhookReceipt {
+        success: true,
+        webhook_id,
+        event_id: ids.first().copied(),
+        event_ids: ids.to_vec(),
+    };
+    // A struct of numbers and a bool always serializes.
+    WebResponse::json(200, &serde_json::to_value(receipt).unwrap_or_default())
 }

@@ -55,13 +55,17 @@ fn has_markers(fields: &[(String, Node)]) -> bool {
         .any(|(k, _)| k == "_attributes" || k == "_contents")
 }
 
-#[derive(Serialize)]
-struct JsonFeed<'a> {
-    title: &'a str,
-    description: &'a str,
+/// A data_output agent's `.json` feed, in Huginn's shape (not jsonfeed.org's).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JsonFeed<'a> {
+    pub title: &'a str,
+    pub description: &'a str,
+    /// When the feed was built: RFC 3339 in UTC with milliseconds, as Huginn prints it.
     #[serde(rename = "pubDate")]
-    pub_date: String,
-    items: Vec<Node>,
+    pub pub_date: String,
+    /// The items as the agent's `template.item` shapes them.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Node>,
 }
 
 pub fn render(doc: &FeedDoc) -> Result<String, serde_json::Error> {

@@ -15,6 +15,7 @@ use futures_util::StreamExt;
 
 use super::AppState;
 use super::error::{ApiError, Envelope, ErrorCode};
+use crate::endpoints::form::WebhookReceipt;
 use crate::endpoints::guard::{client_ip, too_large};
 use crate::endpoints::{
     Admit, EndpointCore, HandleWebRequest, InboundRequest, NoteTooLarge, OwnRefusal, WebResponse,
@@ -208,7 +209,9 @@ pub fn inbound_request(
     tag = "inbound",
     params(("token" = String, Path)),
     responses(
-        (status = 200, description = "OK"),
+        (status = 200, description = "POST only: the request's events are stored. A request whose `Idempotency-Key` (or Standard Webhooks `webhook-id`) was seen before is answered the first answer again, with `Idempotent-Replayed: true`, and makes no event",
+            body = WebhookReceipt,
+            headers(("Idempotent-Replayed" = String, description = "`true` on an answer repeated for a known idempotency key"))),
         (status = 400, description = "`invalid_json` (a JSON body that does not parse) or `bad_request` (an unreadable body, an idempotency key too long)", body = Envelope),
         (status = 401, description = "`invalid_signature` (missing or wrong) or `stale_timestamp`, when the webhook has a `signature` check", body = Envelope),
         (status = 403, description = "`ip_not_allowed`: the client is not in the webhook's `allowed_ips`", body = Envelope),

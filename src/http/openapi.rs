@@ -99,7 +99,7 @@ use super::error::{Envelope, ErrorBody, ErrorCode};
         docs
     ),
     components(schemas(Envelope, ErrorBody, ErrorCode)),
-    modifiers(&SharedErrors, &Aliases, &UniqueOperationIds)
+    modifiers(&SharedErrors, &Aliases, &PostOnly, &UniqueOperationIds)
 )]
 struct ApiDoc;
 
@@ -291,6 +291,30 @@ impl Modify for Aliases {
                 continue;
             };
             openapi.paths.add_path_operation(alias, vec![method], op);
+        }
+    }
+}
+
+/// Paths whose handler takes every method but succeeds on POST alone (the others are
+/// answered 405): their other methods keep the errors and lose the success answers
+/// the handler's one annotation gives every method.
+const POST_ONLY: [&str; 1] = ["/webhook/{token}"];
+
+struct PostOnly;
+
+impl Modify for PostOnly {
+    fn modify(&self, openapi: &mut Document) {
+        for path in POST_ONLY {
+            let Some(item) = openapi.paths.paths.get_mut(path) else {
+                continue;
+            };
+            for (method, op) in operations_named_mut(item) {
+                if method != "post" {
+                    op.responses
+                        .responses
+                        .retain(|status, _| !status.starts_with('2'));
+                }
+            }
         }
     }
 }

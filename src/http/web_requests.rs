@@ -7,11 +7,15 @@ use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, SchemaType};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::AppState;
 use super::error::Envelope;
 use super::inbound::{admit_and_read, inbound_request, request_ip, respond};
 use crate::endpoints::{HandleWebRequest, WebResponse};
+use crate::feeds::json::JsonFeed;
 use crate::telemetry::{self, Endpoint, IngestKind};
 
 /// Huginn's JSON refusal, as a feed or page asked for as `.json` answers a wrong secret:
@@ -36,6 +40,31 @@ enum JsonUnauthorized<'a> {
     Huginn(HuginnError),
 }
 
+/// The JSON a web-request URL answers: a data_output agent's `.json` feed
+/// ([`JsonFeed`]), or whatever JSON a liquid_output page is configured to serve — any
+/// of the two, so a schema of its own. Only the document uses this.
+#[allow(dead_code)]
+struct WebRequestJson;
+
+impl PartialSchema for WebRequestJson {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(JsonFeed::name()))
+            .item(ObjectBuilder::new().schema_type(SchemaType::AnyValue))
+            .description(Some(
+                "A data_output agent's `.json` feed, or a liquid_output page's own JSON",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for WebRequestJson {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((JsonFeed::name().into_owned(), JsonFeed::schema()));
+        <JsonFeed as ToSchema>::schemas(schemas);
+    }
+}
+
 /// Everything under `/users`; what is not a web-request URL is not found.
 ///
 /// Huginn's answers are its plain text (`Not Authorized`, `Please use POST requests
@@ -50,7 +79,19 @@ enum JsonUnauthorized<'a> {
     tag = "web_requests",
     params(("user_id" = i64, Path), ("agent_id" = i64, Path), ("secret" = String, Path)),
     responses(
-        (status = 200, description = "The agent's answer (a webhook agent's configured `response` with its `code`, default 201; a feed; a page)"),
+        (status = 200, description = "The agent's answer, as it is configured: a webhook agent's rendered `response` (text) when its `code` is 200; a data_output agent's feed (`.xml`: RSS in its `rss_content_type`; `.json`: JSON); a liquid_output agent's page in its `mime_type`",
+            content(
+                (String = "text/plain"),
+                (WebRequestJson = "application/json"),
+                (String = "application/rss+xml"),
+                (String = "text/html"),
+                (String = "*/*")
+            ),
+            headers(("ETag" = String, description = "A feed's or page's version, for `If-None-Match`"))),
+        (status = 201, description = "A webhook agent's answer with its default `code`: its rendered `response`, `Event Created` when it has none", body = String, content_type = "text/plain"),
+        (status = 302, description = "A webhook agent whose `code` is a redirect (301, 302, …): `Location` is its `response`, resolved against the request's URL",
+            headers(("Location" = String))),
+        (status = 304, description = "The copy the client has is current (`If-None-Match`; for a feed also `If-Modified-Since`)"),
         (status = 400, description = "`invalid_json` (a JSON body that does not parse) or `bad_request` (an unreadable body, an idempotency key too long)", body = Envelope),
         (status = 401, description = "Huginn's text `Not Authorized` (wrong secret, failed reCAPTCHA) or `Please use POST requests only` (a verb the agent does not take); Huginn's `{\"error\": \"Not Authorized\"}` for a `.json` feed or page; `invalid_signature` or `stale_timestamp` in the error shape when the agent's `signature` check fails",
             content((String = "text/plain"), (JsonUnauthorized = "application/json"))),

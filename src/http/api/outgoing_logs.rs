@@ -2,14 +2,66 @@
 //! (`webhook_type=outgoing`): a subscription's attempts and delivery counts.
 
 use actix_web::HttpResponse;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::page::{self, Order, Page};
 use super::ts;
+use super::webhook_logs::{LogLineOut, StatisticsOut};
 use crate::http::api::subscriptions::visible;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::deliveries;
 use crate::store::delivery_attempts;
+
+/// One delivery attempt of a subscription, as the AGiXT document prints a log line.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OutgoingLogLineOut {
+    pub id: i64,
+    pub webhook_id: i64,
+    /// Always `outgoing`.
+    pub webhook_type: &'static str,
+    pub delivery_id: i64,
+    pub message_id: String,
+    pub event_type: String,
+    /// The body sent, as JSON; a body that is not JSON (or was cut short when stored)
+    /// is a string.
+    pub request_payload: Value,
+    /// Every header sent, secrets masked (null if the stored list is unreadable).
+    pub request_headers: Value,
+    #[schema(required)]
+    pub response_status: Option<i32>,
+    /// The start of the receiver's answer.
+    #[schema(required)]
+    pub response_body: Option<String>,
+    #[schema(required)]
+    pub error_message: Option<String>,
+    /// 0 for the first attempt.
+    pub retry_count: i32,
+    pub processing_time_ms: i64,
+    pub created_at: String,
+}
+
+/// A subscription's attempt totals and its deliveries by status.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OutgoingStatisticsOut {
+    pub webhook_id: i64,
+    /// Always `outgoing`.
+    pub webhook_type: &'static str,
+    pub total_requests: i64,
+    pub successful_requests: i64,
+    pub failed_requests: i64,
+    pub average_processing_time_ms: f64,
+    pub pending: i64,
+    pub retrying: i64,
+    pub delivered: i64,
+    pub dead: i64,
+    /// Requests being sent right now.
+    pub in_flight: usize,
+    /// `closed`, `open` or `half_open`.
+    pub circuit_state: String,
+    pub paused: bool,
+    pub is_active: bool,
+}
 
 pub async fn logs(
     state: &AppState,
@@ -28,26 +80,26 @@ pub async fn logs(
         .read(move |c| delivery_attempts::for_subscription(c, id, before, fetch, offset))
         .await?;
     let (rows, next) = page.cut(rows, |(a, ..)| a.id);
-    let out: Vec<Value> = rows
+    let out: Vec<LogLineOut> = rows
         .into_iter()
         .map(|(a, message_id, event_type)| {
-            json!({
-                "id": a.id,
-                "webhook_id": a.subscription_id,
-                "webhook_type": "outgoing",
-                "delivery_id": a.delivery_id,
-                "message_id": message_id,
-                "event_type": event_type,
-                // The body as JSON, as the AGiXT document prints it; a body that is
-                // not JSON (or was cut short when stored) stays a string.
-                "request_payload": serde_json::from_str::<Value>(&a.request_body).unwrap_or(Value::String(a.request_body)),
-                "request_headers": serde_json::from_str::<Value>(&a.request_headers).unwrap_or(Value::Null),
-                "response_status": a.response_status,
-                "response_body": a.response_excerpt,
-                "error_message": a.error,
-                "retry_count": a.attempt_number - 1,
-                "processing_time_ms": a.duration_ms,
-                "created_at": ts(a.started_at),
+            LogLineOut::Outgoing(OutgoingLogLineOut {
+                id: a.id,
+                webhook_id: a.subscription_id,
+                webhook_type: "outgoing",
+                delivery_id: a.delivery_id,
+                message_id,
+                event_type,
+                request_payload: serde_json::from_str::<Value>(&a.request_body)
+                    .unwrap_or(Value::String(a.request_body)),
+                request_headers: serde_json::from_str::<Value>(&a.request_headers)
+                    .unwrap_or(Value::Null),
+                response_status: a.response_status,
+                response_body: a.response_excerpt,
+                error_message: a.error,
+                retry_count: a.attempt_number - 1,
+                processing_time_ms: a.duration_ms,
+                created_at: ts(a.started_at),
             })
         })
         .collect();
@@ -83,20 +135,22 @@ pub async fn statistics(
             .in_flight
             .load(std::sync::atomic::Ordering::Relaxed)
     });
-    Ok(HttpResponse::Ok().json(json!({
-        "webhook_id": id,
-        "webhook_type": "outgoing",
-        "total_requests": total,
-        "successful_requests": ok,
-        "failed_requests": total - ok,
-        "average_processing_time_ms": avg,
-        "pending": count(deliveries::PENDING),
-        "retrying": count(deliveries::RETRYING),
-        "delivered": count(deliveries::DELIVERED),
-        "dead": count(deliveries::DEAD),
-        "in_flight": in_flight,
-        "circuit_state": sub.circuit_state,
-        "paused": sub.paused,
-        "is_active": sub.is_active,
-    })))
+    Ok(
+        HttpResponse::Ok().json(StatisticsOut::Outgoing(OutgoingStatisticsOut {
+            webhook_id: id,
+            webhook_type: "outgoing",
+            total_requests: total,
+            successful_requests: ok,
+            failed_requests: total - ok,
+            average_processing_time_ms: avg,
+            pending: count(deliveries::PENDING),
+            retrying: count(deliveries::RETRYING),
+            delivered: count(deliveries::DELIVERED),
+            dead: count(deliveries::DEAD),
+            in_flight,
+            circuit_state: sub.circuit_state,
+            paused: sub.paused,
+            is_active: sub.is_active,
+        })),
+    )
 }

@@ -6,11 +6,13 @@
 //! Log lines never hold the signature secret or the token: only the time, source
 //! address, status, rejection reason, processing time and event ids.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
 use super::incoming_webhooks::service;
+use super::outgoing_logs::{OutgoingLogLineOut, OutgoingStatisticsOut};
 use super::page::{self, Order, Page};
 use super::ts;
 use crate::endpoints::incoming_service::logs::LogSource;
@@ -24,6 +26,69 @@ pub struct LogQuery {
     // read by `page`, which names a bad one.
 }
 
+/// One request an inbound endpoint answered: an incoming webhook (`webhook_type`
+/// `incoming`), a webhook agent's Huginn URL (`agent`) or a data_output agent's feed
+/// (`feed`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InboundLogLineOut {
+    /// Newest is largest (a feed's numbers count the requests since the hub started).
+    pub id: i64,
+    pub received_at: String,
+    #[schema(required)]
+    pub source_ip: Option<String>,
+    pub method: String,
+    /// The status answered.
+    pub status: i32,
+    /// A 2xx answer (for a feed, any answer below 400: a 304 is served too).
+    pub accepted: bool,
+    /// Why the request was refused (`rate_limited`, `bad_signature`, …;
+    /// `not_authorized` for a feed's 401); null when accepted.
+    #[schema(required)]
+    pub reason: Option<String>,
+    /// The detail of the reason; always null for a feed.
+    #[schema(required)]
+    pub detail: Option<String>,
+    pub processing_ms: i64,
+    /// The events the request made (always empty for a feed).
+    pub event_ids: Vec<i64>,
+}
+
+/// A line of `/api/webhooks/{id}/logs`: a request an inbound endpoint answered
+/// (`webhook_type` `incoming`, `agent`, `feed`) or a delivery attempt of a
+/// subscription (`outgoing`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LogLineOut {
+    Inbound(InboundLogLineOut),
+    Outgoing(OutgoingLogLineOut),
+}
+
+/// An inbound endpoint's request totals (a feed's since the hub started).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct InboundStatisticsOut {
+    pub webhook_id: i64,
+    /// `incoming`, `agent` or `feed`: the `webhook_type` asked for.
+    pub webhook_type: String,
+    pub received: i64,
+    pub accepted: i64,
+    /// Requests answered again from an earlier one with the same idempotency key
+    /// (always 0 for a feed).
+    pub duplicates: i64,
+    pub rejected: i64,
+    /// The refusal reason (for a feed: the status answered, as text) -> count.
+    pub rejected_by_reason: BTreeMap<String, i64>,
+    pub average_processing_ms: f64,
+}
+
+/// `/api/webhooks/{id}/statistics`: an inbound endpoint's totals, or a subscription's
+/// (`webhook_type=outgoing`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StatisticsOut {
+    Inbound(InboundStatisticsOut),
+    Outgoing(OutgoingStatisticsOut),
+}
+
 #[utoipa::path(
     get,
     path = "/api/webhooks/{id}/logs",
@@ -31,7 +96,8 @@ pub struct LogQuery {
     tag = "webhook_logs",
     params(("id" = i64, Path), LogQuery, super::page::PageParams),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The newest lines first, of the kind `webhook_type` \
+            names; `Link: <…>; rel=\"next\"` when more follow", body = Vec<LogLineOut>)
     )
 )]
 pub async fn logs(
@@ -57,21 +123,28 @@ pub async fn logs(
     let (fetch, keep) = (page.fetch(), state.config.inbound.log_retention);
     let rows = service(&state).log_lines(key, fetch, offset, keep).await?;
     let (rows, more) = page.cut(rows, |_| 0);
-    let out: Vec<Value> = rows
+    let out: Vec<LogLineOut> = rows
         .into_iter()
         .map(|r| {
-            json!({
-                "id": r.id,
-                "received_at": ts(r.received_at),
-                "source_ip": r.source_ip,
-                "method": r.method,
-                "status": r.status,
-                "accepted": (200..300).contains(&r.status),
-                // Stored as "<reason>: <detail>"; shown apart.
-                "reason": r.reason.as_deref().map(|x| x.split_once(": ").map_or(x, |(k, _)| k)),
-                "detail": r.reason.as_deref().and_then(|x| x.split_once(": ")).map(|(_, d)| d),
-                "processing_ms": r.processing_ms,
-                "event_ids": r.event_ids,
+            // Stored as "<reason>: <detail>"; shown apart.
+            let (reason, detail) = match r.reason {
+                Some(x) => match x.split_once(": ") {
+                    Some((k, d)) => (Some(k.to_owned()), Some(d.to_owned())),
+                    None => (Some(x), None),
+                },
+                None => (None, None),
+            };
+            LogLineOut::Inbound(InboundLogLineOut {
+                id: r.id,
+                received_at: ts(r.received_at),
+                source_ip: r.source_ip,
+                method: r.method,
+                status: r.status,
+                accepted: (200..300).contains(&r.status),
+                reason,
+                detail,
+                processing_ms: r.processing_ms,
+                event_ids: r.event_ids,
             })
         })
         .collect();
@@ -85,7 +158,7 @@ pub async fn logs(
     tag = "webhook_logs",
     params(("id" = i64, Path), LogQuery),
     responses(
-        (status = 200, description = "OK")
+        (status = 200, description = "The totals of the kind `webhook_type` names", body = StatisticsOut)
     )
 )]
 pub async fn statistics(
@@ -104,19 +177,16 @@ pub async fn statistics(
     let svc = service(&state);
     let key = svc.log_for_read(user.scope(), source, *id).await?;
     let t = svc.log_totals(key).await?;
-    let rejected: serde_json::Map<String, Value> = t
-        .rejected_by_reason
-        .into_iter()
-        .map(|(reason, n)| (reason, json!(n)))
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "webhook_id": *id,
-        "webhook_type": q.webhook_type.as_deref().unwrap_or("incoming"),
-        "received": t.received,
-        "accepted": t.accepted,
-        "duplicates": t.duplicates,
-        "rejected": t.rejected,
-        "rejected_by_reason": rejected,
-        "average_processing_ms": t.average_processing_ms,
-    })))
+    Ok(
+        HttpResponse::Ok().json(StatisticsOut::Inbound(InboundStatisticsOut {
+            webhook_id: *id,
+            webhook_type: q.webhook_type.as_deref().unwrap_or("incoming").to_owned(),
+            received: t.received,
+            accepted: t.accepted,
+            duplicates: t.duplicates,
+            rejected: t.rejected,
+            rejected_by_reason: t.rejected_by_reason.into_iter().collect(),
+            average_processing_ms: t.average_processing_ms,
+        })),
+    )
 }
