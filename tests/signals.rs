@@ -1,6 +1,6 @@
 //! What operators read in the real binary's JSON log: the WARN lines they alert on (a
-//! circuit opening, a delivery going dead, an endpoint starting to answer 429) and the
-//! opt-in access log.
+//! circuit opening and closing, a delivery going dead, an endpoint starting and
+//! stopping to answer 429) and the opt-in access log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -100,6 +100,20 @@ async fn a_dead_delivery_and_an_opened_circuit_are_logged_with_their_fields() {
     assert_eq!(dead["fields"]["attempts"], 1, "{dead}");
     assert_eq!(dead["fields"]["last_status"], 500, "{dead}");
     assert!(dead["fields"]["delivery_id"].as_i64().is_some(), "{dead}");
+
+    // Closing the circuit (here by hand; a probe's success takes the same path) is
+    // logged as well, with the same fields.
+    let (status, body) = post(
+        &hub,
+        &format!("/api/webhooks/outgoing/{sub}/reset-circuit"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let closed = hub.wait_signal("circuit_closed");
+    assert_eq!(closed["level"], "WARN", "{closed}");
+    assert_eq!(closed["fields"]["subscription_id"], sub, "{closed}");
+    assert_eq!(closed["fields"]["target_host"], host, "{closed}");
     for line in hub.log_json() {
         let text = line.to_string();
         assert!(
@@ -136,6 +150,47 @@ async fn an_endpoint_starting_to_answer_429_is_logged_once() {
         .filter(|v| v["fields"]["signal"] == "rate_limit_started")
         .count();
     assert_eq!(count, 1, "three refusals in a row log one line");
+    hub.kill();
+}
+
+#[actix_rt::test]
+async fn an_endpoint_that_stops_answering_429_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub(dir.path());
+    // 60 a minute: the bucket holds 60 and one comes back every second.
+    let agent = webhook_agent(&hub, json!({"secret": "s", "rate_limit": 60})).await;
+    let path = format!("/users/1/web_requests/{agent}/s");
+    let mut sent = 0;
+    loop {
+        let (status, _) = post(&hub, &path, json!({"n": sent})).await;
+        sent += 1;
+        if status == 429 {
+            break;
+        }
+        assert_eq!(status, 201);
+        assert!(sent < 1_000, "never limited");
+    }
+    hub.wait_signal("rate_limit_started");
+    // The first request the refilled bucket takes ends the limited stretch.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (status, _) = post(&hub, &path, json!({"n": sent})).await;
+        sent += 1;
+        if status == 201 {
+            break;
+        }
+        assert_eq!(status, 429);
+        assert!(std::time::Instant::now() < deadline, "never accepted again");
+        actix_rt::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let stopped = hub.wait_signal("rate_limit_stopped");
+    assert_eq!(stopped["level"], "WARN", "{stopped}");
+    assert_eq!(
+        stopped["fields"]["endpoint"],
+        format!("agent {agent}"),
+        "{stopped}"
+    );
+    assert_eq!(stopped["fields"]["per_minute"], 60, "{stopped}");
     hub.kill();
 }
 

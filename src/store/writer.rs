@@ -992,6 +992,37 @@ mod tests {
         assert!(!super::behind_signal(&stats, 49), "caught up under half");
     }
 
+    #[test]
+    fn falling_behind_and_catching_up_are_each_logged_once_with_their_fields() {
+        let stats = super::WriterStats::default();
+        stats.behind_at.store(100, Ordering::Relaxed);
+        let lines = crate::ops::logging::captured_json(|| {
+            for depth in [10, 100, 150, 99, 60, 49, 10, 120] {
+                super::behind_signal(&stats, depth);
+            }
+        });
+        let signals: Vec<(&str, &str, u64)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["level"].as_str().unwrap(),
+                    l["fields"]["signal"].as_str().unwrap(),
+                    l["fields"]["queue_depth"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            signals,
+            [
+                ("WARN", "writer_behind", 100),
+                ("WARN", "writer_caught_up", 49),
+                ("WARN", "writer_behind", 120)
+            ],
+            "{lines:?}"
+        );
+        assert!(lines.iter().all(|l| l["fields"]["threshold"] == 100));
+    }
+
     fn store_with_sink(sink: super::CommitSink) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = crate::Config::default();
