@@ -186,6 +186,9 @@ enum TokenCommand {
     },
     /// Revoke a token by id; it stops working at once.
     Revoke { id: i64 },
+    /// Give a token a new secret (same id, name and scope) and print it; the old
+    /// secret stops working at once.
+    Rotate { id: i64 },
 }
 
 fn load_config(cli: &Cli, bind: Option<String>, synchronous: Option<String>) -> Result<Config> {
@@ -513,6 +516,13 @@ fn token_command(conn: &mut store::Conn, action: &TokenCommand) -> Result<()> {
                 anyhow::bail!("no live token with id {id}: `muninn token list` shows them");
             }
             println!("revoked token {id}");
+        }
+        TokenCommand::Rotate { id } => {
+            let Some(token) = api_tokens::rotate(conn, *id)? else {
+                anyhow::bail!("no live token with id {id}: `muninn token list` shows them");
+            };
+            println!("rotated token {id}; its new secret (shown only now; store it safely):");
+            println!("{token}");
         }
     }
     Ok(())

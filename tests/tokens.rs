@@ -188,7 +188,7 @@ fn muninn(dir: &std::path::Path, args: &[&str]) -> (bool, String) {
 }
 
 #[actix_rt::test]
-async fn the_token_commands_create_list_and_revoke_alongside_the_hub() {
+async fn the_token_commands_create_list_rotate_and_revoke_alongside_the_hub() {
     let dir = tempfile::tempdir().unwrap();
     let hub = HubProcess::start(dir.path(), &[]);
     let (ok, text) = muninn(dir.path(), &["user", "add", "dave"]);
@@ -239,9 +239,21 @@ async fn the_token_commands_create_list_and_revoke_alongside_the_hub() {
     assert!(text.contains("ci") && text.contains("read"), "{text}");
     assert!(!text.contains(&token), "the list never shows a secret");
 
+    // Rotate: a new secret for the same token; the old one stops at once.
+    let (ok, text) = muninn(dir.path(), &["token", "rotate", &id.to_string()]);
+    assert!(ok, "{text}");
+    let rotated = text.lines().last().unwrap().trim().to_string();
+    assert_ne!(rotated, token);
+    assert_eq!(get(token.clone()).await, 401);
+    assert_eq!(get(rotated.clone()).await, 200);
+    let (ok, text) = muninn(dir.path(), &["token", "list", "--user", "dave"]);
+    assert!(ok && !text.contains(&rotated), "{text}");
+    let (ok, text) = muninn(dir.path(), &["token", "rotate", "999"]);
+    assert!(!ok && text.contains("no live token"), "{text}");
+
     let (ok, text) = muninn(dir.path(), &["token", "revoke", &id.to_string()]);
     assert!(ok, "{text}");
-    assert_eq!(get(token).await, 401);
+    assert_eq!(get(rotated).await, 401);
     let (ok, text) = muninn(dir.path(), &["token", "revoke", &id.to_string()]);
     assert!(!ok && text.contains("no live token"), "{text}");
     let (ok, text) = muninn(
