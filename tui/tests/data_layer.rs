@@ -284,6 +284,94 @@ async fn queue_and_agent_actions_go_through_the_api() {
     assert!(logs.len() <= 10);
 }
 
+/// The console needs a `read` token for everything it shows; its actions need the
+/// `full` scope, and a read token's action is answered a 403 that says so (shown on
+/// the status line, without marking the connection as refused).
+#[actix_rt::test]
+async fn a_read_token_shows_every_screen_and_actions_need_a_full_token() {
+    let hub = start_hub();
+    let admin = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || admin.summary().await.ok()).await;
+    let sink = Sink::start();
+    let sub = post(
+        &hub.base,
+        "/api/webhooks/outgoing",
+        json!({"url": sink.url, "name": "crm", "event_types": ["event.created"]}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let agent = post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let token = async |scope: &str| {
+        post(
+            &hub.base,
+            "/api/tokens",
+            json!({"name": format!("console-{scope}"), "scope": scope}),
+        )
+        .await["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let read = Client::new(&hub.base, &token("read").await, Duration::from_secs(10));
+    let full = Client::new(&hub.base, &token("full").await, Duration::from_secs(10));
+
+    // Every read the screens make.
+    wait_for("the subscription's queue", async || {
+        read.summary()
+            .await
+            .ok()
+            .filter(|s| queue(s, sub).is_some())
+    })
+    .await;
+    assert_eq!(read.agents().await.unwrap().len(), 1);
+    read.agent(agent).await.unwrap();
+    read.agent_logs(agent, 50).await.unwrap();
+    read.subscription(sub).await.unwrap();
+    read.deliveries("dead", 50).await.unwrap();
+    read.deliveries_of(sub, "retrying", 50).await.unwrap();
+    read.outgoing_logs(sub, 50).await.unwrap();
+    read.scenarios().await.unwrap();
+    read.credentials().await.unwrap();
+    read.incoming().await.unwrap();
+    read.inbound_stats(agent, "agent").await.unwrap();
+    endpoint_detail(&read, Key::AgentEndpoint(agent))
+        .await
+        .unwrap();
+    let names = HashMap::from([(sub, "crm".to_string())]);
+    load_failures(&read, &names, &RefCell::new(HashMap::new()))
+        .await
+        .unwrap();
+    assert!(read.stream().await.is_ok(), "the live tail opens");
+
+    // Actions: refused with the reason for a read token, done with a full one.
+    match read.set_paused(sub, true).await {
+        Err(ClientError::Unauthorized {
+            status: 403,
+            message,
+        }) => assert!(message.contains("read-only"), "{message}"),
+        other => panic!("pausing with a read token: {other:?}"),
+    }
+    match read.set_agent_disabled(agent, true).await {
+        Err(ClientError::Unauthorized { status: 403, .. }) => {}
+        other => panic!("disabling with a read token: {other:?}"),
+    }
+    assert!(!read.subscription(sub).await.unwrap().paused);
+    full.set_paused(sub, true).await.unwrap();
+    assert!(read.subscription(sub).await.unwrap().paused);
+    full.set_agent_disabled(agent, true).await.unwrap();
+    assert!(read.agent(agent).await.unwrap().disabled);
+    full.set_agent_disabled(agent, false).await.unwrap();
+    full.run_agent(agent).await.unwrap();
+}
+
 #[actix_rt::test]
 async fn circuit_reset_edit_and_delete_go_through_the_api() {
     let hub = start_hub();
