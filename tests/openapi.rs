@@ -245,6 +245,39 @@ async fn the_document_lists_every_route_and_every_documented_route_answers() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// One pagination for every list: each answer that is a JSON array documents `limit`
+/// and a cursor (`after`/`before`, or `offset` for the logs kept as rings).
+#[actix_rt::test]
+async fn every_list_documents_its_limit_and_cursor() {
+    let doc: Value = serde_json::from_str(muninn::http::openapi::json()).unwrap();
+    let mut lists = 0;
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(op) = item.get("get") else {
+            continue;
+        };
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        if schema["type"] != "array" {
+            continue;
+        }
+        lists += 1;
+        let names: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        let cursor = ["after", "before", "offset"]
+            .iter()
+            .any(|c| names.contains(c));
+        if !names.contains(&"limit") || !cursor {
+            problems.push(format!("GET {path}: parameters {names:?}"));
+        }
+    }
+    assert!(lists >= 15, "only {lists} lists in the document");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[actix_rt::test]
 async fn the_document_lists_the_error_codes_and_the_error_shape() {
     let hub = TestHub::start().await;

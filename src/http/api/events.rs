@@ -118,7 +118,7 @@ async fn run_query(
     path = "/api/events",
     operation_id = "events_list",
     tag = "events",
-    params(ListQuery),
+    params(ListQuery, super::page::PageParams),
     responses(
         (status = 200, description = "OK", body = Vec<EventOut>)
     )
@@ -152,7 +152,7 @@ pub async fn list(
     path = "/api/agents/{id}/events",
     operation_id = "events_for_agent",
     tag = "events",
-    params(("id" = i64, Path), ListQuery),
+    params(("id" = i64, Path), ListQuery, super::page::PageParams),
     responses(
         (status = 200, description = "OK", body = Vec<EventOut>)
     )
