@@ -249,6 +249,47 @@ async fn subscriptions_deliveries_and_replay() {
 }
 
 #[actix_rt::test]
+async fn a_dead_delivery_is_listed_and_retried() {
+    let hub = TestHub::start_with(|c| {
+        c.delivery.allow_private_targets = true;
+        c.delivery.poll_interval_ms = 50;
+    })
+    .await;
+    let agent = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    // Nothing listens on port 9: the one attempt fails and the delivery dies.
+    let sub = api_in(
+        &hub,
+        &["subscriptions", "create"],
+        Some(r#"{"url": "http://127.0.0.1:9/hook", "event_types": ["event.created"], "retry_count": 0}"#),
+    )
+    .json();
+    let r = hub
+        .post_json(
+            &format!("/users/1/web_requests/{agent}/s"),
+            ADMIN_TOKEN,
+            &json!({"n": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let dead = loop {
+        let dead = api(&hub, &["deliveries", "list", "--status", "dead"]).json();
+        if let Some(d) = dead.as_array().unwrap().first() {
+            break d.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no delivery died");
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(dead["webhook_id"], sub["id"]);
+    let id = dead["id"].as_i64().unwrap().to_string();
+    let retried = api(&hub, &["deliveries", "retry", &id]).json();
+    assert_eq!(retried["id"], dead["id"]);
+    assert_ne!(retried["status"], "dead", "{retried}");
+    let got = api(&hub, &["deliveries", "get", &id]).json();
+    assert!(!got["attempt_log"].as_array().unwrap().is_empty(), "{got}");
+}
+
+#[actix_rt::test]
 async fn events_are_listed_by_agent() {
     let hub = TestHub::start().await;
     let id = hub
@@ -310,7 +351,7 @@ async fn scenarios_import_and_export() {
 }
 
 #[actix_rt::test]
-async fn tokens_are_created_listed_and_revoked() {
+async fn tokens_are_created_listed_rotated_and_revoked() {
     let hub = TestHub::start().await;
     let created = api(
         &hub,
@@ -343,6 +384,25 @@ async fn tokens_are_created_listed_and_revoked() {
     );
     assert!(!write.ok);
     assert!(write.stderr.contains("403"), "{}", write.stderr);
+    // Rotate: the same token with a new secret, printed once; the old one stops.
+    let rotated = api(&hub, &["tokens", "rotate", &id]).json();
+    assert_eq!(
+        (&rotated["id"], &rotated["scope"]),
+        (&created["id"], &json!("read"))
+    );
+    let old = token;
+    let token = rotated["token"].as_str().unwrap().to_string();
+    assert_ne!(token, old);
+    let stale = muninn(
+        &["api", "--url", &hub.base, "--token", &old, "agents", "list"],
+        &[],
+        None,
+    );
+    assert!(
+        !stale.ok && stale.stderr.contains("401"),
+        "{}",
+        stale.stderr
+    );
     assert!(api(&hub, &["tokens", "revoke", &id]).ok);
     let revoked = muninn(
         &[
