@@ -88,6 +88,11 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
     store.credentials().set_uri_expander(Arc::new(expander));
     notifier.status("starting agents and subscriptions");
     let addrs = hub::start(&config, store, registry, router, subscriptions).await?;
+    // Other nodes' events wake this node's agents and subscriptions (PostgreSQL only).
+    if let Some(url) = config.postgres_url().filter(|_| !config.safe_mode) {
+        let poll_every = Duration::from_millis(config.delivery.poll_interval_ms);
+        hub::remote::listen(url, &addrs, poll_every)?;
+    }
 
     let state = web::Data::new(AppState {
         addrs,

@@ -190,6 +190,11 @@ impl Guard {
         }
     }
 
+    /// The endpoint's limit in requests per minute (0: none).
+    pub fn per_minute(&self) -> u32 {
+        self.limiter.per_minute
+    }
+
     /// Names the endpoint in the rate-limit log lines.
     pub fn named(mut self, label: String) -> Guard {
         self.label = label;

@@ -7,6 +7,15 @@
 //! (`Store::read`), so the actor keeps answering hits meanwhile; concurrent misses for
 //! the same key share one render. A render that started before a change is handed to
 //! the requests that were waiting for it but not cached.
+//!
+//! Across nodes (PostgreSQL, issue 19) the cache is invalidated by the same
+//! `FeedChanged`, sent by the Router when the node's listener hears that another node
+//! committed events of the feed's sources (`hub::remote`). The alternative, checking
+//! the sources' newest event id on every request, is exact but turns every hit into a
+//! database read, which is what this cache exists to avoid; the notification costs
+//! nothing per hit, and a feed is stale only for as long as a notification takes to
+//! arrive (or, if the listener's connection is down, until its fallback poll or
+//! reconnect, which invalidates every feed).
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod incoming;
 pub mod registry;
+pub mod remote;
 pub mod router;
 pub mod running;
 pub mod startup;

@@ -18,9 +18,9 @@ use crate::store::{Committed, Store, StoreError, links};
 
 pub struct Router {
     store: Store,
-    registry: Arc<Registry>,
+    pub(super) registry: Arc<Registry>,
     /// source agent id -> receiver agent ids
-    graph: HashMap<i64, Vec<i64>>,
+    pub(super) graph: HashMap<i64, Vec<i64>>,
 }
 
 impl Router {

@@ -20,10 +20,12 @@ pub mod idempotency_keys;
 pub mod inbound_log;
 pub mod incoming_webhooks;
 pub mod links;
+pub mod listen;
 pub mod mail_outbox;
 #[cfg(test)]
 mod migration_tests;
 pub mod postgres;
+pub mod rate_windows;
 mod reader;
 pub mod scenarios;
 pub mod schema;
@@ -58,6 +60,8 @@ pub struct Store {
     writer: Writer,
     keys: Arc<Keyring>,
     credentials: Arc<credential_cache::CredentialCache>,
+    /// On PostgreSQL, where several nodes may share the database.
+    on_pg: bool,
 }
 
 impl Store {
@@ -129,6 +133,7 @@ impl Store {
             writer,
             keys,
             credentials,
+            on_pg: opts.pg_url.is_some(),
         })
     }
 
@@ -159,6 +164,12 @@ impl Store {
                 .await
                 .map_err(|_| StoreError::WriterGone)?
         }
+    }
+
+    /// True on PostgreSQL: several nodes may share the database, so what must hold
+    /// across them (inbound rate limits) is kept in it.
+    pub fn is_pg(&self) -> bool {
+        self.on_pg
     }
 
     pub fn writer(&self) -> &Writer {

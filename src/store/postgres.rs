@@ -67,9 +67,14 @@
 //! against the commit before the switch (the webhook path's only statement is the
 //! cached event insert, now reached through one match).
 //!
-//! Not yet (issue 19): several nodes as equals. Agents' leases, delivery claims with
-//! `SKIP LOCKED`, LISTEN/NOTIFY, shared rate limits and idempotency keys do not exist:
-//! two nodes on one database today would both run every agent and both send every
+//! Shared by every node of one database (issue 19): new events wake the other nodes
+//! through LISTEN/NOTIFY (`listen.rs`, `hub/remote.rs`, which also invalidates their
+//! feed caches), inbound rate limits are counted per minute in the database
+//! (`rate_windows.rs`), and the first request with an idempotency key wins through the
+//! table's unique key (`idempotency_keys::claim`).
+//!
+//! Not yet (issue 19): agents' leases and delivery claims with `SKIP LOCKED`: two
+//! nodes on one database today would both run every agent and both send every
 //! delivery. One node per database until then. Moving an existing SQLite hub's data
 //! to PostgreSQL (export/import) is not built either.
 
@@ -108,6 +113,18 @@ pub fn reserve_event_ids(conn: &mut PgConnection, n: i64) -> Result<i64, StoreEr
         .returning(writer_marks::event_ids_reserved)
         .get_result(conn)?;
     Ok(last - n + 1)
+}
+
+/// Takes the row lock [`reserve_event_ids`] takes, without reserving: held until the
+/// transaction ends, it orders this transaction after every event-writing transaction
+/// in flight on any node (see `idempotency_keys::claim`).
+pub fn lock_event_order(conn: &mut PgConnection) -> Result<(), StoreError> {
+    writer_marks::table
+        .find(1_i64)
+        .select(writer_marks::event_ids_reserved)
+        .for_update()
+        .first::<i64>(conn)?;
+    Ok(())
 }
 
 /// The size of the database on disk (`pg_database_size`), for the admin summary:

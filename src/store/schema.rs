@@ -290,6 +290,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    inbound_rate_windows (endpoint, window_start) {
+        endpoint -> Text,
+        window_start -> Timestamp,
+        requests -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_subscriptions,
     scenarios,
@@ -309,5 +317,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbound_stats,
     idempotency_keys,
     user_credentials,
-    mail_outbox
+    mail_outbox,
+    inbound_rate_windows
 );

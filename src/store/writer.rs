@@ -23,7 +23,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::Connection;
@@ -229,6 +229,9 @@ pub struct WriterStats {
     pub failed_batches: AtomicUsize,
     /// Set when the writer thread has stopped (the checkpoint thread ends with it).
     pub stopped: AtomicBool,
+    /// On PostgreSQL, the writer connection's backend process id, learnt from its
+    /// first NOTIFY: the node's listener skips its own writer's notifications.
+    pub pg_pid: Arc<AtomicI32>,
     /// Set while the latest batch failed; the details are in `health`.
     failing: AtomicBool,
     /// Set while the queue is deeper than `behind_at` (see [`behind_signal`]).
@@ -878,6 +881,13 @@ fn commit_batch(
                 if !ok && !isolated {
                     return Err(Abort::Retry);
                 }
+            }
+            // Other nodes learn of this batch's events on commit (see `listen`).
+            if let (super::DbConn::Pg(pg), Some(high)) =
+                (&mut *c, committed.iter().map(|e| e.event.id).max())
+            {
+                let pid = super::listen::notify(pg, high).map_err(store_failed)?;
+                stats.pg_pid.store(pid, Ordering::Relaxed);
             }
             // On PostgreSQL each insert reserved its own ids in the shared row.
             if *next_id - 1 > reserved_before && !c.is_pg() {

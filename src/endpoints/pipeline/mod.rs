@@ -36,8 +36,8 @@ use super::{Admit, InboundRequest, NoteTooLarge, OwnRefusal, Rejection, WebRespo
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents as agents_table;
 use crate::store::events::NewEvent;
-use crate::store::idempotency_keys;
 use crate::store::{Store, StoreError};
+use crate::store::{idempotency_keys, rate_windows};
 
 /// What changes per request.
 struct State {
@@ -238,15 +238,15 @@ impl EndpointCore {
             msg.request.client_ip,
             msg.request.received,
         );
-        let form = {
+        let (form, shared_limit) = {
             let mut state = self.state();
             if self.owner.records_last_request.is_some() {
                 state.last_request_at = Some(crate::store::now());
                 state.flushed = false;
             }
-            state.form.clone()
+            (state.form.clone(), shared_limit(&state, &self.store))
         };
-        let res = self.run(&form, msg).await;
+        let res = self.run(&form, msg, shared_limit).await;
         let mut state = self.state();
         let r = match res {
             Ok(done) => {
@@ -265,7 +265,15 @@ impl EndpointCore {
         decorate(r, &form)
     }
 
-    async fn run(&self, form: &Form, msg: HandleWebRequest) -> Result<Done, Refused> {
+    async fn run(
+        &self,
+        form: &Form,
+        msg: HandleWebRequest,
+        shared_limit: Option<u32>,
+    ) -> Result<Done, Refused> {
+        if let Some(per_minute) = shared_limit {
+            self.count_shared(per_minute).await?;
+        }
         let checked = self.check(form, msg)?;
         let mut shaped = shape_off_worker(checked).await?;
         if let Some(c) = shaped.captcha.take() {
@@ -277,6 +285,35 @@ impl EndpointCore {
             .map_err(|e| ("store_failed", store_failure(&e)))?
             .await
             .map_err(|e| ("store_failed", store_failure(&e)))
+    }
+
+    /// Step 1 again on PostgreSQL, where several nodes may serve this endpoint: its
+    /// limit holds across them through the shared per-minute count (see
+    /// `store::rate_windows`). Only after this node's own bucket let the request in, so
+    /// a node's own flood costs no query; with the body read, but before anything is
+    /// parsed or written. The count is one statement on a pool connection, not a job
+    /// of the group commit, so it does not wait behind the writes.
+    async fn count_shared(&self, per_minute: u32) -> Result<(), Refused> {
+        let endpoint = self.owner.endpoint_key.clone();
+        let counted = self
+            .store
+            .read(move |c| rate_windows::count(c, &endpoint, crate::store::now()))
+            .await
+            .map_err(|e| ("store_failed", store_failure(&e)))?;
+        if counted.requests <= i64::from(per_minute) {
+            return Ok(());
+        }
+        let wait = counted.window_ends_in;
+        Err((
+            Refusal::RateLimited.reason(),
+            WebResponse::refuse(
+                OwnRefusal::RateLimited,
+                format!(
+                    "rate limit of {per_minute} requests per minute (across every node) exceeded; retry in {wait}s"
+                ),
+            )
+            .with_header("Retry-After", wait.to_string()),
+        ))
     }
 
     /// Steps 2 and 3, authenticate and parse: the secret and verb, signature,
@@ -379,8 +416,10 @@ impl EndpointCore {
         let window = self.inbound.idempotency_window_seconds;
         let endpoint = self.owner.endpoint_key.clone();
         self.store.writer().try_write_repeatable(move |conn, out| {
+            // First, so the key is this request's before it writes anything (the first
+            // request with a key wins across nodes too: see `claim`).
             if let Some(k) = &key
-                && let Some(row) = idempotency_keys::find(conn, &endpoint, k)?
+                && let Some(row) = idempotency_keys::claim(conn, &endpoint, k, window)?
             {
                 return Ok(Done {
                     response: replay(row),
@@ -401,18 +440,19 @@ impl EndpointCore {
                 Reply::Ready(r) => r.clone(),
                 Reply::Receipt(webhook_id) => receipt(*webhook_id, &ids),
             };
-            if let Some(k) = &key
-                && response.location.is_none()
-            {
-                idempotency_keys::insert(
-                    conn,
-                    &endpoint,
-                    k,
-                    response.status,
-                    &response.body,
-                    &response.content_type,
-                    window,
-                )?;
+            if let Some(k) = &key {
+                if response.location.is_none() {
+                    idempotency_keys::answer(
+                        conn,
+                        &endpoint,
+                        k,
+                        response.status,
+                        &response.body,
+                        &response.content_type,
+                    )?;
+                } else {
+                    idempotency_keys::release(conn, &endpoint, k)?;
+                }
             }
             Ok(Done {
                 response,
@@ -455,6 +495,13 @@ impl EndpointCore {
             }
         });
     }
+}
+
+/// The endpoint's limit per minute when it must hold across nodes (PostgreSQL, a
+/// limit set); `None` when the in-memory bucket alone decides.
+fn shared_limit(state: &State, store: &Store) -> Option<u32> {
+    let per_minute = state.guard.as_ref()?.per_minute();
+    (store.is_pg() && per_minute > 0).then_some(per_minute)
 }
 
 /// Adds the form's headers to an answer.
