@@ -51,6 +51,17 @@ pub struct TestHub {
     /// The cluster the hub's database is on, when it runs on PostgreSQL; stopped
     /// when the hub is dropped.
     pub pg: Option<postgres::PgCluster>,
+    /// Stops the hub's thread when the TestHub drops: the tests share one process, and
+    /// a hub left running would keep its threads, timers and files to the end of it.
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 /// `MUNINN_TEST_BACKEND=postgres` runs every TestHub on a throwaway PostgreSQL cluster
@@ -85,16 +96,28 @@ impl TestHub {
         tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
             let system = actix::System::new();
-            if let Err(e) = system.block_on(muninn::run(config, listener)) {
+            let outcome = system.block_on(async move {
+                tokio::select! {
+                    outcome = muninn::run(config, listener) => outcome,
+                    // Dropping the server stops its workers and closes the listener.
+                    _ = stopped => Ok(()),
+                }
+            });
+            if let Err(e) = outcome {
                 eprintln!("test hub stopped: {e}");
             }
+            // The actors' arbiters stop with the system; `run` returns once it has.
+            actix::System::current().stop();
+            let _ = system.run();
         });
         let hub = TestHub {
             base,
             dir,
             pg,
+            stop: Some(stop),
             client: awc::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .disable_redirects()
