@@ -44,6 +44,7 @@ mod liquid_agents;
 mod liquid_output;
 mod log_output;
 mod logic_agents;
+mod migrations;
 mod notify_agents;
 mod openapi;
 mod openapi_bodies;
