@@ -5,6 +5,10 @@
 //! Run one file's tests with its module name as the filter:
 //! `cargo test --test it inbound::` (or one test: `cargo test --test it inbound::name`).
 //!
+//! A new test file goes here as `tests/it/foo.rs` with `mod foo;` below (in order), and
+//! takes the shared helpers with `use crate::common;` (a file of its own binary would
+//! say `mod common;`); a file's `include_str!` paths are relative to this folder.
+//!
 //! The tests share one process: none may set environment variables or the current
 //! directory (pass them to a child `Command` instead). The hub's metrics are counted
 //! process-wide, so `tests/metrics.rs`, which reads exact counts, stays a binary of its
