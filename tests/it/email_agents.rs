@@ -53,18 +53,6 @@ async fn agent(hub: &TestHub, token: &str, body: Value) -> i64 {
     hub.add_agent(token, body).await["id"].as_i64().unwrap()
 }
 
-async fn post_event(hub: &TestHub, token: &str, hook: i64, payload: &Value) {
-    let me = hub.get("/api/me", token).await.json();
-    let r = hub
-        .post_json(
-            &format!("/users/{}/web_requests/{hook}/s", me["id"]),
-            token,
-            payload,
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-}
-
 async fn logs(hub: &TestHub, token: &str, id: i64) -> Vec<String> {
     hub.get(&format!("/api/agents/{id}/logs"), token)
         .await
@@ -117,7 +105,7 @@ async fn email_agents_send_huginns_spec_cases() {
     for case in cases()["email"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let id = agent(&hub, &token, json!({"type": "Agents::EmailAgent", "name": name, "source_ids": [hook], "options": case["options"]})).await;
-        post_event(&hub, &token, hook, &case["event"]).await;
+        hub.send_to_webhook(&token, hook, &case["event"]).await;
         let want_to: Vec<&str> = case["to"]
             .as_array()
             .unwrap()
@@ -206,7 +194,8 @@ async fn a_refused_send_is_retried_then_delivered_and_a_final_refusal_is_logged(
     )
     .await;
     sink.refuse_next(2);
-    post_event(&hub, &token, hook, &json!({"title": "disk full"})).await;
+    hub.send_to_webhook(&token, hook, &json!({"title": "disk full"}))
+        .await;
     let mails = sink.wait_for(1).await;
     assert_eq!(sink.refused(), 2);
     assert_eq!(mails.len(), 1);
@@ -230,7 +219,8 @@ async fn a_refused_send_is_retried_then_delivered_and_a_final_refusal_is_logged(
 
     // A 5xx answer is final: one attempt, an error log, nothing delivered.
     sink.refuse_with(1, "550 5.1.1 No such user");
-    post_event(&hub, &token, hook, &json!({"title": "second"})).await;
+    hub.send_to_webhook(&token, hook, &json!({"title": "second"}))
+        .await;
     let l = wait_log(&hub, &token, mail, "gave up after 1 attempt").await;
     assert!(
         l.iter().any(|m| m.contains("(550): 5.1.1 No such user")),
@@ -273,7 +263,7 @@ async fn email_digest_sends_one_mail_per_run_and_digest_emits_one_event() {
         json!({"message": "hi!", "data": "one"}),
         json!({"data": "Something else"}),
     ] {
-        post_event(&hub, &token, hook, &p).await;
+        hub.send_to_webhook(&token, hook, &p).await;
     }
     // Both payloads are held before the run.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -351,7 +341,7 @@ async fn without_smtp_an_email_agent_saves_and_its_mail_fails_with_a_clear_log()
         "options": {"subject": "s", "expected_receive_period_in_days": 1}}),
     )
     .await;
-    post_event(&hub, &token, hook, &json!({"x": 1})).await;
+    hub.send_to_webhook(&token, hook, &json!({"x": 1})).await;
     let l = wait_log(&hub, &token, mail, "SMTP is not configured").await;
     assert!(
         l.iter()

@@ -2,6 +2,7 @@
 //! 127.0.0.1:0 with a temporary data dir; `Resp` is what a client saw.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
 pub mod imap;
 pub mod load;
 pub mod postgres;
