@@ -8,7 +8,7 @@
 //!     BENCH_CONCURRENCY=64 BENCH_SECONDS=5 cargo bench --bench feeds
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::rc::Rc;

@@ -2,6 +2,7 @@
 //! token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::sink::Sink;

@@ -5,7 +5,7 @@
 //! unreachable hub look like.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tests/common/sink.rs"]
+#[path = "../../tests/it/common/sink.rs"]
 mod sink;
 
 use std::cell::RefCell;

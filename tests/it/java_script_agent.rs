@@ -1,0 +1,266 @@
+//! The java_script agent type through the real server and the real `muninn js-worker`
+//! child: an event in, the code, an event out; memory kept between runs; a credential
+//! read; and hostile code (a busy loop, a memory bomb, a syntax error) each ending with a
+//! clear log line while the hub keeps answering. Refused while `[insecure_agents]` is off.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::{ADMIN_TOKEN, TestHub};
+use serde_json::{Value, json};
+
+async fn enabled_hub() -> TestHub {
+    // The worker is the built `muninn` binary: this test's own executable is the harness.
+    muninn::sandbox::set_worker_program(env!("CARGO_BIN_EXE_muninn"));
+    TestHub::start_with(|c| {
+        c.insecure_agents.enabled = true;
+        c.insecure_agents.timeout_seconds = 2;
+        c.insecure_agents.max_output_bytes = 64 * 1024;
+        c.insecure_agents.memory_mb = 64;
+    })
+    .await
+}
+
+fn js(name: &str, code: &str, extra: Value) -> Value {
+    let mut options = json!({"code": code, "language": "JavaScript"});
+    if let (Some(o), Some(e)) = (options.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    json!({"type": "java_script", "name": name, "options": options})
+}
+
+async fn id_of(hub: &TestHub, body: Value) -> i64 {
+    hub.add_agent(ADMIN_TOKEN, body).await["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn run(hub: &TestHub, id: i64) {
+    let r = hub
+        .post_json(&format!("/api/agents/{id}/run"), ADMIN_TOKEN, &json!({}))
+        .await;
+    assert!(r.status < 300, "{} {}", r.text(), r.status);
+}
+
+async fn memory(hub: &TestHub, id: i64) -> Value {
+    hub.get(&format!("/api/agents/{id}"), ADMIN_TOKEN)
+        .await
+        .json()["memory"]
+        .clone()
+}
+
+#[actix_rt::test]
+async fn an_event_goes_in_through_the_code_and_comes_out() {
+    let hub = enabled_hub().await;
+    let m = id_of(&hub, json!({"type": "manual_event", "name": "m"})).await;
+    let mut body = js(
+        "upper",
+        "Agent.receive = function() {\n  var events = this.incomingEvents();\n  for (var i = 0; i < events.length; i++) {\n    this.createEvent({ shout: events[i].payload.text.toUpperCase(), prefix: this.options('prefix') });\n  }\n};",
+        json!({"prefix": "{{ 'P' | append: 'X' }}"}),
+    );
+    body["source_ids"] = json!([m]);
+    let a = id_of(&hub, body).await;
+    let r = hub
+        .post_json(
+            &format!("/api/agents/{m}/events"),
+            ADMIN_TOKEN,
+            &json!({"text": "hello"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let got = hub
+        .wait_payloads(ADMIN_TOKEN, a, &[json!({"shout": "HELLO", "prefix": "PX"})])
+        .await;
+    assert_eq!(got, vec![json!({"shout": "HELLO", "prefix": "PX"})]);
+}
+
+#[actix_rt::test]
+async fn memory_is_kept_between_runs_and_a_credential_is_read() {
+    let hub = enabled_hub().await;
+    let r = hub
+        .post_json(
+            "/api/credentials",
+            ADMIN_TOKEN,
+            &json!({"credential_name": "greeting", "credential_value": "hej"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let code = "Agent.check = function() {\n  var n = (this.memory('count') || 0) + 1;\n  this.memory('count', n);\n  this.createEvent({ n: n, greeting: this.credential('greeting') });\n  this.log('run ' + n);\n};";
+    let a = id_of(&hub, js("counter", code, json!({}))).await;
+    run(&hub, a).await;
+    hub.wait_log(ADMIN_TOKEN, a, "run 1", 1).await;
+    run(&hub, a).await;
+    hub.wait_log(ADMIN_TOKEN, a, "run 2", 1).await;
+    assert_eq!(memory(&hub, a).await, json!({"count": 2}));
+    let got = hub.payloads(ADMIN_TOKEN, a).await;
+    assert_eq!(
+        got,
+        vec![
+            json!({"n": 1, "greeting": "hej"}),
+            json!({"n": 2, "greeting": "hej"})
+        ]
+    );
+    // The code itself may live in a credential (`credential:NAME`).
+    let r = hub
+        .post_json(
+            "/api/credentials",
+            ADMIN_TOKEN,
+            &json!({"credential_name": "code-foo",
+                    "credential_value": "Agent.check = function() { this.log(\"ran it\"); };"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let c = id_of(
+        &hub,
+        js("from credential", "credential:code-foo", json!({})),
+    )
+    .await;
+    run(&hub, c).await;
+    hub.wait_log(ADMIN_TOKEN, c, "ran it", 1).await;
+}
+
+#[actix_rt::test]
+async fn hostile_code_ends_with_a_clear_error_and_the_hub_keeps_answering() {
+    let hub = enabled_hub().await;
+    let cases = [
+        (
+            "loop",
+            "Agent.check = function() { while (true) {} };",
+            "the code did not finish within 2 s and was stopped",
+        ),
+        (
+            "bomb",
+            "Agent.check = function() { var a = []; while (true) { a.push(new Array(100000).fill('x')); } };",
+            "the code used more than 64 MiB of memory and was stopped",
+        ),
+        (
+            "syntax",
+            "Agent.check = function() {\n  this.log('fine');\n  this.log('oops' +);\n};",
+            "JavaScript error: SyntaxError",
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (name, code, _) in cases {
+        let id = id_of(&hub, js(name, code, json!({}))).await;
+        run(&hub, id).await;
+        ids.push(id);
+    }
+    for ((_, _, needle), id) in cases.iter().zip(&ids) {
+        hub.wait_log(ADMIN_TOKEN, *id, needle, 1).await;
+        assert!(hub.payloads(ADMIN_TOKEN, *id).await.is_empty());
+    }
+    // The syntax error names its line.
+    hub.wait_log(ADMIN_TOKEN, ids[2], "(line 3, column", 1)
+        .await;
+    assert_eq!(hub.get("/api/agents", ADMIN_TOKEN).await.status, 200);
+}
+
+#[actix_rt::test]
+async fn while_off_a_save_is_refused_saying_how_to_enable() {
+    let hub = TestHub::start().await;
+    let r = hub
+        .post_json(
+            "/api/agents",
+            ADMIN_TOKEN,
+            &js("s", "Agent.check = function() {};", json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("[insecure_agents] enabled = true"),
+        "{}",
+        r.text()
+    );
+    let r = hub
+        .post_json(
+            "/api/agents/dry_run",
+            ADMIN_TOKEN,
+            &json!({"type": "Agents::JavaScriptAgent",
+                    "options": {"code": "Agent.check = function() {};"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+}
+
+#[actix_rt::test]
+async fn a_dry_run_shows_the_events_and_logs_and_keeps_nothing() {
+    let hub = enabled_hub().await;
+    let r = hub
+        .post_json(
+            "/api/agents/dry_run",
+            ADMIN_TOKEN,
+            &json!({"type": "Agents::JavaScriptAgent",
+                    "options": {"code": "Agent.check = function() { this.createEvent({ a: 1 }); this.log('dry'); };"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body: Value = r.json();
+    assert_eq!(body["events"], json!([{"a": 1}]), "{body}");
+    assert!(body.to_string().contains("dry"), "{body}");
+}
+
+/// Huginn's spec cases (fixtures/agents/java_script.json) through the API: `invalid`
+/// cases are a 422 on save naming the problem; the others are dry runs (one event, or a
+/// check) whose events, error log lines and memory are compared.
+#[actix_rt::test]
+async fn huginn_spec_cases_from_the_fixture_file() {
+    let hub = enabled_hub().await;
+    let file: Value =
+        serde_json::from_str(include_str!("../../fixtures/agents/java_script.json")).unwrap();
+    let mut failures = Vec::new();
+    for case in file["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let options = case["options"].clone();
+        if let Some(want) = case["invalid"].as_str() {
+            let r = hub
+                .post_json(
+                    "/api/agents",
+                    ADMIN_TOKEN,
+                    &json!({"type": "java_script", "name": name, "options": options}),
+                )
+                .await;
+            if r.status != 422 || !r.text().contains(want) {
+                failures.push(format!("{name}: {} {}", r.status, r.text()));
+            }
+            continue;
+        }
+        let mut body = json!({"type": "java_script", "options": options,
+                              "memory": case.get("memory").cloned().unwrap_or(json!({}))});
+        if let Some(event) = case.get("event") {
+            body["event"] = event.clone();
+        }
+        let r = hub
+            .post_json("/api/agents/dry_run", ADMIN_TOKEN, &body)
+            .await;
+        if r.status != 200 {
+            failures.push(format!("{name}: {} {}", r.status, r.text()));
+            continue;
+        }
+        let got: Value = r.json();
+        if let Some(want) = case.get("emits")
+            && &got["events"] != want
+        {
+            failures.push(format!("{name}: events {} want {want}", got["events"]));
+        }
+        if let Some(want) = case.get("memory_after")
+            && &got["memory"] != want
+        {
+            failures.push(format!("{name}: memory {} want {want}", got["memory"]));
+        }
+        let errors: Vec<&str> = got["log"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["level"] == "ERROR")
+            .filter_map(|l| l["message"].as_str())
+            .collect();
+        match case["error_logged"].as_str() {
+            Some(want) if !errors.iter().any(|e| e.contains(want)) => {
+                failures.push(format!("{name}: no error log with {want:?}: {errors:?}"))
+            }
+            None if !errors.is_empty() => failures.push(format!("{name}: errors {errors:?}")),
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
