@@ -126,6 +126,7 @@ pub struct AgentsConfig {
     pub mailbox_capacity: usize,
     pub propagation_interval_seconds: u64,
     pub timezone: String,
+    pub expiry_interval_seconds: u64,
 }
 
 impl Default for AgentsConfig {
@@ -139,6 +140,7 @@ impl Default for AgentsConfig {
             mailbox_capacity: 256,
             propagation_interval_seconds: 60,
             timezone: "UTC".into(),
+            expiry_interval_seconds: 60,
         }
     }
 }

@@ -31,6 +31,9 @@ use load::{Conn, Stats, request};
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 
 const DEFAULT_HUB_LOG: &str = "warn,muninn=info";
+/// What the default run (every row, `--growth-10m` aside) should take on a 2-core
+/// machine with a release build.
+const BUDGET_MINUTES: f64 = 15.0;
 /// `--hub-log`, set once at the start.
 static HUB_LOG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
@@ -42,8 +45,9 @@ static HUB_LOG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
-    /// Seconds per load run.
-    #[arg(long, default_value_t = 8)]
+    /// Seconds per load run (6: the whole default run then fits in 15 minutes on a
+    /// 2-core machine; the matrix alone is 48 runs).
+    #[arg(long, default_value_t = 6)]
     duration: u64,
     /// Concurrent connections for the ingest runs.
     #[arg(long, default_value_t = 32)]
@@ -82,6 +86,9 @@ struct Cli {
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
+    /// Only the growth rows (and the expiry rows): no ingest matrix, no outbound.
+    #[arg(long)]
+    growth_only: bool,
 }
 
 /// The hub's allocator, so that the references' ceilings are not lowered by a
@@ -115,6 +122,15 @@ enum Cmd {
     /// The idle-memory rows alone: RSS of a restarted hub holding 10 000 agents
     /// (webhook agents, and a mix of 14 types) and 1 000 subscriptions.
     Idle,
+    /// Builds a growth database (as the growth rows do) in `--data-dir` and leaves it
+    /// there, for `EXPLAIN QUERY PLAN` or a hub of one's own: a webhook agent, a
+    /// 40-item feed of it and `--events` copies of a 203-byte event.
+    BuildDb {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+    },
 }
 
 /// A child process serving HTTP on loopback; killed when dropped.
@@ -177,6 +193,12 @@ fn start_reference(kind: &str, sync: &str, dir: &Path) -> Result<Proc> {
 }
 
 fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
+    start_hub_with(bin, dir, sync, &[])
+}
+
+/// [`start_hub`] with environment variables of its own (`MUNINN_<SECTION>_<KEY>`
+/// settings: a hub that does not know one ignores it, so older builds still run).
+fn start_hub_with(bin: &Path, dir: &Path, sync: &str, envs: &[(&str, String)]) -> Result<Proc> {
     let config = dir.join("muninn.toml");
     let log = HUB_LOG.get().map_or(DEFAULT_HUB_LOG, String::as_str);
     let echo = log != DEFAULT_HUB_LOG;
@@ -203,6 +225,7 @@ fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
         .env("MUNINN_ADMIN_TOKEN", TOKEN)
         .env_remove("RUST_LOG")
         .env_remove("NOTIFY_SOCKET")
+        .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -651,6 +674,7 @@ fn hub_bin(cli: &Cli) -> Result<PathBuf> {
 }
 
 async fn bench(cli: Cli) -> Result<()> {
+    let started = std::time::Instant::now();
     let bin = hub_bin(&cli)?;
     println!(
         "machine: {}; {} s per run, {} connections",
@@ -659,6 +683,11 @@ async fn bench(cli: Cli) -> Result<()> {
         cli.connections
     );
     let mut rows = Vec::new();
+    if cli.growth_only {
+        growth_rows(&bin, &cli, &mut rows).await?;
+        print_table(rows, started);
+        return Ok(());
+    }
 
     let bodies: Vec<bodies::Body> = cli.bodies.iter().map(|&n| bodies::body(n)).collect();
     let mut generators = vec![ingest::Generator::Own];
@@ -689,14 +718,7 @@ async fn bench(cli: Cli) -> Result<()> {
     );
 
     if !cli.ingest_only && !cli.no_growth {
-        let mut sizes = vec![1_000_000];
-        if cli.growth_10m {
-            sizes.push(10_000_000);
-        }
-        let body = bodies::body(203);
-        let d = Duration::from_secs(cli.duration);
-        growth::run(&bin, &sizes, &body, cli.connections, d, &mut rows).await?;
-        growth::expiry(&bin, 1_000_000, &body, cli.connections, d, &mut rows).await?;
+        growth_rows(&bin, &cli, &mut rows).await?;
     }
 
     if !cli.ingest_only {
@@ -742,11 +764,34 @@ async fn bench(cli: Cli) -> Result<()> {
         );
     }
 
+    print_table(rows, started);
+    Ok(())
+}
+
+/// The growth rows (1 M events, and 10 M with `--growth-10m`) and the expiry rows.
+async fn growth_rows(bin: &Path, cli: &Cli, rows: &mut Vec<Row>) -> Result<()> {
+    let mut sizes = vec![1_000_000];
+    if cli.growth_10m {
+        sizes.push(10_000_000);
+    }
+    let body = bodies::body(203);
+    let d = Duration::from_secs(cli.duration);
+    growth::run(bin, &sizes, &body, cli.connections, d, rows).await?;
+    growth::expiry(bin, 1_000_000, &body, cli.connections, d, rows).await
+}
+
+fn print_table(rows: Vec<Row>, started: std::time::Instant) {
     println!("\n| measurement | result | notes |\n| --- | --- | --- |");
     for r in rows {
         println!("| {} | {} | {} |", r.what.trim(), r.value, r.note);
     }
-    Ok(())
+    let minutes = started.elapsed().as_secs_f64() / 60.0;
+    println!("\nthe whole run took {minutes:.1} min");
+    if minutes > BUDGET_MINUTES {
+        println!(
+            "that is over the {BUDGET_MINUTES} minutes the default run is meant to fit in: a loaded machine, or a debug build"
+        );
+    }
 }
 
 fn main() -> Result<()> {
@@ -780,6 +825,13 @@ fn main() -> Result<()> {
             }
             Ok(())
         }),
+        Some(Cmd::BuildDb { data_dir, events }) => {
+            let (dir, n) = (data_dir.clone(), *events);
+            actix_rt::System::new().block_on(async {
+                let bin = hub_bin(&cli)?;
+                growth::build(&bin, &dir, n, &bodies::body(203)).await
+            })
+        }
         None => actix_rt::System::new().block_on(bench(cli)),
     }
 }

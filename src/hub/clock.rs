@@ -18,8 +18,15 @@ use crate::store::{Store, events};
 /// How often the Clock looks for schedules that fell due (the finest schedule is 10 s).
 const SCHEDULE_TICK: Duration = Duration::from_millis(500);
 
-const EXPIRY_EVERY: Duration = Duration::from_secs(60);
-const EXPIRY_BATCH: i64 = 1000;
+/// The Writer's time one expiry batch may take: every write queued meanwhile (webhooks
+/// among them) waits for it, so it is kept to a fraction of a webhook's usual answer.
+const EXPIRY_WORK: Duration = Duration::from_millis(1);
+/// Bounds of a batch's size, which is fitted to [`EXPIRY_WORK`] as batches go.
+const EXPIRY_BATCH_MIN: i64 = 16;
+const EXPIRY_BATCH_MAX: i64 = 4096;
+/// The pause between batches while expired events remain: the Writer spends at most
+/// about EXPIRY_WORK / EXPIRY_PAUSE of its time on expiry.
+const EXPIRY_PAUSE: Duration = Duration::from_millis(20);
 /// How often an idle Writer is given a batch to count events into agents' rows in.
 const COUNT_NUDGE_EVERY: Duration = Duration::from_secs(1);
 
@@ -27,21 +34,34 @@ pub struct Clock {
     store: Store,
     registry: Arc<Registry>,
     propagation_every: Duration,
+    expiry_every: Duration,
     /// agent id -> its schedule and next firing.
     schedules: HashMap<i64, (Schedule, DateTime<Utc>)>,
     /// Failed expiry runs in a row: they are retried at the next run anyway, this
     /// keeps the log to one line when they begin, at the cap, and when they recover.
     expiry_retry: Backoff,
+    /// How many expired events the next batch deletes (see [`EXPIRY_WORK`]).
+    expiry_batch: i64,
+    /// A run of batches is under way: the next interval does not start another.
+    expiring: bool,
 }
 
 impl Clock {
-    pub fn new(store: Store, registry: Arc<Registry>, propagation_every: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        propagation_every: Duration,
+        expiry_every: Duration,
+    ) -> Self {
         Clock {
             store,
             registry,
             propagation_every,
+            expiry_every,
             schedules: HashMap::new(),
-            expiry_retry: Backoff::new(EXPIRY_EVERY, EXPIRY_EVERY * 10),
+            expiry_retry: Backoff::new(expiry_every, expiry_every * 10),
+            expiry_batch: 256,
+            expiring: false,
         }
     }
 
@@ -63,25 +83,30 @@ impl Clock {
     }
 
     fn expire(&mut self, ctx: &mut Context<Self>) {
-        let write = self
-            .store
-            .writer()
-            .write(|c, _| events::delete_expired(c, EXPIRY_BATCH));
-        ctx.spawn(write.into_actor(self).map(|res, act, ctx| {
+        let batch = self.expiry_batch;
+        let write = self.store.writer().write(move |c, _| {
+            let started = std::time::Instant::now();
+            let n = events::delete_expired(c, batch)?;
+            Ok((n, started.elapsed()))
+        });
+        ctx.spawn(write.into_actor(self).map(move |res, act, ctx| {
             if res.is_ok()
                 && let Some(failures) = act.expiry_retry.succeed()
             {
                 tracing::info!(failures, "deleting expired events works again");
             }
+            act.expiring = false;
             match res {
-                Ok(n) if n as i64 == EXPIRY_BATCH => {
+                Ok((n, took)) if n as i64 == batch => {
+                    act.expiring = true;
+                    act.expiry_batch = next_batch(batch, took);
                     // More to delete: go on soon, one bounded batch at a time.
-                    ctx.run_later(Duration::from_millis(50), |act, ctx| act.expire(ctx));
+                    ctx.run_later(EXPIRY_PAUSE, |act, ctx| act.expire(ctx));
                 }
-                Ok(n) if n > 0 => tracing::info!(deleted = n, "expired events deleted"),
+                Ok((n, _)) if n > 0 => tracing::info!(deleted = n, "expired events deleted"),
                 Ok(_) => {}
                 Err(e) => match act.expiry_retry.fail().1 {
-                    Change::Started => tracing::warn!(error = %e, "deleting expired events failed; it is tried again every minute"),
+                    Change::Started => tracing::warn!(error = %e, "deleting expired events failed; it is tried again at the next run"),
                     Change::Capped => tracing::warn!(error = %e, failures = act.expiry_retry.failures(), "deleting expired events still fails; not logging each failure until it works"),
                     Change::Same => tracing::debug!(error = %e, "deleting expired events failed again"),
                 },
@@ -103,13 +128,31 @@ impl Actor for Clock {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(SCHEDULE_TICK, |act, _| act.fire_due());
-        ctx.run_interval(EXPIRY_EVERY, |act, ctx| act.expire(ctx));
+        ctx.run_interval(self.expiry_every, |act, ctx| {
+            if !act.expiring {
+                act.expiring = true;
+                act.expire(ctx);
+            }
+        });
         ctx.run_interval(self.propagation_every, |act, _| act.propagate());
         // The Writer counts events into their agents' rows in its batches; when no
         // batch comes, this gives it one.
         ctx.run_interval(COUNT_NUDGE_EVERY, |act, _| {
             act.store.writer().nudge_counts()
         });
+    }
+}
+
+/// The size of the next expiry batch after one of `batch` events took `took` of the
+/// Writer's time: halved when it took longer than [`EXPIRY_WORK`], doubled when it
+/// took less than half of it, within the bounds.
+fn next_batch(batch: i64, took: Duration) -> i64 {
+    if took > EXPIRY_WORK {
+        (batch / 2).max(EXPIRY_BATCH_MIN)
+    } else if took < EXPIRY_WORK / 2 {
+        (batch * 2).min(EXPIRY_BATCH_MAX)
+    } else {
+        batch
     }
 }
 
@@ -138,5 +181,27 @@ impl Handler<SetSchedule> for Clock {
                 self.schedules.remove(&msg.agent_id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{EXPIRY_BATCH_MAX, EXPIRY_BATCH_MIN, EXPIRY_WORK, next_batch};
+    use std::time::Duration;
+
+    /// A batch is fitted to the Writer time it may take, within its bounds.
+    #[test]
+    fn an_expiry_batch_fits_its_time() {
+        assert_eq!(next_batch(256, EXPIRY_WORK * 3), 128);
+        assert_eq!(next_batch(256, Duration::ZERO), 512);
+        assert_eq!(next_batch(256, EXPIRY_WORK * 3 / 4), 256);
+        assert_eq!(
+            next_batch(EXPIRY_BATCH_MIN, Duration::from_secs(1)),
+            EXPIRY_BATCH_MIN
+        );
+        assert_eq!(
+            next_batch(EXPIRY_BATCH_MAX, Duration::ZERO),
+            EXPIRY_BATCH_MAX
+        );
     }
 }

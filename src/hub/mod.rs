@@ -379,6 +379,7 @@ pub async fn start(
         store.clone(),
         registry.clone(),
         Duration::from_secs(config.agents.propagation_interval_seconds.max(1)),
+        Duration::from_secs(config.agents.expiry_interval_seconds.max(1)),
     )
     .start();
     // The Hub's address exists before it runs: its agents send it their control actions.

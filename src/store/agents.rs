@@ -300,6 +300,15 @@ pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreErr
     Ok(())
 }
 
+/// Takes `n` deleted events, all counted in the row (at or below the Writer's counted
+/// mark), off `events_count`.
+pub fn take_off_events(conn: &mut Conn, id: i64, n: i64) -> Result<(), StoreError> {
+    diesel::update(agents::table.find(id))
+        .set(agents::events_count.eq(agents::events_count - n))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Recounts `events_count` after events were deleted in bulk: the events up to the
 /// Writer's counted mark, as the row counts only those.
 pub fn recount_events(conn: &mut Conn, id: i64) -> Result<(), StoreError> {

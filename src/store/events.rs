@@ -208,53 +208,6 @@ pub fn list(conn: &mut Conn, q: &EventQuery) -> Result<Vec<EventRow>, StoreError
     Ok(query.limit(q.limit).load(conn)?)
 }
 
-/// Count, oldest and newest id of a user's events (or everyone's), optionally only
-/// above `since_id`. A user's are the events of the user's agents and the user's
-/// events without an agent: two indexes (see the migration `events_indexes`).
-pub fn count_and_bounds(
-    conn: &mut Conn,
-    user_id: Option<i64>,
-    since_id: Option<i64>,
-) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
-    use diesel::sql_types::BigInt;
-    let since = since_id.unwrap_or(i64::MIN);
-    let Some(uid) = user_id else {
-        return Ok(events::table
-            .select((
-                diesel::dsl::count_star(),
-                diesel::dsl::min(events::id),
-                max(events::id),
-            ))
-            .filter(events::id.gt(since))
-            .first(conn)?);
-    };
-    // The same query; each backend numbers its placeholders its own way.
-    let sql = if conn.is_pg() {
-        "SELECT count(*) AS n, min(id) AS first, max(id) AS last FROM events \
-         WHERE (agent_id IN (SELECT id FROM agents WHERE user_id = $1) \
-                OR (agent_id IS NULL AND user_id = $1)) AND id > $2"
-    } else {
-        "SELECT count(*) AS n, min(id) AS first, max(id) AS last FROM events \
-         WHERE (agent_id IN (SELECT id FROM agents WHERE user_id = ?1) \
-                OR (agent_id IS NULL AND user_id = ?1)) AND id > ?2"
-    };
-    let bounds: Bounds = diesel::sql_query(sql)
-        .bind::<BigInt, _>(uid)
-        .bind::<BigInt, _>(since)
-        .get_result(conn)?;
-    Ok((bounds.n, bounds.first, bounds.last))
-}
-
-#[derive(QueryableByName)]
-struct Bounds {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    first: Option<i64>,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
-    last: Option<i64>,
-}
-
 pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
     diesel::delete(events::table.find(id)).execute(conn)?;
     Ok(())
@@ -310,24 +263,38 @@ fn linked_pending(
         .load(conn)?)
 }
 
-/// Deletes up to `batch` expired events and recounts their agents' `events_count`
-/// (as Huginn's cleanup does); returns how many went.
+/// Deletes up to `batch` expired events, oldest expiry first, and takes them off their
+/// agents' `events_count` (as Huginn's cleanup keeps its counter); returns how many went.
+///
+/// The batch's cost is its own rows: the counts are lowered by what was deleted, not
+/// recounted (a recount walked each agent's remaining events, a million of them, in
+/// every batch, inside the Writer, and every webhook waited behind it). A row counts
+/// the agent's events up to the Writer's counted mark only, so only deleted events at
+/// or below the mark are taken off; those above it were never added. The mark is read
+/// in this transaction, the one the Writer moves it in.
 pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> {
     let expired: Vec<(i64, Option<i64>)> = events::table
         .filter(events::expires_at.lt(now()))
+        .order(events::expires_at.asc())
         .select((events::id, events::agent_id))
         .limit(batch)
         .load(conn)?;
     if expired.is_empty() {
         return Ok(0);
     }
+    let counted_upto = super::writer_marks::load(conn)?.events_counted_upto;
+    let mut counted: std::collections::BTreeMap<i64, i64> = Default::default();
+    for (id, agent) in &expired {
+        if let Some(agent) = agent
+            && *id <= counted_upto
+        {
+            *counted.entry(*agent).or_default() += 1;
+        }
+    }
     let ids: Vec<i64> = expired.iter().map(|(id, _)| *id).collect();
-    let mut agents: Vec<i64> = expired.iter().filter_map(|(_, a)| *a).collect();
-    agents.sort_unstable();
-    agents.dedup();
     let deleted = diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?;
-    for agent in agents {
-        super::agents::recount_events(conn, agent)?;
+    for (agent, n) in counted {
+        super::agents::take_off_events(conn, agent, n)?;
     }
     Ok(deleted)
 }
@@ -396,9 +363,8 @@ pub fn set_expiry_for_agent(
 
 #[cfg(test)]
 mod tests {
-    use super::{
-        EventQuery, Lineage, NewEvent, count_and_bounds, descendants_of, insert_all, lineages, list,
-    };
+    use super::{EventQuery, Lineage, NewEvent, descendants_of, insert_all, lineages, list};
+    use crate::store::event_totals::{EventTotals, of_user};
     use crate::store::{test_conn, test_webhook_agent};
 
     /// What a restart reads back: each derived event's root and depth, and how many
@@ -478,21 +444,22 @@ mod tests {
             .collect();
         assert_eq!(ids, [100, 101, 102, 103, 104]);
 
+        let totals = |count, min_id, max_id| EventTotals {
+            count,
+            min_id,
+            max_id,
+        };
         assert_eq!(
-            count_and_bounds(c, Some(mine.user_id), None).unwrap(),
-            (3, Some(100), Some(104))
+            of_user(c, mine.user_id, None).unwrap(),
+            totals(3, Some(100), Some(104))
         );
         assert_eq!(
-            count_and_bounds(c, Some(mine.user_id), Some(100)).unwrap(),
-            (2, Some(102), Some(104))
+            of_user(c, mine.user_id, Some(100)).unwrap(),
+            totals(2, Some(102), Some(104))
         );
         assert_eq!(
-            count_and_bounds(c, Some(theirs.user_id), Some(103)).unwrap(),
-            (0, None, None)
-        );
-        assert_eq!(
-            count_and_bounds(c, None, None).unwrap(),
-            (5, Some(100), Some(104))
+            of_user(c, theirs.user_id, Some(103)).unwrap(),
+            totals(0, None, None)
         );
         let listed = |c: &mut crate::store::Conn, newest_first| -> Vec<i64> {
             let q = EventQuery {

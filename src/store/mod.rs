@@ -14,6 +14,7 @@ pub mod credentials;
 pub mod deliveries;
 pub mod delivery_attempts;
 mod error;
+pub mod event_totals;
 pub mod events;
 pub mod files;
 pub mod idempotency_keys;

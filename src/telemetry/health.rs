@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::RunQueryDsl;
 
-use crate::store::{Store, StoreError, WriteHealth, agent_logs, deliveries, events};
+use crate::store::{Store, StoreError, WriteHealth, agent_logs, deliveries, event_totals};
 
 /// How long a check waits for its read and, when writes were failing, its probe write.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -91,10 +91,10 @@ pub async fn worker_status(
     let five_days_ago = crate::store::now() - chrono::Duration::days(5);
     let (count, min_id, max_id, failures, (pending_deliveries, retrying, dead)) = store
         .read(move |c| {
-            let (count, min, max) = events::count_and_bounds(c, scope, since_id)?;
+            let totals = event_totals::of_user(c, user_id, since_id)?;
             let failures = agent_logs::count_errors_since(c, user_id, five_days_ago)?;
             let outbox = deliveries::totals(c, scope, five_days_ago)?;
-            Ok((count, min, max, failures, outbox))
+            Ok((totals.count, totals.min_id, totals.max_id, failures, outbox))
         })
         .await?;
     let pending = (store.writer().queue_depth() + hub_queues) as i64 + pending_deliveries;

@@ -224,3 +224,58 @@ async fn first_event(hub: &TestHub, agent: i64) -> serde_json::Value {
         .json()[0]
         .clone()
 }
+
+/// Expired events go, and with them their place in the agent's `events_count` and
+/// the user's `/worker_status` count; an agent whose events are kept keeps its count.
+#[actix_rt::test]
+async fn expiry_takes_the_deleted_events_off_the_counts() {
+    let hub = TestHub::start_with(|c| c.agents.expiry_interval_seconds = 1).await;
+    let (uid, token) = hub.add_user("ada").await;
+    let short = hub
+        .add_agent(
+            &token,
+            json!({"type": "webhook", "name": "short", "keep_events_for": 1,
+                   "options": {"secret": "s"}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let kept = hub.add_webhook_agent(&token).await;
+    for (agent, n) in [(short, 4), (kept, 3)] {
+        for i in 0..n {
+            let r = hub
+                .post_json(
+                    &format!("/users/{uid}/web_requests/{agent}/s"),
+                    &token,
+                    &json!({"i": i}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text());
+        }
+    }
+    let count = |agent: i64| {
+        let (hub, token) = (&hub, &token);
+        async move {
+            let r = hub.get(&format!("/api/agents/{agent}"), token).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["events_count"].as_i64().unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !hub.payloads(&token, short).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the expired events were not deleted"
+        );
+        actix_rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(count(short).await, 0);
+    assert_eq!(count(kept).await, 3);
+    assert_eq!(hub.payloads(&token, kept).await.len(), 3);
+    // The user's count is the events the user can list.
+    let listed = hub.get("/api/events?limit=1000", &token).await.json();
+    let listed = listed.as_array().map_or(0, Vec::len) as i64;
+    assert!(listed >= 3, "{listed}");
+    let status = hub.get("/worker_status", &token).await.json();
+    assert_eq!(status["event_count"], listed, "{status}");
+}
