@@ -105,7 +105,7 @@ pub async fn connect(
             return Err(format!("{host} has no addresses"));
         }
         if !allow_private {
-            check_addrs(host, &addrs)?;
+            check_addrs(host, &addrs).map_err(|e| e.to_string())?;
         }
         let mut last = String::new();
         for a in &addrs {

@@ -409,7 +409,7 @@ async fn refuse_guarded_targets(
                     p.index,
                     &p.name,
                     Some(option.to_string()),
-                    why,
+                    why.to_string(),
                 ));
                 p.disabled = true;
             }

@@ -312,7 +312,7 @@ impl<R: Running> Subscriptions<'_, R> {
     async fn check_target(&self, url: &str) -> Result<(), SubscriptionError> {
         crate::delivery::guard::check_target_url(url, self.settings.allow_private_targets)
             .await
-            .map_err(|why| bad("url", why))
+            .map_err(|why| bad("url", why.to_string()))
     }
 }
 

@@ -108,7 +108,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
             },
         )
     });
-    let signing_error = opened.err();
+    let signing_error = opened.err().map(|e| e.to_string());
     let opened_at = r.circuit_opened_at.filter(|_| r.circuit_state != "closed");
     SubscriptionOut {
         public_key: public_keys.as_ref().and_then(|k| k.first().cloned()),
