@@ -295,7 +295,7 @@ mod tests {
             disabled_reason: None,
             failure_threshold: 5,
             circuit_cooldown_ms: 1000,
-            circuit_state: "closed".into(),
+            circuit_state: crate::store::subscriptions::CircuitState::Closed,
             circuit_opened_at: None,
             consecutive_failures: 0,
             created_at: at,

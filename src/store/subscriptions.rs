@@ -6,6 +6,39 @@ use diesel::prelude::*;
 use super::schema::{agent_subscriptions, subscriptions};
 use super::{Conn, StoreError, now};
 
+/// The circuit as stored in `subscriptions.circuit_state` and shown by the API; the
+/// text values are the stored ones. An unknown stored value fails the row's read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::FromSqlRow, diesel::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The state a stored text names, if it names one.
+    pub fn parse(s: &str) -> Option<CircuitState> {
+        [
+            CircuitState::Closed,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+super::text_enum::stored_as_text!(CircuitState, "circuit state", "subscriptions");
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = subscriptions)]
 pub struct SubscriptionRow {
@@ -36,7 +69,7 @@ pub struct SubscriptionRow {
     pub disabled_reason: Option<String>,
     pub failure_threshold: i32,
     pub circuit_cooldown_ms: i64,
-    pub circuit_state: String,
+    pub circuit_state: CircuitState,
     pub circuit_opened_at: Option<NaiveDateTime>,
     pub consecutive_failures: i32,
     pub created_at: NaiveDateTime,
@@ -235,7 +268,7 @@ pub fn set_secrets(conn: &mut Conn, id: i64, secrets: &str) -> Result<Subscripti
 pub fn save_circuit(
     conn: &mut Conn,
     id: i64,
-    state: &str,
+    state: CircuitState,
     opened_at: Option<NaiveDateTime>,
     consecutive_failures: i32,
 ) -> Result<(), StoreError> {

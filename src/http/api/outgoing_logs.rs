@@ -95,7 +95,7 @@ pub async fn statistics(
         "delivered": count(deliveries::DELIVERED),
         "dead": count(deliveries::DEAD),
         "in_flight": in_flight,
-        "circuit_state": sub.circuit_state,
+        "circuit_state": sub.circuit_state.as_str(),
         "paused": sub.paused,
         "is_active": sub.is_active,
     })))
