@@ -131,7 +131,7 @@ impl ProtectionOptions {
             None | Some(Value::Null) => None,
             Some(s) => Some(
                 SignatureCheck::from_json(s, previous.and_then(|p| p.signature.as_ref()))
-                    .map_err(|e| refused("signature", e))?,
+                    .map_err(|e| refused("signature", e.message))?,
             ),
         };
         let max_body_bytes = match v.get("max_body_bytes") {
