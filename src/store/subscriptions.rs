@@ -352,3 +352,62 @@ pub fn create_owned(
         .execute(conn)?;
     Ok(row)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::text_enum::UnknownStoredValue;
+    use crate::store::{test_conn, test_webhook_agent};
+
+    /// A subscription row with `circuit_state` stored as `state` (raw text).
+    fn with_circuit_text(conn: &mut Conn, state: &str) -> i64 {
+        let agent = test_webhook_agent(conn).unwrap();
+        diesel::insert_into(subscriptions::table)
+            .values((
+                subscriptions::user_id.eq(agent.user_id),
+                subscriptions::name.eq("s"),
+                subscriptions::url.eq("http://example.com/"),
+                subscriptions::event_types.eq("[]"),
+                subscriptions::created_at.eq(now()),
+                subscriptions::updated_at.eq(now()),
+            ))
+            .returning(subscriptions::id)
+            .get_result::<i64>(conn)
+            .and_then(|id| {
+                diesel::update(subscriptions::table.find(id))
+                    .set(subscriptions::circuit_state.eq(state))
+                    .execute(conn)
+                    .map(|_| id)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_circuit_is_stored_as_its_text_and_an_unknown_text_fails_the_read() {
+        let (_dir, mut conn) = test_conn();
+        for state in [
+            CircuitState::Closed,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+        ] {
+            let id = with_circuit_text(&mut conn, "closed");
+            save_circuit(&mut conn, id, state, None, 0).unwrap();
+            let text: String = subscriptions::table
+                .find(id)
+                .select(subscriptions::circuit_state)
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(text, state.as_str());
+            assert_eq!(find(&mut conn, id).unwrap().unwrap().circuit_state, state);
+        }
+        let bogus = with_circuit_text(&mut conn, "ajar");
+        let e = find(&mut conn, bogus).unwrap_err();
+        let cause = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .find_map(|e| e.downcast_ref::<UnknownStoredValue>());
+        assert_eq!(
+            cause.map(ToString::to_string).as_deref(),
+            Some("unknown circuit state \"ajar\" in the subscriptions table"),
+            "{e}"
+        );
+    }
+}
