@@ -148,62 +148,78 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
     Ok(Box::new(LiquidOutput::new(options)?))
 }
 
-impl LiquidOutput {
-    pub fn new(options: &Value) -> Result<Self, OptionError> {
-        let secret = match options.get("secret") {
-            v if !present(v) => {
-                return Err(OptionError::new(
-                    "secret",
-                    "is required: Please specify one secret for 'authenticating' incoming feed requests",
-                ));
-            }
-            Some(Value::String(s)) if s.contains(['/', '.']) => {
-                return Err(OptionError::new("secret", "may not contain a slash or dot"));
-            }
-            Some(Value::String(s)) => s.clone(),
-            _ => return Err(OptionError::new("secret", "must be a string")),
-        };
-        // Ruby's `to_i`: leading digits of text, a number truncated.
-        let days = match options.get("expected_receive_period_in_days") {
-            Some(Value::Number(n)) => n.as_f64().map_or(0, |f| f as i64),
-            Some(Value::String(s)) => {
-                let t = s.trim();
-                let end = t
-                    .char_indices()
-                    .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))))
-                    .map_or(t.len(), |(i, _)| i);
-                t[..end].parse().unwrap_or(0)
-            }
-            _ => 0,
-        };
-        if days <= 0 {
+/// `secret`: required, one path segment.
+fn secret_option(options: &Value) -> Result<String, OptionError> {
+    match options.get("secret") {
+        v if !present(v) => Err(OptionError::new(
+            "secret",
+            "is required: Please specify one secret for 'authenticating' incoming feed requests",
+        )),
+        Some(Value::String(s)) if s.contains(['/', '.']) => {
+            Err(OptionError::new("secret", "may not contain a slash or dot"))
+        }
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(OptionError::new("secret", "must be a string")),
+    }
+}
+
+/// `expected_receive_period_in_days`, read as Ruby's `to_i` does (leading digits of
+/// text, a number truncated); it must come to at least 1.
+fn receive_period(options: &Value) -> Result<i64, OptionError> {
+    let days = match options.get("expected_receive_period_in_days") {
+        Some(Value::Number(n)) => n.as_f64().map_or(0, |f| f as i64),
+        Some(Value::String(s)) => {
+            let t = s.trim();
+            let end = t
+                .char_indices()
+                .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && (*c == '-' || *c == '+'))))
+                .map_or(t.len(), |(i, _)| i);
+            t[..end].parse().unwrap_or(0)
+        }
+        _ => 0,
+    };
+    if days <= 0 {
+        return Err(OptionError::new(
+            "expected_receive_period_in_days",
+            "is required: Please provide 'expected_receive_period_in_days' to indicate how many days can pass before this Agent is considered to be not working",
+        ));
+    }
+    Ok(days)
+}
+
+/// `event_limit`: a count (at most `MAX_EVENTS`, the default) or a count with a time
+/// unit (`2 days`).
+fn event_limit(options: &Value) -> Result<(usize, Option<DateLimit>), OptionError> {
+    let limit = options.get("event_limit").filter(|v| present(Some(v)));
+    let count = limit.map(|v| integer_limit(Some(v)));
+    let date_limit = limit.and_then(|v| v.as_str()).and_then(DateLimit::parse);
+    match count {
+        Some(None) if date_limit.is_none() => {
             return Err(OptionError::new(
-                "expected_receive_period_in_days",
-                "is required: Please provide 'expected_receive_period_in_days' to indicate how many days can pass before this Agent is considered to be not working",
+                "event_limit",
+                "is invalid: Event limit must be an integer that is less than 1001 or an integer plus a valid unit.",
             ));
         }
-        let limit = options.get("event_limit").filter(|v| present(Some(v)));
-        let count = limit.map(|v| integer_limit(Some(v)));
-        let date_limit = limit.and_then(|v| v.as_str()).and_then(DateLimit::parse);
-        match count {
-            Some(None) if date_limit.is_none() => {
-                return Err(OptionError::new(
-                    "event_limit",
-                    "is invalid: Event limit must be an integer that is less than 1001 or an integer plus a valid unit.",
-                ));
-            }
-            Some(Some(n)) if n > MAX_EVENTS as i64 => {
-                return Err(OptionError::new(
-                    "event_limit",
-                    "is too large: For performance reasons, you cannot have an event limit greater than 1000.",
-                ));
-            }
-            _ => {}
+        Some(Some(n)) if n > MAX_EVENTS as i64 => {
+            return Err(OptionError::new(
+                "event_limit",
+                "is too large: For performance reasons, you cannot have an event limit greater than 1000.",
+            ));
         }
-        let count_limit = match count.flatten() {
-            Some(n) if n >= 0 => (n as usize).min(MAX_EVENTS),
-            _ => MAX_EVENTS,
-        };
+        _ => {}
+    }
+    let count_limit = match count.flatten() {
+        Some(n) if n >= 0 => (n as usize).min(MAX_EVENTS),
+        _ => MAX_EVENTS,
+    };
+    Ok((count_limit, date_limit))
+}
+
+impl LiquidOutput {
+    pub fn new(options: &Value) -> Result<Self, OptionError> {
+        let secret = secret_option(options)?;
+        let days = receive_period(options)?;
+        let (count_limit, date_limit) = event_limit(options)?;
         let mime_type = match text_of(options.get("mime_type")).trim() {
             "" => "text/html".to_string(),
             m => m.to_string(),

@@ -1,5 +1,7 @@
 //! Agents: the catalog of agent types, their options, and the behaviour each type
 //! gives an `AgentActor`. One file per type; this module holds what they share.
+// One idea: the catalog of agent types; `KINDS` alone is a ~590-line table with one
+// entry per type (appended to as types are added), the rest is what every entry takes.
 
 pub mod actor;
 pub mod attribute_difference;

@@ -106,6 +106,41 @@ fn series(m: &Map<String, Value>, key: &str, group: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The event's group: the value at `group_by_path`, else `no_group`.
+fn group_of(opts: &Value, payload: &Value) -> String {
+    let group_path = text_of(opts.get("group_by_path"));
+    match (!group_path.trim().is_empty())
+        .then(|| first_at(payload, &group_path))
+        .flatten()
+    {
+        None | Some(Value::Null) => "no_group".to_string(),
+        Some(v) => text_of(Some(&v)),
+    }
+}
+
+/// Stores a group's values (`data`: [[value, time]]) and peak times in memory.
+fn remember(m: &mut Map<String, Value>, group: &str, data: Vec<(f64, f64)>, peaks: Vec<f64>) {
+    let data: Vec<Value> = data
+        .into_iter()
+        .map(|(v, t)| json!([v, t as i64]))
+        .collect();
+    for (key, list) in [
+        ("data", data),
+        (
+            "peaks",
+            peaks.into_iter().map(|p| json!(p as i64)).collect(),
+        ),
+    ] {
+        let entry = m.entry(key).or_insert_with(|| json!({}));
+        if !entry.is_object() {
+            *entry = json!({});
+        }
+        if let Some(o) = entry.as_object_mut() {
+            o.insert(group.to_string(), Value::Array(list));
+        }
+    }
+}
+
 impl Behavior for PeakDetector {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
         let rctx = ctx.event_ctx(event, payload);
@@ -116,14 +151,7 @@ impl Behavior for PeakDetector {
                 return;
             }
         };
-        let group_path = text_of(opts.get("group_by_path"));
-        let group = match (!group_path.trim().is_empty())
-            .then(|| first_at(payload, &group_path))
-            .flatten()
-        {
-            None | Some(Value::Null) => "no_group".to_string(),
-            Some(v) => text_of(Some(&v)),
-        };
+        let group = group_of(&opts, payload);
         let value = num(first_at(payload, &text_of(opts.get("value_path"))).as_ref());
         let time = event.created_at.and_utc().timestamp() as f64;
         let window = seconds(&opts, "window_duration", "window_duration_in_days", 14.0);
@@ -170,25 +198,7 @@ impl Behavior for PeakDetector {
                 }));
             }
         }
-        let data: Vec<Value> = data
-            .into_iter()
-            .map(|(v, t)| json!([v, t as i64]))
-            .collect();
-        for (key, list) in [
-            ("data", data),
-            (
-                "peaks",
-                peaks.into_iter().map(|p| json!(p as i64)).collect(),
-            ),
-        ] {
-            let entry = m.entry(key).or_insert_with(|| json!({}));
-            if !entry.is_object() {
-                *entry = json!({});
-            }
-            if let Some(o) = entry.as_object_mut() {
-                o.insert(group.clone(), Value::Array(list));
-            }
-        }
+        remember(m, &group, data, peaks);
         if let Some(p) = found {
             ctx.emit(p);
         }

@@ -122,85 +122,12 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
 impl Post {
     pub fn new(options: &Value) -> Result<Self, OptionError> {
         let mut templates = Templates::liquid();
-        let url = match opt_str(options, "post_url")? {
-            Some(u) if !u.trim().is_empty() => templates
-                .add_tree("post_url", &Value::String(u.to_string()))
-                .map_err(OptionError::template)?,
-            _ => {
-                return Err(OptionError::new(
-                    "post_url",
-                    "is required: the URL to send each event to",
-                ));
-            }
-        };
-        // A templated URL (`{{ url }}`, `{% credential hook %}`) is checked when it is
-        // rendered, per event.
-        if let Some(u) = opt_str(options, "post_url")?
-            && !crate::template::liquid::has_markup(u)
-        {
-            check_url(u).map_err(|e| OptionError::new("post_url", e))?;
-        }
-        let method = opt_str(options, "method")?
-            .unwrap_or("post")
-            .trim()
-            .to_lowercase();
-        if !["post", "get", "put", "delete", "patch"].contains(&method.as_str()) {
-            return Err(OptionError::new(
-                "method",
-                "must be 'post', 'get', 'put', 'delete', or 'patch'",
-            ));
-        }
-        let content_type = opt_str(options, "content_type")?
-            .unwrap_or("form")
-            .trim()
-            .to_string();
-        if !matches!(content_type.as_str(), "form" | "json" | "xml") && !content_type.contains('/')
-        {
-            return Err(OptionError::new(
-                "content_type",
-                "must be form, json, xml or a MIME type such as text/plain",
-            ));
-        }
+        let url = compile_url(&mut templates, options)?;
+        let method = method_option(options)?;
+        let content_type = content_type_option(options)?;
         let no_merge = opt_bool(options, "no_merge")?.unwrap_or(false);
-        let payload_v = options
-            .get("payload")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new()));
-        match &payload_v {
-            Value::Object(_) | Value::Array(_) => {}
-            Value::String(_) if no_merge && content_type.contains('/') => {}
-            Value::String(_) => {
-                return Err(OptionError::new(
-                    "payload",
-                    "when the payload is a string, `no_merge` has to be set to `true` and content_type a MIME type",
-                ));
-            }
-            other => {
-                return Err(OptionError::new(
-                    "payload",
-                    format!(
-                        "if provided, payload must be a hash or an array (got {})",
-                        type_name(other)
-                    ),
-                ));
-            }
-        }
-        let payload = templates
-            .add_tree("payload", &payload_v)
-            .map_err(OptionError::template)?;
-        let headers_v = options
-            .get("headers")
-            .cloned()
-            .unwrap_or_else(|| Value::Object(Map::new()));
-        if !headers_v.is_object() {
-            return Err(OptionError::new(
-                "headers",
-                "must be an object of header names to values",
-            ));
-        }
-        let headers = templates
-            .add_tree("headers", &headers_v)
-            .map_err(OptionError::template)?;
+        let payload = compile_payload(&mut templates, options, no_merge, &content_type)?;
+        let headers = compile_headers(&mut templates, options)?;
         let merge_output = match opt_str(options, "output_mode")?.map(str::trim) {
             None | Some("") | Some("clean") => false,
             Some("merge") => true,
@@ -212,25 +139,7 @@ impl Post {
             }
         };
         let basic_auth = super::basic_auth::compile(&mut templates, options)?;
-        let retry_count = opt_number(options, "retry_count")?.unwrap_or(4.0);
-        if retry_count > 100.0 {
-            return Err(OptionError::new("retry_count", "must be from 0 to 100"));
-        }
-        let seconds = |key: &str, default: f64, max: f64| -> Result<i64, OptionError> {
-            let v = opt_number(options, key)?.unwrap_or(default);
-            if v > max {
-                return Err(OptionError::new(
-                    key,
-                    format!("must be at most {max} seconds"),
-                ));
-            }
-            Ok((v * 1000.0).round() as i64)
-        };
-        let policy = crate::store::subscriptions::OwnedPolicy {
-            retry_count: retry_count as i32,
-            retry_delay_ms: seconds("retry_delay", 30.0, 86_400.0)?,
-            timeout_ms: seconds("timeout", 30.0, 300.0)?.max(1),
-        };
+        let policy = retry_policy(options)?;
         Ok(Post {
             policy,
             templates,
@@ -275,11 +184,43 @@ impl Post {
             other => other.to_string(),
         };
         check_url(&url)?;
+        let data = self.data(payload, ctx)?;
+        let mut headers = self.headers(ctx)?;
+        let (url, body) = if self.method == "get" || self.method == "delete" {
+            (with_query(url, &form_encode(&data)), String::new())
+        } else {
+            let (ct, body) = self.body(&data);
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("Content-Type".into(), ct));
+            }
+            (url, body)
+        };
+        Ok(PreparedRequest {
+            method: self.method.to_uppercase(),
+            url,
+            headers,
+            body,
+            emit: self.emit_events.then(|| EmitResponse {
+                agent_id,
+                user_id,
+                event_type: self.event_type.clone(),
+                keep_events_for: keep,
+                parse_body: self.parse_body,
+                merge_into: self.merge_output.then(|| payload.clone()),
+            }),
+        })
+    }
+
+    /// The rendered `payload`, with the incoming event merged in unless `no_merge`.
+    fn data(&self, payload: &Value, ctx: &RenderCtx<'_>) -> Result<Value, String> {
         let data = self
             .templates
             .render_tree(&self.payload, ctx)
             .map_err(|e| e.0)?;
-        let data = match (&data, payload, self.no_merge) {
+        Ok(match (&data, payload, self.no_merge) {
             (Value::Object(d), Value::Object(p), false) => {
                 // The incoming event's keys win, as in Huginn.
                 let mut merged = d.clone();
@@ -287,7 +228,11 @@ impl Post {
                 Value::Object(merged)
             }
             _ => data,
-        };
+        })
+    }
+
+    /// The rendered `headers`, each checked, then the basic-auth header if any.
+    fn headers(&self, ctx: &RenderCtx<'_>) -> Result<Vec<(String, String)>, String> {
         let mut headers: Vec<(String, String)> = match self
             .templates
             .render_tree(&self.headers, ctx)
@@ -318,57 +263,172 @@ impl Post {
         {
             headers.push(super::basic_auth::header(&auth));
         }
-        let (url, body) = if self.method == "get" || self.method == "delete" {
-            let query = form_encode(&data);
-            let url = if query.is_empty() {
-                url
-            } else if url.contains('?') {
-                format!("{url}&{query}")
-            } else {
-                format!("{url}?{query}")
-            };
-            (url, String::new())
-        } else {
-            let (ct, body) = match self.content_type() {
-                ContentType::Json => (
-                    "application/json; charset=utf-8".to_string(),
-                    data.to_string(),
-                ),
-                ContentType::Xml => ("text/xml; charset=utf-8".to_string(), xml("post", &data)),
-                ContentType::Form => (
-                    "application/x-www-form-urlencoded".to_string(),
-                    form_encode(&data),
-                ),
-                ContentType::Mime(m) => (
-                    m.to_string(),
-                    data.as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| data.to_string()),
-                ),
-            };
-            if !headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            {
-                headers.push(("Content-Type".into(), ct));
-            }
-            (url, body)
-        };
-        Ok(PreparedRequest {
-            method: self.method.to_uppercase(),
-            url,
-            headers,
-            body,
-            emit: self.emit_events.then(|| EmitResponse {
-                agent_id,
-                user_id,
-                event_type: self.event_type.clone(),
-                keep_events_for: keep,
-                parse_body: self.parse_body,
-                merge_into: self.merge_output.then(|| payload.clone()),
-            }),
-        })
+        Ok(headers)
     }
+
+    /// The content type and body of a request that has one, by `content_type`.
+    fn body(&self, data: &Value) -> (String, String) {
+        match self.content_type() {
+            ContentType::Json => (
+                "application/json; charset=utf-8".to_string(),
+                data.to_string(),
+            ),
+            ContentType::Xml => ("text/xml; charset=utf-8".to_string(), xml("post", data)),
+            ContentType::Form => (
+                "application/x-www-form-urlencoded".to_string(),
+                form_encode(data),
+            ),
+            ContentType::Mime(m) => (
+                m.to_string(),
+                data.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| data.to_string()),
+            ),
+        }
+    }
+}
+
+/// The URL with `query` appended (GET and DELETE send their data there).
+fn with_query(url: String, query: &str) -> String {
+    if query.is_empty() {
+        url
+    } else if url.contains('?') {
+        format!("{url}&{query}")
+    } else {
+        format!("{url}?{query}")
+    }
+}
+
+/// `post_url`, required; a URL without markup is checked now, a templated one
+/// (`{{ url }}`, `{% credential hook %}`) when it is rendered, per event.
+fn compile_url(templates: &mut Templates, options: &Value) -> Result<TemplateTree, OptionError> {
+    let url = match opt_str(options, "post_url")? {
+        Some(u) if !u.trim().is_empty() => templates
+            .add_tree("post_url", &Value::String(u.to_string()))
+            .map_err(OptionError::template)?,
+        _ => {
+            return Err(OptionError::new(
+                "post_url",
+                "is required: the URL to send each event to",
+            ));
+        }
+    };
+    if let Some(u) = opt_str(options, "post_url")?
+        && !crate::template::liquid::has_markup(u)
+    {
+        check_url(u).map_err(|e| OptionError::new("post_url", e))?;
+    }
+    Ok(url)
+}
+
+/// `method`, lower-cased: one of Huginn's five.
+fn method_option(options: &Value) -> Result<String, OptionError> {
+    let method = opt_str(options, "method")?
+        .unwrap_or("post")
+        .trim()
+        .to_lowercase();
+    if !["post", "get", "put", "delete", "patch"].contains(&method.as_str()) {
+        return Err(OptionError::new(
+            "method",
+            "must be 'post', 'get', 'put', 'delete', or 'patch'",
+        ));
+    }
+    Ok(method)
+}
+
+/// `content_type`: form, json, xml or a MIME type.
+fn content_type_option(options: &Value) -> Result<String, OptionError> {
+    let content_type = opt_str(options, "content_type")?
+        .unwrap_or("form")
+        .trim()
+        .to_string();
+    if !matches!(content_type.as_str(), "form" | "json" | "xml") && !content_type.contains('/') {
+        return Err(OptionError::new(
+            "content_type",
+            "must be form, json, xml or a MIME type such as text/plain",
+        ));
+    }
+    Ok(content_type)
+}
+
+/// `payload`: an object or an array, or a string sent as is (which needs `no_merge`
+/// and a MIME content type).
+fn compile_payload(
+    templates: &mut Templates,
+    options: &Value,
+    no_merge: bool,
+    content_type: &str,
+) -> Result<TemplateTree, OptionError> {
+    let payload_v = options
+        .get("payload")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    match &payload_v {
+        Value::Object(_) | Value::Array(_) => {}
+        Value::String(_) if no_merge && content_type.contains('/') => {}
+        Value::String(_) => {
+            return Err(OptionError::new(
+                "payload",
+                "when the payload is a string, `no_merge` has to be set to `true` and content_type a MIME type",
+            ));
+        }
+        other => {
+            return Err(OptionError::new(
+                "payload",
+                format!(
+                    "if provided, payload must be a hash or an array (got {})",
+                    type_name(other)
+                ),
+            ));
+        }
+    }
+    templates
+        .add_tree("payload", &payload_v)
+        .map_err(OptionError::template)
+}
+
+/// `headers`: an object of header names to (templated) values.
+fn compile_headers(
+    templates: &mut Templates,
+    options: &Value,
+) -> Result<TemplateTree, OptionError> {
+    let headers_v = options
+        .get("headers")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if !headers_v.is_object() {
+        return Err(OptionError::new(
+            "headers",
+            "must be an object of header names to values",
+        ));
+    }
+    templates
+        .add_tree("headers", &headers_v)
+        .map_err(OptionError::template)
+}
+
+/// How the delivery engine retries this agent's requests: `retry_count`,
+/// `retry_delay` and `timeout` (seconds).
+fn retry_policy(options: &Value) -> Result<crate::store::subscriptions::OwnedPolicy, OptionError> {
+    let retry_count = opt_number(options, "retry_count")?.unwrap_or(4.0);
+    if retry_count > 100.0 {
+        return Err(OptionError::new("retry_count", "must be from 0 to 100"));
+    }
+    let seconds = |key: &str, default: f64, max: f64| -> Result<i64, OptionError> {
+        let v = opt_number(options, key)?.unwrap_or(default);
+        if v > max {
+            return Err(OptionError::new(
+                key,
+                format!("must be at most {max} seconds"),
+            ));
+        }
+        Ok((v * 1000.0).round() as i64)
+    };
+    Ok(crate::store::subscriptions::OwnedPolicy {
+        retry_count: retry_count as i32,
+        retry_delay_ms: seconds("retry_delay", 30.0, 86_400.0)?,
+        timeout_ms: seconds("timeout", 30.0, 300.0)?.max(1),
+    })
 }
 
 fn check_url(u: &str) -> Result<(), String> {

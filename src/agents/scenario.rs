@@ -99,45 +99,13 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
             continue;
         }
         let mut mine: Vec<(Option<String>, String)> = Vec::new();
-        let options = if tera_export && a.options.is_object() {
-            let mut p = Vec::new();
-            let restored = upgrade_tree(&a.options, "", &mut p);
-            mine.extend(p.into_iter().map(|(o, e)| {
-                (
-                    Some(o),
-                    format!("this tera template (from an earlier muninn's export) has no exact Liquid form: {e}"),
-                )
-            }));
-            restored
-        } else {
-            a.options.clone()
-        };
-        let options = if options.is_object() {
-            options
-        } else {
-            Value::Object(Map::new())
-        };
+        let options = imported_options(a, tera_export, &mut mine);
         if mine.is_empty()
             && let Err(e) = k.validate(&options)
         {
             mine.push((Some(e.option.clone()), e.problem.clone()));
         }
-        let schedule = if k.can_be_scheduled {
-            let s = a
-                .schedule
-                .clone()
-                .filter(|s| !s.trim().is_empty())
-                .or(k.default_schedule.map(str::to_string));
-            match s.as_deref().map(|s| Schedule::parse(s, chrono_tz::Tz::UTC)) {
-                Some(Err(e)) => {
-                    mine.push((Some("schedule".into()), e));
-                    None
-                }
-                _ => s,
-            }
-        } else {
-            None
-        };
+        let schedule = imported_schedule(k, a, &mut mine);
         let keep = a.keep_events_for.unwrap_or(0).max(0);
         let disabled = a.disabled || !mine.is_empty();
         problems.extend(
@@ -169,6 +137,57 @@ pub fn plan(file: &ScenarioFile) -> (Vec<Option<Planned>>, Vec<Problem>) {
         }));
     }
     (out, problems)
+}
+
+/// An imported agent's options (an object): tera templates of an earlier muninn's
+/// export turned back into Liquid, each that has no exact form a problem in `mine`.
+fn imported_options(
+    a: &AgentFile,
+    tera_export: bool,
+    mine: &mut Vec<(Option<String>, String)>,
+) -> Value {
+    let options = if tera_export && a.options.is_object() {
+        let mut p = Vec::new();
+        let restored = upgrade_tree(&a.options, "", &mut p);
+        mine.extend(p.into_iter().map(|(o, e)| {
+            (
+                Some(o),
+                format!("this tera template (from an earlier muninn's export) has no exact Liquid form: {e}"),
+            )
+        }));
+        restored
+    } else {
+        a.options.clone()
+    };
+    if options.is_object() {
+        options
+    } else {
+        Value::Object(Map::new())
+    }
+}
+
+/// An imported agent's schedule (its type's default when it gives none); one that
+/// does not parse is a problem in `mine` and no schedule.
+fn imported_schedule(
+    k: &KindInfo,
+    a: &AgentFile,
+    mine: &mut Vec<(Option<String>, String)>,
+) -> Option<String> {
+    if !k.can_be_scheduled {
+        return None;
+    }
+    let s = a
+        .schedule
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .or(k.default_schedule.map(str::to_string));
+    match s.as_deref().map(|s| Schedule::parse(s, chrono_tz::Tz::UTC)) {
+        Some(Err(e)) => {
+            mine.push((Some("schedule".into()), e));
+            None
+        }
+        _ => s,
+    }
 }
 
 /// One agent as an export shows it.

@@ -89,6 +89,112 @@ fn has_syntax(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
 
+/// One entry of `rules` (named `label` in errors): a template, or `{type, path, value}`.
+fn compile_rule(templates: &mut Templates, label: &str, r: &Value) -> Result<Rule, OptionError> {
+    let m = match r {
+        Value::String(t) => {
+            return Ok(Rule::Template(
+                templates.add(label, t).map_err(OptionError::template)?,
+            ));
+        }
+        Value::Object(m) => m,
+        other => {
+            return Err(OptionError::new(
+                label,
+                format!(
+                    "must be an object {{type, path, value}} or a template (got {})",
+                    type_name(other)
+                ),
+            ));
+        }
+    };
+    let t = m.get("type").and_then(Value::as_str).unwrap_or_default();
+    let kind = kind_of(t).ok_or_else(|| {
+        OptionError::new(
+            format!("{label}.type"),
+            format!("{t:?} is not a rule type: use regex, !regex, field<value, field<=value, field==value, field!=value, field>=value, field>value, in, not in"),
+        )
+    })?;
+    let path = m.get("path").and_then(Value::as_str).ok_or_else(|| {
+        OptionError::new(
+            format!("{label}.path"),
+            "is required: a JSONPath into the event, e.g. title or data.level",
+        )
+    })?;
+    let path = BoundedPath::parse_huginn(path)
+        .map_err(|e| OptionError::new(format!("{label}.path"), e.to_string()))?;
+    let raw: Vec<String> = match m.get("value") {
+        Some(Value::Array(items)) => items.iter().map(scalar).collect(),
+        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => vec![scalar(v)],
+        _ => {
+            return Err(OptionError::new(
+                format!("{label}.value"),
+                "is required: a value or a list of values",
+            ));
+        }
+    };
+    let mut values = Vec::with_capacity(raw.len());
+    for (j, v) in raw.into_iter().enumerate() {
+        values.push(operand(templates, label, kind, j, v)?);
+    }
+    Ok(Rule::Field { kind, path, values })
+}
+
+/// The `j`th value of a field rule: a template when it has markup, else a literal
+/// (its regex compiled now for a regex rule).
+fn operand(
+    templates: &mut Templates,
+    label: &str,
+    kind: Kind,
+    j: usize,
+    v: String,
+) -> Result<Operand, OptionError> {
+    if has_syntax(&v) {
+        return Ok(Operand::Template(
+            templates
+                .add(&format!("{label}.value[{j}]"), &v)
+                .map_err(OptionError::template)?,
+        ));
+    }
+    let re = if matches!(kind, Kind::Regex | Kind::NotRegex) {
+        Some(regex(&v).map_err(|e| {
+            OptionError::new(
+                format!("{label}.value"),
+                format!("is not a valid regular expression: {e}"),
+            )
+        })?)
+    } else {
+        None
+    };
+    Ok(Operand::Literal(v, re))
+}
+
+/// `must_match`: all (the default), any, or at least n of the `rules` rules.
+fn must_match(options: &Value, rules: usize) -> Result<MustMatch, OptionError> {
+    Ok(match options.get("must_match") {
+        None | Some(Value::Null) => MustMatch::All,
+        Some(Value::String(s)) if s == "all" || s.is_empty() => MustMatch::All,
+        Some(Value::String(s)) if s == "any" => MustMatch::Any,
+        Some(v) => {
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+            match n {
+                Some(n) if n >= 1 && (n as usize) <= rules => MustMatch::AtLeast(n as usize),
+                _ => {
+                    return Err(OptionError::new(
+                        "must_match",
+                        format!(
+                            "must be \"all\", \"any\" or a number from 1 to {} (the number of rules)",
+                            rules
+                        ),
+                    ));
+                }
+            }
+        }
+    })
+}
+
 impl Trigger {
     pub fn new(options: &Value) -> Result<Trigger, OptionError> {
         let mut templates = Templates::liquid();
@@ -109,83 +215,9 @@ impl Trigger {
         };
         let mut rules = Vec::with_capacity(rules_v.len());
         for (i, r) in rules_v.iter().enumerate() {
-            let label = format!("rules[{i}]");
-            rules.push(match r {
-                Value::String(t) => Rule::Template(
-                    templates
-                        .add(&label, t)
-                        .map_err(OptionError::template)?,
-                ),
-                Value::Object(m) => {
-                    let t = m.get("type").and_then(Value::as_str).unwrap_or_default();
-                    let kind = kind_of(t).ok_or_else(|| {
-                        OptionError::new(
-                            format!("{label}.type"),
-                            format!("{t:?} is not a rule type: use regex, !regex, field<value, field<=value, field==value, field!=value, field>=value, field>value, in, not in"),
-                        )
-                    })?;
-                    let path = m.get("path").and_then(Value::as_str).ok_or_else(|| {
-                        OptionError::new(format!("{label}.path"), "is required: a JSONPath into the event, e.g. title or data.level")
-                    })?;
-                    let path = BoundedPath::parse_huginn(path)
-                        .map_err(|e| OptionError::new(format!("{label}.path"), e.to_string()))?;
-                    let raw: Vec<String> = match m.get("value") {
-                        Some(Value::Array(items)) => items.iter().map(scalar).collect(),
-                        Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => vec![scalar(v)],
-                        _ => {
-                            return Err(OptionError::new(format!("{label}.value"), "is required: a value or a list of values"));
-                        }
-                    };
-                    let mut values = Vec::with_capacity(raw.len());
-                    for (j, v) in raw.into_iter().enumerate() {
-                        values.push(if has_syntax(&v) {
-                            Operand::Template(
-                                templates
-                                    .add(&format!("{label}.value[{j}]"), &v)
-                                    .map_err(OptionError::template)?,
-                            )
-                        } else {
-                            let re = if matches!(kind, Kind::Regex | Kind::NotRegex) {
-                                Some(regex(&v).map_err(|e| {
-                                    OptionError::new(format!("{label}.value"), format!("is not a valid regular expression: {e}"))
-                                })?)
-                            } else {
-                                None
-                            };
-                            Operand::Literal(v, re)
-                        });
-                    }
-                    Rule::Field { kind, path, values }
-                }
-                other => {
-                    return Err(OptionError::new(&label, format!("must be an object {{type, path, value}} or a template (got {})", type_name(other))));
-                }
-            });
+            rules.push(compile_rule(&mut templates, &format!("rules[{i}]"), r)?);
         }
-        let must_match = match options.get("must_match") {
-            None | Some(Value::Null) => MustMatch::All,
-            Some(Value::String(s)) if s == "all" || s.is_empty() => MustMatch::All,
-            Some(Value::String(s)) if s == "any" => MustMatch::Any,
-            Some(v) => {
-                let n = v
-                    .as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
-                match n {
-                    Some(n) if n >= 1 && (n as usize) <= rules.len() => {
-                        MustMatch::AtLeast(n as usize)
-                    }
-                    _ => {
-                        return Err(OptionError::new(
-                            "must_match",
-                            format!(
-                                "must be \"all\", \"any\" or a number from 1 to {} (the number of rules)",
-                                rules.len()
-                            ),
-                        ));
-                    }
-                }
-            }
-        };
+        let must_match = must_match(options, rules.len())?;
         let keep_event = opt_bool(options, "keep_event")?.unwrap_or(false);
         let message = match options.get("message") {
             None | Some(Value::Null) => None,

@@ -138,7 +138,7 @@ impl SubscriptionActor {
             .map(|t| (now() - t).to_std().unwrap_or_default());
         report_signing(&spec);
         let breaker = Breaker::new(spec.failure_threshold, spec.cooldown).restore(
-            CircuitState::parse(&row.circuit_state),
+            row.circuit_state,
             opened_ago,
             row.consecutive_failures.max(0) as u32,
             Instant::now(),
@@ -146,8 +146,9 @@ impl SubscriptionActor {
         let closed = breaker.circuit() == CircuitState::Closed;
         shared.circuit_open.store(!closed, Ordering::Relaxed);
         let restored = (breaker.circuit(), breaker.consecutive_failures as i32);
-        // Compared as stored text: a value this version does not know is saved again.
-        let saved_circuit = (row.circuit_state == restored.0.as_str()
+        // What the breaker restored differs from the row (an open circuit past its
+        // cooldown, say): saved again.
+        let saved_circuit = (row.circuit_state == restored.0
             && row.consecutive_failures == restored.1)
             .then_some(restored);
         let opened_at = (!closed).then(|| row.circuit_opened_at.unwrap_or_else(now));

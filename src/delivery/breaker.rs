@@ -11,34 +11,8 @@ pub enum State {
     HalfOpen { probing: bool },
 }
 
-/// The circuit as stored in `subscriptions.circuit_state` and shown by the API; the
-/// text values are the stored ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-impl CircuitState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CircuitState::Closed => "closed",
-            CircuitState::Open => "open",
-            CircuitState::HalfOpen => "half_open",
-        }
-    }
-
-    /// The stored text; anything unknown reads as closed (what the breaker did with it
-    /// before this type).
-    pub fn parse(s: &str) -> CircuitState {
-        match s {
-            "open" => CircuitState::Open,
-            "half_open" => CircuitState::HalfOpen,
-            _ => CircuitState::Closed,
-        }
-    }
-}
+/// The circuit as stored (the store owns the column's type).
+pub use crate::store::subscriptions::CircuitState;
 
 /// A change worth telling the world about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -106,14 +106,27 @@ fn v6_reason(ip: Ipv6Addr) -> Option<&'static str> {
     None
 }
 
+/// A target the guard refuses: one of the addresses its name resolves to is private.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "refused: target {host} resolves to {ip} ({reason}); set delivery.allow_private_targets = true to allow private targets"
+)]
+pub struct TargetRefused {
+    pub host: String,
+    pub ip: IpAddr,
+    /// Which kind of address it is (`loopback`, `private`, `cloud metadata`, ...).
+    pub reason: &'static str,
+}
+
 /// Checks every address a name resolved to: one bad address refuses the target.
-pub fn check_addrs(host: &str, addrs: &[SocketAddr]) -> Result<(), String> {
+pub fn check_addrs(host: &str, addrs: &[SocketAddr]) -> Result<(), TargetRefused> {
     for a in addrs {
         if let Some(reason) = blocked_reason(a.ip()) {
-            return Err(format!(
-                "refused: target {host} resolves to {} ({reason}); set delivery.allow_private_targets = true to allow private targets",
-                a.ip()
-            ));
+            return Err(TargetRefused {
+                host: host.to_string(),
+                ip: a.ip(),
+                reason,
+            });
         }
     }
     Ok(())
@@ -128,7 +141,7 @@ const SAVE_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// why the target would be refused. A templated URL (`{{` or `{%`) is only known when
 /// it is rendered, and a name that does not resolve now may later; both are left to
 /// the send-time check, which runs at every send anyway (DNS can change).
-pub async fn check_target_url(url: &str, allow_private: bool) -> Result<(), String> {
+pub async fn check_target_url(url: &str, allow_private: bool) -> Result<(), TargetRefused> {
     if allow_private || url.contains("{{") || url.contains("{%") {
         return Ok(());
     }

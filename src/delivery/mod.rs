@@ -27,6 +27,7 @@ pub mod request;
 pub mod signals;
 pub mod signer;
 pub mod spec;
+pub mod spec_error;
 pub mod subscription;
 
 pub use actor::{

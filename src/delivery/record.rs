@@ -68,7 +68,7 @@ pub fn record(
         subscriptions::save_circuit(
             c,
             spec.id,
-            r.circuit.state.as_str(),
+            r.circuit.state,
             r.circuit.opened_at,
             r.circuit.consecutive_failures,
         )?;

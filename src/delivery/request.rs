@@ -64,13 +64,13 @@ pub fn signed(
     };
     let body = match body {
         Ok(b) => b,
-        Err(e) => return Err(unbuilt(headers, SendError::Template(e))),
+        Err(e) => return Err(unbuilt(headers, SendError::Template(e.to_string()))),
     };
     let secrets = match spec.valid_secrets(at.naive_utc()) {
         Ok(s) => s,
         // Unreachable for queued deliveries while `pump` holds such a subscription;
         // kept so that no path can send unsigned.
-        Err(e) => return Err(unbuilt(headers, SendError::Signing(e))),
+        Err(e) => return Err(unbuilt(headers, SendError::Signing(e.to_string()))),
     };
     headers.extend(signer::headers(
         spec.scheme,
@@ -91,8 +91,11 @@ pub fn signed(
 /// A post agent's request, from its opened stored text: its own method, URL, headers
 /// and body; no envelope, no signature. Also answers what the agent wants done with
 /// the response.
-pub fn prepared(text: Result<String, String>) -> Result<(Request, Option<Value>), Box<Unbuilt>> {
+pub fn prepared(
+    text: Result<String, crate::secrets::SecretError>,
+) -> Result<(Request, Option<Value>), Box<Unbuilt>> {
     let stored: StoredRequest = text
+        .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
         .map_err(|e| {
             Box::new(Unbuilt {

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::filters::{Filters, TypePattern};
 use super::policy::{RetryPolicy, Schedule};
 use super::signer::Scheme;
+pub use super::spec_error::{BodyError, SecretsError, SigningError, SpecError};
 use crate::secrets::{Keyring, purpose};
 use crate::store::subscriptions::SubscriptionRow;
 use crate::template::object::{ObjectTemplate, stored_object};
@@ -31,12 +32,11 @@ pub use crate::store::sealed::NO_SECRETS as EMPTY;
 
 /// The signing secrets of a stored `secrets` column (sealed, or clear from before
 /// encryption). An error means they cannot be used: the subscription must not send.
-pub fn open_secrets(keys: &Keyring, stored: &str) -> Result<Vec<SecretEntry>, String> {
+pub fn open_secrets(keys: &Keyring, stored: &str) -> Result<Vec<SecretEntry>, SecretsError> {
     let clear = keys
         .open(purpose::SUBSCRIPTION_SECRETS, stored)
-        .map_err(|e| e.to_string())?;
-    serde_json::from_str(&clear)
-        .map_err(|e| format!("the stored signing secrets are not a list ({e})"))
+        .map_err(|e| SecretsError::Unopened(std::sync::Arc::new(e)))?;
+    serde_json::from_str(&clear).map_err(|e| SecretsError::NotAList(e.to_string()))
 }
 
 /// The `secrets` column for `entries`, sealed with the current key. An empty list holds
@@ -63,7 +63,7 @@ pub struct Spec {
     pub signature_header: Option<String>,
     /// Err when the stored secrets do not open (key missing, value altered): the
     /// subscription then holds its deliveries rather than send them unsigned.
-    pub secrets: Result<Vec<SecretEntry>, String>,
+    pub secrets: Result<Vec<SecretEntry>, SecretsError>,
     pub policy: RetryPolicy,
     pub timeout: Duration,
     pub rate: Option<(u32, Duration)>,
@@ -82,23 +82,21 @@ impl Spec {
     /// row was changed behind the API's back; it is reported and the subscription idles.
     // One idea: compiling a stored row is one field after another, each a few lines; split by
     // field it would scatter one schema that is read top to bottom.
-    pub fn from_row(row: &SubscriptionRow, keys: &Keyring) -> Result<Spec, String> {
-        let types: Vec<String> =
-            serde_json::from_str(&row.event_types).map_err(|e| format!("event_types: {e}"))?;
+    pub fn from_row(row: &SubscriptionRow, keys: &Keyring) -> Result<Spec, SpecError> {
+        let types: Vec<String> = serde_json::from_str(&row.event_types)
+            .map_err(|e| SpecError::column("event_types", e))?;
         let event_types = types
             .iter()
             .map(|t| TypePattern::parse(t))
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+            .collect::<Result<_, _>>()?;
         let filters = match &row.filters {
-            Some(f) => {
-                Filters::parse(&serde_json::from_str(f).map_err(|e| format!("filters: {e}"))?)
-                    .map_err(|e| e.to_string())?
-            }
+            Some(f) => Filters::parse(
+                &serde_json::from_str(f).map_err(|e| SpecError::column("filters", e))?,
+            )?,
             None => Filters::default(),
         };
         let headers: serde_json::Map<String, Value> =
-            serde_json::from_str(&row.headers).map_err(|e| format!("headers: {e}"))?;
+            serde_json::from_str(&row.headers).map_err(|e| SpecError::column("headers", e))?;
         let headers = headers
             .into_iter()
             .map(|(k, v)| {
@@ -112,12 +110,12 @@ impl Spec {
             .collect();
         let template = match &row.payload_template {
             Some(t) => Some(match stored_object(t) {
-                Some(object) => PayloadTemplate::Object(
-                    ObjectTemplate::new("payload_template", &object).map_err(|e| e.0)?,
-                ),
+                Some(object) => {
+                    PayloadTemplate::Object(ObjectTemplate::new("payload_template", &object)?)
+                }
                 None => {
                     let mut ts = Templates::new();
-                    let id = ts.add("payload_template", t).map_err(|e| e.0)?;
+                    let id = ts.add("payload_template", t)?;
                     PayloadTemplate::Text(ts, id)
                 }
             }),
@@ -125,7 +123,7 @@ impl Spec {
         };
         let schedule = match &row.retry_schedule {
             Some(s) => Schedule::Fixed(
-                serde_json::from_str(s).map_err(|e| format!("retry_schedule: {e}"))?,
+                serde_json::from_str(s).map_err(|e| SpecError::column("retry_schedule", e))?,
             ),
             None => Schedule::Exponential {
                 base_ms: row.retry_delay_ms.max(0) as u64,
@@ -133,7 +131,7 @@ impl Spec {
                 retries: row.retry_count.max(0) as u32,
             },
         };
-        let scheme = Scheme::parse(&row.signature_scheme).map_err(|e| e.to_string())?;
+        let scheme = Scheme::parse(&row.signature_scheme)?;
         let secrets = open_secrets(keys, &row.secrets);
         if let Ok(list) = &secrets {
             check_secrets(scheme, list)?;
@@ -173,10 +171,11 @@ impl Spec {
 
     /// The secrets that sign now, newest first; Err (with the reason) when they cannot
     /// be read, so no caller can fall back to sending unsigned.
-    pub fn valid_secrets(&self, now: NaiveDateTime) -> Result<Vec<String>, String> {
-        let secrets = self.secrets.as_ref().map_err(|e| {
-            format!("cannot sign: {e}; the webhook holds its deliveries until then")
-        })?;
+    pub fn valid_secrets(&self, now: NaiveDateTime) -> Result<Vec<String>, SigningError> {
+        let secrets = self
+            .secrets
+            .as_ref()
+            .map_err(|e| SigningError::Secrets(e.clone()))?;
         let valid: Vec<String> = secrets
             .iter()
             .filter(|s| s.expires_at.is_none_or(|e| e > now))
@@ -185,34 +184,28 @@ impl Spec {
         // A webhook that had secrets signs with one or sends nothing: the newest never
         // expires (rotation keeps it open-ended), so a list of expired ones was altered.
         if valid.is_empty() && !secrets.is_empty() {
-            return Err("cannot sign: every stored signing secret has expired (the secrets column was altered); set a new secret (rotate-secret) to send again".into());
+            return Err(SigningError::AllExpired);
         }
         Ok(valid)
     }
 
     /// Why this subscription cannot sign, if it cannot.
-    pub fn signing_error(&self) -> Option<&str> {
-        self.secrets.as_ref().err().map(String::as_str)
+    pub fn signing_error(&self) -> Option<&SecretsError> {
+        self.secrets.as_ref().err()
     }
 
     /// The body sent: the envelope as JSON, or the payload template's JSON output.
-    pub fn body(&self, envelope: &Value) -> Result<Vec<u8>, String> {
+    pub fn body(&self, envelope: &Value) -> Result<Vec<u8>, BodyError> {
         match &self.template {
             None => Ok(envelope.to_string().into_bytes()),
-            Some(PayloadTemplate::Object(t)) => Ok(t
-                .render(&template_vars(envelope))
-                .map_err(|e| e.0)?
-                .to_string()
-                .into_bytes()),
+            Some(PayloadTemplate::Object(t)) => {
+                Ok(t.render(&template_vars(envelope))?.to_string().into_bytes())
+            }
             Some(PayloadTemplate::Text(ts, id)) => {
-                let text = ts
-                    .render(id, &context_of(&template_vars(envelope)))
-                    .map_err(|e| e.0)?;
-                let v: Value = serde_json::from_str(&text).map_err(|e| {
-                    format!(
-                        "payload_template did not produce JSON ({e}): {}",
-                        text.chars().take(200).collect::<String>()
-                    )
+                let text = ts.render(id, &context_of(&template_vars(envelope)))?;
+                let v: Value = serde_json::from_str(&text).map_err(|e| BodyError::NotJson {
+                    reason: e.to_string(),
+                    start: text.chars().take(200).collect::<String>(),
                 })?;
                 Ok(v.to_string().into_bytes())
             }
@@ -224,17 +217,20 @@ impl Spec {
 /// unsigned or with a signature no one can verify: none under a scheme that always has
 /// one (`standard`, `standard-v1a`), or one that does not fit the scheme. The error
 /// stops the webhook as any other corrupt column does.
-fn check_secrets(scheme: Scheme, list: &[SecretEntry]) -> Result<(), String> {
+fn check_secrets(scheme: Scheme, list: &[SecretEntry]) -> Result<(), SecretsError> {
     if list.is_empty() && matches!(scheme, Scheme::Standard | Scheme::StandardV1a) {
-        return Err(format!(
-            "secrets: none is stored, but signature_scheme {} always signs; set a new secret (rotate-secret)",
-            scheme.name()
-        ));
+        return Err(SecretsError::NoneForScheme {
+            scheme: scheme.name(),
+        });
     }
-    for (i, s) in list.iter().enumerate() {
-        scheme.check_secret(&s.secret).map_err(|e| {
-            format!("secrets: stored secret {i} cannot sign under {}: {e}; set a new secret (rotate-secret)", scheme.name())
-        })?;
+    for (index, s) in list.iter().enumerate() {
+        scheme
+            .check_secret(&s.secret)
+            .map_err(|reason| SecretsError::Unfit {
+                index,
+                scheme: scheme.name(),
+                reason,
+            })?;
     }
     Ok(())
 }
@@ -299,7 +295,7 @@ mod tests {
             disabled_reason: None,
             failure_threshold: 5,
             circuit_cooldown_ms: 1000,
-            circuit_state: "closed".into(),
+            circuit_state: crate::store::subscriptions::CircuitState::Closed,
             circuit_opened_at: None,
             consecutive_failures: 0,
             created_at: at,
@@ -361,7 +357,9 @@ mod tests {
             let spec = Spec::from_row(&row(scheme, secrets), &keys);
             match (compiles, &spec) {
                 (Ok(()), Ok(_)) => {}
-                (Err(want), Err(got)) => assert!(got.contains(want), "{scheme} {secrets}: {got}"),
+                (Err(want), Err(got)) => {
+                    assert!(got.to_string().contains(want), "{scheme} {secrets}: {got}")
+                }
                 (want, got) => panic!(
                     "{scheme} {secrets}: want {want:?}, got {:?}",
                     got.as_ref().err()
@@ -370,7 +368,9 @@ mod tests {
             let Ok(spec) = spec else { continue };
             match (signs, spec.valid_secrets(now())) {
                 (Ok(n), Ok(got)) => assert_eq!(got.len(), *n, "{scheme} {secrets}"),
-                (Err(want), Err(got)) => assert!(got.contains(want), "{scheme} {secrets}: {got}"),
+                (Err(want), Err(got)) => {
+                    assert!(got.to_string().contains(want), "{scheme} {secrets}: {got}")
+                }
                 (want, got) => panic!("{scheme} {secrets}: want {want:?}, got {got:?}"),
             }
         }

@@ -54,6 +54,23 @@ impl Default for InboundSettings {
     }
 }
 
+/// What is wrong with an endpoint's protection options: the option, and a message
+/// that starts with its name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProtectionError {
+    /// `rate_limit`, `allowed_ips`, `signature` or `max_body_bytes`.
+    pub option: &'static str,
+    pub message: String,
+}
+
+fn refused(option: &'static str, message: impl Into<String>) -> ProtectionError {
+    ProtectionError {
+        option,
+        message: message.into(),
+    }
+}
+
 /// The protection options of one endpoint, checked and parsed.
 #[derive(Debug, Clone, Default)]
 pub struct ProtectionOptions {
@@ -67,7 +84,10 @@ pub struct ProtectionOptions {
 impl ProtectionOptions {
     /// Reads the options from an object (agent options or an API body). `previous`
     /// lends its signature secret to an update that omits it.
-    pub fn from_json(v: &Value, previous: Option<&ProtectionOptions>) -> Result<Self, String> {
+    pub fn from_json(
+        v: &Value,
+        previous: Option<&ProtectionOptions>,
+    ) -> Result<Self, ProtectionError> {
         let rate_limit = match v.get("rate_limit") {
             None | Some(Value::Null) => None,
             Some(r) => match r
@@ -76,10 +96,10 @@ impl ProtectionOptions {
             {
                 Some(n) if n <= u64::from(u32::MAX) => Some(n as u32),
                 _ => {
-                    return Err(
-                        "rate_limit must be a number of requests per minute (0 for no limit)"
-                            .into(),
-                    );
+                    return Err(refused(
+                        "rate_limit",
+                        "rate_limit must be a number of requests per minute (0 for no limit)",
+                    ));
                 }
             },
         };
@@ -90,7 +110,7 @@ impl ProtectionOptions {
                 .filter(|p| !p.trim().is_empty())
                 .map(parse_net)
                 .collect::<Result<_, _>>()
-                .map_err(|e| format!("allowed_ips: {e}"))?,
+                .map_err(|e| refused("allowed_ips", format!("allowed_ips: {e}")))?,
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|i| {
@@ -98,22 +118,32 @@ impl ProtectionOptions {
                         .ok_or_else(|| "allowed_ips must be a list of strings".to_string())
                         .and_then(|p| parse_net(p).map_err(|e| e.to_string()))
                 })
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("allowed_ips: {e}"))?,
-            Some(_) => return Err("allowed_ips must be a list of addresses and CIDR ranges".into()),
+                .collect::<Result<_, String>>()
+                .map_err(|e| refused("allowed_ips", format!("allowed_ips: {e}")))?,
+            Some(_) => {
+                return Err(refused(
+                    "allowed_ips",
+                    "allowed_ips must be a list of addresses and CIDR ranges",
+                ));
+            }
         };
         let signature = match v.get("signature") {
             None | Some(Value::Null) => None,
-            Some(s) => Some(SignatureCheck::from_json(
-                s,
-                previous.and_then(|p| p.signature.as_ref()),
-            )?),
+            Some(s) => Some(
+                SignatureCheck::from_json(s, previous.and_then(|p| p.signature.as_ref()))
+                    .map_err(|e| refused("signature", e.message))?,
+            ),
         };
         let max_body_bytes = match v.get("max_body_bytes") {
             None | Some(Value::Null) => None,
             Some(m) => match m.as_u64() {
                 Some(n) if n > 0 => Some(n as usize),
-                _ => return Err("max_body_bytes must be a positive number of bytes".into()),
+                _ => {
+                    return Err(refused(
+                        "max_body_bytes",
+                        "max_body_bytes must be a positive number of bytes",
+                    ));
+                }
             },
         };
         Ok(ProtectionOptions {

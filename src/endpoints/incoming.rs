@@ -59,10 +59,28 @@ pub fn parse_response_headers(v: &Value) -> Result<Vec<(String, String)>, Respon
         .collect()
 }
 
+/// Why a stored incoming webhook's options do not compile; the message says which
+/// option is wrong and why.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A JSON column does not parse.
+    #[error(transparent)]
+    Column(#[from] crate::store::StoreError),
+    /// The signature secret does not open.
+    #[error("signature: {0}")]
+    Signature(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Protection(#[from] super::guard::ProtectionError),
+    #[error(transparent)]
+    ResponseHeaders(#[from] ResponseHeadersError),
+    #[error(transparent)]
+    Transform(#[from] super::transform::TransformError),
+}
+
 /// Compiles a row's options; the error says which option is wrong and why. A signature
 /// secret that does not open is such an error, so the endpoint refuses every request
 /// rather than accept unverified ones.
-pub fn compile(row: &IncomingRow, keys: &Keyring) -> Result<Compiled, String> {
+pub fn compile(row: &IncomingRow, keys: &Keyring) -> Result<Compiled, CompileError> {
     let mut obj = serde_json::Map::new();
     if let Some(r) = row.rate_limit {
         obj.insert("rate_limit".into(), json!(r));
@@ -73,28 +91,25 @@ pub fn compile(row: &IncomingRow, keys: &Keyring) -> Result<Compiled, String> {
     if let Some(ips) = &row.allowed_ips {
         obj.insert(
             "allowed_ips".into(),
-            from_json_text(ips, "incoming_webhooks.allowed_ips").map_err(|e| e.to_string())?,
+            from_json_text(ips, "incoming_webhooks.allowed_ips")?,
         );
     }
     if let Some(sig) = &row.signature {
-        let clear = keys
-            .open(purpose::INCOMING_SIGNATURE, sig)
-            .map_err(|e| format!("signature: {e}"))?;
+        let clear = keys.open(purpose::INCOMING_SIGNATURE, sig)?;
         obj.insert(
             "signature".into(),
-            from_json_text(&clear, "incoming_webhooks.signature").map_err(|e| e.to_string())?,
+            from_json_text(&clear, "incoming_webhooks.signature")?,
         );
     }
     let protections = ProtectionOptions::from_json(&Value::Object(obj), None)?;
     let response_headers = match &row.response_headers {
-        Some(h) => parse_response_headers(
-            &from_json_text(h, "incoming_webhooks.response_headers").map_err(|e| e.to_string())?,
-        )
-        .map_err(|e| e.to_string())?,
+        Some(h) => {
+            parse_response_headers(&from_json_text(h, "incoming_webhooks.response_headers")?)?
+        }
         None => Vec::new(),
     };
     let transform = match row.transform_template.as_deref() {
-        Some(t) if !t.trim().is_empty() => Some(Transform::new(t).map_err(|e| e.to_string())?),
+        Some(t) if !t.trim().is_empty() => Some(Transform::new(t)?),
         _ => None,
     };
     Ok(Compiled {

@@ -116,6 +116,23 @@ fn fail(message: impl Into<String>) -> SignatureError {
     }
 }
 
+/// What is wrong with a `signature` object: the field, and a message that starts
+/// with its name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SignatureOptionError {
+    /// `signature`, or `signature.scheme`, `.secret`, `.header`, `.tolerance_seconds`.
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> SignatureOptionError {
+    SignatureOptionError {
+        field,
+        message: message.into(),
+    }
+}
+
 impl SignatureCheck {
     /// Parses `{scheme, secret, header?, tolerance_seconds?}`. `previous` supplies the
     /// secret when the object omits it (an update that keeps the secret).
@@ -124,32 +141,47 @@ impl SignatureCheck {
     pub fn from_json(
         value: &Value,
         previous: Option<&SignatureCheck>,
-    ) -> Result<SignatureCheck, String> {
-        let obj = value.as_object().ok_or(
+    ) -> Result<SignatureCheck, SignatureOptionError> {
+        let obj = value.as_object().ok_or_else(|| bad(
+            "signature",
             "signature must be an object {\"scheme\": ..., \"secret\": ..., \"header\"?: ..., \"tolerance_seconds\"?: ...}",
-        )?;
+        ))?;
         for k in obj.keys() {
             if !["scheme", "secret", "header", "tolerance_seconds"].contains(&k.as_str()) {
-                return Err(format!(
-                    "signature has an unknown key {k:?}: use scheme, secret, header, tolerance_seconds"
+                return Err(bad(
+                    "signature",
+                    format!(
+                        "signature has an unknown key {k:?}: use scheme, secret, header, tolerance_seconds"
+                    ),
                 ));
             }
         }
-        let scheme_text = obj.get("scheme").and_then(Value::as_str).ok_or(
-            "signature.scheme is required: one of hmac-sha256, stripe, slack, standard, shopify",
-        )?;
+        let scheme_text = obj.get("scheme").and_then(Value::as_str).ok_or_else(|| {
+            bad(
+                "signature.scheme",
+                "signature.scheme is required: one of hmac-sha256, stripe, slack, standard, shopify",
+            )
+        })?;
         let scheme = Scheme::parse(scheme_text).ok_or_else(|| {
-            format!(
-                "signature.scheme {scheme_text:?} is not known: use hmac-sha256, stripe, slack, standard or shopify"
+            bad(
+                "signature.scheme",
+                format!(
+                    "signature.scheme {scheme_text:?} is not known: use hmac-sha256, stripe, slack, standard or shopify"
+                ),
             )
         })?;
         let secret = match obj.get("secret") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             None | Some(Value::Null) => match previous {
                 Some(p) => p.secret.clone(),
-                None => return Err("signature.secret is required".into()),
+                None => return Err(bad("signature.secret", "signature.secret is required")),
             },
-            _ => return Err("signature.secret must be a non-empty string".into()),
+            _ => {
+                return Err(bad(
+                    "signature.secret",
+                    "signature.secret must be a non-empty string",
+                ));
+            }
         };
         let mut public_keys = Vec::new();
         let key = match scheme {
@@ -157,14 +189,20 @@ impl SignatureCheck {
                 for k in secret.split(|c: char| c.is_whitespace() || c == ',') {
                     if !k.is_empty() {
                         public_keys.push(signer::public_key(k).map_err(|e| {
-                            format!("signature.secret for standard v1a verification: {e}")
+                            bad(
+                                "signature.secret",
+                                format!("signature.secret for standard v1a verification: {e}"),
+                            )
                         })?);
                     }
                 }
                 if public_keys.len() > MAX_PUBLIC_KEYS {
-                    return Err(format!(
-                        "signature.secret lists {} public keys; at most {MAX_PUBLIC_KEYS} are trusted at once",
-                        public_keys.len()
+                    return Err(bad(
+                        "signature.secret",
+                        format!(
+                            "signature.secret lists {} public keys; at most {MAX_PUBLIC_KEYS} are trusted at once",
+                            public_keys.len()
+                        ),
                     ));
                 }
                 Vec::new()
@@ -172,11 +210,16 @@ impl SignatureCheck {
             Scheme::Standard => {
                 let b = secret.strip_prefix("whsec_").unwrap_or(&secret);
                 let decoded = B64.decode(b.trim()).map_err(|_| {
-                    "signature.secret for the standard scheme must be whsec_ followed by base64 (v1), or whpk_ public keys (v1a)"
-                        .to_string()
+                    bad(
+                        "signature.secret",
+                        "signature.secret for the standard scheme must be whsec_ followed by base64 (v1), or whpk_ public keys (v1a)",
+                    )
                 })?;
                 if decoded.is_empty() {
-                    return Err("signature.secret decodes to nothing".into());
+                    return Err(bad(
+                        "signature.secret",
+                        "signature.secret decodes to nothing",
+                    ));
                 }
                 decoded
             }
@@ -187,20 +230,29 @@ impl SignatureCheck {
             Some(Value::String(h)) if !h.trim().is_empty() => {
                 let h = h.trim().to_ascii_lowercase();
                 if actix_web::http::header::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                    return Err(format!("signature.header {h:?} is not a valid header name"));
+                    return Err(bad(
+                        "signature.header",
+                        format!("signature.header {h:?} is not a valid header name"),
+                    ));
                 }
                 h
             }
-            _ => return Err("signature.header must be a header name".into()),
+            _ => {
+                return Err(bad(
+                    "signature.header",
+                    "signature.header must be a header name",
+                ));
+            }
         };
         let tolerance_seconds = match obj.get("tolerance_seconds") {
             None | Some(Value::Null) => DEFAULT_TOLERANCE_SECONDS,
             Some(v) => match v.as_i64() {
                 Some(n) if n > 0 => n,
                 _ => {
-                    return Err(
-                        "signature.tolerance_seconds must be a positive number of seconds".into(),
-                    );
+                    return Err(bad(
+                        "signature.tolerance_seconds",
+                        "signature.tolerance_seconds must be a positive number of seconds",
+                    ));
                 }
             },
         };
@@ -537,7 +589,7 @@ mod tests {
                 "positive",
             ),
         ] {
-            let e = SignatureCheck::from_json(&v, None).unwrap_err();
+            let e = SignatureCheck::from_json(&v, None).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
     }
@@ -589,12 +641,14 @@ mod tests {
             "whpk_ whsk_x",
         ] {
             let e = SignatureCheck::from_json(&json!({"scheme": "standard", "secret": bad}), None)
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with("signature.secret"), "{e}");
         }
         let nine = [SVIX_PK; MAX_PUBLIC_KEYS + 1].join(" ");
         let e = SignatureCheck::from_json(&json!({"scheme": "standard", "secret": nine}), None)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at most 8"), "{e}");
     }
 }

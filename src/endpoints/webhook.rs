@@ -247,13 +247,8 @@ impl Webhook {
                 "must be a number of days",
             ));
         }
-        let protections = ProtectionOptions::from_json(options, None).map_err(|e| {
-            let option = ["rate_limit", "allowed_ips", "signature", "max_body_bytes"]
-                .into_iter()
-                .find(|o| e.starts_with(o))
-                .unwrap_or("options");
-            OptionError::new(option, e)
-        })?;
+        let protections = ProtectionOptions::from_json(options, None)
+            .map_err(|e| OptionError::new(e.option, e.message))?;
         let recaptcha = parse_recaptcha(options)?;
         Ok(Webhook {
             protections,

@@ -31,6 +31,22 @@ use item::Node;
 use spec::FeedSpec;
 use std::sync::Arc;
 
+/// Whether agent `id` is a data_output agent (a feed) of the caller: `scope` is the
+/// owner (None for an admin, who sees every feed). Owner and type are in the query.
+pub async fn is_owned_feed(
+    store: &crate::store::Store,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<bool, crate::store::StoreError> {
+    Ok(store
+        .read(move |c| crate::store::agents::find_owned(c, scope, id))
+        .await?
+        .is_some_and(|r| r.agent_type == FEED_AGENT_TYPE))
+}
+
+/// The agent type that publishes a feed.
+pub const FEED_AGENT_TYPE: &str = "data_output";
+
 /// The two formats a feed is served in.
 /// A feed URL's extension that names no format; the message is the 404's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

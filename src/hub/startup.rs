@@ -24,16 +24,31 @@ use crate::store::{Store, StoreError};
 /// Log lines kept for an agent when a start-up check writes to its log.
 const LOG_LENGTH: i64 = 200;
 
+/// Why a stored configuration cannot be loaded at start.
+#[derive(Debug, thiserror::Error)]
+enum LoadProblem {
+    /// Building it failed: the builder's own message.
+    #[error("{0}")]
+    Failed(String),
+    #[error("building it panicked: {0}")]
+    Panicked(String),
+}
+
 /// Runs `build`, turning a panic into an error that says so.
-fn checked<T>(build: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    catch_unwind(AssertUnwindSafe(build)).unwrap_or_else(|p| {
-        let text = p
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "no message".into());
-        Err(format!("building it panicked: {text}"))
-    })
+fn checked<T, E: std::fmt::Display>(
+    build: impl FnOnce() -> Result<T, E>,
+) -> Result<T, LoadProblem> {
+    match catch_unwind(AssertUnwindSafe(build)) {
+        Ok(built) => built.map_err(|e| LoadProblem::Failed(e.to_string())),
+        Err(p) => {
+            let text = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(LoadProblem::Panicked(text))
+        }
+    }
 }
 
 /// Why the agent's configuration cannot be loaded, if it cannot.
@@ -41,7 +56,7 @@ pub fn agent_problem(row: &AgentRow) -> Option<String> {
     if row.disabled {
         return None;
     }
-    checked(|| build_behavior(row).map_err(|e| e.to_string())).err()
+    checked(|| build_behavior(row)).err().map(|e| e.to_string())
 }
 
 /// Why an enabled insecure agent (shell_command, saved while they were enabled) may

@@ -7,13 +7,13 @@ use rustix::process::{Resource, Rlimit, setrlimit, setsid};
 /// name), applies them to this process (address space, CPU seconds, a new session and
 /// process group) and returns the arguments after `--`. `Err`: the reason, for the
 /// worker to print on standard error before it exits with status 2.
-pub fn confine(args: &[String]) -> Result<&[String], String> {
+pub fn confine(args: &[String]) -> Result<&[String], ConfineError> {
     let (Some(memory), Some(cpu), Some("--")) = (
         args.first().and_then(|a| a.parse::<u64>().ok()),
         args.get(1).and_then(|a| a.parse::<u64>().ok()),
         args.get(2).map(String::as_str),
     ) else {
-        return Err("usage: muninn WORKER MEMORY_BYTES CPU_SECONDS -- [ARGS...]".into());
+        return Err(ConfineError::Usage);
     };
     let limit = |resource, n| {
         setrlimit(
@@ -26,7 +26,18 @@ pub fn confine(args: &[String]) -> Result<&[String], String> {
     };
     limit(Resource::As, memory)
         .and(limit(Resource::Cpu, cpu))
-        .map_err(|e| format!("cannot limit the worker's memory and CPU time: {e}"))?;
-    setsid().map_err(|e| format!("cannot give the worker a process group of its own: {e}"))?;
+        .map_err(ConfineError::Limits)?;
+    setsid().map_err(ConfineError::ProcessGroup)?;
     Ok(&args[3..])
+}
+
+/// Why a worker cannot confine itself.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    #[error("usage: muninn WORKER MEMORY_BYTES CPU_SECONDS -- [ARGS...]")]
+    Usage,
+    #[error("cannot limit the worker's memory and CPU time: {0}")]
+    Limits(rustix::io::Errno),
+    #[error("cannot give the worker a process group of its own: {0}")]
+    ProcessGroup(rustix::io::Errno),
 }

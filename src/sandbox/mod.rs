@@ -25,7 +25,7 @@
 
 mod child;
 
-pub use child::confine;
+pub use child::{ConfineError, confine};
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

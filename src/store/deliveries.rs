@@ -62,53 +62,7 @@ impl std::fmt::Display for DeliveryStatus {
     }
 }
 
-impl<DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for DeliveryStatus
-where
-    DB: diesel::backend::Backend,
-    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
-{
-    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
-        let s = String::from_sql(bytes)?;
-        DeliveryStatus::parse(&s)
-            .ok_or_else(|| format!("unknown delivery status {s:?} in the deliveries table").into())
-    }
-}
-
-impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite> for DeliveryStatus {
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
-    ) -> diesel::serialize::Result {
-        out.set_value(self.as_str());
-        Ok(diesel::serialize::IsNull::No)
-    }
-}
-
-impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for DeliveryStatus {
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
-    ) -> diesel::serialize::Result {
-        <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(
-            self.as_str(),
-            &mut out.reborrow(),
-        )
-    }
-}
-
-/// Through the multi-connection: the value is handed to whichever backend runs the
-/// query, which writes it with one of the two impls above.
-impl diesel::serialize::ToSql<diesel::sql_types::Text, crate::store::backend::MultiBackend>
-    for DeliveryStatus
-{
-    fn to_sql<'b>(
-        &'b self,
-        out: &mut diesel::serialize::Output<'b, '_, crate::store::backend::MultiBackend>,
-    ) -> diesel::serialize::Result {
-        out.set_value((diesel::sql_types::Text, self));
-        Ok(diesel::serialize::IsNull::No)
-    }
-}
+super::text_enum::stored_as_text!(DeliveryStatus, "delivery status", "deliveries");
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = deliveries)]

@@ -33,6 +33,7 @@ pub mod schema;
 pub mod sealed;
 pub mod subscriptions;
 pub mod system_events;
+pub(crate) mod text_enum;
 pub mod users;
 mod writer;
 pub mod writer_marks;

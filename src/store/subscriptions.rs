@@ -6,6 +6,39 @@ use diesel::prelude::*;
 use super::schema::{agent_subscriptions, subscriptions};
 use super::{Conn, StoreError, now};
 
+/// The circuit as stored in `subscriptions.circuit_state` and shown by the API; the
+/// text values are the stored ones. An unknown stored value fails the row's read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, diesel::FromSqlRow, diesel::AsExpression)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The state a stored text names, if it names one.
+    pub fn parse(s: &str) -> Option<CircuitState> {
+        [
+            CircuitState::Closed,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+}
+
+super::text_enum::stored_as_text!(CircuitState, "circuit state", "subscriptions");
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = subscriptions)]
 pub struct SubscriptionRow {
@@ -36,7 +69,7 @@ pub struct SubscriptionRow {
     pub disabled_reason: Option<String>,
     pub failure_threshold: i32,
     pub circuit_cooldown_ms: i64,
-    pub circuit_state: String,
+    pub circuit_state: CircuitState,
     pub circuit_opened_at: Option<NaiveDateTime>,
     pub consecutive_failures: i32,
     pub created_at: NaiveDateTime,
@@ -235,7 +268,7 @@ pub fn set_secrets(conn: &mut Conn, id: i64, secrets: &str) -> Result<Subscripti
 pub fn save_circuit(
     conn: &mut Conn,
     id: i64,
-    state: &str,
+    state: CircuitState,
     opened_at: Option<NaiveDateTime>,
     consecutive_failures: i32,
 ) -> Result<(), StoreError> {
@@ -318,4 +351,63 @@ pub fn create_owned(
         ))
         .execute(conn)?;
     Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::text_enum::UnknownStoredValue;
+    use crate::store::{test_conn, test_webhook_agent};
+
+    /// A subscription row with `circuit_state` stored as `state` (raw text).
+    fn with_circuit_text(conn: &mut Conn, state: &str) -> i64 {
+        let agent = test_webhook_agent(conn).unwrap();
+        diesel::insert_into(subscriptions::table)
+            .values((
+                subscriptions::user_id.eq(agent.user_id),
+                subscriptions::name.eq("s"),
+                subscriptions::url.eq("http://example.com/"),
+                subscriptions::event_types.eq("[]"),
+                subscriptions::created_at.eq(now()),
+                subscriptions::updated_at.eq(now()),
+            ))
+            .returning(subscriptions::id)
+            .get_result::<i64>(conn)
+            .and_then(|id| {
+                diesel::update(subscriptions::table.find(id))
+                    .set(subscriptions::circuit_state.eq(state))
+                    .execute(conn)
+                    .map(|_| id)
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_circuit_is_stored_as_its_text_and_an_unknown_text_fails_the_read() {
+        let (_dir, mut conn) = test_conn();
+        for state in [
+            CircuitState::Closed,
+            CircuitState::Open,
+            CircuitState::HalfOpen,
+        ] {
+            let id = with_circuit_text(&mut conn, "closed");
+            save_circuit(&mut conn, id, state, None, 0).unwrap();
+            let text: String = subscriptions::table
+                .find(id)
+                .select(subscriptions::circuit_state)
+                .get_result(&mut conn)
+                .unwrap();
+            assert_eq!(text, state.as_str());
+            assert_eq!(find(&mut conn, id).unwrap().unwrap().circuit_state, state);
+        }
+        let bogus = with_circuit_text(&mut conn, "ajar");
+        let e = find(&mut conn, bogus).unwrap_err();
+        let cause = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+            .find_map(|e| e.downcast_ref::<UnknownStoredValue>());
+        assert_eq!(
+            cause.map(ToString::to_string).as_deref(),
+            Some("unknown circuit state \"ajar\" in the subscriptions table"),
+            "{e}"
+        );
+    }
 }

@@ -123,7 +123,7 @@ impl Templates {
     pub fn add(&mut self, label: &str, source: &str) -> Result<TemplateId, TemplateError> {
         let fail = |why: String| TemplateError(format!("{label}: {why}"));
         if self.language == Language::Liquid {
-            let t = liquid::compile(source, &self.limits).map_err(fail)?;
+            let t = liquid::compile(source, &self.limits).map_err(|e| fail(e.to_string()))?;
             self.liquid.push((label.to_string(), t));
             return Ok(TemplateId(Key::Liquid(self.liquid.len() - 1)));
         }

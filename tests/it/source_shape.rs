@@ -6,11 +6,6 @@
 //! file, among its opening comment lines. The reason must be a sentence, not just the
 //! marker.
 //!
-//! Functions under `src/agents/` that were over the limit when this test came are listed
-//! in `AGENTS_PENDING` (agent types are being added there by others; they are not
-//! restructured now). The list only shrinks: the test fails when a listed function is
-//! gone or within the limit.
-//!
 //! The source is rustfmt's (CI runs `cargo fmt --check`), so items are found by their
 //! layout rather than by a parser: a function starts at a line holding `fn name` and
 //! ends at the first later line that is a lone `}` at the indentation of that line.
@@ -26,27 +21,6 @@ const MARKER: &str = "// One idea:";
 const MARKER_WORDS: &str = "One idea:";
 /// A reason shorter than this is not a reason.
 const MIN_REASON_CHARS: usize = 20;
-
-/// (file, function) in `src/agents/` over the limit, not yet split or justified.
-const AGENTS_PENDING: &[(&str, &str)] = &[
-    ("src/agents/jabber/session.rs", "session"),
-    ("src/agents/service/dry_run.rs", "dry_run"),
-    ("src/agents/actor/mod.rs", "process"),
-    ("src/agents/actor/write.rs", "write_outcome"),
-    ("src/agents/imap_folder/mail.rs", "judge"),
-    ("src/agents/imap_folder/session.rs", "folders"),
-    ("src/agents/liquid_output.rs", "new"),
-    ("src/agents/mod.rs", ""),
-    ("src/agents/peak_detector.rs", "receive"),
-    ("src/agents/post.rs", "new"),
-    ("src/agents/post.rs", "prepare"),
-    ("src/agents/scenario.rs", "plan"),
-    ("src/agents/service/import.rs", "import"),
-    ("src/agents/trigger.rs", "new"),
-    ("src/agents/website/extract.rs", "compile"),
-    ("src/agents/website/extract_html.rs", "values"),
-    ("src/agents/website/options.rs", "parse"),
-];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).unwrap() {
@@ -165,12 +139,8 @@ fn test_lines(lines: &[&str]) -> Vec<bool> {
 }
 
 /// What is over the limits in one file's text, unmarked: "path:line fn name (n lines)"
-/// and "path (n lines)", with the name for `AGENTS_PENDING` (empty for the file).
+/// and "path (n lines)".
 fn offenders(path: &str, text: &str) -> Vec<String> {
-    found(path, text).into_iter().map(|(_, m)| m).collect()
-}
-
-fn found(path: &str, text: &str) -> Vec<(String, String)> {
     let lines: Vec<&str> = text.lines().collect();
     let skip = test_lines(&lines);
     let mut out = Vec::new();
@@ -180,7 +150,7 @@ fn found(path: &str, text: &str) -> Vec<(String, String)> {
         .take_while(|l| l.trim_start().starts_with("//") || l.trim().is_empty())
         .any(|l| has_reason(l));
     if counted > MAX_FILE_LINES && !head_marked {
-        out.push((String::new(), format!("{path} ({counted} lines)")));
+        out.push(format!("{path} ({counted} lines)"));
     }
     for (i, line) in lines.iter().enumerate() {
         if skip[i] {
@@ -192,10 +162,7 @@ fn found(path: &str, text: &str) -> Vec<(String, String)> {
         };
         let n = end - i + 1;
         if n > MAX_FN_LINES && !marked(&lines, i, body_open(&lines, i)) {
-            out.push((
-                name.to_string(),
-                format!("{path}:{} fn {name} ({n} lines)", i + 1),
-            ));
+            out.push(format!("{path}:{} fn {name} ({n} lines)", i + 1));
         }
     }
     out
@@ -207,32 +174,14 @@ fn no_long_function_or_file_without_a_reason() {
     rust_files(Path::new("src"), &mut files);
     files.sort();
     let mut all = Vec::new();
-    let mut pending_seen = Vec::new();
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy();
         if name == "tests.rs" || name.ends_with("_tests.rs") {
             continue;
         }
         let text = fs::read_to_string(f).unwrap();
-        let path = f.display().to_string();
-        for (item, message) in found(&path, &text) {
-            let listed = AGENTS_PENDING
-                .iter()
-                .find(|(p, i)| *p == path.as_str() && *i == item.as_str());
-            match listed {
-                Some(entry) => pending_seen.push(*entry),
-                None => all.push(message),
-            }
-        }
+        all.extend(offenders(&f.display().to_string(), &text));
     }
-    let stale: Vec<_> = AGENTS_PENDING
-        .iter()
-        .filter(|p| !pending_seen.contains(p))
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "listed in AGENTS_PENDING but no longer over the limit (remove them): {stale:?}"
-    );
     assert!(
         all.is_empty(),
         "over {MAX_FN_LINES} lines (function) or {MAX_FILE_LINES} lines (file) without a \

@@ -109,6 +109,18 @@ pub fn build_behavior(row: &AgentRow) -> Result<Box<dyn Behavior>, OptionError> 
     k.build(&options)
 }
 
+/// The log line of an event that is not handled: it has passed through too many links.
+fn too_deep(c: &Committed) -> NewLog {
+    NewLog {
+        level: LEVEL_ERROR,
+        message: format!(
+            "Not handling event {}: it has passed through {} links in one chain (agents.max_propagation_depth). Is there a link cycle?",
+            c.event.id, c.depth
+        ),
+        inbound_event_id: Some(c.event.id),
+    }
+}
+
 impl AgentActor {
     pub fn new(
         row: AgentRow,
@@ -278,14 +290,7 @@ impl AgentActor {
         let mut controls = Vec::new();
         for c in &fresh {
             if c.depth >= self.settings.max_depth {
-                logs.push(NewLog {
-                    level: LEVEL_ERROR,
-                    message: format!(
-                        "Not handling event {}: it has passed through {} links in one chain (agents.max_propagation_depth). Is there a link cycle?",
-                        c.event.id, c.depth
-                    ),
-                    inbound_event_id: Some(c.event.id),
-                });
+                logs.push(too_deep(c));
                 continue;
             }
             let mut actx =

@@ -88,26 +88,10 @@ impl AgentActor {
             requests,
             mails,
         } = o;
-        let options = self.row.options_json().unwrap_or(Value::Null);
-        let event_type = emitted_event_type(&options);
-        let (id, user_id, keep) = (self.row.id, self.row.user_id, self.row.keep_events_for);
+        let (id, user_id) = (self.row.id, self.row.user_id);
         let name = self.row.name.clone();
         let policy = (!requests.is_empty()).then(|| self.owned_policy());
-        let (new, lineages): (Vec<NewEvent>, Vec<Lineage>) = emitted
-            .into_iter()
-            .map(|(payload, lineage)| {
-                (
-                    NewEvent {
-                        user_id,
-                        agent_id: Some(id),
-                        event_type: event_type.clone(),
-                        payload: NewEvent::payload_text(&payload),
-                        keep_for_seconds: keep,
-                    },
-                    lineage,
-                )
-            })
-            .unzip();
+        let (new, lineages) = self.new_events(emitted);
         let memory = memory_changed.then(|| self.memory.to_string());
         if memory_changed {
             // A key_value_store's controlled agents read the new store from now on.
@@ -115,14 +99,7 @@ impl AgentActor {
         }
         let log_length = self.settings.log_length;
         let keys = self.store.keys().clone();
-        // Sealed: a mail holds rendered options, so perhaps the owner's credentials.
-        let mails: Vec<(Option<i64>, String)> = mails
-            .iter()
-            .map(|(event_id, m)| {
-                let text = serde_json::to_string(m).unwrap_or_default();
-                (*event_id, keys.seal(crate::mail::OUTBOX_PURPOSE, &text))
-            })
-            .collect();
+        let mails = sealed_mails(&keys, &mails);
         self.store.writer().write_repeatable(move |conn, out| {
             let mut ids = Vec::with_capacity(new.len());
             for (event, &lineage) in new.iter().zip(&lineages) {
@@ -154,6 +131,28 @@ impl AgentActor {
             Ok((ids, touched))
         })
     }
+
+    /// The rows of the events the agent emits, with each one's lineage.
+    fn new_events(&self, emitted: Vec<(Value, Lineage)>) -> (Vec<NewEvent>, Vec<Lineage>) {
+        let options = self.row.options_json().unwrap_or(Value::Null);
+        let event_type = emitted_event_type(&options);
+        let (id, user_id, keep) = (self.row.id, self.row.user_id, self.row.keep_events_for);
+        emitted
+            .into_iter()
+            .map(|(payload, lineage)| {
+                (
+                    NewEvent {
+                        user_id,
+                        agent_id: Some(id),
+                        event_type: event_type.clone(),
+                        payload: NewEvent::payload_text(&payload),
+                        keep_for_seconds: keep,
+                    },
+                    lineage,
+                )
+            })
+            .unzip()
+    }
 }
 
 /// What one handling of events (or one check) produced, to be committed together.
@@ -167,6 +166,21 @@ pub(super) struct Outcome {
     pub(super) requests: Vec<(i64, PreparedRequest)>,
     /// Mails for the outbox, with the event that caused each.
     pub(super) mails: Vec<(Option<i64>, crate::mail::Mail)>,
+}
+
+/// Mails for the outbox, sealed: a mail holds rendered options, so perhaps the
+/// owner's credentials.
+fn sealed_mails(
+    keys: &crate::secrets::Keyring,
+    mails: &[(Option<i64>, crate::mail::Mail)],
+) -> Vec<(Option<i64>, String)> {
+    mails
+        .iter()
+        .map(|(event_id, m)| {
+            let text = serde_json::to_string(m).unwrap_or_default();
+            (*event_id, keys.seal(crate::mail::OUTBOX_PURPOSE, &text))
+        })
+        .collect()
 }
 
 /// Writes prepared requests as deliveries on the agent's own subscription, which is

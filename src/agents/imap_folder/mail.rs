@@ -86,13 +86,8 @@ pub fn judge(
             return Verdict::Skipped;
         }
     }
-    for (globs, field) in [(&cond.from, "from"), (&cond.to, "to"), (&cond.cc, "cc")] {
-        if let Some(globs) = globs {
-            let addresses = addresses(header_addresses(&mail, field));
-            if !addresses.iter().any(|a| globs.iter().any(|g| g.matches(a))) {
-                return Verdict::Skipped;
-            }
-        }
+    if !addresses_match(&mail, cond) {
+        return Verdict::Skipped;
     }
     let has_attachment = has_attachment(&mail);
     if cond
@@ -115,12 +110,7 @@ pub fn judge(
         "from": addresses(mail.from()).into_iter().next(),
         "to": addresses(mail.to()),
         "cc": addresses(mail.cc()),
-        "date": mail.date().map(|d| format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
-            d.year, d.month, d.day, d.hour, d.minute, d.second,
-            if d.tz_before_gmt && (d.tz_hour > 0 || d.tz_minute > 0) { '-' } else { '+' },
-            d.tz_hour, d.tz_minute
-        )),
+        "date": mail.date().map(iso_date),
         "mime_type": mime_type,
         "body": body,
         "matches": matches,
@@ -136,6 +126,39 @@ pub fn judge(
         message_id,
         payload,
     }
+}
+
+/// Whether each of the `from`, `to` and `cc` conditions given matches one of the
+/// mail's addresses in that header.
+fn addresses_match(mail: &mail_parser::Message<'_>, cond: &Conditions) -> bool {
+    [(&cond.from, "from"), (&cond.to, "to"), (&cond.cc, "cc")]
+        .into_iter()
+        .all(|(globs, field)| {
+            globs.as_ref().is_none_or(|globs| {
+                let addresses = addresses(header_addresses(mail, field));
+                addresses.iter().any(|a| globs.iter().any(|g| g.matches(a)))
+            })
+        })
+}
+
+/// The mail's date as ISO 8601 with its own offset (Huginn's `date.iso8601`).
+fn iso_date(d: &mail_parser::DateTime) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}",
+        d.year,
+        d.month,
+        d.day,
+        d.hour,
+        d.minute,
+        d.second,
+        if d.tz_before_gmt && (d.tz_hour > 0 || d.tz_minute > 0) {
+            '-'
+        } else {
+            '+'
+        },
+        d.tz_hour,
+        d.tz_minute
+    )
 }
 
 fn collect_names(re: &Regex, c: &regex::Captures<'_>, matches: &mut Map<String, Value>) {

@@ -105,7 +105,7 @@ pub async fn connect(
             return Err(format!("{host} has no addresses"));
         }
         if !allow_private {
-            check_addrs(host, &addrs)?;
+            check_addrs(host, &addrs).map_err(|e| e.to_string())?;
         }
         let mut last = String::new();
         for a in &addrs {
@@ -194,89 +194,130 @@ where
             .await
             .map_err(|e| imap_err(&format!("SELECT {folder:?}"), e))?;
         let uidvalidity = mailbox.uid_validity.unwrap_or(0);
-        let Some(&last) = lastseen.get(&uidvalidity) else {
-            let exists = mailbox.exists;
-            out.logs.push(format!(
-                "Recording the initial status: {}",
-                plural(exists as usize, "existing mail")
-            ));
-            // An empty folder is recorded too (Huginn records nothing, so the first
-            // mails to arrive would be taken for the initial state and never emitted).
-            note_seen(&mut out.lastseen, uidvalidity, 0);
-            if exists > 0 {
-                let fetched: Vec<_> = imap
-                    .fetch(exists.to_string(), "UID")
-                    .await
-                    .map_err(|e| imap_err("FETCH", e))?
-                    .try_collect()
-                    .await
-                    .map_err(|e| imap_err("FETCH", e))?;
-                if let Some(uid) = fetched.iter().filter_map(|f| f.uid).max() {
-                    note_seen(&mut out.lastseen, uidvalidity, uid);
-                }
-            }
-            continue;
-        };
-        note_seen(&mut out.lastseen, uidvalidity, last);
-        let listed: Vec<_> = imap
-            .uid_fetch(
-                format!("{}:*", last.saturating_add(1)),
-                "(UID FLAGS RFC822.SIZE)",
-            )
-            .await
-            .map_err(|e| imap_err("UID FETCH", e))?
-            .try_collect()
-            .await
-            .map_err(|e| imap_err("UID FETCH", e))?;
-        let mut highest = last;
-        let mut wanted: Vec<(u32, Option<u32>)> = Vec::new();
-        for f in &listed {
-            let Some(uid) = f.uid else { continue };
-            highest = highest.max(uid);
-            if uid <= last {
-                continue;
-            }
-            let seen = f.flags().any(|fl| fl == Flag::Seen);
-            if settings
-                .conditions
-                .is_unread
-                .is_none_or(|unread| unread != seen)
-            {
-                wanted.push((uid, f.size));
-            }
+        match lastseen.get(&uidvalidity) {
+            Some(&last) => new_mail(settings, imap, folder, uidvalidity, last, out).await?,
+            None => initial_status(imap, uidvalidity, mailbox.exists, out).await?,
         }
-        wanted.sort_unstable();
-        wanted.dedup_by_key(|w| w.0);
-        out.logs.push(plural(
-            wanted.len(),
-            match settings.conditions.is_unread {
-                Some(true) => "new unread mail",
-                Some(false) => "new read mail",
-                None => "new mail",
-            },
-        ));
-        if wanted.len() > MAX_MAILS_PER_FOLDER {
-            out.logs.push(format!(
-                "Reading the first {MAX_MAILS_PER_FOLDER} now; the others wait for the next run"
-            ));
-            wanted.truncate(MAX_MAILS_PER_FOLDER);
-            highest = wanted.last().map_or(last, |w| w.0);
-        }
-        for (uid, size) in wanted {
-            if size.is_some_and(|s| s > MAX_MAIL_BYTES) {
-                out.logs.push(format!(
-                    "Passing over mail UID {uid}: it is larger than {} MB",
-                    MAX_MAIL_BYTES / (1024 * 1024)
-                ));
-            } else {
-                one_mail(settings, imap, folder, uid, out).await?;
-            }
-            // What is done stays done if a later mail fails.
-            note_seen(&mut out.lastseen, uidvalidity, uid);
-        }
-        note_seen(&mut out.lastseen, uidvalidity, highest);
     }
     Ok(())
+}
+
+/// A folder seen for the first time (or with a new UIDVALIDITY): its highest UID is
+/// recorded and nothing is emitted.
+async fn initial_status<S>(
+    imap: &mut async_imap::Session<S>,
+    uidvalidity: u32,
+    exists: u32,
+    out: &mut RunResult,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    out.logs.push(format!(
+        "Recording the initial status: {}",
+        plural(exists as usize, "existing mail")
+    ));
+    // An empty folder is recorded too (Huginn records nothing, so the first
+    // mails to arrive would be taken for the initial state and never emitted).
+    note_seen(&mut out.lastseen, uidvalidity, 0);
+    if exists > 0 {
+        let fetched: Vec<_> = imap
+            .fetch(exists.to_string(), "UID")
+            .await
+            .map_err(|e| imap_err("FETCH", e))?
+            .try_collect()
+            .await
+            .map_err(|e| imap_err("FETCH", e))?;
+        if let Some(uid) = fetched.iter().filter_map(|f| f.uid).max() {
+            note_seen(&mut out.lastseen, uidvalidity, uid);
+        }
+    }
+    Ok(())
+}
+
+/// The mails above `last` in the selected folder: each wanted one read and judged, at
+/// most `MAX_MAILS_PER_FOLDER` a run.
+async fn new_mail<S>(
+    settings: &Settings,
+    imap: &mut async_imap::Session<S>,
+    folder: &str,
+    uidvalidity: u32,
+    last: u32,
+    out: &mut RunResult,
+) -> Result<(), String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    note_seen(&mut out.lastseen, uidvalidity, last);
+    let listed: Vec<_> = imap
+        .uid_fetch(
+            format!("{}:*", last.saturating_add(1)),
+            "(UID FLAGS RFC822.SIZE)",
+        )
+        .await
+        .map_err(|e| imap_err("UID FETCH", e))?
+        .try_collect()
+        .await
+        .map_err(|e| imap_err("UID FETCH", e))?;
+    let (mut highest, mut wanted) = wanted(settings, &listed, last);
+    out.logs.push(plural(
+        wanted.len(),
+        match settings.conditions.is_unread {
+            Some(true) => "new unread mail",
+            Some(false) => "new read mail",
+            None => "new mail",
+        },
+    ));
+    if wanted.len() > MAX_MAILS_PER_FOLDER {
+        out.logs.push(format!(
+            "Reading the first {MAX_MAILS_PER_FOLDER} now; the others wait for the next run"
+        ));
+        wanted.truncate(MAX_MAILS_PER_FOLDER);
+        highest = wanted.last().map_or(last, |w| w.0);
+    }
+    for (uid, size) in wanted {
+        if size.is_some_and(|s| s > MAX_MAIL_BYTES) {
+            out.logs.push(format!(
+                "Passing over mail UID {uid}: it is larger than {} MB",
+                MAX_MAIL_BYTES / (1024 * 1024)
+            ));
+        } else {
+            one_mail(settings, imap, folder, uid, out).await?;
+        }
+        // What is done stays done if a later mail fails.
+        note_seen(&mut out.lastseen, uidvalidity, uid);
+    }
+    note_seen(&mut out.lastseen, uidvalidity, highest);
+    Ok(())
+}
+
+/// The highest UID listed, and the (UID, size) of each listed mail above `last` that
+/// the `is_unread` condition wants, in UID order.
+fn wanted(
+    settings: &Settings,
+    listed: &[async_imap::types::Fetch],
+    last: u32,
+) -> (u32, Vec<(u32, Option<u32>)>) {
+    let mut highest = last;
+    let mut wanted: Vec<(u32, Option<u32>)> = Vec::new();
+    for f in listed {
+        let Some(uid) = f.uid else { continue };
+        highest = highest.max(uid);
+        if uid <= last {
+            continue;
+        }
+        let seen = f.flags().any(|fl| fl == Flag::Seen);
+        if settings
+            .conditions
+            .is_unread
+            .is_none_or(|unread| unread != seen)
+        {
+            wanted.push((uid, f.size));
+        }
+    }
+    wanted.sort_unstable();
+    wanted.dedup_by_key(|w| w.0);
+    (highest, wanted)
 }
 
 /// Reads, judges and (when it matched) marks or deletes one mail.

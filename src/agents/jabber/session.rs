@@ -89,12 +89,46 @@ pub async fn deliver(account: Account, messages: Vec<Outgoing>, env: Env) -> Del
     Delivered { sent, error }
 }
 
+/// A logged-in stream with a bound resource.
+type Session = XmppStream<BufStream<tokio_rustls::client::TlsStream<Capped>>>;
+
 async fn session(
     account: &Account,
     messages: &[Outgoing],
     env: &Env,
     sent: &mut usize,
 ) -> Result<(), String> {
+    let mut stream = open(account, env).await?;
+    for m in messages {
+        let mut message =
+            Message::chat(Some(m.receiver.clone())).with_body(Lang(String::new()), m.body.clone());
+        message.id = Some(Id(format!("muninn-event-{}", m.event_id)));
+        stream
+            .send(&XmppStreamElement::Stanza(Stanza::Message(message)))
+            .await
+            .map_err(|e| format!("sending the message failed: {e}"))?;
+        *sent += 1;
+    }
+    close(&mut stream).await;
+    Ok(())
+}
+
+/// The stream header a session opens (and reopens) its stream with.
+fn header(domain: &str) -> StreamHeader<'static> {
+    StreamHeader {
+        to: Some(Cow::Owned(domain.to_string())),
+        from: None,
+        id: None,
+    }
+}
+
+const TIMEOUTS: Timeouts = Timeouts {
+    read_timeout: SILENCE,
+    response_timeout: SILENCE,
+};
+
+/// Dials the server, upgrades with STARTTLS, logs in and binds a resource.
+async fn open(account: &Account, env: &Env) -> Result<Session, String> {
     let tcp = crate::agents::imap_folder::session::connect(
         &account.server,
         account.port,
@@ -102,26 +136,23 @@ async fn session(
     )
     .await?;
     let domain = account.sender.domain().as_str().to_string();
-    let timeouts = Timeouts {
-        read_timeout: SILENCE,
-        response_timeout: SILENCE,
-    };
-    let header = || StreamHeader {
-        to: Some(Cow::Owned(domain.clone())),
-        from: None,
-        id: None,
-    };
     let capped = Capped {
         inner: tcp,
         left: MAX_READ_BYTES,
     };
+    let tcp = starttls(&domain, capped).await?;
+    let (tls, binding) = tls_connect(&domain, tcp, &env.extra_roots).await?;
+    login(account, &domain, tls, binding).await
+}
 
-    // The plain stream: only STARTTLS is spoken on it.
+/// The plain stream: only STARTTLS is spoken on it. Returns the connection, ready for
+/// the TLS handshake.
+async fn starttls(domain: &str, capped: Capped) -> Result<Capped, String> {
     let pending = initiate_stream(
         BufStream::new(capped),
         ns::JABBER_CLIENT,
-        header(),
-        timeouts,
+        header(domain),
+        TIMEOUTS,
     )
     .await
     .map_err(|e| format!("opening the XMPP stream failed: {e}"))?;
@@ -149,13 +180,24 @@ async fn session(
             _ => {}
         }
     }
-    let tcp = plain.into_inner().into_inner();
-    let (tls, binding) = tls_connect(&domain, tcp, &env.extra_roots).await?;
+    Ok(plain.into_inner().into_inner())
+}
 
-    // The encrypted stream: log in, then bind a resource.
-    let pending = initiate_stream(BufStream::new(tls), ns::JABBER_CLIENT, header(), timeouts)
-        .await
-        .map_err(|e| format!("opening the XMPP stream over TLS failed: {e}"))?;
+/// The encrypted stream: log in, then bind a resource.
+async fn login(
+    account: &Account,
+    domain: &str,
+    tls: tokio_rustls::client::TlsStream<Capped>,
+    binding: sasl::common::ChannelBinding,
+) -> Result<Session, String> {
+    let pending = initiate_stream(
+        BufStream::new(tls),
+        ns::JABBER_CLIENT,
+        header(domain),
+        TIMEOUTS,
+    )
+    .await
+    .map_err(|e| format!("opening the XMPP stream over TLS failed: {e}"))?;
     let (features, stream) = pending
         .recv_features::<FallibleStreamElement>()
         .await
@@ -171,7 +213,7 @@ async fn session(
         .await
         .map_err(|e| format!("logging in as {} failed: {e}", account.sender))?;
     let (features, mut stream) = reset
-        .send_header(header())
+        .send_header(header(domain))
         .await
         .map_err(|e| format!("reopening the stream after login failed: {e}"))?
         .recv_features::<FallibleStreamElement>()
@@ -181,19 +223,7 @@ async fn session(
         return Err("the server offers no resource binding".into());
     }
     bind(&mut stream).await?;
-
-    for m in messages {
-        let mut message =
-            Message::chat(Some(m.receiver.clone())).with_body(Lang(String::new()), m.body.clone());
-        message.id = Some(Id(format!("muninn-event-{}", m.event_id)));
-        stream
-            .send(&XmppStreamElement::Stanza(Stanza::Message(message)))
-            .await
-            .map_err(|e| format!("sending the message failed: {e}"))?;
-        *sent += 1;
-    }
-    close(&mut stream).await;
-    Ok(())
+    Ok(stream)
 }
 
 /// Binds a resource the server chooses (RFC 6120 §7).

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AgentServiceError;
-use crate::agents::{AgentCtx, kind, kind_names};
+use crate::agents::{AgentCtx, Behavior, KindInfo, kind, kind_names};
 use crate::store::Store;
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
@@ -74,6 +74,34 @@ fn scratch_row(user_id: i64, agent_type: &str, options: &Value) -> AgentRow {
     }
 }
 
+/// The type, checked as a save would check it (insecure types, the lexicon, the
+/// options), and the behaviour built from the options.
+fn checked_behavior(
+    agent_type: &str,
+    options: &Value,
+    insecure: Option<crate::agents::insecure::Limits>,
+    sentiment: bool,
+) -> Result<(&'static KindInfo, Box<dyn Behavior>), AgentServiceError> {
+    let k = kind(agent_type).ok_or_else(|| {
+        AgentServiceError::invalid(
+            "type",
+            format!(
+                "unknown agent type \"{}\"; agent types: {}",
+                agent_type,
+                kind_names()
+            ),
+        )
+    })?;
+    super::validate::check_insecure(insecure, k)?;
+    super::validate::check_lexicon(sentiment, k)?;
+    k.validate(options)
+        .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
+    let behavior = k
+        .build(options)
+        .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
+    Ok((k, behavior))
+}
+
 /// Runs the agent's behaviour once for `user_id`; the answer has the user's credentials
 /// masked.
 pub fn dry_run(
@@ -83,24 +111,9 @@ pub fn dry_run(
     insecure: Option<crate::agents::insecure::Limits>,
     sentiment: Option<std::sync::Arc<crate::agents::sentiment::lexicon::Lexicon>>,
 ) -> Result<DryRunOutput, AgentServiceError> {
-    let k = kind(&input.agent_type).ok_or_else(|| {
-        AgentServiceError::invalid(
-            "type",
-            format!(
-                "unknown agent type \"{}\"; agent types: {}",
-                input.agent_type,
-                kind_names()
-            ),
-        )
-    })?;
-    super::validate::check_insecure(insecure, k)?;
-    super::validate::check_lexicon(sentiment.is_some(), k)?;
     let options = input.options.unwrap_or_else(|| json!({}));
-    k.validate(&options)
-        .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
-    let mut behavior = k
-        .build(&options)
-        .map_err(|e| AgentServiceError::invalid("options", e.to_string()))?;
+    let (k, mut behavior) =
+        checked_behavior(&input.agent_type, &options, insecure, sentiment.is_some())?;
     let row = scratch_row(user_id, k.name, &options);
     let mut memory = input.memory.unwrap_or_else(|| json!({}));
     let mut ctx = AgentCtx::new(&row, &mut memory);

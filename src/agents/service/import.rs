@@ -101,6 +101,46 @@ struct ImportWrite {
     controls: Vec<(usize, usize)>,
 }
 
+impl ImportWrite {
+    fn new(
+        uid: i64,
+        file: &ScenarioFile,
+        planned: Vec<Option<Planned>>,
+        links: Vec<(usize, usize)>,
+        controls: Vec<(usize, usize)>,
+    ) -> ImportWrite {
+        ImportWrite {
+            uid,
+            guid: file.guid.clone(),
+            fields: ScenarioFields {
+                name: file.name.clone(),
+                description: file.description.clone(),
+                tag_fg_color: file.tag_fg_color.clone(),
+                tag_bg_color: file.tag_bg_color.clone(),
+                icon: file
+                    .icon
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            },
+            planned,
+            names: file
+                .agents
+                .iter()
+                .map(|a| {
+                    let why = crate::agents::scenario_problems::not_created_reason(
+                        &a.agent_type,
+                        &a.options,
+                    );
+                    (a.name.clone(), a.agent_type.clone(), why)
+                })
+                .collect(),
+            links,
+            controls,
+        }
+    }
+}
+
 /// Imports `file` for the user `uid`.
 pub async fn import<R: Running>(
     d: &Deps<'_, R>,
@@ -132,33 +172,7 @@ pub async fn import<R: Running>(
     };
     problems.extend(link_problems);
     problems.extend(control_problems);
-    let job = ImportWrite {
-        uid,
-        guid: file.guid.clone(),
-        fields: ScenarioFields {
-            name: file.name.clone(),
-            description: file.description.clone(),
-            tag_fg_color: file.tag_fg_color.clone(),
-            tag_bg_color: file.tag_bg_color.clone(),
-            icon: file
-                .icon
-                .as_ref()
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        },
-        planned,
-        names: file
-            .agents
-            .iter()
-            .map(|a| {
-                let why =
-                    crate::agents::scenario_problems::not_created_reason(&a.agent_type, &a.options);
-                (a.name.clone(), a.agent_type.clone(), why)
-            })
-            .collect(),
-        links,
-        controls,
-    };
+    let job = ImportWrite::new(uid, &file, planned, links, controls);
     let (scenario, created, saved, agents) = d
         .store
         .writer()
@@ -395,7 +409,7 @@ async fn refuse_guarded_targets(
                     p.index,
                     &p.name,
                     Some(option.to_string()),
-                    why,
+                    why.to_string(),
                 ));
                 p.disabled = true;
             }

@@ -53,81 +53,14 @@ fn bad(message: String) -> OptionError {
 
 /// Checks and compiles one extraction, with Huginn's messages.
 pub fn compile(name: &str, details: &Value, doc_type: DocType) -> Result<Extractor, OptionError> {
-    let get = |k: &str| details.get(k).filter(|v| !v.is_null());
     let flag = |k: &str| {
         opt_bool(details, k)
             .map(|b| b.unwrap_or(false))
             .map_err(|e| bad(format!("{name}: {e}")))
     };
     let how = match doc_type {
-        DocType::Html | DocType::Xml => {
-            if let Some(m) = details.as_object()
-                && let Some(k) = m.keys().find(|k| {
-                    !matches!(
-                        k.as_str(),
-                        "css" | "xpath" | "value" | "repeat" | "hidden" | "raw" | "single_array"
-                    )
-                })
-            {
-                return Err(bad(format!("Unknown key {k:?} in extraction details")));
-            }
-            let select = match (get("css"), get("xpath")) {
-                (Some(Value::String(css)), _) => {
-                    super::extract_html::check_css(css)
-                        .map_err(|e| OptionError::new(format!("extract.{name}.css"), e))?;
-                    Select::Css(css.clone())
-                }
-                (Some(_), _) => {
-                    return Err(bad(format!(
-                        "Wrong type of \"css\" value in extraction details for {name:?}"
-                    )));
-                }
-                (None, Some(Value::String(x))) => {
-                    super::extract_html::check_xpath(x)
-                        .map_err(|e| OptionError::new(format!("extract.{name}.xpath"), e))?;
-                    Select::XPath(x.clone())
-                }
-                (None, Some(_)) => {
-                    return Err(bad(format!(
-                        "Wrong type of \"xpath\" value in extraction details for {name:?}"
-                    )));
-                }
-                (None, None) => {
-                    return Err(bad(format!(
-                        "When type is html or xml, all extractions must have a css or xpath attribute (bad extraction details for {name:?})"
-                    )));
-                }
-            };
-            let value = match get("value") {
-                None => ".".to_string(),
-                Some(Value::String(v)) => {
-                    // A templated value is compiled when it is rendered, at each run.
-                    if !crate::template::liquid::has_markup(v) {
-                        super::extract_html::check_xpath(v)
-                            .map_err(|e| OptionError::new(format!("extract.{name}.value"), e))?;
-                    } else {
-                        crate::template::validate_liquid_tree(
-                            &format!("extract.{name}.value"),
-                            &Value::String(v.clone()),
-                        )
-                        .map_err(OptionError::template)?;
-                    }
-                    v.clone()
-                }
-                Some(_) => {
-                    return Err(bad(format!(
-                        "Wrong type of \"value\" value in extraction details for {name:?}"
-                    )));
-                }
-            };
-            How::Node {
-                select,
-                value,
-                raw: flag("raw")?,
-                single_array: flag("single_array")?,
-            }
-        }
-        DocType::Json => match get("path") {
+        DocType::Html | DocType::Xml => node_how(name, details)?,
+        DocType::Json => match get(details, "path") {
             Some(Value::String(p)) => How::Json(json_path(name, p)?),
             Some(_) => {
                 return Err(bad(format!(
@@ -140,7 +73,7 @@ pub fn compile(name: &str, details: &Value, doc_type: DocType) -> Result<Extract
                 )));
             }
         },
-        DocType::Text => text_how(name, get("regexp"), get("index"))?,
+        DocType::Text => text_how(name, get(details, "regexp"), get(details, "index"))?,
     };
     Ok(Extractor {
         name: name.to_string(),
@@ -148,6 +81,88 @@ pub fn compile(name: &str, details: &Value, doc_type: DocType) -> Result<Extract
         repeat: flag("repeat")?,
         hidden: flag("hidden")?,
     })
+}
+
+/// A detail given and not null.
+fn get<'a>(details: &'a Value, k: &str) -> Option<&'a Value> {
+    details.get(k).filter(|v| !v.is_null())
+}
+
+/// An HTML or XML extraction: `css` or `xpath`, then `value`, `raw`, `single_array`.
+fn node_how(name: &str, details: &Value) -> Result<How, OptionError> {
+    if let Some(m) = details.as_object()
+        && let Some(k) = m.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "css" | "xpath" | "value" | "repeat" | "hidden" | "raw" | "single_array"
+            )
+        })
+    {
+        return Err(bad(format!("Unknown key {k:?} in extraction details")));
+    }
+    let flag = |k: &str| {
+        opt_bool(details, k)
+            .map(|b| b.unwrap_or(false))
+            .map_err(|e| bad(format!("{name}: {e}")))
+    };
+    let select = match (get(details, "css"), get(details, "xpath")) {
+        (Some(Value::String(css)), _) => {
+            super::extract_html::check_css(css)
+                .map_err(|e| OptionError::new(format!("extract.{name}.css"), e))?;
+            Select::Css(css.clone())
+        }
+        (Some(_), _) => {
+            return Err(bad(format!(
+                "Wrong type of \"css\" value in extraction details for {name:?}"
+            )));
+        }
+        (None, Some(Value::String(x))) => {
+            super::extract_html::check_xpath(x)
+                .map_err(|e| OptionError::new(format!("extract.{name}.xpath"), e))?;
+            Select::XPath(x.clone())
+        }
+        (None, Some(_)) => {
+            return Err(bad(format!(
+                "Wrong type of \"xpath\" value in extraction details for {name:?}"
+            )));
+        }
+        (None, None) => {
+            return Err(bad(format!(
+                "When type is html or xml, all extractions must have a css or xpath attribute (bad extraction details for {name:?})"
+            )));
+        }
+    };
+    Ok(How::Node {
+        select,
+        value: node_value(name, get(details, "value"))?,
+        raw: flag("raw")?,
+        single_array: flag("single_array")?,
+    })
+}
+
+/// `value` of a node extraction: an XPath (`.` by default), or a Liquid template that
+/// renders one at each run.
+fn node_value(name: &str, value: Option<&Value>) -> Result<String, OptionError> {
+    match value {
+        None => Ok(".".to_string()),
+        Some(Value::String(v)) => {
+            // A templated value is compiled when it is rendered, at each run.
+            if !crate::template::liquid::has_markup(v) {
+                super::extract_html::check_xpath(v)
+                    .map_err(|e| OptionError::new(format!("extract.{name}.value"), e))?;
+            } else {
+                crate::template::validate_liquid_tree(
+                    &format!("extract.{name}.value"),
+                    &Value::String(v.clone()),
+                )
+                .map_err(OptionError::template)?;
+            }
+            Ok(v.clone())
+        }
+        Some(_) => Err(bad(format!(
+            "Wrong type of \"value\" value in extraction details for {name:?}"
+        ))),
+    }
 }
 
 fn text_how(name: &str, regexp: Option<&Value>, index: Option<&Value>) -> Result<How, OptionError> {

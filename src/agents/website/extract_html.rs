@@ -96,25 +96,9 @@ pub fn values(
     extractors: &[Extractor],
     value_exprs: &[String],
 ) -> Result<Vec<Vec<Value>>, String> {
-    let css: Vec<Option<scraper::Selector>> = extractors
-        .iter()
-        .map(|e| match &e.how {
-            How::Node {
-                select: Select::Css(c),
-                ..
-            } => scraper::Selector::parse(c).ok(),
-            _ => None,
-        })
-        .collect();
+    let css = css_selectors(extractors);
     let package = if xml {
-        let parsed = parse_xml(body)?;
-        if use_namespaces {
-            parsed
-        } else {
-            let stripped = Package::new();
-            copy_without_namespaces(&parsed.as_document(), &stripped.as_document())?;
-            stripped
-        }
+        xml_package(body, use_namespaces)?
     } else {
         Package::new()
     };
@@ -178,6 +162,31 @@ pub fn values(
         });
     }
     Ok(out)
+}
+
+/// The compiled selector of each CSS extraction (None for the others).
+fn css_selectors(extractors: &[Extractor]) -> Vec<Option<scraper::Selector>> {
+    extractors
+        .iter()
+        .map(|e| match &e.how {
+            How::Node {
+                select: Select::Css(c),
+                ..
+            } => scraper::Selector::parse(c).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The XML page, parsed; with its namespaces stripped unless `use_namespaces`.
+fn xml_package(body: &str, use_namespaces: bool) -> Result<Package, String> {
+    let parsed = parse_xml(body)?;
+    if use_namespaces {
+        return Ok(parsed);
+    }
+    let stripped = Package::new();
+    copy_without_namespaces(&parsed.as_document(), &stripped.as_document())?;
+    Ok(stripped)
 }
 
 /// The nodes an XPath selects from the document's root.

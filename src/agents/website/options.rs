@@ -118,31 +118,96 @@ fn doc_type(options: &Value) -> Result<DocType, OptionError> {
     }
 }
 
+/// Huginn's required options: a source (`url`, `url_from_event` or `data_from_event`)
+/// and `expected_update_period_in_days`.
+fn required(options: &Value) -> Result<(), OptionError> {
+    let o = |k: &str| options.get(k);
+    if !present(o("url")) && !present(o("url_from_event")) && !present(o("data_from_event")) {
+        return Err(base(
+            "url",
+            "either url, url_from_event, or data_from_event are required",
+        ));
+    }
+    match o("expected_update_period_in_days") {
+        v if !present(v) => Err(base(
+            "expected_update_period_in_days",
+            "expected_update_period_in_days is required",
+        )),
+        Some(v) if positive_integer(v).is_none() => Err(base(
+            "expected_update_period_in_days",
+            "Invalid expected_update_period_in_days format",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `uniqueness_look_back`, at most `MAX_LOOK_BACK`.
+fn look_back(v: Option<&Value>) -> Result<Option<usize>, OptionError> {
+    match v {
+        v if !present(v) => Ok(None),
+        Some(v) => match positive_integer(v) {
+            Some(n) if n as usize <= MAX_LOOK_BACK => Ok(Some(n as usize)),
+            Some(_) => Err(base(
+                "uniqueness_look_back",
+                format!("must be at most {MAX_LOOK_BACK}"),
+            )),
+            None => Err(base(
+                "uniqueness_look_back",
+                "Invalid uniqueness_look_back format",
+            )),
+        },
+        None => Ok(None),
+    }
+}
+
+/// `url`: one URL or a list of them, templates; each literal one must be http(s).
+fn url_option(
+    templates: &mut Templates,
+    options: &Value,
+) -> Result<Option<TemplateTree>, OptionError> {
+    let url = match options.get("url") {
+        v if !present(v) => None,
+        Some(v @ Value::String(_)) => Some(add(templates, "url", v)?),
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+            Some(add(templates, "url", &Value::Array(items.clone()))?)
+        }
+        Some(_) => return Err(base("url", "must be a URL or a list of URLs")),
+        None => None,
+    };
+    for literal in literal_urls(options) {
+        match url::Url::parse(literal.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(base(
+                    "url",
+                    format!("{literal:?} is not an http or https URL"),
+                ));
+            }
+        }
+    }
+    Ok(url)
+}
+
+/// On an XML page a CSS selector is run as XPath: each must translate.
+fn xml_css<'a>(extract: impl Iterator<Item = &'a Extractor>) -> Result<(), OptionError> {
+    for e in extract {
+        if let How::Node {
+            select: Select::Css(css),
+            ..
+        } = &e.how
+        {
+            super::css_xml::to_xpath(css)
+                .map_err(|why| base(&format!("extract.{}.css", e.name), why))?;
+        }
+    }
+    Ok(())
+}
+
 impl Options {
     pub fn parse(options: &Value) -> Result<Options, OptionError> {
         let mut templates = Templates::liquid();
         let o = |k: &str| options.get(k);
-        if !present(o("url")) && !present(o("url_from_event")) && !present(o("data_from_event")) {
-            return Err(base(
-                "url",
-                "either url, url_from_event, or data_from_event are required",
-            ));
-        }
-        match o("expected_update_period_in_days") {
-            v if !present(v) => {
-                return Err(base(
-                    "expected_update_period_in_days",
-                    "expected_update_period_in_days is required",
-                ));
-            }
-            Some(v) if positive_integer(v).is_none() => {
-                return Err(base(
-                    "expected_update_period_in_days",
-                    "Invalid expected_update_period_in_days format",
-                ));
-            }
-            _ => {}
-        }
+        required(options)?;
         let doc_type = doc_type(options)?;
         let mode = match opt_str(options, "mode")?.map(str::trim) {
             None | Some("") | Some("on_change") => Mode::OnChange,
@@ -150,45 +215,8 @@ impl Options {
             Some("merge") => Mode::Merge,
             Some(_) => return Err(base("mode", "mode must be set to on_change, all or merge")),
         };
-        let look_back = match o("uniqueness_look_back") {
-            v if !present(v) => None,
-            Some(v) => match positive_integer(v) {
-                Some(n) if n as usize <= MAX_LOOK_BACK => Some(n as usize),
-                Some(_) => {
-                    return Err(base(
-                        "uniqueness_look_back",
-                        format!("must be at most {MAX_LOOK_BACK}"),
-                    ));
-                }
-                None => {
-                    return Err(base(
-                        "uniqueness_look_back",
-                        "Invalid uniqueness_look_back format",
-                    ));
-                }
-            },
-            None => None,
-        };
-        let url = match o("url") {
-            v if !present(v) => None,
-            Some(v @ Value::String(_)) => Some(add(&mut templates, "url", v)?),
-            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                Some(add(&mut templates, "url", &Value::Array(items.clone()))?)
-            }
-            Some(_) => return Err(base("url", "must be a URL or a list of URLs")),
-            None => None,
-        };
-        for literal in literal_urls(options) {
-            match url::Url::parse(literal.trim()) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-                _ => {
-                    return Err(base(
-                        "url",
-                        format!("{literal:?} is not an http or https URL"),
-                    ));
-                }
-            }
-        }
+        let look_back = look_back(o("uniqueness_look_back"))?;
+        let url = url_option(&mut templates, options)?;
         let url_from_event = one_template(&mut templates, options, "url_from_event")?;
         let data_from_event = one_template(&mut templates, options, "data_from_event")?
             .map(|id| (id, opt_string(options, "data_from_event")));
@@ -207,16 +235,7 @@ impl Options {
         unsupported(options)?;
         let use_namespaces = opt_bool(options, "use_namespaces")?;
         if doc_type == DocType::Xml {
-            for e in extract.iter().flatten() {
-                if let How::Node {
-                    select: Select::Css(css),
-                    ..
-                } = &e.how
-                {
-                    super::css_xml::to_xpath(css)
-                        .map_err(|why| base(&format!("extract.{}.css", e.name), why))?;
-                }
-            }
+            xml_css(extract.iter().flatten())?;
         }
         Ok(Options {
             url,

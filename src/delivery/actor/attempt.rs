@@ -71,11 +71,10 @@ impl SubscriptionActor {
 
     /// A queued prepared request as the agent made it (stored sealed; a row queued by
     /// an earlier version is clear text and reads as it is).
-    fn open_request(&self, stored: &str) -> Result<String, String> {
+    fn open_request(&self, stored: &str) -> Result<String, crate::secrets::SecretError> {
         self.store
             .keys()
             .open(crate::secrets::purpose::DELIVERY_REQUESTS, stored)
-            .map_err(|e| e.to_string())
     }
 
     /// Decides what an attempt means and commits it.

@@ -38,7 +38,7 @@ impl Handler<ResetCircuit> for SubscriptionActor {
         self.publish();
         let (id, user_id, url) = (self.spec.id, self.spec.user_id, self.spec.url.clone());
         let write = self.store.writer().write_repeatable(move |c, out| {
-            subscriptions::save_circuit(c, id, "closed", None, 0)?;
+            subscriptions::save_circuit(c, id, subscriptions::CircuitState::Closed, None, 0)?;
             if was_open {
                 system_events::record(
                     c,

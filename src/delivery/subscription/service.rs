@@ -165,7 +165,13 @@ impl<R: Running> Subscriptions<'_, R> {
             .write(move |c, _| {
                 let row = subscriptions::update(c, id, &fields)?;
                 if reactivate {
-                    subscriptions::save_circuit(c, id, "closed", None, 0)?;
+                    subscriptions::save_circuit(
+                        c,
+                        id,
+                        subscriptions::CircuitState::Closed,
+                        None,
+                        0,
+                    )?;
                 }
                 Ok(row)
             })
@@ -273,9 +279,17 @@ impl<R: Running> Subscriptions<'_, R> {
             None => {
                 self.store
                     .writer()
-                    .write(move |c, _| subscriptions::save_circuit(c, id, "closed", None, 0))
+                    .write(move |c, _| {
+                        subscriptions::save_circuit(
+                            c,
+                            id,
+                            subscriptions::CircuitState::Closed,
+                            None,
+                            0,
+                        )
+                    })
                     .await?;
-                current.circuit_state != "closed"
+                current.circuit_state != subscriptions::CircuitState::Closed
             }
         };
         let row = self
@@ -312,7 +326,7 @@ impl<R: Running> Subscriptions<'_, R> {
     async fn check_target(&self, url: &str) -> Result<(), SubscriptionError> {
         crate::delivery::guard::check_target_url(url, self.settings.allow_private_targets)
             .await
-            .map_err(|why| bad("url", why))
+            .map_err(|why| bad("url", why.to_string()))
     }
 }
 

@@ -150,8 +150,8 @@ fn protection_changes(
             }
         }
     }
-    let parsed =
-        ProtectionOptions::from_json(&Value::Object(merged), previous.as_ref()).map_err(invalid)?;
+    let parsed = ProtectionOptions::from_json(&Value::Object(merged), previous.as_ref())
+        .map_err(|e| invalid(e.message))?;
     if input.rate_limit.is_some() {
         c.rate_limit = Some(parsed.rate_limit.map(i64::from));
     }

@@ -7,18 +7,14 @@ use actix_web::HttpResponse;
 use super::page::{self, Order, Page};
 use super::webhook_logs::{InboundLogLineOut, InboundStatisticsOut, LogLineOut, StatisticsOut};
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::agents;
 
 /// The data_output agent `id` the caller may see.
 async fn visible_feed(state: &AppState, user: &AuthUser, id: i64) -> Result<(), ApiError> {
-    state
-        .addrs
-        .store
-        .read(move |c| agents::find(c, id))
-        .await?
-        .filter(|r| user.can_see(r.user_id) && r.agent_type == "data_output")
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("data_output agent", id))
+    if crate::feeds::is_owned_feed(&state.addrs.store, user.scope(), id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("data_output agent", id))
+    }
 }
 
 /// A count kept in memory, as the logs' other counts are typed.

@@ -115,7 +115,7 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
         created_at: ts(row.created_at),
         updated_at: ts(row.updated_at),
         url: token.map(|t| format!("{base}/webhook/{t}")),
-        options_error: compiled.err(),
+        options_error: compiled.err().map(|e| e.to_string()),
     }
 }
 

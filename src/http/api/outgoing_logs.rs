@@ -148,7 +148,7 @@ pub async fn statistics(
             delivered: count(deliveries::DELIVERED),
             dead: count(deliveries::DEAD),
             in_flight,
-            circuit_state: sub.circuit_state,
+            circuit_state: sub.circuit_state.as_str().to_string(),
             paused: sub.paused,
             is_active: sub.is_active,
         })),

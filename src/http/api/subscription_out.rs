@@ -108,8 +108,10 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
             },
         )
     });
-    let signing_error = opened.err();
-    let opened_at = r.circuit_opened_at.filter(|_| r.circuit_state != "closed");
+    let signing_error = opened.err().map(|e| e.to_string());
+    let opened_at = r
+        .circuit_opened_at
+        .filter(|_| r.circuit_state != crate::store::subscriptions::CircuitState::Closed);
     SubscriptionOut {
         public_key: public_keys.as_ref().and_then(|k| k.first().cloned()),
         public_keys,
@@ -161,7 +163,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
             opened_at.map(|t| t + chrono::Duration::milliseconds(r.circuit_cooldown_ms)),
         ),
         consecutive_failures: r.consecutive_failures,
-        circuit_state: r.circuit_state,
+        circuit_state: r.circuit_state.as_str().to_string(),
         created_at: ts(r.created_at),
         updated_at: ts(r.updated_at),
     }

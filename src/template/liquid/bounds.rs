@@ -117,19 +117,19 @@ const BLOCKS: &[&str] = &[
 
 /// Bounds the source's size, block nesting and bracket nesting before parsing: the
 /// parser recurses per level, and a stack overflow cannot be caught.
-pub fn prescan(src: &str, limits: &Limits) -> std::result::Result<(), String> {
+pub fn prescan(src: &str, limits: &Limits) -> std::result::Result<(), super::LiquidError> {
     if src.len() > limits.max_source_bytes {
-        return Err(format!(
+        return Err(super::LiquidError::Limit(format!(
             "the template is {} bytes; the limit is {} (template size limit)",
             src.len(),
             limits.max_source_bytes
-        ));
+        )));
     }
     let too_deep = || {
-        format!(
+        super::LiquidError::Limit(format!(
             "the template nests deeper than {} levels (template depth limit)",
             limits.max_depth
-        )
+        ))
     };
     let b = src.as_bytes();
     let (mut blocks, mut i) = (0usize, 0usize);

@@ -21,7 +21,7 @@ fn huginn_liquid_interpolatable_spec_cases_pass() {
         let compiled = compile(template, &limits);
         if let Some(want) = case.get("compile_error_contains") {
             match compiled {
-                Err(e) if e.contains(want.as_str().unwrap_or("")) => {}
+                Err(e) if e.to_string().contains(want.as_str().unwrap_or("")) => {}
                 other => failures.push(format!(
                     "{name}: wanted a compile error, got {:?}",
                     other.map(|_| ())

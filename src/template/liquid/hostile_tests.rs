@@ -11,6 +11,7 @@ use crate::template::limits::Limits;
 fn error_of(src: &str) -> String {
     render(src, json!({"big": "x".repeat(100_000)}))
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default()
 }
 
@@ -31,6 +32,7 @@ fn nested_loops_hit_the_work_limit() {
     let e = compile(src, &limits)
         .and_then(|t| t.render(&Default::default(), &NoCredentials, &limits))
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("work limit"), "{e}");
 }
@@ -50,10 +52,16 @@ fn capture_doubling_hits_the_value_limit() {
 #[test]
 fn deep_nesting_is_refused_at_compile() {
     let src = "{% if a %}".repeat(10_000) + &"{% endif %}".repeat(10_000);
-    let e = compile(&src, &Limits::default()).err().unwrap_or_default();
+    let e = compile(&src, &Limits::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("depth limit") || e.contains("size limit"), "{e}");
     let src = format!("{{{{ a{}{} }}}}", "[a".repeat(500), "]".repeat(500));
-    let e = compile(&src, &Limits::default()).err().unwrap_or_default();
+    let e = compile(&src, &Limits::default())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(e.contains("depth limit"), "{e}");
 }
 
@@ -94,6 +102,7 @@ fn the_deadline_is_kept() {
     let e = t
         .and_then(|t| t.render(&Default::default(), &NoCredentials, &limits))
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(
         e.contains("time limit") || e.contains("output limit"),

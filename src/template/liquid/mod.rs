@@ -221,24 +221,40 @@ fn one_line(e: &liquid_core::Error) -> String {
     out
 }
 
-const INTERNAL: &str =
-    "the Liquid engine failed on this template (an internal error); simplify the template";
+/// Why a Liquid template does not compile or render. Each message is one line in
+/// Liquid's terms, WITHOUT the option label (the caller prefixes "options.message: ").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiquidError {
+    /// A sandbox bound is broken: source size or nesting, output, work or time.
+    #[error("{0}")]
+    Limit(String),
+    /// The source does not parse (or holds a number Liquid cannot hold).
+    #[error("{0}")]
+    Syntax(String),
+    /// Rendering failed: a filter's error, a missing credential, ...
+    #[error("{0}")]
+    Render(String),
+    /// The engine panicked on this template.
+    #[error("the Liquid engine failed on this template (an internal error); simplify the template")]
+    Internal,
+}
 
-/// Parses and checks `source` once (at save/load). The error is one line in Liquid's terms,
-/// WITHOUT the option label (the caller prefixes "options.message: ").
-pub fn compile(source: &str, limits: &Limits) -> Result<LiquidTemplate, String> {
+/// Parses and checks `source` once (at save/load).
+pub fn compile(source: &str, limits: &Limits) -> Result<LiquidTemplate, LiquidError> {
     bounds::prescan(source, limits)?;
     let src = normalize::normalize(source);
     if let Some(too_large) = normalize::oversized_integer(&src) {
-        return Err(too_large);
+        return Err(LiquidError::Syntax(too_large));
     }
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         liquid_core::parser::parse(&src, language())
     }))
-    .map_err(|_| INTERNAL.to_owned())?;
-    let elements = parsed.map_err(|e| match normalize::unclosed_markup(source) {
-        Some(unclosed) => unclosed,
-        None => one_line(&e),
+    .map_err(|_| LiquidError::Internal)?;
+    let elements = parsed.map_err(|e| {
+        LiquidError::Syntax(match normalize::unclosed_markup(source) {
+            Some(unclosed) => unclosed,
+            None => one_line(&e),
+        })
     })?;
     Ok(LiquidTemplate {
         inner: Arc::new(Compiled {
@@ -257,7 +273,7 @@ impl LiquidTemplate {
         vars: &Map<String, Value>,
         credentials: &dyn CredentialSource,
         limits: &Limits,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, LiquidError> {
         let object = convert::to_object(vars);
         let creds: std::collections::HashMap<String, String> = self
             .inner
@@ -278,20 +294,20 @@ impl LiquidTemplate {
             }))
         });
         let Ok((res, bytes, as_object)) = outcome else {
-            return Err(INTERNAL.to_owned());
+            return Err(LiquidError::Internal);
         };
         if let Some(v) = as_object {
             return Ok(v);
         }
         if let Some(b) = broken {
-            return Err(b.describe(limits));
+            return Err(LiquidError::Limit(b.describe(limits)));
         }
         match res {
             Ok(()) => Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) => {
                 let msg = one_line(&e);
                 debug_assert!(!msg.contains(AS_OBJECT_STOP));
-                Err(msg)
+                Err(LiquidError::Render(msg))
             }
         }
     }

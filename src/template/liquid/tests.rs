@@ -8,7 +8,9 @@ use crate::template::limits::Limits;
 pub fn render_with(src: &str, vars: Value, creds: &dyn CredentialSource) -> Result<Value, String> {
     let limits = Limits::default();
     let vars: Map<String, Value> = vars.as_object().cloned().unwrap_or_default();
-    compile(src, &limits)?.render(&vars, creds, &limits)
+    compile(src, &limits)
+        .and_then(|t| t.render(&vars, creds, &limits))
+        .map_err(|e| e.to_string())
 }
 
 pub fn render(src: &str, vars: Value) -> Result<Value, String> {
@@ -186,7 +188,10 @@ fn compile_errors_are_one_line() {
         "{{bar}",
         "{% include 'x' %}",
     ] {
-        let e = compile(src, &Limits::default()).err().unwrap_or_default();
+        let e = compile(src, &Limits::default())
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(!e.is_empty(), "{src} compiles");
         assert!(!e.contains('\n'), "{src}: {e}");
     }
@@ -196,6 +201,7 @@ fn compile_errors_are_one_line() {
 fn render_errors_are_one_line() {
     let e = render("{{ x | regex_replace: '(', '' }}", json!({"x": "a"}))
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("invalid regular expression"), "{e}");
     assert!(!e.contains('\n'), "{e}");
@@ -217,6 +223,7 @@ fn base64_filters() {
 fn errors_name_the_problem_and_the_place() {
     let e = compile("{{bar}", &Limits::default())
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert_eq!(
         e,
@@ -224,10 +231,12 @@ fn errors_name_the_problem_and_the_place() {
     );
     let e = compile("{{ 1 + }}", &Limits::default())
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert!(e.contains("(at line 1, column"), "{e}");
     let e = compile("{{ x | nosuch }}", &Limits::default())
         .err()
+        .map(|e| e.to_string())
         .unwrap_or_default();
     assert_eq!(e, "Unknown filter; requested filter=nosuch");
 }
