@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -95,6 +95,36 @@ async fn session(
     env: &Env,
     sent: &mut usize,
 ) -> Result<(), String> {
+    let timeouts = Timeouts {
+        read_timeout: SILENCE,
+        response_timeout: SILENCE,
+    };
+    let mut stream = login(account, env, ReadCap::Total(MAX_READ_BYTES), timeouts).await?;
+    for m in messages {
+        let mut message =
+            Message::chat(Some(m.receiver.clone())).with_body(Lang(String::new()), m.body.clone());
+        message.id = Some(Id(format!("muninn-event-{}", m.event_id)));
+        stream
+            .send(&XmppStreamElement::Stanza(Stanza::Message(message)))
+            .await
+            .map_err(|e| format!("sending the message failed: {e}"))?;
+        *sent += 1;
+    }
+    close(&mut stream).await;
+    Ok(())
+}
+
+/// A logged-in stream with a bound resource.
+pub type Session = XmppStream<BufStream<tokio_rustls::client::TlsStream<Capped>>>;
+
+/// Dials the account's server through the target guard, upgrades with STARTTLS, logs
+/// in and binds a resource; `cap` bounds what the server may send.
+pub async fn login(
+    account: &Account,
+    env: &Env,
+    cap: ReadCap,
+    timeouts: Timeouts,
+) -> Result<Session, String> {
     let tcp = crate::agents::imap_folder::session::connect(
         &account.server,
         account.port,
@@ -102,54 +132,12 @@ async fn session(
     )
     .await?;
     let domain = account.sender.domain().as_str().to_string();
-    let timeouts = Timeouts {
-        read_timeout: SILENCE,
-        response_timeout: SILENCE,
-    };
     let header = || StreamHeader {
         to: Some(Cow::Owned(domain.clone())),
         from: None,
         id: None,
     };
-    let capped = Capped {
-        inner: tcp,
-        left: MAX_READ_BYTES,
-    };
-
-    // The plain stream: only STARTTLS is spoken on it.
-    let pending = initiate_stream(
-        BufStream::new(capped),
-        ns::JABBER_CLIENT,
-        header(),
-        timeouts,
-    )
-    .await
-    .map_err(|e| format!("opening the XMPP stream failed: {e}"))?;
-    let (features, mut plain) = pending
-        .recv_features::<FallibleStreamElement>()
-        .await
-        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
-    if !features.can_starttls() {
-        return Err(
-            "the server does not offer STARTTLS; the password is not sent over an \
-                    unencrypted connection"
-                .into(),
-        );
-    }
-    plain
-        .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
-            starttls::Request,
-        )))
-        .await
-        .map_err(|e| format!("sending STARTTLS failed: {e}"))?;
-    loop {
-        match next_element(&mut plain).await? {
-            XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)) => break,
-            XmppStreamElement::Starttls(_) => return Err("the server refused STARTTLS".into()),
-            _ => {}
-        }
-    }
-    let tcp = plain.into_inner().into_inner();
+    let tcp = upgrade_with_starttls(Capped::new(tcp, cap), &domain, timeouts).await?;
     let (tls, binding) = tls_connect(&domain, tcp, &env.extra_roots).await?;
 
     // The encrypted stream: log in, then bind a resource.
@@ -181,19 +169,50 @@ async fn session(
         return Err("the server offers no resource binding".into());
     }
     bind(&mut stream).await?;
+    Ok(stream)
+}
 
-    for m in messages {
-        let mut message =
-            Message::chat(Some(m.receiver.clone())).with_body(Lang(String::new()), m.body.clone());
-        message.id = Some(Id(format!("muninn-event-{}", m.event_id)));
-        stream
-            .send(&XmppStreamElement::Stanza(Stanza::Message(message)))
-            .await
-            .map_err(|e| format!("sending the message failed: {e}"))?;
-        *sent += 1;
+/// Opens the plain stream and upgrades it with STARTTLS (required: the password is
+/// never sent in the clear); returns the connection for the TLS handshake.
+async fn upgrade_with_starttls(
+    tcp: Capped,
+    domain: &str,
+    timeouts: Timeouts,
+) -> Result<Capped, String> {
+    let header = StreamHeader {
+        to: Some(Cow::Owned(domain.to_string())),
+        from: None,
+        id: None,
+    };
+    // The plain stream: only STARTTLS is spoken on it.
+    let pending = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header, timeouts)
+        .await
+        .map_err(|e| format!("opening the XMPP stream failed: {e}"))?;
+    let (features, mut plain) = pending
+        .recv_features::<FallibleStreamElement>()
+        .await
+        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
+    if !features.can_starttls() {
+        return Err(
+            "the server does not offer STARTTLS; the password is not sent over an \
+                    unencrypted connection"
+                .into(),
+        );
     }
-    close(&mut stream).await;
-    Ok(())
+    plain
+        .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+            starttls::Request,
+        )))
+        .await
+        .map_err(|e| format!("sending STARTTLS failed: {e}"))?;
+    loop {
+        match next_element(&mut plain).await? {
+            XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)) => break,
+            XmppStreamElement::Starttls(_) => return Err("the server refused STARTTLS".into()),
+            _ => {}
+        }
+    }
+    Ok(plain.into_inner().into_inner())
 }
 
 /// Binds a resource the server chooses (RFC 6120 §7).
@@ -232,7 +251,7 @@ async fn bind<S: AsyncBufRead + AsyncWrite + Unpin>(
 
 /// Ends the stream and waits (bounded) for the server to end its own, so the messages
 /// are not cut off by a reset connection.
-async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream<S>) {
+pub async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream<S>) {
     if stream.shutdown().await.is_err() {
         return;
     }
@@ -241,7 +260,7 @@ async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream<S>)
 }
 
 /// The next element the server sends; silence is bounded by the stream's timeouts.
-async fn next_element<S: AsyncBufRead + AsyncWrite + Unpin>(
+pub async fn next_element<S: AsyncBufRead + AsyncWrite + Unpin>(
     stream: &mut XmppStream<S>,
 ) -> Result<XmppStreamElement, String> {
     loop {
@@ -309,11 +328,37 @@ async fn tls_connect(
     Ok((tls, binding))
 }
 
-/// A TCP stream that fails its reads once the server has sent `MAX_READ_BYTES`.
+/// How much a connection may read from the server.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadCap {
+    /// At most this many bytes in all (a delivery session).
+    Total(usize),
+    /// At most this many bytes in each window of this length (a listening connection:
+    /// it bounds the largest stanza and the rate the server may send at).
+    PerWindow(usize, Duration),
+}
+
+/// A TCP stream that fails its reads once the server has sent more than its cap.
 #[derive(Debug)]
 pub struct Capped {
     inner: TcpStream,
+    cap: ReadCap,
     left: usize,
+    window_start: Instant,
+}
+
+impl Capped {
+    fn new(inner: TcpStream, cap: ReadCap) -> Capped {
+        let left = match cap {
+            ReadCap::Total(n) | ReadCap::PerWindow(n, _) => n,
+        };
+        Capped {
+            inner,
+            cap,
+            left,
+            window_start: Instant::now(),
+        }
+    }
 }
 
 impl AsyncRead for Capped {
@@ -322,10 +367,21 @@ impl AsyncRead for Capped {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if let ReadCap::PerWindow(budget, window) = self.cap
+            && self.window_start.elapsed() >= window
+        {
+            self.left = budget;
+            self.window_start = Instant::now();
+        }
         if self.left == 0 {
-            return Poll::Ready(Err(std::io::Error::other(format!(
-                "the server sent more than {MAX_READ_BYTES} bytes"
-            ))));
+            let why = match self.cap {
+                ReadCap::Total(n) => format!("the server sent more than {n} bytes"),
+                ReadCap::PerWindow(n, w) => format!(
+                    "the server sent more than {n} bytes within {} s",
+                    w.as_secs()
+                ),
+            };
+            return Poll::Ready(Err(std::io::Error::other(why)));
         }
         let before = buf.filled().len();
         let this = &mut *self;
