@@ -194,9 +194,9 @@ impl<'a> Hearing<'a> {
         }
     }
 
-    /// The nick a stanza from the room carries (None: from the room itself); `Err`
-    /// (outer None): not from the room.
-    fn from_room(&self, from: Option<&Jid>) -> Option<Option<String>> {
+    /// The nick a stanza from the room carries (`Some(None)`: from the room itself);
+    /// None: not from the room.
+    fn nick_in_room(&self, from: Option<&Jid>) -> Option<Option<String>> {
         let from = from?;
         if from.to_bare() != self.room.room {
             return None;
@@ -205,7 +205,7 @@ impl<'a> Hearing<'a> {
     }
 
     fn message(&mut self, m: &Message) -> Result<Vec<Value>, String> {
-        let Some(nick) = self.from_room(m.from.as_ref()) else {
+        let Some(nick) = self.nick_in_room(m.from.as_ref()) else {
             return Ok(Vec::new());
         };
         if m.type_ == MessageType::Error {
@@ -238,7 +238,7 @@ impl<'a> Hearing<'a> {
     }
 
     fn presence(&mut self, p: &Presence) -> Result<Vec<Value>, String> {
-        let Some(Some(nick)) = self.from_room(p.from.as_ref()) else {
+        let Some(Some(nick)) = self.nick_in_room(p.from.as_ref()) else {
             return Ok(Vec::new());
         };
         let time = delay_stamp(&p.payloads);
