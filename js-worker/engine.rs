@@ -36,6 +36,7 @@ struct State {
     credentials: BTreeMap<String, String>,
     options: String,
     incoming: String,
+    kvs: String,
     produced: usize,
     max_output_bytes: usize,
 }
@@ -100,6 +101,10 @@ function Agent() {}
   Agent.error = function (message) { host.error(String(message)); };
   Agent.escapeHtml = function (html) { return host.escapeHtml(String(html)); };
   Agent.unescapeHtml = function (html) { return host.unescapeHtml(String(html)); };
+  Object.defineProperty(Agent, "kvs", {
+    get: function () { return JSON.parse(host.kvs()); },
+    enumerable: true
+  });
   Agent.check = function () {};
   Agent.receive = function () {};
 })(__host);
@@ -119,6 +124,7 @@ pub fn run(request: Request) -> Answer {
         credentials: request.credentials,
         options: request.options.to_string(),
         incoming: Value::Array(request.incoming_events).to_string(),
+        kvs: Value::Object(request.kvs).to_string(),
         produced: 0,
         max_output_bytes: request.max_output_bytes,
     }));
@@ -284,6 +290,11 @@ fn install_host<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Re
     host.set(
         "incoming",
         Function::new(ctx.clone(), move || s.borrow().incoming.clone())?,
+    )?;
+    let s = state.clone();
+    host.set(
+        "kvs",
+        Function::new(ctx.clone(), move || s.borrow().kvs.clone())?,
     )?;
     let s = state.clone();
     host.set(

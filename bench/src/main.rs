@@ -120,7 +120,7 @@ enum Cmd {
         against: String,
     },
     /// The idle-memory rows alone: RSS of a restarted hub holding 10 000 agents
-    /// (webhook agents, and a mix of 14 types) and 1 000 subscriptions.
+    /// (webhook agents, and a mix of 23 types) and 1 000 subscriptions.
     Idle,
     /// Builds a growth database (as the growth rows do) in `--data-dir` and leaves it
     /// there, for `EXPLAIN QUERY PLAN` or a hub of one's own: a webhook agent, a
@@ -506,11 +506,17 @@ async fn feed_gets(bin: &Path, cli: &Cli) -> Result<(Stats, u64, usize)> {
     Ok((stats, hits, body.len()))
 }
 
+/// How many types the mixed idle run takes in turn.
+const MIXED_TYPES: u64 = 23;
+
 /// The agents of the mixed idle run, taken in turn: the types Huginn users' scenarios
 /// use most, each with options like theirs (templates compiled, regexes, a jq filter,
-/// fetchers on their default schedules pointed at a closed local port).
+/// fetchers on their default schedules pointed at a closed local port), and the types
+/// added since (key_value_store, java_script and sentiment, which need the settings
+/// [`mixed_env`] gives, liquid_output, the detectors, jabber, slack). No agent runs
+/// while the hub idles: java_script's worker process is started per run only.
 fn mixed_agent(n: u64) -> Value {
-    let (kind, options) = match n % 14 {
+    let (kind, options) = match n % MIXED_TYPES {
         0 => ("webhook", json!({"secret": format!("s{n}")})),
         1 => (
             "website",
@@ -555,6 +561,50 @@ fn mixed_agent(n: u64) -> Value {
             "csv",
             json!({"mode": "parse", "with_header": "true", "data_path": "$.data"}),
         ),
+        14 => (
+            "key_value_store",
+            json!({"key": "{{ k }}", "value": "{{ v }}", "variable": format!("kvs{n}")}),
+        ),
+        15 => (
+            "java_script",
+            json!({"code": "Agent.receive = function() { var e = this.incomingEvents(); \
+                   for (var i = 0; i < e.length; i++) { this.createEvent(e[i].payload); } };"}),
+        ),
+        16 => (
+            "sentiment",
+            json!({"content": "$.message", "expected_receive_period_in_days": 1}),
+        ),
+        17 => (
+            "liquid_output",
+            json!({"secret": format!("s{n}"), "content": "{{ x }}",
+                   "expected_receive_period_in_days": "2", "event_limit": "15 minutes"}),
+        ),
+        18 => (
+            "peak_detector",
+            json!({"value_path": "count", "group_by_path": "filter", "min_events": "4",
+                   "message": "A peak of {{count}}", "expected_receive_period_in_days": "2"}),
+        ),
+        19 => (
+            "gap_detector",
+            json!({"value_path": "count", "window_duration_in_days": "2",
+                   "message": "No data has been received!"}),
+        ),
+        20 => (
+            "attribute_difference",
+            json!({"path": "rate", "output": "rate_diff", "method": "integer_difference",
+                   "expected_update_period_in_days": 1}),
+        ),
+        21 => (
+            "jabber",
+            json!({"jabber_server": "127.0.0.1", "jabber_port": "9",
+                   "jabber_sender": "huginn@localhost", "jabber_receiver": "me@localhost",
+                   "message": "{{ x }}", "expected_receive_period_in_days": "2"}),
+        ),
+        22 => (
+            "slack",
+            json!({"webhook_url": "http://127.0.0.1:9/slack", "channel": "#random",
+                   "message": "{{ x }}"}),
+        ),
         _ => (
             "post",
             json!({"post_url": "http://127.0.0.1:9/post", "expected_receive_period_in_days": 1}),
@@ -563,11 +613,34 @@ fn mixed_agent(n: u64) -> Value {
     json!({"type": kind, "name": format!("a{n}"), "options": options})
 }
 
+/// What the mixed idle run's hub needs beside the defaults: insecure agents on (the
+/// java_script agents) and a lexicon (the sentiment agents; the made-up test lexicon,
+/// since muninn ships none), written into `dir`.
+fn mixed_env(dir: &Path) -> Result<Vec<(&'static str, String)>> {
+    let lexicon = dir.join("lexicon.csv");
+    std::fs::write(
+        &lexicon,
+        include_str!("../../fixtures/sentiment/lexicon.csv"),
+    )?;
+    Ok(vec![
+        ("MUNINN_INSECURE_AGENTS_ENABLED", "true".to_string()),
+        (
+            "MUNINN_SENTIMENT_LEXICON_PATH",
+            lexicon.to_string_lossy().into_owned(),
+        ),
+    ])
+}
+
 /// RSS of an idle hub holding `agents` agents (webhook agents, or a mix of types) and
 /// `subs` subscriptions.
 async fn idle_rss(bin: &Path, agents: u64, subs: u64, mixed: bool) -> Result<f64> {
     let dir = tempfile::tempdir()?;
-    let hub = start_hub(bin, dir.path(), "normal")?;
+    let env = if mixed {
+        mixed_env(dir.path())?
+    } else {
+        Vec::new()
+    };
+    let hub = start_hub_with(bin, dir.path(), "normal", &env)?;
     let mk_agent: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |n| {
         let b = if mixed {
             mixed_agent(n)
@@ -616,7 +689,7 @@ async fn idle_rss(bin: &Path, agents: u64, subs: u64, mixed: bool) -> Result<f64
     }
     // Restart so the figure is what a hub loading them from the database holds.
     drop(hub);
-    let hub = start_hub(bin, dir.path(), "normal")?;
+    let hub = start_hub_with(bin, dir.path(), "normal", &env)?;
     actix_rt::time::sleep(Duration::from_secs(3)).await;
     Ok(hub.rss_mib().1)
 }
@@ -757,9 +830,10 @@ async fn bench(cli: Cli) -> Result<()> {
         let rss = idle_rss(&bin, 10_000, 1_000, true).await?;
         row(
             &mut rows,
-            "idle RSS, 10 000 agents of 14 types + 1 000 subscriptions",
+            &format!("idle RSS, 10 000 agents of {MIXED_TYPES} types + 1 000 subscriptions"),
             format!("{rss:.1} MiB"),
-            "website, rss, trigger, email, email_digest, digest, jq, change_detector, ... in turn"
+            "website, rss, trigger, email, email_digest, digest, jq, key_value_store, \
+             java_script, sentiment, liquid_output, jabber, slack, ... in turn"
                 .into(),
         );
     }
@@ -820,7 +894,11 @@ fn main() -> Result<()> {
             let bin = hub_bin(&cli)?;
             for mixed in [false, true] {
                 let rss = idle_rss(&bin, 10_000, 1_000, mixed).await?;
-                let what = if mixed { "of 14 types" } else { "(webhook)" };
+                let what = if mixed {
+                    format!("of {MIXED_TYPES} types")
+                } else {
+                    "(webhook)".to_string()
+                };
                 println!("idle RSS, 10 000 agents {what} + 1 000 subscriptions: {rss:.1} MiB");
             }
             Ok(())

@@ -164,6 +164,42 @@ pub async fn update(
     save(store, owner, Some(id), input).await
 }
 
+/// Sets the owner's credential `name` to `value`, creating it (mode `text`) when the
+/// owner has none by that name: Huginn's `find_or_initialize_by(credential_name:)` and
+/// save, what a java_script agent's `this.credential(name, value)` does. The same
+/// checks as a save through the API; the lookup and the write are one write, so two
+/// agents setting one new name cannot both create it.
+pub async fn set_named(
+    store: &Store,
+    owner: i64,
+    name: &str,
+    value: &str,
+) -> Result<CredentialRow, AccountError> {
+    let input = CredentialFields {
+        credential_name: Some(Some(name.to_string())),
+        credential_value: Some(Some(value.to_string())),
+        mode: None,
+    };
+    let (mut changes, value) = validate(input, true)?;
+    changes.sealed_value = value.map(|v| store.keys().seal(purpose::USER_CREDENTIALS, &v));
+    let name = changes.credential_name.clone().unwrap_or_default();
+    let done = cache::write(store, owner, move |c| {
+        match table::id_by_name(c, owner, &name)? {
+            Some(id) => {
+                let value_only = CredentialChanges {
+                    credential_name: None,
+                    sealed_value: changes.sealed_value.clone(),
+                    mode: None,
+                };
+                table::update(c, owner, id, &value_only)
+            }
+            None => table::insert(c, owner, &changes),
+        }
+    })
+    .await?;
+    saved(done, None)
+}
+
 pub async fn delete(store: &Store, owner: i64, id: i64) -> Result<(), AccountError> {
     let gone = cache::write(store, owner, move |c| table::delete(c, owner, id)).await?;
     if !gone {

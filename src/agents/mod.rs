@@ -31,6 +31,7 @@ pub mod jq;
 pub mod json_parse;
 pub mod key_value_store;
 pub mod liquid_output;
+pub mod listen;
 pub mod local_file;
 pub mod manual_event;
 pub mod option_keys;
@@ -808,6 +809,10 @@ pub struct AgentCtx<'a> {
     pub(crate) insecure: Option<insecure::Limits>,
     /// The sentiment agent's lexicon (`[sentiment]`); None: none is configured.
     pub(crate) sentiment: Option<Arc<sentiment::lexicon::Lexicon>>,
+    /// Credentials of the agent's owner to set, as (name, value), in order (a
+    /// java_script agent's `this.credential(name, value)`); the actor saves them
+    /// through the credentials service. A dry run drops them.
+    pub(crate) credential_saves: Vec<(String, String)>,
 }
 
 /// The real services' API bases, shared by every context built outside a hub.
@@ -838,6 +843,7 @@ impl<'a> AgentCtx<'a> {
             files: None,
             insecure: None,
             sentiment: None,
+            credential_saves: Vec::new(),
         }
     }
 
@@ -864,6 +870,11 @@ impl<'a> AgentCtx<'a> {
     /// Asks for `task` to be run (asynchronously); its result comes to `task_done`.
     pub fn spawn_task(&mut self, task: task::Task) {
         self.tasks.push(task);
+    }
+
+    /// Asks for the owner's credential `name` to be set to `value` (created if new).
+    pub fn save_credential(&mut self, name: String, value: String) {
+        self.credential_saves.push((name, value));
     }
 
     /// Asks the hub to act on this agent's control targets.
@@ -917,6 +928,13 @@ pub trait Behavior: Send {
 
     /// A task this agent asked for (`AgentCtx::spawn_task`) finished.
     fn task_done(&mut self, _ctx: &mut AgentCtx<'_>, _output: task::TaskOutput) {}
+
+    /// The long-lived work to run while the agent is enabled (a jabber agent listening
+    /// in a chat room), or None. Asked when the agent starts, is enabled or its options
+    /// change; a problem with the options is an error log on `ctx`.
+    fn listener(&self, _ctx: &mut AgentCtx<'_>) -> Option<listen::Listener> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -456,10 +456,11 @@ static KEYS: &[Keys] = &[
             "jabber_password",
             "message",
             "expected_receive_period_in_days",
+            "connect_to_receiver",
+            // What Huginn's options form writes beside the boolean; the boolean rules.
+            "connect_to_receiver_radio",
         ],
-        // Listening (Huginn joins the receiver as a chat room) is not built; the
-        // `_radio` twin is what Huginn's options form writes beside the boolean.
-        not_implemented: &["connect_to_receiver", "connect_to_receiver_radio"],
+        not_implemented: &[],
     },
 ];
 

@@ -98,6 +98,16 @@ pub fn find(conn: &mut Conn, user_id: i64, id: i64) -> Result<Option<CredentialR
         .optional()?)
 }
 
+/// The id of `user_id`'s credential called `name`, if there is one.
+pub fn id_by_name(conn: &mut Conn, user_id: i64, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(user_credentials::table
+        .filter(user_credentials::user_id.eq(user_id))
+        .filter(user_credentials::credential_name.eq(name))
+        .select(user_credentials::id)
+        .first::<i64>(conn)
+        .optional()?)
+}
+
 /// Whether `user_id` has a credential called `name` other than `except`.
 fn name_taken(
     conn: &mut Conn,

@@ -4,12 +4,14 @@
 //! certificate through `[jabber] extra_ca_files`), SASL PLAIN and resource binding,
 //! with the password from a credential; a wrong password, an untrusted certificate, a
 //! server without STARTTLS and the target guard are each an error log that makes the
-//! agent not working, and no message.
+//! agent not working, and no message. With `connect_to_receiver`, the agent joins the
+//! receiver as a chat room while it is enabled and emits an event per thing said in it
+//! (Huginn's event shape), and leaves when it is disabled or deleted.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
 
-use common::xmpp::{FakeXmpp, Received};
+use common::xmpp::{FakeXmpp, ROOM_LIVE, Received};
 use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
 
@@ -231,4 +233,117 @@ async fn the_target_guard_refuses_a_loopback_server_by_default() {
         "nothing dialled: {:?}",
         fake.steps()
     );
+}
+
+/// The fake's connection `n`'s steps once its last one is `last` (bounded wait).
+async fn wait_step(fake: &FakeXmpp, n: usize, last: &str) -> Vec<String> {
+    for _ in 0..400 {
+        let steps = fake.steps();
+        if let Some(s) = steps.get(n)
+            && s.last().map(String::as_str) == Some(last)
+        {
+            return s.clone();
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("connection {n} never reached {last:?}: {:?}", fake.steps());
+}
+
+#[actix_rt::test]
+async fn connect_to_receiver_joins_the_room_and_emits_what_is_said_until_disabled() {
+    let room = "quakes@conference.localhost";
+    let fake = FakeXmpp::with_room("foo", "password", room);
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_for(&fake, true, &dir).await;
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let id = jabber(
+        &hub,
+        &fake,
+        hook,
+        json!({"jabber_receiver": format!("{room}/muninn"), "connect_to_receiver": "true",
+               "connect_to_receiver_radio": "true"}),
+    )
+    .await;
+    // What the room replayed on join (an occupant, history, the subject) is not
+    // reported; what came after is, in Huginn's shape.
+    let said = |event: &str, nick: Value, message: Value| json!({"event": event, "time": null, "nick": nick, "message": message});
+    assert_eq!(ROOM_LIVE.len(), 5);
+    let want = vec![
+        said("on_message", json!("alice"), json!("Hello from huginn.")),
+        said("on_join", json!("bob"), Value::Null),
+        said("on_message", json!("bob"), json!("a < b & c")),
+        said(
+            "on_room_message",
+            Value::Null,
+            json!("The room is now logged"),
+        ),
+        said("on_leave", json!("bob"), Value::Null),
+        json!({"event": "on_message", "time": "2026-12-01T10:00:00Z", "nick": "carol",
+               "message": "late"}),
+    ];
+    assert_eq!(hub.wait_payloads(ADMIN_TOKEN, id, &want).await, want);
+    let steps = wait_step(&fake, 0, "sent").await;
+    assert_eq!(
+        steps,
+        [
+            "stream",
+            "starttls",
+            "tls",
+            "auth PLAIN foo ok",
+            "bind",
+            &format!("join {room}/muninn"),
+            "sent"
+        ]
+    );
+    hub.wait_log(ADMIN_TOKEN, id, &format!("Joined {room} as muninn"), 1)
+        .await;
+
+    // Disabled: it leaves the room; nothing more is emitted.
+    let put = |disabled: bool| {
+        let hub = &hub;
+        async move {
+            let r = hub
+                .send_json(
+                    "PUT",
+                    &format!("/api/agents/{id}"),
+                    ADMIN_TOKEN,
+                    &json!({"disabled": disabled}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    };
+    put(true).await;
+    wait_step(&fake, 0, "closed").await;
+    assert_eq!(fake.steps().len(), 1, "no new connection while disabled");
+
+    // Enabled again: it joins again (a new connection); deleted: it leaves.
+    put(false).await;
+    wait_step(&fake, 1, "sent").await;
+    let r = hub.delete(&format!("/api/agents/{id}"), ADMIN_TOKEN).await;
+    assert!(r.status < 300, "{} {}", r.status, r.text());
+    wait_step(&fake, 1, "closed").await;
+    assert_eq!(fake.steps().len(), 2);
+}
+
+#[actix_rt::test]
+async fn without_connect_to_receiver_nothing_listens() {
+    let fake = FakeXmpp::with_room("foo", "password", "quakes@conference.localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let hub = hub_for(&fake, true, &dir).await;
+    let hook = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let id = jabber(
+        &hub,
+        &fake,
+        hook,
+        json!({"jabber_receiver": "quakes@conference.localhost/muninn", "connect_to_receiver": "false"}),
+    )
+    .await;
+    // A sent message proves the agent ran; the only connection is its session.
+    post_event(&hub, hook, &json!({"title": "t", "url": "u"})).await;
+    hub.wait_log(ADMIN_TOKEN, id, "Sent 1 IM", 1).await;
+    let steps = fake.steps();
+    assert_eq!(steps.len(), 1, "{steps:?}");
+    assert!(!steps[0].iter().any(|s| s.starts_with("join")), "{steps:?}");
+    assert!(hub.payloads(ADMIN_TOKEN, id).await.is_empty());
 }

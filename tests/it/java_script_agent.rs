@@ -1,6 +1,7 @@
 //! The java_script agent type through the real server and the real `muninn js-worker`
 //! child: an event in, the code, an event out; memory kept between runs; a credential
-//! read; and hostile code (a busy loop, a memory bomb, a syntax error) each ending with a
+//! read and saved (`this.credential(name, value)`, through the credentials service);
+//! `this.kvs`; and hostile code (a busy loop, a memory bomb, a syntax error) each ending with a
 //! clear log line while the hub keeps answering. Refused while `[insecure_agents]` is off.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -117,6 +118,177 @@ async fn memory_is_kept_between_runs_and_a_credential_is_read() {
     .await;
     run(&hub, c).await;
     hub.wait_log(ADMIN_TOKEN, c, "ran it", 1).await;
+}
+
+/// The owner's credential `name` as `GET /api/credentials/{id}` shows it (None: absent).
+async fn credential_value(hub: &TestHub, name: &str) -> Option<(String, String)> {
+    let list = hub.get("/api/credentials", ADMIN_TOKEN).await.json();
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["credential_name"] == name)?["id"]
+        .as_i64()
+        .unwrap();
+    let one = hub
+        .get(&format!("/api/credentials/{id}"), ADMIN_TOKEN)
+        .await
+        .json();
+    Some((
+        one["credential_value"].as_str().unwrap().to_string(),
+        one["mode"].as_str().unwrap().to_string(),
+    ))
+}
+
+#[actix_rt::test]
+async fn this_credential_with_a_value_saves_the_owners_credential() {
+    let hub = enabled_hub().await;
+    // Huginn's set_credential: find_or_initialize_by(credential_name), then save. The
+    // run reads back what it set; the next run reads the saved value.
+    let code = "Agent.check = function() {\n  var before = this.credential('token');\n  this.credential('token', (before || '') + 'x');\n  this.createEvent({ before: before, after: this.credential('token') });\n  this.log('saved');\n};";
+    let a = id_of(&hub, js("saver", code, json!({}))).await;
+    run(&hub, a).await;
+    hub.wait_log(ADMIN_TOKEN, a, "saved", 1).await;
+    assert_eq!(
+        credential_value(&hub, "token").await,
+        Some(("x".to_string(), "text".to_string()))
+    );
+    run(&hub, a).await;
+    hub.wait_log(ADMIN_TOKEN, a, "saved", 2).await;
+    assert_eq!(
+        hub.payloads(ADMIN_TOKEN, a).await,
+        vec![
+            json!({"before": null, "after": "x"}),
+            json!({"before": "x", "after": "xx"})
+        ]
+    );
+    assert_eq!(
+        credential_value(&hub, "token").await,
+        Some(("xx".to_string(), "text".to_string()))
+    );
+
+    // An existing credential keeps its mode and only changes its value.
+    let r = hub
+        .post_json(
+            "/api/credentials",
+            ADMIN_TOKEN,
+            &json!({"credential_name": "lib", "credential_value": "old", "mode": "java_script"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let b = id_of(
+        &hub,
+        js(
+            "lib writer",
+            "Agent.check = function() { this.credential('lib', 'new'); this.log('set'); };",
+            json!({}),
+        ),
+    )
+    .await;
+    run(&hub, b).await;
+    hub.wait_log(ADMIN_TOKEN, b, "set", 1).await;
+    assert_eq!(
+        credential_value(&hub, "lib").await,
+        Some(("new".to_string(), "java_script".to_string()))
+    );
+
+    // What the credentials API refuses is refused here too, as an error log that does
+    // not repeat the value; the run's other work still counts.
+    let c = id_of(
+        &hub,
+        js(
+            "bad writer",
+            "Agent.check = function() { this.credential('blank', '   '); this.createEvent({ ok: 1 }); };",
+            json!({}),
+        ),
+    )
+    .await;
+    run(&hub, c).await;
+    hub.wait_log(ADMIN_TOKEN, c, "The credential \"blank\" was not saved", 1)
+        .await;
+    let logs = hub
+        .get(&format!("/api/agents/{c}/logs"), ADMIN_TOKEN)
+        .await
+        .text();
+    assert!(logs.contains("credential_value: can't be blank"), "{logs}");
+    assert_eq!(credential_value(&hub, "blank").await, None);
+    assert_eq!(hub.payloads(ADMIN_TOKEN, c).await, vec![json!({"ok": 1})]);
+}
+
+#[actix_rt::test]
+async fn a_dry_run_does_not_save_a_credential() {
+    let hub = enabled_hub().await;
+    let r = hub
+        .post_json(
+            "/api/agents/dry_run",
+            ADMIN_TOKEN,
+            &json!({"type": "Agents::JavaScriptAgent",
+                    "options": {"code": "Agent.check = function() { this.credential('dry', 'v'); this.createEvent({ got: this.credential('dry') }); };"}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body: Value = r.json();
+    assert_eq!(body["events"], json!([{"got": "v"}]), "{body}");
+    assert_eq!(credential_value(&hub, "dry").await, None);
+}
+
+#[actix_rt::test]
+async fn this_kvs_has_the_stores_of_the_key_value_store_agents_controlling_it() {
+    let hub = enabled_hub().await;
+    let writes = id_of(&hub, json!({"type": "manual_event", "name": "w"})).await;
+    let reader = id_of(
+        &hub,
+        js(
+            "reader",
+            "Agent.check = function() { this.createEvent({ kvs: this.kvs }); };",
+            json!({}),
+        ),
+    )
+    .await;
+    run(&hub, reader).await;
+    assert_eq!(
+        hub.wait_payloads(ADMIN_TOKEN, reader, &[json!({"kvs": {}})])
+            .await,
+        vec![json!({"kvs": {}})]
+    );
+    let store = id_of(
+        &hub,
+        json!({"type": "key_value_store", "name": "store", "source_ids": [writes],
+               "control_target_ids": [reader],
+               "options": {"key": "{{ k }}", "value": "{{ v }}", "variable": "config"}}),
+    )
+    .await;
+    let r = hub
+        .post_json(
+            &format!("/api/agents/{writes}/events"),
+            ADMIN_TOKEN,
+            &json!({"k": "city", "v": "Oslo"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    // Bounded wait for the store's memory to hold the key.
+    let mut stored = false;
+    for _ in 0..200 {
+        let m = hub
+            .get(&format!("/api/agents/{store}"), ADMIN_TOKEN)
+            .await
+            .json();
+        if m["memory"].to_string().contains("Oslo") {
+            stored = true;
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(stored, "the store never held the key");
+    run(&hub, reader).await;
+    let want = [
+        json!({"kvs": {}}),
+        json!({"kvs": {"config": {"city": "Oslo"}}}),
+    ];
+    assert_eq!(
+        hub.wait_payloads(ADMIN_TOKEN, reader, &want).await,
+        want.to_vec()
+    );
 }
 
 #[actix_rt::test]

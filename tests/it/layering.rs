@@ -48,11 +48,18 @@ const LAYERS: &[(&str, u8)] = &[
 ];
 
 /// Same-layer imports that are part of the design (one way only).
-const PEERS: &[(&str, &str, &str)] = &[(
-    "endpoints",
-    "delivery",
-    "inbound signature checks verify with the outbound signer (Standard Webhooks)",
-)];
+const PEERS: &[(&str, &str, &str)] = &[
+    (
+        "endpoints",
+        "delivery",
+        "inbound signature checks verify with the outbound signer (Standard Webhooks)",
+    ),
+    (
+        "agents",
+        "accounts",
+        "a java_script agent's this.credential(name, value) saves through the credentials service",
+    ),
+];
 
 /// Names at the crate root that are not modules: `#[macro_export]` macros and the
 /// re-exports of `lib.rs`, with the subsystem that owns them.

@@ -63,10 +63,17 @@ impl Handler<Reload> for AgentActor {
 
     fn handle(&mut self, msg: Reload, ctx: &mut Context<Self>) {
         let was_disabled = self.row.disabled;
+        // The listener restarts only when what it was started from changed.
+        let relisten = was_disabled != msg.0.disabled
+            || self.row.options != msg.0.options
+            || self.row.user_id != msg.0.user_id;
         self.behavior = build_behavior(&msg.0);
         self.row = msg.0;
         if was_disabled && !self.row.disabled {
             self.catch_up(ctx);
+        }
+        if relisten {
+            self.listen(ctx);
         }
     }
 }
@@ -80,6 +87,7 @@ impl Handler<Shutdown> for AgentActor {
     type Result = ();
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
+        self.stop_listening(ctx);
         ctx.stop();
     }
 }

@@ -7,7 +7,9 @@
 //! ("catch-up"). Because both paths deliver in id order and the actor skips ids it has
 //! already handled, an event is handled once per run and never lost.
 
+mod credentials;
 mod fetch;
+mod listen;
 mod messages;
 mod tasks;
 mod write;
@@ -93,6 +95,8 @@ pub struct AgentActor {
     /// Failed writes and reads in a row: a restart waits this long first, so an agent
     /// whose writes cannot succeed (a full disk) does not spin.
     retry: Backoff,
+    /// The behaviour's listener while it runs (see `listen`).
+    listening: Option<SpawnHandle>,
 }
 
 /// The agent's behaviour built from its row's type and options.
@@ -145,6 +149,7 @@ impl AgentActor {
             controller: None,
             deliveries: None,
             retry: Backoff::new(RETRY_BASE, RETRY_CAP),
+            listening: None,
         }
     }
 
@@ -285,6 +290,7 @@ impl AgentActor {
         let mut mails = Vec::new();
         let mut fetches = Vec::new();
         let mut tasks = Vec::new();
+        let mut credential_saves = Vec::new();
         let mut memory_changed = false;
         // A controller that reacts to events (commander) acts on its targets per event.
         let mut controls = Vec::new();
@@ -318,8 +324,10 @@ impl AgentActor {
             };
             fetches.extend(actx.fetches.into_iter().map(|f| (f, Some(cause))));
             tasks.extend(actx.tasks);
+            credential_saves.extend(actx.credential_saves);
         }
         self.last_processed = last;
+        self.save_credentials(credential_saves, ctx);
         self.persist(
             Outcome {
                 emitted,
@@ -362,8 +370,10 @@ impl AgentActor {
             fetches,
             mails,
             tasks,
+            credential_saves,
             ..
         } = actx;
+        self.save_credentials(credential_saves, ctx);
         if !fetches.is_empty() {
             self.fetch_all(fetches.into_iter().map(|f| (f, None)).collect(), ctx);
         }
@@ -414,6 +424,7 @@ impl Actor for AgentActor {
         ctx.set_mailbox_capacity(self.settings.mailbox_capacity.max(1));
         if !self.reload_on_start {
             self.catch_up(ctx);
+            self.listen(ctx);
             return;
         }
         self.reload_on_start = false;
@@ -447,6 +458,7 @@ impl AgentActor {
                 act.behavior = build_behavior(&row);
                 act.row = row;
                 act.catch_up(ctx);
+                act.listen(ctx);
             }
             Ok(None) => ctx.stop(),
             Err(e) => {
@@ -460,5 +472,7 @@ impl AgentActor {
 impl Supervised for AgentActor {
     fn restarting(&mut self, _: &mut Context<Self>) {
         self.reload_on_start = true;
+        // A restart drops the context's futures, the listener's with them.
+        self.listening = None;
     }
 }

@@ -9,10 +9,11 @@
 //! share an account share a connection. A session that fails is an error log naming
 //! the events whose messages were not sent, so the agent's `working?` turns false.
 //!
-//! Not built: `connect_to_receiver` (Huginn then also joins the receiver as a chat room
-//! and emits an event per message it hears). It is accepted, so scenarios import, and
-//! reported as a Huginn option muninn does not implement (see `option_keys`).
+//! With `connect_to_receiver` true, the agent also listens while it is enabled: it
+//! joins `jabber_receiver` as a chat room and emits an event per message it hears
+//! ([`listen`], the agent's listener; Huginn's `LongRunnable` worker).
 
+pub mod listen;
 pub mod session;
 
 use std::collections::VecDeque;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::json_parse::{present, text_of};
+use super::listen::Listener;
 use super::task::{Task, TaskOutput};
 use super::{AgentCtx, Behavior, OptionError, boolify};
 use crate::store::events::EventRow;
@@ -213,6 +215,52 @@ impl Behavior for Jabber {
         if self.in_flight.is_none() {
             self.start(ctx);
         }
+    }
+
+    /// Huginn's `start_worker?`: `connect_to_receiver` (rendered) is true. The room is
+    /// `jabber_receiver`; the nickname its resource (`room@server/nick`), else the
+    /// sender's user name.
+    fn listener(&self, ctx: &mut AgentCtx<'_>) -> Option<Listener> {
+        let rendered = match self.templates.render_tree(&self.options, &ctx.render_ctx()) {
+            Ok(v) => v,
+            Err(e) => {
+                ctx.error(format!("Cannot listen: cannot render the options: {}", e.0));
+                return None;
+            }
+        };
+        if boolify(rendered.get("connect_to_receiver")) != Some(true) {
+            return None;
+        }
+        let r = match read(&rendered) {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.error(format!("Cannot listen: {e}"));
+                return None;
+            }
+        };
+        let nick = match r.receiver.resource() {
+            Some(n) => n.as_str().to_string(),
+            None => r
+                .account
+                .sender
+                .node()
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+        };
+        let room = listen::Room {
+            room: r.receiver.to_bare(),
+            account: r.account,
+            nick,
+        };
+        Some(Listener::new(move |env, reports| {
+            Box::pin(async move {
+                let env = Env {
+                    allow_private: env.allow_private_targets,
+                    extra_roots: Arc::clone(&env.jabber_roots),
+                };
+                listen::run(room, env, reports).await;
+            })
+        }))
     }
 
     fn task_done(&mut self, ctx: &mut AgentCtx<'_>, output: TaskOutput) {

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::{CertificateDer, ServerName};
@@ -89,16 +89,17 @@ pub async fn deliver(account: Account, messages: Vec<Outgoing>, env: Env) -> Del
     Delivered { sent, error }
 }
 
-/// A logged-in stream with a bound resource.
-type Session = XmppStream<BufStream<tokio_rustls::client::TlsStream<Capped>>>;
-
 async fn session(
     account: &Account,
     messages: &[Outgoing],
     env: &Env,
     sent: &mut usize,
 ) -> Result<(), String> {
-    let mut stream = open(account, env).await?;
+    let timeouts = Timeouts {
+        read_timeout: SILENCE,
+        response_timeout: SILENCE,
+    };
+    let mut stream = login(account, env, ReadCap::Total(MAX_READ_BYTES), timeouts).await?;
     for m in messages {
         let mut message =
             Message::chat(Some(m.receiver.clone())).with_body(Lang(String::new()), m.body.clone());
@@ -113,22 +114,17 @@ async fn session(
     Ok(())
 }
 
-/// The stream header a session opens (and reopens) its stream with.
-fn header(domain: &str) -> StreamHeader<'static> {
-    StreamHeader {
-        to: Some(Cow::Owned(domain.to_string())),
-        from: None,
-        id: None,
-    }
-}
+/// A logged-in stream with a bound resource.
+pub type Session = XmppStream<BufStream<tokio_rustls::client::TlsStream<Capped>>>;
 
-const TIMEOUTS: Timeouts = Timeouts {
-    read_timeout: SILENCE,
-    response_timeout: SILENCE,
-};
-
-/// Dials the server, upgrades with STARTTLS, logs in and binds a resource.
-async fn open(account: &Account, env: &Env) -> Result<Session, String> {
+/// Dials the account's server through the target guard, upgrades with STARTTLS, logs
+/// in and binds a resource; `cap` bounds what the server may send.
+pub async fn login(
+    account: &Account,
+    env: &Env,
+    cap: ReadCap,
+    timeouts: Timeouts,
+) -> Result<Session, String> {
     let tcp = crate::agents::imap_folder::session::connect(
         &account.server,
         account.port,
@@ -136,26 +132,62 @@ async fn open(account: &Account, env: &Env) -> Result<Session, String> {
     )
     .await?;
     let domain = account.sender.domain().as_str().to_string();
-    let capped = Capped {
-        inner: tcp,
-        left: MAX_READ_BYTES,
+    let header = || StreamHeader {
+        to: Some(Cow::Owned(domain.clone())),
+        from: None,
+        id: None,
     };
-    let tcp = starttls(&domain, capped).await?;
+    let tcp = upgrade_with_starttls(Capped::new(tcp, cap), &domain, timeouts).await?;
     let (tls, binding) = tls_connect(&domain, tcp, &env.extra_roots).await?;
-    login(account, &domain, tls, binding).await
+
+    // The encrypted stream: log in, then bind a resource.
+    let pending = initiate_stream(BufStream::new(tls), ns::JABBER_CLIENT, header(), timeouts)
+        .await
+        .map_err(|e| format!("opening the XMPP stream over TLS failed: {e}"))?;
+    let (features, stream) = pending
+        .recv_features::<FallibleStreamElement>()
+        .await
+        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
+    let Some(node) = account.sender.node() else {
+        return Err(format!("{} has no user name", account.sender));
+    };
+    let creds = sasl::common::Credentials::default()
+        .with_username(node.as_str())
+        .with_password(account.password.clone())
+        .with_channel_binding(binding);
+    let reset = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
+        .await
+        .map_err(|e| format!("logging in as {} failed: {e}", account.sender))?;
+    let (features, mut stream) = reset
+        .send_header(header())
+        .await
+        .map_err(|e| format!("reopening the stream after login failed: {e}"))?
+        .recv_features::<FallibleStreamElement>()
+        .await
+        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
+    if !features.can_bind() {
+        return Err("the server offers no resource binding".into());
+    }
+    bind(&mut stream).await?;
+    Ok(stream)
 }
 
-/// The plain stream: only STARTTLS is spoken on it. Returns the connection, ready for
-/// the TLS handshake.
-async fn starttls(domain: &str, capped: Capped) -> Result<Capped, String> {
-    let pending = initiate_stream(
-        BufStream::new(capped),
-        ns::JABBER_CLIENT,
-        header(domain),
-        TIMEOUTS,
-    )
-    .await
-    .map_err(|e| format!("opening the XMPP stream failed: {e}"))?;
+/// Opens the plain stream and upgrades it with STARTTLS (required: the password is
+/// never sent in the clear); returns the connection for the TLS handshake.
+async fn upgrade_with_starttls(
+    tcp: Capped,
+    domain: &str,
+    timeouts: Timeouts,
+) -> Result<Capped, String> {
+    let header = StreamHeader {
+        to: Some(Cow::Owned(domain.to_string())),
+        from: None,
+        id: None,
+    };
+    // The plain stream: only STARTTLS is spoken on it.
+    let pending = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header, timeouts)
+        .await
+        .map_err(|e| format!("opening the XMPP stream failed: {e}"))?;
     let (features, mut plain) = pending
         .recv_features::<FallibleStreamElement>()
         .await
@@ -181,49 +213,6 @@ async fn starttls(domain: &str, capped: Capped) -> Result<Capped, String> {
         }
     }
     Ok(plain.into_inner().into_inner())
-}
-
-/// The encrypted stream: log in, then bind a resource.
-async fn login(
-    account: &Account,
-    domain: &str,
-    tls: tokio_rustls::client::TlsStream<Capped>,
-    binding: sasl::common::ChannelBinding,
-) -> Result<Session, String> {
-    let pending = initiate_stream(
-        BufStream::new(tls),
-        ns::JABBER_CLIENT,
-        header(domain),
-        TIMEOUTS,
-    )
-    .await
-    .map_err(|e| format!("opening the XMPP stream over TLS failed: {e}"))?;
-    let (features, stream) = pending
-        .recv_features::<FallibleStreamElement>()
-        .await
-        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
-    let Some(node) = account.sender.node() else {
-        return Err(format!("{} has no user name", account.sender));
-    };
-    let creds = sasl::common::Credentials::default()
-        .with_username(node.as_str())
-        .with_password(account.password.clone())
-        .with_channel_binding(binding);
-    let reset = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
-        .await
-        .map_err(|e| format!("logging in as {} failed: {e}", account.sender))?;
-    let (features, mut stream) = reset
-        .send_header(header(domain))
-        .await
-        .map_err(|e| format!("reopening the stream after login failed: {e}"))?
-        .recv_features::<FallibleStreamElement>()
-        .await
-        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
-    if !features.can_bind() {
-        return Err("the server offers no resource binding".into());
-    }
-    bind(&mut stream).await?;
-    Ok(stream)
 }
 
 /// Binds a resource the server chooses (RFC 6120 §7).
@@ -262,7 +251,7 @@ async fn bind<S: AsyncBufRead + AsyncWrite + Unpin>(
 
 /// Ends the stream and waits (bounded) for the server to end its own, so the messages
 /// are not cut off by a reset connection.
-async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream<S>) {
+pub async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream<S>) {
     if stream.shutdown().await.is_err() {
         return;
     }
@@ -271,7 +260,7 @@ async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream<S>)
 }
 
 /// The next element the server sends; silence is bounded by the stream's timeouts.
-async fn next_element<S: AsyncBufRead + AsyncWrite + Unpin>(
+pub async fn next_element<S: AsyncBufRead + AsyncWrite + Unpin>(
     stream: &mut XmppStream<S>,
 ) -> Result<XmppStreamElement, String> {
     loop {
@@ -339,11 +328,37 @@ async fn tls_connect(
     Ok((tls, binding))
 }
 
-/// A TCP stream that fails its reads once the server has sent `MAX_READ_BYTES`.
+/// How much a connection may read from the server.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadCap {
+    /// At most this many bytes in all (a delivery session).
+    Total(usize),
+    /// At most this many bytes in each window of this length (a listening connection:
+    /// it bounds the largest stanza and the rate the server may send at).
+    PerWindow(usize, Duration),
+}
+
+/// A TCP stream that fails its reads once the server has sent more than its cap.
 #[derive(Debug)]
 pub struct Capped {
     inner: TcpStream,
+    cap: ReadCap,
     left: usize,
+    window_start: Instant,
+}
+
+impl Capped {
+    fn new(inner: TcpStream, cap: ReadCap) -> Capped {
+        let left = match cap {
+            ReadCap::Total(n) | ReadCap::PerWindow(n, _) => n,
+        };
+        Capped {
+            inner,
+            cap,
+            left,
+            window_start: Instant::now(),
+        }
+    }
 }
 
 impl AsyncRead for Capped {
@@ -352,10 +367,21 @@ impl AsyncRead for Capped {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if let ReadCap::PerWindow(budget, window) = self.cap
+            && self.window_start.elapsed() >= window
+        {
+            self.left = budget;
+            self.window_start = Instant::now();
+        }
         if self.left == 0 {
-            return Poll::Ready(Err(std::io::Error::other(format!(
-                "the server sent more than {MAX_READ_BYTES} bytes"
-            ))));
+            let why = match self.cap {
+                ReadCap::Total(n) => format!("the server sent more than {n} bytes"),
+                ReadCap::PerWindow(n, w) => format!(
+                    "the server sent more than {n} bytes within {} s",
+                    w.as_secs()
+                ),
+            };
+            return Poll::Ready(Err(std::io::Error::other(why)));
         }
         let before = buf.filled().len();
         let this = &mut *self;

@@ -3,7 +3,10 @@
 //! `Agent.check` on the schedule (default: never) and `Agent.receive` for each received
 //! event, with Huginn's API on `this`: `createEvent`, `incomingEvents`, `memory`,
 //! `setMemory`, `deleteKey`, `credential`, `options`, `log`, `error`, `escapeHtml`,
-//! `unescapeHtml`. Errors (a syntax error, an exception, a limit) are logged as
+//! `unescapeHtml`, `kvs`. `this.credential(name, value)` comes back in the worker's
+//! answer and is saved by the agent's actor through the credentials service (the child
+//! process never writes anything). Not built: Huginn's `fetch`, `fetchAll`, `URL` and
+//! `URLSearchParams`. Errors (a syntax error, an exception, a limit) are logged as
 //! `JavaScript error: ...`; what the code did before that still counts, as in Huginn.
 //!
 //! An insecure type (see `agents::insecure`): it runs only when the operator enabled
@@ -120,6 +123,15 @@ impl JavaScript {
             .into_iter()
             .filter_map(|n| ctx.credentials.credential(&n).map(|v| (n, v)))
             .collect();
+        let kvs: serde_json::Map<String, Value> = ctx
+            .directory
+            .map(|dir| {
+                dir.stores_for(ctx.agent.id, ctx.agent.user_id)
+                    .into_iter()
+                    .map(|(variable, store)| (variable, (*store).clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let memory = ctx.memory.as_object().cloned().unwrap_or_default();
         let request = protocol::Request {
             code,
@@ -128,6 +140,7 @@ impl JavaScript {
             memory: memory.clone(),
             incoming_events: incoming,
             credentials,
+            kvs,
             timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
             memory_bytes: limits.memory_bytes,
             max_output_bytes: limits.max_output_bytes,
@@ -144,10 +157,9 @@ impl JavaScript {
                 protocol::Action::Emit(payload) => ctx.emit(payload),
                 protocol::Action::Log(m) => ctx.log(m),
                 protocol::Action::Error(m) => ctx.error(m),
-                protocol::Action::SetCredential { name, .. } => ctx.error(format!(
-                    "this.credential('{name}', value) was not saved: muninn does not let \
-                     agents change credentials yet; set it with PUT /api/credentials"
-                )),
+                protocol::Action::SetCredential { name, value } => {
+                    ctx.save_credential(name, value);
+                }
             }
         }
         if answer.memory != memory {

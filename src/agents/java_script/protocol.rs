@@ -19,6 +19,10 @@ pub struct Request {
     pub incoming_events: Vec<Value>,
     /// The owner's credentials (`this.credential(name)`).
     pub credentials: BTreeMap<String, String>,
+    /// The stores of the key_value_store agents that control this agent, each under
+    /// its `variable` (`this.kvs`, Huginn's `Agent.kvs`).
+    #[serde(default)]
+    pub kvs: Map<String, Value>,
     pub timeout_ms: u64,
     pub memory_bytes: u64,
     /// Bytes of events and log lines the script may produce.

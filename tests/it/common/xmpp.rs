@@ -44,6 +44,8 @@ struct Script {
     password: String,
     domain: String,
     starttls: bool,
+    /// A chat room (`room@conference.localhost`) the client may join: see `serve_room`.
+    room: Option<String>,
 }
 
 pub struct FakeXmpp {
@@ -64,7 +66,17 @@ impl FakeXmpp {
         Self::start_with(user, password, false)
     }
 
+    /// A server that also hosts the chat room `room`: a client that joins it is sent
+    /// what `serve_room` scripts (replay, then live stanzas).
+    pub fn with_room(user: &str, password: &str, room: &str) -> FakeXmpp {
+        Self::start_full(user, password, true, Some(room.to_string()))
+    }
+
     fn start_with(user: &str, password: &str, starttls: bool) -> FakeXmpp {
+        Self::start_full(user, password, starttls, None)
+    }
+
+    fn start_full(user: &str, password: &str, starttls: bool, room: Option<String>) -> FakeXmpp {
         let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let cert_pem = key.cert.pem();
         let tls = Arc::new(
@@ -88,6 +100,7 @@ impl FakeXmpp {
             password: password.to_string(),
             domain: "localhost".to_string(),
             starttls,
+            room,
         };
         let st = state.clone();
         std::thread::spawn(move || {
@@ -308,6 +321,9 @@ fn serve(
         script.user,
         script.domain
     ))?;
+    if let Some(room) = &script.room {
+        return serve_room(wire, room, st, n);
+    }
     // The messages, bounded by what a connection may send.
     loop {
         let el = wire.element("message")?;
@@ -346,4 +362,99 @@ fn body_of(stanza: &str) -> String {
             _ => {}
         }
     }
+}
+
+/// What a room sends a client that joins it, after the join: the live part of the
+/// script. Each is (nick or "" for the room itself, what) as the agent reports it.
+pub const ROOM_LIVE: &[(&str, &str)] = &[
+    ("alice", "Hello from huginn."),
+    ("bob", "<join>"),
+    ("bob", "a < b & c"),
+    ("", "The room is now logged"),
+    ("bob", "<leave>"),
+];
+
+/// A room on the fake: waits for the client's join presence (recorded as the step
+/// "join TO"), then sends what XEP-0045 says a room sends on join — another occupant's
+/// presence, the client's own presence (status 110), one message of history (delayed)
+/// and the subject, which ends the join — and then the live stanzas of [`ROOM_LIVE`]
+/// and a delayed live message from carol. Then it waits, bounded, for the client to
+/// go: "closed" when it hangs up, "end" when it ends the stream.
+fn serve_room(
+    mut wire: Wire<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>,
+    room: &str,
+    st: &Mutex<State>,
+    n: usize,
+) -> Option<()> {
+    let join = wire.element("presence")?;
+    if join == "</stream:stream>" {
+        step(st, n, "end");
+        return wire.send("</stream:stream>");
+    }
+    let to = attr(&join, "to");
+    step(st, n, format!("join {to}"));
+    let nick = to.rsplit_once('/').map(|(_, n)| n.to_string())?;
+    let mut out = format!(
+        "<presence from='{room}/alice'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item affiliation='member' role='participant'/></x></presence>\
+         <presence from='{room}/{nick}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item affiliation='member' role='participant'/><status code='110'/></x></presence>\
+         <message type='groupchat' from='{room}/alice'><body>old news</body>\
+         <delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z' from='{room}'/></message>\
+         <message type='groupchat' from='{room}'><subject>Earthquakes</subject></message>"
+    );
+    for (who, what) in ROOM_LIVE {
+        let from = if who.is_empty() {
+            room.to_string()
+        } else {
+            format!("{room}/{who}")
+        };
+        out.push_str(&match *what {
+            "<join>" => format!(
+                "<presence from='{from}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+                 <item affiliation='none' role='participant'/></x></presence>"
+            ),
+            "<leave>" => format!(
+                "<presence type='unavailable' from='{from}'>\
+                 <x xmlns='http://jabber.org/protocol/muc#user'>\
+                 <item affiliation='none' role='none'/></x></presence>"
+            ),
+            text => format!(
+                "<message type='groupchat' from='{from}'><body>{}</body></message>",
+                text.replace('&', "&amp;").replace('<', "&lt;")
+            ),
+        });
+    }
+    out.push_str(&format!(
+        "<message type='groupchat' from='{room}/carol'><body>late</body>\
+         <delay xmlns='urn:xmpp:delay' stamp='2026-12-01T10:00:00Z'/></message>"
+    ));
+    wire.send(&out)?;
+    step(st, n, "sent");
+    // Wait for the client to go: at most 5 minutes, in 1 s reads.
+    wire.io
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .ok()?;
+    let mut chunk = [0u8; 4096];
+    for _ in 0..300 {
+        match wire.io.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => {
+                wire.buf.extend_from_slice(&chunk[..k]);
+                if String::from_utf8_lossy(&wire.buf).contains("</stream:stream>") {
+                    step(st, n, "end");
+                    return Some(());
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    step(st, n, "closed");
+    Some(())
 }
