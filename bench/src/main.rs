@@ -11,6 +11,7 @@ mod growth;
 mod ingest;
 mod load;
 mod outbound;
+mod postgres;
 mod reference;
 mod wrk;
 
@@ -82,6 +83,11 @@ struct Cli {
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
+    /// Add the PostgreSQL rows (needs PostgreSQL installed; starts its own throwaway
+    /// cluster): ingest with one node on SQLite, one on PostgreSQL and two on one
+    /// PostgreSQL database, and deliveries/s on each backend (see postgres.rs).
+    #[arg(long)]
+    postgres: bool,
 }
 
 /// The hub's allocator, so that the references' ceilings are not lowered by a
@@ -177,6 +183,11 @@ fn start_reference(kind: &str, sync: &str, dir: &Path) -> Result<Proc> {
 }
 
 fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
+    start_hub_env(bin, dir, sync, &[])
+}
+
+/// [`start_hub`] with more environment variables (`MUNINN_DATABASE_URL`, ...).
+fn start_hub_env(bin: &Path, dir: &Path, sync: &str, envs: &[(&str, String)]) -> Result<Proc> {
     let config = dir.join("muninn.toml");
     let log = HUB_LOG.get().map_or(DEFAULT_HUB_LOG, String::as_str);
     let echo = log != DEFAULT_HUB_LOG;
@@ -203,6 +214,7 @@ fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
         .env("MUNINN_ADMIN_TOKEN", TOKEN)
         .env_remove("RUST_LOG")
         .env_remove("NOTIFY_SOCKET")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -687,6 +699,9 @@ async fn bench(cli: Cli) -> Result<()> {
         format!("{:.1} MiB", matrix.peak_rss_full),
         "target < 50 MiB".into(),
     );
+    if cli.postgres {
+        postgres::rows(&bin, &cli, &mut rows).await?;
+    }
 
     if !cli.ingest_only && !cli.no_growth {
         let mut sizes = vec![1_000_000];
