@@ -70,102 +70,107 @@ pub fn literal(text: &str) -> String {
 /// Every table of the database (diesel's migration bookkeeping and SQLite's internal
 /// tables aside), by name.
 pub fn tables(conn: &mut DbConn) -> Result<BTreeMap<String, Table>, CopyError> {
-    let mut out = BTreeMap::new();
     match conn {
-        DbConn::Sqlite(c) => {
-            let names: Vec<Name> = diesel::sql_query(
-                "SELECT name FROM sqlite_master WHERE type = 'table' \
-                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?",
-            )
-            .bind::<Text, _>(MIGRATIONS_TABLE)
-            .load(c)?;
-            for Name { name } in names {
-                let cols: Vec<SqliteColumn> = diesel::sql_query(
-                    "SELECT name, type AS kind, pk FROM pragma_table_info(?) ORDER BY cid",
-                )
+        DbConn::Sqlite(c) => sqlite_tables(c),
+        DbConn::Pg(c) => pg_tables(c),
+    }
+}
+
+fn sqlite_tables(c: &mut diesel::SqliteConnection) -> Result<BTreeMap<String, Table>, CopyError> {
+    let mut out = BTreeMap::new();
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> ?",
+    )
+    .bind::<Text, _>(MIGRATIONS_TABLE)
+    .load(c)?;
+    for Name { name } in names {
+        let cols: Vec<SqliteColumn> = diesel::sql_query(
+            "SELECT name, type AS kind, pk FROM pragma_table_info(?) ORDER BY cid",
+        )
+        .bind::<Text, _>(&name)
+        .load(c)?;
+        let mut key: Vec<(i32, String)> = cols
+            .iter()
+            .filter(|col| col.pk > 0)
+            .map(|col| (col.pk, col.name.clone()))
+            .collect();
+        key.sort();
+        let references: Vec<Name> =
+            diesel::sql_query("SELECT DISTINCT \"table\" AS name FROM pragma_foreign_key_list(?)")
                 .bind::<Text, _>(&name)
                 .load(c)?;
-                let mut key: Vec<(i32, String)> = cols
-                    .iter()
-                    .filter(|col| col.pk > 0)
-                    .map(|col| (col.pk, col.name.clone()))
-                    .collect();
-                key.sort();
-                let references: Vec<Name> = diesel::sql_query(
-                    "SELECT DISTINCT \"table\" AS name FROM pragma_foreign_key_list(?)",
-                )
-                .bind::<Text, _>(&name)
-                .load(c)?;
-                let table = Table {
-                    name: name.clone(),
-                    columns: cols
-                        .into_iter()
-                        .map(|col| Column {
-                            timestamp: col.kind.to_ascii_lowercase().contains("timestamp"),
-                            name: col.name,
-                        })
-                        .collect(),
-                    key: key.into_iter().map(|(_, n)| n).collect(),
-                    references: references.into_iter().map(|r| r.name).collect(),
-                };
-                out.insert(name, table);
-            }
-        }
-        DbConn::Pg(c) => {
-            let names: Vec<Name> = diesel::sql_query(
-                "SELECT table_name::text AS name FROM information_schema.tables \
-                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
-                 AND table_name <> $1",
-            )
-            .bind::<Text, _>(MIGRATIONS_TABLE)
-            .load(c)?;
-            for Name { name } in names {
-                let cols: Vec<PgColumn> = diesel::sql_query(
-                    "SELECT column_name::text AS name, data_type::text AS kind \
-                     FROM information_schema.columns \
-                     WHERE table_schema = current_schema() AND table_name = $1 \
-                     ORDER BY ordinal_position",
-                )
-                .bind::<Text, _>(&name)
-                .load(c)?;
-                let key: Vec<Name> = diesel::sql_query(
-                    "SELECT kcu.column_name::text AS name \
-                     FROM information_schema.table_constraints tc \
-                     JOIN information_schema.key_column_usage kcu \
-                       ON kcu.constraint_name = tc.constraint_name \
-                      AND kcu.table_schema = tc.table_schema \
-                      AND kcu.table_name = tc.table_name \
-                     WHERE tc.constraint_type = 'PRIMARY KEY' \
-                       AND tc.table_schema = current_schema() AND tc.table_name = $1 \
-                     ORDER BY kcu.ordinal_position",
-                )
-                .bind::<Text, _>(&name)
-                .load(c)?;
-                let references: Vec<Name> = diesel::sql_query(
-                    "SELECT DISTINCT target.relname::text AS name FROM pg_constraint k \
-                     JOIN pg_class source ON source.oid = k.conrelid \
-                     JOIN pg_class target ON target.oid = k.confrelid \
-                     JOIN pg_namespace n ON n.oid = source.relnamespace \
-                     WHERE k.contype = 'f' AND n.nspname = current_schema() \
-                       AND source.relname = $1",
-                )
-                .bind::<Text, _>(&name)
-                .load(c)?;
-                let table = Table {
-                    name: name.clone(),
-                    columns: cols
-                        .into_iter()
-                        .map(|col| Column {
-                            timestamp: col.kind.starts_with("timestamp"),
-                            name: col.name,
-                        })
-                        .collect(),
-                    key: key.into_iter().map(|k| k.name).collect(),
-                    references: references.into_iter().map(|r| r.name).collect(),
-                };
-                out.insert(name, table);
-            }
-        }
+        let table = Table {
+            name: name.clone(),
+            columns: cols
+                .into_iter()
+                .map(|col| Column {
+                    timestamp: col.kind.to_ascii_lowercase().contains("timestamp"),
+                    name: col.name,
+                })
+                .collect(),
+            key: key.into_iter().map(|(_, n)| n).collect(),
+            references: references.into_iter().map(|r| r.name).collect(),
+        };
+        out.insert(name, table);
+    }
+    Ok(out)
+}
+
+fn pg_tables(c: &mut diesel::PgConnection) -> Result<BTreeMap<String, Table>, CopyError> {
+    let mut out = BTreeMap::new();
+    let names: Vec<Name> = diesel::sql_query(
+        "SELECT table_name::text AS name FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+             AND table_name <> $1",
+    )
+    .bind::<Text, _>(MIGRATIONS_TABLE)
+    .load(c)?;
+    for Name { name } in names {
+        let cols: Vec<PgColumn> = diesel::sql_query(
+            "SELECT column_name::text AS name, data_type::text AS kind \
+                 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 \
+                 ORDER BY ordinal_position",
+        )
+        .bind::<Text, _>(&name)
+        .load(c)?;
+        let key: Vec<Name> = diesel::sql_query(
+            "SELECT kcu.column_name::text AS name \
+                 FROM information_schema.table_constraints tc \
+                 JOIN information_schema.key_column_usage kcu \
+                   ON kcu.constraint_name = tc.constraint_name \
+                  AND kcu.table_schema = tc.table_schema \
+                  AND kcu.table_name = tc.table_name \
+                 WHERE tc.constraint_type = 'PRIMARY KEY' \
+                   AND tc.table_schema = current_schema() AND tc.table_name = $1 \
+                 ORDER BY kcu.ordinal_position",
+        )
+        .bind::<Text, _>(&name)
+        .load(c)?;
+        let references: Vec<Name> = diesel::sql_query(
+            "SELECT DISTINCT target.relname::text AS name FROM pg_constraint k \
+                 JOIN pg_class source ON source.oid = k.conrelid \
+                 JOIN pg_class target ON target.oid = k.confrelid \
+                 JOIN pg_namespace n ON n.oid = source.relnamespace \
+                 WHERE k.contype = 'f' AND n.nspname = current_schema() \
+                   AND source.relname = $1",
+        )
+        .bind::<Text, _>(&name)
+        .load(c)?;
+        let table = Table {
+            name: name.clone(),
+            columns: cols
+                .into_iter()
+                .map(|col| Column {
+                    timestamp: col.kind.starts_with("timestamp"),
+                    name: col.name,
+                })
+                .collect(),
+            key: key.into_iter().map(|k| k.name).collect(),
+            references: references.into_iter().map(|r| r.name).collect(),
+        };
+        out.insert(name, table);
     }
     Ok(out)
 }
