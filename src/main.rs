@@ -87,6 +87,12 @@ enum Command {
     },
     /// Apply pending database migrations and exit (`serve` also does this at start).
     Migrate,
+    /// Copy a stopped hub's whole database into another one: SQLite to PostgreSQL or
+    /// back, every table, ids kept. Refuses a target that holds data (unless --replace)
+    /// and a database a hub is running on.
+    ///
+    /// Example: muninn copy-db --from muninn-data/muninn.db --to postgres://muninn@db/muninn
+    CopyDb(cli::copy_db::CopyDbArgs),
     /// Import a Huginn scenario file into the running hub (creates or updates by guid).
     Import {
         /// The scenario JSON file (Huginn's export format, schema_version 1).
@@ -325,6 +331,7 @@ fn main() -> Result<()> {
             );
             Ok(())
         }
+        Command::CopyDb(args) => cli::copy_db::run(&load_config(&cli, None, None)?, args),
         Command::Import { file, hub } => {
             let config = load_config(&cli, None, None)?;
             let text = std::fs::read_to_string(file)

@@ -11,6 +11,7 @@ mod growth;
 mod ingest;
 mod load;
 mod outbound;
+mod postgres;
 mod reference;
 mod wrk;
 
@@ -89,6 +90,11 @@ struct Cli {
     /// Only the growth rows (and the expiry rows): no ingest matrix, no outbound.
     #[arg(long)]
     growth_only: bool,
+    /// Add the PostgreSQL rows (needs PostgreSQL installed; starts its own throwaway
+    /// cluster): ingest with one node on SQLite, one on PostgreSQL and two on one
+    /// PostgreSQL database, and deliveries/s on each backend (see postgres.rs).
+    #[arg(long)]
+    postgres: bool,
 }
 
 /// The hub's allocator, so that the references' ceilings are not lowered by a
@@ -789,6 +795,9 @@ async fn bench(cli: Cli) -> Result<()> {
         format!("{:.1} MiB", matrix.peak_rss_full),
         "target < 50 MiB".into(),
     );
+    if cli.postgres {
+        postgres::rows(&bin, &cli, &mut rows).await?;
+    }
 
     if !cli.ingest_only && !cli.no_growth {
         growth_rows(&bin, &cli, &mut rows).await?;

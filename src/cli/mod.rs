@@ -6,6 +6,7 @@
 
 mod agents;
 pub mod client;
+pub mod copy_db;
 mod deliveries;
 mod events;
 mod scenarios;

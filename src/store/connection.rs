@@ -193,8 +193,14 @@ pub fn read_pool(opts: &StoreOptions) -> Result<ReadPool, StoreError> {
             pg: None,
         },
     };
-    Pool::builder()
-        .max_size(opts.reader_threads.max(1) as u32 + 1)
+    let mut builder = Pool::builder().max_size(opts.reader_threads.max(1) as u32 + 1);
+    if opts.pg_url.is_some() {
+        // A PostgreSQL server that is gone (stopped, the database dropped) makes every
+        // read wait for a connection: answer 503 after 5 s rather than r2d2's 30, which
+        // is longer than clients wait.
+        builder = builder.connection_timeout(Duration::from_secs(5));
+    }
+    builder
         .connection_customizer(Box::new(ReaderPragmas {
             busy: opts.busy_timeout,
         }))

@@ -9,6 +9,7 @@ mod cached;
 pub mod checkpoint;
 mod connection;
 pub mod control_links;
+pub mod copy;
 pub mod credential_cache;
 pub mod credentials;
 pub mod deliveries;

@@ -946,9 +946,33 @@ fn commit_batch(
     if outcome.is_err() && ran == 0 {
         // Not even the transaction could begin: answer everyone now rather than
         // handing the same jobs back to be retried forever.
-        let reason = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+        let error = outcome.err();
+        let reason = error.as_ref().map(|e| e.to_string()).unwrap_or_default();
         tracing::error!(error = %reason, batch = jobs.len(), "could not begin a transaction; every write in the batch is answered with an error");
         stats.record(Err(&reason));
+        // On PostgreSQL a BEGIN fails only when the connection is gone (the server
+        // stopped, the database was dropped; the first error after that is often the
+        // server's "terminating connection", before libpq has marked the connection
+        // closed): the database is unavailable, not the write wrong, so the answer is
+        // a 503 with the reason, as for a SQLite file deleted under the hub.
+        let closed = matches!(
+            &error,
+            Some(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _,
+            ))
+        );
+        if closed || conn.is_pg() {
+            let gone = format!(
+                "the connection to the database was lost ({}); writes are refused: see \
+                 that PostgreSQL runs and the database exists, then restart muninn",
+                reason.trim()
+            );
+            for job in jobs {
+                job.refuse(StoreError::DatabaseGone(gone.clone()));
+            }
+            return Vec::new();
+        }
         for job in jobs {
             job.fail(reason.clone());
         }

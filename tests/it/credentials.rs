@@ -309,6 +309,11 @@ async fn values_are_encrypted_at_rest_including_replaced_ones() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(hub.get(&path, &t).await.json()["credential_value"], second);
     let dir = hub.dir.path();
+    // On PostgreSQL: its relation files and write-ahead log instead of SQLite's files.
+    let database_has = |dir: &Path, needle: &str| match &hub.pg {
+        Some(pg) => common::postgres::files_hold(&pg.url("hub"), needle),
+        None => database_has(dir, needle),
+    };
     assert!(
         database_has(dir, "stored_key"),
         "the name is stored as it is"

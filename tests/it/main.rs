@@ -24,6 +24,7 @@ mod cli;
 mod cli_api;
 mod console_api;
 mod contracts;
+mod copy_db;
 mod crash_safety;
 mod credentials;
 mod credentials_leak;

@@ -823,10 +823,19 @@ async fn a_rate_limit_spaces_deliveries_and_drops_none() {
     assert_eq!(ns, [0, 1, 2, 3, 4, 5]);
 }
 
-/// Rewrites a column in the running hub's SQLite file, as a bad restore or a hand edit
-/// would.
+/// Rewrites a column in the running hub's database (its SQLite file, or its PostgreSQL
+/// database), as a bad restore or a hand edit would.
 fn corrupt(hub: &TestHub, sql: &str) {
     use diesel::{Connection, RunQueryDsl};
+    if let Some(pg) = &hub.pg {
+        let mut conn = diesel::PgConnection::establish(&pg.url("hub")).unwrap();
+        assert_eq!(
+            diesel::sql_query(sql).execute(&mut conn).unwrap(),
+            1,
+            "{sql}"
+        );
+        return;
+    }
     let path = hub.dir.path().join("muninn.db");
     let mut conn = diesel::sqlite::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     diesel::sql_query("PRAGMA busy_timeout = 5000")

@@ -176,14 +176,51 @@ async fn api_made_secrets_are_not_stored_in_clear_and_still_work() {
     );
     assert_signed_delivery(&sink, sub_secret, "api-two").await;
 
-    assert_absent(dir.path(), &[sub_secret, sig_secret, &token, &rotated]);
+    let secrets = [sub_secret, sig_secret, token.as_str(), rotated.as_str()];
+    match &hub.pg {
+        // PostgreSQL's files: the tables and the write-ahead log.
+        Some(pg) => {
+            for s in secrets {
+                let held = common::postgres::files_hold(&pg.url("hub"), s);
+                assert!(!held, "{s:?} is stored in clear");
+            }
+        }
+        None => assert_absent(dir.path(), &secrets),
+    }
+}
+
+/// Whether any row of the tables that hold secrets contains `needle` (PostgreSQL).
+fn rows_hold(url: &str, needle: &str) -> bool {
+    use diesel::{Connection, RunQueryDsl};
+    #[derive(diesel::QueryableByName)]
+    struct All {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        rows: String,
+    }
+    let mut conn = diesel::PgConnection::establish(url).unwrap();
+    let all: All = diesel::sql_query(
+        "SELECT concat_ws(' ', (SELECT string_agg(s::text, ' ') FROM subscriptions s), \
+         (SELECT string_agg(w::text, ' ') FROM incoming_webhooks w)) AS rows",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    all.rows.contains(needle)
 }
 
 /// Writes what an earlier version stored: secrets and tokens in clear.
-fn write_clear_rows(dir: &Path, sink_url: &str, token: &str, sub_secret: &str, sig_secret: &str) {
+/// On PostgreSQL when `url` names a database.
+fn write_clear_rows(
+    dir: &Path,
+    url: Option<&str>,
+    sink_url: &str,
+    token: &str,
+    sub_secret: &str,
+    sig_secret: &str,
+) {
     use muninn::store::{agents, incoming_webhooks, subscriptions, users};
     let mut config = muninn::Config::default();
     config.storage.data_dir = dir.to_path_buf();
+    config.storage.database_url = url.unwrap_or_default().to_string();
     let mut conn = muninn::store::establish(&config.store_options()).unwrap();
     muninn::store::migrate(&mut conn).unwrap();
     let admin = users::insert(&mut conn, "admin", true).unwrap();
@@ -254,16 +291,41 @@ async fn clear_rows_of_an_earlier_version_are_converted_at_start_and_keep_workin
     let sink = Sink::start();
     let token = "whk_legacyTokenFromBeforeHashing0123456789abcdefg";
     let (sub_secret, sig_secret) = ("legacy-sub-secret-91b3", "legacy-sig-secret-c07d");
-    write_clear_rows(dir.path(), &sink.url, token, sub_secret, sig_secret);
-    assert!(
-        database_bytes(dir.path())
-            .windows(sub_secret.len())
-            .any(|w| w == sub_secret.as_bytes()),
-        "the setup wrote the secret in clear"
+    // On PostgreSQL (MUNINN_TEST_BACKEND=postgres), the rows are written to the
+    // cluster's database before the hub starts on it.
+    let pg = (std::env::var(common::BACKEND_ENV).as_deref() == Ok("postgres"))
+        .then(|| common::postgres::PgCluster::start().unwrap());
+    let url = pg.as_ref().map(|p| p.create_database("legacy"));
+    write_clear_rows(
+        dir.path(),
+        url.as_deref(),
+        &sink.url,
+        token,
+        sub_secret,
+        sig_secret,
     );
+    let in_clear = |needle: &str| match &url {
+        Some(u) => rows_hold(u, needle),
+        None => database_bytes(dir.path())
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes()),
+    };
+    assert!(in_clear(sub_secret), "the setup wrote the secret in clear");
 
-    let hub = hub_in(dir.path()).await;
-    assert_absent(dir.path(), &[sub_secret, sig_secret, token]);
+    let data_dir = dir.path().to_path_buf();
+    let database_url = url.clone().unwrap_or_default();
+    let hub = TestHub::start_on(pg, move |c| {
+        c.storage.data_dir = data_dir;
+        c.storage.database_url = database_url;
+        c.delivery.allow_private_targets = true;
+        c.delivery.poll_interval_ms = 50;
+    })
+    .await;
+    // PostgreSQL keeps the replaced row versions in its files until VACUUM reclaims
+    // them (see store::sealed::reseal_all); what the rows hold is checked there.
+    for s in [sub_secret, sig_secret, token] {
+        assert!(!in_clear(s), "{s:?} is stored in clear");
+    }
     // The token users already hold keeps working, with its signature check.
     assert_eq!(
         post_signed(&hub, token, sig_secret, r#"{"m": "legacy-one"}"#).await,

@@ -228,3 +228,43 @@ impl Drop for PgCluster {
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Whether `needle` is anywhere in what PostgreSQL keeps on disk for the database at
+/// `url`: its relation files (`base/<oid>/`) and the write-ahead log, after a
+/// checkpoint has written everything out. The PostgreSQL form of reading a SQLite
+/// database's files for a value that must not be stored in clear.
+pub fn files_hold(url: &str, needle: &str) -> bool {
+    use diesel::sql_types::Text;
+    #[derive(diesel::QueryableByName)]
+    struct Dirs {
+        #[diesel(sql_type = Text)]
+        data: String,
+        #[diesel(sql_type = Text)]
+        oid: String,
+    }
+    let mut conn = PgConnection::establish(url).unwrap();
+    diesel::sql_query("CHECKPOINT").execute(&mut conn).unwrap();
+    let dirs: Dirs = diesel::sql_query(
+        "SELECT current_setting('data_directory') AS data, \
+         (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS oid",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    let data = Path::new(&dirs.data);
+    let mut files = 0;
+    for dir in [data.join("base").join(&dirs.oid), data.join("pg_wal")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.is_file() {
+                continue;
+            }
+            files += 1;
+            let bytes = std::fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                return true;
+            }
+        }
+    }
+    assert!(files > 0, "no files under {}", data.display());
+    false
+}
