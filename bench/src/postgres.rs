@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::ingest::{self, Generator, Measured};
 use crate::load::{self, Conn, request};
 use crate::{
-    Row, api, bodies, no_op, post_maker, row, start_hub_env, start_reference, webhook_agent,
+    Row, api, bodies, no_op, post_maker, row, start_hub_with, start_reference, webhook_agent,
 };
 
 /// A secret key both nodes share (base64 of 32 bytes): each node has its own data
@@ -201,7 +201,7 @@ async fn ingest(bin: &Path, url: Option<&str>, nodes: usize, cli: &crate::Cli) -
     let mut path = String::new();
     for n in 0..nodes {
         let dir = tempfile::tempdir()?;
-        let hub = start_hub_env(bin, dir.path(), "full", &envs)?;
+        let hub = start_hub_with(bin, dir.path(), "full", &envs)?;
         if n == 0 {
             // Made before the other nodes start, so each loads it.
             path = webhook_agent(hub.addr).await?;
@@ -253,7 +253,7 @@ async fn deliveries(bin: &Path, url: Option<&str>) -> Result<f64> {
         .map(|u| ("MUNINN_DATABASE_URL", u.to_string()))
         .into_iter()
         .collect();
-    let hub = start_hub_env(bin, dir.path(), "full", &envs)?;
+    let hub = start_hub_with(bin, dir.path(), "full", &envs)?;
     let path = webhook_agent(hub.addr).await?;
     let sub = api(
         hub.addr,
