@@ -67,11 +67,18 @@
 //! against the commit before the switch (the webhook path's only statement is the
 //! cached event insert, now reached through one match).
 //!
-//! Not yet (issue 19): several nodes as equals. Agents' leases, delivery claims with
-//! `SKIP LOCKED`, LISTEN/NOTIFY, shared rate limits and idempotency keys do not exist:
-//! two nodes on one database today would both run every agent and both send every
-//! delivery. One node per database until then. Moving an existing SQLite hub's data
-//! to PostgreSQL (export/import) is not built either.
+//! Several nodes as equals (issue 19, `cluster/`): each node records a heartbeat in
+//! `nodes`; each agent and each subscription runs on the one node holding its lease in
+//! `leases` (taken and renewed by one conditional upsert, `leases.rs`); a scheduled
+//! tick is recorded in `schedule_ticks` before it runs, so it fires once cluster-wide;
+//! deliveries are claimed with `FOR UPDATE SKIP LOCKED` under renewed leases
+//! (`claims.rs`), and a dead node's leases and claims expire into a live node's hands.
+//! Lease and claim times are the database's clock (`nodes::db_now`), so the nodes'
+//! own clocks need not agree. Not built here: LISTEN/NOTIFY wake-ups (other nodes'
+//! commits are read at the next heartbeat), shared inbound rate limits and
+//! idempotency keys, and moving an existing SQLite hub's data to PostgreSQL.
+//! The failover test (`tests/cluster.rs`) runs two node processes on one database
+//! and kills one mid-load.
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;

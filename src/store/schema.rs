@@ -224,6 +224,8 @@ diesel::table! {
         updated_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
         request -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claim_expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -290,6 +292,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    nodes (id) {
+        id -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        version -> Text,
+    }
+}
+
+diesel::table! {
+    leases (resource) {
+        resource -> Text,
+        node_id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schedule_ticks (agent_id) {
+        agent_id -> BigInt,
+        fired_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_subscriptions,
     scenarios,
@@ -309,5 +335,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbound_stats,
     idempotency_keys,
     user_credentials,
-    mail_outbox
+    mail_outbox,
+    nodes,
+    leases,
+    schedule_ticks
 );
