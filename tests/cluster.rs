@@ -179,6 +179,41 @@ async fn each_agent_runs_on_one_node_and_a_tick_fires_once() {
         requests.values().all(|n| *n == 1),
         "a tick requested twice: {requests:?}"
     );
+
+    // New options saved through the node that does not run the agent reach the one
+    // that does.
+    let other = match lease_holder(&url, &format!("agent:{ticker}")).as_str() {
+        "node-a" => &b.hub.base,
+        _ => &a.hub.base,
+    };
+    let moved = Sink::start();
+    let (code, body) = api(
+        other,
+        ADMIN_TOKEN,
+        "PATCH",
+        &format!("/api/agents/{ticker}"),
+        Some(json!({"options": {"url": moved.url}})),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    moved.wait_for(2).await;
+}
+
+#[derive(QueryableByName)]
+struct Holder {
+    #[diesel(sql_type = Text)]
+    node_id: String,
+}
+
+/// The node holding `resource`'s lease.
+fn lease_holder(url: &str, resource: &str) -> String {
+    let mut c = PgConnection::establish(url).unwrap();
+    diesel::sql_query(format!(
+        "SELECT node_id FROM leases WHERE resource = '{resource}'"
+    ))
+    .get_result::<Holder>(&mut c)
+    .unwrap()
+    .node_id
 }
 
 /// The sink's requests per 2-second tick (by the wall clock of this machine, which

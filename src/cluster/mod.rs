@@ -15,6 +15,7 @@
 pub mod round;
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -104,6 +105,8 @@ pub struct Cluster {
     started_at: NaiveDateTime,
     db: Db,
     view: RwLock<View>,
+    /// Set by [`Cluster::leave`]: no round takes a lease again.
+    leaving: AtomicBool,
 }
 
 impl Cluster {
@@ -125,7 +128,13 @@ impl Cluster {
             started_at: crate::store::now(),
             db,
             view: RwLock::new(View::default()),
+            leaving: AtomicBool::new(false),
         }))
+    }
+
+    /// True once the node began to stop cleanly (its leases are given up).
+    pub fn is_leaving(&self) -> bool {
+        self.leaving.load(Ordering::Acquire)
     }
 
     pub fn id(&self) -> &str {
@@ -141,6 +150,9 @@ impl Cluster {
     /// longer `wanted` or above its share, takes free ones up to its share. Answers the
     /// resources it holds now.
     pub async fn round(&self, wanted: Vec<String>) -> Result<HashSet<String>, StoreError> {
+        if self.is_leaving() {
+            return Err(StoreError::WriterGone);
+        }
         let plan = round::Plan {
             node: self.settings.id.clone(),
             started_at: self.started_at,
@@ -216,6 +228,7 @@ impl Cluster {
     /// A clean stop: gives every lease up and leaves the node list, so the other nodes
     /// take over at their next heartbeat instead of after the lease.
     pub async fn leave(&self) -> Result<usize, StoreError> {
+        self.leaving.store(true, Ordering::Release);
         let node = self.settings.id.clone();
         self.db
             .run(move |c| {

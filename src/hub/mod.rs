@@ -62,6 +62,8 @@ pub struct Hub {
     cluster: Arc<Cluster>,
     /// A lease round is running (they never overlap).
     round_running: bool,
+    /// When a lease round last worked.
+    last_round_ok: std::time::Instant,
     /// Subscriptions stored by another node whose configuration cannot be loaded here.
     unloadable: std::collections::HashSet<i64>,
     /// `serve --safe`: nothing is started, not even what the API saves, so a row that
@@ -149,6 +151,7 @@ impl Handler<AgentSaved> for Hub {
             Some(mut entry) => {
                 entry.disabled = row.disabled;
                 entry.propagate_immediately = row.propagate_immediately;
+                entry.updated_at = row.updated_at;
                 if let Some(ep) = &entry.endpoint {
                     ep.addr.do_send(Reconfigure(row.clone()));
                 }
@@ -362,6 +365,7 @@ pub async fn start(
         inbound: Arc::new(config.inbound_settings()),
         cluster: cluster.clone(),
         round_running: false,
+        last_round_ok: std::time::Instant::now(),
         unloadable: Default::default(),
         safe_mode: config.safe_mode,
     };

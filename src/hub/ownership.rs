@@ -6,7 +6,8 @@
 //! subscription's sender.
 //!
 //! The round also notices agents and subscriptions created or deleted through another
-//! node (it reads their ids every heartbeat) and, with several live nodes, asks the
+//! node, and agents changed through one (it reads their ids, and agents' `updated_at`,
+//! every heartbeat), and, with several live nodes, asks the
 //! owned actors to read what other nodes committed: the Router only pushes this
 //! node's own commits.
 
@@ -15,7 +16,7 @@ use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 
-use super::{AgentRemoved, Hub, SubscriptionRemoved};
+use super::{AgentRemoved, AgentSaved, Hub, ReloadLinks, SubscriptionRemoved};
 use crate::agents::actor::CatchUp;
 use crate::delivery::actor::Stop as StopSubscription;
 use crate::store::agents::{self, AgentRow};
@@ -31,6 +32,8 @@ pub enum Start {
 /// What a round found: the ids stored, and the leases this node holds.
 struct Found {
     agents: Vec<i64>,
+    /// Each stored agent's `updated_at`, in `agents`' order.
+    versions: Vec<chrono::NaiveDateTime>,
     subscriptions: Vec<i64>,
     mine: HashSet<String>,
 }
@@ -85,13 +88,14 @@ impl Hub {
     }
 
     fn lease_round(&mut self, ctx: &mut Context<Self>) {
-        if self.round_running {
+        if self.round_running || self.cluster.is_leaving() {
             return;
         }
         self.round_running = true;
         let (store, cluster) = (self.store.clone(), self.cluster.clone());
         let work = async move {
-            let (agents, subscriptions) = store.read(stored_ids).await?;
+            let (stored, subscriptions) = store.read(stored_ids).await?;
+            let (agents, versions): (Vec<i64>, Vec<_>) = stored.into_iter().unzip();
             let wanted = subscriptions
                 .iter()
                 .map(|id| leases::subscription(*id))
@@ -100,17 +104,49 @@ impl Hub {
             let mine = cluster.round(wanted).await?;
             Ok::<_, StoreError>(Found {
                 agents,
+                versions,
                 subscriptions,
                 mine,
             })
         };
         ctx.spawn(work.into_actor(self).map(|res, act, ctx| match res {
-            Ok(found) => act.apply_round(found, ctx),
+            Ok(found) => {
+                act.last_round_ok = std::time::Instant::now();
+                act.apply_round(found, ctx);
+            }
             Err(e) => {
                 act.round_running = false;
                 tracing::warn!(error = %e, "the lease round failed; this node's leases expire unless the next one works");
+                act.stop_if_expired();
             }
         }));
+    }
+
+    /// With other nodes possible (PostgreSQL): when no round has worked for a whole
+    /// lease, this node's leases may be another node's by now, so it stops every actor
+    /// rather than run one twice; the next round that works starts what it holds.
+    fn stop_if_expired(&mut self) {
+        if !self.cluster.shared || self.last_round_ok.elapsed() < self.cluster.settings.lease {
+            return;
+        }
+        let (_, running) = self.registry.agent_ids();
+        let subs = self.registry.subscription_ids();
+        if running.is_empty() && subs.is_empty() {
+            return;
+        }
+        tracing::error!(
+            agents = running.len(),
+            subscriptions = subs.len(),
+            "no lease round has worked for a whole lease: stopping this node's agents and webhooks until one does"
+        );
+        for id in running {
+            self.stop_agent(id);
+        }
+        for id in subs {
+            if let Some(entry) = self.registry.remove_subscription(id) {
+                entry.addr.do_send(StopSubscription);
+            }
+        }
     }
 
     /// Stops what this node lost, forgets what was deleted elsewhere, then reads and
@@ -150,10 +186,16 @@ impl Hub {
         let load_agents: Vec<i64> = found
             .agents
             .iter()
-            .copied()
-            .filter(|id| {
-                !known.contains(id) || (mine.contains(&leases::agent(*id)) && !running.contains(id))
+            .zip(&found.versions)
+            .filter(|(id, version)| {
+                !known.contains(id)
+                    || (mine.contains(&leases::agent(**id)) && !running.contains(id))
+                    || self
+                        .registry
+                        .agent(**id)
+                        .is_some_and(|e| e.updated_at != **version)
             })
+            .map(|(id, _)| *id)
             .collect();
         let load_subs: Vec<i64> = found
             .subscriptions
@@ -195,7 +237,7 @@ impl Hub {
                 subscriptions: subs_out,
             })
         });
-        ctx.spawn(read.into_actor(self).map(move |res, act, _| {
+        ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
             act.round_running = false;
             let loaded = match res {
                 Ok(l) => l,
@@ -218,12 +260,18 @@ impl Hub {
             }
             for row in loaded.agents {
                 let run = mine.contains(&leases::agent(row.id));
-                if act.registry.agent(row.id).is_none() {
+                let Some(entry) = act.registry.agent(row.id) else {
                     act.registry.add_user(row.user_id);
                     act.spawn_agent(row, run);
-                } else if run {
+                    continue;
+                };
+                if run && entry.addr.is_none() {
                     tracing::info!(agent_id = row.id, "agent runs on this node");
-                    act.run_agent(row);
+                    act.run_agent(row.clone());
+                }
+                if entry.updated_at != row.updated_at {
+                    // Saved through another node: reconfigure what runs of it here.
+                    ctx.notify(AgentSaved(row));
                 }
             }
         }));
@@ -236,6 +284,8 @@ impl Hub {
         if self.cluster.view().live_nodes < 2 {
             return;
         }
+        // Links saved through another node.
+        self.router.do_send(ReloadLinks);
         for entry in self.registry.subscriptions() {
             entry.shared.lagging.store(true, Ordering::Release);
         }
@@ -250,11 +300,17 @@ impl Hub {
     }
 }
 
-/// The ids of every stored agent and subscription: each one should run somewhere.
-fn stored_ids(c: &mut crate::store::Conn) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+/// Every stored agent (with its `updated_at`) and subscription: each one should run
+/// somewhere.
+type Stored = (Vec<(i64, chrono::NaiveDateTime)>, Vec<i64>);
+
+fn stored_ids(c: &mut crate::store::Conn) -> Result<Stored, StoreError> {
     use crate::store::schema::{agents as a, subscriptions as s};
     use diesel::prelude::*;
-    let agents: Vec<i64> = a::table.select(a::id).order(a::id.asc()).load(c)?;
+    let agents = a::table
+        .select((a::id, a::updated_at))
+        .order(a::id.asc())
+        .load(c)?;
     let subs: Vec<i64> = s::table.select(s::id).order(s::id.asc()).load(c)?;
     Ok((agents, subs))
 }

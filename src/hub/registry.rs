@@ -31,6 +31,9 @@ pub struct AgentEntry {
     pub disabled: bool,
     pub propagate_immediately: bool,
     pub receives_events: bool,
+    /// The row's `updated_at` this entry was built from: a newer one in the database
+    /// was saved through another node (see `ownership`).
+    pub updated_at: chrono::NaiveDateTime,
     /// The agent's actor, on the node that holds its lease (see `cluster`); `None` on
     /// the others, which still take its web requests and serve its feed.
     pub addr: Option<Addr<AgentActor>>,

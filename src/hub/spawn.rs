@@ -75,6 +75,7 @@ impl Hub {
                 disabled: row.disabled,
                 propagate_immediately: row.propagate_immediately,
                 receives_events: k.is_some_and(|k| k.can_receive_events),
+                updated_at: row.updated_at,
                 addr: None,
                 endpoint,
                 feed,
