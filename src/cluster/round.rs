@@ -52,7 +52,8 @@ pub fn run(c: &mut Conn, plan: &Plan, wanted: &[String]) -> Result<Done, StoreEr
     let wanted_set: HashSet<&str> = wanted.iter().map(String::as_str).collect();
     let mut mine: HashSet<String> = HashSet::new();
     for r in leases::renew_mine(c, &plan.node, until)? {
-        if wanted_set.contains(r.as_str()) {
+        if wanted_set.contains(r.as_str()) || leases::resource_exists(c, &r)? {
+            // Wanted, or saved (and taken) after the caller read what is stored.
             mine.insert(r);
         } else {
             // Deleted since: nobody needs the lease.

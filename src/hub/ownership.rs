@@ -31,6 +31,10 @@ pub enum Start {
 
 /// What a round found: the ids stored, and the leases this node holds.
 struct Found {
+    /// The agents and subscriptions this node knew when the round began: only those
+    /// can have been deleted elsewhere (one saved here during the round is not).
+    known_agents: Vec<i64>,
+    known_subscriptions: Vec<i64>,
     agents: Vec<i64>,
     /// Each stored agent's `updated_at`, in `agents`' order.
     versions: Vec<chrono::NaiveDateTime>,
@@ -93,6 +97,8 @@ impl Hub {
         }
         self.round_running = true;
         let (store, cluster) = (self.store.clone(), self.cluster.clone());
+        let known_agents = self.registry.agent_ids().0;
+        let known_subscriptions = self.subscriptions.ids();
         let work = async move {
             let (stored, subscriptions) = store.read(stored_ids).await?;
             let (agents, versions): (Vec<i64>, Vec<_>) = stored.into_iter().unzip();
@@ -103,6 +109,8 @@ impl Hub {
                 .collect();
             let mine = cluster.round(wanted).await?;
             Ok::<_, StoreError>(Found {
+                known_agents,
+                known_subscriptions,
                 agents,
                 versions,
                 subscriptions,
@@ -153,33 +161,33 @@ impl Hub {
     /// starts what it gained or did not know.
     fn apply_round(&mut self, found: Found, ctx: &mut Context<Self>) {
         let mine = &found.mine;
+        let stored_agents: HashSet<i64> = found.agents.iter().copied().collect();
+        let stored_subs: HashSet<i64> = found.subscriptions.iter().copied().collect();
         let (known_agents, running_agents) = self.registry.agent_ids();
+        // Only what the round saw stored: one saved here since runs on its new lease.
         for id in &running_agents {
-            if !mine.contains(&leases::agent(*id)) {
+            if stored_agents.contains(id) && !mine.contains(&leases::agent(*id)) {
                 tracing::info!(agent_id = id, "agent moved to another node");
                 self.stop_agent(*id);
             }
         }
         for id in self.registry.subscription_ids() {
-            if !mine.contains(&leases::subscription(id)) {
+            if stored_subs.contains(&id) && !mine.contains(&leases::subscription(id)) {
                 tracing::info!(subscription_id = id, "subscription moved to another node");
                 if let Some(entry) = self.registry.remove_subscription(id) {
                     entry.addr.do_send(StopSubscription);
                 }
             }
         }
-        let stored_agents: HashSet<i64> = found.agents.iter().copied().collect();
-        let stored_subs: HashSet<i64> = found.subscriptions.iter().copied().collect();
-        for id in known_agents.iter().filter(|id| !stored_agents.contains(id)) {
-            ctx.notify(AgentRemoved(*id));
+        for id in found.known_agents.iter() {
+            if !stored_agents.contains(id) && self.registry.agent(*id).is_some() {
+                ctx.notify(AgentRemoved(*id));
+            }
         }
-        for id in self
-            .subscriptions
-            .ids()
-            .into_iter()
-            .filter(|id| !stored_subs.contains(id))
-        {
-            ctx.notify(SubscriptionRemoved(id));
+        for id in found.known_subscriptions.iter() {
+            if !stored_subs.contains(id) && self.subscriptions.get(*id).is_some() {
+                ctx.notify(SubscriptionRemoved(*id));
+            }
         }
         let known: HashSet<i64> = known_agents.into_iter().collect();
         let running: HashSet<i64> = self.registry.agent_ids().1.into_iter().collect();

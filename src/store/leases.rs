@@ -32,6 +32,26 @@ pub fn subscription(id: i64) -> String {
     format!("subscription:{id}")
 }
 
+/// Whether the agent or subscription a resource names is still stored (a lease taken
+/// for one saved after a round read the stored ids is kept, not given up).
+pub fn resource_exists(conn: &mut Conn, resource: &str) -> Result<bool, StoreError> {
+    use super::schema::{agents, subscriptions};
+    let id = |prefix: &str| {
+        resource
+            .strip_prefix(prefix)
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    if let Some(id) = id("agent:") {
+        let n: i64 = agents::table.find(id).count().get_result(conn)?;
+        return Ok(n > 0);
+    }
+    if let Some(id) = id("subscription:") {
+        let n: i64 = subscriptions::table.find(id).count().get_result(conn)?;
+        return Ok(n > 0);
+    }
+    Ok(false)
+}
+
 /// Takes `resource` for `node` until `until`, if it is free, expired at `now`, or
 /// already `node`'s (then it is renewed). True when `node` holds it now.
 pub fn acquire(
