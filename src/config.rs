@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod cluster;
 pub mod env;
 pub mod jabber;
 
+pub use cluster::ClusterConfig;
 pub use jabber::JabberConfig;
 
 /// The commented default configuration, the documentation of every key.
@@ -50,6 +52,7 @@ pub struct Config {
     pub insecure_agents: InsecureAgentsConfig,
     pub sentiment: SentimentConfig,
     pub jabber: JabberConfig,
+    pub cluster: ClusterConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,
@@ -428,6 +431,7 @@ impl Config {
         config.apply(overrides)?;
         config.timezone()?;
         config.jabber.extra_roots()?;
+        config.cluster.check()?;
         Ok(config)
     }
 

@@ -34,6 +34,7 @@
 
 pub mod accounts;
 pub mod agents;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod endpoints;

@@ -209,6 +209,14 @@ pub async fn run(config: Config, listener: TcpListener) -> Result<(), RunError> 
             "deliveries still in flight at the shutdown deadline; they stay due and are sent after the restart"
         );
     }
+    // The other nodes take this one's agents and webhooks at their next heartbeat
+    // rather than when the leases run out.
+    match state.addrs.cluster.leave().await {
+        Ok(n) => tracing::info!(leases = n, "leases given up"),
+        Err(e) => {
+            tracing::warn!(error = %e, "giving the leases up failed; they expire on their own")
+        }
+    }
     notifier.status("shutting down: flushing the writer");
     state.addrs.store.writer().close().await;
     tracing::info!("muninn stopped cleanly");

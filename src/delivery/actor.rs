@@ -22,6 +22,7 @@ use super::breaker::{Breaker, CircuitState};
 use super::index::SubscriptionIndex;
 use super::prepared::ResponseHook;
 use super::spec::Spec;
+use crate::cluster::Cluster;
 use crate::ops::backoff::{Backoff, Change};
 use crate::ops::rate::TokenBucket;
 use crate::store::deliveries::{self, DeliveryRow};
@@ -47,6 +48,15 @@ pub struct DeliverySettings {
     pub stats: Arc<Stats>,
     /// Turns a post agent's final response into its event.
     pub on_response: ResponseHook,
+    /// This node, when other nodes may share the database (PostgreSQL): each delivery
+    /// is then claimed before it is sent (see `store::claims`). `None` on SQLite, where
+    /// the one node owns every subscription.
+    ///
+    /// With the cluster's leases a subscription runs on one node at a time, so its
+    /// window, its rate limit (the token bucket below) and its circuit breaker hold
+    /// cluster-wide; the claims cover the handover, when the old owner may still have
+    /// an attempt in flight.
+    pub claims: Option<Arc<Cluster>>,
 }
 
 /// Live numbers the rest of the hub reads without a message round trip.
@@ -286,8 +296,19 @@ impl SubscriptionActor {
         let limit = self.settings.window as i64;
         let at = now();
         let settled = self.settled;
+        let claim = self.settings.claims.as_ref().map(|n| {
+            (
+                n.id().to_string(),
+                n.settings.claim_lease(self.spec.timeout),
+            )
+        });
         let read = self.store.read(move |c| {
-            let rows = deliveries::due(c, id, at, ordered, limit)?;
+            let rows = match &claim {
+                Some((node, lease)) => {
+                    crate::store::claims::claim_due(c, id, at, ordered, limit, node, *lease)?
+                }
+                None => deliveries::due(c, id, at, ordered, limit)?,
+            };
             let next = deliveries::next_due_after(c, id, at)?;
             Ok((rows, next))
         });
@@ -429,6 +450,29 @@ impl SubscriptionActor {
         self.publish();
     }
 
+    /// Renews this node's claims on what the window holds and what is being sent, so
+    /// they outlive the attempts (a claim that is not renewed returns its delivery to
+    /// the pool when its lease ends).
+    fn renew_claims(&mut self, ctx: &mut Context<Self>) {
+        let Some(node) = self.settings.claims.clone() else {
+            return;
+        };
+        let ids: Vec<i64> = self.known.iter().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        let lease = node.settings.claim_lease(self.spec.timeout);
+        let id = self.spec.id;
+        let renew = self
+            .store
+            .read(move |c| crate::store::claims::renew(c, node.id(), &ids, lease));
+        ctx.spawn(renew.into_actor(self).map(move |res, _, _| {
+            if let Err(e) = res {
+                tracing::warn!(subscription_id = id, error = %e, "renewing delivery claims failed; they are renewed at the next heartbeat");
+            }
+        }));
+    }
+
     fn free_slot(&mut self, is_retry: bool) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if is_retry {
@@ -461,6 +505,9 @@ impl Actor for SubscriptionActor {
         self.backlog = true;
         let every = self.settings.poll_interval;
         ctx.run_interval(every, |act, ctx| act.tick(ctx));
+        if let Some(node) = &self.settings.claims {
+            ctx.run_interval(node.settings.heartbeat, |act, ctx| act.renew_claims(ctx));
+        }
         self.refill(ctx);
     }
 }

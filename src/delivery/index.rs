@@ -40,6 +40,16 @@ impl SubscriptionIndex {
             .cloned()
     }
 
+    /// The ids of every subscription in the index.
+    pub fn ids(&self) -> Vec<i64> {
+        self.specs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
     /// The subscriptions `event` goes to.
     pub fn matching(&self, event: &EventRow) -> Vec<i64> {
         let specs = self.specs.read().unwrap_or_else(|e| e.into_inner());

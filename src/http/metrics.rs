@@ -56,9 +56,60 @@ pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpRespon
     }
     let mut body = metrics::render(&g);
     per_subscription(&mut body, &addrs.registry.stats.subscription_counts());
+    cluster(&mut body, &addrs.cluster);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(body)
+}
+
+/// This node and the cluster as of its last heartbeat: what it owns and claims, and
+/// each node's heartbeat age (a node whose age passes the lease has lost its work).
+fn cluster(out: &mut String, cluster: &crate::cluster::Cluster) {
+    use std::fmt::Write as _;
+    let view = cluster.view();
+    let label = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let me = label(cluster.id());
+    let gauges = [
+        ("muninn_node_info", "This node (always 1), by node id.", 1),
+        (
+            "muninn_node_owned_agents",
+            "Agents whose actor runs on this node.",
+            view.owned_agents.len() as i64,
+        ),
+        (
+            "muninn_node_owned_subscriptions",
+            "Outgoing webhooks this node sends.",
+            view.owned_subscriptions.len() as i64,
+        ),
+        (
+            "muninn_node_claimed_deliveries",
+            "Deliveries this node has claimed and not settled.",
+            view.claimed_deliveries,
+        ),
+        (
+            "muninn_cluster_live_nodes",
+            "Nodes whose heartbeat is younger than one lease.",
+            view.live_nodes as i64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let _ = writeln!(out, "{name}{{node=\"{me}\"}} {value}");
+    }
+    let name = "muninn_cluster_node_heartbeat_age_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Seconds since each node's last heartbeat, as of this node's last one.\n# TYPE {name} gauge"
+    );
+    let newest = view.nodes.iter().map(|n| n.heartbeat_at).max();
+    for n in &view.nodes {
+        let age = newest.map_or(0.0, |t| (t - n.heartbeat_at).as_seconds_f64());
+        let _ = writeln!(out, "{name}{{node=\"{}\"}} {age}", label(&n.id));
+    }
 }
 
 /// Subscriptions with their own series; the rest are summed into `subscription="other"`,

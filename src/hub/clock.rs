@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use super::registry::Registry;
 use crate::agents::actor::{CatchUp, RunCheck};
 use crate::agents::schedule::Schedule;
+use crate::cluster::Cluster;
 use crate::ops::backoff::{Backoff, Change};
 use crate::store::{Store, events};
 
@@ -32,6 +33,7 @@ const COUNT_NUDGE_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Clock {
     store: Store,
+    cluster: Arc<Cluster>,
     registry: Arc<Registry>,
     propagation_every: Duration,
     expiry_every: Duration,
@@ -49,12 +51,14 @@ pub struct Clock {
 impl Clock {
     pub fn new(
         store: Store,
+        cluster: Arc<Cluster>,
         registry: Arc<Registry>,
         propagation_every: Duration,
         expiry_every: Duration,
     ) -> Self {
         Clock {
             store,
+            cluster,
             registry,
             propagation_every,
             expiry_every,
@@ -65,20 +69,44 @@ impl Clock {
         }
     }
 
-    fn fire_due(&mut self) {
+    /// Fires the ticks that fell due, each once cluster-wide: the tick is recorded
+    /// (`schedule_ticks`, checked and set in one statement, and on PostgreSQL only while
+    /// this node holds the agent's lease) before the agent runs, so a new owner after a
+    /// failover never runs a tick the old one already ran. A tick that cannot be
+    /// recorded is skipped rather than risk running twice.
+    fn fire_due(&mut self, ctx: &mut Context<Self>) {
         let now = Utc::now();
+        let mut due = Vec::new();
         for (id, (schedule, next)) in self.schedules.iter_mut() {
             if *next > now {
                 continue;
             }
-            if let Some(entry) = self.registry.agent(*id) {
-                entry.addr.do_send(RunCheck);
-            }
+            due.push((*id, next.naive_utc()));
             match schedule.next_after(now) {
                 Some(n) => *next = n,
                 // A schedule with no future firing: park it far away.
                 None => *next = now + chrono::Duration::days(365 * 100),
             }
+        }
+        for (agent_id, tick) in due {
+            // Only the node that runs the agent's actor (holds its lease) fires it.
+            let Some(addr) = self.registry.agent(agent_id).and_then(|e| e.addr) else {
+                continue;
+            };
+            let cluster = self.cluster.clone();
+            let fire = async move { cluster.fire_tick(agent_id, tick).await };
+            ctx.spawn(fire.into_actor(self).map(move |res, _, _| match res {
+                Ok(true) => addr.do_send(RunCheck),
+                Ok(false) => tracing::debug!(
+                    agent_id,
+                    "schedule tick already fired, or the agent moved to another node"
+                ),
+                Err(e) => tracing::warn!(
+                    agent_id,
+                    error = %e,
+                    "recording a schedule tick failed; this tick is skipped"
+                ),
+            }));
         }
     }
 
@@ -116,8 +144,12 @@ impl Clock {
 
     fn propagate(&mut self) {
         self.registry.for_each_agent(|_, entry| {
-            if entry.receives_events && !entry.propagate_immediately && !entry.disabled {
-                entry.addr.do_send(CatchUp);
+            if entry.receives_events
+                && !entry.propagate_immediately
+                && !entry.disabled
+                && let Some(addr) = &entry.addr
+            {
+                addr.do_send(CatchUp);
             }
         });
     }
@@ -127,7 +159,7 @@ impl Actor for Clock {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.run_interval(SCHEDULE_TICK, |act, _| act.fire_due());
+        ctx.run_interval(SCHEDULE_TICK, |act, ctx| act.fire_due(ctx));
         ctx.run_interval(self.expiry_every, |act, ctx| {
             if !act.expiring {
                 act.expiring = true;

@@ -5,10 +5,12 @@
 
 pub mod clock;
 pub mod incoming;
+pub mod ownership;
 pub mod registry;
 pub mod remote;
 pub mod router;
 pub mod running;
+mod spawn;
 pub mod startup;
 pub mod upgrade;
 
@@ -17,21 +19,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
-use crate::agents::actor::{
-    AgentActor, AgentSettings, AgentShared, ControlTargets, Reload, Shutdown, SubscriptionTouched,
-};
-use crate::agents::kind;
-use crate::agents::schedule::Schedule;
+use crate::agents::actor::{AgentSettings, ControlTargets, Reload, Shutdown, SubscriptionTouched};
+use crate::cluster::{Cluster, NodeSettings};
 use crate::config::Config;
 use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as StopSubscription};
-use crate::delivery::{
-    DeliverySettings, Spec, SubscriptionActor, SubscriptionIndex, SubscriptionShared,
-};
-use crate::endpoints::{Endpoint, EndpointActor, InboundSettings, Reconfigure, StopEndpoint};
-use crate::feeds::{FeedActor, FeedChanged, actor::ReloadFeed, actor::StopFeed};
+use crate::delivery::{DeliverySettings, Spec, SubscriptionIndex};
+use crate::endpoints::{InboundSettings, Reconfigure, StopEndpoint};
+use crate::feeds::{FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
-use crate::store::{Store, StoreError, agents, incoming_webhooks, users};
+use crate::store::{Store, StoreError, agents, incoming_webhooks, leases, users};
 pub use clock::{Clock, SetSchedule};
 pub use incoming::{IncomingRemoved, IncomingSaved};
 pub use registry::{AgentEntry, Registry, SubscriptionEntry};
@@ -46,6 +43,8 @@ pub struct Addrs {
     pub store: Store,
     pub registry: Arc<Registry>,
     pub subscriptions: Arc<SubscriptionIndex>,
+    /// This node of the cluster (one node on SQLite).
+    pub cluster: Arc<Cluster>,
 }
 
 pub struct Hub {
@@ -61,6 +60,13 @@ pub struct Hub {
     subscriptions: Arc<SubscriptionIndex>,
     delivery: DeliverySettings,
     inbound: Arc<InboundSettings>,
+    cluster: Arc<Cluster>,
+    /// A lease round is running (they never overlap).
+    round_running: bool,
+    /// When a lease round last worked.
+    last_round_ok: std::time::Instant,
+    /// Subscriptions stored by another node whose configuration cannot be loaded here.
+    unloadable: std::collections::HashSet<i64>,
     /// `serve --safe`: nothing is started, not even what the API saves, so a row that
     /// breaks the hub can be fixed or deleted.
     safe_mode: bool,
@@ -68,122 +74,9 @@ pub struct Hub {
 
 impl Actor for Hub {
     type Context = Context<Self>;
-}
 
-impl Hub {
-    /// Tells the Clock when this agent runs (or that it does not).
-    fn set_schedule(&self, row: &AgentRow) {
-        let schedule = crate::agents::schedule_of(row).and_then(|text| match Schedule::parse(&text, self.tz) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(agent_id = row.id, error = %e, "agent schedule is invalid; it will not run on a schedule");
-                None
-            }
-        });
-        let schedule = schedule.filter(|_| !row.disabled);
-        self.clock.do_send(SetSchedule {
-            agent_id: row.id,
-            schedule,
-        });
-    }
-
-    fn arbiter_for(&self, id: i64) -> ArbiterHandle {
-        let n = self.arbiters.len().max(1);
-        match self.arbiters.get(id.unsigned_abs() as usize % n) {
-            Some(a) => a.handle(),
-            None => Arbiter::current(),
-        }
-    }
-
-    fn spawn_agent(&self, row: AgentRow) {
-        if self.safe_mode {
-            return;
-        }
-        let arbiter = self.arbiter_for(row.id);
-        self.settings.directory.set(&row);
-        let shared = Arc::new(AgentShared::default());
-        let k = kind(&row.agent_type);
-        let addr = {
-            let (row, store, settings, shared) = (
-                row.clone(),
-                self.store.clone(),
-                self.settings.clone(),
-                shared.clone(),
-            );
-            let (controls, touched) = (self.me.clone().recipient(), self.me.clone().recipient());
-            Supervisor::start_in_arbiter(&arbiter, move |_| {
-                AgentActor::new(row, store, settings, shared).with_hub(controls, touched)
-            })
-        };
-        self.set_schedule(&row);
-        let endpoint = k.filter(|k| k.takes_web_requests).map(|_| {
-            let core = Arc::new(crate::endpoints::actor::web_request_core(
-                &row,
-                self.store.clone(),
-                self.settings.log_length,
-                self.inbound.clone(),
-            ));
-            let actor_core = core.clone();
-            let addr =
-                Supervisor::start_in_arbiter(&arbiter, move |_| EndpointActor::new(actor_core));
-            Endpoint { core, addr }
-        });
-        let feed = k.filter(|k| k.serves_feed()).map(|_| {
-            let (row, store) = (row.clone(), self.store.clone());
-            Supervisor::start_in_arbiter(&arbiter, move |_| FeedActor::new(&row, store))
-        });
-        self.registry.insert_agent(
-            row.id,
-            AgentEntry {
-                user_id: row.user_id,
-                agent_type: k.map_or("unknown", |k| k.name),
-                disabled: row.disabled,
-                propagate_immediately: row.propagate_immediately,
-                receives_events: k.is_some_and(|k| k.can_receive_events),
-                addr,
-                endpoint,
-                feed,
-                shared,
-            },
-        );
-    }
-}
-
-impl Hub {
-    fn spawn_subscription(&self, row: &SubscriptionRow) {
-        if self.safe_mode {
-            return;
-        }
-        let spec = match Spec::from_row(row, self.store.keys()) {
-            Ok(s) => Arc::new(s),
-            Err(e) => {
-                tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid; it will not send until fixed");
-                return;
-            }
-        };
-        self.subscriptions.upsert(spec.clone());
-        let arbiter = self.arbiter_for(row.id);
-        let shared = Arc::new(SubscriptionShared::default());
-        let addr = {
-            let (row, store, index, settings, shared) = (
-                row.clone(),
-                self.store.clone(),
-                self.subscriptions.clone(),
-                self.delivery.clone(),
-                shared.clone(),
-            );
-            Supervisor::start_in_arbiter(&arbiter, move |_| {
-                SubscriptionActor::new(&row, spec, store, index, settings, shared)
-            })
-        };
-        self.registry.insert_subscription(
-            row.id,
-            SubscriptionEntry {
-                user_id: row.user_id,
-                addr,
-                shared,
-            },
-        );
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.start_rounds(ctx);
     }
 }
 
@@ -193,9 +86,10 @@ impl Hub {
 pub struct SubscriptionSaved(pub SubscriptionRow);
 
 impl Handler<SubscriptionSaved> for Hub {
-    type Result = ();
+    type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, msg: SubscriptionSaved, _: &mut Context<Self>) {
+    /// Answers once a new subscription's actor started (or runs on another node).
+    fn handle(&mut self, msg: SubscriptionSaved, ctx: &mut Context<Self>) -> Self::Result {
         let row = msg.0;
         match self.registry.subscription(row.id) {
             Some(entry) => {
@@ -203,8 +97,15 @@ impl Handler<SubscriptionSaved> for Hub {
                     self.subscriptions.upsert(Arc::new(spec));
                 }
                 entry.addr.do_send(ReconfigureSubscription(row));
+                Box::pin(std::future::ready(()))
             }
-            None => self.spawn_subscription(&row),
+            None => {
+                self.spawn_subscription(&row, false);
+                let started = self.take_now(ctx, ownership::Start::Subscription(row));
+                Box::pin(async move {
+                    let _ = started.await;
+                })
+            }
         }
     }
 }
@@ -244,13 +145,14 @@ pub struct AgentSaved(pub AgentRow);
 impl Handler<AgentSaved> for Hub {
     type Result = ResponseFuture<Result<(), StoreError>>;
 
-    fn handle(&mut self, msg: AgentSaved, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: AgentSaved, ctx: &mut Context<Self>) -> Self::Result {
         let row = msg.0;
         self.registry.add_user(row.user_id);
-        match self.registry.agent(row.id) {
+        let started = match self.registry.agent(row.id) {
             Some(mut entry) => {
                 entry.disabled = row.disabled;
                 entry.propagate_immediately = row.propagate_immediately;
+                entry.updated_at = row.updated_at;
                 if let Some(ep) = &entry.endpoint {
                     ep.addr.do_send(Reconfigure(row.clone()));
                 }
@@ -258,16 +160,26 @@ impl Handler<AgentSaved> for Hub {
                     feed.do_send(ReloadFeed(row.clone()));
                 }
                 self.settings.directory.set(&row);
-                entry.addr.do_send(Reload(row.clone()));
-                self.set_schedule(&row);
+                if let Some(addr) = &entry.addr {
+                    addr.do_send(Reload(row.clone()));
+                    self.set_schedule(&row);
+                }
                 self.registry.insert_agent(row.id, entry);
+                None
             }
-            None => self.spawn_agent(row.clone()),
-        }
+            None => {
+                self.spawn_agent(row.clone(), false);
+                Some(self.take_now(ctx, ownership::Start::Agent(row.clone())))
+            }
+        };
         let router = self.router.clone();
         let (store, directory) = (self.store.clone(), self.settings.directory.clone());
         let (registry, user_id) = (self.registry.clone(), row.user_id);
         Box::pin(async move {
+            // A new agent: answer once its actor started here (or runs elsewhere).
+            if let Some(started) = started {
+                let _ = started.await;
+            }
             router
                 .send(ReloadLinks)
                 .await
@@ -291,7 +203,9 @@ impl Handler<AgentRemoved> for Hub {
         let removed = self.registry.remove_agent(msg.0);
         self.settings.directory.remove(msg.0);
         if let Some(entry) = &removed {
-            entry.addr.do_send(Shutdown);
+            if let Some(addr) = &entry.addr {
+                addr.do_send(Shutdown);
+            }
             self.clock.do_send(SetSchedule {
                 agent_id: msg.0,
                 schedule: None,
@@ -375,8 +289,19 @@ pub async fn start(
         .await
         .map_err(|_| StoreError::WriterGone)??;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let node = NodeSettings::from_config(&config.cluster).map_err(|e| StoreError::Open {
+        path: "[cluster]".into(),
+        reason: e.to_string(),
+    })?;
+    let cluster = Cluster::new(node, &config.store_options(), &store)?;
+    tracing::info!(
+        node_id = cluster.id(),
+        shared = cluster.shared,
+        "cluster node"
+    );
     let clock = Clock::new(
         store.clone(),
+        cluster.clone(),
         registry.clone(),
         Duration::from_secs(config.agents.propagation_interval_seconds.max(1)),
         Duration::from_secs(config.agents.expiry_interval_seconds.max(1)),
@@ -437,8 +362,13 @@ pub async fn start(
             window: config.delivery.window.max(1),
             stats: registry.stats.clone(),
             on_response: crate::agents::post::response_hook(),
+            claims: cluster.shared.then(|| cluster.clone()),
         },
         inbound: Arc::new(config.inbound_settings()),
+        cluster: cluster.clone(),
+        round_running: false,
+        last_round_ok: std::time::Instant::now(),
+        unloadable: Default::default(),
         safe_mode: config.safe_mode,
     };
     if config.safe_mode {
@@ -457,6 +387,7 @@ pub async fn start(
         store,
         registry,
         subscriptions,
+        cluster,
     })
 }
 
@@ -479,15 +410,24 @@ async fn spawn_stored(hub: &Hub, store: &Store, threads: usize) -> Result<(), St
     // Subscriptions first: agents may emit events as soon as they start, and those
     // events must find every subscription they owe deliveries to.
     let subs = startup::subscriptions(store, store.read(subscriptions::list_all).await?).await?;
-    for row in &subs {
-        hub.spawn_subscription(row);
-    }
     let rows = store.read(|c| agents::list(c, None)).await?;
     let rows = upgrade::agent_options(store, rows).await?;
     let rows = startup::agents(store, rows, hub.settings.insecure.is_some()).await?;
+    // The first round before anything starts: on one node (SQLite) it wins everything,
+    // as a single hub always started everything.
+    let wanted = subs
+        .iter()
+        .map(|r| leases::subscription(r.id))
+        .chain(rows.iter().map(|r| leases::agent(r.id)))
+        .collect();
+    let mine = hub.cluster.round(wanted).await?;
+    for row in &subs {
+        hub.spawn_subscription(row, mine.contains(&leases::subscription(row.id)));
+    }
     let count = rows.len();
     for row in rows {
-        hub.spawn_agent(row);
+        let run = mine.contains(&leases::agent(row.id));
+        hub.spawn_agent(row, run);
     }
     tracing::info!(
         agents = count,
@@ -540,10 +480,13 @@ impl Handler<ControlTargets> for Hub {
 impl Handler<SubscriptionTouched> for Hub {
     type Result = ();
 
-    fn handle(&mut self, msg: SubscriptionTouched, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: SubscriptionTouched, ctx: &mut Context<Self>) {
         match self.registry.subscription(msg.row.id) {
             Some(entry) => entry.addr.do_send(crate::delivery::actor::Wake),
-            None => self.spawn_subscription(&msg.row),
+            None => {
+                self.spawn_subscription(&msg.row, false);
+                self.take_now(ctx, ownership::Start::Subscription(msg.row));
+            }
         }
     }
 }

@@ -31,7 +31,12 @@ pub struct AgentEntry {
     pub disabled: bool,
     pub propagate_immediately: bool,
     pub receives_events: bool,
-    pub addr: Addr<AgentActor>,
+    /// The row's `updated_at` this entry was built from: a newer one in the database
+    /// was saved through another node (see `ownership`).
+    pub updated_at: chrono::NaiveDateTime,
+    /// The agent's actor, on the node that holds its lease (see `cluster`); `None` on
+    /// the others, which still take its web requests and serve its feed.
+    pub addr: Option<Addr<AgentActor>>,
     pub endpoint: Option<Endpoint>,
     /// Set for agents that serve a feed (`data_output`).
     pub feed: Option<Addr<FeedActor>>,
@@ -96,6 +101,29 @@ impl Registry {
 
     pub fn remove_agent(&self, id: i64) -> Option<AgentEntry> {
         write(&self.agents).remove(&id)
+    }
+
+    /// Sets (or with `None` takes away) the actor of agent `id`; answers the one it had.
+    pub fn set_agent_actor(
+        &self,
+        id: i64,
+        addr: Option<Addr<AgentActor>>,
+    ) -> Option<Addr<AgentActor>> {
+        let mut map = write(&self.agents);
+        let entry = map.get_mut(&id)?;
+        std::mem::replace(&mut entry.addr, addr)
+    }
+
+    /// The ids of every agent known here, and of those whose actor runs here.
+    pub fn agent_ids(&self) -> (Vec<i64>, Vec<i64>) {
+        let map = read(&self.agents);
+        let all = map.keys().copied().collect();
+        let running = map
+            .iter()
+            .filter(|(_, e)| e.addr.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        (all, running)
     }
 
     pub fn agent_count(&self) -> usize {
@@ -197,6 +225,11 @@ impl Registry {
             })
             .collect();
         crate::ops::shutdown::settle_within(waits, deadline).await
+    }
+
+    /// The ids of the subscriptions whose actor runs here.
+    pub fn subscription_ids(&self) -> Vec<i64> {
+        read(&self.subscriptions).keys().copied().collect()
     }
 
     pub fn subscription_count(&self) -> usize {

@@ -95,9 +95,13 @@ impl Handler<Route> for Router {
                 // Picked up later: on enable, or by the periodic propagation.
                 continue;
             }
+            // Its actor runs on another node, which reads the events from the database.
+            let Some(addr) = &entry.addr else {
+                continue;
+            };
             let n = events.len();
             entry.shared.backlog.fetch_add(n, Ordering::Relaxed);
-            if entry.addr.try_send(ReceiveEvents(events)).is_err() {
+            if addr.try_send(ReceiveEvents(events)).is_err() {
                 entry.shared.backlog.fetch_sub(n, Ordering::Relaxed);
                 entry.shared.lagging.store(true, Ordering::Release);
             }

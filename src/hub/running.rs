@@ -107,7 +107,7 @@ impl AgentsRunning for Addrs {
     }
 
     fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
-        self.registry.agent(id).map(|e| e.addr)
+        self.registry.agent(id).and_then(|e| e.addr)
     }
 }
 
@@ -146,6 +146,6 @@ impl AgentsRunning for FromInside {
     }
 
     fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
-        self.registry.agent(id).map(|e| e.addr)
+        self.registry.agent(id).and_then(|e| e.addr)
     }
 }

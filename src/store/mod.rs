@@ -7,6 +7,7 @@ pub mod api_tokens;
 pub(crate) mod backend;
 mod cached;
 pub mod checkpoint;
+pub mod claims;
 mod connection;
 pub mod control_links;
 pub mod copy;
@@ -21,11 +22,13 @@ pub mod files;
 pub mod idempotency_keys;
 pub mod inbound_log;
 pub mod incoming_webhooks;
+pub mod leases;
 pub mod links;
 pub mod listen;
 pub mod mail_outbox;
 #[cfg(test)]
 mod migration_tests;
+pub mod nodes;
 pub mod postgres;
 pub mod rate_windows;
 mod reader;
@@ -178,6 +181,16 @@ impl Store {
     pub fn writer(&self) -> &Writer {
         &self.writer
     }
+}
+
+/// A reader of its own (one thread, its own connection) for work that must not queue
+/// behind the hub's reads or writes: a cluster node's heartbeats and leases. On
+/// PostgreSQL only; on SQLite every write goes through the one Writer.
+pub fn private_reader(opts: &StoreOptions) -> Result<Addr<Reader>, StoreError> {
+    let mut one = opts.clone();
+    one.reader_threads = 0;
+    let pool = connection::read_pool(&one)?;
+    Ok(SyncArbiter::start(1, move || Reader::new(pool.clone())))
 }
 
 /// Serialises a JSON value for a TEXT column.

@@ -80,15 +80,22 @@
 //! Moving an existing hub's data: `copy` (`muninn copy-db`), SQLite to PostgreSQL and
 //! back.
 //!
-//! Shared by every node of one database (issue 19): new events wake the other nodes
-//! through LISTEN/NOTIFY (`listen.rs`, `hub/remote.rs`, which also invalidates their
-//! feed caches), inbound rate limits are counted per minute in the database
-//! (`rate_windows.rs`), and the first request with an idempotency key wins through the
-//! table's unique key (`idempotency_keys::claim`).
+//! Several nodes as equals (issue 19, `cluster/`): each node records a heartbeat in
+//! `nodes`; each agent and each subscription runs on the one node holding its lease in
+//! `leases` (taken and renewed by one conditional upsert, `leases.rs`); a scheduled
+//! tick is recorded in `schedule_ticks` before it runs, so it fires once cluster-wide;
+//! deliveries are claimed with `FOR UPDATE SKIP LOCKED` under renewed leases
+//! (`claims.rs`), and a dead node's leases and claims expire into a live node's hands.
+//! Lease and claim times are the database's clock (`nodes::db_now`), so the nodes'
+//! own clocks need not agree. The failover test (`tests/it/cluster.rs`) runs two node
+//! processes on one database and kills one mid-load.
 //!
-//! Not yet (issue 19): agents' leases and delivery claims with `SKIP LOCKED`: two
-//! nodes on one database today would both run every agent and both send every
-//! delivery. One node per database until then.
+//! Shared by every node of one database: new events wake the other nodes through
+//! LISTEN/NOTIFY (`listen.rs`, `hub/remote.rs`, which also invalidates their feed
+//! caches; the lease round's re-read at each heartbeat stays as the fallback), inbound
+//! rate limits are counted per minute in the database (`rate_windows.rs`), and the
+//! first request with an idempotency key wins through the table's unique key
+//! (`idempotency_keys::claim`).
 
 use diesel::pg::PgConnection;
 use diesel::prelude::*;

@@ -224,6 +224,8 @@ diesel::table! {
         updated_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
         request -> Nullable<Text>,
+        claimed_by -> Nullable<Text>,
+        claim_expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -298,6 +300,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    nodes (id) {
+        id -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
+        version -> Text,
+    }
+}
+
+diesel::table! {
+    leases (resource) {
+        resource -> Text,
+        node_id -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    schedule_ticks (agent_id) {
+        agent_id -> BigInt,
+        fired_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_subscriptions,
     scenarios,
@@ -318,5 +344,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     user_credentials,
     mail_outbox,
-    inbound_rate_windows
+    inbound_rate_windows,
+    nodes,
+    leases,
+    schedule_ticks
 );

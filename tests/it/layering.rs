@@ -33,6 +33,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("ops", 2),
     ("store", 3),
     ("telemetry", 4),
+    ("cluster", 4),
     ("endpoints", 5),
     ("delivery", 5),
     ("feeds", 5),

@@ -22,6 +22,7 @@ mod body_limits;
 mod circuit_reset;
 mod cli;
 mod cli_api;
+mod cluster;
 mod console_api;
 mod contracts;
 mod copy_db;

@@ -135,6 +135,14 @@ fn sqlite_schema(conn: &mut SqliteConnection) -> Schema {
     schema
 }
 
+/// How many migrations `migrations-postgres/` holds (one directory each).
+fn pg_migration_count() -> usize {
+    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations-postgres"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().is_dir())
+        .count()
+}
+
 #[test]
 fn the_postgres_migrations_make_the_schema_the_sqlite_ones_make() {
     let Some(pg) = PgCluster::start() else { return };
@@ -142,7 +150,7 @@ fn the_postgres_migrations_make_the_schema_the_sqlite_ones_make() {
     let mut conn = establish_pg(&url).unwrap();
     assert_eq!(
         migrate_pg(&mut conn).unwrap(),
-        pg_migrations(),
+        pg_migration_count(),
         "every migration"
     );
     let postgres = pg_schema(&mut conn);
@@ -209,13 +217,6 @@ struct Count {
 }
 
 /// How many PostgreSQL migrations there are (one directory each).
-fn pg_migrations() -> usize {
-    std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations-postgres"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().is_dir())
-        .count()
-}
-
 fn migrate_cli(url: &str, data_dir: &std::path::Path) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_muninn"))
         .args(["migrate", "--data-dir"])
@@ -239,7 +240,7 @@ fn muninn_migrate_applies_the_schema_to_a_postgres_url_once() {
 
     let (ok, out, err) = migrate_cli(&url, dir.path());
     assert!(ok, "muninn migrate failed: {err}");
-    let n = pg_migrations();
+    let n = pg_migration_count();
     assert_eq!(out.trim(), format!("{n} migration(s) applied to {url}"));
     let (ok, out, err) = migrate_cli(&url, dir.path());
     assert!(ok, "second muninn migrate failed: {err}");

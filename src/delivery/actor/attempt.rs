@@ -116,7 +116,12 @@ impl SubscriptionActor {
         }
         self.recording += 1;
         let (index, keys) = (self.index.clone(), self.store.keys().clone());
+        let claimed = self.settings.claims.is_some();
         let write = move |c: &mut Conn, out: &mut Emitted<'_>| {
+            if claimed {
+                // The outcome ends the claim, in the same transaction.
+                crate::store::claims::clear(c, record.delivery_id)?;
+            }
             record::record(c, out, &record, &|row| {
                 if let Ok(s) = Spec::from_row(row, &keys) {
                     index.upsert(Arc::new(s));

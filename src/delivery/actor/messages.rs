@@ -23,6 +23,11 @@ impl Handler<Enqueue> for SubscriptionActor {
         if self.shared.lagging.swap(false, Ordering::AcqRel) {
             self.backlog = true;
         }
+        // With several nodes every delivery is claimed before it is sent (`claims`):
+        // a push only says there is work, the refill claims and reads it.
+        if self.settings.claims.is_some() {
+            self.backlog = true;
+        }
         for item in msg.0 {
             // With a backlog in the database, newer items must not jump ahead of it.
             if self.backlog || !self.admit(item) {

@@ -149,6 +149,7 @@ pub async fn worker_status(
         max_id: w.max_id.unwrap_or(0),
         events_url,
         compute_time: started.elapsed().as_secs_f64(),
+        node: NodeStatus::of(&state.addrs.cluster, user.is_admin),
     }))
 }
 
@@ -166,4 +167,65 @@ pub struct WorkerStatus {
     pub events_url: Option<String>,
     /// Seconds this answer took.
     pub compute_time: f64,
+    /// The node that answered and, for admins, the cluster it is part of.
+    pub node: NodeStatus,
+}
+
+/// One node of the hub (with SQLite, the only one) as of its last heartbeat.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NodeStatus {
+    /// `[cluster] node_id` (by default the host name).
+    pub node_id: String,
+    /// Agents whose actor (schedule, received events, memory) runs on this node.
+    pub owned_agents: usize,
+    /// Outgoing webhooks whose deliveries this node sends.
+    pub owned_subscriptions: usize,
+    /// Deliveries this node has claimed and not settled (PostgreSQL; 0 on SQLite).
+    pub claimed_deliveries: i64,
+    /// Nodes whose heartbeat is younger than one lease, this one included.
+    pub live_nodes: usize,
+    /// Why this node's last lease round failed, if it did.
+    #[schema(required)]
+    pub error: Option<String>,
+    /// Every node that shares the database (admins only; empty for others).
+    pub nodes: Vec<ClusterNode>,
+}
+
+/// A node in the cluster view.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClusterNode {
+    pub id: String,
+    pub version: String,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    /// RFC 3339, UTC: when it last renewed its leases.
+    pub heartbeat_at: String,
+}
+
+impl NodeStatus {
+    fn of(cluster: &crate::cluster::Cluster, admin: bool) -> NodeStatus {
+        let view = cluster.view();
+        let time = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339();
+        NodeStatus {
+            node_id: cluster.id().to_string(),
+            owned_agents: view.owned_agents.len(),
+            owned_subscriptions: view.owned_subscriptions.len(),
+            claimed_deliveries: view.claimed_deliveries,
+            live_nodes: view.live_nodes,
+            error: view.error,
+            nodes: if admin {
+                view.nodes
+                    .into_iter()
+                    .map(|n| ClusterNode {
+                        id: n.id,
+                        version: n.version,
+                        started_at: time(n.started_at),
+                        heartbeat_at: time(n.heartbeat_at),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
 }
