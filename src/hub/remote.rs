@@ -28,8 +28,13 @@ fn wake(entry: &AgentEntry) {
     if let Some(feed) = &entry.feed {
         feed.do_send(FeedChanged);
     }
-    if entry.receives_events && entry.propagate_immediately && !entry.disabled {
-        entry.addr.do_send(CatchUp);
+    // An agent another node owns has no actor here: its own node hears the same notice.
+    if entry.receives_events
+        && entry.propagate_immediately
+        && !entry.disabled
+        && let Some(addr) = &entry.addr
+    {
+        addr.do_send(CatchUp);
     }
 }
 
