@@ -241,6 +241,16 @@ async fn deliveries_attempts_and_inbound_logs_page_newest_first() {
         assert!(r.status < 300, "{}", r.text());
     }
     sink.wait_for(5).await;
+    // The receiver's five events commit with their deliveries, after the webhooks'
+    // own: wait for them, so the list does not grow between the reads below.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while hub.payloads(T, receiver).await.len() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the receiver made no five events"
+        );
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
     let logs = format!("/api/webhooks/{sub}/logs?webhook_type=outgoing");
     let deadline = Instant::now() + Duration::from_secs(20);
     while hub
