@@ -303,14 +303,18 @@ impl SubscriptionActor {
             )
         });
         let read = self.store.read(move |c| {
-            let rows = match &claim {
+            let claimed = match &claim {
                 Some((node, lease)) => {
                     crate::store::claims::claim_due(c, id, at, ordered, limit, node, *lease)?
                 }
-                None => deliveries::due(c, id, at, ordered, limit)?,
+                None => {
+                    let rows = deliveries::due(c, id, at, ordered, limit)?;
+                    let more = rows.len() as i64 >= limit;
+                    crate::store::claims::Claimed { rows, more }
+                }
             };
             let next = deliveries::next_due_after(c, id, at)?;
-            Ok((rows, next))
+            Ok((claimed, next))
         });
         ctx.spawn(read.into_actor(self).map(move |res, act, ctx| {
             act.refilling = false;
@@ -324,9 +328,9 @@ impl SubscriptionActor {
                     act.backlog = true;
                     ctx.run_later(Duration::ZERO, |act, ctx| act.refill(ctx));
                 }
-                Ok((rows, next)) => {
+                Ok((crate::store::claims::Claimed { rows, more }, next)) => {
                     act.store_ok();
-                    act.backlog |= rows.len() as i64 >= limit;
+                    act.backlog |= more;
                     act.next_wake = next;
                     if act.spec.ordered {
                         // The order comes from the database: rebuild the queue from it,

@@ -177,6 +177,26 @@ pub fn due(
         .load(conn)?)
 }
 
+/// The deliveries `ids` with their events, in the order [`due`] sends them (next
+/// attempt, then id).
+pub fn with_events(
+    conn: &mut Conn,
+    ids: &std::collections::HashSet<i64>,
+) -> Result<Vec<(DeliveryRow, super::events::EventRow)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(deliveries::table
+        .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
+        .filter(deliveries::id.eq_any(ids.iter().copied().collect::<Vec<_>>()))
+        .select((
+            DeliveryRow::as_select(),
+            super::events::EventRow::as_select(),
+        ))
+        .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
+        .load(conn)?)
+}
+
 /// When the next delivery of the subscription that is not due at `at` falls due.
 pub fn next_due_after(
     conn: &mut Conn,
