@@ -13,7 +13,12 @@ use common::{ADMIN_TOKEN as T, TestHub};
 use serde_json::{Value, json};
 
 /// The schema named by `op`'s answer at `status` (an array's items for a list).
-fn answer_schema<'a>(doc: &'a Value, path: &str, method: &str, status: &str) -> &'a Value {
+pub(crate) fn answer_schema<'a>(
+    doc: &'a Value,
+    path: &str,
+    method: &str,
+    status: &str,
+) -> &'a Value {
     let schema =
         &doc["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"];
     let schema = if schema["type"] == "array" {
@@ -32,7 +37,7 @@ fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
 }
 
 /// Every required member is there and every member is documented.
-fn fits(doc: &Value, schema: &Value, body: &Value, what: &str) {
+pub(crate) fn fits(doc: &Value, schema: &Value, body: &Value, what: &str) {
     if let Err(e) = conforms(doc, schema, body) {
         panic!("{what}: {e}");
     }

@@ -407,3 +407,75 @@ impl Queue {
         }
     }
 }
+
+/// `GET /worker_status`: the console reads only `node`, the node that answered and
+/// (for admins) the cluster it is part of. Hubs from before several nodes leave it out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WorkerStatus {
+    #[serde(default)]
+    pub node: Option<NodeStatus>,
+}
+
+/// The node the console talks to: what runs on it, and every node sharing the
+/// database (admins only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NodeStatus {
+    pub node_id: String,
+    /// Agents whose actor runs on this node.
+    pub owned_agents: i64,
+    /// Outgoing webhooks whose deliveries this node sends.
+    pub owned_subscriptions: i64,
+    /// Deliveries this node has claimed and not settled (0 on SQLite).
+    pub claimed_deliveries: i64,
+    /// Nodes whose heartbeat is younger than one lease, this one included.
+    pub live_nodes: i64,
+    /// Why this node's last lease round failed, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Every node of the cluster, by id; empty for anyone but an admin.
+    #[serde(default)]
+    pub nodes: Vec<ClusterNode>,
+    #[serde(default)]
+    pub heartbeat_seconds: Option<u64>,
+    #[serde(default)]
+    pub lease_seconds: Option<u64>,
+}
+
+/// One node of the cluster view. The counts and the state are left out by hubs from
+/// before they were sent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ClusterNode {
+    pub id: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub started_at: String,
+    pub heartbeat_at: String,
+    #[serde(default)]
+    pub owned_agents: Option<i64>,
+    #[serde(default)]
+    pub owned_subscriptions: Option<i64>,
+    #[serde(default)]
+    pub claimed_deliveries: Option<i64>,
+    /// As of the hub's answer, on the database's clock (not the console's).
+    #[serde(default)]
+    pub heartbeat_age_seconds: Option<f64>,
+    #[serde(default)]
+    pub state: Option<NodeState>,
+}
+
+/// A node's heartbeat as the hub judges it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// It beat within two heartbeats.
+    Live,
+    /// It missed a heartbeat; its leases still hold.
+    Late,
+    /// Silent for longer than a lease: live nodes take its work.
+    Expired,
+    /// A state this console does not know (a newer hub).
+    #[default]
+    #[serde(other)]
+    Unknown,
+}

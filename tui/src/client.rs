@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::api::{
     Agent, AgentLog, Delivery, EventRef, InboundLog, InboundStats, IncomingWebhook, OutgoingLog,
-    StreamItem, Subscription, Summary,
+    StreamItem, Subscription, Summary, WorkerStatus,
 };
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -173,6 +173,11 @@ impl Client {
 
     pub async fn summary(&self) -> Result<Summary, ClientError> {
         self.get("/api/summary").await
+    }
+
+    /// The node that answers and, for an admin, every node sharing its database.
+    pub async fn worker_status(&self) -> Result<WorkerStatus, ClientError> {
+        self.get("/worker_status").await
     }
 
     /// Deliveries in one status, newest first.

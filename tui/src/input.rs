@@ -35,7 +35,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "Agents, agent detail: on/off, run now, clear memory",
     ),
     ("c", "Events: clear the live tail"),
-    ("K", "your credentials: names and modes (never values)"),
+    (
+        "K / N",
+        "credentials (never values) / this node and cluster",
+    ),
     ("F5, Ctrl-R", "refresh now (reloads an open detail)"),
     ("y / n", "confirm / cancel an action"),
     ("?", "this help"),
@@ -117,6 +120,7 @@ pub fn action_for(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char('M') => Action::ClearMemory,
         KeyCode::Char('c') => Action::ClearEvents,
         KeyCode::Char('K') => Action::Credentials,
+        KeyCode::Char('N') => Action::Nodes,
         KeyCode::F(5) => Action::Refresh,
         _ => return None,
     };
@@ -230,7 +234,8 @@ mod tests {
         assert!(!a.help);
         assert!(!a.quit);
         for k in [
-            "/", ":", "s", "S", "r", "R", "p", "t", "C", "E", "D", "e", "x", "M", "c", "?", "Enter",
+            "/", ":", "s", "S", "r", "R", "p", "t", "C", "E", "D", "e", "x", "M", "c", "K", "N",
+            "?", "Enter",
         ] {
             assert!(
                 KEYS.iter()

@@ -120,6 +120,8 @@ pub enum Update {
         logs: Vec<AgentLog>,
     },
     Credentials(Vec<crate::api::Credential>),
+    /// The node that answered `/worker_status` and its cluster view.
+    Node(crate::api::NodeStatus),
     Stream(StreamItem),
     /// An action finished: (message, ok).
     Done(String, bool),
@@ -227,6 +229,16 @@ async fn refresh(
         .map(|q| (q.id, q.name.clone()))
         .collect();
     let _ = out.send(Update::Summary(summary));
+    // Hubs from before several nodes answer without `node`: nothing to show.
+    match client.worker_status().await {
+        Ok(w) => {
+            if let Some(n) = w.node {
+                let _ = out.send(Update::Node(n));
+            }
+        }
+        Err(ClientError::Api { status: 404, .. }) => {}
+        Err(e) => return Err(e),
+    }
     let _ = out.send(Update::Failures(
         load_failures(client, &names, event_types).await?,
     ));

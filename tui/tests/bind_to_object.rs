@@ -39,7 +39,7 @@ enum Step {
 }
 
 fn keys() -> impl Strategy<Value = KeyCode> {
-    let chars = "jkgGrRptexMcynsS/:qab12345677CDE "
+    let chars = "jkgGrRptexMcynsS/:qab12345677CDEN "
         .chars()
         .chain("jjjkkk\r\r\r".chars())
         .collect::<Vec<_>>();
@@ -202,6 +202,7 @@ fn id_of(k: Key) -> String {
         Key::Stream(s) => format!("{s}"),
         Key::Scenario(i) => format!("#{i}"),
         Key::Credentials => "credentials".into(),
+        Key::Nodes => "nodes".into(),
     }
 }
 

@@ -619,3 +619,32 @@ async fn credentials_are_listed_by_name_and_never_carry_a_value() {
     assert_eq!(listed[0].mode, "text");
     assert!(!format!("{listed:?}").contains("ghp_never"), "{listed:?}");
 }
+
+#[actix_rt::test]
+async fn the_node_view_reads_the_hubs_worker_status() {
+    use muninn_console::api::NodeState;
+    let hub = start_hub();
+    let client = Client::new(&hub.base, TOKEN, Duration::from_secs(10));
+    wait_for("the hub", async || client.summary().await.ok()).await;
+    post(
+        &hub.base,
+        "/api/agents",
+        json!({"type": "webhook", "name": "in", "options": {"secret": "s"}}),
+    )
+    .await;
+    // A one-box hub: one node, listed to the admin, holding the agent once its
+    // heartbeat has run.
+    let node = wait_for("the node holding the agent", async || {
+        let n = client.worker_status().await.unwrap().node?;
+        (n.owned_agents == 1 && n.nodes.len() == 1).then_some(n)
+    })
+    .await;
+    assert!(!node.node_id.is_empty());
+    assert_eq!(node.live_nodes, 1);
+    let me = &node.nodes[0];
+    assert_eq!(me.id, node.node_id);
+    assert_eq!(me.state, Some(NodeState::Live), "{me:?}");
+    assert_eq!((me.owned_agents, me.claimed_deliveries), (Some(1), Some(0)));
+    assert!(me.heartbeat_age_seconds.is_some_and(|s| s < 60.0), "{me:?}");
+    assert_eq!(node.lease_seconds, Some(15));
+}

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::store::node_load::{self, ClusterLoad};
 use crate::telemetry::health;
 
 /// 200 when a read works and writes commit; 503 with the reason otherwise: the database
@@ -137,6 +138,13 @@ pub async fn worker_status(
     let started = Instant::now();
     let backlog = state.addrs.registry.backlog();
     let w = health::worker_status(&state.addrs.store, user.id, query.since_id, backlog).await?;
+    // The cluster view is the whole hub's: admins only, read fresh (the database's
+    // clock, every node's holdings) rather than as of this node's last heartbeat.
+    let cluster = if user.is_admin {
+        Some(state.addrs.store.read(node_load::load).await?)
+    } else {
+        None
+    };
     // Where a client reads these events: the cursor just before the first of them.
     let events_url = w
         .min_id
@@ -149,7 +157,7 @@ pub async fn worker_status(
         max_id: w.max_id.unwrap_or(0),
         events_url,
         compute_time: started.elapsed().as_secs_f64(),
-        node: NodeStatus::of(&state.addrs.cluster, user.is_admin),
+        node: NodeStatus::of(&state.addrs.cluster, cluster),
     }))
 }
 
@@ -187,8 +195,13 @@ pub struct NodeStatus {
     /// Why this node's last lease round failed, if it did.
     #[schema(required)]
     pub error: Option<String>,
-    /// Every node that shares the database (admins only; empty for others).
+    /// Every node that shares the database (admins only; empty for others), with what
+    /// it holds now and whether its heartbeat is late.
     pub nodes: Vec<ClusterNode>,
+    /// How often nodes beat (`[cluster] heartbeat_seconds`): later than two is `late`.
+    pub heartbeat_seconds: u64,
+    /// How long a lease holds (`[cluster] lease_seconds`): later than this is `expired`.
+    pub lease_seconds: u64,
 }
 
 /// A node in the cluster view.
@@ -200,12 +213,65 @@ pub struct ClusterNode {
     pub started_at: String,
     /// RFC 3339, UTC: when it last renewed its leases.
     pub heartbeat_at: String,
+    /// Agents whose lease is in its name (a dead node's until a live node takes them).
+    pub owned_agents: i64,
+    /// Outgoing webhooks whose lease is in its name.
+    pub owned_subscriptions: i64,
+    /// Deliveries it has claimed and not settled.
+    pub claimed_deliveries: i64,
+    /// Seconds since its last heartbeat, on the database's clock, as of this answer.
+    pub heartbeat_age_seconds: f64,
+    pub state: NodeState,
+}
+
+/// A node's heartbeat, against this node's `heartbeat_seconds` and `lease_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// It beat within two heartbeats.
+    Live,
+    /// It missed a heartbeat but its leases still hold: overloaded, or dying.
+    Late,
+    /// Silent for longer than a lease: it counts as gone, and live nodes take its
+    /// agents, webhooks and (once their claims end) deliveries.
+    Expired,
+}
+
+impl NodeState {
+    fn of(age: f64, settings: &crate::cluster::NodeSettings) -> NodeState {
+        if age > settings.lease.as_secs_f64() {
+            NodeState::Expired
+        } else if age > 2.0 * settings.heartbeat.as_secs_f64() {
+            NodeState::Late
+        } else {
+            NodeState::Live
+        }
+    }
 }
 
 impl NodeStatus {
-    fn of(cluster: &crate::cluster::Cluster, admin: bool) -> NodeStatus {
+    fn of(cluster: &crate::cluster::Cluster, load: Option<ClusterLoad>) -> NodeStatus {
         let view = cluster.view();
         let time = |t: chrono::NaiveDateTime| t.and_utc().to_rfc3339();
+        let nodes = load.map_or_else(Vec::new, |load| {
+            load.nodes
+                .into_iter()
+                .map(|n| {
+                    let age = (load.now - n.node.heartbeat_at).as_seconds_f64().max(0.0);
+                    ClusterNode {
+                        id: n.node.id,
+                        version: n.node.version,
+                        started_at: time(n.node.started_at),
+                        heartbeat_at: time(n.node.heartbeat_at),
+                        owned_agents: n.agents,
+                        owned_subscriptions: n.subscriptions,
+                        claimed_deliveries: n.claimed,
+                        heartbeat_age_seconds: age,
+                        state: NodeState::of(age, &cluster.settings),
+                    }
+                })
+                .collect()
+        });
         NodeStatus {
             node_id: cluster.id().to_string(),
             owned_agents: view.owned_agents.len(),
@@ -213,19 +279,9 @@ impl NodeStatus {
             claimed_deliveries: view.claimed_deliveries,
             live_nodes: view.live_nodes,
             error: view.error,
-            nodes: if admin {
-                view.nodes
-                    .into_iter()
-                    .map(|n| ClusterNode {
-                        id: n.id,
-                        version: n.version,
-                        started_at: time(n.started_at),
-                        heartbeat_at: time(n.heartbeat_at),
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
+            nodes,
+            heartbeat_seconds: cluster.settings.heartbeat.as_secs(),
+            lease_seconds: cluster.settings.lease.as_secs(),
         }
     }
 }

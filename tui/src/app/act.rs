@@ -23,7 +23,8 @@ pub fn reload(key: Key) -> Command {
         Key::Sub(id) => Command::QueueDetail(id),
         Key::AgentEndpoint(_) | Key::Incoming(_) => Command::EndpointDetail(key),
         Key::Credentials => Command::Credentials,
-        Key::Stream(_) | Key::Scenario(_) => Command::Refresh,
+        // The node view comes with every refresh.
+        Key::Stream(_) | Key::Scenario(_) | Key::Nodes => Command::Refresh,
     }
 }
 

@@ -5,6 +5,8 @@
 
 mod act;
 pub mod edit;
+mod nodes;
+mod rates;
 pub mod rows;
 pub mod view;
 
@@ -20,6 +22,7 @@ use crate::api::{
 use crate::worker::{Command, Connection, Update};
 pub use act::reload as act_reload;
 pub use edit::EditForm;
+pub use nodes::NodeCounts;
 pub use rows::Endpoint;
 pub use view::{Key, Screen, View};
 
@@ -56,6 +59,8 @@ pub enum Detail {
     Edit(Box<EditForm>),
     /// The names of the user's credentials (never their values).
     Credentials(Option<Vec<crate::api::Credential>>),
+    /// The node the console talks to and the cluster (data: `App::node`).
+    Nodes,
 }
 
 impl Detail {
@@ -70,6 +75,7 @@ impl Detail {
             Detail::Graph(id) => Key::Scenario(*id),
             Detail::Edit(form) => Key::Sub(form.id),
             Detail::Credentials(_) => Key::Credentials,
+            Detail::Nodes => Key::Nodes,
         }
     }
 }
@@ -132,6 +138,8 @@ pub enum Action {
     ClearEvents,
     /// The names of the user's credentials, over any screen.
     Credentials,
+    /// The node the console talks to and the cluster, over any screen.
+    Nodes,
 }
 
 /// Every agent's event count (id, count) at one time: the graph's rates.
@@ -150,6 +158,8 @@ pub struct App {
     pub connection: Connection,
     pub base_url: String,
     pub summary: Option<Summary>,
+    /// The node that last answered `/worker_status`, with the cluster view.
+    pub node: Option<crate::api::NodeStatus>,
     pub failures: Vec<Failure>,
     pub agents: Vec<Agent>,
     pub incoming: Vec<IncomingWebhook>,
@@ -185,6 +195,7 @@ impl App {
             connection: Connection::Connecting,
             base_url: base_url.to_string(),
             summary: None,
+            node: None,
             failures: Vec::new(),
             agents: Vec::new(),
             incoming: Vec::new(),
@@ -295,46 +306,11 @@ impl App {
                 self.reconcile(Screen::Events);
                 return;
             }
+            Update::Node(n) => self.node = Some(n),
             Update::Done(m, ok) => self.say(m, ok),
         }
         for s in Screen::ALL {
             self.reconcile(s);
-        }
-    }
-
-    /// Keeps the agents' event counts of the last minute and derives their rates.
-    fn sample_rates(&mut self, agents: &[Agent]) {
-        const WINDOW_SECONDS: i64 = 60;
-        let counts: Vec<(i64, i64)> = agents.iter().map(|a| (a.id, a.events_count)).collect();
-        self.agent_samples.push_back((self.now, counts));
-        // Keep one sample older than the window to measure across all of it.
-        while self.agent_samples.len() > 2
-            && self
-                .agent_samples
-                .get(1)
-                .is_some_and(|(t, _)| (self.now - *t).num_seconds() >= WINDOW_SECONDS)
-        {
-            self.agent_samples.pop_front();
-        }
-        // Bounded even if the clock stands still.
-        while self.agent_samples.len() > 600 {
-            self.agent_samples.pop_front();
-        }
-        self.agent_rates.clear();
-        let (Some((t0, first)), Some((t1, last))) =
-            (self.agent_samples.front(), self.agent_samples.back())
-        else {
-            return;
-        };
-        let secs = (*t1 - *t0).num_milliseconds() as f64 / 1000.0;
-        if secs < 1.0 {
-            return;
-        }
-        for (id, n) in last {
-            if let Some((_, m)) = first.iter().find(|(i, _)| i == id) {
-                self.agent_rates
-                    .insert(*id, ((n - m).max(0) as f64) * 60.0 / secs);
-            }
         }
     }
 
@@ -358,7 +334,8 @@ impl App {
             return (!form.loaded).then_some(Command::QueueDetail(form.id));
         }
         match self.detail.as_ref()?.key() {
-            Key::Stream(_) | Key::Scenario(_) => None,
+            // The node view comes with every refresh: nothing of its own to reload.
+            Key::Stream(_) | Key::Scenario(_) | Key::Nodes => None,
             k => Some(act::reload(k)),
         }
     }
@@ -544,6 +521,12 @@ impl App {
                 self.detail = Some(Detail::Credentials(None));
                 return Some(Command::Credentials);
             }
+            Action::Nodes => {
+                self.detail_scroll = 0;
+                self.detail = Some(Detail::Nodes);
+                // What it shows is as of the last refresh: fetch it now.
+                return Some(Command::Refresh);
+            }
             Action::ClearEvents => {
                 if self.screen == Screen::Events {
                     self.events.clear();
@@ -591,8 +574,8 @@ impl App {
                 self.detail = Some(Detail::Graph(id));
                 return None;
             }
-            // Never a row: the credentials list opens with K over any screen.
-            Key::Credentials => return None,
+            // Never rows: the credentials list (K) and the nodes (N) open over any screen.
+            Key::Credentials | Key::Nodes => return None,
             Key::Stream(seq) => {
                 // A delivery of the tail opens the delivery; an event shows its payload.
                 let item = self.events.iter().find(|(s, _)| *s == seq).map(|(_, e)| e);

@@ -330,6 +330,7 @@ impl Key {
             Key::Stream(s) => (5, i64::try_from(s).unwrap_or(i64::MAX)),
             Key::Scenario(i) => (6, i),
             Key::Credentials => (7, 0),
+            Key::Nodes => (8, 0),
         }
     }
 }

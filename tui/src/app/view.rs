@@ -100,6 +100,8 @@ pub enum Key {
     Scenario(i64),
     /// The user's credentials, as one list (an overlay, on no screen).
     Credentials,
+    /// The node the console talks to and its cluster (an overlay, on no screen).
+    Nodes,
 }
 
 /// One screen's own state.

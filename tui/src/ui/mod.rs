@@ -12,6 +12,7 @@ mod failures;
 mod graph;
 mod list;
 mod more_detail;
+mod nodes;
 mod overview;
 mod queues;
 pub mod theme;
@@ -64,6 +65,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Some(Detail::Graph(id)) => graph::detail(f, app, &t, *id),
         Some(Detail::Edit(form)) => edit::form(f, app, &t, form),
         Some(Detail::Credentials(c)) => credentials::draw(f, app, &t, c.as_deref()),
+        Some(Detail::Nodes) => nodes::draw(f, app, &t),
     }
     if app.help {
         detail::help(f, &t);
@@ -145,6 +147,10 @@ fn draw_status(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         (Connection::Unauthorized(_), _) => ("✖ token refused".to_string(), t.bad()),
     };
     let mut spans = vec![Span::styled(state, style)];
+    // Behind a load balancer each refresh may reach another node: say which answered.
+    if let Some(n) = app.node.as_ref().filter(|_| app.is_cluster()) {
+        spans.push(Span::styled(format!(" · node {}", n.node_id), t.dim()));
+    }
     if let Some(m) = app.message() {
         spans.push(Span::raw("  "));
         spans.push(Span::styled(

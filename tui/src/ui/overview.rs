@@ -6,9 +6,10 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
+use super::nodes;
 use super::theme::Theme;
 use super::util::{bytes, duration};
-use crate::api::Summary;
+use crate::api::{NodeStatus, Summary};
 use crate::app::App;
 
 /// Per-minute rate from the last minute of buckets.
@@ -143,13 +144,41 @@ pub fn draw(f: &mut Frame, app: &App, t: &Theme, area: Rect) {
         row("uptime", duration(s.uptime_seconds), t.normal()),
         row("version", s.version.clone(), t.normal()),
     ];
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" {} ", app.base_url));
+    // The node that answered: on one box only its name, in the title.
+    let title = match &app.node {
+        Some(n) => format!(" {} · node {} ", app.base_url, n.node_id),
+        None => format!(" {} ", app.base_url),
+    };
+    let block = Block::default().borders(Borders::ALL).title(title);
     let inner = block.inner(numbers);
     f.render_widget(block, numbers);
+    let cluster = app.node.as_ref().filter(|_| app.is_cluster());
+    let [columns, node_line] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(u16::from(cluster.is_some())),
+    ])
+    .areas(inner);
     let [l, rr] =
-        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(inner);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(columns);
     f.render_widget(Paragraph::new(left), l);
     f.render_widget(Paragraph::new(right), rr);
+    if let Some(n) = cluster {
+        f.render_widget(Paragraph::new(node_summary(n, t)), node_line);
+    }
+}
+
+/// Several nodes: what this one runs, and whether any is late or gone (N lists them).
+fn node_summary(n: &NodeStatus, t: &Theme) -> Line<'static> {
+    let (cluster, style) = nodes::cluster_summary(n, t);
+    Line::from(vec![
+        Span::styled("this node: ", t.dim()),
+        Span::raw(nodes::holdings(
+            n.owned_agents,
+            n.owned_subscriptions,
+            n.claimed_deliveries,
+        )),
+        Span::styled(" · ", t.dim()),
+        Span::styled(cluster, style),
+        Span::styled(" (N)", t.dim()),
+    ])
 }
