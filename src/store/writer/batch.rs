@@ -11,6 +11,7 @@ use super::emitted::{CommitSink, Committed, EventHook};
 use super::health::{WriterStats, behind_signal};
 use super::job::{Cmd, Job};
 use super::ledger::{self, Ledger};
+use super::pg;
 use super::savepoint::guarded;
 use crate::store::files::FileWatch;
 use crate::store::writer_marks;
@@ -62,6 +63,12 @@ pub(super) fn run(
         }
         // Writes left unrun by a broken batch go into a batch of their own.
         while !jobs.is_empty() {
+            if let Some(link) = ledger.reconnect.as_mut()
+                && let Err(reason) = link.ready(conn)
+            {
+                refuse_unconnected(jobs, &reason, stats);
+                break;
+            }
             jobs = commit_batch(conn, jobs, ledger, stats, hook, sink);
         }
     }
@@ -156,6 +163,13 @@ pub(super) fn commit_batch(
             }
         }
     };
+    if let Err(error) = &outcome
+        && let Some(link) = ledger.reconnect.as_mut()
+        && pg::connection_lost(conn)
+    {
+        let reason = link.lose(&error.to_string());
+        return refuse_lost(jobs, ran, &reason, stats);
+    }
     if ran == 0
         && let Err(error) = &outcome
     {
@@ -247,7 +261,7 @@ fn before_commit(
     stats: &WriterStats,
 ) -> Result<Option<i64>, Abort> {
     // Other nodes learn of this batch's events on commit (see `listen`).
-    super::pg::notify_batch(c, committed, stats).map_err(store_failed)?;
+    pg::notify_batch(c, committed, stats).map_err(store_failed)?;
     let reserved = ledger::reserve_block(c, next_id, reserved_before).map_err(store_failed)?;
     // Last, so the window between the check and the commit is as small as it can be.
     if let Some(reason) = watch.as_mut().and_then(FileWatch::lost_due) {
@@ -287,6 +301,29 @@ fn refuse_gone(jobs: Vec<Job>, reason: String, ledger: &mut Ledger, stats: &Writ
     ledger.gone = Some(reason.clone());
     for job in jobs {
         job.refuse(StoreError::DatabaseGone(reason.clone()));
+    }
+}
+
+/// The connection was lost under the batch (PostgreSQL): the writes that ran are
+/// refused, since none of them is known to have committed (a 503: the sender retries,
+/// and a write whose commit did reach the server is then stored twice rather than
+/// lost); the ones that did not run are handed back, to run once the writer has
+/// connected again.
+fn refuse_lost(mut jobs: Vec<Job>, ran: usize, reason: &str, stats: &WriterStats) -> Vec<Job> {
+    stats.record(Err(reason));
+    let unrun = jobs.split_off(ran);
+    for job in jobs {
+        job.refuse(StoreError::DatabaseGone(reason.to_string()));
+    }
+    unrun
+}
+
+/// The writer has no connection to PostgreSQL and may not try again yet: the batch is
+/// refused at once, with why.
+fn refuse_unconnected(jobs: Vec<Job>, reason: &str, stats: &WriterStats) {
+    stats.record(Err(reason));
+    for job in jobs {
+        job.refuse(StoreError::DatabaseGone(reason.to_string()));
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::pg::Reconnect;
 use crate::store::files::FileWatch;
 use crate::store::writer_marks::{self, ID_BLOCK};
 use crate::store::{Conn, StoreError, events};
@@ -25,6 +26,10 @@ pub(super) const COUNT_EVERY: Duration = Duration::from_secs(1);
 ///
 /// File: whether the database file is still the one the connection writes to (see
 /// [`FileWatch`]); once it is not, `gone` holds why and every later write is refused.
+///
+/// Connection: on PostgreSQL, how the writer connects again after its connection was
+/// lost (see [`Reconnect`]); the ids and counts above live in the database there, so
+/// nothing else changes with the connection.
 pub(super) struct Ledger {
     pub(super) next_id: i64,
     pub(super) reserved: i64,
@@ -32,6 +37,7 @@ pub(super) struct Ledger {
     pub(super) counted_at: Instant,
     pub(super) watch: Option<FileWatch>,
     pub(super) gone: Option<String>,
+    pub(super) reconnect: Option<Reconnect>,
 }
 
 impl Ledger {
@@ -44,6 +50,7 @@ impl Ledger {
             counted_at: Instant::now(),
             watch: None,
             gone: None,
+            reconnect: None,
         })
     }
 

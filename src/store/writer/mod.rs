@@ -60,6 +60,8 @@ impl Writer {
     /// Starts the writer thread on `conn`. `hook` runs for every inserted event inside
     /// its transaction; `sink` is called after each commit. With `watch`, batches check
     /// before they commit that the database file is still there (see [`FileWatch`]).
+    /// With `pg_url` (the URL `conn` was opened with), the writer connects there again
+    /// when its PostgreSQL connection is lost (see `pg`).
     pub fn start(
         mut conn: Conn,
         batch_max: usize,
@@ -67,10 +69,12 @@ impl Writer {
         hook: Arc<dyn EventHook>,
         sink: CommitSink,
         watch: Option<FileWatch>,
+        pg_url: Option<String>,
     ) -> Result<Writer, StoreError> {
         let (tx, rx) = mpsc::unbounded_channel::<Cmd>();
         let mut ledger = Ledger::load(&mut conn)?;
         ledger.watch = watch;
+        ledger.reconnect = pg_url.map(pg::Reconnect::new);
         let stats = Arc::new(WriterStats::default());
         // Half the shedding depth: a warning before callers start getting 503s.
         stats
