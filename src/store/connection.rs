@@ -3,11 +3,13 @@
 //! lives here.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
+use diesel::r2d2::{CustomizeConnection, HandleError, ManageConnection, Pool, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -130,10 +132,30 @@ pub fn migrate(conn: &mut Conn) -> Result<usize, StoreError> {
 #[derive(Debug)]
 struct ReaderPragmas {
     busy: Duration,
+    outage: Outage,
+}
+
+/// Whether the pool's last attempt to open a connection failed. r2d2's own handler
+/// logs an ERROR for every failed attempt, every 2.5 s or sooner while PostgreSQL is
+/// down; this logs the outage once (WARN) and the first connection after it (INFO).
+/// The pool itself needs no help to recover: it tests each connection as it hands it
+/// out (r2d2's `test_on_check_out`), drops the dead ones and opens new ones.
+#[derive(Debug, Clone, Default)]
+struct Outage(Arc<AtomicBool>);
+
+impl HandleError<diesel::r2d2::Error> for Outage {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        if !self.0.swap(true, Ordering::Relaxed) {
+            tracing::warn!(error = %error, "the read pool cannot connect to the database; reads fail until it answers again (retrying)");
+        }
+    }
 }
 
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ReaderPragmas {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        if self.outage.0.swap(false, Ordering::Relaxed) {
+            tracing::info!("the read pool connects to the database again");
+        }
         let DbConn::Sqlite(conn) = conn else {
             // PostgreSQL needs no settings per connection.
             return Ok(());
@@ -200,9 +222,12 @@ pub fn read_pool(opts: &StoreOptions) -> Result<ReadPool, StoreError> {
         // is longer than clients wait.
         builder = builder.connection_timeout(Duration::from_secs(5));
     }
+    let outage = Outage::default();
     builder
+        .error_handler(Box::new(outage.clone()))
         .connection_customizer(Box::new(ReaderPragmas {
             busy: opts.busy_timeout,
+            outage,
         }))
         .build(manager)
         .map_err(|e| StoreError::Open {

@@ -131,6 +131,7 @@ impl Store {
             hook,
             sink,
             watch,
+            opts.pg_url.clone(),
         )?;
         if opts.pg_url.is_none() {
             checkpoint::spawn(opts, Arc::downgrade(writer.stats()))?;

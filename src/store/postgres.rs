@@ -70,8 +70,10 @@
 //! until VACUUM), `outbound` corrupts its row through a `PgConnection`, and
 //! `resilience` drops the database under the running hub (`DROP DATABASE ... WITH
 //! (FORCE)`): writes answer 503 with the reason (a failed BEGIN on PostgreSQL is a lost
-//! connection, see the writer) and reads give up after 5 s. The writer does not
-//! reconnect: after PostgreSQL comes back, the hub must be restarted (not built).
+//! connection, see the writer) and reads give up after 5 s. A PostgreSQL restart needs
+//! no restart of the hub: the writer connects again by itself (`store/writer/pg.rs`),
+//! the read pools replace their dead connections as they hand them out, and the
+//! listener reconnects (`listen.rs`); `postgres_restart` tests it.
 //! `.ci/run` runs a representative part of the suite on PostgreSQL as well (its
 //! comment says which and why). Not measured yet: the SQLite ingest rate A/B against
 //! the commit before the switch (the webhook path's only statement is the cached event

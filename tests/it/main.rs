@@ -60,6 +60,7 @@ mod pagination;
 mod post_agent;
 mod postgres_hub;
 mod postgres_nodes;
+mod postgres_restart;
 mod postgres_store;
 mod propagation;
 mod resilience;

@@ -268,3 +268,53 @@ pub fn files_hold(url: &str, needle: &str) -> bool {
     assert!(files > 0, "no files under {}", data.display());
     false
 }
+
+/// Stopping and starting the cluster under a running hub, as a PostgreSQL restart
+/// does (`pg_ctl stop -m fast` ends every session, like a restart by the operator or
+/// the service manager).
+impl PgCluster {
+    /// Stops the server (`-m fast`: open sessions are ended) and waits until it is down.
+    pub fn stop_fast(&self) {
+        let data = self.data_dir();
+        let stopped = self.run("pg_ctl", &["stop", "-m", "fast", "-w", "-D", &data]);
+        assert!(
+            stopped.status.success(),
+            "pg_ctl stop: {}",
+            stderr(&stopped)
+        );
+    }
+
+    /// Starts the stopped server again on the same port and data, and waits until it
+    /// accepts connections.
+    pub fn start_again(&self) {
+        let data = self.data_dir();
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        let started = self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                &data,
+                "-l",
+                &log.to_string_lossy(),
+                "-o",
+                &opts,
+            ],
+        );
+        assert!(
+            started.status.success(),
+            "pg_ctl start: {}\n{}",
+            stderr(&started),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
+}
