@@ -54,7 +54,7 @@ struct Sized {
     reads: Vec<(&'static str, f64)>,
 }
 
-fn opts(dir: &Path) -> StoreOptions {
+pub(crate) fn opts(dir: &Path) -> StoreOptions {
     StoreOptions {
         path: dir.join("muninn.db"),
         pg_url: None,

@@ -778,6 +778,7 @@ async fn bench(cli: Cli) -> Result<()> {
         );
     }
     let hubs = ingest::hubs(&bin, cli.compare.as_deref());
+    let mut parts = Parts::new();
     let matrix = ingest::run(
         &hubs,
         &bodies,
@@ -789,6 +790,7 @@ async fn bench(cli: Cli) -> Result<()> {
     )
     .await?;
     matrix.rows(&mut rows, &bodies, &generators, &hubs);
+    parts.done("ingest matrix");
     row(
         &mut rows,
         "peak RSS of the hub during ingest (FULL runs)",
@@ -796,58 +798,113 @@ async fn bench(cli: Cli) -> Result<()> {
         "target < 50 MiB".into(),
     );
     if cli.postgres {
-        postgres::rows(&bin, &cli, &mut rows).await?;
+        let done = postgres::rows(&bin, &cli, &mut rows).await;
+        failed_part(&mut rows, "the PostgreSQL rows", done);
+        parts.done("PostgreSQL rows");
     }
 
     if !cli.ingest_only && !cli.no_growth {
-        growth_rows(&bin, &cli, &mut rows).await?;
+        let done = growth_rows(&bin, &cli, &mut rows).await;
+        failed_part(&mut rows, "the growth rows", done);
+        parts.done("growth and expiry");
     }
 
     if !cli.ingest_only {
         // 30 000 deliveries, so the run lasts seconds: at 10 000 it was over in under a
         // second and a single poll interval (100 ms) moved the result by a fifth.
         for (subs, events) in [(1, 10_000), (10, 3_000), (100, 300)] {
-            outbound::rows(&bin, subs, events, cli.duration, &mut rows).await?;
+            let done = outbound::rows(&bin, subs, events, cli.duration, &mut rows).await;
+            failed_part(&mut rows, &format!("outbound to {subs}"), done);
         }
-        let (p50, p99, n) = end_to_end(&bin, &cli).await?;
-        row(
-            &mut rows,
-            "end-to-end, webhook sent -> sink receipt (~400 req/s)",
-            format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
-            format!("({n} events)"),
-        );
-        let (feed, hits, bytes) = feed_gets(&bin, &cli).await?;
-        row(
-            &mut rows,
-            &format!("cached feed GETs (RSS, 40 items, {bytes} bytes)"),
-            format!("{:.0} req/s", feed.rps()),
-            format!(
-                "p50 {:.2} ms, p99 {:.2} ms, {} failed, {hits} of {} answered from the cache",
-                feed.quantile_ms(0.5),
-                feed.quantile_ms(0.99),
-                feed.failed,
-                feed.ok + feed.failed
-            ),
-        );
-        let rss = idle_rss(&bin, 10_000, 1_000, false).await?;
-        row(
-            &mut rows,
-            "idle RSS, 10 000 webhook agents + 1 000 subscriptions",
-            format!("{rss:.1} MiB"),
-            String::new(),
-        );
-        let rss = idle_rss(&bin, 10_000, 1_000, true).await?;
-        row(
-            &mut rows,
-            &format!("idle RSS, 10 000 agents of {MIXED_TYPES} types + 1 000 subscriptions"),
-            format!("{rss:.1} MiB"),
-            "website, rss, trigger, email, email_digest, digest, jq, key_value_store, \
-             java_script, sentiment, liquid_output, jabber, slack, ... in turn"
-                .into(),
-        );
+        parts.done("outbound");
+        let done = later_rows(&bin, &cli, &mut rows).await;
+        failed_part(&mut rows, "end-to-end, feed and idle rows", done);
+        parts.done("end-to-end, feed and idle");
     }
 
     print_table(rows, started);
+    parts.print();
+    Ok(())
+}
+
+/// How long each part of the run took, printed after the table: what to shorten when
+/// the whole run does not fit in [`BUDGET_MINUTES`].
+struct Parts {
+    last: std::time::Instant,
+    took: Vec<(&'static str, f64)>,
+}
+
+impl Parts {
+    fn new() -> Parts {
+        Parts {
+            last: std::time::Instant::now(),
+            took: Vec::new(),
+        }
+    }
+
+    fn done(&mut self, what: &'static str) {
+        let now = std::time::Instant::now();
+        self.took
+            .push((what, now.duration_since(self.last).as_secs_f64() / 60.0));
+        self.last = now;
+    }
+
+    fn print(&self) {
+        let shown: Vec<String> = self
+            .took
+            .iter()
+            .map(|(what, min)| format!("{what} {min:.1} min"))
+            .collect();
+        println!("by part: {}", shown.join(", "));
+    }
+}
+
+/// A part of the run that failed leaves a row saying so, and the run goes on: one
+/// broken row must not cost the rest of a 15-minute table.
+fn failed_part(rows: &mut Vec<Row>, what: &str, done: Result<()>) {
+    if let Err(e) = done {
+        row(rows, what, "FAILED".into(), format!("{e:#}"));
+    }
+}
+
+/// The end-to-end, feed and idle-RSS rows.
+async fn later_rows(bin: &Path, cli: &Cli, rows: &mut Vec<Row>) -> Result<()> {
+    let (p50, p99, n) = end_to_end(bin, cli).await?;
+    row(
+        rows,
+        "end-to-end, webhook sent -> sink receipt (~400 req/s)",
+        format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
+        format!("({n} events)"),
+    );
+    let (feed, hits, bytes) = feed_gets(bin, cli).await?;
+    row(
+        rows,
+        &format!("cached feed GETs (RSS, 40 items, {bytes} bytes)"),
+        format!("{:.0} req/s", feed.rps()),
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms, {} failed, {hits} of {} answered from the cache",
+            feed.quantile_ms(0.5),
+            feed.quantile_ms(0.99),
+            feed.failed,
+            feed.ok + feed.failed
+        ),
+    );
+    let rss = idle_rss(bin, 10_000, 1_000, false).await?;
+    row(
+        rows,
+        "idle RSS, 10 000 webhook agents + 1 000 subscriptions",
+        format!("{rss:.1} MiB"),
+        String::new(),
+    );
+    let rss = idle_rss(bin, 10_000, 1_000, true).await?;
+    row(
+        rows,
+        &format!("idle RSS, 10 000 agents of {MIXED_TYPES} types + 1 000 subscriptions"),
+        format!("{rss:.1} MiB"),
+        "website, rss, trigger, email, email_digest, digest, jq, key_value_store, \
+         java_script, sentiment, liquid_output, jabber, slack, ... in turn"
+            .into(),
+    );
     Ok(())
 }
 

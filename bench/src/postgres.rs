@@ -8,22 +8,26 @@
 //! it is compared with SQLite's `synchronous=FULL`: both acknowledge a webhook only
 //! once it is on disk. The cluster is stopped and deleted when the run ends.
 //!
-//! Two nodes measure ingest only, with one webhook agent and no subscription: until
-//! agents and subscriptions have leases, two nodes on one database would both run
-//! every agent and send every delivery. On a 2-core machine two nodes cannot be
-//! faster than one (they share the cores with the database); the row shows the cost
-//! of the shared database and that every acknowledged webhook is there.
+//! Two nodes measure ingest only, with one webhook agent and no subscription. On a
+//! 2-core machine two nodes cannot be faster than one (they share the cores with the
+//! database); the row shows the cost of the shared database. Each ingest row also
+//! shows what was lost: every request carries a key of its own (a query parameter,
+//! which the webhook agent puts in the event), and after the load each key answered
+//! 2xx is looked for in the database.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use serde_json::json;
 
-use crate::ingest::{self, Generator, Measured};
+use crate::ingest::Measured;
 use crate::load::{self, Conn, request};
 use crate::{
     Row, api, bodies, no_op, post_maker, row, start_hub_with, start_reference, webhook_agent,
@@ -35,6 +39,11 @@ const SHARED_KEY: &str = "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtMTI=";
 
 /// Events queued for the delivery rows.
 const DELIVERIES: u64 = 3_000;
+
+/// How long the delivery rows wait for the sink to have them all: a release hub sends
+/// 3 000 in a second or two, so a minute means it stopped sending (the row says so and
+/// the run goes on).
+const DELIVERY_BOUND: Duration = Duration::from_secs(60);
 
 /// A throwaway PostgreSQL cluster; stopped and removed when dropped.
 pub struct Cluster {
@@ -188,9 +197,24 @@ impl Drop for Cluster {
     }
 }
 
-/// Webhook ingest against `nodes` hubs at once, the connections split between them;
-/// the rates add up.
-async fn ingest(bin: &Path, url: Option<&str>, nodes: usize, cli: &crate::Cli) -> Result<Measured> {
+/// The query parameter each ingest request of these rows carries, unique per request
+/// (`node-phase-n`): a webhook agent merges the query into the event's payload, so the
+/// harness can find each acknowledged request's event in the database. The body stays
+/// the size the row names.
+const ACK_KEY: &str = "muninn_bench_ack";
+
+/// What one ingest row measured: the load (rates of the nodes added, the worse node's
+/// latencies) and the acknowledged requests whose events are not in the database.
+struct Ingested {
+    load: Measured,
+    acked: usize,
+    lost: usize,
+}
+
+/// Webhook ingest against `nodes` hubs at once, the connections split between them
+/// (the rates add up); then every acknowledged request (2xx, warm-up included) is
+/// looked for in the database the hubs share.
+async fn ingest(bin: &Path, url: Option<&str>, nodes: usize, cli: &crate::Cli) -> Result<Ingested> {
     let body = bodies::body(cli.bodies.first().copied().unwrap_or(203)).bytes;
     let mut envs = vec![("MUNINN_SECRET_KEY", SHARED_KEY.to_string())];
     if let Some(u) = url {
@@ -209,39 +233,119 @@ async fn ingest(bin: &Path, url: Option<&str>, nodes: usize, cli: &crate::Cli) -
         hubs.push(hub);
         dirs.push(dir);
     }
+    let agent: i64 = path
+        .split('/')
+        .nth(4)
+        .and_then(|id| id.parse().ok())
+        .context("webhook agent id")?;
     let per_node = (cli.connections / nodes).max(1);
     let duration = Duration::from_secs(cli.duration);
+    let acked: Acked = Rc::default();
     let mut runs = Vec::new();
-    for hub in &hubs {
-        let (addr, path, body, scratch) = (
-            hub.addr,
-            path.clone(),
-            body.clone(),
-            dirs[0].path().to_path_buf(),
-        );
+    for (node, hub) in hubs.iter().enumerate() {
+        let (addr, path, body, acked) = (hub.addr, path.clone(), body.clone(), acked.clone());
         runs.push(actix_rt::spawn(async move {
-            ingest::measure(
-                Generator::Own,
+            // A second of warm-up, as the other ingest rows have; its answers count
+            // as acknowledged too.
+            numbered(
                 addr,
                 &path,
                 &body,
                 per_node,
-                duration,
-                &scratch,
+                Duration::from_secs(1),
+                node,
+                0,
+                &acked,
             )
-            .await
+            .await;
+            numbered(addr, &path, &body, per_node, duration, node, 1, &acked).await
         }));
     }
     let mut total = Measured::default();
     for r in runs {
-        let m = r.await.context("a load task failed")??;
+        let m = r.await.context("a load task failed")?;
         total.rps += m.rps;
         total.failed += m.failed;
         total.p50_ms = total.p50_ms.max(m.p50_ms);
         total.p99_ms = total.p99_ms.max(m.p99_ms);
         total.max_ms = total.max_ms.max(m.max_ms);
     }
-    Ok(total)
+    let mut opts = crate::growth::opts(dirs[0].path());
+    opts.pg_url = url.map(str::to_string);
+    let stored = stored_keys(&opts, agent)?;
+    let acked = acked.borrow();
+    let lost = acked.iter().filter(|k| !stored.contains(*k)).count();
+    Ok(Ingested {
+        load: total,
+        acked: acked.len(),
+        lost,
+    })
+}
+
+/// The keys of the requests that were answered 2xx.
+type Acked = Rc<RefCell<HashSet<String>>>;
+
+fn ack_key(node: usize, phase: u8, n: u64) -> String {
+    format!("{node}-{phase}-{n}")
+}
+
+/// One load run of `duration` whose requests each carry their own [`ACK_KEY`]; the
+/// keys answered 2xx go into `acked`.
+#[allow(clippy::too_many_arguments)]
+async fn numbered(
+    addr: std::net::SocketAddr,
+    path: &str,
+    body: &[u8],
+    connections: usize,
+    duration: Duration,
+    node: usize,
+    phase: u8,
+    acked: &Acked,
+) -> Measured {
+    let (path, body) = (path.to_string(), body.to_vec());
+    let make: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |n| {
+        let keyed = format!("{path}?{ACK_KEY}={}", ack_key(node, phase, n));
+        request("POST", &keyed, None, Some(&body))
+    });
+    let acked = acked.clone();
+    let on_ok: Rc<dyn Fn(u64)> = Rc::new(move |n| {
+        acked.borrow_mut().insert(ack_key(node, phase, n));
+    });
+    let s = load::run(
+        addr,
+        connections,
+        duration,
+        None,
+        make,
+        on_ok,
+        Duration::ZERO,
+    )
+    .await;
+    Measured::from(&s)
+}
+
+/// The [`ACK_KEY`]s of `agent`'s events in the database (read by the harness beside
+/// the hubs, after the load).
+fn stored_keys(opts: &muninn::store::StoreOptions, agent: i64) -> Result<HashSet<String>> {
+    #[derive(diesel::QueryableByName)]
+    struct P {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        payload: String,
+    }
+    let mut conn = muninn::store::establish(opts)?;
+    // The id is the agent's own, an integer: no binding needed, and one text for both
+    // backends' placeholders.
+    let rows: Vec<P> = diesel::sql_query(format!(
+        "SELECT payload FROM events WHERE agent_id = {agent}"
+    ))
+    .load(&mut conn)?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.payload).ok()?;
+            v.get(ACK_KEY)?.as_str().map(str::to_string)
+        })
+        .collect())
 }
 
 /// Deliveries/s of one node: `DELIVERIES` events queued behind a paused subscription,
@@ -293,7 +397,7 @@ async fn deliveries(bin: &Path, url: Option<&str>) -> Result<f64> {
     )
     .await?;
     let mut got = 0;
-    while started.elapsed() < Duration::from_secs(300) {
+    while started.elapsed() < DELIVERY_BOUND {
         let mut c = Conn::open(sink.addr).await?;
         let (_, body, _) = c.roundtrip(&request("GET", "/count", None, None)).await?;
         got = String::from_utf8_lossy(&body).trim().parse().unwrap_or(0);
@@ -303,22 +407,28 @@ async fn deliveries(bin: &Path, url: Option<&str>) -> Result<f64> {
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     if got < DELIVERIES {
-        bail!("only {got} of {DELIVERIES} deliveries arrived within 300 s");
+        bail!(
+            "only {got} of {DELIVERIES} deliveries arrived within {} s",
+            DELIVERY_BOUND.as_secs()
+        );
     }
     Ok(got as f64 / started.elapsed().as_secs_f64())
 }
 
-fn ingest_row(rows: &mut Vec<Row>, what: &str, m: &Measured, base: f64) {
+fn ingest_row(rows: &mut Vec<Row>, what: &str, i: &Ingested, base: f64) {
+    let m = &i.load;
     row(
         rows,
         what,
         format!("{:.0} req/s", m.rps),
         format!(
-            "{:.0} % of SQLite's; p50 {:.2} ms, p99 {:.2} ms (worst node), {} failed",
+            "{:.0} % of SQLite's; p50 {:.2} ms, p99 {:.2} ms (worst node), {} failed; lost: {} of {} acknowledged",
             100.0 * m.rps / base,
             m.p50_ms,
             m.p99_ms,
-            m.failed
+            m.failed,
+            i.lost,
+            i.acked
         ),
     );
 }
@@ -332,21 +442,21 @@ pub async fn rows(bin: &Path, cli: &crate::Cli, rows: &mut Vec<Row>) -> Result<(
         rows,
         &format!("ingest {label}, SQLite FULL, 1 node"),
         &sqlite,
-        sqlite.rps,
+        sqlite.load.rps,
     );
     let one = ingest(bin, Some(&cluster.database("one")?), 1, cli).await?;
     ingest_row(
         rows,
         &format!("ingest {label}, PostgreSQL, 1 node"),
         &one,
-        sqlite.rps,
+        sqlite.load.rps,
     );
     let two = ingest(bin, Some(&cluster.database("two")?), 2, cli).await?;
     ingest_row(
         rows,
-        &format!("ingest {label}, PostgreSQL, 2 nodes on one database (no agents run)"),
+        &format!("ingest {label}, PostgreSQL, 2 nodes on one database"),
         &two,
-        sqlite.rps,
+        sqlite.load.rps,
     );
     let lite = deliveries(bin, None).await?;
     row(
@@ -355,15 +465,22 @@ pub async fn rows(bin: &Path, cli: &crate::Cli, rows: &mut Vec<Row>) -> Result<(
         format!("{lite:.0} deliveries/s"),
         format!("{DELIVERIES} queued events"),
     );
-    let pg = deliveries(bin, Some(&cluster.database("deliveries")?)).await?;
-    row(
-        rows,
-        "deliveries, PostgreSQL, 1 node, 1 subscription",
-        format!("{pg:.0} deliveries/s"),
-        format!(
-            "{DELIVERIES} queued events; {:.0} % of SQLite's",
-            100.0 * pg / lite
+    match deliveries(bin, Some(&cluster.database("deliveries")?)).await {
+        Ok(pg) => row(
+            rows,
+            "deliveries, PostgreSQL, 1 node, 1 subscription",
+            format!("{pg:.0} deliveries/s"),
+            format!(
+                "{DELIVERIES} queued events; {:.0} % of SQLite's",
+                100.0 * pg / lite
+            ),
         ),
-    );
+        Err(e) => row(
+            rows,
+            "deliveries, PostgreSQL, 1 node, 1 subscription",
+            "FAILED".into(),
+            format!("{e:#}"),
+        ),
+    }
     Ok(())
 }
