@@ -4,6 +4,7 @@
 //! maps ids to addresses.
 
 pub mod clock;
+pub mod forward;
 pub mod incoming;
 pub mod ownership;
 pub mod registry;
@@ -45,6 +46,8 @@ pub struct Addrs {
     pub subscriptions: Arc<SubscriptionIndex>,
     /// This node of the cluster (one node on SQLite).
     pub cluster: Arc<Cluster>,
+    /// Actions asked here for actors that run on another node, and the reverse.
+    pub forward: Arc<forward::Forward>,
 }
 
 pub struct Hub {
@@ -61,6 +64,8 @@ pub struct Hub {
     delivery: DeliverySettings,
     inbound: Arc<InboundSettings>,
     cluster: Arc<Cluster>,
+    /// Asks for actors on other nodes (a controller's targets may run there).
+    forward: Arc<forward::Forward>,
     /// A lease round is running (they never overlap).
     round_running: bool,
     /// When a lease round last worked.
@@ -307,6 +312,11 @@ pub async fn start(
         Duration::from_secs(config.agents.expiry_interval_seconds.max(1)),
     )
     .start();
+    let forward = Arc::new(forward::Forward::new(
+        store.clone(),
+        registry.clone(),
+        cluster.clone(),
+    ));
     // The Hub's address exists before it runs: its agents send it their control actions.
     let hub_ctx = Context::<Hub>::new();
     let hub = Hub {
@@ -366,6 +376,7 @@ pub async fn start(
         },
         inbound: Arc::new(config.inbound_settings()),
         cluster: cluster.clone(),
+        forward: forward.clone(),
         round_running: false,
         last_round_ok: std::time::Instant::now(),
         unloadable: Default::default(),
@@ -388,6 +399,7 @@ pub async fn start(
         registry,
         subscriptions,
         cluster,
+        forward,
     })
 }
 
@@ -456,6 +468,7 @@ impl Handler<ControlTargets> for Hub {
         let inside = running::FromInside {
             hub: self.me.clone(),
             registry: self.registry.clone(),
+            forward: self.forward.clone(),
         };
         let controller = msg.controller_id;
         let work = async move {

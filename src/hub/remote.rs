@@ -2,13 +2,16 @@
 //! listener thread (`store::listen`) reports who they concern, and the Router wakes
 //! those of this node's agents, feeds and subscriptions the way it routes the node's
 //! own commits, except that each reads the events from the database itself (the
-//! Router holds no rows for them). On SQLite there is one node and this never runs.
+//! Router holds no rows for them). The same listener carries the requests nodes send
+//! each other (`forward`). On SQLite there is one node and this never runs.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 
+use super::forward::Forward;
 use super::router::Router;
 use super::{Addrs, AgentEntry};
 use crate::agents::actor::CatchUp;
@@ -75,16 +78,33 @@ impl Handler<RemoteEvents> for Router {
     }
 }
 
-/// The Router as the listener's hub.
-struct ToRouter(Addr<Router>);
+/// The Router as the listener's hub, and the requests between nodes (see `forward`),
+/// carried out on the arbiter the listener was started from.
+struct ToRouter {
+    router: Addr<Router>,
+    forward: Arc<Forward>,
+    arbiter: ArbiterHandle,
+}
 
 impl OnNewEvents for ToRouter {
     fn new_events(&self, events: NewEvents) {
-        self.0.do_send(RemoteEvents(events));
+        self.router.do_send(RemoteEvents(events));
     }
 
     fn alive(&self) -> bool {
-        self.0.connected()
+        self.router.connected()
+    }
+
+    fn requests_due(&self) {
+        let forward = self.forward.clone();
+        // Called on the listener's thread; the look runs on the arbiter.
+        self.arbiter.spawn_fn(move || {
+            actix::spawn(forward.look());
+        });
+    }
+
+    fn answered(&self, id: i64) {
+        self.forward.answered(id);
     }
 }
 
@@ -95,6 +115,10 @@ pub fn listen(url: &str, addrs: &Addrs, poll_every: Duration) -> std::io::Result
         url.to_string(),
         addrs.store.writer().stats().pg_pid.clone(),
         poll_every,
-        Box::new(ToRouter(addrs.router.clone())),
+        Box::new(ToRouter {
+            router: addrs.router.clone(),
+            forward: addrs.forward.clone(),
+            arbiter: Arbiter::current(),
+        }),
     )
 }

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Addr;
 
@@ -17,8 +18,10 @@ use super::{
 };
 use crate::accounts::{AccountError, AccountsRunning};
 use crate::agents::actor::AgentActor;
+use crate::agents::service::actions::ActorAsk as AgentAsk;
 use crate::agents::service::{AgentServiceError, Running as AgentsRunning};
 use crate::delivery::SubscriptionActor;
+use crate::delivery::subscription::actor_ask::ActorAsk as SubscriptionAsk;
 use crate::delivery::subscription::{Running as SubscriptionsRunning, SubscriptionError};
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming_service::logs::FlushLogs;
@@ -38,6 +41,22 @@ impl SubscriptionsRunning for Addrs {
 
     fn actor(&self, id: i64) -> Option<Addr<SubscriptionActor>> {
         self.registry.subscription(id).map(|e| e.addr)
+    }
+
+    async fn ask_owner<T: serde::de::DeserializeOwned>(
+        &self,
+        id: i64,
+        ask: SubscriptionAsk,
+    ) -> Result<Option<T>, SubscriptionError> {
+        // A test send waits for the target as long as the owner does.
+        let timeout = match &ask {
+            SubscriptionAsk::Test { .. } => self
+                .subscriptions
+                .get(id)
+                .map_or(Duration::ZERO, |spec| spec.timeout),
+            SubscriptionAsk::ResetCircuit => Duration::ZERO,
+        };
+        self.forward.ask_subscription(id, ask, timeout).await
     }
 }
 
@@ -109,6 +128,15 @@ impl AgentsRunning for Addrs {
     fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
         self.registry.agent(id).and_then(|e| e.addr)
     }
+
+    fn ask_owner(
+        &self,
+        id: i64,
+        ask: AgentAsk,
+    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+        let forward = self.forward.clone();
+        async move { forward.ask_agent(id, ask).await }
+    }
 }
 
 /// The Hub telling itself: messages are queued, not awaited (awaiting would wait on the
@@ -116,6 +144,8 @@ impl AgentsRunning for Addrs {
 pub struct FromInside {
     pub hub: Addr<Hub>,
     pub registry: Arc<Registry>,
+    /// A controller's target may run on another node.
+    pub forward: Arc<super::forward::Forward>,
 }
 
 impl AgentsRunning for FromInside {
@@ -147,5 +177,15 @@ impl AgentsRunning for FromInside {
 
     fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
         self.registry.agent(id).and_then(|e| e.addr)
+    }
+
+    fn ask_owner(
+        &self,
+        id: i64,
+        ask: AgentAsk,
+    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+        // Waits on the other node, never on this Hub.
+        let forward = self.forward.clone();
+        async move { forward.ask_agent(id, ask).await }
     }
 }

@@ -38,6 +38,13 @@ pub enum StoreError {
     /// carried on with the next write.
     #[error("the write failed unexpectedly and was rolled back: {0}")]
     Panicked(String),
+    /// An operation carried out on another node failed there (see `hub::forward`): its
+    /// message, and the seconds after which to retry when retrying can help.
+    #[error("{message}")]
+    Elsewhere {
+        message: String,
+        retry_after: Option<u32>,
+    },
 }
 
 /// How a caller should answer a failed store operation.
@@ -65,6 +72,10 @@ impl StoreError {
                 Answer::RetryLater(1)
             }
             StoreError::DatabaseGone(_) => Answer::RetryLater(60),
+            StoreError::Elsewhere {
+                retry_after: Some(s),
+                ..
+            } => Answer::RetryLater(*s),
             _ => Answer::Internal,
         }
     }

@@ -19,6 +19,11 @@
 //! and catches a notification that never came. After a reconnect everything is woken
 //! once, since notifications sent while nobody listened are lost.
 //!
+//! The same connection hears the requests nodes send each other (see
+//! [`node_requests`](super::node_requests)): a new request makes the node look for
+//! requests it can carry out (also every [`REQUEST_SCAN`], for a notification that
+//! never came or a request whose target moved here), an answer wakes the asking task.
+//!
 //! diesel's `PgConnection` reads notifications without blocking (`notifications_iter`
 //! drains what the socket holds) and offers no way to wait on the socket, so the
 //! thread looks every [`TICK`]: a non-blocking read of a local socket, no round trip to
@@ -34,12 +39,15 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
 use super::StoreError;
+use super::node_requests::{ANSWERED, ASKED};
 use super::schema::{deliveries, events, writer_marks};
 
 /// The channel every node's writer notifies and every node listens on.
 pub const CHANNEL: &str = "muninn_events";
 /// How often the thread reads what arrived on its connection.
 pub const TICK: Duration = Duration::from_millis(20);
+/// How often the node looks for requests to carry out when no notification came.
+pub const REQUEST_SCAN: Duration = Duration::from_secs(1);
 /// Ranges wider than this are not looked into: everything is woken instead.
 const MAX_SPAN: i64 = 10_000;
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
@@ -82,6 +90,10 @@ pub trait OnNewEvents: Send + 'static {
     fn new_events(&self, events: NewEvents);
     /// False once the hub is gone: the thread then ends.
     fn alive(&self) -> bool;
+    /// Another node may have asked for something this node carries out.
+    fn requests_due(&self) {}
+    /// Request `id` was answered.
+    fn answered(&self, _id: i64) {}
 }
 
 /// Starts the listener thread on `url`. `own_pid` is the node's writer's backend
@@ -116,6 +128,7 @@ fn run(url: &str, own_pid: &AtomicI32, fallback_every: Duration, hub: &dyn OnNew
                 backoff = BACKOFF_FIRST;
                 // Notifications sent while nobody listened are lost.
                 hub.new_events(NewEvents::Everything);
+                hub.requests_due();
                 listen(&mut conn, mark, own_pid, fallback_every, hub)
             }
             Err(e) => Err(e),
@@ -132,7 +145,9 @@ fn run(url: &str, own_pid: &AtomicI32, fallback_every: Duration, hub: &dyn OnNew
 
 fn connect(url: &str) -> Result<(PgConnection, i64), StoreError> {
     let mut conn = super::postgres::establish_pg(url)?;
-    diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(&mut conn)?;
+    for channel in [CHANNEL, ASKED, ANSWERED] {
+        diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn)?;
+    }
     // Read after LISTEN: a commit after this read is notified to us.
     let mark = newest(&mut conn)?;
     Ok((conn, mark))
@@ -155,14 +170,27 @@ fn listen(
     hub: &dyn OnNewEvents,
 ) -> Result<(), StoreError> {
     let mut checked = Instant::now();
+    let mut scanned = Instant::now();
     while hub.alive() {
         let mut ranges = Vec::new();
         let own = own_pid.load(Ordering::Relaxed);
         let arrived: Vec<_> = conn.notifications_iter().collect::<Result<_, _>>()?;
+        let mut requests_due = false;
         for n in arrived {
             let Ok(high) = n.payload.trim().parse::<i64>() else {
                 continue;
             };
+            match n.channel.as_str() {
+                ASKED => {
+                    requests_due = true;
+                    continue;
+                }
+                ANSWERED => {
+                    hub.answered(high);
+                    continue;
+                }
+                _ => {}
+            }
             if high <= seen {
                 continue;
             }
@@ -181,6 +209,10 @@ fn listen(
         }
         if !ranges.is_empty() {
             hub.new_events(concerned(conn, &ranges)?);
+        }
+        if requests_due || scanned.elapsed() >= REQUEST_SCAN {
+            scanned = Instant::now();
+            hub.requests_due();
         }
         std::thread::sleep(TICK);
     }

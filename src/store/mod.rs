@@ -29,6 +29,7 @@ pub mod mail_outbox;
 #[cfg(test)]
 mod migration_tests;
 pub mod node_load;
+pub mod node_requests;
 pub mod nodes;
 pub mod postgres;
 pub mod rate_windows;

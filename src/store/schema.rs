@@ -324,6 +324,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    node_requests (id) {
+        id -> BigInt,
+        resource -> Text,
+        action -> Text,
+        argument -> Text,
+        asked_by -> Text,
+        created_at -> Timestamp,
+        taken_by -> Nullable<Text>,
+        answer -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     agent_subscriptions,
     scenarios,
@@ -347,5 +360,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     inbound_rate_windows,
     nodes,
     leases,
-    schedule_ticks
+    schedule_ticks,
+    node_requests
 );

@@ -38,6 +38,7 @@ mod feed_request_log;
 mod feeds;
 mod file_agents;
 mod fixtures;
+mod forward;
 mod hostile_jsonpath;
 mod http_status;
 mod imap_folder_agent;

@@ -14,13 +14,42 @@ use crate::store::events;
 /// Events copied per transaction when re-emitting.
 const REEMIT_BATCH: i64 = 500;
 
-fn live<R: Running>(
+/// What a user asks of an agent's running actor. When the actor runs on another node
+/// (several nodes on PostgreSQL), the ask is carried there and [`on_actor`] runs it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum ActorAsk {
+    Run,
+    ClearMemory,
+    Emit(Vec<Value>),
+}
+
+/// Carries out `ask` on the agent's actor, here or on the node that runs it; the ids
+/// of the events it emitted (none but for `Emit`).
+pub async fn ask_actor<R: Running>(
     d: &Deps<'_, R>,
     id: i64,
-) -> Result<actix::Addr<AgentActor>, AgentServiceError> {
+    ask: ActorAsk,
+) -> Result<Vec<i64>, AgentServiceError> {
+    if let Some(addr) = d.running.actor(id) {
+        return on_actor(&addr, ask).await;
+    }
     d.running
-        .actor(id)
+        .ask_owner(id, ask)
+        .await?
         .ok_or_else(|| AgentServiceError::Busy(format!("agent {id} is restarting; retry shortly")))
+}
+
+/// Carries out `ask` on this node's actor of the agent.
+pub async fn on_actor(
+    addr: &actix::Addr<AgentActor>,
+    ask: ActorAsk,
+) -> Result<Vec<i64>, AgentServiceError> {
+    match ask {
+        ActorAsk::Run => addr.send(RunCheck).await?,
+        ActorAsk::ClearMemory => addr.send(ClearMemory).await??,
+        ActorAsk::Emit(payloads) => return Ok(addr.send(EmitPayloads(payloads)).await??),
+    }
+    Ok(Vec::new())
 }
 
 /// Queues a run of the agent's check; a disabled agent is not run.
@@ -36,7 +65,7 @@ pub async fn run_now<R: Running>(
             row.id
         )));
     }
-    live(d, row.id)?.send(RunCheck).await?;
+    ask_actor(d, row.id, ActorAsk::Run).await?;
     Ok(row)
 }
 
@@ -47,7 +76,7 @@ pub async fn clear_memory<R: Running>(
     id: i64,
 ) -> Result<i64, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
-    live(d, row.id)?.send(ClearMemory).await??;
+    ask_actor(d, row.id, ActorAsk::ClearMemory).await?;
     Ok(row.id)
 }
 
@@ -71,7 +100,7 @@ pub async fn post_events<R: Running>(
     }
     let payloads =
         manual_event::payloads(body).map_err(|e| AgentServiceError::invalid("events", e))?;
-    Ok(live(d, row.id)?.send(EmitPayloads(payloads)).await??)
+    ask_actor(d, row.id, ActorAsk::Emit(payloads)).await
 }
 
 /// Deletes every event of the agent; how many.

@@ -1,10 +1,10 @@
 //! What a controlling agent does to its control targets (Huginn's `control!`): run,
 //! enable, disable. Enabling re-checks the target's options as a save's enable does.
 
+use super::actions::ActorAsk;
 use super::validate::runnable_options;
 use super::{AgentServiceError, Deps, Running};
 use crate::agents::ControlAction;
-use crate::agents::actor::RunCheck;
 use crate::event_types::{AGENT_DISABLED, AGENT_ENABLED};
 use crate::store::agent_logs;
 use crate::store::agents::{self, AgentRow};
@@ -95,12 +95,11 @@ async fn act<R: Running>(
             "Agent run ignored for disabled Agent '{}'",
             t.name
         ))),
-        ControlAction::Run => {
-            if let Some(addr) = d.running.actor(t.id) {
-                addr.do_send(RunCheck);
-            }
-            Ok(None)
-        }
+        // Here, or on the node that runs the target (several nodes).
+        ControlAction::Run => match super::actions::ask_actor(d, t.id, ActorAsk::Run).await {
+            Ok(_) => Ok(None),
+            Err(e) => Ok(Some(format!("Agent run failed for '{}': {e}", t.name))),
+        },
         ControlAction::Enable {
             drop_pending_events,
         } if t.disabled => {

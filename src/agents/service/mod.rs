@@ -51,6 +51,16 @@ pub trait Running {
     fn feeds_changed(&self, user_id: i64);
     /// The running actor of agent `id`, if it is up.
     fn actor(&self, id: i64) -> Option<Addr<AgentActor>>;
+    /// Has the node that runs agent `id`'s actor, when that is another node, carry
+    /// out `ask` (see [`actions::ask_actor`]); `None` when no other node runs it. A
+    /// hub that is the only node has nobody to ask.
+    fn ask_owner(
+        &self,
+        _id: i64,
+        _ask: actions::ActorAsk,
+    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+        std::future::ready(Ok(None))
+    }
 }
 
 /// What every workflow works with: the store, the one config knob saving needs, and

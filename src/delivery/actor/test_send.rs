@@ -12,7 +12,7 @@ use crate::event_types::TEST_WEBHOOK;
 use crate::store::deliveries;
 
 /// What `POST /api/webhooks/outgoing/{id}/test` answers.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TestOutcome {
     pub success: bool,
     #[schema(required = true)]

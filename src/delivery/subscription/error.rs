@@ -19,6 +19,10 @@ pub enum SubscriptionError {
     /// The hub's actors did not answer: it is restarting or shutting down.
     #[error("the hub is restarting or shutting down; retry shortly")]
     HubUnavailable,
+    /// The node that runs the subscription's actor did not answer in time; the
+    /// message names it.
+    #[error("{0}")]
+    OwnerSilent(String),
 }
 
 impl From<actix::MailboxError> for SubscriptionError {

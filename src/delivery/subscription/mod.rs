@@ -5,6 +5,7 @@
 //! HTTP handlers and the CLI extract, call one function here and map the result; the
 //! running hub is told through the `Running` trait, so nothing here imports it.
 
+pub mod actor_ask;
 pub mod deliveries;
 pub mod error;
 pub mod input;

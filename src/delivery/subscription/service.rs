@@ -6,6 +6,7 @@ use actix::Addr;
 use chrono::NaiveDateTime;
 use serde_json::Value;
 
+use super::actor_ask::ActorAsk;
 use super::error::{SubscriptionError, bad};
 use super::input::{RotateIn, SubscriptionIn};
 use super::validate::{Validated, defaults, validate};
@@ -26,6 +27,16 @@ pub trait Running {
     async fn removed(&self, id: i64) -> Result<(), SubscriptionError>;
     /// The subscription's running actor, if it runs.
     fn actor(&self, id: i64) -> Option<Addr<SubscriptionActor>>;
+    /// Has the node that runs subscription `id`'s actor, when that is another node,
+    /// carry out `ask`; its answer, or `None` when no other node runs it. A hub that is
+    /// the only node has nobody to ask.
+    async fn ask_owner<T: serde::de::DeserializeOwned>(
+        &self,
+        _id: i64,
+        _ask: ActorAsk,
+    ) -> Result<Option<T>, SubscriptionError> {
+        Ok(None)
+    }
 }
 
 /// Who asks: the owner of what is created, and the user filter of every lookup
@@ -258,11 +269,13 @@ impl<R: Running> Subscriptions<'_, R> {
         data: Option<Value>,
     ) -> Result<TestOutcome, SubscriptionError> {
         let id = self.get(caller, id).await?.id;
-        let actor = self
-            .running
-            .actor(id)
-            .ok_or(SubscriptionError::NotRunning(id))?;
-        Ok(actor.send(SendTest { data }).await?)
+        if let Some(actor) = self.running.actor(id) {
+            return Ok(actor.send(SendTest { data }).await?);
+        }
+        self.running
+            .ask_owner(id, ActorAsk::Test { data })
+            .await?
+            .ok_or(SubscriptionError::NotRunning(id))
     }
 
     /// Closes the circuit by hand; says whether it was open, and the row as it is now.
@@ -275,22 +288,26 @@ impl<R: Running> Subscriptions<'_, R> {
         let id = current.id;
         let was_open = match self.running.actor(id) {
             Some(actor) => actor.send(ResetCircuit).await??,
-            // Not running (its stored settings are invalid): only the stored state.
-            None => {
-                self.store
-                    .writer()
-                    .write(move |c, _| {
-                        subscriptions::save_circuit(
-                            c,
-                            id,
-                            subscriptions::CircuitState::Closed,
-                            None,
-                            0,
-                        )
-                    })
-                    .await?;
-                current.circuit_state != subscriptions::CircuitState::Closed
-            }
+            None => match self.running.ask_owner(id, ActorAsk::ResetCircuit).await? {
+                // Its actor runs on another node, which closed it there.
+                Some(was_open) => was_open,
+                // Not running (its stored settings are invalid): only the stored state.
+                None => {
+                    self.store
+                        .writer()
+                        .write(move |c, _| {
+                            subscriptions::save_circuit(
+                                c,
+                                id,
+                                subscriptions::CircuitState::Closed,
+                                None,
+                                0,
+                            )
+                        })
+                        .await?;
+                    current.circuit_state != subscriptions::CircuitState::Closed
+                }
+            },
         };
         let row = self
             .store

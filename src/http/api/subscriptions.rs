@@ -28,6 +28,10 @@ impl From<SubscriptionError> for ApiError {
             SubscriptionError::NotRunning(_) => ApiError::Unprocessable(e.to_string()),
             SubscriptionError::Store(s) => s.into(),
             SubscriptionError::HubUnavailable => actix::MailboxError::Closed.into(),
+            SubscriptionError::OwnerSilent(message) => ApiError::Unavailable {
+                message,
+                retry_after: 1,
+            },
         }
     }
 }
