@@ -38,6 +38,10 @@ pub enum StoreError {
     /// carried on with the next write.
     #[error("the write failed unexpectedly and was rolled back: {0}")]
     Panicked(String),
+    /// Another live process runs as this node's `[cluster] node_id`; the message names
+    /// the id and says what to do.
+    #[error("{0}")]
+    NodeIdInUse(String),
 }
 
 /// How a caller should answer a failed store operation.

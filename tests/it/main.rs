@@ -23,6 +23,7 @@ mod circuit_reset;
 mod cli;
 mod cli_api;
 mod cluster;
+mod cluster_sync;
 mod console_api;
 mod contracts;
 mod copy_db;

@@ -159,12 +159,18 @@ impl<R: Running> Subscriptions<'_, R> {
             fields.is_active = true;
         }
         let reactivate = input.is_active == Some(true) && !current.is_active;
+        // Its actor runs on another node (or nowhere): see below.
+        let remote = self.running.actor(id).is_none();
         let row = self
             .store
             .writer()
             .write(move |c, _| {
+                if reactivate && remote {
+                    // Counted: the node that sends it closes its live breaker.
+                    subscriptions::reset_circuit(c, id)?;
+                }
                 let row = subscriptions::update(c, id, &fields)?;
-                if reactivate {
+                if reactivate && !remote {
                     subscriptions::save_circuit(
                         c,
                         id,
@@ -275,19 +281,12 @@ impl<R: Running> Subscriptions<'_, R> {
         let id = current.id;
         let was_open = match self.running.actor(id) {
             Some(actor) => actor.send(ResetCircuit).await??,
-            // Not running (its stored settings are invalid): only the stored state.
+            // Not running here (another node sends its deliveries, or its stored
+            // settings are invalid): the stored state, which that node follows.
             None => {
                 self.store
                     .writer()
-                    .write(move |c, _| {
-                        subscriptions::save_circuit(
-                            c,
-                            id,
-                            subscriptions::CircuitState::Closed,
-                            None,
-                            0,
-                        )
-                    })
+                    .write(move |c, _| subscriptions::reset_circuit(c, id))
                     .await?;
                 current.circuit_state != subscriptions::CircuitState::Closed
             }
