@@ -11,7 +11,12 @@
 //!
 //! On SQLite there is one node: the same rounds run through the one Writer and always
 //! win everything, so nothing changes for a single hub.
+//!
+//! One node id is one process: a process started with the id of a live node refuses
+//! to start ([`Cluster::join`]), and a running process whose id another process took
+//! (it was stalled for a whole lease) stops owning anything (see [`instance`]).
 
+pub mod instance;
 pub mod round;
 
 use std::collections::HashSet;
@@ -107,6 +112,10 @@ pub struct Cluster {
     view: RwLock<View>,
     /// Set by [`Cluster::leave`]: no round takes a lease again.
     leaving: AtomicBool,
+    /// This process's token in the `nodes` row (see [`instance`]).
+    instance: String,
+    /// Another process took this node id: this one owns nothing from then on.
+    displaced: AtomicBool,
 }
 
 impl Cluster {
@@ -129,7 +138,72 @@ impl Cluster {
             db,
             view: RwLock::new(View::default()),
             leaving: AtomicBool::new(false),
+            instance: instance::new_token(),
+            displaced: AtomicBool::new(false),
         }))
+    }
+
+    /// True once another process took this node id: the Hub stops every actor, and
+    /// no round, lease or tick is taken again by this process.
+    pub fn is_displaced(&self) -> bool {
+        self.displaced.load(Ordering::Acquire)
+    }
+
+    fn plan(&self) -> round::Plan {
+        round::Plan {
+            node: self.settings.id.clone(),
+            instance: self.instance.clone(),
+            started_at: self.started_at,
+            lease: self.settings.lease,
+            shared: self.shared,
+        }
+    }
+
+    /// Claims this node id for this process before anything starts (PostgreSQL). When
+    /// another process holds it, watches its heartbeat: one that beats again is alive,
+    /// and this process refuses to start (`StoreError::NodeIdInUse`, saying what to
+    /// do); one that stays silent for its lease (a crashed node being restarted) is
+    /// taken over. A process of this machine that has exited is taken over at once.
+    pub async fn join(&self) -> Result<(), StoreError> {
+        if !self.shared {
+            return Ok(());
+        }
+        let (lease, heartbeat) = (self.settings.lease, self.settings.heartbeat);
+        let deadline = std::time::Instant::now() + lease + 2 * heartbeat;
+        let poll = (heartbeat / 4).max(Duration::from_millis(100));
+        let mut first_seen: Option<NaiveDateTime> = None;
+        loop {
+            let plan = self.plan();
+            let row = match self.db.run(move |c| round::join(c, &plan)).await? {
+                round::Joined::Yes => return Ok(()),
+                round::Joined::HeldBy(row) => row,
+                round::Joined::Again if std::time::Instant::now() < deadline => {
+                    actix_rt::time::sleep(poll).await;
+                    continue;
+                }
+                round::Joined::Again => {
+                    return Err(StoreError::NodeIdInUse(format!(
+                        "node id \"{}\" kept changing hands while this process started: \
+                         another process is starting with it. Give each process its own \
+                         [cluster] node_id (or MUNINN_CLUSTER_NODE_ID).",
+                        self.id()
+                    )));
+                }
+            };
+            let beating = first_seen.is_some_and(|t| row.heartbeat_at > t);
+            if beating || std::time::Instant::now() >= deadline {
+                return Err(StoreError::NodeIdInUse(in_use(&self.settings, &row)));
+            }
+            if first_seen.is_none() {
+                tracing::warn!(
+                    node_id = self.id(),
+                    last_heartbeat = %row.heartbeat_at,
+                    "another process ran as this node id; waiting to see whether it is still alive"
+                );
+                first_seen = Some(row.heartbeat_at);
+            }
+            actix_rt::time::sleep(poll).await;
+        }
     }
 
     /// True once the node began to stop cleanly (its leases are given up).
@@ -153,11 +227,10 @@ impl Cluster {
         if self.is_leaving() {
             return Err(StoreError::WriterGone);
         }
-        let plan = round::Plan {
-            node: self.settings.id.clone(),
-            started_at: self.started_at,
-            lease: self.settings.lease,
-        };
+        if self.is_displaced() {
+            return Err(StoreError::NodeIdInUse(taken_over(self.id(), None)));
+        }
+        let plan = self.plan();
         let res = self.db.run(move |c| round::run(c, &plan, &wanted)).await;
         let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
         match res {
@@ -182,6 +255,13 @@ impl Cluster {
                 Ok(done.mine)
             }
             Err(e) => {
+                if let StoreError::NodeIdInUse(why) = &e
+                    && !self.displaced.swap(true, Ordering::AcqRel)
+                {
+                    tracing::error!(node_id = self.id(), "{why}");
+                    view.owned_agents.clear();
+                    view.owned_subscriptions.clear();
+                }
                 view.error = Some(e.to_string());
                 Err(e)
             }
@@ -191,6 +271,9 @@ impl Cluster {
     /// Takes (or renews) one resource now: a node that saves a new agent or webhook
     /// starts it at once when it is free. True when this node holds it.
     pub async fn acquire(&self, resource: String) -> Result<bool, StoreError> {
+        if self.is_displaced() {
+            return Ok(false);
+        }
         let (node, lease) = (self.settings.id.clone(), self.settings.lease);
         self.db
             .run(move |c| {
@@ -212,6 +295,9 @@ impl Cluster {
     /// one) already fired anywhere; on PostgreSQL only while this node holds the agent.
     /// True: run it.
     pub async fn fire_tick(&self, agent_id: i64, tick: NaiveDateTime) -> Result<bool, StoreError> {
+        if self.is_displaced() {
+            return Ok(false);
+        }
         let (node, shared) = (self.settings.id.clone(), self.shared);
         self.db
             .run(move |c| {
@@ -226,18 +312,55 @@ impl Cluster {
     }
 
     /// A clean stop: gives every lease up and leaves the node list, so the other nodes
-    /// take over at their next heartbeat instead of after the lease.
+    /// take over at their next heartbeat instead of after the lease. A process whose
+    /// node id another one took leaves both alone: they are that process's now.
     pub async fn leave(&self) -> Result<usize, StoreError> {
         self.leaving.store(true, Ordering::Release);
-        let node = self.settings.id.clone();
+        if self.is_displaced() {
+            return Ok(0);
+        }
+        let (node, instance) = (self.settings.id.clone(), self.instance.clone());
         self.db
             .run(move |c| {
                 let n = leases::release_all(c, &node)?;
-                nodes::remove(c, &node)?;
+                nodes::remove(c, &node, &instance)?;
                 Ok(n)
             })
             .await
     }
+}
+
+/// Why a process cannot start as node `settings.id`: `row`'s process beats as it.
+fn in_use(settings: &NodeSettings, row: &NodeRow) -> String {
+    format!(
+        "node id \"{id}\" is in use: another muninn process on this database runs as \"{id}\" \
+         (started {started} UTC, version {version}, last heartbeat {beat} UTC). Two processes \
+         with one node id would share its leases and run the same agents and webhooks \
+         twice, so this one does not start. Give each process its own [cluster] node_id \
+         (or MUNINN_CLUSTER_NODE_ID); if that process has just been stopped, start this one \
+         again after {lease} s, when its heartbeat has expired.",
+        id = settings.id,
+        started = row.started_at.format("%Y-%m-%d %H:%M:%S"),
+        version = row.version,
+        beat = row.heartbeat_at.format("%Y-%m-%d %H:%M:%S"),
+        lease = settings.lease.as_secs(),
+    )
+}
+
+/// Why a running process stops owning: another one took its node id.
+pub(crate) fn taken_over(id: &str, holder: Option<&NodeRow>) -> String {
+    let since = holder.map_or_else(String::new, |r| {
+        format!(
+            " (it started {} UTC)",
+            r.started_at.format("%Y-%m-%d %H:%M:%S")
+        )
+    });
+    format!(
+        "node id \"{id}\" was taken by another muninn process{since}: this process missed its \
+         heartbeats for a whole lease, or both were started with one node id. It stops \
+         running agents and webhooks rather than share them, and keeps serving the API; \
+         give each process its own [cluster] node_id and restart this one."
+    )
 }
 
 /// A lease length as chrono counts it.

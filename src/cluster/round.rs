@@ -21,8 +21,32 @@ use crate::store::{Conn, StoreError, claims, leases};
 
 pub struct Plan {
     pub node: String,
+    /// This process's token (see `instance`).
+    pub instance: String,
     pub started_at: NaiveDateTime,
     pub lease: Duration,
+    /// Other processes may share the database (PostgreSQL). On SQLite the one process
+    /// takes its node's row whatever it holds (a crash left it behind).
+    pub shared: bool,
+}
+
+impl Plan {
+    /// This node's heartbeat at `now`.
+    pub fn beat(&self, now: NaiveDateTime) -> nodes::Beat<'_> {
+        let live_since = if self.shared {
+            now - chrono_len(self.lease)
+        } else {
+            now + chrono::Duration::days(365)
+        };
+        nodes::Beat {
+            id: &self.node,
+            instance: &self.instance,
+            version: super::VERSION,
+            started_at: self.started_at,
+            at: now,
+            live_since,
+        }
+    }
 }
 
 pub struct Done {
@@ -37,11 +61,47 @@ pub fn share(total: usize, live: usize) -> usize {
     total.div_ceil(live.max(1))
 }
 
+/// What [`join`] found.
+pub enum Joined {
+    /// This process runs as the node now.
+    Yes,
+    /// Another process holds the id, with this row.
+    HeldBy(NodeRow),
+    /// The row changed between two statements: ask again.
+    Again,
+}
+
+/// Records `plan`'s process as node `plan.node` if no other live process runs as it, or
+/// if the one in the row is known to have exited (see `instance`).
+pub fn join(c: &mut Conn, plan: &Plan) -> Result<Joined, StoreError> {
+    let beat = plan.beat(nodes::db_now(c)?);
+    if nodes::heartbeat(c, &beat)? {
+        return Ok(Joined::Yes);
+    }
+    let Some(row) = nodes::find(c, &plan.node)? else {
+        return Ok(Joined::Again);
+    };
+    if super::instance::is_gone(&row.instance) {
+        if !nodes::take_over(c, &row.instance, &beat)? {
+            return Ok(Joined::Again);
+        }
+        tracing::info!(node_id = %plan.node, "the process that ran as this node id before has exited; taking its place");
+        return Ok(Joined::Yes);
+    }
+    Ok(Joined::HeldBy(row))
+}
+
 /// Runs one round for `plan.node` over the resources that should run (`wanted`).
 pub fn run(c: &mut Conn, plan: &Plan, wanted: &[String]) -> Result<Done, StoreError> {
     let now = nodes::db_now(c)?;
     let until = now + chrono_len(plan.lease);
-    nodes::heartbeat(c, &plan.node, super::VERSION, plan.started_at, now)?;
+    if !nodes::heartbeat(c, &plan.beat(now))? {
+        let holder = nodes::find(c, &plan.node)?;
+        return Err(StoreError::NodeIdInUse(super::taken_over(
+            &plan.node,
+            holder.as_ref(),
+        )));
+    }
     let all_nodes = nodes::list(c)?;
     let alive_since = now - chrono_len(plan.lease);
     let live = all_nodes
@@ -114,8 +174,10 @@ mod tests {
     fn plan(node: &str) -> Plan {
         Plan {
             node: node.into(),
+            instance: format!("{node}-process"),
             started_at: crate::store::now(),
             lease: Duration::from_secs(15),
+            shared: true,
         }
     }
 
@@ -139,5 +201,28 @@ mod tests {
         let fewer = &wanted[..4];
         let a2 = run(&mut c, &plan("a"), fewer).unwrap();
         assert!(a2.mine.iter().all(|r| fewer.contains(r)));
+    }
+
+    #[test]
+    fn a_process_whose_node_id_another_took_gets_no_lease() {
+        let (_dir, mut c) = crate::store::test_conn();
+        let wanted: Vec<String> = (1..=2).map(leases::agent).collect();
+        assert_eq!(run(&mut c, &plan("a"), &wanted).unwrap().mine.len(), 2);
+        let mut twin = plan("a");
+        twin.instance = "another process".into();
+        let Err(e) = run(&mut c, &twin, &wanted) else {
+            panic!("a second process ran a round as \"a\"");
+        };
+        assert!(
+            matches!(&e, StoreError::NodeIdInUse(m) if m.contains("\"a\"")),
+            "{e}"
+        );
+        // On SQLite there is one process: a row left by a crash is its own again.
+        twin.shared = false;
+        assert_eq!(run(&mut c, &twin, &wanted).unwrap().mine.len(), 2);
+        assert!(
+            run(&mut c, &plan("a"), &wanted).is_err(),
+            "the first is out"
+        );
     }
 }

@@ -23,8 +23,8 @@ use actix::prelude::*;
 use crate::agents::actor::{AgentSettings, ControlTargets, Reload, Shutdown, SubscriptionTouched};
 use crate::cluster::{Cluster, NodeSettings};
 use crate::config::Config;
-use crate::delivery::actor::{Reconfigure as ReconfigureSubscription, Stop as StopSubscription};
-use crate::delivery::{DeliverySettings, Spec, SubscriptionIndex};
+use crate::delivery::actor::Stop as StopSubscription;
+use crate::delivery::{DeliverySettings, SubscriptionIndex};
 use crate::endpoints::{InboundSettings, Reconfigure, StopEndpoint};
 use crate::feeds::{FeedChanged, actor::ReloadFeed, actor::StopFeed};
 use crate::store::agents::AgentRow;
@@ -70,8 +70,11 @@ pub struct Hub {
     round_running: bool,
     /// When a lease round last worked.
     last_round_ok: std::time::Instant,
-    /// Subscriptions stored by another node whose configuration cannot be loaded here.
-    unloadable: std::collections::HashSet<i64>,
+    /// The `updated_at` of each subscription as this node applied it (see
+    /// `ownership`): one changed through another node is read again and reconfigured.
+    applied: std::collections::HashMap<i64, chrono::NaiveDateTime>,
+    /// Each subscription's count of circuits closed by hand elsewhere, as last seen.
+    resets_seen: std::collections::HashMap<i64, i64>,
     /// `serve --safe`: nothing is started, not even what the API saves, so a row that
     /// breaks the hub can be fixed or deleted.
     safe_mode: bool,
@@ -97,11 +100,8 @@ impl Handler<SubscriptionSaved> for Hub {
     fn handle(&mut self, msg: SubscriptionSaved, ctx: &mut Context<Self>) -> Self::Result {
         let row = msg.0;
         match self.registry.subscription(row.id) {
-            Some(entry) => {
-                if let Ok(spec) = Spec::from_row(&row, self.store.keys()) {
-                    self.subscriptions.upsert(Arc::new(spec));
-                }
-                entry.addr.do_send(ReconfigureSubscription(row));
+            Some(_) => {
+                self.reconfigure_subscription(row);
                 Box::pin(std::future::ready(()))
             }
             None => {
@@ -123,6 +123,8 @@ impl Handler<SubscriptionRemoved> for Hub {
     type Result = ();
 
     fn handle(&mut self, msg: SubscriptionRemoved, _: &mut Context<Self>) {
+        self.applied.remove(&msg.0);
+        self.resets_seen.remove(&msg.0);
         self.subscriptions.remove(msg.0);
         if let Some(entry) = self.registry.remove_subscription(msg.0) {
             entry.addr.do_send(StopSubscription);
@@ -299,6 +301,10 @@ pub async fn start(
         reason: e.to_string(),
     })?;
     let cluster = Cluster::new(node, &config.store_options(), &store)?;
+    if !config.safe_mode {
+        // Refuses to start when another live process runs as this node id.
+        cluster.join().await?;
+    }
     tracing::info!(
         node_id = cluster.id(),
         shared = cluster.shared,
@@ -319,7 +325,7 @@ pub async fn start(
     ));
     // The Hub's address exists before it runs: its agents send it their control actions.
     let hub_ctx = Context::<Hub>::new();
-    let hub = Hub {
+    let mut hub = Hub {
         me: hub_ctx.address(),
         clock: clock.clone(),
         tz: config.timezone().unwrap_or(chrono_tz::Tz::UTC),
@@ -379,7 +385,8 @@ pub async fn start(
         forward: forward.clone(),
         round_running: false,
         last_round_ok: std::time::Instant::now(),
-        unloadable: Default::default(),
+        applied: Default::default(),
+        resets_seen: Default::default(),
         safe_mode: config.safe_mode,
     };
     if config.safe_mode {
@@ -389,7 +396,7 @@ pub async fn start(
         );
     } else {
         reload_control_links(&store, &hub.settings.directory).await?;
-        spawn_stored(&hub, &store, threads).await?;
+        spawn_stored(&mut hub, &store, threads).await?;
     }
     Ok(Addrs {
         hub: hub_ctx.run(hub),
@@ -418,9 +425,14 @@ async fn reload_control_links(
 
 /// Starts every stored subscription, agent and incoming webhook; one whose
 /// configuration cannot be loaded is disabled first (see [`startup`]).
-async fn spawn_stored(hub: &Hub, store: &Store, threads: usize) -> Result<(), StoreError> {
+async fn spawn_stored(hub: &mut Hub, store: &Store, threads: usize) -> Result<(), StoreError> {
     // Subscriptions first: agents may emit events as soon as they start, and those
     // events must find every subscription they owe deliveries to.
+    // The circuit resets counted so far, read before the rows: one counted later is
+    // one the actors started from these rows have not seen.
+    hub.resets_seen = (store.read(subscriptions::revisions).await?.into_iter())
+        .map(|(id, _, resets)| (id, resets))
+        .collect();
     let subs = startup::subscriptions(store, store.read(subscriptions::list_all).await?).await?;
     let rows = store.read(|c| agents::list(c, None)).await?;
     let rows = upgrade::agent_options(store, rows).await?;

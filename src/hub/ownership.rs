@@ -5,20 +5,27 @@
 //! deliveries from); only the lease holder runs an agent's actor and schedule and a
 //! subscription's sender.
 //!
-//! The round also notices agents and subscriptions created or deleted through another
-//! node, and agents changed through one (it reads their ids, and agents' `updated_at`,
-//! every heartbeat), and, with several live nodes, asks the
-//! owned actors to read what other nodes committed: the Router only pushes this
-//! node's own commits.
+//! The round also notices agents and subscriptions created, changed or deleted through
+//! another node (it reads their ids and `updated_at`, which every write that changes
+//! one sets, every heartbeat): every node's index follows a changed subscription, and
+//! the node that sends it reconfigures its actor (new URL, secrets, pause, resume) and
+//! closes its live circuit when a reset was asked elsewhere (a counted reset, see
+//! `store::subscriptions::reset_circuit`). With several live
+//! nodes it also asks the owned actors to read what other nodes committed: the Router
+//! only pushes this node's own commits.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
 use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 
 use super::{AgentRemoved, AgentSaved, Hub, ReloadLinks, SubscriptionRemoved};
 use crate::agents::actor::CatchUp;
-use crate::delivery::actor::Stop as StopSubscription;
+use crate::delivery::Spec;
+use crate::delivery::actor::{Reconfigure, ResetCircuit, Stop as StopSubscription};
 use crate::store::agents::{self, AgentRow};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{StoreError, leases};
@@ -27,6 +34,16 @@ use crate::store::{StoreError, leases};
 pub enum Start {
     Agent(AgentRow),
     Subscription(SubscriptionRow),
+}
+
+/// A stored subscription as the round reads it.
+#[derive(Debug, Clone, Copy)]
+struct StoredSub {
+    id: i64,
+    /// Set by every write that changes it.
+    updated_at: NaiveDateTime,
+    /// Circuits closed by hand on a node that did not send it.
+    resets: i64,
 }
 
 /// What a round found: the ids stored, and the leases this node holds.
@@ -38,7 +55,7 @@ struct Found {
     agents: Vec<i64>,
     /// Each stored agent's `updated_at`, in `agents`' order.
     versions: Vec<chrono::NaiveDateTime>,
-    subscriptions: Vec<i64>,
+    subscriptions: Vec<StoredSub>,
     mine: HashSet<String>,
 }
 
@@ -92,7 +109,7 @@ impl Hub {
     }
 
     fn lease_round(&mut self, ctx: &mut Context<Self>) {
-        if self.round_running || self.cluster.is_leaving() {
+        if self.round_running || self.cluster.is_leaving() || self.cluster.is_displaced() {
             return;
         }
         self.round_running = true;
@@ -102,9 +119,17 @@ impl Hub {
         let work = async move {
             let (stored, subscriptions) = store.read(stored_ids).await?;
             let (agents, versions): (Vec<i64>, Vec<_>) = stored.into_iter().unzip();
+            let subscriptions: Vec<StoredSub> = subscriptions
+                .into_iter()
+                .map(|(id, updated_at, resets)| StoredSub {
+                    id,
+                    updated_at,
+                    resets,
+                })
+                .collect();
             let wanted = subscriptions
                 .iter()
-                .map(|id| leases::subscription(*id))
+                .map(|s| leases::subscription(s.id))
                 .chain(agents.iter().map(|id| leases::agent(*id)))
                 .collect();
             let mine = cluster.round(wanted).await?;
@@ -122,6 +147,11 @@ impl Hub {
                 act.last_round_ok = std::time::Instant::now();
                 act.apply_round(found, ctx);
             }
+            Err(_) if act.cluster.is_displaced() => {
+                // Logged by the cluster; another process runs as this node id now.
+                act.round_running = false;
+                act.stop_everything();
+            }
             Err(e) => {
                 act.round_running = false;
                 tracing::warn!(error = %e, "the lease round failed; this node's leases expire unless the next one works");
@@ -137,6 +167,12 @@ impl Hub {
         if !self.cluster.shared || self.last_round_ok.elapsed() < self.cluster.settings.lease {
             return;
         }
+        self.stop_everything();
+    }
+
+    /// Stops every agent and subscription actor this node runs (what serves requests
+    /// stays).
+    fn stop_everything(&mut self) {
         let (_, running) = self.registry.agent_ids();
         let subs = self.registry.subscription_ids();
         if running.is_empty() && subs.is_empty() {
@@ -145,7 +181,7 @@ impl Hub {
         tracing::error!(
             agents = running.len(),
             subscriptions = subs.len(),
-            "no lease round has worked for a whole lease: stopping this node's agents and webhooks until one does"
+            "stopping this node's agents and webhooks: no lease round has worked for a whole lease, or another process took this node id"
         );
         for id in running {
             self.stop_agent(id);
@@ -162,7 +198,11 @@ impl Hub {
     fn apply_round(&mut self, found: Found, ctx: &mut Context<Self>) {
         let mine = &found.mine;
         let stored_agents: HashSet<i64> = found.agents.iter().copied().collect();
-        let stored_subs: HashSet<i64> = found.subscriptions.iter().copied().collect();
+        let stored_subs: HashSet<i64> = found.subscriptions.iter().map(|s| s.id).collect();
+        // A deleted subscription is forgotten (one saved here since is read again at
+        // the next round, which changes nothing).
+        self.applied.retain(|id, _| stored_subs.contains(id));
+        self.resets_seen.retain(|id, _| stored_subs.contains(id));
         let (known_agents, running_agents) = self.registry.agent_ids();
         // Only what the round saw stored: one saved here since runs on its new lease.
         for id in &running_agents {
@@ -189,6 +229,7 @@ impl Hub {
                 ctx.notify(SubscriptionRemoved(*id));
             }
         }
+        self.follow_resets(&found.subscriptions);
         let known: HashSet<i64> = known_agents.into_iter().collect();
         let running: HashSet<i64> = self.registry.agent_ids().1.into_iter().collect();
         let load_agents: Vec<i64> = found
@@ -205,18 +246,44 @@ impl Hub {
             })
             .map(|(id, _)| *id)
             .collect();
-        let load_subs: Vec<i64> = found
-            .subscriptions
-            .iter()
-            .copied()
-            .filter(|id| {
-                (self.subscriptions.get(*id).is_none() && !self.unloadable.contains(id))
-                    || (mine.contains(&leases::subscription(*id))
-                        && self.registry.subscription(*id).is_none())
-            })
-            .collect();
+        let load_subs = self.subscriptions_to_load(&found.subscriptions, mine);
         self.poll_other_nodes();
         self.load_and_start(load_agents, load_subs, found.mine, ctx);
+    }
+
+    /// The stored subscriptions to read: unknown here, changed since this node applied
+    /// them, or held here and not running (an invalid one, in no index, waits for a
+    /// change instead of being read every heartbeat).
+    fn subscriptions_to_load(&self, stored: &[StoredSub], mine: &HashSet<String>) -> Vec<i64> {
+        stored
+            .iter()
+            .filter(|s| {
+                self.applied.get(&s.id) != Some(&s.updated_at)
+                    || (mine.contains(&leases::subscription(s.id))
+                        && self.subscriptions.get(s.id).is_some()
+                        && self.registry.subscription(s.id).is_none())
+            })
+            .map(|s| s.id)
+            .collect()
+    }
+
+    /// Closes the live circuit of each subscription running here whose circuit was
+    /// closed by hand on another node since the last round (the stored one is closed
+    /// already). A count seen for the first time is only noted: an actor started since
+    /// read its circuit from the row, after the reset.
+    fn follow_resets(&mut self, stored: &[StoredSub]) {
+        for s in stored {
+            let before = self.resets_seen.insert(s.id, s.resets);
+            if before.is_some_and(|b| s.resets > b)
+                && let Some(entry) = self.registry.subscription(s.id)
+            {
+                tracing::info!(
+                    subscription_id = s.id,
+                    "circuit closed by hand through another node: closing it here"
+                );
+                entry.addr.do_send(ResetCircuit);
+            }
+        }
     }
 
     /// Reads the rows of what this node gained or did not know, and starts them.
@@ -255,16 +322,9 @@ impl Hub {
                 }
             };
             // Subscriptions first, as at start: agents' events must find them.
-            for row in &loaded.subscriptions {
+            for row in loaded.subscriptions {
                 let run = mine.contains(&leases::subscription(row.id));
-                if run {
-                    tracing::info!(subscription_id = row.id, "subscription runs on this node");
-                }
-                act.spawn_subscription(row, run);
-                if act.subscriptions.get(row.id).is_none() {
-                    // Invalid (logged once): not read again every heartbeat.
-                    act.unloadable.insert(row.id);
-                }
+                act.subscription_loaded(row, run);
             }
             for row in loaded.agents {
                 let run = mine.contains(&leases::agent(row.id));
@@ -283,6 +343,44 @@ impl Hub {
                 }
             }
         }));
+    }
+
+    /// Applies a subscription row the round read: reconfigures the actor running here
+    /// when the row changed since (saved through another node), else starts what runs
+    /// of it here.
+    fn subscription_loaded(&mut self, row: SubscriptionRow, run: bool) {
+        let changed = self
+            .applied
+            .get(&row.id)
+            .is_some_and(|at| *at != row.updated_at);
+        if changed && self.registry.subscription(row.id).is_some() {
+            tracing::info!(
+                subscription_id = row.id,
+                "subscription changed through another node: reconfigured"
+            );
+            self.reconfigure_subscription(row);
+            return;
+        }
+        if run && self.registry.subscription(row.id).is_none() {
+            tracing::info!(subscription_id = row.id, "subscription runs on this node");
+        }
+        self.spawn_subscription(&row, run);
+    }
+
+    /// Puts a changed subscription in this node's index and tells its running actor.
+    pub(super) fn reconfigure_subscription(&mut self, row: SubscriptionRow) {
+        self.applied.insert(row.id, row.updated_at);
+        if let Ok(spec) = Spec::from_row(&row, self.store.keys()) {
+            self.subscriptions.upsert(Arc::new(spec));
+        }
+        if let Some(entry) = self.registry.subscription(row.id) {
+            entry.addr.do_send(Reconfigure(row));
+        }
+    }
+
+    /// Records that this node applied `row` (started it, or put it in its index).
+    pub(super) fn applied_subscription(&mut self, row: &SubscriptionRow) {
+        self.applied.insert(row.id, row.updated_at);
     }
 
     /// With other live nodes, their commits reach this node's actors only through the
@@ -308,17 +406,16 @@ impl Hub {
     }
 }
 
-/// Every stored agent (with its `updated_at`) and subscription: each one should run
-/// somewhere.
-type Stored = (Vec<(i64, chrono::NaiveDateTime)>, Vec<i64>);
+/// Every stored agent (with its `updated_at`) and subscription (with its `updated_at`
+/// and count of circuit resets): each one should run somewhere.
+type Stored = (Vec<(i64, NaiveDateTime)>, Vec<(i64, NaiveDateTime, i64)>);
 
 fn stored_ids(c: &mut crate::store::Conn) -> Result<Stored, StoreError> {
-    use crate::store::schema::{agents as a, subscriptions as s};
+    use crate::store::schema::agents as a;
     use diesel::prelude::*;
     let agents = a::table
         .select((a::id, a::updated_at))
         .order(a::id.asc())
         .load(c)?;
-    let subs: Vec<i64> = s::table.select(s::id).order(s::id.asc()).load(c)?;
-    Ok((agents, subs))
+    Ok((agents, subscriptions::revisions(c)?))
 }

@@ -129,10 +129,12 @@ impl Hub {
 impl Hub {
     /// Puts the subscription in the index every node's writer makes deliveries from,
     /// and starts its actor when `run` (this node holds its lease).
-    pub(super) fn spawn_subscription(&self, row: &SubscriptionRow, run: bool) {
+    pub(super) fn spawn_subscription(&mut self, row: &SubscriptionRow, run: bool) {
         if self.safe_mode {
             return;
         }
+        // Also when invalid: read again once it changes, not every heartbeat.
+        self.applied_subscription(row);
         let spec = match Spec::from_row(row, self.store.keys()) {
             Ok(s) => Arc::new(s),
             Err(e) => {

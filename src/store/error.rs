@@ -45,6 +45,10 @@ pub enum StoreError {
         message: String,
         retry_after: Option<u32>,
     },
+    /// Another live process runs as this node's `[cluster] node_id`; the message names
+    /// the id and says what to do.
+    #[error("{0}")]
+    NodeIdInUse(String),
 }
 
 /// How a caller should answer a failed store operation.

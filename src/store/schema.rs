@@ -306,6 +306,7 @@ diesel::table! {
         started_at -> Timestamp,
         heartbeat_at -> Timestamp,
         version -> Text,
+        instance -> Text,
     }
 }
 

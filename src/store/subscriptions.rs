@@ -282,6 +282,58 @@ pub fn save_circuit(
     Ok(())
 }
 
+/// Closes the circuit by hand where the subscription's actor does not run (another
+/// node sends its deliveries, or nothing does): the stored circuit is closed, and the
+/// new `updated_at` and the counted reset tell the node that sends it to close its
+/// live breaker too (that node's own reset, `ResetCircuit`, uses [`save_circuit`]).
+pub fn reset_circuit(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+    diesel::update(subscriptions::table.find(id))
+        .set((
+            subscriptions::circuit_state.eq(CircuitState::Closed),
+            subscriptions::circuit_opened_at.eq(None::<NaiveDateTime>),
+            subscriptions::consecutive_failures.eq(0),
+            subscriptions::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    let sql = super::nodes::placeholders(
+        conn,
+        "INSERT INTO subscription_circuit_resets (subscription_id, resets) VALUES (?, 1) \
+         ON CONFLICT (subscription_id) DO UPDATE \
+         SET resets = subscription_circuit_resets.resets + 1",
+    );
+    diesel::sql_query(sql)
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What each node compares every heartbeat with what it runs: every subscription's
+/// `updated_at` (set by every write that changes it) and its count of circuits closed
+/// by hand through [`reset_circuit`] (0 when never), by id.
+pub fn revisions(conn: &mut Conn) -> Result<Vec<(i64, NaiveDateTime, i64)>, StoreError> {
+    #[derive(QueryableByName)]
+    struct Resets {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        subscription_id: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        resets: i64,
+    }
+    let resets: std::collections::HashMap<i64, i64> =
+        diesel::sql_query("SELECT subscription_id, resets FROM subscription_circuit_resets")
+            .load::<Resets>(conn)?
+            .into_iter()
+            .map(|r| (r.subscription_id, r.resets))
+            .collect();
+    let rows: Vec<(i64, NaiveDateTime)> = subscriptions::table
+        .select((subscriptions::id, subscriptions::updated_at))
+        .order(subscriptions::id.asc())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, at)| (id, at, resets.get(&id).copied().unwrap_or(0)))
+        .collect())
+}
+
 /// Every subscription, including those agents own (for starting their actors).
 pub fn list_all(conn: &mut Conn) -> Result<Vec<SubscriptionRow>, StoreError> {
     Ok(subscriptions::table
@@ -380,6 +432,28 @@ mod tests {
                     .map(|_| id)
             })
             .unwrap()
+    }
+
+    #[test]
+    fn a_reset_by_hand_is_counted_and_changes_the_row() {
+        let (_dir, mut conn) = test_conn();
+        let id = with_circuit_text(&mut conn, "closed");
+        let before = find(&mut conn, id).unwrap().unwrap().updated_at;
+        assert_eq!(revisions(&mut conn).unwrap(), [(id, before, 0)]);
+        // What an attempt records is the sending node's own: nothing changes for others.
+        save_circuit(&mut conn, id, CircuitState::Open, Some(now()), 3).unwrap();
+        assert_eq!(revisions(&mut conn).unwrap(), [(id, before, 0)]);
+        reset_circuit(&mut conn, id).unwrap();
+        reset_circuit(&mut conn, id).unwrap();
+        let r = find(&mut conn, id).unwrap().unwrap();
+        assert_ne!(r.updated_at, before);
+        assert_eq!(
+            (r.circuit_state, r.consecutive_failures, r.circuit_opened_at),
+            (CircuitState::Closed, 0, None)
+        );
+        assert_eq!(revisions(&mut conn).unwrap(), [(id, r.updated_at, 2)]);
+        delete(&mut conn, id).unwrap();
+        assert!(revisions(&mut conn).unwrap().is_empty());
     }
 
     #[test]

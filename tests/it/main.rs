@@ -24,6 +24,7 @@ mod cli;
 mod cli_api;
 mod cluster;
 mod cluster_view;
+mod cluster_sync;
 mod console_api;
 mod contracts;
 mod copy_db;

@@ -22,10 +22,20 @@ use serde_json::{Value, json};
 /// Both nodes seal and open secrets with the same key, as a cluster's nodes must.
 const KEY: &str = "bXVuaW5uLXRlc3Qtbm9kZXMta2V5LTMyLWJ5dGVzISE=";
 
-/// Starts a node on `url` with its own data directory; polling every ten minutes.
+/// Starts a node on `url` with its own data directory and node id; polling every ten
+/// minutes.
 fn node(url: &str) -> (tempfile::TempDir, HubProcess) {
     let dir = tempfile::tempdir().unwrap();
+    // Two processes on one machine need their own node ids (the default is the host
+    // name, and a second process with a live node's id refuses to start).
+    let id = dir
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let envs = [
+        ("MUNINN_CLUSTER_NODE_ID", id.as_str()),
         ("MUNINN_ADMIN_TOKEN", ADMIN_TOKEN),
         ("MUNINN_DATABASE_URL", url),
         ("MUNINN_SECRET_KEY", KEY),

@@ -170,12 +170,18 @@ impl<R: Running> Subscriptions<'_, R> {
             fields.is_active = true;
         }
         let reactivate = input.is_active == Some(true) && !current.is_active;
+        // Its actor runs on another node (or nowhere): see below.
+        let remote = self.running.actor(id).is_none();
         let row = self
             .store
             .writer()
             .write(move |c, _| {
+                if reactivate && remote {
+                    // Counted: the node that sends it closes its live breaker.
+                    subscriptions::reset_circuit(c, id)?;
+                }
                 let row = subscriptions::update(c, id, &fields)?;
-                if reactivate {
+                if reactivate && !remote {
                     subscriptions::save_circuit(
                         c,
                         id,
@@ -291,19 +297,13 @@ impl<R: Running> Subscriptions<'_, R> {
             None => match self.running.ask_owner(id, ActorAsk::ResetCircuit).await? {
                 // Its actor runs on another node, which closed it there.
                 Some(was_open) => was_open,
-                // Not running (its stored settings are invalid): only the stored state.
+                // Not running anywhere that answers (its stored settings are invalid,
+                // or no node holds it yet): the stored state, which an owner follows
+                // at its next heartbeat.
                 None => {
                     self.store
                         .writer()
-                        .write(move |c, _| {
-                            subscriptions::save_circuit(
-                                c,
-                                id,
-                                subscriptions::CircuitState::Closed,
-                                None,
-                                0,
-                            )
-                        })
+                        .write(move |c, _| subscriptions::reset_circuit(c, id))
                         .await?;
                     current.circuit_state != subscriptions::CircuitState::Closed
                 }

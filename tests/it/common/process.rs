@@ -275,3 +275,36 @@ pub async fn api(
         serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// [`serve_refused`] with `envs` added to the environment (a database URL, a node id).
+pub fn serve_refused_with(
+    data_dir: &Path,
+    envs: &[(&str, &str)],
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let mut cmd = serve_command(data_dir, &[], None);
+    cmd.env_remove("RUST_LOG")
+        .env_remove("MUNINN_ADMIN_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start muninn");
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return (status, err);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "muninn serve did not exit within {within:?}: it started when it should have refused"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
