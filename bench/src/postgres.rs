@@ -225,7 +225,10 @@ async fn ingest(bin: &Path, url: Option<&str>, nodes: usize, cli: &crate::Cli) -
     let mut path = String::new();
     for n in 0..nodes {
         let dir = tempfile::tempdir()?;
-        let hub = start_hub_with(bin, dir.path(), "full", &envs)?;
+        // Each node its own id: two processes under one id refuse to run.
+        let mut node_envs = envs.clone();
+        node_envs.push(("MUNINN_CLUSTER_NODE_ID", format!("bench-node-{n}")));
+        let hub = start_hub_with(bin, dir.path(), "full", &node_envs)?;
         if n == 0 {
             // Made before the other nodes start, so each loads it.
             path = webhook_agent(hub.addr).await?;
