@@ -18,6 +18,7 @@
 //! | [`options`], [`ops`] | agent option readers (Huginn's `boolify`); logging, metrics, systemd |
 //! | [`template`], [`config`] | the Liquid/tera sandbox; the config file, env and defaults |
 //! | [`time`], [`net`], [`event_types`], [`jsonpath`], [`secrets`], [`sandbox`] | leaves: timestamps, IP nets and header styles, the event-type catalog, bounded JSONPath, sealing and constant-time compare, the child-process sandbox for user code |
+//! | [`agent_kind`] | leaf: the agent types as a type (`Kind`), for every layer |
 //!
 //! # Dependency direction
 //!
@@ -33,6 +34,7 @@
 //! direction. See DESIGN.md for the design.
 
 pub mod accounts;
+pub mod agent_kind;
 pub mod agents;
 pub mod cluster;
 pub mod config;

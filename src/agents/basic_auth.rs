@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::request_headers::RequestError;
 use crate::agents::OptionError;
 use crate::template::{RenderCtx, TemplateTree, Templates};
 
@@ -53,14 +54,12 @@ pub fn render(
     templates: &Templates,
     tree: Option<&TemplateTree>,
     ctx: &RenderCtx<'_>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, RequestError> {
     let Some(tree) = tree else {
         return Ok(None);
     };
-    let value = templates.render_tree(tree, ctx).map_err(|e| e.0)?;
-    credentials(Some(&value)).map_err(|()| {
-        "basic_auth must render as \"user:password\" or [\"user\", \"password\"]".to_string()
-    })
+    let value = templates.render_tree(tree, ctx)?;
+    credentials(Some(&value)).map_err(|()| RequestError::BasicAuthShape)
 }
 
 /// The `Authorization` header for `user:password`.
@@ -79,7 +78,7 @@ mod tests {
     fn rendered(options: Value, vars: Value) -> Result<Option<String>, String> {
         let mut templates = Templates::liquid();
         let tree = compile(&mut templates, &options).map_err(|e| e.to_string())?;
-        render(&templates, tree.as_ref(), &context_of(&vars))
+        render(&templates, tree.as_ref(), &context_of(&vars)).map_err(|e| e.to_string())
     }
 
     #[test]

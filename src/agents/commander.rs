@@ -28,7 +28,15 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
     Ok(Box::new(Commander::new(options)?))
 }
 
-fn action_of(text: &str, drop_pending_events: bool) -> Result<Option<ControlAction>, String> {
+/// An action the commander does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("Unsupported action '{0}' ignored")]
+struct UnsupportedAction(String);
+
+fn action_of(
+    text: &str,
+    drop_pending_events: bool,
+) -> Result<Option<ControlAction>, UnsupportedAction> {
     match text.trim() {
         "run" => Ok(Some(ControlAction::Run)),
         "enable" => Ok(Some(ControlAction::Enable {
@@ -36,7 +44,7 @@ fn action_of(text: &str, drop_pending_events: bool) -> Result<Option<ControlActi
         })),
         "disable" => Ok(Some(ControlAction::Disable)),
         "" => Ok(None),
-        other => Err(other.to_string()),
+        other => Err(UnsupportedAction(other.to_string())),
     }
 }
 
@@ -84,7 +92,7 @@ impl Commander {
         match action_of(&text, self.drop_pending_events) {
             Ok(Some(action)) => ctx.control(action),
             Ok(None) => ctx.log("No action is performed."),
-            Err(other) => ctx.error(format!("Unsupported action '{other}' ignored")),
+            Err(e) => ctx.error(e.to_string()),
         }
     }
 }

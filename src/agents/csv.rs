@@ -12,9 +12,9 @@ use serde_json::{Map, Value};
 
 use super::json_parse::{present, text_of};
 use super::{AgentCtx, Behavior, OptionError, opt_bool};
-use crate::jsonpath::BoundedPath;
+use crate::jsonpath::{BoundedPath, PathError, QueryError};
 use crate::store::events::EventRow;
-use crate::template::{TemplateTree, Templates};
+use crate::template::{TemplateError, TemplateTree, Templates};
 
 /// Rows one event may make (Huginn has no bound).
 pub const MAX_ROWS: usize = 10_000;
@@ -60,14 +60,30 @@ impl Csv {
     }
 }
 
-fn separator(opts: &Value) -> Result<u8, String> {
+/// Why an event gave no CSV events.
+#[derive(Debug, thiserror::Error)]
+enum CsvError {
+    #[error("Could not interpolate the options: {0}")]
+    Options(TemplateError),
+    #[error("option \"separator\" must be one character (got {0:?})")]
+    Separator(String),
+    #[error("option \"data_path\" is not a valid JSONPath: {0}")]
+    DataPath(PathError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// The data is not CSV (parsing), or a row cannot be written (serializing).
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error("{0}")]
+    Output(String),
+}
+
+fn separator(opts: &Value) -> Result<u8, CsvError> {
     match text_of(opts.get("separator")).as_str() {
         "" => Ok(b','),
         "\\t" | "\t" => Ok(b'\t'),
         s if s.len() == 1 => Ok(s.as_bytes()[0]),
-        s => Err(format!(
-            "option \"separator\" must be one character (got {s:?})"
-        )),
+        s => Err(CsvError::Separator(s.to_string())),
     }
 }
 
@@ -79,7 +95,7 @@ fn fields(opts: &Value) -> Vec<String> {
         .collect()
 }
 
-fn parse(text: &str, opts: &Value, sep: u8) -> Result<Vec<Value>, String> {
+fn parse(text: &str, opts: &Value, sep: u8) -> Result<Vec<Value>, CsvError> {
     let header = opt_bool(opts, "with_header")
         .ok()
         .flatten()
@@ -91,14 +107,14 @@ fn parse(text: &str, opts: &Value, sep: u8) -> Result<Vec<Value>, String> {
         .flexible(true)
         .from_reader(text.as_bytes());
     let names: Vec<String> = if header {
-        let h = reader.headers().map_err(|e| e.to_string())?;
+        let h = reader.headers()?;
         h.iter().map(str::to_string).collect()
     } else {
         Vec::new()
     };
     let mut rows = Vec::new();
     for record in reader.records().take(MAX_ROWS) {
-        let record = record.map_err(|e| e.to_string())?;
+        let record = record?;
         let row = if header {
             let mut m = Map::new();
             for (name, value) in names.iter().zip(record.iter()) {
@@ -128,7 +144,7 @@ fn cell(v: &Value) -> String {
     }
 }
 
-fn serialize(data: &Value, opts: &Value, sep: u8) -> Result<String, String> {
+fn serialize(data: &Value, opts: &Value, sep: u8) -> Result<String, CsvError> {
     let rows: Vec<&Value> = match data {
         Value::Array(items) if items.first().is_some_and(|f| f.is_array() || f.is_object()) => {
             items.iter().take(MAX_ROWS).collect()
@@ -151,7 +167,7 @@ fn serialize(data: &Value, opts: &Value, sep: u8) -> Result<String, String> {
         } else {
             wanted.clone()
         };
-        w.write_record(&names).map_err(|e| e.to_string())?;
+        w.write_record(&names)?;
     }
     for row in rows {
         let cells: Vec<String> = match row {
@@ -160,10 +176,12 @@ fn serialize(data: &Value, opts: &Value, sep: u8) -> Result<String, String> {
             Value::Array(a) => a.iter().map(cell).collect(),
             other => vec![cell(other)],
         };
-        w.write_record(&cells).map_err(|e| e.to_string())?;
+        w.write_record(&cells)?;
     }
-    let bytes = w.into_inner().map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|e| e.to_string())
+    let bytes = w
+        .into_inner()
+        .map_err(|e| CsvError::Output(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| CsvError::Output(e.to_string()))
 }
 
 impl Behavior for Csv {
@@ -172,7 +190,7 @@ impl Behavior for Csv {
         let result = self
             .templates
             .render_tree(&self.options, &rctx)
-            .map_err(|e| format!("Could not interpolate the options: {e}"))
+            .map_err(CsvError::Options)
             .and_then(|opts| {
                 let sep = separator(&opts)?;
                 let path = text_of(opts.get("data_path"));
@@ -182,9 +200,8 @@ impl Behavior for Csv {
                     path
                 };
                 let data = BoundedPath::parse_huginn(&path)
-                    .map_err(|e| format!("option \"data_path\" is not a valid JSONPath: {e}"))?
-                    .first(payload)
-                    .map_err(|e| e.to_string())?
+                    .map_err(CsvError::DataPath)?
+                    .first(payload)?
                     .cloned()
                     .unwrap_or(Value::Null);
                 let key = text_of(opts.get("data_key"));
@@ -211,7 +228,7 @@ impl Behavior for Csv {
             });
         match result {
             Ok(events) => events.into_iter().for_each(|e| ctx.emit(e)),
-            Err(e) => ctx.error(e),
+            Err(e) => ctx.error(e.to_string()),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 
-use super::{AgentCtx, key_value_store, kind};
+use super::{AgentCtx, Kind, key_value_store, kind};
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
 use crate::template::RenderCtx;
@@ -64,7 +64,7 @@ impl AgentDirectory {
         let mut map = self.drops.write().unwrap_or_else(|e| e.into_inner());
         map.insert(row.id, (row.user_id, drop));
         std::mem::drop(map);
-        if kind(&row.agent_type).is_some_and(|k| k.name == key_value_store::NAME) {
+        if kind(&row.agent_type).is_some_and(|k| k.kind == Kind::KeyValueStore) {
             let options = row.options_json().unwrap_or(Value::Null);
             let variable = key_value_store::variable_of(&options).map(str::to_string);
             let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());

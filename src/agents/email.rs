@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{AgentCtx, Behavior, OptionError, opt_number, type_name};
 use crate::mail::{Mail, message};
 use crate::store::events::EventRow;
-use crate::template::{RenderCtx, TemplateTree, Templates};
+use crate::template::{RenderCtx, TemplateError, TemplateTree, Templates};
 
 /// The options the email agents render, compiled once.
 pub struct EmailOptions {
@@ -111,17 +111,17 @@ impl EmailOptions {
         &self,
         t: &Option<TemplateTree>,
         ctx: &RenderCtx<'_>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, TemplateError> {
         match t {
             None => Ok(None),
             Some(t) => Ok(Some(message::ruby_to_s(
-                &self.templates.render_tree(t, ctx).map_err(|e| e.0)?,
+                &self.templates.render_tree(t, ctx)?,
             ))),
         }
     }
 
     /// The mail these options make in `ctx`, without recipients or groups.
-    pub fn render(&self, ctx: &RenderCtx<'_>) -> Result<Mail, String> {
+    pub fn render(&self, ctx: &RenderCtx<'_>) -> Result<Mail, TemplateError> {
         Ok(Mail {
             to: None,
             from: self.text(&self.from, ctx)?,
@@ -137,11 +137,11 @@ impl EmailOptions {
     }
 
     /// EmailConcern's `recipients`: the rendered list, or none (the owner's address).
-    pub fn recipients(&self, ctx: &RenderCtx<'_>) -> Result<Vec<Option<String>>, String> {
+    pub fn recipients(&self, ctx: &RenderCtx<'_>) -> Result<Vec<Option<String>>, TemplateError> {
         let Some(t) = &self.recipients else {
             return Ok(vec![None]);
         };
-        let list: Vec<String> = match self.templates.render_tree(t, ctx).map_err(|e| e.0)? {
+        let list: Vec<String> = match self.templates.render_tree(t, ctx)? {
             Value::Array(items) => items.iter().map(message::ruby_to_s).collect(),
             one => vec![message::ruby_to_s(&one)],
         };
@@ -160,7 +160,7 @@ impl EmailOptions {
         rctx: &RenderCtx<'_>,
         event_id: Option<i64>,
         mail: Mail,
-    ) -> Result<(), String> {
+    ) -> Result<(), TemplateError> {
         for to in self.recipients(rctx)? {
             ctx.mail(event_id, Mail { to, ..mail.clone() });
         }

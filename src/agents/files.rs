@@ -26,6 +26,55 @@ pub static NO_FILES: FilePolicy = FilePolicy {
     max_bytes: 0,
 };
 
+/// Why a file agent may not touch a path, or touching it failed. The path is the one
+/// the agent's options gave.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error(
+        "file agents are off: the operator allows no directory; set {SETTING} to the directories they may use"
+    )]
+    Off,
+    #[error("the path '{0}' is not absolute")]
+    NotAbsolute(String),
+    #[error("the path '{0}' contains '..'")]
+    ParentDir(String),
+    #[error("the path '{0}' cannot be resolved")]
+    Unresolvable(String),
+    #[error("the path '{0}' is outside the directories the operator allows ({SETTING})")]
+    Outside(String),
+    #[error("'{path}' has {len} bytes, more than [files] max_file_bytes ({max})")]
+    TooBig { path: String, len: u64, max: u64 },
+    #[error("'{path}' grew past [files] max_file_bytes ({max}) while it was read")]
+    Grew { path: String, max: u64 },
+    #[error("writing to '{path}' would make it larger than [files] max_file_bytes ({max})")]
+    WouldGrow { path: String, max: u64 },
+    #[error("cannot open '{path}': {source}")]
+    Open {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read '{path}': {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open '{path}' for writing: {source}")]
+    OpenForWriting {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot write '{path}': {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot list '{}': {source}", path.display())]
+    List {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct FilePolicy {
     dirs: Vec<PathBuf>,
@@ -60,24 +109,22 @@ impl FilePolicy {
     }
 
     /// Refuses when the operator allows no directory at all.
-    pub fn enabled(&self) -> Result<(), String> {
+    pub fn enabled(&self) -> Result<(), FileError> {
         if self.dirs.is_empty() {
-            return Err(format!(
-                "file agents are off: the operator allows no directory; set {SETTING} to the directories they may use"
-            ));
+            return Err(FileError::Off);
         }
         Ok(())
     }
 
     /// The resolved form of `path` if it lies inside an allowed directory.
-    pub fn resolve(&self, path: &str) -> Result<PathBuf, String> {
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, FileError> {
         self.enabled()?;
         let p = Path::new(path.trim());
         if !p.is_absolute() {
-            return Err(format!("the path '{path}' is not absolute"));
+            return Err(FileError::NotAbsolute(path.to_string()));
         }
         if p.components().any(|c| c == Component::ParentDir) {
-            return Err(format!("the path '{path}' contains '..'"));
+            return Err(FileError::ParentDir(path.to_string()));
         }
         // The longest existing ancestor, resolved; the rest appended as written.
         let mut existing = p;
@@ -88,7 +135,7 @@ impl FilePolicy {
                 Err(_) => {
                     let (Some(parent), Some(name)) = (existing.parent(), existing.file_name())
                     else {
-                        return Err(format!("the path '{path}' cannot be resolved"));
+                        return Err(FileError::Unresolvable(path.to_string()));
                     };
                     rest.push(name.to_os_string());
                     existing = parent;
@@ -99,15 +146,13 @@ impl FilePolicy {
         if self.dirs.iter().any(|d| full.starts_with(d)) {
             Ok(full)
         } else {
-            Err(format!(
-                "the path '{path}' is outside the directories the operator allows ({SETTING})"
-            ))
+            Err(FileError::Outside(path.to_string()))
         }
     }
 
     /// Whether the fixed start of a (maybe templated) path could lie inside an allowed
     /// directory: what a save can check before any event renders it.
-    pub fn check_option(&self, path: &str) -> Result<(), String> {
+    pub fn check_option(&self, path: &str) -> Result<(), FileError> {
         self.enabled()?;
         let fixed = match path.find("{{").into_iter().chain(path.find("{%")).min() {
             Some(i) => match path[..i].rfind('/') {
@@ -125,47 +170,54 @@ impl FilePolicy {
     /// option it is about, and why.
     pub fn save_problem(
         &self,
-        kind: &str,
+        kind: super::Kind,
         options: &serde_json::Value,
     ) -> Option<(Option<&'static str>, String)> {
         match kind {
-            super::local_file::NAME => {
+            super::Kind::LocalFile => {
                 let path = super::json_parse::text_of(options.get("path"));
                 self.check_option(path.trim())
                     .err()
-                    .map(|e| (Some("path"), e))
+                    .map(|e| (Some("path"), e.to_string()))
             }
-            super::read_file::NAME => self.enabled().err().map(|e| (None, e)),
+            super::Kind::ReadFile => self.enabled().err().map(|e| (None, e.to_string())),
             _ => None,
         }
     }
 
     /// Reads the file at `path` as text (invalid UTF-8 replaced), at most `max_bytes`.
-    pub fn read(&self, path: &str) -> Result<String, String> {
+    pub fn read(&self, path: &str) -> Result<String, FileError> {
         let p = self.resolve(path)?;
-        let file = std::fs::File::open(&p).map_err(|e| format!("cannot open '{path}': {e}"))?;
+        let file = std::fs::File::open(&p).map_err(|source| FileError::Open {
+            path: path.to_string(),
+            source,
+        })?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len > self.max_bytes {
-            return Err(format!(
-                "'{path}' has {len} bytes, more than [files] max_file_bytes ({})",
-                self.max_bytes
-            ));
+            return Err(FileError::TooBig {
+                path: path.to_string(),
+                len,
+                max: self.max_bytes,
+            });
         }
         let mut bytes = Vec::new();
         file.take(self.max_bytes.saturating_add(1))
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read '{path}': {e}"))?;
+            .map_err(|source| FileError::Read {
+                path: path.to_string(),
+                source,
+            })?;
         if bytes.len() as u64 > self.max_bytes {
-            return Err(format!(
-                "'{path}' grew past [files] max_file_bytes ({}) while it was read",
-                self.max_bytes
-            ));
+            return Err(FileError::Grew {
+                path: path.to_string(),
+                max: self.max_bytes,
+            });
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// Writes (or appends) `data` to `path`; returns the resolved path.
-    pub fn write(&self, path: &str, data: &str, append: bool) -> Result<PathBuf, String> {
+    pub fn write(&self, path: &str, data: &str, append: bool) -> Result<PathBuf, FileError> {
         let p = self.resolve(path)?;
         let before = if append {
             std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0)
@@ -173,10 +225,10 @@ impl FilePolicy {
             0
         };
         if before.saturating_add(data.len() as u64) > self.max_bytes {
-            return Err(format!(
-                "writing to '{path}' would make it larger than [files] max_file_bytes ({})",
-                self.max_bytes
-            ));
+            return Err(FileError::WouldGrow {
+                path: path.to_string(),
+                max: self.max_bytes,
+            });
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -184,16 +236,24 @@ impl FilePolicy {
             .append(append)
             .truncate(!append)
             .open(&p)
-            .map_err(|e| format!("cannot open '{path}' for writing: {e}"))?;
+            .map_err(|source| FileError::OpenForWriting {
+                path: path.to_string(),
+                source,
+            })?;
         file.write_all(data.as_bytes())
-            .map_err(|e| format!("cannot write '{path}': {e}"))?;
+            .map_err(|source| FileError::Write {
+                path: path.to_string(),
+                source,
+            })?;
         Ok(p)
     }
 
     /// The files directly in `dir` (no subdirectories), sorted, at most [`MAX_LISTED`].
-    pub fn list(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot list '{}': {e}", dir.display()))?;
+    pub fn list(&self, dir: &Path) -> Result<Vec<PathBuf>, FileError> {
+        let entries = std::fs::read_dir(dir).map_err(|source| FileError::List {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -232,27 +292,35 @@ mod tests {
                 .is_ok()
         );
         let up = format!("{}/../x", allowed.path().display());
-        assert!(p.resolve(&up).unwrap_err().contains("'..'"));
+        assert!(p.resolve(&up).unwrap_err().to_string().contains("'..'"));
         assert!(
             p.resolve("relative.txt")
                 .unwrap_err()
+                .to_string()
                 .contains("not absolute")
         );
         let outside = other.path().join("b").display().to_string();
         assert!(
             p.resolve(&outside)
                 .unwrap_err()
+                .to_string()
                 .contains("MUNINN_FILES_ALLOWED_DIRS")
         );
         // A link inside that points outside is followed, and refused.
         let link = allowed.path().join("escape");
         std::os::unix::fs::symlink(other.path(), &link).unwrap();
         let through = link.join("secret").display().to_string();
-        assert!(p.resolve(&through).unwrap_err().contains("outside"));
+        assert!(
+            p.resolve(&through)
+                .unwrap_err()
+                .to_string()
+                .contains("outside")
+        );
         assert!(
             FilePolicy::default()
                 .resolve(inside)
                 .unwrap_err()
+                .to_string()
                 .contains("allows no directory")
         );
     }
@@ -266,13 +334,14 @@ mod tests {
         assert!(
             p.write(&f, "0123456789", true)
                 .unwrap_err()
+                .to_string()
                 .contains("max_file_bytes")
         );
         p.write(&f, "abc", true).unwrap();
         assert_eq!(p.read(&f).unwrap(), "0123456789abc");
         std::fs::write(allowed.path().join("big"), [b'x'; 17]).unwrap();
         let big = allowed.path().join("big").display().to_string();
-        assert!(p.read(&big).unwrap_err().contains("17 bytes"));
+        assert!(p.read(&big).unwrap_err().to_string().contains("17 bytes"));
         assert_eq!(p.list(allowed.path()).unwrap().len(), 2);
     }
 
@@ -288,6 +357,7 @@ mod tests {
         assert!(
             p.check_option("/path/to/{{ x }}.json")
                 .unwrap_err()
+                .to_string()
                 .contains("outside")
         );
         assert!(p.check_option("{{ dir }}/x").is_ok());

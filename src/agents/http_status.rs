@@ -19,7 +19,7 @@ use super::{AgentCtx, Behavior, OptionError, boolify};
 use crate::store::events::EventRow;
 use crate::template::{RenderCtx, TemplateId, Templates};
 
-pub const NAME: &str = "http_status";
+pub const NAME: &str = crate::agent_kind::Kind::HttpStatus.name();
 
 /// Requests asked for and not answered yet, most that are kept (a burst of events
 /// beyond this is refused with a log rather than queued without bound).

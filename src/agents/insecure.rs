@@ -10,15 +10,15 @@
 
 use std::time::Duration;
 
-use super::KindInfo;
+use super::{Kind, KindInfo};
 use crate::config::InsecureAgentsConfig;
 
-/// muninn's names of the insecure types.
-const NAMES: &[&str] = &["shell_command", "java_script"];
+/// The insecure types.
+const INSECURE: &[Kind] = &[Kind::ShellCommand, Kind::JavaScript];
 
 /// Whether agents of `kind` run the user's code on the host.
 pub fn is_insecure(kind: &KindInfo) -> bool {
-    NAMES.contains(&kind.name)
+    INSECURE.contains(&kind.kind)
 }
 
 /// What one run of an insecure agent may use.

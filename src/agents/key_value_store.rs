@@ -18,7 +18,7 @@ use super::{AgentCtx, Behavior, OptionError};
 use crate::store::events::EventRow;
 use crate::template::{TemplateId, TemplateTree, Templates};
 
-pub const NAME: &str = "key_value_store";
+pub const NAME: &str = crate::agent_kind::Kind::KeyValueStore.name();
 
 /// The memory key holding the store's keys, oldest write first.
 pub const ORDER_KEY: &str = "";

@@ -19,7 +19,7 @@ use crate::store::events::EventRow;
 use crate::template::liquid::CredentialSource;
 use crate::template::{RenderCtx, TemplateError, TemplateId, TemplateTree, Templates};
 
-pub const NAME: &str = "liquid_output";
+pub const NAME: &str = crate::agent_kind::Kind::LiquidOutput.name();
 
 /// Huginn's cap on `event_limit`, and the count used when none is given.
 pub const MAX_EVENTS: usize = 1000;

@@ -14,12 +14,13 @@ use std::time::UNIX_EPOCH;
 
 use serde_json::{Map, Value, json};
 
+use super::files::FileError;
 use super::json_parse::{present, text_of};
 use super::{AgentCtx, Behavior, OptionError, boolify};
 use crate::store::events::EventRow;
-use crate::template::{RenderCtx, TemplateId, Templates};
+use crate::template::{RenderCtx, TemplateError, TemplateId, Templates};
 
-pub const NAME: &str = "local_file";
+pub const NAME: &str = crate::agent_kind::Kind::LocalFile.name();
 
 pub struct LocalFile {
     write: bool,
@@ -98,20 +99,20 @@ impl LocalFile {
     }
 
     /// The path rendered without an event (read mode).
-    fn path(&self, ctx: &AgentCtx<'_>) -> Result<String, String> {
+    fn path(&self, ctx: &AgentCtx<'_>) -> Result<String, ReadError> {
         let rctx = RenderCtx::new().with_credentials(ctx.credentials.clone());
         self.templates
             .render(&self.path, &rctx)
             .map(|p| p.trim().to_string())
-            .map_err(|e| format!("Could not interpolate the path: {e}"))
+            .map_err(ReadError::Path)
     }
 
     /// The files at `path`: itself, or those in the directory it names.
-    fn files(ctx: &AgentCtx<'_>, path: &str) -> Result<Vec<String>, String> {
+    fn files(ctx: &AgentCtx<'_>, path: &str) -> Result<Vec<String>, ReadError> {
         let policy = ctx.files();
         let resolved = policy.resolve(path)?;
         if !resolved.exists() {
-            return Err(format!("File or directory '{path}' does not exist"));
+            return Err(ReadError::Missing(path.to_string()));
         }
         if resolved.is_dir() {
             Ok(policy
@@ -178,7 +179,7 @@ impl Behavior for LocalFile {
         let files = match self.path(ctx).and_then(|p| Self::files(ctx, &p)) {
             Ok(f) => f,
             Err(e) => {
-                ctx.error(e);
+                ctx.error(e.to_string());
                 return;
             }
         };
@@ -212,7 +213,18 @@ impl Behavior for LocalFile {
                 let id = ctx.agent.id;
                 ctx.emit(file_pointer(&path, id));
             }
-            Err(e) => ctx.error(e),
+            Err(e) => ctx.error(e.to_string()),
         }
     }
+}
+
+/// Why a local_file agent in read mode found no files.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("Could not interpolate the path: {0}")]
+    Path(TemplateError),
+    #[error(transparent)]
+    Files(#[from] FileError),
+    #[error("File or directory '{0}' does not exist")]
+    Missing(String),
 }

@@ -24,20 +24,33 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
     Ok(Box::new(ManualEvent))
 }
 
+/// What is wrong with a posted body (Huginn's messages where it has them).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BodyError {
+    #[error(
+        "If you provide the 'payloads' key, please do not provide any other keys at the top level."
+    )]
+    PayloadsAndOtherKeys,
+    #[error("'payloads' must be a list of JSON objects")]
+    PayloadsNotObjects,
+    #[error("You must provide a JSON payload: an object, or {{\"payloads\": [objects]}}")]
+    NotAnObject,
+}
+
 /// The payloads a posted body makes, or what is wrong with it.
-pub fn payloads(body: Value) -> Result<Vec<Value>, String> {
+pub fn payloads(body: Value) -> Result<Vec<Value>, BodyError> {
     match body {
         Value::Object(mut m) if m.contains_key("payloads") => {
             if m.len() > 1 {
-                return Err("If you provide the 'payloads' key, please do not provide any other keys at the top level.".into());
+                return Err(BodyError::PayloadsAndOtherKeys);
             }
             match m.remove("payloads") {
                 Some(Value::Array(items)) if items.iter().all(Value::is_object) => Ok(items),
-                _ => Err("'payloads' must be a list of JSON objects".into()),
+                _ => Err(BodyError::PayloadsNotObjects),
             }
         }
         Value::Object(m) => Ok(vec![Value::Object(m)]),
-        _ => Err("You must provide a JSON payload: an object, or {\"payloads\": [objects]}".into()),
+        _ => Err(BodyError::NotAnObject),
     }
 }
 
@@ -58,6 +71,7 @@ mod tests {
         assert!(
             payloads(json!({"payloads": [], "x": 1}))
                 .unwrap_err()
+                .to_string()
                 .contains("other keys")
         );
         assert!(payloads(json!([1])).is_err());

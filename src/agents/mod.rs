@@ -12,6 +12,7 @@ pub mod csv;
 pub mod data_output;
 pub mod de_duplication;
 pub mod delay;
+pub mod dial;
 pub mod digest;
 pub mod drops;
 pub mod email;
@@ -40,6 +41,7 @@ pub mod phantom_js_cloud;
 pub mod post;
 pub mod pushover;
 pub mod read_file;
+pub mod request_headers;
 pub mod rss;
 pub mod rss_entry;
 pub mod rss_feed;
@@ -59,6 +61,7 @@ pub mod weather;
 pub mod webhook;
 pub mod website;
 
+pub use crate::agent_kind::Kind;
 /// The option helpers every agent type reads its options with (a leaf: see `crate::options`).
 pub use crate::options::{
     OptionError, boolify, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
@@ -77,8 +80,8 @@ use crate::template::liquid::CredentialSource;
 /// What the hub knows about an agent type before it has an agent of it.
 #[derive(Debug)]
 pub struct KindInfo {
-    /// muninn's name, used in the API (`webhook`).
-    pub name: &'static str,
+    /// Which type this is; its name (`webhook`) is the one the API uses.
+    pub kind: Kind,
     /// Huginn's class name (`Agents::WebhookAgent`), accepted as an alias.
     pub huginn: &'static str,
     pub description: &'static str,
@@ -108,24 +111,34 @@ impl KindInfo {
         (self.build)(options)
     }
 
+    /// muninn's name for the type, used in the API and stored in rows (`webhook`).
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
     /// Serves a feed (RSS/JSON) at its web-request URL: gets a `FeedActor`.
     pub fn serves_feed(&self) -> bool {
-        self.name == data_output::NAME
+        self.kind == Kind::DataOutput
     }
 
     /// Answers its web-request URL with a rendered Liquid page (`liquid_output`).
     pub fn serves_page(&self) -> bool {
-        self.name == liquid_output::NAME
+        self.kind == Kind::LiquidOutput
+    }
+
+    /// Takes events posted to it through the API (`POST /api/agents/{id}/events`).
+    pub fn takes_posted_events(&self) -> bool {
+        self.kind == Kind::ManualEvent
     }
 }
 
 /// The URLs an agent with these options fetches or posts to, by option name: what the
 /// target guard checks when the agent is saved.
 pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, String)> {
-    let field = match kind.name {
-        "post" => "post_url",
-        "rss" | "website" | "http_status" => "url",
-        "slack" => "webhook_url",
+    let field = match kind.kind {
+        Kind::Post => "post_url",
+        Kind::Rss | Kind::Website | Kind::HttpStatus => "url",
+        Kind::Slack => "webhook_url",
         _ => return Vec::new(),
     };
     // A templated URL is known only when it is rendered; the delivery engine's guard
@@ -146,17 +159,19 @@ pub fn target_urls(kind: &KindInfo, options: &Value) -> Vec<(&'static str, Strin
 /// longer exists (a weather agent on Weather Underground). A scenario import leaves
 /// such an agent out, as it does an agent of a type muninn does not have.
 pub fn retired(kind: &KindInfo, options: &Value) -> Option<String> {
-    match kind.name {
-        "weather" => {
+    match kind.kind {
+        Kind::Weather => {
             weather::retired_service(options).map(|why| format!("option \"service\" {why}"))
         }
         _ => None,
     }
 }
 
+/// One entry per `Kind` (a new type: its variant in `agent_kind.rs`, its entry appended
+/// here).
 pub static KINDS: &[KindInfo] = &[
     KindInfo {
-        name: "webhook",
+        kind: Kind::Webhook,
         huginn: "Agents::WebhookAgent",
         description: "Creates events from HTTP requests to its web-request URL.",
         can_receive_events: false,
@@ -173,7 +188,7 @@ pub static KINDS: &[KindInfo] = &[
         build: webhook::build,
     },
     KindInfo {
-        name: "event_formatting",
+        kind: Kind::EventFormatting,
         huginn: "Agents::EventFormattingAgent",
         description: "Reshapes each received event with templates.",
         can_receive_events: true,
@@ -187,7 +202,7 @@ pub static KINDS: &[KindInfo] = &[
         build: event_formatting::build,
     },
     KindInfo {
-        name: "trigger",
+        kind: Kind::Trigger,
         huginn: "Agents::TriggerAgent",
         description: "Emits an event when received events match its rules.",
         can_receive_events: true,
@@ -204,7 +219,7 @@ pub static KINDS: &[KindInfo] = &[
         build: trigger::build,
     },
     KindInfo {
-        name: "de_duplication",
+        kind: Kind::DeDuplication,
         huginn: "Agents::DeDuplicationAgent",
         description: "Passes on events it has not seen before (by a property), drops repeats.",
         can_receive_events: true,
@@ -221,7 +236,7 @@ pub static KINDS: &[KindInfo] = &[
         build: de_duplication::build,
     },
     KindInfo {
-        name: "delay",
+        kind: Kind::Delay,
         huginn: "Agents::DelayAgent",
         description: "Holds received events and releases them on its schedule or when run.",
         can_receive_events: true,
@@ -238,7 +253,7 @@ pub static KINDS: &[KindInfo] = &[
         build: delay::build,
     },
     KindInfo {
-        name: "manual_event",
+        kind: Kind::ManualEvent,
         huginn: "Agents::ManualEventAgent",
         description: "Emits the payload posted to POST /api/agents/{id}/events.",
         can_receive_events: false,
@@ -252,7 +267,7 @@ pub static KINDS: &[KindInfo] = &[
         build: manual_event::build,
     },
     KindInfo {
-        name: "scheduler",
+        kind: Kind::Scheduler,
         huginn: "Agents::SchedulerAgent",
         description: "Runs, enables or disables its control targets on a cron schedule.",
         can_receive_events: false,
@@ -266,7 +281,7 @@ pub static KINDS: &[KindInfo] = &[
         build: scheduler::build,
     },
     KindInfo {
-        name: "rss",
+        kind: Kind::Rss,
         huginn: "Agents::RssAgent",
         description: "Polls RSS and Atom feeds and emits each new entry.",
         can_receive_events: false,
@@ -283,7 +298,7 @@ pub static KINDS: &[KindInfo] = &[
         build: rss::build,
     },
     KindInfo {
-        name: "post",
+        kind: Kind::Post,
         huginn: "Agents::PostAgent",
         description: "Sends each received event to a URL, through the delivery engine (retries, logs).",
         can_receive_events: true,
@@ -297,7 +312,7 @@ pub static KINDS: &[KindInfo] = &[
         build: post::build,
     },
     KindInfo {
-        name: data_output::NAME,
+        kind: Kind::DataOutput,
         huginn: "Agents::DataOutputAgent",
         description: "Publishes the events it receives as an RSS 2.0 and a JSON feed.",
         can_receive_events: true,
@@ -314,7 +329,7 @@ pub static KINDS: &[KindInfo] = &[
         build: data_output::build,
     },
     KindInfo {
-        name: "email",
+        kind: Kind::Email,
         huginn: "Agents::EmailAgent",
         description: "Sends each received event as a mail at once (SMTP from [smtp]), with retries.",
         can_receive_events: true,
@@ -331,7 +346,7 @@ pub static KINDS: &[KindInfo] = &[
         build: email::build,
     },
     KindInfo {
-        name: "email_digest",
+        kind: Kind::EmailDigest,
         huginn: "Agents::EmailDigestAgent",
         description: "Collects received events and mails them all in one digest when it runs.",
         can_receive_events: true,
@@ -348,7 +363,7 @@ pub static KINDS: &[KindInfo] = &[
         build: email_digest::build,
     },
     KindInfo {
-        name: "digest",
+        kind: Kind::Digest,
         huginn: "Agents::DigestAgent",
         description: "Collects received events and emits them as one event with a message when it runs.",
         can_receive_events: true,
@@ -365,7 +380,7 @@ pub static KINDS: &[KindInfo] = &[
         build: digest::build,
     },
     KindInfo {
-        name: "website",
+        kind: Kind::Website,
         huginn: "Agents::WebsiteAgent",
         description: "Scrapes web pages, XML, JSON or text (fetched, or from events) into events.",
         can_receive_events: true,
@@ -382,7 +397,7 @@ pub static KINDS: &[KindInfo] = &[
         build: website::build,
     },
     KindInfo {
-        name: "jq",
+        kind: Kind::Jq,
         huginn: "Agents::JqAgent",
         description: "Runs a jq filter on each received event and emits each object it yields.",
         can_receive_events: true,
@@ -396,7 +411,7 @@ pub static KINDS: &[KindInfo] = &[
         build: jq::build,
     },
     KindInfo {
-        name: "json_parse",
+        kind: Kind::JsonParse,
         huginn: "Agents::JsonParseAgent",
         description: "Parses JSON text from each received event and emits it under data_key.",
         can_receive_events: true,
@@ -410,7 +425,7 @@ pub static KINDS: &[KindInfo] = &[
         build: json_parse::build,
     },
     KindInfo {
-        name: "change_detector",
+        kind: Kind::ChangeDetector,
         huginn: "Agents::ChangeDetectorAgent",
         description: "Passes on a received event when its rendered property differs from the last one.",
         can_receive_events: true,
@@ -427,7 +442,7 @@ pub static KINDS: &[KindInfo] = &[
         build: change_detector::build,
     },
     KindInfo {
-        name: "attribute_difference",
+        kind: Kind::AttributeDifference,
         huginn: "Agents::AttributeDifferenceAgent",
         description: "Adds to each received event the difference of a value from the previous event's.",
         can_receive_events: true,
@@ -444,7 +459,7 @@ pub static KINDS: &[KindInfo] = &[
         build: attribute_difference::build,
     },
     KindInfo {
-        name: "gap_detector",
+        kind: Kind::GapDetector,
         huginn: "Agents::GapDetectorAgent",
         description: "Emits a message when no event with a value arrived within a window of days.",
         can_receive_events: true,
@@ -458,7 +473,7 @@ pub static KINDS: &[KindInfo] = &[
         build: gap_detector::build,
     },
     KindInfo {
-        name: "commander",
+        kind: Kind::Commander,
         huginn: "Agents::CommanderAgent",
         description: "Runs, enables or disables its control targets when run or when it receives an event.",
         can_receive_events: true,
@@ -472,7 +487,7 @@ pub static KINDS: &[KindInfo] = &[
         build: commander::build,
     },
     KindInfo {
-        name: "peak_detector",
+        kind: Kind::PeakDetector,
         huginn: "Agents::PeakDetectorAgent",
         description: "Emits a message when a value rises far above its recent mean.",
         can_receive_events: true,
@@ -489,7 +504,7 @@ pub static KINDS: &[KindInfo] = &[
         build: peak_detector::build,
     },
     KindInfo {
-        name: "csv",
+        kind: Kind::Csv,
         huginn: "Agents::CsvAgent",
         description: "Parses CSV text from received events into rows, or writes received data as CSV.",
         can_receive_events: true,
@@ -503,7 +518,7 @@ pub static KINDS: &[KindInfo] = &[
         build: csv::build,
     },
     KindInfo {
-        name: "slack",
+        kind: Kind::Slack,
         huginn: "Agents::SlackAgent",
         description: "Posts each received event to a Slack incoming webhook, through the delivery engine.",
         can_receive_events: true,
@@ -517,7 +532,7 @@ pub static KINDS: &[KindInfo] = &[
         build: slack::build,
     },
     KindInfo {
-        name: "pushover",
+        kind: Kind::Pushover,
         huginn: "Agents::PushoverAgent",
         description: "Sends each received event as a Pushover notification, through the delivery engine.",
         can_receive_events: true,
@@ -534,7 +549,7 @@ pub static KINDS: &[KindInfo] = &[
         build: pushover::build,
     },
     KindInfo {
-        name: "weather",
+        kind: Kind::Weather,
         huginn: "Agents::WeatherAgent",
         description: "Emits the day's forecast for a location from Pirate Weather on its schedule.",
         can_receive_events: false,
@@ -551,7 +566,7 @@ pub static KINDS: &[KindInfo] = &[
         build: weather::build,
     },
     KindInfo {
-        name: "phantom_js_cloud",
+        kind: Kind::PhantomJsCloud,
         huginn: "Agents::PhantomJsCloudAgent",
         description: "Emits a phantomjscloud.com URL that renders a page, on its schedule or per event.",
         can_receive_events: true,
@@ -565,7 +580,7 @@ pub static KINDS: &[KindInfo] = &[
         build: phantom_js_cloud::build,
     },
     KindInfo {
-        name: "github_notifications",
+        kind: Kind::GithubNotifications,
         huginn: "Agents::GithubNotificationsAgent",
         description: "Emits the user's new GitHub notifications on its schedule.",
         can_receive_events: false,
@@ -579,7 +594,7 @@ pub static KINDS: &[KindInfo] = &[
         build: github_notifications::build,
     },
     KindInfo {
-        name: "imap_folder",
+        kind: Kind::ImapFolder,
         huginn: "Agents::ImapFolderAgent",
         description: "Checks IMAP folders and emits an event for each new mail that matches its conditions.",
         can_receive_events: false,
@@ -596,7 +611,7 @@ pub static KINDS: &[KindInfo] = &[
         build: imap_folder::build,
     },
     KindInfo {
-        name: liquid_output::NAME,
+        kind: Kind::LiquidOutput,
         huginn: "Agents::LiquidOutputAgent",
         description: "Serves a Liquid template rendered on the events it received at its web-request URL (any extension).",
         can_receive_events: true,
@@ -613,7 +628,7 @@ pub static KINDS: &[KindInfo] = &[
         build: liquid_output::build,
     },
     KindInfo {
-        name: local_file::NAME,
+        kind: Kind::LocalFile,
         huginn: "Agents::LocalFileAgent",
         description: "Emits pointers to files in an allowed directory, or writes received events to files there.",
         can_receive_events: true,
@@ -627,7 +642,7 @@ pub static KINDS: &[KindInfo] = &[
         build: local_file::build,
     },
     KindInfo {
-        name: read_file::NAME,
+        kind: Kind::ReadFile,
         huginn: "Agents::ReadFileAgent",
         description: "Reads the file a received file pointer names (in an allowed directory) and emits its contents.",
         can_receive_events: true,
@@ -646,7 +661,7 @@ pub static KINDS: &[KindInfo] = &[
         build: read_file::build,
     },
     KindInfo {
-        name: http_status::NAME,
+        kind: Kind::HttpStatus,
         huginn: "Agents::HttpStatusAgent",
         description: "Requests a URL when it runs or per received event and emits the status, the time taken and chosen headers.",
         can_receive_events: true,
@@ -660,7 +675,7 @@ pub static KINDS: &[KindInfo] = &[
         build: http_status::build,
     },
     KindInfo {
-        name: "shell_command",
+        kind: Kind::ShellCommand,
         huginn: "Agents::ShellCommandAgent",
         description: "Runs a command on the host and emits its output (only when [insecure_agents] is enabled).",
         can_receive_events: true,
@@ -677,7 +692,7 @@ pub static KINDS: &[KindInfo] = &[
         build: shell_command::build,
     },
     KindInfo {
-        name: java_script::NAME,
+        kind: Kind::JavaScript,
         huginn: "Agents::JavaScriptAgent",
         description: "Runs JavaScript code that creates, receives and remembers events (only when [insecure_agents] is enabled).",
         can_receive_events: true,
@@ -694,7 +709,7 @@ pub static KINDS: &[KindInfo] = &[
         build: java_script::build,
     },
     KindInfo {
-        name: key_value_store::NAME,
+        kind: Kind::KeyValueStore,
         huginn: "Agents::KeyValueStoreAgent",
         description: "Keeps a key-value store in its memory, written by received events, that the agents it controls read in their templates (as its `variable`).",
         can_receive_events: true,
@@ -708,7 +723,7 @@ pub static KINDS: &[KindInfo] = &[
         build: key_value_store::build,
     },
     KindInfo {
-        name: sentiment::NAME,
+        kind: Kind::Sentiment,
         huginn: "Agents::SentimentAgent",
         description: "Scores the text at a JSONPath of each received event for valence, arousal and dominance with the operator's word list (only when [sentiment] lexicon_path is set).",
         can_receive_events: true,
@@ -725,7 +740,7 @@ pub static KINDS: &[KindInfo] = &[
         build: sentiment::build,
     },
     KindInfo {
-        name: "jabber",
+        kind: Kind::Jabber,
         huginn: "Agents::JabberAgent",
         description: "Sends each received event as an XMPP (Jabber) chat message, over STARTTLS.",
         can_receive_events: true,
@@ -747,7 +762,7 @@ pub static KINDS: &[KindInfo] = &[
 /// agent's `schedule` (or its type's default), else none.
 pub fn schedule_of(row: &AgentRow) -> Option<String> {
     let k = kind(&row.agent_type)?;
-    if k.name == "scheduler" {
+    if k.kind == Kind::Scheduler {
         return Some(scheduler::schedule_text(&row.options_json().ok()?));
     }
     if !k.can_be_scheduled {
@@ -762,13 +777,17 @@ pub fn schedule_of(row: &AgentRow) -> Option<String> {
 /// Finds a type by muninn's name or Huginn's (`Agents::WebhookAgent`, `WebhookAgent`).
 pub fn kind(name: &str) -> Option<&'static KindInfo> {
     let short = name.rsplit("::").next().unwrap_or(name);
-    KINDS
-        .iter()
-        .find(|k| k.name == name || k.huginn == name || k.huginn.rsplit("::").next() == Some(short))
+    KINDS.iter().find(|k| {
+        k.name() == name || k.huginn == name || k.huginn.rsplit("::").next() == Some(short)
+    })
 }
 
 pub fn kind_names() -> String {
-    KINDS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+    KINDS
+        .iter()
+        .map(KindInfo::name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a controlling agent asks the hub to do to its control targets.
@@ -946,15 +965,41 @@ mod tests {
 
     #[test]
     fn kinds_are_found_by_either_name() {
-        assert_eq!(kind("webhook").map(|k| k.name), Some("webhook"));
+        assert_eq!(kind("webhook").map(KindInfo::name), Some("webhook"));
         assert_eq!(
-            kind("Agents::WebhookAgent").map(|k| k.name),
+            kind("Agents::WebhookAgent").map(KindInfo::name),
             Some("webhook")
         );
         assert_eq!(
-            kind("EventFormattingAgent").map(|k| k.name),
+            kind("EventFormattingAgent").map(KindInfo::name),
             Some("event_formatting")
         );
         assert!(kind("nope").is_none());
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use crate::agents::{KINDS, Kind, kind};
+
+    #[test]
+    fn every_kind_has_one_entry() {
+        assert_eq!(KINDS.len(), Kind::ALL.len());
+        for k in Kind::ALL {
+            assert_eq!(KINDS.iter().filter(|i| i.kind == *k).count(), 1, "{k}");
+            assert_eq!(kind(k.name()).map(|i| i.kind), Some(*k));
+            assert_eq!(Kind::parse(k.name()), Some(*k));
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_is_no_kind() {
+        assert!(kind("Agents::TwitterStreamAgent").is_none());
+        assert!(kind("").is_none());
+        assert_eq!(
+            Kind::parse("Agents::WebhookAgent"),
+            None,
+            "stored rows hold muninn's names"
+        );
     }
 }

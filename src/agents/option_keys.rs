@@ -5,18 +5,18 @@
 
 use serde_json::Value;
 
-use super::{KindInfo, OptionError};
+use super::{Kind, KindInfo, OptionError};
 
 /// A type's keys: implemented (Huginn's and muninn's own) and Huginn's not implemented.
 struct Keys {
-    kind: &'static str,
+    kind: Kind,
     implemented: &'static [&'static str],
     not_implemented: &'static [&'static str],
 }
 
 static KEYS: &[Keys] = &[
     Keys {
-        kind: "webhook",
+        kind: Kind::Webhook,
         implemented: &[
             "secret",
             "expected_receive_period_in_days",
@@ -40,12 +40,12 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "event_formatting",
+        kind: Kind::EventFormatting,
         implemented: &["instructions", "matchers", "mode", "skip_created_at"],
         not_implemented: &[],
     },
     Keys {
-        kind: "trigger",
+        kind: Kind::Trigger,
         implemented: &[
             "rules",
             "message",
@@ -56,12 +56,12 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "de_duplication",
+        kind: Kind::DeDuplication,
         implemented: &["property", "lookback", "expected_update_period_in_days"],
         not_implemented: &[],
     },
     Keys {
-        kind: "delay",
+        kind: Kind::Delay,
         implemented: &[
             "max_events",
             "keep",
@@ -72,17 +72,17 @@ static KEYS: &[Keys] = &[
         not_implemented: &["events_order"],
     },
     Keys {
-        kind: "manual_event",
+        kind: Kind::ManualEvent,
         implemented: &["payload"],
         not_implemented: &[],
     },
     Keys {
-        kind: "scheduler",
+        kind: Kind::Scheduler,
         implemented: &["action", "schedule", "drop_pending_events"],
         not_implemented: &["configure_options"],
     },
     Keys {
-        kind: "rss",
+        kind: Kind::Rss,
         implemented: &[
             "url",
             "include_feed_info",
@@ -106,7 +106,7 @@ static KEYS: &[Keys] = &[
         ],
     },
     Keys {
-        kind: "post",
+        kind: Kind::Post,
         implemented: &[
             "post_url",
             "expected_receive_period_in_days",
@@ -139,7 +139,7 @@ static KEYS: &[Keys] = &[
         ],
     },
     Keys {
-        kind: "data_output",
+        kind: Kind::DataOutput,
         implemented: &[
             "secrets",
             "expected_receive_period_in_days",
@@ -158,17 +158,17 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "email",
+        kind: Kind::Email,
         implemented: EMAIL_KEYS,
         not_implemented: &[],
     },
     Keys {
-        kind: "email_digest",
+        kind: Kind::EmailDigest,
         implemented: EMAIL_KEYS,
         not_implemented: &[],
     },
     Keys {
-        kind: "digest",
+        kind: Kind::Digest,
         implemented: &[
             "message",
             "retained_events",
@@ -177,7 +177,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "website",
+        kind: Kind::Website,
         implemented: &[
             "url",
             "url_from_event",
@@ -206,22 +206,22 @@ static KEYS: &[Keys] = &[
         ],
     },
     Keys {
-        kind: "jq",
+        kind: Kind::Jq,
         implemented: &["filter", "variables"],
         not_implemented: &[],
     },
     Keys {
-        kind: "json_parse",
+        kind: Kind::JsonParse,
         implemented: &["data", "data_key", "mode"],
         not_implemented: &[],
     },
     Keys {
-        kind: "change_detector",
+        kind: Kind::ChangeDetector,
         implemented: &["property", "expected_update_period_in_days"],
         not_implemented: &[],
     },
     Keys {
-        kind: "attribute_difference",
+        kind: Kind::AttributeDifference,
         implemented: &[
             "path",
             "output",
@@ -232,17 +232,17 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "gap_detector",
+        kind: Kind::GapDetector,
         implemented: &["value_path", "message", "window_duration_in_days"],
         not_implemented: &[],
     },
     Keys {
-        kind: "commander",
+        kind: Kind::Commander,
         implemented: &["action", "drop_pending_events"],
         not_implemented: &["configure_options"],
     },
     Keys {
-        kind: "peak_detector",
+        kind: Kind::PeakDetector,
         implemented: &[
             "value_path",
             "group_by_path",
@@ -259,7 +259,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "csv",
+        kind: Kind::Csv,
         implemented: &[
             "mode",
             "separator",
@@ -272,7 +272,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &["require_signed_file_pointer"],
     },
     Keys {
-        kind: "slack",
+        kind: Kind::Slack,
         implemented: &[
             "webhook_url",
             "channel",
@@ -290,7 +290,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "pushover",
+        kind: Kind::Pushover,
         implemented: &[
             "token",
             "user",
@@ -312,7 +312,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "weather",
+        kind: Kind::Weather,
         implemented: &[
             "location",
             "zipcode",
@@ -325,7 +325,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "phantom_js_cloud",
+        kind: Kind::PhantomJsCloud,
         implemented: &[
             "mode",
             "api_key",
@@ -343,12 +343,12 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "github_notifications",
+        kind: Kind::GithubNotifications,
         implemented: &["access_token", "events", "last_modified"],
         not_implemented: &[],
     },
     Keys {
-        kind: "imap_folder",
+        kind: Kind::ImapFolder,
         implemented: &[
             "expected_update_period_in_days",
             "host",
@@ -369,7 +369,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "liquid_output",
+        kind: Kind::LiquidOutput,
         implemented: &[
             "secret",
             "expected_receive_period_in_days",
@@ -383,18 +383,18 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "local_file",
+        kind: Kind::LocalFile,
         implemented: &["mode", "watch", "append", "path", "data"],
         not_implemented: &[],
     },
     Keys {
-        kind: "read_file",
+        kind: Kind::ReadFile,
         implemented: &["data_key"],
         // muninn's file pointers are not signed; reads are confined to `[files]` instead.
         not_implemented: &["require_signed_file_pointer"],
     },
     Keys {
-        kind: "http_status",
+        kind: Kind::HttpStatus,
         implemented: &[
             "url",
             "disable_redirect_follow",
@@ -413,7 +413,7 @@ static KEYS: &[Keys] = &[
         ],
     },
     Keys {
-        kind: "shell_command",
+        kind: Kind::ShellCommand,
         implemented: &[
             "command",
             "path",
@@ -427,7 +427,7 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "java_script",
+        kind: Kind::JavaScript,
         implemented: &[
             "code",
             "language",
@@ -437,17 +437,17 @@ static KEYS: &[Keys] = &[
         not_implemented: &[],
     },
     Keys {
-        kind: "key_value_store",
+        kind: Kind::KeyValueStore,
         implemented: &["key", "value", "variable", "max_keys"],
         not_implemented: &[],
     },
     Keys {
-        kind: "sentiment",
+        kind: Kind::Sentiment,
         implemented: &["content", "expected_receive_period_in_days"],
         not_implemented: &[],
     },
     Keys {
-        kind: "jabber",
+        kind: Kind::Jabber,
         implemented: &[
             "jabber_server",
             "jabber_port",
@@ -466,7 +466,7 @@ static KEYS: &[Keys] = &[
 
 /// Types whose options are the user's own as well as the type's: any other key is
 /// kept for the code to read (java_script's `this.options('make_event')`).
-const OPEN: &[&str] = &["java_script"];
+const OPEN: &[Kind] = &[Kind::JavaScript];
 
 /// The email family's options (Huginn's EmailConcern and SystemMailer).
 const EMAIL_KEYS: &[&str] = &[
@@ -483,7 +483,7 @@ const EMAIL_KEYS: &[&str] = &[
 const COMMON: &[&str] = &["event_type"];
 
 fn keys_of(kind: &KindInfo) -> Option<&'static Keys> {
-    KEYS.iter().find(|k| k.kind == kind.name)
+    KEYS.iter().find(|k| k.kind == kind.kind)
 }
 
 /// The option keys of `options` that Huginn's type documents and muninn does not
@@ -492,7 +492,7 @@ pub fn not_implemented(kind: &KindInfo, options: &Value) -> Vec<String> {
     let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
         return Vec::new();
     };
-    if OPEN.contains(&kind.name) {
+    if OPEN.contains(&kind.kind) {
         return Vec::new();
     }
     map.keys()
@@ -507,7 +507,7 @@ pub fn unknown(kind: &KindInfo, options: &Value) -> Vec<String> {
     let (Some(keys), Some(map)) = (keys_of(kind), options.as_object()) else {
         return Vec::new();
     };
-    if OPEN.contains(&kind.name) {
+    if OPEN.contains(&kind.kind) {
         return Vec::new();
     }
     map.keys()
@@ -526,7 +526,7 @@ fn unknown_key(kind: &KindInfo) -> String {
     let implemented = keys_of(kind).map(|k| k.implemented.join(", "));
     format!(
         "is not an option of a {} agent; its options are: {}",
-        kind.name,
+        kind.name(),
         implemented.unwrap_or_default()
     )
 }
@@ -583,7 +583,11 @@ mod tests {
     #[test]
     fn every_type_has_its_keys_listed() {
         for k in KINDS {
-            assert!(keys_of(k).is_some(), "{} has no option keys listed", k.name);
+            assert!(
+                keys_of(k).is_some(),
+                "{} has no option keys listed",
+                k.name()
+            );
         }
     }
 

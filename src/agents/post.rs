@@ -6,13 +6,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::request_headers::RequestError;
 use super::{
     AgentCtx, Behavior, OptionError, emitted_event_type, opt_bool, opt_number, opt_str, type_name,
 };
 use crate::delivery::client::Sent;
 use crate::delivery::prepared::ResponseHook;
 use crate::store::events::{EventRow, NewEvent};
-use crate::template::{RenderCtx, TemplateTree, Templates};
+use crate::template::{RenderCtx, TemplateError, TemplateTree, Templates};
 
 /// What a post agent wants sent, stored (sealed) with its delivery; the delivery
 /// engine reads it back as `delivery::prepared::StoredRequest`.
@@ -174,18 +175,19 @@ impl Post {
         keep: i64,
         payload: &Value,
         ctx: &RenderCtx<'_>,
-    ) -> Result<PreparedRequest, String> {
-        let url = match self
-            .templates
-            .render_tree(&self.url, ctx)
-            .map_err(|e| e.0)?
-        {
+    ) -> Result<PreparedRequest, RequestError> {
+        let url = match self.templates.render_tree(&self.url, ctx)? {
             Value::String(s) => s.trim().to_string(),
             other => other.to_string(),
         };
         check_url(&url)?;
         let data = self.data(payload, ctx)?;
-        let mut headers = self.headers(ctx)?;
+        let mut headers = super::request_headers::render(
+            &self.templates,
+            &self.headers,
+            self.basic_auth.as_ref(),
+            ctx,
+        )?;
         let (url, body) = if self.method == "get" || self.method == "delete" {
             (with_query(url, &form_encode(&data)), String::new())
         } else {
@@ -215,11 +217,8 @@ impl Post {
     }
 
     /// The rendered `payload`, with the incoming event merged in unless `no_merge`.
-    fn data(&self, payload: &Value, ctx: &RenderCtx<'_>) -> Result<Value, String> {
-        let data = self
-            .templates
-            .render_tree(&self.payload, ctx)
-            .map_err(|e| e.0)?;
+    fn data(&self, payload: &Value, ctx: &RenderCtx<'_>) -> Result<Value, TemplateError> {
+        let data = self.templates.render_tree(&self.payload, ctx)?;
         Ok(match (&data, payload, self.no_merge) {
             (Value::Object(d), Value::Object(p), false) => {
                 // The incoming event's keys win, as in Huginn.
@@ -229,41 +228,6 @@ impl Post {
             }
             _ => data,
         })
-    }
-
-    /// The rendered `headers`, each checked, then the basic-auth header if any.
-    fn headers(&self, ctx: &RenderCtx<'_>) -> Result<Vec<(String, String)>, String> {
-        let mut headers: Vec<(String, String)> = match self
-            .templates
-            .render_tree(&self.headers, ctx)
-            .map_err(|e| e.0)?
-        {
-            Value::Object(m) => m
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k,
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string()),
-                    )
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (k, v) in &headers {
-            if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || actix_web::http::header::HeaderValue::from_str(v).is_err()
-            {
-                return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
-            }
-        }
-        if let Some(auth) =
-            super::basic_auth::render(&self.templates, self.basic_auth.as_ref(), ctx)?
-        {
-            headers.push(super::basic_auth::header(&auth));
-        }
-        Ok(headers)
     }
 
     /// The content type and body of a request that has one, by `content_type`.
@@ -316,7 +280,7 @@ fn compile_url(templates: &mut Templates, options: &Value) -> Result<TemplateTre
     if let Some(u) = opt_str(options, "post_url")?
         && !crate::template::liquid::has_markup(u)
     {
-        check_url(u).map_err(|e| OptionError::new("post_url", e))?;
+        check_url(u).map_err(|e| OptionError::new("post_url", e.to_string()))?;
     }
     Ok(url)
 }
@@ -431,10 +395,10 @@ fn retry_policy(options: &Value) -> Result<crate::store::subscriptions::OwnedPol
     })
 }
 
-fn check_url(u: &str) -> Result<(), String> {
+fn check_url(u: &str) -> Result<(), RequestError> {
     match url::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host().is_some() => Ok(()),
-        _ => Err(format!("{u:?} is not an http or https URL")),
+        _ => Err(RequestError::NotHttpUrl(u.to_string())),
     }
 }
 

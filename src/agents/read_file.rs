@@ -11,7 +11,7 @@ use super::{AgentCtx, Behavior, OptionError, boolify};
 use crate::store::events::EventRow;
 use crate::template::{RenderCtx, TemplateId, Templates};
 
-pub const NAME: &str = "read_file";
+pub const NAME: &str = crate::agent_kind::Kind::ReadFile.name();
 
 pub struct ReadFile {
     templates: Templates,
@@ -75,7 +75,7 @@ impl Behavior for ReadFile {
                 out.insert(key, Value::String(contents));
                 ctx.emit(Value::Object(out));
             }
-            Err(e) => ctx.error(e),
+            Err(e) => ctx.error(e.to_string()),
         }
     }
 }

@@ -213,7 +213,7 @@ impl Behavior for Rss {
         let _ = status;
         let parsed = match parse(&got.body, url) {
             Ok(x) => x,
-            Err(e) => return ctx.error(e),
+            Err(e) => return ctx.error(e.to_string()),
         };
         let etag = header(&got.headers, "etag").map(str::to_string);
         let last_modified = header(&got.headers, "last-modified").map(str::to_string);
@@ -269,33 +269,14 @@ impl Behavior for Rss {
 impl Rss {
     /// The headers the options ask for (rendered now: Huginn interpolates them with no
     /// event), basic auth last.
-    fn given_headers(&self) -> Result<Vec<(String, String)>, String> {
-        let rendered = self
-            .templates
-            .render_tree(&self.headers, &context_of(&json!({})))
-            .map_err(|e| e.0)?;
-        let mut headers: Vec<(String, String)> = match rendered {
-            Value::Object(m) => m
-                .into_iter()
-                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-                .collect(),
-            _ => Vec::new(),
-        };
-        for (k, v) in &headers {
-            if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-                || actix_web::http::header::HeaderValue::from_str(v).is_err()
-            {
-                return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
-            }
-        }
+    fn given_headers(&self) -> Result<Vec<(String, String)>, super::request_headers::RequestError> {
         let empty = json!({});
-        let none = context_of(&empty);
-        if let Some(auth) =
-            super::basic_auth::render(&self.templates, self.basic_auth.as_ref(), &none)?
-        {
-            headers.push(super::basic_auth::header(&auth));
-        }
-        Ok(headers)
+        super::request_headers::render(
+            &self.templates,
+            &self.headers,
+            self.basic_auth.as_ref(),
+            &context_of(&empty),
+        )
     }
 
     /// Records the feed of `url` in memory: its validators, and every id in it as seen.

@@ -31,14 +31,23 @@ pub struct ParsedFeed {
     order: Vec<(usize, String)>,
 }
 
+/// A response that is no feed.
+#[derive(Debug, thiserror::Error)]
+#[error("the response from {url} is neither RSS nor Atom nor JSON Feed ({source})")]
+pub struct NotAFeed {
+    pub url: String,
+    pub source: feed_rs::parser::ParseFeedError,
+}
+
 /// Parses `body`, fetched from `url`.
-pub fn parse(body: &[u8], url: &str) -> Result<ParsedFeed, String> {
+pub fn parse(body: &[u8], url: &str) -> Result<ParsedFeed, NotAFeed> {
     let feed = feed_rs::parser::Builder::new()
         .base_uri(Some(url))
         .build()
         .parse(body)
-        .map_err(|e| {
-            format!("the response from {url} is neither RSS nor Atom nor JSON Feed ({e})")
+        .map_err(|source| NotAFeed {
+            url: url.to_string(),
+            source,
         })?;
     let raw = raw_doc(&feed, body);
     let ids: Vec<String> = feed
@@ -151,6 +160,7 @@ mod tests {
             parse(b"<html/>", "http://h")
                 .err()
                 .unwrap()
+                .to_string()
                 .contains("neither RSS nor Atom")
         );
     }

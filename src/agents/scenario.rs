@@ -183,7 +183,7 @@ fn imported_schedule(
         .or(k.default_schedule.map(str::to_string));
     match s.as_deref().map(|s| Schedule::parse(s, chrono_tz::Tz::UTC)) {
         Some(Err(e)) => {
-            mine.push((Some("schedule".into()), e));
+            mine.push((Some("schedule".into()), e.to_string()));
             None
         }
         _ => s,
@@ -309,7 +309,7 @@ mod tests {
         }));
         let (planned, problems) = plan(&f);
         let t = planned[0].as_ref().unwrap();
-        assert_eq!(t.kind.name, "trigger");
+        assert_eq!(t.kind.kind, crate::agents::Kind::Trigger);
         assert_eq!(t.options["message"], "{{ x | upcase }}", "kept verbatim");
         assert!(!t.disabled);
         assert!(planned[1].is_none());

@@ -193,7 +193,8 @@ pub fn plan_links(
                 (!k.can_create_events).then(|| {
                     format!(
                         "source '{}' is a {} agent, which cannot create events",
-                        s.name, k.name
+                        s.name,
+                        k.name()
                     )
                 })
             })
@@ -202,7 +203,8 @@ pub fn plan_links(
                 (!k.can_receive_events).then(|| {
                     format!(
                         "receiver '{}' is a {} agent, which cannot receive events",
-                        r.name, k.name
+                        r.name,
+                        k.name()
                     )
                 })
             });
@@ -253,7 +255,8 @@ pub fn plan_control_links(
                 (!k.can_control_other_agents).then(|| {
                     format!(
                         "controller '{}' is a {} agent, which cannot control other agents",
-                        c.name, k.name
+                        c.name,
+                        k.name()
                     )
                 })
             });

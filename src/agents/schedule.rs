@@ -58,9 +58,20 @@ fn named(name: &str) -> Option<String> {
     Some(format!("0 0 {} * * *", if pm { h + 12 } else { h }))
 }
 
+/// Why a text is no schedule; says what to write instead.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(
+        "{0:?} is not a schedule: use a name such as every_1h, every_10s, midnight or 7pm, or a cron expression of 5 fields (or 6 with seconds first), optionally followed by a time zone"
+    )]
+    NotASchedule(String),
+    #[error("{text:?} is not a valid cron expression: {message}")]
+    InvalidCron { text: String, message: String },
+}
+
 impl Schedule {
     /// Parses a schedule; `Ok(None)` for `never` or empty. Errors say what to write.
-    pub fn parse(text: &str, default_tz: Tz) -> Result<Option<Schedule>, String> {
+    pub fn parse(text: &str, default_tz: Tz) -> Result<Option<Schedule>, ScheduleError> {
         let t = text.trim();
         if t.is_empty() || t == "never" {
             return Ok(None);
@@ -81,10 +92,7 @@ impl Schedule {
                     5 => fields.insert(0, "0".into()),
                     6 => {}
                     _ => {
-                        return Err(format!(
-                            "{t:?} is not a schedule: use a name such as every_1h, every_10s, midnight or 7pm, \
-                             or a cron expression of 5 fields (or 6 with seconds first), optionally followed by a time zone"
-                        ));
+                        return Err(ScheduleError::NotASchedule(t.to_string()));
                     }
                 }
                 (fields.join(" "), tz)
@@ -100,7 +108,10 @@ impl Schedule {
             .build();
         let cron = parser
             .parse(&expr)
-            .map_err(|e| format!("{t:?} is not a valid cron expression: {e}"))?;
+            .map_err(|e| ScheduleError::InvalidCron {
+                text: t.to_string(),
+                message: e.to_string(),
+            })?;
         Ok(Some(Schedule {
             cron,
             tz,
@@ -176,6 +187,7 @@ mod tests {
         assert!(
             Schedule::parse("every_3m", Tz::UTC)
                 .unwrap_err()
+                .to_string()
                 .contains("not a schedule")
         );
         assert!(Schedule::parse("61 * * * *", Tz::UTC).is_err());

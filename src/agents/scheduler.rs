@@ -46,7 +46,7 @@ impl Scheduler {
             }
         };
         Schedule::parse(&schedule_text(options), chrono_tz::Tz::UTC)
-            .map_err(|e| OptionError::new("schedule", e))?;
+            .map_err(|e| OptionError::new("schedule", e.to_string()))?;
         Ok(Scheduler { action })
     }
 }

@@ -54,11 +54,11 @@ impl Slack {
     }
 
     /// The request for one event's rendered options.
-    pub fn prepare(opts: &Value) -> Result<PreparedRequest, String> {
-        let url = webhook_url(opts).ok_or("webhook_url rendered blank")?;
+    pub fn prepare(opts: &Value) -> Result<PreparedRequest, SlackError> {
+        let url = webhook_url(opts).ok_or(SlackError::BlankUrl)?;
         match url::Url::parse(&url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
-            _ => return Err(format!("webhook_url {url:?} is not an http or https URL")),
+            _ => return Err(SlackError::NotHttpUrl(url)),
         }
         let mut payload = Map::new();
         payload.insert("username".into(), DEFAULT_USERNAME.into());
@@ -102,6 +102,17 @@ impl Slack {
             emit: None,
         })
     }
+}
+
+/// Why no message could be made for an event.
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("Could not interpolate the options: {0}")]
+    Options(crate::template::TemplateError),
+    #[error("webhook_url rendered blank")]
+    BlankUrl,
+    #[error("webhook_url {0:?} is not an http or https URL")]
+    NotHttpUrl(String),
 }
 
 fn text(v: Option<&Value>) -> String {
@@ -168,7 +179,7 @@ impl Behavior for Slack {
         let prepared = self
             .templates
             .render_tree(&self.options, &vars)
-            .map_err(|e| format!("Could not interpolate the options: {e}"))
+            .map_err(SlackError::Options)
             .and_then(|opts| Slack::prepare(&opts));
         match prepared {
             Ok(req) => ctx.request(event.id, req),

@@ -7,9 +7,9 @@
 use serde_json::{Map, Value};
 
 use super::{AgentCtx, Behavior, OptionError, opt_bool, type_name};
-use crate::jsonpath::BoundedPath;
+use crate::jsonpath::{BoundedPath, QueryError};
 use crate::store::events::EventRow;
-use crate::template::{RenderCtx, TemplateId, TemplateTree, Templates};
+use crate::template::{RenderCtx, TemplateError, TemplateId, TemplateTree, Templates};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {
@@ -76,6 +76,21 @@ pub fn validate(options: &Value) -> Result<(), OptionError> {
 
 pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
     Ok(Box::new(Trigger::new(options)?))
+}
+
+/// Why a rule could not be checked against an event.
+#[derive(Debug, thiserror::Error)]
+enum RuleError {
+    #[error("{0}")]
+    Template(#[from] TemplateError),
+    #[error("path {path:?} {source}")]
+    Path { path: String, source: QueryError },
+    /// A templated `value` rendered to a pattern that is not a regex.
+    #[error("{pattern:?} is not a valid regular expression: {source}")]
+    Regex {
+        pattern: String,
+        source: regex::Error,
+    },
 }
 
 fn regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
@@ -253,32 +268,32 @@ impl Trigger {
         rule: &Rule,
         payload: &Value,
         ctx: &RenderCtx<'_>,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, RuleError> {
         match rule {
-            Rule::Template(id) => {
-                Ok(self.templates.render(id, ctx).map_err(|e| e.0)?.trim() == "true")
-            }
+            Rule::Template(id) => Ok(self.templates.render(id, ctx)?.trim() == "true"),
             Rule::Field { kind, path, values } => {
                 let field = path
                     .first(payload)
-                    .map_err(|e| format!("path {:?} {e}", path.as_str()))?
+                    .map_err(|source| RuleError::Path {
+                        path: path.as_str().to_string(),
+                        source,
+                    })?
                     .map(scalar)
                     .unwrap_or_default();
                 let mut operands = Vec::with_capacity(values.len());
                 for v in values {
                     operands.push(match v {
                         Operand::Literal(s, re) => (s.clone(), re.clone()),
-                        Operand::Template(id) => {
-                            (self.templates.render(id, ctx).map_err(|e| e.0)?, None)
-                        }
+                        Operand::Template(id) => (self.templates.render(id, ctx)?, None),
                     });
                 }
                 let compiled =
-                    |(s, re): &(String, Option<regex::Regex>)| -> Result<regex::Regex, String> {
+                    |(s, re): &(String, Option<regex::Regex>)| -> Result<regex::Regex, RuleError> {
                         match re {
                             Some(r) => Ok(r.clone()),
-                            None => regex(s).map_err(|e| {
-                                format!("{s:?} is not a valid regular expression: {e}")
+                            None => regex(s).map_err(|source| RuleError::Regex {
+                                pattern: s.clone(),
+                                source,
                             }),
                         }
                     };

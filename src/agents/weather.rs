@@ -43,9 +43,24 @@ fn location(opts: &Value) -> String {
     }
 }
 
+/// Why a location is no coordinates (Huginn's messages; said after "Location ").
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LocationError {
+    #[error(
+        "{0} is malformed. Location for Pirate Weather must be in the format \"-00.000,-00.00000\". The number of decimal places does not matter."
+    )]
+    Malformed(String),
+    /// Latitude or longitude out of range: which, as Huginn says it.
+    #[error("{location}: {problem}")]
+    OutOfRange {
+        location: String,
+        problem: &'static str,
+    },
+}
+
 /// Huginn's VALID_COORDS_REGEX (`-?\d{1,3}\.\d+` twice, comma-separated) and its
 /// range checks; the coordinates when they pass.
-pub fn coordinates(location: &str) -> Result<(f64, f64), String> {
+pub fn coordinates(location: &str) -> Result<(f64, f64), LocationError> {
     let number = |s: &str| {
         let s = s.trim();
         let digits = s.strip_prefix('-').unwrap_or(s);
@@ -59,9 +74,7 @@ pub fn coordinates(location: &str) -> Result<(f64, f64), String> {
         .split_once(',')
         .and_then(|(a, b)| Some((number(a)?, number(b)?)));
     let Some((lat, lng)) = parsed else {
-        return Err(format!(
-            "{location} is malformed. Location for Pirate Weather must be in the format \"-00.000,-00.00000\". The number of decimal places does not matter."
-        ));
+        return Err(LocationError::Malformed(location.to_string()));
     };
     let problem = if lat <= -90.0 {
         Some("too low of a latitude")
@@ -75,7 +88,10 @@ pub fn coordinates(location: &str) -> Result<(f64, f64), String> {
         None
     };
     match problem {
-        Some(p) => Err(format!("{location}: {p}")),
+        Some(problem) => Err(LocationError::OutOfRange {
+            location: location.to_string(),
+            problem,
+        }),
         None => Ok((lat, lng)),
     }
 }
@@ -353,15 +369,22 @@ mod tests {
             coordinates("37.779329, -122.41915"),
             Ok((37.779329, -122.41915))
         );
-        assert!(coordinates("94103").unwrap_err().contains("is malformed"));
+        assert!(
+            coordinates("94103")
+                .unwrap_err()
+                .to_string()
+                .contains("is malformed")
+        );
         assert!(
             coordinates("137.779329, -122.41915")
                 .unwrap_err()
+                .to_string()
                 .contains("too big of a latitude")
         );
         assert!(
             coordinates("37.779329, -522.41915")
                 .unwrap_err()
+                .to_string()
                 .contains("too low of a longitude")
         );
         assert!(coordinates("37,-122").is_err(), "decimals are required");

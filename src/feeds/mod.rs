@@ -25,6 +25,7 @@ use serde_json::Value;
 pub use actor::{FeedActor, FeedChanged, FeedError, ServeFeed};
 pub use cache::Rendered;
 
+use crate::agent_kind::Kind;
 use crate::store::events::EventRow;
 use crate::template::liquid::CredentialSource;
 use item::Node;
@@ -41,11 +42,8 @@ pub async fn is_owned_feed(
     Ok(store
         .read(move |c| crate::store::agents::find_owned(c, scope, id))
         .await?
-        .is_some_and(|r| r.agent_type == FEED_AGENT_TYPE))
+        .is_some_and(|r| Kind::parse(&r.agent_type) == Some(Kind::DataOutput)))
 }
-
-/// The agent type that publishes a feed.
-pub const FEED_AGENT_TYPE: &str = "data_output";
 
 /// The two formats a feed is served in.
 /// A feed URL's extension that names no format; the message is the 404's.

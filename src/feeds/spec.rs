@@ -9,7 +9,7 @@ use crate::options::{OptionError, opt_bool, opt_str, type_name};
 use crate::template::{TemplateId, TemplateTree, Templates};
 
 /// muninn's name of the type.
-pub const NAME: &str = "data_output";
+pub const NAME: &str = crate::agent_kind::Kind::DataOutput.name();
 
 pub const DEFAULT_EVENTS_TO_SHOW: usize = 40;
 pub const MAX_EVENTS_TO_SHOW: usize = 1000;

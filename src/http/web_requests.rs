@@ -177,7 +177,7 @@ async fn answer(
         let resp = super::feed_requests::serve(&state, &req, feed, entry_id, secret, ext).await;
         return (resp, endpoint);
     }
-    if entry.agent_type == crate::agents::liquid_output::NAME {
+    if crate::agents::kind(entry.agent_type).is_some_and(|k| k.serves_page()) {
         let ext = last.split_once('.').map(|(_, ext)| ext);
         let resp =
             super::page_requests::serve(&state, &req, entry_id, entry.user_id, secret, ext).await;

@@ -8,8 +8,8 @@ use actix::prelude::*;
 
 use super::{AgentEntry, Hub, SetSchedule, SubscriptionEntry};
 use crate::agents::actor::{AgentActor, AgentShared, Shutdown};
-use crate::agents::kind;
 use crate::agents::schedule::Schedule;
+use crate::agents::{KindInfo, kind};
 use crate::delivery::{Spec, SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{Endpoint, EndpointActor};
 use crate::feeds::FeedActor;
@@ -71,7 +71,7 @@ impl Hub {
             row.id,
             AgentEntry {
                 user_id: row.user_id,
-                agent_type: k.map_or("unknown", |k| k.name),
+                agent_type: k.map_or("unknown", KindInfo::name),
                 disabled: row.disabled,
                 propagate_immediately: row.propagate_immediately,
                 receives_events: k.is_some_and(|k| k.can_receive_events),

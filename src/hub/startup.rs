@@ -66,7 +66,7 @@ fn insecure_problem(row: &AgentRow, insecure_enabled: bool) -> Option<String> {
     (!row.disabled && !insecure_enabled && crate::agents::insecure::is_insecure(k)).then(|| {
         format!(
             "Disabled at start: {}.",
-            crate::agents::insecure::not_enabled(k.name)
+            crate::agents::insecure::not_enabled(k.name())
         )
     })
 }

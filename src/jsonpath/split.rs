@@ -187,8 +187,8 @@ pub(super) fn filter_shape(selector: &str, regex_size: usize) -> Result<FilterSh
 
 /// The second argument of every `match(` / `search(` call, which must be a string
 /// literal: a pattern read from the data could be as large as the data and would be
-/// compiled again for every value tested.
-fn regex_literals<'a>(chars: &'a [char], skel: &[char]) -> Vec<Result<&'a [char], String>> {
+/// compiled again for every value tested. `Err`: the function whose pattern is not one.
+fn regex_literals<'a>(chars: &'a [char], skel: &[char]) -> Vec<Result<&'a [char], &'static str>> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < skel.len() {
@@ -236,10 +236,10 @@ fn regex_literals<'a>(chars: &'a [char], skel: &[char]) -> Vec<Result<&'a [char]
                 if one_literal {
                     Ok(&lit[1..lit.len() - 1])
                 } else {
-                    Err(name.to_string())
+                    Err(name)
                 }
             }
-            None => Err(name.to_string()),
+            None => Err(name),
         });
         i = j + 1;
     }
@@ -255,8 +255,12 @@ fn trim(s: &[char]) -> &[char] {
     &s[start..end.max(start)]
 }
 
-fn check_regex(lit: Result<&[char], String>, size: usize, filter: &str) -> Result<(), PathError> {
-    let raw = lit.map_err(|f| PathError::RegexNotLiteral(f, filter.to_string()))?;
+fn check_regex(
+    lit: Result<&[char], &'static str>,
+    size: usize,
+    filter: &str,
+) -> Result<(), PathError> {
+    let raw = lit.map_err(|f| PathError::RegexNotLiteral(f.to_string(), filter.to_string()))?;
     let pattern = unescape(raw).ok_or_else(|| {
         PathError::Syntax(format!(
             "the regular expression in {filter:?} has a bad escape"

@@ -46,6 +46,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("lib", 10),
     ("main", 10),
     ("cli", 10),
+    ("agent_kind", 0),
 ];
 
 /// Same-layer imports that are part of the design (one way only).

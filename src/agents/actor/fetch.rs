@@ -19,10 +19,18 @@ const FETCH_MAX_BODY: usize = 8 * 1024 * 1024;
 /// Redirects a fetch that follows them takes at most (Faraday's default in Huginn).
 const MAX_REDIRECTS: usize = 3;
 
+/// A fetch that kept being redirected.
+#[derive(Debug, thiserror::Error)]
+#[error("more than {MAX_REDIRECTS} redirects")]
+struct TooManyRedirects;
+
 /// Makes `f`'s request, following redirects when it asks to (each hop a request of
 /// its own through the target guard); gives the last response and its URL, or why
 /// there is none (too many redirects).
-async fn fetch_following(f: &Fetch, allow: bool) -> (Result<client::Sent, String>, String) {
+async fn fetch_following(
+    f: &Fetch,
+    allow: bool,
+) -> (Result<client::Sent, TooManyRedirects>, String) {
     let mut url = f.url.clone();
     for _ in 0..=MAX_REDIRECTS {
         let sent = client::send_reading(
@@ -49,7 +57,7 @@ async fn fetch_following(f: &Fetch, allow: bool) -> (Result<client::Sent, String
             None => return (Ok(sent), url),
         }
     }
-    (Err(format!("more than {MAX_REDIRECTS} redirects")), url)
+    (Err(TooManyRedirects), url)
 }
 
 impl AgentActor {
@@ -76,7 +84,7 @@ impl AgentActor {
                         final_url,
                     },
                     Err(error) => Fetched {
-                        error: Some(error),
+                        error: Some(error.to_string()),
                         elapsed: started.elapsed(),
                         final_url,
                         ..Fetched::default()

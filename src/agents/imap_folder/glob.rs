@@ -8,8 +8,21 @@
 #[derive(Debug, Clone)]
 pub struct Glob(regex::Regex);
 
+/// Why a pattern is no glob.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobError {
+    #[error("{0:?} has an unclosed {{")]
+    UnclosedBrace(String),
+    /// Too big once compiled, mostly.
+    #[error("{pattern:?} is not a valid pattern: {source}")]
+    Invalid {
+        pattern: String,
+        source: regex::Error,
+    },
+}
+
 impl Glob {
-    pub fn new(pattern: &str) -> Result<Glob, String> {
+    pub fn new(pattern: &str) -> Result<Glob, GlobError> {
         let mut re = String::from("^(?s:");
         let mut chars = pattern.chars().peekable();
         let mut braces = 0usize;
@@ -65,7 +78,7 @@ impl Glob {
             }
         }
         if braces > 0 {
-            return Err(format!("{pattern:?} has an unclosed {{"));
+            return Err(GlobError::UnclosedBrace(pattern.to_string()));
         }
         re.push_str(")$");
         regex::RegexBuilder::new(&re)
@@ -74,7 +87,10 @@ impl Glob {
             .dfa_size_limit(1 << 20)
             .build()
             .map(Glob)
-            .map_err(|e| format!("{pattern:?} is not a valid pattern: {e}"))
+            .map_err(|source| GlobError::Invalid {
+                pattern: pattern.to_string(),
+                source,
+            })
     }
 
     pub fn matches(&self, text: &str) -> bool {

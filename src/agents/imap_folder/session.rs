@@ -7,7 +7,6 @@
 //! timeout, the mails a run reads by count and size (the rest wait for the next run).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,12 +16,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Settings;
 use super::mail::{Verdict, judge};
-use crate::delivery::guard::check_addrs;
+use crate::agents::dial::{ConnectError, connect};
 
 /// How long a whole run may take (connect, login, every folder).
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long connecting (name lookup included) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Mails read per folder per run; the rest are left for the next run.
 pub const MAX_MAILS_PER_FOLDER: usize = 200;
 /// The largest mail read; a bigger one is logged and passed over.
@@ -36,10 +35,48 @@ pub struct RunResult {
     pub events: Vec<serde_json::Value>,
     pub logs: Vec<String>,
     /// Set when the run failed; what was done before it still counts.
-    pub error: Option<String>,
+    pub error: Option<ImapError>,
     /// UIDVALIDITY → the last UID seen, for every folder reached.
     pub lastseen: BTreeMap<u32, u32>,
     pub notified: Vec<String>,
+}
+
+/// Why a run stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum ImapError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error("TLS setup failed: {0}")]
+    TlsSetup(rustls::Error),
+    #[error("{host:?} is not a name TLS can verify: {message}")]
+    NotTlsName { host: String, message: String },
+    #[error("the TLS handshake with {0} timed out")]
+    HandshakeTimeout(String),
+    #[error("the TLS handshake with {host} failed: {source}")]
+    Handshake {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("the server closed the connection before its greeting")]
+    NoGreeting,
+    #[error("reading the server's greeting failed: {0}")]
+    Greeting(std::io::Error),
+    /// The server answered a command (`LOGIN`, `SELECT "INBOX"`, …) with an error.
+    #[error("IMAP {command} failed: {source}")]
+    Command {
+        command: String,
+        source: async_imap::error::Error,
+    },
+    #[error("the IMAP session took longer than {}s", RUN_TIMEOUT.as_secs())]
+    Timeout,
+}
+
+/// `command` failed with `source`.
+fn imap_err(command: &str, source: async_imap::error::Error) -> ImapError {
+    ImapError::Command {
+        command: command.to_string(),
+        source,
+    }
 }
 
 /// Runs the agent once. `lastseen` and `notified` are its memory at the start.
@@ -73,10 +110,7 @@ pub async fn run(
     };
     let result = match actix_rt::time::timeout(RUN_TIMEOUT, work).await {
         Ok(r) => r,
-        Err(_) => Err(format!(
-            "the IMAP session took longer than {}s",
-            RUN_TIMEOUT.as_secs()
-        )),
+        Err(_) => Err(ImapError::Timeout),
     };
     if let Err(e) = result {
         out.error = Some(e);
@@ -85,53 +119,17 @@ pub async fn run(
     out
 }
 
-/// Resolves `host`, refuses internal addresses unless allowed, and dials the checked
-/// addresses in turn (the jabber agent dials the same way).
-pub async fn connect(
-    host: &str,
-    port: u16,
-    allow_private: bool,
-) -> Result<tokio::net::TcpStream, String> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let dial = async {
-        let addrs: Vec<SocketAddr> = match bare.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((bare, port))
-                .await
-                .map_err(|e| format!("cannot resolve {host}: {e}"))?
-                .collect(),
-        };
-        if addrs.is_empty() {
-            return Err(format!("{host} has no addresses"));
-        }
-        if !allow_private {
-            check_addrs(host, &addrs).map_err(|e| e.to_string())?;
-        }
-        let mut last = String::new();
-        for a in &addrs {
-            match tokio::net::TcpStream::connect(a).await {
-                Ok(s) => return Ok(s),
-                Err(e) => last = format!("cannot connect to {a}: {e}"),
-            }
-        }
-        Err(last)
-    };
-    actix_rt::time::timeout(CONNECT_TIMEOUT, dial)
-        .await
-        .unwrap_or_else(|_| Err(format!("connecting to {host}:{port} timed out")))
-}
-
 /// TLS on `tcp`, verified against the webpki roots for `host`.
 async fn tls_connect(
     host: &str,
     tcp: tokio::net::TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, ImapError> {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS setup failed: {e}"))?
+    .map_err(ImapError::TlsSetup)?
     .with_root_certificates(roots)
     .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from(
@@ -139,16 +137,18 @@ async fn tls_connect(
             .trim_end_matches(']')
             .to_string(),
     )
-    .map_err(|e| format!("{host:?} is not a name TLS can verify: {e}"))?;
+    .map_err(|e| ImapError::NotTlsName {
+        host: host.to_string(),
+        message: e.to_string(),
+    })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    actix_rt::time::timeout(CONNECT_TIMEOUT, connector.connect(name, tcp))
+    actix_rt::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
         .await
-        .map_err(|_| format!("the TLS handshake with {host} timed out"))?
-        .map_err(|e| format!("the TLS handshake with {host} failed: {e}"))
-}
-
-fn imap_err(what: &str, e: async_imap::error::Error) -> String {
-    format!("IMAP {what} failed: {e}")
+        .map_err(|_| ImapError::HandshakeTimeout(host.to_string()))?
+        .map_err(|source| ImapError::Handshake {
+            host: host.to_string(),
+            source,
+        })
 }
 
 async fn session<S>(
@@ -156,15 +156,15 @@ async fn session<S>(
     stream: S,
     lastseen: &BTreeMap<u32, u32>,
     out: &mut RunResult,
-) -> Result<(), String>
+) -> Result<(), ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
     let mut client = async_imap::Client::new(stream);
     match client.read_response().await {
         Ok(Some(_)) => {}
-        Ok(None) => return Err("the server closed the connection before its greeting".into()),
-        Err(e) => return Err(format!("reading the server's greeting failed: {e}")),
+        Ok(None) => return Err(ImapError::NoGreeting),
+        Err(e) => return Err(ImapError::Greeting(e)),
     }
     out.logs
         .push(format!("Logging in as {}", settings.username));
@@ -183,7 +183,7 @@ async fn folders<S>(
     imap: &mut async_imap::Session<S>,
     lastseen: &BTreeMap<u32, u32>,
     out: &mut RunResult,
-) -> Result<(), String>
+) -> Result<(), ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
@@ -209,7 +209,7 @@ async fn initial_status<S>(
     uidvalidity: u32,
     exists: u32,
     out: &mut RunResult,
-) -> Result<(), String>
+) -> Result<(), ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
@@ -244,7 +244,7 @@ async fn new_mail<S>(
     uidvalidity: u32,
     last: u32,
     out: &mut RunResult,
-) -> Result<(), String>
+) -> Result<(), ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
@@ -327,7 +327,7 @@ async fn one_mail<S>(
     folder: &str,
     uid: u32,
     out: &mut RunResult,
-) -> Result<(), String>
+) -> Result<(), ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {
@@ -397,7 +397,7 @@ pub fn settle(verdict: Verdict, out: &mut RunResult) -> bool {
     true
 }
 
-async fn store<S>(imap: &mut async_imap::Session<S>, uid: u32, what: &str) -> Result<(), String>
+async fn store<S>(imap: &mut async_imap::Session<S>, uid: u32, what: &str) -> Result<(), ImapError>
 where
     S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
 {

@@ -105,7 +105,10 @@ fn a_failed_run_keeps_the_folders_it_did_not_reach() {
     agent.check(&mut ctx);
     let mut result = RunResult::default();
     result.lastseen.insert(7, 4);
-    result.error = Some("IMAP SELECT \"Other\" failed: no response: nope".into());
+    result.error = Some(super::session::ImapError::Command {
+        command: "SELECT \"Other\"".into(),
+        source: async_imap::error::Error::No("nope".into()),
+    });
     agent.task_done(&mut ctx, done(result));
     assert!(
         ctx.logs

@@ -33,6 +33,7 @@ use tokio_xmpp::parsers::ping::Ping;
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 use tokio_xmpp::xmlstream::{FallibleStreamElement, ReadError, Timeouts, XmppStreamElement};
 
+use super::error::XmppError;
 use super::session::{self, Account, Env, ReadCap, Session};
 use crate::agents::listen::{Heard, Reports, report};
 use crate::ops::backoff::Backoff;
@@ -97,25 +98,30 @@ async fn connection(
     env: &Env,
     reports: &Reports,
     joined: &mut bool,
-) -> Result<(), String> {
+) -> Result<(), XmppError> {
     let timeouts = Timeouts {
         read_timeout: QUIET,
         response_timeout: PING_ANSWER,
     };
     let cap = ReadCap::PerWindow(WINDOW_BYTES, WINDOW);
     let mut stream = session::login(&room.account, env, cap, timeouts).await?;
-    let me = Jid::from(
-        room.room
-            .with_resource_str(&room.nick)
-            .map_err(|e| format!("{:?} cannot be a nickname in {}: {e}", room.nick, room.room))?,
-    );
+    let me =
+        Jid::from(
+            room.room
+                .with_resource_str(&room.nick)
+                .map_err(|e| XmppError::BadNick {
+                    nick: room.nick.clone(),
+                    room: room.room.to_string(),
+                    message: e.to_string(),
+                })?,
+        );
     let join = Presence::available().with_to(me).with_payload(Muc::new());
     send(&mut stream, Stanza::Presence(join)).await?;
     let mut heard = Hearing::new(room);
     let mut pings = 0u32;
     loop {
         let element = match stream.next().await {
-            None => return Err("the server closed the connection".into()),
+            None => return Err(XmppError::Closed),
             Some(Ok(FallibleStreamElement::Ok(element))) => element,
             // A stanza the parser rejects is skipped, not fatal.
             Some(Ok(FallibleStreamElement::Err(_))) => continue,
@@ -126,15 +132,15 @@ async fn connection(
                 continue;
             }
             Some(Err(ReadError::StreamFooterReceived)) => {
-                return Err("the server ended the stream".into());
+                return Err(XmppError::StreamEnded);
             }
-            Some(Err(e)) => return Err(format!("reading from the server failed: {e}")),
+            Some(Err(e)) => return Err(XmppError::step("reading from the server")(e)),
         };
         let payloads = match element {
             XmppStreamElement::Stanza(Stanza::Message(m)) => heard.message(&m)?,
             XmppStreamElement::Stanza(Stanza::Presence(p)) => heard.presence(&p)?,
             XmppStreamElement::StreamError(e) => {
-                return Err(format!("the server ended the stream with an error: {e}"));
+                return Err(XmppError::StreamError(e.to_string()));
             }
             _ => Vec::new(),
         };
@@ -164,11 +170,11 @@ async fn connection(
     }
 }
 
-async fn send(stream: &mut Session, stanza: Stanza) -> Result<(), String> {
+async fn send(stream: &mut Session, stanza: Stanza) -> Result<(), XmppError> {
     stream
         .send(&XmppStreamElement::Stanza(stanza))
         .await
-        .map_err(|e| format!("sending to the server failed: {e}"))
+        .map_err(XmppError::step("sending to the server"))
 }
 
 /// What one connection has heard so far: whether the join is over, who is in the
@@ -204,12 +210,12 @@ impl<'a> Hearing<'a> {
         Some(from.resource().map(|r| r.as_str().to_string()))
     }
 
-    fn message(&mut self, m: &Message) -> Result<Vec<Value>, String> {
+    fn message(&mut self, m: &Message) -> Result<Vec<Value>, XmppError> {
         let Some(nick) = self.nick_in_room(m.from.as_ref()) else {
             return Ok(Vec::new());
         };
         if m.type_ == MessageType::Error {
-            return Err(format!("the room answered with an error: {}", text_of(m)));
+            return Err(XmppError::RoomError(text_of(m)));
         }
         let subject = m.get_best_subject_cloned(Vec::new()).map(|(_, s)| s);
         if !self.joined {
@@ -237,16 +243,16 @@ impl<'a> Hearing<'a> {
         Ok(out)
     }
 
-    fn presence(&mut self, p: &Presence) -> Result<Vec<Value>, String> {
+    fn presence(&mut self, p: &Presence) -> Result<Vec<Value>, XmppError> {
         let Some(Some(nick)) = self.nick_in_room(p.from.as_ref()) else {
             return Ok(Vec::new());
         };
         let time = delay_stamp(&p.payloads);
         match p.type_ {
-            PresenceType::Error if !self.joined => Err(format!(
-                "{} refused to let {} in",
-                self.room.room, self.room.nick
-            )),
+            PresenceType::Error if !self.joined => Err(XmppError::NotLetIn {
+                room: self.room.room.to_string(),
+                nick: self.room.nick.clone(),
+            }),
             PresenceType::Unavailable => {
                 let was_in = self.roster.remove(&nick);
                 Ok(if self.joined && was_in {

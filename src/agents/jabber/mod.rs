@@ -13,6 +13,7 @@
 //! joins `jabber_receiver` as a chat room and emits an event per message it hears
 //! ([`listen`], the agent's listener; Huginn's `LongRunnable` worker).
 
+pub mod error;
 pub mod listen;
 pub mod session;
 

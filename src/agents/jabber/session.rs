@@ -29,6 +29,8 @@ use tokio_xmpp::xmlstream::{
 };
 use tokio_xmpp::{Stanza, jid::BareJid, jid::Jid};
 
+use super::error::XmppError;
+
 /// How long one whole session may take (connect, TLS, login, every message, close).
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the server may stay silent while an answer is awaited.
@@ -69,7 +71,7 @@ pub struct Env {
 #[derive(Debug)]
 pub struct Delivered {
     pub sent: usize,
-    pub error: Option<String>,
+    pub error: Option<XmppError>,
 }
 
 /// Sends `messages` in one session.
@@ -79,12 +81,10 @@ pub async fn deliver(account: Account, messages: Vec<Outgoing>, env: Env) -> Del
     let error = match actix_rt::time::timeout(SESSION_TIMEOUT, work).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e),
-        Err(_) => Some(format!(
-            "the XMPP session with {}:{} took longer than {}s",
-            account.server,
-            account.port,
-            SESSION_TIMEOUT.as_secs()
-        )),
+        Err(_) => Some(XmppError::Timeout {
+            server: account.server.clone(),
+            port: account.port,
+        }),
     };
     Delivered { sent, error }
 }
@@ -94,7 +94,7 @@ async fn session(
     messages: &[Outgoing],
     env: &Env,
     sent: &mut usize,
-) -> Result<(), String> {
+) -> Result<(), XmppError> {
     let timeouts = Timeouts {
         read_timeout: SILENCE,
         response_timeout: SILENCE,
@@ -107,7 +107,7 @@ async fn session(
         stream
             .send(&XmppStreamElement::Stanza(Stanza::Message(message)))
             .await
-            .map_err(|e| format!("sending the message failed: {e}"))?;
+            .map_err(XmppError::step("sending the message"))?;
         *sent += 1;
     }
     close(&mut stream).await;
@@ -124,13 +124,9 @@ pub async fn login(
     env: &Env,
     cap: ReadCap,
     timeouts: Timeouts,
-) -> Result<Session, String> {
-    let tcp = crate::agents::imap_folder::session::connect(
-        &account.server,
-        account.port,
-        env.allow_private,
-    )
-    .await?;
+) -> Result<Session, XmppError> {
+    let tcp =
+        crate::agents::dial::connect(&account.server, account.port, env.allow_private).await?;
     let domain = account.sender.domain().as_str().to_string();
     let header = || StreamHeader {
         to: Some(Cow::Owned(domain.clone())),
@@ -143,13 +139,13 @@ pub async fn login(
     // The encrypted stream: log in, then bind a resource.
     let pending = initiate_stream(BufStream::new(tls), ns::JABBER_CLIENT, header(), timeouts)
         .await
-        .map_err(|e| format!("opening the XMPP stream over TLS failed: {e}"))?;
+        .map_err(XmppError::step("opening the XMPP stream over TLS"))?;
     let (features, stream) = pending
         .recv_features::<FallibleStreamElement>()
         .await
-        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
+        .map_err(XmppError::step("reading the server's stream features"))?;
     let Some(node) = account.sender.node() else {
-        return Err(format!("{} has no user name", account.sender));
+        return Err(XmppError::NoUserName(account.sender.to_string()));
     };
     let creds = sasl::common::Credentials::default()
         .with_username(node.as_str())
@@ -157,16 +153,19 @@ pub async fn login(
         .with_channel_binding(binding);
     let reset = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
         .await
-        .map_err(|e| format!("logging in as {} failed: {e}", account.sender))?;
+        .map_err(|e| XmppError::Login {
+            jid: account.sender.to_string(),
+            message: e.to_string(),
+        })?;
     let (features, mut stream) = reset
         .send_header(header())
         .await
-        .map_err(|e| format!("reopening the stream after login failed: {e}"))?
+        .map_err(XmppError::step("reopening the stream after login"))?
         .recv_features::<FallibleStreamElement>()
         .await
-        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
+        .map_err(XmppError::step("reading the server's stream features"))?;
     if !features.can_bind() {
-        return Err("the server offers no resource binding".into());
+        return Err(XmppError::NoBinding);
     }
     bind(&mut stream).await?;
     Ok(stream)
@@ -178,7 +177,7 @@ async fn upgrade_with_starttls(
     tcp: Capped,
     domain: &str,
     timeouts: Timeouts,
-) -> Result<Capped, String> {
+) -> Result<Capped, XmppError> {
     let header = StreamHeader {
         to: Some(Cow::Owned(domain.to_string())),
         from: None,
@@ -187,28 +186,24 @@ async fn upgrade_with_starttls(
     // The plain stream: only STARTTLS is spoken on it.
     let pending = initiate_stream(BufStream::new(tcp), ns::JABBER_CLIENT, header, timeouts)
         .await
-        .map_err(|e| format!("opening the XMPP stream failed: {e}"))?;
+        .map_err(XmppError::step("opening the XMPP stream"))?;
     let (features, mut plain) = pending
         .recv_features::<FallibleStreamElement>()
         .await
-        .map_err(|e| format!("reading the server's stream features failed: {e}"))?;
+        .map_err(XmppError::step("reading the server's stream features"))?;
     if !features.can_starttls() {
-        return Err(
-            "the server does not offer STARTTLS; the password is not sent over an \
-                    unencrypted connection"
-                .into(),
-        );
+        return Err(XmppError::NoStartTls);
     }
     plain
         .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
             starttls::Request,
         )))
         .await
-        .map_err(|e| format!("sending STARTTLS failed: {e}"))?;
+        .map_err(XmppError::step("sending STARTTLS"))?;
     loop {
         match next_element(&mut plain).await? {
             XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)) => break,
-            XmppStreamElement::Starttls(_) => return Err("the server refused STARTTLS".into()),
+            XmppStreamElement::Starttls(_) => return Err(XmppError::StartTlsRefused),
             _ => {}
         }
     }
@@ -218,12 +213,12 @@ async fn upgrade_with_starttls(
 /// Binds a resource the server chooses (RFC 6120 §7).
 async fn bind<S: AsyncBufRead + AsyncWrite + Unpin>(
     stream: &mut XmppStream<S>,
-) -> Result<(), String> {
+) -> Result<(), XmppError> {
     let request = Iq::from_set(BIND_ID, BindQuery::new(None));
     stream
         .send(&XmppStreamElement::Stanza(Stanza::Iq(request)))
         .await
-        .map_err(|e| format!("sending the resource binding request failed: {e}"))?;
+        .map_err(XmppError::step("sending the resource binding request"))?;
     loop {
         let XmppStreamElement::Stanza(Stanza::Iq(iq)) = next_element(stream).await? else {
             continue;
@@ -236,13 +231,13 @@ async fn bind<S: AsyncBufRead + AsyncWrite + Unpin>(
             } if id == BIND_ID => {
                 return BindResponse::try_from(payload)
                     .map(|_| ())
-                    .map_err(|e| format!("the server's resource binding answer is invalid: {e}"));
+                    .map_err(|e| XmppError::BindInvalid(e.to_string()));
             }
             Iq::Error { id, error, .. } if id == BIND_ID => {
-                return Err(format!(
-                    "the server refused to bind a resource: {:?}",
+                return Err(XmppError::BindRefused(format!(
+                    "{:?}",
                     error.defined_condition
-                ));
+                )));
             }
             _ => {}
         }
@@ -262,21 +257,21 @@ pub async fn close<S: AsyncBufRead + AsyncWrite + Unpin>(stream: &mut XmppStream
 /// The next element the server sends; silence is bounded by the stream's timeouts.
 pub async fn next_element<S: AsyncBufRead + AsyncWrite + Unpin>(
     stream: &mut XmppStream<S>,
-) -> Result<XmppStreamElement, String> {
+) -> Result<XmppStreamElement, XmppError> {
     loop {
         let Some(item) = stream.next().await else {
-            return Err("the server closed the connection".into());
+            return Err(XmppError::Closed);
         };
         match item.and_then(FallibleStreamElement::into_read_error) {
             Ok(XmppStreamElement::StreamError(e)) => {
-                return Err(format!("the server ended the stream with an error: {e}"));
+                return Err(XmppError::StreamError(e.to_string()));
             }
             Ok(element) => return Ok(element),
             Err(ReadError::SoftTimeout) => {}
             Err(ReadError::StreamFooterReceived) => {
-                return Err("the server ended the stream".into());
+                return Err(XmppError::StreamEnded);
             }
-            Err(e) => return Err(format!("reading from the server failed: {e}")),
+            Err(e) => return Err(XmppError::step("reading from the server")(e)),
         }
     }
 }
@@ -292,30 +287,33 @@ async fn tls_connect(
         tokio_rustls::client::TlsStream<Capped>,
         sasl::common::ChannelBinding,
     ),
-    String,
+    XmppError,
 > {
     let mut roots =
         rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let (_, refused) = roots.add_parsable_certificates(extra_roots.iter().cloned());
     if refused > 0 {
-        return Err(format!(
-            "{refused} of the configured extra CA certificates cannot be used"
-        ));
+        return Err(XmppError::ExtraCa(refused));
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("TLS setup failed: {e}"))?
+    .map_err(XmppError::step("TLS setup"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let name = ServerName::try_from(domain.to_string())
-        .map_err(|e| format!("{domain:?} is not a name TLS can verify: {e}"))?;
+    let name = ServerName::try_from(domain.to_string()).map_err(|e| XmppError::NotTlsName {
+        name: domain.to_string(),
+        message: e.to_string(),
+    })?;
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tls = actix_rt::time::timeout(SILENCE, connector.connect(name, tcp))
         .await
-        .map_err(|_| format!("the TLS handshake for {domain} timed out"))?
-        .map_err(|e| format!("the TLS handshake for {domain} failed: {e}"))?;
+        .map_err(|_| XmppError::HandshakeTimeout(domain.to_string()))?
+        .map_err(|source| XmppError::Handshake {
+            domain: domain.to_string(),
+            source,
+        })?;
     let (_, connection) = tls.get_ref();
     // RFC 9266: the exporter binding is defined for TLS 1.3 only.
     let binding = match connection.protocol_version() {

@@ -136,7 +136,10 @@ fn a_failed_session_names_the_unsent_events_and_the_queue_goes_on() {
     let mut ctx = AgentCtx::new(&row, &mut memory);
     let done = Delivered {
         sent: 0,
-        error: Some("the TLS handshake for localhost failed: x".into()),
+        error: Some(super::error::XmppError::Handshake {
+            domain: "localhost".into(),
+            source: std::io::Error::other("x"),
+        }),
     };
     agent.task_done(&mut ctx, Box::new(done));
     let errors: Vec<&str> = ctx

@@ -27,7 +27,7 @@ use crate::store::events::EventRow;
 use crate::template::liquid::has_markup;
 use crate::template::{TemplateTree, Templates};
 
-pub const NAME: &str = "java_script";
+pub const NAME: &str = crate::agent_kind::Kind::JavaScript.name();
 
 pub struct JavaScript {
     templates: Templates,
@@ -148,7 +148,7 @@ impl JavaScript {
         let answer = match worker::run(request, &limits) {
             Ok(a) => a,
             Err(why) => {
-                ctx.error(why);
+                ctx.error(why.to_string());
                 return;
             }
         };

@@ -24,10 +24,41 @@ const WORKER_ARG: &str = "js-worker";
 /// allocator arenas), beyond the script's memory limit.
 const PROGRAM_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Why a run gave no answer. Each is the agent's log line as it stands.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("{0}")]
+    Request(serde_json::Error),
+    #[error("JavaScript error: cannot start the JavaScript worker process: {0}")]
+    Start(sandbox::StartError),
+    #[error(
+        "JavaScript error: the code did not finish within {0} s and was stopped ([insecure_agents] timeout_seconds)"
+    )]
+    TimedOut(u64),
+    #[error(
+        "JavaScript error: the code's events, log lines and memory are larger than {0} bytes and it was stopped ([insecure_agents] max_output_bytes)"
+    )]
+    TooMuchOutput(usize),
+    /// The worker ended without an answer; `how` it ended, and what it said.
+    #[error(
+        "JavaScript error: the JavaScript worker stopped: {how} ([insecure_agents] memory_mb, timeout_seconds){}",
+        said(.stderr)
+    )]
+    Stopped { how: String, stderr: String },
+}
+
+/// What the worker wrote to stderr, in parentheses after a space; nothing if nothing.
+fn said(stderr: &str) -> String {
+    match stderr.trim() {
+        "" => String::new(),
+        w => format!(" ({w})"),
+    }
+}
+
 /// Runs `request` within `limits`. `Err`: the child was stopped by one of the
 /// sandbox's bounds, with the message for the agent's log.
-pub fn run(request: Request, limits: &Limits) -> Result<Answer, String> {
-    let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+pub fn run(request: Request, limits: &Limits) -> Result<Answer, WorkerError> {
+    let body = serde_json::to_vec(&request).map_err(WorkerError::Request)?;
     // Room for the answer: the script's events and logs (capped by the engine), the
     // memory it gives back (about what it was given) and the JSON around them.
     let answer_cap = limits
@@ -50,28 +81,15 @@ pub fn run(request: Request, limits: &Limits) -> Result<Answer, String> {
             max_stderr_bytes: 4096,
         },
     })
-    .map_err(|e| format!("JavaScript error: cannot start the JavaScript worker process: {e}"))?;
+    .map_err(WorkerError::Start)?;
     let status = match finished.ended {
         Ended::Exited(status) => status,
-        Ended::TimedOut => {
-            return Err(format!(
-                "JavaScript error: the code did not finish within {} s and was stopped \
-                 ([insecure_agents] timeout_seconds)",
-                limits.timeout.as_secs()
-            ));
-        }
-        Ended::TooMuchOutput { .. } => {
-            return Err(format!(
-                "JavaScript error: the code's events, log lines and memory are larger than \
-                 {} bytes and it was stopped ([insecure_agents] max_output_bytes)",
-                answer_cap
-            ));
-        }
+        Ended::TimedOut => return Err(WorkerError::TimedOut(limits.timeout.as_secs())),
+        Ended::TooMuchOutput { .. } => return Err(WorkerError::TooMuchOutput(answer_cap)),
     };
     if let Ok(answer) = serde_json::from_slice::<Answer>(&finished.stdout) {
         return Ok(answer);
     }
-    let why = String::from_utf8_lossy(&finished.stderr);
     let how = match status.and_then(|s| s.signal()) {
         Some(24) => "it reached the CPU time limit".to_string(),
         Some(sig) => format!("it was ended by signal {sig}, often the memory limit"),
@@ -80,12 +98,8 @@ pub fn run(request: Request, limits: &Limits) -> Result<Answer, String> {
             status.and_then(|s| s.code()).unwrap_or(-1)
         ),
     };
-    Err(format!(
-        "JavaScript error: the JavaScript worker stopped: {how} ([insecure_agents] memory_mb, \
-         timeout_seconds){}",
-        match why.trim() {
-            "" => String::new(),
-            w => format!(" ({w})"),
-        }
-    ))
+    Err(WorkerError::Stopped {
+        how,
+        stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
+    })
 }

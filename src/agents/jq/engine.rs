@@ -66,9 +66,24 @@ fn first_token(rest: &str) -> String {
 
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
 
+/// Why a filter gave no outputs. It crosses from the worker process as its text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// The filter does not compile: jaq's message with its place in the filter.
+    #[error("{0}")]
+    Compile(String),
+    #[error("the input is not JSON jq can read: {0}")]
+    Input(String),
+    #[error("jq produced a value that is not JSON ({message}): {value}")]
+    Output { message: String, value: String },
+    /// The filter raised an error (`error("text")`, a type error).
+    #[error("jq error: {0}")]
+    Raised(String),
+}
+
 /// Compiles `code` with the named variables (`$name`) defined; the error is jaq's
 /// message with its place in the filter.
-fn compile(code: &str, var_names: &[String]) -> Result<Filter, String> {
+fn compile(code: &str, var_names: &[String]) -> Result<Filter, EngineError> {
     // jq reads an empty program as `.`; jaq refuses it.
     let code = if code.trim().is_empty() { "." } else { code };
     let defs = jaq_core::defs()
@@ -81,10 +96,12 @@ fn compile(code: &str, var_names: &[String]) -> Result<Filter, String> {
     let modules = Loader::new(defs)
         .load(&arena, File { code, path: () })
         .map_err(|errs| {
-            errs.iter()
-                .map(|(_, e)| load_error(code, e))
-                .collect::<Vec<_>>()
-                .join("; ")
+            EngineError::Compile(
+                errs.iter()
+                    .map(|(_, e)| load_error(code, e))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })?;
     let globals: Vec<String> = var_names.iter().map(|n| format!("${n}")).collect();
     Compiler::default()
@@ -92,33 +109,37 @@ fn compile(code: &str, var_names: &[String]) -> Result<Filter, String> {
         .with_global_vars(globals.iter().map(String::as_str))
         .compile(modules)
         .map_err(|errs| {
-            errs.iter()
-                .flat_map(|(_, es)| es.iter())
-                .map(|(name, undefined)| {
-                    format!(
-                        "undefined {} {name} at {}",
-                        undefined.as_str(),
-                        place(code, name)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ")
+            EngineError::Compile(
+                errs.iter()
+                    .flat_map(|(_, es)| es.iter())
+                    .map(|(name, undefined)| {
+                        format!(
+                            "undefined {} {name} at {}",
+                            undefined.as_str(),
+                            place(code, name)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
         })
 }
 
 /// Checks that `code` compiles with these variables, as the agent does when saved.
-pub fn check(code: &str, var_names: &[String]) -> Result<(), String> {
+pub fn check(code: &str, var_names: &[String]) -> Result<(), EngineError> {
     compile(code, var_names).map(|_| ())
 }
 
-fn to_val(v: &Value) -> Result<Val, String> {
+fn to_val(v: &Value) -> Result<Val, EngineError> {
     jaq_json::read::parse_single(v.to_string().as_bytes())
-        .map_err(|e| format!("the input is not JSON jq can read: {e:?}"))
+        .map_err(|e| EngineError::Input(format!("{e:?}")))
 }
 
-fn from_val(v: &Val) -> Result<Value, String> {
-    serde_json::from_str(&v.to_string())
-        .map_err(|e| format!("jq produced a value that is not JSON ({e}): {v}"))
+fn from_val(v: &Val) -> Result<Value, EngineError> {
+    serde_json::from_str(&v.to_string()).map_err(|e| EngineError::Output {
+        message: e.to_string(),
+        value: v.to_string(),
+    })
 }
 
 /// Runs `code` on `input` with `vars` bound, keeping at most `max_outputs` results.
@@ -129,7 +150,7 @@ pub fn run(
     vars: &[(String, Value)],
     input: &Value,
     max_outputs: usize,
-) -> Result<(Vec<Value>, bool), String> {
+) -> Result<(Vec<Value>, bool), EngineError> {
     let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
     let filter = compile(code, &names)?;
     let values = vars
@@ -149,7 +170,7 @@ pub fn run(
                     Ok(Value::String(s)) => s,
                     _ => shown,
                 };
-                return Err(format!("jq error: {text}"));
+                return Err(EngineError::Raised(text));
             }
         }
     }
@@ -180,11 +201,11 @@ mod tests {
 
     #[test]
     fn compile_errors_name_the_problem_and_place() {
-        let e = check(".a |", &[]).unwrap_err();
+        let e = check(".a |", &[]).unwrap_err().to_string();
         assert_eq!(e, "expected term but found the end of the filter");
-        let e = check(".a\n| $nope", &[]).unwrap_err();
+        let e = check(".a\n| $nope", &[]).unwrap_err().to_string();
         assert_eq!(e, "undefined variable $nope at line 2, column 3");
-        let e = check("nosuchfn(1)", &[]).unwrap_err();
+        let e = check("nosuchfn(1)", &[]).unwrap_err().to_string();
         assert!(
             e.contains("nosuchfn") && e.contains("line 1, column 1"),
             "{e}"
@@ -194,7 +215,9 @@ mod tests {
             check("", &[]).is_ok(),
             "an empty filter is identity, as in Huginn"
         );
-        let e = run("error(\"boom\")", &[], &json!(1), 5).unwrap_err();
+        let e = run("error(\"boom\")", &[], &json!(1), 5)
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "jq error: boom");
     }
 }

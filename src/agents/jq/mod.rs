@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{AgentCtx, Behavior, OptionError, type_name};
 use crate::store::events::EventRow;
-use crate::template::{TemplateId, TemplateTree, Templates};
+use crate::template::{TemplateError, TemplateId, TemplateTree, Templates};
 
 /// The most events one received event can make (Huginn has no bound).
 pub const MAX_RESULTS: usize = 1000;
@@ -86,22 +86,15 @@ impl Jq {
         ctx: &AgentCtx<'_>,
         event: &EventRow,
         payload: &Value,
-    ) -> Result<(String, Vec<(String, Value)>), String> {
+    ) -> Result<(String, Vec<(String, Value)>), TemplateError> {
         let render_ctx = ctx.event_ctx(event, payload);
         let filter = match &self.filter {
             FilterText::Literal(f) => f.clone(),
-            FilterText::Template(id) => self
-                .templates
-                .render(id, &render_ctx)
-                .map_err(|e| e.to_string())?,
+            FilterText::Template(id) => self.templates.render(id, &render_ctx)?,
         };
         let vars = match &self.variables {
             None => Vec::new(),
-            Some(tree) => match self
-                .templates
-                .render_tree(tree, &render_ctx)
-                .map_err(|e| e.to_string())?
-            {
+            Some(tree) => match self.templates.render_tree(tree, &render_ctx)? {
                 Value::Object(m) => m.into_iter().collect(),
                 _ => Vec::new(),
             },

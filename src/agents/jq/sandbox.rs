@@ -56,6 +56,37 @@ enum Answer {
     Error(String),
 }
 
+/// Why a filter run gave no outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum JqError {
+    /// The filter itself failed (it does not compile, raised an error…), as the worker
+    /// said it.
+    #[error("{0}")]
+    Filter(String),
+    #[error("the event and variables are larger than {} MiB, the most jq is given", MAX_INPUT_BYTES >> 20)]
+    InputTooLarge,
+    #[error("{0}")]
+    Request(serde_json::Error),
+    #[error("cannot start the jq worker process: {0}")]
+    Start(crate::sandbox::StartError),
+    #[error("jq was stopped after {} s: the filter did not finish in time", TIMEOUT.as_secs())]
+    TimedOut,
+    #[error("jq was stopped: its output is larger than {} MiB", MAX_OUTPUT_BYTES >> 20)]
+    TooMuchOutput,
+    /// The worker ended without an answer: killed at a limit, most likely.
+    #[error("{}", died(.status, .stderr))]
+    Died {
+        status: Option<ExitStatus>,
+        stderr: String,
+    },
+}
+
+impl From<engine::EngineError> for JqError {
+    fn from(e: engine::EngineError) -> Self {
+        JqError::Filter(e.to_string())
+    }
+}
+
 /// What one run of a filter gave: its outputs (at most `max_outputs`) and whether it
 /// produced more than that.
 pub struct Outputs {
@@ -69,19 +100,16 @@ pub fn run(
     vars: Vec<(String, Value)>,
     input: &Value,
     max_outputs: usize,
-) -> Result<Outputs, String> {
+) -> Result<Outputs, JqError> {
     let request = Request {
         filter: filter.to_string(),
         vars,
         input: input.clone(),
         max_outputs,
     };
-    let body = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&request).map_err(JqError::Request)?;
     if body.len() > MAX_INPUT_BYTES {
-        return Err(format!(
-            "the event and variables are larger than {} MiB, the most jq is given",
-            MAX_INPUT_BYTES >> 20
-        ));
+        return Err(JqError::InputTooLarge);
     }
     // Unit tests have no `muninn` binary to start: they run the engine in-process
     // (tests/logic_agents.rs runs the real worker, hostile filters included).
@@ -92,7 +120,8 @@ pub fn run(
             &request.input,
             request.max_outputs,
         )
-        .map(|(values, more)| Outputs { values, more });
+        .map(|(values, more)| Outputs { values, more })
+        .map_err(JqError::from);
     }
     let finished = sandbox::run(sandbox::Job {
         program: None,
@@ -103,34 +132,26 @@ pub fn run(
         stdin: body,
         limits: LIMITS,
     })
-    .map_err(|e| format!("cannot start the jq worker process: {e}"))?;
+    .map_err(JqError::Start)?;
     let (out, err) = (finished.stdout, finished.stderr);
     let status = match finished.ended {
         Ended::Exited(status) => status,
-        Ended::TimedOut => {
-            return Err(format!(
-                "jq was stopped after {} s: the filter did not finish in time",
-                TIMEOUT.as_secs()
-            ));
-        }
-        Ended::TooMuchOutput { stdout: true } => {
-            return Err(format!(
-                "jq was stopped: its output is larger than {} MiB",
-                MAX_OUTPUT_BYTES >> 20
-            ));
-        }
+        Ended::TimedOut => return Err(JqError::TimedOut),
+        Ended::TooMuchOutput { stdout: true } => return Err(JqError::TooMuchOutput),
         Ended::TooMuchOutput { stdout: false } => None,
     };
     match serde_json::from_slice::<Answer>(&out) {
         Ok(Answer::Outputs { values, more }) => Ok(Outputs { values, more }),
-        Ok(Answer::Error(e)) => Err(e),
-        Err(_) => Err(died(status, &err)),
+        Ok(Answer::Error(e)) => Err(JqError::Filter(e)),
+        Err(_) => Err(JqError::Died {
+            status,
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+        }),
     }
 }
 
-fn died(status: Option<ExitStatus>, stderr: &[u8]) -> String {
-    let why = String::from_utf8_lossy(stderr);
-    let why = why.trim();
+fn died(status: &Option<ExitStatus>, stderr: &str) -> String {
+    let why = stderr.trim();
     let status = status.map_or_else(|| "killed".to_string(), |s| s.to_string());
     format!(
         "jq was stopped ({status}): the filter used more than {} MiB of memory or {} s of CPU time{}",
@@ -162,7 +183,7 @@ pub fn worker_main(args: &[String]) -> i32 {
     let answer = match serde_json::from_slice::<Request>(&body) {
         Ok(r) => match engine::run(&r.filter, &r.vars, &r.input, r.max_outputs) {
             Ok((values, more)) => Answer::Outputs { values, more },
-            Err(e) => Answer::Error(e),
+            Err(e) => Answer::Error(e.to_string()),
         },
         Err(e) => Answer::Error(format!("the jq request is not valid: {e}")),
     };

@@ -30,6 +30,24 @@ pub struct LexiconError {
     pub why: String,
 }
 
+/// Why a lexicon's text cannot be read, naming the line (1-based).
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("line {line}: not CSV ({source})")]
+    NotCsv { line: u64, source: csv::Error },
+    #[error("line {0}: the word (column 1) is empty")]
+    EmptyWord(u64),
+    /// A score column (1-based) is missing or not a number; `found` as written.
+    #[error(
+        "line {line}: column {column} ({found}) is not a number; each line is a word, its number, then the valence, arousal and dominance means each followed by its standard deviation (ANEW's layout)"
+    )]
+    NotANumber {
+        line: u64,
+        column: usize,
+        found: String,
+    },
+}
+
 /// Words and their (valence, arousal, dominance) means.
 #[derive(Debug, Default)]
 pub struct Lexicon {
@@ -53,16 +71,16 @@ impl Lexicon {
     }
 
     /// Reads the CSV text of a lexicon; the error names the line (1-based).
-    pub fn parse(text: &str) -> Result<Lexicon, String> {
+    pub fn parse(text: &str) -> Result<Lexicon, LineError> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .from_reader(text.as_bytes());
         let mut words = HashMap::new();
         for (n, record) in reader.records().enumerate() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
-                format!("line {line}: not CSV ({e})")
+            let record = record.map_err(|source| LineError::NotCsv {
+                line: source.position().map_or(0, |p| p.line()),
+                source,
             })?;
             let line = record.position().map_or(n as u64 + 1, |p| p.line());
             if record.iter().all(|f| f.trim().is_empty()) {
@@ -82,16 +100,16 @@ impl Lexicon {
             }
             let word = record.get(0).map(str::trim).unwrap_or_default();
             if word.is_empty() {
-                return Err(format!("line {line}: the word (column 1) is empty"));
+                return Err(LineError::EmptyWord(line));
             }
             let mut vad = [0.0; 3];
             for ((slot, score), column) in vad.iter_mut().zip(&scores).zip(COLUMNS) {
-                *slot = score.ok_or_else(|| {
-                    format!(
-                        "line {line}: column {} ({}) is not a number; each line is a word, its number, then the valence, arousal and dominance means each followed by its standard deviation (ANEW's layout)",
-                        column + 1,
-                        record.get(column).map_or("missing".to_string(), |f| format!("{f:?}"))
-                    )
+                *slot = score.ok_or_else(|| LineError::NotANumber {
+                    line,
+                    column: column + 1,
+                    found: record
+                        .get(column)
+                        .map_or("missing".to_string(), |f| format!("{f:?}")),
                 })?;
             }
             // Huginn's hash keeps the last line of a word given twice.
@@ -115,7 +133,7 @@ impl Lexicon {
             return Err(fail(format!("it is larger than {MAX_LEXICON_BYTES} bytes")));
         }
         let text = String::from_utf8(bytes).map_err(|_| fail("it is not UTF-8 text".into()))?;
-        let lexicon = Lexicon::parse(&text).map_err(fail)?;
+        let lexicon = Lexicon::parse(&text).map_err(|e| fail(e.to_string()))?;
         if lexicon.is_empty() {
             return Err(fail("it holds no word".into()));
         }
@@ -157,14 +175,20 @@ mod tests {
         .unwrap();
         assert_eq!(l.len(), 2);
         assert_eq!(l.get("happy"), Some(&[8.0, 6.0, 7.0]));
-        let e = Lexicon::parse("happy,1,8.0,1,6.0,1,7.0,1\nsad,2,2,1,x,1,3.5,1\n").unwrap_err();
+        let e = Lexicon::parse("happy,1,8.0,1,6.0,1,7.0,1\nsad,2,2,1,x,1,3.5,1\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("line 2: column 5 (\"x\") is not a number"),
             "{e}"
         );
-        let e = Lexicon::parse("happy,1,8.0,1,6.0\n").unwrap_err();
+        let e = Lexicon::parse("happy,1,8.0,1,6.0\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 1: column 7 (missing)"), "{e}");
-        let e = Lexicon::parse("a,1,1,1,1,1,1,1\n,2,1,1,1,1,1,1\n").unwrap_err();
+        let e = Lexicon::parse("a,1,1,1,1,1,1,1\n,2,1,1,1,1,1,1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 2: the word"), "{e}");
     }
 

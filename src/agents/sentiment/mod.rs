@@ -20,7 +20,7 @@ use crate::jsonpath::BoundedPath;
 use crate::store::events::EventRow;
 use crate::template::{TemplateId, Templates};
 
-pub const NAME: &str = "sentiment";
+pub const NAME: &str = crate::agent_kind::Kind::Sentiment.name();
 
 /// Huginn's scores when no word of the text is in the lexicon.
 pub const INSUFFICIENT: &str = "Insufficient data for meaningful answer";
@@ -50,9 +50,13 @@ pub fn build(options: &Value) -> Result<Box<dyn Behavior>, OptionError> {
     Ok(Box::new(Sentiment::new(options)?))
 }
 
-fn parse_path(text: &str) -> Result<BoundedPath, String> {
-    BoundedPath::parse_huginn(text)
-        .map_err(|e| format!("option \"content\" is not a valid JSONPath: {e}"))
+/// A `content` that is no JSONPath.
+#[derive(Debug, thiserror::Error)]
+#[error("option \"content\" is not a valid JSONPath: {0}")]
+struct BadContentPath(crate::jsonpath::PathError);
+
+fn parse_path(text: &str) -> Result<BoundedPath, BadContentPath> {
+    BoundedPath::parse_huginn(text).map_err(BadContentPath)
 }
 
 impl Sentiment {
@@ -71,7 +75,7 @@ impl Sentiment {
             None
         } else {
             Some(parse_path(&text).map_err(|why| {
-                OptionError::new("content", why.trim_start_matches("option \"content\" "))
+                OptionError::new("content", format!("is not a valid JSONPath: {}", why.0))
             })?)
         };
         let mut templates = Templates::liquid();
@@ -129,7 +133,7 @@ impl Behavior for Sentiment {
                 rendered = match parse_path(&text) {
                     Ok(p) => p,
                     Err(why) => {
-                        ctx.error(why);
+                        ctx.error(why.to_string());
                         return;
                     }
                 };

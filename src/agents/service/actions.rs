@@ -89,7 +89,7 @@ pub async fn post_events<R: Running>(
     body: Value,
 ) -> Result<Vec<i64>, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
-    if row.agent_type != "manual_event" {
+    if !crate::agents::kind(&row.agent_type).is_some_and(|k| k.takes_posted_events()) {
         return Err(AgentServiceError::invalid(
             "type",
             format!(
@@ -98,8 +98,8 @@ pub async fn post_events<R: Running>(
             ),
         ));
     }
-    let payloads =
-        manual_event::payloads(body).map_err(|e| AgentServiceError::invalid("events", e))?;
+    let payloads = manual_event::payloads(body)
+        .map_err(|e| AgentServiceError::invalid("events", e.to_string()))?;
     ask_actor(d, row.id, ActorAsk::Emit(payloads)).await
 }
 

@@ -108,7 +108,11 @@ async fn act<R: Running>(
                 && let Err(why) = super::validate::check_insecure(d.insecure, k)
                     .and_then(|()| super::validate::check_lexicon(d.sentiment, k))
                     .map_err(|e| e.to_string())
-                    .and_then(|()| runnable_options(k, t).map(|_| ()))
+                    .and_then(|()| {
+                        runnable_options(k, t)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    })
             {
                 return Ok(Some(format!(
                     "Agent enable refused for '{}': {why}",

@@ -114,7 +114,7 @@ pub fn dry_run(
     let options = input.options.unwrap_or_else(|| json!({}));
     let (k, mut behavior) =
         checked_behavior(&input.agent_type, &options, insecure, sentiment.is_some())?;
-    let row = scratch_row(user_id, k.name, &options);
+    let row = scratch_row(user_id, k.name(), &options);
     let mut memory = input.memory.unwrap_or_else(|| json!({}));
     let mut ctx = AgentCtx::new(&row, &mut memory);
     // The owner's credentials render as they will when the agent runs, and are masked

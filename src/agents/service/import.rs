@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{AgentServiceError, Deps, Running, cycle_warnings};
 use crate::agents::scenario::{self, Planned, Problem, ScenarioFile};
-use crate::agents::scenario_problems;
+use crate::agents::{kind, scenario_problems};
 use crate::event_types::{AGENT_CREATED, AGENT_UPDATED};
 use crate::store::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::store::scenarios::{self, ScenarioFields, ScenarioRow};
@@ -318,7 +318,8 @@ pub fn save_planned(
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     let (guid, existing) = own_guid(c, uid, &wanted)?;
-    if let Some(a) = existing.filter(|a| a.agent_type == p.kind.name) {
+    if let Some(a) = existing.filter(|a| kind(&a.agent_type).is_some_and(|k| k.kind == p.kind.kind))
+    {
         let changes = AgentChanges {
             name: Some(p.name.clone()),
             options: Some(p.options.to_string()),
@@ -336,7 +337,7 @@ pub fn save_planned(
     };
     let new = NewAgent {
         user_id: uid,
-        agent_type: p.kind.name.to_string(),
+        agent_type: p.kind.name().to_string(),
         name: p.name.clone(),
         options: p.options.to_string(),
         schedule: p.schedule.clone(),
@@ -357,7 +358,7 @@ fn refuse_unallowed_files(
     problems: &mut Vec<Problem>,
 ) {
     for p in planned.iter_mut().flatten() {
-        if let Some((option, why)) = files.save_problem(p.kind.name, &p.options) {
+        if let Some((option, why)) = files.save_problem(p.kind.kind, &p.options) {
             problems.push(Problem::option(
                 p.index,
                 &p.name,
@@ -374,7 +375,7 @@ fn refuse_unallowed_files(
 fn keep_insecure_disabled(planned: &mut [Option<Planned>], problems: &mut Vec<Problem>) {
     for p in planned.iter_mut().flatten() {
         if crate::agents::insecure::is_insecure(p.kind) {
-            let why = crate::agents::insecure::not_enabled(p.kind.name);
+            let why = crate::agents::insecure::not_enabled(p.kind.name());
             problems.push(Problem::option(p.index, &p.name, None, why));
             p.disabled = true;
         }
@@ -385,7 +386,7 @@ fn keep_insecure_disabled(planned: &mut [Option<Planned>], problems: &mut Vec<Pr
 /// problem saying how to configure one.
 fn keep_without_lexicon_disabled(planned: &mut [Option<Planned>], problems: &mut Vec<Problem>) {
     for p in planned.iter_mut().flatten() {
-        if p.kind.name == crate::agents::sentiment::NAME {
+        if p.kind.kind == crate::agents::Kind::Sentiment {
             let why = crate::agents::sentiment::not_configured();
             problems.push(Problem::option(p.index, &p.name, None, why));
             p.disabled = true;

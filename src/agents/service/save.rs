@@ -99,7 +99,7 @@ pub async fn create<R: Running>(
     };
     let new = NewAgent {
         user_id: owner,
-        agent_type: k.name.to_string(),
+        agent_type: k.name().to_string(),
         name: input.name.clone().unwrap_or_default().trim().to_string(),
         options: options.to_string(),
         schedule,
@@ -149,13 +149,13 @@ async fn check_update<R>(
         )
     })?;
     if let Some(t) = &input.agent_type
-        && kind(t).map(|k| k.name) != Some(k.name)
+        && kind(t).map(|k| k.kind) != Some(k.kind)
     {
         return Err(AgentServiceError::invalid(
             "type",
             format!(
                 "field \"type\" cannot be changed (agent {id} is a {} agent); create a new agent instead",
-                k.name
+                k.name()
             ),
         ));
     }

@@ -76,7 +76,7 @@ pub fn check_files(
     k: &KindInfo,
     options: &Value,
 ) -> Result<(), AgentServiceError> {
-    match files.save_problem(k.name, options) {
+    match files.save_problem(k.kind, options) {
         None => Ok(()),
         Some((Some(option), why)) => Err(AgentServiceError::invalid(
             "options",
@@ -130,7 +130,7 @@ pub async fn check_links<R>(
         if !src.is_empty() && !k.can_receive_events {
             return Err(AgentServiceError::invalid(
                 "source_ids",
-                format!("source_ids: a {} agent cannot receive events", k.name),
+                format!("source_ids: a {} agent cannot receive events", k.name()),
             ));
         }
         let want = |k: &KindInfo| k.can_create_events;
@@ -140,7 +140,7 @@ pub async fn check_links<R>(
         if !rcv.is_empty() && !k.can_create_events {
             return Err(AgentServiceError::invalid(
                 "receiver_ids",
-                format!("receiver_ids: a {} agent cannot create events", k.name),
+                format!("receiver_ids: a {} agent cannot create events", k.name()),
             ));
         }
         let want = |k: &KindInfo| k.can_receive_events;
@@ -152,7 +152,7 @@ pub async fn check_links<R>(
                 "control_target_ids",
                 format!(
                     "control_target_ids: a {} agent cannot control other agents",
-                    k.name
+                    k.name()
                 ),
             ));
         }
@@ -169,7 +169,7 @@ pub fn check_insecure(
     if insecure.is_none() && crate::agents::insecure::is_insecure(k) {
         return Err(AgentServiceError::invalid(
             "type",
-            crate::agents::insecure::not_enabled(k.name),
+            crate::agents::insecure::not_enabled(k.name()),
         ));
     }
     Ok(())
@@ -177,7 +177,7 @@ pub fn check_insecure(
 
 /// Refuses a sentiment agent while the operator has configured no lexicon.
 pub fn check_lexicon(configured: bool, k: &KindInfo) -> Result<(), AgentServiceError> {
-    if !configured && k.name == crate::agents::sentiment::NAME {
+    if !configured && k.kind == crate::agents::Kind::Sentiment {
         return Err(AgentServiceError::invalid(
             "type",
             crate::agents::sentiment::not_configured(),
@@ -186,14 +186,21 @@ pub fn check_lexicon(configured: bool, k: &KindInfo) -> Result<(), AgentServiceE
     Ok(())
 }
 
+/// Why a disabled agent may not run with the options it has.
+#[derive(Debug, thiserror::Error)]
+pub enum NotRunnable {
+    #[error("its stored options cannot be read ({0})")]
+    Unreadable(crate::store::StoreError),
+    #[error(transparent)]
+    Invalid(#[from] crate::agents::OptionError),
+}
+
 /// A disabled agent's stored options if they may run: they pass the type's own checks
 /// (an import may have disabled it for failing them). Keys the type does not take were
 /// kept by an import, as Huginn keeps them, and do not stop it. `Err`: why not.
-pub fn runnable_options(k: &KindInfo, row: &AgentRow) -> Result<Value, String> {
-    let options = row
-        .options_json()
-        .map_err(|e| format!("its stored options cannot be read ({e})"))?;
-    k.validate(&options).map_err(|e| e.to_string())?;
+pub fn runnable_options(k: &KindInfo, row: &AgentRow) -> Result<Value, NotRunnable> {
+    let options = row.options_json().map_err(NotRunnable::Unreadable)?;
+    k.validate(&options)?;
     Ok(options)
 }
 
@@ -213,7 +220,7 @@ pub async fn check_enable(
             ),
         )
     };
-    let options = runnable_options(k, current).map_err(refuse)?;
+    let options = runnable_options(k, current).map_err(|e| refuse(e.to_string()))?;
     check_targets(allow_private_targets, k, &options)
         .await
         .map_err(|e| refuse(e.to_string()))

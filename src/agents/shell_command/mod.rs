@@ -96,15 +96,14 @@ impl ShellCommand {
         })
     }
 
-    fn render(&self, rctx: &RenderCtx<'_>) -> Result<(Value, String, Option<String>), String> {
-        let err = |e: crate::template::TemplateError| e.to_string();
-        let command = self
-            .templates
-            .render_tree(&self.command, rctx)
-            .map_err(err)?;
-        let path = self.templates.render(&self.path, rctx).map_err(err)?;
+    fn render(
+        &self,
+        rctx: &RenderCtx<'_>,
+    ) -> Result<(Value, String, Option<String>), crate::template::TemplateError> {
+        let command = self.templates.render_tree(&self.command, rctx)?;
+        let path = self.templates.render(&self.path, rctx)?;
         let stdin = match &self.stdin {
-            Some(id) => Some(self.templates.render(id, rctx).map_err(err)?),
+            Some(id) => Some(self.templates.render(id, rctx)?),
             None => None,
         };
         Ok((command, path, stdin))
@@ -114,7 +113,7 @@ impl ShellCommand {
         let Some(limits) = ctx.insecure else {
             ctx.error(format!(
                 "Unable to run: {}",
-                super::insecure::not_enabled("shell_command")
+                super::insecure::not_enabled(super::Kind::ShellCommand.name())
             ));
             return;
         };

@@ -33,6 +33,21 @@ pub struct Ran {
     pub signal: Option<i32>,
 }
 
+/// Why a run was stopped (or never started: no worker program).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    NoWorker(StartError),
+    #[error(
+        "the command wrote more than {0} bytes of output and was stopped ([insecure_agents] max_output_bytes)"
+    )]
+    TooMuchOutput(usize),
+    #[error(
+        "the command did not finish within {0} s and was stopped with every process it started ([insecure_agents] timeout_seconds)"
+    )]
+    TimedOut(u64),
+}
+
 /// Runs `argv` (the program and its arguments) in the directory `path`, feeding it
 /// `stdin`. `Err`: the run broke a limit and was killed (the message says which).
 pub fn run(
@@ -40,7 +55,7 @@ pub fn run(
     path: &str,
     stdin: Option<&str>,
     limits: &Limits,
-) -> Result<Ran, String> {
+) -> Result<Ran, RunError> {
     if argv.is_empty() {
         return Ok(failed_to_start("the command is empty".into()));
     }
@@ -61,7 +76,7 @@ pub fn run(
     });
     let finished = match finished {
         Ok(f) => f,
-        Err(e @ StartError::NoProgram(_)) => return Err(e.to_string()),
+        Err(e @ StartError::NoProgram(_)) => return Err(RunError::NoWorker(e)),
         // Huginn reports a command that cannot start (a missing directory) in the event.
         Err(StartError::Spawn(e)) => return Ok(failed_to_start(format!("{e} - {path}"))),
     };
@@ -75,16 +90,8 @@ pub fn run(
                 signal: status.and_then(|s| s.signal()),
             })
         }
-        Ended::TooMuchOutput { .. } => Err(format!(
-            "the command wrote more than {} bytes of output and was stopped \
-             ([insecure_agents] max_output_bytes)",
-            limits.max_output_bytes
-        )),
-        Ended::TimedOut => Err(format!(
-            "the command did not finish within {} s and was stopped with every process it \
-             started ([insecure_agents] timeout_seconds)",
-            limits.timeout.as_secs()
-        )),
+        Ended::TooMuchOutput { .. } => Err(RunError::TooMuchOutput(limits.max_output_bytes)),
+        Ended::TimedOut => Err(RunError::TimedOut(limits.timeout.as_secs())),
     }
 }
 

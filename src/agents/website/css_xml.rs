@@ -5,13 +5,10 @@
 //! Anything else (pseudo-classes, `,`, `+`, `~`) is refused at save with a message that
 //! says to use `xpath`.
 
+use super::error::CssOnXmlError;
+
 /// The XPath equal to `css` on an XML document.
-pub fn to_xpath(css: &str) -> Result<String, String> {
-    let refuse = |what: &str| {
-        Err(format!(
-            "uses {what}, which muninn cannot run on xml (tag, #id, .class, [attr], [attr=\"v\"], descendant and > combinators only); use \"xpath\""
-        ))
-    };
+pub fn to_xpath(css: &str) -> Result<String, CssOnXmlError> {
     let spaced = css.replace('>', " > ");
     let mut out = String::new();
     let mut axis = "//";
@@ -21,20 +18,23 @@ pub fn to_xpath(css: &str) -> Result<String, String> {
             continue;
         }
         if token.contains([':', ',', '+', '~', '(']) {
-            return refuse("pseudo-classes or other combinators");
+            return Err(CssOnXmlError::Unsupported(
+                "pseudo-classes or other combinators",
+            ));
         }
         out.push_str(axis);
         axis = "//";
-        out.push_str(&compound(token).or_else(|e| refuse(&e))?);
+        out.push_str(&compound(token).map_err(CssOnXmlError::Unsupported)?);
     }
     if out.is_empty() {
-        return Err("is empty".into());
+        return Err(CssOnXmlError::Empty);
     }
     Ok(out)
 }
 
-/// One compound selector (`tag#id.class[attr="v"]`) as an XPath step.
-fn compound(token: &str) -> Result<String, String> {
+/// One compound selector (`tag#id.class[attr="v"]`) as an XPath step; `Err`: what it
+/// uses that the translation does not take.
+fn compound(token: &str) -> Result<String, &'static str> {
     let name_end = token.find(['#', '.', '[']).unwrap_or(token.len());
     let tag = &token[..name_end];
     let mut step = if tag.is_empty() {
@@ -52,7 +52,7 @@ fn compound(token: &str) -> Result<String, String> {
                 Some((k, v)) => {
                     let v = v.trim_matches(['"', '\'']);
                     if v.contains('\'') || k.contains(['~', '|', '^', '$', '*']) {
-                        return Err("attribute operators other than =".into());
+                        return Err("attribute operators other than =");
                     }
                     step.push_str(&format!("[@{}='{v}']", k.trim()));
                 }
@@ -65,7 +65,7 @@ fn compound(token: &str) -> Result<String, String> {
         let end = body.find(['#', '.', '[']).unwrap_or(body.len());
         let word = &body[..end];
         if word.is_empty() || word.contains('\'') {
-            return Err("an empty or quoted name".into());
+            return Err("an empty or quoted name");
         }
         if kind == b'#' {
             step.push_str(&format!("[@id='{word}']"));

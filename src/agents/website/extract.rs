@@ -6,6 +6,7 @@
 
 use serde_json::{Map, Value};
 
+use super::error::ExtractError;
 use super::options::{DocType, MAX_VALUES, json_path, ruby_regex};
 use crate::agents::{OptionError, opt_bool};
 use crate::jsonpath::BoundedPath;
@@ -108,7 +109,7 @@ fn node_how(name: &str, details: &Value) -> Result<How, OptionError> {
     let select = match (get(details, "css"), get(details, "xpath")) {
         (Some(Value::String(css)), _) => {
             super::extract_html::check_css(css)
-                .map_err(|e| OptionError::new(format!("extract.{name}.css"), e))?;
+                .map_err(|e| OptionError::new(format!("extract.{name}.css"), e.to_string()))?;
             Select::Css(css.clone())
         }
         (Some(_), _) => {
@@ -118,7 +119,7 @@ fn node_how(name: &str, details: &Value) -> Result<How, OptionError> {
         }
         (None, Some(Value::String(x))) => {
             super::extract_html::check_xpath(x)
-                .map_err(|e| OptionError::new(format!("extract.{name}.xpath"), e))?;
+                .map_err(|e| OptionError::new(format!("extract.{name}.xpath"), e.to_string()))?;
             Select::XPath(x.clone())
         }
         (None, Some(_)) => {
@@ -148,8 +149,9 @@ fn node_value(name: &str, value: Option<&Value>) -> Result<String, OptionError> 
         Some(Value::String(v)) => {
             // A templated value is compiled when it is rendered, at each run.
             if !crate::template::liquid::has_markup(v) {
-                super::extract_html::check_xpath(v)
-                    .map_err(|e| OptionError::new(format!("extract.{name}.value"), e))?;
+                super::extract_html::check_xpath(v).map_err(|e| {
+                    OptionError::new(format!("extract.{name}.value"), e.to_string())
+                })?;
             } else {
                 crate::template::validate_liquid_tree(
                     &format!("extract.{name}.value"),
@@ -223,7 +225,7 @@ pub fn rows(
     values: Vec<Vec<Value>>,
     agent_name: &str,
     extract_text: &str,
-) -> Result<Rows, String> {
+) -> Result<Rows, ExtractError> {
     let mut size: Option<usize> = None;
     let mut columns: Vec<(&str, Column)> = Vec::with_capacity(extractors.len());
     for (e, vals) in extractors.iter().zip(values) {
@@ -233,23 +235,23 @@ pub fn rows(
             continue;
         }
         if vals.len() > MAX_VALUES {
-            return Err(format!(
-                "extract.{} matched {} times; at most {MAX_VALUES} values are taken from one page",
-                e.name,
-                vals.len()
-            ));
+            return Err(ExtractError::TooManyValues {
+                name: e.name.clone(),
+                count: vals.len(),
+            });
         }
         match size {
             Some(s) if s != vals.len() => {
-                return Err(format!(
-                    "Got an uneven number of matches for {agent_name}: {extract_text}"
-                ));
+                return Err(ExtractError::UnevenMatches {
+                    agent: agent_name.to_string(),
+                    extract: extract_text.to_string(),
+                });
             }
             _ => size = Some(vals.len()),
         }
         columns.push((&e.name, Column::Values(vals)));
     }
-    let size = size.ok_or("At least one non-repeat key is required")?;
+    let size = size.ok_or(ExtractError::NoNonRepeatKey)?;
     let mut rows: Vec<Map<String, Value>> = (0..size).map(|_| Map::new()).collect();
     for (name, column) in columns {
         match column {

@@ -24,46 +24,42 @@ use sxd_document::dom::{self, ChildOfElement, ChildOfRoot, Document};
 use sxd_xpath::nodeset::Node;
 use sxd_xpath::{Context, Factory, XPath};
 
+use super::error::{ExprError, ExtractError};
 use super::extract::{Extractor, How, Select};
 use super::options::MAX_VALUES;
 
-const MAX_EXPR_CHARS: usize = 2000;
+pub(super) const MAX_EXPR_CHARS: usize = 2000;
 /// `//` (descendant) steps in one XPath: each may multiply the nodes visited.
-const MAX_DESCENDANT_STEPS: usize = 4;
+pub(super) const MAX_DESCENDANT_STEPS: usize = 4;
 /// Brackets and parentheses nested in one XPath (the parser recurses on them).
-const MAX_NESTING: usize = 32;
+pub(super) const MAX_NESTING: usize = 32;
 /// Elements nested in a document (evaluation and copying walk this deep).
-const MAX_DEPTH: usize = 512;
+pub(super) const MAX_DEPTH: usize = 512;
 /// Characters of values one page may give, all extractions together.
-const MAX_OUTPUT: usize = 64 * 1024 * 1024;
+pub(super) const MAX_OUTPUT: usize = 64 * 1024 * 1024;
 /// Time one page's extraction may take.
-const MAX_TIME: Duration = Duration::from_secs(10);
+pub(super) const MAX_TIME: Duration = Duration::from_secs(10);
 
-pub fn check_css(css: &str) -> Result<(), String> {
+pub fn check_css(css: &str) -> Result<(), ExprError> {
     if css.chars().count() > MAX_EXPR_CHARS {
-        return Err(format!("is longer than {MAX_EXPR_CHARS} characters"));
+        return Err(ExprError::TooLong);
     }
-    scraper::Selector::parse(css).map(|_| ()).map_err(|e| {
-        format!(
-            "is not a valid CSS selector: {}",
-            e.to_string().replace('\n', "; ")
-        )
-    })
+    scraper::Selector::parse(css)
+        .map(|_| ())
+        .map_err(|e| ExprError::Css(e.to_string().replace('\n', "; ")))
 }
 
-pub fn check_xpath(x: &str) -> Result<(), String> {
+pub fn check_xpath(x: &str) -> Result<(), ExprError> {
     compile(x).map(|_| ())
 }
 
-fn compile(x: &str) -> Result<XPath, String> {
+fn compile(x: &str) -> Result<XPath, ExprError> {
     if x.chars().count() > MAX_EXPR_CHARS {
-        return Err(format!("is longer than {MAX_EXPR_CHARS} characters"));
+        return Err(ExprError::TooLong);
     }
     let steps = x.matches("//").count() + x.matches("descendant").count();
     if steps > MAX_DESCENDANT_STEPS {
-        return Err(format!(
-            "has {steps} descendant (//) steps; at most {MAX_DESCENDANT_STEPS} are allowed"
-        ));
+        return Err(ExprError::TooManyDescendantSteps(steps));
     }
     let (mut depth, mut deepest) = (0usize, 0usize);
     for c in x.chars() {
@@ -77,14 +73,21 @@ fn compile(x: &str) -> Result<XPath, String> {
         }
     }
     if deepest > MAX_NESTING {
-        return Err(format!(
-            "nests brackets {deepest} deep; at most {MAX_NESTING} are allowed"
-        ));
+        return Err(ExprError::TooDeep(deepest));
     }
     Factory::new()
         .build(x)
-        .map_err(|e| format!("is not a valid XPath expression: {e}"))?
-        .ok_or_else(|| "is an empty XPath expression".to_string())
+        .map_err(|e| ExprError::XPath(e.to_string()))?
+        .ok_or(ExprError::EmptyXPath)
+}
+
+/// `name`'s expression in `option` is refused.
+fn refused(name: &str, option: &'static str) -> impl FnOnce(ExprError) -> ExtractError {
+    move |source| ExtractError::Expr {
+        name: name.to_string(),
+        option,
+        source,
+    }
 }
 
 /// Each extraction's values, in `extract` order; `values[i]` is extraction i's `value`
@@ -95,7 +98,7 @@ pub fn values(
     use_namespaces: bool,
     extractors: &[Extractor],
     value_exprs: &[String],
-) -> Result<Vec<Vec<Value>>, String> {
+) -> Result<Vec<Vec<Value>>, ExtractError> {
     let css = css_selectors(extractors);
     let package = if xml {
         xml_package(body, use_namespaces)?
@@ -128,12 +131,15 @@ pub fn values(
             ..
         } = &e.how
         else {
-            return Err(format!("extract.{}: needs \"css\" or \"xpath\"", e.name));
+            return Err(ExtractError::WrongKind {
+                name: e.name.clone(),
+                needs: "\"css\" or \"xpath\"",
+            });
         };
         let nodes: Vec<Node> = match select {
             Select::Css(c) if xml => {
                 let x = super::css_xml::to_xpath(c)
-                    .map_err(|err| format!("extract.{}.css {err}", e.name))?;
+                    .map_err(|err| refused(&e.name, "css")(err.into()))?;
                 nodeset(&x, &context, &doc, &e.name)?
             }
             Select::Css(_) => matched
@@ -143,14 +149,13 @@ pub fn values(
             Select::XPath(x) => nodeset(x, &context, &doc, &e.name)?,
         };
         if nodes.len() > MAX_VALUES {
-            return Err(format!(
-                "extract.{} selected {} nodes; at most {MAX_VALUES} are taken from one page",
-                e.name,
-                nodes.len()
-            ));
+            return Err(ExtractError::TooManyNodes {
+                name: e.name.clone(),
+                count: nodes.len(),
+            });
         }
         let expr = value_exprs.get(i).map_or(".", String::as_str);
-        let xp = compile(expr).map_err(|err| format!("extract.{}.value {err}", e.name))?;
+        let xp = compile(expr).map_err(refused(&e.name, "value"))?;
         let mut vals = Vec::with_capacity(nodes.len());
         for n in nodes {
             vals.push(run.value(&xp, n, *raw, &e.name)?);
@@ -179,7 +184,7 @@ fn css_selectors(extractors: &[Extractor]) -> Vec<Option<scraper::Selector>> {
 }
 
 /// The XML page, parsed; with its namespaces stripped unless `use_namespaces`.
-fn xml_package(body: &str, use_namespaces: bool) -> Result<Package, String> {
+fn xml_package(body: &str, use_namespaces: bool) -> Result<Package, ExtractError> {
     let parsed = parse_xml(body)?;
     if use_namespaces {
         return Ok(parsed);
@@ -195,12 +200,16 @@ fn nodeset<'d>(
     context: &Context<'d>,
     doc: &Document<'d>,
     name: &str,
-) -> Result<Vec<Node<'d>>, String> {
-    let xp = compile(x).map_err(|err| format!("extract.{name}.xpath {err}"))?;
+) -> Result<Vec<Node<'d>>, ExtractError> {
+    let xp = compile(x).map_err(refused(name, "xpath"))?;
     match xp.evaluate(context, doc.root()) {
         Ok(sxd_xpath::Value::Nodeset(ns)) => Ok(ns.document_order()),
-        Ok(_) => Err("The result of HTML/XML extraction was not a NodeSet".into()),
-        Err(err) => Err(format!("extract.{name}.xpath: {err}")),
+        Ok(_) => Err(ExtractError::NotANodeSet),
+        Err(err) => Err(ExtractError::Evaluate {
+            name: name.to_string(),
+            option: "xpath",
+            message: err.to_string(),
+        }),
     }
 }
 
@@ -219,16 +228,17 @@ impl<'d> Run<'_, 'd> {
         node: Node<'d>,
         raw: bool,
         name: &str,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, ExtractError> {
         if self.started.elapsed() > MAX_TIME {
-            return Err(format!(
-                "extracting took longer than {} s; simplify the selectors of extract",
-                MAX_TIME.as_secs()
-            ));
+            return Err(ExtractError::TooSlow);
         }
         let v = xp
             .evaluate(self.context, node)
-            .map_err(|e| format!("extract.{name}.value: {e}"))?;
+            .map_err(|e| ExtractError::Evaluate {
+                name: name.to_string(),
+                option: "value",
+                message: e.to_string(),
+            })?;
         let out = match v {
             sxd_xpath::Value::Boolean(b) if raw => Value::Bool(b),
             sxd_xpath::Value::Boolean(b) => Value::String(b.to_string()),
@@ -247,7 +257,7 @@ impl<'d> Run<'_, 'd> {
                         self.spend(s.len())?;
                         Ok(s)
                     })
-                    .collect::<Result<Vec<String>, String>>()?;
+                    .collect::<Result<Vec<String>, ExtractError>>()?;
                 if raw {
                     Value::Array(parts.into_iter().map(Value::String).collect())
                 } else {
@@ -258,13 +268,10 @@ impl<'d> Run<'_, 'd> {
         Ok(out)
     }
 
-    fn spend(&mut self, n: usize) -> Result<(), String> {
+    fn spend(&mut self, n: usize) -> Result<(), ExtractError> {
         self.output += n;
         if self.output > MAX_OUTPUT {
-            return Err(format!(
-                "the values extracted from one page exceed {} MiB",
-                MAX_OUTPUT / (1024 * 1024)
-            ));
+            return Err(ExtractError::TooMuchOutput);
         }
         Ok(())
     }
@@ -306,12 +313,9 @@ fn escape(s: &str, attr: bool, out: &mut String) {
 
 /// A node as Nokogiri's `to_s`: markup for elements and text (escaped), the value of an
 /// attribute. Stops with an error past `room` characters.
-fn write_node(n: Node<'_>, html: bool, out: &mut String, room: usize) -> Result<(), String> {
+fn write_node(n: Node<'_>, html: bool, out: &mut String, room: usize) -> Result<(), ExtractError> {
     if out.len() > room {
-        return Err(format!(
-            "the values extracted from one page exceed {} MiB",
-            MAX_OUTPUT / (1024 * 1024)
-        ));
+        return Err(ExtractError::TooMuchOutput);
     }
     match n {
         Node::Root(r) => {
@@ -397,17 +401,13 @@ impl<'d> Parent<'d> {
     }
 }
 
-fn too_deep() -> String {
-    format!("the document nests elements more than {MAX_DEPTH} deep")
-}
-
 /// Copies the parsed HTML into `doc` (iteratively: a deep document cannot overflow the
 /// stack) and returns, per CSS selector, the elements it matches in document order.
 fn from_html<'d>(
     html: &scraper::Html,
     doc: &Document<'d>,
     css: &[Option<scraper::Selector>],
-) -> Result<Vec<Vec<dom::Element<'d>>>, String> {
+) -> Result<Vec<Vec<dom::Element<'d>>>, ExtractError> {
     let mut matched = vec![Vec::new(); css.len()];
     let mut stack: Vec<_> = html
         .tree
@@ -420,7 +420,7 @@ fn from_html<'d>(
         match node.value() {
             scraper::Node::Element(el) => {
                 if depth > MAX_DEPTH {
-                    return Err(too_deep());
+                    return Err(ExtractError::TooDeep);
                 }
                 let e = doc.create_element(el.name());
                 for (k, v) in el.attrs() {
@@ -458,7 +458,7 @@ fn from_html<'d>(
 }
 
 /// Parses XML after checking its nesting depth (the parser recurses per element).
-fn parse_xml(body: &str) -> Result<Package, String> {
+fn parse_xml(body: &str) -> Result<Package, ExtractError> {
     let (mut depth, mut deepest) = (0usize, 0usize);
     let bytes = body.as_bytes();
     for (i, &b) in bytes.iter().enumerate() {
@@ -478,14 +478,14 @@ fn parse_xml(body: &str) -> Result<Package, String> {
         }
     }
     if deepest > MAX_DEPTH * 2 {
-        return Err(too_deep());
+        return Err(ExtractError::TooDeep);
     }
     sxd_document::parser::parse(body.trim_start_matches('\u{feff}'))
-        .map_err(|e| format!("the document is not well-formed XML: {e}"))
+        .map_err(|e| ExtractError::NotXml(e.to_string()))
 }
 
 /// Nokogiri's `remove_namespaces!`: the same tree with local names only.
-fn copy_without_namespaces(from: &Document<'_>, to: &Document<'_>) -> Result<(), String> {
+fn copy_without_namespaces(from: &Document<'_>, to: &Document<'_>) -> Result<(), ExtractError> {
     let mut stack: Vec<(ChildOfElement<'_>, Parent<'_>, usize)> = Vec::new();
     for c in from.root().children().into_iter().rev() {
         match c {
@@ -499,7 +499,7 @@ fn copy_without_namespaces(from: &Document<'_>, to: &Document<'_>) -> Result<(),
         match node {
             ChildOfElement::Element(src) => {
                 if depth > MAX_DEPTH {
-                    return Err(too_deep());
+                    return Err(ExtractError::TooDeep);
                 }
                 let e = to.create_element(src.name().local_part());
                 for a in src.attributes() {

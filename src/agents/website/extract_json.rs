@@ -3,21 +3,26 @@
 
 use serde_json::Value;
 
+use super::error::ExtractError;
 use super::extract::{Extractor, How};
 
 /// Each extraction's values, in `extract` order.
-pub fn values(doc: &Value, extractors: &[Extractor]) -> Result<Vec<Vec<Value>>, String> {
+pub fn values(doc: &Value, extractors: &[Extractor]) -> Result<Vec<Vec<Value>>, ExtractError> {
     extractors
         .iter()
         .map(|e| match &e.how {
             How::Json(path) => path
                 .query(doc)
                 .map(|found| found.into_iter().cloned().collect())
-                .map_err(|err| format!("extract.{}.path: {err}", e.name)),
-            _ => Err(format!(
-                "extract.{}: needs a \"path\" for type json",
-                e.name
-            )),
+                .map_err(|err| ExtractError::Evaluate {
+                    name: e.name.clone(),
+                    option: "path",
+                    message: err.to_string(),
+                }),
+            _ => Err(ExtractError::WrongKind {
+                name: e.name.clone(),
+                needs: "a \"path\" for type json",
+            }),
         })
         .collect()
 }

@@ -4,11 +4,12 @@
 
 use serde_json::Value;
 
+use super::error::ExtractError;
 use super::extract::{Extractor, How, Index};
 use super::options::MAX_VALUES;
 
 /// Each extraction's values, in `extract` order.
-pub fn values(text: &str, extractors: &[Extractor]) -> Result<Vec<Vec<Value>>, String> {
+pub fn values(text: &str, extractors: &[Extractor]) -> Result<Vec<Vec<Value>>, ExtractError> {
     extractors
         .iter()
         .map(|e| match &e.how {
@@ -16,10 +17,7 @@ pub fn values(text: &str, extractors: &[Extractor]) -> Result<Vec<Vec<Value>>, S
                 let mut out = Vec::new();
                 for caps in regex.captures_iter(text) {
                     if out.len() >= MAX_VALUES {
-                        return Err(format!(
-                            "extract.{}: the regexp matched more than {MAX_VALUES} times",
-                            e.name
-                        ));
+                        return Err(ExtractError::TooManyMatches(e.name.clone()));
                     }
                     let m = match index {
                         Index::Number(i) => caps.get(*i),
@@ -29,10 +27,10 @@ pub fn values(text: &str, extractors: &[Extractor]) -> Result<Vec<Vec<Value>>, S
                 }
                 Ok(out)
             }
-            _ => Err(format!(
-                "extract.{}: needs a \"regexp\" and an \"index\" for type text",
-                e.name
-            )),
+            _ => Err(ExtractError::WrongKind {
+                name: e.name.clone(),
+                needs: "a \"regexp\" and an \"index\" for type text",
+            }),
         })
         .collect()
 }

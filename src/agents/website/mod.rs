@@ -14,6 +14,7 @@
 //! `pending`, keyed by the event that caused it and the URL.
 
 mod css_xml;
+mod error;
 mod extract;
 mod extract_html;
 mod extract_json;
@@ -29,7 +30,8 @@ use serde_json::{Map, Value, json};
 use super::rss::{Fetch, Fetched};
 use super::{AgentCtx, Behavior, OptionError};
 use crate::store::events::EventRow;
-use crate::template::{RenderCtx, TemplateTree};
+use crate::template::{RenderCtx, TemplateError, TemplateTree};
+use error::ExtractError;
 use options::{DocType, Mode, Options};
 
 pub use options::literal_urls;
@@ -104,12 +106,7 @@ impl Behavior for Website {
             return;
         }
         let urls = match (&self.o.url_from_event, &self.o.url) {
-            (Some(id), _) => self
-                .o
-                .templates
-                .render_value(id, &vars)
-                .map_err(|e| e.0)
-                .map(url_list),
+            (Some(id), _) => self.o.templates.render_value(id, &vars).map(url_list),
             (None, Some(tree)) => self.urls(tree, &vars),
             (None, None) => return,
         };
@@ -157,12 +154,12 @@ impl Behavior for Website {
 
 impl Website {
     /// The URLs `url` renders to (a string or a list).
-    fn urls(&self, tree: &TemplateTree, vars: &RenderCtx<'_>) -> Result<Vec<String>, String> {
-        self.o
-            .templates
-            .render_tree(tree, vars)
-            .map(url_list)
-            .map_err(|e| e.0)
+    fn urls(
+        &self,
+        tree: &TemplateTree,
+        vars: &RenderCtx<'_>,
+    ) -> Result<Vec<String>, TemplateError> {
+        self.o.templates.render_tree(tree, vars).map(url_list)
     }
 
     /// Asks for `url` to be fetched, remembering what for.
@@ -181,7 +178,7 @@ impl Website {
             Ok(u) => u.to_string(),
             Err(e) => return ctx.error(format!("Error when fetching url: {url:?}: {e}")),
         };
-        let mut headers = match request::render(
+        let mut headers = match crate::agents::request_headers::render(
             &self.o.templates,
             &self.o.headers,
             self.o.basic_auth.as_ref(),
@@ -244,22 +241,18 @@ impl Website {
         body: &str,
         vars: RenderCtx<'static>,
         existing: Map<String, Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ExtractError> {
         let Some(extractors) = &self.o.extract else {
-            let doc: Value =
-                serde_json::from_str(body).map_err(|e| format!("the document is not JSON: {e}"))?;
+            let doc: Value = serde_json::from_str(body).map_err(ExtractError::NotJson)?;
             let Value::Object(doc) = doc else {
-                return Err(
-                    "the JSON document is not an object: add extract to take values from it".into(),
-                );
+                return Err(ExtractError::NotAnObject);
             };
             self.emit_new(ctx, vec![doc], existing);
             return Ok(());
         };
         let values = match self.o.doc_type {
             DocType::Json => {
-                let doc: Value = serde_json::from_str(body)
-                    .map_err(|e| format!("the document is not JSON: {e}"))?;
+                let doc: Value = serde_json::from_str(body).map_err(ExtractError::NotJson)?;
                 extract_json::values(&doc, extractors)?
             }
             DocType::Text => extract_text::values(body, extractors)?,
@@ -285,7 +278,7 @@ impl Website {
                 match self.o.templates.render_tree(t, &tv) {
                     Ok(Value::Object(m)) => result.extend(m),
                     Ok(_) => {}
-                    Err(e) => return Err(e.0),
+                    Err(e) => return Err(e.into()),
                 }
             }
             results.push(result);
@@ -337,16 +330,14 @@ impl Website {
 fn value_exprs(
     extractors: &[extract::Extractor],
     vars: &RenderCtx<'_>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, TemplateError> {
     extractors
         .iter()
         .map(|e| match &e.how {
             extract::How::Node { value, .. } if crate::template::liquid::has_markup(value) => {
                 let mut t = crate::template::Templates::liquid();
-                let id = t
-                    .add(&format!("extract.{}.value", e.name), value)
-                    .map_err(|err| err.0)?;
-                t.render(&id, vars).map_err(|err| err.0)
+                let id = t.add(&format!("extract.{}.value", e.name), value)?;
+                t.render(&id, vars)
             }
             extract::How::Node { value, .. } => Ok(value.clone()),
             _ => Ok(String::new()),

@@ -197,7 +197,7 @@ fn xml_css<'a>(extract: impl Iterator<Item = &'a Extractor>) -> Result<(), Optio
         } = &e.how
         {
             super::css_xml::to_xpath(css)
-                .map_err(|why| base(&format!("extract.{}.css", e.name), why))?;
+                .map_err(|why| base(&format!("extract.{}.css", e.name), why.to_string()))?;
         }
     }
     Ok(())
@@ -434,14 +434,13 @@ fn extract_options(
 
 /// Compiles a `regexp` with Ruby's meaning of `^`, `$` (always per line) and of the
 /// `m` flag (dot matches newline: Rust's `s`), bounded in compiled size.
-pub fn ruby_regex(source: &str) -> Result<regex::Regex, String> {
+pub fn ruby_regex(source: &str) -> Result<regex::Regex, regex::Error> {
     let translated = literal_braces(&source.replace("(?m:", "(?s:").replace("(?m)", "(?s)"));
     regex::RegexBuilder::new(&translated)
         .multi_line(true)
         .size_limit(MAX_REGEX_BYTES)
         .dfa_size_limit(MAX_REGEX_BYTES)
         .build()
-        .map_err(|e| e.to_string())
 }
 
 /// Ruby reads a `{` that does not start a repetition (`{2}`, `{1,3}`, `{,3}`) as a

@@ -1,12 +1,13 @@
 //! The request headers a website agent sends: `user_agent` (as `User-Agent`) and
 //! `headers` (which win, as in Huginn's Faraday setup), Liquid templates rendered per
-//! request, then `basic_auth`. The fetch itself is the AgentActor's (the rss agent's
-//! path: target guard, timeout, size cap).
+//! request, then `basic_auth` (`crate::agents::request_headers` renders them). The
+//! fetch itself is the AgentActor's (the rss agent's path: target guard, timeout, size
+//! cap).
 
 use serde_json::{Map, Value};
 
 use crate::agents::OptionError;
-use crate::template::{RenderCtx, TemplateTree, Templates};
+use crate::template::{TemplateTree, Templates};
 
 pub fn headers(templates: &mut Templates, options: &Value) -> Result<TemplateTree, OptionError> {
     let mut all = Map::new();
@@ -29,34 +30,6 @@ pub fn headers(templates: &mut Templates, options: &Value) -> Result<TemplateTre
     templates
         .add_tree("headers", &Value::Object(all))
         .map_err(OptionError::template)
-}
-
-/// The rendered headers, each checked as HTTP, with basic auth last.
-pub fn render(
-    templates: &Templates,
-    tree: &TemplateTree,
-    basic_auth: Option<&TemplateTree>,
-    vars: &RenderCtx<'_>,
-) -> Result<Vec<(String, String)>, String> {
-    let rendered = templates.render_tree(tree, vars).map_err(|e| e.0)?;
-    let mut headers: Vec<(String, String)> = match rendered {
-        Value::Object(m) => m
-            .into_iter()
-            .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string)))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (k, v) in &headers {
-        if actix_web::http::header::HeaderName::from_bytes(k.as_bytes()).is_err()
-            || actix_web::http::header::HeaderValue::from_str(v).is_err()
-        {
-            return Err(format!("header {k:?}: {v:?} is not a valid HTTP header"));
-        }
-    }
-    if let Some(auth) = crate::agents::basic_auth::render(templates, basic_auth, vars)? {
-        headers.push(crate::agents::basic_auth::header(&auth));
-    }
-    Ok(headers)
 }
 
 /// `_response_.headers`: each header under its name as sent, lower-case, Title-Case,
