@@ -113,13 +113,15 @@ impl ProtectionOptions {
                 .map_err(|e| refused("allowed_ips", format!("allowed_ips: {e}")))?,
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|i| {
-                    i.as_str()
-                        .ok_or_else(|| "allowed_ips must be a list of strings".to_string())
-                        .and_then(|p| parse_net(p).map_err(|e| e.to_string()))
+                .map(|i| match i.as_str() {
+                    Some(p) => parse_net(p)
+                        .map_err(|e| refused("allowed_ips", format!("allowed_ips: {e}"))),
+                    None => Err(refused(
+                        "allowed_ips",
+                        "allowed_ips: allowed_ips must be a list of strings",
+                    )),
                 })
-                .collect::<Result<_, String>>()
-                .map_err(|e| refused("allowed_ips", format!("allowed_ips: {e}")))?,
+                .collect::<Result<_, _>>()?,
             Some(_) => {
                 return Err(refused(
                     "allowed_ips",

@@ -101,19 +101,26 @@ impl std::fmt::Debug for SignatureCheck {
     }
 }
 
-/// Why a request's signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignatureError {
-    pub message: String,
-    /// The timestamp was outside the tolerance (as opposed to a bad or missing signature).
-    pub stale: bool,
+/// Why a request's signature was refused: the kind decides the answer (401
+/// `invalid_signature` or `stale_timestamp`), the message is what the sender reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// Missing, malformed, or not matching the body with the endpoint's secret.
+    #[error("{0}")]
+    Invalid(String),
+    /// The timestamp is outside the tolerance: the signature may be right, but late.
+    #[error("{0}")]
+    Stale(String),
+}
+
+impl SignatureError {
+    pub fn is_stale(&self) -> bool {
+        matches!(self, SignatureError::Stale(_))
+    }
 }
 
 fn fail(message: impl Into<String>) -> SignatureError {
-    SignatureError {
-        message: message.into(),
-        stale: false,
-    }
+    SignatureError::Invalid(message.into())
 }
 
 /// What is wrong with a `signature` object: the field, and a message that starts
@@ -306,14 +313,11 @@ impl SignatureCheck {
             ))
         })?;
         if (now - t).abs() > self.tolerance_seconds {
-            return Err(SignatureError {
-                message: format!(
-                    "the signature timestamp is stale: {t} is {}s away from the server's time, more than the tolerance of {}s; check the sender's clock or send a fresh request",
-                    (now - t).abs(),
-                    self.tolerance_seconds
-                ),
-                stale: true,
-            });
+            return Err(SignatureError::Stale(format!(
+                "the signature timestamp is stale: {t} is {}s away from the server's time, more than the tolerance of {}s; check the sender's clock or send a fresh request",
+                (now - t).abs(),
+                self.tolerance_seconds
+            )));
         }
         Ok(())
     }
@@ -486,11 +490,11 @@ mod tests {
         assert_eq!(c.verify(headers(&h), body, 1649367553 + 10), Ok(()));
         // Stale at the real clock.
         let err = c.verify(headers(&h), body, 1649367553 + 301).unwrap_err();
-        assert!(err.stale, "{}", err.message);
-        assert!(err.message.contains("stale"));
+        assert!(err.is_stale(), "{err}");
+        assert!(err.to_string().contains("stale"));
         // Tampered body.
         let err = c.verify(headers(&h), b"{}", 1649367553).unwrap_err();
-        assert!(!err.stale);
+        assert!(!err.is_stale());
     }
 
     #[test]
@@ -512,7 +516,7 @@ mod tests {
         assert!(
             c.verify(headers(&[]), b"Hello, World!", 0)
                 .unwrap_err()
-                .message
+                .to_string()
                 .contains("missing")
         );
     }
@@ -541,7 +545,7 @@ mod tests {
             let res = c.verify(headers(&h), b"body", now);
             assert_eq!(res.is_ok(), ok, "{ts}: {res:?}");
             if !ok {
-                assert!(res.unwrap_err().stale);
+                assert!(res.unwrap_err().is_stale());
             }
         }
     }
@@ -614,9 +618,8 @@ mod tests {
             .verify(headers(&h), br#"{"test": 2432232315}"#, 1614265330)
             .unwrap_err();
         assert!(
-            err.message.contains("no v1a signature verifies"),
-            "{}",
-            err.message
+            err.to_string().contains("no v1a signature verifies"),
+            "{err}"
         );
         // Only the listed keys are trusted.
         let c = check(json!({"scheme": "standard", "secret": other}));

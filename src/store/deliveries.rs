@@ -399,19 +399,35 @@ pub fn totals(
     Ok((pending, retrying, dead))
 }
 
-/// (subscription id, status, count) for every status but delivered, over all
-/// subscriptions: what the console's queue view needs, read through the
-/// `deliveries_status` index without touching delivered rows.
-pub fn open_counts(conn: &mut Conn) -> Result<Vec<(i64, String, i64)>, StoreError> {
-    Ok(deliveries::table
-        .filter(deliveries::status.eq_any([PENDING, RETRYING, DEAD]))
-        .group_by((deliveries::subscription_id, deliveries::status))
-        .select((
-            deliveries::subscription_id,
-            deliveries::status,
-            diesel::dsl::count_star(),
-        ))
-        .load(conn)?)
+/// (subscription id, status, count) for every status but delivered, over the
+/// subscriptions `scope` may see (a user's own, or all for `None`): what the console's
+/// queue view needs, read through the `deliveries_status` index without touching
+/// delivered rows.
+pub fn open_counts(
+    conn: &mut Conn,
+    scope: Option<i64>,
+) -> Result<Vec<(i64, String, i64)>, StoreError> {
+    let open = [PENDING, RETRYING, DEAD];
+    let grouped = (deliveries::subscription_id, deliveries::status);
+    let counted = (
+        deliveries::subscription_id,
+        deliveries::status,
+        diesel::dsl::count_star(),
+    );
+    Ok(match scope {
+        None => deliveries::table
+            .filter(deliveries::status.eq_any(open))
+            .group_by(grouped)
+            .select(counted)
+            .load(conn)?,
+        Some(uid) => deliveries::table
+            .inner_join(subscriptions::table)
+            .filter(subscriptions::user_id.eq(uid))
+            .filter(deliveries::status.eq_any(open))
+            .group_by(grouped)
+            .select(counted)
+            .load(conn)?,
+    })
 }
 
 /// Queues one prepared request (a post agent's) for `event_id`, due now.

@@ -163,12 +163,21 @@ pub fn max_id(conn: &mut Conn) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<EventRow>, StoreError> {
-    Ok(events::table
-        .find(id)
+/// Event `id` if `scope` may see it: the user's id, or `None` for an admin (everyone's).
+/// Another user's event is not loaded, so it answers like one that does not exist.
+pub fn find_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    id: i64,
+) -> Result<Option<EventRow>, StoreError> {
+    let mut q = events::table
+        .filter(events::id.eq(id))
         .select(EventRow::as_select())
-        .first(conn)
-        .optional()?)
+        .into_boxed();
+    if let Some(uid) = scope {
+        q = q.filter(events::user_id.eq(uid));
+    }
+    Ok(q.first(conn).optional()?)
 }
 
 /// Filters of `GET /api/events`.

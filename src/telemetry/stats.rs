@@ -154,6 +154,41 @@ impl StreamItem {
     }
 }
 
+/// One stream client's end of the broadcast: it hands on only the items of its scope.
+/// Every client shares the one bounded buffer, so how far behind a client fell (the
+/// `Lagged` count) counts every item it skipped, as it did before the scope moved here.
+#[derive(Debug)]
+pub struct StreamReceiver {
+    rx: broadcast::Receiver<Arc<StreamItem>>,
+    scope: Option<i64>,
+}
+
+impl StreamReceiver {
+    /// The next item this client may see; `Lagged` and `Closed` as the broadcast says them.
+    /// Cancel-safe like the broadcast's own `recv` (the stream races it against a
+    /// keep-alive timer): the only await is that `recv`, and an item it returned is
+    /// either handed on or one this client may not see.
+    pub async fn recv(&mut self) -> Result<Arc<StreamItem>, broadcast::error::RecvError> {
+        loop {
+            let item = self.rx.recv().await?;
+            if self.scope.is_none_or(|u| u == item.user_id()) {
+                return Ok(item);
+            }
+        }
+    }
+
+    /// Like [`StreamReceiver::recv`], without waiting (for tests, which cannot wait).
+    #[cfg(test)]
+    pub fn try_recv(&mut self) -> Result<Arc<StreamItem>, broadcast::error::TryRecvError> {
+        loop {
+            let item = self.rx.try_recv()?;
+            if self.scope.is_none_or(|u| u == item.user_id()) {
+                return Ok(item);
+            }
+        }
+    }
+}
+
 /// A committed delivery outcome, as `settle` reports it.
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
@@ -183,13 +218,18 @@ pub struct Stats {
     /// Keyed by the agent id of a webhook or data_output agent.
     endpoints: Mutex<HashMap<i64, EndpointStats>>,
     stream: broadcast::Sender<Arc<StreamItem>>,
-    stored: Mutex<Option<(Instant, Arc<StoredCounts>)>>,
+    stored: Mutex<StoredByScope>,
     /// The last requests of each data_output feed (the console's request log).
     pub feeds: super::feed_log::FeedLog,
 }
 
-/// What the summary reads from the database, shared by every caller for a short while
-/// so that many consoles refreshing every second cost one read.
+/// The summary's database numbers per scope (a user's id, or `None` for an admin),
+/// with when each was read.
+type StoredByScope = HashMap<Option<i64>, (Instant, Arc<StoredCounts>)>;
+
+/// What the summary reads from the database for one scope (only rows that scope may
+/// see), shared by every caller of that scope for a short while so that many consoles
+/// refreshing every second cost one read.
 #[derive(Debug, Default)]
 pub struct StoredCounts {
     pub subscriptions: Vec<SubscriptionRow>,
@@ -245,21 +285,38 @@ impl Stats {
         self.started.elapsed().as_secs()
     }
 
-    /// The stored counts if read less than `max_age` ago.
-    pub fn stored_counts(&self, max_age: std::time::Duration) -> Option<Arc<StoredCounts>> {
+    /// The stored counts of `scope` if read less than `max_age` ago.
+    pub fn stored_counts(
+        &self,
+        scope: Option<i64>,
+        max_age: std::time::Duration,
+    ) -> Option<Arc<StoredCounts>> {
         lock(&self.stored)
-            .as_ref()
+            .get(&scope)
             .filter(|(at, _)| at.elapsed() < max_age)
             .map(|(_, c)| c.clone())
     }
 
-    pub fn keep_stored_counts(&self, counts: Arc<StoredCounts>) {
-        *lock(&self.stored) = Some((Instant::now(), counts));
+    /// Keeps the counts just read for `scope`. Counts older than `max_age` are dropped
+    /// here, so the cache holds only the scopes read in the last moment.
+    pub fn keep_stored_counts(
+        &self,
+        scope: Option<i64>,
+        counts: Arc<StoredCounts>,
+        max_age: std::time::Duration,
+    ) {
+        let mut stored = lock(&self.stored);
+        stored.retain(|_, (at, _)| at.elapsed() < max_age);
+        stored.insert(scope, (Instant::now(), counts));
     }
 
-    /// A new stream client.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StreamItem>> {
-        self.stream.subscribe()
+    /// A new stream client that sees what `scope` may see: its user's items, or every
+    /// item for `None` (an admin).
+    pub fn subscribe(&self, scope: Option<i64>) -> StreamReceiver {
+        StreamReceiver {
+            rx: self.stream.subscribe(),
+            scope,
+        }
     }
 
     /// Events of one committed batch (called by the Router).
@@ -384,10 +441,17 @@ impl Stats {
 
     /// Every endpoint's counters with its requests of the last minute.
     pub fn endpoints(&self) -> Vec<(i64, EndpointStats, u64)> {
+        self.endpoints_of(None)
+    }
+
+    /// The counters of every endpoint `scope` may see (a user's own, or all for `None`),
+    /// with its requests of the last minute.
+    pub fn endpoints_of(&self, scope: Option<i64>) -> Vec<(i64, EndpointStats, u64)> {
         let b = self.bucket();
         let mut eps = lock(&self.endpoints);
         let mut out: Vec<_> = eps
             .iter_mut()
+            .filter(|(_, e)| scope.is_none_or(|u| u == e.user_id))
             .map(|(id, e)| {
                 let per_minute = e.ring.recent(b, (60 / BUCKET_SECONDS) as usize - 1);
                 (*id, e.clone(), per_minute)
@@ -501,26 +565,58 @@ mod tests {
         assert_eq!(sub.last_error.as_deref(), Some("target answered 500"));
     }
 
+    fn committed(id: i64, user_id: i64) -> Committed {
+        Committed {
+            root: None,
+            event: Arc::new(crate::store::events::EventRow {
+                id,
+                user_id,
+                agent_id: None,
+                event_type: "t".into(),
+                payload: "{}".into(),
+                created_at: chrono::Utc::now().naive_utc(),
+                expires_at: None,
+                target_agent_id: None,
+            }),
+            depth: 0,
+            deliveries: Arc::default(),
+        }
+    }
+
+    #[test]
+    fn a_stream_client_gets_only_what_its_scope_may_see() {
+        let s = Stats::default();
+        let mut bobs = s.subscribe(Some(2));
+        let mut admins = s.subscribe(None);
+        s.record_events(&[committed(1, 1), committed(2, 2), committed(3, 1)]);
+        let ids = |rx: &mut StreamReceiver| {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .map(|item| match *item {
+                    StreamItem::Event { id, .. } => id,
+                    StreamItem::Delivery { delivery_id, .. } => delivery_id,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&mut bobs), [2]);
+        assert_eq!(ids(&mut admins), [1, 2, 3]);
+    }
+
+    #[test]
+    fn summary_counts_are_kept_per_scope() {
+        let s = Stats::default();
+        let age = std::time::Duration::from_secs(60);
+        s.keep_stored_counts(Some(2), Arc::new(StoredCounts::default()), age);
+        assert!(s.stored_counts(Some(2), age).is_some());
+        assert!(s.stored_counts(Some(3), age).is_none());
+        assert!(s.stored_counts(None, age).is_none());
+    }
+
     #[test]
     fn a_slow_stream_client_skips_with_a_count_instead_of_growing() {
         let s = Stats::default();
-        let mut rx = s.subscribe();
+        let mut rx = s.subscribe(None);
         let batch: Vec<Committed> = (0..STREAM_BUFFER as i64 + 10)
-            .map(|id| Committed {
-                root: None,
-                event: Arc::new(crate::store::events::EventRow {
-                    id,
-                    user_id: 1,
-                    agent_id: None,
-                    event_type: "t".into(),
-                    payload: "{}".into(),
-                    created_at: chrono::Utc::now().naive_utc(),
-                    expires_at: None,
-                    target_agent_id: None,
-                }),
-                depth: 0,
-                deliveries: Arc::default(),
-            })
+            .map(|id| committed(id, 1))
             .collect();
         s.record_events(&batch);
         assert_eq!(

@@ -71,6 +71,7 @@ mod rss_agent;
 mod safe_defaults;
 mod scenario_import;
 mod scenarios;
+mod scoped_reads;
 mod secrets_at_rest;
 mod sentiment;
 mod shutdown;

@@ -326,11 +326,12 @@ impl<R: Running> Subscriptions<'_, R> {
         let Some(Some(agent)) = input.agent_id else {
             return Ok(());
         };
+        let scope = caller.scope;
         let found = self
             .store
-            .read(move |c| agents::find(c, agent))
+            .read(move |c| agents::find_owned(c, scope, agent))
             .await?
-            .is_some_and(|a| caller.scope.is_none_or(|u| u == a.user_id));
+            .is_some();
         if found {
             Ok(())
         } else {

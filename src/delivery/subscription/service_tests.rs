@@ -7,6 +7,7 @@ use std::sync::Arc;
 use actix::Addr;
 use serde_json::json;
 
+use super::attempts::AttemptPage;
 use super::error::SubscriptionError;
 use super::input::{RotateIn, SubscriptionIn};
 use super::service::{Caller, Running, Settings, Subscriptions};
@@ -126,6 +127,27 @@ async fn another_users_subscription_is_not_found_and_the_hub_hears_each_change()
         svc.send_test(as_alice, id, None).await,
         Err(SubscriptionError::NotRunning(_))
     ));
+    let page = AttemptPage {
+        before: i64::MAX,
+        limit: 10,
+        offset: 0,
+    };
+    assert!(matches!(
+        svc.attempt_log(as_bob, id, page).await,
+        Err(SubscriptionError::NotFound(_))
+    ));
+    assert!(matches!(
+        svc.attempt_totals(as_bob, id).await,
+        Err(SubscriptionError::NotFound(_))
+    ));
+    assert!(
+        svc.attempt_log(as_alice, id, page)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let totals = svc.attempt_totals(admin, id).await.unwrap();
+    assert_eq!((totals.subscription.id, totals.attempts), (id, 0));
     svc.delete(as_alice, id).await.unwrap();
     assert_eq!(*running.saved.borrow(), [id, id, id]);
     assert_eq!(*running.removed.borrow(), [id]);

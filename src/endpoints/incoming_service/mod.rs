@@ -192,9 +192,9 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
     async fn check_agent(&self, owner: i64, agent_id: i64) -> Result<(), IncomingError> {
         let row = self
             .store
-            .read(move |conn| agents::find(conn, agent_id))
+            .read(move |conn| agents::find_owned(conn, Some(owner), agent_id))
             .await?;
-        let Some(row) = row.filter(|r| r.user_id == owner) else {
+        let Some(row) = row else {
             return Err(IncomingError::Invalid(format!(
                 "agent_id: agent {agent_id} does not exist or belongs to another user"
             )));

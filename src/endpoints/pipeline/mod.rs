@@ -32,6 +32,7 @@ use super::form::{Access, Configured, Form, Logic, Parse, receipt};
 use super::guard::{Guard, InboundSettings, Refusal, too_large};
 use super::log::{LogBuffer, Outcome};
 use super::request::body_value;
+use super::signature::SignatureError;
 use super::{Admit, InboundRequest, NoteTooLarge, OwnRefusal, Rejection, WebResponse, params};
 use crate::store::agent_logs::{self, LEVEL_ERROR, NewLog};
 use crate::store::agents as agents_table;
@@ -334,12 +335,15 @@ impl EndpointCore {
             check
                 .verify(|n| request.header(n), &request.body, now)
                 .map_err(|e| {
-                    let (reason, refusal) = if e.stale {
-                        ("stale_timestamp", OwnRefusal::StaleTimestamp)
-                    } else {
-                        ("bad_signature", OwnRefusal::InvalidSignature)
+                    let (reason, refusal, message) = match e {
+                        SignatureError::Stale(m) => {
+                            ("stale_timestamp", OwnRefusal::StaleTimestamp, m)
+                        }
+                        SignatureError::Invalid(m) => {
+                            ("bad_signature", OwnRefusal::InvalidSignature, m)
+                        }
                     };
-                    (reason, WebResponse::refuse(refusal, e.message))
+                    (reason, WebResponse::refuse(refusal, message))
                 })?;
         }
         let key = idempotency_key(&request, logic.standard()).map_err(|r| ("bad_request", r))?;

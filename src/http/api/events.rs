@@ -199,12 +199,12 @@ pub async fn get(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
+    let scope = user.scope();
     let row = state
         .addrs
         .store
-        .read(move |c| events::find(c, id))
+        .read(move |c| events::find_owned(c, scope, id))
         .await?
-        .filter(|e| user.can_see(e.user_id))
         .ok_or_else(|| ApiError::not_found("event", id))?;
     Ok(HttpResponse::Ok().json(EventOut::try_from(row)?))
 }

@@ -8,10 +8,10 @@ use serde_json::Value;
 use super::page::{self, Order, Page};
 use super::ts;
 use super::webhook_logs::{LogLineOut, StatisticsOut};
-use crate::http::api::subscriptions::visible;
+use crate::delivery::subscription::{AttemptLine, AttemptPage};
+use crate::http::api::subscriptions::{caller, service};
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::deliveries;
-use crate::store::delivery_attempts;
 
 /// One delivery attempt of a subscription, as the AGiXT document prints a log line.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -69,20 +69,32 @@ pub async fn logs(
     id: i64,
     req: &actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let id = visible(state, user, id).await?.id;
     // Newest first by the `before` cursor; `offset` as the AGiXT document prints it.
-    let page = Page::from_request(req, Order::NewestFirst)?;
-    let offset = page::offset(req)?;
-    let (before, fetch) = (page.before(), page.fetch());
-    let rows = state
-        .addrs
-        .store
-        .read(move |c| delivery_attempts::for_subscription(c, id, before, fetch, offset))
-        .await?;
-    let (rows, next) = page.cut(rows, |(a, ..)| a.id);
+    let asked =
+        Page::from_request(req, Order::NewestFirst).and_then(|page| Ok((page, page::offset(req)?)));
+    let (page, offset) = match asked {
+        Ok(asked) => asked,
+        // Ownership first: another user's webhook is a 404 whatever the query says.
+        Err(e) => {
+            service(state).get(caller(user), id).await?;
+            return Err(e);
+        }
+    };
+    let wanted = AttemptPage {
+        before: page.before(),
+        limit: page.fetch(),
+        offset,
+    };
+    let rows = service(state).attempt_log(caller(user), id, wanted).await?;
+    let (rows, next) = page.cut(rows, |l| l.attempt.id);
     let out: Vec<LogLineOut> = rows
         .into_iter()
-        .map(|(a, message_id, event_type)| {
+        .map(|line| {
+            let AttemptLine {
+                attempt: a,
+                message_id,
+                event_type,
+            } = line;
             LogLineOut::Outgoing(OutgoingLogLineOut {
                 id: a.id,
                 webhook_id: a.subscription_id,
@@ -111,24 +123,9 @@ pub async fn statistics(
     user: &AuthUser,
     id: i64,
 ) -> Result<HttpResponse, ApiError> {
-    let sub = visible(state, user, id).await?;
+    let t = service(state).attempt_totals(caller(user), id).await?;
+    let sub = &t.subscription;
     let id = sub.id;
-    let ((total, ok, avg), by_status) = state
-        .addrs
-        .store
-        .read(move |c| {
-            Ok((
-                delivery_attempts::totals(c, id)?,
-                deliveries::count_by_status(c, id)?,
-            ))
-        })
-        .await?;
-    let count = |s: &str| {
-        by_status
-            .iter()
-            .find(|(k, _)| k == s)
-            .map_or(0, |(_, n)| *n)
-    };
     let live = state.addrs.registry.subscription(id);
     let in_flight = live.as_ref().map_or(0, |e| {
         e.shared
@@ -139,14 +136,14 @@ pub async fn statistics(
         HttpResponse::Ok().json(StatisticsOut::Outgoing(OutgoingStatisticsOut {
             webhook_id: id,
             webhook_type: "outgoing",
-            total_requests: total,
-            successful_requests: ok,
-            failed_requests: total - ok,
-            average_processing_time_ms: avg,
-            pending: count(deliveries::PENDING),
-            retrying: count(deliveries::RETRYING),
-            delivered: count(deliveries::DELIVERED),
-            dead: count(deliveries::DEAD),
+            total_requests: t.attempts,
+            successful_requests: t.successful,
+            failed_requests: t.attempts - t.successful,
+            average_processing_time_ms: t.average_ms,
+            pending: t.count(deliveries::PENDING),
+            retrying: t.count(deliveries::RETRYING),
+            delivered: t.count(deliveries::DELIVERED),
+            dead: t.count(deliveries::DEAD),
             in_flight,
             circuit_state: sub.circuit_state.as_str().to_string(),
             paused: sub.paused,

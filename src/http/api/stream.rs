@@ -15,6 +15,7 @@ use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::telemetry::stats::StreamItem;
 
 /// A comment line this often keeps proxies and clients from timing the stream out.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -95,51 +96,40 @@ impl Stop {
     )
 )]
 pub async fn stream(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rx = state.addrs.registry.stats.subscribe();
+    // The receiver hands on only what this user may see.
+    let rx = state.addrs.registry.stats.subscribe(user.scope());
     let stop = Stop::new();
     let hello = frame(
         FrameKind::Hello,
         serde_json::json!({"user_id": user.id, "is_admin": user.is_admin}).to_string(),
     );
     let body = stream::unfold(
-        (rx, user, stop, Some(hello)),
-        |(mut rx, user, mut stop, first)| async move {
+        (rx, stop, Some(hello)),
+        |(mut rx, mut stop, first)| async move {
             if let Some(f) = first {
-                return Some((Ok::<_, actix_web::Error>(f), (rx, user, stop, None)));
+                return Some((Ok::<_, actix_web::Error>(f), (rx, stop, None)));
             }
-            loop {
-                let next = tokio::select! {
-                    n = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => n,
-                    _ = stop.wait() => return None,
-                };
-                match next {
-                    Err(_) => {
-                        return Some((
-                            Ok(web::Bytes::from_static(b": keep-alive\n\n")),
-                            (rx, user, stop, None),
-                        ));
-                    }
-                    Ok(Ok(item)) => {
-                        if !user.can_see(item.user_id()) {
-                            continue;
-                        }
-                        let kind = match *item {
-                            crate::telemetry::stats::StreamItem::Event { .. } => FrameKind::Event,
-                            crate::telemetry::stats::StreamItem::Delivery { .. } => {
-                                FrameKind::Delivery
-                            }
-                        };
-                        let data = serde_json::to_string(&*item).unwrap_or_default();
-                        return Some((Ok(frame(kind, data)), (rx, user, stop, None)));
-                    }
-                    Ok(Err(RecvError::Lagged(n))) => {
-                        let data = serde_json::json!({"skipped": n}).to_string();
-                        return Some((Ok(frame(FrameKind::Lagged, data)), (rx, user, stop, None)));
-                    }
-                    // The hub is shutting down.
-                    Ok(Err(RecvError::Closed)) => return None,
+            let next = tokio::select! {
+                n = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => n,
+                _ = stop.wait() => return None,
+            };
+            let out = match next {
+                Err(_) => web::Bytes::from_static(b": keep-alive\n\n"),
+                Ok(Ok(item)) => {
+                    let kind = match *item {
+                        StreamItem::Event { .. } => FrameKind::Event,
+                        StreamItem::Delivery { .. } => FrameKind::Delivery,
+                    };
+                    frame(kind, serde_json::to_string(&*item).unwrap_or_default())
                 }
-            }
+                Ok(Err(RecvError::Lagged(n))) => frame(
+                    FrameKind::Lagged,
+                    serde_json::json!({"skipped": n}).to_string(),
+                ),
+                // The hub is shutting down.
+                Ok(Err(RecvError::Closed)) => return None,
+            };
+            Some((Ok(out), (rx, stop, None)))
         },
     );
     Ok(HttpResponse::Ok()

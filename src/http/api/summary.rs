@@ -1,7 +1,8 @@
 //! `GET /api/summary`: the console's overview in one answer. Rates and outcome totals
 //! come from the in-memory `Stats`; live queue numbers from the registry; per-status
-//! delivery counts and agent health from one database read shared by all callers for
-//! `STORED_MAX_AGE` (delivered rows are never read).
+//! delivery counts and agent health from one database read of the caller's own rows
+//! (everyone's for an admin), shared by the callers of that scope for `STORED_MAX_AGE`
+//! (delivered rows are never read).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -117,24 +118,25 @@ pub fn agent_working(a: &AgentRow) -> bool {
         .any(|t| t > err)
 }
 
-async fn stored(state: &AppState) -> Result<Arc<StoredCounts>, ApiError> {
+/// The rows `scope` may see: another user's are never read.
+async fn stored(state: &AppState, scope: Option<i64>) -> Result<Arc<StoredCounts>, ApiError> {
     let stats = &state.addrs.registry.stats;
-    if let Some(c) = stats.stored_counts(STORED_MAX_AGE) {
+    if let Some(c) = stats.stored_counts(scope, STORED_MAX_AGE) {
         return Ok(c);
     }
     let counts = state
         .addrs
         .store
-        .read(|c| {
+        .read(move |c| {
             Ok(StoredCounts {
-                subscriptions: subscriptions::list(c, None)?,
-                open: deliveries::open_counts(c)?,
-                agents: agents::list(c, None)?,
+                subscriptions: subscriptions::list(c, scope)?,
+                open: deliveries::open_counts(c, scope)?,
+                agents: agents::list(c, scope)?,
             })
         })
         .await?;
     let counts = Arc::new(counts);
-    stats.keep_stored_counts(counts.clone());
+    stats.keep_stored_counts(scope, counts.clone(), STORED_MAX_AGE);
     Ok(counts)
 }
 
@@ -161,7 +163,7 @@ fn database_bytes(state: &AppState) -> u64 {
 pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     // One idea: the console's summary is one snapshot read and one JSON answer; its fields are
     // listed in the order the console shows them.
-    let counts = stored(&state).await?;
+    let counts = stored(&state, user.scope()).await?;
     let stats = &state.addrs.registry.stats;
     let mut per_status: HashMap<i64, (i64, i64, i64)> = HashMap::new();
     for (id, status, n) in &counts.open {
@@ -183,11 +185,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         paused: 0,
     };
     let mut subs = Vec::new();
-    for row in counts
-        .subscriptions
-        .iter()
-        .filter(|s| user.can_see(s.user_id))
-    {
+    for row in &counts.subscriptions {
         let live = state.addrs.registry.subscription(row.id);
         let (in_flight, queued, open) = live.map_or((0, 0, false), |e| {
             (
@@ -236,7 +234,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         disabled: 0,
         not_working: 0,
     };
-    for a in counts.agents.iter().filter(|a| user.can_see(a.user_id)) {
+    for a in &counts.agents {
         agents.total += 1;
         agents.disabled += u64::from(a.disabled);
         agents.not_working += u64::from(!agent_working(a));
@@ -268,9 +266,8 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         agents,
         subscriptions: subs,
         endpoints: stats
-            .endpoints()
+            .endpoints_of(user.scope())
             .into_iter()
-            .filter(|(_, e, _)| user.can_see(e.user_id))
             .map(|(agent_id, e, per_minute)| EndpointOut {
                 agent_id,
                 per_minute,
