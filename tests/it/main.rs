@@ -38,6 +38,7 @@ mod feeds;
 mod file_agents;
 mod fixtures;
 mod hostile_jsonpath;
+mod hostile_s30;
 mod http_status;
 mod imap_folder_agent;
 mod inbound;
