@@ -10,8 +10,8 @@
 //! reported: Huginn ignores the first five seconds after joining for that; here the
 //! join ends where XEP-0045 ends it, with the room's subject, which the room sends last.
 //!
-//! Bounded: the server may send [`WINDOW_BYTES`] per [`WINDOW`] (which bounds the
-//! largest stanza too), a message's text is cut to [`MAX_MESSAGE_BYTES`], at most
+//! Bounded: the server may send [`WINDOW_BYTES`] per [`WINDOW`] (which bounds how fast
+//! one stanza grows), a message's text is cut to [`MAX_MESSAGE_BYTES`], at most
 //! [`MAX_EVENTS_PER_WINDOW`] events are reported per window (the rest are counted and
 //! logged), the roster kept to tell joins from presence updates is capped, a delay
 //! stamp longer than a time is dropped, a silent server is pinged and then dropped, so
