@@ -36,6 +36,15 @@ pub enum ConfigError {
     },
 }
 
+/// The start of a long value, for a message (a 10 KB value is not repeated whole).
+pub(crate) fn shown(value: &str) -> String {
+    const KEEP: usize = 64;
+    match value.char_indices().nth(KEEP) {
+        Some((end, _)) => format!("{}...", &value[..end]),
+        None => value.to_string(),
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -426,6 +435,7 @@ impl Config {
             path: origin.clone(),
             reason: e.to_string(),
         })?;
+        env::refuse_non_unicode(|var| std::env::var_os(var))?;
         env::overlay(&mut tree, |var| std::env::var(var).ok())?;
         let mut config = Config::from_tree(tree, &origin)?;
         config.apply(overrides)?;

@@ -3,9 +3,11 @@
 //! and each value is read as the TOML type of its default (a number, a boolean, an
 //! array, a string). They sit between the file and the command-line flags.
 
+use std::ffi::OsString;
+
 use toml::{Table, Value};
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, shown};
 
 /// Variables with a meaning of their own, read by the command line (clap) with its own
 /// spelling rules ("JSON" as well as "json"); the generic reading leaves them alone.
@@ -25,6 +27,25 @@ pub fn keys() -> Vec<(String, String)> {
         .filter_map(|(s, v)| v.as_table().map(|t| (s, t)))
         .flat_map(|(s, t)| t.keys().map(move |k| (s.clone(), k.clone())))
         .collect()
+}
+
+/// Refuses a variable of a config key whose value is not UTF-8: `std::env::var` reads
+/// it as unset, so the key would silently keep its file or default value (a node id
+/// set that way would become the host name, the same on every container of an image).
+pub fn refuse_non_unicode(lookup: impl Fn(&str) -> Option<OsString>) -> Result<(), ConfigError> {
+    for (section, key) in keys() {
+        let var = var_name(&section, &key);
+        if let Some(raw) = lookup(&var)
+            && raw.to_str().is_none()
+        {
+            return Err(ConfigError::Env {
+                value: shown(&raw.to_string_lossy()),
+                var,
+                reason: "it is not valid UTF-8 text".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Sets into `tree` (a parsed config file) every key whose variable `lookup` finds.
@@ -48,12 +69,12 @@ pub fn overlay(
             let Some(raw) = lookup(&var) else { continue };
             let value = parse_as(default, &raw).map_err(|reason| ConfigError::Env {
                 var: var.clone(),
-                value: raw.clone(),
+                value: shown(&raw),
                 reason: reason.to_string(),
             })?;
             check_alone(section, key, &value).map_err(|reason| ConfigError::Env {
                 var: var.clone(),
-                value: raw.clone(),
+                value: shown(&raw),
                 reason: reason.to_string(),
             })?;
             let slot = tree

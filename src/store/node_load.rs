@@ -95,8 +95,24 @@ mod tests {
         let (_dir, mut c) = crate::store::test_conn();
         let t = nodes::db_now(&mut c).unwrap();
         let until = t + chrono::Duration::seconds(15);
-        nodes::heartbeat(&mut c, "a", "1", t, t).unwrap();
-        nodes::heartbeat(&mut c, "b", "1", t, t).unwrap();
+        let beat = nodes::Beat {
+            id: "a",
+            instance: "a-instance",
+            version: "1",
+            started_at: t,
+            at: t,
+            live_since: t - chrono::Duration::seconds(15),
+        };
+        assert!(nodes::heartbeat(&mut c, &beat).unwrap());
+        let beat = nodes::Beat {
+            id: "b",
+            instance: "b-instance",
+            version: "1",
+            started_at: t,
+            at: t,
+            live_since: t - chrono::Duration::seconds(15),
+        };
+        assert!(nodes::heartbeat(&mut c, &beat).unwrap());
         for r in [leases::agent(1), leases::agent(2), leases::subscription(1)] {
             assert!(leases::acquire(&mut c, &r, "a", t, until).unwrap());
         }

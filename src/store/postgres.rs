@@ -112,8 +112,26 @@ pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations-post
 pub fn establish_pg(url: &str) -> Result<PgConnection, StoreError> {
     PgConnection::establish(url).map_err(|e| StoreError::Open {
         path: redact(url),
-        reason: e.to_string(),
+        reason: without_password(&e.to_string(), url),
     })
+}
+
+/// `reason` with the URL's password cut out: libpq repeats a part of the URL it cannot
+/// read (`invalid percent-encoded token: "..."`), the password included.
+fn without_password(reason: &str, url: &str) -> String {
+    // libpq's reading: the user info ends at the first '@' or '/' after the scheme.
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['@', '/']).unwrap_or(rest.len());
+    let password = match (rest.get(end..end + 1), rest[..end].split_once(':')) {
+        (Some("@"), Some((_, p))) if !p.is_empty() => p,
+        _ => return reason.to_string(),
+    };
+    let decoded = percent_encoding::percent_decode_str(password).decode_utf8_lossy();
+    let mut out = reason.replace(password, "***");
+    if !decoded.is_empty() {
+        out = out.replace(decoded.as_ref(), "***");
+    }
+    out
 }
 
 /// Runs the pending PostgreSQL migrations; returns how many ran.
@@ -188,5 +206,24 @@ mod tests {
             "postgres://db.example/muninn"
         );
         assert!(!redact("postgres://u:s3cret@[bad").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_password_libpq_repeats_is_cut_from_its_message() {
+        let url = "postgres://u:s3cret%zz@127.0.0.1:1/db";
+        let said = "invalid percent-encoded token: \"s3cret%zz\"";
+        assert_eq!(
+            without_password(said, url),
+            "invalid percent-encoded token: \"***\""
+        );
+        let url = "postgres://u:p%40ss@h/db";
+        assert_eq!(
+            without_password("bad p@ss and p%40ss", url),
+            "bad *** and ***"
+        );
+        assert_eq!(
+            without_password("no user info", "postgres://h/db"),
+            "no user info"
+        );
     }
 }

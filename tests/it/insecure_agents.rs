@@ -14,13 +14,7 @@ use common::process::{HubProcess, api};
 use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
 
-/// The worker is the built `muninn` binary: this test's own executable is the harness.
-fn use_built_worker() {
-    muninn::agents::shell_command::runner::set_worker_program(env!("CARGO_BIN_EXE_muninn"));
-}
-
 async fn enabled_hub() -> TestHub {
-    use_built_worker();
     TestHub::start_with(|c| {
         c.insecure_agents.enabled = true;
         c.insecure_agents.timeout_seconds = 3;

@@ -11,8 +11,6 @@ use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
 
 async fn enabled_hub() -> TestHub {
-    // The worker is the built `muninn` binary: this test's own executable is the harness.
-    muninn::sandbox::set_worker_program(env!("CARGO_BIN_EXE_muninn"));
     TestHub::start_with(|c| {
         c.insecure_agents.enabled = true;
         c.insecure_agents.timeout_seconds = 2;

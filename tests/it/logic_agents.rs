@@ -11,11 +11,6 @@ use std::time::{Duration, Instant};
 use common::{ADMIN_TOKEN, TestHub};
 use serde_json::{Value, json};
 
-/// The worker is the built `muninn` binary: this test's own executable is the harness.
-fn use_built_worker() {
-    muninn::agents::jq::sandbox::set_worker_program(env!("CARGO_BIN_EXE_muninn"));
-}
-
 async fn id_of(hub: &TestHub, token: &str, body: Value) -> i64 {
     hub.add_agent(token, body).await["id"].as_i64().unwrap()
 }
@@ -52,7 +47,6 @@ async fn wait_log(hub: &TestHub, token: &str, agent: i64, needle: &str) -> Vec<V
 
 #[actix_rt::test]
 async fn jq_emits_one_event_per_object_result_with_variables() {
-    use_built_worker();
     let hub = TestHub::start().await;
     let m = manual(&hub, ADMIN_TOKEN).await;
     let jq = id_of(
@@ -78,7 +72,12 @@ async fn jq_emits_one_event_per_object_result_with_variables() {
     ];
     let mut got = hub.wait_payloads(ADMIN_TOKEN, jq, &want).await;
     got.sort_by_key(|p| p["number"].as_i64());
-    assert_eq!(got, want);
+    // When it fails, the agent's log says why (the worker's own error, or nothing).
+    let logs = hub
+        .get(&format!("/api/agents/{jq}/logs"), ADMIN_TOKEN)
+        .await
+        .text();
+    assert_eq!(got, want, "the jq agent's log: {logs}");
 }
 
 #[actix_rt::test]
@@ -112,7 +111,6 @@ async fn jq_filter_errors_are_refused_when_saved_with_the_place() {
 
 #[actix_rt::test]
 async fn hostile_jq_filters_fail_their_event_while_the_hub_answers() {
-    use_built_worker();
     let hub = TestHub::start().await;
     let (_, other) = hub.add_user("bob").await;
     let m = manual(&hub, ADMIN_TOKEN).await;

@@ -41,6 +41,7 @@ mod file_agents;
 mod fixtures;
 mod forward;
 mod hostile_jsonpath;
+mod hostile_s30;
 mod http_status;
 mod imap_folder_agent;
 mod inbound;

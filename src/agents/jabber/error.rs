@@ -42,6 +42,9 @@ pub enum XmppError {
     },
     #[error("the server closed the connection")]
     Closed,
+    /// A live stream yields a stanza or a soft timeout well within this.
+    #[error("the server sent no whole stanza within {0} s")]
+    NoWholeStanza(u64),
     #[error("the server ended the stream")]
     StreamEnded,
     #[error("the server ended the stream with an error: {0}")]

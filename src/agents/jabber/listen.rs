@@ -10,11 +10,13 @@
 //! reported: Huginn ignores the first five seconds after joining for that; here the
 //! join ends where XEP-0045 ends it, with the room's subject, which the room sends last.
 //!
-//! Bounded: the server may send [`WINDOW_BYTES`] per [`WINDOW`] (which bounds the
-//! largest stanza too), a message's text is cut to [`MAX_MESSAGE_BYTES`], at most
+//! Bounded: the server may send [`WINDOW_BYTES`] per [`WINDOW`] (which bounds how fast
+//! one stanza grows), a message's text is cut to [`MAX_MESSAGE_BYTES`], at most
 //! [`MAX_EVENTS_PER_WINDOW`] events are reported per window (the rest are counted and
-//! logged), the roster kept to tell joins from presence updates is capped, a silent
-//! server is pinged and then dropped, and a connection that ends is retried after a
+//! logged), the roster kept to tell joins from presence updates is capped, a delay
+//! stamp longer than a time is dropped, a silent server is pinged and then dropped, so
+//! is one that sends no whole stanza within [`STANZA_WITHIN`] (one endless stanza
+//! trickled within the byte budget), and a connection that ends is retried after a
 //! wait that doubles up to [`RECONNECT_CAP`]. Every dial goes through the target guard.
 
 use std::collections::HashSet;
@@ -46,6 +48,8 @@ pub const WINDOW_BYTES: usize = 1024 * 1024;
 pub const MAX_EVENTS_PER_WINDOW: usize = 120;
 /// The longest message text reported, in bytes (cut at a character boundary).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// The longest delay stamp reported (XEP-0082's longest form is about 35 bytes).
+pub const MAX_STAMP_BYTES: usize = 64;
 /// Occupants remembered (to tell a join from a presence update).
 const MAX_ROSTER: usize = 10_000;
 /// The first wait before reconnecting, doubled after each failure up to the cap.
@@ -56,6 +60,8 @@ const STABLE: Duration = Duration::from_secs(60);
 /// Silence before the server is pinged, and then before it is given up on.
 const QUIET: Duration = Duration::from_secs(60);
 const PING_ANSWER: Duration = Duration::from_secs(30);
+/// The longest one read of the stream may take, stanza or silence.
+pub const STANZA_WITHIN: Duration = Duration::from_secs(2 * 60 + 30);
 
 /// The room to listen in, and as whom.
 #[derive(Debug, Clone)]
@@ -120,7 +126,12 @@ async fn connection(
     let mut heard = Hearing::new(room);
     let mut pings = 0u32;
     loop {
-        let element = match stream.next().await {
+        // A live stream yields a stanza or a soft timeout well within this; one endless
+        // stanza trickled within the read budget would otherwise grow forever.
+        let Ok(next) = actix_rt::time::timeout(STANZA_WITHIN, stream.next()).await else {
+            return Err(XmppError::NoWholeStanza(STANZA_WITHIN.as_secs()));
+        };
+        let element = match next {
             None => return Err(XmppError::Closed),
             Some(Ok(FallibleStreamElement::Ok(element))) => element,
             // A stanza the parser rejects is skipped, not fatal.
@@ -318,12 +329,15 @@ fn cut(mut text: String, max: usize) -> String {
     text
 }
 
-/// The stamp of a XEP-0203 delay among `payloads`, as sent.
+/// The stamp of a XEP-0203 delay among `payloads`, as sent; none when it is longer
+/// than a time can be written ([`MAX_STAMP_BYTES`]): anyone in the room can send the
+/// attribute, and it would otherwise reach every event uncut.
 fn delay_stamp(payloads: &[Element]) -> Option<String> {
     payloads
         .iter()
         .find(|p| p.is("delay", ns::DELAY))
         .and_then(|d| d.attr("stamp"))
+        .filter(|s| s.len() <= MAX_STAMP_BYTES)
         .map(str::to_string)
 }
 

@@ -29,6 +29,11 @@ use crate::template::{TemplateTree, Templates};
 
 pub const NAME: &str = crate::agent_kind::Kind::JavaScript.name();
 
+/// The most credentials one run saves (`this.credential(name, value)`, distinct
+/// names): each is a write and, for a new name, a row the owner keeps, so a loop over
+/// it would otherwise add thousands per run, every run.
+pub const MAX_CREDENTIAL_SAVES: usize = 20;
+
 pub struct JavaScript {
     templates: Templates,
     options: TemplateTree,
@@ -152,22 +157,49 @@ impl JavaScript {
                 return;
             }
         };
+        let mut saves = Vec::new();
         for action in answer.actions {
             match action {
                 protocol::Action::Emit(payload) => ctx.emit(payload),
                 protocol::Action::Log(m) => ctx.log(m),
                 protocol::Action::Error(m) => ctx.error(m),
-                protocol::Action::SetCredential { name, value } => {
-                    ctx.save_credential(name, value);
-                }
+                protocol::Action::SetCredential { name, value } => saves.push((name, value)),
             }
         }
+        save_credentials(ctx, saves);
         if answer.memory != memory {
             *ctx.memory_mut() = Value::Object(answer.memory);
         }
         if let Some(e) = answer.error {
             ctx.error(e);
         }
+    }
+}
+
+/// Saves what the run set with `this.credential(name, value)`: a name's last value
+/// only (one write per name), and at most [`MAX_CREDENTIAL_SAVES`] names.
+fn save_credentials(ctx: &mut AgentCtx<'_>, set: Vec<(String, String)>) {
+    let mut saves: Vec<(String, String)> = Vec::new();
+    let mut place: std::collections::HashMap<String, usize> = Default::default();
+    for (name, value) in set {
+        match place.get(&name).and_then(|&i| saves.get_mut(i)) {
+            Some(save) => save.1 = value,
+            None => {
+                place.insert(name.clone(), saves.len());
+                saves.push((name, value));
+            }
+        }
+    }
+    if saves.len() > MAX_CREDENTIAL_SAVES {
+        ctx.error(format!(
+            "JavaScript error: the code saved {} credentials in one run; only the first \
+             {MAX_CREDENTIAL_SAVES} were saved",
+            saves.len()
+        ));
+        saves.truncate(MAX_CREDENTIAL_SAVES);
+    }
+    for (name, value) in saves {
+        ctx.save_credential(name, value);
     }
 }
 

@@ -23,13 +23,7 @@ use crate::store::DbConn;
 /// Refuses a copy of a database onto itself.
 pub fn not_the_same(from: &Location, to: &Location) -> Result<(), CopyError> {
     let same = match (from, to) {
-        (Location::Sqlite(a), Location::Sqlite(b)) => {
-            a == b
-                || matches!(
-                    (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-                    (Ok(x), Ok(y)) if x == y
-                )
-        }
+        (Location::Sqlite(a), Location::Sqlite(b)) => a == b || same_file(a, b),
         (Location::Postgres(a), Location::Postgres(b)) => a == b,
         _ => false,
     };
@@ -37,6 +31,69 @@ pub fn not_the_same(from: &Location, to: &Location) -> Result<(), CopyError> {
         return Err(CopyError::Refused(format!(
             "--from and --to name the same database ({})",
             from.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: through `..`, a symlink, or a hard link (two
+/// names of one file: canonical paths differ, but SQLite would keep a write-ahead log
+/// beside each name, and two logs of one database corrupt it).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The first bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
+
+/// Refuses a SQLite location that is not a database file before anything opens it:
+/// opening makes a file mode 600 (and its folder), so a mistyped `--to ~/notes.txt`
+/// must not reach that. A missing or empty file is fine for the target (the copy
+/// makes it); `""`, `:memory:` and `file:` URIs name no file the operator can keep.
+pub fn a_database_file(location: &Location, side: &str) -> Result<(), CopyError> {
+    let Location::Sqlite(path) = location else {
+        return Ok(());
+    };
+    let name = path.to_string_lossy();
+    if name.trim().is_empty() || name == ":memory:" || name.starts_with("file:") {
+        return Err(CopyError::Refused(format!(
+            "--{side} {name:?} names no database file: give the path of a SQLite file, or a \
+             postgres:// URL"
+        )));
+    }
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CopyError::Refused(format!(
+                "cannot read --{side} {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    if !meta.is_file() {
+        return Err(CopyError::Refused(format!(
+            "--{side} {} is not a file (a directory?): give the path of the SQLite \
+             database file, such as <data dir>/muninn.db",
+            path.display()
+        )));
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut head = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| {
+        use std::io::Read;
+        f.read_exact(&mut head)
+    });
+    if read.is_err() || head.as_slice() != SQLITE_HEADER {
+        return Err(CopyError::Refused(format!(
+            "--{side} {} is not a SQLite database; nothing was changed",
+            path.display()
         )));
     }
     Ok(())
@@ -95,6 +152,48 @@ fn lock(dir: &Path) -> Result<RotationLock, CopyError> {
 struct Count {
     #[diesel(sql_type = BigInt)]
     n: i64,
+}
+
+#[derive(QueryableByName)]
+struct Backend {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    started: String,
+}
+
+/// Refuses two PostgreSQL URLs that reach one database through different spellings
+/// (`localhost` and `127.0.0.1`, another user, a pooler): the source's server sees the
+/// target's own session in that database. Run before [`no_other_sessions`], which
+/// would otherwise blame "a running hub" for the copy's own connection.
+pub fn not_one_database(
+    source: &mut DbConn,
+    target: &mut DbConn,
+    from: &Location,
+) -> Result<(), CopyError> {
+    let (DbConn::Pg(s), DbConn::Pg(t)) = (source, target) else {
+        return Ok(());
+    };
+    let me = diesel::sql_query(
+        "SELECT pid, backend_start::text AS started FROM pg_stat_activity \
+         WHERE pid = pg_backend_pid()",
+    )
+    .get_result::<Backend>(t)?;
+    let seen = diesel::sql_query(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 \
+         AND backend_start::text = $2 AND datname = current_database()",
+    )
+    .bind::<diesel::sql_types::Integer, _>(me.pid)
+    .bind::<diesel::sql_types::Text, _>(&me.started)
+    .get_result::<Count>(s)?
+    .n;
+    if seen > 0 {
+        return Err(CopyError::Refused(format!(
+            "--from and --to reach the same database ({}) through different URLs",
+            from.describe()
+        )));
+    }
+    Ok(())
 }
 
 /// On PostgreSQL, refuses while other sessions are connected to the database.

@@ -79,10 +79,24 @@ impl Location {
                 opts.path = p.clone();
                 opts.pg_url = None;
             }
-            Location::Postgres(url) => opts.pg_url = Some(url.clone()),
+            Location::Postgres(url) => opts.pg_url = Some(with_connect_timeout(url)),
         }
         opts
     }
+}
+
+/// Seconds a connection may take to be made, unless the URL says otherwise.
+const CONNECT_TIMEOUT_SECONDS: u32 = 10;
+
+/// `url` with libpq's `connect_timeout` when it has none: without it, a host or port
+/// that accepts and never answers (a firewall, another service) holds the copy
+/// forever instead of failing.
+fn with_connect_timeout(url: &str) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={CONNECT_TIMEOUT_SECONDS}")
 }
 
 /// What to copy where.
@@ -130,11 +144,14 @@ pub fn copy_database(
     opts: &CopyOptions,
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<Copied, CopyError> {
+    guard::a_database_file(&opts.from, "from")?;
+    guard::a_database_file(&opts.to, "to")?;
     guard::not_the_same(&opts.from, &opts.to)?;
     // Held until the copy ends: no hub starts on either database meanwhile.
     let _locks = guard::no_hub_running(opts)?;
     let mut source = open_source(&opts.from)?;
     let mut target = super::establish(&opts.to.options())?;
+    guard::not_one_database(&mut source, &mut target, &opts.from)?;
     guard::no_other_sessions(&mut source, &opts.from)?;
     guard::no_other_sessions(&mut target, &opts.to)?;
     super::migrate(&mut target)?;

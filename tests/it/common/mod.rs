@@ -69,6 +69,19 @@ impl Drop for TestHub {
 /// instead of SQLite, so the integration suite can be run against both.
 pub const BACKEND_ENV: &str = "MUNINN_TEST_BACKEND";
 
+/// The tests' HTTP client. A pooled connection is reused only while it has been idle
+/// under 2 s, well inside the server's keep-alive (actix-web's 5 s): one idle for about
+/// 5 s races the server closing it, and the request written into the closing
+/// connection fails with "connector has been disconnected" (under load, a test's own
+/// work between two requests, such as parsing a large feed, takes that long).
+pub fn client() -> awc::Client {
+    awc::Client::builder()
+        .connector(awc::Connector::new().conn_keep_alive(Duration::from_secs(2)))
+        .timeout(Duration::from_secs(20))
+        .disable_redirects()
+        .finish()
+}
+
 impl TestHub {
     /// Starts a hub with the default configuration plus `tweak`; on PostgreSQL when
     /// [`BACKEND_ENV`] says so.
@@ -95,6 +108,12 @@ impl TestHub {
             config.storage.database_url = pg.create_database("hub");
         }
         tweak(&mut config);
+        // The sandboxed workers (jq, shell_command, JavaScript) are the built programs,
+        // for every hub of this one test process, before any of them can run one: the
+        // default, the process's own executable, is this test harness, which started
+        // as `it jq-worker ...` would run the suite's own tests named like its
+        // arguments (a "4" matches dozens) instead of the filter.
+        muninn::sandbox::set_worker_program(env!("CARGO_BIN_EXE_muninn"));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -119,10 +138,7 @@ impl TestHub {
             dir,
             pg,
             stop: Some(stop),
-            client: awc::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .disable_redirects()
-                .finish(),
+            client: client(),
         };
         hub.wait_healthy().await;
         hub

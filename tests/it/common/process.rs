@@ -218,12 +218,9 @@ impl Drop for HubProcess {
     }
 }
 
-/// A blocking-free HTTP client for these tests.
+/// A blocking-free HTTP client for these tests (see [`super::client`] for its pool).
 pub fn client() -> awc::Client {
-    awc::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .disable_redirects()
-        .finish()
+    super::client()
 }
 
 /// Sets up the load tests' pipeline on a hub started by [`HubProcess`]: a webhook agent

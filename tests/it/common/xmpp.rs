@@ -46,6 +46,8 @@ struct Script {
     starttls: bool,
     /// A chat room (`room@conference.localhost`) the client may join: see `serve_room`.
     room: Option<String>,
+    /// What the room sends after the join instead of [`ROOM_LIVE`] (raw stanzas).
+    live: Option<String>,
 }
 
 pub struct FakeXmpp {
@@ -72,11 +74,27 @@ impl FakeXmpp {
         Self::start_full(user, password, true, Some(room.to_string()))
     }
 
+    /// A server hosting `room` whose live part, after the join, is `live`: raw text
+    /// sent as it is (hostile stanzas, floods, broken XML).
+    pub fn with_room_stanzas(user: &str, password: &str, room: &str, live: String) -> FakeXmpp {
+        Self::start_script(user, password, true, Some(room.to_string()), Some(live))
+    }
+
     fn start_with(user: &str, password: &str, starttls: bool) -> FakeXmpp {
         Self::start_full(user, password, starttls, None)
     }
 
     fn start_full(user: &str, password: &str, starttls: bool, room: Option<String>) -> FakeXmpp {
+        Self::start_script(user, password, starttls, room, None)
+    }
+
+    fn start_script(
+        user: &str,
+        password: &str,
+        starttls: bool,
+        room: Option<String>,
+        live: Option<String>,
+    ) -> FakeXmpp {
         let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let cert_pem = key.cert.pem();
         let tls = Arc::new(
@@ -101,6 +119,7 @@ impl FakeXmpp {
             domain: "localhost".to_string(),
             starttls,
             room,
+            live,
         };
         let st = state.clone();
         std::thread::spawn(move || {
@@ -322,7 +341,9 @@ fn serve(
         script.domain
     ))?;
     if let Some(room) = &script.room {
-        return serve_room(wire, room, st, n);
+        // Raw live text goes to the first connection only: a reconnect gets the join.
+        let live = script.live.as_deref().map(|l| if n == 0 { l } else { "" });
+        return serve_room(wire, room, live, st, n);
     }
     // The messages, bounded by what a connection may send.
     loop {
@@ -378,11 +399,13 @@ pub const ROOM_LIVE: &[(&str, &str)] = &[
 /// "join TO"), then sends what XEP-0045 says a room sends on join — another occupant's
 /// presence, the client's own presence (status 110), one message of history (delayed)
 /// and the subject, which ends the join — and then the live stanzas of [`ROOM_LIVE`]
-/// and a delayed live message from carol. Then it waits, bounded, for the client to
-/// go: "closed" when it hangs up, "end" when it ends the stream.
+/// and a delayed live message from carol (or, when given, the raw `live` text). Then
+/// it waits, bounded, for the client to go: "closed" when it hangs up, "end" when it
+/// ends the stream.
 fn serve_room(
     mut wire: Wire<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>,
     room: &str,
+    live: Option<&str>,
     st: &Mutex<State>,
     n: usize,
 ) -> Option<()> {
@@ -403,7 +426,7 @@ fn serve_room(
          <delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z' from='{room}'/></message>\
          <message type='groupchat' from='{room}'><subject>Earthquakes</subject></message>"
     );
-    for (who, what) in ROOM_LIVE {
+    for (who, what) in ROOM_LIVE.iter().filter(|_| live.is_none()) {
         let from = if who.is_empty() {
             room.to_string()
         } else {
@@ -425,10 +448,13 @@ fn serve_room(
             ),
         });
     }
-    out.push_str(&format!(
-        "<message type='groupchat' from='{room}/carol'><body>late</body>\
-         <delay xmlns='urn:xmpp:delay' stamp='2026-12-01T10:00:00Z'/></message>"
-    ));
+    match live {
+        Some(live) => out.push_str(live),
+        None => out.push_str(&format!(
+            "<message type='groupchat' from='{room}/carol'><body>late</body>\
+             <delay xmlns='urn:xmpp:delay' stamp='2026-12-01T10:00:00Z'/></message>"
+        )),
+    }
     wire.send(&out)?;
     step(st, n, "sent");
     // Wait for the client to go: at most 5 minutes, in 1 s reads.
