@@ -307,11 +307,7 @@ impl SubscriptionActor {
                 Some((node, lease)) => {
                     crate::store::claims::claim_due(c, id, at, ordered, limit, node, *lease)?
                 }
-                None => {
-                    let rows = deliveries::due(c, id, at, ordered, limit)?;
-                    let more = rows.len() as i64 >= limit;
-                    crate::store::claims::Claimed { rows, more }
-                }
+                None => crate::store::claims::unclaimed_due(c, id, at, ordered, limit)?,
             };
             let next = deliveries::next_due_after(c, id, at)?;
             Ok((claimed, next))

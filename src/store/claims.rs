@@ -47,9 +47,7 @@ pub fn claim_due(
     lease: std::time::Duration,
 ) -> Result<Claimed, StoreError> {
     if !conn.is_pg() {
-        let rows = deliveries::due(conn, subscription_id, at, ordered, limit)?;
-        let more = rows.len() as i64 >= limit;
-        return Ok(Claimed { rows, more });
+        return unclaimed_due(conn, subscription_id, at, ordered, limit);
     }
     conn.transaction(|c| {
         let now = db_now(c)?;
@@ -111,6 +109,19 @@ pub fn claim_due(
         let more = read as i64 >= limit || rows.len() < read;
         Ok(Claimed { rows, more })
     })
+}
+
+/// The first `limit` due deliveries without claiming them (one node: SQLite).
+pub fn unclaimed_due(
+    conn: &mut Conn,
+    subscription_id: i64,
+    at: NaiveDateTime,
+    ordered: bool,
+    limit: i64,
+) -> Result<Claimed, StoreError> {
+    let rows = deliveries::due(conn, subscription_id, at, ordered, limit)?;
+    let more = rows.len() as i64 >= limit;
+    Ok(Claimed { rows, more })
 }
 
 /// Whether due deliveries of the subscription are claimed by another node: after a

@@ -111,17 +111,9 @@ async fn connection(
     };
     let cap = ReadCap::PerWindow(WINDOW_BYTES, WINDOW);
     let mut stream = session::login(&room.account, env, cap, timeouts).await?;
-    let me =
-        Jid::from(
-            room.room
-                .with_resource_str(&room.nick)
-                .map_err(|e| XmppError::BadNick {
-                    nick: room.nick.clone(),
-                    room: room.room.to_string(),
-                    message: e.to_string(),
-                })?,
-        );
-    let join = Presence::available().with_to(me).with_payload(Muc::new());
+    let join = Presence::available()
+        .with_to(occupant(room)?)
+        .with_payload(Muc::new());
     send(&mut stream, Stanza::Presence(join)).await?;
     let mut heard = Hearing::new(room);
     let mut pings = 0u32;
@@ -179,6 +171,19 @@ async fn connection(
             }
         }
     }
+}
+
+/// The room's occupant this agent joins as (`room@server/nick`).
+fn occupant(room: &Room) -> Result<Jid, XmppError> {
+    let full = room
+        .room
+        .with_resource_str(&room.nick)
+        .map_err(|e| XmppError::BadNick {
+            nick: room.nick.clone(),
+            room: room.room.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(Jid::from(full))
 }
 
 async fn send(stream: &mut Session, stanza: Stanza) -> Result<(), XmppError> {

@@ -103,7 +103,10 @@ impl<R: IncomingRunning + FlushLogs> IncomingWebhooks<'_, R> {
                 self.store
                     .read(move |c| agents::find_owned(c, scope, id))
                     .await?
-                    .filter(|r| crate::agent_kind::Kind::parse(&r.agent_type) == Some(crate::agent_kind::Kind::Webhook))
+                    .filter(|r| {
+                        crate::agent_kind::Kind::parse(&r.agent_type)
+                            == Some(crate::agent_kind::Kind::Webhook)
+                    })
                     .ok_or(LogError::AgentNotFound(id))?;
                 self.running.flush_agent_log(id);
                 crate::endpoints::actor::endpoint_key(id)
