@@ -44,7 +44,10 @@ pub struct NewEvent {
 impl NewEvent {
     /// A payload's JSON text, as [`NewEvent::payload`] holds it.
     pub fn payload_text(payload: &serde_json::Value) -> String {
-        payload.to_string()
+        // Straight into a byte buffer: `Display` goes through the formatting machinery
+        // one small `write_str` at a time, and this serialisation was 6.3 % of the
+        // hub's CPU at 2 KB bodies (perf, session 31). A `Value` always serialises.
+        serde_json::to_string(payload).unwrap_or_else(|_| payload.to_string())
     }
 }
 
