@@ -1,5 +1,5 @@
 //! The growth rows: the hub with a database that already holds 1 M (and, with
-//! `--growth-10m`, 10 M) events, against a small one in the same run. The events are
+//! unless `--no-10m`, 10 M) events, against a small one in the same run. The events are
 //! written by the harness in bulk, straight into SQLite with the hub stopped (copies
 //! of one event the hub itself stored from a webhook, so every column is as the hub
 //! writes it), not through HTTP: 10 M webhooks would take minutes, a bulk insert
