@@ -138,28 +138,7 @@ impl PgCluster {
         // a few tries, each on a new port.
         for _ in 0..5 {
             cluster.port = free_port();
-            let opts = format!(
-                "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off",
-                cluster.port,
-                cluster.dir.path().display()
-            );
-            let log = cluster.dir.path().join("server.log");
-            let started = cluster.run(
-                "pg_ctl",
-                &[
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    &data,
-                    "-l",
-                    &log.to_string_lossy(),
-                    "-o",
-                    &opts,
-                ],
-            );
+            let started = cluster.pg_ctl_start();
             if started.status.success() {
                 return Some(cluster);
             }
@@ -167,14 +146,36 @@ impl PgCluster {
                 "postgres did not start on port {}: {}\n{}",
                 cluster.port,
                 stderr(&started),
-                std::fs::read_to_string(&log).unwrap_or_default()
+                cluster.server_log()
             );
         }
         panic!("postgres did not start on any of 5 ports");
     }
 
+    fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
     fn data_dir(&self) -> String {
         self.dir.path().join("data").to_string_lossy().into_owned()
+    }
+
+    /// `pg_ctl start` on this cluster's data, port and socket directory, waiting until
+    /// the server accepts connections (its log in `server.log`).
+    fn pg_ctl_start(&self) -> Output {
+        let data = self.data_dir();
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("server.log");
+        let log = log.to_string_lossy();
+        let args = [
+            "start", "-w", "-t", "60", "-D", &data, "-l", &log, "-o", &opts,
+        ];
+        self.run("pg_ctl", &args)
     }
 
     fn run(&self, program: &str, args: &[&str]) -> Output {
@@ -287,34 +288,12 @@ impl PgCluster {
     /// Starts the stopped server again on the same port and data, and waits until it
     /// accepts connections.
     pub fn start_again(&self) {
-        let data = self.data_dir();
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("server.log");
-        let started = self.run(
-            "pg_ctl",
-            &[
-                "start",
-                "-w",
-                "-t",
-                "60",
-                "-D",
-                &data,
-                "-l",
-                &log.to_string_lossy(),
-                "-o",
-                &opts,
-            ],
-        );
+        let started = self.pg_ctl_start();
         assert!(
             started.status.success(),
             "pg_ctl start: {}\n{}",
             stderr(&started),
-            std::fs::read_to_string(&log).unwrap_or_default()
+            self.server_log()
         );
     }
 }
