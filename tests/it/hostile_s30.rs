@@ -35,6 +35,10 @@ fn muninn(
         .args(args)
         .env_remove("MUNINN_DATABASE_URL")
         .env_remove("RUST_LOG")
+        // The message is what is measured: with these set (CI shells often set them) an
+        // error also prints its backtrace, kilobytes long in a build with debug info.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
