@@ -184,7 +184,13 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConn, diesel::r2d2::Error> {
         use diesel::pg::PgConnection;
         let connected = match (&self.pg, &self.sqlite) {
-            (Some(url), _) => PgConnection::establish(url).map(DbConn::Pg),
+            (Some(url), _) => {
+                let timed = super::postgres::with_connect_timeout(
+                    url,
+                    super::postgres::CONNECT_TIMEOUT_SECONDS,
+                );
+                PgConnection::establish(&timed).map(DbConn::Pg)
+            }
             (None, Some(path)) => SqliteConnection::establish(path).map(DbConn::Sqlite),
             (None, None) => Err(diesel::ConnectionError::BadConnection(
                 "no database named".into(),

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use rand::RngCore;
 
+use super::listen;
 use super::schema::{deliveries, events, subscriptions};
 use super::{Conn, StoreError, Value, now};
 use crate::cached;
@@ -252,10 +253,11 @@ pub fn record_result(
     find(conn, id)?.ok_or(StoreError::NotFound("delivery"))
 }
 
-/// Puts a delivery back in the queue with a fresh retry budget (manual retry, replay).
+/// Puts a delivery back in the queue with a fresh retry budget (manual retry), and
+/// announces it to the node that sends its webhook (on PostgreSQL, on commit).
 pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
     let at = now();
-    Ok(diesel::update(deliveries::table.find(id))
+    let row = diesel::update(deliveries::table.find(id))
         .set((
             deliveries::status.eq(PENDING),
             deliveries::failures.eq(0),
@@ -263,7 +265,9 @@ pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
             deliveries::updated_at.eq(at),
         ))
         .returning(crate::store::backend::columns::<DeliveryRow>())
-        .get_result::<DeliveryRow>(conn)?)
+        .get_result::<DeliveryRow>(conn)?;
+    listen::announce(conn, listen::REQUEUED, row.subscription_id)?;
+    Ok(row)
 }
 
 /// Which deliveries a replay takes.
@@ -326,6 +330,7 @@ pub fn requeue_batch(
                 deliveries::updated_at.eq(at),
             ))
             .execute(conn)?;
+        listen::announce(conn, listen::REQUEUED, f.subscription_id)?;
     }
     Ok(ids)
 }

@@ -23,6 +23,9 @@
 //! [`node_requests`](super::node_requests)): a new request makes the node look for
 //! requests it can carry out (also every [`REQUEST_SCAN`], for a notification that
 //! never came or a request whose target moved here), an answer wakes the asking task.
+//! And it hears deliveries put back in the queue by hand ([`REQUEUED`], payload: the
+//! subscription's id): a retry or a replay asked on any node wakes the node that sends
+//! that webhook, which otherwise would only look again after its next failure or event.
 //!
 //! diesel's `PgConnection` reads notifications without blocking (`notifications_iter`
 //! drains what the socket holds) and offers no way to wait on the socket, so the
@@ -38,12 +41,14 @@ use std::time::{Duration, Instant};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 
-use super::StoreError;
 use super::node_requests::{ANSWERED, ASKED};
 use super::schema::{deliveries, events, writer_marks};
+use super::{Conn, DbConn, StoreError};
 
 /// The channel every node's writer notifies and every node listens on.
 pub const CHANNEL: &str = "muninn_events";
+/// The channel a retry or replay announces its subscription on.
+pub const REQUEUED: &str = "muninn_requeued";
 /// How often the thread reads what arrived on its connection.
 pub const TICK: Duration = Duration::from_millis(20);
 /// How often the node looks for requests to carry out when no notification came.
@@ -68,6 +73,18 @@ pub fn notify(conn: &mut PgConnection, highest: i64) -> Result<i32, StoreError> 
             .bind::<diesel::sql_types::Text, _>(highest.to_string())
             .get_result(conn)?;
     Ok(row.pid)
+}
+
+/// Announces `id` on `channel` (PostgreSQL; a SQLite hub is one node and has nobody
+/// to tell). Inside a transaction it is delivered on commit, outside at once.
+pub fn announce(conn: &mut Conn, channel: &str, id: i64) -> Result<(), StoreError> {
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(channel)
+            .bind::<diesel::sql_types::Text, _>(id.to_string())
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 /// What committed elsewhere since the last report.
@@ -145,7 +162,7 @@ fn run(url: &str, own_pid: &AtomicI32, fallback_every: Duration, hub: &dyn OnNew
 
 fn connect(url: &str) -> Result<(PgConnection, i64), StoreError> {
     let mut conn = super::postgres::establish_pg(url)?;
-    for channel in [CHANNEL, ASKED, ANSWERED] {
+    for channel in [CHANNEL, ASKED, ANSWERED, REQUEUED] {
         diesel::sql_query(format!("LISTEN {channel}")).execute(&mut conn)?;
     }
     // Read after LISTEN: a commit after this read is notified to us.
@@ -176,6 +193,7 @@ fn listen(
         let own = own_pid.load(Ordering::Relaxed);
         let arrived: Vec<_> = conn.notifications_iter().collect::<Result<_, _>>()?;
         let mut requests_due = false;
+        let mut requeued = Vec::new();
         for n in arrived {
             let Ok(high) = n.payload.trim().parse::<i64>() else {
                 continue;
@@ -187,6 +205,12 @@ fn listen(
                 }
                 ANSWERED => {
                     hub.answered(high);
+                    continue;
+                }
+                // This node's own requeues too: the local wake-up covers only the
+                // subscriptions whose sender runs here, and a second wake costs nothing.
+                REQUEUED => {
+                    requeued.push(high);
                     continue;
                 }
                 _ => {}
@@ -209,6 +233,15 @@ fn listen(
         }
         if !ranges.is_empty() {
             hub.new_events(concerned(conn, &ranges)?);
+        }
+        if !requeued.is_empty() {
+            requeued.sort_unstable();
+            requeued.dedup();
+            hub.new_events(NewEvents::Some {
+                sources: Vec::new(),
+                targets: Vec::new(),
+                subscriptions: requeued,
+            });
         }
         if requests_due || scanned.elapsed() >= REQUEST_SCAN {
             scanned = Instant::now();

@@ -14,9 +14,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::listen::announce;
 use super::nodes;
 use super::schema::{leases, node_requests as r};
-use super::{Conn, DbConn, StoreError};
+use super::{Conn, StoreError};
 
 /// The channel a new request is announced on.
 pub const ASKED: &str = "muninn_requests";
@@ -53,7 +54,7 @@ pub fn ask(
         ))
         .returning(r::id);
     let id: i64 = crate::per_backend!(conn, |c| insert.get_result(c))?;
-    notify(conn, ASKED, id)?;
+    announce(conn, ASKED, id)?;
     Ok(id)
 }
 
@@ -97,7 +98,7 @@ pub fn answer(conn: &mut Conn, id: i64, answer: &str) -> Result<(), StoreError> 
         .execute(conn)?;
     // Gone: the asking node stopped waiting; nobody reads the answer.
     if n == 1 {
-        notify(conn, ANSWERED, id)?;
+        announce(conn, ANSWERED, id)?;
     }
     Ok(())
 }
@@ -123,18 +124,6 @@ pub fn forget(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
 pub fn prune(conn: &mut Conn, age: chrono::Duration) -> Result<usize, StoreError> {
     let before: NaiveDateTime = nodes::db_now(conn)? - age;
     Ok(diesel::delete(r::table.filter(r::created_at.lt(before))).execute(conn)?)
-}
-
-/// Announces request `id` on `channel` (PostgreSQL; a SQLite hub is one node and has
-/// nobody to tell). Outside a transaction it is delivered at once.
-fn notify(conn: &mut Conn, channel: &str, id: i64) -> Result<(), StoreError> {
-    if let DbConn::Pg(c) = conn {
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<diesel::sql_types::Text, _>(channel)
-            .bind::<diesel::sql_types::Text, _>(id.to_string())
-            .execute(c)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -108,12 +108,37 @@ use super::schema::writer_marks;
 
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations-postgres");
 
-/// Connects to `url` (`postgres://user:password@host:port/database`).
+/// Seconds one connection attempt may take, unless the URL sets `connect_timeout`.
+pub const CONNECT_TIMEOUT_SECONDS: u32 = 10;
+
+/// Connects to `url` (`postgres://user:password@host:port/database`, or libpq's
+/// `key=value` form), giving up after [`CONNECT_TIMEOUT_SECONDS`] unless the URL says
+/// otherwise.
 pub fn establish_pg(url: &str) -> Result<PgConnection, StoreError> {
-    PgConnection::establish(url).map_err(|e| StoreError::Open {
+    let timed = with_connect_timeout(url, CONNECT_TIMEOUT_SECONDS);
+    PgConnection::establish(&timed).map_err(|e| StoreError::Open {
         path: redact(url),
         reason: without_password(&e.to_string(), url),
     })
+}
+
+/// `url` with libpq's `connect_timeout` when it sets none. libpq's own default is to
+/// wait as long as the operating system does: a host gone from the network, or a port
+/// that accepts and never answers (a firewall, another service), would hold a starting
+/// `muninn serve`, a copy or a reconnecting writer for minutes instead of failing with
+/// a message.
+pub fn with_connect_timeout(url: &str, seconds: u32) -> String {
+    if url.contains("connect_timeout=") {
+        return url.to_string();
+    }
+    if !url.contains("://") {
+        // The `key=value ...` form.
+        return format!("{url} connect_timeout={seconds}");
+    }
+    // Appended as text, not through a URL parser that would re-encode the rest: the
+    // password must reach libpq, and `without_password`, exactly as written.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}connect_timeout={seconds}")
 }
 
 /// `reason` with the URL's password cut out: libpq repeats a part of the URL it cannot
@@ -206,6 +231,24 @@ mod tests {
             "postgres://db.example/muninn"
         );
         assert!(!redact("postgres://u:s3cret@[bad").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_connection_attempt_gives_up_unless_the_url_sets_its_own_timeout() {
+        assert_eq!(
+            with_connect_timeout("postgres://u:p@db:5432/muninn", 5),
+            "postgres://u:p@db:5432/muninn?connect_timeout=5"
+        );
+        assert_eq!(
+            with_connect_timeout("postgres://db/muninn?sslmode=require", 10),
+            "postgres://db/muninn?sslmode=require&connect_timeout=10"
+        );
+        assert_eq!(
+            with_connect_timeout("host=db dbname=muninn", 10),
+            "host=db dbname=muninn connect_timeout=10"
+        );
+        let own = "postgres://db/muninn?connect_timeout=30";
+        assert_eq!(with_connect_timeout(own, 10), own);
     }
 
     #[test]

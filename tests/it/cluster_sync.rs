@@ -315,3 +315,96 @@ async fn a_process_whose_node_id_was_taken_stops_owning() {
         "{errors:?}"
     );
 }
+
+/// Waits (bounded) until every delivery of subscription `sub` that `base` lists is
+/// `dead`, and there are `n` of them; answers their ids, oldest first.
+async fn dead_deliveries(base: &str, sub: i64, n: usize) -> Vec<i64> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = call(
+            base,
+            "GET",
+            &format!("/api/deliveries?webhook_id={sub}&status=dead"),
+            None,
+        )
+        .await;
+        let mut ids: Vec<i64> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_i64().unwrap())
+            .collect();
+        if ids.len() == n {
+            ids.sort_unstable();
+            return ids;
+        }
+        assert!(Instant::now() < deadline, "waiting for {n} dead: {list}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A retry and a replay asked on the node that does not send the webhook are sent by
+/// the node that does, without a new event or a change to the webhook to wake it.
+#[actix_rt::test]
+async fn a_retry_and_a_replay_asked_on_the_other_node_are_sent_by_the_owner() {
+    let Some(pg) = PgCluster::start() else { return };
+    let url = pg.create_database("requeue");
+    let (_a_dir, a) = node(&url, "node-a");
+    let (_b_dir, b) = node(&url, "node-b");
+    let sink = Sink::start();
+    let hook = call(
+        &a.base,
+        "POST",
+        "/api/agents",
+        Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    // No retries: the first 500 is final. A high threshold keeps the circuit closed.
+    let sub = call(
+        &a.base,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(json!({"url": sink.url, "event_types": ["event.created"],
+                    "retry_count": 0, "failure_threshold": 100})),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    wait_status("one resource per node", &[&a.base, &b.base], |s| {
+        s.iter().all(|n| n["live_nodes"] == 2 && owns(n) == 1)
+    })
+    .await;
+    let owner_id = lease_holder(&url, &format!("subscription:{sub}"));
+    let other = if owner_id == "node-a" { &b } else { &a };
+
+    sink.script([Reply::status(500), Reply::status(500)]);
+    post(&a.base, hook, 1).await;
+    post(&a.base, hook, 2).await;
+    let dead = dead_deliveries(&other.base, sub, 2).await;
+    assert_eq!(ns(&sink.received()), [1, 2]);
+    // Whatever the owner would do at its heartbeats alone, it has done by now.
+    rounds(&url, &owner_id, 2).await;
+
+    call(
+        &other.base,
+        "POST",
+        &format!("/api/deliveries/{}/retry", dead[0]),
+        None,
+    )
+    .await;
+    sink.wait_until("the retried delivery", |r| ns(r) == [1, 2, 1])
+        .await;
+
+    let replayed = call(
+        &other.base,
+        "POST",
+        &format!("/api/webhooks/outgoing/{sub}/replay"),
+        Some(json!({"status": ["dead"]})),
+    )
+    .await;
+    assert_eq!(replayed["queued"], 1, "{replayed}");
+    sink.wait_until("the replayed delivery", |r| ns(r) == [1, 2, 1, 2])
+        .await;
+}

@@ -312,3 +312,33 @@ async fn a_poller_sees_every_event_of_two_writers_exactly_once() {
     assert_eq!(written.len(), expected);
     assert_eq!(seen, written, "every event seen once, in id order");
 }
+
+/// A database address that takes the connection and never answers (a firewall, the
+/// wrong service) stops `muninn serve` with a message after the default connect
+/// timeout, rather than holding it for as long as the operating system waits. No
+/// PostgreSQL needed: the kernel completes the handshake for a listener nobody accepts.
+#[test]
+fn a_database_that_never_answers_stops_serve_with_a_message() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "postgres://muninn:s3cret@127.0.0.1:{}/muninn",
+        silent.local_addr().unwrap().port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (status, err) = common::process::serve_refused_with(
+        dir.path(),
+        &[
+            ("MUNINN_DATABASE_URL", url.as_str()),
+            ("RUST_BACKTRACE", "0"),
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("could not open the database"), "{err}");
+    assert!(err.contains("timeout expired"), "{err}");
+    assert!(
+        !err.contains("s3cret"),
+        "the password reached the message: {err}"
+    );
+    drop(silent);
+}

@@ -79,24 +79,10 @@ impl Location {
                 opts.path = p.clone();
                 opts.pg_url = None;
             }
-            Location::Postgres(url) => opts.pg_url = Some(with_connect_timeout(url)),
+            Location::Postgres(url) => opts.pg_url = Some(url.clone()),
         }
         opts
     }
-}
-
-/// Seconds a connection may take to be made, unless the URL says otherwise.
-const CONNECT_TIMEOUT_SECONDS: u32 = 10;
-
-/// `url` with libpq's `connect_timeout` when it has none: without it, a host or port
-/// that accepts and never answers (a firewall, another service) holds the copy
-/// forever instead of failing.
-fn with_connect_timeout(url: &str) -> String {
-    if url.contains("connect_timeout=") {
-        return url.to_string();
-    }
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}connect_timeout={CONNECT_TIMEOUT_SECONDS}")
 }
 
 /// What to copy where.

@@ -37,7 +37,7 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 /// The longest wait between attempts: how long writes may still be refused after the
 /// server is back.
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// How long one attempt to connect may take (see [`with_connect_timeout`]).
+/// How long one attempt to reconnect may take (see `postgres::with_connect_timeout`).
 const CONNECT_TIMEOUT_SECS: u32 = 5;
 
 /// Sends the batch's notification inside its transaction, so other nodes learn of its
@@ -98,27 +98,12 @@ fn refusal(lost: &str, attempt: Option<&str>) -> String {
     )
 }
 
-/// `url` with libpq's `connect_timeout` when it sets none: the writer connects on its
-/// own thread, and every write waits behind an attempt, so an attempt to a server that
-/// does not answer at all (a host gone from the network, rather than a port refused)
-/// must end; libpq's default is to wait as long as the operating system does.
-fn with_connect_timeout(url: String) -> String {
-    match url::Url::parse(&url) {
-        Ok(mut parsed) if !parsed.query_pairs().any(|(k, _)| k == "connect_timeout") => {
-            parsed
-                .query_pairs_mut()
-                .append_pair("connect_timeout", &CONNECT_TIMEOUT_SECS.to_string());
-            parsed.to_string()
-        }
-        _ => url,
-    }
-}
-
 impl Reconnect {
     /// For a writer whose connection to `url` was just made.
     pub(super) fn new(url: String) -> Reconnect {
         Reconnect {
-            url: with_connect_timeout(url),
+            // Every write waits behind an attempt: a shorter one than at startup.
+            url: postgres::with_connect_timeout(&url, CONNECT_TIMEOUT_SECS),
             connected_at: Instant::now(),
             lost: None,
         }
@@ -179,24 +164,5 @@ impl Reconnect {
             backoff: BACKOFF_FIRST,
         });
         reason
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_connect_timeout;
-
-    #[test]
-    fn reconnects_give_up_after_a_timeout_unless_the_url_sets_one() {
-        assert_eq!(
-            with_connect_timeout("postgres://u:p@db:5432/muninn".into()),
-            "postgres://u:p@db:5432/muninn?connect_timeout=5"
-        );
-        assert_eq!(
-            with_connect_timeout("postgres://db/muninn?sslmode=require".into()),
-            "postgres://db/muninn?sslmode=require&connect_timeout=5"
-        );
-        let own = "postgres://db/muninn?connect_timeout=30";
-        assert_eq!(with_connect_timeout(own.into()), own);
     }
 }
