@@ -141,40 +141,82 @@ async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Valu
     out
 }
 
+/// Two nodes on a new database `name`, a webhook agent and one outgoing webhook
+/// (`subscription`), once each node owns one of them.
+struct Pair {
+    url: String,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    a: HubProcess,
+    b: HubProcess,
+    hook: i64,
+    sub: i64,
+    /// The node that sends the webhook.
+    owner_id: String,
+}
+
+impl Pair {
+    async fn start(pg: &PgCluster, name: &str, subscription: Value) -> Pair {
+        let url = pg.create_database(name);
+        let (a_dir, a) = node(&url, "node-a");
+        let (b_dir, b) = node(&url, "node-b");
+        let hook = call(
+            &a.base,
+            "POST",
+            "/api/agents",
+            Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap();
+        let sub = call(
+            &a.base,
+            "POST",
+            "/api/webhooks/outgoing",
+            Some(subscription),
+        )
+        .await["id"]
+            .as_i64()
+            .unwrap();
+        wait_status("one resource per node", &[&a.base, &b.base], |s| {
+            s.iter().all(|n| n["live_nodes"] == 2 && owns(n) == 1)
+        })
+        .await;
+        let owner_id = lease_holder(&url, &format!("subscription:{sub}"));
+        Pair {
+            url,
+            _dirs: (a_dir, b_dir),
+            a,
+            b,
+            hook,
+            sub,
+            owner_id,
+        }
+    }
+}
+
 /// A webhook sent by one node and changed through the other: its new URL, a pause, a
 /// resume, a circuit closed by hand and its deletion all reach the sending node.
 #[actix_rt::test]
 async fn a_webhook_changed_through_the_other_node_changes_what_its_owner_sends() {
     let Some(pg) = PgCluster::start() else { return };
-    let url = pg.create_database("subsync");
-    let (_a_dir, a) = node(&url, "node-a");
-    let (_b_dir, b) = node(&url, "node-b");
     let (first, second) = (Sink::start(), Sink::start());
-    let hook = call(
-        &a.base,
-        "POST",
-        "/api/agents",
-        Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap();
     // One failure opens the circuit for an hour: only a reset lets a retry through.
-    let sub = call(
-        &a.base,
-        "POST",
-        "/api/webhooks/outgoing",
-        Some(json!({"url": first.url, "event_types": ["event.created"],
-                    "failure_threshold": 1, "circuit_cooldown": 3600, "retry_delay": 0.05})),
+    let Pair {
+        url,
+        a,
+        b,
+        hook,
+        sub,
+        owner_id,
+        // Bound, not `..`: the data directories live as long as the nodes.
+        _dirs,
+    } = Pair::start(
+        &pg,
+        "subsync",
+        json!({"url": first.url, "event_types": ["event.created"],
+               "failure_threshold": 1, "circuit_cooldown": 3600, "retry_delay": 0.05}),
     )
-    .await["id"]
-        .as_i64()
-        .unwrap();
-    wait_status("one resource per node", &[&a.base, &b.base], |s| {
-        s.iter().all(|n| n["live_nodes"] == 2 && owns(n) == 1)
-    })
     .await;
-    let owner_id = lease_holder(&url, &format!("subscription:{sub}"));
     let other = if owner_id == "node-a" { &b } else { &a };
     let path = format!("/api/webhooks/outgoing/{sub}");
     post(&a.base, hook, 0).await;
@@ -348,35 +390,24 @@ async fn dead_deliveries(base: &str, sub: i64, n: usize) -> Vec<i64> {
 #[actix_rt::test]
 async fn a_retry_and_a_replay_asked_on_the_other_node_are_sent_by_the_owner() {
     let Some(pg) = PgCluster::start() else { return };
-    let url = pg.create_database("requeue");
-    let (_a_dir, a) = node(&url, "node-a");
-    let (_b_dir, b) = node(&url, "node-b");
     let sink = Sink::start();
-    let hook = call(
-        &a.base,
-        "POST",
-        "/api/agents",
-        Some(json!({"type": "webhook", "name": "in", "options": {"secret": "s"}})),
-    )
-    .await["id"]
-        .as_i64()
-        .unwrap();
     // No retries: the first 500 is final. A high threshold keeps the circuit closed.
-    let sub = call(
-        &a.base,
-        "POST",
-        "/api/webhooks/outgoing",
-        Some(json!({"url": sink.url, "event_types": ["event.created"],
-                    "retry_count": 0, "failure_threshold": 100})),
+    let Pair {
+        url,
+        a,
+        b,
+        hook,
+        sub,
+        owner_id,
+        // Bound, not `..`: the data directories live as long as the nodes.
+        _dirs,
+    } = Pair::start(
+        &pg,
+        "requeue",
+        json!({"url": sink.url, "event_types": ["event.created"],
+               "retry_count": 0, "failure_threshold": 100}),
     )
-    .await["id"]
-        .as_i64()
-        .unwrap();
-    wait_status("one resource per node", &[&a.base, &b.base], |s| {
-        s.iter().all(|n| n["live_nodes"] == 2 && owns(n) == 1)
-    })
     .await;
-    let owner_id = lease_holder(&url, &format!("subscription:{sub}"));
     let other = if owner_id == "node-a" { &b } else { &a };
 
     sink.script([Reply::status(500), Reply::status(500)]);
