@@ -16,6 +16,7 @@ pub mod dry_run;
 pub mod error;
 pub mod import;
 pub mod links;
+pub mod page;
 pub mod save;
 pub mod scenarios;
 pub mod validate;
