@@ -14,6 +14,7 @@ pub mod actions;
 pub mod control;
 pub mod dry_run;
 pub mod error;
+pub mod events;
 pub mod import;
 pub mod links;
 pub mod page;
