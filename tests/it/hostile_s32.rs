@@ -1,12 +1,14 @@
 //! Hostile-probe leftovers of session 32: one user cannot keep an unlimited number of
 //! credentials (through the API or a java_script agent's `this.credential(name, value)`:
-//! `[accounts] max_credentials_per_user`).
+//! `[accounts] max_credentials_per_user`), and `this.credential(name, null)` saves
+//! nothing (Huginn's save of `nil` fails its validation with an exception the script
+//! sees), where it used to save the text "null".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::common;
 
 use common::{ADMIN_TOKEN, TestHub};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A hub with java_script agents on and at most `max` credentials per user.
 async fn hub_with_limit(max: u64) -> TestHub {
@@ -141,4 +143,34 @@ async fn a_java_script_agent_saves_within_the_limit() {
         hub.payloads(ADMIN_TOKEN, id).await,
         vec![json!({"ran": true})]
     );
+}
+
+#[actix_rt::test]
+async fn this_credential_with_null_saves_nothing_and_throws() {
+    let hub = hub_with_limit(100).await;
+    // Uncaught: the run ends there with an error log; what it did before counts.
+    let code = "Agent.check = function() {\n  this.createEvent({ before: 1 });\n  this.credential('x', null);\n  this.createEvent({ after: 1 });\n};";
+    let id = run_js(&hub, "nuller", code).await;
+    hub.wait_log(ADMIN_TOKEN, id, "JavaScript error", 1).await;
+    let logs: Value = hub
+        .get(&format!("/api/agents/{id}/logs"), ADMIN_TOKEN)
+        .await
+        .json();
+    assert!(
+        logs.to_string()
+            .contains("credential_value: can't be blank; the credential was not saved"),
+        "{logs}"
+    );
+    assert_eq!(
+        hub.payloads(ADMIN_TOKEN, id).await,
+        vec![json!({"before": 1})]
+    );
+    assert_eq!(values(&hub, ADMIN_TOKEN).await, vec![]);
+
+    // Caught: the script goes on; its other saves are made.
+    let code = "Agent.check = function() {\n  try { this.credential('y', null); } catch (e) { this.log('caught: ' + e.message); }\n  this.credential('z', 'ok');\n  this.log('done');\n};";
+    let id = run_js(&hub, "catcher", code).await;
+    hub.wait_log(ADMIN_TOKEN, id, "done", 1).await;
+    hub.wait_log(ADMIN_TOKEN, id, "caught: ", 1).await;
+    assert_eq!(values(&hub, ADMIN_TOKEN).await, vec![pair("z", "ok")]);
 }
