@@ -87,7 +87,7 @@ function Agent() {}
   Agent.deleteKey = function (key) { return JSON.parse(host.deleteKey(String(key))); };
   Agent.credential = function (name, value) {
     if (value !== undefined) {
-      host.setCredential(String(name), String(value));
+      host.setCredential(String(name), value === null ? null : String(value));
     } else {
       var found = host.credential(String(name));
       return found === undefined ? null : found;
@@ -350,11 +350,22 @@ fn install_host<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Re
         "setCredential",
         Function::new(
             ctx.clone(),
-            move |ctx: Ctx<'js>, name: String, value: String| {
+            move |ctx: Ctx<'js>, name: String, value: Option<String>| {
                 let name = name.trim().to_string();
                 if name.is_empty() {
                     return Err(throw(&ctx, "a credential needs a name".into()));
                 }
+                // Huginn saves `nil`, which its validation refuses with an exception
+                // the script sees: nothing is saved and, uncaught, the run ends.
+                let Some(value) = value else {
+                    return Err(throw(
+                        &ctx,
+                        format!(
+                            "this.credential({name:?}, null): credential_value: can't be \
+                             blank; the credential was not saved"
+                        ),
+                    ));
+                };
                 let mut st = s.borrow_mut();
                 st.credentials.insert(name.clone(), value.clone());
                 let bytes = name.len() + value.len();

@@ -6,10 +6,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub mod accounts;
 pub mod cluster;
 pub mod env;
 pub mod jabber;
 
+pub use accounts::AccountsConfig;
 pub use cluster::ClusterConfig;
 pub use jabber::JabberConfig;
 
@@ -62,6 +64,7 @@ pub struct Config {
     pub sentiment: SentimentConfig,
     pub jabber: JabberConfig,
     pub cluster: ClusterConfig,
+    pub accounts: AccountsConfig,
     /// Taken from MUNINN_ADMIN_TOKEN only; never read from a file.
     #[serde(skip)]
     pub admin_token: Option<String>,

@@ -101,6 +101,11 @@ fn saved(s: Saved, id: Option<i64>) -> Result<CredentialRow, AccountError> {
             ),
         }),
         Saved::NotFound => Err(not_found(id.unwrap_or_default())),
+        Saved::AtLimit(max) => Err(AccountError::AtLimit(format!(
+            "you already have {max} credentials, the most one user may have \
+             ([accounts] max_credentials_per_user); delete one you no longer use, or ask \
+             the operator to raise the limit"
+        ))),
     }
 }
 
@@ -128,30 +133,35 @@ pub async fn read(store: &Store, owner: i64, id: i64) -> Result<Opened, AccountE
     Ok(Opened { row, value })
 }
 
-/// Validates, seals and saves the fields: a new credential when `id` is None, else an
-/// update of the owner's credential `id`.
+/// Validates, seals and saves the fields: a new credential when `id` is None (refused
+/// when the owner already has `max`, 0: no limit), else an update of the owner's
+/// credential `id`.
 async fn save(
     store: &Store,
     owner: i64,
     id: Option<i64>,
+    max: u64,
     input: CredentialFields,
 ) -> Result<CredentialRow, AccountError> {
     let (mut changes, value) = validate(input, id.is_none())?;
     changes.sealed_value = value.map(|v| store.keys().seal(purpose::USER_CREDENTIALS, &v));
     let done = cache::write(store, owner, move |c| match id {
-        None => table::insert(c, owner, &changes),
+        None => table::insert_within(c, owner, max, &changes),
         Some(id) => table::update(c, owner, id, &changes),
     })
     .await?;
     saved(done, id)
 }
 
+/// A new credential of the owner, unless they already have `max`
+/// (`[accounts] max_credentials_per_user`; 0: no limit).
 pub async fn create(
     store: &Store,
     owner: i64,
+    max: u64,
     input: CredentialFields,
 ) -> Result<CredentialRow, AccountError> {
-    save(store, owner, None, input).await
+    save(store, owner, None, max, input).await
 }
 
 /// Changes the fields given of the owner's credential `id`.
@@ -161,17 +171,19 @@ pub async fn update(
     id: i64,
     input: CredentialFields,
 ) -> Result<CredentialRow, AccountError> {
-    save(store, owner, Some(id), input).await
+    save(store, owner, Some(id), 0, input).await
 }
 
 /// Sets the owner's credential `name` to `value`, creating it (mode `text`) when the
 /// owner has none by that name: Huginn's `find_or_initialize_by(credential_name:)` and
 /// save, what a java_script agent's `this.credential(name, value)` does. The same
-/// checks as a save through the API; the lookup and the write are one write, so two
-/// agents setting one new name cannot both create it.
+/// checks as a save through the API, the limit of `max` credentials included; the
+/// lookup and the write are one write, so two agents setting one new name cannot both
+/// create it.
 pub async fn set_named(
     store: &Store,
     owner: i64,
+    max: u64,
     name: &str,
     value: &str,
 ) -> Result<CredentialRow, AccountError> {
@@ -193,7 +205,7 @@ pub async fn set_named(
                 };
                 table::update(c, owner, id, &value_only)
             }
-            None => table::insert(c, owner, &changes),
+            None => table::insert_within(c, owner, max, &changes),
         }
     })
     .await?;

@@ -17,6 +17,10 @@ pub enum AccountError {
         field: &'static str,
         message: String,
     },
+    /// The user already has as many of these as one user may; the message says how
+    /// many, the setting, and what to do.
+    #[error("{0}")]
+    AtLimit(String),
     /// No such object, or one the caller may not see (the same answer, so an id does
     /// not tell whether another user's object exists).
     #[error("{what} {id} not found")]

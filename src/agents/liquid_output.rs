@@ -3,7 +3,7 @@
 //! it received — the last event (`Last event in`), all events merged (`Merge events`),
 //! or the newest `event_limit` events as `events` (`Last X events`).
 //!
-//! This module owns the options and the rendering; `crate::http::page_requests` reads
+//! This module owns the options and the rendering; `service::page` reads
 //! the agent's row (memory) and, in `Last X events` mode, its sources' events, and
 //! answers. The ETag is a hash of the rendered page, so a client's copy is reported
 //! current exactly when it is (Huginn keeps a time stamp in memory, which in

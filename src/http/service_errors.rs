@@ -15,6 +15,7 @@ impl From<AccountError> for ApiError {
                 ApiError::field(ErrorCode::ValidationFailed, field, message)
             }
             AccountError::NotFound { what, id } => ApiError::not_found(what, id),
+            AccountError::AtLimit(m) => ApiError::Conflict(m),
             AccountError::Unauthorized(m) => ApiError::Unauthorized(m),
             AccountError::Forbidden(m) => ApiError::Forbidden(m),
             AccountError::Store(s) => s.into(),

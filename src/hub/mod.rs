@@ -370,6 +370,7 @@ pub async fn start(
                     user_events_per_minute: config.agents.max_events_per_user_per_minute,
                 },
             )),
+            max_credentials_per_user: config.accounts.max_credentials_per_user,
         },
         subscriptions: subscriptions.clone(),
         delivery: DeliverySettings {

@@ -96,15 +96,31 @@ pub fn insert(conn: &mut Conn, new: &NewAgent) -> Result<AgentRow, StoreError> {
         .get_result::<AgentRow>(conn)?)
 }
 
-pub fn find_by_guid(conn: &mut Conn, guid: &str) -> Result<Option<AgentRow>, StoreError> {
+/// The agent with `guid` if `scope` may see it (its owner's id, or `None` for an
+/// admin). Ownership is part of the query, as in [`find_owned`].
+pub fn find_by_guid_owned(
+    conn: &mut Conn,
+    scope: Option<i64>,
+    guid: &str,
+) -> Result<Option<AgentRow>, StoreError> {
     one_snapshot(conn, |c| {
-        let row = agents::table
+        let mut q = agents::table
             .filter(agents::guid.eq(guid))
             .select(AgentRow::as_select())
-            .first(c)
-            .optional()?;
+            .into_boxed();
+        if let Some(uid) = scope {
+            q = q.filter(agents::user_id.eq(uid));
+        }
+        let row = q.first(c).optional()?;
         row.map(|r| counted(c, r)).transpose()
     })
+}
+
+/// Whether any agent, of any user, has `guid` (guids are unique across users); the
+/// answer names no row.
+pub fn guid_taken(conn: &mut Conn, guid: &str) -> Result<bool, StoreError> {
+    use diesel::dsl::exists;
+    Ok(diesel::select(exists(agents::table.filter(agents::guid.eq(guid)))).get_result(conn)?)
 }
 
 pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {

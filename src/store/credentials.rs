@@ -58,6 +58,8 @@ pub enum Saved {
     NameTaken(String),
     /// The owner has no credential with this id.
     NotFound,
+    /// The owner already has this many credentials, the most allowed.
+    AtLimit(u64),
 }
 
 /// One user's credentials, ordered by name (as Huginn lists them).
@@ -124,6 +126,28 @@ fn name_taken(
         q = q.filter(user_credentials::id.ne(id));
     }
     Ok(q.first::<i64>(conn).optional()?.is_some())
+}
+
+/// Creates a credential as [`insert`] does, unless `user_id` already has `max` of them
+/// (0: no limit). The count runs in the write, so saves at the same time cannot pass
+/// the limit together. A taken name is reported as such, not as the limit.
+pub fn insert_within(
+    conn: &mut Conn,
+    user_id: i64,
+    max: u64,
+    c: &CredentialChanges,
+) -> Result<Saved, StoreError> {
+    let name = c.credential_name.as_deref().unwrap_or_default();
+    if max > 0 && !name_taken(conn, user_id, name, None)? {
+        let have: i64 = user_credentials::table
+            .filter(user_credentials::user_id.eq(user_id))
+            .count()
+            .get_result(conn)?;
+        if u64::try_from(have).unwrap_or(0) >= max {
+            return Ok(Saved::AtLimit(max));
+        }
+    }
+    insert(conn, user_id, c)
 }
 
 /// Creates a credential; `c` must hold the name and the sealed value (`mode` defaults

@@ -107,3 +107,11 @@ pub async fn worker_status(
         max_id,
     })
 }
+
+/// Every node's holdings (leases by kind, claimed deliveries), read fresh: the
+/// database's clock and rows rather than this node's last heartbeat.
+pub async fn cluster_load(
+    store: &Store,
+) -> Result<crate::store::node_load::ClusterLoad, StoreError> {
+    store.read(crate::store::node_load::load).await
+}

@@ -10,6 +10,7 @@
 pub mod feed_log;
 pub mod health;
 pub mod stats;
+pub mod summary;
 
 use std::net::IpAddr;
 

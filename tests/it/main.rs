@@ -42,6 +42,7 @@ mod fixtures;
 mod forward;
 mod hostile_jsonpath;
 mod hostile_s30;
+mod hostile_s32;
 mod http_status;
 mod imap_folder_agent;
 mod inbound;

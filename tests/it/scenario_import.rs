@@ -318,3 +318,85 @@ async fn huginn_rules_guid_per_user_days_and_links_once() {
         .json();
     assert_eq!(mine["user_id"], 1);
 }
+
+fn ids(list: &Value) -> Vec<i64> {
+    let mut ids: Vec<i64> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_i64().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Two users import a scenario with the same guids; each import finds only the
+/// importing user's own scenario and agents, also after the other user's agents (which
+/// held the guids first) are deleted: a re-import updates the user's agents, it does
+/// not make a second set.
+#[actix_rt::test]
+async fn two_users_with_the_same_guids_each_import_into_their_own() {
+    let hub = TestHub::start().await;
+    let file = |name: &str| {
+        json!({
+            "schema_version": 1, "name": name, "guid": "c0ffee00c0ffee00c0ffee00c0ffee04",
+            "agents": [
+                {"type": "Agents::ManualEventAgent", "name": name, "guid": "c0ffee00c0ffee00c0ffee00c0ffee40",
+                 "options": {}}
+            ]
+        })
+    };
+    let (_, alice) = hub.add_user("alice").await;
+    let (_, bob) = hub.add_user("bob").await;
+    let import = |token: String, name: &'static str| {
+        let hub = &hub;
+        let body = file(name);
+        async move {
+            let r = hub.post_json("/api/scenarios/import", &token, &body).await;
+            assert!(r.status == 200 || r.status == 201, "{}", r.text());
+            (r.status, r.json())
+        }
+    };
+    let (status, a1) = import(alice.clone(), "alice's").await;
+    assert_eq!(status, 201);
+    let (status, b1) = import(bob.clone(), "bob's").await;
+    assert_eq!(status, 201);
+    let alice_agent = agent(&a1, "alice's")["id"].as_i64().unwrap();
+    let bob_agent = agent(&b1, "bob's")["id"].as_i64().unwrap();
+    assert_ne!(alice_agent, bob_agent);
+    assert_ne!(a1["scenario"]["id"], b1["scenario"]["id"]);
+
+    // Bob's re-import updates his agent; Alice's is not touched.
+    let (status, b2) = import(bob.clone(), "bob's again").await;
+    assert_eq!(status, 200);
+    assert_eq!(b2["scenario"]["id"], b1["scenario"]["id"]);
+    assert_eq!(agent(&b2, "bob's again")["id"], bob_agent);
+    assert_eq!(agent(&b2, "bob's again")["action"], "updated");
+    let a = hub.get(&format!("/api/agents/{alice_agent}"), &alice).await;
+    assert_eq!(a.json()["name"], "alice's");
+
+    // Alice deletes her agent (the first holder of the guid); Bob's next import still
+    // finds his own agent.
+    let r = hub
+        .delete(&format!("/api/agents/{alice_agent}"), &alice)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    let (_, b3) = import(bob.clone(), "bob's third").await;
+    assert_eq!(agent(&b3, "bob's third")["id"], bob_agent);
+    assert_eq!(agent(&b3, "bob's third")["action"], "updated");
+
+    // Each sees only their own scenario and agents.
+    let bob_agents = hub.get("/api/agents", &bob).await.json();
+    assert_eq!(ids(&bob_agents), vec![bob_agent]);
+    assert_eq!(bob_agents[0]["name"], "bob's third");
+    let bob_scenarios = hub.get("/api/scenarios", &bob).await.json();
+    assert_eq!(bob_scenarios.as_array().unwrap().len(), 1);
+    assert_eq!(bob_scenarios[0]["id"], b1["scenario"]["id"]);
+    assert_eq!(
+        ids(&hub.get("/api/agents", &alice).await.json()),
+        Vec::<i64>::new()
+    );
+    let alice_scenarios = hub.get("/api/scenarios", &alice).await.json();
+    assert_eq!(alice_scenarios.as_array().unwrap().len(), 1);
+    assert_eq!(alice_scenarios[0]["id"], a1["scenario"]["id"]);
+}

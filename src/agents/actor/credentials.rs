@@ -23,11 +23,13 @@ impl AgentActor {
         }
         let store = self.store.clone();
         let owner = self.row.user_id;
+        let max = self.settings.max_credentials_per_user;
         let work = async move {
             let mut logs = Vec::new();
             for (name, value) in saves {
                 let saved =
-                    crate::accounts::credentials::set_named(&store, owner, &name, &value).await;
+                    crate::accounts::credentials::set_named(&store, owner, max, &name, &value)
+                        .await;
                 if let Err(e) = saved {
                     logs.push(NewLog {
                         level: LEVEL_ERROR,

@@ -66,6 +66,9 @@ pub struct AgentSettings {
     pub sentiment: Option<Arc<crate::agents::sentiment::lexicon::Lexicon>>,
     /// `[jabber] extra_ca_files`, read at start.
     pub jabber_roots: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
+    /// `[accounts] max_credentials_per_user`: the limit a java_script agent's
+    /// `this.credential(name, value)` saves within (0: none).
+    pub max_credentials_per_user: u64,
 }
 
 /// State the Router and the Hub share with the actor.

@@ -290,20 +290,26 @@ fn link_imported(
     Ok(())
 }
 
-/// A guid taken by another user's agent gets a per-user variant (guids are global).
+/// The guid the user's agent for `guid` has or gets, and that agent if the user has
+/// one. Guids are unique across users, so an agent imported while another user's agent
+/// held `guid` got a per-user variant; both are looked for among the user's own agents
+/// (the owner is part of the query), whether or not the other user's agent is still
+/// there.
 fn own_guid(
     c: &mut Conn,
     user_id: i64,
     guid: &str,
 ) -> Result<(String, Option<AgentRow>), StoreError> {
-    match agents::find_by_guid(c, guid)? {
-        Some(a) if a.user_id == user_id => Ok((guid.to_string(), Some(a))),
-        Some(_) => {
-            let mine = format!("{guid}-u{user_id}");
-            let existing = agents::find_by_guid(c, &mine)?.filter(|a| a.user_id == user_id);
-            Ok((mine, existing))
+    let mine = format!("{guid}-u{user_id}");
+    for candidate in [guid, mine.as_str()] {
+        if let Some(a) = agents::find_by_guid_owned(c, Some(user_id), candidate)? {
+            return Ok((candidate.to_string(), Some(a)));
         }
-        None => Ok((guid.to_string(), None)),
+    }
+    if agents::guid_taken(c, guid)? {
+        Ok((mine, None))
+    } else {
+        Ok((guid.to_string(), None))
     }
 }
 
@@ -330,7 +336,7 @@ pub fn save_planned(
         };
         return Ok((agents::update(c, a.id, &changes)?, ImportAction::Updated));
     }
-    let guid = if agents::find_by_guid(c, &guid)?.is_some() {
+    let guid = if agents::guid_taken(c, &guid)? {
         uuid::Uuid::new_v4().simple().to_string()
     } else {
         guid

@@ -183,7 +183,8 @@ pub async fn create(
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let input = parse(body.into_inner())?;
-    let row = credentials::create(&state.addrs.store, user.id, input).await?;
+    let max = state.config.accounts.max_credentials_per_user;
+    let row = credentials::create(&state.addrs.store, user.id, max, input).await?;
     Ok(HttpResponse::Created().json(out(row)))
 }
 

@@ -8,10 +8,11 @@ use serde_json::Value;
 
 use super::page::{self, Order, Page};
 use super::{ts, ts_opt};
+use crate::agents::service::events as service;
 use crate::http::api::agents::visible_agent;
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::store::StoreError;
-use crate::store::events::{self, EventQuery, EventRow};
+use crate::store::events::{EventQuery, EventRow};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventOut {
@@ -91,7 +92,7 @@ async fn run_query(
     let limit = q.limit;
     q.limit = limit + 1;
     let newest_first = q.newest_first;
-    let mut rows = state.addrs.store.read(move |c| events::list(c, &q)).await?;
+    let mut rows = service::list(&state.addrs.store, q).await?;
     let next = if rows.len() > usize::try_from(limit).unwrap_or(usize::MAX) {
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         rows.last().map(|r| r.id)
@@ -198,13 +199,6 @@ pub async fn get(
     user: AuthUser,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = path.into_inner();
-    let scope = user.scope();
-    let row = state
-        .addrs
-        .store
-        .read(move |c| events::find_owned(c, scope, id))
-        .await?
-        .ok_or_else(|| ApiError::not_found("event", id))?;
+    let row = service::find_owned(&state.addrs.store, user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(EventOut::try_from(row)?))
 }

@@ -6,7 +6,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::node_load::{self, ClusterLoad};
+use crate::store::node_load::ClusterLoad;
 use crate::telemetry::health;
 
 /// 200 when a read works and writes commit; 503 with the reason otherwise: the database
@@ -141,7 +141,7 @@ pub async fn worker_status(
     // The cluster view is the whole hub's: admins only, read fresh (the database's
     // clock, every node's holdings) rather than as of this node's last heartbeat.
     let cluster = if user.is_admin {
-        Some(state.addrs.store.read(node_load::load).await?)
+        Some(health::cluster_load(&state.addrs.store).await?)
     } else {
         None
     };

@@ -5,7 +5,6 @@
 //! (delivered rows are never read).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ use serde::Serialize;
 
 use super::ts_opt;
 use crate::http::{ApiError, AppState, AuthUser};
-use crate::store::agents::{self, AgentRow};
-use crate::store::deliveries::{self, DEAD, PENDING, RETRYING};
-use crate::store::subscriptions;
-use crate::telemetry::stats::{Rates, StoredCounts};
+use crate::store::agents::AgentRow;
+use crate::store::deliveries::{DEAD, PENDING, RETRYING};
+use crate::telemetry::stats::Rates;
+use crate::telemetry::summary;
 
 const STORED_MAX_AGE: Duration = Duration::from_secs(1);
 
@@ -118,39 +117,6 @@ pub fn agent_working(a: &AgentRow) -> bool {
         .any(|t| t > err)
 }
 
-/// The rows `scope` may see: another user's are never read.
-async fn stored(state: &AppState, scope: Option<i64>) -> Result<Arc<StoredCounts>, ApiError> {
-    let stats = &state.addrs.registry.stats;
-    if let Some(c) = stats.stored_counts(scope, STORED_MAX_AGE) {
-        return Ok(c);
-    }
-    let counts = state
-        .addrs
-        .store
-        .read(move |c| {
-            Ok(StoredCounts {
-                subscriptions: subscriptions::list(c, scope)?,
-                open: deliveries::open_counts(c, scope)?,
-                agents: agents::list(c, scope)?,
-            })
-        })
-        .await?;
-    let counts = Arc::new(counts);
-    stats.keep_stored_counts(scope, counts.clone(), STORED_MAX_AGE);
-    Ok(counts)
-}
-
-fn database_bytes(state: &AppState) -> u64 {
-    let db = state.config.database_path();
-    let mut wal = db.clone().into_os_string();
-    wal.push("-wal");
-    [db.into_os_string(), wal]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 #[utoipa::path(
     get,
     path = "/api/summary",
@@ -163,8 +129,9 @@ fn database_bytes(state: &AppState) -> u64 {
 pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpResponse, ApiError> {
     // One idea: the console's summary is one snapshot read and one JSON answer; its fields are
     // listed in the order the console shows them.
-    let counts = stored(&state, user.scope()).await?;
     let stats = &state.addrs.registry.stats;
+    let store = &state.addrs.store;
+    let counts = summary::stored_counts(stats, store, user.scope(), STORED_MAX_AGE).await?;
     let mut per_status: HashMap<i64, (i64, i64, i64)> = HashMap::new();
     for (id, status, n) in &counts.open {
         let e = per_status.entry(*id).or_default();
@@ -239,19 +206,12 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         agents.disabled += u64::from(a.disabled);
         agents.not_working += u64::from(!agent_working(a));
     }
-    let database_bytes = match (user.is_admin, state.config.postgres_url()) {
-        (false, _) => None,
-        (true, None) => Some(database_bytes(&state)),
-        (true, Some(_)) => Some(
-            state
-                .addrs
-                .store
-                .read(|c| match c {
-                    crate::store::DbConn::Pg(pg) => crate::store::postgres::database_bytes(pg),
-                    crate::store::DbConn::Sqlite(_) => Ok(0),
-                })
-                .await?,
-        ),
+    let database_bytes = if user.is_admin {
+        let postgres = state.config.postgres_url().is_some();
+        let file = state.config.database_path();
+        Some(summary::database_bytes(store, postgres, &file).await?)
+    } else {
+        None
     };
     Ok(HttpResponse::Ok().json(SummaryOut {
         version: env!("CARGO_PKG_VERSION"),
