@@ -58,3 +58,80 @@ async fn an_extreme_signature_timestamp_is_a_401_not_a_dropped_connection() {
         assert_eq!(r.json()["error"]["code"], "stale_timestamp", "{ts}");
     }
 }
+
+/// AGiXT's debugging section posts to `/api/webhook/{id}` with the API key; muninn's
+/// incoming webhooks receive at `/webhook/{token}`, and the 404 says so.
+#[actix_rt::test]
+async fn the_agixt_debugging_route_says_where_incoming_webhooks_receive() {
+    let hub = TestHub::start().await;
+    let r = hub
+        .request(
+            "POST",
+            "/api/webhook/your-webhook-id",
+            Some(ADMIN_TOKEN),
+            &[("content-type", "application/json")],
+            Some(br#"{"message": "Test message", "data": {"key": "value"}}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let error = &r.json()["error"];
+    assert_eq!(error["code"], "route_not_found");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("/webhook/<token>"), "{message}");
+    // Other unknown routes keep the plain answer.
+    let r = hub.get("/api/nothing-here", ADMIN_TOKEN).await;
+    assert_eq!(
+        r.json()["error"]["message"],
+        "no route for GET /api/nothing-here"
+    );
+}
+
+/// The AGiXT document prints `webhook_type` as required; a reader who leaves it out
+/// while asking about an outgoing webhook is told what to add.
+#[actix_rt::test]
+async fn logs_without_webhook_type_for_an_outgoing_webhook_say_what_to_add() {
+    let hub = TestHub::start().await;
+    let created = hub
+        .post_json(
+            "/api/webhooks/outgoing",
+            ADMIN_TOKEN,
+            &json!({"url": "https://example.com/webhook", "event_types": ["agent.created"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_i64().unwrap();
+    for what in ["logs", "statistics"] {
+        let r = hub
+            .get(&format!("/api/webhooks/{id}/{what}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(r.status, 404, "{what}: {}", r.text());
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("webhook_type=outgoing"),
+            "{what}: {message}"
+        );
+        let r = hub
+            .get(
+                &format!("/api/webhooks/{id}/{what}?webhook_type=outgoing"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{what}: {}", r.text());
+    }
+    // Asked for explicitly, an incoming webhook that is not there is a plain 404.
+    let r = hub
+        .get(
+            &format!("/api/webhooks/{id}/logs?webhook_type=incoming"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        !r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook_type"),
+        "{}",
+        r.text()
+    );
+}
