@@ -135,3 +135,43 @@ async fn logs_without_webhook_type_for_an_outgoing_webhook_say_what_to_add() {
         r.text()
     );
 }
+
+/// Huginn's guide prints `expected_receive_period_in_days` as a number, and any number
+/// is accepted: a huge one means "always working once it received", and reading the
+/// agent (alone, or in the admin's list of everyone's agents) is not a dropped
+/// connection.
+#[actix_rt::test]
+async fn a_huge_expected_receive_period_does_not_break_reading_agents() {
+    let hub = TestHub::start().await;
+    let (_, bob) = hub.add_user("bob").await;
+    let mut ids = Vec::new();
+    for days in [json!(1e308), json!(i64::MAX)] {
+        let agent = hub
+            .add_agent(
+                &bob,
+                json!({"type": "webhook", "name": "huge", "options": {"secret": "s", "expected_receive_period_in_days": days}}),
+            )
+            .await;
+        ids.push(agent["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        let r = hub
+            .request(
+                "POST",
+                &format!("/users/2/web_requests/{id}/s"),
+                None,
+                &[("content-type", "application/json")],
+                Some(b"{}".to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = hub.get(&format!("/api/agents/{id}"), &bob).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["working"], true, "{}", r.text());
+    }
+    for path in ["/api/agents", "/agents.json"] {
+        let r = hub.get(path, ADMIN_TOKEN).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.json().as_array().unwrap().len(), 2, "{path}");
+    }
+}
