@@ -175,3 +175,40 @@ async fn a_huge_expected_receive_period_does_not_break_reading_agents() {
         assert_eq!(r.json().as_array().unwrap().len(), 2, "{path}");
     }
 }
+
+/// A liquid_output page's `event_limit` ("15 minutes", "1 day") takes any integer: a
+/// span past the calendar's ends shows every event (or none when negative) instead
+/// of a 503.
+#[actix_rt::test]
+async fn a_liquid_page_with_an_event_limit_past_the_calendar_is_served() {
+    let hub = TestHub::start().await;
+    let source = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let r = hub
+        .request(
+            "POST",
+            &format!("/users/1/web_requests/{source}/s"),
+            None,
+            &[("content-type", "application/json")],
+            Some(br#"{"name": "Ada"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    for (limit, want) in [
+        ("99999999999 days", "n=1"),
+        ("9223372036854775807 seconds", "n=1"),
+        ("-99999999999 days", "n=0"),
+    ] {
+        let page = hub
+            .add_agent(
+                ADMIN_TOKEN,
+                json!({"type": "liquid_output", "name": "p", "source_ids": [source],
+                       "options": {"secret": "pk", "expected_receive_period_in_days": 2, "mode": "Last X events",
+                                   "event_limit": limit, "content": "n={{ events.size }}"}}),
+            )
+            .await;
+        let path = format!("/users/1/web_requests/{}/pk.txt", page["id"]);
+        let r = hub.request("GET", &path, None, &[], None).await;
+        assert_eq!(r.status, 200, "{limit}: {}", r.text());
+        assert_eq!(r.text(), want, "{limit}");
+    }
+}
