@@ -53,7 +53,11 @@ fn days(options: &Value, option: &str, default: f64) -> f64 {
 }
 
 fn within(t: Option<NaiveDateTime>, days: f64, now: NaiveDateTime) -> bool {
-    t.is_some_and(|t| t > now - Duration::milliseconds((days * 86_400_000.0) as i64))
+    // `days` is the user's option (1e308 is a number of days): a window reaching back
+    // before the calendar's start holds any time, rather than overflowing.
+    let since = Duration::try_milliseconds((days * 86_400_000.0) as i64)
+        .and_then(|window| now.checked_sub_signed(window));
+    t.is_some_and(|t| since.is_none_or(|since| t > since))
 }
 
 /// Errors logged after (or within 2 minutes before) the last event.

@@ -70,7 +70,17 @@ impl DateLimit {
 
     /// The time `value unit` before `now` (months and years by the calendar).
     pub fn before(&self, now: NaiveDateTime) -> NaiveDateTime {
-        let secs = |n: i64| now - chrono::Duration::seconds(self.value.saturating_mul(n));
+        // `value` is the user's number: a span past the calendar's ends reaches its end
+        // (every event, or none for a negative span) rather than overflowing.
+        let secs = |n: i64| {
+            chrono::Duration::try_seconds(self.value.saturating_mul(n))
+                .and_then(|span| now.checked_sub_signed(span))
+                .unwrap_or(if self.value < 0 {
+                    NaiveDateTime::MAX
+                } else {
+                    NaiveDateTime::MIN
+                })
+        };
         let months = |n: i64| {
             let m = u32::try_from(self.value.saturating_mul(n).clamp(0, 120_000)).unwrap_or(0);
             now.checked_sub_months(Months::new(m))

@@ -312,10 +312,11 @@ impl SignatureCheck {
                 short(ts)
             ))
         })?;
-        if (now - t).abs() > self.tolerance_seconds {
+        // The sender chooses `t`: any i64, so the distance is taken without overflow.
+        let away = now.abs_diff(t);
+        if away > self.tolerance_seconds.unsigned_abs() {
             return Err(SignatureError::Stale(format!(
-                "the signature timestamp is stale: {t} is {}s away from the server's time, more than the tolerance of {}s; check the sender's clock or send a fresh request",
-                (now - t).abs(),
+                "the signature timestamp is stale: {t} is {away}s away from the server's time, more than the tolerance of {}s; check the sender's clock or send a fresh request",
                 self.tolerance_seconds
             )));
         }

@@ -441,9 +441,16 @@ fn method_not_allowed(req: &actix_web::HttpRequest) -> ApiError {
 }
 
 pub fn route_not_found(method: &actix_web::http::Method, path: &str) -> ApiError {
+    // The AGiXT document's debugging section posts to `/api/webhook/<id>`; the
+    // incoming webhook's own URL is elsewhere, so say where.
+    let hint = if path.starts_with("/api/webhook/") {
+        ": an incoming webhook receives at /webhook/<token>, the `url` in the answer that created it (or rotated its token)"
+    } else {
+        ""
+    };
     ApiError::Coded {
         code: ErrorCode::RouteNotFound,
-        message: format!("no route for {method} {path}"),
+        message: format!("no route for {method} {path}{hint}"),
         field: None,
     }
 }

@@ -27,6 +27,7 @@ mod cluster_sync;
 mod cluster_view;
 mod console_api;
 mod contracts;
+mod contracts_s32;
 mod copy_db;
 mod crash_safety;
 mod credentials;

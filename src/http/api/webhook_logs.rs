@@ -116,7 +116,8 @@ pub async fn logs(
     let source = LogSource::parse(q.webhook_type.as_deref())?;
     let key = service(&state)
         .log_for_read(user.scope(), source, *id)
-        .await?;
+        .await
+        .map_err(|e| type_hint(e.into(), q.webhook_type.as_deref()))?;
     // The inbound log is a ring of the newest lines, kept in chunks: it pages by offset.
     let page = Page::with_default(&req, Order::NewestFirst, 50)?;
     let offset = page::offset(&req)?;
@@ -175,7 +176,10 @@ pub async fn statistics(
     }
     let source = LogSource::parse(q.webhook_type.as_deref())?;
     let svc = service(&state);
-    let key = svc.log_for_read(user.scope(), source, *id).await?;
+    let key = svc
+        .log_for_read(user.scope(), source, *id)
+        .await
+        .map_err(|e| type_hint(e.into(), q.webhook_type.as_deref()))?;
     let t = svc.log_totals(key).await?;
     Ok(
         HttpResponse::Ok().json(StatisticsOut::Inbound(InboundStatisticsOut {
@@ -189,4 +193,16 @@ pub async fn statistics(
             average_processing_ms: t.average_processing_ms,
         })),
     )
+}
+
+/// The AGiXT document makes `webhook_type` required; muninn reads an absent one as
+/// `incoming`, so a caller who left it out while asking about another kind is told
+/// what to add instead of only that no incoming webhook has the id.
+fn type_hint(e: ApiError, asked: Option<&str>) -> ApiError {
+    match (e, asked) {
+        (ApiError::NotFound(m), None) => ApiError::NotFound(format!(
+            "{m} (webhook_type was not given, so it is incoming: add ?webhook_type=outgoing for an outgoing webhook, agent for a webhook agent's URL, feed for a data_output agent's feed)"
+        )),
+        (e, _) => e,
+    }
 }

@@ -1,0 +1,214 @@
+//! What an outside reviewer of the public contracts met when sending their requests,
+//! and hostile variants of them, against the real server: each test is one finding
+//! of session 32's probe, asserting what the user sees.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::common;
+
+use common::{ADMIN_TOKEN, TestHub};
+use serde_json::{Value, json};
+
+/// An incoming webhook (`/webhook/{token}`) with its answer's token.
+async fn incoming(hub: &TestHub, body: Value) -> (i64, String) {
+    let agent = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "r", "options": {"instructions": {"a": "b"}}}),
+        )
+        .await;
+    let mut body = body;
+    body["agent_id"] = agent["id"].clone();
+    let r = hub
+        .post_json("/api/webhooks/incoming", ADMIN_TOKEN, &body)
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let j = r.json();
+    (
+        j["id"].as_i64().unwrap(),
+        j["token"].as_str().unwrap().to_string(),
+    )
+}
+
+/// A Standard Webhooks sender's timestamp is any text it likes: one at the ends of
+/// the 64-bit range is a clear 401, not an overflow that drops the connection.
+#[actix_rt::test]
+async fn an_extreme_signature_timestamp_is_a_401_not_a_dropped_connection() {
+    let hub = TestHub::start().await;
+    let (_, token) = incoming(
+        &hub,
+        json!({"name": "sig", "signature": {"scheme": "standard", "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}}),
+    )
+    .await;
+    for ts in ["-9223372036854775808", "9223372036854775807"] {
+        let r = hub
+            .request(
+                "POST",
+                &format!("/webhook/{token}"),
+                None,
+                &[
+                    ("content-type", "application/json"),
+                    ("webhook-id", "msg_1"),
+                    ("webhook-timestamp", ts),
+                    ("webhook-signature", "v1,AAAA"),
+                ],
+                Some(b"{}".to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{ts}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "stale_timestamp", "{ts}");
+    }
+}
+
+/// AGiXT's debugging section posts to `/api/webhook/{id}` with the API key; muninn's
+/// incoming webhooks receive at `/webhook/{token}`, and the 404 says so.
+#[actix_rt::test]
+async fn the_agixt_debugging_route_says_where_incoming_webhooks_receive() {
+    let hub = TestHub::start().await;
+    let r = hub
+        .request(
+            "POST",
+            "/api/webhook/your-webhook-id",
+            Some(ADMIN_TOKEN),
+            &[("content-type", "application/json")],
+            Some(br#"{"message": "Test message", "data": {"key": "value"}}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text());
+    let error = &r.json()["error"];
+    assert_eq!(error["code"], "route_not_found");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("/webhook/<token>"), "{message}");
+    // Other unknown routes keep the plain answer.
+    let r = hub.get("/api/nothing-here", ADMIN_TOKEN).await;
+    assert_eq!(
+        r.json()["error"]["message"],
+        "no route for GET /api/nothing-here"
+    );
+}
+
+/// The AGiXT document prints `webhook_type` as required; a reader who leaves it out
+/// while asking about an outgoing webhook is told what to add.
+#[actix_rt::test]
+async fn logs_without_webhook_type_for_an_outgoing_webhook_say_what_to_add() {
+    let hub = TestHub::start().await;
+    let created = hub
+        .post_json(
+            "/api/webhooks/outgoing",
+            ADMIN_TOKEN,
+            &json!({"url": "https://example.com/webhook", "event_types": ["agent.created"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let id = created.json()["id"].as_i64().unwrap();
+    for what in ["logs", "statistics"] {
+        let r = hub
+            .get(&format!("/api/webhooks/{id}/{what}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(r.status, 404, "{what}: {}", r.text());
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains("webhook_type=outgoing"),
+            "{what}: {message}"
+        );
+        let r = hub
+            .get(
+                &format!("/api/webhooks/{id}/{what}?webhook_type=outgoing"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{what}: {}", r.text());
+    }
+    // Asked for explicitly, an incoming webhook that is not there is a plain 404.
+    let r = hub
+        .get(
+            &format!("/api/webhooks/{id}/logs?webhook_type=incoming"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        !r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("webhook_type"),
+        "{}",
+        r.text()
+    );
+}
+
+/// Huginn's guide prints `expected_receive_period_in_days` as a number, and any number
+/// is accepted: a huge one means "always working once it received", and reading the
+/// agent (alone, or in the admin's list of everyone's agents) is not a dropped
+/// connection.
+#[actix_rt::test]
+async fn a_huge_expected_receive_period_does_not_break_reading_agents() {
+    let hub = TestHub::start().await;
+    let (_, bob) = hub.add_user("bob").await;
+    let mut ids = Vec::new();
+    for days in [json!(1e308), json!(i64::MAX)] {
+        let agent = hub
+            .add_agent(
+                &bob,
+                json!({"type": "webhook", "name": "huge", "options": {"secret": "s", "expected_receive_period_in_days": days}}),
+            )
+            .await;
+        ids.push(agent["id"].as_i64().unwrap());
+    }
+    for id in &ids {
+        let r = hub
+            .request(
+                "POST",
+                &format!("/users/2/web_requests/{id}/s"),
+                None,
+                &[("content-type", "application/json")],
+                Some(b"{}".to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let r = hub.get(&format!("/api/agents/{id}"), &bob).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["working"], true, "{}", r.text());
+    }
+    for path in ["/api/agents", "/agents.json"] {
+        let r = hub.get(path, ADMIN_TOKEN).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.json().as_array().unwrap().len(), 2, "{path}");
+    }
+}
+
+/// A liquid_output page's `event_limit` ("15 minutes", "1 day") takes any integer: a
+/// span past the calendar's ends shows every event (or none when negative) instead
+/// of a 503.
+#[actix_rt::test]
+async fn a_liquid_page_with_an_event_limit_past_the_calendar_is_served() {
+    let hub = TestHub::start().await;
+    let source = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let r = hub
+        .request(
+            "POST",
+            &format!("/users/1/web_requests/{source}/s"),
+            None,
+            &[("content-type", "application/json")],
+            Some(br#"{"name": "Ada"}"#.to_vec()),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    for (limit, want) in [
+        ("99999999999 days", "n=1"),
+        ("9223372036854775807 seconds", "n=1"),
+        ("-99999999999 days", "n=0"),
+    ] {
+        let page = hub
+            .add_agent(
+                ADMIN_TOKEN,
+                json!({"type": "liquid_output", "name": "p", "source_ids": [source],
+                       "options": {"secret": "pk", "expected_receive_period_in_days": 2, "mode": "Last X events",
+                                   "event_limit": limit, "content": "n={{ events.size }}"}}),
+            )
+            .await;
+        let path = format!("/users/1/web_requests/{}/pk.txt", page["id"]);
+        let r = hub.request("GET", &path, None, &[], None).await;
+        assert_eq!(r.status, 200, "{limit}: {}", r.text());
+        assert_eq!(r.text(), want, "{limit}");
+    }
+}
