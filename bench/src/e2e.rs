@@ -1,0 +1,326 @@
+//! End-to-end latency: webhooks sent at a fixed pace (open loop: each request has its
+//! slot on a schedule, whatever the answers before it took) to a hub with one live
+//! subscription to the sink, timed from the moment each webhook was sent to the
+//! moment the sink got its delivery. Measured from the send rather than from the 2xx
+//! because the delivery starts at the commit, in parallel with the 2xx, and often
+//! arrives before the client has read its answer.
+//!
+//! The paces: 400 req/s, and 10 % and 50 % of the ingest capacity the same run
+//! measured (FULL, 203 B sensor reading, muninn-bench's generator). Every webhook
+//! acknowledged must reach the sink: one that does not is a failure, not a number.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::json;
+
+use crate::load::{Conn, request};
+use crate::{Row, api, bodies, reference, row, start_hub, start_reference, webhook_agent};
+
+/// How long each paced run sends.
+pub const SECONDS: u64 = 5;
+/// The body of every webhook, as the ingest capacity was measured with.
+pub const BODY: usize = 203;
+/// The subscription's `max_in_flight`, as in the outbound rows.
+const IN_FLIGHT: i64 = 64;
+/// How long the sink may take, after the last send, to get every delivery.
+const DRAIN: Duration = Duration::from_secs(30);
+/// How long past its schedule the generator may go on sending before it gives up the
+/// slots left (they are counted as not sent).
+const OVERRUN: Duration = Duration::from_secs(5);
+
+/// One paced run, as the sink saw it.
+#[derive(Debug, Default)]
+pub struct Paced {
+    /// The pace asked for and the one achieved, in webhooks per second.
+    pub rate: f64,
+    pub achieved: f64,
+    /// Slots on the schedule, webhooks sent, acknowledged (2xx), not acknowledged.
+    pub slots: u64,
+    pub sent: u64,
+    pub acked: u64,
+    pub failed: u64,
+    /// Slots the generator had not started when it gave up ([`OVERRUN`] past the end).
+    pub unsent: u64,
+    /// Acknowledged webhooks whose delivery reached the sink.
+    pub arrived: u64,
+    /// Sent -> sink receipt of the ones that arrived, in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// How late the generator sent behind its schedule, at most (timer granularity, or
+    /// connections all busy), in milliseconds.
+    pub max_late_ms: f64,
+    /// From the last send to the sink's last receipt.
+    pub drained_in: Duration,
+}
+
+impl Paced {
+    pub fn lost(&self) -> u64 {
+        self.acked - self.arrived
+    }
+}
+
+/// What the paced sender shares between its connections.
+#[derive(Default)]
+struct Sender {
+    next: Cell<u64>,
+    sent_at: RefCell<HashMap<u64, u64>>,
+    acked: RefCell<HashSet<u64>>,
+    failed: Cell<u64>,
+    late_us: Cell<u64>,
+}
+
+/// Sends `rate` webhooks a second for [`SECONDS`] over `connections` keep-alive
+/// connections, each on its slot of the schedule.
+async fn send_paced(addr: SocketAddr, path: &str, rate: f64, connections: usize) -> Rc<Sender> {
+    let slots = (rate * SECONDS as f64).round() as u64;
+    let s = Rc::new(Sender::default());
+    let started = Instant::now();
+    let give_up = started + Duration::from_secs(SECONDS) + OVERRUN;
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (s, path) = (s.clone(), path.to_string());
+        tasks.push(actix_rt::spawn(async move {
+            let mut conn: Option<Conn> = None;
+            while Instant::now() < give_up {
+                let n = s.next.get();
+                if n >= slots {
+                    break;
+                }
+                s.next.set(n + 1);
+                let due = started + Duration::from_secs_f64(n as f64 / rate);
+                actix_rt::time::sleep_until(due.into()).await;
+                let req = request("POST", &path, None, Some(&bodies::numbered(BODY, n)));
+                if conn.is_none() {
+                    conn = Conn::open(addr).await.ok();
+                }
+                let Some(c) = conn.as_mut() else {
+                    s.failed.set(s.failed.get() + 1);
+                    continue;
+                };
+                let late = Instant::now().saturating_duration_since(due).as_micros() as u64;
+                s.late_us.set(s.late_us.get().max(late));
+                s.sent_at.borrow_mut().insert(n, reference::now_us());
+                match c.roundtrip(&req).await {
+                    Ok((status, _, close)) => {
+                        if (200..300).contains(&status) {
+                            s.acked.borrow_mut().insert(n);
+                        } else {
+                            s.failed.set(s.failed.get() + 1);
+                        }
+                        if close {
+                            conn = None;
+                        }
+                    }
+                    Err(_) => {
+                        s.failed.set(s.failed.get() + 1);
+                        conn = None;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    s
+}
+
+async fn sink_get(sink: SocketAddr, path: &str) -> Result<Vec<u8>> {
+    let mut c = Conn::open(sink).await?;
+    let (_, body, _) = c.roundtrip(&request("GET", path, None, None)).await?;
+    Ok(body)
+}
+
+/// One paced run at `rate` against a fresh hub (FULL) with one subscription.
+pub async fn paced(bin: &Path, rate: f64, connections: usize) -> Result<Paced> {
+    if !(rate.is_finite() && rate >= 1.0) {
+        bail!("cannot pace webhooks at {rate} req/s");
+    }
+    let slots = (rate * SECONDS as f64).round() as u64;
+    let dir = tempfile::tempdir()?;
+    let sink = start_reference("sink", "full", dir.path())?;
+    let hub = start_hub(bin, dir.path(), "full")?;
+    let path = webhook_agent(hub.addr).await?;
+    api(
+        hub.addr,
+        "POST",
+        "/api/webhooks/outgoing",
+        Some(json!({"url": format!("http://{}/hook", sink.addr),
+            "event_types": ["event.created"], "max_in_flight": IN_FLIGHT})),
+    )
+    .await?;
+    let started = Instant::now();
+    let s = send_paced(hub.addr, &path, rate, connections).await;
+    let sending = started.elapsed();
+    let last_send = Instant::now();
+    let acked = s.acked.borrow().len() as u64;
+    // Wait for the sink to count as many deliveries as were acknowledged (duplicates
+    // would count too: the receipts below are matched by number).
+    while last_send.elapsed() < DRAIN {
+        let count: u64 = String::from_utf8_lossy(&sink_get(sink.addr, "/count").await?)
+            .trim()
+            .parse()
+            .context("the sink's count")?;
+        if count >= acked {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let receipts: Vec<(u64, u64)> =
+        serde_json::from_slice(&sink_get(sink.addr, "/receipts").await?)?;
+    let (sent_at, acked_set) = (s.sent_at.borrow(), s.acked.borrow());
+    let mut first: HashMap<u64, u64> = HashMap::new();
+    for &(n, at) in &receipts {
+        if acked_set.contains(&n) {
+            let e = first.entry(n).or_insert(at);
+            *e = (*e).min(at);
+        }
+    }
+    let latencies_us = first
+        .iter()
+        .filter_map(|(n, at)| {
+            let t = sent_at.get(n)?;
+            Some(at.saturating_sub(*t).min(u64::from(u32::MAX)) as u32)
+        })
+        .collect();
+    let last_receipt = first.values().max().copied().unwrap_or(0);
+    let last_sent = sent_at.values().max().copied().unwrap_or(0);
+    Ok(Paced {
+        rate,
+        achieved: sent_at.len() as f64 / sending.as_secs_f64().max(1e-9),
+        slots,
+        sent: sent_at.len() as u64,
+        acked,
+        failed: s.failed.get(),
+        unsent: slots.saturating_sub(s.next.get()),
+        arrived: first.len() as u64,
+        latencies_us,
+        max_late_ms: s.late_us.get() as f64 / 1000.0,
+        drained_in: Duration::from_micros(last_receipt.saturating_sub(last_sent)),
+    })
+}
+
+/// The row of one paced run: its latencies, or FAILED when an acknowledged webhook
+/// did not reach the sink, one was not acknowledged, or a slot was not sent.
+pub fn row_of(rows: &mut Vec<Row>, what: &str, p: &Paced, connections: usize) {
+    use crate::load::quantile_ms;
+    let lat = &p.latencies_us;
+    let tail = format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        quantile_ms(lat, 0.5),
+        quantile_ms(lat, 0.99),
+        quantile_ms(lat, 1.0)
+    );
+    let how = format!(
+        "paced at {:.0} req/s for {SECONDS} s over {connections} connections (sent at {:.0} req/s, at most {:.1} ms behind the schedule); 1 subscription (max_in_flight {IN_FLIGHT}); the last delivery {:.0} ms after the last send",
+        p.rate,
+        p.achieved,
+        p.max_late_ms,
+        p.drained_in.as_secs_f64() * 1000.0
+    );
+    if p.lost() > 0 || p.failed > 0 || p.unsent > 0 {
+        row(
+            rows,
+            what,
+            format!(
+                "FAILED: {} acknowledged webhooks not delivered within {} s of the last send, {} not acknowledged, {} not sent",
+                p.lost(),
+                DRAIN.as_secs(),
+                p.failed,
+                p.unsent
+            ),
+            format!(
+                "{} of {} acknowledged arrived ({} on the schedule, {} sent); of those that arrived {tail}; {how}",
+                p.arrived, p.acked, p.slots, p.sent
+            ),
+        );
+    } else {
+        row(
+            rows,
+            what,
+            tail,
+            format!("{} of {} webhooks arrived; {how}", p.arrived, p.slots),
+        );
+    }
+}
+
+/// The end-to-end rows: at 400 req/s, and at 10 % and 50 % of `capacity` (FULL ingest
+/// of the 203 B body with muninn-bench's generator, req/s), saying where it came from.
+pub async fn rows(
+    bin: &Path,
+    capacity: f64,
+    source: &str,
+    connections: usize,
+    rows: &mut Vec<Row>,
+) {
+    let paces = [
+        (400.0, "400 req/s".to_string()),
+        (
+            capacity * 0.10,
+            format!("10 % of the ingest capacity, {capacity:.0} req/s {source}"),
+        ),
+        (
+            capacity * 0.50,
+            format!("50 % of the ingest capacity, {capacity:.0} req/s {source}"),
+        ),
+    ];
+    for (rate, label) in paces {
+        let what = format!("end-to-end, webhook sent -> sink receipt, {label}");
+        match paced(bin, rate, connections).await {
+            Ok(p) => row_of(rows, &what, &p, connections),
+            Err(e) => row(rows, &what, "FAILED".into(), format!("{e:#}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(acked: u64, arrived: u64, failed: u64, unsent: u64) -> Paced {
+        Paced {
+            rate: 100.0,
+            achieved: 100.0,
+            slots: acked + failed + unsent,
+            sent: acked + failed,
+            acked,
+            failed,
+            unsent,
+            arrived,
+            latencies_us: vec![1_000; arrived as usize],
+            ..Paced::default()
+        }
+    }
+
+    #[test]
+    fn a_webhook_that_did_not_arrive_makes_the_row_a_failure() {
+        let mut rows = Vec::new();
+        row_of(&mut rows, "all", &run(500, 500, 0, 0), 32);
+        row_of(&mut rows, "one lost", &run(500, 499, 0, 0), 32);
+        row_of(&mut rows, "one refused", &run(499, 499, 1, 0), 32);
+        row_of(&mut rows, "one not sent", &run(499, 499, 0, 1), 32);
+        assert!(
+            rows[0].value.starts_with("p50 1.00 ms"),
+            "{}",
+            rows[0].value
+        );
+        assert!(rows[0].note.starts_with("500 of 500 webhooks arrived"));
+        assert!(
+            rows[1]
+                .value
+                .starts_with("FAILED: 1 acknowledged webhooks not delivered")
+        );
+        assert!(rows[1].note.starts_with("499 of 500 acknowledged arrived"));
+        assert!(
+            rows[2].value.contains("1 not acknowledged"),
+            "{}",
+            rows[2].value
+        );
+        assert!(rows[3].value.ends_with("1 not sent"), "{}", rows[3].value);
+    }
+}
