@@ -92,6 +92,11 @@ struct Cli {
     /// and 50 % of it (about a minute).
     #[arg(long)]
     e2e_only: bool,
+    /// Pace the end-to-end rows by this ingest rate (req/s) instead of the one the run
+    /// measures: to compare with an earlier run's capacity, or to see how the rows
+    /// fail when the pace is more than the machine can take.
+    #[arg(long)]
+    e2e_capacity: Option<f64>,
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
@@ -713,7 +718,10 @@ async fn bench(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if cli.e2e_only {
-        let capacity = e2e_capacity(&bin, &cli).await?;
+        let capacity = match given_capacity(&cli) {
+            Some(c) => c,
+            None => e2e_capacity(&bin, &cli).await?,
+        };
         e2e::rows(&bin, capacity.0, &capacity.1, cli.connections, &mut rows).await;
         print_table(rows, started);
         return Ok(());
@@ -742,16 +750,14 @@ async fn bench(cli: Cli) -> Result<()> {
     .await?;
     matrix.rows(&mut rows, &bodies, &generators, &hubs);
     // The end-to-end rows pace their webhooks by this rate.
-    let capacity = bodies
-        .iter()
-        .position(|b| b.bytes.len() == e2e::BODY)
-        .and_then(|b| matrix.median_rps(b, ingest::Generator::Own, "full"))
-        .map(|rps| {
-            (
-                rps,
-                "(this run's FULL row, 203 B, muninn-bench)".to_string(),
-            )
-        });
+    let capacity = given_capacity(&cli).or_else(|| {
+        let b = bodies.iter().position(|b| b.bytes.len() == e2e::BODY)?;
+        let rps = matrix.median_rps(b, ingest::Generator::Own, "full")?;
+        Some((
+            rps,
+            "(this run's FULL row, 203 B, muninn-bench)".to_string(),
+        ))
+    });
     parts.done("ingest matrix");
     row(
         &mut rows,
@@ -829,6 +835,12 @@ fn failed_part(rows: &mut Vec<Row>, what: &str, done: Result<()>) {
     }
 }
 
+/// `--e2e-capacity`, with the words its rows say it with.
+fn given_capacity(cli: &Cli) -> Option<(f64, String)> {
+    cli.e2e_capacity
+        .map(|c| (c, "(given with --e2e-capacity)".to_string()))
+}
+
 /// The ingest capacity the end-to-end rows are paced by when the matrix did not
 /// measure it (`--e2e-only`, or `--bodies` without 203): one FULL run of the 203 B
 /// body with the own generator, as the matrix's row is measured.
@@ -860,11 +872,14 @@ async fn later_rows(
     capacity: Option<(f64, String)>,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let (capacity, source) = match capacity {
-        Some(c) => c,
-        None => e2e_capacity(bin, cli).await?,
+    let capacity = match capacity {
+        Some(c) => Ok(c),
+        None => e2e_capacity(bin, cli).await,
     };
-    e2e::rows(bin, capacity, &source, cli.connections, rows).await;
+    match capacity {
+        Ok((rps, source)) => e2e::rows(bin, rps, &source, cli.connections, rows).await,
+        Err(e) => failed_part(rows, "the ingest capacity for the end-to-end rows", Err(e)),
+    }
     let (feed, hits, bytes) = feed_gets(bin, cli).await?;
     row(
         rows,
