@@ -718,11 +718,7 @@ async fn bench(cli: Cli) -> Result<()> {
         return Ok(());
     }
     if cli.e2e_only {
-        let capacity = match given_capacity(&cli) {
-            Some(c) => c,
-            None => e2e_capacity(&bin, &cli).await?,
-        };
-        e2e::rows(&bin, capacity.0, &capacity.1, cli.connections, &mut rows).await;
+        e2e_rows(&bin, &cli, given_capacity(&cli), &mut rows).await;
         print_table(rows, started);
         return Ok(());
     }
@@ -732,8 +728,12 @@ async fn bench(cli: Cli) -> Result<()> {
     if wrk::available() {
         generators.push(ingest::Generator::Wrk);
     } else {
-        println!(
-            "wrk is not installed (apt-get install wrk): only muninn-bench's own generator measures ingest"
+        row(
+            &mut rows,
+            "wrk",
+            "not installed".into(),
+            "apt-get install wrk: only muninn-bench's own generator measured ingest in this run"
+                .into(),
         );
     }
     let hubs = ingest::hubs(&bin, cli.compare.as_deref());
@@ -785,9 +785,11 @@ async fn bench(cli: Cli) -> Result<()> {
             failed_part(&mut rows, &format!("outbound to {subs}"), done);
         }
         parts.done("outbound");
-        let done = later_rows(&bin, &cli, capacity, &mut rows).await;
-        failed_part(&mut rows, "end-to-end, feed and idle rows", done);
-        parts.done("end-to-end, feed and idle");
+        e2e_rows(&bin, &cli, capacity, &mut rows).await;
+        parts.done("end-to-end");
+        let done = later_rows(&bin, &cli, &mut rows).await;
+        failed_part(&mut rows, "feed and idle rows", done);
+        parts.done("feed and idle");
     }
 
     print_table(rows, started);
@@ -865,13 +867,8 @@ async fn e2e_capacity(bin: &Path, cli: &Cli) -> Result<(f64, String)> {
     ))
 }
 
-/// The end-to-end, feed and idle-RSS rows.
-async fn later_rows(
-    bin: &Path,
-    cli: &Cli,
-    capacity: Option<(f64, String)>,
-    rows: &mut Vec<Row>,
-) -> Result<()> {
+/// The end-to-end rows, paced by `capacity` (measured here when the matrix did not).
+async fn e2e_rows(bin: &Path, cli: &Cli, capacity: Option<(f64, String)>, rows: &mut Vec<Row>) {
     let capacity = match capacity {
         Some(c) => Ok(c),
         None => e2e_capacity(bin, cli).await,
@@ -880,6 +877,10 @@ async fn later_rows(
         Ok((rps, source)) => e2e::rows(bin, rps, &source, cli.connections, rows).await,
         Err(e) => failed_part(rows, "the ingest capacity for the end-to-end rows", Err(e)),
     }
+}
+
+/// The feed and idle-RSS rows.
+async fn later_rows(bin: &Path, cli: &Cli, rows: &mut Vec<Row>) -> Result<()> {
     let (feed, hits, bytes) = feed_gets(bin, cli).await?;
     row(
         rows,
