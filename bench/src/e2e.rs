@@ -61,6 +61,8 @@ pub struct Paced {
     /// The same from each one's slot on the schedule: what a sender sees whose
     /// webhook had to wait for a free connection (the send's own lateness added).
     pub from_slot_us: Vec<u32>,
+    /// Send -> the hub's 2xx, in microseconds: the ingest's part of the latency.
+    pub answered_us: Vec<u32>,
     /// Connections the run used.
     pub connections: usize,
     /// How late the generator sent behind its schedule, at most (timer granularity, or
@@ -83,6 +85,8 @@ struct Sender {
     /// By webhook number: (its slot, when it was sent), wall-clock microseconds.
     sent_at: RefCell<HashMap<u64, (u64, u64)>>,
     acked: RefCell<HashSet<u64>>,
+    /// Send -> 2xx of the acknowledged, in microseconds.
+    answered_us: RefCell<Vec<u32>>,
     failed: Cell<u64>,
     late_us: Cell<u64>,
 }
@@ -122,10 +126,13 @@ async fn send_paced(addr: SocketAddr, path: &str, rate: f64, connections: usize)
                 s.sent_at
                     .borrow_mut()
                     .insert(n, (slot_us, reference::now_us()));
+                let t = Instant::now();
                 match c.roundtrip(&req).await {
                     Ok((status, _, close)) => {
                         if (200..300).contains(&status) {
                             s.acked.borrow_mut().insert(n);
+                            let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                            s.answered_us.borrow_mut().push(us);
                         } else {
                             s.failed.set(s.failed.get() + 1);
                         }
@@ -222,6 +229,7 @@ pub async fn paced(bin: &Path, rate: f64, at_least: usize) -> Result<Paced> {
         arrived: first.len() as u64,
         latencies_us,
         from_slot_us,
+        answered_us: s.answered_us.borrow().clone(),
         connections,
         max_late_ms: s.late_us.get() as f64 / 1000.0,
         drained_in: Duration::from_micros(last_receipt.saturating_sub(last_sent)),
@@ -240,8 +248,10 @@ pub fn row_of(rows: &mut Vec<Row>, what: &str, p: &Paced) {
         quantile_ms(lat, 1.0)
     );
     let how = format!(
-        "p99 from each webhook's slot on the schedule {:.2} ms; paced at {:.0} req/s for {SECONDS} s over {} connections (sent at {:.0} req/s, at most {:.1} ms behind the schedule); 1 subscription (max_in_flight {IN_FLIGHT}); the last delivery {:.0} ms after the last send",
+        "p99 from each webhook's slot on the schedule {:.2} ms; the hub's 2xx p50 {:.2} ms, p99 {:.2} ms; paced at {:.0} req/s for {SECONDS} s over {} connections (sent at {:.0} req/s, at most {:.1} ms behind the schedule); 1 subscription (max_in_flight {IN_FLIGHT}); the last delivery {:.0} ms after the last send",
         quantile_ms(&p.from_slot_us, 0.99),
+        quantile_ms(&p.answered_us, 0.5),
+        quantile_ms(&p.answered_us, 0.99),
         p.rate,
         p.connections,
         p.achieved,
