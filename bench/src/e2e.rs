@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use serde_json::json;
 
-use crate::load::{Conn, request};
+use crate::load::{self, Conn, request};
 use crate::{Row, api, bodies, reference, row, start_hub, start_reference, webhook_agent};
 
 /// How long each paced run sends.
@@ -63,6 +63,10 @@ pub struct Paced {
     pub from_slot_us: Vec<u32>,
     /// Send -> the hub's 2xx, in microseconds: the ingest's part of the latency.
     pub answered_us: Vec<u32>,
+    /// The webhooks slower than [`load::SLOW_US`] to the sink and to the 2xx: (ms
+    /// from the run's start to the send, µs), to line up with the hub's log.
+    pub slow_receipts: Vec<(u32, u32)>,
+    pub slow_answers: Vec<(u32, u32)>,
     /// Connections the run used.
     pub connections: usize,
     /// How late the generator sent behind its schedule, at most (timer granularity, or
@@ -81,12 +85,16 @@ impl Paced {
 /// What the paced sender shares between its connections.
 #[derive(Default)]
 struct Sender {
+    /// The schedule's start, wall-clock microseconds.
+    started_us: u64,
     next: Cell<u64>,
     /// By webhook number: (its slot, when it was sent), wall-clock microseconds.
     sent_at: RefCell<HashMap<u64, (u64, u64)>>,
     acked: RefCell<HashSet<u64>>,
     /// Send -> 2xx of the acknowledged, in microseconds.
     answered_us: RefCell<Vec<u32>>,
+    /// The 2xx slower than [`load::SLOW_US`]: (ms from the start to the send, µs).
+    slow_answers: RefCell<Vec<(u32, u32)>>,
     failed: Cell<u64>,
     late_us: Cell<u64>,
 }
@@ -95,9 +103,12 @@ struct Sender {
 /// connections, each on its slot of the schedule.
 async fn send_paced(addr: SocketAddr, path: &str, rate: f64, connections: usize) -> Rc<Sender> {
     let slots = (rate * SECONDS as f64).round() as u64;
-    let s = Rc::new(Sender::default());
+    let s = Rc::new(Sender {
+        started_us: reference::now_us(),
+        ..Sender::default()
+    });
     let started = Instant::now();
-    let started_us = reference::now_us();
+    let started_us = s.started_us;
     let give_up = started + Duration::from_secs(SECONDS) + OVERRUN;
     let mut tasks = Vec::new();
     for _ in 0..connections {
@@ -133,6 +144,10 @@ async fn send_paced(addr: SocketAddr, path: &str, rate: f64, connections: usize)
                             s.acked.borrow_mut().insert(n);
                             let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
                             s.answered_us.borrow_mut().push(us);
+                            if u64::from(us) >= load::SLOW_US {
+                                let at = t.duration_since(started).as_millis() as u32;
+                                s.slow_answers.borrow_mut().push((at, us));
+                            }
                         } else {
                             s.failed.set(s.failed.get() + 1);
                         }
@@ -210,10 +225,14 @@ pub async fn paced(bin: &Path, rate: f64, at_least: usize) -> Result<Paced> {
     }
     let us = |from: u64, at: u64| at.saturating_sub(from).min(u64::from(u32::MAX)) as u32;
     let (mut latencies_us, mut from_slot_us) = (Vec::new(), Vec::new());
+    let mut slow_receipts = Vec::new();
     for (n, &at) in &first {
         if let Some(&(slot, sent)) = sent_at.get(n) {
             latencies_us.push(us(sent, at));
             from_slot_us.push(us(slot, at));
+            if u64::from(us(sent, at)) >= load::SLOW_US {
+                slow_receipts.push((us(s.started_us, sent) / 1000, us(sent, at)));
+            }
         }
     }
     let last_receipt = first.values().max().copied().unwrap_or(0);
@@ -230,6 +249,8 @@ pub async fn paced(bin: &Path, rate: f64, at_least: usize) -> Result<Paced> {
         latencies_us,
         from_slot_us,
         answered_us: s.answered_us.borrow().clone(),
+        slow_receipts,
+        slow_answers: s.slow_answers.borrow().clone(),
         connections,
         max_late_ms: s.late_us.get() as f64 / 1000.0,
         drained_in: Duration::from_micros(last_receipt.saturating_sub(last_sent)),
@@ -297,6 +318,25 @@ pub fn row_of(rows: &mut Vec<Row>, what: &str, p: &Paced) {
     }
 }
 
+/// `second:count(worst ms)` for each second of the run that had slow webhooks, as
+/// the ingest runs' progress lines show them.
+fn by_second(slow: &[(u32, u32)]) -> String {
+    let stats = load::Stats {
+        slow: slow.to_vec(),
+        ..load::Stats::default()
+    };
+    let seconds: Vec<String> = stats
+        .slow_by_second()
+        .iter()
+        .map(|(sec, n, worst)| format!("{sec}:{n}({worst:.0})"))
+        .collect();
+    if seconds.is_empty() {
+        "none".into()
+    } else {
+        seconds.join(" ")
+    }
+}
+
 /// The end-to-end rows: at 400 req/s, and at 10 % and 50 % of `capacity` (FULL ingest
 /// of the 203 B body with muninn-bench's generator, req/s), saying where it came from.
 pub async fn rows(
@@ -320,7 +360,14 @@ pub async fn rows(
     for (rate, label) in paces {
         let what = format!("end-to-end, webhook sent -> sink receipt, {label}");
         match paced(bin, rate, connections).await {
-            Ok(p) => row_of(rows, &what, &p),
+            Ok(p) => {
+                println!(
+                    "  {label}: > 5 ms by second of the send: to the sink {}; to the 2xx {}",
+                    by_second(&p.slow_receipts),
+                    by_second(&p.slow_answers)
+                );
+                row_of(rows, &what, &p)
+            }
             Err(e) => row(rows, &what, "FAILED".into(), format!("{e:#}")),
         }
     }
