@@ -201,14 +201,19 @@ fn start_reference(kind: &str, sync: &str, dir: &Path) -> Result<Proc> {
         .stderr(Stdio::inherit())
         .spawn()?;
     let stdout = child.stdout.take().context("reference stdout")?;
+    // Killed when dropped, should its address not come.
+    let mut proc = Proc {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
+    proc.addr = line
         .trim()
         .strip_prefix("listening ")
         .context("reference did not print its address")?
         .parse()?;
-    Ok(Proc { child, addr })
+    Ok(proc)
 }
 
 fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
@@ -221,6 +226,13 @@ fn start_hub_with(bin: &Path, dir: &Path, sync: &str, envs: &[(&str, String)]) -
     let config = dir.join("muninn.toml");
     let log = HUB_LOG.get().map_or(DEFAULT_HUB_LOG, String::as_str);
     let echo = log != DEFAULT_HUB_LOG;
+    // The harness reads the hub's address from its "muninn is listening" line (info,
+    // from `muninn::server`): a `--hub-log` filter that leaves it out must not.
+    let log = if echo {
+        format!("{log},muninn::server=info")
+    } else {
+        log.to_string()
+    };
     std::fs::write(
         &config,
         format!(
@@ -264,11 +276,18 @@ fn start_hub_with(bin: &Path, dir: &Path, sync: &str, envs: &[(&str, String)]) -
             }
         }
     });
-    let addr = rx
+    // Owned by a `Proc` from here, so a hub whose address never comes is killed (when
+    // `proc` is dropped) rather than left running behind the harness.
+    let mut proc = Proc {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    proc.addr = rx
         .recv_timeout(Duration::from_secs(60))
         .context("muninn did not report its address")?
-        .parse()?;
-    Ok(Proc { child, addr })
+        .parse()
+        .context("muninn's address")?;
+    Ok(proc)
 }
 
 /// One API call on its own connection.
