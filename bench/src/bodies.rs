@@ -26,6 +26,17 @@ pub fn body(size: usize) -> Body {
     }
 }
 
+/// The sensor reading of `size` bytes (under 1 KiB) carrying `"e2e": n`, the number the
+/// sink notes each delivery's arrival by: the end-to-end rows send the ingest rows' body
+/// with a number in it. Exactly `size` bytes while `n` has at most 6 digits.
+pub fn numbered(size: usize, n: u64) -> Vec<u8> {
+    let mut v = sensor();
+    if let Some(m) = v.as_object_mut() {
+        m.insert("e2e".into(), Value::from(n));
+    }
+    fill(v, size)
+}
+
 /// Adds a `"note"` string that brings the serialized object to `size` bytes.
 fn fill(mut v: Value, size: usize) -> Vec<u8> {
     let bare = v.to_string().len();
@@ -130,5 +141,16 @@ mod tests {
             assert!(v.is_object());
         }
         assert!(body(8192).label.contains("GitHub"));
+    }
+
+    #[test]
+    fn a_numbered_body_is_the_sensor_reading_with_its_number_and_size() {
+        for n in [0, 7, 99_999, 999_999] {
+            let b = numbered(203, n);
+            assert_eq!(b.len(), 203, "n = {n}");
+            let v: Value = serde_json::from_slice(&b).unwrap();
+            assert_eq!(v["e2e"], n);
+            assert_eq!(v["device_id"], "sensor-0042");
+        }
     }
 }

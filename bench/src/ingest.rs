@@ -243,6 +243,13 @@ pub async fn run(
 }
 
 impl Matrix {
+    /// The median round's rate of the hub (the one under test) with `synchronous` =
+    /// `sync`, body `b` and generator `g`.
+    pub fn median_rps(&self, b: usize, g: Generator, sync: &str) -> Option<f64> {
+        let runs = self.runs.get(&(b, g, sync.to_string()))?;
+        Some(median_run(runs).rps)
+    }
+
     /// One row per body, generator and comparison: the hub's median round, the
     /// reference's, and the median of the rounds' own ratios.
     pub fn rows(

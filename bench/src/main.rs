@@ -7,6 +7,7 @@
 //! (see README, "Benchmark").
 
 mod bodies;
+mod e2e;
 mod growth;
 mod ingest;
 mod load;
@@ -15,7 +16,6 @@ mod postgres;
 mod reference;
 mod wrk;
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -87,6 +87,16 @@ struct Cli {
     /// checkpoint and how long it took, to line up with the slow requests.
     #[arg(long, default_value = DEFAULT_HUB_LOG)]
     hub_log: String,
+    /// Only the end-to-end rows: one FULL ingest run (203 B, own generator, after a 1 s
+    /// warm-up) to measure the capacity, then webhooks paced at 400 req/s and at 10 %
+    /// and 50 % of it (about a minute).
+    #[arg(long)]
+    e2e_only: bool,
+    /// Pace the end-to-end rows by this ingest rate (req/s) instead of the one the run
+    /// measures: to compare with an earlier run's capacity, or to see how the rows
+    /// fail when the pace is more than the machine can take.
+    #[arg(long)]
+    e2e_capacity: Option<f64>,
     /// Skip the outbound runs and the idle-RSS run (ingest only).
     #[arg(long)]
     ingest_only: bool,
@@ -191,14 +201,19 @@ fn start_reference(kind: &str, sync: &str, dir: &Path) -> Result<Proc> {
         .stderr(Stdio::inherit())
         .spawn()?;
     let stdout = child.stdout.take().context("reference stdout")?;
+    // Killed when dropped, should its address not come.
+    let mut proc = Proc {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
-    let addr = line
+    proc.addr = line
         .trim()
         .strip_prefix("listening ")
         .context("reference did not print its address")?
         .parse()?;
-    Ok(Proc { child, addr })
+    Ok(proc)
 }
 
 fn start_hub(bin: &Path, dir: &Path, sync: &str) -> Result<Proc> {
@@ -211,6 +226,13 @@ fn start_hub_with(bin: &Path, dir: &Path, sync: &str, envs: &[(&str, String)]) -
     let config = dir.join("muninn.toml");
     let log = HUB_LOG.get().map_or(DEFAULT_HUB_LOG, String::as_str);
     let echo = log != DEFAULT_HUB_LOG;
+    // The harness reads the hub's address from its "muninn is listening" line (info,
+    // from `muninn::server`): a `--hub-log` filter that leaves it out must not.
+    let log = if echo {
+        format!("{log},muninn::server=info")
+    } else {
+        log.to_string()
+    };
     std::fs::write(
         &config,
         format!(
@@ -254,11 +276,18 @@ fn start_hub_with(bin: &Path, dir: &Path, sync: &str, envs: &[(&str, String)]) -
             }
         }
     });
-    let addr = rx
+    // Owned by a `Proc` from here, so a hub whose address never comes is killed (when
+    // `proc` is dropped) rather than left running behind the harness.
+    let mut proc = Proc {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    proc.addr = rx
         .recv_timeout(Duration::from_secs(60))
         .context("muninn did not report its address")?
-        .parse()?;
-    Ok(Proc { child, addr })
+        .parse()
+        .context("muninn's address")?;
+    Ok(proc)
 }
 
 /// One API call on its own connection.
@@ -378,72 +407,6 @@ fn row(rows: &mut Vec<Row>, what: &str, value: String, note: String) {
         value,
         note,
     });
-}
-
-/// Moderate load (4 connections, 10 ms between requests) with one live subscription:
-/// time from sending each webhook (so it includes the ingest and its commit) to the
-/// sink's receipt of its delivery. Measured from the send rather than from the 2xx
-/// because the delivery starts at the commit, in parallel with the 2xx, and often
-/// arrives before the client has read its answer.
-async fn end_to_end(bin: &Path, cli: &Cli) -> Result<(f64, f64, usize)> {
-    let dir = tempfile::tempdir()?;
-    let sink = start_reference("sink", "full", dir.path())?;
-    let hub = start_hub(bin, dir.path(), "full")?;
-    let path = webhook_agent(hub.addr).await?;
-    api(
-        hub.addr,
-        "POST",
-        "/api/webhooks/outgoing",
-        Some(
-            json!({"url": format!("http://{}/hook", sink.addr), "event_types": ["event.created"]}),
-        ),
-    )
-    .await?;
-    let sent: Rc<std::cell::RefCell<HashMap<u64, u64>>> = Rc::default();
-    let acked: Rc<std::cell::RefCell<std::collections::HashSet<u64>>> = Rc::default();
-    let (s, a) = (sent.clone(), acked.clone());
-    let make: Rc<dyn Fn(u64) -> Vec<u8>> = Rc::new(move |n| {
-        s.borrow_mut().insert(n, reference::now_us());
-        request(
-            "POST",
-            &path,
-            None,
-            Some(format!("{{\"e2e\":{n}}}").as_bytes()),
-        )
-    });
-    let on_ok: Rc<dyn Fn(u64)> = Rc::new(move |n| {
-        a.borrow_mut().insert(n);
-    });
-    load::run(
-        hub.addr,
-        4,
-        Duration::from_secs(cli.duration.min(5)),
-        None,
-        make,
-        on_ok,
-        Duration::from_millis(10),
-    )
-    .await;
-    actix_rt::time::sleep(Duration::from_secs(1)).await;
-    let mut c = Conn::open(sink.addr).await?;
-    let (_, body, _) = c
-        .roundtrip(&request("GET", "/receipts", None, None))
-        .await?;
-    let receipts: Vec<(u64, u64)> = serde_json::from_slice(&body)?;
-    let (sent, acked) = (sent.borrow(), acked.borrow());
-    let lat: Vec<u32> = receipts
-        .iter()
-        .filter(|(n, _)| acked.contains(n))
-        .filter_map(|(n, at)| {
-            sent.get(n)
-                .map(|t| at.saturating_sub(*t).min(u64::from(u32::MAX)) as u32)
-        })
-        .collect();
-    Ok((
-        load::quantile_ms(&lat, 0.5),
-        load::quantile_ms(&lat, 0.99),
-        lat.len(),
-    ))
 }
 
 /// GETs of a `data_output` feed of 40 events at 32 connections. The first GET renders
@@ -773,14 +736,23 @@ async fn bench(cli: Cli) -> Result<()> {
         print_table(rows, started);
         return Ok(());
     }
+    if cli.e2e_only {
+        e2e_rows(&bin, &cli, given_capacity(&cli), &mut rows).await;
+        print_table(rows, started);
+        return Ok(());
+    }
 
     let bodies: Vec<bodies::Body> = cli.bodies.iter().map(|&n| bodies::body(n)).collect();
     let mut generators = vec![ingest::Generator::Own];
     if wrk::available() {
         generators.push(ingest::Generator::Wrk);
     } else {
-        println!(
-            "wrk is not installed (apt-get install wrk): only muninn-bench's own generator measures ingest"
+        row(
+            &mut rows,
+            "wrk",
+            "not installed".into(),
+            "apt-get install wrk: only muninn-bench's own generator measured ingest in this run"
+                .into(),
         );
     }
     let hubs = ingest::hubs(&bin, cli.compare.as_deref());
@@ -796,6 +768,15 @@ async fn bench(cli: Cli) -> Result<()> {
     )
     .await?;
     matrix.rows(&mut rows, &bodies, &generators, &hubs);
+    // The end-to-end rows pace their webhooks by this rate.
+    let capacity = given_capacity(&cli).or_else(|| {
+        let b = bodies.iter().position(|b| b.bytes.len() == e2e::BODY)?;
+        let rps = matrix.median_rps(b, ingest::Generator::Own, "full")?;
+        Some((
+            rps,
+            "(this run's FULL row, 203 B, muninn-bench)".to_string(),
+        ))
+    });
     parts.done("ingest matrix");
     row(
         &mut rows,
@@ -823,9 +804,11 @@ async fn bench(cli: Cli) -> Result<()> {
             failed_part(&mut rows, &format!("outbound to {subs}"), done);
         }
         parts.done("outbound");
+        e2e_rows(&bin, &cli, capacity, &mut rows).await;
+        parts.done("end-to-end");
         let done = later_rows(&bin, &cli, &mut rows).await;
-        failed_part(&mut rows, "end-to-end, feed and idle rows", done);
-        parts.done("end-to-end, feed and idle");
+        failed_part(&mut rows, "feed and idle rows", done);
+        parts.done("feed and idle");
     }
 
     print_table(rows, started);
@@ -873,15 +856,50 @@ fn failed_part(rows: &mut Vec<Row>, what: &str, done: Result<()>) {
     }
 }
 
-/// The end-to-end, feed and idle-RSS rows.
+/// `--e2e-capacity`, with the words its rows say it with.
+fn given_capacity(cli: &Cli) -> Option<(f64, String)> {
+    cli.e2e_capacity
+        .map(|c| (c, "(given with --e2e-capacity)".to_string()))
+}
+
+/// The ingest capacity the end-to-end rows are paced by when the matrix did not
+/// measure it (`--e2e-only`, or `--bodies` without 203): one FULL run of the 203 B
+/// body with the own generator, as the matrix's row is measured.
+async fn e2e_capacity(bin: &Path, cli: &Cli) -> Result<(f64, String)> {
+    let dir = tempfile::tempdir()?;
+    let hub = start_hub(bin, dir.path(), "full")?;
+    let path = webhook_agent(hub.addr).await?;
+    let s = ingest::measure(
+        ingest::Generator::Own,
+        hub.addr,
+        &path,
+        &bodies::body(e2e::BODY).bytes,
+        cli.connections,
+        Duration::from_secs(cli.duration),
+        dir.path(),
+    )
+    .await?;
+    print_ingest("ingest capacity for the end-to-end rows, FULL, 203 B", &s);
+    Ok((
+        s.rps,
+        "(FULL, 203 B, muninn-bench, one run of its own)".to_string(),
+    ))
+}
+
+/// The end-to-end rows, paced by `capacity` (measured here when the matrix did not).
+async fn e2e_rows(bin: &Path, cli: &Cli, capacity: Option<(f64, String)>, rows: &mut Vec<Row>) {
+    let capacity = match capacity {
+        Some(c) => Ok(c),
+        None => e2e_capacity(bin, cli).await,
+    };
+    match capacity {
+        Ok((rps, source)) => e2e::rows(bin, rps, &source, cli.connections, rows).await,
+        Err(e) => failed_part(rows, "the ingest capacity for the end-to-end rows", Err(e)),
+    }
+}
+
+/// The feed and idle-RSS rows.
 async fn later_rows(bin: &Path, cli: &Cli, rows: &mut Vec<Row>) -> Result<()> {
-    let (p50, p99, n) = end_to_end(bin, cli).await?;
-    row(
-        rows,
-        "end-to-end, webhook sent -> sink receipt (~400 req/s)",
-        format!("p50 {p50:.2} ms, p99 {p99:.2} ms"),
-        format!("({n} events)"),
-    );
     let (feed, hits, bytes) = feed_gets(bin, cli).await?;
     row(
         rows,

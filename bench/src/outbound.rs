@@ -102,6 +102,12 @@ async fn hub_rate(
         actix_rt::time::sleep(Duration::from_millis(20)).await;
     }
     let rate = got as f64 / started.elapsed().as_secs_f64();
+    if got < want {
+        bail!(
+            "only {got} of {want} deliveries reached the sink within {} s ({rate:.0}/s)",
+            cap.as_secs()
+        );
+    }
     let first: Option<Delivery> = serde_json::from_slice(&sink_get(sink.addr, "/first").await?)?;
     Ok((rate, got, first.context("the sink got no delivery")?))
 }
