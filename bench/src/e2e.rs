@@ -175,6 +175,24 @@ async fn sink_get(sink: SocketAddr, path: &str) -> Result<Vec<u8>> {
     Ok(body)
 }
 
+/// The sink's receipts (webhook number, when it arrived), once it has counted `acked`
+/// deliveries or [`DRAIN`] has passed. Duplicates would count too: the receipts are
+/// matched by number afterwards.
+async fn receipts_of(sink: SocketAddr, acked: u64) -> Result<Vec<(u64, u64)>> {
+    let last_send = Instant::now();
+    while last_send.elapsed() < DRAIN {
+        let count: u64 = String::from_utf8_lossy(&sink_get(sink, "/count").await?)
+            .trim()
+            .parse()
+            .context("the sink's count")?;
+        if count >= acked {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(serde_json::from_slice(&sink_get(sink, "/receipts").await?)?)
+}
+
 /// One paced run at `rate` against a fresh hub (FULL) with one subscription.
 pub async fn paced(bin: &Path, rate: f64, at_least: usize) -> Result<Paced> {
     if !(rate.is_finite() && rate >= 1.0) {
@@ -199,22 +217,8 @@ pub async fn paced(bin: &Path, rate: f64, at_least: usize) -> Result<Paced> {
     let started = Instant::now();
     let s = send_paced(hub.addr, &path, rate, connections).await;
     let sending = started.elapsed();
-    let last_send = Instant::now();
     let acked = s.acked.borrow().len() as u64;
-    // Wait for the sink to count as many deliveries as were acknowledged (duplicates
-    // would count too: the receipts below are matched by number).
-    while last_send.elapsed() < DRAIN {
-        let count: u64 = String::from_utf8_lossy(&sink_get(sink.addr, "/count").await?)
-            .trim()
-            .parse()
-            .context("the sink's count")?;
-        if count >= acked {
-            break;
-        }
-        actix_rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    let receipts: Vec<(u64, u64)> =
-        serde_json::from_slice(&sink_get(sink.addr, "/receipts").await?)?;
+    let receipts = receipts_of(sink.addr, acked).await?;
     let (sent_at, acked_set) = (s.sent_at.borrow(), s.acked.borrow());
     let mut first: HashMap<u64, u64> = HashMap::new();
     for &(n, at) in &receipts {
