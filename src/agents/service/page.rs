@@ -133,7 +133,17 @@ pub async fn liquid_page(
 
 #[cfg(test)]
 mod tests {
-    use super::{Page, carriable, matches};
+    use super::{Page, PageError, carriable, matches};
+
+    #[test]
+    fn refusals_read_as_before() {
+        assert_eq!(
+            PageError::BadOptions("x".into()).to_string(),
+            "This liquid_output agent's options are invalid (x); fix the agent's options"
+        );
+        assert_eq!(PageError::NotFound.to_string(), "agent not found");
+        assert_eq!(PageError::NotAuthorized.to_string(), "Not Authorized");
+    }
 
     #[test]
     fn if_none_match_lists() {
