@@ -28,6 +28,7 @@ use actix::Addr;
 use chrono::NaiveDateTime;
 
 use crate::config::{ClusterConfig, ConfigError};
+use crate::ids::SubscriptionId;
 use crate::store::leases;
 use crate::store::nodes::{self, NodeRow};
 use crate::store::{Conn, Read, Reader, Store, StoreError, StoreOptions};
@@ -94,7 +95,7 @@ impl Db {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct View {
     pub owned_agents: Vec<i64>,
-    pub owned_subscriptions: Vec<i64>,
+    pub owned_subscriptions: Vec<SubscriptionId>,
     pub claimed_deliveries: i64,
     pub live_nodes: usize,
     pub nodes: Vec<NodeRow>,
@@ -246,7 +247,10 @@ impl Cluster {
                 };
                 *view = View {
                     owned_agents: ids("agent:"),
-                    owned_subscriptions: ids("subscription:"),
+                    owned_subscriptions: ids("subscription:")
+                        .into_iter()
+                        .map(SubscriptionId)
+                        .collect(),
                     claimed_deliveries: done.claimed,
                     live_nodes: done.live,
                     nodes: done.nodes,

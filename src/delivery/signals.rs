@@ -6,6 +6,7 @@
 //! path or query (Slack, Discord, Zapier hooks), and logs are read by more people.
 
 use super::breaker::Transition;
+use crate::ids::SubscriptionId;
 
 /// The target's host (and port), never its path or query.
 pub fn target_host(url: &str) -> String {
@@ -19,19 +20,19 @@ pub fn target_host(url: &str) -> String {
 }
 
 /// Logs a breaker transition once, where it happens.
-pub fn circuit(transition: Transition, subscription_id: i64, url: &str, failures: u32) {
+pub fn circuit(transition: Transition, subscription_id: SubscriptionId, url: &str, failures: u32) {
     let host = target_host(url);
     match transition {
         Transition::Opened => tracing::warn!(
             signal = "circuit_opened",
-            subscription_id,
+            subscription_id = subscription_id.0,
             target_host = %host,
             consecutive_failures = failures,
             "circuit opened: deliveries to this subscription wait until a probe succeeds"
         ),
         Transition::Closed => tracing::warn!(
             signal = "circuit_closed",
-            subscription_id,
+            subscription_id = subscription_id.0,
             target_host = %host,
             "circuit closed: deliveries to this subscription resume"
         ),
@@ -40,7 +41,7 @@ pub fn circuit(transition: Transition, subscription_id: i64, url: &str, failures
 
 /// What a dead delivery is logged with.
 pub struct Dead<'a> {
-    pub subscription_id: i64,
+    pub subscription_id: SubscriptionId,
     pub delivery_id: i64,
     pub event_id: i64,
     pub url: &'a str,
@@ -53,7 +54,7 @@ pub struct Dead<'a> {
 pub fn dead(d: &Dead<'_>) {
     tracing::warn!(
         signal = "delivery_dead",
-        subscription_id = d.subscription_id,
+        subscription_id = d.subscription_id.0,
         delivery_id = d.delivery_id,
         event_id = d.event_id,
         target_host = %target_host(d.url),

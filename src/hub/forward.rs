@@ -29,6 +29,7 @@ use crate::agents::service::actions::{self, ActorAsk as AgentAsk};
 use crate::cluster::Cluster;
 use crate::delivery::subscription::SubscriptionError;
 use crate::delivery::subscription::actor_ask::{self, ActorAsk as SubscriptionAsk};
+use crate::ids::SubscriptionId;
 use crate::store::node_requests::{self, Open};
 use crate::store::{Answer, Store, StoreError, leases};
 
@@ -154,11 +155,11 @@ impl Failure {
         }
     }
 
-    fn into_subscription(self, id: i64) -> SubscriptionError {
+    fn into_subscription(self, id: SubscriptionId) -> SubscriptionError {
         match self {
             Failure::Busy(_) => SubscriptionError::HubUnavailable,
             Failure::Silent { node, seconds } => {
-                SubscriptionError::OwnerSilent(silent("webhook", id, &node, seconds))
+                SubscriptionError::OwnerSilent(silent("webhook", id.0, &node, seconds))
             }
             other => SubscriptionError::Store(other.into_store()),
         }
@@ -175,7 +176,7 @@ fn silent(what: &str, id: i64, node: &str, seconds: u64) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Agent(i64),
-    Subscription(i64),
+    Subscription(SubscriptionId),
 }
 
 impl Target {
@@ -183,7 +184,7 @@ impl Target {
         let id = |prefix: &str| resource.strip_prefix(prefix)?.parse::<i64>().ok();
         id("agent:")
             .map(Target::Agent)
-            .or_else(|| id("subscription:").map(Target::Subscription))
+            .or_else(|| id("subscription:").map(|n| Target::Subscription(SubscriptionId(n))))
     }
 }
 
@@ -247,7 +248,7 @@ impl Forward {
     /// runs it.
     pub async fn ask_subscription<T: serde::de::DeserializeOwned>(
         &self,
-        id: i64,
+        id: SubscriptionId,
         ask: SubscriptionAsk,
         extra: Duration,
     ) -> Result<Option<T>, SubscriptionError> {
@@ -482,7 +483,7 @@ mod tests {
         assert_eq!(Target::parse("agent:12"), Some(Target::Agent(12)));
         assert_eq!(
             Target::parse("subscription:3"),
-            Some(Target::Subscription(3))
+            Some(Target::Subscription(SubscriptionId(3)))
         );
         assert_eq!(Target::parse("agent:x"), None);
         assert_eq!(Target::parse("feed:1"), None);
@@ -519,14 +520,14 @@ mod tests {
             cross(Failure::from_subscription(
                 &SubscriptionError::HubUnavailable
             ))
-            .into_subscription(2),
+            .into_subscription(SubscriptionId(2)),
             SubscriptionError::HubUnavailable
         ));
         let silent = Failure::Silent {
             node: "b".into(),
             seconds: 10,
         }
-        .into_subscription(2);
+        .into_subscription(SubscriptionId(2));
         assert_eq!(
             silent.to_string(),
             "webhook 2 runs on node b, which did not answer within 10 s; retry shortly"

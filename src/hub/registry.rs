@@ -11,6 +11,7 @@ use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{Endpoint, EndpointActor, EndpointCore};
 use crate::feeds::FeedActor;
+use crate::ids::SubscriptionId;
 use crate::telemetry::stats::Stats;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
@@ -54,7 +55,7 @@ pub struct SubscriptionEntry {
 pub struct Registry {
     agents: RwLock<HashMap<i64, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
-    subscriptions: RwLock<HashMap<i64, SubscriptionEntry>>,
+    subscriptions: RwLock<HashMap<SubscriptionId, SubscriptionEntry>>,
     tokens: RwLock<HashMap<String, TokenEntry>>,
     /// Live counters and the event stream (see `stats`).
     pub stats: Arc<Stats>,
@@ -137,15 +138,15 @@ impl Registry {
         }
     }
 
-    pub fn subscription(&self, id: i64) -> Option<SubscriptionEntry> {
+    pub fn subscription(&self, id: SubscriptionId) -> Option<SubscriptionEntry> {
         read(&self.subscriptions).get(&id).cloned()
     }
 
-    pub fn insert_subscription(&self, id: i64, entry: SubscriptionEntry) {
+    pub fn insert_subscription(&self, id: SubscriptionId, entry: SubscriptionEntry) {
         write(&self.subscriptions).insert(id, entry);
     }
 
-    pub fn remove_subscription(&self, id: i64) -> Option<SubscriptionEntry> {
+    pub fn remove_subscription(&self, id: SubscriptionId) -> Option<SubscriptionEntry> {
         write(&self.subscriptions).remove(&id)
     }
 
@@ -228,7 +229,7 @@ impl Registry {
     }
 
     /// The ids of the subscriptions whose actor runs here.
-    pub fn subscription_ids(&self) -> Vec<i64> {
+    pub fn subscription_ids(&self) -> Vec<SubscriptionId> {
         read(&self.subscriptions).keys().copied().collect()
     }
 

@@ -69,7 +69,7 @@ impl Handler<RemoteEvents> for Router {
                     }
                 }
                 for id in subscriptions {
-                    if let Some(s) = self.registry.subscription(id) {
+                    if let Some(s) = self.registry.subscription(crate::ids::SubscriptionId(id)) {
                         s.addr.do_send(Wake);
                     }
                 }

@@ -14,6 +14,7 @@ use super::registry::Registry;
 use crate::agents::actor::ReceiveEvents;
 use crate::delivery::{Enqueue, Item};
 use crate::feeds::FeedChanged;
+use crate::ids::SubscriptionId;
 use crate::store::{Committed, Store, StoreError, links};
 
 pub struct Router {
@@ -47,7 +48,7 @@ impl Handler<Route> for Router {
 
     fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
         crate::telemetry::events_committed(&self.registry.stats, &msg.0);
-        let mut per_subscription: BTreeMap<i64, Vec<Item>> = BTreeMap::new();
+        let mut per_subscription: BTreeMap<SubscriptionId, Vec<Item>> = BTreeMap::new();
         for c in &msg.0 {
             for d in c.deliveries.iter() {
                 per_subscription

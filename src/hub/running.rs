@@ -26,6 +26,7 @@ use crate::delivery::subscription::{Running as SubscriptionsRunning, Subscriptio
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming_service::logs::FlushLogs;
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
+use crate::ids::SubscriptionId;
 use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
 use crate::store::subscriptions::SubscriptionRow;
@@ -35,17 +36,17 @@ impl SubscriptionsRunning for Addrs {
         Ok(self.hub.send(SubscriptionSaved(row)).await?)
     }
 
-    async fn removed(&self, id: i64) -> Result<(), SubscriptionError> {
+    async fn removed(&self, id: SubscriptionId) -> Result<(), SubscriptionError> {
         Ok(self.hub.send(SubscriptionRemoved(id)).await?)
     }
 
-    fn actor(&self, id: i64) -> Option<Addr<SubscriptionActor>> {
+    fn actor(&self, id: SubscriptionId) -> Option<Addr<SubscriptionActor>> {
         self.registry.subscription(id).map(|e| e.addr)
     }
 
     async fn ask_owner<T: serde::de::DeserializeOwned>(
         &self,
-        id: i64,
+        id: SubscriptionId,
         ask: SubscriptionAsk,
     ) -> Result<Option<T>, SubscriptionError> {
         // A test send waits for the target as long as the owner does.
@@ -104,7 +105,7 @@ impl AgentsRunning for Addrs {
     fn agent_removed(
         &self,
         id: i64,
-        subscription_id: Option<i64>,
+        subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         let hub = self.hub.clone();
         async move {
@@ -157,7 +158,7 @@ impl AgentsRunning for FromInside {
     fn agent_removed(
         &self,
         id: i64,
-        subscription_id: Option<i64>,
+        subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         self.hub.do_send(AgentRemoved(id));
         if let Some(sub) = subscription_id {

@@ -138,7 +138,7 @@ impl Hub {
         let spec = match Spec::from_row(row, self.store.keys()) {
             Ok(s) => Arc::new(s),
             Err(e) => {
-                tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid; it will not send until fixed");
+                tracing::error!(subscription_id = row.id.0, error = %e, "subscription is invalid; it will not send until fixed");
                 return;
             }
         };
@@ -146,7 +146,7 @@ impl Hub {
         if !run || self.registry.subscription(row.id).is_some() {
             return;
         }
-        let arbiter = self.arbiter_for(row.id);
+        let arbiter = self.arbiter_for(row.id.0);
         let shared = Arc::new(SubscriptionShared::default());
         let addr = {
             let (row, store, index, settings, shared) = (

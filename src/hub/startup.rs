@@ -130,7 +130,7 @@ pub async fn subscriptions(
             None
         };
         if let Some(problem) = problem {
-            tracing::error!(subscription_id = row.id, error = %problem, "subscription disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
+            tracing::error!(subscription_id = row.id.0, error = %problem, "subscription disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
             let reason =
                 format!("disabled at start: the configuration cannot be loaded ({problem})");
             let (id, user_id, url, stored) = (row.id, row.user_id, row.url.clone(), reason.clone());

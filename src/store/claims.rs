@@ -19,6 +19,7 @@ use super::events::EventRow;
 use super::nodes::{db_now, placeholders};
 use super::schema::deliveries as d;
 use super::{Conn, DbConn, StoreError};
+use crate::ids::SubscriptionId;
 
 /// What one refill read: the deliveries to send, and whether more may be due behind
 /// them (the caller reads again soon rather than waiting for a push or a due time).
@@ -39,7 +40,7 @@ pub struct Claimed {
 /// left to wake them (the benchmark's PostgreSQL delivery row, session 31).
 pub fn claim_due(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
@@ -114,7 +115,7 @@ pub fn claim_due(
 /// The first `limit` due deliveries without claiming them (one node: SQLite).
 pub fn unclaimed_due(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
@@ -131,7 +132,7 @@ pub fn unclaimed_due(
 /// under load).
 fn held_elsewhere(
     c: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     node: &str,
 ) -> Result<bool, StoreError> {

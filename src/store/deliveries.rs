@@ -9,6 +9,7 @@ use rand::RngCore;
 use super::schema::{deliveries, events, subscriptions};
 use super::{Conn, StoreError, Value, now};
 use crate::cached;
+use crate::ids::SubscriptionId;
 
 pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
@@ -68,7 +69,7 @@ super::text_enum::stored_as_text!(DeliveryStatus, "delivery status", "deliveries
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
     pub id: i64,
-    pub subscription_id: i64,
+    pub subscription_id: SubscriptionId,
     pub event_id: i64,
     pub message_id: String,
     pub status: DeliveryStatus,
@@ -96,7 +97,7 @@ pub fn new_message_id() -> String {
 /// Creates the deliveries one event owes, due now.
 pub fn insert_for_event(
     conn: &mut Conn,
-    subscription_ids: &[i64],
+    subscription_ids: &[SubscriptionId],
     event_id: i64,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     let at = now();
@@ -154,7 +155,7 @@ pub fn find_owned(
 /// holds the rest), earliest due otherwise.
 pub fn due(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
@@ -200,7 +201,7 @@ pub fn with_events(
 /// When the next delivery of the subscription that is not due at `at` falls due.
 pub fn next_due_after(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
     Ok(deliveries::table
@@ -269,7 +270,7 @@ pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
 /// Which deliveries a replay takes.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayFilter {
-    pub subscription_id: i64,
+    pub subscription_id: SubscriptionId,
     pub statuses: Vec<String>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
@@ -333,7 +334,7 @@ pub fn requeue_batch(
 /// Filters of `GET /api/deliveries`.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
-    pub subscription_ids: Option<Vec<i64>>,
+    pub subscription_ids: Option<Vec<SubscriptionId>>,
     pub status: Option<String>,
     /// Only ids below this (the cursor of a newest-first page).
     pub before: Option<i64>,
@@ -364,7 +365,7 @@ pub fn list(conn: &mut Conn, q: &DeliveryQuery) -> Result<Vec<DeliveryRow>, Stor
 /// How many deliveries of the subscription are in each status.
 pub fn count_by_status(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     Ok(deliveries::table
         .filter(deliveries::subscription_id.eq(subscription_id))
@@ -406,7 +407,7 @@ pub fn totals(
 pub fn open_counts(
     conn: &mut Conn,
     scope: Option<i64>,
-) -> Result<Vec<(i64, String, i64)>, StoreError> {
+) -> Result<Vec<(SubscriptionId, String, i64)>, StoreError> {
     let open = [PENDING, RETRYING, DEAD];
     let grouped = (deliveries::subscription_id, deliveries::status);
     let counted = (
@@ -433,7 +434,7 @@ pub fn open_counts(
 /// Queues one prepared request (a post agent's) for `event_id`, due now.
 pub fn insert_request(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     event_id: i64,
     request: &str,
 ) -> Result<DeliveryRow, StoreError> {

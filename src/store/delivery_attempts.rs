@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::schema::delivery_attempts;
 use super::{Conn, StoreError, Value};
 use crate::cached;
+use crate::ids::SubscriptionId;
 
 /// Longest request or response body kept in an attempt row.
 pub const MAX_BODY_CHARS: usize = 64 * 1024;
@@ -16,7 +17,7 @@ pub const MAX_BODY_CHARS: usize = 64 * 1024;
 pub struct AttemptRow {
     pub id: i64,
     pub delivery_id: i64,
-    pub subscription_id: i64,
+    pub subscription_id: SubscriptionId,
     pub attempt_number: i32,
     pub started_at: NaiveDateTime,
     pub duration_ms: i64,
@@ -31,7 +32,7 @@ pub struct AttemptRow {
 #[diesel(table_name = delivery_attempts)]
 pub struct NewAttempt {
     pub delivery_id: i64,
-    pub subscription_id: i64,
+    pub subscription_id: SubscriptionId,
     pub attempt_number: i32,
     pub started_at: NaiveDateTime,
     pub duration_ms: i64,
@@ -62,7 +63,7 @@ pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
          response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             Value::Int(a.delivery_id),
-            Value::Int(a.subscription_id),
+            Value::Int(a.subscription_id.0),
             Value::Int(i64::from(a.attempt_number)),
             Value::Time(a.started_at),
             Value::Int(a.duration_ms),
@@ -89,7 +90,7 @@ pub fn for_delivery(conn: &mut Conn, delivery_id: i64) -> Result<Vec<AttemptRow>
 /// id and event type.
 pub fn for_subscription(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     before: i64,
     limit: i64,
     offset: i64,
@@ -112,7 +113,10 @@ pub fn for_subscription(
 }
 
 /// (total, successful, average duration in ms) of a subscription's attempts.
-pub fn totals(conn: &mut Conn, subscription_id: i64) -> Result<(i64, i64, f64), StoreError> {
+pub fn totals(
+    conn: &mut Conn,
+    subscription_id: SubscriptionId,
+) -> Result<(i64, i64, f64), StoreError> {
     let total: i64 = delivery_attempts::table
         .filter(delivery_attempts::subscription_id.eq(subscription_id))
         .count()

@@ -28,7 +28,7 @@ pub fn agent(id: i64) -> String {
 }
 
 /// The resource name of a subscription's (outgoing webhook's) lease.
-pub fn subscription(id: i64) -> String {
+pub fn subscription(id: crate::ids::SubscriptionId) -> String {
     format!("subscription:{id}")
 }
 

@@ -104,7 +104,7 @@ mod tests {
         let s = Stats::default();
         let o = DeliveryOutcome {
             delivery_id: 1,
-            webhook_id: 3,
+            webhook_id: crate::ids::SubscriptionId(3),
             user_id: 1,
             event_id: 9,
             event_type: "x".into(),
@@ -116,7 +116,7 @@ mod tests {
         };
         delivery_settled(&s, Some(o));
         delivery_settled(&s, None);
-        let (sub, _) = s.subscription(3);
+        let (sub, _) = s.subscription(crate::ids::SubscriptionId(3));
         assert_eq!((sub.failed, sub.dead), (1, 1));
         assert_eq!(s.rates().failed_total, 1);
     }

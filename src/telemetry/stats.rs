@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::ids::SubscriptionId;
 use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, DELIVERED};
@@ -134,7 +135,7 @@ pub enum StreamItem {
     },
     Delivery {
         delivery_id: i64,
-        webhook_id: i64,
+        webhook_id: SubscriptionId,
         user_id: i64,
         event_id: i64,
         event_type: String,
@@ -193,7 +194,7 @@ impl StreamReceiver {
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
     pub delivery_id: i64,
-    pub webhook_id: i64,
+    pub webhook_id: SubscriptionId,
     pub user_id: i64,
     pub event_id: i64,
     pub event_type: String,
@@ -214,7 +215,7 @@ pub struct Stats {
     dead: AtomicU64,
     rings: Mutex<Rings>,
     per_user: Mutex<HashMap<i64, UserTally>>,
-    subscriptions: Mutex<HashMap<i64, SubscriptionStats>>,
+    subscriptions: Mutex<HashMap<SubscriptionId, SubscriptionStats>>,
     /// Keyed by the agent id of a webhook or data_output agent.
     endpoints: Mutex<HashMap<i64, EndpointStats>>,
     stream: broadcast::Sender<Arc<StreamItem>>,
@@ -234,7 +235,7 @@ type StoredByScope = HashMap<Option<i64>, (Instant, Arc<StoredCounts>)>;
 pub struct StoredCounts {
     pub subscriptions: Vec<SubscriptionRow>,
     /// (subscription id, status, count), delivered rows excluded.
-    pub open: Vec<(i64, String, i64)>,
+    pub open: Vec<(SubscriptionId, String, i64)>,
     pub agents: Vec<AgentRow>,
 }
 
@@ -496,7 +497,7 @@ impl Stats {
 
     /// (subscription id, delivered, failed, dead, latency ms sum) of every subscription
     /// that settled a delivery since the hub started, by id.
-    pub fn subscription_counts(&self) -> Vec<(i64, u64, u64, u64, u64)> {
+    pub fn subscription_counts(&self) -> Vec<(SubscriptionId, u64, u64, u64, u64)> {
         let subs = lock(&self.subscriptions);
         let mut all: Vec<_> = subs
             .iter()
@@ -507,7 +508,7 @@ impl Stats {
     }
 
     /// Counters of one subscription, with its deliveries of the last minute.
-    pub fn subscription(&self, id: i64) -> (SubscriptionStats, u64) {
+    pub fn subscription(&self, id: SubscriptionId) -> (SubscriptionStats, u64) {
         let b = self.bucket();
         let mut subs = lock(&self.subscriptions);
         match subs.get_mut(&id) {
@@ -544,7 +545,7 @@ mod tests {
         let s = Stats::default();
         let o = |status: &str| DeliveryOutcome {
             delivery_id: 1,
-            webhook_id: 7,
+            webhook_id: SubscriptionId(7),
             user_id: 1,
             event_id: 1,
             event_type: "x".into(),
@@ -559,7 +560,7 @@ mod tests {
         s.record_delivery(o("delivered"));
         let r = s.rates();
         assert_eq!((r.delivered_total, r.failed_total, r.dead_total), (1, 2, 1));
-        let (sub, per_minute) = s.subscription(7);
+        let (sub, per_minute) = s.subscription(SubscriptionId(7));
         assert_eq!((sub.delivered, sub.failed, sub.dead), (1, 2, 1));
         assert_eq!(per_minute, 1);
         assert_eq!(sub.last_error.as_deref(), Some("target answered 500"));

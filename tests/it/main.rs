@@ -43,6 +43,7 @@ mod forward;
 mod hostile_jsonpath;
 mod hostile_s30;
 mod http_status;
+mod ids;
 mod imap_folder_agent;
 mod inbound;
 mod insecure_agents;

@@ -27,6 +27,7 @@ use actix::Addr;
 pub use error::AgentServiceError;
 
 use super::actor::AgentActor;
+use crate::ids::SubscriptionId;
 use crate::store::agents::{self, AgentRow};
 use crate::store::{Conn, Store, StoreError, control_links, links as link_rows};
 
@@ -43,7 +44,7 @@ pub trait Running {
     fn agent_removed(
         &self,
         id: i64,
-        subscription_id: Option<i64>,
+        subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>>;
     /// Links changed: reload the graph.
     fn links_changed(&self) -> impl Future<Output = Result<(), AgentServiceError>>;

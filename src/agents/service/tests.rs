@@ -29,7 +29,7 @@ impl Running for Told {
     fn agent_removed(
         &self,
         id: i64,
-        _: Option<i64>,
+        _: Option<crate::ids::SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         self.0.borrow_mut().push(format!("removed {id}"));
         ready(Ok(()))

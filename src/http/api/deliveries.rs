@@ -9,6 +9,7 @@ use super::subscriptions::{caller, service};
 use super::{ts, ts_opt};
 use crate::delivery::subscription::DeliveryFilter;
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::SubscriptionId;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::deliveries::DeliveryStatus;
 use crate::store::delivery_attempts::AttemptRow;
@@ -71,7 +72,7 @@ fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
     let waiting = d.status.is_waiting();
     DeliveryOut {
         id: d.id,
-        webhook_id: d.subscription_id,
+        webhook_id: d.subscription_id.0,
         event_id: d.event_id,
         message_id: d.message_id,
         status: d.status.as_str().to_string(),
@@ -117,7 +118,7 @@ pub async fn list(
     let page = super::page::Page::from_request(&req, super::page::Order::NewestFirst)?;
     let filter = DeliveryFilter {
         status: q.status,
-        subscription_id: q.webhook_id,
+        subscription_id: q.webhook_id.map(SubscriptionId),
         before: page.cursor,
         limit: page.fetch(),
         offset: q.offset.unwrap_or(0),

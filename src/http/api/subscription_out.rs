@@ -115,7 +115,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
     SubscriptionOut {
         public_key: public_keys.as_ref().and_then(|k| k.first().cloned()),
         public_keys,
-        id: r.id,
+        id: r.id.0,
         user_id: r.user_id,
         name: r.name,
         description: r.description,

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::ts_opt;
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::SubscriptionId;
 use crate::store::agents::{self, AgentRow};
 use crate::store::deliveries::{self, DEAD, PENDING, RETRYING};
 use crate::store::subscriptions;
@@ -165,7 +166,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
     // listed in the order the console shows them.
     let counts = stored(&state, user.scope()).await?;
     let stats = &state.addrs.registry.stats;
-    let mut per_status: HashMap<i64, (i64, i64, i64)> = HashMap::new();
+    let mut per_status: HashMap<SubscriptionId, (i64, i64, i64)> = HashMap::new();
     for (id, status, n) in &counts.open {
         let e = per_status.entry(*id).or_default();
         match status.as_str() {
@@ -205,7 +206,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         queue.open_circuits += u64::from(open);
         queue.paused += u64::from(row.paused);
         subs.push(QueueOut {
-            id: row.id,
+            id: row.id.0,
             name: row.name.clone(),
             url: row.url.clone(),
             is_active: row.is_active,
