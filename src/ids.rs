@@ -78,6 +78,8 @@ macro_rules! ids {
 ids! {
     /// `subscriptions.id`: an outgoing webhook.
     SubscriptionId;
+    /// `deliveries.id`: one event owed to one subscription.
+    DeliveryId;
 }
 
 #[cfg(test)]
@@ -106,6 +108,7 @@ mod tests {
     fn every_id_is_its_number_in_json_and_text() {
         for n in [1, 42, i64::MAX] {
             as_number(SubscriptionId(n), n);
+            as_number(DeliveryId(n), n);
         }
     }
 }

@@ -23,6 +23,7 @@ use super::index::SubscriptionIndex;
 use super::prepared::ResponseHook;
 use super::spec::Spec;
 use crate::cluster::Cluster;
+use crate::ids::DeliveryId;
 use crate::ops::backoff::{Backoff, Change};
 use crate::ops::rate::TokenBucket;
 use crate::store::deliveries::{self, DeliveryRow};
@@ -90,12 +91,12 @@ pub struct SubscriptionActor {
     fresh: VecDeque<Item>,
     retries: VecDeque<Item>,
     /// Ids in the window or being sent (until their outcome is committed).
-    known: HashSet<i64>,
+    known: HashSet<DeliveryId>,
     /// Ids being sent or whose outcome is being committed.
-    sending: HashSet<i64>,
+    sending: HashSet<DeliveryId>,
     /// Ids whose outcome committed since the last refill began: a refill that read them
     /// before that commit must not bring them back.
-    done_since_refill: HashSet<i64>,
+    done_since_refill: HashSet<DeliveryId>,
     /// Outcomes committed so far. An ordered refill rebuilds the queue from what it
     /// read, so it is discarded if an outcome (a new retry time, say) landed meanwhile.
     settled: u64,
@@ -457,7 +458,7 @@ impl SubscriptionActor {
         let Some(node) = self.settings.claims.clone() else {
             return;
         };
-        let ids: Vec<i64> = self.known.iter().copied().collect();
+        let ids: Vec<DeliveryId> = self.known.iter().copied().collect();
         if ids.is_empty() {
             return;
         }

@@ -6,7 +6,7 @@
 //! path or query (Slack, Discord, Zapier hooks), and logs are read by more people.
 
 use super::breaker::Transition;
-use crate::ids::SubscriptionId;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 /// The target's host (and port), never its path or query.
 pub fn target_host(url: &str) -> String {
@@ -42,7 +42,7 @@ pub fn circuit(transition: Transition, subscription_id: SubscriptionId, url: &st
 /// What a dead delivery is logged with.
 pub struct Dead<'a> {
     pub subscription_id: SubscriptionId,
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     pub event_id: i64,
     pub url: &'a str,
     pub attempts: i32,
@@ -55,7 +55,7 @@ pub fn dead(d: &Dead<'_>) {
     tracing::warn!(
         signal = "delivery_dead",
         subscription_id = d.subscription_id.0,
-        delivery_id = d.delivery_id,
+        delivery_id = d.delivery_id.0,
         event_id = d.event_id,
         target_host = %target_host(d.url),
         attempts = d.attempts,

@@ -19,7 +19,7 @@ use super::events::EventRow;
 use super::nodes::{db_now, placeholders};
 use super::schema::deliveries as d;
 use super::{Conn, DbConn, StoreError};
-use crate::ids::SubscriptionId;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 /// What one refill read: the deliveries to send, and whether more may be due behind
 /// them (the caller reads again soon rather than waiting for a push or a due time).
@@ -72,7 +72,7 @@ pub fn claim_due(
         #[derive(QueryableByName)]
         struct Id {
             #[diesel(sql_type = BigInt)]
-            id: i64,
+            id: DeliveryId,
         }
         let q = diesel::sql_query(sql)
             .bind::<Text, _>(node)
@@ -91,7 +91,7 @@ pub fn claim_due(
                 .load(c)?
         };
         let full = claimed.len() as i64 >= limit;
-        let mine: HashSet<i64> = claimed.into_iter().map(|r| r.id).collect();
+        let mine: HashSet<DeliveryId> = claimed.into_iter().map(|r| r.id).collect();
         if !ordered {
             // Read exactly what was claimed: a second "first `limit` due" read would
             // also hold the rows skipped above and miss the ones claimed past them.
@@ -153,7 +153,7 @@ fn held_elsewhere(
 pub fn renew(
     conn: &mut Conn,
     node: &str,
-    ids: &[i64],
+    ids: &[DeliveryId],
     lease: std::time::Duration,
 ) -> Result<usize, StoreError> {
     if !conn.is_pg() || ids.is_empty() {
@@ -170,7 +170,7 @@ pub fn renew(
 }
 
 /// Clears the claim on delivery `id` (its attempt's outcome is being recorded).
-pub fn clear(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn clear(conn: &mut Conn, id: DeliveryId) -> Result<(), StoreError> {
     if let DbConn::Pg(_) = conn {
         diesel::update(d::table.find(id).filter(d::claimed_by.is_not_null()))
             .set((

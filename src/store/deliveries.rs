@@ -9,7 +9,7 @@ use rand::RngCore;
 use super::schema::{deliveries, events, subscriptions};
 use super::{Conn, StoreError, Value, now};
 use crate::cached;
-use crate::ids::SubscriptionId;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
@@ -68,7 +68,7 @@ super::text_enum::stored_as_text!(DeliveryStatus, "delivery status", "deliveries
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
-    pub id: i64,
+    pub id: DeliveryId,
     pub subscription_id: SubscriptionId,
     pub event_id: i64,
     pub message_id: String,
@@ -124,7 +124,7 @@ pub fn insert_for_event(
 /// Without `LIMIT`: SQLite re-prepares a statement whose `LIMIT ?` is re-bound (the
 /// bound value may change the plan), and this runs for every delivery attempt. The
 /// primary key already yields at most one row.
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: DeliveryId) -> Result<Option<DeliveryRow>, StoreError> {
     Ok(deliveries::table
         .find(id)
         .select(DeliveryRow::as_select())
@@ -137,7 +137,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError>
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: DeliveryId,
 ) -> Result<Option<DeliveryRow>, StoreError> {
     let mut q = deliveries::table
         .inner_join(subscriptions::table)
@@ -182,7 +182,7 @@ pub fn due(
 /// attempt, then id).
 pub fn with_events(
     conn: &mut Conn,
-    ids: &std::collections::HashSet<i64>,
+    ids: &std::collections::HashSet<DeliveryId>,
 ) -> Result<Vec<(DeliveryRow, super::events::EventRow)>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -227,7 +227,7 @@ pub struct AttemptResult {
 /// prepare again each time.
 pub fn record_result(
     conn: &mut Conn,
-    id: i64,
+    id: DeliveryId,
     r: &AttemptResult,
 ) -> Result<DeliveryRow, StoreError> {
     let at = now();
@@ -243,7 +243,7 @@ pub fn record_result(
             Value::OptText(r.error.as_deref()),
             Value::Time(at),
             Value::OptTime((r.status == DeliveryStatus::Delivered).then_some(at)),
-            Value::Int(id),
+            Value::Int(id.0),
         ],
     )
     .execute(conn)?;
@@ -254,7 +254,7 @@ pub fn record_result(
 }
 
 /// Puts a delivery back in the queue with a fresh retry budget (manual retry, replay).
-pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
+pub fn requeue(conn: &mut Conn, id: DeliveryId) -> Result<DeliveryRow, StoreError> {
     let at = now();
     Ok(diesel::update(deliveries::table.find(id))
         .set((

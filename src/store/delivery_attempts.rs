@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::schema::delivery_attempts;
 use super::{Conn, StoreError, Value};
 use crate::cached;
-use crate::ids::SubscriptionId;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 /// Longest request or response body kept in an attempt row.
 pub const MAX_BODY_CHARS: usize = 64 * 1024;
@@ -16,7 +16,7 @@ pub const MAX_BODY_CHARS: usize = 64 * 1024;
 #[diesel(table_name = delivery_attempts)]
 pub struct AttemptRow {
     pub id: i64,
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     pub subscription_id: SubscriptionId,
     pub attempt_number: i32,
     pub started_at: NaiveDateTime,
@@ -31,7 +31,7 @@ pub struct AttemptRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = delivery_attempts)]
 pub struct NewAttempt {
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     pub subscription_id: SubscriptionId,
     pub attempt_number: i32,
     pub started_at: NaiveDateTime,
@@ -62,7 +62,7 @@ pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
          started_at, duration_ms, request_headers, request_body, response_status, \
          response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
-            Value::Int(a.delivery_id),
+            Value::Int(a.delivery_id.0),
             Value::Int(a.subscription_id.0),
             Value::Int(i64::from(a.attempt_number)),
             Value::Time(a.started_at),
@@ -78,7 +78,10 @@ pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn for_delivery(conn: &mut Conn, delivery_id: i64) -> Result<Vec<AttemptRow>, StoreError> {
+pub fn for_delivery(
+    conn: &mut Conn,
+    delivery_id: DeliveryId,
+) -> Result<Vec<AttemptRow>, StoreError> {
     Ok(delivery_attempts::table
         .filter(delivery_attempts::delivery_id.eq(delivery_id))
         .order(delivery_attempts::id.asc())

@@ -47,5 +47,6 @@ macro_rules! round_trip {
 fn every_id_reads_back_from_sqlite_as_its_number() {
     for n in [1, 42, i64::MAX] {
         round_trip!(SubscriptionId, n);
+        round_trip!(DeliveryId, n);
     }
 }

@@ -103,7 +103,7 @@ mod tests {
     fn a_settled_delivery_reaches_the_console_and_an_unrecorded_one_does_not() {
         let s = Stats::default();
         let o = DeliveryOutcome {
-            delivery_id: 1,
+            delivery_id: crate::ids::DeliveryId(1),
             webhook_id: crate::ids::SubscriptionId(3),
             user_id: 1,
             event_id: 9,

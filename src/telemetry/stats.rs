@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::ids::SubscriptionId;
+use crate::ids::{DeliveryId, SubscriptionId};
 use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, DELIVERED};
@@ -134,7 +134,7 @@ pub enum StreamItem {
         payload: Value,
     },
     Delivery {
-        delivery_id: i64,
+        delivery_id: DeliveryId,
         webhook_id: SubscriptionId,
         user_id: i64,
         event_id: i64,
@@ -193,7 +193,7 @@ impl StreamReceiver {
 /// A committed delivery outcome, as `settle` reports it.
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     pub webhook_id: SubscriptionId,
     pub user_id: i64,
     pub event_id: i64,
@@ -544,7 +544,7 @@ mod tests {
     fn outcomes_count_per_subscription() {
         let s = Stats::default();
         let o = |status: &str| DeliveryOutcome {
-            delivery_id: 1,
+            delivery_id: DeliveryId(1),
             webhook_id: SubscriptionId(7),
             user_id: 1,
             event_id: 1,
@@ -594,7 +594,7 @@ mod tests {
             std::iter::from_fn(|| rx.try_recv().ok())
                 .map(|item| match *item {
                     StreamItem::Event { id, .. } => id,
-                    StreamItem::Delivery { delivery_id, .. } => delivery_id,
+                    StreamItem::Delivery { delivery_id, .. } => delivery_id.0,
                 })
                 .collect::<Vec<_>>()
         };

@@ -44,5 +44,7 @@ fn every_id_reads_back_from_postgres_as_its_number() {
     for n in [1, 42, i64::MAX] {
         round_trip!(&mut raw, SubscriptionId, n);
         round_trip!(&mut multi, SubscriptionId, n);
+        round_trip!(&mut raw, DeliveryId, n);
+        round_trip!(&mut multi, DeliveryId, n);
     }
 }

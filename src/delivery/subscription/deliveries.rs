@@ -4,7 +4,7 @@
 
 use super::service::{Caller, Running, Subscriptions};
 use crate::delivery::actor::Wake;
-use crate::ids::SubscriptionId;
+use crate::ids::{DeliveryId, SubscriptionId};
 use crate::store::deliveries::{self, DeliveryQuery, DeliveryRow, STATUSES};
 use crate::store::delivery_attempts::{self, AttemptRow};
 use crate::store::{StoreError, subscriptions};
@@ -93,7 +93,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn delivery(
         &self,
         caller: Caller,
-        id: i64,
+        id: DeliveryId,
     ) -> Result<(DeliveryRow, Vec<AttemptRow>), DeliveryError> {
         let scope = caller.scope;
         self.store
@@ -106,7 +106,7 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?
             .ok_or(DeliveryError::NotFound {
                 what: "delivery",
-                id,
+                id: id.0,
             })
     }
 
@@ -115,7 +115,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn retry_delivery(
         &self,
         caller: Caller,
-        id: i64,
+        id: DeliveryId,
     ) -> Result<DeliveryRow, DeliveryError> {
         let scope = caller.scope;
         let d = self
@@ -124,7 +124,7 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?
             .ok_or(DeliveryError::NotFound {
                 what: "delivery",
-                id,
+                id: id.0,
             })?;
         if d.status.is_waiting() {
             return Err(DeliveryError::Conflict(format!(

@@ -100,7 +100,7 @@ pub async fn logs(
                 id: a.id,
                 webhook_id: a.subscription_id.0,
                 webhook_type: "outgoing",
-                delivery_id: a.delivery_id,
+                delivery_id: a.delivery_id.0,
                 message_id,
                 event_type,
                 request_payload: serde_json::from_str::<Value>(&a.request_body)
