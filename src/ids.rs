@@ -80,6 +80,8 @@ ids! {
     SubscriptionId;
     /// `deliveries.id`: one event owed to one subscription.
     DeliveryId;
+    /// `agents.id`: an agent (also `events.agent_id`, the links' ends, ...).
+    AgentId;
 }
 
 #[cfg(test)]
@@ -109,6 +111,7 @@ mod tests {
         for n in [1, 42, i64::MAX] {
             as_number(SubscriptionId(n), n);
             as_number(DeliveryId(n), n);
+            as_number(AgentId(n), n);
         }
     }
 }

@@ -10,7 +10,7 @@ use super::filters::{Filters, TypePattern};
 use super::policy::{RetryPolicy, Schedule};
 use super::signer::Scheme;
 pub use super::spec_error::{BodyError, SecretsError, SigningError, SpecError};
-use crate::ids::SubscriptionId;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::secrets::{Keyring, purpose};
 use crate::store::subscriptions::SubscriptionRow;
 use crate::template::object::{ObjectTemplate, stored_object};
@@ -56,7 +56,7 @@ pub struct Spec {
     pub user_id: i64,
     pub url: String,
     pub event_types: Vec<TypePattern>,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub filters: Filters,
     pub headers: Vec<(String, String)>,
     pub template: Option<PayloadTemplate>,

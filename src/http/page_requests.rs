@@ -44,7 +44,7 @@ fn matches(if_none_match: &str, etag: &str) -> bool {
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    agent_id: i64,
+    agent_id: crate::ids::AgentId,
     user_id: i64,
     secret: String,
     ext: Option<&str>,

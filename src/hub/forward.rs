@@ -29,7 +29,7 @@ use crate::agents::service::actions::{self, ActorAsk as AgentAsk};
 use crate::cluster::Cluster;
 use crate::delivery::subscription::SubscriptionError;
 use crate::delivery::subscription::actor_ask::{self, ActorAsk as SubscriptionAsk};
-use crate::ids::SubscriptionId;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::node_requests::{self, Open};
 use crate::store::{Answer, Store, StoreError, leases};
 
@@ -134,11 +134,11 @@ impl Failure {
         }
     }
 
-    fn into_agent(self, id: i64) -> AgentServiceError {
+    fn into_agent(self, id: AgentId) -> AgentServiceError {
         match self {
             Failure::Busy(m) => AgentServiceError::Busy(m),
             Failure::Silent { node, seconds } => {
-                AgentServiceError::Busy(silent("agent", id, &node, seconds))
+                AgentServiceError::Busy(silent("agent", id.0, &node, seconds))
             }
             other => AgentServiceError::Store(other.into_store()),
         }
@@ -175,7 +175,7 @@ fn silent(what: &str, id: i64, node: &str, seconds: u64) -> String {
 /// What a request is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
-    Agent(i64),
+    Agent(AgentId),
     Subscription(SubscriptionId),
 }
 
@@ -183,7 +183,7 @@ impl Target {
     fn parse(resource: &str) -> Option<Target> {
         let id = |prefix: &str| resource.strip_prefix(prefix)?.parse::<i64>().ok();
         id("agent:")
-            .map(Target::Agent)
+            .map(|n| Target::Agent(AgentId(n)))
             .or_else(|| id("subscription:").map(|n| Target::Subscription(SubscriptionId(n))))
     }
 }
@@ -224,7 +224,7 @@ impl Forward {
     /// node runs it.
     pub async fn ask_agent(
         &self,
-        id: i64,
+        id: AgentId,
         ask: AgentAsk,
     ) -> Result<Option<Vec<i64>>, AgentServiceError> {
         let label = match &ask {
@@ -480,7 +480,7 @@ mod tests {
 
     #[test]
     fn resources_name_their_targets() {
-        assert_eq!(Target::parse("agent:12"), Some(Target::Agent(12)));
+        assert_eq!(Target::parse("agent:12"), Some(Target::Agent(AgentId(12))));
         assert_eq!(
             Target::parse("subscription:3"),
             Some(Target::Subscription(SubscriptionId(3)))
@@ -501,7 +501,7 @@ mod tests {
                 .unwrap()
         };
         let busy = AgentServiceError::Busy("agent 4 is restarting; retry shortly".into());
-        match cross(Failure::from_agent(&busy)).into_agent(4) {
+        match cross(Failure::from_agent(&busy)).into_agent(AgentId(4)) {
             AgentServiceError::Busy(m) => assert_eq!(m, "agent 4 is restarting; retry shortly"),
             other => panic!("{other:?}"),
         }

@@ -202,7 +202,7 @@ impl Handler<AgentSaved> for Hub {
 /// An agent was deleted: stop its actors, then reload links.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct AgentRemoved(pub i64);
+pub struct AgentRemoved(pub crate::ids::AgentId);
 
 impl Handler<AgentRemoved> for Hub {
     type Result = ResponseFuture<Result<(), StoreError>>;
@@ -497,7 +497,7 @@ impl Handler<ControlTargets> for Hub {
         };
         ctx.spawn(work.into_actor(self).map(move |res, _, _| {
             if let Err(e) = res {
-                tracing::error!(agent_id = controller, error = %e, "carrying out control actions failed");
+                tracing::error!(agent_id = controller.0, error = %e, "carrying out control actions failed");
             }
         }));
     }

@@ -26,7 +26,7 @@ use super::{AgentRemoved, AgentSaved, Hub, ReloadLinks, SubscriptionRemoved};
 use crate::agents::actor::CatchUp;
 use crate::delivery::Spec;
 use crate::delivery::actor::{Reconfigure, ResetCircuit, Stop as StopSubscription};
-use crate::ids::SubscriptionId;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::agents::{self, AgentRow};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{StoreError, leases};
@@ -51,9 +51,9 @@ struct StoredSub {
 struct Found {
     /// The agents and subscriptions this node knew when the round began: only those
     /// can have been deleted elsewhere (one saved here during the round is not).
-    known_agents: Vec<i64>,
+    known_agents: Vec<AgentId>,
     known_subscriptions: Vec<SubscriptionId>,
-    agents: Vec<i64>,
+    agents: Vec<AgentId>,
     /// Each stored agent's `updated_at`, in `agents`' order.
     versions: Vec<chrono::NaiveDateTime>,
     subscriptions: Vec<StoredSub>,
@@ -119,7 +119,7 @@ impl Hub {
         let known_subscriptions = self.subscriptions.ids();
         let work = async move {
             let (stored, subscriptions) = store.read(stored_ids).await?;
-            let (agents, versions): (Vec<i64>, Vec<_>) = stored.into_iter().unzip();
+            let (agents, versions): (Vec<AgentId>, Vec<_>) = stored.into_iter().unzip();
             let subscriptions: Vec<StoredSub> = subscriptions
                 .into_iter()
                 .map(|(id, updated_at, resets)| StoredSub {
@@ -198,7 +198,7 @@ impl Hub {
     /// starts what it gained or did not know.
     fn apply_round(&mut self, found: Found, ctx: &mut Context<Self>) {
         let mine = &found.mine;
-        let stored_agents: HashSet<i64> = found.agents.iter().copied().collect();
+        let stored_agents: HashSet<AgentId> = found.agents.iter().copied().collect();
         let stored_subs: HashSet<SubscriptionId> =
             found.subscriptions.iter().map(|s| s.id).collect();
         // A deleted subscription is forgotten (one saved here since is read again at
@@ -209,7 +209,7 @@ impl Hub {
         // Only what the round saw stored: one saved here since runs on its new lease.
         for id in &running_agents {
             if stored_agents.contains(id) && !mine.contains(&leases::agent(*id)) {
-                tracing::info!(agent_id = id, "agent moved to another node");
+                tracing::info!(agent_id = id.0, "agent moved to another node");
                 self.stop_agent(*id);
             }
         }
@@ -232,9 +232,9 @@ impl Hub {
             }
         }
         self.follow_resets(&found.subscriptions);
-        let known: HashSet<i64> = known_agents.into_iter().collect();
-        let running: HashSet<i64> = self.registry.agent_ids().1.into_iter().collect();
-        let load_agents: Vec<i64> = found
+        let known: HashSet<AgentId> = known_agents.into_iter().collect();
+        let running: HashSet<AgentId> = self.registry.agent_ids().1.into_iter().collect();
+        let load_agents: Vec<AgentId> = found
             .agents
             .iter()
             .zip(&found.versions)
@@ -295,7 +295,7 @@ impl Hub {
     /// Reads the rows of what this node gained or did not know, and starts them.
     fn load_and_start(
         &mut self,
-        load_agents: Vec<i64>,
+        load_agents: Vec<AgentId>,
         load_subs: Vec<SubscriptionId>,
         mine: HashSet<String>,
         ctx: &mut Context<Self>,
@@ -340,7 +340,7 @@ impl Hub {
                     continue;
                 };
                 if run && entry.addr.is_none() {
-                    tracing::info!(agent_id = row.id, "agent runs on this node");
+                    tracing::info!(agent_id = row.id.0, "agent runs on this node");
                     act.run_agent(row.clone());
                 }
                 if entry.updated_at != row.updated_at {
@@ -415,7 +415,7 @@ impl Hub {
 /// Every stored agent (with its `updated_at`) and subscription (with its `updated_at`
 /// and count of circuit resets): each one should run somewhere.
 type Stored = (
-    Vec<(i64, NaiveDateTime)>,
+    Vec<(AgentId, NaiveDateTime)>,
     Vec<(SubscriptionId, NaiveDateTime, i64)>,
 );
 

@@ -11,7 +11,7 @@ use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{Endpoint, EndpointActor, EndpointCore};
 use crate::feeds::FeedActor;
-use crate::ids::SubscriptionId;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::telemetry::stats::Stats;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
@@ -20,7 +20,7 @@ use crate::telemetry::stats::Stats;
 pub struct TokenEntry {
     pub webhook_id: i64,
     /// The agent that receives the webhook's events.
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub expires_at: Option<chrono::NaiveDateTime>,
     pub endpoint: Endpoint,
 }
@@ -53,7 +53,7 @@ pub struct SubscriptionEntry {
 
 #[derive(Default)]
 pub struct Registry {
-    agents: RwLock<HashMap<i64, AgentEntry>>,
+    agents: RwLock<HashMap<AgentId, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
     subscriptions: RwLock<HashMap<SubscriptionId, SubscriptionEntry>>,
     tokens: RwLock<HashMap<String, TokenEntry>>,
@@ -83,11 +83,11 @@ pub struct WebTarget {
 }
 
 impl Registry {
-    pub fn agent(&self, id: i64) -> Option<AgentEntry> {
+    pub fn agent(&self, id: AgentId) -> Option<AgentEntry> {
         read(&self.agents).get(&id).cloned()
     }
 
-    pub fn web_target(&self, id: i64) -> Option<WebTarget> {
+    pub fn web_target(&self, id: AgentId) -> Option<WebTarget> {
         read(&self.agents).get(&id).map(|e| WebTarget {
             user_id: e.user_id,
             core: e.endpoint.as_ref().map(|ep| ep.core.clone()),
@@ -96,18 +96,18 @@ impl Registry {
         })
     }
 
-    pub fn insert_agent(&self, id: i64, entry: AgentEntry) {
+    pub fn insert_agent(&self, id: AgentId, entry: AgentEntry) {
         write(&self.agents).insert(id, entry);
     }
 
-    pub fn remove_agent(&self, id: i64) -> Option<AgentEntry> {
+    pub fn remove_agent(&self, id: AgentId) -> Option<AgentEntry> {
         write(&self.agents).remove(&id)
     }
 
     /// Sets (or with `None` takes away) the actor of agent `id`; answers the one it had.
     pub fn set_agent_actor(
         &self,
-        id: i64,
+        id: AgentId,
         addr: Option<Addr<AgentActor>>,
     ) -> Option<Addr<AgentActor>> {
         let mut map = write(&self.agents);
@@ -116,7 +116,7 @@ impl Registry {
     }
 
     /// The ids of every agent known here, and of those whose actor runs here.
-    pub fn agent_ids(&self) -> (Vec<i64>, Vec<i64>) {
+    pub fn agent_ids(&self) -> (Vec<AgentId>, Vec<AgentId>) {
         let map = read(&self.agents);
         let all = map.keys().copied().collect();
         let running = map
@@ -132,7 +132,7 @@ impl Registry {
     }
 
     /// Calls `f` on every agent entry (under the read lock: keep `f` short).
-    pub fn for_each_agent(&self, mut f: impl FnMut(i64, &AgentEntry)) {
+    pub fn for_each_agent(&self, mut f: impl FnMut(AgentId, &AgentEntry)) {
         for (id, e) in read(&self.agents).iter() {
             f(*id, e);
         }
@@ -182,7 +182,7 @@ impl Registry {
 
     /// Forgets the tokens of every incoming webhook that feeds `agent_id` (the agent
     /// was deleted, and its webhooks with it); returns their endpoints.
-    pub fn remove_tokens_for_agent(&self, agent_id: i64) -> Vec<Addr<EndpointActor>> {
+    pub fn remove_tokens_for_agent(&self, agent_id: AgentId) -> Vec<Addr<EndpointActor>> {
         let mut map = write(&self.tokens);
         let mut gone: Vec<(i64, Addr<EndpointActor>)> = Vec::new();
         map.retain(|_, e| {

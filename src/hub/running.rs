@@ -26,7 +26,7 @@ use crate::delivery::subscription::{Running as SubscriptionsRunning, Subscriptio
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming_service::logs::FlushLogs;
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
-use crate::ids::SubscriptionId;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
 use crate::store::subscriptions::SubscriptionRow;
@@ -82,7 +82,7 @@ impl IncomingRunning for Addrs {
 }
 
 impl FlushLogs for Addrs {
-    fn flush_agent_log(&self, agent_id: i64) {
+    fn flush_agent_log(&self, agent_id: AgentId) {
         if let Some(core) = self.registry.web_target(agent_id).and_then(|t| t.core) {
             core.flush_log_for_read();
         }
@@ -104,7 +104,7 @@ impl AgentsRunning for Addrs {
 
     fn agent_removed(
         &self,
-        id: i64,
+        id: AgentId,
         subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         let hub = self.hub.clone();
@@ -126,13 +126,13 @@ impl AgentsRunning for Addrs {
         super::feeds_changed(&self.registry, Some(user_id));
     }
 
-    fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
+    fn actor(&self, id: AgentId) -> Option<Addr<AgentActor>> {
         self.registry.agent(id).and_then(|e| e.addr)
     }
 
     fn ask_owner(
         &self,
-        id: i64,
+        id: AgentId,
         ask: AgentAsk,
     ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
         let forward = self.forward.clone();
@@ -157,7 +157,7 @@ impl AgentsRunning for FromInside {
 
     fn agent_removed(
         &self,
-        id: i64,
+        id: AgentId,
         subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         self.hub.do_send(AgentRemoved(id));
@@ -176,13 +176,13 @@ impl AgentsRunning for FromInside {
         super::feeds_changed(&self.registry, Some(user_id));
     }
 
-    fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
+    fn actor(&self, id: AgentId) -> Option<Addr<AgentActor>> {
         self.registry.agent(id).and_then(|e| e.addr)
     }
 
     fn ask_owner(
         &self,
-        id: i64,
+        id: AgentId,
         ask: AgentAsk,
     ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
         // Waits on the other node, never on this Hub.

@@ -48,5 +48,6 @@ fn every_id_reads_back_from_sqlite_as_its_number() {
     for n in [1, 42, i64::MAX] {
         round_trip!(SubscriptionId, n);
         round_trip!(DeliveryId, n);
+        round_trip!(AgentId, n);
     }
 }

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{agent_subscriptions, subscriptions};
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 use crate::ids::SubscriptionId;
 
 /// The circuit as stored in `subscriptions.circuit_state` and shown by the API; the
@@ -49,7 +50,7 @@ pub struct SubscriptionRow {
     pub description: Option<String>,
     pub url: String,
     pub event_types: String,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub filters: Option<String>,
     pub headers: String,
     pub payload_template: Option<String>,
@@ -85,7 +86,7 @@ pub struct SubscriptionFields {
     pub description: Option<String>,
     pub url: String,
     pub event_types: String,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub filters: Option<String>,
     pub headers: String,
     pub payload_template: Option<String>,
@@ -352,7 +353,7 @@ pub fn list_all(conn: &mut Conn) -> Result<Vec<SubscriptionRow>, StoreError> {
 }
 
 /// The subscription agent `agent_id` sends through, if it has one.
-pub fn owned_by(conn: &mut Conn, agent_id: i64) -> Result<Option<SubscriptionRow>, StoreError> {
+pub fn owned_by(conn: &mut Conn, agent_id: AgentId) -> Result<Option<SubscriptionRow>, StoreError> {
     Ok(agent_subscriptions::table
         .inner_join(
             subscriptions::table.on(subscriptions::id.eq(agent_subscriptions::subscription_id)),
@@ -364,7 +365,7 @@ pub fn owned_by(conn: &mut Conn, agent_id: i64) -> Result<Option<SubscriptionRow
 }
 
 /// The agent that owns subscription `id`, if an agent does.
-pub fn owner_of(conn: &mut Conn, id: SubscriptionId) -> Result<Option<i64>, StoreError> {
+pub fn owner_of(conn: &mut Conn, id: SubscriptionId) -> Result<Option<AgentId>, StoreError> {
     Ok(agent_subscriptions::table
         .filter(agent_subscriptions::subscription_id.eq(id))
         .select(agent_subscriptions::agent_id)
@@ -385,7 +386,7 @@ pub struct OwnedPolicy {
 pub fn create_owned(
     conn: &mut Conn,
     user_id: i64,
-    agent_id: i64,
+    agent_id: AgentId,
     name: &str,
     url: &str,
     policy: OwnedPolicy,

@@ -22,7 +22,7 @@ use stats::{DeliveryOutcome, Stats};
 /// The agent endpoint (a webhook or data_output agent) a request reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
-    pub agent_id: i64,
+    pub agent_id: crate::ids::AgentId,
     pub user_id: i64,
 }
 
@@ -40,7 +40,7 @@ pub fn inbound(stats: &Stats, kind: IngestKind, endpoint: Option<Endpoint>, stat
 /// [`inbound`] like every web request).
 #[derive(Debug, Clone, Copy)]
 pub struct FeedRequest<'a> {
-    pub agent_id: i64,
+    pub agent_id: crate::ids::AgentId,
     pub source_ip: Option<IpAddr>,
     pub method: &'a str,
     pub status: u16,
@@ -84,7 +84,7 @@ mod tests {
     fn inbound_counts_an_endpoint_on_the_console_only_when_one_was_reached() {
         let s = Stats::default();
         let ep = Endpoint {
-            agent_id: 7,
+            agent_id: crate::ids::AgentId(7),
             user_id: 1,
         };
         inbound(&s, IngestKind::Huginn, Some(ep), 201);
@@ -94,7 +94,7 @@ mod tests {
         assert_eq!(eps.len(), 1);
         let (id, e, _) = &eps[0];
         assert_eq!(
-            (*id, e.accepted, e.rejected.get(&429).copied()),
+            (id.0, e.accepted, e.rejected.get(&429).copied()),
             (7, 1, Some(1))
         );
     }

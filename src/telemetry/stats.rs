@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::ids::{DeliveryId, SubscriptionId};
+use crate::ids::{AgentId, DeliveryId, SubscriptionId};
 use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, DELIVERED};
@@ -128,7 +128,7 @@ pub enum StreamItem {
     Event {
         id: i64,
         user_id: i64,
-        agent_id: Option<i64>,
+        agent_id: Option<AgentId>,
         event_type: String,
         created_at: String,
         payload: Value,
@@ -217,7 +217,7 @@ pub struct Stats {
     per_user: Mutex<HashMap<i64, UserTally>>,
     subscriptions: Mutex<HashMap<SubscriptionId, SubscriptionStats>>,
     /// Keyed by the agent id of a webhook or data_output agent.
-    endpoints: Mutex<HashMap<i64, EndpointStats>>,
+    endpoints: Mutex<HashMap<AgentId, EndpointStats>>,
     stream: broadcast::Sender<Arc<StreamItem>>,
     stored: Mutex<StoredByScope>,
     /// The last requests of each data_output feed (the console's request log).
@@ -427,7 +427,7 @@ impl Stats {
     }
 
     /// One answered web request to an agent's endpoint.
-    pub fn record_inbound(&self, agent_id: i64, user_id: i64, status: u16) {
+    pub fn record_inbound(&self, agent_id: AgentId, user_id: i64, status: u16) {
         let b = self.bucket();
         let mut eps = lock(&self.endpoints);
         let e = eps.entry(agent_id).or_default();
@@ -441,13 +441,13 @@ impl Stats {
     }
 
     /// Every endpoint's counters with its requests of the last minute.
-    pub fn endpoints(&self) -> Vec<(i64, EndpointStats, u64)> {
+    pub fn endpoints(&self) -> Vec<(AgentId, EndpointStats, u64)> {
         self.endpoints_of(None)
     }
 
     /// The counters of every endpoint `scope` may see (a user's own, or all for `None`),
     /// with its requests of the last minute.
-    pub fn endpoints_of(&self, scope: Option<i64>) -> Vec<(i64, EndpointStats, u64)> {
+    pub fn endpoints_of(&self, scope: Option<i64>) -> Vec<(AgentId, EndpointStats, u64)> {
         let b = self.bucket();
         let mut eps = lock(&self.endpoints);
         let mut out: Vec<_> = eps

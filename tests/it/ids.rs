@@ -46,5 +46,7 @@ fn every_id_reads_back_from_postgres_as_its_number() {
         round_trip!(&mut multi, SubscriptionId, n);
         round_trip!(&mut raw, DeliveryId, n);
         round_trip!(&mut multi, DeliveryId, n);
+        round_trip!(&mut raw, AgentId, n);
+        round_trip!(&mut multi, AgentId, n);
     }
 }

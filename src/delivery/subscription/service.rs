@@ -14,7 +14,7 @@ use crate::delivery::ResetCircuit;
 use crate::delivery::actor::{SendTest, SubscriptionActor, TestOutcome};
 use crate::delivery::signer::Scheme;
 use crate::delivery::spec::{SecretEntry, open_secrets, seal_secrets};
-use crate::ids::SubscriptionId;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::subscriptions::{self, SubscriptionFields, SubscriptionRow};
 use crate::store::{Store, agents, now};
 
@@ -338,7 +338,7 @@ impl<R: Running> Subscriptions<'_, R> {
         let scope = caller.scope;
         let found = self
             .store
-            .read(move |c| agents::find_owned(c, scope, agent))
+            .read(move |c| agents::find_owned(c, scope, AgentId(agent)))
             .await?
             .is_some();
         if found {

@@ -122,7 +122,7 @@ pub fn to_out(r: SubscriptionRow, secret: Option<String>, keys: &Keyring) -> Sub
         target_url: r.url.clone(),
         url: r.url,
         event_types: serde_json::from_str(&r.event_types).unwrap_or_default(),
-        agent_id: r.agent_id,
+        agent_id: r.agent_id.map(i64::from),
         filters: r.filters.and_then(|f| serde_json::from_str(&f).ok()),
         headers: serde_json::from_str(&r.headers).unwrap_or_else(|_| json!({})),
         payload_format: payload_format_of(r.payload_template.as_deref()),

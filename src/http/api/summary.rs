@@ -270,7 +270,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
             .endpoints_of(user.scope())
             .into_iter()
             .map(|(agent_id, e, per_minute)| EndpointOut {
-                agent_id,
+                agent_id: agent_id.0,
                 per_minute,
                 accepted: e.accepted,
                 rejected: e
