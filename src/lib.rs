@@ -19,6 +19,7 @@
 //! | [`template`], [`config`] | the Liquid/tera sandbox; the config file, env and defaults |
 //! | [`time`], [`net`], [`event_types`], [`jsonpath`], [`secrets`], [`sandbox`] | leaves: timestamps, IP nets and header styles, the event-type catalog, bounded JSONPath, sealing and constant-time compare, the child-process sandbox for user code |
 //! | [`agent_kind`] | leaf: the agent types as a type (`Kind`), for every layer |
+//! | [`ids`] | leaf: one id type per table (`AgentId`, `SubscriptionId`, ...), stored as `BIGINT` |
 //!
 //! # Dependency direction
 //!
@@ -44,6 +45,7 @@ pub mod event_types;
 pub mod feeds;
 pub mod http;
 pub mod hub;
+pub mod ids;
 pub mod jsonpath;
 pub mod mail;
 pub mod net;

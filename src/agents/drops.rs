@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::{Value, json};
 
 use super::{AgentCtx, Kind, key_value_store, kind};
+use crate::ids::AgentId;
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
 use crate::template::RenderCtx;
@@ -50,11 +51,11 @@ struct KvStore {
 /// agents' stores; who controls whom. The Hub and the stores' actors keep it up to date.
 #[derive(Debug, Default)]
 pub struct AgentDirectory {
-    drops: RwLock<HashMap<i64, (i64, Arc<Value>)>>,
-    stores: RwLock<HashMap<i64, KvStore>>,
+    drops: RwLock<HashMap<AgentId, (i64, Arc<Value>)>>,
+    stores: RwLock<HashMap<AgentId, KvStore>>,
     /// Control target -> its controllers, by id ascending (Huginn's `find_each` order:
     /// of two stores with one variable name, the later wins).
-    controllers: RwLock<HashMap<i64, Vec<i64>>>,
+    controllers: RwLock<HashMap<AgentId, Vec<AgentId>>>,
 }
 
 impl AgentDirectory {
@@ -86,7 +87,7 @@ impl AgentDirectory {
         }
     }
 
-    pub fn remove(&self, id: i64) {
+    pub fn remove(&self, id: AgentId) {
         let mut map = self.drops.write().unwrap_or_else(|e| e.into_inner());
         map.remove(&id);
         std::mem::drop(map);
@@ -95,7 +96,7 @@ impl AgentDirectory {
     }
 
     /// A key_value_store agent's memory changed: what its controlled agents see next.
-    pub fn set_store(&self, id: i64, memory: &Value) {
+    pub fn set_store(&self, id: AgentId, memory: &Value) {
         let mut stores = self.stores.write().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = stores.get_mut(&id) {
             s.store = Arc::new(key_value_store::visible(memory));
@@ -103,8 +104,8 @@ impl AgentDirectory {
     }
 
     /// Replaces the control links: `(controller, target)` pairs.
-    pub fn set_control_links(&self, pairs: &[(i64, i64)]) {
-        let mut by_target: HashMap<i64, Vec<i64>> = HashMap::new();
+    pub fn set_control_links(&self, pairs: &[(AgentId, AgentId)]) {
+        let mut by_target: HashMap<AgentId, Vec<AgentId>> = HashMap::new();
         for &(controller, target) in pairs {
             by_target.entry(target).or_default().push(controller);
         }
@@ -118,7 +119,7 @@ impl AgentDirectory {
 
     /// The stores of the key_value_store agents (of `user_id`) that control agent `id`,
     /// as (variable, store), in the order they are set.
-    pub fn stores_for(&self, id: i64, user_id: i64) -> Vec<(String, Arc<Value>)> {
+    pub fn stores_for(&self, id: AgentId, user_id: i64) -> Vec<(String, Arc<Value>)> {
         let controllers = self.controllers.read().unwrap_or_else(|e| e.into_inner());
         let Some(ids) = controllers.get(&id) else {
             return Vec::new();
@@ -133,7 +134,7 @@ impl AgentDirectory {
 
     /// Agent `id`'s drop, only if `user_id` owns it: a template never sees another
     /// user's agent (its options).
-    pub fn get(&self, id: i64, user_id: i64) -> Option<Arc<Value>> {
+    pub fn get(&self, id: AgentId, user_id: i64) -> Option<Arc<Value>> {
         let map = self.drops.read().unwrap_or_else(|e| e.into_inner());
         map.get(&id)
             .filter(|(owner, _)| *owner == user_id)
@@ -143,7 +144,7 @@ impl AgentDirectory {
 
 impl AgentCtx<'_> {
     /// The drop of agent `id`: from the directory, or this agent's own row.
-    fn drop_of(&self, id: i64) -> Option<Value> {
+    fn drop_of(&self, id: AgentId) -> Option<Value> {
         if let Some(d) = self.directory.and_then(|d| d.get(id, self.agent.user_id)) {
             return Some((*d).clone());
         }
@@ -213,7 +214,7 @@ mod tests {
 
     fn agent(id: i64, user_id: i64, name: &str) -> AgentRow {
         let mut r = row();
-        r.id = id;
+        r.id = AgentId(id);
         r.user_id = user_id;
         r.name = name.into();
         r.agent_type = "webhook".into();
@@ -228,7 +229,7 @@ mod tests {
         kvs.options = r#"{"key": "k", "value": "v", "variable": "kvs"}"#.into();
         kvs.memory = r#"{"a": 1, "": ["a"]}"#.into();
         dir.set(&kvs);
-        dir.set_control_links(&[(9, 5), (9, 6)]);
+        dir.set_control_links(&[(AgentId(9), AgentId(5)), (AgentId(9), AgentId(6))]);
         let me = agent(5, 1, "Reader");
         let mut memory = serde_json::json!({});
         let mut ctx = AgentCtx::new(&me, &mut memory);
@@ -239,20 +240,20 @@ mod tests {
         let payload = serde_json::json!({"kvs": "the payload's"});
         let vars = ctx.event_ctx(&event, &payload);
         assert_eq!(vars.vars()["kvs"], serde_json::json!({"a": 1}));
-        dir.set_store(9, &serde_json::json!({"a": 2, "": ["a"]}));
+        dir.set_store(AgentId(9), &serde_json::json!({"a": 2, "": ["a"]}));
         assert_eq!(ctx.render_ctx().vars()["kvs"], serde_json::json!({"a": 2}));
         // Agent 6 belongs to another user: a link cannot show it this user's store.
-        assert!(dir.stores_for(6, 2).is_empty());
-        dir.remove(9);
-        assert!(dir.stores_for(5, 1).is_empty());
+        assert!(dir.stores_for(AgentId(6), 2).is_empty());
+        dir.remove(AgentId(9));
+        assert!(dir.stores_for(AgentId(5), 1).is_empty());
     }
 
     #[test]
     fn another_users_agent_is_not_visible() {
         let dir = AgentDirectory::default();
         dir.set(&agent(5, 2, "Theirs"));
-        assert!(dir.get(5, 1).is_none());
-        let d = dir.get(5, 2).unwrap();
+        assert!(dir.get(AgentId(5), 1).is_none());
+        let d = dir.get(AgentId(5), 2).unwrap();
         assert_eq!(d["name"], "Theirs");
         assert_eq!(d["type"], "Agents::WebhookAgent");
     }
@@ -268,13 +269,13 @@ mod tests {
         ctx.directory = Some(&dir);
         let mut event =
             crate::agents::event_formatting::tests_support::event(&serde_json::json!({"x": 1}));
-        event.agent_id = Some(5);
+        event.agent_id = Some(AgentId(5));
         let vars = ctx.event_ctx(&event, &serde_json::json!({"x": 1}));
         assert_eq!(vars.vars()["x"], 1);
         assert_eq!(vars.vars()["agent"]["name"], "Source");
         assert_eq!(vars.vars()["_agent_"]["name"], "a");
         assert!(vars.vars()["created_at"].is_string());
-        event.agent_id = Some(6);
+        event.agent_id = Some(AgentId(6));
         let vars = ctx.event_ctx(&event, &serde_json::json!({"agent": "payload's"}));
         assert_eq!(
             vars.vars()["agent"],

@@ -200,7 +200,7 @@ pub mod tests_support {
 
     pub fn row() -> AgentRow {
         AgentRow {
-            id: 1,
+            id: crate::ids::AgentId(1),
             user_id: 1,
             agent_type: "test".into(),
             name: "a".into(),
@@ -227,7 +227,7 @@ pub mod tests_support {
         EventRow {
             id: 7,
             user_id: 1,
-            agent_id: Some(2),
+            agent_id: Some(crate::ids::AgentId(2)),
             event_type: "event.created".into(),
             payload: payload.to_string(),
             created_at: crate::store::now(),
@@ -245,7 +245,7 @@ mod tests {
     fn run(options: Value, payload: Value) -> (Vec<Value>, Vec<String>) {
         let mut agent = EventFormatting::new(&options).unwrap();
         let row = crate::store::agents::AgentRow {
-            id: 1,
+            id: crate::ids::AgentId(1),
             user_id: 1,
             agent_type: "event_formatting".into(),
             name: "f".into(),
@@ -269,7 +269,7 @@ mod tests {
         let event = EventRow {
             id: 7,
             user_id: 1,
-            agent_id: Some(2),
+            agent_id: Some(crate::ids::AgentId(2)),
             event_type: "event.created".into(),
             payload: payload.to_string(),
             created_at: crate::store::now(),

@@ -17,6 +17,7 @@ use serde_json::{Map, Value, json};
 use super::files::FileError;
 use super::json_parse::{present, text_of};
 use super::{AgentCtx, Behavior, OptionError, boolify};
+use crate::ids::AgentId;
 use crate::store::events::EventRow;
 use crate::template::{RenderCtx, TemplateError, TemplateId, Templates};
 
@@ -55,7 +56,7 @@ fn required_bool(options: &Value, key: &str) -> Result<bool, OptionError> {
 }
 
 /// A file pointer as Huginn's FileHandling makes it (unsigned: see the README).
-pub fn file_pointer(file: &str, agent_id: i64) -> Value {
+pub fn file_pointer(file: &str, agent_id: AgentId) -> Value {
     json!({"file_pointer": {"file": file, "agent_id": agent_id}})
 }
 

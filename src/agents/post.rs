@@ -12,6 +12,7 @@ use super::{
 };
 use crate::delivery::client::Sent;
 use crate::delivery::prepared::ResponseHook;
+use crate::ids::AgentId;
 use crate::store::events::{EventRow, NewEvent};
 use crate::template::{RenderCtx, TemplateError, TemplateTree, Templates};
 
@@ -29,7 +30,7 @@ pub struct PreparedRequest {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EmitResponse {
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub user_id: i64,
     pub event_type: String,
     pub keep_events_for: i64,
@@ -170,7 +171,7 @@ impl Post {
     /// The request for one event.
     pub fn prepare(
         &self,
-        agent_id: i64,
+        agent_id: AgentId,
         user_id: i64,
         keep: i64,
         payload: &Value,
@@ -492,7 +493,13 @@ mod tests {
     fn prep(options: Value, payload: Value) -> PreparedRequest {
         Post::new(&options)
             .unwrap()
-            .prepare(1, 1, 0, &payload, &RenderCtx::of(&payload))
+            .prepare(
+                crate::ids::AgentId(1),
+                1,
+                0,
+                &payload,
+                &RenderCtx::of(&payload),
+            )
             .unwrap()
     }
 

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::schedule::Schedule;
 use super::{KindInfo, kind};
+use crate::ids::AgentId;
 use crate::template::upgrade::upgrade_tree;
 
 /// Says which template language an export's options are in: "liquid" now; "tera" in
@@ -201,12 +202,12 @@ pub struct ExportAgent<'a> {
 pub fn export(
     scenario: &crate::store::scenarios::ScenarioRow,
     agents: &[ExportAgent<'_>],
-    links: &[(i64, i64)],
-    control_links: &[(i64, i64)],
+    links: &[(AgentId, AgentId)],
+    control_links: &[(AgentId, AgentId)],
 ) -> Value {
     let mut sorted: Vec<&ExportAgent<'_>> = agents.iter().collect();
     sorted.sort_by(|a, b| a.row.guid.cmp(&b.row.guid));
-    let index_of = |id: i64| sorted.iter().position(|a| a.row.id == id);
+    let index_of = |id: AgentId| sorted.iter().position(|a| a.row.id == id);
     let agents_json: Vec<Value> = sorted
         .iter()
         .map(|a| {

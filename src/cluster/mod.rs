@@ -28,6 +28,7 @@ use actix::Addr;
 use chrono::NaiveDateTime;
 
 use crate::config::{ClusterConfig, ConfigError};
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::leases;
 use crate::store::nodes::{self, NodeRow};
 use crate::store::{Conn, Read, Reader, Store, StoreError, StoreOptions};
@@ -93,8 +94,8 @@ impl Db {
 /// What this node owns and sees, as of its last round (for `/worker_status`, `/metrics`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct View {
-    pub owned_agents: Vec<i64>,
-    pub owned_subscriptions: Vec<i64>,
+    pub owned_agents: Vec<AgentId>,
+    pub owned_subscriptions: Vec<SubscriptionId>,
     pub claimed_deliveries: i64,
     pub live_nodes: usize,
     pub nodes: Vec<NodeRow>,
@@ -245,8 +246,11 @@ impl Cluster {
                     v
                 };
                 *view = View {
-                    owned_agents: ids("agent:"),
-                    owned_subscriptions: ids("subscription:"),
+                    owned_agents: ids("agent:").into_iter().map(AgentId).collect(),
+                    owned_subscriptions: ids("subscription:")
+                        .into_iter()
+                        .map(SubscriptionId)
+                        .collect(),
                     claimed_deliveries: done.claimed,
                     live_nodes: done.live,
                     nodes: done.nodes,
@@ -294,7 +298,11 @@ impl Cluster {
     /// Records that `agent_id`'s schedule fired `tick`, unless that tick (or a later
     /// one) already fired anywhere; on PostgreSQL only while this node holds the agent.
     /// True: run it.
-    pub async fn fire_tick(&self, agent_id: i64, tick: NaiveDateTime) -> Result<bool, StoreError> {
+    pub async fn fire_tick(
+        &self,
+        agent_id: AgentId,
+        tick: NaiveDateTime,
+    ) -> Result<bool, StoreError> {
         if self.is_displaced() {
             return Ok(false);
         }

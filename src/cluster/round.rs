@@ -184,7 +184,9 @@ mod tests {
     #[test]
     fn two_nodes_split_the_work_and_never_share_a_resource() {
         let (_dir, mut c) = crate::store::test_conn();
-        let wanted: Vec<String> = (1..=5).map(leases::agent).collect();
+        let wanted: Vec<String> = (1..=5)
+            .map(|n| leases::agent(crate::ids::AgentId(n)))
+            .collect();
         let a = run(&mut c, &plan("a"), &wanted).unwrap();
         assert_eq!(a.mine.len(), 5, "alone, a takes everything");
         let b = run(&mut c, &plan("b"), &wanted).unwrap();
@@ -206,7 +208,9 @@ mod tests {
     #[test]
     fn a_process_whose_node_id_another_took_gets_no_lease() {
         let (_dir, mut c) = crate::store::test_conn();
-        let wanted: Vec<String> = (1..=2).map(leases::agent).collect();
+        let wanted: Vec<String> = (1..=2)
+            .map(|n| leases::agent(crate::ids::AgentId(n)))
+            .collect();
         assert_eq!(run(&mut c, &plan("a"), &wanted).unwrap().mine.len(), 2);
         let mut twin = plan("a");
         twin.instance = "another process".into();

@@ -23,6 +23,7 @@ use super::index::SubscriptionIndex;
 use super::prepared::ResponseHook;
 use super::spec::Spec;
 use crate::cluster::Cluster;
+use crate::ids::DeliveryId;
 use crate::ops::backoff::{Backoff, Change};
 use crate::ops::rate::TokenBucket;
 use crate::store::deliveries::{self, DeliveryRow};
@@ -90,12 +91,12 @@ pub struct SubscriptionActor {
     fresh: VecDeque<Item>,
     retries: VecDeque<Item>,
     /// Ids in the window or being sent (until their outcome is committed).
-    known: HashSet<i64>,
+    known: HashSet<DeliveryId>,
     /// Ids being sent or whose outcome is being committed.
-    sending: HashSet<i64>,
+    sending: HashSet<DeliveryId>,
     /// Ids whose outcome committed since the last refill began: a refill that read them
     /// before that commit must not bring them back.
-    done_since_refill: HashSet<i64>,
+    done_since_refill: HashSet<DeliveryId>,
     /// Outcomes committed so far. An ordered refill rebuilds the queue from what it
     /// read, so it is discarded if an outcome (a new retry time, say) landed meanwhile.
     settled: u64,
@@ -203,20 +204,20 @@ impl SubscriptionActor {
         let id = self.spec.id;
         match change {
             Change::Started => tracing::error!(
-                subscription_id = id,
+                subscription_id = id.0,
                 error = %e,
                 retry_in_ms = wait.as_millis() as u64,
                 "{what} failed; deliveries wait, longer while the failures go on"
             ),
             Change::Capped => tracing::error!(
-                subscription_id = id,
+                subscription_id = id.0,
                 error = %e,
                 failures = self.store_retry.failures(),
                 "{what} still fails; retrying every {} s, and not logging each failure until it succeeds",
                 wait.as_secs()
             ),
             Change::Same => {
-                tracing::debug!(subscription_id = id, error = %e, "{what} failed again")
+                tracing::debug!(subscription_id = id.0, error = %e, "{what} failed again")
             }
         }
     }
@@ -225,7 +226,7 @@ impl SubscriptionActor {
         self.paused_until = None;
         if let Some(failures) = self.store_retry.succeed() {
             tracing::info!(
-                subscription_id = self.spec.id,
+                subscription_id = self.spec.id.0,
                 failures,
                 "the outbox is read and written again after {failures} failures"
             );
@@ -457,7 +458,7 @@ impl SubscriptionActor {
         let Some(node) = self.settings.claims.clone() else {
             return;
         };
-        let ids: Vec<i64> = self.known.iter().copied().collect();
+        let ids: Vec<DeliveryId> = self.known.iter().copied().collect();
         if ids.is_empty() {
             return;
         }
@@ -468,7 +469,7 @@ impl SubscriptionActor {
             .read(move |c| crate::store::claims::renew(c, node.id(), &ids, lease));
         ctx.spawn(renew.into_actor(self).map(move |res, _, _| {
             if let Err(e) = res {
-                tracing::warn!(subscription_id = id, error = %e, "renewing delivery claims failed; they are renewed at the next heartbeat");
+                tracing::warn!(subscription_id = id.0, error = %e, "renewing delivery claims failed; they are renewed at the next heartbeat");
             }
         }));
     }
@@ -496,7 +497,7 @@ impl Actor for SubscriptionActor {
                         report_signing(&s);
                         act.spec = Arc::new(s)
                     }
-                    Err(e) => tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid"),
+                    Err(e) => tracing::error!(subscription_id = row.id.0, error = %e, "subscription is invalid"),
                 },
                 Ok(None) => ctx.stop(),
                 Err(e) => tracing::error!(error = %e, "reloading a subscription failed"),
@@ -540,6 +541,6 @@ fn rate_bucket(spec: &Spec) -> Option<TokenBucket> {
 /// deliveries.
 fn report_signing(spec: &Spec) {
     if let Some(e) = spec.signing_error() {
-        tracing::error!(subscription_id = spec.id, error = %e, "webhook cannot sign; its deliveries are held, never sent unsigned");
+        tracing::error!(subscription_id = spec.id.0, error = %e, "webhook cannot sign; its deliveries are held, never sent unsigned");
     }
 }

@@ -4,9 +4,10 @@
 
 use serde_json::{Value, json};
 
+use crate::ids::SubscriptionId;
 use crate::store::events::EventRow;
 
-pub fn envelope(event: &EventRow, subscription_id: i64, message_id: &str) -> Value {
+pub fn envelope(event: &EventRow, subscription_id: SubscriptionId, message_id: &str) -> Value {
     let data = event.payload_json().unwrap_or(Value::Null);
     json!({
         "id": message_id,

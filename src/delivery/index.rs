@@ -8,13 +8,14 @@ use std::sync::{Arc, RwLock};
 use super::envelope::envelope;
 use super::spec::Spec;
 use crate::event_types::DELIVERY_DEAD;
+use crate::ids::SubscriptionId;
 use crate::store::deliveries::{self, DeliveryRow};
 use crate::store::events::EventRow;
 use crate::store::{Conn, EventHook, StoreError};
 
 #[derive(Default)]
 pub struct SubscriptionIndex {
-    specs: RwLock<HashMap<i64, Arc<Spec>>>,
+    specs: RwLock<HashMap<SubscriptionId, Arc<Spec>>>,
 }
 
 impl SubscriptionIndex {
@@ -25,14 +26,14 @@ impl SubscriptionIndex {
             .insert(spec.id, spec);
     }
 
-    pub fn remove(&self, id: i64) {
+    pub fn remove(&self, id: SubscriptionId) {
         self.specs
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
     }
 
-    pub fn get(&self, id: i64) -> Option<Arc<Spec>> {
+    pub fn get(&self, id: SubscriptionId) -> Option<Arc<Spec>> {
         self.specs
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -41,7 +42,7 @@ impl SubscriptionIndex {
     }
 
     /// The ids of every subscription in the index.
-    pub fn ids(&self) -> Vec<i64> {
+    pub fn ids(&self) -> Vec<SubscriptionId> {
         self.specs
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -51,10 +52,10 @@ impl SubscriptionIndex {
     }
 
     /// The subscriptions `event` goes to.
-    pub fn matching(&self, event: &EventRow) -> Vec<i64> {
+    pub fn matching(&self, event: &EventRow) -> Vec<SubscriptionId> {
         let specs = self.specs.read().unwrap_or_else(|e| e.into_inner());
         let mut env = None;
-        let mut out: Vec<i64> = specs
+        let mut out: Vec<SubscriptionId> = specs
             .values()
             .filter(|s| s.active && s.user_id == event.user_id && s.wants_type(&event.event_type))
             .filter(|s| s.agent_id.is_none() || s.agent_id == event.agent_id)
@@ -78,7 +79,7 @@ fn reports_on_itself(spec: &Spec, event: &EventRow) -> bool {
             .payload_json()
             .ok()
             .and_then(|p| p.get("webhook_id").and_then(serde_json::Value::as_i64))
-            == Some(spec.id)
+            == Some(spec.id.0)
 }
 
 impl EventHook for SubscriptionIndex {

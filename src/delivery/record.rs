@@ -12,6 +12,7 @@ use serde_json::json;
 use super::breaker::{CircuitState, Transition};
 use super::spec::Spec;
 use crate::event_types::{CIRCUIT_CLOSED, CIRCUIT_OPENED, DELIVERY_DEAD, SUBSCRIPTION_DISABLED};
+use crate::ids::DeliveryId;
 use crate::store::deliveries::{self, AttemptResult, DeliveryRow, DeliveryStatus};
 use crate::store::delivery_attempts::{self, NewAttempt};
 use crate::store::events::NewEvent;
@@ -33,7 +34,7 @@ pub struct SavedCircuit {
 /// Everything one attempt's outcome writes.
 pub struct AttemptRecord {
     pub spec: Arc<Spec>,
-    pub delivery_id: i64,
+    pub delivery_id: DeliveryId,
     /// The type of the event delivered, for `delivery.dead`.
     pub event_type: String,
     pub result: AttemptResult,

@@ -6,6 +6,7 @@
 //! path or query (Slack, Discord, Zapier hooks), and logs are read by more people.
 
 use super::breaker::Transition;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 /// The target's host (and port), never its path or query.
 pub fn target_host(url: &str) -> String {
@@ -19,19 +20,19 @@ pub fn target_host(url: &str) -> String {
 }
 
 /// Logs a breaker transition once, where it happens.
-pub fn circuit(transition: Transition, subscription_id: i64, url: &str, failures: u32) {
+pub fn circuit(transition: Transition, subscription_id: SubscriptionId, url: &str, failures: u32) {
     let host = target_host(url);
     match transition {
         Transition::Opened => tracing::warn!(
             signal = "circuit_opened",
-            subscription_id,
+            subscription_id = subscription_id.0,
             target_host = %host,
             consecutive_failures = failures,
             "circuit opened: deliveries to this subscription wait until a probe succeeds"
         ),
         Transition::Closed => tracing::warn!(
             signal = "circuit_closed",
-            subscription_id,
+            subscription_id = subscription_id.0,
             target_host = %host,
             "circuit closed: deliveries to this subscription resume"
         ),
@@ -40,8 +41,8 @@ pub fn circuit(transition: Transition, subscription_id: i64, url: &str, failures
 
 /// What a dead delivery is logged with.
 pub struct Dead<'a> {
-    pub subscription_id: i64,
-    pub delivery_id: i64,
+    pub subscription_id: SubscriptionId,
+    pub delivery_id: DeliveryId,
     pub event_id: i64,
     pub url: &'a str,
     pub attempts: i32,
@@ -53,8 +54,8 @@ pub struct Dead<'a> {
 pub fn dead(d: &Dead<'_>) {
     tracing::warn!(
         signal = "delivery_dead",
-        subscription_id = d.subscription_id,
-        delivery_id = d.delivery_id,
+        subscription_id = d.subscription_id.0,
+        delivery_id = d.delivery_id.0,
         event_id = d.event_id,
         target_host = %target_host(d.url),
         attempts = d.attempts,

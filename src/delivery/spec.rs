@@ -10,6 +10,7 @@ use super::filters::{Filters, TypePattern};
 use super::policy::{RetryPolicy, Schedule};
 use super::signer::Scheme;
 pub use super::spec_error::{BodyError, SecretsError, SigningError, SpecError};
+use crate::ids::{AgentId, SubscriptionId};
 use crate::secrets::{Keyring, purpose};
 use crate::store::subscriptions::SubscriptionRow;
 use crate::template::object::{ObjectTemplate, stored_object};
@@ -51,11 +52,11 @@ pub fn seal_secrets(keys: &Keyring, entries: &[SecretEntry]) -> String {
 }
 
 pub struct Spec {
-    pub id: i64,
+    pub id: SubscriptionId,
     pub user_id: i64,
     pub url: String,
     pub event_types: Vec<TypePattern>,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub filters: Filters,
     pub headers: Vec<(String, String)>,
     pub template: Option<PayloadTemplate>,
@@ -268,7 +269,7 @@ mod tests {
     fn row(scheme: &str, secrets: &str) -> SubscriptionRow {
         let at = chrono::NaiveDateTime::default();
         SubscriptionRow {
-            id: 1,
+            id: SubscriptionId(1),
             user_id: 1,
             name: "n".into(),
             description: None,

@@ -22,7 +22,7 @@ const FLUSH_LAST_REQUEST_EVERY: Duration = Duration::from_secs(5);
 /// How often the waiting log lines are sent to the Writer.
 const FLUSH_LOG_EVERY: Duration = Duration::from_secs(1);
 
-pub fn endpoint_key(agent_id: i64) -> String {
+pub fn endpoint_key(agent_id: crate::ids::AgentId) -> String {
     crate::store::inbound_log::agent_endpoint(agent_id)
 }
 

@@ -49,7 +49,7 @@ pub enum Open {
     /// Open while the row is active and its target agent still exists.
     While {
         active: bool,
-        agent_id: i64,
+        agent_id: crate::ids::AgentId,
         exists: AgentExists,
     },
 }
@@ -133,9 +133,9 @@ pub struct Invalid {
 
 pub struct Events {
     /// The agent the events come from (a webhook agent's own events).
-    pub source: Option<i64>,
+    pub source: Option<crate::ids::AgentId>,
     /// The agent the events are addressed to (an incoming webhook's agent).
-    pub target: Option<i64>,
+    pub target: Option<crate::ids::AgentId>,
     pub event_type: String,
     pub keep_for_seconds: i64,
 }
@@ -166,7 +166,7 @@ pub fn web_request(row: &AgentRow, inbound: &InboundSettings) -> Configured {
         .ok()
         .map(|w| Guard::new(w.protections.clone(), &huginn).named(format!("agent {}", row.id)));
     if let Err(e) = &webhook {
-        tracing::error!(agent_id = row.id, error = %e, "webhook agent has invalid options; its URL answers 503 until they are fixed");
+        tracing::error!(agent_id = row.id.0, error = %e, "webhook agent has invalid options; its URL answers 503 until they are fixed");
     }
     let preflight = WebResponse {
         headers: webhook

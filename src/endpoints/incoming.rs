@@ -125,4 +125,4 @@ pub fn endpoint_key(id: i64) -> String {
 
 /// Asks the hub whether an agent is still there (the webhook's agent may be deleted
 /// before the webhook is). Passed in, so this subsystem does not depend on the hub.
-pub type AgentExists = Arc<dyn Fn(i64) -> bool + Send + Sync>;
+pub type AgentExists = Arc<dyn Fn(crate::ids::AgentId) -> bool + Send + Sync>;

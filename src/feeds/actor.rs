@@ -90,7 +90,7 @@ impl FeedActor {
             .and_then(|o| FeedSpec::new(&o))
             .map(Arc::new);
         if let Err(e) = &self.spec {
-            tracing::error!(agent_id = row.id, error = %e, "data_output agent has invalid options; its feed answers 503 until they are fixed");
+            tracing::error!(agent_id = row.id.0, error = %e, "data_output agent has invalid options; its feed answers 503 until they are fixed");
         }
         self.invalidate();
     }
@@ -128,7 +128,7 @@ impl FeedActor {
                 ))),
             };
             if let Ok(r) = &res {
-                tracing::debug!(agent_id = act.agent.id, format = ?key.format, bytes = r.body.len(), etag = %r.etag, "feed rendered");
+                tracing::debug!(agent_id = act.agent.id.0, format = ?key.format, bytes = r.body.len(), etag = %r.etag, "feed rendered");
             }
             match &res {
                 Ok(r) if act.generation == generation => {
@@ -139,7 +139,7 @@ impl FeedActor {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::error!(agent_id = act.agent.id, error = ?e, "feed render failed");
+                    tracing::error!(agent_id = act.agent.id.0, error = ?e, "feed render failed");
                 }
             }
             for waiter in act.pending.remove(&(key, generation)).unwrap_or_default() {
@@ -258,7 +258,7 @@ mod tests {
     use crate::store::{links, users};
     use serde_json::json;
 
-    async fn setup(dir: &std::path::Path) -> (Store, AgentRow, i64) {
+    async fn setup(dir: &std::path::Path) -> (Store, AgentRow, crate::ids::AgentId) {
         let mut config = crate::Config::default();
         config.storage.data_dir = dir.to_path_buf();
         let store = Store::open(
@@ -299,7 +299,7 @@ mod tests {
             .unwrap()
     }
 
-    async fn add_event(store: &Store, source: i64, t: &str) {
+    async fn add_event(store: &Store, source: crate::ids::AgentId, t: &str) {
         let e = NewEvent {
             user_id: 1,
             agent_id: Some(source),

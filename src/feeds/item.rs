@@ -181,7 +181,7 @@ mod tests {
         EventRow {
             id,
             user_id: 1,
-            agent_id: Some(1),
+            agent_id: Some(crate::ids::AgentId(1)),
             event_type: "event.created".into(),
             payload: "{}".into(),
             created_at: chrono::NaiveDate::from_ymd_opt(2026, 11, 22)

@@ -37,7 +37,7 @@ use std::sync::Arc;
 pub async fn is_owned_feed(
     store: &crate::store::Store,
     scope: Option<i64>,
-    id: i64,
+    id: crate::ids::AgentId,
 ) -> Result<bool, crate::store::StoreError> {
     Ok(store
         .read(move |c| crate::store::agents::find_owned(c, scope, id))
@@ -94,7 +94,7 @@ impl FeedFormat {
 /// its templates read with `{% credential NAME %}` (as Huginn's DataOutputAgent's do).
 #[derive(Clone)]
 pub struct FeedAgent {
-    pub id: i64,
+    pub id: crate::ids::AgentId,
     pub user_id: i64,
     pub name: String,
     pub credentials: Arc<dyn CredentialSource>,
@@ -128,7 +128,7 @@ pub struct FeedDoc {
 /// none, renders empty, or fails (the failure is logged, the feed still served).
 fn channel_part(
     spec: &FeedSpec,
-    agent_id: i64,
+    agent_id: crate::ids::AgentId,
     part: &Option<crate::template::TemplateId>,
     ctx: &Context,
     fallback: impl FnOnce() -> String,
@@ -136,7 +136,7 @@ fn channel_part(
     match part.as_ref().map(|t| spec.templates.render(t, ctx)) {
         Some(Ok(s)) if !s.trim().is_empty() => s,
         Some(Err(e)) => {
-            tracing::warn!(agent_id, error = %e, "a feed channel template failed; using the default");
+            tracing::warn!(agent_id = agent_id.0, error = %e, "a feed channel template failed; using the default");
             fallback()
         }
         _ => fallback(),
@@ -161,7 +161,7 @@ pub fn build_doc(
         .filter_map(|e| match e.payload_json() {
             Ok(p) => Some((e, p)),
             Err(err) => {
-                tracing::warn!(agent_id = agent.id, event_id = e.id, error = %err, "skipping an event with an unreadable payload");
+                tracing::warn!(agent_id = agent.id.0, event_id = e.id, error = %err, "skipping an event with an unreadable payload");
                 None
             }
         })
@@ -217,7 +217,7 @@ pub fn build_doc(
                 Ok(Node::Object(fields)) => Some(item::finish(fields, event)),
                 Ok(_) => None,
                 Err(e) => {
-                    tracing::warn!(agent_id = agent.id, event_id = event.id, error = %e, "a feed item template failed for this event; the item is left out (give absent keys a default: {{{{ x | default: '' }}}})");
+                    tracing::warn!(agent_id = agent.id.0, event_id = event.id, error = %e, "a feed item template failed for this event; the item is left out (give absent keys a default: {{{{ x | default: '' }}}})");
                     None
                 }
             }

@@ -36,7 +36,7 @@ pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
     feed: actix::Addr<FeedActor>,
-    agent_id: i64,
+    agent_id: crate::ids::AgentId,
     secret: String,
     ext: Option<&str>,
 ) -> HttpResponse {

@@ -121,7 +121,7 @@ pub const SUBSCRIPTION_SERIES_CAP: usize = 500;
 /// subscription since the hub started, `delivered` or `failed` (`dead` counts the
 /// failed ones that ended the delivery). The lowest ids get their own series, so a
 /// subscription keeps its series while the hub runs.
-fn per_subscription(out: &mut String, counts: &[(i64, u64, u64, u64, u64)]) {
+fn per_subscription(out: &mut String, counts: &[(crate::ids::SubscriptionId, u64, u64, u64, u64)]) {
     use std::fmt::Write as _;
     let name = "muninn_subscription_deliveries_total";
     let _ = writeln!(
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn subscriptions_past_the_cap_are_summed_as_other() {
         let counts: Vec<_> = (1..=SUBSCRIPTION_SERIES_CAP as i64 + 2)
-            .map(|id| (id, 2, 1, 1, 1500))
+            .map(|id| (crate::ids::SubscriptionId(id), 2, 1, 1, 1500))
             .collect();
         let mut out = String::new();
         per_subscription(&mut out, &counts);

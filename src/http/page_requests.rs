@@ -13,7 +13,7 @@ use crate::agents::service::page::{self as service, PageAnswer, PageError};
 pub async fn serve(
     state: &AppState,
     req: &HttpRequest,
-    agent_id: i64,
+    agent_id: crate::ids::AgentId,
     user_id: i64,
     secret: String,
     ext: Option<&str>,

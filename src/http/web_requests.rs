@@ -154,11 +154,11 @@ async fn answer(
     let registry = &state.addrs.registry;
     let user_id = user_id.parse::<i64>().ok();
     let entry = agent_id
-        .parse::<i64>()
+        .parse::<crate::ids::AgentId>()
         .ok()
         .and_then(|id| registry.web_target(id))
         .filter(|e| Some(e.user_id) == user_id);
-    let Some((entry_id, entry)) = agent_id.parse::<i64>().ok().zip(entry) else {
+    let Some((entry_id, entry)) = agent_id.parse::<crate::ids::AgentId>().ok().zip(entry) else {
         let r = match user_id.filter(|id| registry.has_user(*id)) {
             Some(_) => WebResponse::text(404, "agent not found"),
             None => WebResponse::text(404, "user not found"),

@@ -38,7 +38,7 @@ pub struct Clock {
     propagation_every: Duration,
     expiry_every: Duration,
     /// agent id -> its schedule and next firing.
-    schedules: HashMap<i64, (Schedule, DateTime<Utc>)>,
+    schedules: HashMap<crate::ids::AgentId, (Schedule, DateTime<Utc>)>,
     /// Failed expiry runs in a row: they are retried at the next run anyway, this
     /// keeps the log to one line when they begin, at the cap, and when they recover.
     expiry_retry: Backoff,
@@ -98,11 +98,11 @@ impl Clock {
             ctx.spawn(fire.into_actor(self).map(move |res, _, _| match res {
                 Ok(true) => addr.do_send(RunCheck),
                 Ok(false) => tracing::debug!(
-                    agent_id,
+                    agent_id = agent_id.0,
                     "schedule tick already fired, or the agent moved to another node"
                 ),
                 Err(e) => tracing::warn!(
-                    agent_id,
+                    agent_id = agent_id.0,
                     error = %e,
                     "recording a schedule tick failed; this tick is skipped"
                 ),
@@ -192,7 +192,7 @@ fn next_batch(batch: i64, took: Duration) -> i64 {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct SetSchedule {
-    pub agent_id: i64,
+    pub agent_id: crate::ids::AgentId,
     pub schedule: Option<Schedule>,
 }
 

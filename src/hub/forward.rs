@@ -29,6 +29,7 @@ use crate::agents::service::actions::{self, ActorAsk as AgentAsk};
 use crate::cluster::Cluster;
 use crate::delivery::subscription::SubscriptionError;
 use crate::delivery::subscription::actor_ask::{self, ActorAsk as SubscriptionAsk};
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::node_requests::{self, Open};
 use crate::store::{Answer, Store, StoreError, leases};
 
@@ -133,11 +134,11 @@ impl Failure {
         }
     }
 
-    fn into_agent(self, id: i64) -> AgentServiceError {
+    fn into_agent(self, id: AgentId) -> AgentServiceError {
         match self {
             Failure::Busy(m) => AgentServiceError::Busy(m),
             Failure::Silent { node, seconds } => {
-                AgentServiceError::Busy(silent("agent", id, &node, seconds))
+                AgentServiceError::Busy(silent("agent", id.0, &node, seconds))
             }
             other => AgentServiceError::Store(other.into_store()),
         }
@@ -154,11 +155,11 @@ impl Failure {
         }
     }
 
-    fn into_subscription(self, id: i64) -> SubscriptionError {
+    fn into_subscription(self, id: SubscriptionId) -> SubscriptionError {
         match self {
             Failure::Busy(_) => SubscriptionError::HubUnavailable,
             Failure::Silent { node, seconds } => {
-                SubscriptionError::OwnerSilent(silent("webhook", id, &node, seconds))
+                SubscriptionError::OwnerSilent(silent("webhook", id.0, &node, seconds))
             }
             other => SubscriptionError::Store(other.into_store()),
         }
@@ -174,16 +175,16 @@ fn silent(what: &str, id: i64, node: &str, seconds: u64) -> String {
 /// What a request is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
-    Agent(i64),
-    Subscription(i64),
+    Agent(AgentId),
+    Subscription(SubscriptionId),
 }
 
 impl Target {
     fn parse(resource: &str) -> Option<Target> {
         let id = |prefix: &str| resource.strip_prefix(prefix)?.parse::<i64>().ok();
         id("agent:")
-            .map(Target::Agent)
-            .or_else(|| id("subscription:").map(Target::Subscription))
+            .map(|n| Target::Agent(AgentId(n)))
+            .or_else(|| id("subscription:").map(|n| Target::Subscription(SubscriptionId(n))))
     }
 }
 
@@ -223,7 +224,7 @@ impl Forward {
     /// node runs it.
     pub async fn ask_agent(
         &self,
-        id: i64,
+        id: AgentId,
         ask: AgentAsk,
     ) -> Result<Option<Vec<i64>>, AgentServiceError> {
         let label = match &ask {
@@ -247,7 +248,7 @@ impl Forward {
     /// runs it.
     pub async fn ask_subscription<T: serde::de::DeserializeOwned>(
         &self,
-        id: i64,
+        id: SubscriptionId,
         ask: SubscriptionAsk,
         extra: Duration,
     ) -> Result<Option<T>, SubscriptionError> {
@@ -479,10 +480,10 @@ mod tests {
 
     #[test]
     fn resources_name_their_targets() {
-        assert_eq!(Target::parse("agent:12"), Some(Target::Agent(12)));
+        assert_eq!(Target::parse("agent:12"), Some(Target::Agent(AgentId(12))));
         assert_eq!(
             Target::parse("subscription:3"),
-            Some(Target::Subscription(3))
+            Some(Target::Subscription(SubscriptionId(3)))
         );
         assert_eq!(Target::parse("agent:x"), None);
         assert_eq!(Target::parse("feed:1"), None);
@@ -500,7 +501,7 @@ mod tests {
                 .unwrap()
         };
         let busy = AgentServiceError::Busy("agent 4 is restarting; retry shortly".into());
-        match cross(Failure::from_agent(&busy)).into_agent(4) {
+        match cross(Failure::from_agent(&busy)).into_agent(AgentId(4)) {
             AgentServiceError::Busy(m) => assert_eq!(m, "agent 4 is restarting; retry shortly"),
             other => panic!("{other:?}"),
         }
@@ -519,14 +520,14 @@ mod tests {
             cross(Failure::from_subscription(
                 &SubscriptionError::HubUnavailable
             ))
-            .into_subscription(2),
+            .into_subscription(SubscriptionId(2)),
             SubscriptionError::HubUnavailable
         ));
         let silent = Failure::Silent {
             node: "b".into(),
             seconds: 10,
         }
-        .into_subscription(2);
+        .into_subscription(SubscriptionId(2));
         assert_eq!(
             silent.to_string(),
             "webhook 2 runs on node b, which did not answer within 10 s; retry shortly"

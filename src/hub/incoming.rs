@@ -97,7 +97,7 @@ impl Handler<IncomingRemoved> for Hub {
 impl Hub {
     /// The agent `agent_id` was deleted: its incoming webhooks went with it (the rows
     /// cascade), so stop their endpoints.
-    pub(super) fn agent_gone(&self, agent_id: i64) {
+    pub(super) fn agent_gone(&self, agent_id: crate::ids::AgentId) {
         for addr in self.registry.remove_tokens_for_agent(agent_id) {
             addr.do_send(StopEndpoint);
         }

@@ -27,6 +27,7 @@ use crate::delivery::actor::Stop as StopSubscription;
 use crate::delivery::{DeliverySettings, SubscriptionIndex};
 use crate::endpoints::{InboundSettings, Reconfigure, StopEndpoint};
 use crate::feeds::{FeedChanged, actor::ReloadFeed, actor::StopFeed};
+use crate::ids::SubscriptionId;
 use crate::store::agents::AgentRow;
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{Store, StoreError, agents, incoming_webhooks, leases, users};
@@ -72,9 +73,9 @@ pub struct Hub {
     last_round_ok: std::time::Instant,
     /// The `updated_at` of each subscription as this node applied it (see
     /// `ownership`): one changed through another node is read again and reconfigured.
-    applied: std::collections::HashMap<i64, chrono::NaiveDateTime>,
+    applied: std::collections::HashMap<SubscriptionId, chrono::NaiveDateTime>,
     /// Each subscription's count of circuits closed by hand elsewhere, as last seen.
-    resets_seen: std::collections::HashMap<i64, i64>,
+    resets_seen: std::collections::HashMap<SubscriptionId, i64>,
     /// `serve --safe`: nothing is started, not even what the API saves, so a row that
     /// breaks the hub can be fixed or deleted.
     safe_mode: bool,
@@ -117,7 +118,7 @@ impl Handler<SubscriptionSaved> for Hub {
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct SubscriptionRemoved(pub i64);
+pub struct SubscriptionRemoved(pub SubscriptionId);
 
 impl Handler<SubscriptionRemoved> for Hub {
     type Result = ();
@@ -201,7 +202,7 @@ impl Handler<AgentSaved> for Hub {
 /// An agent was deleted: stop its actors, then reload links.
 #[derive(Message)]
 #[rtype(result = "Result<(), StoreError>")]
-pub struct AgentRemoved(pub i64);
+pub struct AgentRemoved(pub crate::ids::AgentId);
 
 impl Handler<AgentRemoved> for Hub {
     type Result = ResponseFuture<Result<(), StoreError>>;
@@ -497,7 +498,7 @@ impl Handler<ControlTargets> for Hub {
         };
         ctx.spawn(work.into_actor(self).map(move |res, _, _| {
             if let Err(e) = res {
-                tracing::error!(agent_id = controller, error = %e, "carrying out control actions failed");
+                tracing::error!(agent_id = controller.0, error = %e, "carrying out control actions failed");
             }
         }));
     }

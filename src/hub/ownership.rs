@@ -26,6 +26,7 @@ use super::{AgentRemoved, AgentSaved, Hub, ReloadLinks, SubscriptionRemoved};
 use crate::agents::actor::CatchUp;
 use crate::delivery::Spec;
 use crate::delivery::actor::{Reconfigure, ResetCircuit, Stop as StopSubscription};
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::agents::{self, AgentRow};
 use crate::store::subscriptions::{self, SubscriptionRow};
 use crate::store::{StoreError, leases};
@@ -39,7 +40,7 @@ pub enum Start {
 /// A stored subscription as the round reads it.
 #[derive(Debug, Clone, Copy)]
 struct StoredSub {
-    id: i64,
+    id: SubscriptionId,
     /// Set by every write that changes it.
     updated_at: NaiveDateTime,
     /// Circuits closed by hand on a node that did not send it.
@@ -50,9 +51,9 @@ struct StoredSub {
 struct Found {
     /// The agents and subscriptions this node knew when the round began: only those
     /// can have been deleted elsewhere (one saved here during the round is not).
-    known_agents: Vec<i64>,
-    known_subscriptions: Vec<i64>,
-    agents: Vec<i64>,
+    known_agents: Vec<AgentId>,
+    known_subscriptions: Vec<SubscriptionId>,
+    agents: Vec<AgentId>,
     /// Each stored agent's `updated_at`, in `agents`' order.
     versions: Vec<chrono::NaiveDateTime>,
     subscriptions: Vec<StoredSub>,
@@ -118,7 +119,7 @@ impl Hub {
         let known_subscriptions = self.subscriptions.ids();
         let work = async move {
             let (stored, subscriptions) = store.read(stored_ids).await?;
-            let (agents, versions): (Vec<i64>, Vec<_>) = stored.into_iter().unzip();
+            let (agents, versions): (Vec<AgentId>, Vec<_>) = stored.into_iter().unzip();
             let subscriptions: Vec<StoredSub> = subscriptions
                 .into_iter()
                 .map(|(id, updated_at, resets)| StoredSub {
@@ -197,8 +198,9 @@ impl Hub {
     /// starts what it gained or did not know.
     fn apply_round(&mut self, found: Found, ctx: &mut Context<Self>) {
         let mine = &found.mine;
-        let stored_agents: HashSet<i64> = found.agents.iter().copied().collect();
-        let stored_subs: HashSet<i64> = found.subscriptions.iter().map(|s| s.id).collect();
+        let stored_agents: HashSet<AgentId> = found.agents.iter().copied().collect();
+        let stored_subs: HashSet<SubscriptionId> =
+            found.subscriptions.iter().map(|s| s.id).collect();
         // A deleted subscription is forgotten (one saved here since is read again at
         // the next round, which changes nothing).
         self.applied.retain(|id, _| stored_subs.contains(id));
@@ -207,13 +209,13 @@ impl Hub {
         // Only what the round saw stored: one saved here since runs on its new lease.
         for id in &running_agents {
             if stored_agents.contains(id) && !mine.contains(&leases::agent(*id)) {
-                tracing::info!(agent_id = id, "agent moved to another node");
+                tracing::info!(agent_id = id.0, "agent moved to another node");
                 self.stop_agent(*id);
             }
         }
         for id in self.registry.subscription_ids() {
             if stored_subs.contains(&id) && !mine.contains(&leases::subscription(id)) {
-                tracing::info!(subscription_id = id, "subscription moved to another node");
+                tracing::info!(subscription_id = id.0, "subscription moved to another node");
                 if let Some(entry) = self.registry.remove_subscription(id) {
                     entry.addr.do_send(StopSubscription);
                 }
@@ -230,9 +232,9 @@ impl Hub {
             }
         }
         self.follow_resets(&found.subscriptions);
-        let known: HashSet<i64> = known_agents.into_iter().collect();
-        let running: HashSet<i64> = self.registry.agent_ids().1.into_iter().collect();
-        let load_agents: Vec<i64> = found
+        let known: HashSet<AgentId> = known_agents.into_iter().collect();
+        let running: HashSet<AgentId> = self.registry.agent_ids().1.into_iter().collect();
+        let load_agents: Vec<AgentId> = found
             .agents
             .iter()
             .zip(&found.versions)
@@ -254,7 +256,11 @@ impl Hub {
     /// The stored subscriptions to read: unknown here, changed since this node applied
     /// them, or held here and not running (an invalid one, in no index, waits for a
     /// change instead of being read every heartbeat).
-    fn subscriptions_to_load(&self, stored: &[StoredSub], mine: &HashSet<String>) -> Vec<i64> {
+    fn subscriptions_to_load(
+        &self,
+        stored: &[StoredSub],
+        mine: &HashSet<String>,
+    ) -> Vec<SubscriptionId> {
         stored
             .iter()
             .filter(|s| {
@@ -278,7 +284,7 @@ impl Hub {
                 && let Some(entry) = self.registry.subscription(s.id)
             {
                 tracing::info!(
-                    subscription_id = s.id,
+                    subscription_id = s.id.0,
                     "circuit closed by hand through another node: closing it here"
                 );
                 entry.addr.do_send(ResetCircuit);
@@ -289,8 +295,8 @@ impl Hub {
     /// Reads the rows of what this node gained or did not know, and starts them.
     fn load_and_start(
         &mut self,
-        load_agents: Vec<i64>,
-        load_subs: Vec<i64>,
+        load_agents: Vec<AgentId>,
+        load_subs: Vec<SubscriptionId>,
         mine: HashSet<String>,
         ctx: &mut Context<Self>,
     ) {
@@ -334,7 +340,7 @@ impl Hub {
                     continue;
                 };
                 if run && entry.addr.is_none() {
-                    tracing::info!(agent_id = row.id, "agent runs on this node");
+                    tracing::info!(agent_id = row.id.0, "agent runs on this node");
                     act.run_agent(row.clone());
                 }
                 if entry.updated_at != row.updated_at {
@@ -355,14 +361,14 @@ impl Hub {
             .is_some_and(|at| *at != row.updated_at);
         if changed && self.registry.subscription(row.id).is_some() {
             tracing::info!(
-                subscription_id = row.id,
+                subscription_id = row.id.0,
                 "subscription changed through another node: reconfigured"
             );
             self.reconfigure_subscription(row);
             return;
         }
         if run && self.registry.subscription(row.id).is_none() {
-            tracing::info!(subscription_id = row.id, "subscription runs on this node");
+            tracing::info!(subscription_id = row.id.0, "subscription runs on this node");
         }
         self.spawn_subscription(&row, run);
     }
@@ -408,7 +414,10 @@ impl Hub {
 
 /// Every stored agent (with its `updated_at`) and subscription (with its `updated_at`
 /// and count of circuit resets): each one should run somewhere.
-type Stored = (Vec<(i64, NaiveDateTime)>, Vec<(i64, NaiveDateTime, i64)>);
+type Stored = (
+    Vec<(AgentId, NaiveDateTime)>,
+    Vec<(SubscriptionId, NaiveDateTime, i64)>,
+);
 
 fn stored_ids(c: &mut crate::store::Conn) -> Result<Stored, StoreError> {
     use crate::store::schema::agents as a;

@@ -11,6 +11,7 @@ use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{Endpoint, EndpointActor, EndpointCore};
 use crate::feeds::FeedActor;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::telemetry::stats::Stats;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
@@ -19,7 +20,7 @@ use crate::telemetry::stats::Stats;
 pub struct TokenEntry {
     pub webhook_id: i64,
     /// The agent that receives the webhook's events.
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub expires_at: Option<chrono::NaiveDateTime>,
     pub endpoint: Endpoint,
 }
@@ -52,9 +53,9 @@ pub struct SubscriptionEntry {
 
 #[derive(Default)]
 pub struct Registry {
-    agents: RwLock<HashMap<i64, AgentEntry>>,
+    agents: RwLock<HashMap<AgentId, AgentEntry>>,
     users: RwLock<HashSet<i64>>,
-    subscriptions: RwLock<HashMap<i64, SubscriptionEntry>>,
+    subscriptions: RwLock<HashMap<SubscriptionId, SubscriptionEntry>>,
     tokens: RwLock<HashMap<String, TokenEntry>>,
     /// Live counters and the event stream (see `stats`).
     pub stats: Arc<Stats>,
@@ -82,11 +83,11 @@ pub struct WebTarget {
 }
 
 impl Registry {
-    pub fn agent(&self, id: i64) -> Option<AgentEntry> {
+    pub fn agent(&self, id: AgentId) -> Option<AgentEntry> {
         read(&self.agents).get(&id).cloned()
     }
 
-    pub fn web_target(&self, id: i64) -> Option<WebTarget> {
+    pub fn web_target(&self, id: AgentId) -> Option<WebTarget> {
         read(&self.agents).get(&id).map(|e| WebTarget {
             user_id: e.user_id,
             core: e.endpoint.as_ref().map(|ep| ep.core.clone()),
@@ -95,18 +96,18 @@ impl Registry {
         })
     }
 
-    pub fn insert_agent(&self, id: i64, entry: AgentEntry) {
+    pub fn insert_agent(&self, id: AgentId, entry: AgentEntry) {
         write(&self.agents).insert(id, entry);
     }
 
-    pub fn remove_agent(&self, id: i64) -> Option<AgentEntry> {
+    pub fn remove_agent(&self, id: AgentId) -> Option<AgentEntry> {
         write(&self.agents).remove(&id)
     }
 
     /// Sets (or with `None` takes away) the actor of agent `id`; answers the one it had.
     pub fn set_agent_actor(
         &self,
-        id: i64,
+        id: AgentId,
         addr: Option<Addr<AgentActor>>,
     ) -> Option<Addr<AgentActor>> {
         let mut map = write(&self.agents);
@@ -115,7 +116,7 @@ impl Registry {
     }
 
     /// The ids of every agent known here, and of those whose actor runs here.
-    pub fn agent_ids(&self) -> (Vec<i64>, Vec<i64>) {
+    pub fn agent_ids(&self) -> (Vec<AgentId>, Vec<AgentId>) {
         let map = read(&self.agents);
         let all = map.keys().copied().collect();
         let running = map
@@ -131,21 +132,21 @@ impl Registry {
     }
 
     /// Calls `f` on every agent entry (under the read lock: keep `f` short).
-    pub fn for_each_agent(&self, mut f: impl FnMut(i64, &AgentEntry)) {
+    pub fn for_each_agent(&self, mut f: impl FnMut(AgentId, &AgentEntry)) {
         for (id, e) in read(&self.agents).iter() {
             f(*id, e);
         }
     }
 
-    pub fn subscription(&self, id: i64) -> Option<SubscriptionEntry> {
+    pub fn subscription(&self, id: SubscriptionId) -> Option<SubscriptionEntry> {
         read(&self.subscriptions).get(&id).cloned()
     }
 
-    pub fn insert_subscription(&self, id: i64, entry: SubscriptionEntry) {
+    pub fn insert_subscription(&self, id: SubscriptionId, entry: SubscriptionEntry) {
         write(&self.subscriptions).insert(id, entry);
     }
 
-    pub fn remove_subscription(&self, id: i64) -> Option<SubscriptionEntry> {
+    pub fn remove_subscription(&self, id: SubscriptionId) -> Option<SubscriptionEntry> {
         write(&self.subscriptions).remove(&id)
     }
 
@@ -181,7 +182,7 @@ impl Registry {
 
     /// Forgets the tokens of every incoming webhook that feeds `agent_id` (the agent
     /// was deleted, and its webhooks with it); returns their endpoints.
-    pub fn remove_tokens_for_agent(&self, agent_id: i64) -> Vec<Addr<EndpointActor>> {
+    pub fn remove_tokens_for_agent(&self, agent_id: AgentId) -> Vec<Addr<EndpointActor>> {
         let mut map = write(&self.tokens);
         let mut gone: Vec<(i64, Addr<EndpointActor>)> = Vec::new();
         map.retain(|_, e| {
@@ -228,7 +229,7 @@ impl Registry {
     }
 
     /// The ids of the subscriptions whose actor runs here.
-    pub fn subscription_ids(&self) -> Vec<i64> {
+    pub fn subscription_ids(&self) -> Vec<SubscriptionId> {
         read(&self.subscriptions).keys().copied().collect()
     }
 

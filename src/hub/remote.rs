@@ -17,6 +17,7 @@ use super::{Addrs, AgentEntry};
 use crate::agents::actor::CatchUp;
 use crate::delivery::actor::Wake;
 use crate::feeds::FeedChanged;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::listen::{self, NewEvents, OnNewEvents};
 
 /// What another node committed (see [`NewEvents`]).
@@ -57,9 +58,9 @@ impl Handler<RemoteEvents> for Router {
                 targets,
                 subscriptions,
             } => {
-                let mut receivers: BTreeSet<i64> = targets.into_iter().collect();
+                let mut receivers: BTreeSet<AgentId> = targets.into_iter().map(AgentId).collect();
                 for source in sources {
-                    if let Some(r) = self.graph.get(&source) {
+                    if let Some(r) = self.graph.get(&AgentId(source)) {
                         receivers.extend(r);
                     }
                 }
@@ -69,7 +70,7 @@ impl Handler<RemoteEvents> for Router {
                     }
                 }
                 for id in subscriptions {
-                    if let Some(s) = self.registry.subscription(id) {
+                    if let Some(s) = self.registry.subscription(SubscriptionId(id)) {
                         s.addr.do_send(Wake);
                     }
                 }

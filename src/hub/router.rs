@@ -14,13 +14,14 @@ use super::registry::Registry;
 use crate::agents::actor::ReceiveEvents;
 use crate::delivery::{Enqueue, Item};
 use crate::feeds::FeedChanged;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::{Committed, Store, StoreError, links};
 
 pub struct Router {
     store: Store,
     pub(super) registry: Arc<Registry>,
     /// source agent id -> receiver agent ids
-    pub(super) graph: HashMap<i64, Vec<i64>>,
+    pub(super) graph: HashMap<AgentId, Vec<AgentId>>,
 }
 
 impl Router {
@@ -47,7 +48,7 @@ impl Handler<Route> for Router {
 
     fn handle(&mut self, msg: Route, _: &mut Context<Self>) {
         crate::telemetry::events_committed(&self.registry.stats, &msg.0);
-        let mut per_subscription: BTreeMap<i64, Vec<Item>> = BTreeMap::new();
+        let mut per_subscription: BTreeMap<SubscriptionId, Vec<Item>> = BTreeMap::new();
         for c in &msg.0 {
             for d in c.deliveries.iter() {
                 per_subscription
@@ -68,7 +69,7 @@ impl Handler<Route> for Router {
                 entry.shared.lagging.store(true, Ordering::Release);
             }
         }
-        let mut per_receiver: BTreeMap<i64, Vec<Committed>> = BTreeMap::new();
+        let mut per_receiver: BTreeMap<AgentId, Vec<Committed>> = BTreeMap::new();
         for c in msg.0 {
             if let Some(target) = c.event.target_agent_id {
                 per_receiver.entry(target).or_default().push(c);
@@ -121,7 +122,7 @@ impl Handler<ReloadLinks> for Router {
         let read = self.store.read(|c| links::list(c, None));
         Box::pin(read.into_actor(self).map(|res, act, _| {
             let rows = res?;
-            let mut graph: HashMap<i64, Vec<i64>> = HashMap::new();
+            let mut graph: HashMap<AgentId, Vec<AgentId>> = HashMap::new();
             for l in rows {
                 graph.entry(l.source_id).or_default().push(l.receiver_id);
             }

@@ -26,6 +26,7 @@ use crate::delivery::subscription::{Running as SubscriptionsRunning, Subscriptio
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming_service::logs::FlushLogs;
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
 use crate::store::subscriptions::SubscriptionRow;
@@ -35,17 +36,17 @@ impl SubscriptionsRunning for Addrs {
         Ok(self.hub.send(SubscriptionSaved(row)).await?)
     }
 
-    async fn removed(&self, id: i64) -> Result<(), SubscriptionError> {
+    async fn removed(&self, id: SubscriptionId) -> Result<(), SubscriptionError> {
         Ok(self.hub.send(SubscriptionRemoved(id)).await?)
     }
 
-    fn actor(&self, id: i64) -> Option<Addr<SubscriptionActor>> {
+    fn actor(&self, id: SubscriptionId) -> Option<Addr<SubscriptionActor>> {
         self.registry.subscription(id).map(|e| e.addr)
     }
 
     async fn ask_owner<T: serde::de::DeserializeOwned>(
         &self,
-        id: i64,
+        id: SubscriptionId,
         ask: SubscriptionAsk,
     ) -> Result<Option<T>, SubscriptionError> {
         // A test send waits for the target as long as the owner does.
@@ -81,7 +82,7 @@ impl IncomingRunning for Addrs {
 }
 
 impl FlushLogs for Addrs {
-    fn flush_agent_log(&self, agent_id: i64) {
+    fn flush_agent_log(&self, agent_id: AgentId) {
         if let Some(core) = self.registry.web_target(agent_id).and_then(|t| t.core) {
             core.flush_log_for_read();
         }
@@ -103,8 +104,8 @@ impl AgentsRunning for Addrs {
 
     fn agent_removed(
         &self,
-        id: i64,
-        subscription_id: Option<i64>,
+        id: AgentId,
+        subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         let hub = self.hub.clone();
         async move {
@@ -125,13 +126,13 @@ impl AgentsRunning for Addrs {
         super::feeds_changed(&self.registry, Some(user_id));
     }
 
-    fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
+    fn actor(&self, id: AgentId) -> Option<Addr<AgentActor>> {
         self.registry.agent(id).and_then(|e| e.addr)
     }
 
     fn ask_owner(
         &self,
-        id: i64,
+        id: AgentId,
         ask: AgentAsk,
     ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
         let forward = self.forward.clone();
@@ -156,8 +157,8 @@ impl AgentsRunning for FromInside {
 
     fn agent_removed(
         &self,
-        id: i64,
-        subscription_id: Option<i64>,
+        id: AgentId,
+        subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         self.hub.do_send(AgentRemoved(id));
         if let Some(sub) = subscription_id {
@@ -175,13 +176,13 @@ impl AgentsRunning for FromInside {
         super::feeds_changed(&self.registry, Some(user_id));
     }
 
-    fn actor(&self, id: i64) -> Option<Addr<AgentActor>> {
+    fn actor(&self, id: AgentId) -> Option<Addr<AgentActor>> {
         self.registry.agent(id).and_then(|e| e.addr)
     }
 
     fn ask_owner(
         &self,
-        id: i64,
+        id: AgentId,
         ask: AgentAsk,
     ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
         // Waits on the other node, never on this Hub.

@@ -22,7 +22,7 @@ impl Hub {
         let schedule = crate::agents::schedule_of(row).and_then(|text| match Schedule::parse(&text, self.tz) {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(agent_id = row.id, error = %e, "agent schedule is invalid; it will not run on a schedule");
+                tracing::error!(agent_id = row.id.0, error = %e, "agent schedule is invalid; it will not run on a schedule");
                 None
             }
         });
@@ -47,7 +47,7 @@ impl Hub {
         if self.safe_mode {
             return;
         }
-        let arbiter = self.arbiter_for(row.id);
+        let arbiter = self.arbiter_for(row.id.0);
         self.settings.directory.set(&row);
         let shared = Arc::new(AgentShared::default());
         let k = kind(&row.agent_type);
@@ -96,7 +96,7 @@ impl Hub {
         if entry.addr.is_some() || self.safe_mode {
             return;
         }
-        let arbiter = self.arbiter_for(row.id);
+        let arbiter = self.arbiter_for(row.id.0);
         let addr = {
             let (row, store, settings, shared) = (
                 row.clone(),
@@ -115,7 +115,7 @@ impl Hub {
 
     /// Stops the actor of agent `id` (its lease went to another node); what every node
     /// keeps of it stays.
-    pub(super) fn stop_agent(&self, id: i64) {
+    pub(super) fn stop_agent(&self, id: crate::ids::AgentId) {
         if let Some(addr) = self.registry.set_agent_actor(id, None) {
             addr.do_send(Shutdown);
         }
@@ -138,7 +138,7 @@ impl Hub {
         let spec = match Spec::from_row(row, self.store.keys()) {
             Ok(s) => Arc::new(s),
             Err(e) => {
-                tracing::error!(subscription_id = row.id, error = %e, "subscription is invalid; it will not send until fixed");
+                tracing::error!(subscription_id = row.id.0, error = %e, "subscription is invalid; it will not send until fixed");
                 return;
             }
         };
@@ -146,7 +146,7 @@ impl Hub {
         if !run || self.registry.subscription(row.id).is_some() {
             return;
         }
-        let arbiter = self.arbiter_for(row.id);
+        let arbiter = self.arbiter_for(row.id.0);
         let shared = Arc::new(SubscriptionShared::default());
         let addr = {
             let (row, store, index, settings, shared) = (

@@ -81,10 +81,10 @@ pub async fn agents(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let message = if let Some(m) = insecure_problem(&row, insecure_enabled) {
-            tracing::warn!(agent_id = row.id, "{m}");
+            tracing::warn!(agent_id = row.id.0, "{m}");
             m
         } else if let Some(problem) = agent_problem(&row) {
-            tracing::error!(agent_id = row.id, error = %problem, "agent disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
+            tracing::error!(agent_id = row.id.0, error = %problem, "agent disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
             format!(
                 "Disabled at start: the configuration cannot be loaded ({problem}). Fix the \
                  options (PUT /api/agents/{}) and enable the agent again.",
@@ -130,7 +130,7 @@ pub async fn subscriptions(
             None
         };
         if let Some(problem) = problem {
-            tracing::error!(subscription_id = row.id, error = %problem, "subscription disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
+            tracing::error!(subscription_id = row.id.0, error = %problem, "subscription disabled at start: its configuration cannot be loaded; fix it through the API and enable it again");
             let reason =
                 format!("disabled at start: the configuration cannot be loaded ({problem})");
             let (id, user_id, url, stored) = (row.id, row.user_id, row.url.clone(), reason.clone());

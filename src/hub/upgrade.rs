@@ -85,7 +85,7 @@ fn upgrade_one(
     }
     let mut reasons = Vec::with_capacity(problems.len());
     for (option, why) in &problems {
-        tracing::warn!(agent_id = row.id, agent = %row.name, option = %option, "agent option is a tera template with no exact Liquid form; the agent is disabled until the option is rewritten in Liquid: {why}");
+        tracing::warn!(agent_id = row.id.0, agent = %row.name, option = %option, "agent option is a tera template with no exact Liquid form; the agent is disabled until the option is rewritten in Liquid: {why}");
         reasons.push(format!("{option}: {why}"));
     }
     let message = format!(

@@ -235,7 +235,7 @@ fn settle(
         Err(e) => {
             let max = smtp.config.max_attempts.max(1);
             let error = e.to_string();
-            tracing::warn!(agent_id = row.agent_id, outbox_id = row.id, attempt = attempts, error = %error, "mail not sent");
+            tracing::warn!(agent_id = row.agent_id.0, outbox_id = row.id, attempt = attempts, error = %error, "mail not sent");
             if e.retryable() && (attempts as u32) < max {
                 let wait = retry_wait(smtp.config.retry_base_ms, attempts);
                 let at = now() + chrono::Duration::from_std(wait).unwrap_or_default();

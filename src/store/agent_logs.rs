@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::agent_logs;
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 
 /// Huginn's levels: 3 is an ordinary log line, 4 an error.
 pub const LEVEL_INFO: i32 = 3;
@@ -17,7 +18,7 @@ const MAX_MESSAGE_CHARS: usize = 10_000;
 #[diesel(table_name = agent_logs)]
 pub struct AgentLogRow {
     pub id: i64,
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub level: i32,
     pub message: String,
     pub inbound_event_id: Option<i64>,
@@ -37,7 +38,7 @@ pub struct NewLog {
 /// An error line also sets the agent's `last_error_at`.
 pub fn append(
     conn: &mut Conn,
-    agent_id: i64,
+    agent_id: AgentId,
     lines: &[NewLog],
     keep: i64,
 ) -> Result<(), StoreError> {
@@ -79,7 +80,11 @@ pub fn append(
 }
 
 /// The newest `limit` lines of an agent, newest first.
-pub fn recent(conn: &mut Conn, agent_id: i64, limit: i64) -> Result<Vec<AgentLogRow>, StoreError> {
+pub fn recent(
+    conn: &mut Conn,
+    agent_id: AgentId,
+    limit: i64,
+) -> Result<Vec<AgentLogRow>, StoreError> {
     Ok(agent_logs::table
         .filter(agent_logs::agent_id.eq(agent_id))
         .order(agent_logs::id.desc())
@@ -91,7 +96,7 @@ pub fn recent(conn: &mut Conn, agent_id: i64, limit: i64) -> Result<Vec<AgentLog
 /// A page of an agent's lines, newest first: ids below `before`, at most `limit`.
 pub fn page(
     conn: &mut Conn,
-    agent_id: i64,
+    agent_id: AgentId,
     before: i64,
     limit: i64,
 ) -> Result<Vec<AgentLogRow>, StoreError> {

@@ -6,11 +6,12 @@ use diesel::prelude::*;
 use super::schema::{agent_logs, agents, events, links};
 use super::{Conn, StoreError, Value, from_json_text, now};
 use crate::cached;
+use crate::ids::AgentId;
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = agents)]
 pub struct AgentRow {
-    pub id: i64,
+    pub id: AgentId,
     pub user_id: i64,
     pub agent_type: String,
     pub name: String,
@@ -123,7 +124,11 @@ pub fn guid_taken(conn: &mut Conn, guid: &str) -> Result<bool, StoreError> {
     Ok(diesel::select(exists(agents::table.filter(agents::guid.eq(guid)))).get_result(conn)?)
 }
 
-pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentRow, StoreError> {
+pub fn update(
+    conn: &mut Conn,
+    id: AgentId,
+    changes: &AgentChanges,
+) -> Result<AgentRow, StoreError> {
     let row = diesel::update(agents::table.find(id))
         .set((changes, agents::updated_at.eq(now())))
         .returning(crate::store::backend::columns::<AgentRow>())
@@ -131,7 +136,7 @@ pub fn update(conn: &mut Conn, id: i64, changes: &AgentChanges) -> Result<AgentR
     counted(conn, row)
 }
 
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<AgentRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: AgentId) -> Result<Option<AgentRow>, StoreError> {
     one_snapshot(conn, |c| {
         let row = agents::table
             .find(id)
@@ -148,7 +153,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<AgentRow>, StoreError> {
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: AgentId,
 ) -> Result<Option<AgentRow>, StoreError> {
     one_snapshot(conn, |c| {
         let mut q = agents::table
@@ -173,7 +178,7 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<AgentRow>, Stor
         let mut rows: Vec<AgentRow> = q.order(agents::id.asc()).load(c)?;
         let uncounted = super::writer_marks::uncounted(c, None)?;
         if !uncounted.is_empty() {
-            let index: std::collections::HashMap<i64, usize> =
+            let index: std::collections::HashMap<AgentId, usize> =
                 rows.iter().enumerate().map(|(i, r)| (r.id, i)).collect();
             for u in uncounted {
                 if let Some(&i) = index.get(&u.agent_id) {
@@ -236,7 +241,7 @@ fn add_uncounted(row: &mut AgentRow, u: &super::writer_marks::Uncounted) {
 }
 
 /// Deletes the agent with its links, logs and events; returns the deleted row.
-pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
+pub fn delete(conn: &mut Conn, id: AgentId) -> Result<AgentRow, StoreError> {
     let row = find(conn, id)?.ok_or(StoreError::NotFound("agent"))?;
     diesel::delete(events::table.filter(events::agent_id.eq(id))).execute(conn)?;
     diesel::delete(agent_logs::table.filter(agent_logs::agent_id.eq(id))).execute(conn)?;
@@ -253,14 +258,14 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<AgentRow, StoreError> {
 
 /// Records that the agent has handled every event up to `event_id` it was sent.
 /// Runs for every batch an agent handles, so it is a cached statement.
-pub fn note_received(conn: &mut Conn, id: i64, event_id: i64) -> Result<(), StoreError> {
+pub fn note_received(conn: &mut Conn, id: AgentId, event_id: i64) -> Result<(), StoreError> {
     cached!(
         "UPDATE agents SET last_checked_event_id = ?, last_receive_at = ? \
          WHERE id = ? AND last_checked_event_id < ?",
         vec![
             Value::Int(event_id),
             Value::Time(now()),
-            Value::Int(id),
+            Value::Int(id.0),
             Value::Int(event_id),
         ],
     )
@@ -268,21 +273,21 @@ pub fn note_received(conn: &mut Conn, id: i64, event_id: i64) -> Result<(), Stor
     Ok(())
 }
 
-pub fn note_checked(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn note_checked(conn: &mut Conn, id: AgentId) -> Result<(), StoreError> {
     diesel::update(agents::table.find(id))
         .set(agents::last_check_at.eq(now()))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn note_web_request(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
+pub fn note_web_request(conn: &mut Conn, id: AgentId, at: NaiveDateTime) -> Result<(), StoreError> {
     diesel::update(agents::table.find(id))
         .set(agents::last_web_request_at.eq(at))
         .execute(conn)?;
     Ok(())
 }
 
-pub fn note_error(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), StoreError> {
+pub fn note_error(conn: &mut Conn, id: AgentId, at: NaiveDateTime) -> Result<(), StoreError> {
     diesel::update(agents::table.find(id))
         .set(agents::last_error_at.eq(at))
         .execute(conn)?;
@@ -292,7 +297,7 @@ pub fn note_error(conn: &mut Conn, id: i64, at: NaiveDateTime) -> Result<(), Sto
 /// Enables or disables; enabling with `drop_pending` skips what arrived meanwhile.
 pub fn set_disabled(
     conn: &mut Conn,
-    id: i64,
+    id: AgentId,
     disabled: bool,
     drop_pending: bool,
 ) -> Result<AgentRow, StoreError> {
@@ -309,7 +314,7 @@ pub fn set_disabled(
     counted(conn, row)
 }
 
-pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreError> {
+pub fn set_memory(conn: &mut Conn, id: AgentId, memory: &str) -> Result<(), StoreError> {
     diesel::update(agents::table.find(id))
         .set(agents::memory.eq(memory))
         .execute(conn)?;
@@ -318,7 +323,7 @@ pub fn set_memory(conn: &mut Conn, id: i64, memory: &str) -> Result<(), StoreErr
 
 /// Takes `n` deleted events, all counted in the row (at or below the Writer's counted
 /// mark), off `events_count`.
-pub fn take_off_events(conn: &mut Conn, id: i64, n: i64) -> Result<(), StoreError> {
+pub fn take_off_events(conn: &mut Conn, id: AgentId, n: i64) -> Result<(), StoreError> {
     diesel::update(agents::table.find(id))
         .set(agents::events_count.eq(agents::events_count - n))
         .execute(conn)?;
@@ -327,7 +332,7 @@ pub fn take_off_events(conn: &mut Conn, id: i64, n: i64) -> Result<(), StoreErro
 
 /// Recounts `events_count` after events were deleted in bulk: the events up to the
 /// Writer's counted mark, as the row counts only those.
-pub fn recount_events(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn recount_events(conn: &mut Conn, id: AgentId) -> Result<(), StoreError> {
     let n = super::writer_marks::counted_events_of(conn, id)?;
     diesel::update(agents::table.find(id))
         .set(agents::events_count.eq(n))

@@ -19,6 +19,7 @@ use super::events::EventRow;
 use super::nodes::{db_now, placeholders};
 use super::schema::deliveries as d;
 use super::{Conn, DbConn, StoreError};
+use crate::ids::{DeliveryId, SubscriptionId};
 
 /// What one refill read: the deliveries to send, and whether more may be due behind
 /// them (the caller reads again soon rather than waiting for a push or a due time).
@@ -39,7 +40,7 @@ pub struct Claimed {
 /// left to wake them (the benchmark's PostgreSQL delivery row, session 31).
 pub fn claim_due(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
@@ -71,7 +72,7 @@ pub fn claim_due(
         #[derive(QueryableByName)]
         struct Id {
             #[diesel(sql_type = BigInt)]
-            id: i64,
+            id: DeliveryId,
         }
         let q = diesel::sql_query(sql)
             .bind::<Text, _>(node)
@@ -90,7 +91,7 @@ pub fn claim_due(
                 .load(c)?
         };
         let full = claimed.len() as i64 >= limit;
-        let mine: HashSet<i64> = claimed.into_iter().map(|r| r.id).collect();
+        let mine: HashSet<DeliveryId> = claimed.into_iter().map(|r| r.id).collect();
         if !ordered {
             // Read exactly what was claimed: a second "first `limit` due" read would
             // also hold the rows skipped above and miss the ones claimed past them.
@@ -114,7 +115,7 @@ pub fn claim_due(
 /// The first `limit` due deliveries without claiming them (one node: SQLite).
 pub fn unclaimed_due(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
@@ -131,7 +132,7 @@ pub fn unclaimed_due(
 /// under load).
 fn held_elsewhere(
     c: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     node: &str,
 ) -> Result<bool, StoreError> {
@@ -152,7 +153,7 @@ fn held_elsewhere(
 pub fn renew(
     conn: &mut Conn,
     node: &str,
-    ids: &[i64],
+    ids: &[DeliveryId],
     lease: std::time::Duration,
 ) -> Result<usize, StoreError> {
     if !conn.is_pg() || ids.is_empty() {
@@ -169,7 +170,7 @@ pub fn renew(
 }
 
 /// Clears the claim on delivery `id` (its attempt's outcome is being recorded).
-pub fn clear(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn clear(conn: &mut Conn, id: DeliveryId) -> Result<(), StoreError> {
     if let DbConn::Pg(_) = conn {
         diesel::update(d::table.find(id).filter(d::claimed_by.is_not_null()))
             .set((

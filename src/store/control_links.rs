@@ -4,12 +4,13 @@ use diesel::prelude::*;
 
 use super::schema::{agents, control_links};
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 
 /// Makes the targets of `controller_id` exactly `targets`.
 pub fn replace_targets(
     conn: &mut Conn,
-    controller_id: i64,
-    targets: &[i64],
+    controller_id: AgentId,
+    targets: &[AgentId],
 ) -> Result<(), StoreError> {
     diesel::delete(
         control_links::table
@@ -33,7 +34,7 @@ pub fn replace_targets(
     Ok(())
 }
 
-pub fn targets_of(conn: &mut Conn, controller_id: i64) -> Result<Vec<i64>, StoreError> {
+pub fn targets_of(conn: &mut Conn, controller_id: AgentId) -> Result<Vec<AgentId>, StoreError> {
     Ok(control_links::table
         .filter(control_links::controller_id.eq(controller_id))
         .order(control_links::target_id.asc())
@@ -41,7 +42,7 @@ pub fn targets_of(conn: &mut Conn, controller_id: i64) -> Result<Vec<i64>, Store
         .load(conn)?)
 }
 
-pub fn controllers_of(conn: &mut Conn, target_id: i64) -> Result<Vec<i64>, StoreError> {
+pub fn controllers_of(conn: &mut Conn, target_id: AgentId) -> Result<Vec<AgentId>, StoreError> {
     Ok(control_links::table
         .filter(control_links::target_id.eq(target_id))
         .order(control_links::controller_id.asc())
@@ -50,7 +51,7 @@ pub fn controllers_of(conn: &mut Conn, target_id: i64) -> Result<Vec<i64>, Store
 }
 
 /// (controller, target) pairs whose controller belongs to `user_id`, or all.
-pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<(i64, i64)>, StoreError> {
+pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<(AgentId, AgentId)>, StoreError> {
     let mut q = control_links::table
         .inner_join(agents::table.on(agents::id.eq(control_links::controller_id)))
         .select((control_links::controller_id, control_links::target_id))
@@ -61,7 +62,7 @@ pub fn list(conn: &mut Conn, user_id: Option<i64>) -> Result<Vec<(i64, i64)>, St
     Ok(q.order(control_links::id.asc()).load(conn)?)
 }
 
-pub fn delete_for_agent(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn delete_for_agent(conn: &mut Conn, id: AgentId) -> Result<(), StoreError> {
     diesel::delete(
         control_links::table.filter(
             control_links::controller_id

@@ -10,6 +10,7 @@ use super::listen;
 use super::schema::{deliveries, events, subscriptions};
 use super::{Conn, StoreError, Value, now};
 use crate::cached;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
@@ -68,8 +69,8 @@ super::text_enum::stored_as_text!(DeliveryStatus, "delivery status", "deliveries
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = deliveries)]
 pub struct DeliveryRow {
-    pub id: i64,
-    pub subscription_id: i64,
+    pub id: DeliveryId,
+    pub subscription_id: SubscriptionId,
     pub event_id: i64,
     pub message_id: String,
     pub status: DeliveryStatus,
@@ -97,7 +98,7 @@ pub fn new_message_id() -> String {
 /// Creates the deliveries one event owes, due now.
 pub fn insert_for_event(
     conn: &mut Conn,
-    subscription_ids: &[i64],
+    subscription_ids: &[SubscriptionId],
     event_id: i64,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     let at = now();
@@ -124,7 +125,7 @@ pub fn insert_for_event(
 /// Without `LIMIT`: SQLite re-prepares a statement whose `LIMIT ?` is re-bound (the
 /// bound value may change the plan), and this runs for every delivery attempt. The
 /// primary key already yields at most one row.
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: DeliveryId) -> Result<Option<DeliveryRow>, StoreError> {
     Ok(deliveries::table
         .find(id)
         .select(DeliveryRow::as_select())
@@ -137,7 +138,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<DeliveryRow>, StoreError>
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: DeliveryId,
 ) -> Result<Option<DeliveryRow>, StoreError> {
     let mut q = deliveries::table
         .inner_join(subscriptions::table)
@@ -155,7 +156,7 @@ pub fn find_owned(
 /// holds the rest), earliest due otherwise.
 pub fn due(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
@@ -182,7 +183,7 @@ pub fn due(
 /// attempt, then id).
 pub fn with_events(
     conn: &mut Conn,
-    ids: &std::collections::HashSet<i64>,
+    ids: &std::collections::HashSet<DeliveryId>,
 ) -> Result<Vec<(DeliveryRow, super::events::EventRow)>, StoreError> {
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -201,7 +202,7 @@ pub fn with_events(
 /// When the next delivery of the subscription that is not due at `at` falls due.
 pub fn next_due_after(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     at: NaiveDateTime,
 ) -> Result<Option<NaiveDateTime>, StoreError> {
     Ok(deliveries::table
@@ -227,7 +228,7 @@ pub struct AttemptResult {
 /// prepare again each time.
 pub fn record_result(
     conn: &mut Conn,
-    id: i64,
+    id: DeliveryId,
     r: &AttemptResult,
 ) -> Result<DeliveryRow, StoreError> {
     let at = now();
@@ -243,7 +244,7 @@ pub fn record_result(
             Value::OptText(r.error.as_deref()),
             Value::Time(at),
             Value::OptTime((r.status == DeliveryStatus::Delivered).then_some(at)),
-            Value::Int(id),
+            Value::Int(id.0),
         ],
     )
     .execute(conn)?;
@@ -255,7 +256,7 @@ pub fn record_result(
 
 /// Puts a delivery back in the queue with a fresh retry budget (manual retry), and
 /// announces it to the node that sends its webhook (on PostgreSQL, on commit).
-pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
+pub fn requeue(conn: &mut Conn, id: DeliveryId) -> Result<DeliveryRow, StoreError> {
     let at = now();
     let row = diesel::update(deliveries::table.find(id))
         .set((
@@ -266,14 +267,14 @@ pub fn requeue(conn: &mut Conn, id: i64) -> Result<DeliveryRow, StoreError> {
         ))
         .returning(crate::store::backend::columns::<DeliveryRow>())
         .get_result::<DeliveryRow>(conn)?;
-    listen::announce(conn, listen::REQUEUED, row.subscription_id)?;
+    listen::announce(conn, listen::REQUEUED, row.subscription_id.0)?;
     Ok(row)
 }
 
 /// Which deliveries a replay takes.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayFilter {
-    pub subscription_id: i64,
+    pub subscription_id: SubscriptionId,
     pub statuses: Vec<String>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
@@ -330,7 +331,7 @@ pub fn requeue_batch(
                 deliveries::updated_at.eq(at),
             ))
             .execute(conn)?;
-        listen::announce(conn, listen::REQUEUED, f.subscription_id)?;
+        listen::announce(conn, listen::REQUEUED, f.subscription_id.0)?;
     }
     Ok(ids)
 }
@@ -338,7 +339,7 @@ pub fn requeue_batch(
 /// Filters of `GET /api/deliveries`.
 #[derive(Debug, Clone, Default)]
 pub struct DeliveryQuery {
-    pub subscription_ids: Option<Vec<i64>>,
+    pub subscription_ids: Option<Vec<SubscriptionId>>,
     pub status: Option<String>,
     /// Only ids below this (the cursor of a newest-first page).
     pub before: Option<i64>,
@@ -369,7 +370,7 @@ pub fn list(conn: &mut Conn, q: &DeliveryQuery) -> Result<Vec<DeliveryRow>, Stor
 /// How many deliveries of the subscription are in each status.
 pub fn count_by_status(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     Ok(deliveries::table
         .filter(deliveries::subscription_id.eq(subscription_id))
@@ -411,7 +412,7 @@ pub fn totals(
 pub fn open_counts(
     conn: &mut Conn,
     scope: Option<i64>,
-) -> Result<Vec<(i64, String, i64)>, StoreError> {
+) -> Result<Vec<(SubscriptionId, String, i64)>, StoreError> {
     let open = [PENDING, RETRYING, DEAD];
     let grouped = (deliveries::subscription_id, deliveries::status);
     let counted = (
@@ -438,7 +439,7 @@ pub fn open_counts(
 /// Queues one prepared request (a post agent's) for `event_id`, due now.
 pub fn insert_request(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     event_id: i64,
     request: &str,
 ) -> Result<DeliveryRow, StoreError> {

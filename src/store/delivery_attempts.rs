@@ -7,6 +7,7 @@ use diesel::prelude::*;
 use super::schema::delivery_attempts;
 use super::{Conn, StoreError, Value};
 use crate::cached;
+use crate::ids::{DeliveryId, SubscriptionId};
 
 /// Longest request or response body kept in an attempt row.
 pub const MAX_BODY_CHARS: usize = 64 * 1024;
@@ -15,8 +16,8 @@ pub const MAX_BODY_CHARS: usize = 64 * 1024;
 #[diesel(table_name = delivery_attempts)]
 pub struct AttemptRow {
     pub id: i64,
-    pub delivery_id: i64,
-    pub subscription_id: i64,
+    pub delivery_id: DeliveryId,
+    pub subscription_id: SubscriptionId,
     pub attempt_number: i32,
     pub started_at: NaiveDateTime,
     pub duration_ms: i64,
@@ -30,8 +31,8 @@ pub struct AttemptRow {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = delivery_attempts)]
 pub struct NewAttempt {
-    pub delivery_id: i64,
-    pub subscription_id: i64,
+    pub delivery_id: DeliveryId,
+    pub subscription_id: SubscriptionId,
     pub attempt_number: i32,
     pub started_at: NaiveDateTime,
     pub duration_ms: i64,
@@ -61,8 +62,8 @@ pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
          started_at, duration_ms, request_headers, request_body, response_status, \
          response_excerpt, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
-            Value::Int(a.delivery_id),
-            Value::Int(a.subscription_id),
+            Value::Int(a.delivery_id.0),
+            Value::Int(a.subscription_id.0),
             Value::Int(i64::from(a.attempt_number)),
             Value::Time(a.started_at),
             Value::Int(a.duration_ms),
@@ -77,7 +78,10 @@ pub fn insert(conn: &mut Conn, a: &NewAttempt) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn for_delivery(conn: &mut Conn, delivery_id: i64) -> Result<Vec<AttemptRow>, StoreError> {
+pub fn for_delivery(
+    conn: &mut Conn,
+    delivery_id: DeliveryId,
+) -> Result<Vec<AttemptRow>, StoreError> {
     Ok(delivery_attempts::table
         .filter(delivery_attempts::delivery_id.eq(delivery_id))
         .order(delivery_attempts::id.asc())
@@ -89,7 +93,7 @@ pub fn for_delivery(conn: &mut Conn, delivery_id: i64) -> Result<Vec<AttemptRow>
 /// id and event type.
 pub fn for_subscription(
     conn: &mut Conn,
-    subscription_id: i64,
+    subscription_id: SubscriptionId,
     before: i64,
     limit: i64,
     offset: i64,
@@ -112,7 +116,10 @@ pub fn for_subscription(
 }
 
 /// (total, successful, average duration in ms) of a subscription's attempts.
-pub fn totals(conn: &mut Conn, subscription_id: i64) -> Result<(i64, i64, f64), StoreError> {
+pub fn totals(
+    conn: &mut Conn,
+    subscription_id: SubscriptionId,
+) -> Result<(i64, i64, f64), StoreError> {
     let total: i64 = delivery_attempts::table
         .filter(delivery_attempts::subscription_id.eq(subscription_id))
         .count()

@@ -78,12 +78,12 @@ fn of_agents(conn: &mut Conn, user_id: i64, since: i64) -> Result<EventTotals, S
         // Only events the rows do not count yet: about a second of them at most.
         in_range(conn, user_id, since, last)?
     } else {
-        let rows: Vec<(i64, i64)> = agents::table
+        let rows: Vec<(crate::ids::AgentId, i64)> = agents::table
             .filter(agents::user_id.eq(user_id))
             .select((agents::id, agents::events_count))
             .load(conn)?;
         let counted: i64 = rows.iter().map(|(_, n)| n).sum();
-        let mine: HashSet<i64> = rows.iter().map(|(id, _)| *id).collect();
+        let mine: HashSet<crate::ids::AgentId> = rows.iter().map(|(id, _)| *id).collect();
         let uncounted: i64 = super::writer_marks::uncounted(conn, None)?
             .iter()
             .filter(|u| mine.contains(&u.agent_id))

@@ -7,19 +7,20 @@ use diesel::prelude::*;
 use super::schema::{events, links};
 use super::{Conn, StoreError, Value, from_json_text, now};
 use crate::cached;
+use crate::ids::AgentId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub id: i64,
     pub user_id: i64,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub event_type: String,
     pub payload: String,
     pub created_at: NaiveDateTime,
     pub expires_at: Option<NaiveDateTime>,
     /// Set for an event addressed to one agent (an incoming webhook's), not sent along links.
-    pub target_agent_id: Option<i64>,
+    pub target_agent_id: Option<AgentId>,
 }
 
 impl EventRow {
@@ -32,7 +33,7 @@ impl EventRow {
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub user_id: i64,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub event_type: String,
     /// The payload as JSON text ([`NewEvent::payload_text`]): serialised by whoever
     /// makes the event, so the Writer, which every event waits for, only stores it.
@@ -117,7 +118,7 @@ fn expiry(at: NaiveDateTime, keep_for_seconds: i64) -> Option<NaiveDateTime> {
 pub(super) fn insert_all(
     conn: &mut Conn,
     new: &[NewEvent],
-    target: Option<i64>,
+    target: Option<AgentId>,
     lineage: Lineage,
     first_id: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
@@ -134,12 +135,12 @@ pub(super) fn insert_all(
             vec![
                 Value::Int(id),
                 Value::Int(e.user_id),
-                Value::OptInt(e.agent_id),
+                Value::OptInt(e.agent_id.map(i64::from)),
                 Value::Text(&e.event_type),
                 Value::Text(&payload),
                 Value::Time(at),
                 Value::OptTime(expires),
-                Value::OptInt(target),
+                Value::OptInt(target.map(i64::from)),
                 Value::OptInt(lineage.root),
                 Value::Int(i64::from(lineage.depth)),
             ],
@@ -187,7 +188,7 @@ pub fn find_owned(
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub user_id: Option<i64>,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub event_type: Option<String>,
     pub after: Option<i64>,
     pub before: Option<i64>,
@@ -225,7 +226,7 @@ pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn delete_for_agent(conn: &mut Conn, agent_id: i64) -> Result<usize, StoreError> {
+pub fn delete_for_agent(conn: &mut Conn, agent_id: AgentId) -> Result<usize, StoreError> {
     Ok(diesel::delete(events::table.filter(events::agent_id.eq(agent_id))).execute(conn)?)
 }
 
@@ -234,7 +235,7 @@ pub fn delete_for_agent(conn: &mut Conn, agent_id: i64) -> Result<usize, StoreEr
 /// (`target_agent_id`); all newer than `after`.
 pub fn pending_for_receiver(
     conn: &mut Conn,
-    receiver_id: i64,
+    receiver_id: AgentId,
     after: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
@@ -260,7 +261,7 @@ pub fn pending_for_receiver(
 
 fn linked_pending(
     conn: &mut Conn,
-    receiver_id: i64,
+    receiver_id: AgentId,
     after: i64,
     limit: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
@@ -285,7 +286,7 @@ fn linked_pending(
 /// or below the mark are taken off; those above it were never added. The mark is read
 /// in this transaction, the one the Writer moves it in.
 pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> {
-    let expired: Vec<(i64, Option<i64>)> = events::table
+    let expired: Vec<(i64, Option<AgentId>)> = events::table
         .filter(events::expires_at.lt(now()))
         .order(events::expires_at.asc())
         .select((events::id, events::agent_id))
@@ -295,7 +296,7 @@ pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> 
         return Ok(0);
     }
     let counted_upto = super::writer_marks::load(conn)?.events_counted_upto;
-    let mut counted: std::collections::BTreeMap<i64, i64> = Default::default();
+    let mut counted: std::collections::BTreeMap<AgentId, i64> = Default::default();
     for (id, agent) in &expired {
         if let Some(agent) = agent
             && *id <= counted_upto
@@ -316,7 +317,7 @@ pub fn delete_expired(conn: &mut Conn, batch: i64) -> Result<usize, StoreError> 
 /// One indexed query per source, on `events_agent_id`.
 pub fn latest_of_sources(
     conn: &mut Conn,
-    receiver_id: i64,
+    receiver_id: AgentId,
     per_source: i64,
 ) -> Result<Vec<EventRow>, StoreError> {
     let sources: Vec<i64> = links::table
@@ -343,7 +344,7 @@ pub fn latest_of_sources(
 /// (`created_at` + it, or none for 0), as Huginn does when the setting changes.
 pub fn set_expiry_for_agent(
     conn: &mut Conn,
-    agent_id: i64,
+    agent_id: AgentId,
     keep_for_seconds: i64,
 ) -> Result<usize, StoreError> {
     use diesel::sql_types::{BigInt, Text};

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::schema::{inbound_log_chunks, inbound_stats};
 use super::{Conn, StoreError, Value};
 use crate::cached;
+use crate::ids::AgentId;
 
 /// Lines per chunk at most. A flush holds a few hundred lines, up to 5 000 when the
 /// Writer lagged; it is split, so a chunk stays small enough to read back for one page
@@ -291,7 +292,7 @@ fn owner_exists(conn: &mut Conn, endpoint: &str) -> Result<bool, StoreError> {
 }
 
 /// The log's key for webhook agent `id`'s Huginn URL.
-pub fn agent_endpoint(id: i64) -> String {
+pub fn agent_endpoint(id: AgentId) -> String {
     format!("agent:{id}")
 }
 
@@ -524,7 +525,7 @@ mod tests {
         let (_dir, mut conn) = conn();
         let hook = endpoint(&mut conn);
         store(&mut conn, &hook, 1..=2, 100);
-        let id: i64 = hook.trim_start_matches("agent:").parse().unwrap();
+        let id: AgentId = hook.trim_start_matches("agent:").parse().unwrap();
         crate::store::agents::delete(&mut conn, id).unwrap();
         store(&mut conn, &hook, 3..=4, 100);
         assert_eq!(

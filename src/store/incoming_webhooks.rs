@@ -5,13 +5,14 @@ use diesel::prelude::*;
 
 use super::schema::incoming_webhooks;
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = incoming_webhooks)]
 pub struct IncomingRow {
     pub id: i64,
     pub user_id: i64,
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub name: String,
     pub description: Option<String>,
     pub token: String,
@@ -32,7 +33,7 @@ pub struct IncomingRow {
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = incoming_webhooks)]
 pub struct IncomingChanges {
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub name: Option<String>,
     pub description: Option<Option<String>>,
     pub is_active: Option<bool>,

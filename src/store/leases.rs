@@ -13,6 +13,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 use super::nodes::placeholders;
 use super::schema::leases;
 use super::{Conn, StoreError};
+use crate::ids::AgentId;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = leases)]
@@ -23,12 +24,12 @@ pub struct LeaseRow {
 }
 
 /// The resource name of an agent's lease.
-pub fn agent(id: i64) -> String {
+pub fn agent(id: AgentId) -> String {
     format!("agent:{id}")
 }
 
 /// The resource name of a subscription's (outgoing webhook's) lease.
-pub fn subscription(id: i64) -> String {
+pub fn subscription(id: crate::ids::SubscriptionId) -> String {
     format!("subscription:{id}")
 }
 
@@ -122,7 +123,7 @@ pub fn list(conn: &mut Conn) -> Result<Vec<LeaseRow>, StoreError> {
 /// `holder`, only while that node holds the agent's lease at `now`. True: fire it.
 pub fn fire_tick(
     conn: &mut Conn,
-    agent_id: i64,
+    agent_id: AgentId,
     tick: NaiveDateTime,
     holder: Option<(&str, NaiveDateTime)>,
 ) -> Result<bool, StoreError> {

@@ -7,20 +7,25 @@ use diesel::prelude::*;
 
 use super::schema::{agents, links};
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = links)]
 pub struct LinkRow {
     pub id: i64,
-    pub source_id: i64,
-    pub receiver_id: i64,
+    pub source_id: AgentId,
+    pub receiver_id: AgentId,
     pub event_id_at_creation: i64,
     pub created_at: NaiveDateTime,
 }
 
 /// Creates the link; it remembers the newest event id so older events are not replayed
 /// into the receiver (Huginn). An existing link is a conflict.
-pub fn insert(conn: &mut Conn, source_id: i64, receiver_id: i64) -> Result<LinkRow, StoreError> {
+pub fn insert(
+    conn: &mut Conn,
+    source_id: AgentId,
+    receiver_id: AgentId,
+) -> Result<LinkRow, StoreError> {
     let newest = super::events::max_id(conn)?;
     diesel::insert_into(links::table)
         .values((
@@ -46,8 +51,8 @@ pub fn insert(conn: &mut Conn, source_id: i64, receiver_id: i64) -> Result<LinkR
 /// Makes the links into `receiver_id` exactly `sources` (keeping existing ones as they are).
 pub fn replace_sources(
     conn: &mut Conn,
-    receiver_id: i64,
-    sources: &[i64],
+    receiver_id: AgentId,
+    sources: &[AgentId],
 ) -> Result<(), StoreError> {
     diesel::delete(
         links::table
@@ -66,8 +71,8 @@ pub fn replace_sources(
 /// Makes the links out of `source_id` exactly `receivers`.
 pub fn replace_receivers(
     conn: &mut Conn,
-    source_id: i64,
-    receivers: &[i64],
+    source_id: AgentId,
+    receivers: &[AgentId],
 ) -> Result<(), StoreError> {
     diesel::delete(
         links::table
@@ -85,8 +90,8 @@ pub fn replace_receivers(
 
 fn find_pair(
     conn: &mut Conn,
-    source_id: i64,
-    receiver_id: i64,
+    source_id: AgentId,
+    receiver_id: AgentId,
 ) -> Result<Option<LinkRow>, StoreError> {
     Ok(links::table
         .filter(links::source_id.eq(source_id))
@@ -156,7 +161,7 @@ pub fn page(
     Ok(q.order(links::id.asc()).limit(limit).load(conn)?)
 }
 
-pub fn sources_of(conn: &mut Conn, receiver_id: i64) -> Result<Vec<i64>, StoreError> {
+pub fn sources_of(conn: &mut Conn, receiver_id: AgentId) -> Result<Vec<AgentId>, StoreError> {
     Ok(links::table
         .filter(links::receiver_id.eq(receiver_id))
         .order(links::source_id.asc())
@@ -164,7 +169,7 @@ pub fn sources_of(conn: &mut Conn, receiver_id: i64) -> Result<Vec<i64>, StoreEr
         .load(conn)?)
 }
 
-pub fn receivers_of(conn: &mut Conn, source_id: i64) -> Result<Vec<i64>, StoreError> {
+pub fn receivers_of(conn: &mut Conn, source_id: AgentId) -> Result<Vec<AgentId>, StoreError> {
     Ok(links::table
         .filter(links::source_id.eq(source_id))
         .order(links::receiver_id.asc())
@@ -179,14 +184,14 @@ pub fn receivers_of(conn: &mut Conn, source_id: i64) -> Result<Vec<i64>, StoreEr
 pub fn cycle_warnings(
     conn: &mut Conn,
     user_id: i64,
-    agent_ids: &[i64],
+    agent_ids: &[AgentId],
 ) -> Result<Vec<String>, StoreError> {
     let edges = list(conn, Some(user_id))?;
-    let mut next: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut next: HashMap<AgentId, Vec<AgentId>> = HashMap::new();
     for l in &edges {
         next.entry(l.source_id).or_default().push(l.receiver_id);
     }
-    let mut cycles: Vec<Vec<i64>> = Vec::new();
+    let mut cycles: Vec<Vec<AgentId>> = Vec::new();
     for &start in agent_ids {
         if cycles.iter().any(|c| c.contains(&start)) {
             continue;
@@ -198,14 +203,14 @@ pub fn cycle_warnings(
     if cycles.is_empty() {
         return Ok(Vec::new());
     }
-    let members: Vec<i64> = cycles.iter().flatten().copied().collect();
-    let names: HashMap<i64, String> = agents::table
+    let members: Vec<AgentId> = cycles.iter().flatten().copied().collect();
+    let names: HashMap<AgentId, String> = agents::table
         .filter(agents::id.eq_any(&members))
         .select((agents::id, agents::name))
-        .load::<(i64, String)>(conn)?
+        .load::<(AgentId, String)>(conn)?
         .into_iter()
         .collect();
-    let show = |id: &i64| format!("{} (#{id})", names.get(id).map_or("?", String::as_str));
+    let show = |id: &AgentId| format!("{} (#{id})", names.get(id).map_or("?", String::as_str));
     Ok(cycles
         .iter()
         .map(|c| {
@@ -220,8 +225,8 @@ pub fn cycle_warnings(
 
 /// The shortest path of links from `start` back to itself, by breadth-first search
 /// (each agent visited once, so bounded by the user's links).
-fn shortest_cycle(next: &HashMap<i64, Vec<i64>>, start: i64) -> Option<Vec<i64>> {
-    let mut parent: HashMap<i64, i64> = HashMap::new();
+fn shortest_cycle(next: &HashMap<AgentId, Vec<AgentId>>, start: AgentId) -> Option<Vec<AgentId>> {
+    let mut parent: HashMap<AgentId, AgentId> = HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
     while let Some(at) = queue.pop_front() {
         for &to in next.get(&at).into_iter().flatten() {

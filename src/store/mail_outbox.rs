@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::mail_outbox;
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 
 pub const PENDING: &str = "pending";
 pub const DEAD: &str = "dead";
@@ -15,7 +16,7 @@ pub const DEAD: &str = "dead";
 #[diesel(table_name = mail_outbox)]
 pub struct OutboxRow {
     pub id: i64,
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     pub user_id: i64,
     pub event_id: Option<i64>,
     /// The rendered mail, sealed (see `mail::Outbox`).
@@ -30,7 +31,7 @@ pub struct OutboxRow {
 /// Queues one sealed mail, due now.
 pub fn insert(
     conn: &mut Conn,
-    agent_id: i64,
+    agent_id: AgentId,
     user_id: i64,
     event_id: Option<i64>,
     sealed: &str,
@@ -88,7 +89,11 @@ pub fn failed(
 }
 
 /// An agent's mails, newest first (what the tests and an operator look at).
-pub fn of_agent(conn: &mut Conn, agent_id: i64, limit: i64) -> Result<Vec<OutboxRow>, StoreError> {
+pub fn of_agent(
+    conn: &mut Conn,
+    agent_id: AgentId,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
     Ok(mail_outbox::table
         .filter(mail_outbox::agent_id.eq(agent_id))
         .order(mail_outbox::id.desc())

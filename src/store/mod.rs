@@ -20,6 +20,8 @@ pub mod event_totals;
 pub mod events;
 pub mod files;
 pub mod idempotency_keys;
+#[cfg(test)]
+mod ids_tests;
 pub mod inbound_log;
 pub mod incoming_webhooks;
 pub mod leases;

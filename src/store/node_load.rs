@@ -113,10 +113,23 @@ mod tests {
             live_since: t - chrono::Duration::seconds(15),
         };
         assert!(nodes::heartbeat(&mut c, &beat).unwrap());
-        for r in [leases::agent(1), leases::agent(2), leases::subscription(1)] {
+        for r in [
+            leases::agent(crate::ids::AgentId(1)),
+            leases::agent(crate::ids::AgentId(2)),
+            leases::subscription(crate::ids::SubscriptionId(1)),
+        ] {
             assert!(leases::acquire(&mut c, &r, "a", t, until).unwrap());
         }
-        assert!(leases::acquire(&mut c, &leases::agent(3), "b", t, until).unwrap());
+        assert!(
+            leases::acquire(
+                &mut c,
+                &leases::agent(crate::ids::AgentId(3)),
+                "b",
+                t,
+                until
+            )
+            .unwrap()
+        );
         let load = load(&mut c).unwrap();
         let counts: Vec<(&str, i64, i64, i64)> = load
             .nodes

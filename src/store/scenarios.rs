@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{scenario_agents, scenarios};
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scenarios)]
@@ -121,7 +122,11 @@ pub fn page(
     Ok(q.order(scenarios::id.asc()).limit(limit).load(conn)?)
 }
 
-pub fn add_agents(conn: &mut Conn, scenario_id: i64, agent_ids: &[i64]) -> Result<(), StoreError> {
+pub fn add_agents(
+    conn: &mut Conn,
+    scenario_id: i64,
+    agent_ids: &[AgentId],
+) -> Result<(), StoreError> {
     for &a in agent_ids {
         // Upserts are not in the multi-backend's dialect: built once, run on the raw
         // connection of either backend.
@@ -137,7 +142,7 @@ pub fn add_agents(conn: &mut Conn, scenario_id: i64, agent_ids: &[i64]) -> Resul
     Ok(())
 }
 
-pub fn agent_ids(conn: &mut Conn, scenario_id: i64) -> Result<Vec<i64>, StoreError> {
+pub fn agent_ids(conn: &mut Conn, scenario_id: i64) -> Result<Vec<AgentId>, StoreError> {
     Ok(scenario_agents::table
         .filter(scenario_agents::scenario_id.eq(scenario_id))
         .order(scenario_agents::agent_id.asc())

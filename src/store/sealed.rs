@@ -288,9 +288,9 @@ mod tests {
     use crate::store::subscriptions as subs;
     use crate::store::{incoming_webhooks, test_conn, test_webhook_agent};
 
-    fn clear_rows(conn: &mut Conn) -> (i64, i64) {
+    fn clear_rows(conn: &mut Conn) -> (crate::ids::SubscriptionId, i64) {
         let agent = test_webhook_agent(conn).unwrap();
-        let sub: i64 = diesel::insert_into(subscriptions::table)
+        let sub: crate::ids::SubscriptionId = diesel::insert_into(subscriptions::table)
             .values((
                 subscriptions::user_id.eq(agent.user_id),
                 subscriptions::name.eq("s"),

@@ -5,6 +5,8 @@ use diesel::prelude::*;
 
 use super::schema::{agent_subscriptions, subscriptions};
 use super::{Conn, StoreError, now};
+use crate::ids::AgentId;
+use crate::ids::SubscriptionId;
 
 /// The circuit as stored in `subscriptions.circuit_state` and shown by the API; the
 /// text values are the stored ones. An unknown stored value fails the row's read.
@@ -42,13 +44,13 @@ super::text_enum::stored_as_text!(CircuitState, "circuit state", "subscriptions"
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = subscriptions)]
 pub struct SubscriptionRow {
-    pub id: i64,
+    pub id: SubscriptionId,
     pub user_id: i64,
     pub name: String,
     pub description: Option<String>,
     pub url: String,
     pub event_types: String,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub filters: Option<String>,
     pub headers: String,
     pub payload_template: Option<String>,
@@ -84,7 +86,7 @@ pub struct SubscriptionFields {
     pub description: Option<String>,
     pub url: String,
     pub event_types: String,
-    pub agent_id: Option<i64>,
+    pub agent_id: Option<AgentId>,
     pub filters: Option<String>,
     pub headers: String,
     pub payload_template: Option<String>,
@@ -155,7 +157,7 @@ pub fn insert(
 
 pub fn update(
     conn: &mut Conn,
-    id: i64,
+    id: SubscriptionId,
     f: &SubscriptionFields,
 ) -> Result<SubscriptionRow, StoreError> {
     Ok(diesel::update(subscriptions::table.find(id))
@@ -164,7 +166,7 @@ pub fn update(
         .get_result::<SubscriptionRow>(conn)?)
 }
 
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<SubscriptionRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: SubscriptionId) -> Result<Option<SubscriptionRow>, StoreError> {
     Ok(subscriptions::table
         .find(id)
         .select(SubscriptionRow::as_select())
@@ -177,7 +179,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<SubscriptionRow>, StoreEr
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: SubscriptionId,
 ) -> Result<Option<SubscriptionRow>, StoreError> {
     let mut q = subscriptions::table
         .filter(subscriptions::id.eq(id))
@@ -227,12 +229,16 @@ pub fn page(
     Ok(q.order(subscriptions::id.asc()).limit(limit).load(conn)?)
 }
 
-pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn delete(conn: &mut Conn, id: SubscriptionId) -> Result<(), StoreError> {
     diesel::delete(subscriptions::table.find(id)).execute(conn)?;
     Ok(())
 }
 
-pub fn set_paused(conn: &mut Conn, id: i64, paused: bool) -> Result<SubscriptionRow, StoreError> {
+pub fn set_paused(
+    conn: &mut Conn,
+    id: SubscriptionId,
+    paused: bool,
+) -> Result<SubscriptionRow, StoreError> {
     Ok(diesel::update(subscriptions::table.find(id))
         .set((
             subscriptions::paused.eq(paused),
@@ -243,7 +249,7 @@ pub fn set_paused(conn: &mut Conn, id: i64, paused: bool) -> Result<Subscription
 }
 
 /// Turns the subscription off for a reason the operator can read (e.g. 410 Gone).
-pub fn disable(conn: &mut Conn, id: i64, reason: &str) -> Result<(), StoreError> {
+pub fn disable(conn: &mut Conn, id: SubscriptionId, reason: &str) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
         .set((
             subscriptions::is_active.eq(false),
@@ -254,7 +260,11 @@ pub fn disable(conn: &mut Conn, id: i64, reason: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-pub fn set_secrets(conn: &mut Conn, id: i64, secrets: &str) -> Result<SubscriptionRow, StoreError> {
+pub fn set_secrets(
+    conn: &mut Conn,
+    id: SubscriptionId,
+    secrets: &str,
+) -> Result<SubscriptionRow, StoreError> {
     Ok(diesel::update(subscriptions::table.find(id))
         .set((
             subscriptions::secrets.eq(secrets),
@@ -267,7 +277,7 @@ pub fn set_secrets(conn: &mut Conn, id: i64, secrets: &str) -> Result<Subscripti
 /// Persists the circuit breaker so a restarted actor resumes in the same state.
 pub fn save_circuit(
     conn: &mut Conn,
-    id: i64,
+    id: SubscriptionId,
     state: CircuitState,
     opened_at: Option<NaiveDateTime>,
     consecutive_failures: i32,
@@ -286,7 +296,7 @@ pub fn save_circuit(
 /// node sends its deliveries, or nothing does): the stored circuit is closed, and the
 /// new `updated_at` and the counted reset tell the node that sends it to close its
 /// live breaker too (that node's own reset, `ResetCircuit`, uses [`save_circuit`]).
-pub fn reset_circuit(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn reset_circuit(conn: &mut Conn, id: SubscriptionId) -> Result<(), StoreError> {
     diesel::update(subscriptions::table.find(id))
         .set((
             subscriptions::circuit_state.eq(CircuitState::Closed),
@@ -310,21 +320,21 @@ pub fn reset_circuit(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
 /// What each node compares every heartbeat with what it runs: every subscription's
 /// `updated_at` (set by every write that changes it) and its count of circuits closed
 /// by hand through [`reset_circuit`] (0 when never), by id.
-pub fn revisions(conn: &mut Conn) -> Result<Vec<(i64, NaiveDateTime, i64)>, StoreError> {
+pub fn revisions(conn: &mut Conn) -> Result<Vec<(SubscriptionId, NaiveDateTime, i64)>, StoreError> {
     #[derive(QueryableByName)]
     struct Resets {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
-        subscription_id: i64,
+        subscription_id: SubscriptionId,
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         resets: i64,
     }
-    let resets: std::collections::HashMap<i64, i64> =
+    let resets: std::collections::HashMap<SubscriptionId, i64> =
         diesel::sql_query("SELECT subscription_id, resets FROM subscription_circuit_resets")
             .load::<Resets>(conn)?
             .into_iter()
             .map(|r| (r.subscription_id, r.resets))
             .collect();
-    let rows: Vec<(i64, NaiveDateTime)> = subscriptions::table
+    let rows: Vec<(SubscriptionId, NaiveDateTime)> = subscriptions::table
         .select((subscriptions::id, subscriptions::updated_at))
         .order(subscriptions::id.asc())
         .load(conn)?;
@@ -343,7 +353,7 @@ pub fn list_all(conn: &mut Conn) -> Result<Vec<SubscriptionRow>, StoreError> {
 }
 
 /// The subscription agent `agent_id` sends through, if it has one.
-pub fn owned_by(conn: &mut Conn, agent_id: i64) -> Result<Option<SubscriptionRow>, StoreError> {
+pub fn owned_by(conn: &mut Conn, agent_id: AgentId) -> Result<Option<SubscriptionRow>, StoreError> {
     Ok(agent_subscriptions::table
         .inner_join(
             subscriptions::table.on(subscriptions::id.eq(agent_subscriptions::subscription_id)),
@@ -355,7 +365,7 @@ pub fn owned_by(conn: &mut Conn, agent_id: i64) -> Result<Option<SubscriptionRow
 }
 
 /// The agent that owns subscription `id`, if an agent does.
-pub fn owner_of(conn: &mut Conn, id: i64) -> Result<Option<i64>, StoreError> {
+pub fn owner_of(conn: &mut Conn, id: SubscriptionId) -> Result<Option<AgentId>, StoreError> {
     Ok(agent_subscriptions::table
         .filter(agent_subscriptions::subscription_id.eq(id))
         .select(agent_subscriptions::agent_id)
@@ -376,7 +386,7 @@ pub struct OwnedPolicy {
 pub fn create_owned(
     conn: &mut Conn,
     user_id: i64,
-    agent_id: i64,
+    agent_id: AgentId,
     name: &str,
     url: &str,
     policy: OwnedPolicy,
@@ -412,7 +422,7 @@ mod tests {
     use crate::store::{test_conn, test_webhook_agent};
 
     /// A subscription row with `circuit_state` stored as `state` (raw text).
-    fn with_circuit_text(conn: &mut Conn, state: &str) -> i64 {
+    fn with_circuit_text(conn: &mut Conn, state: &str) -> SubscriptionId {
         let agent = test_webhook_agent(conn).unwrap();
         diesel::insert_into(subscriptions::table)
             .values((
@@ -424,7 +434,7 @@ mod tests {
                 subscriptions::updated_at.eq(now()),
             ))
             .returning(subscriptions::id)
-            .get_result::<i64>(conn)
+            .get_result::<SubscriptionId>(conn)
             .and_then(|id| {
                 diesel::update(subscriptions::table.find(id))
                     .set(subscriptions::circuit_state.eq(state))

@@ -13,6 +13,7 @@ use diesel::sql_types::{BigInt, Nullable, Timestamp};
 use super::schema::writer_marks;
 use super::{Conn, StoreError, Value};
 use crate::cached;
+use crate::ids::AgentId;
 
 /// How many event ids one reservation covers: one page write per this many events.
 pub const ID_BLOCK: i64 = 1000;
@@ -97,7 +98,7 @@ pub fn count_events(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
 #[derive(Debug, QueryableByName)]
 pub struct Uncounted {
     #[diesel(sql_type = BigInt)]
-    pub agent_id: i64,
+    pub agent_id: AgentId,
     #[diesel(sql_type = BigInt)]
     pub n: i64,
     #[diesel(sql_type = Nullable<Timestamp>)]
@@ -106,7 +107,7 @@ pub struct Uncounted {
 
 /// The events above the counted mark, per agent: of `agent` alone (an index range), or
 /// of every agent (at most about a second of events, when the Writer is busy).
-pub fn uncounted(conn: &mut Conn, agent: Option<i64>) -> Result<Vec<Uncounted>, StoreError> {
+pub fn uncounted(conn: &mut Conn, agent: Option<AgentId>) -> Result<Vec<Uncounted>, StoreError> {
     const COUNTED: &str = "(SELECT events_counted_upto FROM writer_marks WHERE id = 1)";
     let rows = match agent {
         Some(id) => {
@@ -140,7 +141,7 @@ pub fn uncounted(conn: &mut Conn, agent: Option<i64>) -> Result<Vec<Uncounted>, 
 }
 
 /// The number of `agent`'s events that its row counts (those up to the mark).
-pub fn counted_events_of(conn: &mut Conn, agent: i64) -> Result<i64, StoreError> {
+pub fn counted_events_of(conn: &mut Conn, agent: AgentId) -> Result<i64, StoreError> {
     let sql = if conn.is_pg() {
         "SELECT count(*) AS n FROM events WHERE agent_id = $1 \
          AND id <= (SELECT events_counted_upto FROM writer_marks WHERE id = 1)"

@@ -3,6 +3,7 @@
 //! cache without touching the database, and popular feeds are read often, so their
 //! requests are not written to disk; the log starts empty when the hub starts.
 
+use crate::ids::AgentId;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -24,13 +25,13 @@ pub struct FeedRequest {
 
 #[derive(Debug, Default)]
 pub struct FeedLog {
-    inner: Mutex<(u64, HashMap<i64, VecDeque<FeedRequest>>)>,
+    inner: Mutex<(u64, HashMap<AgentId, VecDeque<FeedRequest>>)>,
 }
 
 impl FeedLog {
     pub fn record(
         &self,
-        agent_id: i64,
+        agent_id: AgentId,
         source_ip: Option<IpAddr>,
         method: &str,
         status: u16,
@@ -54,7 +55,7 @@ impl FeedLog {
     }
 
     /// A feed's requests, newest first.
-    pub fn newest_first(&self, agent_id: i64, limit: usize, offset: usize) -> Vec<FeedRequest> {
+    pub fn newest_first(&self, agent_id: AgentId, limit: usize, offset: usize) -> Vec<FeedRequest> {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.1.get(&agent_id).map_or_else(Vec::new, |log| {
             log.iter().rev().skip(offset).take(limit).cloned().collect()
@@ -62,7 +63,7 @@ impl FeedLog {
     }
 
     /// Forgets a deleted feed's requests.
-    pub fn forget(&self, agent_id: i64) {
+    pub fn forget(&self, agent_id: AgentId) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         g.1.remove(&agent_id);
     }
@@ -76,16 +77,16 @@ mod tests {
     fn keeps_the_newest_requests_of_each_feed_newest_first() {
         let log = FeedLog::default();
         for n in 0..(KEPT_PER_FEED as u16 + 5) {
-            log.record(1, None, "GET", 200 + n, 1);
+            log.record(AgentId(1), None, "GET", 200 + n, 1);
         }
-        log.record(2, None, "HEAD", 304, 0);
-        let one = log.newest_first(1, 1000, 0);
+        log.record(AgentId(2), None, "HEAD", 304, 0);
+        let one = log.newest_first(AgentId(1), 1000, 0);
         assert_eq!(one.len(), KEPT_PER_FEED);
         assert_eq!(one[0].status, 200 + KEPT_PER_FEED as u16 + 4);
         assert!(one.windows(2).all(|w| w[0].seq > w[1].seq));
-        assert_eq!(log.newest_first(1, 2, 1)[0].status, one[1].status);
-        assert_eq!(log.newest_first(2, 10, 0)[0].method, "HEAD");
-        log.forget(2);
-        assert!(log.newest_first(2, 10, 0).is_empty());
+        assert_eq!(log.newest_first(AgentId(1), 2, 1)[0].status, one[1].status);
+        assert_eq!(log.newest_first(AgentId(2), 10, 0)[0].method, "HEAD");
+        log.forget(AgentId(2));
+        assert!(log.newest_first(AgentId(2), 10, 0).is_empty());
     }
 }

@@ -23,7 +23,7 @@ use stats::{DeliveryOutcome, Stats};
 /// The agent endpoint (a webhook or data_output agent) a request reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
-    pub agent_id: i64,
+    pub agent_id: crate::ids::AgentId,
     pub user_id: i64,
 }
 
@@ -41,7 +41,7 @@ pub fn inbound(stats: &Stats, kind: IngestKind, endpoint: Option<Endpoint>, stat
 /// [`inbound`] like every web request).
 #[derive(Debug, Clone, Copy)]
 pub struct FeedRequest<'a> {
-    pub agent_id: i64,
+    pub agent_id: crate::ids::AgentId,
     pub source_ip: Option<IpAddr>,
     pub method: &'a str,
     pub status: u16,
@@ -85,7 +85,7 @@ mod tests {
     fn inbound_counts_an_endpoint_on_the_console_only_when_one_was_reached() {
         let s = Stats::default();
         let ep = Endpoint {
-            agent_id: 7,
+            agent_id: crate::ids::AgentId(7),
             user_id: 1,
         };
         inbound(&s, IngestKind::Huginn, Some(ep), 201);
@@ -95,7 +95,7 @@ mod tests {
         assert_eq!(eps.len(), 1);
         let (id, e, _) = &eps[0];
         assert_eq!(
-            (*id, e.accepted, e.rejected.get(&429).copied()),
+            (id.0, e.accepted, e.rejected.get(&429).copied()),
             (7, 1, Some(1))
         );
     }
@@ -104,8 +104,8 @@ mod tests {
     fn a_settled_delivery_reaches_the_console_and_an_unrecorded_one_does_not() {
         let s = Stats::default();
         let o = DeliveryOutcome {
-            delivery_id: 1,
-            webhook_id: 3,
+            delivery_id: crate::ids::DeliveryId(1),
+            webhook_id: crate::ids::SubscriptionId(3),
             user_id: 1,
             event_id: 9,
             event_type: "x".into(),
@@ -117,7 +117,7 @@ mod tests {
         };
         delivery_settled(&s, Some(o));
         delivery_settled(&s, None);
-        let (sub, _) = s.subscription(3);
+        let (sub, _) = s.subscription(crate::ids::SubscriptionId(3));
         assert_eq!((sub.failed, sub.dead), (1, 1));
         assert_eq!(s.rates().failed_total, 1);
     }

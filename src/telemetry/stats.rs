@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::ids::{AgentId, DeliveryId, SubscriptionId};
 use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, DELIVERED};
@@ -127,14 +128,14 @@ pub enum StreamItem {
     Event {
         id: i64,
         user_id: i64,
-        agent_id: Option<i64>,
+        agent_id: Option<AgentId>,
         event_type: String,
         created_at: String,
         payload: Value,
     },
     Delivery {
-        delivery_id: i64,
-        webhook_id: i64,
+        delivery_id: DeliveryId,
+        webhook_id: SubscriptionId,
         user_id: i64,
         event_id: i64,
         event_type: String,
@@ -192,8 +193,8 @@ impl StreamReceiver {
 /// A committed delivery outcome, as `settle` reports it.
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
-    pub delivery_id: i64,
-    pub webhook_id: i64,
+    pub delivery_id: DeliveryId,
+    pub webhook_id: SubscriptionId,
     pub user_id: i64,
     pub event_id: i64,
     pub event_type: String,
@@ -214,9 +215,9 @@ pub struct Stats {
     dead: AtomicU64,
     rings: Mutex<Rings>,
     per_user: Mutex<HashMap<i64, UserTally>>,
-    subscriptions: Mutex<HashMap<i64, SubscriptionStats>>,
+    subscriptions: Mutex<HashMap<SubscriptionId, SubscriptionStats>>,
     /// Keyed by the agent id of a webhook or data_output agent.
-    endpoints: Mutex<HashMap<i64, EndpointStats>>,
+    endpoints: Mutex<HashMap<AgentId, EndpointStats>>,
     stream: broadcast::Sender<Arc<StreamItem>>,
     stored: Mutex<StoredByScope>,
     /// The last requests of each data_output feed (the console's request log).
@@ -234,7 +235,7 @@ type StoredByScope = HashMap<Option<i64>, (Instant, Arc<StoredCounts>)>;
 pub struct StoredCounts {
     pub subscriptions: Vec<SubscriptionRow>,
     /// (subscription id, status, count), delivered rows excluded.
-    pub open: Vec<(i64, String, i64)>,
+    pub open: Vec<(SubscriptionId, String, i64)>,
     pub agents: Vec<AgentRow>,
 }
 
@@ -426,7 +427,7 @@ impl Stats {
     }
 
     /// One answered web request to an agent's endpoint.
-    pub fn record_inbound(&self, agent_id: i64, user_id: i64, status: u16) {
+    pub fn record_inbound(&self, agent_id: AgentId, user_id: i64, status: u16) {
         let b = self.bucket();
         let mut eps = lock(&self.endpoints);
         let e = eps.entry(agent_id).or_default();
@@ -440,13 +441,13 @@ impl Stats {
     }
 
     /// Every endpoint's counters with its requests of the last minute.
-    pub fn endpoints(&self) -> Vec<(i64, EndpointStats, u64)> {
+    pub fn endpoints(&self) -> Vec<(AgentId, EndpointStats, u64)> {
         self.endpoints_of(None)
     }
 
     /// The counters of every endpoint `scope` may see (a user's own, or all for `None`),
     /// with its requests of the last minute.
-    pub fn endpoints_of(&self, scope: Option<i64>) -> Vec<(i64, EndpointStats, u64)> {
+    pub fn endpoints_of(&self, scope: Option<i64>) -> Vec<(AgentId, EndpointStats, u64)> {
         let b = self.bucket();
         let mut eps = lock(&self.endpoints);
         let mut out: Vec<_> = eps
@@ -496,7 +497,7 @@ impl Stats {
 
     /// (subscription id, delivered, failed, dead, latency ms sum) of every subscription
     /// that settled a delivery since the hub started, by id.
-    pub fn subscription_counts(&self) -> Vec<(i64, u64, u64, u64, u64)> {
+    pub fn subscription_counts(&self) -> Vec<(SubscriptionId, u64, u64, u64, u64)> {
         let subs = lock(&self.subscriptions);
         let mut all: Vec<_> = subs
             .iter()
@@ -507,7 +508,7 @@ impl Stats {
     }
 
     /// Counters of one subscription, with its deliveries of the last minute.
-    pub fn subscription(&self, id: i64) -> (SubscriptionStats, u64) {
+    pub fn subscription(&self, id: SubscriptionId) -> (SubscriptionStats, u64) {
         let b = self.bucket();
         let mut subs = lock(&self.subscriptions);
         match subs.get_mut(&id) {
@@ -543,8 +544,8 @@ mod tests {
     fn outcomes_count_per_subscription() {
         let s = Stats::default();
         let o = |status: &str| DeliveryOutcome {
-            delivery_id: 1,
-            webhook_id: 7,
+            delivery_id: DeliveryId(1),
+            webhook_id: SubscriptionId(7),
             user_id: 1,
             event_id: 1,
             event_type: "x".into(),
@@ -559,7 +560,7 @@ mod tests {
         s.record_delivery(o("delivered"));
         let r = s.rates();
         assert_eq!((r.delivered_total, r.failed_total, r.dead_total), (1, 2, 1));
-        let (sub, per_minute) = s.subscription(7);
+        let (sub, per_minute) = s.subscription(SubscriptionId(7));
         assert_eq!((sub.delivered, sub.failed, sub.dead), (1, 2, 1));
         assert_eq!(per_minute, 1);
         assert_eq!(sub.last_error.as_deref(), Some("target answered 500"));
@@ -593,7 +594,7 @@ mod tests {
             std::iter::from_fn(|| rx.try_recv().ok())
                 .map(|item| match *item {
                     StreamItem::Event { id, .. } => id,
-                    StreamItem::Delivery { delivery_id, .. } => delivery_id,
+                    StreamItem::Delivery { delivery_id, .. } => delivery_id.0,
                 })
                 .collect::<Vec<_>>()
         };

@@ -47,6 +47,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("main", 10),
     ("cli", 10),
     ("agent_kind", 0),
+    ("ids", 0),
 ];
 
 /// Same-layer imports that are part of the design (one way only).

@@ -45,6 +45,7 @@ mod hostile_jsonpath;
 mod hostile_s30;
 mod hostile_s32;
 mod http_status;
+mod ids;
 mod imap_folder_agent;
 mod inbound;
 mod insecure_agents;

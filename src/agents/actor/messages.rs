@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::write::Outcome;
 use super::{AgentActor, build_behavior};
 use crate::agents::ControlAction;
+use crate::ids::AgentId;
 use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::events::Lineage;
@@ -96,7 +97,7 @@ impl Handler<Shutdown> for AgentActor {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ControlTargets {
-    pub controller_id: i64,
+    pub controller_id: AgentId,
     pub actions: Vec<ControlAction>,
 }
 

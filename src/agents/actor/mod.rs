@@ -182,20 +182,22 @@ impl AgentActor {
         let id = self.row.id;
         match change {
             Change::Started => tracing::error!(
-                agent_id = id,
+                agent_id = id.0,
                 error = %e,
                 retry_in_ms = wait.as_millis() as u64,
                 "agent {what} failed; it restarts from its stored state after a wait that doubles while the failures go on"
             ),
             Change::Capped => tracing::error!(
-                agent_id = id,
+                agent_id = id.0,
                 error = %e,
                 failures = self.retry.failures(),
                 retry_in_s = wait.as_secs(),
                 "agent {what} still fails; retrying every {} s, and not logging each failure until it succeeds",
                 wait.as_secs()
             ),
-            Change::Same => tracing::debug!(agent_id = id, error = %e, "agent {what} failed again"),
+            Change::Same => {
+                tracing::debug!(agent_id = id.0, error = %e, "agent {what} failed again")
+            }
         }
         wait
     }
@@ -204,7 +206,7 @@ impl AgentActor {
     fn succeeded(&mut self) {
         if let Some(failures) = self.retry.succeed() {
             tracing::info!(
-                agent_id = self.row.id,
+                agent_id = self.row.id.0,
                 failures,
                 "agent writes succeed again after {failures} failed attempts"
             );

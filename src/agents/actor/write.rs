@@ -8,6 +8,7 @@ use super::AgentActor;
 use super::messages::SubscriptionTouched;
 use crate::agents::emitted_event_type;
 use crate::agents::post::PreparedRequest;
+use crate::ids::AgentId;
 use crate::store::agent_logs::{self, NewLog};
 use crate::store::agents as agents_table;
 use crate::store::events::{Lineage, NewEvent};
@@ -188,7 +189,7 @@ fn sealed_mails(
 fn queue_requests(
     c: &mut crate::store::Conn,
     keys: &crate::secrets::Keyring,
-    agent_id: i64,
+    agent_id: AgentId,
     user_id: i64,
     name: &str,
     policy: subscriptions::OwnedPolicy,

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::{AgentServiceError, Deps, Running, Scope, find_owned};
 use crate::agents::actor::{AgentActor, ClearMemory, EmitPayloads, RunCheck};
 use crate::agents::manual_event;
+use crate::ids::AgentId;
 use crate::store::agent_logs::{self, AgentLogRow};
 use crate::store::agents::{self, AgentRow};
 use crate::store::events;
@@ -27,7 +28,7 @@ pub enum ActorAsk {
 /// of the events it emitted (none but for `Emit`).
 pub async fn ask_actor<R: Running>(
     d: &Deps<'_, R>,
-    id: i64,
+    id: AgentId,
     ask: ActorAsk,
 ) -> Result<Vec<i64>, AgentServiceError> {
     if let Some(addr) = d.running.actor(id) {
@@ -56,7 +57,7 @@ pub async fn on_actor(
 pub async fn run_now<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
 ) -> Result<AgentRow, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
     if row.disabled {
@@ -73,8 +74,8 @@ pub async fn run_now<R: Running>(
 pub async fn clear_memory<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
-) -> Result<i64, AgentServiceError> {
+    id: AgentId,
+) -> Result<AgentId, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
     ask_actor(d, row.id, ActorAsk::ClearMemory).await?;
     Ok(row.id)
@@ -85,7 +86,7 @@ pub async fn clear_memory<R: Running>(
 pub async fn post_events<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
     body: Value,
 ) -> Result<Vec<i64>, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
@@ -107,7 +108,7 @@ pub async fn post_events<R: Running>(
 pub async fn delete_events<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
 ) -> Result<usize, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
     let deleted = d
@@ -128,7 +129,7 @@ pub async fn delete_events<R: Running>(
 pub async fn logs<R>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
     before: i64,
     limit: i64,
 ) -> Result<Vec<AgentLogRow>, AgentServiceError> {
@@ -143,7 +144,7 @@ pub async fn logs<R>(
 pub async fn reemit<R>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
     delete_old: bool,
 ) -> Result<usize, AgentServiceError> {
     let id = find_owned(d.store, scope, id).await?.id;
@@ -176,7 +177,7 @@ pub async fn reemit<R>(
 fn reemit_batch(
     c: &mut crate::store::Conn,
     out: &mut crate::store::Emitted<'_>,
-    id: i64,
+    id: AgentId,
     after: i64,
     up_to: i64,
     delete_old: bool,

@@ -6,6 +6,7 @@ use super::validate::runnable_options;
 use super::{AgentServiceError, Deps, Running};
 use crate::agents::ControlAction;
 use crate::event_types::{AGENT_DISABLED, AGENT_ENABLED};
+use crate::ids::AgentId;
 use crate::store::agent_logs;
 use crate::store::agents::{self, AgentRow};
 use crate::store::control_links;
@@ -19,7 +20,7 @@ const CONTROLLER_LOG_LENGTH: i64 = 200;
 /// running hub.
 pub async fn set_disabled<R: Running>(
     d: &Deps<'_, R>,
-    id: i64,
+    id: AgentId,
     disabled: bool,
     drop_pending_events: bool,
 ) -> Result<AgentRow, AgentServiceError> {
@@ -45,7 +46,7 @@ pub async fn set_disabled<R: Running>(
 /// what was ignored or refused is noted in the controller's log.
 pub async fn carry_out<R: Running>(
     d: &Deps<'_, R>,
-    controller: i64,
+    controller: AgentId,
     actions: Vec<ControlAction>,
 ) -> Result<(), AgentServiceError> {
     let targets = d

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::AgentServiceError;
 use crate::agents::{AgentCtx, Behavior, KindInfo, kind, kind_names};
+use crate::ids::AgentId;
 use crate::store::Store;
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
@@ -51,7 +52,7 @@ pub enum DryRunLevel {
 fn scratch_row(user_id: i64, agent_type: &str, options: &Value) -> AgentRow {
     let now = crate::store::now();
     AgentRow {
-        id: 0,
+        id: AgentId(0),
         user_id,
         agent_type: agent_type.to_string(),
         name: "dry run".into(),

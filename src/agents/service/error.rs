@@ -39,8 +39,11 @@ impl AgentServiceError {
         }
     }
 
-    pub fn agent_not_found(id: i64) -> AgentServiceError {
-        AgentServiceError::NotFound { what: "agent", id }
+    pub fn agent_not_found(id: crate::ids::AgentId) -> AgentServiceError {
+        AgentServiceError::NotFound {
+            what: "agent",
+            id: id.0,
+        }
     }
 
     pub fn hub_busy() -> AgentServiceError {

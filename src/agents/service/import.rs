@@ -10,6 +10,7 @@ use super::{AgentServiceError, Deps, Running, cycle_warnings};
 use crate::agents::scenario::{self, Planned, Problem, ScenarioFile};
 use crate::agents::{kind, scenario_problems};
 use crate::event_types::{AGENT_CREATED, AGENT_UPDATED};
+use crate::ids::AgentId;
 use crate::store::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::store::scenarios::{self, ScenarioFields, ScenarioRow};
 use crate::store::system_events::{agent_summary, record};
@@ -61,7 +62,7 @@ pub struct ImportCounts {
 #[derive(Debug)]
 pub struct ImportOutcome {
     pub scenario: ScenarioRow,
-    pub agent_ids: Vec<i64>,
+    pub agent_ids: Vec<AgentId>,
     /// The scenario is new (not an update of one with the same guid).
     pub created: bool,
     pub agents: Vec<ImportedAgent>,
@@ -214,7 +215,7 @@ fn write_import(
     job: &ImportWrite,
 ) -> Result<Written, StoreError> {
     let (srow, created) = scenarios::upsert(c, job.uid, &job.guid, &job.fields)?;
-    let mut ids: Vec<Option<i64>> = Vec::with_capacity(job.planned.len());
+    let mut ids: Vec<Option<AgentId>> = Vec::with_capacity(job.planned.len());
     let mut saved: Vec<AgentRow> = Vec::new();
     let mut report = Vec::new();
     for (i, p) in job.planned.iter().enumerate() {
@@ -249,7 +250,7 @@ fn write_import(
         report.push(ImportedAgent {
             index: i,
             name: row.name.clone(),
-            id: Some(row.id),
+            id: Some(row.id.0),
             agent_type: Some(row.agent_type.clone()),
             action,
             disabled: row.disabled,
@@ -258,7 +259,7 @@ fn write_import(
         saved.push(row);
     }
     link_imported(c, &ids, &job.links, &job.controls)?;
-    let member_ids: Vec<i64> = ids.iter().flatten().copied().collect();
+    let member_ids: Vec<AgentId> = ids.iter().flatten().copied().collect();
     scenarios::add_agents(c, srow.id, &member_ids)?;
     Ok((srow, created, saved, report))
 }
@@ -267,7 +268,7 @@ fn write_import(
 /// file's index). Huginn's rule: a link that is already there is not made twice.
 fn link_imported(
     c: &mut Conn,
-    ids: &[Option<i64>],
+    ids: &[Option<AgentId>],
     link_pairs: &[(usize, usize)],
     control_pairs: &[(usize, usize)],
 ) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 use super::validate::check_link_ends;
 use super::{AgentServiceError, Deps, Running, Scope, cycle_warnings, find_owned};
 use crate::agents::KindInfo;
+use crate::ids::AgentId;
 use crate::store::links::{self, LinkRow};
 
 /// Every link whose source `scope` may see.
@@ -28,8 +29,8 @@ pub async fn page<R>(
 pub async fn create<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    source_id: i64,
-    receiver_id: i64,
+    source_id: AgentId,
+    receiver_id: AgentId,
 ) -> Result<(LinkRow, Vec<String>), AgentServiceError> {
     if source_id == receiver_id {
         return Err(AgentServiceError::invalid(

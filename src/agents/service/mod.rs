@@ -29,6 +29,7 @@ use actix::Addr;
 pub use error::AgentServiceError;
 
 use super::actor::AgentActor;
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::agents::{self, AgentRow};
 use crate::store::{Conn, Store, StoreError, control_links, links as link_rows};
 
@@ -44,21 +45,21 @@ pub trait Running {
     /// An agent was deleted (with the subscription it owned, if any): stop its actors.
     fn agent_removed(
         &self,
-        id: i64,
-        subscription_id: Option<i64>,
+        id: AgentId,
+        subscription_id: Option<SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>>;
     /// Links changed: reload the graph.
     fn links_changed(&self) -> impl Future<Output = Result<(), AgentServiceError>>;
     /// What the feeds of `user_id` show may have changed.
     fn feeds_changed(&self, user_id: i64);
     /// The running actor of agent `id`, if it is up.
-    fn actor(&self, id: i64) -> Option<Addr<AgentActor>>;
+    fn actor(&self, id: AgentId) -> Option<Addr<AgentActor>>;
     /// Has the node that runs agent `id`'s actor, when that is another node, carry
     /// out `ask` (see [`actions::ask_actor`]); `None` when no other node runs it. A
     /// hub that is the only node has nobody to ask.
     fn ask_owner(
         &self,
-        _id: i64,
+        _id: AgentId,
         _ask: actions::ActorAsk,
     ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
         std::future::ready(Ok(None))
@@ -85,14 +86,14 @@ pub struct Deps<'a, R> {
 /// The agents an agent is linked to, both ways, and controls or is controlled by.
 #[derive(Debug, Default)]
 pub struct AgentLinks {
-    pub sources: Vec<i64>,
-    pub receivers: Vec<i64>,
-    pub targets: Vec<i64>,
-    pub controllers: Vec<i64>,
+    pub sources: Vec<AgentId>,
+    pub receivers: Vec<AgentId>,
+    pub targets: Vec<AgentId>,
+    pub controllers: Vec<AgentId>,
 }
 
 impl AgentLinks {
-    pub fn load(c: &mut Conn, id: i64) -> Result<AgentLinks, StoreError> {
+    pub fn load(c: &mut Conn, id: AgentId) -> Result<AgentLinks, StoreError> {
         Ok(AgentLinks {
             sources: link_rows::sources_of(c, id)?,
             receivers: link_rows::receivers_of(c, id)?,
@@ -115,7 +116,7 @@ pub struct AgentView {
 pub async fn find_owned(
     store: &Store,
     scope: Scope,
-    id: i64,
+    id: AgentId,
 ) -> Result<AgentRow, AgentServiceError> {
     store
         .read(move |c| agents::find_owned(c, scope, id))
@@ -124,7 +125,11 @@ pub async fn find_owned(
 }
 
 /// The agent `id` with its links, if `scope` may see it.
-pub async fn view(store: &Store, scope: Scope, id: i64) -> Result<AgentView, AgentServiceError> {
+pub async fn view(
+    store: &Store,
+    scope: Scope,
+    id: AgentId,
+) -> Result<AgentView, AgentServiceError> {
     let found = store
         .read(move |c| {
             let Some(row) = agents::find_owned(c, scope, id)? else {
@@ -216,7 +221,7 @@ pub async fn page(
 pub async fn cycle_warnings(
     store: &Store,
     user_id: i64,
-    agent_ids: Vec<i64>,
+    agent_ids: Vec<AgentId>,
 ) -> Result<Vec<String>, AgentServiceError> {
     Ok(store
         .read(move |c| link_rows::cycle_warnings(c, user_id, &agent_ids))

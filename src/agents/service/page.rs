@@ -11,6 +11,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use serde_json::Value;
 
 use crate::agents::liquid_output::{LiquidOutput, Mode, NAME, Page};
+use crate::ids::AgentId;
 use crate::store::{Store, StoreError, agents, credential_cache, events};
 
 /// What a page request is refused with. Each message is the text the client reads.
@@ -72,7 +73,7 @@ fn carriable(mut page: Page) -> Page {
 /// and the client's `If-None-Match` header, if any.
 pub async fn liquid_page(
     store: &Store,
-    agent_id: i64,
+    agent_id: AgentId,
     user_id: i64,
     secret: String,
     if_none_match: Option<String>,

@@ -13,6 +13,7 @@ use crate::agents::{KindInfo, kind, kind_names, option_keys};
 use crate::event_types::{
     AGENT_CREATED, AGENT_DELETED, AGENT_DISABLED, AGENT_ENABLED, AGENT_UPDATED,
 };
+use crate::ids::AgentId;
 use crate::store::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::store::system_events::{agent_summary, record};
 use crate::store::{control_links, events, links};
@@ -36,9 +37,12 @@ pub struct AgentInput {
     pub disabled: Option<bool>,
     pub keep_events_for: Option<i64>,
     pub propagate_immediately: Option<bool>,
-    pub source_ids: Option<Vec<i64>>,
-    pub receiver_ids: Option<Vec<i64>>,
-    pub control_target_ids: Option<Vec<i64>>,
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub source_ids: Option<Vec<AgentId>>,
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub receiver_ids: Option<Vec<AgentId>>,
+    #[schema(value_type = Option<Vec<i64>>)]
+    pub control_target_ids: Option<Vec<AgentId>>,
 }
 
 /// Tells "absent" (keep) from `null` (clear).
@@ -182,7 +186,7 @@ async fn check_update<R>(
 pub async fn update<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
     input: AgentInput,
 ) -> Result<AgentView, AgentServiceError> {
     let current = find_owned(d.store, scope, id).await?;
@@ -256,7 +260,7 @@ pub async fn update<R: Running>(
 pub async fn delete<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: AgentId,
 ) -> Result<(), AgentServiceError> {
     find_owned(d.store, scope, id).await?;
     let owned = d

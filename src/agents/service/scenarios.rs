@@ -5,12 +5,13 @@ use serde_json::Value;
 
 use super::{AgentServiceError, Deps, Scope, find_owned};
 use crate::agents::scenario::{self, ExportAgent};
+use crate::ids::AgentId;
 use crate::store::agents::{self, AgentRow};
 use crate::store::scenarios::{self, ScenarioFields, ScenarioRow};
 use crate::store::{Conn, StoreError, control_links, links};
 
 /// A scenario with the ids of its agents.
-pub type Scenario = (ScenarioRow, Vec<i64>);
+pub type Scenario = (ScenarioRow, Vec<AgentId>);
 
 /// Every scenario `scope` may see, with its members, in one snapshot.
 pub async fn list<R>(d: &Deps<'_, R>, scope: Scope) -> Result<Vec<Scenario>, AgentServiceError> {
@@ -73,7 +74,7 @@ pub async fn create<R>(
     scope: Scope,
     name: &str,
     description: Option<String>,
-    agent_ids: Vec<i64>,
+    agent_ids: Vec<AgentId>,
 ) -> Result<Scenario, AgentServiceError> {
     if name.trim().is_empty() {
         return Err(AgentServiceError::invalid(

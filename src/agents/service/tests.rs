@@ -28,8 +28,8 @@ impl Running for Told {
     }
     fn agent_removed(
         &self,
-        id: i64,
-        _: Option<i64>,
+        id: crate::ids::AgentId,
+        _: Option<crate::ids::SubscriptionId>,
     ) -> impl Future<Output = Result<(), AgentServiceError>> {
         self.0.borrow_mut().push(format!("removed {id}"));
         ready(Ok(()))
@@ -41,7 +41,10 @@ impl Running for Told {
     fn feeds_changed(&self, user_id: i64) {
         self.0.borrow_mut().push(format!("feeds {user_id}"));
     }
-    fn actor(&self, _: i64) -> Option<actix::Addr<crate::agents::actor::AgentActor>> {
+    fn actor(
+        &self,
+        _: crate::ids::AgentId,
+    ) -> Option<actix::Addr<crate::agents::actor::AgentActor>> {
         None
     }
 }
@@ -154,7 +157,7 @@ async fn another_users_agent_is_not_found_for_update_delete_or_view() {
     };
     let not_found = |e: AgentServiceError| {
         assert!(
-            matches!(e, AgentServiceError::NotFound { what: "agent", id: i } if i == id),
+            matches!(e, AgentServiceError::NotFound { what: "agent", id: i } if i == id.0),
             "{e:?}"
         )
     };

@@ -9,6 +9,7 @@ use super::{AgentServiceError, Deps};
 use crate::agents::schedule::Schedule;
 use crate::agents::{KindInfo, kind, option_keys};
 use crate::delivery::guard::check_target_url;
+use crate::ids::AgentId;
 use crate::store::agents::{self, AgentRow};
 use crate::store::events;
 
@@ -92,7 +93,7 @@ pub async fn check_link_ends<R>(
     d: &Deps<'_, R>,
     owner: i64,
     field: &'static str,
-    ids: &[i64],
+    ids: &[AgentId],
     want: fn(&KindInfo) -> bool,
     capability: &str,
 ) -> Result<(), AgentServiceError> {

@@ -60,7 +60,7 @@ impl Handler<Reconfigure> for SubscriptionActor {
                 self.spec = Arc::new(s);
             }
             Err(e) => {
-                tracing::error!(subscription_id = msg.0.id, error = %e, "subscription is invalid")
+                tracing::error!(subscription_id = msg.0.id.0, error = %e, "subscription is invalid")
             }
         }
         self.backlog = true;

@@ -4,6 +4,7 @@
 
 use super::error::SubscriptionError;
 use super::service::{Caller, Running, Subscriptions};
+use crate::ids::SubscriptionId;
 use crate::store::deliveries;
 use crate::store::delivery_attempts::{self, AttemptRow};
 use crate::store::subscriptions::{self, SubscriptionRow};
@@ -52,7 +53,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn attempt_log(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
         page: AttemptPage,
     ) -> Result<Vec<AttemptLine>, SubscriptionError> {
         let scope = caller.scope;
@@ -87,7 +88,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn attempt_totals(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
     ) -> Result<AttemptTotals, SubscriptionError> {
         let scope = caller.scope;
         self.store

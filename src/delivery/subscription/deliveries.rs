@@ -4,6 +4,7 @@
 
 use super::service::{Caller, Running, Subscriptions};
 use crate::delivery::actor::Wake;
+use crate::ids::{DeliveryId, SubscriptionId};
 use crate::store::deliveries::{self, DeliveryQuery, DeliveryRow, STATUSES};
 use crate::store::delivery_attempts::{self, AttemptRow};
 use crate::store::{StoreError, subscriptions};
@@ -30,7 +31,7 @@ pub struct DeliveryFilter {
     pub status: Option<String>,
     /// One subscription's (it must be the caller's), or every subscription's the
     /// caller may see.
-    pub subscription_id: Option<i64>,
+    pub subscription_id: Option<SubscriptionId>,
     pub before: Option<i64>,
     pub limit: i64,
     pub offset: i64,
@@ -84,7 +85,7 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?;
         rows.ok_or(DeliveryError::NotFound {
             what: "webhook",
-            id: subscription_id.unwrap_or_default(),
+            id: subscription_id.unwrap_or_default().0,
         })
     }
 
@@ -92,7 +93,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn delivery(
         &self,
         caller: Caller,
-        id: i64,
+        id: DeliveryId,
     ) -> Result<(DeliveryRow, Vec<AttemptRow>), DeliveryError> {
         let scope = caller.scope;
         self.store
@@ -105,7 +106,7 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?
             .ok_or(DeliveryError::NotFound {
                 what: "delivery",
-                id,
+                id: id.0,
             })
     }
 
@@ -114,7 +115,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn retry_delivery(
         &self,
         caller: Caller,
-        id: i64,
+        id: DeliveryId,
     ) -> Result<DeliveryRow, DeliveryError> {
         let scope = caller.scope;
         let d = self
@@ -123,7 +124,7 @@ impl<R: Running> Subscriptions<'_, R> {
             .await?
             .ok_or(DeliveryError::NotFound {
                 what: "delivery",
-                id,
+                id: id.0,
             })?;
         if d.status.is_waiting() {
             return Err(DeliveryError::Conflict(format!(

@@ -1,5 +1,6 @@
 //! What a subscription workflow can fail with; `http` maps each to a status and body.
 
+use crate::ids::SubscriptionId;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -10,10 +11,10 @@ pub enum SubscriptionError {
     /// No such subscription, or one the caller may not see (the same answer, so ids
     /// of other users' webhooks are not revealed).
     #[error("webhook {0} not found")]
-    NotFound(i64),
+    NotFound(SubscriptionId),
     /// The subscription has no running actor (its stored settings do not compile).
     #[error("webhook {0} is not running (its stored settings are invalid)")]
-    NotRunning(i64),
+    NotRunning(SubscriptionId),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The hub's actors did not answer: it is restarting or shutting down.

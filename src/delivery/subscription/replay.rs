@@ -7,6 +7,7 @@ use super::error::{SubscriptionError, bad};
 use super::input::ReplayIn;
 use super::service::{Caller, Running, Subscriptions};
 use crate::delivery::actor::Wake;
+use crate::ids::SubscriptionId;
 use crate::store::deliveries::{self, ReplayFilter};
 
 /// How many deliveries one replay batch re-queues.
@@ -54,7 +55,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn replay(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
         input: ReplayIn,
     ) -> Result<Replayed, SubscriptionError> {
         let sub = self.get(caller, id).await?;
@@ -104,7 +105,7 @@ impl<R: Running> Subscriptions<'_, R> {
                         }
                     }
                     Err(e) => {
-                        tracing::error!(subscription_id = filter.subscription_id, error = %e, "replay stopped");
+                        tracing::error!(subscription_id = filter.subscription_id.0, error = %e, "replay stopped");
                         break;
                     }
                 }

@@ -14,6 +14,7 @@ use crate::delivery::ResetCircuit;
 use crate::delivery::actor::{SendTest, SubscriptionActor, TestOutcome};
 use crate::delivery::signer::Scheme;
 use crate::delivery::spec::{SecretEntry, open_secrets, seal_secrets};
+use crate::ids::{AgentId, SubscriptionId};
 use crate::store::subscriptions::{self, SubscriptionFields, SubscriptionRow};
 use crate::store::{Store, agents, now};
 
@@ -24,15 +25,15 @@ pub trait Running {
     /// Starts or reconfigures the subscription's actor.
     async fn saved(&self, row: SubscriptionRow) -> Result<(), SubscriptionError>;
     /// Stops the subscription's actor.
-    async fn removed(&self, id: i64) -> Result<(), SubscriptionError>;
+    async fn removed(&self, id: SubscriptionId) -> Result<(), SubscriptionError>;
     /// The subscription's running actor, if it runs.
-    fn actor(&self, id: i64) -> Option<Addr<SubscriptionActor>>;
+    fn actor(&self, id: SubscriptionId) -> Option<Addr<SubscriptionActor>>;
     /// Has the node that runs subscription `id`'s actor, when that is another node,
     /// carry out `ask`; its answer, or `None` when no other node runs it. A hub that is
     /// the only node has nobody to ask.
     async fn ask_owner<T: serde::de::DeserializeOwned>(
         &self,
-        _id: i64,
+        _id: SubscriptionId,
         _ask: ActorAsk,
     ) -> Result<Option<T>, SubscriptionError> {
         Ok(None)
@@ -84,7 +85,11 @@ pub struct Subscriptions<'a, R: Running> {
 
 impl<R: Running> Subscriptions<'_, R> {
     /// Subscription `id`, if the caller may see it.
-    pub async fn get(&self, caller: Caller, id: i64) -> Result<SubscriptionRow, SubscriptionError> {
+    pub async fn get(
+        &self,
+        caller: Caller,
+        id: SubscriptionId,
+    ) -> Result<SubscriptionRow, SubscriptionError> {
         let scope = caller.scope;
         self.store
             .read(move |c| subscriptions::find_owned(c, scope, id))
@@ -149,7 +154,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn update(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
         input: SubscriptionIn,
     ) -> Result<Saved, SubscriptionError> {
         let current = self.get(caller, id).await?;
@@ -202,7 +207,11 @@ impl<R: Running> Subscriptions<'_, R> {
         Ok(Saved { row, shown_secret })
     }
 
-    pub async fn delete(&self, caller: Caller, id: i64) -> Result<(), SubscriptionError> {
+    pub async fn delete(
+        &self,
+        caller: Caller,
+        id: SubscriptionId,
+    ) -> Result<(), SubscriptionError> {
         let id = self.get(caller, id).await?.id;
         self.store
             .writer()
@@ -215,7 +224,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn set_paused(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
         paused: bool,
     ) -> Result<SubscriptionRow, SubscriptionError> {
         let id = self.get(caller, id).await?.id;
@@ -232,7 +241,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn rotate_secret(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
         input: RotateIn,
     ) -> Result<Rotated, SubscriptionError> {
         let current = self.get(caller, id).await?;
@@ -271,7 +280,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn send_test(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
         data: Option<Value>,
     ) -> Result<TestOutcome, SubscriptionError> {
         let id = self.get(caller, id).await?.id;
@@ -288,7 +297,7 @@ impl<R: Running> Subscriptions<'_, R> {
     pub async fn reset_circuit(
         &self,
         caller: Caller,
-        id: i64,
+        id: SubscriptionId,
     ) -> Result<(bool, SubscriptionRow), SubscriptionError> {
         let current = self.get(caller, id).await?;
         let id = current.id;
@@ -329,7 +338,7 @@ impl<R: Running> Subscriptions<'_, R> {
         let scope = caller.scope;
         let found = self
             .store
-            .read(move |c| agents::find_owned(c, scope, agent))
+            .read(move |c| agents::find_owned(c, scope, AgentId(agent)))
             .await?
             .is_some();
         if found {
@@ -365,7 +374,7 @@ fn rotated_secrets(
     // Old secrets that no longer open (the key that sealed them is gone) cannot sign
     // anyway: the rotation replaces them, which is how a user recovers such a webhook.
     let old_secrets = open_secrets(store.keys(), &current.secrets)
-        .inspect_err(|e| tracing::warn!(subscription_id = current.id, error = %e, "rotating the secret of a webhook whose old secrets do not open; they are dropped"))
+        .inspect_err(|e| tracing::warn!(subscription_id = current.id.0, error = %e, "rotating the secret of a webhook whose old secrets do not open; they are dropped"))
         .unwrap_or_default();
     // An old secret of another scheme (kept from before a scheme change) cannot sign.
     for old in old_secrets

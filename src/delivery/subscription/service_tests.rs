@@ -12,13 +12,14 @@ use super::error::SubscriptionError;
 use super::input::{RotateIn, SubscriptionIn};
 use super::service::{Caller, Running, Settings, Subscriptions};
 use crate::delivery::SubscriptionActor;
+use crate::ids::SubscriptionId;
 use crate::store::subscriptions::SubscriptionRow;
 use crate::store::{NoHook, Store, users};
 
 #[derive(Default)]
 struct Recorded {
-    saved: RefCell<Vec<i64>>,
-    removed: RefCell<Vec<i64>>,
+    saved: RefCell<Vec<SubscriptionId>>,
+    removed: RefCell<Vec<SubscriptionId>>,
 }
 
 impl Running for Recorded {
@@ -26,11 +27,11 @@ impl Running for Recorded {
         self.saved.borrow_mut().push(row.id);
         Ok(())
     }
-    async fn removed(&self, id: i64) -> Result<(), SubscriptionError> {
+    async fn removed(&self, id: SubscriptionId) -> Result<(), SubscriptionError> {
         self.removed.borrow_mut().push(id);
         Ok(())
     }
-    fn actor(&self, _: i64) -> Option<Addr<SubscriptionActor>> {
+    fn actor(&self, _: SubscriptionId) -> Option<Addr<SubscriptionActor>> {
         None
     }
 }

@@ -195,7 +195,7 @@ fn apply_matching(
         f.headers = Value::Object(h.clone()).to_string();
     }
     if let Some(a) = input.agent_id {
-        f.agent_id = a;
+        f.agent_id = a.map(crate::ids::AgentId);
     }
     if let Some(filters) = &input.filters {
         f.filters = match filters {

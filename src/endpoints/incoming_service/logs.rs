@@ -44,7 +44,7 @@ pub enum LogError {
 #[allow(async_fn_in_trait)]
 pub trait FlushLogs {
     /// The endpoint of webhook agent `agent_id`, if it runs.
-    fn flush_agent_log(&self, agent_id: i64);
+    fn flush_agent_log(&self, agent_id: crate::ids::AgentId);
     /// The endpoint of incoming webhook `id`, if it runs (a stopped endpoint flushed its
     /// lines when it stopped).
     async fn flush_incoming_log(&self, id: i64);
@@ -101,15 +101,15 @@ impl<R: IncomingRunning + FlushLogs> IncomingWebhooks<'_, R> {
         let key = match source {
             LogSource::Agent => {
                 self.store
-                    .read(move |c| agents::find_owned(c, scope, id))
+                    .read(move |c| agents::find_owned(c, scope, crate::ids::AgentId(id)))
                     .await?
                     .filter(|r| {
                         crate::agent_kind::Kind::parse(&r.agent_type)
                             == Some(crate::agent_kind::Kind::Webhook)
                     })
                     .ok_or(LogError::AgentNotFound(id))?;
-                self.running.flush_agent_log(id);
-                crate::endpoints::actor::endpoint_key(id)
+                self.running.flush_agent_log(crate::ids::AgentId(id));
+                crate::endpoints::actor::endpoint_key(crate::ids::AgentId(id))
             }
             LogSource::Incoming => {
                 self.get(scope, id).await?;

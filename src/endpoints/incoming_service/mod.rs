@@ -175,7 +175,7 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
         current: Option<&IncomingRow>,
     ) -> Result<incoming_webhooks::IncomingChanges, IncomingError> {
         let mut c = validate::name_change(input, current)?;
-        if let Some(agent_id) = input.agent_id {
+        if let Some(agent_id) = input.agent_id.map(crate::ids::AgentId) {
             self.check_agent(owner, agent_id).await?;
             c.agent_id = Some(agent_id);
         } else if current.is_none() {
@@ -189,7 +189,11 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
     }
 
     /// The receiving agent must be the owner's and take events.
-    async fn check_agent(&self, owner: i64, agent_id: i64) -> Result<(), IncomingError> {
+    async fn check_agent(
+        &self,
+        owner: i64,
+        agent_id: crate::ids::AgentId,
+    ) -> Result<(), IncomingError> {
         let row = self
             .store
             .read(move |conn| agents::find_owned(conn, Some(owner), agent_id))

@@ -55,7 +55,7 @@ pub struct Owner {
     /// The endpoint's key in the inbound log and the idempotency keys.
     pub endpoint_key: String,
     /// The agent whose time of last web request is written back (web-request URLs).
-    pub records_last_request: Option<i64>,
+    pub records_last_request: Option<crate::ids::AgentId>,
     /// Lines kept in an agent's log (for a failed response template).
     pub log_length: i64,
 }
@@ -495,7 +495,7 @@ impl EndpointCore {
             .write(move |c, _| agents_table::note_web_request(c, id, at));
         actix::spawn(async move {
             if let Err(e) = write.await {
-                tracing::warn!(agent_id = id, error = %e, "could not record the last web request time");
+                tracing::warn!(agent_id = id.0, error = %e, "could not record the last web request time");
             }
         });
     }

@@ -13,6 +13,7 @@ use crate::agents::service::{self, AgentServiceError, AgentView, Deps};
 use crate::agents::{health, kind};
 use crate::http::{ApiError, AppState, AuthUser, ErrorCode};
 use crate::hub::Addrs;
+use crate::ids::AgentId;
 use crate::store::agents::AgentRow;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -120,7 +121,7 @@ pub fn to_out(v: AgentView, base: &str) -> AgentOut {
             .memory_json()
             .unwrap_or_else(|_| Value::Object(Default::default())),
         options,
-        id: row.id,
+        id: row.id.0,
         user_id: row.user_id,
         agent_type: row.agent_type,
         name: row.name,
@@ -130,10 +131,10 @@ pub fn to_out(v: AgentView, base: &str) -> AgentOut {
         propagate_immediately: row.propagate_immediately,
         guid: row.guid,
         events_count: row.events_count,
-        source_ids: l.sources,
-        receiver_ids: l.receivers,
-        control_target_ids: l.targets,
-        controller_ids: l.controllers,
+        source_ids: l.sources.into_iter().map(i64::from).collect(),
+        receiver_ids: l.receivers.into_iter().map(i64::from).collect(),
+        control_target_ids: l.targets.into_iter().map(i64::from).collect(),
+        controller_ids: l.controllers.into_iter().map(i64::from).collect(),
         working,
         created_at: ts(row.created_at),
         updated_at: ts(row.updated_at),
@@ -183,7 +184,7 @@ pub fn deps(state: &AppState) -> Deps<'_, Addrs> {
 pub async fn visible_agent(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: AgentId,
 ) -> Result<AgentRow, ApiError> {
     Ok(service::find_owned(&state.addrs.store, user.scope(), id).await?)
 }
@@ -223,7 +224,7 @@ pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
     body: web::Json<AgentInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, input) = (path.into_inner(), body.into_inner());
@@ -245,7 +246,7 @@ pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
 ) -> Result<HttpResponse, ApiError> {
     let v = service::view(&state.addrs.store, user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(to_out(v, &base_url(&state, &req))))
@@ -269,7 +270,7 @@ pub async fn list(
     let base = base_url(&state, &req);
     let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
     let views = service::page(&state.addrs.store, user.scope(), page.after(), page.fetch()).await?;
-    let (views, next) = page.cut(views, |v| v.row.id);
+    let (views, next) = page.cut(views, |v| v.row.id.0);
     let out: Vec<AgentOut> = views.into_iter().map(|v| to_out(v, &base)).collect();
     Ok(page.respond(&req, &out, next))
 }
@@ -287,7 +288,7 @@ pub async fn list(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
 ) -> Result<HttpResponse, ApiError> {
     service::save::delete(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -306,7 +307,7 @@ pub async fn delete(
 pub async fn delete_events(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let deleted = service::actions::delete_events(&deps(&state), user.scope(), id).await?;
@@ -346,7 +347,7 @@ pub struct LogOut {
 pub async fn logs(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let page = super::page::Page::from_request(&req, super::page::Order::NewestFirst)?;
@@ -387,11 +388,11 @@ pub async fn logs(
 pub async fn run(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
 ) -> Result<HttpResponse, ApiError> {
     let row = service::actions::run_now(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Accepted().json(RunOut {
-        agent_id: row.id,
+        agent_id: row.id.0,
         message: format!("Agent run queued for '{}'", row.name),
     }))
 }
@@ -417,11 +418,11 @@ pub struct RunOut {
 pub async fn clear_memory(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = service::actions::clear_memory(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(ClearedMemoryOut {
-        agent_id: id,
+        agent_id: id.0,
         memory: serde_json::Map::new(),
     }))
 }
@@ -452,7 +453,7 @@ pub struct ClearedMemoryOut {
 pub async fn post_events(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
     body: web::Json<Value>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, body) = (path.into_inner(), body.into_inner());
@@ -492,14 +493,14 @@ pub struct ReemitQuery {
 pub async fn reemit_events(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<AgentId>,
     query: crate::http::Query<ReemitQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let delete_old = matches!(query.delete_old_events.as_deref(), Some("1" | "true"));
     let id = path.into_inner();
     let count = service::actions::reemit(&deps(&state), user.scope(), id, delete_old).await?;
     Ok(HttpResponse::Ok().json(ReemitOut {
-        agent_id: id,
+        agent_id: id.0,
         reemitted: count,
         deleted_old_events: delete_old,
     }))

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::subscriptions::{SubscriptionOut, caller, service, to_out};
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::SubscriptionId;
 
 #[utoipa::path(
     post,
@@ -22,14 +23,14 @@ use crate::http::{ApiError, AppState, AuthUser};
 pub async fn reset(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
 ) -> Result<HttpResponse, ApiError> {
     // Another user's subscription is not found, as for every other action on it.
     let (was_open, row) = service(&state)
         .reset_circuit(caller(&user), path.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(CircuitReset {
-        id: row.id,
+        id: row.id.0,
         was_open,
         subscription: to_out(row, None, state.addrs.store.keys()),
     }))

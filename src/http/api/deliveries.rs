@@ -9,6 +9,7 @@ use super::subscriptions::{caller, service};
 use super::{ts, ts_opt};
 use crate::delivery::subscription::DeliveryFilter;
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::{DeliveryId, SubscriptionId};
 use crate::store::deliveries::DeliveryRow;
 use crate::store::deliveries::DeliveryStatus;
 use crate::store::delivery_attempts::AttemptRow;
@@ -70,8 +71,8 @@ pub fn attempt_out(a: AttemptRow) -> AttemptOut {
 fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
     let waiting = d.status.is_waiting();
     DeliveryOut {
-        id: d.id,
-        webhook_id: d.subscription_id,
+        id: d.id.0,
+        webhook_id: d.subscription_id.0,
         event_id: d.event_id,
         message_id: d.message_id,
         status: d.status.as_str().to_string(),
@@ -117,13 +118,13 @@ pub async fn list(
     let page = super::page::Page::from_request(&req, super::page::Order::NewestFirst)?;
     let filter = DeliveryFilter {
         status: q.status,
-        subscription_id: q.webhook_id,
+        subscription_id: q.webhook_id.map(SubscriptionId),
         before: page.cursor,
         limit: page.fetch(),
         offset: q.offset.unwrap_or(0),
     };
     let rows = service(&state).deliveries(caller(&user), filter).await?;
-    let (rows, next) = page.cut(rows, |d| d.id);
+    let (rows, next) = page.cut(rows, |d| d.id.0);
     let outs: Vec<_> = rows.into_iter().map(|d| out(d, None)).collect();
     Ok(page.respond(&req, &outs, next))
 }
@@ -141,7 +142,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<DeliveryId>,
 ) -> Result<HttpResponse, ApiError> {
     let (d, attempts) = service(&state)
         .delivery(caller(&user), path.into_inner())
@@ -163,7 +164,7 @@ pub async fn get(
 pub async fn retry(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<DeliveryId>,
 ) -> Result<HttpResponse, ApiError> {
     let row = service(&state)
         .retry_delivery(caller(&user), path.into_inner())

@@ -36,7 +36,7 @@ impl TryFrom<EventRow> for EventOut {
             payload: e.payload_json()?,
             id: e.id,
             user_id: e.user_id,
-            agent_id: e.agent_id,
+            agent_id: e.agent_id.map(i64::from),
             event_type: e.event_type,
             created_at: ts(e.created_at),
             expires_at: ts_opt(e.expires_at),
@@ -137,7 +137,7 @@ pub async fn list(
         &req,
         EventQuery {
             user_id: user.scope(),
-            agent_id: q.agent_id,
+            agent_id: q.agent_id.map(crate::ids::AgentId),
             event_type: q.event_type.filter(|t| !t.is_empty()),
             after: cur.after,
             before: cur.before,
@@ -161,7 +161,7 @@ pub async fn list(
 pub async fn for_agent(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::AgentId>,
     req: HttpRequest,
     query: crate::http::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {

@@ -7,9 +7,10 @@ use actix_web::HttpResponse;
 use super::page::{self, Order, Page};
 use super::webhook_logs::{InboundLogLineOut, InboundStatisticsOut, LogLineOut, StatisticsOut};
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::AgentId;
 
 /// The data_output agent `id` the caller may see.
-async fn visible_feed(state: &AppState, user: &AuthUser, id: i64) -> Result<(), ApiError> {
+async fn visible_feed(state: &AppState, user: &AuthUser, id: AgentId) -> Result<(), ApiError> {
     if crate::feeds::is_owned_feed(&state.addrs.store, user.scope(), id).await? {
         Ok(())
     } else {
@@ -25,7 +26,7 @@ fn count(n: u64) -> i64 {
 pub async fn logs(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: AgentId,
     req: &actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     visible_feed(state, user, id).await?;
@@ -64,7 +65,7 @@ pub async fn logs(
 pub async fn statistics(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: AgentId,
 ) -> Result<HttpResponse, ApiError> {
     visible_feed(state, user, id).await?;
     let stats = &state.addrs.registry.stats;
@@ -84,7 +85,7 @@ pub async fn statistics(
     };
     Ok(
         HttpResponse::Ok().json(StatisticsOut::Inbound(InboundStatisticsOut {
-            webhook_id: id,
+            webhook_id: id.0,
             webhook_type: "feed".to_owned(),
             received: count(accepted + rejected_total),
             accepted: count(accepted),

@@ -93,7 +93,7 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
         id: row.id,
         name: row.name.clone(),
         token: token.map(str::to_string),
-        agent_id: row.agent_id,
+        agent_id: row.agent_id.0,
         description: row.description.clone(),
         is_active: row.is_active,
         active: row.is_active,

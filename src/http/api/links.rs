@@ -33,8 +33,8 @@ impl From<LinkRow> for LinkOut {
     fn from(l: LinkRow) -> Self {
         LinkOut {
             id: l.id,
-            source_id: l.source_id,
-            receiver_id: l.receiver_id,
+            source_id: l.source_id.0,
+            receiver_id: l.receiver_id.0,
             event_id_at_creation: l.event_id_at_creation,
             created_at: ts(l.created_at),
             warnings: Vec::new(),
@@ -83,8 +83,13 @@ pub async fn create(
         source_id,
         receiver_id,
     } = body.into_inner();
-    let (row, warnings) =
-        service::create(&deps(&state), user.scope(), source_id, receiver_id).await?;
+    let (row, warnings) = service::create(
+        &deps(&state),
+        user.scope(),
+        crate::ids::AgentId(source_id),
+        crate::ids::AgentId(receiver_id),
+    )
+    .await?;
     let mut out = LinkOut::from(row);
     out.warnings = warnings;
     Ok(HttpResponse::Created().json(out))

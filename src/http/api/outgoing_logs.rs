@@ -11,6 +11,7 @@ use super::webhook_logs::{LogLineOut, StatisticsOut};
 use crate::delivery::subscription::{AttemptLine, AttemptPage};
 use crate::http::api::subscriptions::{caller, service};
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::SubscriptionId;
 use crate::store::deliveries;
 
 /// One delivery attempt of a subscription, as the AGiXT document prints a log line.
@@ -66,7 +67,7 @@ pub struct OutgoingStatisticsOut {
 pub async fn logs(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: SubscriptionId,
     req: &actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     // Newest first by the `before` cursor; `offset` as the AGiXT document prints it.
@@ -97,9 +98,9 @@ pub async fn logs(
             } = line;
             LogLineOut::Outgoing(OutgoingLogLineOut {
                 id: a.id,
-                webhook_id: a.subscription_id,
+                webhook_id: a.subscription_id.0,
                 webhook_type: "outgoing",
-                delivery_id: a.delivery_id,
+                delivery_id: a.delivery_id.0,
                 message_id,
                 event_type,
                 request_payload: serde_json::from_str::<Value>(&a.request_body)
@@ -121,7 +122,7 @@ pub async fn logs(
 pub async fn statistics(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: SubscriptionId,
 ) -> Result<HttpResponse, ApiError> {
     let t = service(state).attempt_totals(caller(user), id).await?;
     let sub = &t.subscription;
@@ -134,7 +135,7 @@ pub async fn statistics(
     });
     Ok(
         HttpResponse::Ok().json(StatisticsOut::Outgoing(OutgoingStatisticsOut {
-            webhook_id: id,
+            webhook_id: id.0,
             webhook_type: "outgoing",
             total_requests: t.attempts,
             successful_requests: t.successful,

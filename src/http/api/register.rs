@@ -117,7 +117,7 @@ pub async fn list(
     let rows = subscriptions::service(&state)
         .page(subscriptions::caller(&user), page.after(), page.fetch())
         .await?;
-    let (rows, next) = page.cut(rows, |r| r.id);
+    let (rows, next) = page.cut(rows, |r| r.id.0);
     let out: Vec<_> = rows
         .into_iter()
         .map(|r| short(subscriptions::to_out(r, None, state.addrs.store.keys())))
@@ -139,7 +139,7 @@ pub async fn list(
 pub async fn set_events(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::SubscriptionId>,
     body: web::Json<EventsIn>,
 ) -> Result<HttpResponse, ApiError> {
     let out = subscriptions::update_from(

@@ -32,7 +32,7 @@ pub struct ScenarioOut {
     pub updated_at: String,
 }
 
-fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
+fn out(r: ScenarioRow, agent_ids: Vec<crate::ids::AgentId>) -> ScenarioOut {
     ScenarioOut {
         id: r.id,
         user_id: r.user_id,
@@ -42,7 +42,7 @@ fn out(r: ScenarioRow, agent_ids: Vec<i64>) -> ScenarioOut {
         tag_fg_color: r.tag_fg_color,
         tag_bg_color: r.tag_bg_color,
         icon: r.icon,
-        agent_ids,
+        agent_ids: agent_ids.into_iter().map(i64::from).collect(),
         created_at: ts(r.created_at),
         updated_at: ts(r.updated_at),
     }
@@ -119,8 +119,15 @@ pub async fn create(
         agent_ids,
     } = body.into_inner();
     let d = deps(&state);
-    let (row, ids) =
-        service::create(&d, user.id, user.scope(), &name, description, agent_ids).await?;
+    let (row, ids) = service::create(
+        &d,
+        user.id,
+        user.scope(),
+        &name,
+        description,
+        agent_ids.into_iter().map(crate::ids::AgentId).collect(),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(out(row, ids)))
 }
 

@@ -13,6 +13,7 @@ use crate::delivery::subscription::{
 use crate::event_types::{CATALOG, EventType};
 use crate::http::{ApiError, AppState, AuthUser};
 use crate::hub::Addrs;
+use crate::ids::SubscriptionId;
 use crate::store::subscriptions::SubscriptionRow;
 
 pub use super::subscription_out::{SubscriptionOut, to_out};
@@ -63,7 +64,7 @@ fn out(state: &AppState, row: SubscriptionRow) -> SubscriptionOut {
 pub async fn visible(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: SubscriptionId,
 ) -> Result<SubscriptionRow, ApiError> {
     Ok(service(state).get(caller(user), id).await?)
 }
@@ -84,7 +85,7 @@ pub async fn create_from(
 pub async fn update_from(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: SubscriptionId,
     input: SubscriptionIn,
 ) -> Result<SubscriptionOut, ApiError> {
     let saved = service(state).update(caller(user), id, input).await?;
@@ -132,7 +133,7 @@ pub async fn list(
     let rows = service(&state)
         .page(caller(&user), page.after(), page.fetch())
         .await?;
-    let (rows, next) = page.cut(rows, |r| r.id);
+    let (rows, next) = page.cut(rows, |r| r.id.0);
     let outs: Vec<_> = rows.into_iter().map(|r| out(&state, r)).collect();
     Ok(page.respond(&req, &outs, next))
 }
@@ -150,7 +151,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
 ) -> Result<HttpResponse, ApiError> {
     let row = visible(&state, &user, path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(out(&state, row)))
@@ -170,7 +171,7 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
     body: web::Json<SubscriptionIn>,
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()
@@ -190,7 +191,7 @@ pub async fn update(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
 ) -> Result<HttpResponse, ApiError> {
     service(&state)
         .delete(caller(&user), path.into_inner())
@@ -201,7 +202,7 @@ pub async fn delete(
 async fn set_paused(
     state: &AppState,
     user: &AuthUser,
-    id: i64,
+    id: SubscriptionId,
     paused: bool,
 ) -> Result<HttpResponse, ApiError> {
     let row = service(state).set_paused(caller(user), id, paused).await?;
@@ -221,7 +222,7 @@ async fn set_paused(
 pub async fn pause(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
 ) -> Result<HttpResponse, ApiError> {
     set_paused(&state, &user, path.into_inner(), true).await
 }
@@ -239,7 +240,7 @@ pub async fn pause(
 pub async fn resume(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
 ) -> Result<HttpResponse, ApiError> {
     set_paused(&state, &user, path.into_inner(), false).await
 }
@@ -258,7 +259,7 @@ pub async fn resume(
 pub async fn rotate_secret(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -274,7 +275,7 @@ pub async fn rotate_secret(
         _ => (Some(r.new_secret), None),
     };
     Ok(HttpResponse::Ok().json(SecretRotated {
-        id: r.row.id,
+        id: r.row.id.0,
         previous_secrets_expire_at: ts(r.previous_expire_at),
         subscription: out(&state, r.row),
         secret,
@@ -321,7 +322,7 @@ fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T
 pub async fn test(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
@@ -346,7 +347,7 @@ pub async fn test(
 pub async fn replay(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<SubscriptionId>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();

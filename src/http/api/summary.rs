@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::ts_opt;
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::SubscriptionId;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, PENDING, RETRYING};
 use crate::telemetry::stats::Rates;
@@ -132,7 +133,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
     let stats = &state.addrs.registry.stats;
     let store = &state.addrs.store;
     let counts = summary::stored_counts(stats, store, user.scope(), STORED_MAX_AGE).await?;
-    let mut per_status: HashMap<i64, (i64, i64, i64)> = HashMap::new();
+    let mut per_status: HashMap<SubscriptionId, (i64, i64, i64)> = HashMap::new();
     for (id, status, n) in &counts.open {
         let e = per_status.entry(*id).or_default();
         match status.as_str() {
@@ -172,7 +173,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
         queue.open_circuits += u64::from(open);
         queue.paused += u64::from(row.paused);
         subs.push(QueueOut {
-            id: row.id,
+            id: row.id.0,
             name: row.name.clone(),
             url: row.url.clone(),
             is_active: row.is_active,
@@ -229,7 +230,7 @@ pub async fn summary(state: web::Data<AppState>, user: AuthUser) -> Result<HttpR
             .endpoints_of(user.scope())
             .into_iter()
             .map(|(agent_id, e, per_minute)| EndpointOut {
-                agent_id,
+                agent_id: agent_id.0,
                 per_minute,
                 accepted: e.accepted,
                 rejected: e

@@ -17,6 +17,7 @@ use super::page::{self, Order, Page};
 use super::ts;
 use crate::endpoints::incoming_service::logs::LogSource;
 use crate::http::{ApiError, AppState, AuthUser};
+use crate::ids::{AgentId, SubscriptionId};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -108,10 +109,10 @@ pub async fn logs(
     q: crate::http::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
-        return super::outgoing_logs::logs(&state, &user, *id, &req).await;
+        return super::outgoing_logs::logs(&state, &user, SubscriptionId(*id), &req).await;
     }
     if q.webhook_type.as_deref() == Some("feed") {
-        return super::feed_logs::logs(&state, &user, *id, &req).await;
+        return super::feed_logs::logs(&state, &user, AgentId(*id), &req).await;
     }
     let source = LogSource::parse(q.webhook_type.as_deref())?;
     let key = service(&state)
@@ -169,10 +170,10 @@ pub async fn statistics(
     q: crate::http::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if q.webhook_type.as_deref() == Some("outgoing") {
-        return super::outgoing_logs::statistics(&state, &user, *id).await;
+        return super::outgoing_logs::statistics(&state, &user, SubscriptionId(*id)).await;
     }
     if q.webhook_type.as_deref() == Some("feed") {
-        return super::feed_logs::statistics(&state, &user, *id).await;
+        return super::feed_logs::statistics(&state, &user, AgentId(*id)).await;
     }
     let source = LogSource::parse(q.webhook_type.as_deref())?;
     let svc = service(&state);

@@ -86,7 +86,7 @@ impl Emitted<'_> {
         conn: &mut Conn,
         new: &[NewEvent],
         depth: u32,
-        target: Option<i64>,
+        target: Option<crate::ids::AgentId>,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
         self.insert_with(conn, new, Lineage { root: None, depth }, target)
     }
@@ -96,7 +96,7 @@ impl Emitted<'_> {
         conn: &mut Conn,
         new: &[NewEvent],
         lineage: Lineage,
-        target: Option<i64>,
+        target: Option<crate::ids::AgentId>,
     ) -> Result<Vec<Arc<EventRow>>, StoreError> {
         if new.is_empty() {
             return Ok(Vec::new());
