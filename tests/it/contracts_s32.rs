@@ -212,3 +212,74 @@ async fn a_liquid_page_with_an_event_limit_past_the_calendar_is_served() {
         assert_eq!(r.text(), want, "{limit}");
     }
 }
+
+/// Huginn's guide maps a payload field to `pubDate`; a date RFC 2822 cannot write (a
+/// year past 9999 or before 0) falls back to the event's time instead of a 500, and
+/// days have two digits, as Ruby's `rfc2822` (Huginn's feeds) writes them.
+#[actix_rt::test]
+async fn a_feed_pub_date_out_of_rfc2822_range_falls_back_to_the_event_time() {
+    let hub = TestHub::start().await;
+    let source = hub.add_webhook_agent(ADMIN_TOKEN).await;
+    let feed = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "data_output", "name": "feed", "source_ids": [source],
+                   "options": {"secrets": ["fk"], "expected_receive_period_in_days": 2,
+                               "template": {"item": {"title": "{{ n }}", "pubDate": "{{ date }}"}}}}),
+        )
+        .await;
+    for (n, date) in [
+        (1, "+20000-01-01"),
+        (2, "-0001-01-01T00:00:00Z"),
+        (3, "2014-11-05 16:47:49 +0530"),
+    ] {
+        let r = hub
+            .request(
+                "POST",
+                &format!("/users/1/web_requests/{source}/s"),
+                None,
+                &[("content-type", "application/json")],
+                Some(json!({"n": n, "date": date}).to_string().into_bytes()),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+    }
+    let path = format!("/users/1/web_requests/{}/fk", feed["id"]);
+    // The feed shows what its sources emitted once the events have reached it.
+    let mut items = Vec::new();
+    for _ in 0..200 {
+        let r = hub
+            .request("GET", &format!("{path}.json"), None, &[], None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        items = r.json()["items"].as_array().unwrap().clone();
+        if items.len() == 3 {
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(items.len(), 3, "{items:?}");
+    let by_title = |t: &str| {
+        items
+            .iter()
+            .find(|i| i["title"] == t)
+            .unwrap_or_else(|| panic!("no item {t}: {items:?}"))["pubDate"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(by_title("3"), "Wed, 05 Nov 2014 16:47:49 +0530");
+    for t in ["1", "2"] {
+        let date = by_title(t);
+        let parsed = chrono::DateTime::parse_from_rfc2822(&date)
+            .unwrap_or_else(|e| panic!("{t}: {date:?}: {e}"));
+        assert!(
+            (chrono::Utc::now() - parsed.to_utc()).num_seconds().abs() < 3600,
+            "{t}: {date}"
+        );
+    }
+    let r = hub
+        .request("GET", &format!("{path}.xml"), None, &[], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
