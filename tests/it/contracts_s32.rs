@@ -283,3 +283,37 @@ async fn a_feed_pub_date_out_of_rfc2822_range_falls_back_to_the_event_time() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+/// The AI Agent API document's receivers check a shared `X-Webhook-Token` header; the
+/// registration route takes the headers to send, checked as the full API checks them.
+#[actix_rt::test]
+async fn register_sends_the_headers_its_receivers_check() {
+    let hub = TestHub::start_with(|c| c.delivery.allow_private_targets = true).await;
+    let sink = common::sink::Sink::start();
+    let r = hub
+        .post_json(
+            "/webhooks/register",
+            ADMIN_TOKEN,
+            &json!({"url": sink.url, "events": ["agent.created"], "payload_format": "event",
+                    "headers": {"X-Webhook-Token": "shared-secret"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let r = hub
+        .post_json(
+            "/webhooks/register",
+            ADMIN_TOKEN,
+            &json!({"url": sink.url, "events": ["x"], "headers": {"Bad Header": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("Bad Header"), "{}", r.text());
+    hub.add_agent(
+        ADMIN_TOKEN,
+        json!({"type": "manual_event", "name": "Personality", "options": {}}),
+    )
+    .await;
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].header("x-webhook-token"), Some("shared-secret"));
+    assert_eq!(got[0].json()["event"], "agent.created");
+}
