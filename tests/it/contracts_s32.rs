@@ -317,3 +317,28 @@ async fn register_sends_the_headers_its_receivers_check() {
     assert_eq!(got[0].header("x-webhook-token"), Some("shared-secret"));
     assert_eq!(got[0].json()["event"], "agent.created");
 }
+
+/// An incoming webhook's `max_body_bytes` takes any positive number: one beyond what a
+/// signed 64-bit column holds is kept as the largest it holds, and the webhook works,
+/// rather than being saved (201) and then answering every request 503.
+#[actix_rt::test]
+async fn an_incoming_webhook_with_a_limit_beyond_i64_still_receives() {
+    let hub = TestHub::start().await;
+    for limit in [json!(u64::MAX), json!(9_223_372_036_854_775_808_u64)] {
+        let (id, token) = incoming(&hub, json!({"name": "big", "max_body_bytes": limit})).await;
+        let r = hub
+            .get(&format!("/api/webhooks/incoming/{id}"), ADMIN_TOKEN)
+            .await;
+        assert_eq!(r.json()["max_body_bytes"], i64::MAX, "{}", r.text());
+        let r = hub
+            .request(
+                "POST",
+                &format!("/webhook/{token}"),
+                None,
+                &[("content-type", "application/json")],
+                Some(b"{}".to_vec()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{limit}: {}", r.text());
+    }
+}
