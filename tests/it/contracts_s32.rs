@@ -342,3 +342,43 @@ async fn an_incoming_webhook_with_a_limit_beyond_i64_still_receives() {
         assert_eq!(r.status, 200, "{limit}: {}", r.text());
     }
 }
+
+/// A webhook agent's protection options (Huginn's guide prints the agent's options; the
+/// protections are muninn's) are refused with the option named once.
+#[actix_rt::test]
+async fn a_webhook_agents_bad_protection_option_is_named_once() {
+    let hub = TestHub::start().await;
+    for (option, value, want) in [
+        (
+            "rate_limit",
+            json!(-1),
+            "option \"rate_limit\" must be a number of requests per minute",
+        ),
+        (
+            "max_body_bytes",
+            json!(0),
+            "option \"max_body_bytes\" must be a positive number of bytes",
+        ),
+        (
+            "allowed_ips",
+            json!(["1.2.3.4/33"]),
+            "option \"allowed_ips\" \"1.2.3.4/33\" is not",
+        ),
+        (
+            "signature",
+            json!({"scheme": "md5", "secret": "x"}),
+            "option \"signature\" signature.scheme \"md5\" is not known",
+        ),
+    ] {
+        let r = hub
+            .post_json(
+                "/api/agents",
+                ADMIN_TOKEN,
+                &json!({"type": "webhook", "name": "w", "options": {"secret": "s", option: value}}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{option}: {}", r.text());
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with(want), "{option}: {message}");
+    }
+}
