@@ -382,3 +382,56 @@ async fn a_webhook_agents_bad_protection_option_is_named_once() {
         assert!(message.starts_with(want), "{option}: {message}");
     }
 }
+
+/// TagoRUN's and AGiXT's template objects are user input: one with thousands of
+/// templated strings is refused at save, naming the bound, instead of keeping a worker
+/// compiling for minutes (tera's cost per template grows with those already held).
+#[actix_rt::test]
+async fn a_template_object_with_too_many_templated_strings_is_a_422() {
+    let hub = TestHub::start().await;
+    let wide: serde_json::Map<String, Value> = (0..1001)
+        .map(|i| (format!("k{i}"), json!("{{ data.a }}-{{ data.b }}")))
+        .collect();
+    let r = hub
+        .post_json(
+            "/api/webhooks/outgoing",
+            ADMIN_TOKEN,
+            &json!({"url": "https://example.com/hook", "event_types": ["x"], "payload_template": wide}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("more than 1000 templated strings"),
+        "{}",
+        r.text()
+    );
+    let agent = hub
+        .add_agent(
+            ADMIN_TOKEN,
+            json!({"type": "event_formatting", "name": "r", "options": {"instructions": {"a": "b"}}}),
+        )
+        .await;
+    let r = hub
+        .post_json(
+            "/api/webhooks/incoming",
+            ADMIN_TOKEN,
+            &json!({"name": "wide", "agent_id": agent["id"], "transform_template": wide}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.text().contains("more than 1000 templated strings"),
+        "{}",
+        r.text()
+    );
+    // A template object of a usual size is kept.
+    let r = hub
+        .post_json(
+            "/api/webhooks/outgoing",
+            ADMIN_TOKEN,
+            &json!({"url": "https://example.com/hook", "event_types": ["x"],
+                    "payload_template": {"id": "{{event.id}}", "who": "{{ user.name }} <{{ user.email }}>"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+}
