@@ -247,8 +247,18 @@ impl Webhook {
                 "must be a number of days",
             ));
         }
-        let protections = ProtectionOptions::from_json(options, None)
-            .map_err(|e| OptionError::new(e.option, e.message))?;
+        let protections = ProtectionOptions::from_json(options, None).map_err(|e| {
+            // The guard's messages begin with the option's name ("rate_limit must be
+            // ...", "allowed_ips: ..."), which the agent's error already shows.
+            let problem = e
+                .message
+                .strip_prefix(e.option)
+                .filter(|rest| rest.starts_with([' ', ':']))
+                .map_or(e.message.as_str(), |rest| {
+                    rest.trim_start_matches(':').trim_start()
+                });
+            OptionError::new(e.option, problem)
+        })?;
         let recaptcha = parse_recaptcha(options)?;
         Ok(Webhook {
             protections,

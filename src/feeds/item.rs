@@ -246,7 +246,7 @@ mod tests {
             fields[1],
             (
                 "pubDate".into(),
-                Node::text("Wed, 5 Nov 2014 16:47:49 +0530")
+                Node::text("Wed, 05 Nov 2014 16:47:49 +0530")
             )
         );
         let fields = render(json!({"guid": " ", "pubDate": "garbage"}), json!({}), 9);

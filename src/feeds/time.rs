@@ -1,11 +1,17 @@
 //! Times in feeds: parsing what a template gives as `pubDate` (or a `time` sort key),
 //! and the two output forms — RFC 2822 in RSS, RFC 3339 (Huginn's JSON form) in JSON.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Utc};
 
 /// Parses the common forms of a date: RFC 2822, RFC 3339, `YYYY-MM-DD HH:MM:SS[ ±zone]`,
-/// `YYYY-MM-DD`. Times without a zone are UTC. `None` when nothing fits.
+/// `YYYY-MM-DD`. Times without a zone are UTC. `None` when nothing fits, and for a year
+/// outside 0..=9999, which RFC 2822 cannot write (a template's `+20000-01-01` is then
+/// unparseable, as Huginn treats what it cannot use).
 pub fn parse(text: &str) -> Option<DateTime<FixedOffset>> {
+    parse_any(text).filter(|t| (0..=9999).contains(&t.year()))
+}
+
+fn parse_any(text: &str) -> Option<DateTime<FixedOffset>> {
     let s = text.trim();
     if s.is_empty() {
         return None;
@@ -46,9 +52,11 @@ pub fn parse(text: &str) -> Option<DateTime<FixedOffset>> {
         .map(|t| t.and_utc().fixed_offset())
 }
 
-/// `Sat, 22 Nov 2026 14:00:00 +0000`
+/// `Sun, 22 Nov 2026 14:00:00 +0000`, `Mon, 07 Dec 2026 ...`: Ruby's `Time#rfc2822`,
+/// which Huginn's feeds use, writes the day with two digits. Written with a format (not
+/// `to_rfc2822`, which panics on a year RFC 2822 cannot hold).
 pub fn rfc2822(t: &DateTime<FixedOffset>) -> String {
-    t.to_rfc2822()
+    t.format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
 
 /// Huginn's JSON time (`2026-11-22T14:00:00.000Z` in UTC), which is RFC 3339.
@@ -76,11 +84,13 @@ mod tests {
         }
         assert_eq!(
             parse("2014-11-05 11:17:49").map(|t| rfc2822(&t)).as_deref(),
-            Some("Wed, 5 Nov 2014 11:17:49 +0000")
+            Some("Wed, 05 Nov 2014 11:17:49 +0000")
         );
         assert!(parse("2014-11-05").is_some());
         assert!(parse("2014-11-05T11:17:49Z").is_some());
         assert!(parse("not a date").is_none());
+        assert!(parse("+20000-01-01").is_none());
+        assert!(parse("-0001-01-01T00:00:00Z").is_none());
         assert!(parse("").is_none());
     }
 }

@@ -58,6 +58,10 @@ pub enum Language {
     Tera,
 }
 
+/// Most tera templates one [`Templates`] holds (a subscription's or an incoming
+/// webhook's template object): adding one costs time in proportion to those held.
+pub const MAX_TERA_TEMPLATES: usize = 1000;
+
 /// A set of compiled templates owned by one agent or endpoint.
 pub struct Templates {
     language: Language,
@@ -126,6 +130,15 @@ impl Templates {
             let t = liquid::compile(source, &self.limits).map_err(|e| fail(e.to_string()))?;
             self.liquid.push((label.to_string(), t));
             return Ok(TemplateId(Key::Liquid(self.liquid.len() - 1)));
+        }
+        // tera checks every template it holds each time one is added, so the cost of
+        // a template object grows with the square of its templated strings: 60,000 in
+        // one `payload_template` kept a worker busy for minutes.
+        if self.tera.templates.len() >= MAX_TERA_TEMPLATES {
+            return Err(fail(format!(
+                "more than {MAX_TERA_TEMPLATES} templated strings in one template object; \
+                 put fewer {{{{ }}}} or {{% %}} strings in it"
+            )));
         }
         sandbox::prescan(source, &self.limits).map_err(|e| fail(e.to_string()))?;
         let source = &*jinja::normalize(source);

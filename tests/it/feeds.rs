@@ -215,7 +215,7 @@ async fn json_has_huginns_shape_field_by_field() {
     assert!(id_new > id_old);
     // pubDate: RFC 2822 from the event's time, or from the template's date.
     assert!(chrono::DateTime::parse_from_rfc2822(newest["pubDate"].as_str().unwrap()).is_ok());
-    assert_eq!(oldest["pubDate"], "Wed, 5 Nov 2014 16:47:49 +0530");
+    assert_eq!(oldest["pubDate"], "Wed, 05 Nov 2014 16:47:49 +0530");
     let r = f.get("s2.json", &[]).await;
     assert_eq!(
         r.header("content-type"),

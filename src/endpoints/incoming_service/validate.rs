@@ -156,7 +156,14 @@ fn protection_changes(
         c.rate_limit = Some(parsed.rate_limit.map(i64::from));
     }
     if input.max_body_bytes.is_some() {
-        c.max_body_bytes = Some(parsed.max_body_bytes.map(|m| m as i64));
+        // The column is a signed 64-bit number: a larger limit (any u64 is accepted) is
+        // stored as the largest it holds, not wrapped to a negative one the endpoint
+        // would then refuse to load.
+        c.max_body_bytes = Some(
+            parsed
+                .max_body_bytes
+                .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        );
     }
     if input.allowed_ips.is_some() {
         c.allowed_ips = Some(parsed.allowed_ips_json().map(|v| v.to_string()));

@@ -2,11 +2,12 @@
 //! `GET /webhooks`, `DELETE /webhooks/{id}`, `POST /webhooks/{id}/events {events}`.
 //! The same subscriptions as `/api/webhooks/outgoing`, in a smaller shape.
 //! `payload_format` chooses what a receiver gets: `muninn` (the full envelope, the
-//! default) or `event`, the AI Agent API's `{event, data, timestamp}`.
+//! default) or `event`, the AI Agent API's `{event, data, timestamp}`. `headers` are
+//! sent with every delivery: the AI Agent API's receivers check an `X-Webhook-Token`.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::delivery::subscription::shapes::format_template;
 use crate::http::api::subscriptions::{self, SubscriptionIn, SubscriptionOut};
@@ -22,6 +23,10 @@ pub struct RegisterIn {
     pub secret: Option<String>,
     /// `muninn` (the default) or `event`.
     pub payload_format: Option<String>,
+    /// Headers sent with every delivery, e.g. `{"X-Webhook-Token": "..."}` for a
+    /// receiver that checks a shared token (checked as `/api/webhooks/outgoing` checks
+    /// its `headers`).
+    pub headers: Option<Map<String, Value>>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -86,6 +91,7 @@ pub async fn register(
             url: Some(b.url),
             event_types: b.events,
             secret: b.secret,
+            headers: b.headers,
             payload_template: template.map(|t| Some(Value::String(t))),
             ..Default::default()
         },
