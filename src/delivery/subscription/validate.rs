@@ -150,6 +150,13 @@ fn apply_target(
     Ok(())
 }
 
+/// The most headers a subscription adds to each delivery, and their total size (names
+/// and values): every delivery carries them, beside the signature headers, and a
+/// receiver refuses a request whose headers exceed its limit (Node: 16 KiB in all,
+/// nginx: 8 KiB a line) with a 431 that would make every delivery fail.
+const MAX_HEADERS: usize = 64;
+const MAX_HEADER_BYTES: usize = 8 * 1024;
+
 /// Which events it takes, and the headers it adds.
 fn apply_matching(
     input: &SubscriptionIn,
@@ -181,6 +188,25 @@ fn apply_matching(
         f.is_active = a;
     }
     if let Some(h) = &input.headers {
+        if h.len() > MAX_HEADERS {
+            return Err(bad(
+                "headers",
+                format!("at most {MAX_HEADERS} headers (got {})", h.len()),
+            ));
+        }
+        let bytes: usize = h
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
+        if bytes > MAX_HEADER_BYTES {
+            return Err(bad(
+                "headers",
+                format!(
+                    "names and values add up to {bytes} bytes; at most {MAX_HEADER_BYTES} \
+                     (receivers refuse larger headers, e.g. Node's 16 KiB limit for all of them)"
+                ),
+            ));
+        }
         for (k, v) in h {
             let v = v
                 .as_str()
