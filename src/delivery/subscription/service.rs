@@ -73,6 +73,9 @@ pub struct Rotated {
     pub previous_expire_at: NaiveDateTime,
 }
 
+/// The longest an old secret keeps signing after a rotation.
+const MAX_GRACE_SECONDS: u64 = 30 * 86400;
+
 /// Keeps at most this many old secrets signing at once.
 const MAX_OLD_SECRETS: usize = 10;
 
@@ -245,10 +248,18 @@ impl<R: Running> Subscriptions<'_, R> {
         input: RotateIn,
     ) -> Result<Rotated, SubscriptionError> {
         let current = self.get(caller, id).await?;
-        let grace = input
-            .grace_period_seconds
-            .unwrap_or(self.settings.rotation_grace_seconds)
-            .min(30 * 86400);
+        let grace = match input.grace_period_seconds {
+            Some(g) if g > MAX_GRACE_SECONDS => {
+                return Err(bad(
+                    "grace_period_seconds",
+                    format!(
+                        "at most {MAX_GRACE_SECONDS} (30 days); the old secret signs until then"
+                    ),
+                ));
+            }
+            Some(g) => g,
+            None => self.settings.rotation_grace_seconds.min(MAX_GRACE_SECONDS),
+        };
         let scheme = Scheme::parse(&current.signature_scheme).unwrap_or(Scheme::Hex);
         let new_secret = match input.secret.filter(|s| !s.trim().is_empty()) {
             Some(s) => {

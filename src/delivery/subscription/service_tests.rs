@@ -117,6 +117,15 @@ async fn another_users_subscription_is_not_found_and_the_hub_hears_each_change()
         .unwrap_err();
     assert_eq!(refused.to_string(), "agent_id: agent 999999 does not exist");
 
+    let too_long = RotateIn {
+        grace_period_seconds: Some(u64::MAX),
+        ..RotateIn::default()
+    };
+    let refused = svc.rotate_secret(as_alice, id, too_long).await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "grace_period_seconds: at most 2592000 (30 days); the old secret signs until then"
+    );
     let rotated = svc
         .rotate_secret(as_alice, id, RotateIn::default())
         .await
