@@ -82,6 +82,8 @@ ids! {
     DeliveryId;
     /// `agents.id`: an agent (also `events.agent_id`, the links' ends, ...).
     AgentId;
+    /// `events.id`: an event (also `deliveries.event_id`, the logs' event ids, ...).
+    EventId;
 }
 
 #[cfg(test)]
@@ -112,6 +114,7 @@ mod tests {
             as_number(SubscriptionId(n), n);
             as_number(DeliveryId(n), n);
             as_number(AgentId(n), n);
+            as_number(EventId(n), n);
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::delivery::subscription::{Running as SubscriptionsRunning, Subscriptio
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming_service::logs::FlushLogs;
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
-use crate::ids::{AgentId, SubscriptionId};
+use crate::ids::{AgentId, EventId, SubscriptionId};
 use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
 use crate::store::subscriptions::SubscriptionRow;
@@ -134,7 +134,7 @@ impl AgentsRunning for Addrs {
         &self,
         id: AgentId,
         ask: AgentAsk,
-    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+    ) -> impl Future<Output = Result<Option<Vec<EventId>>, AgentServiceError>> {
         let forward = self.forward.clone();
         async move { forward.ask_agent(id, ask).await }
     }
@@ -184,7 +184,7 @@ impl AgentsRunning for FromInside {
         &self,
         id: AgentId,
         ask: AgentAsk,
-    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+    ) -> impl Future<Output = Result<Option<Vec<EventId>>, AgentServiceError>> {
         // Waits on the other node, never on this Hub.
         let forward = self.forward.clone();
         async move { forward.ask_agent(id, ask).await }

@@ -33,7 +33,7 @@ impl TryFrom<EventRow> for EventOut {
     fn try_from(e: EventRow) -> Result<Self, StoreError> {
         Ok(EventOut {
             payload: e.payload_json()?,
-            id: e.id,
+            id: e.id.0,
             user_id: e.user_id,
             agent_id: e.agent_id.map(i64::from),
             event_type: e.event_type,
@@ -196,7 +196,7 @@ pub async fn for_agent(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::EventId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
     let scope = user.scope();
