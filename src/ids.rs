@@ -84,6 +84,8 @@ ids! {
     AgentId;
     /// `events.id`: an event (also `deliveries.event_id`, the logs' event ids, ...).
     EventId;
+    /// `incoming_webhooks.id`: a `/webhook/{token}` endpoint.
+    IncomingWebhookId;
 }
 
 #[cfg(test)]
@@ -115,6 +117,7 @@ mod tests {
             as_number(DeliveryId(n), n);
             as_number(AgentId(n), n);
             as_number(EventId(n), n);
+            as_number(IncomingWebhookId(n), n);
         }
     }
 }

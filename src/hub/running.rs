@@ -72,7 +72,7 @@ impl IncomingRunning for Addrs {
         Ok(self.hub.send(IncomingSaved(row)).await?)
     }
 
-    async fn removed(&self, id: i64) -> Result<(), IncomingError> {
+    async fn removed(&self, id: crate::ids::IncomingWebhookId) -> Result<(), IncomingError> {
         Ok(self.hub.send(IncomingRemoved(id)).await?)
     }
 
@@ -88,7 +88,7 @@ impl FlushLogs for Addrs {
         }
     }
 
-    async fn flush_incoming_log(&self, id: i64) {
+    async fn flush_incoming_log(&self, id: crate::ids::IncomingWebhookId) {
         if let Some(addr) = self.registry.incoming_endpoint(id) {
             // A stopped endpoint flushed its lines when it stopped.
             let _ = addr.send(FlushIncomingLog).await;

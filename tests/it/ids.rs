@@ -50,5 +50,7 @@ fn every_id_reads_back_from_postgres_as_its_number() {
         round_trip!(&mut multi, AgentId, n);
         round_trip!(&mut raw, EventId, n);
         round_trip!(&mut multi, EventId, n);
+        round_trip!(&mut raw, IncomingWebhookId, n);
+        round_trip!(&mut multi, IncomingWebhookId, n);
     }
 }
