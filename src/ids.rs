@@ -86,6 +86,8 @@ ids! {
     EventId;
     /// `incoming_webhooks.id`: a `/webhook/{token}` endpoint.
     IncomingWebhookId;
+    /// `scenarios.id`: a scenario (a named set of agents).
+    ScenarioId;
 }
 
 #[cfg(test)]
@@ -118,6 +120,7 @@ mod tests {
             as_number(AgentId(n), n);
             as_number(EventId(n), n);
             as_number(IncomingWebhookId(n), n);
+            as_number(ScenarioId(n), n);
         }
     }
 }
