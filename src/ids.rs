@@ -88,6 +88,8 @@ ids! {
     IncomingWebhookId;
     /// `scenarios.id`: a scenario (a named set of agents).
     ScenarioId;
+    /// `links.id`: one link from a source agent to a receiver.
+    LinkId;
 }
 
 #[cfg(test)]
@@ -121,6 +123,7 @@ mod tests {
             as_number(EventId(n), n);
             as_number(IncomingWebhookId(n), n);
             as_number(ScenarioId(n), n);
+            as_number(LinkId(n), n);
         }
     }
 }
