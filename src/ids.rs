@@ -82,6 +82,14 @@ ids! {
     DeliveryId;
     /// `agents.id`: an agent (also `events.agent_id`, the links' ends, ...).
     AgentId;
+    /// `events.id`: an event (also `deliveries.event_id`, the logs' event ids, ...).
+    EventId;
+    /// `incoming_webhooks.id`: a `/webhook/{token}` endpoint.
+    IncomingWebhookId;
+    /// `scenarios.id`: a scenario (a named set of agents).
+    ScenarioId;
+    /// `links.id`: one link from a source agent to a receiver.
+    LinkId;
 }
 
 #[cfg(test)]
@@ -112,6 +120,10 @@ mod tests {
             as_number(SubscriptionId(n), n);
             as_number(DeliveryId(n), n);
             as_number(AgentId(n), n);
+            as_number(EventId(n), n);
+            as_number(IncomingWebhookId(n), n);
+            as_number(ScenarioId(n), n);
+            as_number(LinkId(n), n);
         }
     }
 }

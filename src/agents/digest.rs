@@ -69,7 +69,7 @@ impl Behavior for Digest {
             MAX_QUEUED
         };
         let mut entry = Map::new();
-        entry.insert("id".into(), Value::from(event.id));
+        entry.insert("id".into(), Value::from(event.id.0));
         entry.insert("payload".into(), payload.clone());
         let dropped = push_bounded(ctx.memory_mut(), "queue", Value::Object(entry), max);
         if dropped > 0 && self.retained == 0 {

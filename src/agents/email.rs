@@ -158,7 +158,7 @@ impl EmailOptions {
         &self,
         ctx: &mut AgentCtx<'_>,
         rctx: &RenderCtx<'_>,
-        event_id: Option<i64>,
+        event_id: Option<crate::ids::EventId>,
         mail: Mail,
     ) -> Result<(), TemplateError> {
         for to in self.recipients(rctx)? {
@@ -187,7 +187,7 @@ impl Behavior for Email {
         let rctx = ctx.event_ctx(event, payload);
         let made = self.options.render(&rctx).and_then(|mut mail| {
             mail.groups = vec![message::present(payload)];
-            mail.event_ids = vec![event.id];
+            mail.event_ids = vec![event.id.0];
             self.options.queue(ctx, &rctx, Some(event.id), mail)
         });
         if let Err(e) = made {
@@ -202,7 +202,7 @@ mod tests {
     use crate::agents::event_formatting::tests_support::{event, row};
     use serde_json::json;
 
-    fn receive(options: Value, payload: Value) -> Vec<(Option<i64>, Mail)> {
+    fn receive(options: Value, payload: Value) -> Vec<(Option<crate::ids::EventId>, Mail)> {
         let mut b = build(&options).unwrap();
         let row = row();
         let mut memory = json!({});
@@ -222,7 +222,7 @@ mod tests {
         );
         assert_eq!(mails.len(), 2);
         let (event_id, m) = &mails[1];
-        assert_eq!(*event_id, Some(7));
+        assert_eq!(*event_id, Some(crate::ids::EventId(7)));
         assert_eq!(m.to.as_deref(), Some("b@example.com"));
         assert_eq!(m.subject, "Something you should know about");
         assert_eq!(m.headline.as_deref(), Some("h 1"));

@@ -55,7 +55,7 @@ impl Behavior for EmailDigest {
     fn receive(&mut self, ctx: &mut AgentCtx<'_>, event: &EventRow, payload: &Value) {
         let memory = ctx.memory_mut();
         let dropped = push_bounded(memory, "queue", payload.clone(), MAX_QUEUED);
-        push_bounded(memory, "events", Value::from(event.id), MAX_QUEUED);
+        push_bounded(memory, "events", Value::from(event.id.0), MAX_QUEUED);
         if dropped > 0 {
             ctx.error(format!(
                 "The digest holds {MAX_QUEUED} events, the most it keeps: the oldest was dropped to make room for event {}",

@@ -225,7 +225,7 @@ pub mod tests_support {
 
     pub fn event(payload: &Value) -> EventRow {
         EventRow {
-            id: 7,
+            id: crate::ids::EventId(7),
             user_id: 1,
             agent_id: Some(crate::ids::AgentId(2)),
             event_type: "event.created".into(),
@@ -267,7 +267,7 @@ mod tests {
             last_web_request_at: None,
         };
         let event = EventRow {
-            id: 7,
+            id: crate::ids::EventId(7),
             user_id: 1,
             agent_id: Some(crate::ids::AgentId(2)),
             event_type: "event.created".into(),

@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::endpoints::guard::RateLimiter;
+use crate::ids::EventId;
 use crate::ops::metrics;
 use crate::store::agent_logs::{LEVEL_ERROR, LEVEL_INFO, NewLog};
 use crate::store::events::Lineage;
@@ -43,7 +44,7 @@ impl Default for FanOutSettings {
 pub enum Refusal {
     /// The root's budget is spent; `first` is true for the one refusal that is logged.
     Budget {
-        root: i64,
+        root: EventId,
         first: bool,
     },
     AgentRate,
@@ -71,7 +72,7 @@ struct Root {
 #[derive(Debug)]
 pub struct FanOut {
     pub settings: FanOutSettings,
-    roots: Mutex<HashMap<i64, Root>>,
+    roots: Mutex<HashMap<EventId, Root>>,
     users: Mutex<HashMap<i64, RateLimiter>>,
 }
 
@@ -85,7 +86,7 @@ impl FanOut {
     }
 
     /// Whether `root` has a counter in this run.
-    pub fn knows(&self, root: i64) -> bool {
+    pub fn knows(&self, root: EventId) -> bool {
         self.roots
             .lock()
             .map(|r| r.contains_key(&root))
@@ -94,7 +95,7 @@ impl FanOut {
 
     /// Sets what `root` has spent from what the database holds (after a restart), so
     /// a restart never hands a growing tree a fresh budget.
-    pub fn seed(&self, root: i64, spent: u64) {
+    pub fn seed(&self, root: EventId, spent: u64) {
         if let Ok(mut roots) = self.roots.lock() {
             let r = roots.entry(root).or_default();
             r.spent = r.spent.max(spent);
@@ -102,7 +103,7 @@ impl FanOut {
     }
 
     /// Counts one event descending from `root`, or refuses it when the budget is spent.
-    pub fn charge_root(&self, root: i64) -> Result<(), Refusal> {
+    pub fn charge_root(&self, root: EventId) -> Result<(), Refusal> {
         let Ok(mut roots) = self.roots.lock() else {
             return Ok(());
         };
@@ -238,8 +239,8 @@ fn log(level: i32, message: String) -> NewLog {
     }
 }
 
-fn forget_oldest_half(roots: &mut HashMap<i64, Root>) {
-    let mut ids: Vec<i64> = roots.keys().copied().collect();
+fn forget_oldest_half(roots: &mut HashMap<EventId, Root>) {
+    let mut ids: Vec<EventId> = roots.keys().copied().collect();
     ids.sort_unstable();
     if let Some(&cut) = ids.get(ids.len() / 2) {
         roots.retain(|id, _| *id >= cut);
@@ -262,31 +263,38 @@ mod tests {
     fn a_root_spends_its_budget_once_and_reports_once() {
         let f = fan(3, 0);
         for _ in 0..3 {
-            assert_eq!(f.charge_root(9), Ok(()));
+            assert_eq!(f.charge_root(EventId(9)), Ok(()));
         }
         assert_eq!(
-            f.charge_root(9),
+            f.charge_root(EventId(9)),
             Err(Refusal::Budget {
-                root: 9,
+                root: EventId(9),
                 first: true
             })
         );
         assert_eq!(
-            f.charge_root(9),
+            f.charge_root(EventId(9)),
             Err(Refusal::Budget {
-                root: 9,
+                root: EventId(9),
                 first: false
             })
         );
-        assert_eq!(f.charge_root(10), Ok(()), "another root has its own budget");
+        assert_eq!(
+            f.charge_root(EventId(10)),
+            Ok(()),
+            "another root has its own budget"
+        );
     }
 
     #[test]
     fn a_seeded_root_resumes_where_the_database_says() {
         let f = fan(5, 0);
-        f.seed(4, 5);
-        assert!(f.knows(4));
-        assert!(matches!(f.charge_root(4), Err(Refusal::Budget { .. })));
+        f.seed(EventId(4), 5);
+        assert!(f.knows(EventId(4)));
+        assert!(matches!(
+            f.charge_root(EventId(4)),
+            Err(Refusal::Budget { .. })
+        ));
     }
 
     #[test]
@@ -304,7 +312,7 @@ mod tests {
     fn the_roots_map_stays_bounded() {
         let f = fan(1, 0);
         for root in 0..(MAX_ROOTS as i64 + 10) {
-            let _ = f.charge_root(root);
+            let _ = f.charge_root(EventId(root));
         }
         assert!(f.roots.lock().unwrap().len() <= MAX_ROOTS);
     }

@@ -72,6 +72,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::ids::EventId;
 use crate::store::agent_logs::{LEVEL_ERROR, LEVEL_INFO, NewLog};
 use crate::store::agents::AgentRow;
 use crate::store::events::EventRow;
@@ -804,16 +805,16 @@ pub struct AgentCtx<'a> {
     pub memory: &'a mut Value,
     pub(crate) emitted: Vec<Value>,
     pub(crate) logs: Vec<NewLog>,
-    pub(crate) inbound: Option<i64>,
+    pub(crate) inbound: Option<EventId>,
     pub(crate) memory_changed: bool,
     pub(crate) controls: Vec<ControlAction>,
     pub(crate) check_again_in: Option<std::time::Duration>,
     /// Requests to send through the delivery engine, with the event that caused each.
-    pub(crate) requests: Vec<(i64, post::PreparedRequest)>,
+    pub(crate) requests: Vec<(EventId, post::PreparedRequest)>,
     /// URLs to fetch; the responses come back to `Behavior::fetched`.
     pub(crate) fetches: Vec<rss::Fetch>,
     /// Mails to queue in the outbox, with the event that caused each (email agents).
-    pub(crate) mails: Vec<(Option<i64>, crate::mail::Mail)>,
+    pub(crate) mails: Vec<(Option<EventId>, crate::mail::Mail)>,
     /// Asynchronous work to start; each result comes back to `Behavior::task_done`.
     pub(crate) tasks: Vec<task::Task>,
     /// Where templates find the agent that created an event (`agent`); None in tests.
@@ -877,12 +878,12 @@ impl<'a> AgentCtx<'a> {
     }
 
     /// Asks the delivery engine to send `req`, on behalf of event `event_id`.
-    pub fn request(&mut self, event_id: i64, req: post::PreparedRequest) {
+    pub fn request(&mut self, event_id: EventId, req: post::PreparedRequest) {
         self.requests.push((event_id, req));
     }
 
     /// Queues `mail` in the outbox, on behalf of event `event_id` (None: a digest).
-    pub fn mail(&mut self, event_id: Option<i64>, mail: crate::mail::Mail) {
+    pub fn mail(&mut self, event_id: Option<EventId>, mail: crate::mail::Mail) {
         self.mails.push((event_id, mail));
     }
 

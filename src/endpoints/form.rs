@@ -93,7 +93,7 @@ pub enum Logic {
     /// An incoming webhook: its signature and `transform_template`. The answer is a
     /// receipt made from the committed events ([`receipt`]).
     Template {
-        webhook_id: i64,
+        webhook_id: crate::ids::IncomingWebhookId,
         signature: Option<SignatureCheck>,
         transform: Option<Arc<Transform>>,
     },
@@ -211,7 +211,7 @@ pub fn incoming(
 ) -> Configured {
     let compiled = compile(row, keys);
     if let Err(e) = &compiled {
-        tracing::error!(incoming_webhook = row.id, error = %e, "incoming webhook has invalid options; it answers 503 until they are fixed");
+        tracing::error!(incoming_webhook = row.id.0, error = %e, "incoming webhook has invalid options; it answers 503 until they are fixed");
     }
     let (logic, guard, headers) = match compiled {
         Ok(c) => {
@@ -278,10 +278,10 @@ pub struct WebhookReceipt {
 }
 
 /// The receipt of an incoming webhook's committed events.
-pub fn receipt(webhook_id: i64, ids: &[i64]) -> WebResponse {
+pub fn receipt(webhook_id: crate::ids::IncomingWebhookId, ids: &[i64]) -> WebResponse {
     let receipt = WebhookReceipt {
         success: true,
-        webhook_id,
+        webhook_id: webhook_id.0,
         event_id: ids.first().copied(),
         event_ids: ids.to_vec(),
     };

@@ -119,7 +119,7 @@ pub fn compile(row: &IncomingRow, keys: &Keyring) -> Result<Compiled, CompileErr
     })
 }
 
-pub fn endpoint_key(id: i64) -> String {
+pub fn endpoint_key(id: crate::ids::IncomingWebhookId) -> String {
     crate::store::inbound_log::incoming_endpoint(id)
 }
 

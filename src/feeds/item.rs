@@ -149,7 +149,7 @@ pub fn created_at(event: &EventRow) -> DateTime<FixedOffset> {
 pub fn finish(mut fields: Vec<(String, Node)>, event: &EventRow) -> Vec<(String, Node)> {
     let contents = match Node::get(&fields, "guid") {
         Some(g) if g.is_present() => g.clone(),
-        _ => Node::Scalar(Value::from(event.id)),
+        _ => Node::Scalar(Value::from(event.id.0)),
     };
     let guid = Node::Object(vec![
         (
@@ -162,7 +162,7 @@ pub fn finish(mut fields: Vec<(String, Node)>, event: &EventRow) -> Vec<(String,
     let given = Node::get(&fields, "pubDate").and_then(Node::scalar_text);
     let date = match given.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(text) => time::parse(text).unwrap_or_else(|| {
-            tracing::warn!(event_id = event.id, value = %text.chars().take(80).collect::<String>(), "a \"pubDate\" value is not a date; using the event's time");
+            tracing::warn!(event_id = event.id.0, value = %text.chars().take(80).collect::<String>(), "a \"pubDate\" value is not a date; using the event's time");
             created_at(event)
         }),
         None => created_at(event),
@@ -179,7 +179,7 @@ mod tests {
 
     fn event(id: i64) -> EventRow {
         EventRow {
-            id,
+            id: crate::ids::EventId(id),
             user_id: 1,
             agent_id: Some(crate::ids::AgentId(1)),
             event_type: "event.created".into(),

@@ -161,7 +161,7 @@ pub fn build_doc(
         .filter_map(|e| match e.payload_json() {
             Ok(p) => Some((e, p)),
             Err(err) => {
-                tracing::warn!(agent_id = agent.id.0, event_id = e.id, error = %err, "skipping an event with an unreadable payload");
+                tracing::warn!(agent_id = agent.id.0, event_id = e.id.0, error = %err, "skipping an event with an unreadable payload");
                 None
             }
         })
@@ -217,7 +217,7 @@ pub fn build_doc(
                 Ok(Node::Object(fields)) => Some(item::finish(fields, event)),
                 Ok(_) => None,
                 Err(e) => {
-                    tracing::warn!(agent_id = agent.id.0, event_id = event.id, error = %e, "a feed item template failed for this event; the item is left out (give absent keys a default: {{{{ x | default: '' }}}})");
+                    tracing::warn!(agent_id = agent.id.0, event_id = event.id.0, error = %e, "a feed item template failed for this event; the item is left out (give absent keys a default: {{{{ x | default: '' }}}})");
                     None
                 }
             }

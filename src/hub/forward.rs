@@ -29,7 +29,7 @@ use crate::agents::service::actions::{self, ActorAsk as AgentAsk};
 use crate::cluster::Cluster;
 use crate::delivery::subscription::SubscriptionError;
 use crate::delivery::subscription::actor_ask::{self, ActorAsk as SubscriptionAsk};
-use crate::ids::{AgentId, SubscriptionId};
+use crate::ids::{AgentId, EventId, SubscriptionId};
 use crate::store::node_requests::{self, Open};
 use crate::store::{Answer, Store, StoreError, leases};
 
@@ -226,7 +226,7 @@ impl Forward {
         &self,
         id: AgentId,
         ask: AgentAsk,
-    ) -> Result<Option<Vec<i64>>, AgentServiceError> {
+    ) -> Result<Option<Vec<EventId>>, AgentServiceError> {
         let label = match &ask {
             AgentAsk::Run => "run",
             AgentAsk::ClearMemory => "clear_memory",
@@ -453,7 +453,9 @@ impl Forward {
                     return Reply::NoActor;
                 };
                 match actions::on_actor(&addr, ask).await {
-                    Ok(ids) => Reply::Done(Value::from(ids)),
+                    Ok(ids) => Reply::Done(Value::from(
+                        ids.into_iter().map(i64::from).collect::<Vec<_>>(),
+                    )),
                     Err(e) => Reply::Failed(Failure::from_agent(&e)),
                 }
             }

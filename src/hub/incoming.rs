@@ -30,7 +30,7 @@ impl Hub {
                 endpoint
             }
             None => {
-                let arbiter = self.arbiter_for(row.id);
+                let arbiter = self.arbiter_for(row.id.0);
                 let (store, settings) = (self.store.clone(), self.inbound.clone());
                 let core = Arc::new(incoming_core(&row, store, agent_exists, settings));
                 let actor_core = core.clone();
@@ -82,7 +82,7 @@ impl Handler<IncomingSaved> for Hub {
 /// An incoming webhook was deleted.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct IncomingRemoved(pub i64);
+pub struct IncomingRemoved(pub crate::ids::IncomingWebhookId);
 
 impl Handler<IncomingRemoved> for Hub {
     type Result = ();

@@ -11,14 +11,14 @@ use crate::agents::actor::{AgentActor, AgentShared};
 use crate::delivery::{SubscriptionActor, SubscriptionShared};
 use crate::endpoints::{Endpoint, EndpointActor, EndpointCore};
 use crate::feeds::FeedActor;
-use crate::ids::{AgentId, SubscriptionId};
+use crate::ids::{AgentId, IncomingWebhookId, SubscriptionId};
 use crate::telemetry::stats::Stats;
 
 /// What a `/webhook/{token}` token leads to. A token replaced by a rotation carries
 /// the end of its grace period.
 #[derive(Clone)]
 pub struct TokenEntry {
-    pub webhook_id: i64,
+    pub webhook_id: IncomingWebhookId,
     /// The agent that receives the webhook's events.
     pub agent_id: AgentId,
     pub expires_at: Option<chrono::NaiveDateTime>,
@@ -161,19 +161,19 @@ impl Registry {
     }
 
     /// Points exactly `tokens` at incoming webhook `webhook_id` (replacing its old ones).
-    pub fn set_tokens(&self, webhook_id: i64, tokens: Vec<(String, TokenEntry)>) {
+    pub fn set_tokens(&self, webhook_id: IncomingWebhookId, tokens: Vec<(String, TokenEntry)>) {
         let mut map = write(&self.tokens);
         map.retain(|_, e| e.webhook_id != webhook_id);
         map.extend(tokens);
     }
 
     /// The endpoint actor of incoming webhook `webhook_id`, if it is running.
-    pub fn incoming_endpoint(&self, webhook_id: i64) -> Option<Addr<EndpointActor>> {
+    pub fn incoming_endpoint(&self, webhook_id: IncomingWebhookId) -> Option<Addr<EndpointActor>> {
         self.incoming(webhook_id).map(|e| e.addr)
     }
 
     /// The endpoint of incoming webhook `webhook_id`, if it is running.
-    pub fn incoming(&self, webhook_id: i64) -> Option<Endpoint> {
+    pub fn incoming(&self, webhook_id: IncomingWebhookId) -> Option<Endpoint> {
         read(&self.tokens)
             .values()
             .find(|e| e.webhook_id == webhook_id)
@@ -184,7 +184,7 @@ impl Registry {
     /// was deleted, and its webhooks with it); returns their endpoints.
     pub fn remove_tokens_for_agent(&self, agent_id: AgentId) -> Vec<Addr<EndpointActor>> {
         let mut map = write(&self.tokens);
-        let mut gone: Vec<(i64, Addr<EndpointActor>)> = Vec::new();
+        let mut gone: Vec<(IncomingWebhookId, Addr<EndpointActor>)> = Vec::new();
         map.retain(|_, e| {
             if e.agent_id != agent_id {
                 return true;
@@ -198,7 +198,7 @@ impl Registry {
     }
 
     /// Forgets the tokens of incoming webhook `webhook_id`; returns its endpoint.
-    pub fn remove_tokens(&self, webhook_id: i64) -> Option<Addr<EndpointActor>> {
+    pub fn remove_tokens(&self, webhook_id: IncomingWebhookId) -> Option<Addr<EndpointActor>> {
         let mut map = write(&self.tokens);
         let addr = map
             .values()

@@ -26,7 +26,7 @@ use crate::delivery::subscription::{Running as SubscriptionsRunning, Subscriptio
 use crate::endpoints::FlushIncomingLog;
 use crate::endpoints::incoming_service::logs::FlushLogs;
 use crate::endpoints::incoming_service::{IncomingError, IncomingRunning};
-use crate::ids::{AgentId, SubscriptionId};
+use crate::ids::{AgentId, EventId, SubscriptionId};
 use crate::store::agents::AgentRow;
 use crate::store::incoming_webhooks::IncomingRow;
 use crate::store::subscriptions::SubscriptionRow;
@@ -72,7 +72,7 @@ impl IncomingRunning for Addrs {
         Ok(self.hub.send(IncomingSaved(row)).await?)
     }
 
-    async fn removed(&self, id: i64) -> Result<(), IncomingError> {
+    async fn removed(&self, id: crate::ids::IncomingWebhookId) -> Result<(), IncomingError> {
         Ok(self.hub.send(IncomingRemoved(id)).await?)
     }
 
@@ -88,7 +88,7 @@ impl FlushLogs for Addrs {
         }
     }
 
-    async fn flush_incoming_log(&self, id: i64) {
+    async fn flush_incoming_log(&self, id: crate::ids::IncomingWebhookId) {
         if let Some(addr) = self.registry.incoming_endpoint(id) {
             // A stopped endpoint flushed its lines when it stopped.
             let _ = addr.send(FlushIncomingLog).await;
@@ -134,7 +134,7 @@ impl AgentsRunning for Addrs {
         &self,
         id: AgentId,
         ask: AgentAsk,
-    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+    ) -> impl Future<Output = Result<Option<Vec<EventId>>, AgentServiceError>> {
         let forward = self.forward.clone();
         async move { forward.ask_agent(id, ask).await }
     }
@@ -184,7 +184,7 @@ impl AgentsRunning for FromInside {
         &self,
         id: AgentId,
         ask: AgentAsk,
-    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+    ) -> impl Future<Output = Result<Option<Vec<EventId>>, AgentServiceError>> {
         // Waits on the other node, never on this Hub.
         let forward = self.forward.clone();
         async move { forward.ask_agent(id, ask).await }

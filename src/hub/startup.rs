@@ -177,7 +177,7 @@ pub async fn incoming(
             None
         };
         if let Some(problem) = problem {
-            tracing::error!(incoming_webhook = row.id, error = %problem, "incoming webhook deactivated at start: its configuration cannot be loaded; fix it through the API and activate it again");
+            tracing::error!(incoming_webhook = row.id.0, error = %problem, "incoming webhook deactivated at start: its configuration cannot be loaded; fix it through the API and activate it again");
             let (id, agent_id) = (row.id, row.agent_id);
             let message = format!(
                 "Incoming webhook {id} ({}) deactivated at start: the configuration cannot be \

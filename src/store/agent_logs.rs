@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::agent_logs;
 use super::{Conn, StoreError, now};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, EventId};
 
 /// Huginn's levels: 3 is an ordinary log line, 4 an error.
 pub const LEVEL_INFO: i32 = 3;
@@ -21,8 +21,8 @@ pub struct AgentLogRow {
     pub agent_id: AgentId,
     pub level: i32,
     pub message: String,
-    pub inbound_event_id: Option<i64>,
-    pub outbound_event_id: Option<i64>,
+    pub inbound_event_id: Option<EventId>,
+    pub outbound_event_id: Option<EventId>,
     pub created_at: NaiveDateTime,
 }
 
@@ -31,7 +31,7 @@ pub struct AgentLogRow {
 pub struct NewLog {
     pub level: i32,
     pub message: String,
-    pub inbound_event_id: Option<i64>,
+    pub inbound_event_id: Option<EventId>,
 }
 
 /// Appends lines for `agent_id`, then trims the agent's log to its newest `keep` lines.

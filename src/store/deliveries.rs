@@ -10,7 +10,7 @@ use super::listen;
 use super::schema::{deliveries, events, subscriptions};
 use super::{Conn, StoreError, Value, now};
 use crate::cached;
-use crate::ids::{DeliveryId, SubscriptionId};
+use crate::ids::{DeliveryId, EventId, SubscriptionId};
 
 pub const PENDING: &str = "pending";
 pub const RETRYING: &str = "retrying";
@@ -71,7 +71,7 @@ super::text_enum::stored_as_text!(DeliveryStatus, "delivery status", "deliveries
 pub struct DeliveryRow {
     pub id: DeliveryId,
     pub subscription_id: SubscriptionId,
-    pub event_id: i64,
+    pub event_id: EventId,
     pub message_id: String,
     pub status: DeliveryStatus,
     pub attempts: i32,
@@ -99,7 +99,7 @@ pub fn new_message_id() -> String {
 pub fn insert_for_event(
     conn: &mut Conn,
     subscription_ids: &[SubscriptionId],
-    event_id: i64,
+    event_id: EventId,
 ) -> Result<Vec<DeliveryRow>, StoreError> {
     let at = now();
     let mut out = Vec::with_capacity(subscription_ids.len());
@@ -440,7 +440,7 @@ pub fn open_counts(
 pub fn insert_request(
     conn: &mut Conn,
     subscription_id: SubscriptionId,
-    event_id: i64,
+    event_id: EventId,
     request: &str,
 ) -> Result<DeliveryRow, StoreError> {
     let at = now();

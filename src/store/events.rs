@@ -7,12 +7,12 @@ use diesel::prelude::*;
 use super::schema::{events, links};
 use super::{Conn, StoreError, Value, from_json_text, now};
 use crate::cached;
-use crate::ids::AgentId;
+use crate::ids::{AgentId, EventId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
-    pub id: i64,
+    pub id: EventId,
     pub user_id: i64,
     pub agent_id: Option<AgentId>,
     pub event_type: String,
@@ -56,13 +56,13 @@ impl NewEvent {
 /// the links it passed on the way. Stored with the event so a restart keeps both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lineage {
-    pub root: Option<i64>,
+    pub root: Option<EventId>,
     pub depth: u32,
 }
 
 impl Lineage {
     /// The lineage of an event made from `parent` (itself of lineage `self`).
-    pub fn child_of(self, parent: i64) -> Lineage {
+    pub fn child_of(self, parent: EventId) -> Lineage {
         Lineage {
             root: Some(self.root.unwrap_or(parent)),
             depth: self.depth.saturating_add(1),
@@ -73,9 +73,9 @@ impl Lineage {
 /// The lineage of each of `ids` that has one (others are roots at depth 0).
 pub fn lineages(
     conn: &mut Conn,
-    ids: &[i64],
-) -> Result<std::collections::HashMap<i64, Lineage>, StoreError> {
-    let rows: Vec<(i64, Option<i64>, i32)> = events::table
+    ids: &[EventId],
+) -> Result<std::collections::HashMap<EventId, Lineage>, StoreError> {
+    let rows: Vec<(EventId, Option<EventId>, i32)> = events::table
         .filter(events::id.eq_any(ids))
         .filter(events::root_id.is_not_null())
         .select((events::id, events::root_id, events::depth))
@@ -90,7 +90,7 @@ pub fn lineages(
 }
 
 /// How many stored events descend from `root` (what its propagation budget has spent).
-pub fn descendants_of(conn: &mut Conn, root: i64) -> Result<i64, StoreError> {
+pub fn descendants_of(conn: &mut Conn, root: EventId) -> Result<i64, StoreError> {
     Ok(events::table
         .filter(events::root_id.eq(root))
         .count()
@@ -141,13 +141,13 @@ pub(super) fn insert_all(
                 Value::Time(at),
                 Value::OptTime(expires),
                 Value::OptInt(target.map(i64::from)),
-                Value::OptInt(lineage.root),
+                Value::OptInt(lineage.root.map(i64::from)),
                 Value::Int(i64::from(lineage.depth)),
             ],
         )
         .execute(conn)?;
         rows.push(EventRow {
-            id,
+            id: EventId(id),
             user_id: e.user_id,
             agent_id: e.agent_id,
             event_type: e.event_type.clone(),
@@ -172,7 +172,7 @@ pub fn max_id(conn: &mut Conn) -> Result<i64, StoreError> {
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: EventId,
 ) -> Result<Option<EventRow>, StoreError> {
     let mut q = events::table
         .filter(events::id.eq(id))
@@ -221,7 +221,7 @@ pub fn list(conn: &mut Conn, q: &EventQuery) -> Result<Vec<EventRow>, StoreError
     Ok(query.limit(q.limit).load(conn)?)
 }
 
-pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn delete(conn: &mut Conn, id: EventId) -> Result<(), StoreError> {
     diesel::delete(events::table.find(id)).execute(conn)?;
     Ok(())
 }
@@ -377,6 +377,7 @@ pub fn set_expiry_for_agent(
 #[cfg(test)]
 mod tests {
     use super::{EventQuery, Lineage, NewEvent, descendants_of, insert_all, lineages, list};
+    use crate::ids::EventId;
     use crate::store::event_totals::{EventTotals, of_user};
     use crate::store::{test_conn, test_webhook_agent};
 
@@ -402,30 +403,30 @@ mod tests {
             10,
         )
         .unwrap();
-        let child = Lineage::default().child_of(10);
+        let child = Lineage::default().child_of(EventId(10));
         assert_eq!(
             child,
             Lineage {
-                root: Some(10),
+                root: Some(EventId(10)),
                 depth: 1
             }
         );
-        let grandchild = child.child_of(11);
+        let grandchild = child.child_of(EventId(11));
         assert_eq!(
             grandchild,
             Lineage {
-                root: Some(10),
+                root: Some(EventId(10)),
                 depth: 2
             }
         );
         insert_all(c, std::slice::from_ref(&event), None, child, 11).unwrap();
         insert_all(c, &[event.clone(), event], None, grandchild, 12).unwrap();
-        let read = lineages(c, &[10, 11, 12, 13]).unwrap();
-        assert_eq!(read.get(&10), None, "a root has no lineage");
-        assert_eq!(read.get(&11), Some(&child));
-        assert_eq!(read.get(&13), Some(&grandchild));
-        assert_eq!(descendants_of(c, 10).unwrap(), 3);
-        assert_eq!(descendants_of(c, 11).unwrap(), 0);
+        let read = lineages(c, &[EventId(10), EventId(11), EventId(12), EventId(13)]).unwrap();
+        assert_eq!(read.get(&EventId(10)), None, "a root has no lineage");
+        assert_eq!(read.get(&EventId(11)), Some(&child));
+        assert_eq!(read.get(&EventId(13)), Some(&grandchild));
+        assert_eq!(descendants_of(c, EventId(10)).unwrap(), 3);
+        assert_eq!(descendants_of(c, EventId(11)).unwrap(), 0);
     }
 
     /// A user's events are those of the user's agents and the user's events without
@@ -453,7 +454,7 @@ mod tests {
         let ids: Vec<i64> = insert_all(c, &new, None, Lineage::default(), 100)
             .unwrap()
             .iter()
-            .map(|e| e.id)
+            .map(|e| e.id.0)
             .collect();
         assert_eq!(ids, [100, 101, 102, 103, 104]);
 
@@ -481,7 +482,7 @@ mod tests {
                 newest_first,
                 ..Default::default()
             };
-            list(c, &q).unwrap().iter().map(|e| e.id).collect()
+            list(c, &q).unwrap().iter().map(|e| e.id.0).collect()
         };
         assert_eq!(listed(c, false), [100, 102, 104]);
         assert_eq!(listed(c, true), [104, 102, 100]);

@@ -49,5 +49,9 @@ fn every_id_reads_back_from_sqlite_as_its_number() {
         round_trip!(SubscriptionId, n);
         round_trip!(DeliveryId, n);
         round_trip!(AgentId, n);
+        round_trip!(EventId, n);
+        round_trip!(IncomingWebhookId, n);
+        round_trip!(ScenarioId, n);
+        round_trip!(LinkId, n);
     }
 }

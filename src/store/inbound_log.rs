@@ -297,7 +297,7 @@ pub fn agent_endpoint(id: AgentId) -> String {
 }
 
 /// The log's key for incoming webhook `id`.
-pub fn incoming_endpoint(id: i64) -> String {
+pub fn incoming_endpoint(id: crate::ids::IncomingWebhookId) -> String {
     format!("incoming:{id}")
 }
 

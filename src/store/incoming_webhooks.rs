@@ -5,12 +5,12 @@ use diesel::prelude::*;
 
 use super::schema::incoming_webhooks;
 use super::{Conn, StoreError, now};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, IncomingWebhookId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = incoming_webhooks)]
 pub struct IncomingRow {
-    pub id: i64,
+    pub id: IncomingWebhookId,
     pub user_id: i64,
     pub agent_id: AgentId,
     pub name: String,
@@ -67,7 +67,11 @@ pub fn insert(
     update(conn, row.id, c)
 }
 
-pub fn update(conn: &mut Conn, id: i64, c: &IncomingChanges) -> Result<IncomingRow, StoreError> {
+pub fn update(
+    conn: &mut Conn,
+    id: IncomingWebhookId,
+    c: &IncomingChanges,
+) -> Result<IncomingRow, StoreError> {
     Ok(diesel::update(incoming_webhooks::table.find(id))
         .set((c, incoming_webhooks::updated_at.eq(now())))
         .returning(crate::store::backend::columns::<IncomingRow>())
@@ -77,7 +81,7 @@ pub fn update(conn: &mut Conn, id: i64, c: &IncomingChanges) -> Result<IncomingR
 /// Issues `token`; the current one keeps working until `grace_until` (if given).
 pub fn rotate(
     conn: &mut Conn,
-    id: i64,
+    id: IncomingWebhookId,
     token: &str,
     grace_until: Option<NaiveDateTime>,
 ) -> Result<IncomingRow, StoreError> {
@@ -94,7 +98,7 @@ pub fn rotate(
         .get_result::<IncomingRow>(conn)?)
 }
 
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<IncomingRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: IncomingWebhookId) -> Result<Option<IncomingRow>, StoreError> {
     Ok(incoming_webhooks::table
         .find(id)
         .select(IncomingRow::as_select())
@@ -107,7 +111,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<IncomingRow>, StoreError>
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: IncomingWebhookId,
 ) -> Result<Option<IncomingRow>, StoreError> {
     let mut q = incoming_webhooks::table
         .filter(incoming_webhooks::id.eq(id))
@@ -149,7 +153,7 @@ pub fn page(
         .load(conn)?)
 }
 
-pub fn delete(conn: &mut Conn, id: i64) -> Result<IncomingRow, StoreError> {
+pub fn delete(conn: &mut Conn, id: IncomingWebhookId) -> Result<IncomingRow, StoreError> {
     let row = find(conn, id)?.ok_or(StoreError::NotFound("incoming webhook"))?;
     diesel::delete(incoming_webhooks::table.find(id)).execute(conn)?;
     Ok(row)

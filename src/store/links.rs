@@ -7,12 +7,12 @@ use diesel::prelude::*;
 
 use super::schema::{agents, links};
 use super::{Conn, StoreError, now};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, LinkId};
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = links)]
 pub struct LinkRow {
-    pub id: i64,
+    pub id: LinkId,
     pub source_id: AgentId,
     pub receiver_id: AgentId,
     pub event_id_at_creation: i64,
@@ -101,7 +101,7 @@ fn find_pair(
         .optional()?)
 }
 
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<LinkRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: LinkId) -> Result<Option<LinkRow>, StoreError> {
     Ok(links::table
         .find(id)
         .select(LinkRow::as_select())
@@ -113,7 +113,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<LinkRow>, StoreError> {
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: LinkId,
 ) -> Result<Option<LinkRow>, StoreError> {
     let mut q = links::table
         .inner_join(agents::table.on(agents::id.eq(links::source_id)))
@@ -126,7 +126,7 @@ pub fn find_owned(
     Ok(q.first(conn).optional()?)
 }
 
-pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn delete(conn: &mut Conn, id: LinkId) -> Result<(), StoreError> {
     diesel::delete(links::table.find(id)).execute(conn)?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::mail_outbox;
 use super::{Conn, StoreError, now};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, EventId};
 
 pub const PENDING: &str = "pending";
 pub const DEAD: &str = "dead";
@@ -18,7 +18,7 @@ pub struct OutboxRow {
     pub id: i64,
     pub agent_id: AgentId,
     pub user_id: i64,
-    pub event_id: Option<i64>,
+    pub event_id: Option<EventId>,
     /// The rendered mail, sealed (see `mail::Outbox`).
     pub message: String,
     pub status: String,
@@ -33,7 +33,7 @@ pub fn insert(
     conn: &mut Conn,
     agent_id: AgentId,
     user_id: i64,
-    event_id: Option<i64>,
+    event_id: Option<EventId>,
     sealed: &str,
 ) -> Result<i64, StoreError> {
     let at = now();
@@ -122,7 +122,7 @@ mod tests {
             guid: None,
         };
         let a = crate::store::agents::insert(&mut c, &new).unwrap();
-        let id = insert(&mut c, a.id, u.id, Some(3), "sealed").unwrap();
+        let id = insert(&mut c, a.id, u.id, Some(crate::ids::EventId(3)), "sealed").unwrap();
         assert_eq!(due(&mut c, now(), 10).unwrap().len(), 1);
         let later = now() + chrono::Duration::seconds(60);
         failed(&mut c, id, 1, "451 try later", Some(later)).unwrap();

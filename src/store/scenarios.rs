@@ -5,12 +5,12 @@ use diesel::prelude::*;
 
 use super::schema::{scenario_agents, scenarios};
 use super::{Conn, StoreError, now};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, ScenarioId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = scenarios)]
 pub struct ScenarioRow {
-    pub id: i64,
+    pub id: ScenarioId,
     pub user_id: i64,
     pub guid: String,
     pub name: String,
@@ -71,7 +71,7 @@ pub fn upsert(
     })
 }
 
-pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ScenarioRow>, StoreError> {
+pub fn find(conn: &mut Conn, id: ScenarioId) -> Result<Option<ScenarioRow>, StoreError> {
     Ok(scenarios::table
         .find(id)
         .select(ScenarioRow::as_select())
@@ -83,7 +83,7 @@ pub fn find(conn: &mut Conn, id: i64) -> Result<Option<ScenarioRow>, StoreError>
 pub fn find_owned(
     conn: &mut Conn,
     scope: Option<i64>,
-    id: i64,
+    id: ScenarioId,
 ) -> Result<Option<ScenarioRow>, StoreError> {
     let mut q = scenarios::table
         .filter(scenarios::id.eq(id))
@@ -124,7 +124,7 @@ pub fn page(
 
 pub fn add_agents(
     conn: &mut Conn,
-    scenario_id: i64,
+    scenario_id: ScenarioId,
     agent_ids: &[AgentId],
 ) -> Result<(), StoreError> {
     for &a in agent_ids {
@@ -142,7 +142,7 @@ pub fn add_agents(
     Ok(())
 }
 
-pub fn agent_ids(conn: &mut Conn, scenario_id: i64) -> Result<Vec<AgentId>, StoreError> {
+pub fn agent_ids(conn: &mut Conn, scenario_id: ScenarioId) -> Result<Vec<AgentId>, StoreError> {
     Ok(scenario_agents::table
         .filter(scenario_agents::scenario_id.eq(scenario_id))
         .order(scenario_agents::agent_id.asc())
@@ -150,7 +150,7 @@ pub fn agent_ids(conn: &mut Conn, scenario_id: i64) -> Result<Vec<AgentId>, Stor
         .load(conn)?)
 }
 
-pub fn delete(conn: &mut Conn, id: i64) -> Result<(), StoreError> {
+pub fn delete(conn: &mut Conn, id: ScenarioId) -> Result<(), StoreError> {
     diesel::delete(scenarios::table.find(id)).execute(conn)?;
     Ok(())
 }

@@ -288,7 +288,7 @@ mod tests {
     use crate::store::subscriptions as subs;
     use crate::store::{incoming_webhooks, test_conn, test_webhook_agent};
 
-    fn clear_rows(conn: &mut Conn) -> (crate::ids::SubscriptionId, i64) {
+    fn clear_rows(conn: &mut Conn) -> (crate::ids::SubscriptionId, crate::ids::IncomingWebhookId) {
         let agent = test_webhook_agent(conn).unwrap();
         let sub: crate::ids::SubscriptionId = diesel::insert_into(subscriptions::table)
             .values((

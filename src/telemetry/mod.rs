@@ -107,7 +107,7 @@ mod tests {
             delivery_id: crate::ids::DeliveryId(1),
             webhook_id: crate::ids::SubscriptionId(3),
             user_id: 1,
-            event_id: 9,
+            event_id: crate::ids::EventId(9),
             event_type: "x".into(),
             status: DEAD.into(),
             attempts: 5,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::ids::{AgentId, DeliveryId, SubscriptionId};
+use crate::ids::{AgentId, DeliveryId, EventId, SubscriptionId};
 use crate::store::Committed;
 use crate::store::agents::AgentRow;
 use crate::store::deliveries::{DEAD, DELIVERED};
@@ -126,7 +126,7 @@ struct UserTally {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StreamItem {
     Event {
-        id: i64,
+        id: EventId,
         user_id: i64,
         agent_id: Option<AgentId>,
         event_type: String,
@@ -137,7 +137,7 @@ pub enum StreamItem {
         delivery_id: DeliveryId,
         webhook_id: SubscriptionId,
         user_id: i64,
-        event_id: i64,
+        event_id: EventId,
         event_type: String,
         status: String,
         attempts: i32,
@@ -196,7 +196,7 @@ pub struct DeliveryOutcome {
     pub delivery_id: DeliveryId,
     pub webhook_id: SubscriptionId,
     pub user_id: i64,
-    pub event_id: i64,
+    pub event_id: EventId,
     pub event_type: String,
     pub status: String,
     pub attempts: i32,
@@ -547,7 +547,7 @@ mod tests {
             delivery_id: DeliveryId(1),
             webhook_id: SubscriptionId(7),
             user_id: 1,
-            event_id: 1,
+            event_id: EventId(1),
             event_type: "x".into(),
             status: status.into(),
             attempts: 1,
@@ -570,7 +570,7 @@ mod tests {
         Committed {
             root: None,
             event: Arc::new(crate::store::events::EventRow {
-                id,
+                id: EventId(id),
                 user_id,
                 agent_id: None,
                 event_type: "t".into(),
@@ -593,7 +593,7 @@ mod tests {
         let ids = |rx: &mut StreamReceiver| {
             std::iter::from_fn(|| rx.try_recv().ok())
                 .map(|item| match *item {
-                    StreamItem::Event { id, .. } => id,
+                    StreamItem::Event { id, .. } => id.0,
                     StreamItem::Delivery { delivery_id, .. } => delivery_id.0,
                 })
                 .collect::<Vec<_>>()
@@ -628,7 +628,13 @@ mod tests {
         let Ok(item) = rx.try_recv() else {
             panic!("nothing buffered")
         };
-        assert!(matches!(*item, StreamItem::Event { id: 10, .. }));
+        assert!(matches!(
+            *item,
+            StreamItem::Event {
+                id: EventId(10),
+                ..
+            }
+        ));
         assert_eq!(s.rates().events_total, STREAM_BUFFER as u64 + 10);
     }
 }

@@ -48,5 +48,13 @@ fn every_id_reads_back_from_postgres_as_its_number() {
         round_trip!(&mut multi, DeliveryId, n);
         round_trip!(&mut raw, AgentId, n);
         round_trip!(&mut multi, AgentId, n);
+        round_trip!(&mut raw, EventId, n);
+        round_trip!(&mut multi, EventId, n);
+        round_trip!(&mut raw, IncomingWebhookId, n);
+        round_trip!(&mut multi, IncomingWebhookId, n);
+        round_trip!(&mut raw, ScenarioId, n);
+        round_trip!(&mut multi, ScenarioId, n);
+        round_trip!(&mut raw, LinkId, n);
+        round_trip!(&mut multi, LinkId, n);
     }
 }

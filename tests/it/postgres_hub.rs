@@ -295,7 +295,7 @@ async fn a_poller_sees_every_event_of_two_writers_exactly_once() {
         };
         let rows = poller.read(move |c| list(c, &q)).await.unwrap();
         if let Some(last) = rows.last() {
-            cursor = last.id;
+            cursor = last.id.0;
         }
         let got_none = rows.is_empty();
         seen.extend(rows.into_iter().map(|r| r.id));

@@ -135,6 +135,6 @@ impl AgentActor {
 /// The event a fetch was made for (a website agent's `url_from_event`).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct FetchCause {
-    pub(super) event_id: i64,
+    pub(super) event_id: crate::ids::EventId,
     pub(super) lineage: Lineage,
 }

@@ -119,11 +119,11 @@ impl Handler<RunCheck> for AgentActor {
 
 /// Emit these payloads as the agent's events (a manual_event agent's posted payloads).
 #[derive(Message)]
-#[rtype(result = "Result<Vec<i64>, crate::store::StoreError>")]
+#[rtype(result = "Result<Vec<crate::ids::EventId>, crate::store::StoreError>")]
 pub struct EmitPayloads(pub Vec<Value>);
 
 impl Handler<EmitPayloads> for AgentActor {
-    type Result = ResponseFuture<Result<Vec<i64>, crate::store::StoreError>>;
+    type Result = ResponseFuture<Result<Vec<crate::ids::EventId>, crate::store::StoreError>>;
 
     fn handle(&mut self, msg: EmitPayloads, _: &mut Context<Self>) -> Self::Result {
         let emitted = msg.0.into_iter().map(|p| (p, Lineage::default())).collect();

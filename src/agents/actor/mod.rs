@@ -30,6 +30,7 @@ use self::fetch::FetchCause;
 use self::write::Outcome;
 use super::fanout::{AgentEmission, FanOut};
 use super::{AgentCtx, Behavior, OptionError, kind};
+use crate::ids::EventId;
 use crate::ops::backoff::{Backoff, Change};
 use crate::store::agent_logs::{LEVEL_ERROR, NewLog};
 use crate::store::agents::{self as agents_table, AgentRow};
@@ -242,7 +243,7 @@ impl AgentActor {
         let fanout = self.settings.fanout.clone();
         let read = self.store.read(move |c| {
             let rows = events::pending_for_receiver(c, id, after, CATCH_UP_BATCH)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let ids: Vec<EventId> = rows.iter().map(|r| r.id).collect();
             let lineages = events::lineages(c, &ids)?;
             // After a restart a root's budget resumes from what was stored.
             for root in lineages.values().filter_map(|l| l.root) {
@@ -284,9 +285,9 @@ impl AgentActor {
     fn process(&mut self, batch: Vec<Committed>, ctx: &mut Context<Self>) {
         let fresh: Vec<Committed> = batch
             .into_iter()
-            .filter(|c| c.event.id > self.last_processed)
+            .filter(|c| c.event.id.0 > self.last_processed)
             .collect();
-        let Some(last) = fresh.last().map(|c| c.event.id) else {
+        let Some(last) = fresh.last().map(|c| c.event.id.0) else {
             return;
         };
         let mut emitted: Vec<(Value, Lineage)> = Vec::new();

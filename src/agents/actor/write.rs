@@ -8,7 +8,7 @@ use super::AgentActor;
 use super::messages::SubscriptionTouched;
 use crate::agents::emitted_event_type;
 use crate::agents::post::PreparedRequest;
-use crate::ids::AgentId;
+use crate::ids::{AgentId, EventId};
 use crate::store::agent_logs::{self, NewLog};
 use crate::store::agents as agents_table;
 use crate::store::events::{Lineage, NewEvent};
@@ -72,7 +72,7 @@ impl AgentActor {
         &mut self,
         mut o: Outcome,
     ) -> impl std::future::Future<
-        Output = Result<(Vec<i64>, Option<SubscriptionTouched>), crate::store::StoreError>,
+        Output = Result<(Vec<EventId>, Option<SubscriptionTouched>), crate::store::StoreError>,
     > + use<> {
         o.emitted = self.emission.admit(
             &self.settings.fanout,
@@ -164,17 +164,17 @@ pub(super) struct Outcome {
     pub(super) memory_changed: bool,
     pub(super) handled_up_to: Option<i64>,
     pub(super) checked: bool,
-    pub(super) requests: Vec<(i64, PreparedRequest)>,
+    pub(super) requests: Vec<(EventId, PreparedRequest)>,
     /// Mails for the outbox, with the event that caused each.
-    pub(super) mails: Vec<(Option<i64>, crate::mail::Mail)>,
+    pub(super) mails: Vec<(Option<EventId>, crate::mail::Mail)>,
 }
 
 /// Mails for the outbox, sealed: a mail holds rendered options, so perhaps the
 /// owner's credentials.
 fn sealed_mails(
     keys: &crate::secrets::Keyring,
-    mails: &[(Option<i64>, crate::mail::Mail)],
-) -> Vec<(Option<i64>, String)> {
+    mails: &[(Option<EventId>, crate::mail::Mail)],
+) -> Vec<(Option<EventId>, String)> {
     mails
         .iter()
         .map(|(event_id, m)| {
@@ -193,7 +193,7 @@ fn queue_requests(
     user_id: i64,
     name: &str,
     policy: subscriptions::OwnedPolicy,
-    requests: &[(i64, PreparedRequest)],
+    requests: &[(EventId, PreparedRequest)],
 ) -> Result<SubscriptionTouched, crate::store::StoreError> {
     let first_url = requests
         .first()

@@ -208,7 +208,7 @@ impl Behavior for Jabber {
         self.queue.push_back((
             r.account,
             Outgoing {
-                event_id: event.id,
+                event_id: event.id.0,
                 receiver: r.receiver,
                 body: r.body,
             },

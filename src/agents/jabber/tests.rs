@@ -40,7 +40,7 @@ fn run_case(base: &Value, case: &Value) -> Result<(), String> {
     let (mut logs, mut errors) = (Vec::new(), Vec::new());
     for (i, p) in case["events"].as_array().into_iter().flatten().enumerate() {
         let mut ev = event(p);
-        ev.id = i as i64 + 1;
+        ev.id = crate::ids::EventId(i as i64 + 1);
         let mut ctx = AgentCtx::new(&row, &mut memory);
         agent.receive(&mut ctx, &ev, p);
         for l in ctx.logs {
@@ -128,7 +128,7 @@ fn a_failed_session_names_the_unsent_events_and_the_queue_goes_on() {
     for id in 1..=3 {
         let p = json!({"title": id, "url": "u"});
         let mut ev = event(&p);
-        ev.id = id;
+        ev.id = crate::ids::EventId(id);
         agent.receive(&mut ctx, &ev, &p);
     }
     assert_eq!(ctx.tasks.len(), 1, "one session at a time");

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{AgentServiceError, Deps, Running, Scope, find_owned};
 use crate::agents::actor::{AgentActor, ClearMemory, EmitPayloads, RunCheck};
 use crate::agents::manual_event;
-use crate::ids::AgentId;
+use crate::ids::{AgentId, EventId};
 use crate::store::agent_logs::{self, AgentLogRow};
 use crate::store::agents::{self, AgentRow};
 use crate::store::events;
@@ -30,7 +30,7 @@ pub async fn ask_actor<R: Running>(
     d: &Deps<'_, R>,
     id: AgentId,
     ask: ActorAsk,
-) -> Result<Vec<i64>, AgentServiceError> {
+) -> Result<Vec<EventId>, AgentServiceError> {
     if let Some(addr) = d.running.actor(id) {
         return on_actor(&addr, ask).await;
     }
@@ -44,7 +44,7 @@ pub async fn ask_actor<R: Running>(
 pub async fn on_actor(
     addr: &actix::Addr<AgentActor>,
     ask: ActorAsk,
-) -> Result<Vec<i64>, AgentServiceError> {
+) -> Result<Vec<EventId>, AgentServiceError> {
     match ask {
         ActorAsk::Run => addr.send(RunCheck).await?,
         ActorAsk::ClearMemory => addr.send(ClearMemory).await??,
@@ -88,7 +88,7 @@ pub async fn post_events<R: Running>(
     scope: Scope,
     id: AgentId,
     body: Value,
-) -> Result<Vec<i64>, AgentServiceError> {
+) -> Result<Vec<EventId>, AgentServiceError> {
     let row = find_owned(d.store, scope, id).await?;
     if !crate::agents::kind(&row.agent_type).is_some_and(|k| k.takes_posted_events()) {
         return Err(AgentServiceError::invalid(
@@ -192,7 +192,7 @@ fn reemit_batch(
             ..Default::default()
         },
     )?;
-    let last = old.last().map(|e| e.id);
+    let last = old.last().map(|e| e.id.0);
     let new: Vec<events::NewEvent> = old
         .iter()
         .map(|e| events::NewEvent {

@@ -127,7 +127,7 @@ pub fn dry_run(
     match input.event {
         Some(payload) => {
             let event = EventRow {
-                id: 0,
+                id: crate::ids::EventId(0),
                 user_id,
                 agent_id: None,
                 event_type: "event.created".into(),

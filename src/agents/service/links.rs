@@ -79,12 +79,15 @@ pub async fn create<R: Running>(
 pub async fn delete<R: Running>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: crate::ids::LinkId,
 ) -> Result<(), AgentServiceError> {
     d.store
         .read(move |c| links::find_owned(c, scope, id))
         .await?
-        .ok_or(AgentServiceError::NotFound { what: "link", id })?;
+        .ok_or(AgentServiceError::NotFound {
+            what: "link",
+            id: id.0,
+        })?;
     d.store
         .writer()
         .write(move |c, _| links::delete(c, id))

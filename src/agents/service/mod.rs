@@ -29,7 +29,7 @@ use actix::Addr;
 pub use error::AgentServiceError;
 
 use super::actor::AgentActor;
-use crate::ids::{AgentId, SubscriptionId};
+use crate::ids::{AgentId, EventId, SubscriptionId};
 use crate::store::agents::{self, AgentRow};
 use crate::store::{Conn, Store, StoreError, control_links, links as link_rows};
 
@@ -61,7 +61,7 @@ pub trait Running {
         &self,
         _id: AgentId,
         _ask: actions::ActorAsk,
-    ) -> impl Future<Output = Result<Option<Vec<i64>>, AgentServiceError>> {
+    ) -> impl Future<Output = Result<Option<Vec<EventId>>, AgentServiceError>> {
         std::future::ready(Ok(None))
     }
 }

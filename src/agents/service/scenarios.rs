@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::{AgentServiceError, Deps, Scope, find_owned};
 use crate::agents::scenario::{self, ExportAgent};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, ScenarioId};
 use crate::store::agents::{self, AgentRow};
 use crate::store::scenarios::{self, ScenarioFields, ScenarioRow};
 use crate::store::{Conn, StoreError, control_links, links};
@@ -49,7 +49,11 @@ pub async fn page<R>(
 }
 
 /// The scenario `id` with its members, if `scope` may see it.
-pub async fn get<R>(d: &Deps<'_, R>, scope: Scope, id: i64) -> Result<Scenario, AgentServiceError> {
+pub async fn get<R>(
+    d: &Deps<'_, R>,
+    scope: Scope,
+    id: ScenarioId,
+) -> Result<Scenario, AgentServiceError> {
     let found = d
         .store
         .read(move |c| {
@@ -62,7 +66,7 @@ pub async fn get<R>(d: &Deps<'_, R>, scope: Scope, id: i64) -> Result<Scenario, 
         .await?;
     found.ok_or(AgentServiceError::NotFound {
         what: "scenario",
-        id,
+        id: id.0,
     })
 }
 
@@ -110,7 +114,11 @@ pub async fn create<R>(
 }
 
 /// Deletes the scenario `id` `scope` may see (its agents stay).
-pub async fn delete<R>(d: &Deps<'_, R>, scope: Scope, id: i64) -> Result<(), AgentServiceError> {
+pub async fn delete<R>(
+    d: &Deps<'_, R>,
+    scope: Scope,
+    id: ScenarioId,
+) -> Result<(), AgentServiceError> {
     let id = get(d, scope, id).await?.0.id;
     d.store
         .writer()
@@ -123,7 +131,7 @@ pub async fn delete<R>(d: &Deps<'_, R>, scope: Scope, id: i64) -> Result<(), Age
 pub async fn export<R>(
     d: &Deps<'_, R>,
     scope: Scope,
-    id: i64,
+    id: ScenarioId,
 ) -> Result<(String, Value), AgentServiceError> {
     let s = get(d, scope, id).await?.0;
     let name = scenario::slug(&s.name);

@@ -29,6 +29,7 @@ use serde_json::{Map, Value, json};
 
 use super::rss::{Fetch, Fetched};
 use super::{AgentCtx, Behavior, OptionError};
+use crate::ids::EventId;
 use crate::store::events::EventRow;
 use crate::template::{RenderCtx, TemplateError, TemplateTree};
 use error::ExtractError;
@@ -43,8 +44,8 @@ const MAX_URLS: usize = 100;
 
 pub struct Website {
     o: Options,
-    pending: HashMap<(Option<i64>, String), VecDeque<Pending>>,
-    order: VecDeque<(Option<i64>, String)>,
+    pending: HashMap<(Option<EventId>, String), VecDeque<Pending>>,
+    order: VecDeque<(Option<EventId>, String)>,
 }
 
 /// What a fetch was made for.
@@ -220,7 +221,7 @@ impl Website {
         });
     }
 
-    fn take_pending(&mut self, inbound: Option<i64>, url: &str) -> Option<Pending> {
+    fn take_pending(&mut self, inbound: Option<EventId>, url: &str) -> Option<Pending> {
         let key = (inbound, url.to_string());
         let q = self.pending.get_mut(&key)?;
         let p = q.pop_front();

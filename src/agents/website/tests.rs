@@ -186,7 +186,7 @@ fn url_from_event_fetches_for_the_event_and_merges_into_it() {
     let row = row();
     let mut memory = json!({});
     let mut ctx = AgentCtx::new(&row, &mut memory);
-    ctx.inbound = Some(7);
+    ctx.inbound = Some(crate::ids::EventId(7));
     let payload = json!({"link": "http://example.com/a b", "n": 1});
     w.receive(&mut ctx, &event(&payload), &payload);
     assert_eq!(ctx.fetches[0].url, "http://example.com/a%20b");

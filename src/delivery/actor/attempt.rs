@@ -285,7 +285,7 @@ impl SubscriptionActor {
             signals::dead(&signals::Dead {
                 subscription_id: self.spec.id,
                 delivery_id: row.id,
-                event_id: row.event_id,
+                event_id: row.event_id.0,
                 url: &self.spec.url,
                 attempts: row.attempts,
                 last_status: row.last_status,

@@ -47,7 +47,7 @@ pub trait FlushLogs {
     fn flush_agent_log(&self, agent_id: crate::ids::AgentId);
     /// The endpoint of incoming webhook `id`, if it runs (a stopped endpoint flushed its
     /// lines when it stopped).
-    async fn flush_incoming_log(&self, id: i64);
+    async fn flush_incoming_log(&self, id: crate::ids::IncomingWebhookId);
 }
 
 /// Totals over every request an endpoint answered.
@@ -112,6 +112,7 @@ impl<R: IncomingRunning + FlushLogs> IncomingWebhooks<'_, R> {
                 crate::endpoints::actor::endpoint_key(crate::ids::AgentId(id))
             }
             LogSource::Incoming => {
+                let id = crate::ids::IncomingWebhookId(id);
                 self.get(scope, id).await?;
                 self.running.flush_incoming_log(id).await;
                 crate::endpoints::incoming::endpoint_key(id)

@@ -10,6 +10,7 @@ pub mod validate;
 use base64::Engine;
 use rand::RngCore;
 
+use crate::ids::IncomingWebhookId;
 use crate::secrets::token_digest;
 use crate::store::incoming_webhooks::{self, IncomingRow};
 use crate::store::{Store, StoreError, agents, inbound_log};
@@ -22,7 +23,7 @@ pub enum IncomingError {
     Invalid(String),
     /// No such incoming webhook, or one the caller may not see.
     #[error("incoming webhook {0} not found")]
-    NotFound(i64),
+    NotFound(IncomingWebhookId),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The hub's actors did not answer: it is restarting or shutting down.
@@ -43,7 +44,7 @@ pub trait IncomingRunning {
     /// Starts or reconfigures the endpoint.
     async fn saved(&self, row: IncomingRow) -> Result<(), IncomingError>;
     /// Stops the endpoint.
-    async fn removed(&self, id: i64) -> Result<(), IncomingError>;
+    async fn removed(&self, id: IncomingWebhookId) -> Result<(), IncomingError>;
     /// Whether agents of `agent_type` take events from others.
     fn receives_events(&self, agent_type: &str) -> bool;
 }
@@ -76,7 +77,11 @@ pub struct IncomingWebhooks<'a, R: IncomingRunning> {
 }
 
 impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
-    pub async fn get(&self, scope: Option<i64>, id: i64) -> Result<IncomingRow, IncomingError> {
+    pub async fn get(
+        &self,
+        scope: Option<i64>,
+        id: IncomingWebhookId,
+    ) -> Result<IncomingRow, IncomingError> {
         self.store
             .read(move |c| incoming_webhooks::find_owned(c, scope, id))
             .await?
@@ -119,7 +124,7 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
     pub async fn update(
         &self,
         scope: Option<i64>,
-        id: i64,
+        id: IncomingWebhookId,
         input: &IncomingIn,
     ) -> Result<IncomingRow, IncomingError> {
         let current = self.get(scope, id).await?;
@@ -135,7 +140,11 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
     }
 
     /// Deletes the webhook and its request log.
-    pub async fn delete(&self, scope: Option<i64>, id: i64) -> Result<(), IncomingError> {
+    pub async fn delete(
+        &self,
+        scope: Option<i64>,
+        id: IncomingWebhookId,
+    ) -> Result<(), IncomingError> {
         let id = self.get(scope, id).await?.id;
         self.store
             .writer()
@@ -148,7 +157,11 @@ impl<R: IncomingRunning> IncomingWebhooks<'_, R> {
     }
 
     /// Issues a new token; the old one keeps working for the grace period.
-    pub async fn rotate(&self, scope: Option<i64>, id: i64) -> Result<Issued, IncomingError> {
+    pub async fn rotate(
+        &self,
+        scope: Option<i64>,
+        id: IncomingWebhookId,
+    ) -> Result<Issued, IncomingError> {
         let id = self.get(scope, id).await?.id;
         let grace = self.rotation_grace_seconds;
         let until = (grace > 0).then(|| {

@@ -431,7 +431,7 @@ impl EndpointCore {
                 });
             }
             let rows = out.insert_targeted(conn, &new, 0, target)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let ids: Vec<i64> = rows.iter().map(|r| r.id.0).collect();
             if let (Some(message), Some(agent_id)) = (&render_error, source) {
                 let line = NewLog {
                     level: LEVEL_ERROR,

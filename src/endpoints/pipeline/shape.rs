@@ -15,7 +15,10 @@ pub(super) enum Shaper {
         Arc<dyn crate::template::liquid::CredentialSource>,
     ),
     /// An incoming webhook's id and transform.
-    Template(i64, Option<Arc<crate::endpoints::transform::Transform>>),
+    Template(
+        crate::ids::IncomingWebhookId,
+        Option<Arc<crate::endpoints::transform::Transform>>,
+    ),
 }
 
 /// A request that passed its checks, before the endpoint's logic shaped it.
@@ -32,7 +35,7 @@ pub(super) enum Reply {
     /// Decided before the write (a webhook agent's answer).
     Ready(WebResponse),
     /// An incoming webhook's receipt, made from the committed events.
-    Receipt(i64),
+    Receipt(crate::ids::IncomingWebhookId),
 }
 
 /// What the endpoint's logic made of a request: its events and its answer.
@@ -109,7 +112,7 @@ pub(super) fn shape(checked: Checked) -> Result<Shaped, Refused> {
                 Some(t) => t
                     .apply(&data, &request.headers, &request.query)
                     .map_err(|e| {
-                        tracing::warn!(incoming_webhook = webhook_id, error = %e, "transform_template failed; answered 422 and stored nothing");
+                        tracing::warn!(incoming_webhook = webhook_id.0, error = %e, "transform_template failed; answered 422 and stored nothing");
                         ("transform_failed", WebResponse::refuse(OwnRefusal::TransformFailed, e.to_string()))
                     })?,
             };

@@ -366,8 +366,8 @@ pub async fn logs(
             id: l.id,
             level: l.level,
             message: l.message,
-            inbound_event_id: l.inbound_event_id,
-            outbound_event_id: l.outbound_event_id,
+            inbound_event_id: l.inbound_event_id.map(i64::from),
+            outbound_event_id: l.outbound_event_id.map(i64::from),
             created_at: ts(l.created_at),
         })
         .collect();
@@ -460,7 +460,7 @@ pub async fn post_events(
     let ids = service::actions::post_events(&deps(&state), user.scope(), id, body).await?;
     Ok(HttpResponse::Created().json(PostedEventsOut {
         success: true,
-        event_ids: ids,
+        event_ids: ids.into_iter().map(i64::from).collect(),
     }))
 }
 

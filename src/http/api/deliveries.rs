@@ -73,7 +73,7 @@ fn out(d: DeliveryRow, attempts: Option<Vec<AttemptRow>>) -> DeliveryOut {
     DeliveryOut {
         id: d.id.0,
         webhook_id: d.subscription_id.0,
-        event_id: d.event_id,
+        event_id: d.event_id.0,
         message_id: d.message_id,
         status: d.status.as_str().to_string(),
         attempts: d.attempts,

@@ -34,7 +34,7 @@ impl TryFrom<EventRow> for EventOut {
     fn try_from(e: EventRow) -> Result<Self, StoreError> {
         Ok(EventOut {
             payload: e.payload_json()?,
-            id: e.id,
+            id: e.id.0,
             user_id: e.user_id,
             agent_id: e.agent_id.map(i64::from),
             event_type: e.event_type,
@@ -197,7 +197,7 @@ pub async fn for_agent(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::EventId>,
 ) -> Result<HttpResponse, ApiError> {
     let row = service::find_owned(&state.addrs.store, user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(EventOut::try_from(row)?))

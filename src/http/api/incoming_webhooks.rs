@@ -90,7 +90,7 @@ fn to_out(row: &IncomingRow, base: &str, token: Option<&str>, keys: &Keyring) ->
     let compiled = compile(row, keys);
     let protections = compiled.as_ref().ok().map(|c: &Compiled| &c.protections);
     IncomingOut {
-        id: row.id,
+        id: row.id.0,
         name: row.name.clone(),
         token: token.map(str::to_string),
         agent_id: row.agent_id.0,
@@ -168,7 +168,7 @@ pub async fn list(
     let rows = service(&state)
         .page(user.scope(), page.after(), page.fetch())
         .await?;
-    let (rows, next) = page.cut(rows, |r| r.id);
+    let (rows, next) = page.cut(rows, |r| r.id.0);
     let base = base_url(&state, &req);
     let keys = state.addrs.store.keys();
     let outs: Vec<IncomingOut> = rows.iter().map(|r| to_out(r, &base, None, keys)).collect();
@@ -189,7 +189,7 @@ pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<crate::ids::IncomingWebhookId>,
 ) -> Result<HttpResponse, ApiError> {
     let row = service(&state).get(user.scope(), *id).await?;
     Ok(HttpResponse::Ok().json(answer(&state, &req, &row, None)))
@@ -210,7 +210,7 @@ pub async fn update(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<crate::ids::IncomingWebhookId>,
     body: web::Json<IncomingIn>,
 ) -> Result<HttpResponse, ApiError> {
     let row = service(&state).update(user.scope(), *id, &body).await?;
@@ -230,7 +230,7 @@ pub async fn update(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    id: web::Path<i64>,
+    id: web::Path<crate::ids::IncomingWebhookId>,
 ) -> Result<HttpResponse, ApiError> {
     service(&state).delete(user.scope(), *id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -251,7 +251,7 @@ pub async fn rotate(
     state: web::Data<AppState>,
     user: AuthUser,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<crate::ids::IncomingWebhookId>,
 ) -> Result<HttpResponse, ApiError> {
     let issued = service(&state).rotate(user.scope(), *id).await?;
     Ok(HttpResponse::Ok().json(answer(&state, &req, &issued.row, Some(&issued.token))))

@@ -32,7 +32,7 @@ pub struct LinkOut {
 impl From<LinkRow> for LinkOut {
     fn from(l: LinkRow) -> Self {
         LinkOut {
-            id: l.id,
+            id: l.id.0,
             source_id: l.source_id.0,
             receiver_id: l.receiver_id.0,
             event_id_at_creation: l.event_id_at_creation,
@@ -59,7 +59,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
     let rows = service::page(&deps(&state), user.scope(), page.after(), page.fetch()).await?;
-    let (rows, next) = page.cut(rows, |l| l.id);
+    let (rows, next) = page.cut(rows, |l| l.id.0);
     let outs: Vec<LinkOut> = rows.into_iter().map(LinkOut::from).collect();
     Ok(page.respond(&req, &outs, next))
 }
@@ -108,7 +108,7 @@ pub async fn create(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::LinkId>,
 ) -> Result<HttpResponse, ApiError> {
     service::delete(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())

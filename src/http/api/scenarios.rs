@@ -34,7 +34,7 @@ pub struct ScenarioOut {
 
 fn out(r: ScenarioRow, agent_ids: Vec<crate::ids::AgentId>) -> ScenarioOut {
     ScenarioOut {
-        id: r.id,
+        id: r.id.0,
         user_id: r.user_id,
         guid: r.guid,
         name: r.name,
@@ -65,7 +65,7 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let page = super::page::Page::from_request(&req, super::page::Order::OldestFirst)?;
     let rows = service::page(&deps(&state), user.scope(), page.after(), page.fetch()).await?;
-    let (rows, next) = page.cut(rows, |(r, _)| r.id);
+    let (rows, next) = page.cut(rows, |(r, _)| r.id.0);
     let body: Vec<ScenarioOut> = rows.into_iter().map(|(r, ids)| out(r, ids)).collect();
     Ok(page.respond(&req, &body, next))
 }
@@ -83,7 +83,7 @@ pub async fn list(
 pub async fn get(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::ScenarioId>,
 ) -> Result<HttpResponse, ApiError> {
     let (s, ids) = service::get(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(out(s, ids)))
@@ -144,7 +144,7 @@ pub async fn create(
 pub async fn delete(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::ScenarioId>,
 ) -> Result<HttpResponse, ApiError> {
     service::delete(&deps(&state), user.scope(), path.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -163,7 +163,7 @@ pub async fn delete(
 pub async fn export(
     state: web::Data<AppState>,
     user: AuthUser,
-    path: web::Path<i64>,
+    path: web::Path<crate::ids::ScenarioId>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, doc) = service::export(&deps(&state), user.scope(), path.into_inner()).await?;
     let body = serde_json::to_string_pretty(&doc).map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -16,7 +16,7 @@ pub struct Committed {
     pub event: Arc<EventRow>,
     pub depth: u32,
     /// The root event this one descends from; `None` when it is a root.
-    pub root: Option<i64>,
+    pub root: Option<crate::ids::EventId>,
     pub deliveries: Arc<Vec<DeliveryRow>>,
 }
 

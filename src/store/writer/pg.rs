@@ -50,7 +50,7 @@ pub(super) fn notify_batch(
     stats: &WriterStats,
 ) -> Result<(), StoreError> {
     if let DbConn::Pg(pg) = conn
-        && let Some(high) = committed.iter().map(|e| e.event.id).max()
+        && let Some(high) = committed.iter().map(|e| e.event.id.0).max()
     {
         let pid = listen::notify(pg, high)?;
         stats.pg_pid.store(pid, Ordering::Relaxed);

@@ -151,7 +151,11 @@ async fn store_with_agent() -> (tempfile::TempDir, Store, crate::store::agents::
 }
 
 /// Inserts `n` events emitted by `agent` and returns their ids.
-async fn emit(store: &Store, agent: &crate::store::agents::AgentRow, n: usize) -> Vec<i64> {
+async fn emit(
+    store: &Store,
+    agent: &crate::store::agents::AgentRow,
+    n: usize,
+) -> Vec<crate::ids::EventId> {
     let event = crate::store::events::NewEvent {
         user_id: agent.user_id,
         agent_id: Some(agent.id),
@@ -234,7 +238,7 @@ async fn agents_show_exact_event_counts_before_and_after_they_are_counted() {
     std::thread::sleep(super::ledger::COUNT_EVERY);
     store.writer().write(|_, _| Ok(())).await.unwrap();
     let marks = store.read(writer_marks::load).await.unwrap();
-    assert_eq!(marks.events_counted_upto, ids[2]);
+    assert_eq!(marks.events_counted_upto, ids[2].0);
     let (found, listed, _) = read(&store).await.unwrap();
     assert_eq!((found, listed), (3, 3));
 
@@ -267,7 +271,7 @@ async fn agents_show_exact_event_counts_before_and_after_they_are_counted() {
         .await
         .unwrap();
     assert_eq!(column, 3);
-    assert_eq!(marks.events_counted_upto, more[1]);
+    assert_eq!(marks.events_counted_upto, more[1].0);
     let (found, listed, _) = read(&reopened).await.unwrap();
     assert_eq!((found, listed), (3, 3));
     reopened.writer().close().await;
