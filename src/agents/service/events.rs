@@ -2,6 +2,7 @@
 //! by id. Ownership is part of every query: another user's event reads as not found.
 
 use super::{AgentServiceError, Scope};
+use crate::ids::EventId;
 use crate::store::Store;
 use crate::store::events::{self, EventQuery, EventRow};
 
@@ -14,10 +15,13 @@ pub async fn list(store: &Store, q: EventQuery) -> Result<Vec<EventRow>, AgentSe
 pub async fn find_owned(
     store: &Store,
     scope: Scope,
-    id: i64,
+    id: EventId,
 ) -> Result<EventRow, AgentServiceError> {
     store
         .read(move |c| events::find_owned(c, scope, id))
         .await?
-        .ok_or(AgentServiceError::NotFound { what: "event", id })
+        .ok_or(AgentServiceError::NotFound {
+            what: "event",
+            id: id.0,
+        })
 }
