@@ -86,12 +86,47 @@ pub fn count_events(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
         )
         .execute(conn)?;
     }
+    move_counted_mark(conn, upto)
+}
+
+fn move_counted_mark(conn: &mut Conn, upto: i64) -> Result<(), StoreError> {
     cached!(
         "UPDATE writer_marks SET events_counted_upto = ? WHERE id = 1 AND events_counted_upto < ?",
         vec![Value::Int(upto), Value::Int(upto)],
     )
     .execute(conn)?;
     Ok(())
+}
+
+/// [`count_events`] for the agents in `agents` only, on SQLite: the Writer knows
+/// which agents its commits gave events since the last count, so each agent's events
+/// are counted on `events_agent_id` (ids and agent ids, no row) rather than by
+/// walking the events themselves. The walk read every uncounted event's row, payload
+/// and all: about a second of them, 25 000 events of 2 KB, 50-65 ms inside a batch,
+/// and every webhook of that batch and behind it waited (the 2 KB ingest's p99.9 of
+/// 40-60 ms). Counted from the table all the same, so events deleted meanwhile are
+/// not counted. An agent's newest time is its newest event's.
+pub fn count_events_of(conn: &mut Conn, upto: i64, agents: &[AgentId]) -> Result<(), StoreError> {
+    // The ids as a JSON array, which `json_each` reads: one cached statement for any
+    // number of agents.
+    let ids: Vec<String> = agents.iter().map(|a| i64::from(*a).to_string()).collect();
+    let ids = format!("[{}]", ids.join(","));
+    cached!(
+        "UPDATE agents SET events_count = events_count + uncounted.n, \
+         last_event_at = max(coalesce(last_event_at, ''), uncounted.newest) \
+         FROM (SELECT listed.value AS agent_id, \
+                 (SELECT count(*) FROM events WHERE agent_id = listed.value \
+                  AND id > mark.at AND id <= ?) AS n, \
+                 (SELECT created_at FROM events WHERE agent_id = listed.value \
+                  AND id > mark.at AND id <= ? ORDER BY id DESC LIMIT 1) AS newest \
+               FROM json_each(?) AS listed, \
+                 (SELECT events_counted_upto AS at FROM writer_marks WHERE id = 1) AS mark) \
+              AS uncounted \
+         WHERE agents.id = uncounted.agent_id AND uncounted.n > 0",
+        vec![Value::Int(upto), Value::Int(upto), Value::Text(&ids)],
+    )
+    .execute(conn)?;
+    move_counted_mark(conn, upto)
 }
 
 /// Events an agent emitted that its row does not count yet.

@@ -1,6 +1,7 @@
 //! The batch loop: the writer thread takes every queued job (up to a cap), runs them in
 //! one transaction, commits once and answers every waiter.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -13,8 +14,8 @@ use super::job::{Cmd, Job};
 use super::ledger::{self, Ledger};
 use super::pg;
 use super::savepoint::guarded;
+use crate::ids::AgentId;
 use crate::store::files::FileWatch;
-use crate::store::writer_marks;
 use crate::store::{Conn, StoreError};
 
 /// The writer thread: blocks for the first job, takes every job already queued (up to
@@ -74,7 +75,8 @@ pub(super) fn run(
     }
     // Leave the counts complete, so a clean start has nothing to add to them.
     if let Some(upto) = ledger.uncounted().filter(|_| ledger.gone.is_none()) {
-        match conn.transaction(|c| writer_marks::count_events(c, upto)) {
+        let agents = ledger.uncounted_agents.as_ref();
+        match conn.transaction(|c| ledger::count_events(c, upto, agents)) {
             Ok(()) => ledger.counted_upto = upto,
             Err(e) => {
                 tracing::warn!(error = %e, "could not count the last events into their agents; readers still add them")
@@ -158,7 +160,8 @@ pub(super) fn commit_batch(
             }
             Ok(()) => {
                 let counted = count_upto.filter(|_| tried.counted);
-                settle_ledger(ledger, stats, tried.reserved, counted, count_upto.is_some());
+                ledger.note_committed(counted, &tried.committed);
+                settle_ledger(ledger, stats, tried.reserved, count_upto.is_some());
                 break (Ok(()), tried.ran, tried.committed);
             }
         }
@@ -200,9 +203,10 @@ fn attempt(
     let next_id = &mut ledger.next_id;
     let reserved_before = ledger.reserved;
     let watch = &mut ledger.watch;
+    let agents = ledger.uncounted_agents.as_ref();
     let outcome = conn.transaction::<(), Abort, _>(|c| {
         if let Some(upto) = count_upto {
-            counted = count_events(c, upto)?;
+            counted = count_events(c, upto, agents)?;
         }
         let mut broken = false;
         for job in jobs.iter_mut() {
@@ -232,10 +236,14 @@ fn attempt(
 
 /// Counts every event up to `upto` into its agent's row, in a savepoint of its own: the
 /// batch's writes must not fail with it. Answers whether it counted.
-fn count_events(c: &mut Conn, upto: i64) -> Result<bool, Abort> {
+fn count_events(
+    c: &mut Conn,
+    upto: i64,
+    agents: Option<&BTreeSet<AgentId>>,
+) -> Result<bool, Abort> {
     let mut count_broken = false;
     let count = guarded(c, true, &mut count_broken, |c| {
-        writer_marks::count_events(c, upto)
+        ledger::count_events(c, upto, agents)
     });
     if count_broken {
         return Err(Abort::CountFailed);
@@ -275,14 +283,10 @@ fn settle_ledger(
     ledger: &mut Ledger,
     stats: &WriterStats,
     reserved: Option<i64>,
-    counted: Option<i64>,
     count_tried: bool,
 ) {
     if let Some(upto) = reserved {
         ledger.reserved = upto;
-    }
-    if let Some(upto) = counted {
-        ledger.counted_upto = upto;
     }
     if count_tried {
         // After a failed count too: it is tried again a second later, not in every

@@ -277,6 +277,54 @@ async fn agents_show_exact_event_counts_before_and_after_they_are_counted() {
     reopened.writer().close().await;
 }
 
+/// The count a second later reads, for each agent that got events, its events on the
+/// index: the row gets exactly the events still there and the newest one's time; an
+/// agent whose only new event was deleted before the count keeps its row as it was.
+#[actix_rt::test]
+async fn the_count_adds_each_agents_remaining_events_and_their_newest_time() {
+    use crate::store::schema::{agents::dsl, events};
+    use diesel::prelude::*;
+    let (_dir, store, kept) = store_with_agent().await;
+    let gone = store
+        .writer()
+        .write(|c, _| crate::store::test_webhook_agent(c))
+        .await
+        .unwrap();
+    let ids = emit(&store, &kept, 3).await;
+    let lost = emit(&store, &gone, 1).await[0];
+    let deleted = ids[2];
+    store
+        .writer()
+        .write(move |c, _| {
+            crate::store::events::delete(c, deleted)?;
+            crate::store::events::delete(c, lost)
+        })
+        .await
+        .unwrap();
+    std::thread::sleep(super::ledger::COUNT_EVERY);
+    store.writer().write(|_, _| Ok(())).await.unwrap();
+    let (kept_id, gone_id, newest) = (kept.id, gone.id, ids[1]);
+    let (kept_row, gone_row, newest_at) = store
+        .read(move |c| {
+            let row = |c: &mut crate::store::Conn, id| {
+                dsl::agents
+                    .find(id)
+                    .select((dsl::events_count, dsl::last_event_at))
+                    .first::<(i64, Option<chrono::NaiveDateTime>)>(c)
+            };
+            let newest_at: chrono::NaiveDateTime = events::table
+                .find(i64::from(newest))
+                .select(events::created_at)
+                .first(c)?;
+            Ok((row(c, kept_id)?, row(c, gone_id)?, newest_at))
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept_row, (2, Some(newest_at)));
+    assert_eq!(gone_row, (0, None));
+    store.writer().close().await;
+}
+
 #[actix_rt::test]
 async fn a_panicking_write_is_rolled_back_and_the_writer_carries_on() {
     let (_dir, store) = store();
