@@ -104,22 +104,80 @@ pub fn insert_for_event(
     let at = now();
     let mut out = Vec::with_capacity(subscription_ids.len());
     for &sid in subscription_ids {
-        out.push(
+        let message_id = new_message_id();
+        let row = if conn.is_pg() {
             diesel::insert_into(deliveries::table)
                 .values((
                     deliveries::subscription_id.eq(sid),
                     deliveries::event_id.eq(event_id),
-                    deliveries::message_id.eq(new_message_id()),
+                    deliveries::message_id.eq(message_id),
                     deliveries::status.eq(PENDING),
                     deliveries::next_attempt_at.eq(at),
                     deliveries::created_at.eq(at),
                     deliveries::updated_at.eq(at),
                 ))
                 .returning(crate::store::backend::columns::<DeliveryRow>())
-                .get_result::<DeliveryRow>(conn)?,
-        );
+                .get_result::<DeliveryRow>(conn)?
+        } else {
+            insert_pending_sqlite(conn, sid, event_id, message_id, at)?
+        };
+        out.push(row);
     }
     Ok(out)
+}
+
+diesel::define_sql_function!(fn last_insert_rowid() -> diesel::sql_types::BigInt);
+
+/// One new delivery on SQLite, as a cached statement, its row built from the values
+/// written and the id SQLite gave it. Every event a webhook subscribes to comes through
+/// here, inside the Writer: the query-built `INSERT ... RETURNING` was prepared again
+/// for each one, 15 % of the Writer's time while it also delivered every event (a
+/// 15 000 webhooks/s end-to-end run, profiled).
+fn insert_pending_sqlite(
+    conn: &mut Conn,
+    subscription_id: SubscriptionId,
+    event_id: EventId,
+    message_id: String,
+    at: NaiveDateTime,
+) -> Result<DeliveryRow, StoreError> {
+    cached!(
+        "INSERT INTO deliveries (subscription_id, event_id, message_id, status, \
+         next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            Value::Int(subscription_id.0),
+            Value::Int(event_id.0),
+            Value::Text(&message_id),
+            Value::Text(PENDING),
+            Value::Time(at),
+            Value::Time(at),
+            Value::Time(at),
+        ],
+    )
+    .execute(conn)?;
+    let id = match conn {
+        super::DbConn::Sqlite(c) => diesel::select(last_insert_rowid()).get_result::<i64>(c)?,
+        super::DbConn::Pg(_) => {
+            return Err(StoreError::Unsupported(
+                "insert_pending_sqlite runs on SQLite only",
+            ));
+        }
+    };
+    Ok(DeliveryRow {
+        id: DeliveryId(id),
+        subscription_id,
+        event_id,
+        message_id,
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        failures: 0,
+        next_attempt_at: at,
+        last_status: None,
+        last_error: None,
+        created_at: at,
+        updated_at: at,
+        delivered_at: None,
+        request: None,
+    })
 }
 
 /// Without `LIMIT`: SQLite re-prepares a statement whose `LIMIT ?` is re-bound (the
@@ -472,5 +530,67 @@ mod tests {
             );
         }
         assert_eq!(DeliveryStatus::parse("in_flight"), None);
+    }
+
+    /// The rows `insert_for_event` answers (built from the values written, on SQLite)
+    /// are the rows stored: the sender works from them without reading them back.
+    #[test]
+    fn new_deliveries_are_answered_as_they_are_stored() {
+        use crate::store::{events::NewEvent, subscriptions};
+        let (_dir, mut c) = crate::store::test_conn();
+        let agent = crate::store::test_webhook_agent(&mut c).unwrap();
+        let fields = subscriptions::SubscriptionFields {
+            name: "sink".into(),
+            description: None,
+            url: "http://127.0.0.1:9/".into(),
+            event_types: "[\"*\"]".into(),
+            agent_id: None,
+            filters: None,
+            headers: "{}".into(),
+            payload_template: None,
+            signature_scheme: "hex".into(),
+            signature_header: None,
+            secrets: "[]".into(),
+            retry_count: 3,
+            retry_delay_ms: 1000,
+            max_retry_delay_ms: 60_000,
+            retry_schedule: None,
+            timeout_ms: 5000,
+            rate_limit: None,
+            rate_limit_period_ms: 1000,
+            max_in_flight: 8,
+            ordered: false,
+            is_active: true,
+            failure_threshold: 5,
+            circuit_cooldown_ms: 30_000,
+        };
+        let subs: Vec<SubscriptionId> = (0..2)
+            .map(|_| {
+                subscriptions::insert(&mut c, agent.user_id, &fields)
+                    .unwrap()
+                    .id
+            })
+            .collect();
+        let event = NewEvent {
+            user_id: agent.user_id,
+            agent_id: Some(agent.id),
+            event_type: "test".into(),
+            payload: "{}".into(),
+            keep_for_seconds: 0,
+        };
+        let lineage = crate::store::events::Lineage {
+            root: None,
+            depth: 0,
+        };
+        let inserted =
+            crate::store::events::insert_all(&mut c, &[event], None, lineage, 1).unwrap();
+        let answered = insert_for_event(&mut c, &subs, inserted[0].id).unwrap();
+        assert_eq!(answered.len(), 2);
+        assert_ne!(answered[0].id, answered[1].id);
+        assert_ne!(answered[0].message_id, answered[1].message_id);
+        for row in answered {
+            let stored = find(&mut c, row.id).unwrap().unwrap();
+            assert_eq!(format!("{row:?}"), format!("{stored:?}"));
+        }
     }
 }
