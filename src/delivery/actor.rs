@@ -297,6 +297,7 @@ impl SubscriptionActor {
         let limit = self.settings.window as i64;
         let at = now();
         let settled = self.settled;
+        let held = self.held();
         let claim = self.settings.claims.as_ref().map(|n| {
             (
                 n.id().to_string(),
@@ -308,7 +309,7 @@ impl SubscriptionActor {
                 Some((node, lease)) => {
                     crate::store::claims::claim_due(c, id, at, ordered, limit, node, *lease)?
                 }
-                None => crate::store::claims::unclaimed_due(c, id, at, ordered, limit)?,
+                None => crate::store::claims::unclaimed_due(c, id, at, ordered, limit, &held)?,
             };
             let next = deliveries::next_due_after(c, id, at)?;
             Ok((claimed, next))
@@ -353,6 +354,18 @@ impl SubscriptionActor {
                 }
             }
         }));
+    }
+
+    /// What a refill need not read the events of: what this sender holds now. A row it
+    /// still holds when the read comes back is skipped by `admit` either way, and one
+    /// settled meanwhile is in `done_since_refill`. Only without claims and order: a
+    /// claiming or ordered refill works from every row it reads.
+    fn held(&self) -> HashSet<DeliveryId> {
+        if self.settings.claims.is_none() && !self.spec.ordered {
+            self.known.clone()
+        } else {
+            HashSet::new()
+        }
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {

@@ -48,7 +48,7 @@ pub fn claim_due(
     lease: std::time::Duration,
 ) -> Result<Claimed, StoreError> {
     if !conn.is_pg() {
-        return unclaimed_due(conn, subscription_id, at, ordered, limit);
+        return unclaimed_due(conn, subscription_id, at, ordered, limit, &HashSet::new());
     }
     conn.transaction(|c| {
         let now = db_now(c)?;
@@ -112,17 +112,27 @@ pub fn claim_due(
     })
 }
 
-/// The first `limit` due deliveries without claiming them (one node: SQLite).
+/// The first `limit` due deliveries without claiming them (one node: SQLite), less
+/// those in `held` (already in the sender's hands) when the subscription is unordered.
+/// An ordered sender rebuilds its queue from what it reads, so it gets every row.
 pub fn unclaimed_due(
     conn: &mut Conn,
     subscription_id: SubscriptionId,
     at: NaiveDateTime,
     ordered: bool,
     limit: i64,
+    held: &HashSet<DeliveryId>,
 ) -> Result<Claimed, StoreError> {
-    let rows = deliveries::due(conn, subscription_id, at, ordered, limit)?;
-    let more = rows.len() as i64 >= limit;
-    Ok(Claimed { rows, more })
+    if ordered {
+        let rows = deliveries::due(conn, subscription_id, at, ordered, limit)?;
+        let more = rows.len() as i64 >= limit;
+        return Ok(Claimed { rows, more });
+    }
+    let (rows, read) = deliveries::due_unheld(conn, subscription_id, at, limit, held)?;
+    Ok(Claimed {
+        rows,
+        more: read as i64 >= limit,
+    })
 }
 
 /// Whether due deliveries of the subscription are claimed by another node: after a

@@ -237,6 +237,64 @@ pub fn due(
         .load(conn)?)
 }
 
+/// [`due`] for an unordered subscription whose sender already holds the deliveries in
+/// `held`: the same first `limit` due deliveries (answered as `read`, for whether more
+/// may be due), but the events only of those not held. Under a backlog about half of
+/// each read is already in the sender's window or in flight; decoding their events
+/// (payloads and all) again was most of the read pool's work while a hub delivered
+/// every webhook (a profiled end-to-end run at 15 000 webhooks/s). The join still
+/// leaves out deliveries whose event is gone, as [`due`] does.
+pub fn due_unheld(
+    conn: &mut Conn,
+    subscription_id: SubscriptionId,
+    at: NaiveDateTime,
+    limit: i64,
+    held: &std::collections::HashSet<DeliveryId>,
+) -> Result<(Vec<(DeliveryRow, super::events::EventRow)>, usize), StoreError> {
+    let due: Vec<DeliveryRow> = deliveries::table
+        .inner_join(events::table.on(events::id.eq(deliveries::event_id)))
+        .filter(deliveries::subscription_id.eq(subscription_id))
+        .filter(deliveries::status.eq_any([PENDING, RETRYING]))
+        .filter(deliveries::next_attempt_at.le(at))
+        .order((deliveries::next_attempt_at.asc(), deliveries::id.asc()))
+        .limit(limit)
+        .select(DeliveryRow::as_select())
+        .load(conn)?;
+    let read = due.len();
+    let wanted: Vec<DeliveryRow> = due.into_iter().filter(|d| !held.contains(&d.id)).collect();
+    if wanted.is_empty() {
+        return Ok((Vec::new(), read));
+    }
+    let ids: Vec<EventId> = wanted.iter().map(|d| d.event_id).collect();
+    let mut found: std::collections::HashMap<EventId, super::events::EventRow> = events::table
+        .filter(events::id.eq_any(ids))
+        .select(super::events::EventRow::as_select())
+        .load::<super::events::EventRow>(conn)?
+        .into_iter()
+        .map(|e| (e.id, e))
+        .collect();
+    // A post agent may queue several requests for one event: each of its deliveries
+    // but the last gets a copy.
+    let mut uses: std::collections::HashMap<EventId, usize> = Default::default();
+    for d in &wanted {
+        *uses.entry(d.event_id).or_default() += 1;
+    }
+    let rows = wanted
+        .into_iter()
+        .filter_map(|d| {
+            let left = uses.get_mut(&d.event_id)?;
+            *left -= 1;
+            let event = if *left == 0 {
+                found.remove(&d.event_id)
+            } else {
+                found.get(&d.event_id).cloned()
+            };
+            event.map(|e| (d, e))
+        })
+        .collect();
+    Ok((rows, read))
+}
+
 /// The deliveries `ids` with their events, in the order [`due`] sends them (next
 /// attempt, then id).
 pub fn with_events(
@@ -532,12 +590,14 @@ mod tests {
         assert_eq!(DeliveryStatus::parse("in_flight"), None);
     }
 
-    /// The rows `insert_for_event` answers (built from the values written, on SQLite)
-    /// are the rows stored: the sender works from them without reading them back.
-    #[test]
-    fn new_deliveries_are_answered_as_they_are_stored() {
+    /// A store with one agent, `n` subscriptions of its user and `events` events of
+    /// the agent (ids from 1).
+    fn outbox(
+        n: usize,
+        events: usize,
+    ) -> (tempfile::TempDir, Conn, Vec<SubscriptionId>, Vec<EventId>) {
         use crate::store::{events::NewEvent, subscriptions};
-        let (_dir, mut c) = crate::store::test_conn();
+        let (dir, mut c) = crate::store::test_conn();
         let agent = crate::store::test_webhook_agent(&mut c).unwrap();
         let fields = subscriptions::SubscriptionFields {
             name: "sink".into(),
@@ -564,7 +624,7 @@ mod tests {
             failure_threshold: 5,
             circuit_cooldown_ms: 30_000,
         };
-        let subs: Vec<SubscriptionId> = (0..2)
+        let subs: Vec<SubscriptionId> = (0..n)
             .map(|_| {
                 subscriptions::insert(&mut c, agent.user_id, &fields)
                     .unwrap()
@@ -575,7 +635,7 @@ mod tests {
             user_id: agent.user_id,
             agent_id: Some(agent.id),
             event_type: "test".into(),
-            payload: "{}".into(),
+            payload: "{\"n\":1}".into(),
             keep_for_seconds: 0,
         };
         let lineage = crate::store::events::Lineage {
@@ -583,8 +643,18 @@ mod tests {
             depth: 0,
         };
         let inserted =
-            crate::store::events::insert_all(&mut c, &[event], None, lineage, 1).unwrap();
-        let answered = insert_for_event(&mut c, &subs, inserted[0].id).unwrap();
+            crate::store::events::insert_all(&mut c, &vec![event; events], None, lineage, 1)
+                .unwrap();
+        (dir, c, subs, inserted.iter().map(|e| e.id).collect())
+    }
+
+    /// The rows `insert_for_event` answers (built from the values written, on SQLite)
+    /// are the rows stored: the sender works from them without reading them back.
+    #[test]
+    fn new_deliveries_are_answered_as_they_are_stored() {
+        let (_dir, mut c, subs, events) = outbox(2, 1);
+        let inserted = [events[0]];
+        let answered = insert_for_event(&mut c, &subs, inserted[0]).unwrap();
         assert_eq!(answered.len(), 2);
         assert_ne!(answered[0].id, answered[1].id);
         assert_ne!(answered[0].message_id, answered[1].message_id);
@@ -592,5 +662,42 @@ mod tests {
             let stored = find(&mut c, row.id).unwrap().unwrap();
             assert_eq!(format!("{row:?}"), format!("{stored:?}"));
         }
+    }
+
+    /// The sender's refill of an unordered subscription: the same first due deliveries
+    /// as `due` (counted in `read`), with events only for those it does not hold; a
+    /// delivery whose event is gone is left out, as `due` leaves it out; two requests
+    /// a post agent queued for one event each get it.
+    #[test]
+    fn a_refill_reads_the_events_of_the_deliveries_it_does_not_hold() {
+        let (_dir, mut c, subs, events) = outbox(1, 4);
+        let sub = subs[0];
+        let mut ids = Vec::new();
+        for e in &events[..3] {
+            ids.push(insert_for_event(&mut c, &[sub], *e).unwrap()[0].id);
+        }
+        let twice = [
+            insert_request(&mut c, sub, events[3], "{}").unwrap().id,
+            insert_request(&mut c, sub, events[3], "{}").unwrap().id,
+        ];
+        crate::store::events::delete(&mut c, events[2]).unwrap();
+        let later = now() + chrono::TimeDelta::seconds(1);
+        let all = due(&mut c, sub, later, false, 100).unwrap();
+        let held: std::collections::HashSet<DeliveryId> = [ids[0]].into();
+        let (rows, read) = due_unheld(&mut c, sub, later, 100, &held).unwrap();
+        assert_eq!(read, all.len());
+        assert_eq!(read, 4, "the delivery of the deleted event is left out");
+        let got: Vec<(DeliveryId, EventId)> = rows.iter().map(|(d, e)| (d.id, e.id)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (ids[1], events[1]),
+                (twice[0], events[3]),
+                (twice[1], events[3])
+            ]
+        );
+        assert!(rows.iter().all(|(_, e)| e.payload == "{\"n\":1}"));
+        let (_, read) = due_unheld(&mut c, sub, later, 2, &held).unwrap();
+        assert_eq!(read, 2);
     }
 }
