@@ -596,39 +596,27 @@ mod tests {
         n: usize,
         events: usize,
     ) -> (tempfile::TempDir, Conn, Vec<SubscriptionId>, Vec<EventId>) {
-        use crate::store::{events::NewEvent, subscriptions};
+        use crate::store::events::NewEvent;
         let (dir, mut c) = crate::store::test_conn();
         let agent = crate::store::test_webhook_agent(&mut c).unwrap();
-        let fields = subscriptions::SubscriptionFields {
-            name: "sink".into(),
-            description: None,
-            url: "http://127.0.0.1:9/".into(),
-            event_types: "[\"*\"]".into(),
-            agent_id: None,
-            filters: None,
-            headers: "{}".into(),
-            payload_template: None,
-            signature_scheme: "hex".into(),
-            signature_header: None,
-            secrets: "[]".into(),
-            retry_count: 3,
-            retry_delay_ms: 1000,
-            max_retry_delay_ms: 60_000,
-            retry_schedule: None,
-            timeout_ms: 5000,
-            rate_limit: None,
-            rate_limit_period_ms: 1000,
-            max_in_flight: 8,
-            ordered: false,
-            is_active: true,
-            failure_threshold: 5,
-            circuit_cooldown_ms: 30_000,
-        };
+        // The columns without a default; the rest are the table's own defaults.
         let subs: Vec<SubscriptionId> = (0..n)
             .map(|_| {
-                subscriptions::insert(&mut c, agent.user_id, &fields)
-                    .unwrap()
-                    .id
+                diesel::sql_query(
+                    "INSERT INTO subscriptions (user_id, name, url, event_types, created_at, \
+                     updated_at) VALUES (?, 'sink', 'http://127.0.0.1:9/', '[\"*\"]', \
+                     '2026-12-08 00:00:00', '2026-12-08 00:00:00')",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(agent.user_id)
+                .execute(&mut c)
+                .unwrap();
+                let id = match &mut c {
+                    crate::store::DbConn::Sqlite(c) => diesel::select(last_insert_rowid())
+                        .get_result::<i64>(c)
+                        .unwrap(),
+                    crate::store::DbConn::Pg(_) => unreachable!("test_conn is SQLite"),
+                };
+                SubscriptionId(id)
             })
             .collect();
         let event = NewEvent {
